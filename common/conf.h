@@ -1,0 +1,43 @@
+/** @file conf.h  Typed configuration from one INI file plus --key=value flags.
+ *
+ * Each binary owns a table of conf_item describing its section of
+ * srtprec.conf.  conf_load fills a caller-owned struct from the defaults, the
+ * file (only the binary's own section; other sections are ignored) and then
+ * the command line.  Unknown keys and bad values are errors with a message
+ * naming the file, line and key.
+ */
+#ifndef SR_CONF_H
+#define SR_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "err.h"
+
+enum { CONF_STR_MAX = 512 };
+
+enum conf_type {
+    CONF_STR,  /**< char[CONF_STR_MAX] */
+    CONF_UINT, /**< unsigned long, within [min, max] */
+    CONF_BOOL, /**< bool: yes/no, true/false, on/off, 1/0 */
+};
+
+struct conf_item {
+    const char *name; /**< key, also --name=value */
+    enum conf_type type;
+    size_t offset;    /**< offsetof(struct cfg, field) */
+    const char *def;  /**< default as text; NULL = empty string / 0 */
+    unsigned long min, max;
+    const char *help;
+};
+
+/** Fill cfg.  argv may hold --config=PATH, --help and --key=value items;
+ *  everything else is an error.  On SR_OK with *help_shown set, the caller
+ *  should exit(0).  why receives a one-line reason on failure. */
+enum sr_err conf_load(const struct conf_item *items, size_t n, void *cfg, const char *section,
+                      int argc, char **argv, int *help_shown, char *why, size_t whylen);
+
+/** Print "--name=DEFAULT  help" lines. */
+void conf_usage(FILE *f, const char *program, const struct conf_item *items, size_t n);
+
+#endif

@@ -1,0 +1,74 @@
+/** @file log.c  stderr logger.
+ *
+ * The level and program name are set once in main before any thread starts
+ * and only read afterwards: configuration, not shared mutable state.
+ */
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static struct {
+    enum log_level level;
+    const char *program;
+    int syslog_prefix;
+} log_cfg = { LOG_LVL_NOTICE, "srtprec", 0 };
+
+void log_setup(enum log_level level, const char *program, int prefix_syslog)
+{
+    log_cfg.level = level;
+    log_cfg.program = program ? program : "srtprec";
+    log_cfg.syslog_prefix = prefix_syslog;
+}
+
+int log_level_parse(const char *name)
+{
+    static const struct {
+        const char *name;
+        enum log_level lvl;
+    } tab[] = { { "error", LOG_LVL_ERR }, { "warn", LOG_LVL_WARN }, { "notice", LOG_LVL_NOTICE },
+                { "info", LOG_LVL_INFO }, { "debug", LOG_LVL_DEBUG } };
+
+    for (size_t i = 0; name && i < sizeof(tab) / sizeof(tab[0]); i++)
+        if (strcmp(name, tab[i].name) == 0)
+            return (int)tab[i].lvl;
+    return -1;
+}
+
+void log_emit(enum log_level lvl, const char *module, const char *fmt, ...)
+{
+    static const char *names[] = { "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug" };
+    char line[1024];
+    size_t n = 0;
+    va_list ap;
+    struct timespec ts;
+    struct tm tm;
+    int r;
+
+    if (lvl > log_cfg.level)
+        return;
+    if (log_cfg.syslog_prefix) {
+        r = snprintf(line, sizeof(line), "<%d>", (int)lvl);
+    } else {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        r = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000);
+    }
+    n = r > 0 ? (size_t)r : 0;
+    r = snprintf(line + n, sizeof(line) - n, "%s %s [%s] ", log_cfg.program, names[lvl], module);
+    n += r > 0 ? (size_t)r : 0;
+    if (n < sizeof(line)) {
+        va_start(ap, fmt);
+        r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+        va_end(ap);
+        n += r > 0 ? (size_t)r : 0;
+    }
+    if (n >= sizeof(line) - 1)
+        n = sizeof(line) - 2;
+    /* One write per line keeps lines whole when threads log together. */
+    line[n++] = '\n';
+    fwrite(line, 1, n, stderr);
+}

@@ -1,0 +1,282 @@
+/** @file sipev.h  SIP event layer: message parser and printer, the
+ *  application/srtp-keys+xml body codec, and framed SIP over (mutual) TLS.
+ *
+ * Contract for every function here: no global state; the caller owns every
+ * object it creates and destroys it from the thread that uses it; slices
+ * returned by the parser point into the caller's buffer and stay valid while
+ * that buffer does.  Errors are enum sr_err; parse failures also give a
+ * static, human-readable reason through *why.
+ */
+#ifndef SIPEV_H
+#define SIPEV_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "slice.h"
+
+/* ------------------------------------------------------------------ parse */
+
+enum {
+    SIPEV_MAX_HEADERS = 64,  /**< more headers: SR_ELIMIT */
+    SIPEV_MAX_MSG = 65535,   /**< header block + body; more: SR_ELIMIT */
+    SIPEV_MAX_LINE = 8192,   /**< one header line (after unfolding); more: SR_ELIMIT */
+};
+
+/** Header ids resolved while parsing, compact forms included. */
+enum sipev_hdr_id {
+    SIPEV_HDR_OTHER = 0,     /**< compare the name yourself */
+    SIPEV_HDR_VIA,           /**< also "v" */
+    SIPEV_HDR_FROM,          /**< also "f" */
+    SIPEV_HDR_TO,            /**< also "t" */
+    SIPEV_HDR_CALL_ID,       /**< also "i" */
+    SIPEV_HDR_CSEQ,
+    SIPEV_HDR_MAX_FORWARDS,
+    SIPEV_HDR_CONTACT,       /**< also "m" */
+    SIPEV_HDR_ROUTE,
+    SIPEV_HDR_RECORD_ROUTE,
+    SIPEV_HDR_EVENT,         /**< also "o" */
+    SIPEV_HDR_EXPIRES,
+    SIPEV_HDR_MIN_EXPIRES,
+    SIPEV_HDR_SUBSCRIPTION_STATE,
+    SIPEV_HDR_ALLOW_EVENTS,  /**< also "u" */
+    SIPEV_HDR_ACCEPT,
+    SIPEV_HDR_CONTENT_TYPE,  /**< also "c" */
+    SIPEV_HDR_CONTENT_LENGTH,/**< also "l" */
+    SIPEV_HDR_SUPPORTED,     /**< also "k" */
+    SIPEV_HDR_REQUIRE,
+};
+
+struct sipev_hdr {
+    enum sipev_hdr_id id;
+    struct slice name;  /**< as received */
+    struct slice value; /**< trimmed; may hold folded CRLF SP/HTAB inside */
+};
+
+struct sipev_msg {
+    struct slice method; /**< request only; empty for a response */
+    struct slice ruri;   /**< request only */
+    unsigned status;     /**< 100..699 for a response, 0 for a request */
+    struct slice reason; /**< response only */
+    struct sipev_hdr hdr[SIPEV_MAX_HEADERS];
+    size_t n_hdr;
+    struct slice body;   /**< exactly Content-Length bytes (empty if none) */
+};
+
+/** Parse one message at the front of buf[0..len).  Never allocates.
+ *  SR_OK: *used = bytes of this message (headers + body).
+ *  SR_EAGAIN: buf holds a proper prefix of a message; read more.
+ *  SR_ELIMIT: over SIPEV_MAX_MSG, SIPEV_MAX_HEADERS or SIPEV_MAX_LINE.
+ *  SR_EPARSE: malformed; *why (if why != NULL) names the rule broken.
+ *  require_length: when true (stream transports) a missing Content-Length
+ *  is SR_EPARSE (RFC 3261 18.3); when false (datagrams) the body is the rest. */
+enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
+                            struct sipev_msg *msg, size_t *used, const char **why);
+
+/** First header with this id, or NULL. */
+const struct sipev_hdr *sipev_msg_hdr(const struct sipev_msg *msg, enum sipev_hdr_id id);
+
+/** Value of parameter name (case-insensitive) in a header value such as
+ *  "<sip:a@b>;tag=x;expires=60".  A parameter without "=" gives an empty
+ *  value.  false if absent. Parameters inside <...> are not looked at. */
+bool sipev_param(struct slice value, const char *name, struct slice *out);
+
+/** "123 SUBSCRIBE" -> 123 and "SUBSCRIBE".  false if malformed. */
+bool sipev_cseq_parse(struct slice value, uint32_t *num, struct slice *method);
+
+/** The URI of a name-addr or addr-spec ("Bob" <sip:b@x>;tag=1 -> sip:b@x). */
+bool sipev_uri_of(struct slice value, struct slice *uri);
+
+/** The token before any parameter ("srtp;id=5" -> "srtp", "active;expires=60" -> "active"). */
+struct slice sipev_value_token(struct slice value);
+
+/* ------------------------------------------------------------------ print */
+
+struct sipev_extra_hdr {
+    const char *name;
+    const char *value;
+};
+
+/** Everything needed to print a request.  All strings are NUL-terminated and
+ *  borrowed for the duration of the call. */
+struct sipev_req {
+    const char *method;     /**< "SUBSCRIBE", "NOTIFY" */
+    const char *ruri;
+    const char *via_transport; /**< "TLS", "TCP", "UDP" */
+    const char *via_host;   /**< host[:port] */
+    const char *branch;     /**< full branch including "z9hG4bK" */
+    bool via_alias;         /**< add ";alias" (RFC 5923) */
+    const char *from_uri, *from_tag;
+    const char *to_uri, *to_tag; /**< to_tag may be NULL */
+    const char *call_id;
+    uint32_t cseq;
+    const char *contact;    /**< may be NULL */
+    const struct sipev_extra_hdr *extra;
+    size_t n_extra;
+    const char *content_type; /**< NULL when there is no body */
+    const char *body;
+    size_t body_len;
+};
+
+/** Append the request to out.  Max-Forwards: 70 and Content-Length are added. */
+enum sr_err sipev_req_print(struct buf *out, const struct sipev_req *req);
+
+/** Append a response to req (RFC 3261 8.2.6: Via, From, To, Call-ID, CSeq
+ *  copied; to_tag added to To when the request's To has none).  extra, body
+ *  and content_type as for a request; content_type NULL for no body. */
+enum sr_err sipev_resp_print(struct buf *out, const struct sipev_msg *req, unsigned status,
+                             const char *reason, const char *to_tag,
+                             const struct sipev_extra_hdr *extra, size_t n_extra,
+                             const char *content_type, const char *body, size_t body_len);
+
+/** A fresh random token for tags, Call-IDs and branches (hex, NUL-terminated). */
+void sipev_random_token(char *out, size_t outlen);
+
+/* --------------------------------------------------------------- key body */
+
+/** The crypto suites libsrtp2 2.5 offers (AES_192 is excluded: its key
+ *  derivation is wrong in 2.5.0). */
+enum sipev_suite {
+    SIPEV_SUITE_AES_CM_128_HMAC_SHA1_80 = 1,
+    SIPEV_SUITE_AES_CM_128_HMAC_SHA1_32,
+    SIPEV_SUITE_AES_256_CM_HMAC_SHA1_80,
+    SIPEV_SUITE_AES_256_CM_HMAC_SHA1_32,
+    SIPEV_SUITE_AEAD_AES_128_GCM,
+    SIPEV_SUITE_AEAD_AES_256_GCM,
+};
+/** RFC 4568 / RFC 7714 name, e.g. "AES_CM_128_HMAC_SHA1_80". */
+const char *sipev_suite_name(enum sipev_suite s);
+/** 0 if unknown. */
+enum sipev_suite sipev_suite_parse(struct slice name);
+/** Master key and salt lengths in bytes for the suite. */
+void sipev_suite_lengths(enum sipev_suite s, size_t *key_len, size_t *salt_len);
+
+enum { SIPEV_MAX_MASTER = 46, SIPEV_MAX_KEYS = 4, SIPEV_MAX_STREAMS = 16, SIPEV_MAX_DIALOGS = 4096,
+       SIPEV_STR = 256 };
+
+struct sipev_key {
+    enum sipev_suite suite;
+    uint8_t master[SIPEV_MAX_MASTER]; /**< key || salt; wiped by sipev_keybody_fini */
+    size_t master_len;
+    uint64_t lifetime;                /**< packets; 0 = suite default (2^48) */
+    uint32_t mki;                     /**< valid when mki_len > 0 */
+    unsigned mki_len;                 /**< bytes, 0..4 */
+};
+
+enum sipev_stream_state { SIPEV_STREAM_ACTIVE = 0, SIPEV_STREAM_PAUSED, SIPEV_STREAM_ENDED };
+enum sipev_direction { SIPEV_DIR_SEND = 0, SIPEV_DIR_RECV };
+
+struct sipev_stream {
+    char id[64];                   /**< unique within the dialog ("a-1") */
+    enum sipev_direction direction;/**< from the disclosing endpoint's view */
+    char media[16];                /**< "audio" */
+    unsigned payload_type;         /**< RTP payload type */
+    char codec[32];                /**< encoding name ("PCMU") */
+    unsigned clock_rate;           /**< 8000 */
+    bool ssrc_known;
+    uint32_t ssrc;
+    char src[SIPEV_STR];           /**< fork source "ip:port" or "[ipv6]:port"; may be "" */
+    char dst[SIPEV_STR];           /**< fork destination; may be "" */
+    struct sipev_key keys[SIPEV_MAX_KEYS];
+    size_t n_keys;
+    uint32_t roc;                  /**< rollover counter at disclosure */
+    uint16_t seq;                  /**< highest sequence number at disclosure */
+    enum sipev_stream_state state;
+};
+
+enum sipev_dialog_state { SIPEV_DIALOG_ACTIVE = 0, SIPEV_DIALOG_ENDED };
+
+struct sipev_dialog {
+    char call_id[SIPEV_STR];
+    char local_tag[128], remote_tag[128];
+    char local_aor[SIPEV_STR], remote_aor[SIPEV_STR];
+    uint64_t start_wall_us;        /**< Unix epoch microseconds */
+    enum sipev_dialog_state state;
+    struct sipev_stream streams[SIPEV_MAX_STREAMS];
+    size_t n_streams;
+};
+
+/** One NOTIFY body.  dialogs is owned (heap) and wiped on fini. */
+struct sipev_keybody {
+    uint64_t version;
+    bool full;                     /**< state="full"; else "partial" */
+    char entity[SIPEV_STR];        /**< the notifier's identity */
+    struct sipev_dialog *dialogs;
+    size_t n_dialogs;
+    size_t cap_dialogs;
+};
+
+void sipev_keybody_init(struct sipev_keybody *kb);
+/** Wipes key material and frees dialogs; kb may be re-used after init. */
+void sipev_keybody_fini(struct sipev_keybody *kb);
+/** Append an empty dialog (SR_ELIMIT past SIPEV_MAX_DIALOGS); *out points into kb. */
+enum sr_err sipev_keybody_add_dialog(struct sipev_keybody *kb, struct sipev_dialog **out);
+
+/** Parse an application/srtp-keys+xml document (expat, no DTDs, no entity
+ *  expansion).  On failure *why names the problem and kb is left empty. */
+enum sr_err sipev_keybody_parse(const char *xml, size_t len, struct sipev_keybody *kb,
+                                const char **why);
+/** Append the XML document for kb to out. */
+enum sr_err sipev_keybody_print(struct buf *out, const struct sipev_keybody *kb);
+
+#define SIPEV_KEYBODY_TYPE "application/srtp-keys+xml"
+#define SIPEV_EVENT_PACKAGE "srtp"
+
+/* -------------------------------------------------------------- transport */
+
+struct sipev_tls_cfg {
+    const char *cert_file; /**< PEM certificate chain presented to peers */
+    const char *key_file;  /**< PEM private key */
+    const char *ca_file;   /**< PEM CA bundle that peers must chain to */
+    const char *crl_file;  /**< optional PEM CRL; NULL or "" for none */
+    bool server;           /**< server contexts demand a client certificate */
+};
+
+/** A context with TLS 1.2 minimum, peer verification on (both roles) and a
+ *  client certificate required on the server side. */
+enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg);
+
+/** The peer's identity from its verified certificate: the first SAN URI
+ *  starting with "sip:" or "sips:", else the first SAN DNS name.  SR_EAUTH if
+ *  the peer was not verified or has neither. */
+enum sr_err sipev_tls_peer_identity(SSL *ssl, char *out, size_t outlen);
+
+/** One stream connection (TLS, or plain TCP when ctx is NULL, for lab use)
+ *  carrying framed SIP messages.  Non-blocking; driven by the owner's poll
+ *  loop: call sipev_conn_io() when the fd is readable or writable. */
+struct sipev_conn;
+
+/** Handler for each complete message; return false to close the connection. */
+typedef bool sipev_msg_fn(struct sipev_conn *c, const struct sipev_msg *msg, void *arg);
+
+struct sipev_conn_cfg {
+    SSL_CTX *tls;           /**< NULL: plain TCP (only with a lab setting) */
+    bool server;            /**< accept side */
+    int fd;                 /**< connected, non-blocking socket; owned by the conn */
+    size_t max_buffer;      /**< rx and tx limit each; 0 = 256 KiB */
+    sipev_msg_fn *on_msg;
+    void *arg;
+};
+
+enum sr_err sipev_conn_create(struct sipev_conn **out, const struct sipev_conn_cfg *cfg);
+/** Closes the fd and frees everything; NULL-safe. */
+void sipev_conn_destroy(struct sipev_conn *c);
+/** Progress the handshake, read and dispatch messages, flush output.
+ *  SR_OK: keep polling.  SR_ECLOSED: peer closed.  SR_EAUTH: handshake or
+ *  verification failed.  SR_EPARSE / SR_ELIMIT: bad framing (a 400 with a
+ *  Warning reason was queued when possible); destroy the conn. */
+enum sr_err sipev_conn_io(struct sipev_conn *c);
+/** Queue bytes and try to send them.  SR_ELIMIT past max_buffer. */
+enum sr_err sipev_conn_send(struct sipev_conn *c, const void *data, size_t len);
+int sipev_conn_fd(const struct sipev_conn *c);
+/** True while output is queued or the handshake wants to write (poll for EPOLLOUT). */
+bool sipev_conn_want_write(const struct sipev_conn *c);
+bool sipev_conn_established(const struct sipev_conn *c);
+/** Verified peer identity ("" until established or for plain TCP). */
+const char *sipev_conn_peer(const struct sipev_conn *c);
+
+#endif

@@ -1,0 +1,149 @@
+/** @file test_common.c  slice, base64, hex, buf and conf: hostile inputs included. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "guard.h"
+#include "slice.h"
+#include "tap.h"
+#include "util.h"
+
+static void test_slice(void)
+{
+    struct slice cur = SLICE_LIT("a;b;;c"), t;
+    uint64_t v;
+
+    t = slice_split(&cur, ';');
+    tap_ok(slice_eq(t, SLICE_LIT("a")), "split first");
+    t = slice_split(&cur, ';');
+    t = slice_split(&cur, ';');
+    tap_ok(t.len == 0, "split empty field");
+    t = slice_split(&cur, ';');
+    tap_ok(slice_eq(t, SLICE_LIT("c")) && cur.len == 0, "split last");
+    tap_ok(slice_eq_nocase(SLICE_LIT("Event"), SLICE_LIT("eVENT")), "eq_nocase");
+    tap_ok(!slice_eq_nocase(SLICE_LIT("Event"), SLICE_LIT("Even")), "eq_nocase length");
+    tap_ok(slice_eq(slice_trim(SLICE_LIT(" \t x y\r\n")), SLICE_LIT("x y")), "trim");
+    tap_ok(slice_to_u64(SLICE_LIT("18446744073709551615"), UINT64_MAX, &v) && v == UINT64_MAX,
+           "u64 max");
+    tap_ok(!slice_to_u64(SLICE_LIT("18446744073709551616"), UINT64_MAX, &v), "u64 overflow");
+    tap_ok(!slice_to_u64(SLICE_LIT("-1"), 100, &v), "u64 sign refused");
+    tap_ok(!slice_to_u64(SLICE_LIT("101"), 100, &v), "u64 over max");
+    tap_ok(!slice_to_u64(SLICE_LIT(""), 100, &v), "u64 empty");
+    const char *g = guard_copy("12x", 2);
+    tap_ok(slice_to_u64(slice_of(g, 2), 100, &v) && v == 12, "u64 at guard page");
+}
+
+static void test_b64(void)
+{
+    uint8_t in[30], out[64];
+    char enc[64];
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (uint8_t)(i * 37 + 1);
+    tap_ok(sr_b64_encode(in, sizeof(in), enc, sizeof(enc)) == 40, "encode 30 bytes");
+    tap_ok(sr_b64_decode(slice_cstr(enc), out, sizeof(out), &n) && n == 30 &&
+               memcmp(in, out, 30) == 0,
+           "decode round trip");
+    tap_ok(sr_b64_decode(SLICE_LIT("YQ=="), out, sizeof(out), &n) && n == 1 && out[0] == 'a',
+           "padding");
+    tap_ok(!sr_b64_decode(SLICE_LIT("YQ="), out, sizeof(out), &n), "bad length");
+    tap_ok(!sr_b64_decode(SLICE_LIT("Y=Q="), out, sizeof(out), &n), "data after padding");
+    tap_ok(!sr_b64_decode(SLICE_LIT("YQ==YQ=="), out, sizeof(out), &n), "padding mid-string");
+    tap_ok(!sr_b64_decode(SLICE_LIT("YQ =") , out, sizeof(out), &n), "whitespace refused");
+    tap_ok(!sr_b64_decode(SLICE_LIT("AAAAAAAA"), out, 5, &n), "output overflow refused");
+    tap_ok(!sr_b64_encode(in, sizeof(in), enc, 40), "encode needs room for NUL");
+}
+
+static void test_hex(void)
+{
+    uint8_t b[3] = { 0x00, 0xab, 0xff }, o[3];
+    char h[7];
+
+    sr_hex_encode(b, 3, h);
+    tap_ok(strcmp(h, "00abff") == 0, "hex encode");
+    tap_ok(sr_hex_decode(SLICE_LIT("00ABff"), o, 3) && memcmp(o, b, 3) == 0, "hex decode");
+    tap_ok(!sr_hex_decode(SLICE_LIT("00abf"), o, 3), "hex odd length");
+    tap_ok(!sr_hex_decode(SLICE_LIT("00abfg"), o, 3), "hex bad digit");
+}
+
+static void test_buf(void)
+{
+    struct buf b;
+
+    buf_init(&b, 10);
+    tap_ok(buf_append(&b, "12345", 5) == SR_OK, "append");
+    tap_ok(buf_printf(&b, "%d", 6789) == SR_OK && b.len == 9, "printf");
+    tap_ok(buf_append(&b, "ab", 2) == SR_ELIMIT && b.len == 9, "limit keeps content");
+    buf_consume(&b, 4);
+    tap_ok(b.len == 5 && memcmp(b.p, "56789", 5) == 0, "consume");
+    buf_fini(&b);
+    tap_ok(b.p == NULL && b.len == 0, "fini");
+}
+
+struct tcfg {
+    char name[CONF_STR_MAX];
+    unsigned long port;
+    bool lab;
+};
+
+static const struct conf_item items[] = {
+    { "name", CONF_STR, offsetof(struct tcfg, name), "x", 0, 0, "a name" },
+    { "port", CONF_UINT, offsetof(struct tcfg, port), "5061", 1, 65535, "a port" },
+    { "lab", CONF_BOOL, offsetof(struct tcfg, lab), "no", 0, 0, "lab mode" },
+};
+
+static enum sr_err load(const char *ini, int argc, char **argv, struct tcfg *c, char *why)
+{
+    char path[] = "/tmp/srtprec-conf-XXXXXX";
+    int fd = mkstemp(path), help;
+    enum sr_err err;
+    char arg0[] = "prog", cfgarg[64];
+    char *args[8] = { arg0, cfgarg };
+
+    if (fd < 0)
+        return SR_EIO;
+    if (write(fd, ini, strlen(ini)) != (ssize_t)strlen(ini))
+        return SR_EIO;
+    close(fd);
+    snprintf(cfgarg, sizeof(cfgarg), "--config=%s", path);
+    for (int i = 0; i < argc && i < 6; i++)
+        args[2 + i] = argv[i];
+    err = conf_load(items, 3, c, "t", 2 + argc, args, &help, why, 256);
+    unlink(path);
+    return err;
+}
+
+static void test_conf(void)
+{
+    struct tcfg c;
+    char why[256];
+    char over[] = "--port=6000", bad[] = "--nope=1", badv[] = "--port=70000";
+
+    tap_ok(load("[t]\nname = rec\nlab = yes\n[other]\nzzz=1\n", 0, NULL, &c, why) == SR_OK &&
+               strcmp(c.name, "rec") == 0 && c.port == 5061 && c.lab,
+           "file values, defaults, foreign section ignored");
+    tap_ok(load("[t]\nport=1\n", 1, (char *[]){ over }, &c, why) == SR_OK && c.port == 6000,
+           "command line overrides file");
+    tap_ok(load("[t]\nbogus = 1\n", 0, NULL, &c, why) == SR_EINVAL && strstr(why, "bogus"),
+           "unknown key named: %s", why);
+    tap_ok(load("[t]\nport = 0x10\n", 0, NULL, &c, why) == SR_EINVAL, "bad number: %s", why);
+    tap_ok(load("[t]\nlab = maybe\n", 0, NULL, &c, why) == SR_EINVAL, "bad bool: %s", why);
+    tap_ok(load("[t]\n", 1, (char *[]){ bad }, &c, why) == SR_EINVAL, "unknown option: %s", why);
+    tap_ok(load("[t]\n", 1, (char *[]){ badv }, &c, why) == SR_EINVAL, "out of range: %s", why);
+    tap_ok(load("[t\nname\n", 0, NULL, &c, why) == SR_EPARSE, "syntax error: %s", why);
+}
+
+int main(void)
+{
+    test_slice();
+    test_b64();
+    test_hex();
+    test_buf();
+    test_conf();
+    tap_ok(strcmp(sr_strerror(SR_EAUTH), "authentication failed") == 0, "strerror");
+    return tap_done();
+}

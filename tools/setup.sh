@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 machine to build srtprec: install missing Debian
+# packages, fetch Debian's libsrtp2 source package into subprojects/ (built
+# there with its OpenSSL backend, see meson.build), and nothing else.
+#
+#   tools/setup.sh demo   packages to build and run the demo
+#   tools/setup.sh test   also the peers the test suite runs against
+set -euo pipefail
+
+profile=${1:-demo}
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libssl-dev openssl libogg-dev
+            libmicrohttpd-dev libinih-dev libjansson-dev libexpat1-dev libsqlite3-dev
+            dpkg-dev ca-certificates curl procps)
+test_pkgs=(clang libclang-rt-14-dev llvm sip-tester stunnel4 ffmpeg oggz-tools opus-tools
+           socat valgrind sqlite3 iproute2)
+
+case "$profile" in
+demo) pkgs=("${build_pkgs[@]}") ;;
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+*) echo "usage: $0 demo|test" >&2; exit 2 ;;
+esac
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+apt_updated=0
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    apt_updated=1
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+# Debian's binary libsrtp2 is built against NSS, whose per-packet cost grows
+# with the number of live keys; we build the same source with OpenSSL.
+srtp_dir="$top/subprojects/libsrtp2"
+if [ ! -f "$srtp_dir/meson.build" ]; then
+    if ! grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        echo "setup: adding a deb-src entry for Debian bookworm"
+        as_root tee /etc/apt/sources.list.d/srtprec-deb-src.sources >/dev/null <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+        apt_updated=0
+    fi
+    [ "$apt_updated" = 1 ] || as_root apt-get update -qq
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    echo "setup: fetching Debian's libsrtp2 source package"
+    (cd "$tmp" && apt-get source -qq libsrtp2 >/dev/null 2>&1) || {
+        echo "setup: apt-get source libsrtp2 failed" >&2; exit 1; }
+    src=$(find "$tmp" -maxdepth 1 -type d -name 'libsrtp2-2.5*' | head -n 1)
+    [ -n "$src" ] && [ -f "$src/meson.build" ] || { echo "setup: no libsrtp2 2.5 source found" >&2; exit 1; }
+    mkdir -p "$top/subprojects"
+    rm -rf "$srtp_dir"
+    mv "$src" "$srtp_dir"
+    echo "setup: libsrtp2 source ready in subprojects/libsrtp2 ($(basename "$src"))"
+fi

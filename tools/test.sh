@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it, from a fresh clone of a fresh Debian 12:
+#   1. install what is missing (tools/setup.sh test)
+#   2. gcc build, warnings as errors: every suite (unit, vectors, fuzz-replay, integration)
+#   3. ASan+UBSan build: unit, vectors, fuzz-replay and integration suites
+#   4. clang + libFuzzer build: each fuzz target runs briefly from its corpus
+# Ends with one line "N passed, N failed[, N skipped]" summed from meson's testlog.json.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/tools/setup.sh" test || { echo "0 passed, 1 failed"; exit 1; }
+
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+builds=()
+
+run_build() { # name, meson test args..., -- setup args...
+    local dir=$1; shift
+    local test_args=() setup_args=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do test_args+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    setup_args=("$@")
+    echo "=== $dir: meson setup ${setup_args[*]}"
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "${setup_args[@]}" >"$dir.setup.log" 2>&1 ||
+            { cat "$dir.setup.log"; status=1; return; }
+    fi
+    ninja -C "$dir" >"$dir.ninja.log" 2>&1 || { tail -n 60 "$dir.ninja.log"; status=1; return; }
+    builds+=("$dir")
+    meson test -C "$dir" --num-processes "$jobs" --print-errorlogs "${test_args[@]}" || status=1
+}
+
+run_build build -- --buildtype=debugoptimized
+run_build build-asan --suite unit --suite vectors --suite fuzz-replay --suite integration -- \
+    -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+CC=clang run_build build-fuzz --suite fuzz -- -Dfuzz=enabled -Db_sanitize=address,undefined \
+    -Db_lundef=false --buildtype=debugoptimized
+
+pass=0 fail=0 skip=0
+for d in "${builds[@]}"; do
+    log="$d/meson-logs/testlog.json"
+    [ -f "$log" ] || continue
+    p=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c -E '"(OK|EXPECTEDFAIL)"')
+    f=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c -E '"(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"')
+    s=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c -E '"SKIP"')
+    pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+done
+[ "$status" = 0 ] || [ "$fail" -gt 0 ] || fail=1 # a build that failed counts as a failure
+if [ "$skip" -gt 0 ]; then
+    echo "$pass passed, $fail failed, $skip skipped"
+else
+    echo "$pass passed, $fail failed"
+fi
+[ "$fail" = 0 ]
