@@ -115,13 +115,21 @@ const struct stor_stream_info *stor_reader_stream(const struct stor_reader *r, s
  *  SR_EPARSE: truncated or malformed; *why says where. */
 enum sr_err stor_reader_next(struct stor_reader *r, unsigned *idx, struct stor_pkt *p,
                              const char **why);
-/** After SR_ECLOSED: the trailer's counts. */
+/** After SR_ECLOSED: the trailer's counts (NULL before). */
 const struct stor_counts *stor_reader_counts(const struct stor_reader *r);
+/** After SR_ECLOSED: when the writer sealed the archive (Unix epoch us); 0 before. */
+uint64_t stor_reader_end_wall_us(const struct stor_reader *r);
+/** Chunks authenticated so far (after SR_ECLOSED: data chunks + the final one). */
+uint64_t stor_reader_chunks(const struct stor_reader *r);
 
 /** Read the whole archive and check every chunk, the trailer and the
  *  plaintext hash; *why names the first problem. */
 enum sr_err stor_verify(const char *path, const char *cert_file, const char *key_file,
                         const char **why);
+/** Like stor_verify, but copies the precise reason (chunk index and all), or
+ *  "OK", into msg[0..msglen). */
+enum sr_err stor_verify_msg(const char *path, const char *cert_file, const char *key_file,
+                            char *msg, size_t msglen);
 
 /* ----------------------------------------------------------------- export */
 
@@ -133,6 +141,12 @@ typedef bool stor_write_fn(const void *data, size_t len, void *arg);
  *  time of each stream's first packet and by RTP timestamp after that,
  *  silence for gaps.  Streamed: memory does not grow with call length. */
 enum sr_err stor_export_wav(const char *path, const char *cert_file, const char *key_file,
+                            stor_write_fn *out, void *arg, const char **why);
+
+/** Stream the decrypted Ogg physical stream as it is, chunk by chunk.  Bytes
+ *  reach out before the trailer is checked: a non-SR_OK return means what
+ *  was written is incomplete or untrustworthy and must be discarded. */
+enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char *key_file,
                             stor_write_fn *out, void *arg, const char **why);
 
 /* ------------------------------------------------------------------ index */

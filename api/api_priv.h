@@ -1,0 +1,163 @@
+/** @file api_priv.h  srtprec-api internals: tokens, routing, query parsing, JSON, metrics.
+ *
+ * Everything here is pure (no sockets, no libmicrohttpd, no storage) so the
+ * unit tests and the fuzz target exercise the same code the daemon runs.
+ * The MHD glue lives in server.c and export.c.  Only api/ and tests/api/
+ * include this header.
+ */
+#ifndef API_PRIV_H
+#define API_PRIV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "err.h"
+#include "slice.h"
+
+/* ------------------------------------------------------------------ tokens */
+
+/** Roles are a bit set; admin implies every other role. */
+enum api_role {
+    API_ROLE_LISTER = 1u << 0,    /**< list, metadata */
+    API_ROLE_ARCHIVIST = 1u << 1, /**< encrypted archive download */
+    API_ROLE_AUDITOR = 1u << 2,   /**< decrypted export */
+    API_ROLE_ADMIN = 1u << 3,     /**< everything */
+};
+
+enum {
+    API_TOKEN_NAME_MAX = 64,   /**< bytes of a principal name */
+    API_TOKENS_MAX = 1024,     /**< entries in one tokens file */
+    API_TOKEN_LINE_MAX = 1024, /**< bytes of one line */
+    API_TOKEN_MAX = 512,       /**< bytes of a presented token */
+    API_TOKEN_FILE_MAX = 1024 * 1024,
+};
+
+struct api_principal {
+    char name[API_TOKEN_NAME_MAX + 1];
+    unsigned roles; /**< enum api_role bits */
+};
+
+struct api_tokens; /* opaque: names, roles and SHA-256 hashes; immutable after load */
+
+/** Parse a tokens file's contents: lines "<name> <role[,role]> sha256:<64 hex>",
+ *  blank lines and '#' comments allowed.  Duplicate names or hashes, unknown
+ *  roles and overlong lines are errors; why (>= 128 bytes) gets "line N: reason". */
+enum sr_err api_tokens_parse(struct api_tokens **out, const char *text, size_t len, char *why,
+                             size_t whylen);
+/** Read and parse path (at most API_TOKEN_FILE_MAX bytes). */
+enum sr_err api_tokens_load(struct api_tokens **out, const char *path, char *why, size_t whylen);
+void api_tokens_destroy(struct api_tokens *t);
+size_t api_tokens_count(const struct api_tokens *t);
+
+/** Hash the presented token and compare it in constant time with every entry.
+ *  SR_OK fills *who; SR_EAUTH if no entry matches (or the token is malformed). */
+enum sr_err api_tokens_check(const struct api_tokens *t, struct slice token,
+                             struct api_principal *who);
+
+/** From an Authorization header value, the token of a "Bearer" credential
+ *  (RFC 6750 section 2.1: scheme case-insensitive, b64token syntax).  false if
+ *  the header is absent, another scheme, or malformed. */
+bool api_bearer_parse(const char *header, struct slice *token);
+
+/** Parse a role list "lister,auditor" into bits; false on an unknown role or empty list. */
+bool api_roles_parse(struct slice s, unsigned *roles);
+/** true if roles grants need (admin grants everything). */
+bool api_roles_allow(unsigned roles, unsigned need);
+
+/** A tokens-file line for name/roles/token into out (>= 256 bytes); false if
+ *  name or roles are invalid or the token empty or too long. */
+bool api_token_line(const char *name, const char *roles, struct slice token, char *out,
+                    size_t outlen);
+
+/* ------------------------------------------------------------------ routes */
+
+enum api_route {
+    API_ROUTE_NONE = 0, /**< no such path: 404 */
+    API_ROUTE_HEALTHZ,
+    API_ROUTE_METRICS,
+    API_ROUTE_LIST,     /**< /v1/recordings */
+    API_ROUTE_META,     /**< /v1/recordings/{id} */
+    API_ROUTE_ARCHIVE,  /**< /v1/recordings/{id}/archive */
+    API_ROUTE_EXPORT,   /**< /v1/recordings/{id}/export.wav */
+    API_ROUTE_COUNT
+};
+
+enum { API_ID_HEX = 32, API_URI_MAX = 4096 };
+
+/** The result of splitting a request target.  Slices point into the target. */
+struct api_target {
+    enum api_route route;
+    struct slice path;  /**< before '?' */
+    struct slice query; /**< after '?', possibly empty */
+    struct slice id;    /**< the {id} segment as sent (not yet validated) */
+};
+
+/** Split a raw request-target ("/v1/recordings/ab..?x=y") and match its path.
+ *  Never fails: an unknown path gives API_ROUTE_NONE. */
+void api_target_parse(struct slice target, struct api_target *t);
+/** The route's name as used in metrics and logs ("list", "export", ...). */
+const char *api_route_name(enum api_route r);
+/** Role a route needs; 0 for unauthenticated routes; API_ROLE_* otherwise. */
+unsigned api_route_role(enum api_route r);
+/** true if id is exactly 32 lower-case hex digits. */
+bool api_id_valid(struct slice id);
+
+/* ------------------------------------------------------------------- query */
+
+enum { API_PARAM_MAX = 256, API_PARAMS_MAX = 16, API_LIMIT_MAX = 1000, API_LIMIT_DEFAULT = 100 };
+
+/** The listing's filters, decoded.  Strings are NUL-terminated copies. */
+struct api_list_query {
+    uint64_t from_wall_us, to_wall_us; /**< 0 = open */
+    char party[API_PARAM_MAX];         /**< "" = any */
+    char call_id[API_PARAM_MAX];       /**< "" = any */
+    char after[API_ID_HEX + 1];        /**< "" = from the start */
+    size_t limit;                      /**< 1..API_LIMIT_MAX */
+};
+
+/** What went wrong with a query string, for the JSON error body. */
+struct api_query_err {
+    char param[65];  /**< the offending parameter name, printable ASCII, maybe truncated */
+    const char *why; /**< static reason */
+    bool token_in_url; /**< a credential was sent in the query string */
+};
+
+/** Decode a raw (still percent-encoded) query string.  allowed selects the
+ *  route's parameters: the listing takes from/to/party/call_id/after/limit,
+ *  every other route none.  SR_OK or SR_EPARSE with *e filled. */
+enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,
+                            struct api_query_err *e);
+
+/** RFC 3339 date-time ("2026-01-02T03:04:05.678+01:00") or decimal epoch
+ *  seconds, as Unix epoch microseconds.  Years 1970..9999; leap seconds (:60)
+ *  refused. */
+bool api_time_parse(struct slice s, uint64_t *wall_us);
+
+/* -------------------------------------------------------------------- json */
+
+/** A JSON string that never fails on bytes that are not UTF-8 (they become '?'). */
+json_t *api_json_str(const char *s);
+/** {"error": code, "message": msg[, "param": param]} as compact text; caller frees. */
+char *api_json_error(const char *code, const char *msg, const char *param);
+
+/* ----------------------------------------------------------------- metrics */
+
+enum { API_STATUS_SLOTS = 12 };
+
+/** Counters shared by MHD's threads; lock-free. */
+struct api_metrics {
+    _Atomic uint64_t requests[API_ROUTE_COUNT][API_STATUS_SLOTS];
+    _Atomic uint64_t bytes[API_ROUTE_COUNT];
+    _Atomic uint64_t auth_fail;
+};
+
+void api_metrics_count(struct api_metrics *m, enum api_route r, unsigned status, uint64_t bytes);
+/** Prometheus text exposition format 0.0.4 into b. */
+enum sr_err api_metrics_render(struct api_metrics *m, struct buf *b);
+
+#endif

@@ -1,0 +1,304 @@
+/** @file main.c  srtprec-api: the retrieval API daemon.
+ *
+ * Table of contents: options() -> setup() -> wait_for_signal() -> cleanup().
+ * It runs apart from the recorder so that an HTTP bug never shares an
+ * address space with live SRTP keys; it holds only the archive recipient key.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api_priv.h"
+#include "conf.h"
+#include "log.h"
+#include "server_priv.h"
+#include "util.h"
+
+struct api_cfg {
+    char listen[CONF_STR_MAX];
+    char tls_cert[CONF_STR_MAX];
+    char tls_key[CONF_STR_MAX];
+    char index[CONF_STR_MAX];
+    char archive_cert[CONF_STR_MAX];
+    char archive_key[CONF_STR_MAX];
+    char tokens_file[CONF_STR_MAX];
+    char log_level[CONF_STR_MAX];
+    unsigned long max_connections;
+    unsigned long connection_timeout;
+    unsigned long threads;
+    bool lab_plain_http;
+};
+
+#define ITEM(n, t, f, d, lo, hi, h) { n, t, offsetof(struct api_cfg, f), d, lo, hi, h }
+static const struct conf_item api_items[] = {
+    ITEM("listen", CONF_STR, listen, "127.0.0.1:8443", 0, 0,
+         "ADDRESS:PORT or [IPv6]:PORT to listen on (port 0: any free port, logged)"),
+    ITEM("tls-cert", CONF_STR, tls_cert, NULL, 0, 0, "server certificate chain, PEM"),
+    ITEM("tls-key", CONF_STR, tls_key, NULL, 0, 0, "server private key, PEM"),
+    ITEM("index", CONF_STR, index, NULL, 0, 0, "SQLite recording index (storage)"),
+    ITEM("archive-cert", CONF_STR, archive_cert, NULL, 0, 0,
+         "archive recipient certificate, PEM (unwraps archives for export)"),
+    ITEM("archive-key", CONF_STR, archive_key, NULL, 0, 0,
+         "archive recipient private key, PEM"),
+    ITEM("tokens-file", CONF_STR, tokens_file, NULL, 0, 0,
+         "bearer tokens: '<name> <role[,role]> sha256:<hex>' per line"),
+    ITEM("log-level", CONF_STR, log_level, "notice", 0, 0, "error|warn|notice|info|debug"),
+    ITEM("max-connections", CONF_UINT, max_connections, "64", 1, 10000,
+         "concurrent HTTP connections"),
+    ITEM("connection-timeout", CONF_UINT, connection_timeout, "30", 1, 3600,
+         "seconds of inactivity before a connection is closed"),
+    ITEM("threads", CONF_UINT, threads, "4", 1, 64, "MHD worker threads"),
+    ITEM("lab-plain-http", CONF_BOOL, lab_plain_http, "no", 0, 0,
+         "LAB ONLY: serve plain HTTP without TLS (tokens cross the network in clear)"),
+};
+
+enum { PEM_MAX = 1024 * 1024 };
+
+/* Read a whole PEM file into a NUL-terminated heap string. */
+static char *pem_read(const char *path, size_t *len_out)
+{
+    struct stat st;
+    char *p = NULL;
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size < PEM_MAX)
+        p = malloc((size_t)st.st_size + 1);
+    while (p && len < (size_t)st.st_size) {
+        ssize_t n = read(fd, p + len, (size_t)st.st_size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (p) {
+        p[len] = '\0';
+        *len_out = len;
+    }
+    return p;
+}
+
+static void pem_free(char *p, size_t len)
+{
+    if (p) {
+        sr_wipe(p, len);
+        free(p);
+    }
+}
+
+/* --hash-token=NAME:ROLES: print a tokens-file line.  The token comes from
+ * stdin when stdin is not a terminal, else a fresh one is generated and shown
+ * on stderr, so `srtprec-api --hash-token=alice:lister >> tokens` stores only
+ * the hash. */
+static int hash_token(const char *spec)
+{
+    char name[API_TOKEN_NAME_MAX + 1], tok[API_TOKEN_MAX + 2], line[API_TOKEN_LINE_MAX];
+    const char *colon = strchr(spec, ':');
+    size_t tlen = 0;
+    bool generated = false;
+
+    if (!colon || !slice_copy_cstr(slice_of(spec, (size_t)(colon - spec)), name, sizeof(name))) {
+        fprintf(stderr, "--hash-token=NAME:ROLE[,ROLE]\n");
+        return 2;
+    }
+    if (!isatty(STDIN_FILENO)) {
+        while (tlen < sizeof(tok) - 1) {
+            ssize_t n = read(STDIN_FILENO, tok + tlen, sizeof(tok) - 1 - tlen);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            tlen += (size_t)n;
+        }
+        while (tlen > 0 && (tok[tlen - 1] == '\n' || tok[tlen - 1] == '\r'))
+            tlen--;
+    }
+    if (tlen == 0) {
+        uint8_t rnd[32];
+        char b64[64];
+        if (sr_random(rnd, sizeof(rnd)) != SR_OK || sr_b64_encode(rnd, sizeof(rnd), b64, sizeof(b64)) == 0)
+            return 1;
+        sr_wipe(rnd, sizeof(rnd));
+        /* base64url without padding: RFC 6750 b64token and safe in shells */
+        for (size_t i = 0; b64[i]; i++) {
+            if (b64[i] == '+')
+                b64[i] = '-';
+            else if (b64[i] == '/')
+                b64[i] = '_';
+            else if (b64[i] == '=')
+                b64[i] = '\0';
+        }
+        tlen = strlen(b64);
+        memcpy(tok, b64, tlen + 1);
+        sr_wipe(b64, sizeof(b64));
+        generated = true;
+    }
+    tok[tlen] = '\0';
+    if (!api_token_line(name, colon + 1, slice_of(tok, tlen), line, sizeof(line))) {
+        fprintf(stderr, "invalid name, role list (lister,archivist,auditor,admin) or token "
+                        "(1-%d of A-Z a-z 0-9 - . _ ~ + / then '=' padding)\n",
+                API_TOKEN_MAX);
+        sr_wipe(tok, sizeof(tok));
+        return 2;
+    }
+    if (generated)
+        fprintf(stderr, "token for %s (hand it over now; only its hash is kept): %s\n", name, tok);
+    sr_wipe(tok, sizeof(tok));
+    printf("%s\n", line);
+    return 0;
+}
+
+struct app {
+    struct api_cfg cfg;
+    struct api_tokens *tokens;
+    char *tls_cert_pem, *tls_key_pem;
+    size_t tls_cert_len, tls_key_len;
+    struct api_server *srv;
+};
+
+static int options(struct app *a, int argc, char **argv)
+{
+    char why[512];
+    int help = 0, lvl;
+
+    if (conf_load(api_items, SR_ARRAY_LEN(api_items), &a->cfg, "api", argc, argv, &help, why,
+                  sizeof(why)) != SR_OK) {
+        fprintf(stderr, "srtprec-api: %s\n", why);
+        return 2;
+    }
+    if (help) {
+        conf_usage(stdout, "srtprec-api", api_items, SR_ARRAY_LEN(api_items));
+        printf("  --hash-token=NAME:ROLE[,ROLE]\n      print a tokens-file line (token from stdin, "
+               "or generated and shown on stderr)\n");
+        return 1;
+    }
+    lvl = log_level_parse(a->cfg.log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "srtprec-api: log-level '%s': expected error|warn|notice|info|debug\n",
+                a->cfg.log_level);
+        return 2;
+    }
+    log_setup((enum log_level)lvl, "srtprec-api", getenv("JOURNAL_STREAM") != NULL);
+    if (!a->cfg.index[0] || !a->cfg.archive_cert[0] || !a->cfg.archive_key[0] ||
+        !a->cfg.tokens_file[0]) {
+        log_error("index, archive-cert, archive-key and tokens-file are required");
+        return 2;
+    }
+    if (!a->cfg.lab_plain_http && (!a->cfg.tls_cert[0] || !a->cfg.tls_key[0])) {
+        log_error("tls-cert and tls-key are required (lab-plain-http=yes is for labs only)");
+        return 2;
+    }
+    return 0;
+}
+
+static int setup(struct app *a)
+{
+    struct api_server_cfg sc;
+    char why[512];
+
+    if (api_tokens_load(&a->tokens, a->cfg.tokens_file, why, sizeof(why)) != SR_OK) {
+        log_error("tokens-file: %s", why);
+        return 1;
+    }
+    if (api_tokens_count(a->tokens) == 0)
+        log_warn("%s holds no tokens: every authenticated request will get 401",
+                 a->cfg.tokens_file);
+    if (!a->cfg.lab_plain_http) {
+        a->tls_cert_pem = pem_read(a->cfg.tls_cert, &a->tls_cert_len);
+        a->tls_key_pem = pem_read(a->cfg.tls_key, &a->tls_key_len);
+        if (!a->tls_cert_pem || !a->tls_key_pem) {
+            log_error("cannot read tls-cert %s or tls-key %s", a->cfg.tls_cert, a->cfg.tls_key);
+            return 1;
+        }
+    } else {
+        log_warn("lab-plain-http=yes: serving without TLS; bearer tokens travel in clear");
+    }
+    if (access(a->cfg.archive_cert, R_OK) != 0 || access(a->cfg.archive_key, R_OK) != 0) {
+        log_error("cannot read archive-cert %s or archive-key %s", a->cfg.archive_cert,
+                  a->cfg.archive_key);
+        return 1;
+    }
+    memset(&sc, 0, sizeof(sc));
+    sc.listen = a->cfg.listen;
+    sc.plain_http = a->cfg.lab_plain_http;
+    sc.tls_cert_pem = a->tls_cert_pem;
+    sc.tls_key_pem = a->tls_key_pem;
+    sc.index_path = a->cfg.index;
+    sc.archive_cert = a->cfg.archive_cert;
+    sc.archive_key = a->cfg.archive_key;
+    sc.tokens = a->tokens;
+    sc.max_connections = (unsigned)a->cfg.max_connections;
+    sc.connection_timeout_s = (unsigned)a->cfg.connection_timeout;
+    sc.threads = (unsigned)a->cfg.threads;
+    sc.audit = NULL; /* hash-chained access audit: a later issue plugs in here */
+    if (api_server_create(&a->srv, &sc, why, sizeof(why)) != SR_OK) {
+        log_error("%s", why);
+        return 1;
+    }
+    log_notice("listening on %s://%s port %u (%zu tokens)", a->cfg.lab_plain_http ? "http" : "https",
+               a->cfg.listen, (unsigned)api_server_port(a->srv), api_tokens_count(a->tokens));
+    return 0;
+}
+
+static void cleanup(struct app *a)
+{
+    api_server_destroy(a->srv);
+    pem_free(a->tls_key_pem, a->tls_key_len);
+    pem_free(a->tls_cert_pem, a->tls_cert_len);
+    api_tokens_destroy(a->tokens);
+}
+
+static void wait_for_signal(const sigset_t *set)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_notice("SIGHUP: token reload is not implemented yet; restart to reload");
+            continue;
+        }
+        log_notice("signal %d: stopping", sig);
+        return;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct app a;
+    sigset_t set;
+    int rc;
+
+    if (argc == 2 && strncmp(argv[1], "--hash-token=", 13) == 0)
+        return hash_token(argv[1] + 13);
+    memset(&a, 0, sizeof(a));
+    rc = options(&a, argc, argv);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+
+    /* Block before MHD starts its threads so that they inherit the mask and
+     * only sigwait() sees these signals.  SIGPIPE: the export worker writes
+     * to a pipe whose reader may have gone; it wants EPIPE, not death. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    rc = setup(&a);
+    if (rc == 0)
+        wait_for_signal(&set);
+    cleanup(&a);
+    return rc;
+}

@@ -1,0 +1,383 @@
+/** @file query.c  Request-target routing and query-string decoding.
+ *
+ * We parse the raw request-target ourselves (MHD hands it to the URI log
+ * callback before unescaping), so every byte a client sends passes through
+ * this one bounded, fuzzed parser: unknown or repeated parameters and
+ * credentials in the URL are refused instead of silently ignored.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "api_priv.h"
+#include "util.h"
+
+#define PREFIX_RECORDINGS "/v1/recordings"
+static const struct slice prefix_recordings = { PREFIX_RECORDINGS, sizeof(PREFIX_RECORDINGS) - 1 };
+
+const char *api_route_name(enum api_route r)
+{
+    switch (r) {
+    case API_ROUTE_NONE: return "none";
+    case API_ROUTE_HEALTHZ: return "healthz";
+    case API_ROUTE_METRICS: return "metrics";
+    case API_ROUTE_LIST: return "list";
+    case API_ROUTE_META: return "metadata";
+    case API_ROUTE_ARCHIVE: return "archive";
+    case API_ROUTE_EXPORT: return "export";
+    case API_ROUTE_COUNT: break;
+    }
+    return "none";
+}
+
+unsigned api_route_role(enum api_route r)
+{
+    switch (r) {
+    case API_ROUTE_NONE:
+    case API_ROUTE_HEALTHZ: return 0;
+    case API_ROUTE_METRICS: /* any valid token: request counts are operational data */
+        return API_ROLE_LISTER | API_ROLE_ARCHIVIST | API_ROLE_AUDITOR | API_ROLE_ADMIN;
+    case API_ROUTE_LIST:
+    case API_ROUTE_META: return API_ROLE_LISTER;
+    case API_ROUTE_ARCHIVE: return API_ROLE_ARCHIVIST;
+    case API_ROUTE_EXPORT: return API_ROLE_AUDITOR;
+    case API_ROUTE_COUNT: break;
+    }
+    return API_ROLE_ADMIN;
+}
+
+bool api_id_valid(struct slice id)
+{
+    if (id.len != API_ID_HEX)
+        return false;
+    for (size_t i = 0; i < id.len; i++) {
+        char c = id.p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+void api_target_parse(struct slice target, struct api_target *t)
+{
+    struct slice rest;
+    long q;
+
+    memset(t, 0, sizeof(*t));
+    t->route = API_ROUTE_NONE;
+    q = slice_find(target, '?');
+    if (q >= 0) {
+        t->path = slice_of(target.p, (size_t)q);
+        t->query = slice_of(target.p + q + 1, target.len - (size_t)q - 1);
+    } else {
+        t->path = target;
+        t->query = slice_of(target.p + target.len, 0);
+    }
+    /* A fragment is never sent by conforming clients (RFC 9110 section 7.1);
+     * a '#' anywhere simply fails to match a route or a parameter. */
+    if (slice_eq(t->path, SLICE_LIT("/healthz"))) {
+        t->route = API_ROUTE_HEALTHZ;
+        return;
+    }
+    if (slice_eq(t->path, SLICE_LIT("/metrics"))) {
+        t->route = API_ROUTE_METRICS;
+        return;
+    }
+    if (t->path.len < prefix_recordings.len ||
+        memcmp(t->path.p, prefix_recordings.p, prefix_recordings.len) != 0)
+        return;
+    rest = slice_of(t->path.p + prefix_recordings.len, t->path.len - prefix_recordings.len);
+    if (rest.len == 0) {
+        t->route = API_ROUTE_LIST;
+        return;
+    }
+    if (rest.p[0] != '/')
+        return;
+    slice_skip(&rest, 1);
+    t->id = slice_split(&rest, '/');
+    if (t->id.len == 0)
+        return; /* "/v1/recordings/" or "//": no id */
+    if (rest.p == t->id.p + t->id.len) {
+        /* slice_split consumed no '/': the id was the last segment */
+        t->route = API_ROUTE_META;
+        return;
+    }
+    if (slice_eq(rest, SLICE_LIT("archive")))
+        t->route = API_ROUTE_ARCHIVE;
+    else if (slice_eq(rest, SLICE_LIT("export.wav")))
+        t->route = API_ROUTE_EXPORT;
+}
+
+/* ------------------------------------------------------------------- times */
+
+static bool take_digits(struct slice *cur, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+
+    if (cur->len < n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = cur->p[i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (unsigned)(c - '0');
+    }
+    slice_skip(cur, n);
+    *out = v;
+    return true;
+}
+
+static bool take_char(struct slice *cur, char a, char b)
+{
+    if (cur->len == 0 || (cur->p[0] != a && cur->p[0] != b))
+        return false;
+    slice_skip(cur, 1);
+    return true;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil); valid for the years we accept. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static unsigned days_in_month(unsigned y, unsigned m)
+{
+    static const unsigned dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : dim[m - 1];
+}
+
+bool api_time_parse(struct slice s, uint64_t *wall_us)
+{
+    struct slice c = s;
+    unsigned y, mo, d, h, mi, sec, oh = 0, om = 0;
+    uint64_t frac_us = 0, scale = 100000;
+    int64_t t, off = 0;
+    uint64_t v;
+
+    if (s.len == 0 || s.len > 40)
+        return false;
+    /* Epoch seconds: digits only, up to 9999-12-31T23:59:59Z. */
+    if (slice_find(s, '-') < 0 && slice_find(s, ':') < 0) {
+        if (!slice_to_u64(s, 253402300799ull, &v))
+            return false;
+        *wall_us = v * 1000000u;
+        return true;
+    }
+    /* RFC 3339 section 5.6 date-time. */
+    if (!(take_digits(&c, 4, &y) && take_char(&c, '-', '-') && take_digits(&c, 2, &mo) &&
+          take_char(&c, '-', '-') && take_digits(&c, 2, &d) && take_char(&c, 'T', 't') &&
+          take_digits(&c, 2, &h) && take_char(&c, ':', ':') && take_digits(&c, 2, &mi) &&
+          take_char(&c, ':', ':') && take_digits(&c, 2, &sec)))
+        return false;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+        mi > 59 || sec > 59)
+        return false;
+    if (take_char(&c, '.', '.')) {
+        size_t n = 0;
+        while (c.len > 0 && c.p[0] >= '0' && c.p[0] <= '9') {
+            if (n++ >= 9)
+                return false; /* more precision than anyone means */
+            frac_us += (uint64_t)(c.p[0] - '0') * scale;
+            scale /= 10;
+            slice_skip(&c, 1);
+        }
+        if (n == 0)
+            return false;
+    }
+    if (take_char(&c, 'Z', 'z')) {
+        off = 0;
+    } else if (c.len > 0 && (c.p[0] == '+' || c.p[0] == '-')) {
+        int sign = c.p[0] == '-' ? -1 : 1;
+        slice_skip(&c, 1);
+        if (!(take_digits(&c, 2, &oh) && take_char(&c, ':', ':') && take_digits(&c, 2, &om)) ||
+            oh > 23 || om > 59)
+            return false;
+        off = sign * (int64_t)(oh * 3600 + om * 60);
+    } else {
+        return false;
+    }
+    if (c.len != 0)
+        return false;
+    t = days_from_civil(y, mo, d) * 86400 + (int64_t)(h * 3600 + mi * 60 + sec) - off;
+    if (t < 0)
+        return false;
+    *wall_us = (uint64_t)t * 1000000u + frac_us;
+    return true;
+}
+
+/* ------------------------------------------------------------------- query */
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* application/x-www-form-urlencoded component into out (NUL-terminated).
+ * false on a bad escape, a NUL or control byte, or overflow. */
+static bool form_decode(struct slice in, char *out, size_t outlen, size_t *n)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < in.len; i++) {
+        char c = in.p[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi, lo;
+            if (in.len - i < 3)
+                return false;
+            hi = hex_digit(in.p[i + 1]);
+            lo = hex_digit(in.p[i + 2]);
+            if (hi < 0 || lo < 0)
+                return false;
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        }
+        if ((unsigned char)c < 0x20 || c == 0x7f)
+            return false;
+        if (o + 1 >= outlen)
+            return false;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    *n = o;
+    return true;
+}
+
+static void set_param_name(struct api_query_err *e, struct slice raw)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < raw.len && o < sizeof(e->param) - 1; i++) {
+        unsigned char c = (unsigned char)raw.p[i];
+        e->param[o++] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char)c : '?';
+    }
+    e->param[o] = '\0';
+}
+
+static enum sr_err query_fail(struct api_query_err *e, struct slice name, const char *why)
+{
+    set_param_name(e, name);
+    e->why = why;
+    return SR_EPARSE;
+}
+
+/* Names that carry credentials (RFC 6750 section 2.3 access_token, and the
+ * usual variants): refused on every route so they never reach a log as
+ * "unknown parameter" only. */
+static bool is_credential_name(const char *name)
+{
+    static const char *const creds[] = { "access_token", "token", "bearer", "auth",
+                                         "authorization", "api_key", "apikey", "key",
+                                         "password", "secret" };
+
+    for (size_t i = 0; i < SR_ARRAY_LEN(creds); i++)
+        if (strcasecmp(name, creds[i]) == 0)
+            return true;
+    return false;
+}
+
+enum param_id { P_FROM, P_TO, P_PARTY, P_CALL_ID, P_AFTER, P_LIMIT, P_COUNT };
+
+static const char *const param_names[P_COUNT] = { "from", "to", "party", "call_id", "after",
+                                                  "limit" };
+
+enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,
+                            struct api_query_err *e)
+{
+    struct slice cur = query;
+    unsigned seen = 0, count = 0;
+
+    memset(q, 0, sizeof(*q));
+    memset(e, 0, sizeof(*e));
+    q->limit = API_LIMIT_DEFAULT;
+    if (query.len > API_URI_MAX)
+        return query_fail(e, SLICE_NULL, "query string too long");
+    /* Credentials first, whatever else is wrong: the client must learn that
+     * its token went into a URL (and into logs and proxies on the way). */
+    for (struct slice pre = query; pre.len > 0;) {
+        struct slice pair = slice_split(&pre, '&');
+        struct slice rname = slice_split(&pair, '=');
+        char name[API_PARAM_MAX];
+        size_t nlen;
+        if (form_decode(rname, name, sizeof(name), &nlen) && is_credential_name(name)) {
+            e->token_in_url = true;
+            return query_fail(e, rname, "credentials belong in the Authorization header");
+        }
+    }
+    while (cur.len > 0) {
+        struct slice pair = slice_split(&cur, '&'), rname, rval;
+        char name[API_PARAM_MAX], val[API_PARAM_MAX];
+        size_t nlen, vlen;
+        bool has_eq = slice_find(pair, '=') >= 0;
+        int id = -1;
+
+        if (pair.len == 0)
+            continue; /* "a=1&&b=2" and a trailing '&' are harmless */
+        if (++count > API_PARAMS_MAX)
+            return query_fail(e, SLICE_NULL, "too many parameters");
+        rname = slice_split(&pair, '=');
+        rval = pair;
+        if (!form_decode(rname, name, sizeof(name), &nlen) || nlen == 0)
+            return query_fail(e, rname, "malformed parameter name");
+        for (int i = 0; i < P_COUNT; i++)
+            if (strcmp(name, param_names[i]) == 0)
+                id = i;
+        if (id < 0 || route != API_ROUTE_LIST)
+            return query_fail(e, rname, "unknown parameter");
+        if (seen & (1u << id))
+            return query_fail(e, rname, "parameter given twice");
+        seen |= 1u << id;
+        if (!has_eq || !form_decode(rval, val, sizeof(val), &vlen) || vlen == 0)
+            return query_fail(e, rname, "missing, empty, malformed or overlong value");
+        switch ((enum param_id)id) {
+        case P_FROM:
+        case P_TO: {
+            uint64_t t;
+            if (!api_time_parse(slice_of(val, vlen), &t))
+                return query_fail(e, rname, "not an RFC 3339 date-time or epoch seconds");
+            if (t == 0)
+                t = 1; /* 0 means "open" to storage; the epoch itself is 1 us later */
+            if (id == P_FROM)
+                q->from_wall_us = t;
+            else
+                q->to_wall_us = t;
+            break;
+        }
+        case P_PARTY: memcpy(q->party, val, vlen + 1); break;
+        case P_CALL_ID: memcpy(q->call_id, val, vlen + 1); break;
+        case P_AFTER:
+            if (!api_id_valid(slice_of(val, vlen)))
+                return query_fail(e, rname, "cursor must be 32 lower-case hex digits");
+            memcpy(q->after, val, vlen + 1);
+            break;
+        case P_LIMIT: {
+            uint64_t l;
+            if (!slice_to_u64(slice_of(val, vlen), API_LIMIT_MAX, &l) || l < 1)
+                return query_fail(e, rname, "limit must be 1..1000");
+            q->limit = (size_t)l;
+            break;
+        }
+        case P_COUNT: break;
+        }
+    }
+    if (q->from_wall_us && q->to_wall_us && q->from_wall_us > q->to_wall_us)
+        return query_fail(e, SLICE_LIT("from"), "from is after to");
+    return SR_OK;
+}

@@ -1,0 +1,727 @@
+/** @file server.c  libmicrohttpd glue: request objects, auth, routes, responses.
+ *
+ * Order of checks for every request, so that nothing about a recording leaks
+ * to someone not allowed to see it:
+ *   method -> route exists -> credentials in the URL (400) -> bearer token
+ *   (401) -> role (403) -> parameters and id syntax (400) -> index (404).
+ * The route table itself is public (it is in docs/api.md), so 404 for an
+ * unknown path before auth reveals nothing.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "server_priv.h"
+#include "stor.h"
+#include "util.h"
+
+struct api_server {
+    struct api_server_cfg cfg;
+    struct MHD_Daemon *mhd;
+    struct stor_index *ix;   /* one SQLite handle shared by MHD's threads */
+    pthread_mutex_t ix_lock; /* stor objects are single-threaded */
+    bool ix_lock_init;
+    struct api_metrics metrics;
+    uint16_t port;
+};
+
+/* One request, from the URI log callback to the completion notice. */
+struct api_req {
+    struct api_server *srv;
+    char target[API_URI_MAX + 1]; /* raw request-target; t's slices point here */
+    bool target_too_long;
+    struct api_target t;
+    char client[INET6_ADDRSTRLEN];
+    char who[API_TOKEN_NAME_MAX + 1];
+    char id[API_ID_HEX + 1];
+    bool needs_auth; /* an authenticated route: log and audit */
+    bool answered;
+    unsigned status;
+    uint64_t body_bytes;     /* fixed-size bodies */
+    struct api_export *export; /* streamed bodies count their own bytes */
+};
+
+/* ------------------------------------------------------------- responses */
+
+static enum MHD_Result queue(struct MHD_Connection *c, struct api_req *rq, unsigned status,
+                             struct MHD_Response *resp, uint64_t bytes)
+{
+    enum MHD_Result ret;
+
+    if (!resp)
+        return MHD_NO; /* MHD closes the connection */
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    rq->status = status;
+    rq->body_bytes = bytes;
+    rq->answered = true;
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Takes ownership of text (malloc'd, as jansson's json_dumps returns). */
+static enum MHD_Result respond_text(struct MHD_Connection *c, struct api_req *rq, unsigned status,
+                                    char *text, const char *type)
+{
+    struct MHD_Response *resp;
+    size_t len;
+
+    if (!text)
+        return MHD_NO;
+    len = strlen(text);
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    return queue(c, rq, status, resp, len);
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *c, struct api_req *rq,
+                                    unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+    json_decref(body);
+    if (text) {
+        size_t n = strlen(text);
+        char *t2 = realloc(text, n + 2); /* trailing newline for curl users */
+        if (t2) {
+            t2[n] = '\n';
+            t2[n + 1] = '\0';
+            text = t2;
+        }
+    }
+    return respond_text(c, rq, status, text, "application/json");
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, struct api_req *rq,
+                                     unsigned status, const char *code, const char *msg,
+                                     const char *param)
+{
+    char *text = api_json_error(code, msg, param);
+    struct MHD_Response *resp;
+    size_t len;
+
+    if (!text)
+        return MHD_NO;
+    len = strlen(text);
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        /* RFC 6750 section 3; error only when a token was actually presented */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                strcmp(code, "invalid_token") == 0
+                                    ? "Bearer realm=\"srtprec\", error=\"invalid_token\""
+                                    : "Bearer realm=\"srtprec\"");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    return queue(c, rq, status, resp, len);
+}
+
+static enum MHD_Result internal_error(struct MHD_Connection *c, struct api_req *rq,
+                                      const char *what, enum sr_err err)
+{
+    log_error("%s %s: %s", api_route_name(rq->t.route), rq->id, what);
+    (void)err;
+    return respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "internal error",
+                         NULL);
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+static const char *state_name(enum stor_state s)
+{
+    switch (s) {
+    case STOR_STATE_RECORDING: return "recording";
+    case STOR_STATE_COMPLETE: return "complete";
+    case STOR_STATE_DAMAGED: return "damaged";
+    }
+    return "unknown";
+}
+
+static json_t *time_json(uint64_t wall_us)
+{
+    char t[40];
+
+    if (wall_us == 0)
+        return json_null();
+    sr_wall_fmt(wall_us, t, sizeof(t));
+    return json_string(t);
+}
+
+/* The index path is deliberately absent: it says nothing useful to a client
+ * and a lot about the server. */
+static json_t *record_json(const struct stor_record *r)
+{
+    json_t *o = json_object();
+
+    if (!o)
+        return NULL;
+    if (json_object_set_new(o, "id", api_json_str(r->id)) ||
+        json_object_set_new(o, "call_id", api_json_str(r->call.call_id)) ||
+        json_object_set_new(o, "local_aor", api_json_str(r->call.local_aor)) ||
+        json_object_set_new(o, "remote_aor", api_json_str(r->call.remote_aor)) ||
+        json_object_set_new(o, "local_tag", api_json_str(r->call.local_tag)) ||
+        json_object_set_new(o, "remote_tag", api_json_str(r->call.remote_tag)) ||
+        json_object_set_new(o, "source", api_json_str(r->call.source)) ||
+        json_object_set_new(o, "start", time_json(r->call.start_wall_us)) ||
+        json_object_set_new(o, "end", time_json(r->end_wall_us)) ||
+        json_object_set_new(o, "state", json_string(state_name(r->state))) ||
+        json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes)) ||
+        json_object_set_new(o, "packets", json_integer((json_int_t)r->packets)) ||
+        json_object_set_new(o, "streams", json_integer((json_int_t)r->n_streams))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---------------------------------------------------------------- routes */
+
+struct list_ctx {
+    json_t *arr;
+    size_t limit, n;
+    char last[STOR_ID_HEX];
+    bool more, failed;
+};
+
+static bool list_one(const struct stor_record *rec, void *arg)
+{
+    struct list_ctx *lc = arg;
+    json_t *o;
+
+    if (lc->n == lc->limit) {
+        lc->more = true; /* we asked for one extra row to learn this */
+        return false;
+    }
+    o = record_json(rec);
+    if (!o || json_array_append_new(lc->arr, o) != 0) {
+        lc->failed = true;
+        return false;
+    }
+    memcpy(lc->last, rec->id, sizeof(lc->last));
+    lc->n++;
+    return true;
+}
+
+static enum MHD_Result route_list(struct MHD_Connection *c, struct api_req *rq,
+                                  const struct api_list_query *lq)
+{
+    struct api_server *srv = rq->srv;
+    struct list_ctx lc = { .limit = lq->limit };
+    struct stor_query q = {
+        .from_wall_us = lq->from_wall_us,
+        .to_wall_us = lq->to_wall_us,
+        .party = lq->party[0] ? lq->party : NULL,
+        .call_id = lq->call_id[0] ? lq->call_id : NULL,
+        .after_id = lq->after[0] ? lq->after : NULL,
+        .limit = lq->limit + 1,
+    };
+    json_t *body;
+    enum sr_err err;
+
+    lc.arr = json_array();
+    if (!lc.arr)
+        return MHD_NO;
+    pthread_mutex_lock(&srv->ix_lock);
+    err = stor_index_search(srv->ix, &q, list_one, &lc);
+    pthread_mutex_unlock(&srv->ix_lock);
+    if (err == SR_ENOTFOUND && q.after_id) {
+        json_decref(lc.arr);
+        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_parameter", "unknown cursor",
+                             "after");
+    }
+    if (err || lc.failed) {
+        json_decref(lc.arr);
+        return internal_error(c, rq, "index search failed", err);
+    }
+    body = json_object();
+    if (!body || json_object_set_new(body, "recordings", lc.arr) ||
+        (lc.more && json_object_set_new(body, "next", json_string(lc.last)))) {
+        json_decref(body);
+        return MHD_NO;
+    }
+    return respond_json(c, rq, MHD_HTTP_OK, body);
+}
+
+/* SR_OK and *rec, or a response already queued (*ret). */
+static bool lookup(struct MHD_Connection *c, struct api_req *rq, struct stor_record *rec,
+                   enum MHD_Result *ret)
+{
+    enum sr_err err;
+
+    pthread_mutex_lock(&rq->srv->ix_lock);
+    err = stor_index_get(rq->srv->ix, rq->id, rec);
+    pthread_mutex_unlock(&rq->srv->ix_lock);
+    if (err == SR_ENOTFOUND) {
+        *ret = respond_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such recording", NULL);
+        return false;
+    }
+    if (err) {
+        *ret = internal_error(c, rq, "index lookup failed", err);
+        return false;
+    }
+    return true;
+}
+
+/* The audit hook's START phase: nothing leaves unless it agrees. */
+static bool audit_start(struct api_req *rq, unsigned status)
+{
+    struct api_access a = {
+        .phase = API_ACCESS_START, .who = rq->who, .client = rq->client,
+        .route = api_route_name(rq->t.route), .id = rq->id, .status = status,
+    };
+
+    return !rq->srv->cfg.audit || rq->srv->cfg.audit(&a, rq->srv->cfg.audit_arg);
+}
+
+static enum MHD_Result route_meta(struct MHD_Connection *c, struct api_req *rq)
+{
+    struct stor_record *rec = malloc(sizeof(*rec)); /* ~6 KiB: not on an MHD thread stack */
+    enum MHD_Result ret;
+
+    if (!rec)
+        return MHD_NO;
+    if (lookup(c, rq, rec, &ret)) {
+        if (!audit_start(rq, MHD_HTTP_OK))
+            ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+                                "access audit unavailable", NULL);
+        else
+            ret = respond_json(c, rq, MHD_HTTP_OK, record_json(rec));
+    }
+    free(rec);
+    return ret;
+}
+
+static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *rq)
+{
+    struct stor_record *rec = malloc(sizeof(*rec));
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    struct stat st;
+    char etag[80];
+    int fd = -1;
+
+    if (!rec)
+        return MHD_NO;
+    if (!lookup(c, rq, rec, &ret))
+        goto out;
+    if (rec->state == STOR_STATE_RECORDING) {
+        ret = respond_error(c, rq, MHD_HTTP_CONFLICT, "recording", "call still recording", NULL);
+        goto out;
+    }
+    fd = open(rec->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        log_error("archive %s: %s: %s", rq->id, rec->path, fd < 0 ? strerror(errno) : "not a file");
+        ret = respond_error(c, rq, MHD_HTTP_NOT_FOUND, "archive_missing",
+                            "the index lists this recording but its archive file is missing",
+                            NULL);
+        goto out;
+    }
+    if (!audit_start(rq, MHD_HTTP_OK)) {
+        ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+                            "access audit unavailable", NULL);
+        goto out;
+    }
+    resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+    if (!resp) {
+        ret = MHD_NO;
+        goto out;
+    }
+    fd = -1; /* MHD owns it now */
+    snprintf(etag, sizeof(etag), "\"%s-%" PRIu64 "\"", rq->id, (uint64_t)st.st_size);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
+    {
+        char disp[96];
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s.srec\"", rq->id);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+    }
+    ret = queue(c, rq, MHD_HTTP_OK, resp, (uint64_t)st.st_size);
+out:
+    if (fd >= 0)
+        close(fd);
+    free(rec);
+    return ret;
+}
+
+static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq)
+{
+    struct stor_record *rec = malloc(sizeof(*rec));
+    struct MHD_Response *resp = NULL;
+    struct api_export *ex = NULL;
+    const char *why = NULL;
+    enum MHD_Result ret;
+    enum sr_err err;
+    char disp[96];
+
+    if (!rec)
+        return MHD_NO;
+    if (!lookup(c, rq, rec, &ret))
+        goto out;
+    if (rec->state == STOR_STATE_RECORDING) {
+        ret = respond_error(c, rq, MHD_HTTP_CONFLICT, "recording", "call still recording", NULL);
+        goto out;
+    }
+    if (!audit_start(rq, MHD_HTTP_OK)) {
+        ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+                            "access audit unavailable", NULL);
+        goto out;
+    }
+    err = api_export_start(&resp, &ex, rec->path, rq->srv->cfg.archive_cert,
+                           rq->srv->cfg.archive_key,
+                           (int)rq->srv->cfg.connection_timeout_s * 1000, &why);
+    if (err) {
+        log_error("export %s: %s", rq->id, why ? why : sr_strerror(err));
+        api_export_release(ex);
+        ret = respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "export_failed",
+                            "the archive could not be decrypted or decoded", NULL);
+        goto out;
+    }
+    rq->export = ex; /* the request's reference; released in on_completed */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "audio/wav");
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.wav\"", rq->id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+    ret = queue(c, rq, MHD_HTTP_OK, resp, 0);
+out:
+    free(rec);
+    return ret;
+}
+
+static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *rq)
+{
+    struct buf b;
+    char *text;
+
+    buf_init(&b, 256 * 1024);
+    if (api_metrics_render(&rq->srv->metrics, &b) != SR_OK || buf_append(&b, "", 1) != SR_OK) {
+        buf_fini(&b);
+        return MHD_NO;
+    }
+    text = strdup(b.p);
+    buf_fini(&b);
+    return respond_text(c, rq, MHD_HTTP_OK, text, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+/* --------------------------------------------------------------- dispatch */
+
+static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, const char *method)
+{
+    struct api_server *srv = rq->srv;
+    struct api_list_query lq;
+    struct api_query_err qe;
+    struct api_principal who;
+    struct slice token;
+    bool query_ok;
+    unsigned need;
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return respond_error(c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                             "only GET and HEAD", NULL);
+    if (rq->target_too_long)
+        return respond_error(c, rq, MHD_HTTP_URI_TOO_LONG, "uri_too_long", "URI too long", NULL);
+    if (rq->t.route == API_ROUTE_NONE)
+        return respond_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such resource", NULL);
+
+    query_ok = api_query_parse(rq->t.query, rq->t.route, &lq, &qe) == SR_OK;
+    if (!query_ok && qe.token_in_url)
+        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "token_in_url",
+                             "send credentials in the Authorization header, never in the URL",
+                             qe.param);
+
+    need = api_route_role(rq->t.route);
+    if (need) {
+        const char *hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_AUTHORIZATION);
+        rq->needs_auth = true;
+        if (!hdr)
+            return respond_error(c, rq, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                                 "bearer token required", NULL);
+        if (!api_bearer_parse(hdr, &token) ||
+            api_tokens_check(srv->cfg.tokens, token, &who) != SR_OK)
+            return respond_error(c, rq, MHD_HTTP_UNAUTHORIZED, "invalid_token",
+                                 "bearer token not accepted", NULL);
+        memcpy(rq->who, who.name, sizeof(rq->who));
+        /* metrics accept any role: need is then a set of alternatives */
+        if (rq->t.route == API_ROUTE_METRICS ? (who.roles & need) == 0
+                                             : !api_roles_allow(who.roles, need))
+            return respond_error(c, rq, MHD_HTTP_FORBIDDEN, "forbidden",
+                                 "this token's roles do not allow that", NULL);
+    }
+    if (!query_ok)
+        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_parameter", qe.why, qe.param);
+
+    switch (rq->t.route) {
+    case API_ROUTE_HEALTHZ: {
+        json_t *o = json_pack("{s:s}", "status", "ok");
+        return respond_json(c, rq, MHD_HTTP_OK, o);
+    }
+    case API_ROUTE_METRICS: return route_metrics(c, rq);
+    case API_ROUTE_LIST: return route_list(c, rq, &lq);
+    case API_ROUTE_META:
+    case API_ROUTE_ARCHIVE:
+    case API_ROUTE_EXPORT:
+        if (!api_id_valid(rq->t.id))
+            return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_id",
+                                 "recording id must be 32 lower-case hex digits", NULL);
+        memcpy(rq->id, rq->t.id.p, API_ID_HEX);
+        rq->id[API_ID_HEX] = '\0';
+        if (rq->t.route == API_ROUTE_META)
+            return route_meta(c, rq);
+        if (rq->t.route == API_ROUTE_ARCHIVE)
+            return route_archive(c, rq);
+        return route_export(c, rq);
+    case API_ROUTE_NONE:
+    case API_ROUTE_COUNT: break;
+    }
+    return respond_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such resource", NULL);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    struct api_req *rq = *req_cls;
+
+    (void)cls;
+    (void)url; /* already unescaped by MHD: we route on the raw target instead */
+    (void)version;
+    (void)upload_data;
+    if (!rq)
+        return MHD_NO;
+    if (rq->answered) {
+        *upload_data_size = 0; /* a body on GET: discard it, the answer is queued */
+        return MHD_YES;
+    }
+    return handle(c, rq, method);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct api_server *srv = cls;
+    const union MHD_ConnectionInfo *ci;
+    struct api_req *rq = calloc(1, sizeof(*rq));
+    size_t n;
+
+    if (!rq)
+        return NULL;
+    rq->srv = srv;
+    n = uri ? strlen(uri) : 0;
+    if (n > API_URI_MAX) {
+        rq->target_too_long = true;
+        n = 0;
+    }
+    memcpy(rq->target, uri ? uri : "", n);
+    rq->target[n] = '\0';
+    api_target_parse(slice_of(rq->target, n), &rq->t);
+    memcpy(rq->who, "-", 2);
+    memcpy(rq->client, "?", 2);
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                      rq->client, sizeof(rq->client));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                      rq->client, sizeof(rq->client));
+    }
+    return rq;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct api_server *srv = cls;
+    struct api_req *rq = *req_cls;
+    bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    uint64_t bytes;
+
+    (void)c;
+    if (!rq)
+        return;
+    *req_cls = NULL;
+    if (rq->export)
+        bytes = api_export_bytes(rq->export);
+    else
+        bytes = ok ? rq->body_bytes : 0; /* MHD does not say how much of a body left */
+    if (rq->export && api_export_failed(rq->export))
+        ok = false;
+    if (rq->answered)
+        api_metrics_count(&srv->metrics, rq->t.route, rq->status, bytes);
+    if (rq->needs_auth) {
+        struct api_access a = {
+            .phase = API_ACCESS_DONE, .who = rq->who, .client = rq->client,
+            .route = api_route_name(rq->t.route), .id = rq->id, .status = rq->status,
+            .bytes = bytes, .completed = ok,
+        };
+        log_notice("access who=%s client=%s route=%s id=%s status=%u bytes=%" PRIu64 " %s",
+                   a.who, a.client, a.route, a.id[0] ? a.id : "-", a.status, a.bytes,
+                   ok ? "complete" : "aborted");
+        if (srv->cfg.audit)
+            srv->cfg.audit(&a, srv->cfg.audit_arg);
+    }
+    api_export_release(rq->export);
+    free(rq);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    log_debug("mhd: %s", line);
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static bool listen_parse(const char *s, struct sockaddr_storage *ss, bool *v6)
+{
+    struct slice in = slice_cstr(s), host, port;
+    char h[INET6_ADDRSTRLEN];
+    uint64_t p;
+    long colon;
+
+    memset(ss, 0, sizeof(*ss));
+    if (in.len > 2 && in.p[0] == '[') {
+        long close_br = slice_find(in, ']');
+        if (close_br < 0 || (size_t)close_br + 1 >= in.len || in.p[close_br + 1] != ':')
+            return false;
+        host = slice_of(in.p + 1, (size_t)close_br - 1);
+        port = slice_of(in.p + close_br + 2, in.len - (size_t)close_br - 2);
+        *v6 = true;
+    } else {
+        colon = slice_find(in, ':');
+        if (colon < 0)
+            return false;
+        host = slice_of(in.p, (size_t)colon);
+        port = slice_of(in.p + colon + 1, in.len - (size_t)colon - 1);
+        *v6 = false;
+    }
+    if (!slice_to_u64(port, 65535, &p) || !slice_copy_cstr(host, h, sizeof(h)))
+        return false;
+    if (*v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)p);
+        return inet_pton(AF_INET6, h, &a->sin6_addr) == 1;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)p);
+        return inet_pton(AF_INET, h, &a->sin_addr) == 1;
+    }
+}
+
+enum sr_err api_server_create(struct api_server **out, const struct api_server_cfg *cfg,
+                              char *why, size_t whylen)
+{
+    struct api_server *srv;
+    struct sockaddr_storage ss;
+    const union MHD_DaemonInfo *di;
+    unsigned flags;
+    bool v6;
+    enum sr_err err;
+
+    if (!out || !cfg || !cfg->tokens || !cfg->index_path || !cfg->archive_cert ||
+        !cfg->archive_key || (!cfg->plain_http && (!cfg->tls_cert_pem || !cfg->tls_key_pem)))
+        return SR_EINVAL;
+    if (!listen_parse(cfg->listen, &ss, &v6)) {
+        snprintf(why, whylen, "listen '%s': expected ADDRESS:PORT or [IPv6]:PORT", cfg->listen);
+        return SR_EINVAL;
+    }
+    srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return SR_ENOMEM;
+    srv->cfg = *cfg;
+    if (pthread_mutex_init(&srv->ix_lock, NULL) != 0) {
+        err = SR_ENOMEM;
+        goto fail;
+    }
+    srv->ix_lock_init = true;
+    err = stor_index_open(&srv->ix, cfg->index_path);
+    if (err) {
+        snprintf(why, whylen, "index %s: %s", cfg->index_path, sr_strerror(err));
+        goto fail;
+    }
+
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    if (!cfg->plain_http)
+        flags |= MHD_USE_TLS;
+    /* The HTTPS options travel in an MHD_OPTION_ARRAY so one call serves both
+     * the TLS daemon and the lab's plain-HTTP one. */
+    {
+        struct MHD_OptionItem tls_opts[] = {
+            { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)cfg->tls_key_pem },
+            { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)cfg->tls_cert_pem },
+            /* TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1) */
+            { MHD_OPTION_HTTPS_PRIORITIES, 0,
+              (void *)(uintptr_t)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE" },
+            { MHD_OPTION_END, 0, NULL },
+        };
+        struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
+
+        srv->mhd = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_URI_LOG_CALLBACK,
+            on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_ARRAY,
+            cfg->plain_http ? none : tls_opts, MHD_OPTION_END);
+    }
+    if (!srv->mhd) {
+        snprintf(why, whylen, "cannot listen on %s%s", cfg->listen,
+                 cfg->plain_http ? "" : " (or TLS certificate/key rejected)");
+        err = SR_EIO;
+        goto fail;
+    }
+    di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : 0;
+    *out = srv;
+    return SR_OK;
+fail:
+    api_server_destroy(srv);
+    return err;
+}
+
+uint16_t api_server_port(const struct api_server *srv)
+{
+    return srv ? srv->port : 0;
+}
+
+void api_server_destroy(struct api_server *srv)
+{
+    if (!srv)
+        return;
+    if (srv->mhd)
+        MHD_stop_daemon(srv->mhd);
+    if (srv->ix)
+        stor_index_close(srv->ix);
+    if (srv->ix_lock_init)
+        pthread_mutex_destroy(&srv->ix_lock);
+    free(srv);
+}

@@ -1,0 +1,81 @@
+/** @file server_priv.h  The libmicrohttpd side of srtprec-api.
+ *
+ * One struct api_server owns the MHD daemon, the index handle and the
+ * counters.  MHD runs its own thread pool; handlers block on the index (one
+ * mutex) and on disk, never on a client.
+ */
+#ifndef API_SERVER_PRIV_H
+#define API_SERVER_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api_priv.h"
+#include "err.h"
+
+/** When the audit hook runs. */
+enum api_access_phase {
+    API_ACCESS_START, /**< authorised, before any recording data leaves: false refuses (503) */
+    API_ACCESS_DONE,  /**< the response finished or was aborted */
+};
+
+/** One access to an authenticated route, for the log line and the audit hook. */
+struct api_access {
+    enum api_access_phase phase;
+    const char *who;    /**< principal name, "-" if the token was missing or wrong */
+    const char *client; /**< peer address */
+    const char *route;  /**< api_route_name() */
+    const char *id;     /**< recording id, "" when none */
+    unsigned status;    /**< HTTP status (DONE; at START the status about to be sent) */
+    uint64_t bytes;     /**< body bytes handed to MHD (DONE) */
+    bool completed;     /**< DONE: MHD reported the response sent in full */
+};
+
+/** The hash-chained access audit (a later issue) plugs in here.  Runs on an
+ *  MHD thread; must be thread-safe.  The return value matters only at START. */
+typedef bool api_audit_fn(const struct api_access *a, void *arg);
+
+struct api_server_cfg {
+    const char *listen;             /**< "127.0.0.1:8443" or "[::1]:8443"; port 0 = ephemeral */
+    bool plain_http;                /**< lab only: no TLS */
+    const char *tls_cert_pem;       /**< PEM text (not a path); kept until destroy */
+    const char *tls_key_pem;
+    const char *index_path;         /**< SQLite index */
+    const char *archive_cert;       /**< recipient certificate and key files that unwrap archives */
+    const char *archive_key;
+    const struct api_tokens *tokens; /**< borrowed; must outlive the server */
+    unsigned max_connections;
+    unsigned connection_timeout_s;
+    unsigned threads;
+    api_audit_fn *audit;            /**< NULL: the access log line only */
+    void *audit_arg;
+};
+
+struct api_server;
+
+/** Open the index and start listening.  why gets a one-line reason. */
+enum sr_err api_server_create(struct api_server **out, const struct api_server_cfg *cfg,
+                              char *why, size_t whylen);
+/** The bound port (useful with port 0). */
+uint16_t api_server_port(const struct api_server *srv);
+/** Stop MHD (waits for in-flight requests) and free everything.  NULL-safe. */
+void api_server_destroy(struct api_server *srv);
+
+/* export.c: decrypted WAV streamed through a pipe from a worker thread. */
+struct api_export;
+struct MHD_Response;
+
+/** Start exporting the archive at path.  Waits (up to timeout_ms) until the
+ *  worker has produced its first bytes or failed, so header and key failures
+ *  still become a 500 before any status line is sent.  SR_OK: *resp streams
+ *  the WAV and *ex (shared with the response) counts bytes.  On failure *resp
+ *  is NULL and *why says what failed; *why may point into *ex.  Either way
+ *  call api_export_release(*ex) (NULL-safe) when done with it. */
+enum sr_err api_export_start(struct MHD_Response **resp, struct api_export **ex, const char *path,
+                             const char *cert_file, const char *key_file, int timeout_ms,
+                             const char **why);
+uint64_t api_export_bytes(const struct api_export *ex);
+bool api_export_failed(const struct api_export *ex);
+void api_export_release(struct api_export *ex);
+
+#endif

@@ -1,0 +1,728 @@
+/** @file notifier.c  The RFC 6665 notifier for the event package "srtp".
+ *
+ * Each accepted connection is a sipev_conn; each subscription is a dialog
+ * bound to the connection its SUBSCRIBE came on, and every NOTIFY goes back
+ * over that connection (RFC 5923 reuse: subscribers sit behind NATs and
+ * firewalls that only let the keyagent answer).  The notifier never tells an
+ * unauthorised peer anything but 403: no NOTIFY, no Call-ID, no count.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "ka_priv.h"
+#include "log.h"
+#include "util.h"
+
+enum {
+    NOTIFY_TIMEOUT_US = 32 * 1000 * 1000, /* RFC 3261 Timer F */
+    IDLE_CONN_US = 120ull * 1000 * 1000,  /* a connection with no subscription */
+    OUT_BODY_MAX = 16 * 1024 * 1024,      /* SIPEV_MAX_MSG bounds what may be sent */
+};
+
+struct conn {
+    struct ka_watch w;        /* first: epoll data.ptr points here */
+    struct ka_notifier *n;
+    struct sipev_conn *sc;    /* owned */
+    bool want_out;
+    bool dead;                /* close at the end of this iteration */
+    uint64_t last_active_us;
+};
+
+struct sub {
+    struct conn *conn;        /* borrowed; NULL once the connection is gone */
+    char identity[SIPEV_STR]; /* verified subscriber identity */
+    char call_id[SIPEV_STR];
+    char local_tag[33];       /* our To-tag */
+    char remote_tag[128];
+    char local_uri[SIPEV_STR], remote_uri[SIPEV_STR], target[SIPEV_STR];
+    char event_id[64];        /* Event: srtp;id=... ("" if none) */
+    uint32_t remote_cseq, local_cseq;
+    uint64_t expires_at_us;
+    uint64_t version;         /* of the last NOTIFY body sent */
+    bool sent_body;           /* version is meaningful */
+    bool need_full;           /* new or refreshed: send the full state */
+    bool terminate;           /* send a final NOTIFY, then remove */
+    bool fetch;               /* initial Expires: 0 (RFC 6665 4.4.3) */
+    const char *term_reason;
+    uint32_t pending_cseq;    /* last NOTIFY awaiting its final response */
+    uint64_t pending_deadline_us;
+    bool dead;
+};
+
+struct ka_notifier {
+    struct ka_notifier_cfg cfg;
+    struct conn **conns;
+    size_t n_conns;
+    struct sub **subs;
+    size_t n_subs;
+    struct buf out;           /* scratch for printing messages */
+};
+
+/* ------------------------------------------------------------ lifecycle */
+
+enum sr_err ka_notifier_create(struct ka_notifier **out, const struct ka_notifier_cfg *cfg)
+{
+    struct ka_notifier *n;
+
+    if (!out || !cfg || !cfg->calls || !cfg->authz || !cfg->entity || !cfg->via_host ||
+        cfg->max_subscriptions == 0 || cfg->max_connections == 0 || cfg->min_expires == 0 ||
+        cfg->default_expires < cfg->min_expires || cfg->max_expires < cfg->default_expires)
+        return SR_EINVAL;
+    /* Keys never travel on plain TCP unless the lab flag says so. */
+    if (!cfg->tls && !cfg->lab_allow_plain)
+        return SR_EINVAL;
+    n = calloc(1, sizeof(*n));
+    if (!n)
+        return SR_ENOMEM;
+    n->cfg = *cfg;
+    buf_init(&n->out, OUT_BODY_MAX);
+    n->conns = calloc(cfg->max_connections, sizeof(*n->conns));
+    n->subs = calloc(cfg->max_subscriptions, sizeof(*n->subs));
+    if (!n->conns || !n->subs) {
+        ka_notifier_destroy(n);
+        return SR_ENOMEM;
+    }
+    *out = n;
+    return SR_OK;
+}
+
+static void sub_free(struct sub *s)
+{
+    if (!s)
+        return;
+    sr_wipe(s, sizeof(*s));
+    free(s);
+}
+
+static void conn_free(struct ka_notifier *n, struct conn *c)
+{
+    if (!c)
+        return;
+    if (c->sc) {
+        epoll_ctl(n->cfg.epoll_fd, EPOLL_CTL_DEL, sipev_conn_fd(c->sc), NULL);
+        sipev_conn_destroy(c->sc);
+    }
+    free(c);
+}
+
+void ka_notifier_destroy(struct ka_notifier *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; n->subs && i < n->n_subs; i++)
+        sub_free(n->subs[i]);
+    for (size_t i = 0; n->conns && i < n->n_conns; i++)
+        conn_free(n, n->conns[i]);
+    free(n->subs);
+    free(n->conns);
+    buf_fini(&n->out);
+    free(n);
+}
+
+size_t ka_notifier_subscriptions(const struct ka_notifier *n)
+{
+    return n ? n->n_subs : 0;
+}
+
+/* ------------------------------------------------------------- sending */
+
+static void conn_update_events(struct ka_notifier *n, struct conn *c)
+{
+    bool want;
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &c->w };
+
+    if (c->dead || !c->sc)
+        return;
+    want = sipev_conn_want_write(c->sc);
+    if (want == c->want_out)
+        return;
+    c->want_out = want;
+    if (want)
+        ev.events |= EPOLLOUT;
+    epoll_ctl(n->cfg.epoll_fd, EPOLL_CTL_MOD, sipev_conn_fd(c->sc), &ev);
+}
+
+static void conn_send(struct conn *c, struct buf *msg)
+{
+    enum sr_err err;
+
+    if (c->dead)
+        return;
+    err = sipev_conn_send(c->sc, msg->p, msg->len);
+    if (err) {
+        log_warn("connection to %s: cannot queue a message: %s", sipev_conn_peer(c->sc),
+                 sr_strerror(err));
+        c->dead = true;
+    }
+}
+
+static void respond(struct conn *c, const struct sipev_msg *req, unsigned status,
+                    const char *reason, const char *to_tag, const struct sipev_extra_hdr *extra,
+                    size_t n_extra)
+{
+    struct buf *out = &c->n->out;
+    enum sr_err err;
+
+    buf_reset(out);
+    err = sipev_resp_print(out, req, status, reason, to_tag, extra, n_extra, NULL, NULL, 0);
+    if (err) {
+        log_warn("cannot print a %u response: %s", status, sr_strerror(err));
+        return;
+    }
+    conn_send(c, out);
+}
+
+/* "a-1:<keyid>,b-1:<keyid>" for the disclosure log; "" if no keys. */
+static void key_ids_of(const struct sipev_dialog *d, struct buf *ids)
+{
+    for (size_t s = 0; s < d->n_streams; s++)
+        for (size_t k = 0; k < d->streams[s].n_keys; k++) {
+            char id[17];
+            const struct sipev_key *key = &d->streams[s].keys[k];
+            sr_key_id(key->master, key->master_len, id);
+            buf_printf(ids, "%s%s:%s", ids->len ? "," : "", d->streams[s].id, id);
+        }
+}
+
+/* Every (subscriber, call) whose keys this body carries goes on the record
+ * before the NOTIFY leaves; if that fails, the keys do not leave. */
+static enum sr_err disclose_record(struct ka_notifier *n, const struct sub *s,
+                                   const struct sipev_keybody *kb)
+{
+    struct buf ids;
+    enum sr_err err = SR_OK;
+
+    if (!n->cfg.disclog)
+        return SR_OK;
+    buf_init(&ids, 4096);
+    for (size_t i = 0; i < kb->n_dialogs && !err; i++) {
+        buf_reset(&ids);
+        key_ids_of(&kb->dialogs[i], &ids);
+        if (ids.len == 0)
+            continue;
+        err = ka_disclog_append(n->cfg.disclog, sr_wall_us(), s->identity, s->call_id,
+                                kb->dialogs[i].call_id, kb->version, ids.p);
+    }
+    buf_fini(&ids);
+    return err;
+}
+
+static unsigned remaining_s(const struct sub *s, uint64_t now)
+{
+    return s->expires_at_us > now ? (unsigned)((s->expires_at_us - now + 999999) / 1000000) : 0;
+}
+
+/* body: 0 none, 1 full state, 2 changes since the last settle. */
+enum body_kind { BODY_NONE, BODY_FULL, BODY_PARTIAL };
+
+static void notify_send(struct ka_notifier *n, struct sub *s, enum body_kind kind, uint64_t now)
+{
+    struct sipev_keybody kb;
+    struct buf body;
+    char state[80], event[96], branch[40], contact[SIPEV_STR + 16];
+    struct sipev_extra_hdr extra[2];
+    struct sipev_req r = { 0 };
+    enum sr_err err = SR_OK;
+
+    if (s->dead || !s->conn || s->conn->dead)
+        return;
+    sipev_keybody_init(&kb);
+    buf_init(&body, SIPEV_MAX_MSG);
+    if (kind != BODY_NONE) {
+        kb.version = s->sent_body ? s->version + 1 : 0;
+        kb.full = kind == BODY_FULL;
+        slice_copy_cstr(slice_cstr(n->cfg.entity), kb.entity, sizeof(kb.entity));
+        err = ka_callstore_fill(n->cfg.calls, &kb, kb.full);
+        if (!err)
+            err = sipev_keybody_print(&body, &kb);
+        if (err) {
+            /* Past SIPEV_MAX_MSG there is no way to tell this subscriber
+             * the state: end its subscription rather than lie by omission. */
+            log_error("subscription %s (%s): cannot build the NOTIFY body: %s", s->call_id,
+                      s->identity, sr_strerror(err));
+            s->dead = true;
+            goto out;
+        }
+        err = disclose_record(n, s, &kb);
+        if (err) {
+            log_error("disclosure log append failed (%s): ending subscription of %s",
+                      sr_strerror(err), s->identity);
+            s->dead = true;
+            goto out;
+        }
+    }
+    if (s->terminate)
+        snprintf(state, sizeof(state), "terminated;reason=%s", s->term_reason);
+    else
+        snprintf(state, sizeof(state), "active;expires=%u", remaining_s(s, now));
+    snprintf(event, sizeof(event), "%s%s%s", SIPEV_EVENT_PACKAGE, s->event_id[0] ? ";id=" : "",
+             s->event_id);
+    extra[0] = (struct sipev_extra_hdr){ "Event", event };
+    extra[1] = (struct sipev_extra_hdr){ "Subscription-State", state };
+    memcpy(branch, "z9hG4bK", 7);
+    sipev_random_token(branch + 7, sizeof(branch) - 7);
+    snprintf(contact, sizeof(contact), "<%s>", n->cfg.entity);
+    r.method = "NOTIFY";
+    r.ruri = s->target;
+    r.via_transport = n->cfg.tls ? "TLS" : "TCP";
+    r.via_host = n->cfg.via_host;
+    r.branch = branch;
+    r.via_alias = true;
+    r.from_uri = s->local_uri;
+    r.from_tag = s->local_tag;
+    r.to_uri = s->remote_uri;
+    r.to_tag = s->remote_tag;
+    r.call_id = s->call_id;
+    r.cseq = ++s->local_cseq;
+    r.contact = contact;
+    r.extra = extra;
+    r.n_extra = 2;
+    if (kind != BODY_NONE) {
+        r.content_type = SIPEV_KEYBODY_TYPE;
+        r.body = body.p;
+        r.body_len = body.len;
+    }
+    buf_reset(&n->out);
+    err = sipev_req_print(&n->out, &r);
+    if (err) {
+        log_error("subscription %s: cannot print NOTIFY: %s", s->call_id, sr_strerror(err));
+        s->dead = true;
+        goto out;
+    }
+    conn_send(s->conn, &n->out);
+    buf_reset(&n->out); /* it held keys */
+    if (kind != BODY_NONE) {
+        s->version = kb.version;
+        s->sent_body = true;
+        log_info("NOTIFY %s v%llu (%s, %zu calls) to %s", kind == BODY_FULL ? "full" : "partial",
+                 (unsigned long long)kb.version, state, kb.n_dialogs, s->identity);
+    } else {
+        log_info("NOTIFY (%s) to %s", state, s->identity);
+    }
+    s->pending_cseq = r.cseq;
+    s->pending_deadline_us = now + NOTIFY_TIMEOUT_US;
+    if (s->terminate)
+        s->dead = true;
+out:
+    buf_fini(&body);
+    sipev_keybody_fini(&kb);
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static struct sub *sub_find(struct ka_notifier *n, struct slice call_id, struct slice local_tag,
+                            struct slice remote_tag)
+{
+    for (size_t i = 0; i < n->n_subs; i++) {
+        struct sub *s = n->subs[i];
+        if (!s->dead && slice_eq(slice_cstr(s->call_id), call_id) &&
+            slice_eq(slice_cstr(s->local_tag), local_tag) &&
+            slice_eq(slice_cstr(s->remote_tag), remote_tag))
+            return s;
+    }
+    return NULL;
+}
+
+static void on_response(struct ka_notifier *n, const struct sipev_msg *m)
+{
+    const struct sipev_hdr *from = sipev_msg_hdr(m, SIPEV_HDR_FROM);
+    const struct sipev_hdr *to = sipev_msg_hdr(m, SIPEV_HDR_TO);
+    const struct sipev_hdr *cid = sipev_msg_hdr(m, SIPEV_HDR_CALL_ID);
+    const struct sipev_hdr *cseq = sipev_msg_hdr(m, SIPEV_HDR_CSEQ);
+    struct slice ftag, ttag, method;
+    uint32_t num;
+    struct sub *s;
+
+    /* Our NOTIFY: From carries our tag, To the subscriber's. */
+    if (!from || !to || !cid || !cseq || !sipev_param(from->value, "tag", &ftag) ||
+        !sipev_param(to->value, "tag", &ttag) || !sipev_cseq_parse(cseq->value, &num, &method) ||
+        !slice_eq(method, SLICE_LIT("NOTIFY")) || m->status < 200)
+        return;
+    s = sub_find(n, cid->value, ftag, ttag);
+    if (!s)
+        return;
+    if (m->status < 300) {
+        if (num == s->pending_cseq)
+            s->pending_cseq = 0;
+        return;
+    }
+    /* RFC 6665 4.2.2: 481 ends the subscription; we treat every other
+     * failure the same way, since resending keys blindly helps nobody. */
+    log_notice("subscriber %s answered NOTIFY with %u: subscription removed", s->identity,
+               m->status);
+    s->dead = true;
+}
+
+static bool accept_ok(const struct sipev_msg *m)
+{
+    bool seen = false;
+
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        struct slice cur;
+        if (m->hdr[i].id != SIPEV_HDR_ACCEPT)
+            continue;
+        seen = true;
+        cur = m->hdr[i].value;
+        for (size_t guard = 0; cur.len && guard < SIPEV_MAX_LINE; guard++) {
+            struct slice item = slice_trim(slice_split(&cur, ','));
+            struct slice type = slice_trim(slice_split(&item, ';'));
+            if (slice_eq_nocase(type, SLICE_LIT(SIPEV_KEYBODY_TYPE)) ||
+                slice_eq_nocase(type, SLICE_LIT("application/*")) ||
+                slice_eq_nocase(type, SLICE_LIT("*/*")))
+                return true;
+        }
+    }
+    /* RFC 6665 4.1.2.1: no Accept means the package's default type. */
+    return !seen;
+}
+
+static struct sub *sub_create(struct ka_notifier *n, struct conn *c, const struct sipev_msg *m,
+                              const char *identity, struct slice event_id)
+{
+    const struct sipev_hdr *from = sipev_msg_hdr(m, SIPEV_HDR_FROM);
+    const struct sipev_hdr *to = sipev_msg_hdr(m, SIPEV_HDR_TO);
+    const struct sipev_hdr *cid = sipev_msg_hdr(m, SIPEV_HDR_CALL_ID);
+    const struct sipev_hdr *contact = sipev_msg_hdr(m, SIPEV_HDR_CONTACT);
+    struct slice ftag, furi, turi, target;
+    struct sub *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    if (!sipev_param(from->value, "tag", &ftag) || !sipev_uri_of(from->value, &furi) ||
+        !sipev_uri_of(to->value, &turi))
+        goto fail;
+    /* Without a Contact the From URI is the best remote target we have; the
+     * NOTIFY goes over the same connection either way. */
+    if (!contact || !sipev_uri_of(contact->value, &target))
+        target = furi;
+    if (!slice_copy_cstr(cid->value, s->call_id, sizeof(s->call_id)) ||
+        !slice_copy_cstr(ftag, s->remote_tag, sizeof(s->remote_tag)) ||
+        !slice_copy_cstr(furi, s->remote_uri, sizeof(s->remote_uri)) ||
+        !slice_copy_cstr(turi, s->local_uri, sizeof(s->local_uri)) ||
+        !slice_copy_cstr(target, s->target, sizeof(s->target)) ||
+        !slice_copy_cstr(event_id, s->event_id, sizeof(s->event_id)) ||
+        !slice_copy_cstr(slice_cstr(identity), s->identity, sizeof(s->identity)))
+        goto fail;
+    sipev_random_token(s->local_tag, sizeof(s->local_tag));
+    s->conn = c;
+    return s;
+fail:
+    free(s);
+    return NULL;
+}
+
+static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sipev_msg *m)
+{
+    const struct sipev_hdr *from = sipev_msg_hdr(m, SIPEV_HDR_FROM);
+    const struct sipev_hdr *to = sipev_msg_hdr(m, SIPEV_HDR_TO);
+    const struct sipev_hdr *cid = sipev_msg_hdr(m, SIPEV_HDR_CALL_ID);
+    const struct sipev_hdr *cseq = sipev_msg_hdr(m, SIPEV_HDR_CSEQ);
+    const struct sipev_hdr *event = sipev_msg_hdr(m, SIPEV_HDR_EVENT);
+    const struct sipev_hdr *exp = sipev_msg_hdr(m, SIPEV_HDR_EXPIRES);
+    struct slice ftag, ttag, method, furi, event_id = SLICE_NULL;
+    char identity[SIPEV_STR], exp_txt[24], min_txt[24];
+    struct sipev_extra_hdr extra[2];
+    uint64_t expires = n->cfg.default_expires, now = sr_now_us();
+    uint32_t num;
+    bool in_dialog;
+    struct sub *s;
+
+    if (!from || !to || !cid || !cseq || !sipev_param(from->value, "tag", &ftag) ||
+        !sipev_cseq_parse(cseq->value, &num, &method) || !sipev_uri_of(from->value, &furi)) {
+        respond(c, m, 400, "Bad Request", NULL, NULL, 0);
+        return;
+    }
+    in_dialog = sipev_param(to->value, "tag", &ttag);
+    if (!event || !slice_eq_nocase(sipev_value_token(event->value), SLICE_LIT("srtp"))) {
+        extra[0] = (struct sipev_extra_hdr){ "Allow-Events", SIPEV_EVENT_PACKAGE };
+        respond(c, m, 489, "Bad Event", NULL, extra, 1);
+        return;
+    }
+    sipev_param(event->value, "id", &event_id);
+
+    /* Identity: the verified certificate; on lab plain TCP only, the From
+     * URI (anyone can claim it: that is why it is a lab setting). */
+    if (n->cfg.tls)
+        slice_copy_cstr(slice_cstr(sipev_conn_peer(c->sc)), identity, sizeof(identity));
+    else if (!slice_copy_cstr(furi, identity, sizeof(identity)))
+        identity[0] = '\0';
+    if (!ka_authz_allows(n->cfg.authz, identity)) {
+        log_notice("refused subscription from '%s' (not in allow list)", identity);
+        respond(c, m, 403, "Forbidden", NULL, NULL, 0);
+        return;
+    }
+    if (exp) {
+        if (!slice_to_u64(slice_trim(exp->value), UINT32_MAX, &expires)) {
+            respond(c, m, 400, "Bad Expires", NULL, NULL, 0);
+            return;
+        }
+    }
+    if (expires != 0 && expires < n->cfg.min_expires) {
+        snprintf(min_txt, sizeof(min_txt), "%u", n->cfg.min_expires);
+        extra[0] = (struct sipev_extra_hdr){ "Min-Expires", min_txt };
+        respond(c, m, 423, "Interval Too Brief", NULL, extra, 1);
+        return;
+    }
+    if (expires > n->cfg.max_expires)
+        expires = n->cfg.max_expires;
+    snprintf(exp_txt, sizeof(exp_txt), "%llu", (unsigned long long)expires);
+    extra[0] = (struct sipev_extra_hdr){ "Expires", exp_txt };
+
+    if (in_dialog) {
+        s = sub_find(n, cid->value, ttag, ftag);
+        if (!s) {
+            respond(c, m, 481, "Subscription Does Not Exist", NULL, NULL, 0);
+            return;
+        }
+        if (strcmp(s->identity, identity) != 0) {
+            respond(c, m, 403, "Forbidden", NULL, NULL, 0);
+            return;
+        }
+        if (num <= s->remote_cseq) {
+            respond(c, m, 500, "CSeq Out of Order", NULL, NULL, 0);
+            return;
+        }
+        s->remote_cseq = num;
+        s->conn = c; /* a refresh over a new connection moves the dialog */
+        respond(c, m, 200, "OK", s->local_tag, extra, 1);
+        if (expires == 0) {
+            s->terminate = true;
+            s->term_reason = "timeout";
+            log_info("unsubscribe from %s", identity);
+        } else {
+            s->expires_at_us = now + expires * 1000000;
+            s->need_full = true; /* RFC 6665 4.2.1.2: NOTIFY on every refresh */
+        }
+        return;
+    }
+
+    if (!accept_ok(m)) {
+        extra[1] = (struct sipev_extra_hdr){ "Accept", SIPEV_KEYBODY_TYPE };
+        respond(c, m, 406, "Not Acceptable", NULL, extra + 1, 1);
+        return;
+    }
+    if (n->n_subs == n->cfg.max_subscriptions) {
+        extra[1] = (struct sipev_extra_hdr){ "Retry-After", "60" };
+        respond(c, m, 503, "Too Many Subscriptions", NULL, extra + 1, 1);
+        return;
+    }
+    s = sub_create(n, c, m, identity, event_id);
+    if (!s) {
+        respond(c, m, 400, "Bad Request", NULL, NULL, 0);
+        return;
+    }
+    s->remote_cseq = num;
+    s->expires_at_us = now + expires * 1000000;
+    s->need_full = true;
+    if (expires == 0) {
+        s->fetch = true; /* RFC 6665 4.4.3: one NOTIFY with the state, then done */
+        s->terminate = true;
+        s->term_reason = "timeout";
+    }
+    n->subs[n->n_subs++] = s;
+    respond(c, m, 200, "OK", s->local_tag, extra, 1);
+    log_notice("subscription from %s accepted (expires %llu)", identity,
+               (unsigned long long)expires);
+}
+
+static bool on_msg(struct sipev_conn *sc, const struct sipev_msg *m, void *arg)
+{
+    struct conn *c = arg;
+    struct ka_notifier *n = c->n;
+
+    (void)sc;
+    if (m->status) {
+        on_response(n, m);
+        return true;
+    }
+    if (slice_eq(m->method, SLICE_LIT("SUBSCRIBE"))) {
+        on_subscribe(n, c, m);
+    } else if (!slice_eq(m->method, SLICE_LIT("ACK"))) {
+        struct sipev_extra_hdr allow = { "Allow", "SUBSCRIBE" };
+        respond(c, m, 405, "Method Not Allowed", NULL, &allow, 1);
+    }
+    return !c->dead;
+}
+
+/* ---------------------------------------------------------- connections */
+
+void ka_notifier_accept(struct ka_notifier *n, int fd)
+{
+    struct sipev_conn_cfg cc = { 0 };
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };
+    struct conn *c;
+    enum sr_err err;
+
+    if (n->n_conns == n->cfg.max_connections) {
+        log_warn("too many connections (%zu): refusing one", n->cfg.max_connections);
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->w.kind = KA_WATCH_SIP;
+    c->w.obj = c;
+    c->n = n;
+    c->last_active_us = sr_now_us();
+    cc.tls = n->cfg.tls;
+    cc.server = true;
+    cc.fd = fd;
+    cc.on_msg = on_msg;
+    cc.arg = c;
+    err = sipev_conn_create(&c->sc, &cc);
+    if (err) {
+        log_warn("cannot set up a connection: %s", sr_strerror(err));
+        free(c); /* the conn owns fd only once created */
+        close(fd);
+        return;
+    }
+    /* Start with EPOLLOUT: the TLS handshake may want to write first. */
+    c->want_out = true;
+    ev.data.ptr = &c->w;
+    if (epoll_ctl(n->cfg.epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        log_warn("epoll_ctl: %s", strerror(errno));
+        conn_free(n, c);
+        return;
+    }
+    n->conns[n->n_conns++] = c;
+}
+
+void ka_notifier_io(struct ka_notifier *n, struct ka_watch *w, uint32_t events)
+{
+    struct conn *c = w->obj;
+    enum sr_err err;
+
+    (void)events;
+    if (c->dead)
+        return;
+    c->last_active_us = sr_now_us();
+    err = sipev_conn_io(c->sc);
+    if (err) {
+        if (err != SR_ECLOSED)
+            log_info("connection from %s closed: %s",
+                     sipev_conn_peer(c->sc)[0] ? sipev_conn_peer(c->sc) : "(unverified peer)",
+                     sr_strerror(err));
+        c->dead = true;
+        return;
+    }
+    conn_update_events(n, c);
+}
+
+/* ---------------------------------------------------------------- flush */
+
+static void reap(struct ka_notifier *n, uint64_t now)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < n->n_conns; i++) {
+        struct conn *c = n->conns[i];
+        bool has_sub = false;
+
+        for (size_t k = 0; k < n->n_subs && !has_sub; k++)
+            has_sub = n->subs[k]->conn == c && !n->subs[k]->dead;
+        if (!has_sub && !c->dead && now - c->last_active_us > IDLE_CONN_US) {
+            log_info("closing idle connection");
+            c->dead = true;
+        }
+        /* Let queued output (a final NOTIFY) drain before an idle close. */
+        if (c->dead) {
+            for (size_t k = 0; k < n->n_subs; k++)
+                if (n->subs[k]->conn == c) {
+                    n->subs[k]->conn = NULL;
+                    n->subs[k]->dead = true;
+                }
+            conn_free(n, c);
+            continue;
+        }
+        n->conns[kept++] = c;
+    }
+    n->n_conns = kept;
+    kept = 0;
+    for (size_t i = 0; i < n->n_subs; i++) {
+        if (n->subs[i]->dead) {
+            sub_free(n->subs[i]);
+            continue;
+        }
+        n->subs[kept++] = n->subs[i];
+    }
+    n->n_subs = kept;
+}
+
+void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
+{
+    bool changed = ka_callstore_changed(n->cfg.calls);
+
+    for (size_t i = 0; i < n->n_subs; i++) {
+        struct sub *s = n->subs[i];
+
+        if (s->dead)
+            continue;
+        if (!s->terminate && now >= s->expires_at_us) {
+            s->terminate = true;
+            s->term_reason = "timeout";
+        }
+        if (s->need_full && (!s->terminate || s->fetch)) {
+            notify_send(n, s, BODY_FULL, now);
+            s->need_full = false;
+        } else if (s->terminate) {
+            notify_send(n, s, BODY_NONE, now);
+        } else if (changed && s->sent_body) {
+            notify_send(n, s, BODY_PARTIAL, now);
+        }
+        if (s->pending_cseq && now > s->pending_deadline_us) {
+            log_notice("subscriber %s did not answer a NOTIFY: subscription removed",
+                       s->identity);
+            s->dead = true;
+        }
+    }
+    ka_callstore_settle(n->cfg.calls);
+    for (size_t i = 0; i < n->n_conns; i++)
+        conn_update_events(n, n->conns[i]);
+    reap(n, now);
+}
+
+int ka_notifier_timeout_ms(const struct ka_notifier *n, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+
+    for (size_t i = 0; i < n->n_subs; i++) {
+        const struct sub *s = n->subs[i];
+        if (s->expires_at_us < next)
+            next = s->expires_at_us;
+        if (s->pending_cseq && s->pending_deadline_us < next)
+            next = s->pending_deadline_us;
+    }
+    for (size_t i = 0; i < n->n_conns; i++)
+        if (n->conns[i]->last_active_us + IDLE_CONN_US < next)
+            next = n->conns[i]->last_active_us + IDLE_CONN_US;
+    if (next == UINT64_MAX)
+        return -1;
+    if (next <= now)
+        return 0;
+    return (next - now) / 1000 > 60000 ? 60000 : (int)((next - now) / 1000 + 1);
+}
+
+void ka_notifier_shutdown(struct ka_notifier *n)
+{
+    uint64_t now = sr_now_us();
+
+    for (size_t i = 0; i < n->n_subs; i++) {
+        struct sub *s = n->subs[i];
+        if (s->dead || s->terminate)
+            continue;
+        s->terminate = true;
+        s->term_reason = "noresource";
+        notify_send(n, s, BODY_NONE, now);
+    }
+    /* Best effort: one more write attempt for what is queued. */
+    for (size_t i = 0; i < n->n_conns; i++)
+        if (!n->conns[i]->dead)
+            sipev_conn_io(n->conns[i]->sc);
+}

@@ -1,0 +1,271 @@
+/** @file main.c  srtprec-recorder: subscribes to keyagents for SRTP keys,
+ *  decrypts forked SRTP and writes one encrypted archive per call.
+ *
+ * Reads as a table of contents: options(), setup(), run(), cleanup().
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "daemon_priv.h"
+#include "log.h"
+#include "loop_priv.h"
+#include "rec.h"
+#include "stor.h"
+#include "util.h"
+
+#define F(x) offsetof(struct rd_cfg, x)
+static const struct conf_item cfg_items[] = {
+    { "keyagents", CONF_STR, F(keyagents), "127.0.0.1:5061", 0, 0,
+      "comma-separated host:port of keyagents to subscribe to" },
+    { "identity", CONF_STR, F(identity), "sip:recorder@localhost", 0, 0,
+      "our SIP URI; the From of our SUBSCRIBEs (keyagents authorise the certificate's SAN)" },
+    { "tls-cert", CONF_STR, F(tls_cert), "", 0, 0, "PEM certificate chain presented to keyagents" },
+    { "tls-key", CONF_STR, F(tls_key), "", 0, 0, "PEM private key of tls-cert" },
+    { "tls-ca", CONF_STR, F(tls_ca), "", 0, 0, "PEM CA bundle keyagent certificates must chain to" },
+    { "tls-crl", CONF_STR, F(tls_crl), "", 0, 0, "optional PEM CRL" },
+    { "media-listen", CONF_STR, F(media_listen), "127.0.0.1:40000", 0, 0,
+      "UDP address:port receiving forked SRTP" },
+    { "archive-dir", CONF_STR, F(archive_dir), "/var/lib/srtprec/archive", 0, 0,
+      "directory for encrypted archives" },
+    { "archive-recipients", CONF_STR, F(archive_recipients), "", 0, 0,
+      "comma-separated PEM certificates the archive data keys are wrapped to (public keys only)" },
+    { "index", CONF_STR, F(index), "/var/lib/srtprec/index.sqlite", 0, 0, "SQLite index" },
+    { "log-level", CONF_STR, F(log_level), "notice", 0, 0, "error|warn|notice|info|debug" },
+    { "subscribe-expires", CONF_UINT, F(subscribe_expires), "3600", 60, 86400,
+      "requested subscription duration in seconds" },
+    { "max-streams", CONF_UINT, F(max_streams), "20000", 16, 10000000,
+      "streams tracked at once (table capacity)" },
+    { "max-held-packets", CONF_UINT, F(max_held_packets), "65536", 0, 100000000,
+      "packets held in total while their key is not yet known" },
+    { "max-held-per-stream", CONF_UINT, F(max_held_per_stream), "256", 0, 1000000,
+      "packets held per stream while its key is not yet known" },
+    { "call-linger-ms", CONF_UINT, F(call_linger_ms), "1000", 0, 600000,
+      "how long after a call ends late packets are still recorded" },
+    { "flush-interval-ms", CONF_UINT, F(flush_interval_ms), "1000", 10, 60000,
+      "archives are sealed to disk at least this often (data at risk on a crash)" },
+    { "rcvbuf", CONF_UINT, F(rcvbuf), "8388608", 65536, 1073741824, "UDP receive buffer bytes" },
+    { "lab-allow-plain-tcp", CONF_BOOL, F(lab_allow_plain_tcp), "no", 0, 0,
+      "LAB ONLY: subscribe over plain TCP, so keys cross the network unprotected" },
+    { "allow-nss-libsrtp", CONF_BOOL, F(allow_nss_libsrtp), "no", 0, 0,
+      "start even if libsrtp2 uses NSS (per-packet cost grows with live keys)" },
+};
+#undef F
+
+struct recorder {
+    struct rd_cfg cfg;
+    struct rd_loop *loop;
+    SSL_CTX *tls;
+    struct stor_index *index;
+    struct rd_media *media;
+    struct rd_sub *subs[16];
+    size_t n_subs;
+    struct rd_watch sigwatch;
+    bool stop;
+    bool srtp_ready;
+};
+
+static int options(struct recorder *r, int argc, char **argv)
+{
+    char why[512];
+    int help = 0, lvl;
+
+    if (conf_load(cfg_items, SR_ARRAY_LEN(cfg_items), &r->cfg, "recorder", argc, argv, &help, why,
+                  sizeof(why)) != SR_OK) {
+        fprintf(stderr, "srtprec-recorder: %s\n", why);
+        return -1;
+    }
+    if (help) {
+        conf_usage(stdout, "srtprec-recorder", cfg_items, SR_ARRAY_LEN(cfg_items));
+        return 1;
+    }
+    lvl = log_level_parse(r->cfg.log_level);
+    if (lvl < 0) {
+        fprintf(stderr, "srtprec-recorder: log-level '%s' unknown\n", r->cfg.log_level);
+        return -1;
+    }
+    log_setup((enum log_level)lvl, "srtprec-recorder", getenv("JOURNAL_STREAM") != NULL);
+    return 0;
+}
+
+static void on_signal(struct rd_watch *w, uint32_t events)
+{
+    struct recorder *r = (struct recorder *)((char *)w - offsetof(struct recorder, sigwatch));
+    struct signalfd_siginfo si;
+
+    (void)events;
+    if (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        log_notice("signal %u: shutting down", si.ssi_signo);
+        r->stop = true;
+    }
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    /* One archive file per call: the soft limit must not cap the call count. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        log_info("open file limit %llu", (unsigned long long)rl.rlim_cur);
+}
+
+static int setup_subs(struct recorder *r)
+{
+    char list[CONF_STR_MAX];
+    struct slice cur;
+
+    snprintf(list, sizeof(list), "%s", r->cfg.keyagents);
+    cur = slice_cstr(list);
+    while (cur.len) {
+        struct slice item = slice_trim(slice_split(&cur, ','));
+        char target[CONF_STR_MAX];
+        struct rd_sub_cfg sc = { 0 };
+        if (!item.len)
+            continue;
+        if (r->n_subs == SR_ARRAY_LEN(r->subs)) {
+            log_error("keyagents: at most %zu", SR_ARRAY_LEN(r->subs));
+            return -1;
+        }
+        slice_copy_cstr(item, target, sizeof(target));
+        sc.target = target;
+        sc.identity = r->cfg.identity;
+        sc.tls = r->tls;
+        sc.expires = (unsigned)r->cfg.subscribe_expires;
+        sc.loop = r->loop;
+        sc.on_keybody = rd_media_keybody;
+        sc.arg = r->media;
+        if (rd_sub_create(&r->subs[r->n_subs], &sc) != SR_OK)
+            return -1;
+        r->n_subs++;
+    }
+    if (!r->n_subs) {
+        log_error("keyagents: none configured");
+        return -1;
+    }
+    return 0;
+}
+
+static int setup(struct recorder *r)
+{
+    sigset_t mask;
+    enum sr_err err;
+
+    raise_nofile();
+    enum rec_srtp_backend backend = REC_SRTP_BACKEND_UNKNOWN;
+    err = rec_srtp_lib_init(r->cfg.allow_nss_libsrtp, &backend);
+    if (err) {
+        log_error("libsrtp2 (%s backend): %s", rec_srtp_backend_name(backend), sr_strerror(err));
+        return -1;
+    }
+    r->srtp_ready = true;
+    if (!r->cfg.tls_cert[0] || !r->cfg.tls_key[0] || !r->cfg.tls_ca[0]) {
+        if (!r->cfg.lab_allow_plain_tcp) {
+            log_error("tls-cert, tls-key and tls-ca are required: keys travel only over mutual "
+                      "TLS unless lab-allow-plain-tcp=yes");
+            return -1;
+        }
+        log_warn("LAB MODE: subscribing over plain TCP; SRTP keys cross the network in clear");
+    } else {
+        struct sipev_tls_cfg tc = { r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca,
+                                    r->cfg.tls_crl, false };
+        err = sipev_tls_ctx_create(&r->tls, &tc);
+        if (err) {
+            log_error("TLS setup (%s, %s, %s): %s", r->cfg.tls_cert, r->cfg.tls_key,
+                      r->cfg.tls_ca, sr_strerror(err));
+            return -1;
+        }
+    }
+    err = stor_index_open(&r->index, r->cfg.index);
+    if (err) {
+        log_error("index %s: %s", r->cfg.index, sr_strerror(err));
+        return -1;
+    }
+    if (rd_loop_create(&r->loop) != SR_OK)
+        return -1;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    r->sigwatch.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    r->sigwatch.on_event = on_signal;
+    if (r->sigwatch.fd < 0 || rd_loop_add(r->loop, &r->sigwatch, EPOLLIN) != SR_OK)
+        return -1;
+    err = rd_media_create(&r->media, &r->cfg, r->loop, r->index);
+    if (err) {
+        log_error("media %s: %s", r->cfg.media_listen, sr_strerror(err));
+        return -1;
+    }
+    if (setup_subs(r) != 0)
+        return -1;
+    log_notice("recording SRTP on %s into %s, keys from %s", r->cfg.media_listen,
+               r->cfg.archive_dir, r->cfg.keyagents);
+    return 0;
+}
+
+static void run(struct recorder *r)
+{
+    uint64_t stats_at = sr_now_us() + 60000000u;
+
+    while (!r->stop) {
+        uint64_t now = sr_now_us(), next = now + 1000000u, t;
+        for (size_t i = 0; i < r->n_subs; i++) {
+            t = rd_sub_tick(r->subs[i], now);
+            next = t < next ? t : next;
+        }
+        t = rd_media_tick(r->media, now);
+        next = t < next ? t : next;
+        if (now >= stats_at) {
+            rd_media_log_stats(r->media);
+            stats_at = now + 60000000u;
+        }
+        int timeout = next > now ? (int)((next - now + 999) / 1000) : 0;
+        if (rd_loop_run_once(r->loop, timeout) < 0) {
+            log_error("event loop failed");
+            break;
+        }
+    }
+}
+
+static void cleanup(struct recorder *r)
+{
+    for (size_t i = 0; i < r->n_subs; i++) {
+        rd_sub_unsubscribe(r->subs[i]);
+        rd_sub_destroy(r->subs[i]);
+    }
+    if (r->media)
+        rd_media_log_stats(r->media);
+    rd_media_destroy(r->media); /* seals every open archive */
+    if (r->sigwatch.fd > 0)
+        close(r->sigwatch.fd);
+    rd_loop_destroy(r->loop);
+    stor_index_close(r->index);
+    if (r->tls)
+        SSL_CTX_free(r->tls);
+    if (r->srtp_ready)
+        rec_srtp_lib_fini();
+}
+
+int main(int argc, char **argv)
+{
+    static struct recorder r; /* main's own state; nothing else sees it */
+    int rc = options(&r, argc, argv);
+
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    rc = setup(&r) == 0 ? 0 : 1;
+    if (rc == 0)
+        run(&r);
+    cleanup(&r);
+    log_notice("stopped");
+    return rc;
+}

@@ -1,0 +1,484 @@
+/** @file subscriber.c  The recorder's side of the `srtp` event package: one
+ *  RFC 6665 subscription per keyagent, over mutual TLS.
+ *
+ * States: IDLE (waiting for the next attempt) -> CONNECTING (TCP connect in
+ * progress) -> SUBSCRIBING (TLS up, SUBSCRIBE sent) -> ACTIVE (2xx seen;
+ * refreshed at two thirds of the granted duration).  Any failure goes back to
+ * IDLE with exponential back-off and jitter, so a keyagent that restarts is
+ * re-subscribed and sends full state again.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon_priv.h"
+#include "log.h"
+#include "util.h"
+
+enum sub_state { SUB_IDLE, SUB_CONNECTING, SUB_SUBSCRIBING, SUB_ACTIVE };
+
+enum {
+    BACKOFF_MIN_US = 500000,     /* first retry after half a second */
+    BACKOFF_MAX_US = 300000000,  /* never wait more than five minutes */
+};
+
+struct rd_sub {
+    struct rd_sub_cfg cfg;
+    char target[CONF_STR_MAX];
+    char identity[CONF_STR_MAX];
+    enum sub_state state;
+    struct rd_watch watch;        /* the TCP socket while CONNECTING, then the conn's fd */
+    bool watched;
+    struct sipev_conn *conn;
+    char call_id[64], from_tag[33], to_tag[128], local_host[80];
+    uint32_t cseq;
+    bool unsubscribing;
+    const char *pending_fail;     /* set by a message handler; acted on after sipev_conn_io */
+    uint64_t next_attempt_us;     /* IDLE: when to connect */
+    uint64_t refresh_us;          /* ACTIVE: when to refresh */
+    uint64_t deadline_us;         /* CONNECTING/SUBSCRIBING: give up after */
+    uint64_t backoff_us;
+    bool have_version;
+    uint64_t last_version;
+    char peer[SIPEV_STR];
+};
+
+static void sub_fail(struct rd_sub *s, const char *what);
+
+static uint64_t jitter(uint64_t us)
+{
+    uint32_t r = 0;
+
+    sr_random(&r, sizeof(r));
+    return us / 2 + (us / 2) * (r % 1000) / 1000; /* 50-100 % of us */
+}
+
+static void sub_close(struct rd_sub *s)
+{
+    if (s->watched)
+        rd_loop_del(s->cfg.loop, &s->watch);
+    s->watched = false;
+    if (s->conn) {
+        sipev_conn_destroy(s->conn); /* closes the fd */
+        s->conn = NULL;
+    } else if (s->watch.fd >= 0) {
+        close(s->watch.fd);
+    }
+    s->watch.fd = -1;
+}
+
+static void sub_update_watch(struct rd_sub *s)
+{
+    uint32_t ev = EPOLLIN | (sipev_conn_want_write(s->conn) ? EPOLLOUT : 0u);
+
+    if (rd_loop_mod(s->cfg.loop, &s->watch, ev) != SR_OK)
+        sub_fail(s, "epoll");
+}
+
+static enum sr_err sub_send_subscribe(struct rd_sub *s, unsigned expires)
+{
+    struct buf out;
+    char branch[48], tok[17], ruri[CONF_STR_MAX + 8], exp[16];
+    struct sipev_extra_hdr extra[] = {
+        { "Event", SIPEV_EVENT_PACKAGE },
+        { "Accept", SIPEV_KEYBODY_TYPE },
+        { "Expires", exp },
+    };
+    struct sipev_req req = { 0 };
+    enum sr_err err;
+
+    sipev_random_token(tok, sizeof(tok));
+    snprintf(branch, sizeof(branch), "z9hG4bK%s", tok);
+    snprintf(ruri, sizeof(ruri), "%s:%s", s->cfg.tls ? "sips" : "sip", s->target);
+    snprintf(exp, sizeof(exp), "%u", expires);
+    req.method = "SUBSCRIBE";
+    req.ruri = ruri;
+    req.via_transport = s->cfg.tls ? "TLS" : "TCP";
+    req.via_host = s->local_host;
+    req.branch = branch;
+    req.via_alias = true; /* RFC 5923: NOTIFYs come back on this connection */
+    req.from_uri = s->identity;
+    req.from_tag = s->from_tag;
+    req.to_uri = ruri;
+    req.to_tag = s->to_tag[0] ? s->to_tag : NULL;
+    req.call_id = s->call_id;
+    req.cseq = ++s->cseq;
+    req.contact = s->identity;
+    req.extra = extra;
+    req.n_extra = SR_ARRAY_LEN(extra);
+    buf_init(&out, SIPEV_MAX_MSG);
+    err = sipev_req_print(&out, &req);
+    if (!err)
+        err = sipev_conn_send(s->conn, out.p, out.len);
+    buf_fini(&out);
+    return err;
+}
+
+static void sub_fail(struct rd_sub *s, const char *what)
+{
+    uint64_t now = sr_now_us();
+
+    if (!s->backoff_us)
+        s->backoff_us = BACKOFF_MIN_US;
+    else if (s->backoff_us < BACKOFF_MAX_US / 2)
+        s->backoff_us *= 2;
+    else
+        s->backoff_us = BACKOFF_MAX_US;
+    s->next_attempt_us = now + jitter(s->backoff_us);
+    log_warn("keyagent %s: %s; retrying in %.1f s", s->target, what,
+             (double)(s->next_attempt_us - now) / 1e6);
+    sub_close(s);
+    s->state = SUB_IDLE;
+    s->have_version = false;
+}
+
+static bool reply(struct rd_sub *s, const struct sipev_msg *m, unsigned code, const char *reason)
+{
+    struct buf out;
+    enum sr_err err;
+
+    buf_init(&out, SIPEV_MAX_MSG);
+    err = sipev_resp_print(&out, m, code, reason, NULL, NULL, 0, NULL, NULL, 0);
+    if (!err)
+        err = sipev_conn_send(s->conn, out.p, out.len);
+    buf_fini(&out);
+    return err == SR_OK;
+}
+
+static bool hdr_token_is(const struct sipev_msg *m, enum sipev_hdr_id id, const char *want)
+{
+    const struct sipev_hdr *h = sipev_msg_hdr(m, id);
+
+    return h && slice_eq_nocase(sipev_value_token(h->value), slice_cstr(want));
+}
+
+static unsigned hdr_uint(const struct sipev_msg *m, enum sipev_hdr_id id, unsigned dflt)
+{
+    const struct sipev_hdr *h = sipev_msg_hdr(m, id);
+    uint64_t v;
+
+    if (h && slice_to_u64(sipev_value_token(h->value), UINT32_MAX, &v))
+        return (unsigned)v;
+    return dflt;
+}
+
+static bool on_response(struct rd_sub *s, const struct sipev_msg *m)
+{
+    const struct sipev_hdr *cseq = sipev_msg_hdr(m, SIPEV_HDR_CSEQ);
+    const struct sipev_hdr *to = sipev_msg_hdr(m, SIPEV_HDR_TO);
+    struct slice method, tag;
+    uint32_t num;
+
+    if (!cseq || !sipev_cseq_parse(cseq->value, &num, &method) ||
+        !slice_eq(method, SLICE_LIT("SUBSCRIBE")) || num != s->cseq)
+        return true; /* a stray response: RFC 3261 17.1.3 says drop it */
+    if (m->status < 200)
+        return true;
+    if (s->unsubscribing) {
+        s->pending_fail = "unsubscribed";
+        return false;
+    }
+    if (m->status >= 200 && m->status < 300) {
+        unsigned granted = hdr_uint(m, SIPEV_HDR_EXPIRES, s->cfg.expires);
+        if (to && sipev_param(to->value, "tag", &tag) && !s->to_tag[0])
+            slice_copy_cstr(tag, s->to_tag, sizeof(s->to_tag));
+        if (granted == 0)
+            granted = 60;
+        s->state = SUB_ACTIVE;
+        s->backoff_us = 0;
+        s->refresh_us = sr_now_us() + (uint64_t)granted * 1000000u * 2 / 3;
+        log_notice("keyagent %s (%s): subscription active for %u s", s->target, s->peer, granted);
+        return true;
+    }
+    if (m->status == 423) {
+        unsigned min = hdr_uint(m, SIPEV_HDR_MIN_EXPIRES, 0);
+        if (min > s->cfg.expires && min <= 86400) {
+            log_notice("keyagent %s: raising Expires to its Min-Expires %u", s->target, min);
+            s->cfg.expires = min;
+            return sub_send_subscribe(s, min) == SR_OK;
+        }
+    }
+    if (m->status == 481 && s->to_tag[0]) {
+        /* The keyagent forgot us (restart): start a fresh dialog at once. */
+        s->to_tag[0] = '\0';
+        return sub_send_subscribe(s, s->cfg.expires) == SR_OK;
+    }
+    log_error("keyagent %s (%s) refused the subscription: %u %.*s", s->target, s->peer, m->status,
+              SLICE_FMT(m->reason));
+    s->pending_fail = "subscription refused";
+    return false;
+}
+
+static bool on_notify(struct rd_sub *s, const struct sipev_msg *m)
+{
+    const struct sipev_hdr *cid = sipev_msg_hdr(m, SIPEV_HDR_CALL_ID);
+    const struct sipev_hdr *ss = sipev_msg_hdr(m, SIPEV_HDR_SUBSCRIPTION_STATE);
+    const struct sipev_hdr *ct = sipev_msg_hdr(m, SIPEV_HDR_CONTENT_TYPE);
+    struct sipev_keybody kb;
+    const char *why = NULL;
+    enum sr_err err;
+    bool terminated;
+
+    if (!cid || !slice_eq(cid->value, slice_cstr(s->call_id)))
+        return reply(s, m, 481, "Subscription Does Not Exist");
+    if (!hdr_token_is(m, SIPEV_HDR_EVENT, SIPEV_EVENT_PACKAGE))
+        return reply(s, m, 489, "Bad Event");
+    if (!ss)
+        return reply(s, m, 400, "Missing Subscription-State");
+    terminated = slice_eq_nocase(sipev_value_token(ss->value), SLICE_LIT("terminated"));
+    if (m->body.len) {
+        if (!ct || !slice_eq_nocase(sipev_value_token(ct->value), SLICE_LIT(SIPEV_KEYBODY_TYPE)))
+            return reply(s, m, 415, "Unsupported Media Type");
+        sipev_keybody_init(&kb);
+        err = sipev_keybody_parse(m->body.p, m->body.len, &kb, &why);
+        if (err) {
+            log_error("keyagent %s: NOTIFY body rejected: %s (%s)", s->target, sr_strerror(err),
+                      why ? why : "?");
+            return reply(s, m, 400, "Bad Key Body");
+        }
+        if (!reply(s, m, 200, "OK")) {
+            sipev_keybody_fini(&kb);
+            return false;
+        }
+        if (s->have_version && !kb.full && kb.version != s->last_version + 1)
+            log_warn("keyagent %s: NOTIFY version %llu after %llu: a NOTIFY was lost", s->target,
+                     (unsigned long long)kb.version, (unsigned long long)s->last_version);
+        s->have_version = true;
+        s->last_version = kb.version;
+        s->cfg.on_keybody(s->peer, &kb, s->cfg.arg);
+        sipev_keybody_fini(&kb);
+    } else if (!reply(s, m, 200, "OK")) {
+        return false;
+    }
+    if (terminated && !s->unsubscribing) {
+        struct slice reason = SLICE_NULL;
+        sipev_param(ss->value, "reason", &reason);
+        log_warn("keyagent %s ended the subscription (reason %.*s)", s->target, SLICE_FMT(reason));
+        s->to_tag[0] = '\0';
+        s->pending_fail = "subscription terminated"; /* never destroy the conn inside its callback */
+        return false;
+    }
+    return true;
+}
+
+static bool on_msg(struct sipev_conn *c, const struct sipev_msg *m, void *arg)
+{
+    struct rd_sub *s = arg;
+
+    (void)c;
+    if (m->status)
+        return on_response(s, m);
+    if (slice_eq(m->method, SLICE_LIT("NOTIFY")))
+        return on_notify(s, m);
+    return reply(s, m, 405, "Method Not Allowed");
+}
+
+static void on_conn_event(struct rd_sub *s)
+{
+    enum sr_err err;
+
+    s->pending_fail = NULL;
+    err = sipev_conn_io(s->conn);
+    if (s->pending_fail) {
+        sub_fail(s, s->pending_fail);
+        return;
+    }
+    if (err) {
+        sub_fail(s, err == SR_EAUTH ? "TLS authentication failed" : sr_strerror(err));
+        return;
+    }
+    if (s->state == SUB_CONNECTING && sipev_conn_established(s->conn)) {
+        snprintf(s->peer, sizeof(s->peer), "%s", sipev_conn_peer(s->conn));
+        s->state = SUB_SUBSCRIBING;
+        s->deadline_us = sr_now_us() + 32000000u; /* Timer F */
+        if (sub_send_subscribe(s, s->cfg.expires) != SR_OK) {
+            sub_fail(s, "cannot send SUBSCRIBE");
+            return;
+        }
+    }
+    sub_update_watch(s);
+}
+
+static void on_event(struct rd_watch *w, uint32_t events)
+{
+    struct rd_sub *s = (struct rd_sub *)((char *)w - offsetof(struct rd_sub, watch));
+    struct sipev_conn_cfg cc = { 0 };
+    int soerr = 0;
+    socklen_t len = sizeof(soerr);
+    enum sr_err err;
+
+    if (s->conn) {
+        on_conn_event(s);
+        return;
+    }
+    /* TCP connect finished (or failed). */
+    if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0 ||
+        (events & (EPOLLERR | EPOLLHUP))) {
+        char what[128];
+        snprintf(what, sizeof(what), "connect failed (%s)", strerror(soerr ? soerr : errno));
+        sub_fail(s, what);
+        return;
+    }
+    cc.tls = s->cfg.tls;
+    cc.server = false;
+    cc.fd = w->fd;
+    cc.on_msg = on_msg;
+    cc.arg = s;
+    err = sipev_conn_create(&s->conn, &cc);
+    if (err) {
+        sub_fail(s, "cannot start TLS");
+        return;
+    }
+    on_conn_event(s);
+}
+
+static int split_host_port(const char *hp, char *host, size_t hostlen, char *port, size_t portlen)
+{
+    const char *colon = strrchr(hp, ':');
+
+    if (!colon || colon == hp)
+        return -1;
+    if (hp[0] == '[') {
+        const char *end = strchr(hp, ']');
+        if (!end || end + 1 != colon)
+            return -1;
+        snprintf(host, hostlen, "%.*s", (int)(end - hp - 1), hp + 1);
+    } else {
+        snprintf(host, hostlen, "%.*s", (int)(colon - hp), hp);
+    }
+    snprintf(port, portlen, "%s", colon + 1);
+    return 0;
+}
+
+static void sub_connect(struct rd_sub *s)
+{
+    struct addrinfo hints = { 0 }, *ai = NULL;
+    char host[CONF_STR_MAX], port[16];
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof(local);
+    int fd = -1, rc;
+
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if (split_host_port(s->target, host, sizeof(host), port, sizeof(port)) != 0 ||
+        getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
+        sub_fail(s, "cannot resolve the keyagent address");
+        return;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        sub_fail(s, "socket");
+        return;
+    }
+    rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    s->watch.fd = fd;
+    if (rc != 0 && errno != EINPROGRESS) {
+        sub_fail(s, "connect failed");
+        return;
+    }
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0) {
+        char h[64], p[8];
+        if (getnameinfo((struct sockaddr *)&local, llen, h, sizeof(h), p, sizeof(p),
+                        NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+            snprintf(s->local_host, sizeof(s->local_host),
+                     local.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
+    }
+    if (rd_loop_add(s->cfg.loop, &s->watch, EPOLLOUT) != SR_OK) {
+        sub_fail(s, "epoll");
+        return;
+    }
+    s->watched = true;
+    s->state = SUB_CONNECTING;
+    s->deadline_us = sr_now_us() + 10000000u;
+    /* A new dialog for every connection: the keyagent has no state for us. */
+    sipev_random_token(s->call_id, 33);
+    sipev_random_token(s->from_tag, sizeof(s->from_tag));
+    s->to_tag[0] = '\0';
+    s->cseq = 0;
+    s->peer[0] = '\0';
+}
+
+enum sr_err rd_sub_create(struct rd_sub **out, const struct rd_sub_cfg *cfg)
+{
+    struct rd_sub *s;
+
+    if (!out || !cfg || !cfg->target || !cfg->identity || !cfg->loop || !cfg->on_keybody)
+        return SR_EINVAL;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return SR_ENOMEM;
+    s->cfg = *cfg;
+    snprintf(s->target, sizeof(s->target), "%s", cfg->target);
+    snprintf(s->identity, sizeof(s->identity), "%s", cfg->identity);
+    s->cfg.target = s->target;
+    s->cfg.identity = s->identity;
+    s->watch.on_event = on_event;
+    s->watch.fd = -1;
+    s->state = SUB_IDLE;
+    s->next_attempt_us = sr_now_us();
+    *out = s;
+    return SR_OK;
+}
+
+void rd_sub_destroy(struct rd_sub *s)
+{
+    if (!s)
+        return;
+    sub_close(s);
+    free(s);
+}
+
+uint64_t rd_sub_tick(struct rd_sub *s, uint64_t now)
+{
+    switch (s->state) {
+    case SUB_IDLE:
+        if (now >= s->next_attempt_us) {
+            sub_connect(s);
+            return s->state == SUB_IDLE ? s->next_attempt_us : s->deadline_us;
+        }
+        return s->next_attempt_us;
+    case SUB_CONNECTING:
+    case SUB_SUBSCRIBING:
+        if (now >= s->deadline_us) {
+            sub_fail(s, s->state == SUB_CONNECTING ? "connect/handshake timed out"
+                                                   : "no answer to SUBSCRIBE");
+            return s->next_attempt_us;
+        }
+        return s->deadline_us;
+    case SUB_ACTIVE:
+        if (now >= s->refresh_us) {
+            s->state = SUB_SUBSCRIBING;
+            s->deadline_us = now + 32000000u;
+            if (sub_send_subscribe(s, s->cfg.expires) != SR_OK) {
+                sub_fail(s, "cannot refresh");
+                return s->next_attempt_us;
+            }
+            sub_update_watch(s);
+            return s->deadline_us;
+        }
+        return s->refresh_us;
+    }
+    return now + 1000000u;
+}
+
+void rd_sub_unsubscribe(struct rd_sub *s)
+{
+    if (!s || !s->conn || (s->state != SUB_ACTIVE && s->state != SUB_SUBSCRIBING))
+        return;
+    s->unsubscribing = true;
+    if (sub_send_subscribe(s, 0) == SR_OK)
+        sipev_conn_io(s->conn); /* best effort: flush now, we are shutting down */
+}
+
+bool rd_sub_active(const struct rd_sub *s)
+{
+    return s && s->state == SUB_ACTIVE;
+}

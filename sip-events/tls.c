@@ -1,0 +1,152 @@
+/** @file tls.c  OpenSSL 3 contexts for mutual TLS, and the peer's SIP identity.
+ *
+ * Keys travel only over mutually authenticated TLS 1.2+ (docs/protocol.md),
+ * so both roles verify the peer against the configured CA, and a server
+ * refuses a client without a certificate.  Identity comes from the
+ * certificate's subjectAltName, as RFC 5922 7.1 asks: a SIP/SIPS URI first,
+ * else a DNS name; the subject CN is never used.
+ */
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+
+#include "log.h"
+#include "sipev.h"
+
+static void log_ssl_errors(const char *what)
+{
+    unsigned long e;
+    char msg[256];
+
+    while ((e = ERR_get_error()) != 0) {
+        ERR_error_string_n(e, msg, sizeof(msg));
+        log_debug("%s: %s", what, msg);
+    }
+}
+
+static enum sr_err load_crl(SSL_CTX *ctx, const char *crl_file)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+
+    if (!lookup || X509_load_crl_file(lookup, crl_file, X509_FILETYPE_PEM) <= 0)
+        return SR_ECRYPTO;
+    /* Check the whole chain: a revoked intermediate must fail too. */
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    return SR_OK;
+}
+
+enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg)
+{
+    SSL_CTX *ctx;
+    enum sr_err err = SR_ECRYPTO;
+
+    if (!out || !cfg || !cfg->cert_file || !cfg->key_file || !cfg->ca_file)
+        return SR_EINVAL;
+    *out = NULL;
+    ERR_clear_error();
+    ctx = SSL_CTX_new(cfg->server ? TLS_server_method() : TLS_client_method());
+    if (!ctx)
+        goto fail;
+    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
+        goto fail;
+    /* Renegotiation and compression only add attack surface here. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* conn.c writes from a buffer that may move between retries. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        log_debug("cannot load certificate %s / key %s", cfg->cert_file, cfg->key_file);
+        goto fail;
+    }
+    if (SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1) {
+        log_debug("cannot load CA file %s", cfg->ca_file);
+        goto fail;
+    }
+    if (cfg->crl_file && cfg->crl_file[0]) {
+        err = load_crl(ctx, cfg->crl_file);
+        if (err) {
+            log_debug("cannot load CRL %s", cfg->crl_file);
+            goto fail;
+        }
+        err = SR_ECRYPTO;
+    }
+    SSL_CTX_set_verify(ctx,
+                       SSL_VERIFY_PEER | (cfg->server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                       NULL);
+    SSL_CTX_set_verify_depth(ctx, 8);
+    if (cfg->server) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->ca_file);
+        if (!names)
+            goto fail;
+        SSL_CTX_set_client_CA_list(ctx, names);
+        /* No session resumption: every connection proves its certificate anew. */
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(ctx, 0);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    }
+    *out = ctx;
+    return SR_OK;
+fail:
+    log_ssl_errors("tls context");
+    SSL_CTX_free(ctx);
+    return err;
+}
+
+/* An IA5String usable as an identity: no NUL, no controls, fits. */
+static bool copy_ia5(const ASN1_IA5STRING *s, char *out, size_t outlen)
+{
+    const unsigned char *p = ASN1_STRING_get0_data(s);
+    int n = ASN1_STRING_length(s);
+
+    if (!p || n <= 0 || (size_t)n >= outlen)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (p[i] < 0x21 || p[i] > 0x7e)
+            return false;
+    memcpy(out, p, (size_t)n);
+    out[n] = '\0';
+    return true;
+}
+
+static bool is_sip_uri(const ASN1_IA5STRING *s)
+{
+    const unsigned char *p = ASN1_STRING_get0_data(s);
+    int n = ASN1_STRING_length(s);
+
+    if (!p)
+        return false;
+    return (n > 4 && strncasecmp((const char *)p, "sip:", 4) == 0) ||
+           (n > 5 && strncasecmp((const char *)p, "sips:", 5) == 0);
+}
+
+enum sr_err sipev_tls_peer_identity(SSL *ssl, char *out, size_t outlen)
+{
+    X509 *cert;
+    GENERAL_NAMES *names;
+    enum sr_err err = SR_EAUTH;
+
+    if (!ssl || !out || outlen == 0)
+        return SR_EINVAL;
+    out[0] = '\0';
+    cert = SSL_get0_peer_certificate(ssl);
+    if (!cert || SSL_get_verify_result(ssl) != X509_V_OK)
+        return SR_EAUTH;
+    names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    if (!names)
+        return SR_EAUTH;
+    for (int pass = 0; pass < 2 && err; pass++) {
+        for (int i = 0; i < sk_GENERAL_NAME_num(names) && err; i++) {
+            const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+            if (pass == 0 && gn->type == GEN_URI && is_sip_uri(gn->d.uniformResourceIdentifier) &&
+                copy_ia5(gn->d.uniformResourceIdentifier, out, outlen))
+                err = SR_OK;
+            if (pass == 1 && gn->type == GEN_DNS && copy_ia5(gn->d.dNSName, out, outlen))
+                err = SR_OK;
+        }
+    }
+    GENERAL_NAMES_free(names);
+    return err;
+}

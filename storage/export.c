@@ -1,0 +1,348 @@
+/** @file export.c  Decrypted exports: the Ogg plaintext as is, and G.711 to a stereo WAV.
+ *
+ * WAV export reads the archive twice: the first pass places every stream on
+ * its channel's timeline and fixes the length for the RIFF sizes; the second
+ * decodes into a bounded window that is written out as it slides, so memory
+ * does not grow with the call.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "stor_priv.h"
+#include "util.h"
+
+enum {
+    RATE = 8000,
+    FRAME_ALIGN = 160,         /* 20 ms: streams started together line up exactly */
+    WINDOW = 16 * RATE,        /* frames held for packets that arrive late in file order */
+    OUT_FRAMES = 2048,
+    MAX_FRAMES = 86400 * RATE, /* 24 h keeps the RIFF sizes far below 4 GiB */
+    WAV_HDR = 44,
+};
+
+/* ITU-T G.711 expansion to 16-bit linear (the 14/13-bit code points scaled
+ * to 16 bits, as in the reference implementation's ulaw2linear/alaw2linear). */
+static int16_t ulaw_decode(uint8_t u)
+{
+    int t;
+
+    u = (uint8_t)~u;
+    t = ((u & 0x0f) << 3) + 0x84;
+    t <<= (u & 0x70) >> 4;
+    return (int16_t)((u & 0x80) ? 0x84 - t : t - 0x84);
+}
+
+static int16_t alaw_decode(uint8_t a)
+{
+    int t, seg;
+
+    a ^= 0x55;
+    t = (a & 0x0f) << 4;
+    seg = (a & 0x70) >> 4;
+    if (seg == 0)
+        t += 8;
+    else if (seg == 1)
+        t += 0x108;
+    else
+        t = (t + 0x108) << (seg - 1);
+    return (int16_t)((a & 0x80) ? t : -t);
+}
+
+struct xstream {
+    bool usable;      /* G.711 at 8 kHz */
+    bool alaw;
+    bool have_first;
+    uint64_t first_arrival, first_ts;
+    uint64_t span;    /* frames from the first packet's timestamp to the end of the last */
+    uint64_t offset;  /* first packet's frame on the channel timeline */
+};
+
+struct wav {
+    stor_write_fn *out;
+    void *arg;
+    struct xstream *xs;
+    size_t n_xs;
+    uint64_t total;   /* frames */
+    int16_t *win;     /* WINDOW frames, 2 channels interleaved */
+    uint64_t win_start;
+    uint64_t late;    /* samples dropped: behind the window */
+    uint8_t obuf[OUT_FRAMES * 4];
+};
+
+static enum sr_err xs_sync(struct wav *wv, const struct stor_reader *r)
+{
+    size_t n = stor_reader_n_streams(r);
+    struct xstream *nx;
+
+    if (n <= wv->n_xs)
+        return SR_OK;
+    nx = realloc(wv->xs, n * sizeof(*nx));
+    if (!nx)
+        return SR_ENOMEM;
+    for (size_t i = wv->n_xs; i < n; i++) {
+        const struct stor_stream_info *si = stor_reader_stream(r, i);
+        memset(&nx[i], 0, sizeof(*nx));
+        nx[i].alaw = strcmp(si->codec, "PCMA") == 0;
+        nx[i].usable = si->clock_rate == RATE && (nx[i].alaw || strcmp(si->codec, "PCMU") == 0);
+    }
+    wv->xs = nx;
+    wv->n_xs = n;
+    return SR_OK;
+}
+
+static bool pkt_usable(const struct wav *wv, unsigned idx, const struct stor_pkt *p)
+{
+    return idx < wv->n_xs && wv->xs[idx].usable && !(p->flags & STOR_PKT_ENCRYPTED) &&
+           p->payload_len > 0;
+}
+
+static enum sr_err pass1(struct wav *wv, struct stor_reader *r, const char **why)
+{
+    uint64_t origin = UINT64_MAX;
+    struct stor_pkt p;
+    unsigned idx;
+    enum sr_err err;
+
+    while ((err = stor_reader_next(r, &idx, &p, why)) == SR_OK) {
+        struct xstream *x;
+        if ((err = xs_sync(wv, r)))
+            return err;
+        if (!pkt_usable(wv, idx, &p))
+            continue;
+        x = &wv->xs[idx];
+        if (!x->have_first) {
+            x->have_first = true;
+            x->first_arrival = p.arrival_wall_us;
+            x->first_ts = p.ext_ts;
+        }
+        if (p.ext_ts >= x->first_ts && p.ext_ts - x->first_ts < MAX_FRAMES &&
+            p.ext_ts - x->first_ts + p.payload_len > x->span)
+            x->span = p.ext_ts - x->first_ts + p.payload_len;
+    }
+    if (err != SR_ECLOSED)
+        return err;
+    if ((err = xs_sync(wv, r)))
+        return err;
+    for (size_t i = 0; i < wv->n_xs; i++)
+        if (wv->xs[i].have_first && wv->xs[i].first_arrival < origin)
+            origin = wv->xs[i].first_arrival;
+    wv->total = 0;
+    for (size_t i = 0; i < wv->n_xs; i++) {
+        struct xstream *x = &wv->xs[i];
+        uint64_t d, frames;
+        if (!x->have_first)
+            continue;
+        d = x->first_arrival - origin;
+        if (d > (uint64_t)MAX_FRAMES / RATE * 1000000)
+            d = (uint64_t)MAX_FRAMES / RATE * 1000000;
+        frames = (d * RATE + 500000) / 1000000;
+        x->offset = (frames + FRAME_ALIGN / 2) / FRAME_ALIGN * FRAME_ALIGN;
+        if (x->offset + x->span > wv->total)
+            wv->total = x->offset + x->span;
+    }
+    if (wv->total > MAX_FRAMES) {
+        *why = "export longer than 24 hours (timestamp jump?)";
+        return SR_ELIMIT;
+    }
+    return SR_OK;
+}
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    put_le16(p, (uint16_t)v);
+    put_le16(p + 2, (uint16_t)(v >> 16));
+}
+
+static enum sr_err wav_header(struct wav *wv)
+{
+    uint8_t h[WAV_HDR];
+    uint32_t data = (uint32_t)(wv->total * 4);
+
+    memcpy(h, "RIFF", 4);
+    put_le32(h + 4, 36 + data);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    put_le32(h + 16, 16);
+    put_le16(h + 20, 1); /* PCM */
+    put_le16(h + 22, 2);
+    put_le32(h + 24, RATE);
+    put_le32(h + 28, RATE * 4);
+    put_le16(h + 32, 4);
+    put_le16(h + 34, 16);
+    memcpy(h + 36, "data", 4);
+    put_le32(h + 40, data);
+    return wv->out(h, sizeof(h), wv->arg) ? SR_OK : SR_EIO;
+}
+
+/* Write frames [win_start, upto) and free their window slots. */
+static enum sr_err slide(struct wav *wv, uint64_t upto)
+{
+    size_t n = 0;
+
+    if (upto > wv->total)
+        upto = wv->total;
+    while (wv->win_start < upto) {
+        int16_t *f = &wv->win[(wv->win_start % WINDOW) * 2];
+        put_le16(wv->obuf + n * 4, (uint16_t)f[0]);
+        put_le16(wv->obuf + n * 4 + 2, (uint16_t)f[1]);
+        f[0] = f[1] = 0;
+        wv->win_start++;
+        if (++n == OUT_FRAMES || wv->win_start == upto) {
+            if (!wv->out(wv->obuf, n * 4, wv->arg))
+                return SR_EIO;
+            n = 0;
+        }
+    }
+    return SR_OK;
+}
+
+static int16_t sat_add(int16_t a, int16_t b)
+{
+    int s = a + b;
+    return (int16_t)(s > INT16_MAX ? INT16_MAX : s < INT16_MIN ? INT16_MIN : s);
+}
+
+static enum sr_err place(struct wav *wv, const struct stor_reader *r, unsigned idx,
+                         const struct stor_pkt *p)
+{
+    const struct xstream *x = &wv->xs[idx];
+    unsigned ch = stor_reader_stream(r, idx)->direction == STOR_DIR_SEND ? 0 : 1;
+    uint64_t pos;
+    enum sr_err err;
+
+    if (p->ext_ts < x->first_ts || p->ext_ts - x->first_ts >= MAX_FRAMES)
+        return SR_OK;
+    pos = x->offset + (p->ext_ts - x->first_ts);
+    for (size_t k = 0; k < p->payload_len && pos + k < wv->total; k++) {
+        uint64_t f = pos + k;
+        int16_t *slot;
+        if (f < wv->win_start) {
+            wv->late++;
+            continue;
+        }
+        if (f >= wv->win_start + WINDOW && (err = slide(wv, f - WINDOW + 1)))
+            return err;
+        slot = &wv->win[(f % WINDOW) * 2 + ch];
+        *slot = sat_add(*slot, x->alaw ? alaw_decode(p->payload[k]) : ulaw_decode(p->payload[k]));
+    }
+    return SR_OK;
+}
+
+static enum sr_err pass2(struct wav *wv, struct stor_reader *r, const char **why)
+{
+    struct stor_pkt p;
+    unsigned idx;
+    enum sr_err err;
+
+    if ((err = wav_header(wv)))
+        return err;
+    while ((err = stor_reader_next(r, &idx, &p, why)) == SR_OK)
+        if (pkt_usable(wv, idx, &p) && (err = place(wv, r, idx, &p)))
+            return err;
+    if (err != SR_ECLOSED)
+        return err;
+    if (wv->late)
+        log_debug("wav export: %llu samples behind the reorder window dropped",
+                  (unsigned long long)wv->late);
+    return slide(wv, wv->total);
+}
+
+static const char *why_static(enum sr_err err, const char *why, const struct stor_reader *r)
+{
+    /* Reader-made reasons die with the reader; these outlive it. */
+    if (!r || !why)
+        return why;
+    switch (err) {
+    case SR_EAUTH: return "a chunk failed authentication (tampered, reordered or wrong key)";
+    case SR_EPARSE: return "archive truncated or malformed (run verify for details)";
+    case SR_EIO: return "output aborted";
+    default: return sr_strerror(err);
+    }
+}
+
+enum sr_err stor_export_wav(const char *path, const char *cert_file, const char *key_file,
+                            stor_write_fn *out, void *arg, const char **why)
+{
+    struct stor_reader *r = NULL;
+    const char *w = NULL, *dummy;
+    struct wav *wv;
+    enum sr_err err;
+
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    if (!out)
+        return SR_EINVAL;
+    wv = calloc(1, sizeof(*wv));
+    if (!wv)
+        return SR_ENOMEM;
+    wv->out = out;
+    wv->arg = arg;
+    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w)))
+        goto out;
+    if ((err = pass1(wv, r, &w)))
+        goto out;
+    stor_reader_close(r);
+    r = NULL;
+    wv->win = calloc(WINDOW * 2, sizeof(*wv->win));
+    if (!wv->win) {
+        err = SR_ENOMEM;
+        goto out;
+    }
+    /* Pass 2 sees the same authenticated bytes: the streams are known again
+     * as their headers come by, in the same order. */
+    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w)))
+        goto out;
+    err = pass2(wv, r, &w);
+out:
+    if (err)
+        *why = why_static(err, w, r);
+    stor_reader_close(r);
+    if (wv->win)
+        sr_wipe(wv->win, WINDOW * 2 * sizeof(*wv->win));
+    sr_wipe(wv->obuf, sizeof(wv->obuf));
+    free(wv->win);
+    free(wv->xs);
+    free(wv);
+    return err;
+}
+
+enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char *key_file,
+                            stor_write_fn *out, void *arg, const char **why)
+{
+    struct stor_reader *r;
+    const char *w = NULL, *dummy;
+    const uint8_t *pt;
+    size_t len;
+    enum sr_err err;
+
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    if (!out)
+        return SR_EINVAL;
+    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w))) {
+        *why = w;
+        return err;
+    }
+    while ((err = stor_reader_next_plain(r, &pt, &len, &w)) == SR_OK) {
+        bool ok = out(pt, len, arg);
+        sr_wipe((void *)(uintptr_t)pt, len);
+        if (!ok) {
+            err = SR_EIO;
+            w = "output aborted";
+            break;
+        }
+    }
+    if (err == SR_ECLOSED)
+        err = SR_OK;
+    if (err)
+        *why = why_static(err, w, r);
+    stor_reader_close(r);
+    return err;
+}

@@ -1,0 +1,203 @@
+/** @file header.c  The archive header and the trailer: encode and bounded parse. */
+#include <string.h>
+
+#include "stor_priv.h"
+
+enum { N_STR = 6 };
+
+/* The header's strings, in wire order, with their field capacities. */
+struct str_field {
+    size_t off, cap;
+};
+static const struct str_field str_fields[N_STR] = {
+    { offsetof(struct stor_call_info, call_id), STOR_STR },
+    { offsetof(struct stor_call_info, local_aor), STOR_STR },
+    { offsetof(struct stor_call_info, remote_aor), STOR_STR },
+    { offsetof(struct stor_call_info, local_tag), 128 },
+    { offsetof(struct stor_call_info, remote_tag), 128 },
+    { offsetof(struct stor_call_info, source), STOR_STR },
+};
+
+enum sr_err stor_header_encode(struct buf *out, const uint8_t id[STOR_ID_LEN], uint32_t chunk_size,
+                               const struct stor_call_info *call, const struct buf *recip,
+                               size_t n_recip)
+{
+    uint8_t tmp[STOR_PREFIX_LEN + STOR_ID_LEN + 4 + 8];
+    size_t start = out->len, total;
+    enum sr_err err;
+
+    if (n_recip == 0 || n_recip > STOR_MAX_RECIPIENTS)
+        return SR_EINVAL;
+    memcpy(tmp, STOR_MAGIC, 8);
+    stor_put16(tmp + 8, STOR_VERSION);
+    stor_put16(tmp + 10, 0);
+    stor_put32(tmp + 12, 0); /* patched below */
+    memcpy(tmp + 16, id, STOR_ID_LEN);
+    stor_put32(tmp + 32, chunk_size);
+    stor_put64(tmp + 36, call->start_wall_us);
+    if ((err = buf_append(out, tmp, sizeof(tmp))))
+        return err;
+    for (size_t i = 0; i < N_STR; i++) {
+        const char *s = (const char *)call + str_fields[i].off;
+        size_t len = strnlen(s, str_fields[i].cap);
+        uint8_t l[2];
+        if (len >= str_fields[i].cap)
+            return SR_EINVAL;
+        stor_put16(l, (uint16_t)len);
+        if ((err = buf_append(out, l, 2)) || (err = buf_append(out, s, len)))
+            return err;
+    }
+    stor_put16(tmp, (uint16_t)n_recip);
+    if ((err = buf_append(out, tmp, 2)))
+        return err;
+    for (size_t i = 0; i < n_recip; i++) {
+        if (recip[i].len == 0 || recip[i].len > STOR_MAX_RECIP_DER)
+            return SR_ELIMIT;
+        stor_put32(tmp, (uint32_t)recip[i].len);
+        if ((err = buf_append(out, tmp, 4)) || (err = buf_append(out, recip[i].p, recip[i].len)))
+            return err;
+    }
+    total = out->len - start + STOR_TAG_LEN;
+    if (total > STOR_MAX_HEADER)
+        return SR_ELIMIT;
+    stor_put32((uint8_t *)out->p + start + 12, (uint32_t)total);
+    return SR_OK;
+}
+
+enum sr_err stor_header_prefix(const uint8_t *p, size_t *total, const char **why)
+{
+    uint32_t len;
+
+    if (memcmp(p, STOR_MAGIC, 8) != 0) {
+        *why = "not an srtprec archive (bad magic)";
+        return SR_EPARSE;
+    }
+    if (stor_get16(p + 8) != STOR_VERSION) {
+        *why = "archive format version not supported";
+        return SR_EUNSUPP;
+    }
+    len = stor_get32(p + 12);
+    if (len < STOR_PREFIX_LEN + STOR_ID_LEN + 4 + 8 + N_STR * 2 + 2 + STOR_TAG_LEN ||
+        len > STOR_MAX_HEADER) {
+        *why = "header length out of range";
+        return SR_EPARSE;
+    }
+    *total = len;
+    return SR_OK;
+}
+
+static bool take(const uint8_t **cur, const uint8_t *end, size_t n, const uint8_t **got)
+{
+    if ((size_t)(end - *cur) < n)
+        return false;
+    *got = *cur;
+    *cur += n;
+    return true;
+}
+
+enum sr_err stor_header_parse(const uint8_t *p, size_t len, struct stor_header *h,
+                              const char **why)
+{
+    const uint8_t *cur = p, *end = p + len - STOR_TAG_LEN, *g;
+    size_t total;
+    enum sr_err err;
+
+    memset(h, 0, sizeof(*h));
+    if (len < STOR_PREFIX_LEN) {
+        *why = "header truncated";
+        return SR_EPARSE;
+    }
+    if ((err = stor_header_prefix(p, &total, why)))
+        return err;
+    if (total != len) {
+        *why = "header length mismatch";
+        return SR_EPARSE;
+    }
+    *why = "header malformed";
+    if (!take(&cur, end, STOR_PREFIX_LEN, &g) || !take(&cur, end, STOR_ID_LEN, &g))
+        return SR_EPARSE;
+    memcpy(h->id, g, STOR_ID_LEN);
+    if (!take(&cur, end, 12, &g))
+        return SR_EPARSE;
+    h->chunk_size = stor_get32(g);
+    h->call.start_wall_us = stor_get64(g + 4);
+    if (h->chunk_size == 0 || h->chunk_size > STOR_MAX_CHUNK) {
+        *why = "header: chunk size out of range";
+        return SR_EPARSE;
+    }
+    for (size_t i = 0; i < N_STR; i++) {
+        char *dst = (char *)&h->call + str_fields[i].off;
+        size_t n;
+        if (!take(&cur, end, 2, &g))
+            return SR_EPARSE;
+        n = stor_get16(g);
+        if (n >= str_fields[i].cap || !take(&cur, end, n, &g) || memchr(g, 0, n)) {
+            *why = "header: call info field malformed";
+            return SR_EPARSE;
+        }
+        memcpy(dst, g, n);
+        dst[n] = '\0';
+    }
+    if (!take(&cur, end, 2, &g))
+        return SR_EPARSE;
+    h->n_recip = stor_get16(g);
+    if (h->n_recip == 0 || h->n_recip > STOR_MAX_RECIPIENTS) {
+        *why = "header: recipient count out of range";
+        return SR_EPARSE;
+    }
+    for (size_t i = 0; i < h->n_recip; i++) {
+        size_t n;
+        if (!take(&cur, end, 4, &g))
+            return SR_EPARSE;
+        n = stor_get32(g);
+        if (n == 0 || n > STOR_MAX_RECIP_DER || !take(&cur, end, n, &g)) {
+            *why = "header: recipient block malformed";
+            return SR_EPARSE;
+        }
+        h->recip[i].der = g;
+        h->recip[i].len = n;
+    }
+    if (cur != end) {
+        *why = "header: trailing bytes before the tag";
+        return SR_EPARSE;
+    }
+    h->len = len;
+    *why = NULL;
+    return SR_OK;
+}
+
+void stor_trailer_encode(const struct stor_trailer *t, uint8_t out[STOR_TRAILER_LEN])
+{
+    const uint64_t v[] = { t->counts.packets,  t->counts.auth_fail,  t->counts.replay,
+                           t->counts.malformed, t->counts.overload, t->counts.encrypted_kept,
+                           t->packets_written,  t->end_wall_us,      t->plain_bytes,
+                           t->data_chunks };
+    uint8_t *p = out;
+
+    memcpy(p, STOR_TRAILER_MAGIC, 8);
+    p += 8;
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++, p += 8)
+        stor_put64(p, v[i]);
+    stor_put32(p, t->n_streams);
+    memcpy(p + 4, t->sha, STOR_HASH_LEN);
+}
+
+enum sr_err stor_trailer_parse(const uint8_t *p, size_t len, struct stor_trailer *t,
+                               const char **why)
+{
+    uint64_t *const v[] = { &t->counts.packets,  &t->counts.auth_fail, &t->counts.replay,
+                            &t->counts.malformed, &t->counts.overload, &t->counts.encrypted_kept,
+                            &t->packets_written,  &t->end_wall_us,     &t->plain_bytes,
+                            &t->data_chunks };
+
+    if (len != STOR_TRAILER_LEN || memcmp(p, STOR_TRAILER_MAGIC, 8) != 0) {
+        *why = "trailer malformed";
+        return SR_EPARSE;
+    }
+    p += 8;
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++, p += 8)
+        *v[i] = stor_get64(p);
+    t->n_streams = stor_get32(p);
+    memcpy(t->sha, p + 4, STOR_HASH_LEN);
+    return SR_OK;
+}

@@ -1,0 +1,134 @@
+/** @file oggmap.c  The RTP-in-Ogg mapping: three header packets per logical stream and one
+ *  Ogg packet per RTP packet.  Layouts: docs/archive-format.md, "Ogg mapping".
+ *
+ * Three headers because liboggz (oggz-validate) assumes three header
+ * packets for a mapping it does not know, and checks the page layout
+ * around them; the third is a small tags packet kept for later use.
+ */
+#include <string.h>
+
+#include "stor_priv.h"
+
+#define ID_MAGIC "SRECRTP\0"
+#define INFO_MAGIC "SRECINF\0"
+#define TAGS_MAGIC "SRECTAG\0"
+#define VENDOR "srtprec"
+
+enum { MAP_VERSION = 1 };
+
+void stor_ogg_id_encode(uint8_t out[STOR_OGG_ID_LEN], unsigned idx, bool cont)
+{
+    memcpy(out, ID_MAGIC, 8);
+    out[8] = MAP_VERSION;
+    out[9] = cont ? STOR_OGG_CONT : 0;
+    stor_put16(out + 10, (uint16_t)idx);
+}
+
+enum sr_err stor_ogg_id_parse(const uint8_t *p, size_t len, unsigned *idx, bool *cont)
+{
+    if (len != STOR_OGG_ID_LEN || memcmp(p, ID_MAGIC, 8) != 0)
+        return SR_EPARSE;
+    if (p[8] != MAP_VERSION)
+        return SR_EUNSUPP;
+    if (p[9] & ~STOR_OGG_CONT)
+        return SR_EPARSE;
+    *cont = p[9] & STOR_OGG_CONT;
+    *idx = stor_get16(p + 10);
+    return SR_OK;
+}
+
+size_t stor_ogg_info_encode(uint8_t out[STOR_OGG_INFO_MAX], const struct stor_stream_info *si)
+{
+    size_t clen = strnlen(si->codec, sizeof(si->codec) - 1);
+    size_t llen = strnlen(si->label, sizeof(si->label) - 1);
+    uint8_t *p = out;
+
+    memcpy(p, INFO_MAGIC, 8);
+    stor_put32(p + 8, si->ssrc);
+    p[12] = (uint8_t)si->payload_type;
+    p[13] = (uint8_t)si->direction;
+    stor_put32(p + 14, si->clock_rate);
+    p += 18;
+    *p++ = (uint8_t)clen;
+    memcpy(p, si->codec, clen);
+    p += clen;
+    *p++ = (uint8_t)llen;
+    memcpy(p, si->label, llen);
+    p += llen;
+    return (size_t)(p - out);
+}
+
+enum sr_err stor_ogg_info_parse(const uint8_t *p, size_t len, struct stor_stream_info *si)
+{
+    const uint8_t *end = p + len;
+    size_t n;
+
+    memset(si, 0, sizeof(*si));
+    if (len < 19 || memcmp(p, INFO_MAGIC, 8) != 0)
+        return SR_EPARSE;
+    si->ssrc = stor_get32(p + 8);
+    si->payload_type = p[12];
+    if (p[12] > 127 || p[13] > STOR_DIR_RECV)
+        return SR_EPARSE;
+    si->direction = p[13] == STOR_DIR_SEND ? STOR_DIR_SEND : STOR_DIR_RECV;
+    si->clock_rate = stor_get32(p + 14);
+    p += 18;
+    n = *p++;
+    if (n >= sizeof(si->codec) || (size_t)(end - p) < n + 1 || memchr(p, 0, n))
+        return SR_EPARSE;
+    memcpy(si->codec, p, n);
+    p += n;
+    n = *p++;
+    if (n >= sizeof(si->label) || (size_t)(end - p) != n || memchr(p, 0, n))
+        return SR_EPARSE;
+    memcpy(si->label, p, n);
+    return SR_OK;
+}
+
+size_t stor_ogg_tags_encode(uint8_t out[STOR_OGG_TAGS_MAX])
+{
+    memcpy(out, TAGS_MAGIC, 8);
+    stor_put16(out + 8, sizeof(VENDOR) - 1);
+    memcpy(out + 10, VENDOR, sizeof(VENDOR) - 1);
+    return 10 + sizeof(VENDOR) - 1;
+}
+
+enum sr_err stor_ogg_tags_parse(const uint8_t *p, size_t len)
+{
+    /* The vendor string is informational: any writer's is accepted. */
+    if (len < 10 || memcmp(p, TAGS_MAGIC, 8) != 0 || stor_get16(p + 8) != len - 10)
+        return SR_EPARSE;
+    return SR_OK;
+}
+
+void stor_ogg_pkt_encode(uint8_t out[STOR_PKT_HDR_LEN], const struct stor_pkt *p)
+{
+    out[0] = (uint8_t)p->flags;
+    stor_put16(out + 1, p->seq);
+    stor_put64(out + 3, p->ext_seq);
+    stor_put64(out + 11, p->ext_ts);
+    stor_put64(out + 19, p->arrival_wall_us);
+}
+
+enum sr_err stor_ogg_pkt_parse(const uint8_t *buf, size_t len, struct stor_pkt *p)
+{
+    if (len < STOR_PKT_HDR_LEN || len - STOR_PKT_HDR_LEN > STOR_MAX_PAYLOAD)
+        return SR_EPARSE;
+    if (buf[0] & ~(STOR_PKT_MARKER | STOR_PKT_ENCRYPTED))
+        return SR_EPARSE;
+    p->flags = buf[0];
+    p->seq = stor_get16(buf + 1);
+    p->ext_seq = stor_get64(buf + 3);
+    p->ext_ts = stor_get64(buf + 11);
+    p->arrival_wall_us = stor_get64(buf + 19);
+    p->payload = buf + STOR_PKT_HDR_LEN;
+    p->payload_len = len - STOR_PKT_HDR_LEN;
+    return SR_OK;
+}
+
+bool stor_stream_info_equal(const struct stor_stream_info *a, const struct stor_stream_info *b)
+{
+    return a->ssrc == b->ssrc && a->payload_type == b->payload_type &&
+           a->clock_rate == b->clock_rate && a->direction == b->direction &&
+           strcmp(a->codec, b->codec) == 0 && strcmp(a->label, b->label) == 0;
+}

@@ -1,0 +1,169 @@
+/** @file stor_priv.h  Pieces shared by the storage library's files; not a public contract.
+ *
+ * The byte layouts named here are specified in docs/archive-format.md; keep
+ * the two in step.
+ */
+#ifndef STOR_PRIV_H
+#define STOR_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "buf.h"
+#include "stor.h"
+
+enum {
+    STOR_VERSION = 1,
+    STOR_KEY_LEN = 32,
+    STOR_TAG_LEN = 16,
+    STOR_ID_LEN = 16,
+    STOR_HASH_LEN = 32,
+    STOR_PREFIX_LEN = 16,              /* magic, version, flags, header length */
+    STOR_MAX_HEADER = 1 << 20,
+    STOR_MAX_RECIPIENTS = 16,
+    STOR_MAX_RECIP_DER = 64 * 1024,
+    STOR_MAX_CHUNK = 16 << 20,
+    STOR_DEFAULT_CHUNK = 64 << 10,
+    STOR_MAX_STREAMS = 1024,
+    STOR_FRAME_LEN = 5,                /* u32 length, u8 final */
+    STOR_TRAILER_LEN = 124,
+    STOR_PKT_HDR_LEN = 27,
+    STOR_MAX_PAYLOAD = 65536,
+};
+
+#define STOR_MAGIC "SRTPREC\0"
+#define STOR_TRAILER_MAGIC "SRECEND\0"
+
+/* ---------------------------------------------------------- byte order */
+
+static inline void stor_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void stor_put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static inline void stor_put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static inline uint16_t stor_get16(const uint8_t *p)
+{
+    return (uint16_t)((unsigned)p[0] << 8 | p[1]);
+}
+static inline uint32_t stor_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t stor_get64(const uint8_t *p)
+{
+    return (uint64_t)stor_get32(p) << 32 | stor_get32(p + 4);
+}
+
+/* ---------------------------------------------------------- aead.c */
+
+/** Seal or open one chunk: AES-256-GCM, nonce = 0^32 || index (u64 BE),
+ *  AAD = id || index || final || header hash.  out holds len (+16 on seal). */
+enum sr_err stor_chunk_seal(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],
+                            const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
+                            const uint8_t *pt, size_t len, uint8_t *out);
+/** SR_EAUTH when the tag does not verify; ctlen includes the tag. */
+enum sr_err stor_chunk_open(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],
+                            const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
+                            const uint8_t *ct, size_t ctlen, uint8_t *out);
+/** The header tag: GCM over no plaintext with nonce 0xff * 12 and AAD = hdr. */
+enum sr_err stor_header_tag(const uint8_t key[STOR_KEY_LEN], const uint8_t *hdr, size_t len,
+                            uint8_t tag[STOR_TAG_LEN]);
+
+/* ---------------------------------------------------------- header.c */
+
+struct stor_recip_ref {
+    const uint8_t *der; /* points into the raw header */
+    size_t len;
+};
+
+struct stor_header {
+    uint8_t id[STOR_ID_LEN];
+    uint32_t chunk_size;
+    struct stor_call_info call;
+    struct stor_recip_ref recip[STOR_MAX_RECIPIENTS];
+    size_t n_recip;
+    size_t len; /* whole header including its tag */
+};
+
+/** Append the header without its tag to out (the length field already
+ *  counts the tag); the caller appends stor_header_tag. */
+enum sr_err stor_header_encode(struct buf *out, const uint8_t id[STOR_ID_LEN], uint32_t chunk_size,
+                               const struct stor_call_info *call, const struct buf *recip,
+                               size_t n_recip);
+/** The total header length from its 16-byte prefix; SR_EPARSE/SR_EUNSUPP. */
+enum sr_err stor_header_prefix(const uint8_t *p, size_t *total, const char **why);
+/** Parse a whole header (p[0..len) as given by stor_header_prefix).
+ *  Slices in h point into p. */
+enum sr_err stor_header_parse(const uint8_t *p, size_t len, struct stor_header *h,
+                              const char **why);
+
+struct stor_trailer {
+    struct stor_counts counts;
+    uint64_t packets_written, end_wall_us, plain_bytes, data_chunks;
+    uint32_t n_streams;
+    uint8_t sha[STOR_HASH_LEN];
+};
+void stor_trailer_encode(const struct stor_trailer *t, uint8_t out[STOR_TRAILER_LEN]);
+enum sr_err stor_trailer_parse(const uint8_t *p, size_t len, struct stor_trailer *t,
+                               const char **why);
+
+/* ---------------------------------------------------------- wrap.c */
+
+/** Load a PEM certificate. */
+enum sr_err stor_cert_load(const char *file, X509 **out);
+/** Load a PEM certificate and its private key and check that they match. */
+enum sr_err stor_creds_load(const char *cert_file, const char *key_file, X509 **cert,
+                            EVP_PKEY **pkey, const char **why);
+/** Append a DER CMS EnvelopedData of key to cert to der. */
+enum sr_err stor_key_wrap(X509 *cert, const uint8_t key[STOR_KEY_LEN], struct buf *der);
+/** SR_ENOTFOUND: cert is not a recipient of this block.  SR_EPARSE: not CMS.
+ *  SR_ECRYPTO: a matching recipient whose unwrap failed. */
+enum sr_err stor_key_unwrap(X509 *cert, EVP_PKEY *pkey, const uint8_t *der, size_t len,
+                            uint8_t key[STOR_KEY_LEN]);
+
+/* ---------------------------------------------------------- oggmap.c */
+
+enum {
+    STOR_OGG_ID_LEN = 12,
+    STOR_OGG_INFO_MAX = 8 + 4 + 1 + 1 + 4 + 1 + 31 + 1 + 63,
+    STOR_OGG_TAGS_MAX = 8 + 2 + 64,
+    STOR_OGG_CONT = 1, /* ID flag: continues a stream from an earlier chain link */
+};
+
+void stor_ogg_id_encode(uint8_t out[STOR_OGG_ID_LEN], unsigned idx, bool cont);
+enum sr_err stor_ogg_id_parse(const uint8_t *p, size_t len, unsigned *idx, bool *cont);
+size_t stor_ogg_info_encode(uint8_t out[STOR_OGG_INFO_MAX], const struct stor_stream_info *si);
+enum sr_err stor_ogg_info_parse(const uint8_t *p, size_t len, struct stor_stream_info *si);
+size_t stor_ogg_tags_encode(uint8_t out[STOR_OGG_TAGS_MAX]);
+enum sr_err stor_ogg_tags_parse(const uint8_t *p, size_t len);
+void stor_ogg_pkt_encode(uint8_t out[STOR_PKT_HDR_LEN], const struct stor_pkt *p);
+/** p->payload points into buf. */
+enum sr_err stor_ogg_pkt_parse(const uint8_t *buf, size_t len, struct stor_pkt *p);
+bool stor_stream_info_equal(const struct stor_stream_info *a, const struct stor_stream_info *b);
+
+/* ---------------------------------------------------------- reader.c */
+
+/** Open from an fd (owned by the reader from now on, closed also on failure)
+ *  with already-loaded credentials (borrowed for the call). */
+enum sr_err stor_reader_open_fd(struct stor_reader **out, int fd, X509 *cert, EVP_PKEY *pkey,
+                                const char **why);
+/** Next chunk's plaintext in order, without Ogg parsing; valid until the next
+ *  call.  SR_ECLOSED after the final chunk checked out. */
+enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, size_t *len,
+                                   const char **why);
+
+#endif

@@ -1,0 +1,143 @@
+/** @file wrap.c  The data key wrapped to each recipient as CMS EnvelopedData (RFC 5652).
+ *
+ * One EnvelopedData per recipient block, DER, content = the 32-byte data key,
+ * so `openssl cms -decrypt -inform DER -recip cert.pem -inkey key.pem`
+ * recovers the key from a block on its own.  RSA recipients get
+ * KeyTransRecipientInfo, EC recipients KeyAgreeRecipientInfo (OpenSSL picks).
+ */
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "stor_priv.h"
+#include "util.h"
+
+enum sr_err stor_cert_load(const char *file, X509 **out)
+{
+    BIO *b = BIO_new_file(file, "r");
+
+    *out = NULL;
+    if (!b)
+        return SR_EIO;
+    *out = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    ERR_clear_error();
+    return *out ? SR_OK : SR_EPARSE;
+}
+
+enum sr_err stor_creds_load(const char *cert_file, const char *key_file, X509 **cert,
+                            EVP_PKEY **pkey, const char **why)
+{
+    enum sr_err err;
+    BIO *b;
+
+    *pkey = NULL;
+    if ((err = stor_cert_load(cert_file, cert))) {
+        *why = err == SR_EIO ? "cannot open certificate file" : "certificate is not PEM X.509";
+        return err;
+    }
+    b = BIO_new_file(key_file, "r");
+    if (!b) {
+        *why = "cannot open private key file";
+        err = SR_EIO;
+        goto fail;
+    }
+    *pkey = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    BIO_free(b);
+    if (!*pkey) {
+        *why = "private key is not PEM (or is passphrase-protected)";
+        err = SR_EPARSE;
+        goto fail;
+    }
+    if (X509_check_private_key(*cert, *pkey) != 1) {
+        *why = "private key does not match the certificate";
+        err = SR_EAUTH;
+        goto fail;
+    }
+    ERR_clear_error();
+    return SR_OK;
+fail:
+    ERR_clear_error();
+    EVP_PKEY_free(*pkey);
+    X509_free(*cert);
+    *pkey = NULL;
+    *cert = NULL;
+    return err;
+}
+
+enum sr_err stor_key_wrap(X509 *cert, const uint8_t key[STOR_KEY_LEN], struct buf *der)
+{
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    CMS_ContentInfo *cms = NULL;
+    BIO *in = NULL;
+    unsigned char *out = NULL;
+    enum sr_err err = SR_ECRYPTO;
+    int n;
+
+    if (!certs || !sk_X509_push(certs, cert))
+        goto done;
+    in = BIO_new_mem_buf(key, STOR_KEY_LEN);
+    if (!in)
+        goto done;
+    cms = CMS_encrypt(certs, in, EVP_aes_256_cbc(), CMS_BINARY);
+    if (!cms)
+        goto done;
+    n = i2d_CMS_ContentInfo(cms, &out);
+    if (n <= 0)
+        goto done;
+    err = buf_append(der, out, (size_t)n);
+done:
+    OPENSSL_free(out);
+    CMS_ContentInfo_free(cms);
+    BIO_free(in);
+    sk_X509_free(certs); /* does not free cert: the caller owns it */
+    ERR_clear_error();
+    return err;
+}
+
+enum sr_err stor_key_unwrap(X509 *cert, EVP_PKEY *pkey, const uint8_t *der, size_t len,
+                            uint8_t key[STOR_KEY_LEN])
+{
+    const unsigned char *p = der;
+    CMS_ContentInfo *cms;
+    BIO *out = NULL;
+    enum sr_err err = SR_ECRYPTO;
+    uint8_t tmp[STOR_KEY_LEN + 1];
+    int n;
+
+    if (len > STOR_MAX_RECIP_DER)
+        return SR_EPARSE;
+    ERR_clear_error();
+    cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
+    if (!cms || p != der + len || OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_enveloped) {
+        err = SR_EPARSE;
+        goto done;
+    }
+    out = BIO_new(BIO_s_secmem());
+    if (!out)
+        goto done;
+    /* With the certificate given, OpenSSL decrypts only a matching
+     * RecipientInfo and says so when none matches. */
+    if (CMS_decrypt(cms, pkey, cert, NULL, out, CMS_BINARY) != 1) {
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_CMS && ERR_GET_REASON(e) == CMS_R_NO_MATCHING_RECIPIENT)
+            err = SR_ENOTFOUND;
+        goto done;
+    }
+    n = BIO_read(out, tmp, sizeof(tmp));
+    if (n != STOR_KEY_LEN) {
+        err = SR_EPARSE;
+        goto done;
+    }
+    memcpy(key, tmp, STOR_KEY_LEN);
+    err = SR_OK;
+done:
+    sr_wipe(tmp, sizeof(tmp));
+    BIO_free(out);
+    CMS_ContentInfo_free(cms);
+    ERR_clear_error();
+    return err;
+}

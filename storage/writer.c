@@ -1,0 +1,528 @@
+/** @file writer.c  Writes one archive: header, then Ogg pages sealed into AES-256-GCM chunks.
+ *
+ * Plaintext lives only in w->plain (wiped on free) until it is sealed; the
+ * file only ever receives the header and ciphertext.  Ogg grouping
+ * (RFC 3533 section 4) wants every BOS page before any data page, so a
+ * stream added after the first data packet starts a new chain link: all
+ * open logical streams end (EOS) and continue under new serial numbers.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ogg/ogg.h>
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "stor_priv.h"
+#include "util.h"
+
+struct wstream {
+    struct stor_stream_info info;
+    ogg_stream_state os;
+    bool live;        /* os initialised (between BOS and EOS of a chain link) */
+    int64_t packetno; /* within the current logical stream */
+    bool have_first;
+    uint64_t first_ts;
+    int64_t base;     /* granule of the first packet: media time since the archive origin */
+    int64_t granule;  /* highest granule so far; never decreases */
+};
+
+struct stor_writer {
+    int fd;
+    char partial[PATH_MAX], final_path[PATH_MAX], dir[PATH_MAX];
+    uint8_t key[STOR_KEY_LEN], id[STOR_ID_LEN], hh[STOR_HASH_LEN];
+    size_t chunk_size;
+    uint64_t chunk_index;
+    struct buf plain;  /* Ogg bytes not yet sealed */
+    uint8_t *ct;       /* chunk_size + tag */
+    uint8_t *pkt;      /* one packet record */
+    EVP_MD_CTX *sha;   /* over every plaintext byte, in order */
+    uint64_t plain_bytes, packets;
+    struct wstream *streams;
+    size_t n_streams;
+    uint32_t serial_next;
+    bool group_sealed; /* secondary headers of this chain link are out */
+    bool have_origin;
+    uint64_t origin_us;
+    bool failed;
+};
+
+static enum sr_err fail(struct stor_writer *w, enum sr_err err)
+{
+    w->failed = true;
+    return err;
+}
+
+static enum sr_err seal_chunk(struct stor_writer *w, const uint8_t *pt, size_t len, bool final)
+{
+    uint8_t frame[STOR_FRAME_LEN];
+    enum sr_err err;
+
+    err = stor_chunk_seal(w->key, w->id, w->hh, w->chunk_index, final, pt, len, w->ct);
+    if (err)
+        return fail(w, err);
+    stor_put32(frame, (uint32_t)(len + STOR_TAG_LEN));
+    frame[4] = final ? 1 : 0;
+    if ((err = sr_write_all(w->fd, frame, sizeof(frame))) ||
+        (err = sr_write_all(w->fd, w->ct, len + STOR_TAG_LEN))) {
+        log_debug("chunk %llu: write failed: %s", (unsigned long long)w->chunk_index,
+                  sr_strerror(err));
+        return fail(w, err);
+    }
+    w->chunk_index++;
+    return SR_OK;
+}
+
+/* Seal whole chunks, and with all set the remainder as well. */
+static enum sr_err seal_plain(struct stor_writer *w, bool all)
+{
+    enum sr_err err;
+
+    while (w->plain.len >= w->chunk_size || (all && w->plain.len > 0)) {
+        size_t n = w->plain.len < w->chunk_size ? w->plain.len : w->chunk_size;
+        if ((err = seal_chunk(w, (const uint8_t *)w->plain.p, n, false)))
+            return err;
+        sr_wipe(w->plain.p, n);
+        buf_consume(&w->plain, n);
+    }
+    return SR_OK;
+}
+
+static enum sr_err emit(struct stor_writer *w, const void *data, size_t len)
+{
+    enum sr_err err;
+
+    if ((err = buf_append(&w->plain, data, len)))
+        return fail(w, err);
+    if (EVP_DigestUpdate(w->sha, data, len) != 1)
+        return fail(w, SR_ECRYPTO);
+    w->plain_bytes += len;
+    return seal_plain(w, false);
+}
+
+static enum sr_err emit_page(struct stor_writer *w, const ogg_page *og)
+{
+    enum sr_err err = emit(w, og->header, (size_t)og->header_len);
+    return err ? err : emit(w, og->body, (size_t)og->body_len);
+}
+
+static enum sr_err stream_flush(struct stor_writer *w, struct wstream *s)
+{
+    ogg_page og;
+    enum sr_err err;
+
+    while (ogg_stream_flush(&s->os, &og))
+        if ((err = emit_page(w, &og)))
+            return err;
+    return SR_OK;
+}
+
+static bool stream_pending(const struct wstream *s)
+{
+    return s->live && s->os.lacing_fill > 0;
+}
+
+/* Flush other streams' partial pages whose media time is not later than
+ * limit, oldest first, so pages leave in (roughly) time order. */
+static enum sr_err flush_older(struct stor_writer *w, const struct wstream *except, int64_t limit)
+{
+    for (;;) {
+        struct wstream *best = NULL;
+        enum sr_err err;
+        for (size_t i = 0; i < w->n_streams; i++) {
+            struct wstream *s = &w->streams[i];
+            if (s != except && stream_pending(s) && s->granule <= limit &&
+                (!best || s->granule < best->granule))
+                best = s;
+        }
+        if (!best)
+            return SR_OK;
+        if ((err = stream_flush(w, best)))
+            return err;
+    }
+}
+
+static enum sr_err packet_in(struct stor_writer *w, struct wstream *s, const uint8_t *data,
+                             size_t len, bool bos, bool eos, int64_t granule)
+{
+    ogg_packet op = {
+        .packet = (unsigned char *)(uintptr_t)data, /* libogg copies; never writes */
+        .bytes = (long)len,
+        .b_o_s = bos,
+        .e_o_s = eos,
+        .granulepos = granule,
+        .packetno = s->packetno++,
+    };
+    return ogg_stream_packetin(&s->os, &op) == 0 ? SR_OK : fail(w, SR_ENOMEM);
+}
+
+static enum sr_err stream_begin(struct stor_writer *w, struct wstream *s, unsigned idx, bool cont)
+{
+    uint8_t id[STOR_OGG_ID_LEN];
+    enum sr_err err;
+
+    if (ogg_stream_init(&s->os, (int)w->serial_next++) != 0)
+        return fail(w, SR_ENOMEM);
+    s->live = true;
+    s->packetno = 0;
+    stor_ogg_id_encode(id, idx, cont);
+    if ((err = packet_in(w, s, id, sizeof(id), true, false, 0)))
+        return err;
+    return stream_flush(w, s); /* the BOS page holds the ID packet alone */
+}
+
+static enum sr_err group_seal(struct stor_writer *w)
+{
+    uint8_t info[STOR_OGG_INFO_MAX], tags[STOR_OGG_TAGS_MAX];
+    enum sr_err err;
+
+    for (size_t i = 0; i < w->n_streams; i++) {
+        struct wstream *s = &w->streams[i];
+        size_t n = stor_ogg_info_encode(info, &s->info);
+        if ((err = packet_in(w, s, info, n, false, false, 0)) ||
+            (err = packet_in(w, s, tags, stor_ogg_tags_encode(tags), false, false, 0)) ||
+            (err = stream_flush(w, s)))
+            return err;
+    }
+    w->group_sealed = true;
+    return SR_OK;
+}
+
+static enum sr_err flush_all_streams(struct stor_writer *w)
+{
+    return flush_older(w, NULL, INT64_MAX);
+}
+
+static enum sr_err end_all_streams(struct stor_writer *w)
+{
+    enum sr_err err;
+
+    if ((err = flush_all_streams(w)))
+        return err;
+    for (size_t i = 0; i < w->n_streams; i++) {
+        struct wstream *s = &w->streams[i];
+        /* A zero-length packet carries the EOS flag; readers skip it. */
+        if ((err = packet_in(w, s, (const uint8_t *)"", 0, false, true, s->granule)) ||
+            (err = stream_flush(w, s)))
+            return err;
+        ogg_stream_clear(&s->os);
+        s->live = false;
+    }
+    return SR_OK;
+}
+
+static void wipe_free(void *p, size_t len)
+{
+    sr_wipe(p, len);
+    free(p);
+}
+
+static void writer_free(struct stor_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    for (size_t i = 0; i < w->n_streams; i++)
+        if (w->streams[i].live)
+            ogg_stream_clear(&w->streams[i].os);
+    free(w->streams);
+    if (w->ct)
+        wipe_free(w->ct, w->chunk_size + STOR_TAG_LEN);
+    if (w->pkt)
+        wipe_free(w->pkt, STOR_PKT_HDR_LEN + STOR_MAX_PAYLOAD);
+    buf_fini(&w->plain);
+    EVP_MD_CTX_free(w->sha);
+    sr_wipe(w->key, sizeof(w->key));
+    free(w);
+}
+
+static enum sr_err build_header(struct stor_writer *w, const struct stor_writer_cfg *cfg,
+                                const struct stor_call_info *call, struct buf *hdr)
+{
+    struct buf recip[STOR_MAX_RECIPIENTS];
+    uint8_t tag[STOR_TAG_LEN];
+    enum sr_err err = SR_OK;
+    size_t i;
+
+    for (i = 0; i < cfg->n_recipients; i++)
+        buf_init(&recip[i], STOR_MAX_RECIP_DER);
+    for (i = 0; i < cfg->n_recipients && !err; i++) {
+        X509 *cert;
+        if ((err = stor_cert_load(cfg->recipients[i], &cert))) {
+            log_debug("recipient %zu: cannot load certificate %s", i, cfg->recipients[i]);
+            break;
+        }
+        err = stor_key_wrap(cert, w->key, &recip[i]);
+        X509_free(cert);
+    }
+    if (!err)
+        err = stor_header_encode(hdr, w->id, (uint32_t)w->chunk_size, call, recip,
+                                 cfg->n_recipients);
+    if (!err)
+        err = stor_header_tag(w->key, (const uint8_t *)hdr->p, hdr->len, tag);
+    if (!err)
+        err = buf_append(hdr, tag, sizeof(tag));
+    if (!err && EVP_Digest(hdr->p, hdr->len, w->hh, NULL, EVP_sha256(), NULL) != 1)
+        err = SR_ECRYPTO;
+    for (i = 0; i < cfg->n_recipients; i++)
+        buf_fini(&recip[i]);
+    return err;
+}
+
+enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_cfg *cfg,
+                             const struct stor_call_info *call, char id_hex[STOR_ID_HEX])
+{
+    struct stor_writer *w;
+    struct buf hdr;
+    enum sr_err err;
+    int n;
+
+    if (!out || !cfg || !call || !id_hex || !cfg->dir || !cfg->recipients ||
+        cfg->n_recipients == 0 || cfg->n_recipients > STOR_MAX_RECIPIENTS ||
+        cfg->chunk_size > STOR_MAX_CHUNK)
+        return SR_EINVAL;
+    w = calloc(1, sizeof(*w));
+    if (!w)
+        return SR_ENOMEM;
+    w->fd = -1;
+    buf_init(&hdr, STOR_MAX_HEADER);
+    w->chunk_size = cfg->chunk_size ? cfg->chunk_size : STOR_DEFAULT_CHUNK;
+    /* A page is at most 65307 bytes, so plain never holds more than this. */
+    buf_init(&w->plain, w->chunk_size + 2 * 65536);
+    w->ct = malloc(w->chunk_size + STOR_TAG_LEN);
+    w->pkt = malloc(STOR_PKT_HDR_LEN + STOR_MAX_PAYLOAD);
+    w->sha = EVP_MD_CTX_new();
+    err = SR_ENOMEM;
+    if (!w->ct || !w->pkt || !w->sha)
+        goto fail;
+    err = SR_ECRYPTO;
+    if (EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1)
+        goto fail;
+    if ((err = sr_random(w->key, sizeof(w->key))) || (err = sr_random(w->id, sizeof(w->id))) ||
+        (err = sr_random(&w->serial_next, sizeof(w->serial_next))))
+        goto fail;
+    if ((err = build_header(w, cfg, call, &hdr)))
+        goto fail;
+
+    sr_hex_encode(w->id, sizeof(w->id), id_hex);
+    err = SR_ELIMIT;
+    n = snprintf(w->dir, sizeof(w->dir), "%s", cfg->dir);
+    if (n < 0 || (size_t)n >= sizeof(w->dir))
+        goto fail;
+    n = snprintf(w->final_path, sizeof(w->final_path), "%s/%s.srec", cfg->dir, id_hex);
+    if (n < 0 || (size_t)n >= sizeof(w->final_path))
+        goto fail;
+    n = snprintf(w->partial, sizeof(w->partial), "%s.partial", w->final_path);
+    if (n < 0 || (size_t)n >= sizeof(w->partial))
+        goto fail;
+    w->fd = open(w->partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (w->fd < 0) {
+        err = sr_err_from_errno(errno);
+        log_debug("open %s: %s", w->partial, strerror(errno));
+        goto fail;
+    }
+    if ((err = sr_write_all(w->fd, hdr.p, hdr.len))) {
+        unlink(w->partial);
+        goto fail;
+    }
+    buf_fini(&hdr);
+    *out = w;
+    return SR_OK;
+fail:
+    buf_fini(&hdr);
+    writer_free(w);
+    return err;
+}
+
+enum sr_err stor_writer_add_stream(struct stor_writer *w, const struct stor_stream_info *si,
+                                   unsigned *idx)
+{
+    struct wstream *ns, *s;
+    enum sr_err err;
+
+    if (!w || !si || !idx || si->payload_type > 127 || si->direction > STOR_DIR_RECV)
+        return SR_EINVAL;
+    if (w->failed)
+        return SR_ESTATE;
+    if (w->n_streams >= STOR_MAX_STREAMS)
+        return SR_ELIMIT;
+    ns = realloc(w->streams, (w->n_streams + 1) * sizeof(*ns));
+    if (!ns)
+        return SR_ENOMEM;
+    w->streams = ns;
+    if (w->group_sealed) {
+        /* A new chain link: end every stream, restart them with new serials. */
+        if ((err = end_all_streams(w)))
+            return err;
+        w->group_sealed = false;
+        for (size_t i = 0; i < w->n_streams; i++)
+            if ((err = stream_begin(w, &w->streams[i], (unsigned)i, true)))
+                return err;
+    }
+    s = &w->streams[w->n_streams];
+    memset(s, 0, sizeof(*s));
+    s->info = *si;
+    s->info.codec[sizeof(s->info.codec) - 1] = '\0';
+    s->info.label[sizeof(s->info.label) - 1] = '\0';
+    w->n_streams++;
+    if ((err = stream_begin(w, s, (unsigned)(w->n_streams - 1), false)))
+        return err;
+    *idx = (unsigned)(w->n_streams - 1);
+    return SR_OK;
+}
+
+enum { MAX_OFFSET_US = 1000000ull * 86400 * 366, MAX_TS_DELTA = 1ull << 52 };
+
+/* Granule = the packet's media time in its stream's clock units since the
+ * archive's first packet; the RTP timestamp itself is in the record. */
+static int64_t granule_of(struct stor_writer *w, struct wstream *s, const struct stor_pkt *p)
+{
+    uint64_t rate = s->info.clock_rate ? s->info.clock_rate : 8000, delta;
+    int64_t g;
+
+    if (!w->have_origin) {
+        w->have_origin = true;
+        w->origin_us = p->arrival_wall_us;
+    }
+    if (!s->have_first) {
+        uint64_t off = p->arrival_wall_us > w->origin_us ? p->arrival_wall_us - w->origin_us : 0;
+        if (off > MAX_OFFSET_US)
+            off = MAX_OFFSET_US;
+        s->have_first = true;
+        s->first_ts = p->ext_ts;
+        s->base = (int64_t)(off / 1000000 * rate + off % 1000000 * rate / 1000000);
+        s->granule = s->base;
+    }
+    delta = p->ext_ts > s->first_ts ? p->ext_ts - s->first_ts : 0;
+    if (delta > MAX_TS_DELTA)
+        delta = MAX_TS_DELTA;
+    g = s->base + (int64_t)delta;
+    if (g > s->granule)
+        s->granule = g;
+    return s->granule;
+}
+
+enum sr_err stor_writer_packet(struct stor_writer *w, unsigned idx, const struct stor_pkt *p)
+{
+    struct wstream *s;
+    enum sr_err err;
+    int64_t g;
+    ogg_page og;
+
+    if (!w || !p || idx >= w->n_streams || (p->payload_len && !p->payload))
+        return SR_EINVAL;
+    if (p->payload_len > STOR_MAX_PAYLOAD)
+        return SR_ELIMIT;
+    if (w->failed)
+        return SR_ESTATE;
+    if (!w->group_sealed && (err = group_seal(w)))
+        return err;
+    s = &w->streams[idx];
+    g = granule_of(w, s, p);
+    stor_ogg_pkt_encode(w->pkt, p);
+    if (p->payload_len)
+        memcpy(w->pkt + STOR_PKT_HDR_LEN, p->payload, p->payload_len);
+    err = packet_in(w, s, w->pkt, STOR_PKT_HDR_LEN + p->payload_len, false, false, g);
+    sr_wipe(w->pkt, STOR_PKT_HDR_LEN + p->payload_len);
+    if (err)
+        return err;
+    while (ogg_stream_pageout(&s->os, &og)) {
+        int64_t pg = ogg_page_granulepos(&og);
+        if (pg >= 0 && (err = flush_older(w, s, pg)))
+            return err;
+        if ((err = emit_page(w, &og)))
+            return err;
+    }
+    w->packets++;
+    return SR_OK;
+}
+
+enum sr_err stor_writer_flush(struct stor_writer *w)
+{
+    enum sr_err err;
+
+    if (!w)
+        return SR_EINVAL;
+    if (w->failed)
+        return SR_ESTATE;
+    if ((err = flush_all_streams(w)))
+        return err;
+    return seal_plain(w, true);
+}
+
+uint64_t stor_writer_bytes(const struct stor_writer *w)
+{
+    return w ? w->plain_bytes : 0;
+}
+
+static enum sr_err sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    enum sr_err err = SR_OK;
+
+    if (fd < 0)
+        return sr_err_from_errno(errno);
+    if (fsync(fd) != 0)
+        err = sr_err_from_errno(errno);
+    close(fd);
+    return err;
+}
+
+enum sr_err stor_writer_close(struct stor_writer *w, const struct stor_counts *counts,
+                              char *path_out, size_t path_len)
+{
+    struct stor_trailer t = { 0 };
+    uint8_t tr[STOR_TRAILER_LEN];
+    enum sr_err err;
+
+    if (!w)
+        return SR_EINVAL;
+    err = w->failed ? SR_ESTATE : SR_OK;
+    if (!err && w->n_streams && !w->group_sealed)
+        err = group_seal(w);
+    if (!err)
+        err = end_all_streams(w);
+    if (!err)
+        err = seal_plain(w, true);
+    if (!err) {
+        if (counts)
+            t.counts = *counts;
+        t.packets_written = w->packets;
+        t.end_wall_us = sr_wall_us();
+        t.plain_bytes = w->plain_bytes;
+        t.data_chunks = w->chunk_index;
+        t.n_streams = (uint32_t)w->n_streams;
+        if (EVP_DigestFinal_ex(w->sha, t.sha, NULL) != 1)
+            err = SR_ECRYPTO;
+    }
+    if (!err) {
+        stor_trailer_encode(&t, tr);
+        err = seal_chunk(w, tr, sizeof(tr), true);
+    }
+    if (!err && fsync(w->fd) != 0)
+        err = sr_err_from_errno(errno);
+    if (!err && rename(w->partial, w->final_path) != 0)
+        err = sr_err_from_errno(errno);
+    if (!err)
+        err = sync_dir(w->dir);
+    if (!err && path_out) {
+        int n = snprintf(path_out, path_len, "%s", w->final_path);
+        if (n < 0 || (size_t)n >= path_len)
+            err = SR_ELIMIT;
+    }
+    if (err)
+        log_debug("close %s: %s", w->partial, sr_strerror(err));
+    writer_free(w);
+    return err;
+}
+
+void stor_writer_abandon(struct stor_writer *w)
+{
+    writer_free(w);
+}

@@ -1,0 +1,248 @@
+/** @file test_api_query.c  Route matching, query strings and times, with hostile inputs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api_priv.h"
+#include "guard.h"
+#include "tap.h"
+
+#define ID "0123456789abcdef0123456789abcdef"
+
+static struct api_target target(const char *s)
+{
+    struct api_target t;
+    size_t n = strlen(s);
+
+    api_target_parse(slice_of(guard_copy(s, n), n), &t);
+    return t;
+}
+
+static void routes(void)
+{
+    static const struct {
+        const char *target;
+        enum api_route route;
+    } cases[] = {
+        { "/healthz", API_ROUTE_HEALTHZ },
+        { "/healthz?x=1", API_ROUTE_HEALTHZ },
+        { "/metrics", API_ROUTE_METRICS },
+        { "/v1/recordings", API_ROUTE_LIST },
+        { "/v1/recordings?limit=5", API_ROUTE_LIST },
+        { "/v1/recordings/" ID, API_ROUTE_META },
+        { "/v1/recordings/" ID "/archive", API_ROUTE_ARCHIVE },
+        { "/v1/recordings/" ID "/export.wav", API_ROUTE_EXPORT },
+        { "/v1/recordings/" ID "/export.wav?x", API_ROUTE_EXPORT },
+        { "/v1/recordings/nothex", API_ROUTE_META }, /* id checked after auth: 400 */
+        { "", API_ROUTE_NONE },
+        { "/", API_ROUTE_NONE },
+        { "/healthz/", API_ROUTE_NONE },
+        { "/HEALTHZ", API_ROUTE_NONE },
+        { "/v1/recordings/", API_ROUTE_NONE },
+        { "/v1/recordings//archive", API_ROUTE_NONE },
+        { "/v1/recordingsX", API_ROUTE_NONE },
+        { "/v1/recordings/" ID "/", API_ROUTE_NONE },
+        { "/v1/recordings/" ID "/archive/", API_ROUTE_NONE },
+        { "/v1/recordings/" ID "/export.wav/x", API_ROUTE_NONE },
+        { "/v1/recordings/" ID "/../archive", API_ROUTE_NONE },
+        { "/v1/recordings/" ID "/%61rchive", API_ROUTE_NONE },
+        { "/v2/recordings", API_ROUTE_NONE },
+        { "v1/recordings", API_ROUTE_NONE },
+        { "*", API_ROUTE_NONE },
+        { "http://host/healthz", API_ROUTE_NONE },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct api_target t = target(cases[i].target);
+        tap_ok(t.route == cases[i].route, "route of '%s' is %s (got %s)", cases[i].target,
+               api_route_name(cases[i].route), api_route_name(t.route));
+    }
+    {
+        struct api_target t = target("/v1/recordings/" ID "/archive?a=b");
+        tap_ok(slice_eq(t.id, SLICE_LIT(ID)) && slice_eq(t.query, SLICE_LIT("a=b")),
+               "id and query slices");
+    }
+    tap_ok(api_id_valid(SLICE_LIT(ID)), "valid id");
+    tap_ok(!api_id_valid(SLICE_LIT("0123456789ABCDEF0123456789abcdef")), "upper-case id");
+    tap_ok(!api_id_valid(SLICE_LIT("0123456789abcdef0123456789abcde")), "31 digits");
+    tap_ok(!api_id_valid(SLICE_LIT(ID "0")), "33 digits");
+    tap_ok(!api_id_valid(SLICE_LIT("0123456789abcdef0123456789abcdeg")), "non-hex");
+    tap_ok(api_route_role(API_ROUTE_HEALTHZ) == 0, "healthz needs no token");
+    tap_ok(api_route_role(API_ROUTE_LIST) == API_ROLE_LISTER, "list needs lister");
+    tap_ok(api_route_role(API_ROUTE_META) == API_ROLE_LISTER, "metadata needs lister");
+    tap_ok(api_route_role(API_ROUTE_ARCHIVE) == API_ROLE_ARCHIVIST, "archive needs archivist");
+    tap_ok(api_route_role(API_ROUTE_EXPORT) == API_ROLE_AUDITOR, "export needs auditor");
+}
+
+static enum sr_err q(const char *s, enum api_route r, struct api_list_query *lq,
+                     struct api_query_err *e)
+{
+    size_t n = strlen(s);
+    return api_query_parse(slice_of(guard_copy(s, n), n), r, lq, e);
+}
+
+static void queries(void)
+{
+    struct api_list_query lq;
+    struct api_query_err e;
+
+    tap_ok(q("", API_ROUTE_LIST, &lq, &e) == SR_OK && lq.limit == API_LIMIT_DEFAULT &&
+               lq.from_wall_us == 0 && !lq.party[0],
+           "empty query: defaults");
+    tap_ok(q("from=2026-01-02T03:04:05Z&to=1767323045&party=sip%3Aalice%40example.net"
+             "&call_id=a+b&after=" ID "&limit=1000",
+             API_ROUTE_LIST, &lq, &e) == SR_OK,
+           "all parameters");
+    tap_ok(lq.from_wall_us == 1767323045000000ull && lq.to_wall_us == 1767323045000000ull,
+           "from (RFC 3339) equals to (epoch)");
+    tap_ok(strcmp(lq.party, "sip:alice@example.net") == 0, "party percent-decoded");
+    tap_ok(strcmp(lq.call_id, "a b") == 0, "'+' is a space");
+    tap_ok(strcmp(lq.after, ID) == 0 && lq.limit == 1000, "cursor and limit");
+    tap_ok(q("limit=1&&", API_ROUTE_LIST, &lq, &e) == SR_OK && lq.limit == 1,
+           "empty pairs ignored");
+
+    static const struct {
+        const char *query;
+        enum api_route route;
+        const char *param;
+        bool token;
+    } bad[] = {
+        { "limit=0", API_ROUTE_LIST, "limit", false },
+        { "limit=1001", API_ROUTE_LIST, "limit", false },
+        { "limit=-1", API_ROUTE_LIST, "limit", false },
+        { "limit=1e3", API_ROUTE_LIST, "limit", false },
+        { "limit=99999999999999999999999", API_ROUTE_LIST, "limit", false },
+        { "limit=", API_ROUTE_LIST, "limit", false },
+        { "limit", API_ROUTE_LIST, "limit", false },
+        { "limit=5&limit=6", API_ROUTE_LIST, "limit", false },
+        { "from=yesterday", API_ROUTE_LIST, "from", false },
+        { "from=2026-02-30T00:00:00Z", API_ROUTE_LIST, "from", false },
+        { "from=2026-01-01T00:00:00", API_ROUTE_LIST, "from", false },
+        { "from=2026-01-01T24:00:00Z", API_ROUTE_LIST, "from", false },
+        { "from=2026-01-01T00:00:60Z", API_ROUTE_LIST, "from", false },
+        { "from=1969-12-31T23:59:59Z", API_ROUTE_LIST, "from", false },
+        { "from=2026-01-01T00:00:00.Z", API_ROUTE_LIST, "from", false },
+        { "from=2026-01-01T00:00:00.1234567890Z", API_ROUTE_LIST, "from", false },
+        { "from=2026-01-01T00:00:00+2:00", API_ROUTE_LIST, "from", false },
+        { "from=253402300800", API_ROUTE_LIST, "from", false },
+        { "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", API_ROUTE_LIST, "from", false },
+        { "after=" ID "0", API_ROUTE_LIST, "after", false },
+        { "after=0123456789ABCDEF0123456789ABCDEF", API_ROUTE_LIST, "after", false },
+        { "party=%", API_ROUTE_LIST, "party", false },
+        { "party=%4", API_ROUTE_LIST, "party", false },
+        { "party=%zz", API_ROUTE_LIST, "party", false },
+        { "party=%00", API_ROUTE_LIST, "party", false },
+        { "party=a%0Ab", API_ROUTE_LIST, "party", false },
+        { "call_id=", API_ROUTE_LIST, "call_id", false },
+        { "sort=asc", API_ROUTE_LIST, "sort", false },
+        { "LIMIT=5", API_ROUTE_LIST, "LIMIT", false },
+        { "=5", API_ROUTE_LIST, "", false },
+        { "limit=5", API_ROUTE_META, "limit", false },
+        { "x", API_ROUTE_HEALTHZ, "x", false },
+        { "access_token=abc", API_ROUTE_LIST, "access_token", true },
+        { "limit=5&token=abc", API_ROUTE_EXPORT, "token", true },
+        { "Access_Token=abc", API_ROUTE_HEALTHZ, "Access_Token", true },
+        { "access%5Ftoken=abc", API_ROUTE_LIST, "access%5Ftoken", true },
+        { "a%22b%5C=1", API_ROUTE_LIST, "a%22b%5C", false },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&e, 0x55, sizeof(e));
+        enum sr_err err = q(bad[i].query, bad[i].route, &lq, &e);
+        tap_ok(err == SR_EPARSE && e.why && strcmp(e.param, bad[i].param) == 0 &&
+                   e.token_in_url == bad[i].token,
+               "refused '%s' naming '%s' (got '%s': %s)", bad[i].query, bad[i].param,
+               err == SR_EPARSE ? e.param : "", err == SR_EPARSE && e.why ? e.why : "accepted");
+    }
+    {
+        /* party value one byte under and at the bound */
+        char buf[API_PARAM_MAX + 16];
+        memcpy(buf, "party=", 6);
+        memset(buf + 6, 'p', API_PARAM_MAX - 1);
+        buf[6 + API_PARAM_MAX - 1] = '\0';
+        tap_ok(q(buf, API_ROUTE_LIST, &lq, &e) == SR_OK && strlen(lq.party) == API_PARAM_MAX - 1,
+               "party of %d bytes fits", API_PARAM_MAX - 1);
+        buf[6 + API_PARAM_MAX - 1] = 'p';
+        buf[6 + API_PARAM_MAX] = '\0';
+        tap_ok(q(buf, API_ROUTE_LIST, &lq, &e) == SR_EPARSE, "party of %d bytes refused",
+               API_PARAM_MAX);
+    }
+    {
+        char buf[512] = "";
+        for (int i = 0; i <= API_PARAMS_MAX; i++)
+            strcat(buf, "limit=1&");
+        tap_ok(q(buf, API_ROUTE_LIST, &lq, &e) == SR_EPARSE, "too many parameters");
+    }
+    {
+        /* non-printable name bytes never reach the error body raw */
+        tap_ok(q("%ff%01=1", API_ROUTE_LIST, &lq, &e) == SR_EPARSE, "control byte in name");
+        tap_ok(q("\xff\x01=1", API_ROUTE_LIST, &lq, &e) == SR_EPARSE && strcmp(e.param, "??") == 0,
+               "raw high bytes masked in the error: '%s'", e.param);
+    }
+}
+
+static void times(void)
+{
+    static const struct {
+        const char *s;
+        unsigned long long us;
+    } good[] = {
+        { "0", 0 },
+        { "1767323045", 1767323045000000ull },
+        { "1970-01-01T00:00:00Z", 0 },
+        { "2026-01-02T03:04:05Z", 1767323045000000ull },
+        { "2026-01-02t03:04:05z", 1767323045000000ull },
+        { "2026-01-02T04:04:05+01:00", 1767323045000000ull },
+        { "2026-01-02T02:34:05-00:30", 1767323045000000ull },
+        { "2026-01-02T03:04:05.5Z", 1767323045500000ull },
+        { "2026-01-02T03:04:05.123456789Z", 1767323045123456ull },
+        { "2024-02-29T00:00:00Z", 1709164800000000ull },
+        { "2000-02-29T00:00:00Z", 951782400000000ull },
+        { "9999-12-31T23:59:59Z", 253402300799000000ull },
+    };
+    static const char *const bad[] = {
+        "", "-1", "+5", "2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+        "2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-32T00:00:00Z",
+        "2026-01-01 00:00:00Z", "2026-1-01T00:00:00Z", "2026-01-01T00:00Z",
+        "2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00+01:60", "2026-01-01T00:00:00Zjunk",
+        "1970-01-01T00:00:00+00:01", "12:00", "1.5", "0x10",
+        "2026-01-01T00:00:00.123456789012345678901234567890Z",
+    };
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        uint64_t us = 1;
+        size_t n = strlen(good[i].s);
+        bool ok = api_time_parse(slice_of(guard_copy(good[i].s, n), n), &us);
+        tap_ok(ok && us == good[i].us, "time '%s' = %llu (got %llu)", good[i].s, good[i].us,
+               (unsigned long long)us);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t us;
+        size_t n = strlen(bad[i]);
+        tap_ok(!api_time_parse(slice_of(guard_copy(bad[i], n), n), &us), "time '%s' refused",
+               bad[i]);
+    }
+}
+
+/* Every prefix of a hostile target must be handled without reading past it. */
+static void prefixes(void)
+{
+    static const char t[] = "/v1/recordings/" ID "/export.wav?from=2026-01-02T03:04:05.5%2B01:00"
+                            "&party=%41&limit=10&after=" ID;
+    struct api_list_query lq;
+    struct api_query_err e;
+
+    for (size_t i = 0; i <= sizeof(t) - 1; i++) {
+        struct api_target at;
+        api_target_parse(slice_of(guard_copy(t, i), i), &at);
+        (void)api_query_parse(at.query, API_ROUTE_LIST, &lq, &e);
+    }
+    tap_ok(true, "all %zu prefixes parsed within bounds", sizeof(t));
+}
+
+int main(void)
+{
+    routes();
+    queries();
+    times();
+    prefixes();
+    return tap_done();
+}

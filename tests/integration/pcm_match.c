@@ -1,0 +1,95 @@
+/** @file pcm_match.c  Test helper: does channel C of a 16-bit PCM WAV hold
+ *  exactly the samples of a raw s16le file, contiguous, with only silence
+ *  (zeros) around them?  Exit 0 if so; otherwise print why and exit 1.
+ *
+ *   pcm_match export.wav CHANNEL expected.s16le
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *p = NULL;
+    long n;
+
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+        p = malloc((size_t)n + 1);
+        if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+            free(p);
+            p = NULL;
+        }
+        *len = (size_t)n;
+    }
+    fclose(f);
+    return p;
+}
+
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int16_t s16(const unsigned char *p)
+{
+    return (int16_t)(uint16_t)(p[0] | p[1] << 8);
+}
+
+int main(int argc, char **argv)
+{
+    size_t wlen = 0, elen = 0, off = 12, nsamp = 0, nexp, ch;
+    unsigned char *wav, *exp, *data = NULL;
+    unsigned channels = 0, bits = 0;
+    int16_t *chan;
+
+    if (argc != 4)
+        return fprintf(stderr, "usage: pcm_match WAV CHANNEL EXPECTED.s16le\n"), 2;
+    ch = (size_t)strtoul(argv[2], NULL, 10);
+    wav = slurp(argv[1], &wlen);
+    exp = slurp(argv[3], &elen);
+    if (!wav || !exp || wlen < 12 || memcmp(wav, "RIFF", 4) || memcmp(wav + 8, "WAVE", 4))
+        return fprintf(stderr, "pcm_match: cannot read a RIFF/WAVE file and the expected file\n"), 1;
+    while (off + 8 <= wlen) {
+        uint32_t clen = le32(wav + off + 4);
+        if (!memcmp(wav + off, "fmt ", 4) && clen >= 16 && off + 8 + 16 <= wlen) {
+            channels = wav[off + 10] | wav[off + 11] << 8;
+            bits = wav[off + 22] | wav[off + 23] << 8;
+        } else if (!memcmp(wav + off, "data", 4)) {
+            data = wav + off + 8;
+            if (clen > wlen - off - 8)
+                return fprintf(stderr, "pcm_match: data chunk longer than the file\n"), 1;
+            nsamp = clen / 2 / (channels ? channels : 1);
+            break;
+        }
+        off += 8 + clen + (clen & 1);
+    }
+    if (!data || bits != 16 || ch >= channels)
+        return fprintf(stderr, "pcm_match: need 16-bit PCM with channel %zu (have %u ch, %u bit)\n",
+                       ch, channels, bits), 1;
+    chan = malloc((nsamp + 1) * sizeof(*chan));
+    for (size_t i = 0; i < nsamp; i++)
+        chan[i] = s16(data + 2 * (i * channels + ch));
+    nexp = elen / 2;
+    if (nexp == 0 || nexp > nsamp)
+        return fprintf(stderr, "pcm_match: expected %zu samples, channel has %zu\n", nexp, nsamp), 1;
+    for (size_t at = 0; at + nexp <= nsamp; at++) {
+        size_t i = 0;
+        while (i < nexp && chan[at + i] == s16(exp + 2 * i))
+            i++;
+        if (i < nexp)
+            continue;
+        for (size_t j = 0; j < nsamp; j++)
+            if ((j < at || j >= at + nexp) && chan[j] != 0)
+                return fprintf(stderr, "pcm_match: non-silent sample %d at %zu outside the match "
+                                       "[%zu, %zu)\n", chan[j], j, at, at + nexp), 1;
+        printf("pcm_match: all %zu samples match at offset %zu of %zu\n", nexp, at, nsamp);
+        return 0;
+    }
+    fprintf(stderr, "pcm_match: the %zu expected samples do not appear in channel %zu (%zu samples)\n",
+            nexp, ch, nsamp);
+    return 1;
+}

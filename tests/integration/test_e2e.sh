@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# End to end with the real daemons on 127.0.0.1 (TAP):
+#  (a) the exported WAV equals, sample for sample, what the simulator sent
+#      (the sent mu-law decoded by ffmpeg, an independent G.711 decoder);
+#  (b) no run of 16 plaintext payload bytes appears in any archive file;
+#  (c) a recorder whose certificate is not on the keyagent's allow list gets
+#      403 and decrypts nothing; one from a foreign CA does not get through TLS.
+# usage: test_e2e.sh BUILD_DIR
+set -uo pipefail
+build=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/stack.sh"
+
+n=0 failed=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+diag() { sed 's/^/# /' >&2; }
+
+run=$(mktemp -d /tmp/srtprec-e2e.XXXXXX)
+extra_pids=()
+cleanup() {
+    stack_stop
+    for p in "${extra_pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    [ "$failed" = 0 ] && rm -rf "$run"
+}
+trap cleanup EXIT
+
+stack_init "$build" "$run"
+stack_start; ok $? "keyagent, recorder and api start; the recorder subscribes over mutual TLS"
+
+# A second recorder, same CA, identity not on the allow list.
+start_rogue() { # name cert
+    local port; port=$(stack_free_port)
+    mkdir -p "$run/$1-archive"
+    "$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" --tls-cert="$run/pki/$2.crt" \
+        --tls-key="$run/pki/$2.key" --identity="sip:$2@example.net" --media-listen="127.0.0.1:$port" \
+        --archive-dir="$run/$1-archive" --index="$run/$1.sqlite" >"$run/$1.log" 2>&1 &
+    extra_pids+=($!)
+    echo "$port"
+}
+intruder_port=$(start_rogue intruder intruder)
+foreign_port=$(start_rogue foreign foreign)
+
+"$build/tools/srtprec-endpoint-sim" --control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" \
+    --calls=2 --duration-ms=2000 --out-dir="$run/sim" >"$run/sim.log" 2>&1
+ok $? "endpoint simulator placed 2 calls"
+stack_wait_recordings 2 20; ok $? "the API lists 2 complete recordings"
+
+ids=$(sqlite3 "$run/index.sqlite" "select id || ' ' || call_id from recordings where state = 1" 2>/dev/null ||
+      sqlite3 "$run/index.sqlite" "select id || ' ' || call_id from recordings")
+[ "$(echo "$ids" | grep -c .)" -ge 2 ]; ok $? "the index holds both calls"
+
+while read -r id call; do
+    [ -n "$id" ] || continue
+    wav="$run/$id.wav"
+    stack_curl -s -f -o "$wav" "$(stack_api)/v1/recordings/$id/export.wav"
+    ok $? "export.wav of $id over HTTPS"
+    plain=()
+    while IFS=$'\t' read -r c sid dir ssrc pkts file; do
+        [ "$c" = "$call" ] || continue
+        f="$run/sim/$(basename "$file")"
+        plain+=("$f")
+        ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$f" -f s16le -y "$f.s16" &&
+            ch=$([ "$dir" = send ] && echo 0 || echo 1) &&
+            "$build/tests/integration/pcm_match" "$wav" "$ch" "$f.s16" 2>&1 | diag
+        ok "${PIPESTATUS[0]}" "call $call stream $sid ($dir, $pkts packets): exported audio equals what was sent"
+    done < <(tail -n +2 "$run/sim/manifest.tsv")
+    [ "${#plain[@]}" = 2 ]; ok $? "call $call had two streams in the simulator's manifest"
+    "$build/tests/integration/no_plaintext" "$run/archive/$id.srec" "${plain[@]}" 2>&1 | diag
+    ok "${PIPESTATUS[0]}" "archive $id holds no 16-byte run of plaintext payload"
+done <<<"$ids"
+
+grep -q "refused the subscription: 403" "$run/intruder.log"; ok $? "unauthorised recorder is refused with 403"
+! grep -q "subscription active" "$run/intruder.log"; ok $? "unauthorised recorder never gets a subscription"
+! grep -q "intruder" "$run/disclosures.log" 2>/dev/null; ok $? "the disclosure log names no disclosure to the intruder"
+! grep -q "subscription active" "$run/foreign.log"; ok $? "foreign-CA recorder never gets a subscription"
+
+# Fork a call to the intruder's media port: it must decrypt nothing.
+"$build/tools/srtprec-endpoint-sim" --control="$STACK_CONTROL" --recorder="127.0.0.1:$intruder_port" \
+    --calls=1 --duration-ms=1000 --out-dir="$run/sim2" >"$run/sim2.log" 2>&1
+ok $? "a call forked to the intruder's recorder"
+kill -TERM "${extra_pids[0]}"; wait "${extra_pids[0]}"
+grep -E "media: [1-9][0-9]* received, 0 recorded" "$run/intruder.log" | diag
+grep -qE "media: [1-9][0-9]* received, 0 recorded" "$run/intruder.log"; ok $? "the intruder received packets and decrypted none"
+[ -z "$(ls -A "$run/intruder-archive")" ]; ok $? "the intruder wrote no archive"
+
+if [ "$failed" != 0 ]; then
+    for f in keyagent recorder api intruder foreign sim; do echo "--- $f.log"; tail -n 30 "$run/$f.log"; done | diag
+fi
+echo "1..$n"
+[ "$failed" = 0 ]
