@@ -139,8 +139,8 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, struct api_req *r
 static enum MHD_Result internal_error(struct MHD_Connection *c, struct api_req *rq,
                                       const char *what, enum sr_err err)
 {
-    log_error("%s %s: %s", api_route_name(rq->t.route), rq->id, what);
-    (void)err;
+    log_error("%s %s: %s: %s", api_route_name(rq->t.route), rq->id[0] ? rq->id : "-", what,
+              sr_strerror(err));
     return respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "internal error",
                          NULL);
 }
@@ -441,6 +441,13 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     if (rq->t.route == API_ROUTE_NONE)
         return respond_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such resource", NULL);
 
+    /* From here on, every answer on an authenticated route is logged and
+     * audited, refusals included, with the id asked for when it is one. */
+    rq->needs_auth = api_route_role(rq->t.route) != 0;
+    if (api_id_valid(rq->t.id)) {
+        memcpy(rq->id, rq->t.id.p, API_ID_HEX);
+        rq->id[API_ID_HEX] = '\0';
+    }
     query_ok = api_query_parse(rq->t.query, rq->t.route, &lq, &qe) == SR_OK;
     if (!query_ok && qe.token_in_url)
         return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "token_in_url",
@@ -451,7 +458,6 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     if (need) {
         const char *hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_AUTHORIZATION);
-        rq->needs_auth = true;
         if (!hdr)
             return respond_error(c, rq, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                                  "bearer token required", NULL);
@@ -479,11 +485,9 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     case API_ROUTE_META:
     case API_ROUTE_ARCHIVE:
     case API_ROUTE_EXPORT:
-        if (!api_id_valid(rq->t.id))
+        if (!rq->id[0])
             return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_id",
                                  "recording id must be 32 lower-case hex digits", NULL);
-        memcpy(rq->id, rq->t.id.p, API_ID_HEX);
-        rq->id[API_ID_HEX] = '\0';
         if (rq->t.route == API_ROUTE_META)
             return route_meta(c, rq);
         if (rq->t.route == API_ROUTE_ARCHIVE)
@@ -584,7 +588,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     free(rq);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt,
+                                                             va_list ap)
 {
     char line[512];
 

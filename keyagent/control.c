@@ -28,6 +28,7 @@ struct ctl_client {
     size_t in_len;
     struct buf out;
     bool want_out;              /* EPOLLOUT registered */
+    bool discarding;            /* inside an over-long line: drop up to its LF */
 };
 
 struct ka_control {
@@ -256,22 +257,27 @@ static bool client_read(struct ctl_client *cl)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
         cl->in_len += (size_t)n;
         for (size_t i = 0; i < cl->in_len; i++) {
+            enum sr_err err;
             if (cl->in[i] != '\n')
                 continue;
-            if (answer_line(cl, slice_of(cl->in + start, i - start)) != SR_OK)
+            /* The tail of an over-long line is dropped whole, never parsed:
+             * it could otherwise read as a command of its own. */
+            if (cl->discarding)
+                err = buf_append(&cl->out, "ERR line too long\n", 18);
+            else
+                err = answer_line(cl, slice_of(cl->in + start, i - start));
+            cl->discarding = false;
+            if (err != SR_OK)
                 return false; /* client does not read its answers */
             start = i + 1;
+        }
+        if (start == 0 && cl->in_len == sizeof(cl->in)) {
+            cl->discarding = true;
+            start = cl->in_len;
         }
         memmove(cl->in, cl->in + start, cl->in_len - start);
         sr_wipe(cl->in + cl->in_len - start, start);
         cl->in_len -= start;
-        if (cl->in_len == sizeof(cl->in)) {
-            /* No resynchronisation: the rest of an over-long line could
-             * parse as a command of its own. */
-            buf_append(&cl->out, "ERR line too long\n", 18);
-            flush_out(cl);
-            return false;
-        }
     }
     return true;
 }

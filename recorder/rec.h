@@ -176,9 +176,9 @@ struct rec_srtp;
  *  guesses from the highest index seen, and handed to libsrtp with
  *  srtp_set_stream_roc (libsrtp's "pending ROC", which skips the replay check
  *  and re-seats the window on success).  A sender starts at roc (and seq is
- *  ignored).  SR_OK, SR_EINVAL (bad lengths, suites, MKIs), SR_ENOMEM,
- *  SR_ECRYPTO (libsrtp refused; detail at debug level), SR_ESTATE (library
- *  not initialised). */
+ *  ignored).  SR_OK, SR_EINVAL (bad lengths, suites, MKIs, window),
+ *  SR_ENOMEM, SR_ECRYPTO (libsrtp refused, e.g. rec_srtp_lib_init not called;
+ *  detail at debug level). */
 enum sr_err rec_srtp_create(struct rec_srtp **out, const struct rec_srtp_cfg *cfg);
 /** NULL-safe; libsrtp wipes its key schedule. */
 void rec_srtp_destroy(struct rec_srtp *s);

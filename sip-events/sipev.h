@@ -68,8 +68,17 @@ struct sipev_msg {
 };
 
 /** Parse one message at the front of buf[0..len).  Never allocates.
- *  SR_OK: *used = bytes of this message (headers + body).
- *  SR_EAGAIN: buf holds a proper prefix of a message; read more.
+ *  Syntax checked beyond the grammar of lines: request line (one SP each,
+ *  a scheme, sip/sips host[:port]), status 100..699, SIP/2.0 only; Via
+ *  values and parameters; From/To quoting and <>; CSeq number <= 2^32-1 and
+ *  its method equal to the request's; Via, From, To, Call-ID, CSeq present;
+ *  From, To, Call-ID, CSeq, Max-Forwards, Content-Length at most once.
+ *  On SR_EPARSE / SR_ELIMIT, msg holds the start line and the headers read
+ *  before the fault (enough to address a 400).
+ *  SR_OK: *used = bytes of this message (headers + body), leading CRLFs included.
+ *  SR_EAGAIN: buf holds a proper prefix of a message; read more.  *used is
+ *  the total length needed when the header section is complete (only the
+ *  body is missing), else 0.
  *  SR_ELIMIT: over SIPEV_MAX_MSG, SIPEV_MAX_HEADERS or SIPEV_MAX_LINE.
  *  SR_EPARSE: malformed; *why (if why != NULL) names the rule broken.
  *  require_length: when true (stream transports) a missing Content-Length
@@ -217,10 +226,16 @@ void sipev_keybody_fini(struct sipev_keybody *kb);
 enum sr_err sipev_keybody_add_dialog(struct sipev_keybody *kb, struct sipev_dialog **out);
 
 /** Parse an application/srtp-keys+xml document (expat, no DTDs, no entity
- *  expansion).  On failure *why names the problem and kb is left empty. */
+ *  expansion).  On failure *why names the problem and kb is left empty.
+ *  kb must have been initialised; its previous content is released first.
+ *  SR_EUNSUPP: unknown namespace, format-version or crypto suite, MKI over
+ *  4 bytes.  SR_ELIMIT: a bound (depth 16, 255-byte values, counts above).
+ *  SR_EPARSE: anything else malformed.  Format: docs/protocol.md. */
 enum sr_err sipev_keybody_parse(const char *xml, size_t len, struct sipev_keybody *kb,
                                 const char **why);
-/** Append the XML document for kb to out. */
+/** Append the XML document for kb to out.  SR_EINVAL for what the format
+ *  cannot carry (wrong key length, control characters, bad enum values);
+ *  out is then left as it was. */
 enum sr_err sipev_keybody_print(struct buf *out, const struct sipev_keybody *kb);
 
 #define SIPEV_KEYBODY_TYPE "application/srtp-keys+xml"
@@ -247,10 +262,14 @@ enum sr_err sipev_tls_peer_identity(SSL *ssl, char *out, size_t outlen);
 
 /** One stream connection (TLS, or plain TCP when ctx is NULL, for lab use)
  *  carrying framed SIP messages.  Non-blocking; driven by the owner's poll
- *  loop: call sipev_conn_io() when the fd is readable or writable. */
+ *  loop: call sipev_conn_io() when the fd is readable or writable.
+ *  The process must ignore SIGPIPE: OpenSSL writes with write(2). */
 struct sipev_conn;
 
-/** Handler for each complete message; return false to close the connection. */
+/** Handler for each complete message; return false to close the connection
+ *  (sipev_conn_io then returns SR_ECLOSED).  msg points into the rx buffer
+ *  and is valid only during the call.  It may call sipev_conn_send on c but
+ *  must not destroy c. */
 typedef bool sipev_msg_fn(struct sipev_conn *c, const struct sipev_msg *msg, void *arg);
 
 struct sipev_conn_cfg {
@@ -262,13 +281,19 @@ struct sipev_conn_cfg {
     void *arg;
 };
 
+/** On SR_OK the conn owns cfg->fd (and sets O_NONBLOCK if missing); on
+ *  failure the caller still owns it.  SSL_CTX is borrowed and must outlive c. */
 enum sr_err sipev_conn_create(struct sipev_conn **out, const struct sipev_conn_cfg *cfg);
 /** Closes the fd and frees everything; NULL-safe. */
 void sipev_conn_destroy(struct sipev_conn *c);
 /** Progress the handshake, read and dispatch messages, flush output.
  *  SR_OK: keep polling.  SR_ECLOSED: peer closed.  SR_EAUTH: handshake or
  *  verification failed.  SR_EPARSE / SR_ELIMIT: bad framing (a 400 with a
- *  Warning reason was queued when possible); destroy the conn. */
+ *  Warning reason was queued when possible); destroy the conn.
+ *  Errors are sticky: later calls only flush queued output (the 400) and
+ *  return the same code, so an owner may poll for write while
+ *  sipev_conn_want_write() before destroying.  A client learns that the
+ *  server refused its certificate as SR_EAUTH on its first read (TLS 1.3). */
 enum sr_err sipev_conn_io(struct sipev_conn *c);
 /** Queue bytes and try to send them.  SR_ELIMIT past max_buffer. */
 enum sr_err sipev_conn_send(struct sipev_conn *c, const void *data, size_t len);

@@ -261,6 +261,7 @@ static const char *why_static(enum sr_err err, const char *why, const struct sto
     case SR_EAUTH: return "a chunk failed authentication (tampered, reordered or wrong key)";
     case SR_EPARSE: return "archive truncated or malformed (run verify for details)";
     case SR_EIO: return "output aborted";
+    case SR_ELIMIT: return "export longer than 24 hours (timestamp jump?) or too many streams";
     default: return sr_strerror(err);
     }
 }

@@ -344,7 +344,7 @@ enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, si
                                    const char **why)
 {
     enum sr_err err;
-    bool final;
+    bool final = false;
 
     if (r->sticky) {
         if (why)

@@ -98,6 +98,34 @@ done:
     return err;
 }
 
+/* Whether cert names one of the block's recipients (by issuer and serial or
+ * subject key id), decided before any private-key operation. */
+static bool is_recipient(CMS_ContentInfo *cms, X509 *cert)
+{
+    STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
+
+    for (int i = 0; ris && i < sk_CMS_RecipientInfo_num(ris); i++) {
+        CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
+        STACK_OF(CMS_RecipientEncryptedKey) *reks;
+        switch (CMS_RecipientInfo_type(ri)) {
+        case CMS_RECIPINFO_TRANS:
+            if (CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
+                return true;
+            break;
+        case CMS_RECIPINFO_AGREE:
+            reks = CMS_RecipientInfo_kari_get0_reks(ri);
+            for (int j = 0; reks && j < sk_CMS_RecipientEncryptedKey_num(reks); j++)
+                if (CMS_RecipientEncryptedKey_cert_cmp(
+                        sk_CMS_RecipientEncryptedKey_value(reks, j), cert) == 0)
+                    return true;
+            break;
+        default:
+            break;
+        }
+    }
+    return false;
+}
+
 enum sr_err stor_key_unwrap(X509 *cert, EVP_PKEY *pkey, const uint8_t *der, size_t len,
                             uint8_t key[STOR_KEY_LEN])
 {
@@ -116,17 +144,17 @@ enum sr_err stor_key_unwrap(X509 *cert, EVP_PKEY *pkey, const uint8_t *der, size
         err = SR_EPARSE;
         goto done;
     }
+    if (!is_recipient(cms, cert)) {
+        err = SR_ENOTFOUND;
+        goto done;
+    }
     out = BIO_new(BIO_s_secmem());
     if (!out)
         goto done;
-    /* With the certificate given, OpenSSL decrypts only a matching
-     * RecipientInfo and says so when none matches. */
-    if (CMS_decrypt(cms, pkey, cert, NULL, out, CMS_BINARY) != 1) {
-        unsigned long e = ERR_peek_last_error();
-        if (ERR_GET_LIB(e) == ERR_LIB_CMS && ERR_GET_REASON(e) == CMS_R_NO_MATCHING_RECIPIENT)
-            err = SR_ENOTFOUND;
+    /* With the certificate given, OpenSSL decrypts only the matching
+     * RecipientInfo, and reports a failure instead of a random key. */
+    if (CMS_decrypt(cms, pkey, cert, NULL, out, CMS_BINARY) != 1)
         goto done;
-    }
     n = BIO_read(out, tmp, sizeof(tmp));
     if (n != STOR_KEY_LEN) {
         err = SR_EPARSE;

@@ -377,7 +377,8 @@ enum sr_err stor_writer_add_stream(struct stor_writer *w, const struct stor_stre
     return SR_OK;
 }
 
-enum { MAX_OFFSET_US = 1000000ull * 86400 * 366, MAX_TS_DELTA = 1ull << 52 };
+#define MAX_OFFSET_US (1000000ull * 86400 * 366)
+#define MAX_TS_DELTA (1ull << 52)
 
 /* Granule = the packet's media time in its stream's clock units since the
  * archive's first packet; the RTP timestamp itself is in the record. */

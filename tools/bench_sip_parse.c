@@ -39,7 +39,7 @@ static const char notify[] =
     "Event: srtp\r\n"
     "Subscription-State: active;expires=3541\r\n"
     "Content-Type: application/srtp-keys+xml\r\n"
-    "Content-Length: 100\r\n"
+    "Content-Length: 95\r\n"
     "\r\n"
     "<srtp-keys xmlns=\"urn:srtprec:params:xml:ns:srtp-keys\" version=\"7\" state=\"partial\" "
     "entity=\"x\"/>";

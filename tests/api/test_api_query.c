@@ -166,9 +166,11 @@ static void queries(void)
                API_PARAM_MAX);
     }
     {
-        char buf[512] = "";
-        for (int i = 0; i <= API_PARAMS_MAX; i++)
-            strcat(buf, "limit=1&");
+        char buf[512];
+        size_t off = 0;
+        for (int i = 0; i <= API_PARAMS_MAX; i++, off += 8)
+            memcpy(buf + off, "limit=1&", 8);
+        buf[off] = '\0';
         tap_ok(q(buf, API_ROUTE_LIST, &lq, &e) == SR_EPARSE, "too many parameters");
     }
     {

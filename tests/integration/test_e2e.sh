@@ -28,17 +28,18 @@ stack_init "$build" "$run"
 stack_start; ok $? "keyagent, recorder and api start; the recorder subscribes over mutual TLS"
 
 # A second recorder, same CA, identity not on the allow list.
-start_rogue() { # name cert
+start_rogue() { # name cert; sets rogue_port (no subshell: its pid must stay ours)
     local port; port=$(stack_free_port)
+    rogue_port=$port
     mkdir -p "$run/$1-archive"
     "$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" --tls-cert="$run/pki/$2.crt" \
         --tls-key="$run/pki/$2.key" --identity="sip:$2@example.net" --media-listen="127.0.0.1:$port" \
         --archive-dir="$run/$1-archive" --index="$run/$1.sqlite" >"$run/$1.log" 2>&1 &
     extra_pids+=($!)
-    echo "$port"
 }
-intruder_port=$(start_rogue intruder intruder)
-foreign_port=$(start_rogue foreign foreign)
+start_rogue intruder intruder
+intruder_port=$rogue_port
+start_rogue foreign foreign
 
 "$build/tools/srtprec-endpoint-sim" --control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" \
     --calls=2 --duration-ms=2000 --out-dir="$run/sim" >"$run/sim.log" 2>&1

@@ -1,51 +1,75 @@
-#!/usr/bin/env bash
-# Make a throwaway PKI for tests and the demo (openssl CLI only).
-#   tests/lib/mkcerts.sh OUTDIR
-# Idempotent: does nothing when OUTDIR/ca.crt already exists.
-#   ca.{crt,key}            the deployment's CA
-#   keyagent.{crt,key}      SAN URI:sip:keyagent@example.net, DNS:keyagent.example, IP:127.0.0.1
-#   recorder.{crt,key}      SAN URI:sip:recorder@example.net          (authorised subscriber)
-#   intruder.{crt,key}      SAN URI:sip:intruder@example.net          (same CA, not authorised)
-#   foreign-ca.{crt,key}, foreign.{crt,key}  another CA; SAN URI:sip:recorder@example.net
-#   api.{crt,key}           SAN DNS:localhost, IP:127.0.0.1, IP:::1    (HTTPS API server)
-#   auditor.{crt,key}       RSA archive recipient (CMS EnvelopedData), CN=auditor
-set -euo pipefail
+#!/bin/sh
+# mkcerts.sh OUTDIR - throwaway test PKI with the openssl CLI (EC P-256).
+#
+# Makes, in OUTDIR:
+#   ca.crt ca.key                    test CA
+#   keyagent.crt keyagent.key        SAN DNS:keyagent.example, URI:sip:keyagent@example.net
+#   recorder.crt recorder.key        SAN URI:sip:recorder@example.net
+#   intruder.crt intruder.key        SAN URI:sip:intruder@example.net (same CA, not authorised)
+#   foreign-ca.crt foreign-ca.key    an unrelated CA
+#   foreign.crt foreign.key          SAN URI:sip:recorder@example.net, issued by the foreign CA
+#   api.crt api.key                  the HTTPS API server (SAN DNS:localhost, IP:127.0.0.1)
+#   auditor.crt auditor.key          RSA-2048 archive recipient (CMS EnvelopedData, key transport)
+# All leaf certificates carry serverAuth and clientAuth and SAN DNS:localhost,
+# IP:127.0.0.1 as well.  Idempotent: a complete OUTDIR is left as it is; runs in
+# parallel on the same OUTDIR serialise on a lock.  Keys are test-only.
+set -eu
+
 out=${1:?usage: mkcerts.sh OUTDIR}
 mkdir -p "$out"
-cd "$out"
-[ -f ca.crt ] && exit 0
-umask 077
+out=$(cd "$out" && pwd)
+days=3650
 
-ec_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-
-mkca() { # name cn
-    ec_key "$1.key"
-    openssl req -x509 -new -key "$1.key" -sha256 -days 30 -subj "/CN=$2" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -out "$1.crt" 2>/dev/null
+all="ca keyagent recorder intruder foreign-ca foreign api auditor"
+complete() {
+    for n in $all; do
+        [ -s "$out/$n.crt" ] && [ -s "$out/$n.key" ] || return 1
+    done
+    return 0
 }
 
-mkleaf() { # name ca cn san eku [rsa]
-    if [ "${6:-}" = rsa ]; then
-        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1.key" 2>/dev/null
-    else
-        ec_key "$1.key"
-    fi
-    openssl req -new -key "$1.key" -subj "/CN=$3" -out "$1.csr" 2>/dev/null
-    printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=%s\nextendedKeyUsage=%s\n' "$4" "$5" >"$1.ext"
-    openssl x509 -req -in "$1.csr" -CA "$2.crt" -CAkey "$2.key" -CAcreateserial -days 30 -sha256 \
-        -extfile "$1.ext" -out "$1.crt" 2>/dev/null
-    rm -f "$1.csr" "$1.ext"
+exec 9>"$out/.lock"
+flock 9
+if complete; then
+    exit 0
+fi
+
+tmp=$(mktemp -d "$out/.tmp.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+mkca() { # name subject
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$tmp/$1.key" -out "$tmp/$1.crt" -days $days -subj "$2" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 }
 
-mkca ca "srtprec test CA"
-mkca foreign-ca "some other CA"
-both=serverAuth,clientAuth
-mkleaf keyagent ca keyagent "URI:sip:keyagent@example.net,DNS:keyagent.example,IP:127.0.0.1,IP:::1" $both
-mkleaf recorder ca recorder "URI:sip:recorder@example.net,DNS:recorder.example" $both
-mkleaf intruder ca intruder "URI:sip:intruder@example.net" $both
-mkleaf foreign foreign-ca recorder "URI:sip:recorder@example.net" $both
-mkleaf api ca localhost "DNS:localhost,IP:127.0.0.1,IP:::1" serverAuth
-mkleaf auditor ca auditor "email:auditor@example.net" emailProtection rsa
-chmod 0644 ./*.crt
-rm -f ./*.srl
+mkleaf() { # name ca subject san [rsa]
+    if [ "${5:-}" = rsa ]; then keyopt="rsa:2048"; else keyopt="ec -pkeyopt ec_paramgen_curve:P-256"; fi
+    # shellcheck disable=SC2086
+    openssl req -new -newkey $keyopt -nodes \
+        -keyout "$tmp/$1.key" -out "$tmp/$1.csr" -subj "$3" 2>/dev/null
+    cat > "$tmp/$1.ext" <<EXT
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=$4,DNS:localhost,IP:127.0.0.1
+EXT
+    openssl x509 -req -in "$tmp/$1.csr" -CA "$tmp/$2.crt" -CAkey "$tmp/$2.key" \
+        -CAcreateserial -days $days -extfile "$tmp/$1.ext" -out "$tmp/$1.crt" 2>/dev/null
+}
+
+mkca ca "/CN=srtprec test CA"
+mkca foreign-ca "/CN=foreign test CA"
+mkleaf keyagent ca "/CN=keyagent.example" "DNS:keyagent.example,URI:sip:keyagent@example.net"
+mkleaf recorder ca "/CN=recorder" "URI:sip:recorder@example.net"
+mkleaf intruder ca "/CN=intruder" "URI:sip:intruder@example.net"
+mkleaf foreign foreign-ca "/CN=recorder (foreign)" "URI:sip:recorder@example.net"
+mkleaf api ca "/CN=localhost" "DNS:api.example"
+mkleaf auditor ca "/CN=auditor" "email:auditor@example.net" rsa
+
+chmod 600 "$tmp"/*.key
+for n in $all; do
+    mv -f "$tmp/$n.key" "$out/$n.key"
+    mv -f "$tmp/$n.crt" "$out/$n.crt"
+done

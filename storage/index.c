@@ -1,0 +1,293 @@
+/** @file index.c  The recording index: SQLite in WAL mode.
+ *
+ * The recorder writes and the API process reads the same file; WAL lets the
+ * reader go on while a writer commits, and the busy timeout absorbs the
+ * short exclusive moments (checkpoints).  Everything goes through prepared
+ * statements; nothing from a caller is ever pasted into SQL.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "stor.h"
+
+enum { SCHEMA_VERSION = 1, BUSY_MS = 5000, MAX_LIMIT = 10000 };
+
+struct stor_index {
+    sqlite3 *db;
+    sqlite3_stmt *put, *get, *search;
+};
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS recordings ("
+    " id TEXT PRIMARY KEY, call_id TEXT NOT NULL, local_aor TEXT NOT NULL,"
+    " remote_aor TEXT NOT NULL, local_tag TEXT NOT NULL, remote_tag TEXT NOT NULL,"
+    " source TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
+    " state INTEGER NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,"
+    " n_streams INTEGER NOT NULL, path TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS rec_start ON recordings(start_us, id);"
+    "CREATE INDEX IF NOT EXISTS rec_call ON recordings(call_id);"
+    "CREATE INDEX IF NOT EXISTS rec_local ON recordings(local_aor);"
+    "CREATE INDEX IF NOT EXISTS rec_remote ON recordings(remote_aor);";
+
+#define COLS                                                                                  \
+    "id, call_id, local_aor, remote_aor, local_tag, remote_tag, source, start_us, end_us, " \
+    "state, bytes, packets, n_streams, path"
+
+static const char put_sql[] = "INSERT OR REPLACE INTO recordings (" COLS
+                              ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)";
+static const char get_sql[] = "SELECT " COLS " FROM recordings WHERE id = ?1";
+/* Cursor: rows after (start_us, id) of the after_id row, in (start_us, id) order.
+ * An unknown after_id yields nothing rather than restarting from the top. */
+static const char search_sql[] =
+    "SELECT " COLS " FROM recordings WHERE"
+    " (?1 = 0 OR start_us >= ?1) AND (?2 = 0 OR start_us <= ?2)"
+    " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"
+    " AND (?4 IS NULL OR call_id = ?4)"
+    " AND (?5 IS NULL OR (start_us, id) > (SELECT start_us, id FROM recordings WHERE id = ?5))"
+    " ORDER BY start_us, id LIMIT ?6";
+
+static enum sr_err db_err(sqlite3 *db, const char *what)
+{
+    int rc = sqlite3_errcode(db);
+
+    log_debug("index: %s: %s", what, sqlite3_errmsg(db));
+    if (rc == SQLITE_NOMEM)
+        return SR_ENOMEM;
+    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+        return SR_EPARSE;
+    return SR_EIO;
+}
+
+void stor_index_close(struct stor_index *ix)
+{
+    if (!ix)
+        return;
+    sqlite3_finalize(ix->put);
+    sqlite3_finalize(ix->get);
+    sqlite3_finalize(ix->search);
+    sqlite3_close(ix->db);
+    free(ix);
+}
+
+static enum sr_err check_version(struct stor_index *ix)
+{
+    sqlite3_stmt *st;
+    enum sr_err err = SR_OK;
+    int rc;
+
+    if (sqlite3_prepare_v2(ix->db, "SELECT version FROM schema_version", -1, &st, NULL))
+        return db_err(ix->db, "schema");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_int(st, 0) != SCHEMA_VERSION) {
+            log_debug("index: schema version %d, expected %d", sqlite3_column_int(st, 0),
+                      SCHEMA_VERSION);
+            err = SR_EUNSUPP;
+        }
+    } else if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        st = NULL;
+        if (sqlite3_exec(ix->db, "INSERT INTO schema_version VALUES (1)", NULL, NULL, NULL))
+            err = db_err(ix->db, "schema version");
+    } else {
+        err = db_err(ix->db, "schema");
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+enum sr_err stor_index_open(struct stor_index **out, const char *db_path)
+{
+    struct stor_index *ix;
+    enum sr_err err;
+
+    if (!out || !db_path)
+        return SR_EINVAL;
+    ix = calloc(1, sizeof(*ix));
+    if (!ix)
+        return SR_ENOMEM;
+    /* SQLite opens its files with O_CLOEXEC itself (unix VFS, since 3.8). */
+    if (sqlite3_open_v2(db_path, &ix->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        err = ix->db ? db_err(ix->db, "open") : SR_ENOMEM;
+        goto fail;
+    }
+    sqlite3_busy_timeout(ix->db, BUSY_MS);
+    if (sqlite3_exec(ix->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     NULL) ||
+        sqlite3_exec(ix->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) {
+        err = db_err(ix->db, "setup");
+        goto fail;
+    }
+    if (sqlite3_exec(ix->db, schema_sql, NULL, NULL, NULL)) {
+        err = db_err(ix->db, "schema");
+        sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
+    if ((err = check_version(ix))) {
+        sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+        goto fail;
+    }
+    if (sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL)) {
+        err = db_err(ix->db, "commit");
+        goto fail;
+    }
+    if (sqlite3_prepare_v2(ix->db, put_sql, -1, &ix->put, NULL) ||
+        sqlite3_prepare_v2(ix->db, get_sql, -1, &ix->get, NULL) ||
+        sqlite3_prepare_v2(ix->db, search_sql, -1, &ix->search, NULL)) {
+        err = db_err(ix->db, "prepare");
+        goto fail;
+    }
+    *out = ix;
+    return SR_OK;
+fail:
+    stor_index_close(ix);
+    return err;
+}
+
+static int64_t u64_col(uint64_t v)
+{
+    /* SQLite integers are signed; times and sizes stay far below 2^63. */
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+enum sr_err stor_index_put(struct stor_index *ix, const struct stor_record *rec)
+{
+    sqlite3_stmt *st;
+    enum sr_err err = SR_OK;
+    const char *strs[] = { rec ? rec->id : NULL,
+                           rec ? rec->call.call_id : NULL,
+                           rec ? rec->call.local_aor : NULL,
+                           rec ? rec->call.remote_aor : NULL,
+                           rec ? rec->call.local_tag : NULL,
+                           rec ? rec->call.remote_tag : NULL,
+                           rec ? rec->call.source : NULL };
+
+    if (!ix || !rec || !rec->id[0])
+        return SR_EINVAL;
+    st = ix->put;
+    for (int i = 0; i < 7; i++)
+        sqlite3_bind_text(st, i + 1, strs[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, u64_col(rec->call.start_wall_us));
+    sqlite3_bind_int64(st, 9, u64_col(rec->end_wall_us));
+    sqlite3_bind_int(st, 10, (int)rec->state);
+    sqlite3_bind_int64(st, 11, u64_col(rec->bytes));
+    sqlite3_bind_int64(st, 12, u64_col(rec->packets));
+    sqlite3_bind_int64(st, 13, rec->n_streams);
+    sqlite3_bind_text(st, 14, rec->path, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        err = db_err(ix->db, "put");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return err;
+}
+
+static void col_str(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    size_t n = s ? strnlen((const char *)s, cap - 1) : 0;
+
+    /* Over-long values (another writer's) are cut, never overrun. */
+    if (n)
+        memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int col)
+{
+    int64_t v = sqlite3_column_int64(st, col);
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+static void row_to_record(sqlite3_stmt *st, struct stor_record *rec)
+{
+    int state;
+
+    memset(rec, 0, sizeof(*rec));
+    col_str(st, 0, rec->id, sizeof(rec->id));
+    col_str(st, 1, rec->call.call_id, sizeof(rec->call.call_id));
+    col_str(st, 2, rec->call.local_aor, sizeof(rec->call.local_aor));
+    col_str(st, 3, rec->call.remote_aor, sizeof(rec->call.remote_aor));
+    col_str(st, 4, rec->call.local_tag, sizeof(rec->call.local_tag));
+    col_str(st, 5, rec->call.remote_tag, sizeof(rec->call.remote_tag));
+    col_str(st, 6, rec->call.source, sizeof(rec->call.source));
+    rec->call.start_wall_us = col_u64(st, 7);
+    rec->end_wall_us = col_u64(st, 8);
+    state = sqlite3_column_int(st, 9);
+    rec->state = state == STOR_STATE_COMPLETE ? STOR_STATE_COMPLETE
+                 : state == STOR_STATE_RECORDING ? STOR_STATE_RECORDING
+                                                 : STOR_STATE_DAMAGED;
+    rec->bytes = col_u64(st, 10);
+    rec->packets = col_u64(st, 11);
+    rec->n_streams = (unsigned)col_u64(st, 12);
+    col_str(st, 13, rec->path, sizeof(rec->path));
+}
+
+enum sr_err stor_index_get(struct stor_index *ix, const char *id, struct stor_record *rec)
+{
+    sqlite3_stmt *st;
+    enum sr_err err;
+    int rc;
+
+    if (!ix || !id || !rec)
+        return SR_EINVAL;
+    st = ix->get;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        row_to_record(st, rec);
+        err = SR_OK;
+    } else if (rc == SQLITE_DONE) {
+        err = SR_ENOTFOUND;
+    } else {
+        err = db_err(ix->db, "get");
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return err;
+}
+
+enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
+                              stor_record_fn *fn, void *arg)
+{
+    struct stor_record *rec;
+    sqlite3_stmt *st;
+    enum sr_err err = SR_OK;
+    size_t limit;
+    int rc;
+
+    if (!ix || !q || !fn)
+        return SR_EINVAL;
+    limit = q->limit ? q->limit : 100;
+    if (limit > MAX_LIMIT)
+        limit = MAX_LIMIT;
+    rec = malloc(sizeof(*rec)); /* ~5 KiB: keep it off small thread stacks */
+    if (!rec)
+        return SR_ENOMEM;
+    st = ix->search;
+    sqlite3_bind_int64(st, 1, u64_col(q->from_wall_us));
+    sqlite3_bind_int64(st, 2, u64_col(q->to_wall_us));
+    if (q->party)
+        sqlite3_bind_text(st, 3, q->party, -1, SQLITE_STATIC);
+    if (q->call_id)
+        sqlite3_bind_text(st, 4, q->call_id, -1, SQLITE_STATIC);
+    if (q->after_id)
+        sqlite3_bind_text(st, 5, q->after_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (int64_t)limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        row_to_record(st, rec);
+        if (!fn(rec, arg))
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = db_err(ix->db, "search");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(rec);
+    return err;
+}

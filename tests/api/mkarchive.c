@@ -1,0 +1,119 @@
+/** @file mkarchive.c  Test helper: write one archive with two PCMU streams
+ *  through storage's API and index it (plus a second index row pointing at
+ *  the same file, for pagination).
+ *
+ *   mkarchive DIR INDEX.db RECIPIENT.crt PACKETS
+ *
+ * Prints the first id, then the second, one per line. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "slice.h"
+#include "stor.h"
+
+static int fail(const char *what, enum sr_err err)
+{
+    fprintf(stderr, "mkarchive: %s: %s\n", what, sr_strerror(err));
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *recips[1];
+    struct stor_writer_cfg wc = { 0 };
+    struct stor_call_info call = { 0 };
+    struct stor_counts counts = { 0 };
+    struct stor_writer *w = NULL;
+    struct stor_index *ix = NULL;
+    static struct stor_record rec;
+    char id[STOR_ID_HEX], path[4096];
+    uint8_t payload[160];
+    unsigned idx[2];
+    uint64_t n, start = 1767323045000000ull; /* 2026-01-02T03:04:05Z */
+    struct stat st;
+    enum sr_err err;
+
+    if (argc != 5 || !slice_to_u64(slice_cstr(argv[4]), 100000, &n)) {
+        fprintf(stderr, "usage: mkarchive DIR INDEX.db RECIPIENT.crt PACKETS\n");
+        return 2;
+    }
+    recips[0] = argv[3];
+    wc.dir = argv[1];
+    wc.recipients = recips;
+    wc.n_recipients = 1;
+    snprintf(call.call_id, sizeof(call.call_id), "e2e-call-1@example.net");
+    snprintf(call.local_aor, sizeof(call.local_aor), "sip:alice@example.net");
+    snprintf(call.remote_aor, sizeof(call.remote_aor), "sip:bob@example.net");
+    snprintf(call.local_tag, sizeof(call.local_tag), "lt1");
+    snprintf(call.remote_tag, sizeof(call.remote_tag), "rt1");
+    snprintf(call.source, sizeof(call.source), "sip:keyagent@example.net");
+    call.start_wall_us = start;
+
+    err = stor_writer_open(&w, &wc, &call, id);
+    if (err)
+        return fail("writer open", err);
+    for (unsigned s = 0; s < 2; s++) {
+        struct stor_stream_info si = { 0 };
+        si.ssrc = 0x1000 + s;
+        si.payload_type = 0;
+        snprintf(si.codec, sizeof(si.codec), "PCMU");
+        si.clock_rate = 8000;
+        si.direction = s == 0 ? STOR_DIR_SEND : STOR_DIR_RECV;
+        snprintf(si.label, sizeof(si.label), "s%u", s);
+        err = stor_writer_add_stream(w, &si, &idx[s]);
+        if (err) {
+            stor_writer_abandon(w);
+            return fail("add stream", err);
+        }
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        for (unsigned s = 0; s < 2; s++) {
+            struct stor_pkt p = { 0 };
+            memset(payload, s == 0 ? 0x80 : 0x00, sizeof(payload)); /* loud-ish, both sides */
+            p.seq = (uint16_t)(1000 + i);
+            p.ext_seq = 1000 + i;
+            p.ext_ts = 160 * i;
+            p.arrival_wall_us = start + 20000 * i;
+            p.payload = payload;
+            p.payload_len = sizeof(payload);
+            err = stor_writer_packet(w, idx[s], &p);
+            if (err) {
+                stor_writer_abandon(w);
+                return fail("packet", err);
+            }
+        }
+    }
+    counts.packets = 2 * n;
+    err = stor_writer_close(w, &counts, path, sizeof(path));
+    if (err)
+        return fail("writer close", err);
+    if (stat(path, &st) != 0)
+        return fail("stat archive", SR_EIO);
+
+    err = stor_index_open(&ix, argv[2]);
+    if (err)
+        return fail("index open", err);
+    memcpy(rec.id, id, sizeof(rec.id));
+    rec.call = call;
+    rec.state = STOR_STATE_COMPLETE;
+    rec.end_wall_us = start + 20000 * n;
+    rec.bytes = (uint64_t)st.st_size;
+    rec.packets = 2 * n;
+    rec.n_streams = 2;
+    snprintf(rec.path, sizeof(rec.path), "%s", path);
+    err = stor_index_put(ix, &rec);
+    if (!err) {
+        /* a later call with a fixed id, same file: the listing then pages */
+        snprintf(rec.id, sizeof(rec.id), "ffffffffffffffffffffffffffffffff");
+        rec.call.start_wall_us = start + 60000000;
+        snprintf(rec.call.call_id, sizeof(rec.call.call_id), "e2e-call-2@example.net");
+        err = stor_index_put(ix, &rec);
+    }
+    stor_index_close(ix);
+    if (err)
+        return fail("index put", err);
+    printf("%s\nffffffffffffffffffffffffffffffff\n", id);
+    return 0;
+}

@@ -1,0 +1,150 @@
+#!/bin/bash
+# Integration test of srtprec-keyagent on 127.0.0.1 (TAP output).
+#   integration.sh KEYAGENT KA_CTL KA_SUB MKCERTS ENDPOINT_SIM
+# Starts the real daemon with throwaway certificates on an ephemeral port
+# (port-file), drives the control socket with ka_ctl, subscribes with ka_sub
+# (mutual TLS), then stops the daemon.  Every wait is bounded; the daemon is
+# killed on exit whatever happens.
+set -u
+KA=$1 CTL=$2 SUB=$3 MKCERTS=$4 SIM=$5
+K30=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd
+work=$(mktemp -d /tmp/ka-it.XXXXXX)
+pid=
+n=0 failed=0
+
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    if [ "$failed" -ne 0 ]; then
+        echo "# keyagent log:"; sed 's/^/#   /' "$work/ka.log" 2>/dev/null
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+ok() { # cond-exit-status description
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
+}
+
+sh "$MKCERTS" "$work/certs" || { echo "1..0 # SKIP cannot make certificates"; exit 0; }
+c=$work/certs
+cat > "$work/ka.conf" <<CONF
+[keyagent]
+listen = 127.0.0.1:0
+entity = sip:keyagent@example.net
+tls-cert = $c/keyagent.crt
+tls-key = $c/keyagent.key
+tls-ca = $c/ca.crt
+allow = sip:recorder@example.net, sip:other-recorder@example.net
+control-socket = $work/ka.sock
+disclosure-log = $work/disclosure.log
+port-file = $work/port
+log-level = info
+CONF
+
+timeout 100 "$KA" --config="$work/ka.conf" 2>"$work/ka.log" &
+pid=$!
+for _ in $(seq 1 200); do
+    [ -s "$work/port" ] && [ -S "$work/ka.sock" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+done
+[ -s "$work/port" ]; ok $? "daemon started and wrote its port"
+port=$(cat "$work/port" 2>/dev/null || echo 0)
+
+mode=$(stat -c %a "$work/ka.sock" 2>/dev/null)
+[ "$mode" = 660 ]; ok $? "control socket mode 0660 (got $mode)"
+
+# Control protocol: each line, its expected answer.
+cat > "$work/lines" <<LINES
+PING
+CALL it-call-1@ep ltag rtag sip:agent1@callcentre.example sip:customer1@pstn.example
+CALL it-call-1@ep ltag rtag sip:agent1@callcentre.example sip:customer1@pstn.example
+STREAM it-call-1@ep tx send 0badf00d 0 PCMU 8000 127.0.0.1:4000 127.0.0.1:5000 AES_CM_128_HMAC_SHA1_80 inline:$K30 0 100
+STREAM it-call-1@ep tx send 0badf00d 0 PCMU 8000 127.0.0.1:4000 127.0.0.1:5000 AES_CM_128_HMAC_SHA1_80 inline:$K30 0 100
+STREAM nosuchcall tx send - 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:$K30 0 100
+STREAM it-call-1@ep rx recv - 0 PCMU 8000 - - AES_CM_192_HMAC_SHA1_80 inline:$K30 0 100
+STREAM it-call-1@ep rx recv - 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:$K30 0 100
+PAUSE it-call-1@ep rx
+RESUME it-call-1@ep rx
+PAUSE it-call-1@ep nosuch
+CALL  two-spaces a b sip:a@b sip:c@d
+HELLO
+END
+LINES
+cat > "$work/expected" <<EXP
+OK
+OK
+ERR call exists
+OK
+ERR stream exists (use REKEY)
+ERR no such call
+ERR unknown crypto suite
+OK
+OK
+OK
+ERR no such stream
+ERR bad token (empty, space run or non-printable byte)
+ERR unknown command
+ERR END takes 1 argument
+EXP
+timeout 20 "$CTL" "$work/ka.sock" < "$work/lines" > "$work/answers" 2>"$work/ctl.err"
+ok $? "ka_ctl ran"
+diff -u "$work/expected" "$work/answers" | sed 's/^/# /'
+cmp -s "$work/expected" "$work/answers"; ok $? "control answers OK/ERR as documented"
+
+sub() { timeout 20 "$SUB" --port="$port" --ca="$c/ca.crt" "$@" 2>&1 | sed 's/^/# /'; return "${PIPESTATUS[0]}"; }
+
+sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
+    --expect-call=it-call-1@ep --expect-key=$K30 \
+    --ctl="$work/ka.sock" --end-call=it-call-1@ep --unsubscribe
+ok $? "authorised recorder: 200, full state with the key, partial on END, unsubscribe"
+
+sub --cert="$c/intruder.crt" --key="$c/intruder.key" --expect-status=403
+ok $? "unauthorised certificate: 403 and no NOTIFY"
+
+sub --cert="$c/recorder.crt" --key="$c/recorder.key" --event=presence --expect-status=489
+ok $? "wrong Event: 489"
+
+sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expires=10 --expect-status=423
+ok $? "Expires below the minimum: 423"
+
+sub --cert="$c/foreign.crt" --key="$c/foreign.key" --expect-tls-fail
+ok $? "certificate from a foreign CA: TLS refused"
+
+grep -q "sip:recorder@example.net.*it-call-1@ep" "$work/disclosure.log"
+ok $? "disclosure log records who received the call's keys"
+"$KA" --verify-disclosure-log="$work/disclosure.log" | sed 's/^/# /'
+ok "${PIPESTATUS[0]}" "disclosure log chain verifies"
+! grep -q "$K30" "$work/disclosure.log" "$work/ka.log"
+ok $? "no key material in the disclosure log or the daemon log"
+! grep -q "intruder.*it-call" "$work/disclosure.log"
+ok $? "nothing disclosed to the intruder"
+
+# The endpoint simulator discloses through the control socket, sends SRTP to
+# a UDP port nobody reads (loopback drops it), ends its calls, writes its files.
+timeout 30 "$SIM" --control="$work/ka.sock" --recorder="127.0.0.1:$port" --calls=2 \
+    --duration-ms=200 --out-dir="$work/sim" --seed=7 2>&1 | sed 's/^/# /'
+ok "${PIPESTATUS[0]}" "endpoint simulator ran"
+rows=$(tail -n +2 "$work/sim/manifest.tsv" 2>/dev/null | wc -l)
+[ "$rows" -eq 4 ]; ok $? "manifest lists 4 streams (got $rows)"
+sizes_ok=0
+while IFS=$'\t' read -r cid sid dir ssrc packets file; do
+    [ "$packets" -eq 10 ] && [ "$(stat -c %s "$work/sim/$file")" -eq $((packets * 160)) ] || sizes_ok=1
+done < <(tail -n +2 "$work/sim/manifest.tsv" 2>/dev/null)
+[ "$rows" -eq 4 ] && [ "$sizes_ok" -eq 0 ]; ok $? "10 packets of 160 mu-law bytes per stream"
+grep -q "call .*@sim.callcentre.example ends" "$work/ka.log"; ok $? "simulator ENDed its calls"
+! grep -rq "inline:" "$work/sim"; ok $? "simulator wrote no key material"
+
+kill -TERM "$pid"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+wait "$pid"; rc=$?
+pid=
+[ "$rc" -eq 0 ]; ok $? "SIGTERM: clean exit (status $rc)"
+[ ! -e "$work/ka.sock" ]; ok $? "control socket removed on exit"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,192 @@
+/** @file test_export.c  WAV export of a known two-direction call: G.711 decoding against
+ *  ITU-T G.711 reference values, alignment by first arrival, gaps as silence. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stor.h"
+#include "tap.h"
+#include "testcert.h"
+
+enum { FRAMES = 2880 };
+
+/* G.711 expansion written from the segment tables (a different formulation
+ * from the library's, on purpose): magnitudes in 14-bit (mu) / 13-bit (A)
+ * units scaled to 16 bits. */
+static int16_t ref_ulaw(uint8_t b)
+{
+    int exp, mant, mag;
+
+    b = (uint8_t)~b;
+    exp = (b >> 4) & 7;
+    mant = b & 15;
+    mag = ((2 * mant + 33) << exp) - 33;
+    return (int16_t)((b & 0x80) ? -4 * mag : 4 * mag);
+}
+
+static int16_t ref_alaw(uint8_t b)
+{
+    int exp, mant, mag;
+
+    b ^= 0x55;
+    exp = (b >> 4) & 7;
+    mant = b & 15;
+    mag = exp == 0 ? 2 * mant + 1 : (2 * mant + 33) << (exp - 1);
+    return (int16_t)((b & 0x80) ? 8 * mag : -8 * mag);
+}
+
+struct sink {
+    uint8_t *p;
+    size_t len, cap, calls;
+};
+
+static bool sink_fn(const void *data, size_t len, void *arg)
+{
+    struct sink *s = arg;
+    if (s->len + len > s->cap) {
+        s->cap = (s->len + len) * 2;
+        s->p = realloc(s->p, s->cap);
+        if (!s->p)
+            return false;
+    }
+    memcpy(s->p + s->len, data, len);
+    s->len += len;
+    s->calls++;
+    return true;
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int16_t sample(const struct sink *s, size_t frame, unsigned ch)
+{
+    const uint8_t *p = s->p + 44 + frame * 4 + ch * 2;
+    return (int16_t)(uint16_t)(p[0] | p[1] << 8);
+}
+
+int main(void)
+{
+    char dir[4096], crt[4096], key[4096], path[8192], id[STOR_ID_HEX];
+    const char *recips[1] = { crt };
+    struct stor_call_info call = { .call_id = "export-test" };
+    struct stor_stream_info si[4] = {
+        { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s" },
+        { 0x200, 8, "PCMA", 8000, STOR_DIR_RECV, "r" },
+        { 0x300, 0, "PCMU", 8000, STOR_DIR_RECV, "r2" },
+        { 0x400, 111, "opus", 48000, STOR_DIR_SEND, "o" },
+    };
+    static int16_t want[FRAMES][2];
+    struct stor_writer *w;
+    unsigned idx[4];
+    uint8_t pay[200];
+    const uint64_t t0 = 1700000000000000ull;
+    struct sink out = { 0 };
+    const char *why = NULL;
+    enum sr_err err;
+    size_t bad = 0;
+
+    if (!tap_ok(testcert_tmpdir(dir) && testcert_make(dir, "aud", TESTCERT_EC, crt, key),
+                "temp dir and certificate"))
+        return tap_done();
+    struct stor_writer_cfg cfg = { dir, recips, 1, 1000 };
+    if (!tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK, "writer"))
+        return tap_done();
+    stor_writer_add_stream(w, &si[0], &idx[0]);
+    stor_writer_add_stream(w, &si[1], &idx[1]);
+    stor_writer_add_stream(w, &si[3], &idx[3]);
+
+    /* Send (PCMU): ts base 1000, packets 0..9 with 5 lost and 6/7 swapped.
+     * Recv (PCMA): arrives 7 ms later (rounds to the same 20 ms boundary),
+     * packet 3 kept encrypted.  Opus is not exported. */
+    for (unsigned i = 0; i < 10; i++) {
+        unsigned s0 = i == 6 ? 7 : i == 7 ? 6 : i;
+        struct stor_pkt p = { 0 };
+        for (unsigned k = 0; k < 160; k++)
+            pay[k] = (uint8_t)(s0 * 31 + k * 7 + 3);
+        if (s0 == 0)
+            memcpy(pay, "\x00\x80\xff\x7f", 4);
+        p = (struct stor_pkt){ (uint16_t)s0, s0, 1000 + s0 * 160, t0 + s0 * 20000, 0, pay, 160 };
+        if (s0 != 5) {
+            stor_writer_packet(w, idx[0], &p);
+            for (unsigned k = 0; k < 160; k++)
+                want[s0 * 160 + k][0] = ref_ulaw(pay[k]);
+        }
+        for (unsigned k = 0; k < 160; k++)
+            pay[k] = (uint8_t)(i * 13 + k * 5 + 1);
+        if (i == 0)
+            memcpy(pay, "\xd5\x55\xaa\x2a", 4);
+        p = (struct stor_pkt){ (uint16_t)i, i, 50000 + i * 160, t0 + 7000 + i * 20000,
+                               i == 3 ? STOR_PKT_ENCRYPTED : 0, pay, 160 };
+        stor_writer_packet(w, idx[1], &p);
+        if (i != 3)
+            for (unsigned k = 0; k < 160; k++)
+                want[i * 160 + k][1] = ref_alaw(pay[k]);
+        p = (struct stor_pkt){ (uint16_t)i, i, i * 960, t0 + i * 20000, 0, pay, 80 };
+        stor_writer_packet(w, idx[3], &p);
+    }
+    stor_writer_flush(w);
+    /* A later recv stream (new SSRC) 295 ms in: 2360 samples, rounded to 2400. */
+    stor_writer_add_stream(w, &si[2], &idx[2]);
+    for (unsigned j = 0; j < 3; j++) {
+        struct stor_pkt p;
+        for (unsigned k = 0; k < 160; k++)
+            pay[k] = (uint8_t)(j * 17 + k * 3 + 9);
+        p = (struct stor_pkt){ (uint16_t)j, j, 777 + j * 160, t0 + 295000 + j * 20000, 0, pay, 160 };
+        stor_writer_packet(w, idx[2], &p);
+        for (unsigned k = 0; k < 160; k++)
+            want[2400 + j * 160 + k][1] = ref_ulaw(pay[k]);
+    }
+    tap_ok(stor_writer_close(w, NULL, path, sizeof(path)) == SR_OK, "archive sealed");
+
+    tap_ok(ref_ulaw(0x00) == -32124 && ref_ulaw(0x80) == 32124 && ref_ulaw(0xff) == 0 &&
+               ref_alaw(0xd5) == 8 && ref_alaw(0x2a) == -32256,
+           "reference expansion agrees with G.711 end points");
+
+    err = stor_export_wav(path, crt, key, sink_fn, &out, &why);
+    tap_ok(err == SR_OK, "export (%s)", why ? why : "ok");
+    if (!tap_ok(out.len == 44 + FRAMES * 4, "length %zu = header + %d stereo frames", out.len, FRAMES))
+        goto done;
+    tap_ok(memcmp(out.p, "RIFF", 4) == 0 && le32(out.p + 4) == 36 + FRAMES * 4 &&
+               memcmp(out.p + 8, "WAVEfmt ", 8) == 0 && le32(out.p + 16) == 16 &&
+               out.p[20] == 1 && out.p[22] == 2 && le32(out.p + 24) == 8000 &&
+               le32(out.p + 28) == 32000 && out.p[32] == 4 && out.p[34] == 16 &&
+               memcmp(out.p + 36, "data", 4) == 0 && le32(out.p + 40) == FRAMES * 4,
+           "RIFF header: PCM, 2 channels, 8 kHz, 16 bit, sizes");
+    tap_ok(sample(&out, 0, 0) == -32124 && sample(&out, 1, 0) == 32124 &&
+               sample(&out, 2, 0) == 0 && sample(&out, 3, 0) == 0,
+           "mu-law 0x00 0x80 0xff 0x7f -> -32124 32124 0 0 (ITU-T G.711 +-8031 x 4)");
+    tap_ok(sample(&out, 0, 1) == 8 && sample(&out, 1, 1) == -8 && sample(&out, 2, 1) == 32256 &&
+               sample(&out, 3, 1) == -32256,
+           "A-law 0xd5 0x55 0xaa 0x2a -> 8 -8 32256 -32256 (ITU-T G.711 +-1, +-4032 x 8)");
+    for (size_t f = 0; f < FRAMES; f++)
+        for (unsigned ch = 0; ch < 2; ch++)
+            if (sample(&out, f, ch) != want[f][ch])
+                bad++;
+    tap_ok(bad == 0, "every sample equals the expected decode (%zu differ)", bad);
+    {
+        size_t nz = 0;
+        for (size_t f = 800; f < 960; f++)
+            nz += sample(&out, f, 0) != 0;
+        for (size_t f = 480; f < 640; f++)
+            nz += sample(&out, f, 1) != 0;
+        for (size_t f = 1600; f < 2400; f++)
+            nz += sample(&out, f, 0) != 0 || sample(&out, f, 1) != 0;
+        tap_ok(nz == 0, "lost packet, encrypted packet and the pause are silence");
+    }
+    tap_ok(sample(&out, 2400, 1) == ref_ulaw(9) && sample(&out, 2399, 1) == 0,
+           "later stream starts exactly at its rounded 20 ms boundary");
+
+    {
+        struct sink o2 = { 0 };
+        err = stor_export_wav(path, crt, "/nonexistent", sink_fn, &o2, &why);
+        tap_ok(err != SR_OK && o2.len == 0 && why, "no key: error before any output (%s)", why);
+        free(o2.p);
+    }
+done:
+    free(out.p);
+    testcert_rmdir(dir);
+    return tap_done();
+}

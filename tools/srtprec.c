@@ -1,0 +1,324 @@
+/** @file srtprec.c  The archive CLI: verify, info, export, list.
+ *
+ *   srtprec verify --cert=C --key=K FILE
+ *   srtprec info   --cert=C --key=K FILE
+ *   srtprec export --cert=C --key=K --format=wav|ogg FILE OUT   (OUT "-" = stdout)
+ *   srtprec list   --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US] [--limit=N]
+ *
+ * Exit status: 0 success, 1 the archive or index has a problem (printed on
+ * stderr), 2 usage.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "slice.h"
+#include "stor.h"
+#include "util.h"
+
+enum { MAX_POS = 4 };
+
+struct opts {
+    const char *cert, *key, *format, *index, *party, *call_id;
+    uint64_t from, to, limit;
+    const char *pos[MAX_POS];
+    size_t n_pos;
+};
+
+static int usage(void)
+{
+    fputs("usage: srtprec verify --cert=C --key=K FILE\n"
+          "       srtprec info --cert=C --key=K FILE\n"
+          "       srtprec export --cert=C --key=K --format=wav|ogg FILE OUT\n"
+          "       srtprec list --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US]"
+          " [--limit=N]\n",
+          stderr);
+    return 2;
+}
+
+static bool opt_str(const char *arg, const char *name, const char **out)
+{
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0 || arg[n] != '=')
+        return false;
+    *out = arg + n + 1;
+    return true;
+}
+
+static bool parse_opts(int argc, char **argv, struct opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (a[0] != '-' || a[1] != '-' || !a[2]) {
+            if (o->n_pos == MAX_POS)
+                return false;
+            o->pos[o->n_pos++] = a;
+            continue;
+        }
+        if (opt_str(a, "--cert", &o->cert) || opt_str(a, "--key", &o->key) ||
+            opt_str(a, "--format", &o->format) || opt_str(a, "--index", &o->index) ||
+            opt_str(a, "--party", &o->party) || opt_str(a, "--call-id", &o->call_id))
+            continue;
+        if (opt_str(a, "--from", &v) && slice_to_u64(slice_cstr(v), UINT64_MAX, &o->from))
+            continue;
+        if (opt_str(a, "--to", &v) && slice_to_u64(slice_cstr(v), UINT64_MAX, &o->to))
+            continue;
+        if (opt_str(a, "--limit", &v) && slice_to_u64(slice_cstr(v), 1000000, &o->limit))
+            continue;
+        fprintf(stderr, "srtprec: unknown or malformed option %s\n", a);
+        return false;
+    }
+    return true;
+}
+
+static void print_counts(FILE *f, const struct stor_counts *c)
+{
+    fprintf(f,
+            "packets=%" PRIu64 " auth_fail=%" PRIu64 " replay=%" PRIu64 " malformed=%" PRIu64
+            " overload=%" PRIu64 " encrypted_kept=%" PRIu64,
+            c->packets, c->auth_fail, c->replay, c->malformed, c->overload, c->encrypted_kept);
+}
+
+static int open_archive(const struct opts *o, struct stor_reader **r)
+{
+    const char *why = NULL;
+    enum sr_err err;
+
+    if (!o->cert || !o->key || o->n_pos != 1)
+        return usage();
+    err = stor_reader_open(r, o->pos[0], o->cert, o->key, &why);
+    if (err) {
+        fprintf(stderr, "%s: FAILED: %s (%s)\n", o->pos[0], why ? why : sr_strerror(err),
+                sr_strerror(err));
+        return 1;
+    }
+    return 0;
+}
+
+/* Per-stream packet counts, grown as streams appear. */
+struct tally {
+    uint64_t *n;
+    size_t cap;
+};
+
+static int read_tally(struct stor_reader *r, const char *file, struct tally *t, uint64_t *total)
+{
+    const char *why = NULL;
+    struct stor_pkt p;
+    unsigned idx;
+    enum sr_err err;
+
+    *total = 0;
+    while ((err = stor_reader_next(r, &idx, &p, &why)) == SR_OK) {
+        if (idx >= t->cap) {
+            size_t cap = (size_t)idx + 16;
+            uint64_t *nn = realloc(t->n, cap * sizeof(*nn));
+            if (!nn) {
+                fprintf(stderr, "srtprec: out of memory\n");
+                return 1;
+            }
+            memset(nn + t->cap, 0, (cap - t->cap) * sizeof(*nn));
+            t->n = nn;
+            t->cap = cap;
+        }
+        t->n[idx]++;
+        (*total)++;
+    }
+    if (err != SR_ECLOSED) {
+        fprintf(stderr, "%s: FAILED: %s (%s)\n", file, why ? why : sr_strerror(err),
+                sr_strerror(err));
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_verify(const struct opts *o)
+{
+    struct stor_reader *r;
+    struct tally t = { 0 };
+    uint64_t total;
+    int rc = open_archive(o, &r);
+
+    if (rc)
+        return rc;
+    rc = read_tally(r, o->pos[0], &t, &total);
+    if (!rc) {
+        printf("OK %s id=%s streams=%zu chunks=%" PRIu64 " read_packets=%" PRIu64 " ", o->pos[0],
+               stor_reader_id(r), stor_reader_n_streams(r), stor_reader_chunks(r), total);
+        print_counts(stdout, stor_reader_counts(r));
+        printf("\n");
+    }
+    free(t.n);
+    stor_reader_close(r);
+    return rc;
+}
+
+static int cmd_info(const struct opts *o)
+{
+    struct stor_reader *r;
+    struct tally t = { 0 };
+    const struct stor_call_info *c;
+    char when[64];
+    uint64_t total;
+    int rc = open_archive(o, &r);
+
+    if (rc)
+        return rc;
+    c = stor_reader_call(r);
+    sr_wall_fmt(c->start_wall_us, when, sizeof(when));
+    printf("id:         %s\ncall-id:    %s\nlocal:      %s;tag=%s\nremote:     %s;tag=%s\n"
+           "source:     %s\nstart:      %s\n",
+           stor_reader_id(r), c->call_id, c->local_aor, c->local_tag, c->remote_aor,
+           c->remote_tag, c->source, when);
+    rc = read_tally(r, o->pos[0], &t, &total);
+    if (!rc) {
+        sr_wall_fmt(stor_reader_end_wall_us(r), when, sizeof(when));
+        printf("sealed:     %s\n", when);
+    }
+    for (size_t i = 0; i < stor_reader_n_streams(r); i++) {
+        const struct stor_stream_info *s = stor_reader_stream(r, i);
+        printf("stream %zu:   %s ssrc=%08" PRIx32 " pt=%u codec=%s rate=%u label=%s packets=%" PRIu64
+               "\n",
+               i, s->direction == STOR_DIR_SEND ? "send" : "recv", s->ssrc, s->payload_type,
+               s->codec[0] ? s->codec : "?", s->clock_rate, s->label, i < t.cap ? t.n[i] : 0);
+    }
+    if (!rc) {
+        printf("counts:     ");
+        print_counts(stdout, stor_reader_counts(r));
+        printf("\n");
+    }
+    free(t.n);
+    stor_reader_close(r);
+    return rc;
+}
+
+static bool to_fd(const void *data, size_t len, void *arg)
+{
+    return sr_write_all(*(int *)arg, data, len) == SR_OK;
+}
+
+static int cmd_export(const struct opts *o)
+{
+    char tmp[4096];
+    const char *why = NULL, *out;
+    bool to_stdout;
+    enum sr_err err;
+    int fd, n;
+
+    if (!o->cert || !o->key || !o->format || o->n_pos != 2 ||
+        (strcmp(o->format, "wav") != 0 && strcmp(o->format, "ogg") != 0))
+        return usage();
+    out = o->pos[1];
+    to_stdout = strcmp(out, "-") == 0;
+    if (to_stdout) {
+        fd = STDOUT_FILENO;
+    } else {
+        /* Written aside and renamed only when the archive checked out. */
+        n = snprintf(tmp, sizeof(tmp), "%s.part", out);
+        if (n < 0 || (size_t)n >= sizeof(tmp))
+            return usage();
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            fprintf(stderr, "srtprec: %s: %s\n", tmp, strerror(errno));
+            return 1;
+        }
+    }
+    if (strcmp(o->format, "wav") == 0)
+        err = stor_export_wav(o->pos[0], o->cert, o->key, to_fd, &fd, &why);
+    else
+        err = stor_export_ogg(o->pos[0], o->cert, o->key, to_fd, &fd, &why);
+    if (!to_stdout) {
+        if (!err && fsync(fd) != 0)
+            err = SR_EIO;
+        if (close(fd) != 0 && !err)
+            err = SR_EIO;
+        if (!err && rename(tmp, out) != 0)
+            err = SR_EIO;
+        if (err)
+            unlink(tmp);
+    }
+    if (err) {
+        fprintf(stderr, "%s: FAILED: %s (%s)\n", o->pos[0], why ? why : sr_strerror(err),
+                sr_strerror(err));
+        return 1;
+    }
+    return 0;
+}
+
+static bool list_one(const struct stor_record *rec, void *arg)
+{
+    static const char *const states[] = { "recording", "complete", "damaged" };
+    char when[64];
+
+    sr_wall_fmt(rec->call.start_wall_us, when, sizeof(when));
+    printf("%s %s %-9s call-id=%s local=%s remote=%s streams=%u packets=%" PRIu64
+           " bytes=%" PRIu64 " %s\n",
+           rec->id, when, states[rec->state <= STOR_STATE_DAMAGED ? rec->state : 2],
+           rec->call.call_id, rec->call.local_aor, rec->call.remote_aor, rec->n_streams,
+           rec->packets, rec->bytes, rec->path);
+    snprintf(arg, STOR_ID_HEX, "%s", rec->id);
+    return true;
+}
+
+static int cmd_list(const struct opts *o)
+{
+    struct stor_index *ix;
+    struct stor_query q = { 0 };
+    char last[STOR_ID_HEX] = "", after[STOR_ID_HEX];
+    uint64_t left = o->limit ? o->limit : UINT64_MAX;
+    enum sr_err err;
+
+    if (!o->index || o->n_pos)
+        return usage();
+    if ((err = stor_index_open(&ix, o->index))) {
+        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+        return 1;
+    }
+    q.from_wall_us = o->from;
+    q.to_wall_us = o->to;
+    q.party = o->party;
+    q.call_id = o->call_id;
+    /* Page with the cursor so a large index never sits in memory. */
+    for (;;) {
+        q.limit = left < 500 ? (size_t)left : 500;
+        memcpy(after, last, sizeof(after));
+        q.after_id = after[0] ? after : NULL;
+        if ((err = stor_index_search(ix, &q, list_one, last)))
+            break;
+        if (strcmp(after, last) == 0)
+            break;
+        left -= q.limit; /* an upper bound: a short page ends the loop next time */
+        if (!left)
+            break;
+    }
+    stor_index_close(ix);
+    if (err) {
+        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+
+    log_setup(LOG_LVL_WARN, "srtprec", 0);
+    if (argc < 2 || !parse_opts(argc, argv, &o))
+        return usage();
+    if (strcmp(argv[1], "verify") == 0)
+        return cmd_verify(&o);
+    if (strcmp(argv[1], "info") == 0)
+        return cmd_info(&o);
+    if (strcmp(argv[1], "export") == 0)
+        return cmd_export(&o);
+    if (strcmp(argv[1], "list") == 0)
+        return cmd_list(&o);
+    return usage();
+}
