@@ -101,7 +101,7 @@ bool slice_to_u64(struct slice s, uint64_t max, uint64_t *out)
         if (s.p[i] < '0' || s.p[i] > '9')
             return false;
         d = (unsigned)(s.p[i] - '0');
-        if (v > (max - d) / 10)
+        if (d > max || v > (max - d) / 10)
             return false;
         v = v * 10 + d;
     }

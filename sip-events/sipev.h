@@ -263,7 +263,8 @@ enum sr_err sipev_tls_peer_identity(SSL *ssl, char *out, size_t outlen);
 /** One stream connection (TLS, or plain TCP when ctx is NULL, for lab use)
  *  carrying framed SIP messages.  Non-blocking; driven by the owner's poll
  *  loop: call sipev_conn_io() when the fd is readable or writable.
- *  The process must ignore SIGPIPE: OpenSSL writes with write(2). */
+ *  The process must ignore SIGPIPE: OpenSSL writes with write(2).  Each
+ *  sipev_conn_io() reads a bounded amount (fairness), so poll level-triggered. */
 struct sipev_conn;
 
 /** Handler for each complete message; return false to close the connection

@@ -32,6 +32,7 @@ static void test_slice(void)
     tap_ok(!slice_to_u64(SLICE_LIT("-1"), 100, &v), "u64 sign refused");
     tap_ok(!slice_to_u64(SLICE_LIT("101"), 100, &v), "u64 over max");
     tap_ok(!slice_to_u64(SLICE_LIT(""), 100, &v), "u64 empty");
+    tap_ok(!slice_to_u64(SLICE_LIT("9"), 4, &v), "u64 single digit over a small max");
     const char *g = guard_copy("12x", 2);
     tap_ok(slice_to_u64(slice_of(g, 2), 100, &v) && v == 12, "u64 at guard page");
 }
