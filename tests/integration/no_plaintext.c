@@ -64,8 +64,11 @@ int main(int argc, char **argv)
     for (int a = 2; a < argc; a++) {
         size_t plen = 0;
         unsigned char *pt = slurp(argv[a], &plen);
-        if (!pt)
-            return fprintf(stderr, "no_plaintext: cannot read %s\n", argv[a]), 2;
+        if (!pt) {
+            fprintf(stderr, "no_plaintext: cannot read %s\n", argv[a]);
+            found = 2;
+            break;
+        }
         for (size_t i = 0; i + RUN <= plen && !found; i++) {
             size_t h = (size_t)hash16(pt + i) & mask;
             for (; table[h]; h = (h + 1) & mask)
@@ -78,6 +81,8 @@ int main(int argc, char **argv)
         }
         free(pt);
     }
+    free(table);
+    free(arch);
     if (!found)
         printf("no_plaintext: no 16-byte run of %d plaintext file(s) in %s (%zu bytes)\n", argc - 2,
                argv[1], alen);

@@ -42,17 +42,20 @@ static int16_t s16(const unsigned char *p)
 int main(int argc, char **argv)
 {
     size_t wlen = 0, elen = 0, off = 12, nsamp = 0, nexp, ch;
-    unsigned char *wav, *exp, *data = NULL;
+    unsigned char *wav = NULL, *exp = NULL, *data = NULL;
     unsigned channels = 0, bits = 0;
-    int16_t *chan;
+    int16_t *chan = NULL;
+    int rc = 1;
 
     if (argc != 4)
         return fprintf(stderr, "usage: pcm_match WAV CHANNEL EXPECTED.s16le\n"), 2;
     ch = (size_t)strtoul(argv[2], NULL, 10);
     wav = slurp(argv[1], &wlen);
     exp = slurp(argv[3], &elen);
-    if (!wav || !exp || wlen < 12 || memcmp(wav, "RIFF", 4) || memcmp(wav + 8, "WAVE", 4))
-        return fprintf(stderr, "pcm_match: cannot read a RIFF/WAVE file and the expected file\n"), 1;
+    if (!wav || !exp || wlen < 12 || memcmp(wav, "RIFF", 4) || memcmp(wav + 8, "WAVE", 4)) {
+        fprintf(stderr, "pcm_match: cannot read a RIFF/WAVE file and the expected file\n");
+        goto out;
+    }
     while (off + 8 <= wlen) {
         uint32_t clen = le32(wav + off + 4);
         if (!memcmp(wav + off, "fmt ", 4) && clen >= 16 && off + 8 + 16 <= wlen) {
@@ -60,22 +63,30 @@ int main(int argc, char **argv)
             bits = wav[off + 22] | wav[off + 23] << 8;
         } else if (!memcmp(wav + off, "data", 4)) {
             data = wav + off + 8;
-            if (clen > wlen - off - 8)
-                return fprintf(stderr, "pcm_match: data chunk longer than the file\n"), 1;
+            if (clen > wlen - off - 8) {
+                fprintf(stderr, "pcm_match: data chunk longer than the file\n");
+                goto out;
+            }
             nsamp = clen / 2 / (channels ? channels : 1);
             break;
         }
         off += 8 + clen + (clen & 1);
     }
-    if (!data || bits != 16 || ch >= channels)
-        return fprintf(stderr, "pcm_match: need 16-bit PCM with channel %zu (have %u ch, %u bit)\n",
-                       ch, channels, bits), 1;
+    if (!data || bits != 16 || ch >= channels) {
+        fprintf(stderr, "pcm_match: need 16-bit PCM with channel %zu (have %u ch, %u bit)\n", ch,
+                channels, bits);
+        goto out;
+    }
     chan = malloc((nsamp + 1) * sizeof(*chan));
+    if (!chan)
+        goto out;
     for (size_t i = 0; i < nsamp; i++)
         chan[i] = s16(data + 2 * (i * channels + ch));
     nexp = elen / 2;
-    if (nexp == 0 || nexp > nsamp)
-        return fprintf(stderr, "pcm_match: expected %zu samples, channel has %zu\n", nexp, nsamp), 1;
+    if (nexp == 0 || nexp > nsamp) {
+        fprintf(stderr, "pcm_match: expected %zu samples, channel has %zu\n", nexp, nsamp);
+        goto out;
+    }
     for (size_t at = 0; at + nexp <= nsamp; at++) {
         size_t i = 0;
         while (i < nexp && chan[at + i] == s16(exp + 2 * i))
@@ -83,13 +94,20 @@ int main(int argc, char **argv)
         if (i < nexp)
             continue;
         for (size_t j = 0; j < nsamp; j++)
-            if ((j < at || j >= at + nexp) && chan[j] != 0)
-                return fprintf(stderr, "pcm_match: non-silent sample %d at %zu outside the match "
-                                       "[%zu, %zu)\n", chan[j], j, at, at + nexp), 1;
+            if ((j < at || j >= at + nexp) && chan[j] != 0) {
+                fprintf(stderr, "pcm_match: non-silent sample %d at %zu outside the match [%zu, %zu)\n",
+                        chan[j], j, at, at + nexp);
+                goto out;
+            }
         printf("pcm_match: all %zu samples match at offset %zu of %zu\n", nexp, at, nsamp);
-        return 0;
+        rc = 0;
+        goto out;
     }
     fprintf(stderr, "pcm_match: the %zu expected samples do not appear in channel %zu (%zu samples)\n",
             nexp, ch, nsamp);
-    return 1;
+out:
+    free(chan);
+    free(wav);
+    free(exp);
+    return rc;
 }

@@ -84,6 +84,13 @@ grep -E "media: [1-9][0-9]* received, 0 recorded" "$run/intruder.log" | diag
 grep -qE "media: [1-9][0-9]* received, 0 recorded" "$run/intruder.log"; ok $? "the intruder received packets and decrypted none"
 [ -z "$(ls -A "$run/intruder-archive")" ]; ok $? "the intruder wrote no archive"
 
+# Stop everything now: sanitizer reports (ASan build) appear at exit.
+stack_stop
+for p in "${extra_pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+extra_pids=()
+! grep -l "Sanitizer" "$run"/*.log 2>/dev/null | grep -q .; ok $? "no sanitizer report from any daemon"
+grep -h -A12 "Sanitizer" "$run"/*.log 2>/dev/null | head -n 60 | diag
+
 if [ "$failed" != 0 ]; then
     for f in keyagent recorder api intruder foreign sim; do echo "--- $f.log"; tail -n 30 "$run/$f.log"; done | diag
 fi
