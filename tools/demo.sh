@@ -7,7 +7,12 @@
 #   the keyagent and forks its SRTP to the recorder; the recorder decrypts
 #   with libsrtp2 and writes one encrypted archive per call; the API lists
 #   the calls and exports one as WAV.  Ends by itself.
+#
+#   tools/demo.sh           record, export, print, stop
+#   tools/demo.sh --serve   the same, then keep the daemons running (Ctrl-C stops them)
 set -euo pipefail
+serve=0
+[ "${1:-}" = --serve ] && serve=1
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -45,7 +50,7 @@ build/tools/srtprec verify --cert="$run/pki/auditor.crt" --key="$run/pki/auditor
 
 cat <<TXT
 
-== recorded ${id:+3 calls}; archives (AES-256-GCM, data key wrapped to pki/auditor.crt) are in
+== recorded $(grep -c '"id"' <(tr '{' '\n' <"$run/recordings.json")) calls; archives (AES-256-GCM, data key wrapped to pki/auditor.crt) are in
    $run/archive/   index: $run/index.sqlite   logs: $run/*.log
 
 To fetch recordings while the API runs (tokens are in the config above, hashed in $run/tokens):
@@ -53,6 +58,10 @@ To fetch recordings while the API runs (tokens are in the config above, hashed i
    curl --cacert $run/pki/ca.crt -H "Authorization: Bearer \$TOKEN" https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id
    curl --cacert $run/pki/ca.crt -H "Authorization: Bearer \$TOKEN" -o call.wav https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id/export.wav
    curl --cacert $run/pki/ca.crt -H "Authorization: Bearer \$TOKEN" -o call.srec https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id/archive
-(the demo's auditor token was $STACK_AUDITOR_TOKEN; the API stops with the demo)
+(the demo's auditor token is $STACK_AUDITOR_TOKEN; run tools/demo.sh --serve to keep the API up)
 Offline: build/tools/srtprec export --cert=$run/pki/auditor.crt --key=$run/pki/auditor.key --format=wav $run/archive/$id.srec call.wav
 TXT
+if [ "$serve" = 1 ]; then
+    echo "== serving; Ctrl-C stops the keyagent, recorder and API"
+    while sleep 3600; do :; done
+fi
