@@ -84,6 +84,9 @@ enum api_route {
     API_ROUTE_META,     /**< /v1/recordings/{id} */
     API_ROUTE_ARCHIVE,  /**< /v1/recordings/{id}/archive */
     API_ROUTE_EXPORT,   /**< /v1/recordings/{id}/export.wav */
+    API_ROUTE_HOLD,     /**< /v1/recordings/{id}/legal-hold (PUT on, DELETE off) */
+    API_ROUTE_AUDIT,    /**< /v1/audit */
+    API_ROUTE_WEB,      /**< / and /ui/<file>: the auditor web page (public) */
     API_ROUTE_COUNT
 };
 
@@ -95,6 +98,7 @@ struct api_target {
     struct slice path;  /**< before '?' */
     struct slice query; /**< after '?', possibly empty */
     struct slice id;    /**< the {id} segment as sent (not yet validated) */
+    struct slice file;  /**< API_ROUTE_WEB: the file name after /ui/ ("" for /) */
 };
 
 /** Split a raw request-target ("/v1/recordings/ab..?x=y") and match its path.
@@ -118,6 +122,7 @@ struct api_list_query {
     char call_id[API_PARAM_MAX];       /**< "" = any */
     char after[API_ID_HEX + 1];        /**< "" = from the start */
     size_t limit;                      /**< 1..API_LIMIT_MAX */
+    uint64_t after_seq;                /**< /v1/audit cursor: records after this seq */
 };
 
 /** What went wrong with a query string, for the JSON error body. */
@@ -129,7 +134,7 @@ struct api_query_err {
 
 /** Decode a raw (still percent-encoded) query string.  allowed selects the
  *  route's parameters: the listing takes from/to/party/call_id/after/limit,
- *  every other route none.  SR_OK or SR_EPARSE with *e filled. */
+ *  the audit query after (a decimal seq) and limit, every other route none.  SR_OK or SR_EPARSE with *e filled. */
 enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,
                             struct api_query_err *e);
 
@@ -144,6 +149,28 @@ bool api_time_parse(struct slice s, uint64_t *wall_us);
 json_t *api_json_str(const char *s);
 /** {"error": code, "message": msg[, "param": param]} as compact text; caller frees. */
 char *api_json_error(const char *code, const char *msg, const char *param);
+
+/* ------------------------------------------------------------------- range */
+
+enum { API_RANGE_MAX = 1024, API_ETAGS_MAX = 32 };
+
+/** What to do with a Range header (RFC 9110 section 14.2). */
+enum api_range {
+    API_RANGE_IGNORE = 0,    /**< absent, malformed, several ranges, other unit: send 200 */
+    API_RANGE_PARTIAL,       /**< one satisfiable range: 206 with *first, *len */
+    API_RANGE_UNSATISFIABLE, /**< 416 with Content-Range: bytes (star)/size */
+};
+
+/** Parse a Range header value against a representation of size bytes.
+ *  "bytes=a-b", "bytes=a-", "bytes=-n" only; values over API_RANGE_MAX bytes
+ *  are ignored.  On API_RANGE_PARTIAL, 1 <= *len and *first + *len <= size. */
+enum api_range api_range_parse(struct slice h, uint64_t size, uint64_t *first, uint64_t *len);
+
+/** true if the If-None-Match / If-Range value h lists etag (a quoted string,
+ *  quotes included).  strong: the strong comparison of If-Range (weak tags and
+ *  "*" never match); otherwise the weak comparison of If-None-Match ("*"
+ *  matches).  Malformed lists match nothing; at most API_ETAGS_MAX tags. */
+bool api_etag_list_match(struct slice h, struct slice etag, bool strong);
 
 /* ----------------------------------------------------------------- metrics */
 

@@ -32,7 +32,12 @@ struct api_cfg {
     unsigned long max_connections;
     unsigned long connection_timeout;
     unsigned long threads;
+    unsigned long max_per_ip;
     bool lab_plain_http;
+    bool audit_sync_all;
+    char audit_log[CONF_STR_MAX];
+    char recorder_metrics_file[CONF_STR_MAX];
+    char keyagent_metrics_file[CONF_STR_MAX];
 };
 
 #define ITEM(n, t, f, d, lo, hi, h) { n, t, offsetof(struct api_cfg, f), d, lo, hi, h }
@@ -54,8 +59,18 @@ static const struct conf_item api_items[] = {
     ITEM("connection-timeout", CONF_UINT, connection_timeout, "30", 1, 3600,
          "seconds of inactivity before a connection is closed"),
     ITEM("threads", CONF_UINT, threads, "4", 1, 64, "MHD worker threads"),
+    ITEM("max-connections-per-ip", CONF_UINT, max_per_ip, "16", 1, 10000,
+         "concurrent connections from one client address (slow clients cannot take all)"),
     ITEM("lab-plain-http", CONF_BOOL, lab_plain_http, "no", 0, 0,
          "LAB ONLY: serve plain HTTP without TLS (tokens cross the network in clear)"),
+    ITEM("audit-log", CONF_STR, audit_log, "", 0, 0,
+         "hash-chained access audit log (default: api-audit.log beside the index)"),
+    ITEM("audit-sync-all", CONF_BOOL, audit_sync_all, "no", 0, 0,
+         "fdatasync the audit record of every metadata request too (content accesses always)"),
+    ITEM("recorder-metrics-file", CONF_STR, recorder_metrics_file, "", 0, 0,
+         "recorder's Prometheus text file, appended to /metrics (empty: none)"),
+    ITEM("keyagent-metrics-file", CONF_STR, keyagent_metrics_file, "", 0, 0,
+         "keyagent's Prometheus text file, appended to /metrics (empty: none)"),
 };
 
 enum { PEM_MAX = 1024 * 1024 };
@@ -164,6 +179,7 @@ struct app {
     char *tls_cert_pem, *tls_key_pem;
     size_t tls_cert_len, tls_key_len;
     struct api_server *srv;
+    struct api_audit *audit;
 };
 
 static int options(struct app *a, int argc, char **argv)
@@ -179,7 +195,10 @@ static int options(struct app *a, int argc, char **argv)
     if (help) {
         conf_usage(stdout, "srtprec-api", api_items, SR_ARRAY_LEN(api_items));
         printf("  --hash-token=NAME:ROLE[,ROLE]\n      print a tokens-file line (token from stdin, "
-               "or generated and shown on stderr)\n");
+               "or generated and shown on stderr)\n"
+               "  --verify-audit=FILE [--audit-anchor=HEAD]\n      verify an audit log's hash "
+               "chain (exit 0 intact, 1 broken, 2 unreadable); HEAD, a head logged earlier,\n"
+               "      also catches lines removed from the end\n");
         return 1;
     }
     lvl = log_level_parse(a->cfg.log_level);
@@ -228,6 +247,22 @@ static int setup(struct app *a)
                   a->cfg.archive_key);
         return 1;
     }
+    if (!a->cfg.audit_log[0]) {
+        /* Auditing is not optional: default to a file beside the index,
+         * which the daemon can already write (SQLite WAL needs that). */
+        const char *slash = strrchr(a->cfg.index, '/');
+        int dir = slash ? (int)(slash - a->cfg.index) : 1;
+        if (snprintf(a->cfg.audit_log, sizeof(a->cfg.audit_log), "%.*s/api-audit.log", dir,
+                     slash ? a->cfg.index : ".") >= (int)sizeof(a->cfg.audit_log)) {
+            log_error("index path too long to derive audit-log; set audit-log");
+            return 1;
+        }
+    }
+    if (api_audit_open(&a->audit, a->cfg.audit_log, a->cfg.audit_sync_all, why,
+                       sizeof(why)) != SR_OK) {
+        log_error("%s", why);
+        return 1;
+    }
     memset(&sc, 0, sizeof(sc));
     sc.listen = a->cfg.listen;
     sc.plain_http = a->cfg.lab_plain_http;
@@ -240,7 +275,12 @@ static int setup(struct app *a)
     sc.max_connections = (unsigned)a->cfg.max_connections;
     sc.connection_timeout_s = (unsigned)a->cfg.connection_timeout;
     sc.threads = (unsigned)a->cfg.threads;
-    sc.audit = NULL; /* hash-chained access audit: a later issue plugs in here */
+    sc.max_per_ip = (unsigned)a->cfg.max_per_ip;
+    sc.audit = api_audit_hook;
+    sc.audit_arg = a->audit;
+    sc.audit_path = a->cfg.audit_log;
+    sc.recorder_metrics = a->cfg.recorder_metrics_file[0] ? a->cfg.recorder_metrics_file : NULL;
+    sc.keyagent_metrics = a->cfg.keyagent_metrics_file[0] ? a->cfg.keyagent_metrics_file : NULL;
     if (api_server_create(&a->srv, &sc, why, sizeof(why)) != SR_OK) {
         log_error("%s", why);
         return 1;
@@ -252,7 +292,8 @@ static int setup(struct app *a)
 
 static void cleanup(struct app *a)
 {
-    api_server_destroy(a->srv);
+    api_server_destroy(a->srv); /* in-flight requests finish, and are audited, first */
+    api_audit_close(a->audit);
     pem_free(a->tls_key_pem, a->tls_key_len);
     pem_free(a->tls_cert_pem, a->tls_cert_len);
     api_tokens_destroy(a->tokens);
@@ -281,6 +322,17 @@ int main(int argc, char **argv)
 
     if (argc == 2 && strncmp(argv[1], "--hash-token=", 13) == 0)
         return hash_token(argv[1] + 13);
+    if ((argc == 2 || argc == 3) && strncmp(argv[1], "--verify-audit=", 15) == 0) {
+        const char *anchor = NULL;
+        if (argc == 3) {
+            if (strncmp(argv[2], "--audit-anchor=", 15) != 0) {
+                fprintf(stderr, "usage: srtprec-api --verify-audit=FILE [--audit-anchor=HEAD]\n");
+                return 2;
+            }
+            anchor = argv[2] + 15;
+        }
+        return api_audit_verify_main(argv[1] + 15, anchor);
+    }
     memset(&a, 0, sizeof(a));
     rc = options(&a, argc, argv);
     if (rc)

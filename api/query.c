@@ -24,6 +24,9 @@ const char *api_route_name(enum api_route r)
     case API_ROUTE_META: return "metadata";
     case API_ROUTE_ARCHIVE: return "archive";
     case API_ROUTE_EXPORT: return "export";
+    case API_ROUTE_HOLD: return "legal_hold";
+    case API_ROUTE_AUDIT: return "audit";
+    case API_ROUTE_WEB: return "web";
     case API_ROUTE_COUNT: break;
     }
     return "none";
@@ -33,6 +36,7 @@ unsigned api_route_role(enum api_route r)
 {
     switch (r) {
     case API_ROUTE_NONE:
+    case API_ROUTE_WEB: /* the page holds no data; everything it shows needs a token */
     case API_ROUTE_HEALTHZ: return 0;
     case API_ROUTE_METRICS: /* any valid token: request counts are operational data */
         return API_ROLE_LISTER | API_ROLE_ARCHIVIST | API_ROLE_AUDITOR | API_ROLE_ADMIN;
@@ -40,6 +44,8 @@ unsigned api_route_role(enum api_route r)
     case API_ROUTE_META: return API_ROLE_LISTER;
     case API_ROUTE_ARCHIVE: return API_ROLE_ARCHIVIST;
     case API_ROUTE_EXPORT: return API_ROLE_AUDITOR;
+    case API_ROUTE_HOLD:
+    case API_ROUTE_AUDIT: return API_ROLE_ADMIN;
     case API_ROUTE_COUNT: break;
     }
     return API_ROLE_ADMIN;
@@ -82,6 +88,29 @@ void api_target_parse(struct slice target, struct api_target *t)
         t->route = API_ROUTE_METRICS;
         return;
     }
+    if (slice_eq(t->path, SLICE_LIT("/v1/audit"))) {
+        t->route = API_ROUTE_AUDIT;
+        return;
+    }
+    if (slice_eq(t->path, SLICE_LIT("/"))) {
+        t->route = API_ROUTE_WEB;
+        t->file = slice_of(t->path.p + 1, 0);
+        return;
+    }
+    if (t->path.len > 4 && memcmp(t->path.p, "/ui/", 4) == 0) {
+        /* a single segment of [a-z0-9.-] not starting with '.': the embedded
+         * file table decides whether it exists */
+        struct slice f = slice_of(t->path.p + 4, t->path.len - 4);
+        for (size_t i = 0; i < f.len; i++) {
+            char c = f.p[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                  (c == '.' && i > 0)))
+                return;
+        }
+        t->route = API_ROUTE_WEB;
+        t->file = f;
+        return;
+    }
     if (t->path.len < prefix_recordings.len ||
         memcmp(t->path.p, prefix_recordings.p, prefix_recordings.len) != 0)
         return;
@@ -105,6 +134,8 @@ void api_target_parse(struct slice target, struct api_target *t)
         t->route = API_ROUTE_ARCHIVE;
     else if (slice_eq(rest, SLICE_LIT("export.wav")))
         t->route = API_ROUTE_EXPORT;
+    else if (slice_eq(rest, SLICE_LIT("legal-hold")))
+        t->route = API_ROUTE_HOLD;
 }
 
 /* ------------------------------------------------------------------- times */
@@ -339,7 +370,8 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
         for (int i = 0; i < P_COUNT; i++)
             if (strcmp(name, param_names[i]) == 0)
                 id = i;
-        if (id < 0 || route != API_ROUTE_LIST)
+        if (id < 0 || !(route == API_ROUTE_LIST ||
+                        (route == API_ROUTE_AUDIT && (id == P_AFTER || id == P_LIMIT))))
             return query_fail(e, rname, "unknown parameter");
         if (seen & (1u << id))
             return query_fail(e, rname, "parameter given twice");
@@ -363,6 +395,11 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
         case P_PARTY: memcpy(q->party, val, vlen + 1); break;
         case P_CALL_ID: memcpy(q->call_id, val, vlen + 1); break;
         case P_AFTER:
+            if (route == API_ROUTE_AUDIT) {
+                if (!slice_to_u64(slice_of(val, vlen), INT64_MAX, &q->after_seq))
+                    return query_fail(e, rname, "cursor must be a record number");
+                break;
+            }
             if (!api_id_valid(slice_of(val, vlen)))
                 return query_fail(e, rname, "cursor must be 32 lower-case hex digits");
             memcpy(q->after, val, vlen + 1);

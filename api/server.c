@@ -25,6 +25,7 @@
 #include "server_priv.h"
 #include "stor.h"
 #include "util.h"
+#include "www.h"
 
 struct api_server {
     struct api_server_cfg cfg;
@@ -33,6 +34,7 @@ struct api_server {
     pthread_mutex_t ix_lock; /* stor objects are single-threaded */
     bool ix_lock_init;
     struct api_metrics metrics;
+    _Atomic uint64_t next_req;
     uint16_t port;
 };
 
@@ -44,6 +46,9 @@ struct api_req {
     struct api_target t;
     char client[INET6_ADDRSTRLEN];
     char who[API_TOKEN_NAME_MAX + 1];
+    const char *auth;  /* "token", "cert" or "-" */
+    char method[16];   /* for the audit; longer methods are cut (405 anyway) */
+    uint64_t req;
     char id[API_ID_HEX + 1];
     bool needs_auth; /* an authenticated route: log and audit */
     bool answered;
@@ -132,7 +137,9 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, struct api_req *r
                                     ? "Bearer realm=\"srtprec\", error=\"invalid_token\""
                                     : "Bearer realm=\"srtprec\"");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rq->t.route == API_ROUTE_HOLD
+                                                                 ? "GET, HEAD, PUT, DELETE"
+                                                                 : "GET, HEAD");
     return queue(c, rq, status, resp, len);
 }
 
@@ -153,6 +160,7 @@ static const char *state_name(enum stor_state s)
     case STOR_STATE_RECORDING: return "recording";
     case STOR_STATE_COMPLETE: return "complete";
     case STOR_STATE_DAMAGED: return "damaged";
+    case STOR_STATE_RECOVERED: return "recovered";
     }
     return "unknown";
 }
@@ -187,7 +195,8 @@ static json_t *record_json(const struct stor_record *r)
         json_object_set_new(o, "state", json_string(state_name(r->state))) ||
         json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes)) ||
         json_object_set_new(o, "packets", json_integer((json_int_t)r->packets)) ||
-        json_object_set_new(o, "streams", json_integer((json_int_t)r->n_streams))) {
+        json_object_set_new(o, "streams", json_integer((json_int_t)r->n_streams)) ||
+        json_object_set_new(o, "legal_hold", json_boolean(r->hold))) {
         json_decref(o);
         return NULL;
     }
@@ -286,8 +295,9 @@ static bool lookup(struct MHD_Connection *c, struct api_req *rq, struct stor_rec
 static bool audit_start(struct api_req *rq, unsigned status)
 {
     struct api_access a = {
-        .phase = API_ACCESS_START, .who = rq->who, .client = rq->client,
-        .route = api_route_name(rq->t.route), .id = rq->id, .status = status,
+        .phase = API_ACCESS_START, .req = rq->req, .who = rq->who, .auth = rq->auth,
+        .method = rq->method, .client = rq->client, .route = api_route_name(rq->t.route),
+        .id = rq->id, .status = status,
     };
 
     return !rq->srv->cfg.audit || rq->srv->cfg.audit(&a, rq->srv->cfg.audit_arg);
@@ -311,13 +321,20 @@ static enum MHD_Result route_meta(struct MHD_Connection *c, struct api_req *rq)
     return ret;
 }
 
+/* Conditional and partial GET of the archive (RFC 9110 sections 13 and 14).
+ * The ETag is "<id>-<size>": an archive never changes once complete, and a
+ * recovered or rewritten one changes size, so this is a strong validator. */
 static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *rq)
 {
     struct stor_record *rec = malloc(sizeof(*rec));
     struct MHD_Response *resp;
     enum MHD_Result ret;
     struct stat st;
-    char etag[80];
+    char etag[80], disp[96], crange[96];
+    const char *inm, *range, *ifr;
+    uint64_t size, first = 0, len = 0;
+    enum api_range rr = API_RANGE_IGNORE;
+    unsigned status = MHD_HTTP_OK;
     int fd = -1;
 
     if (!rec)
@@ -336,26 +353,70 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
                             NULL);
         goto out;
     }
-    if (!audit_start(rq, MHD_HTTP_OK)) {
+    size = (uint64_t)st.st_size;
+    snprintf(etag, sizeof(etag), "\"%s-%" PRIu64 "\"", rq->id, size);
+    inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    ifr = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_RANGE);
+    if (inm && api_etag_list_match(slice_cstr(inm), slice_cstr(etag), false)) {
+        status = MHD_HTTP_NOT_MODIFIED; /* section 13.1.2 */
+    } else if (range && (!ifr || api_etag_list_match(slice_cstr(ifr), slice_cstr(etag), true))) {
+        /* section 13.1.5: a stale If-Range means "send it all" */
+        rr = api_range_parse(slice_cstr(range), size, &first, &len);
+        if (rr == API_RANGE_PARTIAL)
+            status = MHD_HTTP_PARTIAL_CONTENT;
+        else if (rr == API_RANGE_UNSATISFIABLE)
+            status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
+    }
+    if (status == MHD_HTTP_RANGE_NOT_SATISFIABLE) {
+        char *text = api_json_error("range_not_satisfiable", "the range lies outside the file",
+                                    NULL);
+        size_t tlen = text ? strlen(text) : 0;
+
+        resp = text ? MHD_create_response_from_buffer(tlen, text, MHD_RESPMEM_MUST_FREE) : NULL;
+        if (!resp) {
+            free(text);
+            ret = MHD_NO;
+            goto out;
+        }
+        snprintf(crange, sizeof(crange), "bytes */%" PRIu64, size);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        ret = queue(c, rq, status, resp, tlen);
+        goto out;
+    }
+    if (!audit_start(rq, status)) {
         ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
                             "access audit unavailable", NULL);
         goto out;
     }
-    resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+    if (status == MHD_HTTP_NOT_MODIFIED) {
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        len = 0;
+    } else {
+        if (status == MHD_HTTP_OK)
+            len = size;
+        resp = MHD_create_response_from_fd_at_offset64(len, fd, first);
+    }
     if (!resp) {
         ret = MHD_NO;
         goto out;
     }
-    fd = -1; /* MHD owns it now */
-    snprintf(etag, sizeof(etag), "\"%s-%" PRIu64 "\"", rq->id, (uint64_t)st.st_size);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    if (status != MHD_HTTP_NOT_MODIFIED)
+        fd = -1; /* MHD owns it now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
-    {
-        char disp[96];
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    if (status != MHD_HTTP_NOT_MODIFIED) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
         snprintf(disp, sizeof(disp), "attachment; filename=\"%s.srec\"", rq->id);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
     }
-    ret = queue(c, rq, MHD_HTTP_OK, resp, (uint64_t)st.st_size);
+    if (status == MHD_HTTP_PARTIAL_CONTENT) {
+        snprintf(crange, sizeof(crange), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first,
+                 first + len - 1, size);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, crange);
+    }
+    ret = queue(c, rq, status, resp, len);
 out:
     if (fd >= 0)
         close(fd);
@@ -406,13 +467,139 @@ out:
     return ret;
 }
 
+/* PUT turns the legal hold on, DELETE turns it off, GET reads it.  The change
+ * is audited like any access (START is durable before the index changes). */
+static enum MHD_Result route_hold(struct MHD_Connection *c, struct api_req *rq)
+{
+    struct stor_record *rec = malloc(sizeof(*rec));
+    enum MHD_Result ret;
+    enum sr_err err = SR_OK;
+    bool on = strcmp(rq->method, MHD_HTTP_METHOD_PUT) == 0;
+    bool change = on || strcmp(rq->method, MHD_HTTP_METHOD_DELETE) == 0; /* not GET/HEAD */
+
+    if (!rec)
+        return MHD_NO;
+    if (!lookup(c, rq, rec, &ret))
+        goto out;
+    if (!audit_start(rq, MHD_HTTP_OK)) {
+        ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+                            "access audit unavailable", NULL);
+        goto out;
+    }
+    if (change) {
+        pthread_mutex_lock(&rq->srv->ix_lock);
+        err = stor_index_set_hold(rq->srv->ix, rq->id, on);
+        pthread_mutex_unlock(&rq->srv->ix_lock);
+        if (err) {
+            ret = internal_error(c, rq, "legal hold", err);
+            goto out;
+        }
+        log_notice("legal hold %s for %s by %s", on ? "on" : "off", rq->id, rq->who);
+    } else {
+        on = rec->hold;
+    }
+    ret = respond_json(c, rq, MHD_HTTP_OK,
+                       json_pack("{s:s,s:b}", "id", rq->id, "legal_hold", (int)on));
+out:
+    free(rec);
+    return ret;
+}
+
+static enum MHD_Result route_audit(struct MHD_Connection *c, struct api_req *rq,
+                                   const struct api_list_query *lq)
+{
+    json_t *body = NULL;
+    enum sr_err err;
+
+    if (!rq->srv->cfg.audit_path)
+        return respond_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no audit log configured",
+                             NULL);
+    if (!audit_start(rq, MHD_HTTP_OK))
+        return respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+                             "access audit unavailable", NULL);
+    err = api_audit_query(rq->srv->cfg.audit_path, lq->after_seq, lq->limit, &body);
+    if (err)
+        return internal_error(c, rq, "audit log read", err);
+    return respond_json(c, rq, MHD_HTTP_OK, body);
+}
+
+/* The embedded auditor page (www.c, generated from api/www/ at build time).
+ * Strict CSP: only our own script and style, audio only from blob: URLs the
+ * script made after fetching with the Authorization header, no framing. */
+static enum MHD_Result route_web(struct MHD_Connection *c, struct api_req *rq)
+{
+    const struct api_www_file *f = api_www_find(rq->t.file);
+    struct MHD_Response *resp;
+
+    if (!f)
+        return respond_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such resource", NULL);
+    resp = MHD_create_response_from_buffer(f->len, (void *)(uintptr_t)f->data,
+                                           MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, f->type);
+    MHD_add_response_header(resp, "Content-Security-Policy", API_WWW_CSP);
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
+    return queue(c, rq, MHD_HTTP_OK, resp, f->len);
+}
+
+/* A metrics file another daemon writes (Prometheus text).  Appended as is
+ * when it is bounded, printable text; otherwise a comment says why not, so a
+ * scraper still gets the API's own counters. */
+static void metrics_file(struct buf *b, const char *what, const char *path)
+{
+    enum { MAX = 256 * 1024 };
+    char *p = NULL;
+    size_t len = 0;
+    bool ok = false;
+    FILE *f;
+
+    if (!path)
+        return;
+    f = fopen(path, "re");
+    if (f) {
+        p = malloc(MAX + 1);
+        if (p) {
+            len = fread(p, 1, MAX + 1, f);
+            ok = len <= MAX && !ferror(f);
+            for (size_t i = 0; ok && i < len; i++)
+                ok = p[i] == '\n' || (p[i] >= 0x20 && p[i] < 0x7f);
+        }
+        fclose(f);
+    }
+    if (ok) {
+        buf_printf(b, "# %s metrics from %s\n", what, path);
+        buf_append(b, p, len);
+        if (len && p[len - 1] != '\n')
+            buf_append(b, "\n", 1);
+    } else {
+        buf_printf(b, "# %s metrics file %s: %s\n", what, path,
+                   !f ? "unavailable" : "not plain text or over 256 KiB; skipped");
+    }
+    free(p);
+}
+
 static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *rq)
 {
     struct buf b;
     char *text;
 
-    buf_init(&b, 256 * 1024);
-    if (api_metrics_render(&rq->srv->metrics, &b) != SR_OK || buf_append(&b, "", 1) != SR_OK) {
+    buf_init(&b, 1024 * 1024);
+    if (api_metrics_render(&rq->srv->metrics, &b) != SR_OK) {
+        buf_fini(&b);
+        return MHD_NO;
+    }
+    if (rq->srv->cfg.audit)
+        buf_printf(&b, "# HELP srtprec_api_audit_failures_total Audit records not written.\n"
+                       "# TYPE srtprec_api_audit_failures_total counter\n"
+                       "srtprec_api_audit_failures_total %" PRIu64 "\n",
+                   api_audit_failures(rq->srv->cfg.audit_arg));
+    metrics_file(&b, "recorder", rq->srv->cfg.recorder_metrics);
+    metrics_file(&b, "keyagent", rq->srv->cfg.keyagent_metrics);
+    if (buf_append(&b, "", 1) != SR_OK) {
         buf_fini(&b);
         return MHD_NO;
     }
@@ -433,13 +620,21 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     bool query_ok;
     unsigned need;
 
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return respond_error(c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                             "only GET and HEAD", NULL);
+    bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                  strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool is_put_del = strcmp(method, MHD_HTTP_METHOD_PUT) == 0 ||
+                      strcmp(method, MHD_HTTP_METHOD_DELETE) == 0;
+
+    snprintf(rq->method, sizeof(rq->method), "%s", method);
     if (rq->target_too_long)
         return respond_error(c, rq, MHD_HTTP_URI_TOO_LONG, "uri_too_long", "URI too long", NULL);
     if (rq->t.route == API_ROUTE_NONE)
         return respond_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such resource", NULL);
+    if (!(is_get || (is_put_del && rq->t.route == API_ROUTE_HOLD)))
+        return respond_error(c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                             rq->t.route == API_ROUTE_HOLD ? "only GET, HEAD, PUT and DELETE"
+                                                           : "only GET and HEAD",
+                             NULL);
 
     /* From here on, every answer on an authenticated route is logged and
      * audited, refusals included, with the id asked for when it is one. */
@@ -466,6 +661,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
             return respond_error(c, rq, MHD_HTTP_UNAUTHORIZED, "invalid_token",
                                  "bearer token not accepted", NULL);
         memcpy(rq->who, who.name, sizeof(rq->who));
+        rq->auth = "token";
         /* metrics accept any role: need is then a set of alternatives */
         if (rq->t.route == API_ROUTE_METRICS ? (who.roles & need) == 0
                                              : !api_roles_allow(who.roles, need))
@@ -482,9 +678,12 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     }
     case API_ROUTE_METRICS: return route_metrics(c, rq);
     case API_ROUTE_LIST: return route_list(c, rq, &lq);
+    case API_ROUTE_AUDIT: return route_audit(c, rq, &lq);
+    case API_ROUTE_WEB: return route_web(c, rq);
     case API_ROUTE_META:
     case API_ROUTE_ARCHIVE:
     case API_ROUTE_EXPORT:
+    case API_ROUTE_HOLD:
         if (!rq->id[0])
             return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_id",
                                  "recording id must be 32 lower-case hex digits", NULL);
@@ -492,6 +691,8 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
             return route_meta(c, rq);
         if (rq->t.route == API_ROUTE_ARCHIVE)
             return route_archive(c, rq);
+        if (rq->t.route == API_ROUTE_HOLD)
+            return route_hold(c, rq);
         return route_export(c, rq);
     case API_ROUTE_NONE:
     case API_ROUTE_COUNT: break;
@@ -538,6 +739,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     rq->target[n] = '\0';
     api_target_parse(slice_of(rq->target, n), &rq->t);
     memcpy(rq->who, "-", 2);
+    rq->auth = "-";
+    rq->req = atomic_fetch_add(&srv->next_req, 1) + 1;
     memcpy(rq->client, "?", 2);
     ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
@@ -574,9 +777,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         api_metrics_count(&srv->metrics, rq->t.route, rq->status, bytes);
     if (rq->needs_auth) {
         struct api_access a = {
-            .phase = API_ACCESS_DONE, .who = rq->who, .client = rq->client,
-            .route = api_route_name(rq->t.route), .id = rq->id, .status = rq->status,
-            .bytes = bytes, .completed = ok,
+            .phase = API_ACCESS_DONE, .req = rq->req, .who = rq->who, .auth = rq->auth,
+            .method = rq->method, .client = rq->client, .route = api_route_name(rq->t.route),
+            .id = rq->id, .status = rq->status, .bytes = bytes, .completed = ok,
         };
         log_notice("access who=%s client=%s route=%s id=%s status=%u bytes=%" PRIu64 " %s",
                    a.who, a.client, a.route, a.id[0] ? a.id : "-", a.status, a.bytes,
@@ -693,6 +896,7 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
             flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_URI_LOG_CALLBACK,
             on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_ARRAY,

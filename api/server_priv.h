@@ -22,7 +22,10 @@ enum api_access_phase {
 /** One access to an authenticated route, for the log line and the audit hook. */
 struct api_access {
     enum api_access_phase phase;
+    uint64_t req;       /**< request number since startup; pairs START and DONE */
     const char *who;    /**< principal name, "-" if the token was missing or wrong */
+    const char *auth;   /**< how who was established: "token", "cert" or "-" */
+    const char *method; /**< HTTP method */
     const char *client; /**< peer address */
     const char *route;  /**< api_route_name() */
     const char *id;     /**< recording id, "" when none */
@@ -31,8 +34,8 @@ struct api_access {
     bool completed;     /**< DONE: MHD reported the response sent in full */
 };
 
-/** The hash-chained access audit (a later issue) plugs in here.  Runs on an
- *  MHD thread; must be thread-safe.  The return value matters only at START. */
+/** The hash-chained access audit (audit.c) plugs in here.  Runs on an MHD
+ *  thread; must be thread-safe.  The return value matters only at START. */
 typedef bool api_audit_fn(const struct api_access *a, void *arg);
 
 struct api_server_cfg {
@@ -47,8 +50,12 @@ struct api_server_cfg {
     unsigned max_connections;
     unsigned connection_timeout_s;
     unsigned threads;
+    unsigned max_per_ip;            /**< connections per client address; 0 = no limit */
     api_audit_fn *audit;            /**< NULL: the access log line only */
     void *audit_arg;
+    const char *audit_path;         /**< the audit log read by GET /v1/audit; NULL: 404 */
+    const char *recorder_metrics;   /**< Prometheus text files appended to /metrics; NULL: none */
+    const char *keyagent_metrics;
 };
 
 struct api_server;
@@ -60,6 +67,27 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
 uint16_t api_server_port(const struct api_server *srv);
 /** Stop MHD (waits for in-flight requests) and free everything.  NULL-safe. */
 void api_server_destroy(struct api_server *srv);
+
+/* audit.c: the hash-chained access audit log (common/chainlog.h, tag A1). */
+struct api_audit;
+
+/** Open (create) the audit log at path, verifying the existing chain; a
+ *  broken chain refuses to start (why says where).  sync_all: fdatasync the
+ *  start record of metadata requests too (otherwise only content accesses). */
+enum sr_err api_audit_open(struct api_audit **out, const char *path, bool sync_all, char *why,
+                           size_t whylen);
+/** Syncs, logs the head (an anchor for later verification) and frees; NULL-safe. */
+void api_audit_close(struct api_audit *au);
+/** The api_audit_fn: arg is the struct api_audit.  START records of content
+ *  accesses are fdatasync'ed before it returns true; after any write failure
+ *  every call returns false (fail closed). */
+bool api_audit_hook(const struct api_access *a, void *arg);
+/** Records the hook could not write. */
+uint64_t api_audit_failures(const struct api_audit *au);
+/** Records with seq > after, at most limit, as {"records":[...],"next":seq}. */
+enum sr_err api_audit_query(const char *path, uint64_t after, size_t limit, json_t **out);
+/** --verify-audit: prints the verdict; 0 intact, 1 broken, 2 unreadable. */
+int api_audit_verify_main(const char *path, const char *anchor);
 
 /* export.c: decrypted WAV streamed through a pipe from a worker thread. */
 struct api_export;

@@ -21,6 +21,7 @@ const char *sr_strerror(enum sr_err err)
     case SR_ESTATE: return "invalid state";
     case SR_EUNSUPP: return "not supported";
     case SR_ECLOSED: return "connection closed";
+    case SR_ENOSPC: return "no space left on device";
     }
     return "unknown error"; /* only for a value outside the enum */
 }
@@ -34,6 +35,8 @@ enum sr_err sr_err_from_errno(int e)
     case ENOENT: return SR_ENOTFOUND;
     case EPIPE:
     case ECONNRESET: return SR_ECLOSED;
+    case ENOSPC:
+    case EDQUOT: return SR_ENOSPC;
     default: return SR_EIO;
     }
 }

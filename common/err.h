@@ -21,6 +21,7 @@ enum sr_err {
     SR_ESTATE,    /**< not valid in the object's current state */
     SR_EUNSUPP,   /**< well-formed but not supported (version, suite, codec) */
     SR_ECLOSED,   /**< peer closed the connection or stream ended */
+    SR_ENOSPC,    /**< no space left on the device (or quota): retry when space returns */
 };
 
 /** A static, human-readable string for err; never NULL. */

@@ -19,6 +19,8 @@ struct ka_call {
 struct ka_callstore {
     struct ka_call **calls;
     size_t n, max;
+    ka_release_fn *release_hook; /* tests: sees each call's memory just before free() */
+    void *release_arg;
     bool changed;
 };
 
@@ -41,12 +43,22 @@ enum sr_err ka_callstore_create(struct ka_callstore **out, size_t max_calls)
     return SR_OK;
 }
 
-static void call_forget(struct ka_call *c)
+static void call_forget(struct ka_callstore *cs, struct ka_call *c)
 {
     if (!c)
         return;
     sr_wipe(c, sizeof(*c));
+    if (cs->release_hook)
+        cs->release_hook(c, sizeof(*c), cs->release_arg);
     free(c);
+}
+
+void ka_callstore_set_release_hook(struct ka_callstore *cs, ka_release_fn *fn, void *arg)
+{
+    if (!cs)
+        return;
+    cs->release_hook = fn;
+    cs->release_arg = arg;
 }
 
 void ka_callstore_destroy(struct ka_callstore *cs)
@@ -54,7 +66,7 @@ void ka_callstore_destroy(struct ka_callstore *cs)
     if (!cs)
         return;
     for (size_t i = 0; i < cs->n; i++)
-        call_forget(cs->calls[i]);
+        call_forget(cs, cs->calls[i]);
     free(cs->calls);
     free(cs);
 }
@@ -185,7 +197,8 @@ bool ka_callstore_changed(const struct ka_callstore *cs)
     return cs && cs->changed;
 }
 
-enum sr_err ka_callstore_fill(const struct ka_callstore *cs, struct sipev_keybody *kb, bool full)
+enum sr_err ka_callstore_fill(const struct ka_callstore *cs, struct sipev_keybody *kb, bool full,
+                              const struct ka_filter *f1, const struct ka_filter *f2)
 {
     if (!cs || !kb)
         return SR_EINVAL;
@@ -195,6 +208,10 @@ enum sr_err ka_callstore_fill(const struct ka_callstore *cs, struct sipev_keybod
         enum sr_err err;
 
         if (!full && !c->changed)
+            continue;
+        /* The allow-list filter and the subscriber's own narrowing both
+         * apply: a body can narrow a subscription, never widen it. */
+        if ((f1 && !ka_filter_match(f1, &c->d)) || (f2 && !ka_filter_match(f2, &c->d)))
             continue;
         err = sipev_keybody_add_dialog(kb, &d);
         if (err)
@@ -219,7 +236,7 @@ void ka_callstore_settle(struct ka_callstore *cs)
     for (size_t i = 0; i < cs->n; i++) {
         struct ka_call *c = cs->calls[i];
         if (c->d.state == SIPEV_DIALOG_ENDED) {
-            call_forget(c);
+            call_forget(cs, c);
             continue;
         }
         c->changed = false;

@@ -38,6 +38,7 @@ struct ka_control {
     struct ka_callstore *calls;
     struct ctl_client **clients;
     size_t n_clients, max_clients;
+    struct ka_metrics *metrics; /* borrowed; may be NULL */
 };
 
 static void client_close(struct ka_control *ctl, struct ctl_client *cl)
@@ -57,7 +58,8 @@ static void client_close(struct ka_control *ctl, struct ctl_client *cl)
 }
 
 enum sr_err ka_control_create(struct ka_control **out, const char *path, int epoll_fd,
-                              struct ka_callstore *calls, size_t max_clients)
+                              struct ka_callstore *calls, size_t max_clients,
+                              struct ka_metrics *metrics)
 {
     struct ka_control *ctl;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -78,6 +80,7 @@ enum sr_err ka_control_create(struct ka_control **out, const char *path, int epo
     ctl->fd = -1;
     ctl->epoll_fd = epoll_fd;
     ctl->calls = calls;
+    ctl->metrics = metrics;
     ctl->max_clients = max_clients;
     ctl->w.kind = KA_WATCH_CTL_LISTEN;
     ctl->w.obj = ctl;
@@ -214,6 +217,12 @@ static enum sr_err answer_line(struct ctl_client *cl, struct slice line)
             log_info("control: refused a line: %s", why);
         ka_cmd_wipe(cmd);
         free(cmd);
+    }
+    if (cl->ctl->metrics) {
+        if (err)
+            cl->ctl->metrics->command_errors++;
+        else
+            cl->ctl->metrics->commands++;
     }
     if (!err)
         return buf_append(&cl->out, "OK\n", 3);

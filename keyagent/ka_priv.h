@@ -62,16 +62,59 @@ void ka_callstore_destroy(struct ka_callstore *cs);
 enum sr_err ka_callstore_apply(struct ka_callstore *cs, const struct ka_cmd *cmd,
                                uint64_t now_wall_us, const char **why);
 size_t ka_callstore_count(const struct ka_callstore *cs);
+/** For tests: fn sees each call's memory (after the wipe) just before it
+ *  is freed, so a test can check that no key byte survives. */
+typedef void ka_release_fn(const void *p, size_t len, void *arg);
+void ka_callstore_set_release_hook(struct ka_callstore *cs, ka_release_fn *fn, void *arg);
 /** The dialog with this Call-ID, or NULL.  Valid until the next apply/settle. */
 const struct sipev_dialog *ka_callstore_find(const struct ka_callstore *cs, const char *call_id);
 /** True when some call changed since the last settle. */
 bool ka_callstore_changed(const struct ka_callstore *cs);
+struct ka_filter;
 /** Copy dialogs into kb: all of them (full) or only those changed since the
- *  last settle.  Ended dialogs are copied without keys. */
-enum sr_err ka_callstore_fill(const struct ka_callstore *cs, struct sipev_keybody *kb, bool full);
+ *  last settle, and of those only the ones every non-NULL filter matches
+ *  (f1, f2 may be NULL).  Ended dialogs are copied without keys. */
+enum sr_err ka_callstore_fill(const struct ka_callstore *cs, struct sipev_keybody *kb, bool full,
+                              const struct ka_filter *f1, const struct ka_filter *f2);
 /** After every subscriber has been told: clear change marks, forget ended
  *  calls (their keys are wiped). */
 void ka_callstore_settle(struct ka_callstore *cs);
+
+/* ----------------------------------------------------------------- filter */
+
+/** Which calls one subscriber may receive: a set of items, each an AOR
+ *  ("sip:alice@example.net": either party of the call, compared as
+ *  identities are), a domain ("example.net": the host of either party's AOR,
+ *  exactly, case-insensitive; no subdomains) or a Call-ID (exact).  A call
+ *  matches when any item matches; an empty filter matches every call.
+ *  Strings live in a fixed pool: no allocation, bounded size. */
+enum { KA_FILTER_MAX_ITEMS = 16, KA_FILTER_POOL = 1024, KA_FILTER_BODY_MAX = 4096 };
+enum ka_filter_kind { KA_FILTER_AOR = 1, KA_FILTER_DOMAIN, KA_FILTER_CALL_ID };
+
+struct ka_filter {
+    struct {
+        enum ka_filter_kind kind;
+        uint16_t off, len;        /**< in pool */
+    } item[KA_FILTER_MAX_ITEMS];
+    size_t n;
+    char pool[KA_FILTER_POOL];
+    size_t used;
+};
+
+/** The media type of a SUBSCRIBE body that narrows a subscription. */
+#define KA_FILTER_TYPE "application/srtp-filter"
+
+/** Add one item (visible ASCII, no space, 1..SIPEV_STR-1 bytes).
+ *  SR_ELIMIT past KA_FILTER_MAX_ITEMS or the pool; SR_EPARSE bad bytes. */
+enum sr_err ka_filter_add(struct ka_filter *f, enum ka_filter_kind kind, struct slice value);
+/** Parse an application/srtp-filter body (docs/protocol.md "Subscriber
+ *  filters"): lines "aor URI", "domain HOST", "call-id ID"; LF or CRLF;
+ *  blank lines and lines starting with '#' ignored.  At most
+ *  KA_FILTER_BODY_MAX bytes.  Unknown keywords are an error (a typo must
+ *  never widen a subscription).  On failure *why is static and *f empty. */
+enum sr_err ka_filter_parse_body(struct ka_filter *f, struct slice body, const char **why);
+/** True when f is empty or some item matches d. */
+bool ka_filter_match(const struct ka_filter *f, const struct sipev_dialog *d);
 
 /* ------------------------------------------------------------------ authz */
 
@@ -79,38 +122,74 @@ enum { KA_AUTHZ_MAX = 64 };
 
 struct ka_authz {
     char ids[KA_AUTHZ_MAX][SIPEV_STR];
+    struct ka_filter filter[KA_AUTHZ_MAX]; /**< per entry; empty: every call */
     size_t n;
 };
 
-/** Parse "sip:a@x, sip:b@y" (commas, optional spaces).  SR_ELIMIT past
- *  KA_AUTHZ_MAX entries or an over-long entry; SR_EPARSE on an empty entry
- *  or a control character.  An empty list allows nobody. */
+/** Parse "sip:a@x, sip:li@y;aor=sip:t@z;domain=d.example" (commas, optional
+ *  spaces; ';'-separated aor=, domain= and call-id= items restrict that
+ *  entry to matching calls).  SR_ELIMIT past KA_AUTHZ_MAX entries, filter
+ *  bounds or an over-long entry; SR_EPARSE on an empty entry, an unknown
+ *  item or a control character.  An empty list allows nobody. */
 enum sr_err ka_authz_parse(struct ka_authz *az, const char *list, const char **why);
 /** Exact match, except that the URI scheme and host compare case-insensitively
  *  (the user part of a SIP URI is case-sensitive, RFC 3261 19.1.4). */
 bool ka_authz_allows(const struct ka_authz *az, const char *identity);
+/** The filter of identity's entry, or NULL when identity is not allowed. */
+const struct ka_filter *ka_authz_lookup(const struct ka_authz *az, const char *identity);
+/** identity_eq as used by the allow list (for filters too). */
+bool ka_identity_eq(const char *a, const char *b);
 
 /* ---------------------------------------------------------------- disclog */
 
-/** Append-only, hash-chained record of which subscriber received which call's
- *  keys (by key id, never the key).  Line format: docs/keyagent.md. */
+/** Append-only, hash-chained record (common/chainlog.h, tag "D2") of which
+ *  subscriber received which call's keys (by key id, never the key).  Line
+ *  format: docs/keyagent.md. */
 struct ka_disclog;
+struct chainlog_verdict;
 
-/** Open (create) path with O_APPEND; the existing chain is verified first and
- *  its last hash taken as the link for the next record.  SR_EAUTH: the file
- *  is not a valid chain (refuse to extend a tampered log). */
+#define KA_DISCLOG_TAG "D2"
+
+/** Open (create) path; the existing chain is verified first.  SR_EAUTH: the
+ *  file is not a valid chain (refuse to extend a tampered log; logged). */
 enum sr_err ka_disclog_open(struct ka_disclog **out, const char *path);
+/** Syncs, logs the head, closes; NULL-safe. */
 void ka_disclog_close(struct ka_disclog *dl);
-/** Append one record and fdatasync it.  key_ids is a space-free list such as
- *  "a-1:0123abcd...,b-1:..." (or "-"). */
+/** Append one record WITHOUT syncing; call ka_disclog_sync() before the keys
+ *  it covers leave.  key_ids: "a-1:0123abcd...,b-1:..." (or NULL). */
 enum sr_err ka_disclog_append(struct ka_disclog *dl, uint64_t wall_us, const char *subscriber,
                               const char *subscription, const char *call_id, uint64_t version,
                               const char *key_ids);
+/** fdatasync what was appended since the last sync. */
+enum sr_err ka_disclog_sync(struct ka_disclog *dl);
+/** Verify a log file (chainlog_verify with tag "D2"); anchor optional. */
+enum sr_err ka_disclog_verify(const char *path, const char *anchor, struct chainlog_verdict *v);
 
-/** Verify a log file.  SR_OK: *records = count.  SR_EAUTH: broken chain;
- *  *bad_line = first bad line (1-based), *why a reason.  SR_EIO: unreadable. */
-enum sr_err ka_disclog_verify(const char *path, size_t *records, size_t *bad_line,
-                              const char **why);
+/* ---------------------------------------------------------------- metrics */
+
+/** Refusal reasons counted separately (the label of srtprec_keyagent_refusals_total). */
+enum ka_refusal {
+    KA_REFUSE_FORBIDDEN = 0, /**< 403: identity not allowed (or changed in-dialog) */
+    KA_REFUSE_BAD_EVENT,     /**< 489 */
+    KA_REFUSE_NOT_ACCEPTABLE,/**< 406 */
+    KA_REFUSE_BAD_FILTER,    /**< 400/415: malformed or unsupported filter body */
+    KA_REFUSE_BAD_REQUEST,   /**< 400 other, 423, 481, 500 */
+    KA_REFUSE_OVERLOAD,      /**< 503: max-subscriptions */
+    KA_REFUSE_N
+};
+
+/** Counters owned by main, bumped by the notifier and control (one thread). */
+struct ka_metrics {
+    uint64_t notifies;        /**< NOTIFY requests sent */
+    uint64_t disclosures;     /**< (subscriber, call) key disclosures */
+    uint64_t refusals[KA_REFUSE_N];
+    uint64_t commands;        /**< control lines applied */
+    uint64_t command_errors;  /**< control lines refused */
+};
+
+/** Write the Prometheus text exposition to path (via path.tmp + rename). */
+enum sr_err ka_metrics_write(const struct ka_metrics *m, size_t subscriptions, size_t calls,
+                             const char *path);
 
 /* --------------------------------------------------------------- notifier */
 
@@ -124,6 +203,7 @@ struct ka_notifier_cfg {
     const struct ka_authz *authz;
     struct ka_callstore *calls;  /**< borrowed */
     struct ka_disclog *disclog;  /**< borrowed; NULL = no log (tests) */
+    struct ka_metrics *metrics;  /**< borrowed; NULL = not counted */
     int epoll_fd;                /**< connections register here with data.ptr = conn watch */
     size_t max_subscriptions;
     size_t max_connections;
@@ -161,7 +241,8 @@ struct ka_control;
 /** Listen on a UNIX socket at path (an old socket file there is replaced),
  *  mode 0660; registers with epoll_fd. */
 enum sr_err ka_control_create(struct ka_control **out, const char *path, int epoll_fd,
-                              struct ka_callstore *calls, size_t max_clients);
+                              struct ka_callstore *calls, size_t max_clients,
+                              struct ka_metrics *metrics);
 /** Closes clients and unlinks the socket path; NULL-safe. */
 void ka_control_destroy(struct ka_control *ctl);
 void ka_control_io(struct ka_control *ctl, struct ka_watch *w, uint32_t events);

@@ -15,10 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "chainlog.h"
 #include "conf.h"
 #include "ka_priv.h"
 #include "log.h"
 #include "util.h"
+
+enum { METRICS_PERIOD_US = 5 * 1000 * 1000 };
 
 struct ka_cfg {
     char listen[CONF_STR_MAX];
@@ -30,6 +33,8 @@ struct ka_cfg {
     char disclosure_log[CONF_STR_MAX];
     char port_file[CONF_STR_MAX];
     char verify_disclosure_log[CONF_STR_MAX];
+    char verify_anchor[CONF_STR_MAX];
+    char metrics_file[CONF_STR_MAX];
     bool lab_allow_plain_tcp;
     unsigned long max_subscriptions, max_connections, max_calls, max_control_clients;
     unsigned long default_expires, min_expires, max_expires;
@@ -56,6 +61,10 @@ static const struct conf_item conf_items[] = {
       "write the bound SIP port here once ready (for tests and orchestration)" },
     { "verify-disclosure-log", CONF_STR, F(verify_disclosure_log), NULL, 0, 0,
       "verify this disclosure log's hash chain, print the result and exit (0 = intact)" },
+    { "verify-anchor", CONF_STR, F(verify_anchor), NULL, 0, 0,
+      "with verify-disclosure-log: a head hash recorded earlier that the chain must pass through" },
+    { "metrics-file", CONF_STR, F(metrics_file), NULL, 0, 0,
+      "write counters here in Prometheus text format (temp file + rename) every 5 s and at exit" },
     { "lab-allow-plain-tcp", CONF_BOOL, F(lab_allow_plain_tcp), "no", 0, 0,
       "LAB ONLY: listen on plain TCP without TLS when no tls-cert is set; keys travel in clear" },
     { "max-subscriptions", CONF_UINT, F(max_subscriptions), "64", 1, 4096, "subscriptions in all" },
@@ -82,23 +91,25 @@ struct ka_daemon {
     struct ka_disclog *disclog;
     struct ka_notifier *notifier;
     struct ka_control *control;
+    struct ka_metrics metrics;
+    uint64_t metrics_due_us;
 };
 
 /* --verify-disclosure-log: an auditor's check, no daemon started. */
-static int disclog_check(const char *path)
+static int disclog_check(const char *path, const char *anchor)
 {
-    size_t records = 0, bad = 0;
-    const char *why = "";
-    enum sr_err err = ka_disclog_verify(path, &records, &bad, &why);
+    struct chainlog_verdict v;
+    enum sr_err err = ka_disclog_verify(path, anchor[0] ? anchor : NULL, &v);
 
     if (err == SR_OK) {
-        printf("%s: intact, %zu records\n", path, records);
+        printf("%s: intact, %zu records, head %s%s\n", path, v.records, v.head,
+               anchor[0] ? " (anchor found)" : "");
         return 0;
     }
     if (err == SR_EAUTH)
-        printf("%s: BROKEN at line %zu: %s\n", path, bad, why);
+        printf("%s: BROKEN at line %zu: %s\n", path, v.bad_line, v.why);
     else
-        printf("%s: %s\n", path, why);
+        printf("%s: %s\n", path, v.why);
     return 3;
 }
 
@@ -118,7 +129,7 @@ static int options(struct ka_daemon *d, int argc, char **argv)
         return 1;
     }
     if (d->cfg.verify_disclosure_log[0]) {
-        int rc = disclog_check(d->cfg.verify_disclosure_log);
+        int rc = disclog_check(d->cfg.verify_disclosure_log, d->cfg.verify_anchor);
         return rc ? rc : 1;
     }
     lvl = log_level_parse(d->cfg.log_level);
@@ -257,6 +268,7 @@ static enum sr_err setup(struct ka_daemon *d)
     nc.authz = &d->authz;
     nc.calls = d->calls;
     nc.disclog = d->disclog;
+    nc.metrics = &d->metrics;
     nc.epoll_fd = d->epoll_fd;
     nc.max_subscriptions = d->cfg.max_subscriptions;
     nc.max_connections = d->cfg.max_connections;
@@ -270,7 +282,7 @@ static enum sr_err setup(struct ka_daemon *d)
     err = ka_notifier_create(&d->notifier, &nc);
     if (!err)
         err = ka_control_create(&d->control, d->cfg.control_socket, d->epoll_fd, d->calls,
-                                d->cfg.max_control_clients);
+                                d->cfg.max_control_clients, &d->metrics);
     if (err)
         return err;
     d->listen_w = (struct ka_watch){ KA_WATCH_LISTEN, d };
@@ -299,13 +311,37 @@ static void accept_sip(struct ka_daemon *d)
     }
 }
 
+static void metrics_write(struct ka_daemon *d)
+{
+    enum sr_err err;
+
+    if (!d->cfg.metrics_file[0])
+        return;
+    err = ka_metrics_write(&d->metrics, ka_notifier_subscriptions(d->notifier),
+                           ka_callstore_count(d->calls), d->cfg.metrics_file);
+    if (err)
+        log_warn("metrics-file %s: %s", d->cfg.metrics_file, sr_strerror(err));
+}
+
 /* Returns when SIGINT or SIGTERM arrives. */
 static void loop(struct ka_daemon *d)
 {
     struct epoll_event ev[64];
 
     for (;;) {
-        int n = epoll_wait(d->epoll_fd, ev, 64, ka_notifier_timeout_ms(d->notifier, sr_now_us()));
+        uint64_t now = sr_now_us();
+        int timeout = ka_notifier_timeout_ms(d->notifier, now), n;
+
+        if (d->cfg.metrics_file[0]) {
+            if (now >= d->metrics_due_us) {
+                metrics_write(d);
+                d->metrics_due_us = now + METRICS_PERIOD_US;
+            }
+            int until = (int)((d->metrics_due_us - now) / 1000 + 1);
+            if (timeout < 0 || until < timeout)
+                timeout = until;
+        }
+        n = epoll_wait(d->epoll_fd, ev, 64, timeout);
 
         if (n < 0 && errno != EINTR) {
             log_error("epoll_wait: %s", strerror(errno));
@@ -336,8 +372,10 @@ static void loop(struct ka_daemon *d)
 
 static void cleanup(struct ka_daemon *d)
 {
-    if (d->notifier)
+    if (d->notifier) {
         ka_notifier_shutdown(d->notifier);
+        metrics_write(d);
+    }
     ka_control_destroy(d->control);
     ka_notifier_destroy(d->notifier);
     if (d->listen_fd >= 0)

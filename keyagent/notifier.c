@@ -20,6 +20,7 @@
 enum {
     NOTIFY_TIMEOUT_US = 32 * 1000 * 1000, /* RFC 3261 Timer F */
     IDLE_CONN_US = 120ull * 1000 * 1000,  /* a connection with no subscription */
+    NOTIFY_HDR_BUDGET = 2048,             /* NOTIFY header block; the body gets the rest */
     OUT_BODY_MAX = 16 * 1024 * 1024,      /* SIPEV_MAX_MSG bounds what may be sent */
 };
 
@@ -51,6 +52,10 @@ struct sub {
     uint32_t pending_cseq;    /* last NOTIFY awaiting its final response */
     uint64_t pending_deadline_us;
     bool dead;
+    bool dead_after_send;     /* final NOTIFY queued in msg */
+    const struct ka_filter *entry_filter; /* borrowed from the allow list */
+    struct ka_filter body_filter;         /* the SUBSCRIBE body's narrowing; empty: none */
+    struct buf msg;           /* NOTIFYs prepared this iteration (hold keys: wiped) */
 };
 
 struct ka_notifier {
@@ -60,6 +65,8 @@ struct ka_notifier {
     struct sub **subs;
     size_t n_subs;
     struct buf out;           /* scratch for printing messages */
+    bool unsynced;            /* disclosure records appended since the last sync */
+    struct ka_filter scratch_filter; /* a SUBSCRIBE's body filter while it is checked */
 };
 
 /* ------------------------------------------------------------ lifecycle */
@@ -94,6 +101,7 @@ static void sub_free(struct sub *s)
 {
     if (!s)
         return;
+    buf_fini(&s->msg); /* wipes */
     sr_wipe(s, sizeof(*s));
     free(s);
 }
@@ -196,8 +204,11 @@ static enum sr_err disclose_record(struct ka_notifier *n, const struct sub *s,
     struct buf ids;
     enum sr_err err = SR_OK;
 
-    if (!n->cfg.disclog)
+    if (!n->cfg.disclog) {
+        if (n->cfg.metrics)
+            n->cfg.metrics->disclosures += kb->n_dialogs;
         return SR_OK;
+    }
     buf_init(&ids, 4096);
     for (size_t i = 0; i < kb->n_dialogs && !err; i++) {
         buf_reset(&ids);
@@ -206,6 +217,11 @@ static enum sr_err disclose_record(struct ka_notifier *n, const struct sub *s,
             continue;
         err = ka_disclog_append(n->cfg.disclog, sr_wall_us(), s->identity, s->call_id,
                                 kb->dialogs[i].call_id, kb->version, ids.p);
+        if (!err) {
+            n->unsynced = true;
+            if (n->cfg.metrics)
+                n->cfg.metrics->disclosures++;
+        }
     }
     buf_fini(&ids);
     return err;
@@ -216,45 +232,26 @@ static unsigned remaining_s(const struct sub *s, uint64_t now)
     return s->expires_at_us > now ? (unsigned)((s->expires_at_us - now + 999999) / 1000000) : 0;
 }
 
+static void msg_clear(struct sub *s);
+
 /* body: 0 none, 1 full state, 2 changes since the last settle. */
 enum body_kind { BODY_NONE, BODY_FULL, BODY_PARTIAL };
 
-static void notify_send(struct ka_notifier *n, struct sub *s, enum body_kind kind, uint64_t now)
+/* Print one NOTIFY (with kb as its body, or none) onto s->msg. */
+static enum sr_err notify_print(struct ka_notifier *n, struct sub *s, const struct sipev_keybody *kb,
+                                uint64_t now)
 {
-    struct sipev_keybody kb;
     struct buf body;
     char state[80], event[96], branch[40], contact[SIPEV_STR + 16];
     struct sipev_extra_hdr extra[2];
     struct sipev_req r = { 0 };
     enum sr_err err = SR_OK;
 
-    if (s->dead || !s->conn || s->conn->dead)
-        return;
-    sipev_keybody_init(&kb);
-    buf_init(&body, SIPEV_MAX_MSG);
-    if (kind != BODY_NONE) {
-        kb.version = s->sent_body ? s->version + 1 : 0;
-        kb.full = kind == BODY_FULL;
-        slice_copy_cstr(slice_cstr(n->cfg.entity), kb.entity, sizeof(kb.entity));
-        err = ka_callstore_fill(n->cfg.calls, &kb, kb.full);
-        if (!err)
-            err = sipev_keybody_print(&body, &kb);
-        if (err) {
-            /* Past SIPEV_MAX_MSG there is no way to tell this subscriber
-             * the state: end its subscription rather than lie by omission. */
-            log_error("subscription %s (%s): cannot build the NOTIFY body: %s", s->call_id,
-                      s->identity, sr_strerror(err));
-            s->dead = true;
-            goto out;
-        }
-        err = disclose_record(n, s, &kb);
-        if (err) {
-            log_error("disclosure log append failed (%s): ending subscription of %s",
-                      sr_strerror(err), s->identity);
-            s->dead = true;
-            goto out;
-        }
-    }
+    buf_init(&body, SIPEV_MAX_MSG - NOTIFY_HDR_BUDGET);
+    if (kb)
+        err = sipev_keybody_print(&body, kb);
+    if (err)
+        goto out;
     if (s->terminate)
         snprintf(state, sizeof(state), "terminated;reason=%s", s->term_reason);
     else
@@ -281,35 +278,115 @@ static void notify_send(struct ka_notifier *n, struct sub *s, enum body_kind kin
     r.contact = contact;
     r.extra = extra;
     r.n_extra = 2;
-    if (kind != BODY_NONE) {
+    if (kb) {
         r.content_type = SIPEV_KEYBODY_TYPE;
         r.body = body.p;
         r.body_len = body.len;
     }
-    buf_reset(&n->out);
-    err = sipev_req_print(&n->out, &r);
-    if (err) {
-        log_error("subscription %s: cannot print NOTIFY: %s", s->call_id, sr_strerror(err));
-        s->dead = true;
+    err = sipev_req_print(&s->msg, &r);
+    if (err)
         goto out;
-    }
-    conn_send(s->conn, &n->out);
-    buf_reset(&n->out); /* it held keys */
-    if (kind != BODY_NONE) {
-        s->version = kb.version;
-        s->sent_body = true;
-        log_info("NOTIFY %s v%llu (%s, %zu calls) to %s", kind == BODY_FULL ? "full" : "partial",
-                 (unsigned long long)kb.version, state, kb.n_dialogs, s->identity);
-    } else {
-        log_info("NOTIFY (%s) to %s", state, s->identity);
-    }
     s->pending_cseq = r.cseq;
     s->pending_deadline_us = now + NOTIFY_TIMEOUT_US;
-    if (s->terminate)
-        s->dead = true;
+    if (n->cfg.metrics)
+        n->cfg.metrics->notifies++;
+    log_info("NOTIFY %s v%llu (%s, %zu calls) to %s",
+             !kb ? "-" : kb->full ? "full" : "partial", kb ? (unsigned long long)kb->version : 0ull,
+             state, kb ? kb->n_dialogs : (size_t)0, s->identity);
 out:
-    buf_fini(&body);
+    buf_fini(&body); /* wipes: it held keys */
+    return err;
+}
+
+/* Prepare what s must be told into s->msg (sent by flush after the
+ * disclosure log is synced).  A body too large for one SIP message is split:
+ * the first NOTIFY has the requested kind, the rest are partial, each with
+ * the next version, so the subscriber ends with the same state. */
+static void notify_prepare(struct ka_notifier *n, struct sub *s, enum body_kind kind, uint64_t now)
+{
+    struct sipev_keybody kb;
+    enum sr_err err = SR_OK;
+
+    if (s->dead || !s->conn || s->conn->dead)
+        return;
+    sipev_keybody_init(&kb);
+    if (kind == BODY_NONE) {
+        err = notify_print(n, s, NULL, now);
+        goto out;
+    }
+    kb.full = kind == BODY_FULL;
+    slice_copy_cstr(slice_cstr(n->cfg.entity), kb.entity, sizeof(kb.entity));
+    err = ka_callstore_fill(n->cfg.calls, &kb, kb.full, s->entry_filter, &s->body_filter);
+    if (err)
+        goto out;
+    /* A partial NOTIFY with nothing this subscriber may see is not sent at
+     * all: an unmatched subscriber must not even learn that something
+     * happened. */
+    if (kind == BODY_PARTIAL && kb.n_dialogs == 0)
+        goto out;
+    size_t per = kb.n_dialogs ? kb.n_dialogs : 1;
+    for (size_t off = 0; off < kb.n_dialogs || off == 0;) {
+        struct sipev_keybody chunk = kb;
+        size_t mark = s->msg.len;
+
+        chunk.dialogs = kb.dialogs + off;
+        chunk.n_dialogs = kb.n_dialogs - off < per ? kb.n_dialogs - off : per;
+        chunk.full = kb.full && off == 0;
+        chunk.version = s->sent_body ? s->version + 1 : 0;
+        err = notify_print(n, s, &chunk, now);
+        if (err == SR_ELIMIT && per > 1) {
+            s->msg.len = mark;
+            per = (per + 1) / 2;
+            err = SR_OK;
+            continue;
+        }
+        if (err)
+            break;
+        err = disclose_record(n, s, &chunk);
+        if (err) {
+            log_error("disclosure log append failed (%s): ending subscription of %s",
+                      sr_strerror(err), s->identity);
+            break;
+        }
+        s->version = chunk.version;
+        s->sent_body = true;
+        off += chunk.n_dialogs;
+        if (chunk.n_dialogs == 0)
+            break;
+    }
+out:
+    if (err) {
+        /* Past SIPEV_MAX_MSG even for one call, or the log failed: end the
+         * subscription rather than lie by omission. */
+        if (err != SR_EIO)
+            log_error("subscription %s (%s): cannot build a NOTIFY: %s", s->call_id,
+                      s->identity, sr_strerror(err));
+        msg_clear(s);
+        s->dead = true;
+    } else if (s->terminate) {
+        s->dead_after_send = true;
+    }
     sipev_keybody_fini(&kb);
+}
+
+/* s->msg held keys: wipe before reuse (buf_reset only forgets the length). */
+static void msg_clear(struct sub *s)
+{
+    if (s->msg.p)
+        sr_wipe(s->msg.p, s->msg.len);
+    buf_reset(&s->msg);
+}
+
+/* Send what notify_prepare queued (the disclosure log is synced by now). */
+static void notify_send_queued(struct sub *s)
+{
+    if (s->msg.len == 0)
+        return;
+    if (!s->dead && s->conn && !s->conn->dead)
+        conn_send(s->conn, &s->msg);
+    msg_clear(s);
+    if (s->dead_after_send)
+        s->dead = true;
 }
 
 /* ------------------------------------------------------------ receiving */
@@ -392,6 +469,7 @@ static struct sub *sub_create(struct ka_notifier *n, struct conn *c, const struc
 
     if (!s)
         return NULL;
+    buf_init(&s->msg, OUT_BODY_MAX);
     if (!sipev_param(from->value, "tag", &ftag) || !sipev_uri_of(from->value, &furi) ||
         !sipev_uri_of(to->value, &turi))
         goto fail;
@@ -411,12 +489,54 @@ static struct sub *sub_create(struct ka_notifier *n, struct conn *c, const struc
     s->conn = c;
     return s;
 fail:
-    free(s);
+    sub_free(s);
     return NULL;
+}
+
+static void count_refusal(struct ka_notifier *n, enum ka_refusal why)
+{
+    if (n->cfg.metrics)
+        n->cfg.metrics->refusals[why]++;
+}
+
+/* A SUBSCRIBE body narrows the subscription (KA_FILTER_TYPE).  false: a
+ * response was sent and the request must go no further.  *have is false
+ * when there is no body (keep whatever filter there was). */
+static bool body_filter_take(struct ka_notifier *n, struct conn *c, const struct sipev_msg *m,
+                             struct ka_filter *out, bool *have)
+{
+    const struct sipev_hdr *ct = sipev_msg_hdr(m, SIPEV_HDR_CONTENT_TYPE);
+    struct slice type = ct ? ct->value : SLICE_NULL;
+    const char *why = "";
+
+    *have = false;
+    if (m->body.len == 0)
+        return true;
+    type = slice_trim(slice_split(&type, ';'));
+    if (!slice_eq_nocase(type, SLICE_LIT(KA_FILTER_TYPE))) {
+        struct sipev_extra_hdr acc = { "Accept", KA_FILTER_TYPE };
+        count_refusal(n, KA_REFUSE_BAD_FILTER);
+        respond(c, m, 415, "Unsupported Media Type", NULL, &acc, 1);
+        return false;
+    }
+    if (ka_filter_parse_body(out, m->body, &why) != SR_OK) {
+        char warning[160];
+        struct sipev_extra_hdr w = { "Warning", warning };
+        /* RFC 3261 20.43: 399 is the catch-all warn-code. */
+        snprintf(warning, sizeof(warning), "399 srtprec \"%s\"", why);
+        count_refusal(n, KA_REFUSE_BAD_FILTER);
+        respond(c, m, 400, "Bad Filter", NULL, &w, 1);
+        return false;
+    }
+    *have = true;
+    return true;
 }
 
 static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sipev_msg *m)
 {
+    struct ka_filter *body_filter = &n->scratch_filter;
+    const struct ka_filter *entry_filter;
+    bool have_filter;
     const struct sipev_hdr *from = sipev_msg_hdr(m, SIPEV_HDR_FROM);
     const struct sipev_hdr *to = sipev_msg_hdr(m, SIPEV_HDR_TO);
     const struct sipev_hdr *cid = sipev_msg_hdr(m, SIPEV_HDR_CALL_ID);
@@ -433,12 +553,14 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
 
     if (!from || !to || !cid || !cseq || !sipev_param(from->value, "tag", &ftag) ||
         !sipev_cseq_parse(cseq->value, &num, &method) || !sipev_uri_of(from->value, &furi)) {
+        count_refusal(n, KA_REFUSE_BAD_REQUEST);
         respond(c, m, 400, "Bad Request", NULL, NULL, 0);
         return;
     }
     in_dialog = sipev_param(to->value, "tag", &ttag);
     if (!event || !slice_eq_nocase(sipev_value_token(event->value), SLICE_LIT("srtp"))) {
         extra[0] = (struct sipev_extra_hdr){ "Allow-Events", SIPEV_EVENT_PACKAGE };
+        count_refusal(n, KA_REFUSE_BAD_EVENT);
         respond(c, m, 489, "Bad Event", NULL, extra, 1);
         return;
     }
@@ -450,13 +572,18 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
         slice_copy_cstr(slice_cstr(sipev_conn_peer(c->sc)), identity, sizeof(identity));
     else if (!slice_copy_cstr(furi, identity, sizeof(identity)))
         identity[0] = '\0';
-    if (!ka_authz_allows(n->cfg.authz, identity)) {
+    entry_filter = ka_authz_lookup(n->cfg.authz, identity);
+    if (!entry_filter) {
         log_notice("refused subscription from '%s' (not in allow list)", identity);
+        count_refusal(n, KA_REFUSE_FORBIDDEN);
         respond(c, m, 403, "Forbidden", NULL, NULL, 0);
         return;
     }
+    if (!body_filter_take(n, c, m, body_filter, &have_filter))
+        return;
     if (exp) {
         if (!slice_to_u64(slice_trim(exp->value), UINT32_MAX, &expires)) {
+            count_refusal(n, KA_REFUSE_BAD_REQUEST);
             respond(c, m, 400, "Bad Expires", NULL, NULL, 0);
             return;
         }
@@ -464,6 +591,7 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
     if (expires != 0 && expires < n->cfg.min_expires) {
         snprintf(min_txt, sizeof(min_txt), "%u", n->cfg.min_expires);
         extra[0] = (struct sipev_extra_hdr){ "Min-Expires", min_txt };
+        count_refusal(n, KA_REFUSE_BAD_REQUEST);
         respond(c, m, 423, "Interval Too Brief", NULL, extra, 1);
         return;
     }
@@ -475,19 +603,24 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
     if (in_dialog) {
         s = sub_find(n, cid->value, ttag, ftag);
         if (!s) {
+            count_refusal(n, KA_REFUSE_BAD_REQUEST);
             respond(c, m, 481, "Subscription Does Not Exist", NULL, NULL, 0);
             return;
         }
         if (strcmp(s->identity, identity) != 0) {
+            count_refusal(n, KA_REFUSE_FORBIDDEN);
             respond(c, m, 403, "Forbidden", NULL, NULL, 0);
             return;
         }
         if (num <= s->remote_cseq) {
+            count_refusal(n, KA_REFUSE_BAD_REQUEST);
             respond(c, m, 500, "CSeq Out of Order", NULL, NULL, 0);
             return;
         }
         s->remote_cseq = num;
         s->conn = c; /* a refresh over a new connection moves the dialog */
+        if (have_filter)
+            s->body_filter = *body_filter; /* replaces, still under the entry filter */
         respond(c, m, 200, "OK", s->local_tag, extra, 1);
         if (expires == 0) {
             s->terminate = true;
@@ -502,22 +635,28 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
 
     if (!accept_ok(m)) {
         extra[1] = (struct sipev_extra_hdr){ "Accept", SIPEV_KEYBODY_TYPE };
+        count_refusal(n, KA_REFUSE_NOT_ACCEPTABLE);
         respond(c, m, 406, "Not Acceptable", NULL, extra + 1, 1);
         return;
     }
     if (n->n_subs == n->cfg.max_subscriptions) {
         extra[1] = (struct sipev_extra_hdr){ "Retry-After", "60" };
+        count_refusal(n, KA_REFUSE_OVERLOAD);
         respond(c, m, 503, "Too Many Subscriptions", NULL, extra + 1, 1);
         return;
     }
     s = sub_create(n, c, m, identity, event_id);
     if (!s) {
+        count_refusal(n, KA_REFUSE_BAD_REQUEST);
         respond(c, m, 400, "Bad Request", NULL, NULL, 0);
         return;
     }
     s->remote_cseq = num;
     s->expires_at_us = now + expires * 1000000;
     s->need_full = true;
+    s->entry_filter = entry_filter;
+    if (have_filter)
+        s->body_filter = *body_filter;
     if (expires == 0) {
         s->fetch = true; /* RFC 6665 4.4.3: one NOTIFY with the state, then done */
         s->terminate = true;
@@ -659,6 +798,8 @@ void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
 {
     bool changed = ka_callstore_changed(n->cfg.calls);
 
+    /* Phase 1: every NOTIFY of this iteration is built and its disclosures
+     * appended to the log. */
     for (size_t i = 0; i < n->n_subs; i++) {
         struct sub *s = n->subs[i];
 
@@ -669,12 +810,12 @@ void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
             s->term_reason = "timeout";
         }
         if (s->need_full && (!s->terminate || s->fetch)) {
-            notify_send(n, s, BODY_FULL, now);
+            notify_prepare(n, s, BODY_FULL, now);
             s->need_full = false;
         } else if (s->terminate) {
-            notify_send(n, s, BODY_NONE, now);
+            notify_prepare(n, s, BODY_NONE, now);
         } else if (changed && s->sent_body) {
-            notify_send(n, s, BODY_PARTIAL, now);
+            notify_prepare(n, s, BODY_PARTIAL, now);
         }
         if (s->pending_cseq && now > s->pending_deadline_us) {
             log_notice("subscriber %s did not answer a NOTIFY: subscription removed",
@@ -682,6 +823,24 @@ void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
             s->dead = true;
         }
     }
+    /* Phase 2: one fdatasync covers them all; only then do keys leave.  If
+     * the log cannot be made durable, no key leaves and every subscription
+     * that would have received one ends. */
+    if (n->unsynced) {
+        enum sr_err err = ka_disclog_sync(n->cfg.disclog);
+        n->unsynced = false;
+        if (err) {
+            log_error("disclosure log sync failed (%s): ending %zu subscriptions", sr_strerror(err),
+                      n->n_subs);
+            for (size_t i = 0; i < n->n_subs; i++)
+                if (n->subs[i]->msg.len) {
+                    msg_clear(n->subs[i]);
+                    n->subs[i]->dead = true;
+                }
+        }
+    }
+    for (size_t i = 0; i < n->n_subs; i++)
+        notify_send_queued(n->subs[i]);
     ka_callstore_settle(n->cfg.calls);
     for (size_t i = 0; i < n->n_conns; i++)
         conn_update_events(n, n->conns[i]);
@@ -719,7 +878,8 @@ void ka_notifier_shutdown(struct ka_notifier *n)
             continue;
         s->terminate = true;
         s->term_reason = "noresource";
-        notify_send(n, s, BODY_NONE, now);
+        notify_prepare(n, s, BODY_NONE, now);
+        notify_send_queued(s);
     }
     /* Best effort: one more write attempt for what is queued. */
     for (size_t i = 0; i < n->n_conns; i++)

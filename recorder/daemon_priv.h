@@ -33,6 +33,9 @@ struct rd_cfg {
     char archive_recipients[CONF_STR_MAX]; /**< comma list of PEM certificate files */
     char index[CONF_STR_MAX];
     char log_level[32];
+    char metrics_file[CONF_STR_MAX]; /**< Prometheus text file; "" = none */
+    unsigned long metrics_interval_ms;
+    unsigned long key_wait_ms;
     unsigned long subscribe_expires;
     unsigned long max_streams;
     unsigned long max_held_packets;
@@ -84,6 +87,12 @@ void rd_media_destroy(struct rd_media *m);
 void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *arg);
 /** Flush archives, close calls whose linger expired.  Returns the next deadline. */
 uint64_t rd_media_tick(struct rd_media *m, uint64_t now);
+/** Whether some keyagent has accepted a subscription since start (main keeps
+ *  it true through later outages and refreshes, so they cost no media).
+ *  Until then, packets whose key never comes are counted (reason
+ *  "unauthorised"), not archived: a recorder nobody has authorised keeps
+ *  nobody's media, even encrypted. */
+void rd_media_set_authorised(struct rd_media *m, bool authorised);
 /** One line of counters for the operator log. */
 void rd_media_log_stats(const struct rd_media *m);
 

@@ -153,6 +153,18 @@ size_t rec_held_drain(struct rec_held *h, struct rec_held_q *q, rec_held_fn *fn,
     return n;
 }
 
+enum sr_err rec_held_peek(struct rec_held *h, const struct rec_held_q *q, const uint8_t **pkt,
+                          size_t *len, unsigned *flags)
+{
+    if (!h || !q || !pkt || !len || q->count == 0)
+        return SR_ENOTFOUND;
+    *pkt = slot_data(h, q->head);
+    *len = h->meta[q->head].len;
+    if (flags)
+        *flags = h->meta[q->head].flags;
+    return SR_OK;
+}
+
 size_t rec_held_discard(struct rec_held *h, struct rec_held_q *q)
 {
     size_t n = 0;

@@ -49,6 +49,12 @@ static const struct conf_item cfg_items[] = {
       "how long after a call ends late packets are still recorded" },
     { "flush-interval-ms", CONF_UINT, F(flush_interval_ms), "1000", 10, 60000,
       "archives are sealed to disk at least this often (data at risk on a crash)" },
+    { "key-wait-ms", CONF_UINT, F(key_wait_ms), "5000", 100, 3600000,
+      "how long packets wait (held) for their key; then they are archived still encrypted" },
+    { "metrics-file", CONF_STR, F(metrics_file), "", 0, 0,
+      "Prometheus text file of media counters (written atomically); empty: none" },
+    { "metrics-interval-ms", CONF_UINT, F(metrics_interval_ms), "5000", 100, 3600000,
+      "how often metrics-file is rewritten (and once at exit)" },
     { "rcvbuf", CONF_UINT, F(rcvbuf), "8388608", 65536, 1073741824, "UDP receive buffer bytes" },
     { "lab-allow-plain-tcp", CONF_BOOL, F(lab_allow_plain_tcp), "no", 0, 0,
       "LAB ONLY: subscribe over plain TCP, so keys cross the network unprotected" },
@@ -68,6 +74,7 @@ struct recorder {
     struct rd_watch sigwatch;
     bool stop;
     bool srtp_ready;
+    bool ever_authorised; /* some keyagent accepted a subscription since start */
 };
 
 static int options(struct recorder *r, int argc, char **argv)
@@ -189,6 +196,9 @@ static int setup(struct recorder *r)
         log_error("index %s: %s", r->cfg.index, sr_strerror(err));
         return -1;
     }
+    /* Seal archives a crash left open and repair their index rows. */
+    if ((err = stor_recover(r->cfg.archive_dir, r->index, NULL)))
+        log_error("recovery in %s: %s", r->cfg.archive_dir, sr_strerror(err));
     if (rd_loop_create(&r->loop) != SR_OK)
         return -1;
     sigemptyset(&mask);
@@ -221,7 +231,11 @@ static void run(struct recorder *r)
         for (size_t i = 0; i < r->n_subs; i++) {
             t = rd_sub_tick(r->subs[i], now);
             next = t < next ? t : next;
+            /* Once any keyagent has accepted us, a later outage or refresh
+             * must not cost media: keep archiving what cannot be decrypted. */
+            r->ever_authorised = r->ever_authorised || rd_sub_active(r->subs[i]);
         }
+        rd_media_set_authorised(r->media, r->ever_authorised);
         t = rd_media_tick(r->media, now);
         next = t < next ? t : next;
         if (now >= stats_at) {

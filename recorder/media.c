@@ -1,11 +1,24 @@
 /** @file media.c  The recorder's media path on the loop thread: UDP receive
  *  (recvmmsg), demultiplexing by (source, SSRC), binding streams to disclosed
- *  keys, SRTP decryption and one archive per call.
+ *  keys (by SSRC, else by trial authentication), SRTP/SRTCP decryption,
+ *  re-keys, and one archive per call.
  *
- * Nothing is lost silently: a packet that cannot be recorded is counted under
- * its reason, the counts go into the archive trailer and the operator log.
+ * Nothing is lost silently (docs/recorder.md, "Where every packet goes"):
+ * - a packet whose key has not come yet is held; when the key comes it is
+ *   decrypted and recorded;
+ * - a packet that cannot be held (pool or stream queue full), and every held
+ *   packet whose key has not come key-wait-ms after its stream's first
+ *   packet, is archived still encrypted (STOR_PKT_ENCRYPTED): in the archive
+ *   of the call whose disclosed fork source equals the packet's source, else
+ *   in the recorder's "unmatched" archive;
+ * - a packet that must be dropped (auth failure, replay, malformed, no stream
+ *   slot, storage error, kernel queue overflow) is counted under its reason,
+ *   in the call's trailer counts when the call is known, and always in the
+ *   metrics file and the operator log.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,16 +39,37 @@ enum {
     BATCHES_PER_EVENT = 64, /* then let the loop serve TLS and timers */
     PKT_CAP = 2048,
     MAX_RECIPIENTS = 8,
+    TRIAL_EVERY = 25,    /* an unbound stream retries trial authentication every 25 packets
+                            (0.5 s of G.711): key derivation per candidate is not free */
+    REKEY_GRACE = 256,   /* packets the old key stays usable after the new one took over
+                            (late and reordered packets of the old key) */
 };
 
 struct rd_call;
 
+struct rd_binding;
+
 struct rd_stream {
     struct rec_flow flow;
     struct rec_srtp *srtp;     /* NULL until a key is bound */
+    struct rec_srtp *alt;      /* during a re-key: the other key's session, or NULL */
+    uint32_t alt_left;         /* 0: alt is the new key, not yet seen; else packets until
+                                  the old key (now alt) is retired */
     struct rec_held_q held;    /* packets that came before the key */
-    struct rd_call *call;      /* NULL until bound */
-    unsigned stor_idx;
+    struct rd_call *call;      /* bound: its call; unbound: the archive that keeps its
+                                  packets encrypted (NULL until one was needed) */
+    struct rd_binding *bind;   /* NULL until bound */
+    unsigned stor_idx;         /* in call's archive (bound: decrypted; unbound: encrypted) */
+    bool rtp_added;            /* bound: stor_idx names its decrypted RTP stream (added on
+                                  the first RTP packet, so an RTCP-only flow adds none) */
+    bool enc_added;            /* unbound: stor_idx names its encrypted stream in call */
+    bool key_wait_over;        /* unbound: key-wait-ms passed; packets go straight to
+                                  the archive encrypted */
+    bool rtcp_added;
+    unsigned rtcp_idx;         /* SRTCP (decrypted) stream in the call's archive */
+    uint64_t rtcp_count;
+    uint64_t first_us;         /* monotonic time of the first packet */
+    uint32_t trial_countdown;
     bool have_seq, have_ts;
     uint64_t highest_ext_seq;
     uint64_t last_ext_ts;
@@ -43,9 +77,11 @@ struct rd_stream {
     struct rd_stream *next;    /* in call->streams, or in media->unbound */
 };
 
-struct rd_binding {            /* a key disclosed for (keyagent, SSRC) */
-    struct rec_flow key;       /* addr/port zero, ssrc: table key */
+struct rd_binding {            /* a stream's keys as disclosed by a keyagent */
+    struct rec_flow key;       /* addr/port zero, ssrc: bind_tab key (if desc.ssrc_known) */
+    bool in_tab;
     struct rd_call *call;
+    size_t n_streams;          /* streams bound to it (more than one after SSRC changes) */
     struct sipev_stream desc;  /* includes the keys: wiped on free */
 };
 
@@ -56,6 +92,7 @@ struct rd_call {
     struct stor_record rec;
     struct stor_counts counts;
     bool ended;
+    bool unmatched;            /* the archive of never-keyed packets from unknown sources */
     uint64_t close_at_us;
     struct rd_stream *streams;
     struct rd_binding *bindings[SIPEV_MAX_STREAMS];
@@ -74,15 +111,24 @@ struct rd_media {
     struct rd_call *calls;
     size_t n_calls;
     struct rd_stream *unbound;     /* streams waiting for their key */
+    struct rd_call *unmatched;     /* open "unmatched" archive, or NULL */
+    bool authorised;               /* some keyagent's subscription is active */
     char recipients[MAX_RECIPIENTS][CONF_STR_MAX];
     const char *recipient_ptrs[MAX_RECIPIENTS];
     size_t n_recipients;
-    uint64_t next_flush_us;
+    uint64_t next_flush_us, next_metrics_us;
     struct {
-        uint64_t rx, rtcp, malformed, recorded, auth_fail, replay, held, held_drop, no_stream_slot,
-            storage_err, unbound_discarded;
+        uint64_t rx, rtcp, malformed, recorded, auth_fail, replay, held, held_full,
+            no_stream_slot, storage_err, encrypted_kept, kernel_drops, trial_bound, rekeys,
+            ssrc_changes, unauthorised;
     } st;
+    uint32_t ovfl_last;            /* SO_RXQ_OVFL: the socket's running drop count */
     uint8_t bufs[BATCH][PKT_CAP];
+    uint8_t scratch[PKT_CAP];      /* copy of a packet tried under two keys */
+    union {
+        char buf[CMSG_SPACE(sizeof(uint32_t))];
+        uint64_t align; /* cmsghdr alignment (size_t) */
+    } ctl[BATCH];
     struct sockaddr_storage names[BATCH];
     struct iovec iov[BATCH];
     struct mmsghdr msgs[BATCH];
@@ -138,19 +184,16 @@ static uint64_t ext_ts_update(struct rd_stream *s, uint32_t ts)
 static struct rd_call *call_find(struct rd_media *m, const char *peer, const char *call_id)
 {
     for (struct rd_call *c = m->calls; c; c = c->next)
-        if (strcmp(c->call_id, call_id) == 0 && strcmp(c->peer, peer) == 0)
+        if (!c->unmatched && strcmp(c->call_id, call_id) == 0 && strcmp(c->peer, peer) == 0)
             return c;
     return NULL;
 }
 
 static void binding_free(struct rd_media *m, struct rd_binding *b)
 {
-    struct rd_binding *cur;
-
     if (!b)
         return;
-    cur = rec_streams_lookup(m->bind_tab, &b->key);
-    if (cur == b)
+    if (b->in_tab && rec_streams_lookup(m->bind_tab, &b->key) == b)
         rec_streams_remove(m->bind_tab, &b->key, NULL);
     sr_wipe(&b->desc, sizeof(b->desc));
     free(b);
@@ -158,13 +201,10 @@ static void binding_free(struct rd_media *m, struct rd_binding *b)
 
 static void stream_free(struct rd_media *m, struct rd_stream *s)
 {
-    size_t dropped = rec_held_discard(m->held, &s->held);
-
-    if (dropped && s->call)
-        s->call->counts.overload += dropped;
-    m->st.unbound_discarded += s->call ? 0 : dropped;
+    rec_held_discard(m->held, &s->held); /* callers archive held packets first */
     rec_streams_remove(m->table, &s->flow, NULL);
     rec_srtp_destroy(s->srtp);
+    rec_srtp_destroy(s->alt);
     free(s);
 }
 
@@ -211,6 +251,34 @@ static enum sr_err call_open(struct rd_media *m, const char *peer, const struct 
     return SR_OK;
 }
 
+/* The archive of packets whose key never came and whose source matches no
+ * disclosed fork source: opened on first need, sealed when idle for
+ * call-linger-ms + key-wait-ms, or at shutdown. */
+static struct rd_call *unmatched_get(struct rd_media *m)
+{
+    struct sipev_dialog *d;
+    struct rd_call *c = m->unmatched;
+
+    if (c)
+        return c;
+    d = calloc(1, sizeof(*d)); /* large; not worth a stack frame on the packet path */
+    if (!d)
+        return NULL;
+    snprintf(d->call_id, sizeof(d->call_id), "unmatched-%llu",
+             (unsigned long long)(sr_wall_us() / 1000000u));
+    snprintf(d->local_aor, sizeof(d->local_aor), "unknown");
+    snprintf(d->remote_aor, sizeof(d->remote_aor), "unknown");
+    if (call_open(m, "unmatched", d, &c) != SR_OK)
+        c = NULL;
+    free(d);
+    if (!c)
+        return NULL;
+    c->unmatched = true;
+    c->ended = true; /* closes when idle; every packet pushes close_at_us on */
+    m->unmatched = c;
+    return c;
+}
+
 static void call_close(struct rd_media *m, struct rd_call *c)
 {
     char path[4096];
@@ -224,6 +292,14 @@ static void call_close(struct rd_media *m, struct rd_call *c)
     }
     for (size_t i = 0; i < c->n_bindings; i++)
         binding_free(m, c->bindings[i]);
+    /* Unbound streams that kept packets encrypted here find a new home. */
+    for (struct rd_stream *s = m->unbound; s; s = s->next)
+        if (s->call == c) {
+            s->call = NULL;
+            s->enc_added = false;
+        }
+    if (m->unmatched == c)
+        m->unmatched = NULL;
     err = stor_writer_close(c->w, &c->counts, path, sizeof(path));
     c->rec.end_wall_us = sr_wall_us();
     c->rec.packets = c->counts.packets;
@@ -242,15 +318,172 @@ static void call_close(struct rd_media *m, struct rd_call *c)
                c->rec.id, (unsigned long long)c->counts.packets, c->rec.n_streams,
                (unsigned long long)c->rec.bytes,
                c->counts.packets ? "" : " (no media arrived: the archive says so)");
-    if (c->counts.auth_fail || c->counts.replay || c->counts.overload || c->counts.malformed)
-        log_warn("call %s: not recorded: %llu auth failures, %llu replays, %llu overload, %llu "
-                 "malformed", c->call_id, (unsigned long long)c->counts.auth_fail,
-                 (unsigned long long)c->counts.replay, (unsigned long long)c->counts.overload,
-                 (unsigned long long)c->counts.malformed);
+    if (c->counts.auth_fail || c->counts.replay || c->counts.overload || c->counts.malformed ||
+        c->counts.encrypted_kept)
+        log_warn("call %s: %llu auth failures, %llu replays, %llu overload, %llu malformed not "
+                 "recorded; %llu kept encrypted (key never came)", c->call_id,
+                 (unsigned long long)c->counts.auth_fail, (unsigned long long)c->counts.replay,
+                 (unsigned long long)c->counts.overload, (unsigned long long)c->counts.malformed,
+                 (unsigned long long)c->counts.encrypted_kept);
     free(c);
 }
 
 /* ------------------------------------------------------------- packets */
+
+/* "a.b.c.d:port" or "[v6]:port", the form key bodies use for fork addresses. */
+static void flow_addr_str(const struct rec_flow *f, char *out, size_t cap)
+{
+    static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+    char ip[INET6_ADDRSTRLEN];
+
+    if (memcmp(f->addr, v4mapped, sizeof(v4mapped)) == 0) {
+        inet_ntop(AF_INET, f->addr + 12, ip, sizeof(ip));
+        snprintf(out, cap, "%s:%u", ip, f->port);
+    } else {
+        inet_ntop(AF_INET6, f->addr, ip, sizeof(ip));
+        snprintf(out, cap, "[%s]:%u", ip, f->port);
+    }
+}
+
+/* Which archive keeps an unbound stream's packets encrypted: the open call
+ * whose disclosed fork source is this stream's source, else "unmatched". */
+static struct rd_call *enc_home(struct rd_media *m, struct rd_stream *s, uint8_t pt)
+{
+    struct stor_stream_info si = { 0 };
+    char src[SIPEV_STR];
+
+    if (!s->call) {
+        flow_addr_str(&s->flow, src, sizeof(src));
+        for (struct rd_call *c = m->calls; c && !s->call; c = c->next)
+            for (size_t i = 0; !c->unmatched && i < c->n_bindings; i++)
+                if (strcmp(c->bindings[i]->desc.src, src) == 0) {
+                    s->call = c;
+                    break;
+                }
+        /* A recorder that no keyagent authorises keeps nobody's media,
+         * not even encrypted (the caller counts the packet). */
+        if (!s->call && m->authorised)
+            s->call = unmatched_get(m);
+        if (!s->call)
+            return NULL;
+    }
+    if (!s->enc_added) {
+        si.ssrc = s->flow.ssrc;
+        si.payload_type = pt & 0x7f;
+        snprintf(si.codec, sizeof(si.codec), "SRTP");
+        si.clock_rate = 8000; /* unknown: the payload type is all the header says */
+        si.direction = STOR_DIR_RECV;
+        flow_addr_str(&s->flow, si.label, sizeof(si.label));
+        if (stor_writer_add_stream(s->call->w, &si, &s->stor_idx) != SR_OK)
+            return NULL;
+        s->enc_added = true;
+        s->call->rec.n_streams++;
+    }
+    return s->call;
+}
+
+/* Keep a packet whose key has not come, as received. */
+static void record_encrypted(struct rd_media *m, struct rd_stream *s, const uint8_t *pkt,
+                             size_t len, uint64_t arrival_us, bool is_rtcp)
+{
+    struct rec_rtp rtp;
+    struct stor_pkt sp = { 0 };
+    struct rd_call *c;
+    bool rtp_ok = !is_rtcp && rec_rtp_parse(pkt, len, true, &rtp, NULL) == SR_OK;
+
+    c = enc_home(m, s, rtp_ok ? rtp.pt : 0);
+    if (!c) {
+        if (m->authorised)
+            m->st.storage_err++;
+        else
+            m->st.unauthorised++;
+        return;
+    }
+    if (rtp_ok) {
+        sp.seq = rtp.seq;
+        sp.ext_seq = ext_seq_update(s, rtp.seq);
+        sp.ext_ts = ext_ts_update(s, rtp.ts);
+    } else {
+        sp.ext_seq = s->highest_ext_seq;
+        sp.ext_ts = s->last_ext_ts;
+    }
+    sp.arrival_wall_us = arrival_us;
+    sp.flags = STOR_PKT_ENCRYPTED;
+    sp.payload = pkt;
+    sp.payload_len = len;
+    if (stor_writer_packet(c->w, s->stor_idx, &sp) != SR_OK) {
+        m->st.storage_err++;
+        c->counts.overload++;
+        return;
+    }
+    m->st.encrypted_kept++;
+    c->counts.encrypted_kept++;
+    if (c->unmatched)
+        c->close_at_us = sr_now_us() + (m->cfg->call_linger_ms + m->cfg->key_wait_ms) * 1000u;
+}
+
+static void record_held_encrypted(void *arg, uint8_t *pkt, size_t len, uint64_t ts_us,
+                                  unsigned flags)
+{
+    struct rd_stream *s = ((void **)arg)[1];
+    struct rd_media *m = ((void **)arg)[0];
+
+    record_encrypted(m, s, pkt, len, ts_us, flags & 1u);
+}
+
+/* Unprotect with the current session; during a re-key, try the other key
+ * too (on a copy: a failed GCM try may leave garbage in the buffer). */
+static enum sr_err unprotect_any(struct rd_media *m, struct rd_stream *s, uint8_t *pkt,
+                                 size_t *len, bool rtcp)
+{
+    size_t len0 = *len;
+    enum sr_err err, err2;
+
+    if (s->alt)
+        memcpy(m->scratch, pkt, len0 <= PKT_CAP ? len0 : PKT_CAP);
+    err = rtcp ? rec_srtp_unprotect_rtcp(s->srtp, pkt, len) : rec_srtp_unprotect(s->srtp, pkt, len);
+    if (!s->alt)
+        return err;
+    if (err == SR_OK) {
+        if (s->alt_left && --s->alt_left == 0) {
+            rec_srtp_destroy(s->alt); /* the old key's grace is over */
+            s->alt = NULL;
+        }
+        return SR_OK;
+    }
+    /* A replay under the old key may be the new key's restarted SRTCP index. */
+    if (err != SR_EAUTH && err != SR_ENOKEY && err != SR_EREPLAY)
+        return err;
+    memcpy(pkt, m->scratch, len0);
+    *len = len0;
+    err2 = rtcp ? rec_srtp_unprotect_rtcp(s->alt, pkt, len) : rec_srtp_unprotect(s->alt, pkt, len);
+    if (err2 != SR_OK)
+        return err;
+    if (s->alt_left == 0) {
+        /* The new key's first packet: it becomes current; the old key
+         * stays for REKEY_GRACE packets for late ones. */
+        struct rec_srtp *t = s->srtp;
+        s->srtp = s->alt;
+        s->alt = t;
+        s->alt_left = REKEY_GRACE;
+        log_info("call %s: SSRC %08x switched to its new key", s->call->call_id, s->flow.ssrc);
+    }
+    return SR_OK;
+}
+
+static void count_crypto_err(struct rd_media *m, struct rd_stream *s, enum sr_err err)
+{
+    if (err == SR_EAUTH || err == SR_ENOKEY) {
+        m->st.auth_fail++;
+        s->call->counts.auth_fail++;
+    } else if (err == SR_EREPLAY) {
+        m->st.replay++;
+        s->call->counts.replay++;
+    } else {
+        m->st.malformed++;
+        s->call->counts.malformed++;
+    }
+}
 
 static void record_rtp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, size_t len,
                        uint64_t arrival_us)
@@ -258,22 +491,33 @@ static void record_rtp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, si
     struct rec_rtp rtp;
     struct stor_pkt sp;
     const char *why = NULL;
-    enum sr_err err = rec_srtp_unprotect(s->srtp, pkt, &len);
+    enum sr_err err = unprotect_any(m, s, pkt, &len, false);
 
-    if (err == SR_EAUTH || err == SR_ENOKEY) {
-        m->st.auth_fail++;
-        s->call->counts.auth_fail++;
+    if (err) {
+        count_crypto_err(m, s, err);
         return;
     }
-    if (err == SR_EREPLAY) {
-        m->st.replay++;
-        s->call->counts.replay++;
-        return;
-    }
-    if (err || rec_rtp_parse(pkt, len, false, &rtp, &why) != SR_OK) {
+    if (rec_rtp_parse(pkt, len, false, &rtp, &why) != SR_OK) {
         m->st.malformed++;
         s->call->counts.malformed++;
         return;
+    }
+    if (!s->rtp_added) {
+        const struct sipev_stream *d = &s->bind->desc;
+        struct stor_stream_info si = { 0 };
+        si.ssrc = s->flow.ssrc;
+        si.payload_type = d->payload_type;
+        snprintf(si.codec, sizeof(si.codec), "%s", d->codec);
+        si.clock_rate = d->clock_rate;
+        si.direction = d->direction == SIPEV_DIR_SEND ? STOR_DIR_SEND : STOR_DIR_RECV;
+        snprintf(si.label, sizeof(si.label), "%s", d->id);
+        if (stor_writer_add_stream(s->call->w, &si, &s->stor_idx) != SR_OK) {
+            m->st.storage_err++;
+            s->call->counts.overload++;
+            return;
+        }
+        s->rtp_added = true;
+        s->call->rec.n_streams++;
     }
     sp.seq = rtp.seq;
     sp.ext_seq = ext_seq_update(s, rtp.seq);
@@ -292,71 +536,80 @@ static void record_rtp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, si
     s->call->counts.packets++;
 }
 
+/* SRTCP is decrypted and kept whole in a logical stream of its own
+ * ("rtcp", label "<stream id>/rtcp"): its sender reports map RTP time to
+ * wall-clock time.  Exports of audio skip it (not a codec they know). */
+static void record_rtcp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, size_t len,
+                        uint64_t arrival_us)
+{
+    struct stor_pkt sp = { 0 };
+    enum sr_err err = unprotect_any(m, s, pkt, &len, true);
+
+    if (err) {
+        count_crypto_err(m, s, err);
+        return;
+    }
+    if (!s->rtcp_added) {
+        struct stor_stream_info si = { 0 };
+        si.ssrc = s->flow.ssrc;
+        snprintf(si.codec, sizeof(si.codec), "rtcp");
+        si.clock_rate = s->bind->desc.clock_rate ? s->bind->desc.clock_rate : 8000;
+        si.direction = s->bind->desc.direction == SIPEV_DIR_SEND ? STOR_DIR_SEND : STOR_DIR_RECV;
+        snprintf(si.label, sizeof(si.label), "%.58s/rtcp", s->bind->desc.id);
+        if (stor_writer_add_stream(s->call->w, &si, &s->rtcp_idx) != SR_OK) {
+            m->st.storage_err++;
+            s->call->counts.overload++;
+            return;
+        }
+        s->rtcp_added = true;
+        s->call->rec.n_streams++;
+    }
+    sp.seq = (uint16_t)s->rtcp_count;
+    sp.ext_seq = s->rtcp_count++;
+    sp.ext_ts = s->last_ext_ts;
+    sp.arrival_wall_us = arrival_us;
+    sp.payload = pkt;
+    sp.payload_len = len;
+    if (stor_writer_packet(s->call->w, s->rtcp_idx, &sp) != SR_OK) {
+        m->st.storage_err++;
+        s->call->counts.overload++;
+        return;
+    }
+    m->st.rtcp++;
+}
+
 static void record_held(void *arg, uint8_t *pkt, size_t len, uint64_t ts_us, unsigned flags)
 {
     struct rd_stream *s = ((void **)arg)[1];
     struct rd_media *m = ((void **)arg)[0];
 
-    if (flags & 1u) {
-        m->st.rtcp++; /* SRTCP is counted; archiving it comes with issue 5 */
-        return;
-    }
-    record_rtp(m, s, pkt, len, ts_us);
+    if (flags & 1u)
+        record_rtcp(m, s, pkt, len, ts_us);
+    else
+        record_rtp(m, s, pkt, len, ts_us);
 }
 
-/* Attach s to the call and key that b describes, then drain its held packets. */
-static void stream_bind(struct rd_media *m, struct rd_stream *s, struct rd_binding *b)
+/* The session parameters of binding b for SSRC ssrc.  fresh: a new SSRC of
+ * a stream already bound (hold/unhold, re-INVITE): its ROC starts at 0 and
+ * its sequence is unknown, so the disclosed position does not apply. */
+static void binding_cfg(const struct rd_binding *b, uint32_t ssrc, bool fresh,
+                        struct rec_srtp_cfg *sc)
 {
-    struct rec_srtp_cfg sc = { 0 };
-    struct stor_stream_info si = { 0 };
     const struct sipev_stream *d = &b->desc;
-    void *ctx[2] = { m, s };
-    enum sr_err err;
-    char kid[17];
 
-    sc.ssrc = s->flow.ssrc;
-    sc.sender = false;
-    sc.n_keys = d->n_keys < REC_SRTP_MAX_KEYS ? d->n_keys : REC_SRTP_MAX_KEYS;
-    for (size_t i = 0; i < sc.n_keys; i++) {
-        sc.keys[i].suite = (enum rec_suite)d->keys[i].suite;
-        memcpy(sc.keys[i].master, d->keys[i].master, d->keys[i].master_len);
-        sc.keys[i].master_len = d->keys[i].master_len;
-        sc.keys[i].mki = d->keys[i].mki;
-        sc.keys[i].mki_len = d->keys[i].mki_len;
+    memset(sc, 0, sizeof(*sc));
+    sc->ssrc = ssrc;
+    sc->n_keys = d->n_keys < REC_SRTP_MAX_KEYS ? d->n_keys : REC_SRTP_MAX_KEYS;
+    for (size_t i = 0; i < sc->n_keys; i++) {
+        sc->keys[i].suite = (enum rec_suite)d->keys[i].suite;
+        memcpy(sc->keys[i].master, d->keys[i].master, d->keys[i].master_len);
+        sc->keys[i].master_len = d->keys[i].master_len;
+        sc->keys[i].mki = d->keys[i].mki;
+        sc->keys[i].mki_len = d->keys[i].mki_len;
     }
-    sc.roc = d->roc;
-    sc.seq = d->seq;
-    sc.have_seq = true;
-    err = rec_srtp_create(&s->srtp, &sc);
-    sr_wipe(&sc, sizeof(sc));
-    sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
-    if (err) {
-        log_error("call %s: SRTP session for SSRC %08x (key %s) failed: %s", b->call->call_id,
-                  s->flow.ssrc, kid, sr_strerror(err));
-        return;
-    }
-    si.ssrc = s->flow.ssrc;
-    si.payload_type = d->payload_type;
-    snprintf(si.codec, sizeof(si.codec), "%s", d->codec);
-    si.clock_rate = d->clock_rate;
-    si.direction = d->direction == SIPEV_DIR_SEND ? STOR_DIR_SEND : STOR_DIR_RECV;
-    snprintf(si.label, sizeof(si.label), "%s", d->id);
-    err = stor_writer_add_stream(b->call->w, &si, &s->stor_idx);
-    if (err) {
-        log_error("call %s: cannot add stream %08x to the archive: %s", b->call->call_id,
-                  s->flow.ssrc, sr_strerror(err));
-        rec_srtp_destroy(s->srtp);
-        s->srtp = NULL;
-        return;
-    }
-    s->call = b->call;
-    s->highest_ext_seq = ((uint64_t)d->roc << 16) | d->seq;
-    s->next = b->call->streams;
-    b->call->streams = s;
-    b->call->rec.n_streams++;
-    log_info("call %s: stream %s SSRC %08x bound to key %s (%s, ROC %u)", b->call->call_id, d->id,
-             s->flow.ssrc, kid, d->codec, d->roc);
-    rec_held_drain(m->held, &s->held, record_held, ctx);
+    sc->roc = fresh ? 0 : d->roc;
+    sc->seq = d->seq;
+    sc->have_seq = !fresh;
 }
 
 static void unbound_remove(struct rd_media *m, struct rd_stream *s)
@@ -367,6 +620,124 @@ static void unbound_remove(struct rd_media *m, struct rd_stream *s)
             s->next = NULL;
             return;
         }
+}
+
+/* Attach unbound s to the call and key that b describes, then drain its
+ * held packets.  On failure s stays unbound (and on m->unbound). */
+static void stream_bind(struct rd_media *m, struct rd_stream *s, struct rd_binding *b, bool fresh)
+{
+    struct rec_srtp_cfg sc;
+    const struct sipev_stream *d = &b->desc;
+    struct rec_srtp *srtp = NULL;
+    void *ctx[2] = { m, s };
+    enum sr_err err;
+    char kid[17];
+
+    binding_cfg(b, s->flow.ssrc, fresh, &sc);
+    err = rec_srtp_create(&srtp, &sc);
+    sr_wipe(&sc, sizeof(sc));
+    sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
+    if (err) {
+        log_error("call %s: SRTP session for SSRC %08x (key %s) failed: %s", b->call->call_id,
+                  s->flow.ssrc, kid, sr_strerror(err));
+        return;
+    }
+    unbound_remove(m, s);
+    s->srtp = srtp;
+    s->rtp_added = false;
+    s->enc_added = false;
+    s->call = b->call;
+    s->bind = b;
+    b->n_streams++;
+    s->have_ts = false;
+    s->highest_ext_seq = fresh ? 0 : ((uint64_t)d->roc << 16) | d->seq;
+    s->next = b->call->streams;
+    b->call->streams = s;
+    log_info("call %s: stream %s SSRC %08x bound to key %s (%s, ROC %u)", b->call->call_id, d->id,
+             s->flow.ssrc, kid, d->codec, fresh ? 0u : d->roc);
+    rec_held_drain(m->held, &s->held, record_held, ctx);
+}
+
+struct trial_set {
+    struct rd_binding *b[REC_SRTP_MAX_TRIAL];
+    bool fresh[REC_SRTP_MAX_TRIAL];
+    size_t n;
+};
+
+/* 0: unrelated; 1: o is s's RTP/RTCP sibling (same address and SSRC,
+ * ports one apart: RTCP without rtcp-mux); 2: same source, another SSRC. */
+static int source_relation(const struct rec_flow *o, const struct rec_flow *s)
+{
+    unsigned d = o->port > s->port ? o->port - s->port : s->port - o->port;
+
+    if (memcmp(o->addr, s->addr, sizeof(o->addr)) != 0)
+        return 0;
+    if (o->ssrc == s->ssrc && d == 1)
+        return 1;
+    return d == 0 ? 2 : 0;
+}
+
+/* Candidate keys for stream s, whose SSRC no disclosure names: (a) streams
+ * disclosed without an SSRC that no packet has been bound to yet, (b) the
+ * keys of streams already bound that came from the same source (address and
+ * port): an SSRC change of the same stream; or from the neighbouring port
+ * with the same SSRC: the RTP (or RTCP) half of a stream whose other half
+ * was bound first.  Keyagents do not tell which
+ * source addresses are theirs unless they disclose fork sources, so (a)
+ * spans every keyagent's open calls; at most REC_SRTP_MAX_TRIAL. */
+static void trial_collect(struct rd_media *m, const struct rd_stream *s, struct trial_set *ts)
+{
+    ts->n = 0;
+    for (struct rd_call *c = m->calls; c && ts->n < REC_SRTP_MAX_TRIAL; c = c->next) {
+        if (c->unmatched)
+            continue;
+        for (size_t i = 0; i < c->n_bindings && ts->n < REC_SRTP_MAX_TRIAL; i++) {
+            struct rd_binding *b = c->bindings[i];
+            if (!b->desc.ssrc_known && b->n_streams == 0) {
+                ts->b[ts->n] = b;
+                ts->fresh[ts->n++] = false;
+            }
+        }
+        for (struct rd_stream *o = c->streams; o && ts->n < REC_SRTP_MAX_TRIAL; o = o->next) {
+            int rel = o->bind ? source_relation(&o->flow, &s->flow) : 0;
+            bool dup = false;
+            for (size_t k = 0; k < ts->n; k++)
+                dup = dup || ts->b[k] == o->bind;
+            if (rel && !dup) {
+                ts->b[ts->n] = o->bind;
+                ts->fresh[ts->n++] = rel == 2;
+            }
+        }
+    }
+}
+
+/* Trial-authenticate pkt (not modified) against ts; bind s on success. */
+static bool trial_bind(struct rd_media *m, struct rd_stream *s, struct trial_set *ts,
+                       const uint8_t *pkt, size_t len, bool is_rtcp)
+{
+    struct rec_srtp_cfg cands[REC_SRTP_MAX_TRIAL];
+    uint8_t copy[PKT_CAP];
+    size_t which = 0, l = len;
+    enum sr_err err;
+
+    if (!ts->n || len > sizeof(copy))
+        return false;
+    for (size_t i = 0; i < ts->n; i++)
+        binding_cfg(ts->b[i], s->flow.ssrc, ts->fresh[i], &cands[i]);
+    memcpy(copy, pkt, len);
+    err = rec_srtp_trial(cands, ts->n, copy, &l, is_rtcp, &which, NULL);
+    sr_wipe(cands, sizeof(cands));
+    sr_wipe(copy, sizeof(copy));
+    if (err != SR_OK)
+        return false;
+    m->st.trial_bound++;
+    if (ts->fresh[which]) {
+        m->st.ssrc_changes++;
+        log_info("call %s: SSRC %08x from the source of stream %s: a new SSRC of that stream",
+                 ts->b[which]->call->call_id, s->flow.ssrc, ts->b[which]->desc.id);
+    }
+    stream_bind(m, s, ts->b[which], ts->fresh[which]);
+    return s->srtp != NULL;
 }
 
 static void on_packet(struct rd_media *m, uint8_t *pkt, size_t len, const struct sockaddr *sa,
@@ -394,6 +765,18 @@ static void on_packet(struct rd_media *m, uint8_t *pkt, size_t len, const struct
         return;
     }
     s = rec_streams_lookup(m->table, &flow);
+    if (!s && is_rtcp && flow.port > 0) {
+        /* RTCP without rtcp-mux comes from the RTP port + 1 (RFC 3550
+         * 11): it belongs to that stream, not to a stream of its own. */
+        struct rec_flow rtp_flow = flow;
+        struct rd_stream *o;
+        rtp_flow.port--;
+        o = rec_streams_lookup(m->table, &rtp_flow);
+        if (o && o->srtp) {
+            record_rtcp(m, o, pkt, len, arrival_us);
+            return;
+        }
+    }
     if (!s) {
         s = calloc(1, sizeof(*s));
         if (!s || rec_streams_insert(m->table, &flow, s) != SR_OK) {
@@ -402,29 +785,39 @@ static void on_packet(struct rd_media *m, uint8_t *pkt, size_t len, const struct
             return;
         }
         s->flow = flow;
+        s->first_us = sr_now_us();
         s->next = m->unbound;
         m->unbound = s;
         b = rec_streams_lookup(m->bind_tab, &(struct rec_flow){ .ssrc = ssrc });
-        if (b) {
-            unbound_remove(m, s);
-            stream_bind(m, s, b);
+        if (b)
+            stream_bind(m, s, b, false);
+    }
+    if (!s->srtp) {
+        if (s->trial_countdown == 0) {
+            struct trial_set ts;
+            s->trial_countdown = TRIAL_EVERY;
+            trial_collect(m, s, &ts);
+            trial_bind(m, s, &ts, pkt, len, is_rtcp);
+        } else {
+            s->trial_countdown--;
         }
     }
     if (!s->srtp) {
-        if (rec_held_push(m->held, &s->held, pkt, len, arrival_us, is_rtcp ? 1u : 0u) == SR_OK)
+        if (s->key_wait_over) {
+            record_encrypted(m, s, pkt, len, arrival_us, is_rtcp);
+        } else if (rec_held_push(m->held, &s->held, pkt, len, arrival_us, is_rtcp ? 1u : 0u) ==
+                   SR_OK) {
             m->st.held++;
-        else
-            m->st.held_drop++;
+        } else {
+            m->st.held_full++; /* not dropped: kept as received */
+            record_encrypted(m, s, pkt, len, arrival_us, is_rtcp);
+        }
         return;
     }
-    if (is_rtcp) {
-        if (rec_srtp_unprotect_rtcp(s->srtp, pkt, &len) == SR_OK)
-            m->st.rtcp++;
-        else
-            m->st.auth_fail++;
-        return;
-    }
-    record_rtp(m, s, pkt, len, arrival_us);
+    if (is_rtcp)
+        record_rtcp(m, s, pkt, len, arrival_us);
+    else
+        record_rtp(m, s, pkt, len, arrival_us);
 }
 
 static void on_udp(struct rd_watch *w, uint32_t events)
@@ -443,18 +836,31 @@ static void on_udp(struct rd_watch *w, uint32_t events)
             m->msgs[i].msg_hdr.msg_namelen = sizeof(m->names[i]);
             m->msgs[i].msg_hdr.msg_iov = &m->iov[i];
             m->msgs[i].msg_hdr.msg_iovlen = 1;
+            m->msgs[i].msg_hdr.msg_control = m->ctl[i].buf;
+            m->msgs[i].msg_hdr.msg_controllen = sizeof(m->ctl[i].buf);
         }
         n = recvmmsg(w->fd, m->msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             return;
         now = sr_wall_us();
         for (int i = 0; i < n; i++) {
-            if (m->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+            struct msghdr *mh = &m->msgs[i].msg_hdr;
+            for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm))
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL &&
+                    cm->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+                    uint32_t v;
+                    memcpy(&v, CMSG_DATA(cm), sizeof(v));
+                    /* A running count of datagrams the kernel dropped on this
+                     * socket's full queue: add what is new since last seen. */
+                    m->st.kernel_drops += (uint32_t)(v - m->ovfl_last);
+                    m->ovfl_last = v;
+                }
+            if (mh->msg_flags & MSG_TRUNC) {
                 m->st.malformed++;
                 continue;
             }
-            on_packet(m, m->bufs[i], m->msgs[i].msg_len,
-                      (const struct sockaddr *)&m->names[i], m->msgs[i].msg_hdr.msg_namelen, now);
+            on_packet(m, m->bufs[i], m->msgs[i].msg_len, (const struct sockaddr *)&m->names[i],
+                      mh->msg_namelen, now);
         }
         if (n < BATCH)
             return;
@@ -463,50 +869,141 @@ static void on_udp(struct rd_watch *w, uint32_t events)
 
 /* ---------------------------------------------------------- key bodies */
 
+static bool keys_equal(const struct sipev_stream *a, const struct sipev_stream *b)
+{
+    if (a->n_keys != b->n_keys)
+        return false;
+    for (size_t i = 0; i < a->n_keys; i++)
+        if (a->keys[i].suite != b->keys[i].suite || a->keys[i].master_len != b->keys[i].master_len ||
+            a->keys[i].mki != b->keys[i].mki || a->keys[i].mki_len != b->keys[i].mki_len ||
+            !sr_ct_equal(a->keys[i].master, b->keys[i].master, a->keys[i].master_len))
+            return false;
+    return true;
+}
+
+/* New keys for a stream already disclosed.  Each stream bound to b gets a
+ * second session with the new keys, positioned where the stream is now; the
+ * first packet the new session authenticates makes it current, and the old
+ * one stays for REKEY_GRACE packets (late, reordered ones): no gap.  With
+ * MKIs the new key list usually holds the old key too, and the new session
+ * serves both. */
+static void binding_rekey(struct rd_media *m, struct rd_binding *b, const struct sipev_stream *d)
+{
+    char kid[17];
+
+    sr_wipe(b->desc.keys, sizeof(b->desc.keys));
+    memcpy(b->desc.keys, d->keys, sizeof(d->keys));
+    b->desc.n_keys = d->n_keys;
+    m->st.rekeys++;
+    sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
+    log_info("call %s: stream %s re-keyed to key %s", b->call->call_id, d->id, kid);
+    for (struct rd_stream *s = b->call->streams; s; s = s->next) {
+        struct rec_srtp_cfg sc;
+        struct rec_srtp *n = NULL;
+        if (s->bind != b || !s->srtp)
+            continue;
+        binding_cfg(b, s->flow.ssrc, false, &sc);
+        if (s->highest_ext_seq) {
+            sc.roc = (uint32_t)(s->highest_ext_seq >> 16);
+            sc.seq = (uint16_t)s->highest_ext_seq;
+        }
+        if (rec_srtp_create(&n, &sc) != SR_OK) {
+            log_error("call %s: SSRC %08x: session for the new key failed", b->call->call_id,
+                      s->flow.ssrc);
+        } else {
+            rec_srtp_destroy(s->alt);
+            s->alt = n;
+            s->alt_left = 0;
+        }
+        sr_wipe(&sc, sizeof(sc));
+    }
+}
+
+static struct rd_binding *binding_by_id(struct rd_call *c, const char *id)
+{
+    for (size_t i = 0; i < c->n_bindings; i++)
+        if (strcmp(c->bindings[i]->desc.id, id) == 0)
+            return c->bindings[i];
+    return NULL;
+}
+
+static void bind_waiting_ssrc(struct rd_media *m, struct rd_binding *b)
+{
+    for (struct rd_stream *s = m->unbound, *nx; s; s = nx) {
+        nx = s->next;
+        if (s->flow.ssrc == b->desc.ssrc)
+            stream_bind(m, s, b, false);
+    }
+}
+
+static bool binding_tab_add(struct rd_media *m, struct rd_binding *b)
+{
+    b->key = ssrc_key(b->desc.ssrc);
+    if (rec_streams_lookup(m->bind_tab, &b->key) ||
+        rec_streams_insert(m->bind_tab, &b->key, b) != SR_OK) {
+        log_warn("call %s: SSRC %08x is already bound to another stream; stream %s waits for "
+                 "trial authentication", b->call->call_id, b->desc.ssrc, b->desc.id);
+        return false;
+    }
+    b->in_tab = true;
+    return true;
+}
+
 static void apply_stream(struct rd_media *m, struct rd_call *c, const struct sipev_stream *d)
 {
-    struct rec_flow key = ssrc_key(d->ssrc);
     struct rd_binding *b;
     char kid[17];
 
-    if (!d->ssrc_known || !d->n_keys) {
-        log_warn("call %s: stream %s disclosed without an SSRC; trial authentication comes "
-                 "with issue 5", c->call_id, d->id);
+    if (!d->n_keys)
+        return;
+    b = binding_by_id(c, d->id);
+    if (b) {
+        if (!keys_equal(&b->desc, d))
+            binding_rekey(m, b, d);
+        if (d->ssrc_known && !b->desc.ssrc_known) {
+            b->desc.ssrc_known = true;
+            b->desc.ssrc = d->ssrc;
+            if (binding_tab_add(m, b))
+                bind_waiting_ssrc(m, b);
+        }
+        b->desc.state = d->state;
         return;
     }
-    b = rec_streams_lookup(m->bind_tab, &key);
-    if (b && b->call == c) {
-        /* Already known: a re-key or state change.  Re-keying lands with issue 5. */
-        return;
-    }
-    if (b || c->n_bindings == SR_ARRAY_LEN(c->bindings)) {
-        log_warn("call %s: SSRC %08x already bound or too many streams; ignored", c->call_id,
-                 d->ssrc);
+    if (c->n_bindings == SR_ARRAY_LEN(c->bindings)) {
+        log_warn("call %s: more than %zu streams; stream %s ignored", c->call_id,
+                 SR_ARRAY_LEN(c->bindings), d->id);
         return;
     }
     b = calloc(1, sizeof(*b));
     if (!b)
         return;
-    b->key = key;
     b->call = c;
     b->desc = *d;
-    if (rec_streams_insert(m->bind_tab, &key, b) != SR_OK) {
-        binding_free(m, b);
-        return;
-    }
     c->bindings[c->n_bindings++] = b;
     sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
-    log_info("call %s: key %s disclosed for stream %s SSRC %08x", c->call_id, kid, d->id, d->ssrc);
-    /* Streams that arrived before their key. */
-    for (struct rd_stream **pp = &m->unbound; *pp;) {
-        struct rd_stream *s = *pp;
-        if (s->flow.ssrc == d->ssrc) {
-            *pp = s->next;
-            s->next = NULL;
-            stream_bind(m, s, b);
+    if (d->ssrc_known) {
+        log_info("call %s: key %s disclosed for stream %s SSRC %08x", c->call_id, kid, d->id,
+                 d->ssrc);
+        if (binding_tab_add(m, b))
+            bind_waiting_ssrc(m, b);
+        return;
+    }
+    log_info("call %s: key %s disclosed for stream %s without an SSRC: trial authentication",
+             c->call_id, kid, d->id);
+    /* Streams that arrived before this key: try the oldest held packet of
+     * each now, and let the next packet of every unbound stream try. */
+    for (struct rd_stream *s = m->unbound, *nx; s; s = nx) {
+        struct trial_set ts = { .n = 1 };
+        const uint8_t *p;
+        size_t l;
+        unsigned fl;
+        nx = s->next;
+        s->trial_countdown = 0;
+        if (b->n_streams || rec_held_peek(m->held, &s->held, &p, &l, &fl) != SR_OK)
             continue;
-        }
-        pp = &s->next;
+        ts.b[0] = b;
+        ts.fresh[0] = false;
+        trial_bind(m, s, &ts, p, l, fl & 1u);
     }
 }
 
@@ -537,6 +1034,78 @@ void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *ar
     }
 }
 
+/* ------------------------------------------------------------- metrics */
+
+/* Prometheus text exposition, written to a temporary file and renamed so a
+ * reader (srtprec-api's /metrics) never sees half a file. */
+static void metrics_write(struct rd_media *m)
+{
+    struct rec_held_stats hs;
+    char tmp[CONF_STR_MAX + 16];
+    size_t n_streams = rec_streams_count(m->table);
+    FILE *f;
+    int fd;
+
+    if (!m->cfg->metrics_file[0])
+        return;
+    rec_held_stats(m->held, &hs);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", m->cfg->metrics_file);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || !(f = fdopen(fd, "w"))) {
+        if (fd >= 0)
+            close(fd);
+        log_warn("metrics-file %s: %s", tmp, strerror(errno));
+        return;
+    }
+#define C(name, help, v)                                                                           \
+    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
+               " counter\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
+#define G(name, help, v)                                                                           \
+    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
+               " gauge\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
+    C("packets_received_total", "UDP datagrams received on the media sockets.", m->st.rx);
+    C("packets_recorded_total", "RTP packets decrypted and archived.", m->st.recorded);
+    C("rtcp_recorded_total", "SRTCP packets decrypted and archived.", m->st.rtcp);
+    C("packets_encrypted_kept_total",
+      "Packets archived still encrypted because their key never came.", m->st.encrypted_kept);
+    C("packets_held_total", "Packets held because they came before their key.", m->st.held);
+    C("packets_hold_full_total",
+      "Packets that found the hold queue full (archived encrypted, not dropped).",
+      m->st.held_full);
+    fprintf(f, "# HELP srtprec_recorder_packets_dropped_total Packets not recorded, by reason.\n"
+               "# TYPE srtprec_recorder_packets_dropped_total counter\n");
+#define D(reason, v)                                                                               \
+    fprintf(f, "srtprec_recorder_packets_dropped_total{reason=\"" reason "\"} %llu\n",           \
+            (unsigned long long)(v))
+    D("auth", m->st.auth_fail);
+    D("replay", m->st.replay);
+    D("malformed", m->st.malformed);
+    D("overload", m->st.no_stream_slot);
+    D("storage", m->st.storage_err);
+    D("kernel", m->st.kernel_drops);
+    D("unauthorised", m->st.unauthorised);
+#undef D
+    C("streams_trial_bound_total", "Streams bound to their key by trial authentication.",
+      m->st.trial_bound);
+    C("ssrc_changes_total", "New SSRCs recognised as the same stream of a call.",
+      m->st.ssrc_changes);
+    C("rekeys_total", "Re-keys applied to disclosed streams.", m->st.rekeys);
+    G("streams", "Streams tracked now.", n_streams);
+    G("calls_open", "Calls with an open archive now.", m->n_calls);
+    G("held_packets", "Packets held now, waiting for their key.", hs.in_use);
+    G("held_slots", "Capacity of the hold pool (max-held-packets).", hs.slots);
+#undef C
+#undef G
+    if (fflush(f) != 0 || ferror(f)) {
+        fclose(f);
+        unlink(tmp);
+        return;
+    }
+    fclose(f);
+    if (rename(tmp, m->cfg->metrics_file) != 0)
+        log_warn("metrics-file %s: %s", m->cfg->metrics_file, strerror(errno));
+}
+
 /* -------------------------------------------------------------- set-up */
 
 static int open_udp(const char *listen, int rcvbuf)
@@ -562,6 +1131,8 @@ static int open_udp(const char *listen, int rcvbuf)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+        /* Kernel drops on a full receive queue, reported with each datagram. */
+        setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
             close(fd);
             fd = -1;
@@ -630,6 +1201,7 @@ enum sr_err rd_media_create(struct rd_media **out, const struct rd_cfg *cfg, str
     if (err)
         goto fail;
     m->next_flush_us = sr_now_us() + cfg->flush_interval_ms * 1000u;
+    m->next_metrics_us = sr_now_us();
     *out = m;
     return SR_OK;
 fail:
@@ -637,24 +1209,42 @@ fail:
     return err;
 }
 
+/* Archive the held packets of s encrypted: its key did not come in time. */
+static void unbound_give_up(struct rd_media *m, struct rd_stream *s)
+{
+    void *ctx[2] = { m, s };
+    char src[SIPEV_STR];
+
+    s->key_wait_over = true;
+    if (!s->held.count)
+        return;
+    flow_addr_str(&s->flow, src, sizeof(src));
+    log_warn("SSRC %08x from %s: no key after %lu ms; %u packets kept encrypted", s->flow.ssrc,
+             src, m->cfg->key_wait_ms, s->held.count);
+    rec_held_drain(m->held, &s->held, record_held_encrypted, ctx);
+}
+
 void rd_media_destroy(struct rd_media *m)
 {
     if (!m)
         return;
-    while (m->calls) {
-        struct rd_call *c = m->calls;
-        m->calls = c->next;
-        call_close(m, c);
-    }
+    for (struct rd_stream *s = m->unbound; s; s = s->next)
+        unbound_give_up(m, s);
     while (m->unbound) {
         struct rd_stream *s = m->unbound;
         m->unbound = s->next;
         stream_free(m, s);
     }
+    while (m->calls) {
+        struct rd_call *c = m->calls;
+        m->calls = c->next;
+        call_close(m, c);
+    }
     if (m->udp.fd >= 0) {
         rd_loop_del(m->loop, &m->udp);
         close(m->udp.fd);
     }
+    metrics_write(m);
     rec_held_destroy(m->held);
     rec_streams_destroy(m->table);
     rec_streams_destroy(m->bind_tab);
@@ -663,7 +1253,7 @@ void rd_media_destroy(struct rd_media *m)
 
 uint64_t rd_media_tick(struct rd_media *m, uint64_t now)
 {
-    uint64_t next = m->next_flush_us;
+    uint64_t next = m->next_flush_us, wait_us = m->cfg->key_wait_ms * 1000u;
 
     if (now >= m->next_flush_us) {
         for (struct rd_call *c = m->calls; c; c = c->next)
@@ -671,6 +1261,11 @@ uint64_t rd_media_tick(struct rd_media *m, uint64_t now)
                 log_error("call %s: archive flush failed", c->call_id);
         m->next_flush_us = now + m->cfg->flush_interval_ms * 1000u;
         next = m->next_flush_us;
+        /* Streams whose key did not come within key-wait-ms (checked at the
+         * flush cadence: a scan of the unbound list, not per packet). */
+        for (struct rd_stream *s = m->unbound; s; s = s->next)
+            if (!s->key_wait_over && now >= s->first_us + wait_us)
+                unbound_give_up(m, s);
     }
     for (struct rd_call **pp = &m->calls; *pp;) {
         struct rd_call *c = *pp;
@@ -684,7 +1279,20 @@ uint64_t rd_media_tick(struct rd_media *m, uint64_t now)
             next = c->close_at_us;
         pp = &c->next;
     }
+    if (m->cfg->metrics_file[0]) {
+        if (now >= m->next_metrics_us) {
+            metrics_write(m);
+            m->next_metrics_us = now + m->cfg->metrics_interval_ms * 1000u;
+        }
+        if (m->next_metrics_us < next)
+            next = m->next_metrics_us;
+    }
     return next;
+}
+
+void rd_media_set_authorised(struct rd_media *m, bool authorised)
+{
+    m->authorised = authorised;
 }
 
 void rd_media_log_stats(const struct rd_media *m)
@@ -692,13 +1300,17 @@ void rd_media_log_stats(const struct rd_media *m)
     struct rec_held_stats hs;
 
     rec_held_stats(m->held, &hs);
-    log_notice("media: %llu received, %llu recorded, %llu rtcp, %llu malformed, %llu auth "
-               "failures, %llu replays, %llu held (%zu now), %llu not held (pool/stream full), "
-               "%llu no stream slot, %llu storage errors, %zu calls open",
+    log_notice("media: %llu received, %llu recorded, %llu rtcp, %llu kept encrypted; dropped: "
+               "%llu malformed, %llu auth, %llu replay, %llu no stream slot, %llu storage, %llu "
+               "kernel, %llu unauthorised; %llu held (%zu now, %llu found the queue full), %llu trial-bound, %llu "
+               "re-keys, %zu calls open",
                (unsigned long long)m->st.rx, (unsigned long long)m->st.recorded,
-               (unsigned long long)m->st.rtcp, (unsigned long long)m->st.malformed,
-               (unsigned long long)m->st.auth_fail, (unsigned long long)m->st.replay,
-               (unsigned long long)m->st.held, hs.in_use, (unsigned long long)m->st.held_drop,
-               (unsigned long long)m->st.no_stream_slot, (unsigned long long)m->st.storage_err,
+               (unsigned long long)m->st.rtcp, (unsigned long long)m->st.encrypted_kept,
+               (unsigned long long)m->st.malformed, (unsigned long long)m->st.auth_fail,
+               (unsigned long long)m->st.replay, (unsigned long long)m->st.no_stream_slot,
+               (unsigned long long)m->st.storage_err, (unsigned long long)m->st.kernel_drops,
+               (unsigned long long)m->st.unauthorised,
+               (unsigned long long)m->st.held, hs.in_use, (unsigned long long)m->st.held_full,
+               (unsigned long long)m->st.trial_bound, (unsigned long long)m->st.rekeys,
                m->n_calls);
 }

@@ -313,6 +313,11 @@ typedef void rec_held_fn(void *arg, uint8_t *pkt, size_t len, uint64_t ts_us, un
 /** Hand every packet of q to fn in arrival order and free the slots; returns
  *  how many.  fn may push to other queues of the same pool, not to q. */
 size_t rec_held_drain(struct rec_held *h, struct rec_held_q *q, rec_held_fn *fn, void *arg);
+/** The oldest packet of q without removing it (for trial authentication
+ *  when a key without an SSRC is disclosed).  *pkt is valid until q changes.
+ *  SR_OK, or SR_ENOTFOUND when q is empty. */
+enum sr_err rec_held_peek(struct rec_held *h, const struct rec_held_q *q, const uint8_t **pkt,
+                          size_t *len, unsigned *flags);
 /** Free q's slots without looking at them (counted as discarded); returns how many. */
 size_t rec_held_discard(struct rec_held *h, struct rec_held_q *q);
 void rec_held_stats(const struct rec_held *h, struct rec_held_stats *st);

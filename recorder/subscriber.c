@@ -3,9 +3,19 @@
  *
  * States: IDLE (waiting for the next attempt) -> CONNECTING (TCP connect in
  * progress) -> SUBSCRIBING (TLS up, SUBSCRIBE sent) -> ACTIVE (2xx seen;
- * refreshed at two thirds of the granted duration).  Any failure goes back to
- * IDLE with exponential back-off and jitter, so a keyagent that restarts is
- * re-subscribed and sends full state again.
+ * refreshed at two thirds of the granted duration, or of the expires a NOTIFY
+ * carries).  Any failure goes back to IDLE with exponential back-off and
+ * jitter, so a keyagent that restarts is re-subscribed and sends full state
+ * again.
+ *
+ * RFC 6665 on this side: 423 raises Expires to Min-Expires; 481 starts a new
+ * dialog; each SUBSCRIBE is a client transaction (sip-events txn.c, Timer F
+ * over TLS/TCP).  NOTIFYs are taken in CSeq order (an older one gets 500).
+ * Subscription-State terminated: deactivated, timeout or no reason ->
+ * re-subscribe at once; probation/giveup -> after retry-after (else back-off);
+ * rejected, noresource and anything else -> back-off.  A NOTIFY version gap
+ * (or a first NOTIFY that is only partial) triggers an in-dialog refresh: the
+ * keyagent answers every accepted SUBSCRIBE with full state.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -46,6 +56,12 @@ struct rd_sub {
     uint64_t backoff_us;
     bool have_version;
     uint64_t last_version;
+    struct sipev_txn txn;         /* the SUBSCRIBE in flight (SUBSCRIBING) */
+    bool have_notify_cseq;
+    uint32_t notify_cseq;         /* highest NOTIFY CSeq taken in this dialog */
+    bool resync;                  /* full state wanted: refresh once the SUBSCRIBE in flight ends */
+    bool retry_set;               /* with pending_fail: retry after retry_us, no back-off growth */
+    uint64_t retry_us;
     char peer[SIPEV_STR];
 };
 
@@ -117,13 +133,40 @@ static enum sr_err sub_send_subscribe(struct rd_sub *s, unsigned expires)
     if (!err)
         err = sipev_conn_send(s->conn, out.p, out.len);
     buf_fini(&out);
+    /* TLS and lab TCP are both reliable: no Timer E, Timer F bounds the wait. */
+    if (!err)
+        sipev_txn_client_start(&s->txn, true, NULL, sr_now_us());
     return err;
+}
+
+/* A fresh dialog: new Call-ID and From tag, no To tag, CSeq and NOTIFY order reset. */
+static void sub_new_dialog(struct rd_sub *s)
+{
+    sipev_random_token(s->call_id, 33);
+    sipev_random_token(s->from_tag, sizeof(s->from_tag));
+    s->to_tag[0] = '\0';
+    s->cseq = 0;
+    s->have_notify_cseq = false;
+    s->have_version = false;
+    s->resync = false;
 }
 
 static void sub_fail(struct rd_sub *s, const char *what)
 {
     uint64_t now = sr_now_us();
 
+    if (s->retry_set) {
+        /* The keyagent said when (retry-after), or that at once is right
+         * (deactivated, timeout): no back-off growth. */
+        s->retry_set = false;
+        s->next_attempt_us = now + s->retry_us;
+        log_notice("keyagent %s: %s; re-subscribing in %.1f s", s->target, what,
+                   (double)s->retry_us / 1e6);
+        sub_close(s);
+        s->state = SUB_IDLE;
+        s->have_version = false;
+        return;
+    }
     if (!s->backoff_us)
         s->backoff_us = BACKOFF_MIN_US;
     else if (s->backoff_us < BACKOFF_MAX_US / 2)
@@ -178,6 +221,8 @@ static bool on_response(struct rd_sub *s, const struct sipev_msg *m)
     if (!cseq || !sipev_cseq_parse(cseq->value, &num, &method) ||
         !slice_eq(method, SLICE_LIT("SUBSCRIBE")) || num != s->cseq)
         return true; /* a stray response: RFC 3261 17.1.3 says drop it */
+    if (!(sipev_txn_client_on_response(&s->txn, m->status, sr_now_us()) & SIPEV_TXN_DELIVER))
+        return true; /* absorbed by the transaction (late or repeated) */
     if (m->status < 200)
         return true;
     if (s->unsubscribing) {
@@ -194,6 +239,12 @@ static bool on_response(struct rd_sub *s, const struct sipev_msg *m)
         s->backoff_us = 0;
         s->refresh_us = sr_now_us() + (uint64_t)granted * 1000000u * 2 / 3;
         log_notice("keyagent %s (%s): subscription active for %u s", s->target, s->peer, granted);
+        if (s->resync) {
+            /* A NOTIFY gap was seen while this SUBSCRIBE was in flight. */
+            s->resync = false;
+            s->state = SUB_SUBSCRIBING;
+            return sub_send_subscribe(s, s->cfg.expires) == SR_OK;
+        }
         return true;
     }
     if (m->status == 423) {
@@ -205,8 +256,10 @@ static bool on_response(struct rd_sub *s, const struct sipev_msg *m)
         }
     }
     if (m->status == 481 && s->to_tag[0]) {
-        /* The keyagent forgot us (restart): start a fresh dialog at once. */
-        s->to_tag[0] = '\0';
+        /* RFC 6665 4.1.2.2: the keyagent forgot us (restart): a new
+         * subscription in a fresh dialog, at once. */
+        log_notice("keyagent %s: 481 on refresh; subscribing in a new dialog", s->target);
+        sub_new_dialog(s);
         return sub_send_subscribe(s, s->cfg.expires) == SR_OK;
     }
     log_error("keyagent %s (%s) refused the subscription: %u %.*s", s->target, s->peer, m->status,
@@ -231,7 +284,31 @@ static bool on_notify(struct rd_sub *s, const struct sipev_msg *m)
         return reply(s, m, 489, "Bad Event");
     if (!ss)
         return reply(s, m, 400, "Missing Subscription-State");
+    {
+        /* RFC 3261 12.2.2: requests within a dialog arrive in CSeq order. */
+        const struct sipev_hdr *cs = sipev_msg_hdr(m, SIPEV_HDR_CSEQ);
+        uint32_t num = 0;
+        if (!cs || !sipev_cseq_parse(cs->value, &num, NULL))
+            return reply(s, m, 400, "Bad CSeq");
+        if (s->have_notify_cseq && num <= s->notify_cseq) {
+            log_warn("keyagent %s: NOTIFY CSeq %u after %u: out of order, refused", s->target, num,
+                     s->notify_cseq);
+            return reply(s, m, 500, "CSeq Out of Order");
+        }
+        s->have_notify_cseq = true;
+        s->notify_cseq = num;
+    }
     terminated = slice_eq_nocase(sipev_value_token(ss->value), SLICE_LIT("terminated"));
+    if (!terminated && s->state == SUB_ACTIVE) {
+        /* RFC 6665 4.1.2.3: the notifier may shorten the subscription. */
+        struct slice ev;
+        uint64_t left;
+        if (sipev_param(ss->value, "expires", &ev) && slice_to_u64(ev, 86400, &left) && left > 0) {
+            uint64_t at = sr_now_us() + left * 1000000u * 2 / 3;
+            if (at < s->refresh_us)
+                s->refresh_us = at;
+        }
+    }
     if (m->body.len) {
         if (!ct || !slice_eq_nocase(sipev_value_token(ct->value), SLICE_LIT(SIPEV_KEYBODY_TYPE)))
             return reply(s, m, 415, "Unsupported Media Type");
@@ -246,21 +323,48 @@ static bool on_notify(struct rd_sub *s, const struct sipev_msg *m)
             sipev_keybody_fini(&kb);
             return false;
         }
-        if (s->have_version && !kb.full && kb.version != s->last_version + 1)
-            log_warn("keyagent %s: NOTIFY version %llu after %llu: a NOTIFY was lost", s->target,
-                     (unsigned long long)kb.version, (unsigned long long)s->last_version);
+        bool gap = !kb.full && (!s->have_version || kb.version != s->last_version + 1);
+        if (gap)
+            log_warn("keyagent %s: partial NOTIFY version %llu after %s%llu: a NOTIFY was lost; "
+                     "re-subscribing for full state", s->target, (unsigned long long)kb.version,
+                     s->have_version ? "" : "none, ",
+                     (unsigned long long)(s->have_version ? s->last_version : 0));
         s->have_version = true;
         s->last_version = kb.version;
-        s->cfg.on_keybody(s->peer, &kb, s->cfg.arg);
+        s->cfg.on_keybody(s->peer, &kb, s->cfg.arg); /* its keys are good even after a gap */
         sipev_keybody_fini(&kb);
+        if (gap && !terminated) {
+            if (s->state == SUB_ACTIVE) {
+                s->state = SUB_SUBSCRIBING;
+                if (sub_send_subscribe(s, s->cfg.expires) != SR_OK) {
+                    s->pending_fail = "cannot re-subscribe";
+                    return false;
+                }
+            } else {
+                s->resync = true;
+            }
+        }
     } else if (!reply(s, m, 200, "OK")) {
         return false;
     }
     if (terminated && !s->unsubscribing) {
-        struct slice reason = SLICE_NULL;
+        struct slice reason = SLICE_NULL, ra;
+        uint64_t after;
         sipev_param(ss->value, "reason", &reason);
         log_warn("keyagent %s ended the subscription (reason %.*s)", s->target, SLICE_FMT(reason));
         s->to_tag[0] = '\0';
+        /* RFC 6665 4.1.3: what the reason says about trying again. */
+        if (reason.len == 0 || slice_eq_nocase(reason, SLICE_LIT("deactivated")) ||
+            slice_eq_nocase(reason, SLICE_LIT("timeout"))) {
+            s->retry_set = true;
+            s->retry_us = 0;
+            s->backoff_us = 0;
+        } else if ((slice_eq_nocase(reason, SLICE_LIT("probation")) ||
+                    slice_eq_nocase(reason, SLICE_LIT("giveup"))) &&
+                   sipev_param(ss->value, "retry-after", &ra) && slice_to_u64(ra, 86400, &after)) {
+            s->retry_set = true;
+            s->retry_us = after * 1000000u;
+        } /* rejected, noresource, invariant, unknown: back-off */
         s->pending_fail = "subscription terminated"; /* never destroy the conn inside its callback */
         return false;
     }
@@ -296,7 +400,6 @@ static void on_conn_event(struct rd_sub *s)
     if (s->state == SUB_CONNECTING && sipev_conn_established(s->conn)) {
         snprintf(s->peer, sizeof(s->peer), "%s", sipev_conn_peer(s->conn));
         s->state = SUB_SUBSCRIBING;
-        s->deadline_us = sr_now_us() + 32000000u; /* Timer F */
         if (sub_send_subscribe(s, s->cfg.expires) != SR_OK) {
             sub_fail(s, "cannot send SUBSCRIBE");
             return;
@@ -399,10 +502,7 @@ static void sub_connect(struct rd_sub *s)
     s->state = SUB_CONNECTING;
     s->deadline_us = sr_now_us() + 10000000u;
     /* A new dialog for every connection: the keyagent has no state for us. */
-    sipev_random_token(s->call_id, 33);
-    sipev_random_token(s->from_tag, sizeof(s->from_tag));
-    s->to_tag[0] = '\0';
-    s->cseq = 0;
+    sub_new_dialog(s);
     s->peer[0] = '\0';
 }
 
@@ -446,23 +546,26 @@ uint64_t rd_sub_tick(struct rd_sub *s, uint64_t now)
         }
         return s->next_attempt_us;
     case SUB_CONNECTING:
-    case SUB_SUBSCRIBING:
         if (now >= s->deadline_us) {
-            sub_fail(s, s->state == SUB_CONNECTING ? "connect/handshake timed out"
-                                                   : "no answer to SUBSCRIBE");
+            sub_fail(s, "connect/handshake timed out");
             return s->next_attempt_us;
         }
         return s->deadline_us;
+    case SUB_SUBSCRIBING:
+        if (sipev_txn_tick(&s->txn, now) & SIPEV_TXN_TIMEOUT) {
+            sub_fail(s, "no answer to SUBSCRIBE (Timer F)");
+            return s->next_attempt_us;
+        }
+        return sipev_txn_next_us(&s->txn);
     case SUB_ACTIVE:
         if (now >= s->refresh_us) {
             s->state = SUB_SUBSCRIBING;
-            s->deadline_us = now + 32000000u;
             if (sub_send_subscribe(s, s->cfg.expires) != SR_OK) {
                 sub_fail(s, "cannot refresh");
                 return s->next_attempt_us;
             }
             sub_update_watch(s);
-            return s->deadline_us;
+            return sipev_txn_next_us(&s->txn);
         }
         return s->refresh_us;
     }

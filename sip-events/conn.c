@@ -94,10 +94,15 @@ enum sr_err sipev_conn_create(struct sipev_conn **out, const struct sipev_conn_c
             free(c);
             return SR_ECRYPTO;
         }
-        if (cfg->server)
+        if (cfg->server) {
             SSL_set_accept_state(c->ssl);
-        else
+        } else {
             SSL_set_connect_state(c->ssl);
+            /* The client speaks first (ClientHello): an owner that polls
+             * before its first sipev_conn_io() must poll for writing, or
+             * both ends wait for each other forever. */
+            c->hs_want_write = true;
+        }
     } else {
         c->established = true;
     }

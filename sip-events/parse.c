@@ -485,7 +485,8 @@ struct seen {
     } while (0)
 
 /* Checks one stored header with a known id; SR_OK or the error with *reason. */
-static enum sr_err hdr_check(const struct sipev_hdr *h, struct seen *s, const char **reason)
+static enum sr_err hdr_check(const struct sipev_hdr *h, struct seen *s, size_t max_msg,
+                             const char **reason)
 {
     switch (h->id) {
     case SIPEV_HDR_VIA:
@@ -546,8 +547,8 @@ static enum sr_err hdr_check(const struct sipev_hdr *h, struct seen *s, const ch
             return SR_EPARSE;
         }
         /* all digits: failure can only mean too large */
-        if (!slice_to_u64(h->value, SIPEV_MAX_MSG, &s->content_length)) {
-            *reason = "Content-Length over SIPEV_MAX_MSG";
+        if (!slice_to_u64(h->value, max_msg, &s->content_length)) {
+            *reason = "Content-Length over the message size limit";
             return SR_ELIMIT;
         }
         return SR_OK;
@@ -555,14 +556,54 @@ static enum sr_err hdr_check(const struct sipev_hdr *h, struct seen *s, const ch
     }
 }
 
+const struct sipev_limits sipev_default_limits = {
+    .max_msg = SIPEV_MAX_MSG,
+    .max_headers = SIPEV_MAX_HEADERS,
+    .max_line = SIPEV_MAX_LINE,
+};
+
+enum sr_err sipev_limits_check(const struct sipev_limits *lim)
+{
+    if (!lim || lim->max_msg < SIPEV_MIN_MSG || lim->max_msg > SIPEV_MAX_MSG ||
+        lim->max_headers < SIPEV_MIN_HEADERS || lim->max_headers > SIPEV_MAX_HEADERS ||
+        lim->max_line < SIPEV_MIN_LINE || lim->max_line > SIPEV_MAX_LINE)
+        return SR_EINVAL;
+    return SR_OK;
+}
+
+static enum sr_err msg_parse(const char *buf, size_t len, bool require_length,
+                             const struct sipev_limits *lim, struct sipev_msg *msg, size_t *used,
+                             const char **why);
+
 enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
                             struct sipev_msg *msg, size_t *used, const char **why)
+{
+    return msg_parse(buf, len, require_length, &sipev_default_limits, msg, used, why);
+}
+
+enum sr_err sipev_msg_parse_lim(const char *buf, size_t len, bool require_length,
+                                const struct sipev_limits *lim, struct sipev_msg *msg,
+                                size_t *used, const char **why)
+{
+    /* Checked on every call: a count above SIPEV_MAX_HEADERS would overrun msg->hdr. */
+    if (sipev_limits_check(lim) != SR_OK) {
+        if (why)
+            *why = "invalid parser limits";
+        return SR_EINVAL;
+    }
+    return msg_parse(buf, len, require_length, lim, msg, used, why);
+}
+
+static enum sr_err msg_parse(const char *buf, size_t len, bool require_length,
+                             const struct sipev_limits *lim, struct sipev_msg *msg, size_t *used,
+                             const char **why)
 {
     const char *reason_out = NULL;
     enum sr_err err = SR_OK;
     struct seen seen = { 0 };
-    bool truncated = len > SIPEV_MAX_MSG;
-    const char *p = buf, *end = buf + (truncated ? (size_t)SIPEV_MAX_MSG : len);
+    const size_t max_msg = lim->max_msg, max_line = lim->max_line, max_hdr = lim->max_headers;
+    bool truncated = len > max_msg;
+    const char *p = buf, *end = buf + (truncated ? max_msg : len);
     const char *line, *hdr_end;
 
     msg->method = msg->ruri = msg->reason = msg->body = (struct slice){ buf, 0 };
@@ -578,8 +619,8 @@ enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
     /* ---- start line */
     line = p;
     p = scan_eol(p, end);
-    if (p - line > SIPEV_MAX_LINE)
-        FAIL(SR_ELIMIT, "start line over SIPEV_MAX_LINE");
+    if ((size_t)(p - line) > max_line)
+        FAIL(SR_ELIMIT, "start line over the line length limit");
     if (p == end)
         goto incomplete;
     if (*p == '\n')
@@ -661,8 +702,8 @@ enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
         while (p < end && (*p == ' ' || *p == '\t'))
             p++;
         if (p == end) {
-            if ((size_t)(p - line) > SIPEV_MAX_LINE)
-                FAIL(SR_ELIMIT, "header line over SIPEV_MAX_LINE");
+            if ((size_t)(p - line) > max_line)
+                FAIL(SR_ELIMIT, "header line over the line length limit");
             goto incomplete;
         }
         if (nlen == 0)
@@ -672,8 +713,8 @@ enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
         vstart = ++p;
         for (;;) {
             p = scan_eol(p, end);
-            if ((size_t)(p - line) > SIPEV_MAX_LINE)
-                FAIL(SR_ELIMIT, "header line over SIPEV_MAX_LINE");
+            if ((size_t)(p - line) > max_line)
+                FAIL(SR_ELIMIT, "header line over the line length limit");
             if (p == end)
                 goto incomplete;
             if (*p == '\n')
@@ -688,8 +729,8 @@ enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
                 break;
             p += 3; /* RFC 3261 7.3.1: folded; the CRLF stays inside the value */
         }
-        if (msg->n_hdr == SIPEV_MAX_HEADERS)
-            FAIL(SR_ELIMIT, "more than SIPEV_MAX_HEADERS header fields");
+        if (msg->n_hdr == max_hdr)
+            FAIL(SR_ELIMIT, "more header fields than the header count limit");
         struct sipev_hdr *h = &msg->hdr[msg->n_hdr++];
         h->id = sipev_hdr_lookup(name, nlen);
         h->name = slice_of(name, nlen);
@@ -698,7 +739,7 @@ enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
             h->value.p = vstart;
         p += 2;
         if (h->id != SIPEV_HDR_OTHER) {
-            err = hdr_check(h, &seen, &reason_out);
+            err = hdr_check(h, &seen, max_msg, &reason_out);
             if (err)
                 goto out;
         }
@@ -726,8 +767,8 @@ enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
     /* ---- body */
     if (seen.clen) {
         size_t total = (size_t)(hdr_end - buf) + (size_t)seen.content_length;
-        if (total > SIPEV_MAX_MSG)
-            FAIL(SR_ELIMIT, "message over SIPEV_MAX_MSG");
+        if (total > max_msg)
+            FAIL(SR_ELIMIT, "message over the message size limit");
         if (total > len) {
             if (!require_length)
                 FAIL(SR_EPARSE, "Content-Length larger than the datagram");
@@ -743,7 +784,7 @@ enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
     if (require_length)
         FAIL(SR_EPARSE, "missing Content-Length on a stream transport");
     if (truncated)
-        FAIL(SR_ELIMIT, "message over SIPEV_MAX_MSG");
+        FAIL(SR_ELIMIT, "message over the message size limit");
     msg->body = slice_of(hdr_end, (size_t)(buf + len - hdr_end));
     if (used)
         *used = len;
@@ -751,7 +792,7 @@ enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
 
 incomplete:
     if (truncated)
-        FAIL(SR_ELIMIT, "header section over SIPEV_MAX_MSG");
+        FAIL(SR_ELIMIT, "header section over the message size limit");
     return SR_EAGAIN;
 out:
     if (why)

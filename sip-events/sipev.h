@@ -21,11 +21,30 @@
 
 /* ------------------------------------------------------------------ parse */
 
+/** The parser's ceilings (the defaults) and the floors a configured limit
+ *  may not go below. */
 enum {
     SIPEV_MAX_HEADERS = 64,  /**< more headers: SR_ELIMIT */
     SIPEV_MAX_MSG = 65535,   /**< header block + body; more: SR_ELIMIT */
     SIPEV_MAX_LINE = 8192,   /**< one header line (after unfolding); more: SR_ELIMIT */
+    SIPEV_MIN_HEADERS = 5,   /**< Via, From, To, Call-ID, CSeq */
+    SIPEV_MIN_MSG = 256,
+    SIPEV_MIN_LINE = 32,
 };
+
+/** Hard limits for one parse; each may be tightened (never raised past the
+ *  SIPEV_MAX_* ceilings, which size struct sipev_msg) by an owner that knows
+ *  its peers, e.g. a keyagent that only ever reads SUBSCRIBEs. */
+struct sipev_limits {
+    size_t max_msg;      /**< header section + body, bytes: SIPEV_MIN_MSG..SIPEV_MAX_MSG */
+    size_t max_headers;  /**< header fields: SIPEV_MIN_HEADERS..SIPEV_MAX_HEADERS */
+    size_t max_line;     /**< start line or one (unfolded) header line, bytes:
+                              SIPEV_MIN_LINE..SIPEV_MAX_LINE */
+};
+/** The ceilings: what sipev_msg_parse() uses. */
+extern const struct sipev_limits sipev_default_limits;
+/** SR_OK when every limit is within its floor and ceiling, else SR_EINVAL. */
+enum sr_err sipev_limits_check(const struct sipev_limits *lim);
 
 /** Header ids resolved while parsing, compact forms included. */
 enum sipev_hdr_id {
@@ -79,12 +98,19 @@ struct sipev_msg {
  *  SR_EAGAIN: buf holds a proper prefix of a message; read more.  *used is
  *  the total length needed when the header section is complete (only the
  *  body is missing), else 0.
- *  SR_ELIMIT: over SIPEV_MAX_MSG, SIPEV_MAX_HEADERS or SIPEV_MAX_LINE.
+ *  SR_ELIMIT: over SIPEV_MAX_MSG, SIPEV_MAX_HEADERS or SIPEV_MAX_LINE
+ *  (sipev_default_limits).
  *  SR_EPARSE: malformed; *why (if why != NULL) names the rule broken.
  *  require_length: when true (stream transports) a missing Content-Length
  *  is SR_EPARSE (RFC 3261 18.3); when false (datagrams) the body is the rest. */
 enum sr_err sipev_msg_parse(const char *buf, size_t len, bool require_length,
                             struct sipev_msg *msg, size_t *used, const char **why);
+/** sipev_msg_parse() under the limits lim (SR_EINVAL, *why set, when
+ *  sipev_limits_check(lim) fails).  Each SR_ELIMIT reason names the limit
+ *  that was exceeded. */
+enum sr_err sipev_msg_parse_lim(const char *buf, size_t len, bool require_length,
+                                const struct sipev_limits *lim, struct sipev_msg *msg,
+                                size_t *used, const char **why);
 
 /** First header with this id, or NULL. */
 const struct sipev_hdr *sipev_msg_hdr(const struct sipev_msg *msg, enum sipev_hdr_id id);
@@ -240,6 +266,79 @@ enum sr_err sipev_keybody_print(struct buf *out, const struct sipev_keybody *kb)
 
 #define SIPEV_KEYBODY_TYPE "application/srtp-keys+xml"
 #define SIPEV_EVENT_PACKAGE "srtp"
+
+/* ----------------------------------------------------------- transactions */
+
+/** RFC 3261 17.1.2 / 17.2.2 non-INVITE transactions as a pure state machine:
+ *  no clock, no sockets, no allocation.  The owner passes its monotonic time
+ *  (now_us) to every call, performs the actions returned (a bit set of
+ *  enum sipev_txn_action), and calls sipev_txn_tick() no later than
+ *  sipev_txn_next_us().  Matching a message to its transaction (branch,
+ *  method) stays with the owner. */
+struct sipev_txn_timers {
+    uint64_t t1_us;  /**< RTT estimate; RFC default 500 ms */
+    uint64_t t2_us;  /**< retransmit ceiling; RFC default 4 s */
+    uint64_t t4_us;  /**< network lifetime of a message; RFC default 5 s */
+};
+/** T1 500 ms, T2 4 s, T4 5 s (RFC 3261 table 4). */
+extern const struct sipev_txn_timers sipev_txn_rfc_timers;
+
+enum sipev_txn_state {
+    SIPEV_TXN_TRYING = 1,
+    SIPEV_TXN_PROCEEDING,
+    SIPEV_TXN_COMPLETED,
+    SIPEV_TXN_TERMINATED,
+};
+
+enum sipev_txn_action {
+    SIPEV_TXN_NONE = 0,
+    SIPEV_TXN_SEND = 1u << 0,       /**< client: (re)send the request; server: resend the last response */
+    SIPEV_TXN_DELIVER = 1u << 1,    /**< client: pass this response to the TU */
+    SIPEV_TXN_TIMEOUT = 1u << 2,    /**< client: Timer F fired: the TU sees a timeout (408) */
+    SIPEV_TXN_DONE = 1u << 3,       /**< the transaction is over (Terminated); its state may be dropped */
+};
+
+struct sipev_txn {
+    bool client;
+    bool reliable;            /**< TLS/TCP: no retransmissions, Timers K and J are zero */
+    enum sipev_txn_state state;
+    struct sipev_txn_timers t;
+    uint64_t e_at, e_interval; /**< client, unreliable: Timer E (0 = not running) */
+    uint64_t f_at;             /**< client: Timer F */
+    uint64_t end_at;           /**< Completed: Timer K (client) or J (server) */
+    unsigned last_status;      /**< server: last response the TU sent (0: none) */
+};
+
+/** Client transaction: the request has just been sent.  timers NULL: RFC
+ *  defaults.  Timer F = 64*T1 on every transport, Timer E = T1 on unreliable. */
+void sipev_txn_client_start(struct sipev_txn *t, bool reliable, const struct sipev_txn_timers *timers,
+                            uint64_t now_us);
+/** A response matched this client transaction.  Returns DELIVER for one the
+ *  TU must see (1xx while Trying/Proceeding, the first final response), NONE
+ *  for a retransmission absorbed in Completed or anything after Terminated. */
+unsigned sipev_txn_client_on_response(struct sipev_txn *t, unsigned status, uint64_t now_us);
+
+/** Server transaction: a new request arrived (state Trying). */
+void sipev_txn_server_start(struct sipev_txn *t, bool reliable, const struct sipev_txn_timers *timers,
+                            uint64_t now_us);
+/** A retransmission of the request arrived: SEND (resend the last response)
+ *  in Proceeding or Completed, NONE in Trying (absorbed). */
+unsigned sipev_txn_server_on_request(struct sipev_txn *t, uint64_t now_us);
+/** The TU sends a response with this status: 1xx moves to Proceeding, a
+ *  final one to Completed (Timer J = 64*T1 unreliable; reliable: Terminated
+ *  at once).  Returns SEND when the response must go out, NONE when the
+ *  transaction already has a final response (the TU may not send another). */
+unsigned sipev_txn_server_respond(struct sipev_txn *t, unsigned status, uint64_t now_us);
+
+/** Run the timers due at now_us: SEND (Timer E), TIMEOUT|DONE (Timer
+ *  F), DONE (Timer K or J). */
+unsigned sipev_txn_tick(struct sipev_txn *t, uint64_t now_us);
+/** The next time sipev_txn_tick() has something to do; UINT64_MAX if none. */
+uint64_t sipev_txn_next_us(const struct sipev_txn *t);
+/** The transport reported an error (RFC 3261 17.1.4 / 17.2.4): Terminated;
+ *  a client's TU must be told (returns TIMEOUT|DONE for a client
+ *  still waiting, DONE otherwise). */
+unsigned sipev_txn_transport_error(struct sipev_txn *t);
 
 /* -------------------------------------------------------------- transport */
 

@@ -7,6 +7,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <ogg/ogg.h>
 
 #include "log.h"
 #include "stor_priv.h"
@@ -344,6 +347,198 @@ enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char 
         err = SR_OK;
     if (err)
         *why = why_static(err, w, r);
+    stor_reader_close(r);
+    return err;
+}
+
+/* ------------------------------------------------------------------ Opus */
+
+/* 6.5 ms, what libopus asks for: the first samples a decoder gives after
+ * joining a stream mid-way are its warm-up, not the talker. */
+enum { OPUS_PRESKIP = 312 };
+
+/* Samples at 48 kHz in one Opus packet, from its TOC (RFC 6716 section 3.1);
+ * 0 when malformed. */
+static unsigned opus_samples(const uint8_t *p, size_t len)
+{
+    static const unsigned silk[4] = { 480, 960, 1920, 2880 };
+    static const unsigned celt[4] = { 120, 240, 480, 960 };
+    unsigned config, frame, count;
+
+    if (len < 1)
+        return 0;
+    config = p[0] >> 3;
+    frame = config < 12 ? silk[config & 3] : config < 16 ? (config & 1 ? 960 : 480)
+                                                         : celt[config & 3];
+    switch (p[0] & 3) {
+    case 0: count = 1; break;
+    case 1:
+    case 2: count = 2; break;
+    default:
+        if (len < 2)
+            return 0;
+        count = p[1] & 0x3f;
+        break;
+    }
+    /* RFC 6716: at most 120 ms per packet. */
+    return count && frame * count <= 5760 ? frame * count : 0;
+}
+
+struct opus_out {
+    stor_write_fn *out;
+    void *arg;
+    ogg_stream_state os;
+    int64_t packetno;
+    bool started;
+    uint64_t first_ts;
+    int64_t granule;
+    uint8_t *held;   /* the last packet, written when the next comes (or with EOS) */
+    size_t held_len;
+    int64_t held_granule;
+};
+
+static enum sr_err opus_pages(struct opus_out *o, bool flush)
+{
+    ogg_page og;
+
+    while (flush ? ogg_stream_flush(&o->os, &og) : ogg_stream_pageout(&o->os, &og))
+        if (!o->out(og.header, (size_t)og.header_len, o->arg) ||
+            !o->out(og.body, (size_t)og.body_len, o->arg))
+            return SR_EIO;
+    return SR_OK;
+}
+
+static enum sr_err opus_packet(struct opus_out *o, const uint8_t *d, size_t len, bool bos,
+                               bool eos, int64_t granule)
+{
+    ogg_packet op = {
+        .packet = (unsigned char *)(uintptr_t)d, /* libogg copies; never writes */
+        .bytes = (long)len,
+        .b_o_s = bos,
+        .e_o_s = eos,
+        .granulepos = granule,
+        .packetno = o->packetno++,
+    };
+    return ogg_stream_packetin(&o->os, &op) == 0 ? SR_OK : SR_ENOMEM;
+}
+
+/* RFC 7845 section 5: OpusHead alone on the first page, OpusTags ending
+ * the second; audio starts on a fresh page. */
+static enum sr_err opus_headers(struct opus_out *o, unsigned channels)
+{
+    static const char vendor[] = "srtprec";
+    uint8_t head[19], tags[8 + 4 + sizeof(vendor) - 1 + 4];
+    enum sr_err err;
+
+    memcpy(head, "OpusHead", 8);
+    head[8] = 1;                /* version */
+    head[9] = (uint8_t)channels;
+    put_le16(head + 10, OPUS_PRESKIP); /* see stor.h */
+    put_le32(head + 12, 48000); /* input rate, informational */
+    put_le16(head + 16, 0);     /* output gain */
+    head[18] = 0;               /* mapping family 0: mono or stereo */
+    memcpy(tags, "OpusTags", 8);
+    put_le32(tags + 8, sizeof(vendor) - 1);
+    memcpy(tags + 12, vendor, sizeof(vendor) - 1);
+    put_le32(tags + 12 + sizeof(vendor) - 1, 0); /* no comments */
+    if ((err = opus_packet(o, head, sizeof(head), true, false, 0)) ||
+        (err = opus_pages(o, true)) ||
+        (err = opus_packet(o, tags, sizeof(tags), false, false, 0)))
+        return err;
+    return opus_pages(o, true);
+}
+
+enum sr_err stor_export_opus(const char *path, const char *cert_file, const char *key_file,
+                             unsigned stream_idx, stor_write_fn *out, void *arg,
+                             const char **why)
+{
+    struct opus_out o = { .out = out, .arg = arg };
+    struct stor_reader *r = NULL;
+    const char *w = NULL, *dummy;
+    struct stor_pkt p;
+    unsigned idx;
+    enum sr_err err;
+    bool os_live = false, checked = false;
+
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    if (!out)
+        return SR_EINVAL;
+    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w))) {
+        *why = w;
+        return err;
+    }
+    if (ogg_stream_init(&o.os, (int)(0x5352 + stream_idx)) != 0) {
+        err = SR_ENOMEM;
+        goto out;
+    }
+    os_live = true;
+    o.held = malloc(STOR_MAX_PAYLOAD);
+    if (!o.held) {
+        err = SR_ENOMEM;
+        goto out;
+    }
+    while ((err = stor_reader_next(r, &idx, &p, &w)) == SR_OK) {
+        unsigned n;
+        int64_t g;
+        if (!checked && stor_reader_n_streams(r) > stream_idx) {
+            const struct stor_stream_info *si = stor_reader_stream(r, stream_idx);
+            checked = true;
+            if (strcasecmp(si->codec, "opus") != 0) {
+                err = SR_EUNSUPP;
+                w = "stream is not Opus";
+                goto out;
+            }
+        }
+        if (idx != stream_idx || (p.flags & STOR_PKT_ENCRYPTED) || !p.payload_len)
+            continue;
+        n = opus_samples(p.payload, p.payload_len);
+        if (!n)
+            continue; /* not a valid Opus packet: nothing a decoder could use */
+        if (!o.started) {
+            o.started = true;
+            o.first_ts = p.ext_ts;
+            if ((err = opus_headers(&o, (p.payload[0] & 4) ? 2 : 1)))
+                goto out;
+        }
+        /* Granule: 48 kHz samples to the end of this packet, from its RTP
+         * timestamp (RFC 7587: the Opus RTP clock is always 48 kHz). */
+        g = OPUS_PRESKIP + (int64_t)(p.ext_ts >= o.first_ts ? p.ext_ts - o.first_ts : 0) + n;
+        if (g < o.granule)
+            g = o.granule;
+        o.granule = g;
+        /* One packet is held back so the last can carry EOS (RFC 7845
+         * forbids an empty Opus packet). */
+        if (o.held_len && ((err = opus_packet(&o, o.held, o.held_len, false, false,
+                                              o.held_granule)) ||
+                           (err = opus_pages(&o, false))))
+            goto out;
+        memcpy(o.held, p.payload, p.payload_len);
+        o.held_len = p.payload_len;
+        o.held_granule = g;
+    }
+    if (err != SR_ECLOSED)
+        goto out;
+    err = SR_OK;
+    if (!checked) {
+        err = SR_ENOTFOUND;
+        w = "no such stream";
+        goto out;
+    }
+    if (!o.started && (err = opus_headers(&o, 1)))
+        goto out;
+    if ((err = opus_packet(&o, o.held, o.held_len, false, true, o.held_granule)) ||
+        (err = opus_pages(&o, true)))
+        goto out;
+out:
+    if (err)
+        *why = why_static(err, w, r);
+    if (os_live)
+        ogg_stream_clear(&o.os);
+    if (o.held)
+        sr_wipe(o.held, o.held_len);
+    free(o.held);
     stor_reader_close(r);
     return err;
 }

@@ -201,3 +201,31 @@ enum sr_err stor_trailer_parse(const uint8_t *p, size_t len, struct stor_trailer
     memcpy(t->sha, p + 4, STOR_HASH_LEN);
     return SR_OK;
 }
+
+void stor_recovery_encode(const struct stor_recovery *rv, const uint8_t id[STOR_ID_LEN],
+                          uint8_t out[STOR_RECOVERY_LEN])
+{
+    memcpy(out, STOR_RECOVERY_MAGIC, 8);
+    stor_put64(out + 8, rv->data_chunks);
+    stor_put64(out + 16, rv->offset);
+    stor_put64(out + 24, rv->recovered_wall_us);
+    stor_put64(out + 32, rv->torn_bytes);
+    stor_put64(out + 40, rv->last_write_wall_us);
+    memcpy(out + 48, rv->file_sha256, 32);
+    memcpy(out + 80, id, STOR_ID_LEN);
+}
+
+enum sr_err stor_recovery_parse(const uint8_t *p, size_t len, struct stor_recovery *rv,
+                                uint8_t id[STOR_ID_LEN])
+{
+    if (len != STOR_RECOVERY_LEN || memcmp(p, STOR_RECOVERY_MAGIC, 8) != 0)
+        return SR_EPARSE;
+    rv->data_chunks = stor_get64(p + 8);
+    rv->offset = stor_get64(p + 16);
+    rv->recovered_wall_us = stor_get64(p + 24);
+    rv->torn_bytes = stor_get64(p + 32);
+    rv->last_write_wall_us = stor_get64(p + 40);
+    memcpy(rv->file_sha256, p + 48, 32);
+    memcpy(id, p + 80, STOR_ID_LEN);
+    return SR_OK;
+}

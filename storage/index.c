@@ -13,11 +13,12 @@
 #include "log.h"
 #include "stor.h"
 
-enum { SCHEMA_VERSION = 1, BUSY_MS = 5000, MAX_LIMIT = 10000 };
+/* Version 2 added the legal hold column (migrated in place from 1). */
+enum { SCHEMA_VERSION = 2, BUSY_MS = 5000, MAX_LIMIT = 10000 };
 
 struct stor_index {
     sqlite3 *db;
-    sqlite3_stmt *put, *get, *search;
+    sqlite3_stmt *put, *get, *search, *hold, *del;
 };
 
 static const char schema_sql[] =
@@ -27,18 +28,28 @@ static const char schema_sql[] =
     " remote_aor TEXT NOT NULL, local_tag TEXT NOT NULL, remote_tag TEXT NOT NULL,"
     " source TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
     " state INTEGER NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,"
-    " n_streams INTEGER NOT NULL, path TEXT NOT NULL);"
+    " n_streams INTEGER NOT NULL, path TEXT NOT NULL, hold INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS rec_start ON recordings(start_us, id);"
     "CREATE INDEX IF NOT EXISTS rec_call ON recordings(call_id);"
     "CREATE INDEX IF NOT EXISTS rec_local ON recordings(local_aor);"
     "CREATE INDEX IF NOT EXISTS rec_remote ON recordings(remote_aor);";
 
-#define COLS                                                                                  \
+#define PUT_COLS                                                                              \
     "id, call_id, local_aor, remote_aor, local_tag, remote_tag, source, start_us, end_us, " \
     "state, bytes, packets, n_streams, path"
+#define COLS PUT_COLS ", hold"
 
-static const char put_sql[] = "INSERT OR REPLACE INTO recordings (" COLS
-                              ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)";
+/* An upsert that leaves hold alone: the recorder's end-of-call update must
+ * never clear a hold an administrator set during the call. */
+static const char put_sql[] =
+    "INSERT INTO recordings (" PUT_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+    " ON CONFLICT(id) DO UPDATE SET call_id=excluded.call_id, local_aor=excluded.local_aor,"
+    " remote_aor=excluded.remote_aor, local_tag=excluded.local_tag,"
+    " remote_tag=excluded.remote_tag, source=excluded.source, start_us=excluded.start_us,"
+    " end_us=excluded.end_us, state=excluded.state, bytes=excluded.bytes,"
+    " packets=excluded.packets, n_streams=excluded.n_streams, path=excluded.path";
+static const char hold_sql[] = "UPDATE recordings SET hold = ?2 WHERE id = ?1";
+static const char del_sql[] = "DELETE FROM recordings WHERE id = ?1";
 static const char get_sql[] = "SELECT " COLS " FROM recordings WHERE id = ?1";
 /* Cursor: rows after (start_us, id) of the after_id row, in (start_us, id) order.
  * An unknown after_id yields nothing rather than restarting from the top. */
@@ -48,6 +59,7 @@ static const char search_sql[] =
     " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"
     " AND (?4 IS NULL OR call_id = ?4)"
     " AND (?5 IS NULL OR (start_us, id) > (SELECT start_us, id FROM recordings WHERE id = ?5))"
+    " AND (?7 IS NULL OR state = ?7)"
     " ORDER BY start_us, id LIMIT ?6";
 
 static enum sr_err db_err(sqlite3 *db, const char *what)
@@ -69,6 +81,8 @@ void stor_index_close(struct stor_index *ix)
     sqlite3_finalize(ix->put);
     sqlite3_finalize(ix->get);
     sqlite3_finalize(ix->search);
+    sqlite3_finalize(ix->hold);
+    sqlite3_finalize(ix->del);
     sqlite3_close(ix->db);
     free(ix);
 }
@@ -82,7 +96,14 @@ static enum sr_err check_version(struct stor_index *ix)
     if (sqlite3_prepare_v2(ix->db, "SELECT version FROM schema_version", -1, &st, NULL))
         return db_err(ix->db, "schema");
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 1) {
+        /* Inside the caller's BEGIN IMMEDIATE: all or nothing. */
+        if (sqlite3_exec(ix->db,
+                         "ALTER TABLE recordings ADD COLUMN hold INTEGER NOT NULL DEFAULT 0;"
+                         "UPDATE schema_version SET version = 2;",
+                         NULL, NULL, NULL))
+            err = db_err(ix->db, "migrate to schema 2");
+    } else if (rc == SQLITE_ROW) {
         if (sqlite3_column_int(st, 0) != SCHEMA_VERSION) {
             log_debug("index: schema version %d, expected %d", sqlite3_column_int(st, 0),
                       SCHEMA_VERSION);
@@ -91,7 +112,7 @@ static enum sr_err check_version(struct stor_index *ix)
     } else if (rc == SQLITE_DONE) {
         sqlite3_finalize(st);
         st = NULL;
-        if (sqlite3_exec(ix->db, "INSERT INTO schema_version VALUES (1)", NULL, NULL, NULL))
+        if (sqlite3_exec(ix->db, "INSERT INTO schema_version VALUES (2)", NULL, NULL, NULL))
             err = db_err(ix->db, "schema version");
     } else {
         err = db_err(ix->db, "schema");
@@ -139,7 +160,9 @@ enum sr_err stor_index_open(struct stor_index **out, const char *db_path)
     }
     if (sqlite3_prepare_v2(ix->db, put_sql, -1, &ix->put, NULL) ||
         sqlite3_prepare_v2(ix->db, get_sql, -1, &ix->get, NULL) ||
-        sqlite3_prepare_v2(ix->db, search_sql, -1, &ix->search, NULL)) {
+        sqlite3_prepare_v2(ix->db, search_sql, -1, &ix->search, NULL) ||
+        sqlite3_prepare_v2(ix->db, hold_sql, -1, &ix->hold, NULL) ||
+        sqlite3_prepare_v2(ix->db, del_sql, -1, &ix->del, NULL)) {
         err = db_err(ix->db, "prepare");
         goto fail;
     }
@@ -219,13 +242,15 @@ static void row_to_record(sqlite3_stmt *st, struct stor_record *rec)
     rec->call.start_wall_us = col_u64(st, 7);
     rec->end_wall_us = col_u64(st, 8);
     state = sqlite3_column_int(st, 9);
-    rec->state = state == STOR_STATE_COMPLETE ? STOR_STATE_COMPLETE
+    rec->state = state == STOR_STATE_COMPLETE    ? STOR_STATE_COMPLETE
                  : state == STOR_STATE_RECORDING ? STOR_STATE_RECORDING
+                 : state == STOR_STATE_RECOVERED ? STOR_STATE_RECOVERED
                                                  : STOR_STATE_DAMAGED;
     rec->bytes = col_u64(st, 10);
     rec->packets = col_u64(st, 11);
     rec->n_streams = (unsigned)col_u64(st, 12);
     col_str(st, 13, rec->path, sizeof(rec->path));
+    rec->hold = sqlite3_column_int(st, 14) != 0;
 }
 
 enum sr_err stor_index_get(struct stor_index *ix, const char *id, struct stor_record *rec)
@@ -279,6 +304,8 @@ enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
     if (q->after_id)
         sqlite3_bind_text(st, 5, q->after_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, (int64_t)limit);
+    if (q->by_state)
+        sqlite3_bind_int(st, 7, (int)q->state);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         row_to_record(st, rec);
         if (!fn(rec, arg))
@@ -290,4 +317,34 @@ enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
     sqlite3_clear_bindings(st);
     free(rec);
     return err;
+}
+
+static enum sr_err change_one(struct stor_index *ix, sqlite3_stmt *st, const char *what)
+{
+    enum sr_err err = SR_OK;
+
+    if (sqlite3_step(st) != SQLITE_DONE)
+        err = db_err(ix->db, what);
+    else if (sqlite3_changes(ix->db) == 0)
+        err = SR_ENOTFOUND;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return err;
+}
+
+enum sr_err stor_index_set_hold(struct stor_index *ix, const char *id, bool hold)
+{
+    if (!ix || !id)
+        return SR_EINVAL;
+    sqlite3_bind_text(ix->hold, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(ix->hold, 2, hold ? 1 : 0);
+    return change_one(ix, ix->hold, "hold");
+}
+
+enum sr_err stor_index_delete(struct stor_index *ix, const char *id)
+{
+    if (!ix || !id)
+        return SR_EINVAL;
+    sqlite3_bind_text(ix->del, 1, id, -1, SQLITE_STATIC);
+    return change_one(ix, ix->del, "delete");
 }

@@ -45,6 +45,13 @@ struct stor_reader {
     size_t n_logs;
     long cur; /* logs[] index being drained, or -1 */
     struct stor_trailer trailer;
+    uint64_t off;      /* file offset of the next frame */
+    bool recovered;    /* ended in a recovery marker, not a trailer */
+    struct stor_recovery recovery;
+    struct stor_pagecheck *pc;
+    bool mem_mode;     /* stor_ogg_read_mem: plaintext from memory, no chunks */
+    const uint8_t *mem;
+    size_t mem_len;
     bool closed;
     enum sr_err sticky;
     const char *sticky_why;
@@ -99,6 +106,7 @@ void stor_reader_close(struct stor_reader *r)
     free(r->logs);
     free(r->streams);
     free(r->known);
+    stor_pagecheck_destroy(r->pc);
     if (r->oy_live) {
         sr_wipe(r->oy.data, (size_t)r->oy.storage);
         ogg_sync_clear(&r->oy);
@@ -190,6 +198,7 @@ static enum sr_err open_header(struct stor_reader *r, X509 *cert, EVP_PKEY *pkey
     sr_hex_encode(r->id, sizeof(r->id), r->id_hex);
     r->call = h.call;
     r->chunk_size = h.chunk_size;
+    r->off = total;
     err = SR_OK;
 out:
     free(raw);
@@ -220,6 +229,8 @@ enum sr_err stor_reader_open_fd(struct stor_reader **out, int fd, X509 *cert, EV
     r->fd = fd;
     r->cur = -1;
     if ((err = open_header(r, cert, pkey, why)))
+        goto fail;
+    if ((err = stor_pagecheck_create(&r->pc)))
         goto fail;
     err = SR_ENOMEM;
     r->ct = malloc(r->chunk_size + STOR_TAG_LEN);
@@ -268,7 +279,47 @@ enum sr_err stor_reader_open(struct stor_reader **out, const char *path, const c
     return err;
 }
 
-/* The next chunk, authenticated, into r->pt. */
+static enum sr_err trailing_data(struct stor_reader *r, const char **why, const char *after)
+{
+    uint8_t extra;
+    size_t got;
+
+    if (read_full(r->fd, &extra, 1, &got) || got != 0)
+        return bad(r, SR_EPARSE, why, "trailing data after %s", after);
+    return SR_OK;
+}
+
+/* A recovery marker (frame flag 2): plaintext, checked against what was read. */
+static enum sr_err recovery_marker(struct stor_reader *r, size_t n, const char **why)
+{
+    unsigned long long i = r->index;
+    uint8_t body[STOR_RECOVERY_LEN], id[STOR_ID_LEN];
+    size_t got;
+    enum sr_err err;
+
+    if (n != STOR_RECOVERY_LEN)
+        return bad(r, SR_EPARSE, why, "recovery marker after chunk %llu: length %zu", i, n);
+    if ((err = read_full(r->fd, body, n, &got)))
+        return bad(r, err, why, "recovery marker: read failed");
+    if (got < n)
+        return bad(r, SR_EPARSE, why, "truncated: recovery marker cut short");
+    if (stor_recovery_parse(body, n, &r->recovery, id))
+        return bad(r, SR_EPARSE, why, "recovery marker after chunk %llu malformed", i);
+    if (memcmp(id, r->id, sizeof(id)) != 0 || r->recovery.data_chunks != r->index ||
+        r->recovery.offset != r->off)
+        return bad(r, SR_EPARSE, why,
+                   "recovery marker does not match the archive (it claims %llu chunks at "
+                   "offset %llu; the file has %llu chunks at offset %llu)",
+                   (unsigned long long)r->recovery.data_chunks,
+                   (unsigned long long)r->recovery.offset, i, (unsigned long long)r->off);
+    if ((err = trailing_data(r, why, "the recovery marker")))
+        return err;
+    r->recovered = true;
+    return SR_OK;
+}
+
+/* The next chunk, authenticated, into r->pt.  A recovery marker sets
+ * r->recovered and returns with *final set and *len 0. */
 static enum sr_err next_chunk(struct stor_reader *r, size_t *len, bool *final, const char **why)
 {
     uint8_t frame[STOR_FRAME_LEN];
@@ -284,6 +335,11 @@ static enum sr_err next_chunk(struct stor_reader *r, size_t *len, bool *final, c
     if (got < sizeof(frame))
         return bad(r, SR_EPARSE, why, "truncated: chunk %llu cut short (in its frame)", i);
     n = stor_get32(frame);
+    if (frame[4] == STOR_FRAME_RECOVERY) {
+        *final = true;
+        *len = 0;
+        return recovery_marker(r, n, why);
+    }
     if (frame[4] > 1)
         return bad(r, SR_EPARSE, why, "chunk %llu: bad final flag", i);
     *final = frame[4] == 1;
@@ -302,6 +358,7 @@ static enum sr_err next_chunk(struct stor_reader *r, size_t *len, bool *final, c
     if (err)
         return bad(r, err, why, "chunk %llu: decryption error", i);
     r->index++;
+    r->off += STOR_FRAME_LEN + n;
     *len = n - STOR_TAG_LEN;
     return SR_OK;
 }
@@ -317,9 +374,8 @@ static enum sr_err add_plain(struct stor_reader *r, size_t len, const char **why
 /* The final chunk: trailer against what was read. */
 static enum sr_err finish_chunks(struct stor_reader *r, size_t len, const char **why)
 {
-    uint8_t sha[STOR_HASH_LEN], extra;
+    uint8_t sha[STOR_HASH_LEN];
     const char *w;
-    size_t got;
     unsigned long long fi = r->index - 1;
 
     if (stor_trailer_parse(r->pt, len, &r->trailer, &w))
@@ -335,7 +391,7 @@ static enum sr_err finish_chunks(struct stor_reader *r, size_t len, const char *
         return bad(r, SR_ECRYPTO, why, "hash failure");
     if (!sr_ct_equal(sha, r->trailer.sha, sizeof(sha)))
         return bad(r, SR_EAUTH, why, "plaintext SHA-256 differs from the trailer's");
-    if (read_full(r->fd, &extra, 1, &got) || got != 0)
+    if (trailing_data(r, why, "the final chunk"))
         return bad(r, SR_EPARSE, why, "trailing data after the final chunk %llu", fi);
     return SR_OK;
 }
@@ -344,6 +400,7 @@ enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, si
                                    const char **why)
 {
     enum sr_err err;
+    const char *pcw = NULL;
     bool final = false;
 
     if (r->sticky) {
@@ -351,10 +408,23 @@ enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, si
             *why = r->sticky_why;
         return r->sticky;
     }
+    if (r->mem_mode) {
+        if (!r->mem) {
+            r->closed = true;
+            r->sticky = SR_ECLOSED;
+            return SR_ECLOSED;
+        }
+        *pt = r->mem;
+        *len = r->mem_len;
+        r->mem = NULL;
+        if ((err = stor_pagecheck_feed(r->pc, *pt, *len, &pcw)))
+            return bad(r, err, why, "%s", pcw);
+        return SR_OK;
+    }
     if ((err = next_chunk(r, len, &final, why)))
         return err;
     if (final) {
-        if ((err = finish_chunks(r, *len, why)))
+        if (!r->recovered && (err = finish_chunks(r, *len, why)))
             return err;
         r->closed = true;
         r->sticky = SR_ECLOSED;
@@ -363,6 +433,8 @@ enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, si
     }
     if ((err = add_plain(r, *len, why)))
         return err;
+    if (r->pc && (err = stor_pagecheck_feed(r->pc, r->pt, *len, &pcw)))
+        return bad(r, err, why, "chunk %llu: %s", (unsigned long long)(r->index - 1), pcw);
     *pt = r->pt;
     return SR_OK;
 }
@@ -497,6 +569,12 @@ static void drop_log(struct stor_reader *r, size_t i)
 
 static enum sr_err finish_ogg(struct stor_reader *r, const char **why)
 {
+    const char *pcw = NULL;
+
+    if (r->pc && stor_pagecheck_end(r->pc, r->recovered, &pcw))
+        return bad(r, SR_EPARSE, why, "Ogg: %s", pcw);
+    if (r->recovered)
+        return SR_OK; /* cut by a crash: no EOS pages, no trailer to compare */
     if (r->oy.fill != r->oy.returned)
         return bad(r, SR_EPARSE, why, "Ogg: plaintext ends inside a page");
     if (r->n_logs)
@@ -504,6 +582,8 @@ static enum sr_err finish_ogg(struct stor_reader *r, const char **why)
     for (size_t i = 0; i < r->n_streams; i++)
         if (!r->known[i])
             return bad(r, SR_EPARSE, why, "Ogg: stream %zu has no info header", i);
+    if (r->mem_mode)
+        return SR_OK;
     if (r->trailer.n_streams != r->n_streams)
         return bad(r, SR_EPARSE, why, "trailer counts %u streams, archive has %zu",
                    r->trailer.n_streams, r->n_streams);
@@ -573,7 +653,8 @@ enum sr_err stor_reader_next(struct stor_reader *r, unsigned *idx, struct stor_p
         if (!dst)
             return bad(r, SR_ENOMEM, why, "out of memory");
         memcpy(dst, pt, len);
-        sr_wipe(r->pt, len);
+        if (!r->mem_mode)
+            sr_wipe(r->pt, len);
         ogg_sync_wrote(&r->oy, (long)len);
     }
 }
@@ -600,12 +681,19 @@ const struct stor_stream_info *stor_reader_stream(const struct stor_reader *r, s
 
 const struct stor_counts *stor_reader_counts(const struct stor_reader *r)
 {
-    return r && r->closed ? &r->trailer.counts : NULL;
+    return r && r->closed && !r->recovered ? &r->trailer.counts : NULL;
+}
+
+const struct stor_recovery *stor_reader_recovery(const struct stor_reader *r)
+{
+    return r && r->closed && r->recovered ? &r->recovery : NULL;
 }
 
 uint64_t stor_reader_end_wall_us(const struct stor_reader *r)
 {
-    return r && r->closed ? r->trailer.end_wall_us : 0;
+    if (!r || !r->closed)
+        return 0;
+    return r->recovered ? r->recovery.last_write_wall_us : r->trailer.end_wall_us;
 }
 
 uint64_t stor_reader_chunks(const struct stor_reader *r)
@@ -618,6 +706,7 @@ static const char *generic_why(enum sr_err err)
     switch (err) {
     case SR_EAUTH: return "a chunk failed authentication (tampered, reordered or wrong key)";
     case SR_EPARSE: return "archive truncated or malformed";
+    case SR_ESTATE: return "recovered after a crash: authentic up to where the recorder stopped";
     default: return sr_strerror(err);
     }
 }
@@ -639,6 +728,16 @@ enum sr_err stor_verify_msg(const char *path, const char *cert_file, const char 
             err = SR_OK;
     } else {
         r = NULL;
+    }
+    if (!err && stor_reader_recovery(r)) {
+        const struct stor_recovery *rv = stor_reader_recovery(r);
+        if (msg && msglen)
+            snprintf(msg, msglen,
+                     "recovered: %llu chunks authentic; the writer never sealed it (recorder "
+                     "stopped), %llu torn bytes were cut",
+                     (unsigned long long)rv->data_chunks, (unsigned long long)rv->torn_bytes);
+        stor_reader_close(r);
+        return SR_ESTATE;
     }
     if (msg && msglen)
         snprintf(msg, msglen, "%s", err ? (why ? why : sr_strerror(err)) : "OK");
@@ -662,11 +761,42 @@ enum sr_err stor_verify(const char *path, const char *cert_file, const char *key
     }
     while ((err = stor_reader_next(r, &idx, &p, &w)) == SR_OK)
         ;
-    stor_reader_close(r);
     if (err == SR_ECLOSED)
-        err = SR_OK;
+        err = stor_reader_recovery(r) ? SR_ESTATE : SR_OK;
+    stor_reader_close(r);
     /* The precise text lived in the reader; stor_verify_msg keeps it. */
     if (why)
         *why = err ? generic_why(err) : NULL;
+    return err;
+}
+
+enum sr_err stor_ogg_read_mem(const uint8_t *data, size_t len, size_t *packets)
+{
+    struct stor_reader *r;
+    struct stor_pkt p;
+    unsigned idx;
+    enum sr_err err;
+
+    *packets = 0;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return SR_ENOMEM;
+    r->fd = -1;
+    r->cur = -1;
+    r->mem_mode = true;
+    r->mem = data;
+    r->mem_len = len;
+    if ((err = stor_pagecheck_create(&r->pc))) {
+        stor_reader_close(r);
+        return err;
+    }
+    ogg_sync_init(&r->oy);
+    r->oy_live = true;
+    while ((err = stor_reader_next(r, &idx, &p, NULL)) == SR_OK) {
+        if (idx >= r->n_streams || p.payload_len > STOR_MAX_PAYLOAD)
+            abort(); /* the reader broke its own contract: let the fuzzer see it */
+        (*packets)++;
+    }
+    stor_reader_close(r);
     return err;
 }

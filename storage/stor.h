@@ -70,6 +70,7 @@ struct stor_writer_cfg {
     const char *const *recipients;   /**< PEM certificate files; at least one */
     size_t n_recipients;
     size_t chunk_size;               /**< plaintext bytes per chunk; 0 = 64 KiB */
+    size_t max_buffered;             /**< plaintext held while the disk is full; 0 = 4 chunks */
 };
 
 struct stor_writer;
@@ -82,8 +83,17 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
 enum sr_err stor_writer_add_stream(struct stor_writer *w, const struct stor_stream_info *si,
                                    unsigned *idx);
 enum sr_err stor_writer_packet(struct stor_writer *w, unsigned idx, const struct stor_pkt *p);
-/** Seal what is buffered into a chunk and write it (call at least once a second). */
+/** Seal what is buffered into a chunk, write it and fdatasync it (call at
+ *  least once a second: a crash loses at most what came after the last
+ *  SR_OK flush).  SR_ENOSPC: the disk is full; nothing is lost yet, the
+ *  plaintext stays buffered and the next flush retries.  While it is full,
+ *  stor_writer_packet keeps accepting until max_buffered bytes wait, then
+ *  refuses packets with SR_ENOSPC (the caller counts them: they are lost). */
 enum sr_err stor_writer_flush(struct stor_writer *w);
+/** True while the last chunk write met a full disk (an alarm condition). */
+bool stor_writer_nospace(const struct stor_writer *w);
+/** Packets refused with SR_ENOSPC so far. */
+uint64_t stor_writer_nospace_drops(const struct stor_writer *w);
 /** Write the final chunk with the trailer, fsync, rename to <id>.srec and
  *  free w (also on failure).  path_out (may be NULL) gets the final path. */
 enum sr_err stor_writer_close(struct stor_writer *w, const struct stor_counts *counts,
@@ -115,6 +125,24 @@ const struct stor_stream_info *stor_reader_stream(const struct stor_reader *r, s
  *  SR_EPARSE: truncated or malformed; *why says where. */
 enum sr_err stor_reader_next(struct stor_reader *r, unsigned *idx, struct stor_pkt *p,
                              const char **why);
+/** An archive that the recorder did not seal (it crashed or was killed)
+ *  and that stor_recover() later closed with a recovery marker.  Every
+ *  chunk before the marker is authenticated as usual; the marker itself
+ *  is not (no data key at recovery): it only says where the file ended. */
+struct stor_recovery {
+    uint64_t data_chunks;        /**< whole chunks kept = the marker's chunk index */
+    uint64_t offset;             /**< file bytes before the marker */
+    uint64_t recovered_wall_us;  /**< when recovery ran */
+    uint64_t last_write_wall_us; /**< the partial file's mtime: the last flush */
+    uint64_t torn_bytes;         /**< bytes of a torn last chunk cut off */
+    uint8_t file_sha256[32];     /**< SHA-256 of the file bytes [0, offset) */
+};
+
+/** After SR_ECLOSED: non-NULL when the archive ended in a recovery marker
+ *  (then stor_reader_counts is NULL: the writer never wrote a trailer).
+ *  A recovered archive's Ogg may end inside a page or without EOS pages:
+ *  packets of an incomplete last page are not returned. */
+const struct stor_recovery *stor_reader_recovery(const struct stor_reader *r);
 /** After SR_ECLOSED: the trailer's counts (NULL before). */
 const struct stor_counts *stor_reader_counts(const struct stor_reader *r);
 /** After SR_ECLOSED: when the writer sealed the archive (Unix epoch us); 0 before. */
@@ -127,7 +155,8 @@ uint64_t stor_reader_chunks(const struct stor_reader *r);
 enum sr_err stor_verify(const char *path, const char *cert_file, const char *key_file,
                         const char **why);
 /** Like stor_verify, but copies the precise reason (chunk index and all), or
- *  "OK", into msg[0..msglen). */
+ *  "OK", into msg[0..msglen).  A recovered archive whose chunks all check
+ *  out returns SR_ESTATE ("recovered: ..."): authentic but not known whole. */
 enum sr_err stor_verify_msg(const char *path, const char *cert_file, const char *key_file,
                             char *msg, size_t msglen);
 
@@ -149,9 +178,49 @@ enum sr_err stor_export_wav(const char *path, const char *cert_file, const char 
 enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char *key_file,
                             stor_write_fn *out, void *arg, const char **why);
 
+/** Ogg Opus (RFC 7845) of one stream whose codec is "opus": OpusHead (pre-skip
+ *  312 = 6.5 ms, a decoder's warm-up after joining mid-stream; 48 kHz;
+ *  channels from the first packet's TOC), OpusTags, then each
+ *  decrypted RTP payload as one Opus packet, granule = 48 kHz samples since
+ *  the stream's first RTP timestamp (the RTP clock of Opus is 48 kHz, RFC
+ *  7587).  Gaps stay gaps in the granule; ENCRYPTED packets are skipped.
+ *  SR_ENOTFOUND: no stream stream_idx; SR_EUNSUPP: it is not Opus.  Streamed;
+ *  a non-SR_OK return means the output is incomplete. */
+enum sr_err stor_export_opus(const char *path, const char *cert_file, const char *key_file,
+                             unsigned stream_idx, stor_write_fn *out, void *arg,
+                             const char **why);
+
+/* --------------------------------------------------------------- recovery */
+
+struct stor_index;
+
+struct stor_recover_stats {
+    size_t recovered;   /**< partial archives sealed with a recovery marker */
+    size_t damaged;     /**< partial files too short to hold a header */
+    size_t index_fixed; /**< index rows repaired (state, size, path) */
+};
+
+/** At recorder start, before any writer opens in dir: close every
+ *  <id>.srec.partial left by a crash.  Needs no key (the recorder holds
+ *  only public keys): the file is cut back to its last whole chunk (by the
+ *  frame lengths), a plaintext recovery marker is appended, the file is
+ *  fsynced and renamed to <id>.srec, and the index row is set to
+ *  STOR_STATE_RECOVERED with the new size and end time (created from the
+ *  plaintext header if the crash came before the first index write).  Rows
+ *  still "recording" under dir whose file is sealed become complete (the
+ *  crash fell between rename and index update); with no file at all,
+ *  damaged.  Each recovery is logged at notice level: an operator must
+ *  learn about it.  st may be NULL. */
+enum sr_err stor_recover(const char *dir, struct stor_index *ix, struct stor_recover_stats *st);
+
 /* ------------------------------------------------------------------ index */
 
-enum stor_state { STOR_STATE_RECORDING = 0, STOR_STATE_COMPLETE, STOR_STATE_DAMAGED };
+enum stor_state {
+    STOR_STATE_RECORDING = 0,
+    STOR_STATE_COMPLETE,
+    STOR_STATE_DAMAGED,
+    STOR_STATE_RECOVERED, /**< sealed by stor_recover after a crash: readable, maybe cut short */
+};
 
 struct stor_record {
     char id[STOR_ID_HEX];
@@ -161,10 +230,9 @@ struct stor_record {
     uint64_t bytes;             /**< archive file size */
     uint64_t packets;
     unsigned n_streams;
+    bool hold;                  /**< legal hold: retention never deletes it (stor_index_put keeps it) */
     char path[4096];
 };
-
-struct stor_index;
 
 /** Open (creating if needed) the SQLite index in WAL mode. */
 enum sr_err stor_index_open(struct stor_index **out, const char *db_path);
@@ -179,10 +247,35 @@ struct stor_query {
     const char *call_id;               /**< NULL = any */
     const char *after_id;              /**< cursor: ids after this one (start time order) */
     size_t limit;                      /**< 0 = 100 */
+    bool by_state;                     /**< only rows in state */
+    enum stor_state state;
 };
 /** Called per match in start-time order; return false to stop. */
 typedef bool stor_record_fn(const struct stor_record *rec, void *arg);
 enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
                               stor_record_fn *fn, void *arg);
+/** Set or clear the legal hold.  SR_ENOTFOUND: no such id. */
+enum sr_err stor_index_set_hold(struct stor_index *ix, const char *id, bool hold);
+/** Remove the row (retention only; the caller has recorded the deletion). */
+enum sr_err stor_index_delete(struct stor_index *ix, const char *id);
+
+/* -------------------------------------------------------------- retention */
+
+struct stor_retention_cfg {
+    uint64_t before_wall_us;  /**< delete recordings that started before this */
+    const char *log_path;     /**< the deletion log: a chainlog (tag "DEL1"); required */
+    bool dry_run;             /**< report what would go, change nothing */
+};
+struct stor_retention_stats {
+    size_t deleted, held, missing_files;
+};
+/** Delete expired recordings: every recording that started before
+ *  before_wall_us, is not on legal hold and is not still recording.  For
+ *  each, first a record is appended (and fdatasynced) to the hash-chained
+ *  deletion log, then the archive is unlinked, then its row.  A crash can
+ *  therefore leave a logged deletion that did not happen (the next run logs
+ *  it again), never a deletion without a record. */
+enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cfg *cfg,
+                           struct stor_retention_stats *st);
 
 #endif

@@ -31,12 +31,15 @@ enum {
     STOR_MAX_STREAMS = 1024,
     STOR_FRAME_LEN = 5,                /* u32 length, u8 final */
     STOR_TRAILER_LEN = 124,
+    STOR_RECOVERY_LEN = 96,            /* plaintext recovery marker, frame flag 2 */
+    STOR_FRAME_RECOVERY = 2,
     STOR_PKT_HDR_LEN = 27,
     STOR_MAX_PAYLOAD = 65536,
 };
 
 #define STOR_MAGIC "SRTPREC\0"
 #define STOR_TRAILER_MAGIC "SRECEND\0"
+#define STOR_RECOVERY_MAGIC "SRECRCV\0"
 
 /* ---------------------------------------------------------- byte order */
 
@@ -121,6 +124,11 @@ void stor_trailer_encode(const struct stor_trailer *t, uint8_t out[STOR_TRAILER_
 enum sr_err stor_trailer_parse(const uint8_t *p, size_t len, struct stor_trailer *t,
                                const char **why);
 
+void stor_recovery_encode(const struct stor_recovery *rv, const uint8_t id[STOR_ID_LEN],
+                          uint8_t out[STOR_RECOVERY_LEN]);
+enum sr_err stor_recovery_parse(const uint8_t *p, size_t len, struct stor_recovery *rv,
+                                uint8_t id[STOR_ID_LEN]);
+
 /* ---------------------------------------------------------- wrap.c */
 
 /** Load a PEM certificate. */
@@ -165,5 +173,28 @@ enum sr_err stor_reader_open_fd(struct stor_reader **out, int fd, X509 *cert, EV
  *  call.  SR_ECLOSED after the final chunk checked out. */
 enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, size_t *len,
                                    const char **why);
+
+/** Fuzzing entry point: run the Ogg level of the reader (mapping, chain
+ *  links, page checks) over plaintext Ogg bytes from memory, as if they had
+ *  come out of authenticated chunks of an archive without a trailer check.
+ *  Returns what stor_reader_next returned last. */
+enum sr_err stor_ogg_read_mem(const uint8_t *data, size_t len, size_t *packets);
+
+/* ---------------------------------------------------------- pagecheck */
+
+/** The project's own page checks over a plaintext Ogg physical stream
+ *  (oggz-validate passes bad CRCs): capture pattern, version, CRC, page
+ *  sequence numbers per serial, granule positions never decreasing within a
+ *  logical stream, BOS first and alone per serial, EOS last, no page after
+ *  EOS, every BOS of a chain link before its data pages.  Incremental:
+ *  feed bytes in any split.  *why names the first problem. */
+struct stor_pagecheck;
+enum sr_err stor_pagecheck_create(struct stor_pagecheck **out);
+void stor_pagecheck_destroy(struct stor_pagecheck *pc);
+enum sr_err stor_pagecheck_feed(struct stor_pagecheck *pc, const uint8_t *p, size_t len,
+                                const char **why);
+/** At the end: SR_EPARSE if a page is cut short or a stream has no EOS
+ *  (allow_open: a recovered archive may end without them). */
+enum sr_err stor_pagecheck_end(struct stor_pagecheck *pc, bool allow_open, const char **why);
 
 #endif

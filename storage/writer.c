@@ -5,6 +5,13 @@
  * (RFC 3533 section 4) wants every BOS page before any data page, so a
  * stream added after the first data packet starts a new chain link: all
  * open logical streams end (EOS) and continue under new serial numbers.
+ *
+ * Crash and full-disk safety: the file only ever grows by whole chunks
+ * (frame and ciphertext in one pwrite at the committed offset; a torn write
+ * is cut off again), and every flush that wrote a chunk fdatasyncs it, so
+ * after kill -9 or a power cut the file is the header plus whole chunks up
+ * to the last flush, which stor_recover() seals.  ENOSPC is not fatal: the
+ * plaintext stays buffered (up to max_buffered) and the next flush retries.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +57,11 @@ struct stor_writer {
     bool have_origin;
     uint64_t origin_us;
     bool failed;
+    uint64_t committed;   /* file bytes: header and whole chunks */
+    bool dirty;           /* chunks written since the last fdatasync */
+    bool nospace;         /* the last chunk write met ENOSPC; plain holds it */
+    size_t max_buffered;  /* plain bytes held while the disk is full */
+    uint64_t nospace_drops;
 };
 
 static enum sr_err fail(struct stor_writer *w, enum sr_err err)
@@ -58,22 +70,51 @@ static enum sr_err fail(struct stor_writer *w, enum sr_err err)
     return err;
 }
 
+static enum sr_err write_at(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return sr_err_from_errno(errno);
+        }
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return SR_OK;
+}
+
+/* w->ct holds the frame, then the ciphertext and tag: one write per chunk. */
 static enum sr_err seal_chunk(struct stor_writer *w, const uint8_t *pt, size_t len, bool final)
 {
-    uint8_t frame[STOR_FRAME_LEN];
+    size_t n = STOR_FRAME_LEN + len + STOR_TAG_LEN;
     enum sr_err err;
 
-    err = stor_chunk_seal(w->key, w->id, w->hh, w->chunk_index, final, pt, len, w->ct);
+    err = stor_chunk_seal(w->key, w->id, w->hh, w->chunk_index, final, pt, len,
+                          w->ct + STOR_FRAME_LEN);
     if (err)
         return fail(w, err);
-    stor_put32(frame, (uint32_t)(len + STOR_TAG_LEN));
-    frame[4] = final ? 1 : 0;
-    if ((err = sr_write_all(w->fd, frame, sizeof(frame))) ||
-        (err = sr_write_all(w->fd, w->ct, len + STOR_TAG_LEN))) {
+    stor_put32(w->ct, (uint32_t)(len + STOR_TAG_LEN));
+    w->ct[4] = final ? 1 : 0;
+    err = write_at(w->fd, w->ct, n, w->committed);
+    if (err) {
         log_debug("chunk %llu: write failed: %s", (unsigned long long)w->chunk_index,
                   sr_strerror(err));
+        /* Cut a torn chunk off: the file must end on a chunk boundary for a
+         * retry and for recovery alike. */
+        if (ftruncate(w->fd, (off_t)w->committed) != 0)
+            return fail(w, sr_err_from_errno(errno));
+        if (err == SR_ENOSPC) {
+            w->nospace = true; /* not fatal: the plaintext stays buffered */
+            return err;
+        }
         return fail(w, err);
     }
+    w->committed += n;
+    w->dirty = true;
+    w->nospace = false;
     w->chunk_index++;
     return SR_OK;
 }
@@ -102,7 +143,10 @@ static enum sr_err emit(struct stor_writer *w, const void *data, size_t len)
     if (EVP_DigestUpdate(w->sha, data, len) != 1)
         return fail(w, SR_ECRYPTO);
     w->plain_bytes += len;
-    return seal_plain(w, false);
+    if (w->nospace)
+        return SR_OK; /* the disk was full: the next flush tries again */
+    err = seal_plain(w, false);
+    return err == SR_ENOSPC ? SR_OK : err; /* accepted: it is in the buffer */
 }
 
 static enum sr_err emit_page(struct stor_writer *w, const ogg_page *og)
@@ -233,7 +277,7 @@ static void writer_free(struct stor_writer *w)
             ogg_stream_clear(&w->streams[i].os);
     free(w->streams);
     if (w->ct)
-        wipe_free(w->ct, w->chunk_size + STOR_TAG_LEN);
+        wipe_free(w->ct, STOR_FRAME_LEN + w->chunk_size + STOR_TAG_LEN);
     if (w->pkt)
         wipe_free(w->pkt, STOR_PKT_HDR_LEN + STOR_MAX_PAYLOAD);
     buf_fini(&w->plain);
@@ -293,9 +337,14 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
     w->fd = -1;
     buf_init(&hdr, STOR_MAX_HEADER);
     w->chunk_size = cfg->chunk_size ? cfg->chunk_size : STOR_DEFAULT_CHUNK;
-    /* A page is at most 65307 bytes, so plain never holds more than this. */
-    buf_init(&w->plain, w->chunk_size + 2 * 65536);
-    w->ct = malloc(w->chunk_size + STOR_TAG_LEN);
+    w->max_buffered = cfg->max_buffered ? cfg->max_buffered : 4 * w->chunk_size;
+    if (w->max_buffered < w->chunk_size)
+        w->max_buffered = w->chunk_size;
+    /* stor_writer_packet refuses packets once max_buffered is reached; what
+     * is already inside libogg (a page per stream at most) may still come
+     * out, hence the slack. */
+    buf_init(&w->plain, w->max_buffered + (size_t)STOR_MAX_STREAMS * 2 * 65536);
+    w->ct = malloc(STOR_FRAME_LEN + w->chunk_size + STOR_TAG_LEN);
     w->pkt = malloc(STOR_PKT_HDR_LEN + STOR_MAX_PAYLOAD);
     w->sha = EVP_MD_CTX_new();
     err = SR_ENOMEM;
@@ -327,10 +376,13 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
         log_debug("open %s: %s", w->partial, strerror(errno));
         goto fail;
     }
-    if ((err = sr_write_all(w->fd, hdr.p, hdr.len))) {
+    if ((err = sr_write_all(w->fd, hdr.p, hdr.len)) || fdatasync(w->fd) != 0) {
+        if (!err)
+            err = sr_err_from_errno(errno);
         unlink(w->partial);
         goto fail;
     }
+    w->committed = hdr.len;
     buf_fini(&hdr);
     *out = w;
     return SR_OK;
@@ -422,6 +474,10 @@ enum sr_err stor_writer_packet(struct stor_writer *w, unsigned idx, const struct
         return SR_ELIMIT;
     if (w->failed)
         return SR_ESTATE;
+    if (w->nospace && w->plain.len >= w->max_buffered) {
+        w->nospace_drops++;
+        return SR_ENOSPC; /* nothing changed: the caller counts the loss */
+    }
     if (!w->group_sealed && (err = group_seal(w)))
         return err;
     s = &w->streams[idx];
@@ -454,7 +510,27 @@ enum sr_err stor_writer_flush(struct stor_writer *w)
         return SR_ESTATE;
     if ((err = flush_all_streams(w)))
         return err;
-    return seal_plain(w, true);
+    w->nospace = false; /* try the disk again */
+    if ((err = seal_plain(w, true)))
+        return err;
+    if (w->dirty) {
+        /* Durable before we call it flushed: a crash now loses nothing
+         * handed to the writer before this call. */
+        if (fdatasync(w->fd) != 0)
+            return fail(w, sr_err_from_errno(errno));
+        w->dirty = false;
+    }
+    return SR_OK;
+}
+
+bool stor_writer_nospace(const struct stor_writer *w)
+{
+    return w && w->nospace;
+}
+
+uint64_t stor_writer_nospace_drops(const struct stor_writer *w)
+{
+    return w ? w->nospace_drops : 0;
 }
 
 uint64_t stor_writer_bytes(const struct stor_writer *w)
@@ -489,6 +565,7 @@ enum sr_err stor_writer_close(struct stor_writer *w, const struct stor_counts *c
         err = group_seal(w);
     if (!err)
         err = end_all_streams(w);
+    w->nospace = false;
     if (!err)
         err = seal_plain(w, true);
     if (!err) {

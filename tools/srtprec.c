@@ -1,12 +1,17 @@
-/** @file srtprec.c  The archive CLI: verify, info, export, list.
+/** @file srtprec.c  The archive CLI: verify, info, export, list, retention, hold, recover.
  *
  *   srtprec verify --cert=C --key=K FILE
  *   srtprec info   --cert=C --key=K FILE
- *   srtprec export --cert=C --key=K --format=wav|ogg FILE OUT   (OUT "-" = stdout)
+ *   srtprec export --cert=C --key=K --format=wav|ogg|opus [--stream=N] FILE OUT  (OUT "-" = stdout)
  *   srtprec list   --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US] [--limit=N]
+ *   srtprec retention --index=DB --log=FILE --older-than=DAYS|--before=US [--dry-run]
+ *   srtprec hold   --index=DB ID on|off
+ *   srtprec recover --index=DB --dir=DIR
  *
  * Exit status: 0 success, 1 the archive or index has a problem (printed on
- * stderr), 2 usage.
+ * stderr), 2 usage, 3 (verify, info) the archive was recovered after a
+ * crash: every chunk is authentic but the writer never sealed it, so it
+ * may end early.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,11 +26,12 @@
 #include "stor.h"
 #include "util.h"
 
-enum { MAX_POS = 4 };
+enum { MAX_POS = 4, EXIT_RECOVERED = 3 };
 
 struct opts {
-    const char *cert, *key, *format, *index, *party, *call_id;
-    uint64_t from, to, limit;
+    const char *cert, *key, *format, *index, *party, *call_id, *log, *dir;
+    uint64_t from, to, limit, stream, older_days, before;
+    bool dry_run;
     const char *pos[MAX_POS];
     size_t n_pos;
 };
@@ -34,9 +40,13 @@ static int usage(void)
 {
     fputs("usage: srtprec verify --cert=C --key=K FILE\n"
           "       srtprec info --cert=C --key=K FILE\n"
-          "       srtprec export --cert=C --key=K --format=wav|ogg FILE OUT\n"
+          "       srtprec export --cert=C --key=K --format=wav|ogg|opus [--stream=N] FILE OUT\n"
           "       srtprec list --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US]"
-          " [--limit=N]\n",
+          " [--limit=N]\n"
+          "       srtprec retention --index=DB --log=FILE (--older-than=DAYS | --before=US)"
+          " [--dry-run]\n"
+          "       srtprec hold --index=DB ID on|off\n"
+          "       srtprec recover --index=DB --dir=DIR\n",
           stderr);
     return 2;
 }
@@ -63,7 +73,19 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
         }
         if (opt_str(a, "--cert", &o->cert) || opt_str(a, "--key", &o->key) ||
             opt_str(a, "--format", &o->format) || opt_str(a, "--index", &o->index) ||
-            opt_str(a, "--party", &o->party) || opt_str(a, "--call-id", &o->call_id))
+            opt_str(a, "--party", &o->party) || opt_str(a, "--call-id", &o->call_id) ||
+            opt_str(a, "--log", &o->log) || opt_str(a, "--dir", &o->dir))
+            continue;
+        if (strcmp(a, "--dry-run") == 0) {
+            o->dry_run = true;
+            continue;
+        }
+        if (opt_str(a, "--stream", &v) && slice_to_u64(slice_cstr(v), 1023, &o->stream))
+            continue;
+        if (opt_str(a, "--older-than", &v) &&
+            slice_to_u64(slice_cstr(v), 36500, &o->older_days))
+            continue;
+        if (opt_str(a, "--before", &v) && slice_to_u64(slice_cstr(v), UINT64_MAX, &o->before))
             continue;
         if (opt_str(a, "--from", &v) && slice_to_u64(slice_cstr(v), UINT64_MAX, &o->from))
             continue;
@@ -148,7 +170,19 @@ static int cmd_verify(const struct opts *o)
     if (rc)
         return rc;
     rc = read_tally(r, o->pos[0], &t, &total);
-    if (!rc) {
+    if (!rc && stor_reader_recovery(r)) {
+        const struct stor_recovery *rv = stor_reader_recovery(r);
+        char last[64], at[64];
+        sr_wall_fmt(rv->last_write_wall_us, last, sizeof(last));
+        sr_wall_fmt(rv->recovered_wall_us, at, sizeof(at));
+        printf("RECOVERED %s id=%s streams=%zu chunks=%" PRIu64 " read_packets=%" PRIu64
+               ": every chunk is authentic, but the recorder stopped without sealing the "
+               "archive (no trailer: completeness cannot be proven); last write %s, recovered "
+               "%s, %" PRIu64 " torn bytes cut\n",
+               o->pos[0], stor_reader_id(r), stor_reader_n_streams(r), rv->data_chunks, total,
+               last, at, rv->torn_bytes);
+        rc = EXIT_RECOVERED;
+    } else if (!rc) {
         printf("OK %s id=%s streams=%zu chunks=%" PRIu64 " read_packets=%" PRIu64 " ", o->pos[0],
                stor_reader_id(r), stor_reader_n_streams(r), stor_reader_chunks(r), total);
         print_counts(stdout, stor_reader_counts(r));
@@ -179,7 +213,13 @@ static int cmd_info(const struct opts *o)
     rc = read_tally(r, o->pos[0], &t, &total);
     if (!rc) {
         sr_wall_fmt(stor_reader_end_wall_us(r), when, sizeof(when));
-        printf("sealed:     %s\n", when);
+        if (stor_reader_recovery(r)) {
+            printf("recovered:  last write %s (the recorder stopped; sealed by recovery)\n",
+                   when);
+            rc = EXIT_RECOVERED;
+        } else {
+            printf("sealed:     %s\n", when);
+        }
     }
     for (size_t i = 0; i < stor_reader_n_streams(r); i++) {
         const struct stor_stream_info *s = stor_reader_stream(r, i);
@@ -188,7 +228,7 @@ static int cmd_info(const struct opts *o)
                i, s->direction == STOR_DIR_SEND ? "send" : "recv", s->ssrc, s->payload_type,
                s->codec[0] ? s->codec : "?", s->clock_rate, s->label, i < t.cap ? t.n[i] : 0);
     }
-    if (!rc) {
+    if (rc == 0) {
         printf("counts:     ");
         print_counts(stdout, stor_reader_counts(r));
         printf("\n");
@@ -212,7 +252,8 @@ static int cmd_export(const struct opts *o)
     int fd, n;
 
     if (!o->cert || !o->key || !o->format || o->n_pos != 2 ||
-        (strcmp(o->format, "wav") != 0 && strcmp(o->format, "ogg") != 0))
+        (strcmp(o->format, "wav") != 0 && strcmp(o->format, "ogg") != 0 &&
+         strcmp(o->format, "opus") != 0))
         return usage();
     out = o->pos[1];
     to_stdout = strcmp(out, "-") == 0;
@@ -231,6 +272,9 @@ static int cmd_export(const struct opts *o)
     }
     if (strcmp(o->format, "wav") == 0)
         err = stor_export_wav(o->pos[0], o->cert, o->key, to_fd, &fd, &why);
+    else if (strcmp(o->format, "opus") == 0)
+        err = stor_export_opus(o->pos[0], o->cert, o->key, (unsigned)o->stream, to_fd, &fd,
+                               &why);
     else
         err = stor_export_ogg(o->pos[0], o->cert, o->key, to_fd, &fd, &why);
     if (!to_stdout) {
@@ -253,13 +297,14 @@ static int cmd_export(const struct opts *o)
 
 static bool list_one(const struct stor_record *rec, void *arg)
 {
-    static const char *const states[] = { "recording", "complete", "damaged" };
+    static const char *const states[] = { "recording", "complete", "damaged", "recovered" };
     char when[64];
 
     sr_wall_fmt(rec->call.start_wall_us, when, sizeof(when));
-    printf("%s %s %-9s call-id=%s local=%s remote=%s streams=%u packets=%" PRIu64
+    printf("%s %s %-9s%s call-id=%s local=%s remote=%s streams=%u packets=%" PRIu64
            " bytes=%" PRIu64 " %s\n",
-           rec->id, when, states[rec->state <= STOR_STATE_DAMAGED ? rec->state : 2],
+           rec->id, when, states[rec->state <= STOR_STATE_RECOVERED ? rec->state : 2],
+           rec->hold ? " HOLD" : "",
            rec->call.call_id, rec->call.local_aor, rec->call.remote_aor, rec->n_streams,
            rec->packets, rec->bytes, rec->path);
     snprintf(arg, STOR_ID_HEX, "%s", rec->id);
@@ -305,6 +350,78 @@ static int cmd_list(const struct opts *o)
     return 0;
 }
 
+static int cmd_retention(const struct opts *o)
+{
+    struct stor_retention_cfg rc = { 0 };
+    struct stor_retention_stats st;
+    struct stor_index *ix;
+    enum sr_err err;
+
+    if (!o->index || !o->log || o->n_pos || (!o->older_days == !o->before))
+        return usage();
+    rc.before_wall_us = o->before ? o->before
+                                  : sr_wall_us() - o->older_days * 86400ull * 1000000ull;
+    rc.log_path = o->log;
+    rc.dry_run = o->dry_run;
+    if ((err = stor_index_open(&ix, o->index))) {
+        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+        return 1;
+    }
+    err = stor_retention(ix, &rc, &st);
+    stor_index_close(ix);
+    printf("%s %zu recordings, %zu on legal hold kept, %zu archive files already missing\n",
+           o->dry_run ? "would delete" : "deleted", st.deleted, st.held, st.missing_files);
+    if (err) {
+        fprintf(stderr, "retention: FAILED: %s (deletion log %s)\n", sr_strerror(err), o->log);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_hold(const struct opts *o)
+{
+    struct stor_index *ix;
+    enum sr_err err;
+
+    if (!o->index || o->n_pos != 2 ||
+        (strcmp(o->pos[1], "on") != 0 && strcmp(o->pos[1], "off") != 0))
+        return usage();
+    if ((err = stor_index_open(&ix, o->index))) {
+        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+        return 1;
+    }
+    err = stor_index_set_hold(ix, o->pos[0], strcmp(o->pos[1], "on") == 0);
+    stor_index_close(ix);
+    if (err) {
+        fprintf(stderr, "%s: FAILED: %s\n", o->pos[0], sr_strerror(err));
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_recover(const struct opts *o)
+{
+    struct stor_recover_stats st;
+    struct stor_index *ix;
+    enum sr_err err;
+
+    if (!o->index || !o->dir || o->n_pos)
+        return usage();
+    if ((err = stor_index_open(&ix, o->index))) {
+        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+        return 1;
+    }
+    err = stor_recover(o->dir, ix, &st);
+    stor_index_close(ix);
+    printf("recovered %zu, damaged %zu, index rows repaired %zu\n", st.recovered, st.damaged,
+           st.index_fixed);
+    if (err) {
+        fprintf(stderr, "recover: FAILED: %s\n", sr_strerror(err));
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct opts o;
@@ -320,5 +437,11 @@ int main(int argc, char **argv)
         return cmd_export(&o);
     if (strcmp(argv[1], "list") == 0)
         return cmd_list(&o);
+    if (strcmp(argv[1], "retention") == 0)
+        return cmd_retention(&o);
+    if (strcmp(argv[1], "hold") == 0)
+        return cmd_hold(&o);
+    if (strcmp(argv[1], "recover") == 0)
+        return cmd_recover(&o);
     return usage();
 }

@@ -48,11 +48,13 @@ id2=$(sed -n 2p "$tmp/ids")
 tok_lister=lister-$RANDOM$RANDOM
 tok_auditor=auditor-$RANDOM$RANDOM
 tok_archivist=archivist-$RANDOM$RANDOM
+tok_admin=admin-$RANDOM$RANDOM
 {
     echo "# test tokens"
     printf '%s' "$tok_lister" | "$api_bin" --hash-token=lena:lister
     printf '%s' "$tok_auditor" | "$api_bin" --hash-token=audrey:auditor
     printf '%s\n' "$tok_archivist" | "$api_bin" --hash-token=archie:archivist
+    printf '%s' "$tok_admin" | "$api_bin" --hash-token=ada:admin
 } >"$tmp/tokens" || bail "--hash-token failed"
 gen=$("$api_bin" --hash-token=gen:admin 2>"$tmp/gen.err" </dev/null)
 ok $? "--hash-token generates a token when stdin is empty"
@@ -72,8 +74,13 @@ archive-key = $tmp/pki/auditor.key
 tokens-file = $tmp/tokens
 log-level = info
 max-connections = 16
-connection-timeout = 10
+max-connections-per-ip = 4
+connection-timeout = 5
+audit-log = $tmp/audit.log
+recorder-metrics-file = $tmp/recorder.prom
+keyagent-metrics-file = $tmp/missing-keyagent.prom
 EOF
+printf '# TYPE srtprec_recorder_packets_total counter\nsrtprec_recorder_packets_total 42\n' >"$tmp/recorder.prom"
 
 "$api_bin" --config="$tmp/srtprec.conf" 2>"$tmp/api.log" &
 pid=$!
@@ -89,6 +96,7 @@ base="https://127.0.0.1:$port"
 
 # status CODE for ARGS; body in $tmp/body
 req() {
+    rm -f "$tmp/body"
     curl -sS --max-time 20 --cacert "$tmp/pki/ca.crt" -o "$tmp/body" -D "$tmp/headers" \
         -w '%{http_code}' "$@" 2>"$tmp/curl.err"
 }
@@ -220,12 +228,224 @@ ok $? "access log line for a refused request"
 ! grep -q -e "$tok_lister" -e "$tok_auditor" -e "$tok_archivist" "$tmp/api.log"
 ok $? "no token appears in the log"
 
+# ------------------------------------------------------- Range and ETag (archive)
+asize=$(stat -c %s "$archive")
+etag="\"$id-$asize\""
+code=$(req -H "$(auth "$tok_archivist")" -H "Range: bytes=10-109" "$base/v1/recordings/$id/archive")
+[ "$code" = 206 ] && [ "$(stat -c %s "$tmp/body")" = 100 ] &&
+    cmp -s "$tmp/body" <(tail -c +11 "$archive" | head -c 100) &&
+    grep -qi "^Content-Range: bytes 10-109/$asize" "$tmp/headers" &&
+    grep -qi '^Accept-Ranges: bytes' "$tmp/headers"
+ok $? "Range bytes=10-109: 206, the right 100 bytes, Content-Range ($code)"
+
+code=$(req -H "$(auth "$tok_archivist")" -H "Range: bytes=-16" "$base/v1/recordings/$id/archive")
+[ "$code" = 206 ] && cmp -s "$tmp/body" <(tail -c 16 "$archive")
+ok $? "suffix Range bytes=-16: 206, the last 16 bytes ($code)"
+
+code=$(req -H "$(auth "$tok_archivist")" -H "Range: bytes=$asize-" "$base/v1/recordings/$id/archive")
+[ "$code" = 416 ] && grep -qi "^Content-Range: bytes \*/$asize" "$tmp/headers"
+ok $? "Range past the end: 416 with Content-Range bytes */size ($code)"
+
+code=$(req -H "$(auth "$tok_archivist")" -H "Range: bytes=0-1,5-6" "$base/v1/recordings/$id/archive")
+[ "$code" = 200 ] && cmp -s "$tmp/body" "$archive"
+ok $? "several ranges: ignored, 200 and the whole file ($code)"
+
+code=$(req -H "$(auth "$tok_archivist")" -H "Range: bytes=zz" "$base/v1/recordings/$id/archive")
+[ "$code" = 200 ] && cmp -s "$tmp/body" "$archive"
+ok $? "malformed Range: ignored, 200 ($code)"
+
+code=$(req -H "$(auth "$tok_archivist")" -H "Range: bytes=0-9" -H 'If-Range: "stale"' "$base/v1/recordings/$id/archive")
+[ "$code" = 200 ] && cmp -s "$tmp/body" "$archive"
+ok $? "Range with a stale If-Range: 200, whole file ($code)"
+
+code=$(req -H "$(auth "$tok_archivist")" -H "Range: bytes=0-9" -H "If-Range: $etag" "$base/v1/recordings/$id/archive")
+[ "$code" = 206 ] && [ "$(stat -c %s "$tmp/body")" = 10 ]
+ok $? "Range with a current If-Range: 206 ($code)"
+
+code=$(req -H "$(auth "$tok_archivist")" -H "If-None-Match: \"x\", $etag" "$base/v1/recordings/$id/archive")
+[ "$code" = 304 ] && [ ! -s "$tmp/body" ] && grep -qi "^ETag: $etag" "$tmp/headers"
+ok $? "If-None-Match with the ETag: 304, no body ($code)"
+
+code=$(req -H "$(auth "$tok_archivist")" -H 'If-None-Match: "other"' "$base/v1/recordings/$id/archive")
+[ "$code" = 200 ]
+ok $? "If-None-Match with another tag: 200 ($code)"
+
+code=$(req -H "Range: bytes=0-9" "$base/v1/recordings/$id/archive")
+[ "$code" = 401 ]
+ok $? "Range without a token: 401 first ($code)"
+
+curl -sS --max-time 20 --cacert "$tmp/pki/ca.crt" -H "$(auth "$tok_archivist")" -o "$tmp/resumed" \
+    -r 0-99 "$base/v1/recordings/$id/archive" 2>/dev/null &&
+    curl -sS --max-time 20 --cacert "$tmp/pki/ca.crt" -H "$(auth "$tok_archivist")" -C - \
+        -o "$tmp/resumed" "$base/v1/recordings/$id/archive" 2>/dev/null &&
+    cmp -s "$tmp/resumed" "$archive"
+ok $? "curl -C - resumes a partial download to the identical file"
+
+# ----------------------------------------------------------------- legal hold
+code=$(req -X PUT -H "$(auth "$tok_lister")" "$base/v1/recordings/$id/legal-hold")
+[ "$code" = 403 ]
+ok $? "legal hold with a lister token: 403 ($code)"
+code=$(req -X PUT -H "$(auth "$tok_admin")" "$base/v1/recordings/$id/legal-hold")
+[ "$code" = 200 ] && grep -q '"legal_hold":true' "$tmp/body"
+ok $? "PUT legal-hold as admin: 200, on ($code)"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings/$id")
+grep -q '"legal_hold":true' "$tmp/body"
+ok $? "metadata shows legal_hold true ($code)"
+code=$(req -I -H "$(auth "$tok_admin")" "$base/v1/recordings/$id/legal-hold")
+c2=$(req -H "$(auth "$tok_admin")" "$base/v1/recordings/$id/legal-hold")
+[ "$code" = 200 ] && grep -q '"legal_hold":true' "$tmp/body"
+ok $? "HEAD legal-hold changes nothing ($code, $c2)"
+code=$(req -X DELETE -H "$(auth "$tok_admin")" "$base/v1/recordings/$id/legal-hold")
+[ "$code" = 200 ] && grep -q '"legal_hold":false' "$tmp/body"
+ok $? "DELETE legal-hold as admin: 200, off ($code)"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/recordings/$id/legal-hold")
+[ "$code" = 200 ] && grep -q '"legal_hold":false' "$tmp/body"
+ok $? "GET legal-hold: off ($code)"
+code=$(req -X POST -H "$(auth "$tok_admin")" "$base/v1/recordings/$id/legal-hold")
+[ "$code" = 405 ] && grep -qi '^Allow: GET, HEAD, PUT, DELETE' "$tmp/headers"
+ok $? "POST legal-hold: 405 with Allow ($code)"
+code=$(req -X PUT -H "$(auth "$tok_admin")" "$base/v1/recordings/0123456789abcdef0123456789abcdef/legal-hold")
+[ "$code" = 404 ]
+ok $? "legal hold on an unknown id: 404 ($code)"
+
+# ------------------------------------------------------------- web page, CSP
+code=$(req "$base/")
+[ "$code" = 200 ] && grep -q '<script src="/ui/app.js"' "$tmp/body" &&
+    grep -qi "^Content-Security-Policy: default-src 'none'; script-src 'self'" "$tmp/headers" &&
+    grep -qi '^Content-Type: text/html' "$tmp/headers" && ! grep -qi '<script>' "$tmp/body"
+ok $? "/ serves the page with a strict CSP and no inline script ($code)"
+code=$(req "$base/ui/app.js")
+[ "$code" = 200 ] && grep -qi '^Content-Type: text/javascript' "$tmp/headers"
+ok $? "/ui/app.js served ($code)"
+code=$(req "$base/ui/nope.js")
+c2=$(req "$base/ui/..%2fapi.key")
+c3=$(req "$base/ui/.hidden")
+[ "$code" = 404 ] && [ "$c2" = 404 ] && [ "$c3" = 404 ]
+ok $? "unknown and traversal-looking /ui/ paths: 404 ($code $c2 $c3)"
+
+# ---------------------------------------------------------------- metrics files
+code=$(req -H "$(auth "$tok_lister")" "$base/metrics")
+[ "$code" = 200 ] && grep -q '^srtprec_recorder_packets_total 42$' "$tmp/body" &&
+    grep -q "^# keyagent metrics file $tmp/missing-keyagent.prom: unavailable" "$tmp/body" &&
+    grep -q '^srtprec_api_audit_failures_total 0$' "$tmp/body"
+ok $? "metrics append the recorder's file and say the keyagent's is missing ($code)" || diag "$tmp/body"
+
+# -------------------------------------------------------------------- robustness
+big=$(head -c 20000 /dev/zero | tr '\0' a)
+code=$(req -H "X-Big: $big$big$big" -H "$(auth "$tok_lister")" "$base/v1/recordings")
+[ "$code" = 431 ]
+ok $? "a 60 kB header (over MHD's 32 KiB per-connection pool): 431 ($code)"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?from=$big")
+[ "$code" = 400 ] || [ "$code" = 414 ]
+ok $? "a 20 kB parameter: 400/414 ($code)"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?limit=1&limit=2")
+[ "$code" = 400 ]
+ok $? "a repeated parameter: 400 ($code)"
+code=$(req -H "$(auth "$tok_lister")" "$base/healthz")
+[ "$code" = 200 ]
+ok $? "the daemon still answers after hostile requests ($code)"
+
+# ------------------------------------------- slow clients: per-IP limit, timeout
+# Four connections from 127.0.0.1 that send nothing (max-connections-per-ip=4)
+# hold that address's quota; another address still gets through, and the
+# server drops the idle ones after connection-timeout.
+slow_fds=()
+for _ in 1 2 3 4; do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$port" && slow_fds+=("$fd")
+done
+sleep 0.5 # let MHD accept them (bounded; behaviour, not timing, is checked)
+code=$(req --max-time 5 "$base/healthz")
+[ "$code" != 200 ]
+ok $? "a fifth connection from the same address is refused while four idle ones are open ($code)"
+code=$(req --max-time 5 --interface 127.0.0.2 "$base/healthz")
+[ "$code" = 200 ]
+ok $? "a client from another address (127.0.0.2) is served meanwhile ($code)"
+closed=0
+for fd in "${slow_fds[@]}"; do
+    # read returns (EOF) once the server closes; 3x the timeout is the bound
+    if timeout 30 bash -c "cat <&$fd >/dev/null" 2>/dev/null; then closed=$((closed + 1)); fi
+    exec {fd}<&-
+done
+[ "$closed" = 4 ]
+ok $? "the server closed all idle connections after connection-timeout ($closed of 4)"
+code=$(req "$base/healthz")
+[ "$code" = 200 ]
+ok $? "the address is served again once they are gone ($code)"
+
+# ------------------------------------------------------------------------ audit
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/audit")
+[ "$code" = 403 ]
+ok $? "audit query with a lister token: 403 ($code)"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?limit=1000")
+[ "$code" = 200 ] &&
+    grep -q '"ev":"done"' "$tmp/body" &&
+    grep -q '"who":"audrey"' "$tmp/body" &&
+    grep -q '"route":"export"' "$tmp/body" &&
+    grep -q "\"bytes\":\"$expect\"" "$tmp/body" &&
+    grep -q '"outcome":"complete"' "$tmp/body" &&
+    grep -q '"route":"legal_hold"' "$tmp/body" &&
+    grep -q '"status":"401"' "$tmp/body"
+ok $? "audit query as admin: export (who, bytes, outcome), hold changes, refusals ($code)" || diag "$tmp/body"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?limit=2")
+next=$(sed -n 's/.*"next":\([0-9]*\).*/\1/p' "$tmp/body")
+[ "$code" = 200 ] && [ "$next" = 2 ]
+ok $? "audit query limit=2 gives next=2 ($code, next=$next)"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?after=2&limit=1")
+[ "$code" = 200 ] && grep -q '"seq":3' "$tmp/body"
+ok $? "audit query after=2 starts at seq 3 ($code)"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?after=x")
+[ "$code" = 400 ]
+ok $? "audit query with a bad cursor: 400 ($code)"
+starts=$(grep -c "$(printf '\tev=start\t')" "$tmp/audit.log")
+[ "$starts" -ge 10 ]
+ok $? "start records are written before data leaves ($starts)"
+
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
 pid=
 [ "$rc" = 0 ]
 ok $? "SIGTERM: clean exit ($rc)"
+
+# ------------------------------------------------------- audit chain verification
+out=$("$api_bin" --verify-audit="$tmp/audit.log")
+rc=$?
+head_hash=$(printf '%s' "$out" | sed -n 's/.*head \([0-9a-f]*\).*/\1/p')
+lines=$(wc -l <"$tmp/audit.log")
+[ "$rc" = 0 ] && [ ${#head_hash} = 64 ] && [ "$lines" -ge 20 ]
+ok $? "--verify-audit: the daemon's log is intact ($rc, $lines lines)"
+grep -q "audit-log closed: $lines records, head $head_hash" "$tmp/api.log"
+ok $? "the daemon logged the final head (an anchor)"
+! grep -q -e "$tok_lister" -e "$tok_auditor" -e "$tok_archivist" -e "$tok_admin" "$tmp/audit.log"
+ok $? "no token appears in the audit log"
+
+tamper() { # description [anchor option]; expects exit 1 and BROKEN
+    "$api_bin" --verify-audit="$tmp/t.log" ${2:-} >"$tmp/verify.out"
+    local rc=$?
+    [ "$rc" = 1 ] && grep -q BROKEN "$tmp/verify.out"
+    ok $? "--verify-audit detects $1 ($rc: $(cat "$tmp/verify.out"))"
+}
+sed -E '5s/who=[^\t]*/who=mallory/' "$tmp/audit.log" >"$tmp/t.log"
+cmp -s "$tmp/t.log" "$tmp/audit.log" && echo "# edit did not change line 5"
+tamper "an edited field (line 5)"
+sed '7d' "$tmp/audit.log" >"$tmp/t.log"
+tamper "a deleted line (line 7)"
+awk 'NR==9{held=$0; next} NR==10{print; print held; next} {print}' "$tmp/audit.log" >"$tmp/t.log"
+tamper "two swapped lines (9 and 10)"
+{ head -n 3 "$tmp/audit.log"; sed -n 4p "$tmp/audit.log"; tail -n +4 "$tmp/audit.log"; } >"$tmp/t.log"
+tamper "a duplicated line"
+head -n "$((lines - 1))" "$tmp/audit.log" >"$tmp/t.log"
+"$api_bin" --verify-audit="$tmp/t.log" >/dev/null
+rc1=$?
+tamper "a line removed from the end, given the logged head as anchor" "--audit-anchor=$head_hash"
+[ "$rc1" = 0 ]
+ok $? "without an anchor a shortened log still verifies: the documented limit ($rc1)"
+cp "$tmp/audit.log" "$tmp/t.log"
+sed -i '3s/status=[0-9]*/status=999/' "$tmp/t.log"
+"$api_bin" --config="$tmp/srtprec.conf" --audit-log="$tmp/t.log" 2>"$tmp/api2.log"
+rc=$?
+[ "$rc" != 0 ] && grep -q 'broken chain' "$tmp/api2.log"
+ok $? "the daemon refuses to start on a tampered audit log ($rc)"
 
 echo "1..$n"
 [ "$failed" = 0 ] || diag "$tmp/api.log"

@@ -34,7 +34,18 @@ static void routes(void)
         { "/v1/recordings/" ID "/export.wav?x", API_ROUTE_EXPORT },
         { "/v1/recordings/nothex", API_ROUTE_META }, /* id checked after auth: 400 */
         { "", API_ROUTE_NONE },
-        { "/", API_ROUTE_NONE },
+        { "/", API_ROUTE_WEB },
+        { "/ui/app.js", API_ROUTE_WEB },
+        { "/ui/", API_ROUTE_NONE },
+        { "/ui/.env", API_ROUTE_NONE },
+        { "/ui/../api.key", API_ROUTE_NONE },
+        { "/ui/a/b.js", API_ROUTE_NONE },
+        { "/ui/%2e%2e", API_ROUTE_NONE },
+        { "/ui/App.js", API_ROUTE_NONE },
+        { "/v1/audit", API_ROUTE_AUDIT },
+        { "/v1/audit/", API_ROUTE_NONE },
+        { "/v1/recordings/" ID "/legal-hold", API_ROUTE_HOLD },
+        { "/v1/recordings/" ID "/legal-hold/", API_ROUTE_NONE },
         { "/healthz/", API_ROUTE_NONE },
         { "/HEALTHZ", API_ROUTE_NONE },
         { "/v1/recordings/", API_ROUTE_NONE },
@@ -99,6 +110,18 @@ static void queries(void)
     tap_ok(strcmp(lq.after, ID) == 0 && lq.limit == 1000, "cursor and limit");
     tap_ok(q("limit=1&&", API_ROUTE_LIST, &lq, &e) == SR_OK && lq.limit == 1,
            "empty pairs ignored");
+    tap_ok(q("after=42&limit=7", API_ROUTE_AUDIT, &lq, &e) == SR_OK && lq.after_seq == 42 &&
+               lq.limit == 7,
+           "audit: a numeric cursor and a limit");
+    tap_ok(q("after=" ID, API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE && strcmp(e.param, "after") == 0,
+           "audit: an id is not a cursor");
+    tap_ok(q("after=9223372036854775808", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE,
+           "audit: a cursor past INT64_MAX is refused");
+    tap_ok(q("party=x", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE && strcmp(e.param, "party") == 0,
+           "audit: listing filters are unknown parameters");
+    tap_ok(q("after=1", API_ROUTE_HOLD, &lq, &e) == SR_EPARSE, "legal-hold takes no parameters");
+    tap_ok(q("access_token=x", API_ROUTE_WEB, &lq, &e) == SR_EPARSE && e.token_in_url,
+           "a token in the page's URL is refused too");
 
     static const struct {
         const char *query;

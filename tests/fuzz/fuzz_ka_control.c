@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((lines & 7) == 0) {
             struct sipev_keybody kb;
             sipev_keybody_init(&kb);
-            ka_callstore_fill(cs, &kb, false);
+            ka_callstore_fill(cs, &kb, false, NULL, NULL);
             sipev_keybody_fini(&kb);
             ka_callstore_settle(cs);
         }

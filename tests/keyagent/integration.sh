@@ -146,5 +146,62 @@ pid=
 [ "$rc" -eq 0 ]; ok $? "SIGTERM: clean exit (status $rc)"
 [ ! -e "$work/ka.sock" ]; ok $? "control socket removed on exit"
 
+# Phase 2: the same log reopened; a lawful-intercept style allow entry that
+# only matches calls with the party sip:target@pstn.example; metrics file.
+K30B=AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0e
+sed -i -e 's|^allow = .*|allow = sip:recorder@example.net;aor=sip:target@pstn.example|' \
+    -e 's|^log-level = .*|log-level = debug|' "$work/ka.conf"
+echo "metrics-file = $work/metrics.prom" >> "$work/ka.conf"
+rm -f "$work/port"
+timeout 100 "$KA" --config="$work/ka.conf" 2>"$work/ka2.log" &
+pid=$!
+for _ in $(seq 1 200); do
+    [ -s "$work/port" ] && [ -S "$work/ka.sock" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+done
+[ -s "$work/port" ]; ok $? "daemon restarted on the existing disclosure log"
+port=$(cat "$work/port" 2>/dev/null || echo 0)
+st() { echo "STREAM $1 a send - 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:$2 0 1"; }
+printf '%s\n' "CALL li-1 l r sip:agent@cc.example sip:target@pstn.example" "$(st li-1 $K30)" \
+    "CALL other-1 l r sip:agent@cc.example sip:someone@pstn.example" "$(st other-1 $K30B)" \
+    | timeout 20 "$CTL" "$work/ka.sock" > "$work/answers2"
+[ "$(grep -c '^OK' "$work/answers2")" -eq 4 ]; ok $? "two calls set up"
+R=(--cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 --ctl="$work/ka.sock")
+sub "${R[@]}" --expect-calls=1 --expect-call=li-1 --expect-key=$K30 --expect-no-call=other-1 \
+    --ctl-line="CALL other-2 l r sip:x@cc.example sip:y@pstn.example" \
+    --ctl-line="$(st other-2 $K30B)" --ctl-line="END other-1" --expect-no-notify
+ok $? "filtered subscriber: full state holds only the target's call; other calls' changes are silent"
+sub "${R[@]}" --expect-calls=1 --expect-no-call=other-2 \
+    --ctl-line="CALL li-2 l r sip:target@pstn.example sip:z@cc.example" \
+    --ctl-line="$(st li-2 $K30)" --expect-partial-call=li-2
+ok $? "filtered subscriber: a new target call arrives in a partial NOTIFY"
+printf 'call-id other-2\n' > "$work/widen"
+sub "${R[@]}" --filter-file="$work/widen" --expect-calls=0
+ok $? "a SUBSCRIBE body cannot widen the allow entry's filter"
+printf '# only the first\r\ncall-id li-1\r\n' > "$work/narrow"
+sub "${R[@]}" --filter-file="$work/narrow" --expect-calls=1 --expect-call=li-1 --expect-no-call=li-2 \
+    --ctl-line="END li-2" --expect-no-notify
+ok $? "a SUBSCRIBE body narrows to one call"
+printf 'user bob\n' > "$work/badfilter"
+sub --cert="$c/recorder.crt" --key="$c/recorder.key" --filter-file="$work/badfilter" \
+    --expect-status=400
+ok $? "a malformed filter body: 400, no NOTIFY"
+! grep -q "other-" "$work/disclosure.log"; ok $? "no disclosure of a non-target call"
+"$KA" --verify-disclosure-log="$work/disclosure.log" | sed 's/^/# /'
+ok "${PIPESTATUS[0]}" "disclosure log chain verifies across restarts"
+kill -TERM "$pid"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+wait "$pid"; rc=$?
+pid=
+[ "$rc" -eq 0 ]; ok $? "SIGTERM: clean exit (status $rc)"
+sed 's/^/# /' "$work/metrics.prom" 2>/dev/null | grep -v "^# #"
+grep -q '^srtprec_keyagent_refusals_total{reason="bad_filter"} 1$' "$work/metrics.prom" &&
+    grep -Eq '^srtprec_keyagent_disclosures_total [1-9]' "$work/metrics.prom" &&
+    grep -Eq '^srtprec_keyagent_notifies_total [1-9]' "$work/metrics.prom"
+ok $? "metrics file written at exit with disclosures, NOTIFYs and refusals by reason"
+! grep -q -e "$K30" -e "$K30B" "$work/disclosure.log" "$work/ka.log" "$work/ka2.log" "$work/metrics.prom"
+ok $? "no key material in any log, even at debug level"
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -9,7 +9,15 @@
  * that call over the control socket and expects a partial NOTIFY (version 1)
  * reporting it ended; --unsubscribe sends Expires: 0 and expects the final
  * NOTIFY.  With any other status it checks that no NOTIFY follows.  Every wait
- * is bounded; exit 0 when all checks pass. */
+ * is bounded; exit 0 when all checks pass.
+ *
+ * Filters and partial state:
+ *   --filter-file=F          send F as an application/srtp-filter body
+ *   --expect-calls=N         the full state holds exactly N calls
+ *   --expect-no-call=ID      ... and not this one
+ *   --ctl-line=LINE          (repeatable, up to 8) sent over --ctl after the full state
+ *   --expect-partial-call=ID then a partial NOTIFY must carry this call
+ *   --expect-no-notify       or no NOTIFY may come within 500 ms */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,7 +49,12 @@ static struct {
         *end_call;
     unsigned expect_status;
     bool unsubscribe, expect_tls_fail;
-} opt = { .event = "srtp", .expires = "600" };
+    const char *filter_file, *expect_no_call, *expect_partial_call;
+    const char *ctl_line[8];
+    size_t n_ctl_lines;
+    long expect_calls;
+    bool expect_no_notify;
+} opt = { .event = "srtp", .expires = "600", .expect_calls = -1 };
 
 static bool on_msg(struct sipev_conn *c, const struct sipev_msg *m, void *arg)
 {
@@ -120,7 +133,19 @@ static void subscribe(struct state *st, uint32_t cseq, const char *expires, cons
     struct sipev_req r = { 0 };
     char branch[40] = "z9hG4bK";
     struct buf out;
+    static char filter[4096];
+    size_t filter_len = 0;
 
+    if (opt.filter_file) {
+        FILE *f = fopen(opt.filter_file, "rb");
+        if (f) {
+            filter_len = fread(filter, 1, sizeof(filter), f);
+            fclose(f);
+        }
+        r.content_type = "application/srtp-filter";
+        r.body = filter;
+        r.body_len = filter_len;
+    }
     sipev_random_token(branch + 7, sizeof(branch) - 7);
     r.method = "SUBSCRIBE";
     r.ruri = "sip:keyagent@example.net";
@@ -165,8 +190,21 @@ static void opts(int argc, char **argv)
 #define O(name, field) if (strncmp(a, "--" name "=", strlen(name) + 3) == 0) { opt.field = v; continue; }
         O("port", port) O("cert", cert) O("key", key) O("ca", ca) O("event", event)
         O("expires", expires) O("expect-call", expect_call) O("expect-key", expect_key)
-        O("ctl", ctl) O("end-call", end_call)
+        O("ctl", ctl) O("end-call", end_call) O("filter-file", filter_file)
+        O("expect-no-call", expect_no_call) O("expect-partial-call", expect_partial_call)
 #undef O
+        if (strncmp(a, "--ctl-line=", 11) == 0 && opt.n_ctl_lines < 8) {
+            opt.ctl_line[opt.n_ctl_lines++] = v;
+            continue;
+        }
+        if (strncmp(a, "--expect-calls=", 15) == 0) {
+            opt.expect_calls = strtol(v, NULL, 10);
+            continue;
+        }
+        if (strcmp(a, "--expect-no-notify") == 0) {
+            opt.expect_no_notify = true;
+            continue;
+        }
         if (strncmp(a, "--expect-status=", 16) == 0)
             opt.expect_status = (unsigned)strtoul(v, NULL, 10);
         else if (strcmp(a, "--unsubscribe") == 0)
@@ -262,6 +300,33 @@ int main(int argc, char **argv)
                 return fail("key differs");
         }
         printf("call %s key ok\n", opt.expect_call);
+    }
+    if (opt.expect_calls >= 0 && st.kb.n_dialogs != (size_t)opt.expect_calls)
+        return fail("full state: unexpected number of calls");
+    if (opt.expect_no_call && find_call(&st, opt.expect_no_call))
+        return fail("full state carries a call it must not");
+    if (opt.n_ctl_lines) {
+        struct ka_client *kc = NULL;
+        unsigned before = st.notifies;
+        if (!opt.ctl || ka_client_connect(&kc, opt.ctl) != SR_OK)
+            return fail("connect to the control socket");
+        for (size_t i = 0; i < opt.n_ctl_lines; i++)
+            if (ka_client_command(kc, opt.ctl_line[i]) != SR_OK)
+                return fail("control line refused");
+        ka_client_close(kc);
+        want_notifies = before + 1;
+        if (opt.expect_no_notify) {
+            if (pump(&st, notified, 500))
+                return fail("a NOTIFY came that this subscriber must not see");
+            printf("no notify ok\n");
+        }
+        if (opt.expect_partial_call) {
+            if (!pump(&st, notified, 5000) || st.kb.full || !find_call(&st, opt.expect_partial_call))
+                return fail("no partial NOTIFY with the expected call");
+            if (opt.expect_no_call && find_call(&st, opt.expect_no_call))
+                return fail("partial NOTIFY carries a call it must not");
+            printf("partial %s ok (%zu calls)\n", opt.expect_partial_call, st.kb.n_dialogs);
+        }
     }
     if (opt.ctl && opt.end_call) {
         struct ka_client *kc = NULL;

@@ -36,5 +36,15 @@ int main(void)
     memset(big, 'a', SIPEV_STR + 1);
     big[SIPEV_STR + 1] = '\0';
     tap_ok(ka_authz_parse(&az, big, &why) == SR_ELIMIT, "over-long entry refused");
+    tap_ok(ka_authz_parse(&az, "sip:rec@x, sip:li@agency.example;aor=sip:t@pstn.example;domain=d.example",
+                          &why) == SR_OK && az.n == 2, "entry with filters");
+    tap_ok(ka_authz_lookup(&az, "sip:rec@x") && ka_authz_lookup(&az, "sip:rec@x")->n == 0,
+           "plain entry: empty filter");
+    tap_ok(ka_authz_lookup(&az, "sip:li@agency.example") &&
+               ka_authz_lookup(&az, "sip:li@agency.example")->n == 2,
+           "filtered entry: two items; identity ends at ';'");
+    tap_ok(ka_authz_parse(&az, "sip:li@a;user=bob", &why) == SR_EPARSE, "unknown filter refused");
+    tap_ok(ka_authz_parse(&az, "sip:li@a;aor=", &why) == SR_EPARSE, "empty filter value refused");
+    tap_ok(ka_authz_parse(&az, ";aor=sip:a@b", &why) == SR_EPARSE, "empty identity refused");
     return tap_done();
 }

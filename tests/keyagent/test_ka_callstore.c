@@ -1,4 +1,5 @@
 /* Callstore: command semantics, limits, partial/full fills, forgetting ended calls. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ka_priv.h"
@@ -18,13 +19,14 @@ static enum sr_err run(struct ka_callstore *cs, const char *line, const char **w
     return err;
 }
 
-static size_t fill_count(struct ka_callstore *cs, bool full, size_t *keys)
+static size_t fill_filtered(struct ka_callstore *cs, bool full, size_t *keys,
+                            const struct ka_filter *f1, const struct ka_filter *f2)
 {
     struct sipev_keybody kb;
     size_t n;
 
     sipev_keybody_init(&kb);
-    ka_callstore_fill(cs, &kb, full);
+    ka_callstore_fill(cs, &kb, full, f1, f2);
     n = kb.n_dialogs;
     *keys = 0;
     for (size_t i = 0; i < kb.n_dialogs; i++)
@@ -32,6 +34,104 @@ static size_t fill_count(struct ka_callstore *cs, bool full, size_t *keys)
             *keys += kb.dialogs[i].streams[s].n_keys;
     sipev_keybody_fini(&kb);
     return n;
+}
+
+static size_t fill_count(struct ka_callstore *cs, bool full, size_t *keys)
+{
+    return fill_filtered(cs, full, keys, NULL, NULL);
+}
+
+/* Release hook: count released calls and any that still hold key bytes. */
+struct released {
+    size_t calls, dirty;
+};
+
+static void on_release(const void *p, size_t len, void *arg)
+{
+    struct released *r = arg;
+    const uint8_t *b = p;
+    /* K30 decodes to 00 01 02 ... 1d; K30B to 01 02 ... 1e: look for any
+     * 8-byte run of it. */
+    static const uint8_t run1[8] = { 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f };
+    static const uint8_t run2[8] = { 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17 };
+
+    r->calls++;
+    for (size_t i = 0; i + 8 <= len; i++)
+        if (memcmp(b + i, run1, 8) == 0 || memcmp(b + i, run2, 8) == 0) {
+            r->dirty++;
+            return;
+        }
+}
+
+static void test_filters_and_wipe(void)
+{
+    struct ka_callstore *cs = NULL;
+    static struct ka_filter entry, body;
+    struct released rel = { 0 };
+    const char *why = "";
+    size_t keys;
+
+    ka_callstore_create(&cs, 8);
+    ka_callstore_set_release_hook(cs, on_release, &rel);
+    run(cs, "CALL t1 l r sip:agent@cc.example sip:target@pstn.example", &why);
+    run(cs, "CALL t2 l r sip:target@pstn.example sip:bank@other.example", &why);
+    run(cs, "CALL o1 l r sip:agent@cc.example sip:someone@pstn.example", &why);
+    run(cs, "STREAM t1 a send - 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:" K30 " 0 1", &why);
+    run(cs, "STREAM o1 a send - 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:" K30B " 0 1",
+        &why);
+    ka_filter_add(&entry, KA_FILTER_AOR, SLICE_LIT("sip:target@PSTN.example"));
+    tap_ok(fill_filtered(cs, true, &keys, &entry, NULL) == 2 && keys == 1,
+           "entry filter by AOR: the target's 2 calls, host case folded");
+    tap_ok(ka_filter_parse_body(&body, SLICE_LIT("# narrow\r\ncall-id t2\r\n"), &why) == SR_OK,
+           "body filter parses");
+    tap_ok(fill_filtered(cs, true, &keys, &entry, &body) == 1 && keys == 0,
+           "body narrows to t2 only");
+    ka_filter_parse_body(&body, SLICE_LIT("call-id o1\n"), &why);
+    tap_ok(fill_filtered(cs, true, &keys, &entry, &body) == 0,
+           "body cannot widen to a call outside the entry filter");
+    memset(&entry, 0, sizeof(entry));
+    ka_filter_add(&entry, KA_FILTER_DOMAIN, SLICE_LIT("other.example"));
+    tap_ok(fill_filtered(cs, true, &keys, &entry, NULL) == 1, "domain filter");
+    memset(&entry, 0, sizeof(entry));
+    ka_filter_add(&entry, KA_FILTER_DOMAIN, SLICE_LIT("example"));
+    tap_ok(fill_filtered(cs, true, &keys, &entry, NULL) == 0, "domain filter: no suffix match");
+    ka_callstore_settle(cs);
+
+    run(cs, "END t1", &why);
+    ka_callstore_settle(cs);
+    tap_ok(rel.calls == 1 && rel.dirty == 0, "an ended call's memory is wiped before free");
+    ka_callstore_destroy(cs);
+    tap_ok(rel.calls == 3 && rel.dirty == 0, "destroy wipes every call (%zu released)", rel.calls);
+}
+
+static void test_filter_parse(void)
+{
+    static struct ka_filter f;
+    char big[KA_FILTER_BODY_MAX + 2];
+    const char *why = "";
+    size_t n = 0;
+
+    tap_ok(ka_filter_parse_body(&f, SLICE_LIT("aor sip:a@b\ndomain x.example\ncall-id c1"), &why) ==
+               SR_OK && f.n == 3, "three items, last without LF");
+    tap_ok(ka_filter_parse_body(&f, SLICE_LIT("aor sip:a@b\nuser bob\n"), &why) == SR_EPARSE &&
+               f.n == 0, "unknown keyword refused, filter left empty");
+    tap_ok(ka_filter_parse_body(&f, SLICE_LIT("aor \n"), &why) == SR_EPARSE, "empty value refused");
+    tap_ok(ka_filter_parse_body(&f, SLICE_LIT("aor a b\n"), &why) == SR_EPARSE, "space in value");
+    tap_ok(ka_filter_parse_body(&f, SLICE_LIT("aor a\x01\n"), &why) == SR_EPARSE, "control byte");
+    tap_ok(ka_filter_parse_body(&f, SLICE_LIT("AOR sip:a@b\n"), &why) == SR_EPARSE,
+           "keywords are case-sensitive");
+    for (int i = 0; i < KA_FILTER_MAX_ITEMS + 1; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "call-id c%d\n", i);
+    tap_ok(ka_filter_parse_body(&f, slice_of(big, n), &why) == SR_ELIMIT, "too many items");
+    memset(big, '#', sizeof(big));
+    tap_ok(ka_filter_parse_body(&f, slice_of(big, sizeof(big)), &why) == SR_ELIMIT,
+           "body over KA_FILTER_BODY_MAX");
+    memset(big, 'x', sizeof(big));
+    memcpy(big, "aor ", 4);
+    tap_ok(ka_filter_parse_body(&f, slice_of(big, SIPEV_STR + 10), &why) == SR_ELIMIT,
+           "over-long value");
+    tap_ok(ka_filter_parse_body(&f, SLICE_LIT(""), &why) == SR_OK && f.n == 0,
+           "empty body: no narrowing");
 }
 
 int main(void)
@@ -91,5 +191,7 @@ int main(void)
 
     ka_callstore_destroy(cs);
     ka_callstore_destroy(NULL);
+    test_filters_and_wipe();
+    test_filter_parse();
     return tap_done();
 }

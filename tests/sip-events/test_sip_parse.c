@@ -380,6 +380,85 @@ static void helpers(void)
            "value token before LWS");
 }
 
+/* Configured limits: each bound is exact (at the limit passes, one past fails
+ * with a reason naming the limit), and limits outside floor..ceiling are refused. */
+static void configured_limits(void)
+{
+    struct sipev_limits lim = sipev_default_limits;
+    struct sipev_msg m;
+    const char *why = NULL;
+    size_t used = 0, n = sizeof(subscribe) - 1;
+    size_t longest = 0;
+    enum sr_err err;
+
+    tap_ok(sipev_limits_check(&sipev_default_limits) == SR_OK, "default limits are valid");
+    err = sipev_msg_parse_lim(guard_copy(subscribe, n), n, true, &lim, &m, &used, &why);
+    tap_ok(err == SR_OK && used == n, "default limits: the SUBSCRIBE parses");
+
+    /* message size: exactly the SUBSCRIBE's length passes, one byte less fails */
+    lim.max_msg = n;
+    err = sipev_msg_parse_lim(guard_copy(subscribe, n), n, true, &lim, &m, &used, &why);
+    tap_ok(err == SR_OK, "max_msg = message length: SR_OK");
+    lim.max_msg = n - 1;
+    why = NULL;
+    err = sipev_msg_parse_lim(guard_copy(subscribe, n), n, true, &lim, &m, &used, &why);
+    tap_ok(err == SR_ELIMIT && why && strstr(why, "size limit"),
+           "max_msg one byte short: SR_ELIMIT (%s)", why ? why : "-");
+    lim = sipev_default_limits;
+
+    /* header count: the SUBSCRIBE has 10 header fields */
+    lim.max_headers = 10;
+    err = sipev_msg_parse_lim(guard_copy(subscribe, n), n, true, &lim, &m, &used, &why);
+    tap_ok(err == SR_OK && m.n_hdr == 10, "max_headers = 10: SR_OK");
+    lim.max_headers = 9;
+    why = NULL;
+    err = sipev_msg_parse_lim(guard_copy(subscribe, n), n, true, &lim, &m, &used, &why);
+    tap_ok(err == SR_ELIMIT && why && strstr(why, "header count"),
+           "max_headers = 9: SR_ELIMIT (%s)", why ? why : "-");
+    lim = sipev_default_limits;
+
+    /* line length: the longest line (without CRLF) is the limit */
+    for (const char *p = subscribe, *e; (e = strstr(p, "\r\n")) != NULL && e != p; p = e + 2)
+        if ((size_t)(e - p) > longest)
+            longest = (size_t)(e - p);
+    lim.max_line = longest;
+    err = sipev_msg_parse_lim(guard_copy(subscribe, n), n, true, &lim, &m, &used, &why);
+    tap_ok(err == SR_OK, "max_line = longest line (%zu): SR_OK", longest);
+    lim.max_line = longest - 1;
+    why = NULL;
+    err = sipev_msg_parse_lim(guard_copy(subscribe, n), n, true, &lim, &m, &used, &why);
+    tap_ok(err == SR_ELIMIT && why && strstr(why, "line length"),
+           "max_line one short: SR_ELIMIT (%s)", why ? why : "-");
+    /* a prefix that cannot complete within the limit is refused before its end */
+    lim.max_msg = 300;
+    lim.max_line = sipev_default_limits.max_line;
+    {
+        char big[600];
+        memset(big, 'a', sizeof(big));
+        memcpy(big, "SUBSCRIBE sip:a@b SIP/2.0\r\nX: ", 31);
+        err = sipev_msg_parse_lim(guard_copy(big, sizeof(big)), sizeof(big), true, &lim, &m,
+                                  &used, &why);
+        tap_ok(err == SR_ELIMIT, "600 bytes without a blank line, max_msg 300: SR_ELIMIT");
+    }
+
+    /* outside floor..ceiling: refused, never parsed */
+    struct sipev_limits bad[] = {
+        { SIPEV_MAX_MSG + 1, SIPEV_MAX_HEADERS, SIPEV_MAX_LINE },
+        { SIPEV_MIN_MSG - 1, SIPEV_MAX_HEADERS, SIPEV_MAX_LINE },
+        { SIPEV_MAX_MSG, SIPEV_MAX_HEADERS + 1, SIPEV_MAX_LINE },
+        { SIPEV_MAX_MSG, SIPEV_MIN_HEADERS - 1, SIPEV_MAX_LINE },
+        { SIPEV_MAX_MSG, SIPEV_MAX_HEADERS, SIPEV_MAX_LINE + 1 },
+        { SIPEV_MAX_MSG, SIPEV_MAX_HEADERS, SIPEV_MIN_LINE - 1 },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        err = sipev_msg_parse_lim(subscribe, n, true, &bad[i], &m, &used, &why);
+        tap_ok(sipev_limits_check(&bad[i]) == SR_EINVAL && err == SR_EINVAL && why,
+               "invalid limits #%zu refused", i);
+    }
+    tap_ok(sipev_limits_check(NULL) == SR_EINVAL, "NULL limits refused");
+}
+
 int main(void)
 {
     valid_messages();
@@ -389,6 +468,7 @@ int main(void)
     every_prefix("489", resp489, sizeof(resp489) - 1);
     hostile();
     limits();
+    configured_limits();
     helpers();
     return tap_done();
 }

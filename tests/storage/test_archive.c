@@ -66,7 +66,7 @@ static void add_pkt(struct fixture *fx, unsigned idx, unsigned seq, uint32_t ts,
 static bool write_archive(struct fixture *fx)
 {
     const char *recips[] = { fx->a_crt, fx->b_crt };
-    struct stor_writer_cfg cfg = { fx->dir, recips, 2, CHUNK };
+    struct stor_writer_cfg cfg = { fx->dir, recips, 2, CHUNK, 0 };
     struct stor_writer *w;
     unsigned idx[N_STREAMS];
     const uint64_t t0 = 1700000000000000ull;
@@ -430,7 +430,7 @@ static void ogg_validate(struct fixture *fx)
 static void partial_and_empty(struct fixture *fx)
 {
     const char *recips[] = { fx->a_crt };
-    struct stor_writer_cfg cfg = { fx->dir, recips, 1, 0 };
+    struct stor_writer_cfg cfg = { fx->dir, recips, 1, 0, 0 };
     struct stor_call_info call = { .call_id = "empty" };
     struct stor_writer *w;
     struct stor_reader *r;

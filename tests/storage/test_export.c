@@ -91,7 +91,7 @@ int main(void)
     if (!tap_ok(testcert_tmpdir(dir) && testcert_make(dir, "aud", TESTCERT_EC, crt, key),
                 "temp dir and certificate"))
         return tap_done();
-    struct stor_writer_cfg cfg = { dir, recips, 1, 1000 };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 1000, 0 };
     if (!tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK, "writer"))
         return tap_done();
     stor_writer_add_stream(w, &si[0], &idx[0]);

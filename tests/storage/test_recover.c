@@ -1,0 +1,333 @@
+/** @file test_recover.c  Crash recovery, full disk, retention with legal hold, page checks. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chainlog.h"
+#include "stor.h"
+#include "stor_priv.h"
+#include "tap.h"
+#include "testcert.h"
+
+/* Paths here are a short temporary directory plus a file name. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+
+static char dir[4096], crt[4096], key[4096];
+
+struct ctr {
+    uint64_t packets;
+};
+
+static void call_info(struct stor_call_info *c, const char *call_id, uint64_t start)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->call_id, sizeof(c->call_id), "%s", call_id);
+    snprintf(c->local_aor, sizeof(c->local_aor), "sip:alice@example.net");
+    snprintf(c->remote_aor, sizeof(c->remote_aor), "sip:bob@example.org");
+    c->start_wall_us = start;
+}
+
+static enum sr_err put_pkts(struct stor_writer *w, unsigned idx, unsigned from, unsigned n,
+                            uint64_t *accepted)
+{
+    uint8_t pay[160];
+    enum sr_err err = SR_OK;
+
+    for (unsigned i = from; i < from + n; i++) {
+        struct stor_pkt p = { (uint16_t)i, i, (uint64_t)i * 160, 1700000000000000ull + i * 20000u,
+                              0, pay, sizeof(pay) };
+        memset(pay, (int)(i & 0xff), sizeof(pay));
+        err = stor_writer_packet(w, idx, &p);
+        if (err)
+            return err;
+        (*accepted)++;
+    }
+    return err;
+}
+
+static uint64_t count_packets(const char *path, enum sr_err *end)
+{
+    struct stor_reader *r;
+    struct stor_pkt p;
+    unsigned idx;
+    uint64_t n = 0;
+
+    *end = stor_reader_open(&r, path, crt, key, NULL);
+    if (*end)
+        return 0;
+    while ((*end = stor_reader_next(r, &idx, &p, NULL)) == SR_OK)
+        n++;
+    stor_reader_close(r);
+    return n;
+}
+
+static void recover_partial(struct stor_index *ix)
+{
+    const char *recips[] = { crt };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 1024, 0 };
+    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_call_info call;
+    struct stor_record rec;
+    struct stor_recover_stats st;
+    struct stor_writer *w;
+    char id[STOR_ID_HEX], partial[4096], final_path[4096], msg[256];
+    uint64_t flushed = 0, extra = 0;
+    unsigned idx;
+    enum sr_err err;
+    int fd;
+
+    call_info(&call, "crash@x", 1700000000000000ull);
+    tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK, "writer opens");
+    stor_writer_add_stream(w, &si, &idx);
+    put_pkts(w, idx, 0, 50, &flushed);
+    tap_ok(stor_writer_flush(w) == SR_OK, "flush (fdatasync) succeeds");
+    put_pkts(w, idx, 50, 3, &extra); /* buffered, never flushed: lost in the crash */
+    stor_writer_abandon(w);           /* what kill -9 leaves */
+    snprintf(partial, sizeof(partial), "%s/%s.srec.partial", dir, id);
+    snprintf(final_path, sizeof(final_path), "%s/%s.srec", dir, id);
+    /* A torn chunk: its frame and a few bytes of ciphertext. */
+    fd = open(partial, O_WRONLY | O_APPEND | O_CLOEXEC);
+    tap_ok(fd >= 0 && write(fd, "\0\0\x01\0\0abcdefgh", 13) == 13, "torn tail appended");
+    close(fd);
+    tap_ok(count_packets(partial, &err) == 0 || err == SR_EPARSE, "before recovery: truncated");
+
+    /* A stale row: recording, in our directory, no file; and one elsewhere. */
+    memset(&rec, 0, sizeof(rec));
+    call_info(&rec.call, "stale@x", 1600000000000000ull);
+    snprintf(rec.id, sizeof(rec.id), "%032x", 7);
+    snprintf(rec.path, sizeof(rec.path), "%s/%s.srec", dir, rec.id);
+    stor_index_put(ix, &rec);
+    snprintf(rec.id, sizeof(rec.id), "%032x", 8);
+    snprintf(rec.path, sizeof(rec.path), "/elsewhere/%s.srec", rec.id);
+    stor_index_put(ix, &rec);
+    /* A partial with no whole header. */
+    snprintf(partial, sizeof(partial), "%s/%032x.srec.partial", dir, 9);
+    testcert_spit(partial, "SRTPREC", 7);
+
+    tap_ok(stor_recover(dir, ix, &st) == SR_OK, "recovery runs");
+    tap_ok(st.recovered == 1 && st.damaged == 2, "one recovered, two damaged (%zu, %zu)",
+           st.recovered, st.damaged);
+    snprintf(partial, sizeof(partial), "%s/%s.srec.partial", dir, id);
+    tap_ok(access(partial, F_OK) != 0 && access(final_path, F_OK) == 0, "renamed to .srec");
+    tap_ok(count_packets(final_path, &err) == flushed && err == SR_ECLOSED,
+           "every flushed packet reads back (%llu), the unflushed ones are gone",
+           (unsigned long long)flushed);
+    tap_ok(stor_verify_msg(final_path, crt, key, msg, sizeof(msg)) == SR_ESTATE &&
+               strstr(msg, "recovered") && strstr(msg, "13 torn bytes"),
+           "verify: %s", msg);
+    tap_ok(stor_index_get(ix, id, &rec) == SR_OK && rec.state == STOR_STATE_RECOVERED &&
+               strcmp(rec.call.call_id, "crash@x") == 0,
+           "index row created from the header, state recovered");
+    snprintf(msg, sizeof(msg), "%032x", 7);
+    tap_ok(stor_index_get(ix, msg, &rec) == SR_OK && rec.state == STOR_STATE_DAMAGED,
+           "stale row without a file: damaged");
+    snprintf(msg, sizeof(msg), "%032x", 8);
+    tap_ok(stor_index_get(ix, msg, &rec) == SR_OK && rec.state == STOR_STATE_RECORDING,
+           "another directory's row is left alone");
+    snprintf(msg, sizeof(msg), "%s/%032x.srec.damaged", dir, 9);
+    tap_ok(access(msg, F_OK) == 0, "headerless partial moved aside as .damaged");
+    tap_ok(stor_recover(dir, ix, &st) == SR_OK && st.recovered == 0 && st.damaged == 0,
+           "a second run finds nothing to do");
+
+    /* The marker's claims are checked: move it one chunk earlier. */
+    {
+        size_t len;
+        unsigned char *f = testcert_slurp(final_path, &len);
+        char bad[4096];
+        f[len - STOR_RECOVERY_LEN + 15] ^= 1; /* data_chunks */
+        snprintf(bad, sizeof(bad), "%s/bad.srec", dir);
+        testcert_spit(bad, f, len);
+        tap_ok(stor_verify_msg(bad, crt, key, msg, sizeof(msg)) == SR_EPARSE &&
+                   strstr(msg, "recovery marker does not match"),
+               "a forged marker: %s", msg);
+        unlink(bad);
+        free(f);
+    }
+}
+
+/* Full disk: a small tmpfs (root only; skipped otherwise). */
+static void full_disk(void)
+{
+    const char *recips[] = { crt };
+    char mnt[4096], filler[4096], path[4096];
+    struct stor_writer_cfg cfg = { mnt, recips, 1, 4096, 16384 };
+    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_call_info call;
+    struct stor_writer *w;
+    char id[STOR_ID_HEX];
+    uint64_t accepted = 0;
+    unsigned idx, i;
+    enum sr_err err = SR_OK, ferr = SR_OK;
+    static uint8_t zeros[8192];
+
+    snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+    mkdir(mnt, 0700);
+    if (geteuid() != 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=128k") != 0) {
+        for (int k = 0; k < 7; k++)
+            tap_skip("cannot mount a tmpfs (not root?)");
+        rmdir(mnt);
+        return;
+    }
+    call_info(&call, "full@x", 1700000000000000ull);
+    tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK, "writer opens on a small tmpfs");
+    stor_writer_add_stream(w, &si, &idx);
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    {
+        int fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        while (write(fd, zeros, sizeof(zeros)) > 0)
+            ;
+        close(fd);
+    }
+    for (i = 0; i < 2000 && !ferr; i += 25) {
+        err = put_pkts(w, idx, i, 25, &accepted);
+        if (err)
+            break;
+        ferr = stor_writer_flush(w);
+    }
+    tap_ok(ferr == SR_ENOSPC || err == SR_ENOSPC, "a full disk reports SR_ENOSPC (%s)",
+           sr_strerror(ferr ? ferr : err));
+    tap_ok(stor_writer_nospace(w), "the writer says the disk is full (alarm)");
+    for (; i < 4000 && !err; i += 25)
+        err = put_pkts(w, idx, i, 25, &accepted);
+    tap_ok(err == SR_ENOSPC && stor_writer_nospace_drops(w) > 0,
+           "once max_buffered waits, packets are refused and counted");
+    unlink(filler); /* space returns */
+    tap_ok(stor_writer_flush(w) == SR_OK && !stor_writer_nospace(w),
+           "the next flush writes everything buffered");
+    put_pkts(w, idx, 5000, 10, &accepted);
+    tap_ok(stor_writer_close(w, NULL, path, sizeof(path)) == SR_OK, "the archive seals");
+    tap_ok(count_packets(path, &err) == accepted && err == SR_ECLOSED,
+           "every accepted packet is in the archive (%llu)", (unsigned long long)accepted);
+    umount(mnt);
+    rmdir(mnt);
+}
+
+static void retention(void)
+{
+    struct stor_index *ix;
+    struct stor_record rec;
+    struct stor_retention_cfg rc = { 0 };
+    struct stor_retention_stats st;
+    struct chainlog_verdict v;
+    char db[4096], logp[4096];
+    const uint64_t day = 86400ull * 1000000ull, now = 1800000000000000ull;
+
+    snprintf(db, sizeof(db), "%s/ret.sqlite", dir);
+    snprintf(logp, sizeof(logp), "%s/deletions.log", dir);
+    tap_ok(stor_index_open(&ix, db) == SR_OK, "retention index opens");
+    for (unsigned i = 0; i < 5; i++) {
+        memset(&rec, 0, sizeof(rec));
+        snprintf(rec.id, sizeof(rec.id), "%032x", i + 100);
+        call_info(&rec.call, "ret@x", now - (10 - i) * day); /* 10..6 days old */
+        rec.state = i == 4 ? STOR_STATE_RECORDING : STOR_STATE_COMPLETE;
+        snprintf(rec.path, sizeof(rec.path), "%s/%s.srec", dir, rec.id);
+        if (i != 1)
+            testcert_spit(rec.path, "x", 1);
+        stor_index_put(ix, &rec);
+    }
+    snprintf(rec.id, sizeof(rec.id), "%032x", 102);
+    tap_ok(stor_index_set_hold(ix, rec.id, true) == SR_OK, "legal hold set");
+    tap_ok(stor_index_set_hold(ix, "nope", true) == SR_ENOTFOUND, "hold on an unknown id");
+    /* The recorder's end-of-call put must not clear the hold. */
+    stor_index_get(ix, rec.id, &rec);
+    rec.hold = false;
+    stor_index_put(ix, &rec);
+    tap_ok(stor_index_get(ix, rec.id, &rec) == SR_OK && rec.hold, "a put keeps the hold");
+
+    rc.before_wall_us = now;
+    rc.log_path = logp;
+    rc.dry_run = true;
+    tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.deleted == 3 && st.held == 1 &&
+               access(logp, F_OK) != 0,
+           "dry run: 3 would go, 1 held, nothing logged");
+    rc.dry_run = false;
+    tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.deleted == 3 && st.held == 1 &&
+               st.missing_files == 1,
+           "retention deletes 3 (one file already missing), keeps the held one");
+    snprintf(rec.path, sizeof(rec.path), "%s/%032x.srec", dir, 100);
+    tap_ok(access(rec.path, F_OK) != 0, "the archive file is gone");
+    snprintf(rec.id, sizeof(rec.id), "%032x", 102);
+    tap_ok(stor_index_get(ix, rec.id, &rec) == SR_OK, "the held recording stays");
+    snprintf(rec.id, sizeof(rec.id), "%032x", 104);
+    tap_ok(stor_index_get(ix, rec.id, &rec) == SR_OK, "a recording in progress stays");
+    tap_ok(chainlog_verify(logp, "DEL1", NULL, &v) == SR_OK && v.records == 3,
+           "the deletion log is an intact chain of 3 records");
+    stor_index_close(ix);
+}
+
+static bool to_buf(const void *data, size_t len, void *arg)
+{
+    struct buf *b = arg;
+    return buf_append(b, data, len) == SR_OK;
+}
+
+static void page_checks(void)
+{
+    const char *recips[] = { crt };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0 };
+    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_call_info call;
+    struct stor_writer *w;
+    struct buf ogg;
+    char id[STOR_ID_HEX], path[4096];
+    uint64_t n = 0;
+    size_t pk, off2;
+    unsigned idx;
+    uint8_t *c;
+
+    call_info(&call, "pages@x", 1700000000000000ull);
+    stor_writer_open(&w, &cfg, &call, id);
+    stor_writer_add_stream(w, &si, &idx);
+    put_pkts(w, idx, 0, 40, &n);
+    stor_writer_add_stream(w, &si, &idx); /* a second chain link */
+    put_pkts(w, idx, 40, 40, &n);
+    stor_writer_close(w, NULL, path, sizeof(path));
+    buf_init(&ogg, 1 << 24);
+    tap_ok(stor_export_ogg(path, crt, key, to_buf, &ogg, NULL) == SR_OK, "Ogg exported");
+    pk = 0;
+    tap_ok(stor_ogg_read_mem((const uint8_t *)ogg.p, ogg.len, &pk) == SR_ECLOSED && pk == 80,
+           "the plaintext Ogg reads from memory (80 packets, two chain links)");
+    if (getenv("STOR_SEED_OUT"))
+        testcert_spit(getenv("STOR_SEED_OUT"), ogg.p, ogg.len);
+    c = malloc(ogg.len);
+    memcpy(c, ogg.p, ogg.len);
+    c[ogg.len - 3] ^= 0x10; /* inside the last page: its CRC no longer matches */
+    tap_ok(stor_ogg_read_mem(c, ogg.len, &pk) == SR_EPARSE, "a flipped bit fails the CRC check");
+    memcpy(c, ogg.p, ogg.len);
+    /* Drop the second page: the sequence numbers of the first serial skip. */
+    off2 = 27 + c[26];
+    for (unsigned i = 0; i < c[26]; i++)
+        off2 += c[27 + i];
+    tap_ok(stor_ogg_read_mem(c, off2, &pk) == SR_EPARSE, "a stream without its EOS is refused");
+    tap_ok(stor_ogg_read_mem(c + off2, ogg.len - off2, &pk) == SR_EPARSE,
+           "a page before its BOS is refused");
+    tap_ok(stor_ogg_read_mem((const uint8_t *)"OggT", 4, &pk) == SR_EPARSE,
+           "bytes without the capture pattern are refused");
+    free(c);
+    buf_fini(&ogg);
+}
+
+int main(void)
+{
+    struct stor_index *ix;
+    char db[4096];
+
+    if (!testcert_tmpdir(dir) || !testcert_make(dir, "aud", TESTCERT_EC, crt, key))
+        return 1;
+    snprintf(db, sizeof(db), "%s/index.sqlite", dir);
+    tap_ok(stor_index_open(&ix, db) == SR_OK, "index opens");
+    recover_partial(ix);
+    stor_index_close(ix);
+    full_disk();
+    retention();
+    page_checks();
+    testcert_rmdir(dir);
+    return tap_done();
+}
