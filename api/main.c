@@ -306,7 +306,7 @@ static void wait_for_signal(const sigset_t *set)
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_notice("SIGHUP: token reload is not implemented yet; restart to reload");
+            log_notice("SIGHUP ignored: the tokens file is read once at start; restart to reload it");
             continue;
         }
         log_notice("signal %d: stopping", sig);

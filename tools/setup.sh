@@ -14,7 +14,7 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libssl-dev openssl libogg
             libmicrohttpd-dev libinih-dev libjansson-dev libexpat1-dev libsqlite3-dev
             dpkg-dev ca-certificates curl procps iproute2)
 test_pkgs=(clang libclang-rt-14-dev llvm sip-tester stunnel4 ffmpeg oggz-tools opus-tools
-           socat valgrind sqlite3 chromium wrk)
+           valgrind sqlite3 chromium wrk)
 
 case "$profile" in
 demo) pkgs=("${build_pkgs[@]}") ;;
