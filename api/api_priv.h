@@ -74,6 +74,32 @@ bool api_roles_allow(unsigned roles, unsigned need);
 bool api_token_line(const char *name, const char *roles, struct slice token, char *out,
                     size_t outlen);
 
+/* ---------------------------------------------------- client certificates */
+
+enum {
+    API_CERT_ID_MAX = 255,    /**< bytes of an identity (a subjectAltName value) */
+    API_CERTS_MAX = 1024,     /**< entries in one client-certs file */
+};
+
+/** Identities of verified client certificates and their roles; immutable
+ *  after load, so MHD's threads read it without a lock. */
+struct api_certmap;
+
+/** Parse a client-certs file's contents: lines "<identity> <role[,role]>",
+ *  blank lines and '#' comments allowed.  The identity is a subjectAltName
+ *  value as it appears in the certificate (URI, email or DNS name: 1 to
+ *  API_CERT_ID_MAX printable ASCII bytes, no space); duplicates, unknown roles
+ *  and overlong lines are errors; why gets "line N: reason". */
+enum sr_err api_certmap_parse(struct api_certmap **out, const char *text, size_t len, char *why,
+                              size_t whylen);
+/** Read and parse path (at most API_TOKEN_FILE_MAX bytes). */
+enum sr_err api_certmap_load(struct api_certmap **out, const char *path, char *why,
+                             size_t whylen);
+void api_certmap_destroy(struct api_certmap *m);
+size_t api_certmap_count(const struct api_certmap *m);
+/** Roles of identity; SR_ENOTFOUND if it is not listed. */
+enum sr_err api_certmap_find(const struct api_certmap *m, struct slice identity, unsigned *roles);
+
 /* ------------------------------------------------------------------ routes */
 
 enum api_route {
@@ -87,6 +113,7 @@ enum api_route {
     API_ROUTE_HOLD,     /**< /v1/recordings/{id}/legal-hold (PUT on, DELETE off) */
     API_ROUTE_AUDIT,    /**< /v1/audit */
     API_ROUTE_WEB,      /**< / and /ui/<file>: the auditor web page (public) */
+    API_ROUTE_EXPORT_OGG, /**< /v1/recordings/{id}/export.ogg: the decrypted Ogg as recorded */
     API_ROUTE_COUNT
 };
 

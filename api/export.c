@@ -1,4 +1,4 @@
-/** @file export.c  Decrypted WAV export, streamed through a pipe.
+/** @file export.c  Decrypted WAV or Ogg export, streamed through a pipe.
  *
  * Why a pipe and a worker thread rather than an O_TMPFILE: the decrypted
  * audio never touches a disk (temp files end up in backups and on
@@ -31,6 +31,7 @@ struct api_export {
     pthread_t th;
     bool th_started;
     char *path, *cert, *key;
+    enum api_export_fmt fmt;
     _Atomic bool done, failed;
     _Atomic uint64_t bytes;
     char why[160]; /* written by the worker before done is set */
@@ -50,7 +51,10 @@ static void *export_worker(void *arg)
     const char *why = NULL;
     enum sr_err err;
 
-    err = stor_export_wav(ex->path, ex->cert, ex->key, export_sink, ex, &why);
+    if (ex->fmt == API_EXPORT_OGG)
+        err = stor_export_ogg(ex->path, ex->cert, ex->key, export_sink, ex, &why);
+    else
+        err = stor_export_wav(ex->path, ex->cert, ex->key, export_sink, ex, &why);
     if (err) {
         snprintf(ex->why, sizeof(ex->why), "%s%s%s", sr_strerror(err), why ? ": " : "",
                  why ? why : "");
@@ -117,9 +121,9 @@ bool api_export_failed(const struct api_export *ex)
     return ex && atomic_load(&ex->failed);
 }
 
-enum sr_err api_export_start(struct MHD_Response **resp, struct api_export **exp, const char *path,
-                             const char *cert_file, const char *key_file, int timeout_ms,
-                             const char **why)
+enum sr_err api_export_start(struct MHD_Response **resp, struct api_export **exp,
+                             enum api_export_fmt fmt, const char *path, const char *cert_file,
+                             const char *key_file, int timeout_ms, const char **why)
 {
     struct api_export *ex;
     struct pollfd pfd;
@@ -134,6 +138,7 @@ enum sr_err api_export_start(struct MHD_Response **resp, struct api_export **exp
         return SR_ENOMEM;
     atomic_init(&ex->refs, 1);
     ex->rfd = ex->wfd = -1;
+    ex->fmt = fmt;
     ex->path = strdup(path);
     ex->cert = strdup(cert_file);
     ex->key = strdup(key_file);

@@ -28,6 +28,8 @@ struct api_cfg {
     char archive_cert[CONF_STR_MAX];
     char archive_key[CONF_STR_MAX];
     char tokens_file[CONF_STR_MAX];
+    char client_ca[CONF_STR_MAX];
+    char client_certs_file[CONF_STR_MAX];
     char log_level[CONF_STR_MAX];
     unsigned long max_connections;
     unsigned long connection_timeout;
@@ -53,6 +55,10 @@ static const struct conf_item api_items[] = {
          "archive recipient private key, PEM"),
     ITEM("tokens-file", CONF_STR, tokens_file, NULL, 0, 0,
          "bearer tokens: '<name> <role[,role]> sha256:<hex>' per line"),
+    ITEM("client-ca", CONF_STR, client_ca, "", 0, 0,
+         "CA certificates (PEM) for client certificates; empty: none requested"),
+    ITEM("client-certs-file", CONF_STR, client_certs_file, "", 0, 0,
+         "client-certificate roles: '<identity> <role[,role]>' per line (SAN URI, email or DNS)"),
     ITEM("log-level", CONF_STR, log_level, "notice", 0, 0, "error|warn|notice|info|debug"),
     ITEM("max-connections", CONF_UINT, max_connections, "64", 1, 10000,
          "concurrent HTTP connections"),
@@ -175,9 +181,10 @@ static int hash_token(const char *spec)
 
 struct app {
     struct api_cfg cfg;
-    struct api_tokens *tokens;
-    char *tls_cert_pem, *tls_key_pem;
-    size_t tls_cert_len, tls_key_len;
+    struct api_tokens *tokens;   /* until the server takes them */
+    struct api_certmap *certs;
+    char *tls_cert_pem, *tls_key_pem, *client_ca_pem;
+    size_t tls_cert_len, tls_key_len, client_ca_len;
     struct api_server *srv;
     struct api_audit *audit;
 };
@@ -213,6 +220,14 @@ static int options(struct app *a, int argc, char **argv)
         log_error("index, archive-cert, archive-key and tokens-file are required");
         return 2;
     }
+    if (!a->cfg.client_ca[0] != !a->cfg.client_certs_file[0]) {
+        log_error("client-ca and client-certs-file go together");
+        return 2;
+    }
+    if (a->cfg.client_ca[0] && a->cfg.lab_plain_http) {
+        log_error("client-ca needs TLS (lab-plain-http=no)");
+        return 2;
+    }
     if (!a->cfg.lab_plain_http && (!a->cfg.tls_cert[0] || !a->cfg.tls_key[0])) {
         log_error("tls-cert and tls-key are required (lab-plain-http=yes is for labs only)");
         return 2;
@@ -220,18 +235,46 @@ static int options(struct app *a, int argc, char **argv)
     return 0;
 }
 
+/* Load the tokens file and the client-certs file (when configured), both or
+ * neither: SIGHUP must never leave one new and one old. */
+static bool auth_load(const struct api_cfg *cfg, struct api_tokens **tokens,
+                      struct api_certmap **certs)
+{
+    char why[512];
+
+    *tokens = NULL;
+    *certs = NULL;
+    if (api_tokens_load(tokens, cfg->tokens_file, why, sizeof(why)) != SR_OK) {
+        log_error("tokens-file: %s", why);
+        return false;
+    }
+    if (cfg->client_certs_file[0] &&
+        api_certmap_load(certs, cfg->client_certs_file, why, sizeof(why)) != SR_OK) {
+        log_error("client-certs-file: %s", why);
+        api_tokens_destroy(*tokens);
+        *tokens = NULL;
+        return false;
+    }
+    if (api_tokens_count(*tokens) == 0 && api_certmap_count(*certs) == 0)
+        log_warn("%s holds no tokens: every authenticated request will get 401",
+                 cfg->tokens_file);
+    return true;
+}
+
 static int setup(struct app *a)
 {
     struct api_server_cfg sc;
     char why[512];
 
-    if (api_tokens_load(&a->tokens, a->cfg.tokens_file, why, sizeof(why)) != SR_OK) {
-        log_error("tokens-file: %s", why);
+    if (!auth_load(&a->cfg, &a->tokens, &a->certs))
         return 1;
+    if (a->cfg.client_ca[0]) {
+        a->client_ca_pem = pem_read(a->cfg.client_ca, &a->client_ca_len);
+        if (!a->client_ca_pem) {
+            log_error("cannot read client-ca %s", a->cfg.client_ca);
+            return 1;
+        }
     }
-    if (api_tokens_count(a->tokens) == 0)
-        log_warn("%s holds no tokens: every authenticated request will get 401",
-                 a->cfg.tokens_file);
     if (!a->cfg.lab_plain_http) {
         a->tls_cert_pem = pem_read(a->cfg.tls_cert, &a->tls_cert_len);
         a->tls_key_pem = pem_read(a->cfg.tls_key, &a->tls_key_len);
@@ -272,6 +315,8 @@ static int setup(struct app *a)
     sc.archive_cert = a->cfg.archive_cert;
     sc.archive_key = a->cfg.archive_key;
     sc.tokens = a->tokens;
+    sc.certs = a->certs;
+    sc.client_ca_pem = a->client_ca_pem;
     sc.max_connections = (unsigned)a->cfg.max_connections;
     sc.connection_timeout_s = (unsigned)a->cfg.connection_timeout;
     sc.threads = (unsigned)a->cfg.threads;
@@ -285,8 +330,12 @@ static int setup(struct app *a)
         log_error("%s", why);
         return 1;
     }
-    log_notice("listening on %s://%s port %u (%zu tokens)", a->cfg.lab_plain_http ? "http" : "https",
-               a->cfg.listen, (unsigned)api_server_port(a->srv), api_tokens_count(a->tokens));
+    log_notice("listening on %s://%s port %u (%zu tokens, %zu client identities)",
+               a->cfg.lab_plain_http ? "http" : "https", a->cfg.listen,
+               (unsigned)api_server_port(a->srv), api_tokens_count(a->tokens),
+               api_certmap_count(a->certs));
+    a->tokens = NULL; /* the server owns them now */
+    a->certs = NULL;
     return 0;
 }
 
@@ -296,17 +345,38 @@ static void cleanup(struct app *a)
     api_audit_close(a->audit);
     pem_free(a->tls_key_pem, a->tls_key_len);
     pem_free(a->tls_cert_pem, a->tls_cert_len);
+    pem_free(a->client_ca_pem, a->client_ca_len);
     api_tokens_destroy(a->tokens);
+    api_certmap_destroy(a->certs);
 }
 
-static void wait_for_signal(const sigset_t *set)
+/* SIGHUP: re-read the tokens and client-certs files.  A file that does not
+ * parse is refused as a whole and the running set stays, so a typo cannot
+ * lock every auditor out (or let anyone in). */
+static void reload(struct app *a)
+{
+    struct api_tokens *tokens;
+    struct api_certmap *certs;
+    size_t nt, nc;
+
+    if (!auth_load(&a->cfg, &tokens, &certs)) {
+        log_error("SIGHUP: reload refused; keeping the credentials already loaded");
+        return;
+    }
+    nt = api_tokens_count(tokens);
+    nc = api_certmap_count(certs);
+    api_server_swap_auth(a->srv, tokens, certs);
+    log_notice("SIGHUP: reloaded %zu tokens and %zu client identities", nt, nc);
+}
+
+static void wait_for_signal(struct app *a, const sigset_t *set)
 {
     for (;;) {
         int sig = 0;
         if (sigwait(set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            log_notice("SIGHUP ignored: the tokens file is read once at start; restart to reload it");
+            reload(a);
             continue;
         }
         log_notice("signal %d: stopping", sig);
@@ -350,7 +420,7 @@ int main(int argc, char **argv)
 
     rc = setup(&a);
     if (rc == 0)
-        wait_for_signal(&set);
+        wait_for_signal(&a, &set);
     cleanup(&a);
     return rc;
 }

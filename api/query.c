@@ -27,6 +27,7 @@ const char *api_route_name(enum api_route r)
     case API_ROUTE_HOLD: return "legal_hold";
     case API_ROUTE_AUDIT: return "audit";
     case API_ROUTE_WEB: return "web";
+    case API_ROUTE_EXPORT_OGG: return "export_ogg";
     case API_ROUTE_COUNT: break;
     }
     return "none";
@@ -43,7 +44,8 @@ unsigned api_route_role(enum api_route r)
     case API_ROUTE_LIST:
     case API_ROUTE_META: return API_ROLE_LISTER;
     case API_ROUTE_ARCHIVE: return API_ROLE_ARCHIVIST;
-    case API_ROUTE_EXPORT: return API_ROLE_AUDITOR;
+    case API_ROUTE_EXPORT:
+    case API_ROUTE_EXPORT_OGG: return API_ROLE_AUDITOR;
     case API_ROUTE_HOLD:
     case API_ROUTE_AUDIT: return API_ROLE_ADMIN;
     case API_ROUTE_COUNT: break;
@@ -134,6 +136,8 @@ void api_target_parse(struct slice target, struct api_target *t)
         t->route = API_ROUTE_ARCHIVE;
     else if (slice_eq(rest, SLICE_LIT("export.wav")))
         t->route = API_ROUTE_EXPORT;
+    else if (slice_eq(rest, SLICE_LIT("export.ogg")))
+        t->route = API_ROUTE_EXPORT_OGG;
     else if (slice_eq(rest, SLICE_LIT("legal-hold")))
         t->route = API_ROUTE_HOLD;
 }

@@ -2,8 +2,9 @@
  *
  * Order of checks for every request, so that nothing about a recording leaks
  * to someone not allowed to see it:
- *   method -> route exists -> credentials in the URL (400) -> bearer token
- *   (401) -> role (403) -> parameters and id syntax (400) -> index (404).
+ *   method -> route exists -> credentials in the URL (400) -> bearer token,
+ *   or without an Authorization header a verified client certificate (401)
+ *   -> role (403) -> parameters and id syntax (400) -> index (404).
  * The route table itself is public (it is in docs/api.md), so 404 for an
  * unknown path before auth reveals nothing.
  */
@@ -19,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "log.h"
@@ -27,12 +30,26 @@
 #include "util.h"
 #include "www.h"
 
+/* stor objects are single-threaded, so each handle has a lock; with one
+ * handle per MHD worker the locks are uncontended (a single shared handle
+ * serialised every metadata request behind one mutex). */
+struct api_ix_slot {
+    pthread_mutex_t lock;
+    bool lock_init;
+    struct stor_index *ix;
+};
+
 struct api_server {
     struct api_server_cfg cfg;
     struct MHD_Daemon *mhd;
-    struct stor_index *ix;   /* one SQLite handle shared by MHD's threads */
-    pthread_mutex_t ix_lock; /* stor objects are single-threaded */
-    bool ix_lock_init;
+    struct api_ix_slot *ix;
+    size_t n_ix;
+    /* SIGHUP swaps tokens and certs; request threads hold the read side only
+     * for the duration of a check, so a swap waits microseconds at most. */
+    pthread_rwlock_t auth_lock;
+    bool auth_lock_init;
+    struct api_tokens *tokens;
+    struct api_certmap *certs;
     struct api_metrics metrics;
     _Atomic uint64_t next_req;
     uint16_t port;
@@ -45,7 +62,7 @@ struct api_req {
     bool target_too_long;
     struct api_target t;
     char client[INET6_ADDRSTRLEN];
-    char who[API_TOKEN_NAME_MAX + 1];
+    char who[API_CERT_ID_MAX + 1]; /* token name or certificate identity */
     const char *auth;  /* "token", "cert" or "-" */
     char method[16];   /* for the audit; longer methods are cut (405 anyway) */
     uint64_t req;
@@ -56,6 +73,33 @@ struct api_req {
     uint64_t body_bytes;     /* fixed-size bodies */
     struct api_export *export; /* streamed bodies count their own bytes */
 };
+
+/* ----------------------------------------------------------------- index */
+
+/* A free handle, preferring the one this thread used last time (by a hash of
+ * its id) so that each worker keeps its SQLite page cache warm. */
+static struct api_ix_slot *ix_acquire(struct api_server *srv)
+{
+    uint64_t h = (uint64_t)(uintptr_t)pthread_self();
+    size_t start;
+
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    start = (size_t)(h % srv->n_ix);
+    for (size_t i = 0; i < srv->n_ix; i++) {
+        struct api_ix_slot *sl = &srv->ix[(start + i) % srv->n_ix];
+        if (pthread_mutex_trylock(&sl->lock) == 0)
+            return sl;
+    }
+    pthread_mutex_lock(&srv->ix[start].lock);
+    return &srv->ix[start];
+}
+
+static void ix_release(struct api_ix_slot *sl)
+{
+    pthread_mutex_unlock(&sl->lock);
+}
 
 /* ------------------------------------------------------------- responses */
 
@@ -247,12 +291,14 @@ static enum MHD_Result route_list(struct MHD_Connection *c, struct api_req *rq,
     json_t *body;
     enum sr_err err;
 
+    struct api_ix_slot *sl;
+
     lc.arr = json_array();
     if (!lc.arr)
         return MHD_NO;
-    pthread_mutex_lock(&srv->ix_lock);
-    err = stor_index_search(srv->ix, &q, list_one, &lc);
-    pthread_mutex_unlock(&srv->ix_lock);
+    sl = ix_acquire(srv);
+    err = stor_index_search(sl->ix, &q, list_one, &lc);
+    ix_release(sl);
     if (err == SR_ENOTFOUND && q.after_id) {
         json_decref(lc.arr);
         return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_parameter", "unknown cursor",
@@ -275,11 +321,10 @@ static enum MHD_Result route_list(struct MHD_Connection *c, struct api_req *rq,
 static bool lookup(struct MHD_Connection *c, struct api_req *rq, struct stor_record *rec,
                    enum MHD_Result *ret)
 {
-    enum sr_err err;
+    struct api_ix_slot *sl = ix_acquire(rq->srv);
+    enum sr_err err = stor_index_get(sl->ix, rq->id, rec);
 
-    pthread_mutex_lock(&rq->srv->ix_lock);
-    err = stor_index_get(rq->srv->ix, rq->id, rec);
-    pthread_mutex_unlock(&rq->srv->ix_lock);
+    ix_release(sl);
     if (err == SR_ENOTFOUND) {
         *ret = respond_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no such recording", NULL);
         return false;
@@ -424,7 +469,8 @@ out:
     return ret;
 }
 
-static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq)
+static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq,
+                                    enum api_export_fmt fmt)
 {
     struct stor_record *rec = malloc(sizeof(*rec));
     struct MHD_Response *resp = NULL;
@@ -447,7 +493,7 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
                             "access audit unavailable", NULL);
         goto out;
     }
-    err = api_export_start(&resp, &ex, rec->path, rq->srv->cfg.archive_cert,
+    err = api_export_start(&resp, &ex, fmt, rec->path, rq->srv->cfg.archive_cert,
                            rq->srv->cfg.archive_key,
                            (int)rq->srv->cfg.connection_timeout_s * 1000, &why);
     if (err) {
@@ -458,8 +504,11 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
         goto out;
     }
     rq->export = ex; /* the request's reference; released in on_completed */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "audio/wav");
-    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.wav\"", rq->id);
+    /* RFC 7845 section 9 registers audio/ogg; the archive holds audio streams only */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            fmt == API_EXPORT_OGG ? "audio/ogg" : "audio/wav");
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", rq->id,
+             fmt == API_EXPORT_OGG ? "ogg" : "wav");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
     ret = queue(c, rq, MHD_HTTP_OK, resp, 0);
 out:
@@ -487,9 +536,9 @@ static enum MHD_Result route_hold(struct MHD_Connection *c, struct api_req *rq)
         goto out;
     }
     if (change) {
-        pthread_mutex_lock(&rq->srv->ix_lock);
-        err = stor_index_set_hold(rq->srv->ix, rq->id, on);
-        pthread_mutex_unlock(&rq->srv->ix_lock);
+        struct api_ix_slot *sl = ix_acquire(rq->srv);
+        err = stor_index_set_hold(sl->ix, rq->id, on);
+        ix_release(sl);
         if (err) {
             ret = internal_error(c, rq, "legal hold", err);
             goto out;
@@ -608,6 +657,74 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *r
     return respond_text(c, rq, MHD_HTTP_OK, text, "text/plain; version=0.0.4; charset=utf-8");
 }
 
+/* ----------------------------------------------------- client certificates */
+
+/* The identity of a verified client certificate: the first subjectAltName
+ * URI, else the first email (rfc822Name), else the first DNS name.  false if
+ * no certificate was presented, it does not verify against client-ca (chain,
+ * validity period, and the TLS client purpose when it carries an extended
+ * key usage), or it names nothing usable.  GnuTLS does not fail the
+ * handshake on these with GNUTLS_CERT_REQUEST, so this check is the gate. */
+static bool cert_identity(struct api_server *srv, struct MHD_Connection *c, char *out,
+                          size_t outlen)
+{
+    static const int prefer[] = { GNUTLS_SAN_URI, GNUTLS_SAN_RFC822NAME, GNUTLS_SAN_DNSNAME };
+    const union MHD_ConnectionInfo *ci;
+    gnutls_session_t s;
+    gnutls_x509_crt_t crt = NULL;
+    const gnutls_datum_t *peers;
+    unsigned n_peers = 0, status = 0;
+    gnutls_typed_vdata_st purpose = {
+        .type = GNUTLS_DT_KEY_PURPOSE_OID,
+        .data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT,
+    };
+    bool found = false;
+
+    if (!srv->cfg.client_ca_pem)
+        return false;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return false;
+    s = (gnutls_session_t)ci->tls_session;
+    if (gnutls_certificate_type_get(s) != GNUTLS_CRT_X509)
+        return false;
+    peers = gnutls_certificate_get_peers(s, &n_peers);
+    if (!peers || n_peers == 0)
+        return false;
+    if (gnutls_certificate_verify_peers(s, &purpose, 1, &status) != GNUTLS_E_SUCCESS ||
+        status != 0) {
+        log_info("client certificate refused (GnuTLS status 0x%x)", status);
+        return false;
+    }
+    if (gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
+        return false;
+    if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) != GNUTLS_E_SUCCESS)
+        goto out;
+    for (size_t k = 0; k < SR_ARRAY_LEN(prefer) && !found; k++) {
+        for (unsigned seq = 0; seq < 64; seq++) { /* bounded: SANs come from the peer */
+            char name[API_CERT_ID_MAX + 1];
+            size_t sz = sizeof(name);
+            unsigned critical = 0;
+            int t = gnutls_x509_crt_get_subject_alt_name(crt, seq, name, &sz, &critical);
+
+            if (t == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+                break;
+            if (t != prefer[k])
+                continue; /* another type, or too long for an identity */
+            /* an embedded NUL would make "a\0b" look like "a" */
+            if (sz >= sizeof(name) || memchr(name, '\0', sz) || sz == 0 || sz >= outlen)
+                continue;
+            memcpy(out, name, sz);
+            out[sz] = '\0';
+            found = true;
+            break;
+        }
+    }
+out:
+    gnutls_x509_crt_deinit(crt);
+    return found;
+}
+
 /* --------------------------------------------------------------- dispatch */
 
 static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, const char *method)
@@ -653,20 +770,41 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     if (need) {
         const char *hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_AUTHORIZATION);
-        if (!hdr)
-            return respond_error(c, rq, MHD_HTTP_UNAUTHORIZED, "unauthorized",
-                                 "bearer token required", NULL);
-        if (!api_bearer_parse(hdr, &token) ||
-            api_tokens_check(srv->cfg.tokens, token, &who) != SR_OK)
-            return respond_error(c, rq, MHD_HTTP_UNAUTHORIZED, "invalid_token",
-                                 "bearer token not accepted", NULL);
-        memcpy(rq->who, who.name, sizeof(rq->who));
-        rq->auth = "token";
+        unsigned roles = 0;
+        bool known;
+
+        if (hdr) {
+            /* An explicit token wins over a certificate: a browser may hold a
+             * client certificate its user did not mean to use here. */
+            pthread_rwlock_rdlock(&srv->auth_lock);
+            known = api_bearer_parse(hdr, &token) &&
+                    api_tokens_check(srv->tokens, token, &who) == SR_OK;
+            pthread_rwlock_unlock(&srv->auth_lock);
+            if (!known)
+                return respond_error(c, rq, MHD_HTTP_UNAUTHORIZED, "invalid_token",
+                                     "bearer token not accepted", NULL);
+            snprintf(rq->who, sizeof(rq->who), "%s", who.name);
+            rq->auth = "token";
+            roles = who.roles;
+        } else {
+            if (!cert_identity(srv, c, rq->who, sizeof(rq->who)))
+                return respond_error(c, rq, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                                     "bearer token or client certificate required", NULL);
+            rq->auth = "cert";
+            pthread_rwlock_rdlock(&srv->auth_lock);
+            known = api_certmap_find(srv->certs, slice_cstr(rq->who), &roles) == SR_OK;
+            pthread_rwlock_unlock(&srv->auth_lock);
+            /* A verified but unlisted identity is known and refused: 403, and
+             * the audit shows who tried. */
+            if (!known)
+                return respond_error(c, rq, MHD_HTTP_FORBIDDEN, "forbidden",
+                                     "this certificate's identity has no roles", NULL);
+        }
         /* metrics accept any role: need is then a set of alternatives */
-        if (rq->t.route == API_ROUTE_METRICS ? (who.roles & need) == 0
-                                             : !api_roles_allow(who.roles, need))
+        if (rq->t.route == API_ROUTE_METRICS ? (roles & need) == 0
+                                             : !api_roles_allow(roles, need))
             return respond_error(c, rq, MHD_HTTP_FORBIDDEN, "forbidden",
-                                 "this token's roles do not allow that", NULL);
+                                 "these credentials' roles do not allow that", NULL);
     }
     if (!query_ok)
         return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_parameter", qe.why, qe.param);
@@ -683,6 +821,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     case API_ROUTE_META:
     case API_ROUTE_ARCHIVE:
     case API_ROUTE_EXPORT:
+    case API_ROUTE_EXPORT_OGG:
     case API_ROUTE_HOLD:
         if (!rq->id[0])
             return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_id",
@@ -693,7 +832,8 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
             return route_archive(c, rq);
         if (rq->t.route == API_ROUTE_HOLD)
             return route_hold(c, rq);
-        return route_export(c, rq);
+        return route_export(c, rq,
+                            rq->t.route == API_ROUTE_EXPORT_OGG ? API_EXPORT_OGG : API_EXPORT_WAV);
     case API_ROUTE_NONE:
     case API_ROUTE_COUNT: break;
     }
@@ -863,15 +1003,30 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     if (!srv)
         return SR_ENOMEM;
     srv->cfg = *cfg;
-    if (pthread_mutex_init(&srv->ix_lock, NULL) != 0) {
+    srv->cfg.tokens = NULL; /* srv->tokens holds them, and only once create succeeds */
+    srv->cfg.certs = NULL;
+    if (pthread_rwlock_init(&srv->auth_lock, NULL) != 0) {
         err = SR_ENOMEM;
         goto fail;
     }
-    srv->ix_lock_init = true;
-    err = stor_index_open(&srv->ix, cfg->index_path);
-    if (err) {
-        snprintf(why, whylen, "index %s: %s", cfg->index_path, sr_strerror(err));
+    srv->auth_lock_init = true;
+    srv->n_ix = cfg->threads ? cfg->threads : 1;
+    srv->ix = calloc(srv->n_ix, sizeof(*srv->ix));
+    if (!srv->ix) {
+        err = SR_ENOMEM;
         goto fail;
+    }
+    for (size_t i = 0; i < srv->n_ix; i++) {
+        if (pthread_mutex_init(&srv->ix[i].lock, NULL) != 0) {
+            err = SR_ENOMEM;
+            goto fail;
+        }
+        srv->ix[i].lock_init = true;
+        err = stor_index_open(&srv->ix[i].ix, cfg->index_path);
+        if (err) {
+            snprintf(why, whylen, "index %s: %s", cfg->index_path, sr_strerror(err));
+            goto fail;
+        }
     }
 
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
@@ -888,6 +1043,11 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
             /* TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1) */
             { MHD_OPTION_HTTPS_PRIORITIES, 0,
               (void *)(uintptr_t)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE" },
+            /* With a trust store MHD asks for (GNUTLS_CERT_REQUEST), never
+             * demands, a client certificate: tokens keep working, and
+             * cert_identity() decides what a presented one is worth. */
+            { cfg->client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
+              (void *)(uintptr_t)cfg->client_ca_pem },
             { MHD_OPTION_END, 0, NULL },
         };
         struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
@@ -910,6 +1070,8 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     }
     di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : 0;
+    srv->tokens = cfg->tokens;
+    srv->certs = cfg->certs;
     *out = srv;
     return SR_OK;
 fail:
@@ -928,9 +1090,34 @@ void api_server_destroy(struct api_server *srv)
         return;
     if (srv->mhd)
         MHD_stop_daemon(srv->mhd);
-    if (srv->ix)
-        stor_index_close(srv->ix);
-    if (srv->ix_lock_init)
-        pthread_mutex_destroy(&srv->ix_lock);
+    for (size_t i = 0; srv->ix && i < srv->n_ix; i++) {
+        if (srv->ix[i].ix)
+            stor_index_close(srv->ix[i].ix);
+        if (srv->ix[i].lock_init)
+            pthread_mutex_destroy(&srv->ix[i].lock);
+    }
+    free(srv->ix);
+    if (srv->auth_lock_init)
+        pthread_rwlock_destroy(&srv->auth_lock);
+    api_tokens_destroy(srv->tokens);
+    api_certmap_destroy(srv->certs);
     free(srv);
+}
+
+void api_server_swap_auth(struct api_server *srv, struct api_tokens *tokens,
+                          struct api_certmap *certs)
+{
+    struct api_tokens *old_tokens;
+    struct api_certmap *old_certs;
+
+    pthread_rwlock_wrlock(&srv->auth_lock);
+    old_tokens = srv->tokens;
+    old_certs = srv->certs;
+    srv->tokens = tokens;
+    srv->certs = certs;
+    pthread_rwlock_unlock(&srv->auth_lock);
+    /* No reader can still hold the old pointers: they only exist inside the
+     * read-locked checks, and the write lock waited for those. */
+    api_tokens_destroy(old_tokens);
+    api_certmap_destroy(old_certs);
 }

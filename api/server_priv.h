@@ -1,8 +1,9 @@
 /** @file server_priv.h  The libmicrohttpd side of srtprec-api.
  *
- * One struct api_server owns the MHD daemon, the index handle and the
+ * One struct api_server owns the MHD daemon, the index handles and the
  * counters.  MHD runs its own thread pool; handlers block on the index (one
- * mutex) and on disk, never on a client.
+ * handle per worker thread, each behind its own mostly uncontended mutex)
+ * and on disk, never on a client.
  */
 #ifndef API_SERVER_PRIV_H
 #define API_SERVER_PRIV_H
@@ -46,7 +47,10 @@ struct api_server_cfg {
     const char *index_path;         /**< SQLite index */
     const char *archive_cert;       /**< recipient certificate and key files that unwrap archives */
     const char *archive_key;
-    const struct api_tokens *tokens; /**< borrowed; must outlive the server */
+    struct api_tokens *tokens;      /**< the server takes it when create succeeds */
+    struct api_certmap *certs;      /**< likewise; NULL: no client-certificate roles */
+    const char *client_ca_pem;      /**< PEM text of the CA for client certificates; NULL: none
+                                         requested */
     unsigned max_connections;
     unsigned connection_timeout_s;
     unsigned threads;
@@ -65,6 +69,11 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
                               char *why, size_t whylen);
 /** The bound port (useful with port 0). */
 uint16_t api_server_port(const struct api_server *srv);
+/** Replace the tokens and client-certificate map (SIGHUP).  The server takes
+ *  both (certs may be NULL); the old ones are freed once no request thread
+ *  is still reading them (a write lock waits for checks in progress). */
+void api_server_swap_auth(struct api_server *srv, struct api_tokens *tokens,
+                          struct api_certmap *certs);
 /** Stop MHD (waits for in-flight requests) and free everything.  NULL-safe. */
 void api_server_destroy(struct api_server *srv);
 
@@ -89,8 +98,13 @@ enum sr_err api_audit_query(const char *path, uint64_t after, size_t limit, json
 /** --verify-audit: prints the verdict; 0 intact, 1 broken, 2 unreadable. */
 int api_audit_verify_main(const char *path, const char *anchor);
 
-/* export.c: decrypted WAV streamed through a pipe from a worker thread. */
+/* export.c: decrypted WAV or Ogg streamed through a pipe from a worker thread. */
 struct api_export;
+
+enum api_export_fmt {
+    API_EXPORT_WAV, /**< stor_export_wav: G.711 decoded to stereo 16-bit PCM */
+    API_EXPORT_OGG, /**< stor_export_ogg: the archive's Ogg physical stream, decrypted */
+};
 struct MHD_Response;
 
 /** Start exporting the archive at path.  Waits (up to timeout_ms) until the
@@ -99,9 +113,9 @@ struct MHD_Response;
  *  the WAV and *ex (shared with the response) counts bytes.  On failure *resp
  *  is NULL and *why says what failed; *why may point into *ex.  Either way
  *  call api_export_release(*ex) (NULL-safe) when done with it. */
-enum sr_err api_export_start(struct MHD_Response **resp, struct api_export **ex, const char *path,
-                             const char *cert_file, const char *key_file, int timeout_ms,
-                             const char **why);
+enum sr_err api_export_start(struct MHD_Response **resp, struct api_export **ex,
+                             enum api_export_fmt fmt, const char *path, const char *cert_file,
+                             const char *key_file, int timeout_ms, const char **why);
 uint64_t api_export_bytes(const struct api_export *ex);
 bool api_export_failed(const struct api_export *ex);
 void api_export_release(struct api_export *ex);

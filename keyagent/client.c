@@ -163,16 +163,23 @@ enum sr_err ka_client_command(struct ka_client *c, const char *line)
     return line_send(c, &b);
 }
 
+static enum sr_err call_line(struct buf *b, const struct ka_call_info *call)
+{
+    if (!call || !tok_ok(call->call_id) || !tok_ok(call->local_tag) ||
+        !tok_ok(call->remote_tag) || !tok_ok(call->local_aor) || !tok_ok(call->remote_aor))
+        return SR_EINVAL;
+    return buf_printf(b, "CALL %s %s %s %s %s", call->call_id, call->local_tag, call->remote_tag,
+                      call->local_aor, call->remote_aor) == SR_OK ? SR_OK : SR_EINVAL;
+}
+
 enum sr_err ka_call_begin(struct ka_client *c, const struct ka_call_info *call)
 {
     struct buf b;
 
-    if (!c || !call || !tok_ok(call->call_id) || !tok_ok(call->local_tag) ||
-        !tok_ok(call->remote_tag) || !tok_ok(call->local_aor) || !tok_ok(call->remote_aor))
+    if (!c)
         return SR_EINVAL;
     buf_init(&b, KA_LINE_MAX);
-    if (buf_printf(&b, "CALL %s %s %s %s %s", call->call_id, call->local_tag, call->remote_tag,
-                   call->local_aor, call->remote_aor) != SR_OK) {
+    if (call_line(&b, call) != SR_OK) {
         buf_fini(&b);
         return SR_EINVAL;
     }
@@ -204,32 +211,84 @@ static enum sr_err keys_append(struct buf *b, const char *suite, const struct ka
     return err;
 }
 
-enum sr_err ka_stream_add(struct ka_client *c, const struct ka_stream_info *s)
+static enum sr_err stream_line(struct buf *b, const struct ka_stream_info *s)
 {
-    struct buf b;
     char ssrc[12];
     enum sr_err err;
 
-    if (!c || !s || !tok_ok(s->call_id) || !tok_ok(s->stream_id) || !tok_ok(s->codec) ||
+    if (!s || !tok_ok(s->call_id) || !tok_ok(s->stream_id) || !tok_ok(s->codec) ||
         (s->src && !tok_ok(s->src)) || (s->dst && !tok_ok(s->dst)))
         return SR_EINVAL;
     if (s->ssrc_known)
         snprintf(ssrc, sizeof(ssrc), "%08lx", (unsigned long)s->ssrc);
     else
         memcpy(ssrc, "-", 2);
-    buf_init(&b, KA_LINE_MAX);
-    err = buf_printf(&b, "STREAM %s %s %s %s %u %s %u %s %s", s->call_id, s->stream_id,
+    err = buf_printf(b, "STREAM %s %s %s %s %u %s %u %s %s", s->call_id, s->stream_id,
                      s->direction == KA_DIR_SEND ? "send" : "recv", ssrc, s->payload_type,
                      s->codec, s->clock_rate, s->src ? s->src : "-", s->dst ? s->dst : "-");
     if (!err)
-        err = keys_append(&b, s->suite, s->keys, s->n_keys);
+        err = keys_append(b, s->suite, s->keys, s->n_keys);
     if (!err)
-        err = buf_printf(&b, " %lu %u", (unsigned long)s->roc, (unsigned)s->seq);
-    if (err) {
+        err = buf_printf(b, " %lu %u", (unsigned long)s->roc, (unsigned)s->seq);
+    return err ? SR_EINVAL : SR_OK;
+}
+
+enum sr_err ka_stream_add(struct ka_client *c, const struct ka_stream_info *s)
+{
+    struct buf b;
+
+    if (!c)
+        return SR_EINVAL;
+    buf_init(&b, KA_LINE_MAX);
+    if (stream_line(&b, s) != SR_OK) {
         buf_fini(&b);
         return SR_EINVAL;
     }
     return line_send(c, &b);
+}
+
+enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info *call,
+                                  const struct ka_stream_info *streams, size_t n_streams,
+                                  size_t *n_ok)
+{
+    char first_error[sizeof(c->error)] = "";
+    enum sr_err err = SR_OK, first = SR_OK;
+    struct buf b;
+
+    if (n_ok)
+        *n_ok = 0;
+    if (!c || (n_streams && !streams) || n_streams > KA_PIPELINE_STREAMS)
+        return SR_EINVAL;
+    /* Every line is built and checked before any is sent: a bad argument
+     * sends nothing. */
+    buf_init(&b, (n_streams + 1) * KA_LINE_MAX);
+    for (size_t i = 0; i <= n_streams && !err; i++) {
+        size_t before = b.len;
+        err = i == 0 ? call_line(&b, call) : stream_line(&b, &streams[i - 1]);
+        if (!err && b.len - before + 1 > KA_LINE_MAX)
+            err = SR_EINVAL;
+        if (!err)
+            err = buf_append(&b, "\n", 1) == SR_OK ? SR_OK : SR_EINVAL;
+    }
+    if (!err)
+        err = send_all(c, b.p, b.len);
+    buf_fini(&b);
+    if (err)
+        return err;
+    /* One answer per line, in order; the first refusal is the result. */
+    for (size_t i = 0; i <= n_streams; i++) {
+        err = read_answer(c);
+        if (err == SR_OK && n_ok)
+            (*n_ok)++;
+        if (err != SR_OK && err != SR_ESTATE)
+            return err; /* the socket is unusable */
+        if (err && !first) {
+            first = err;
+            memcpy(first_error, c->error, sizeof(first_error));
+        }
+    }
+    memcpy(c->error, first_error, sizeof(first_error));
+    return first;
 }
 
 enum sr_err ka_rekey(struct ka_client *c, const char *call_id, const char *stream_id,

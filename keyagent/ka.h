@@ -84,6 +84,20 @@ struct ka_stream_info {
 enum sr_err ka_call_begin(struct ka_client *c, const struct ka_call_info *call);
 /** STREAM: add a stream with its keys. */
 enum sr_err ka_stream_add(struct ka_client *c, const struct ka_stream_info *s);
+
+enum { KA_PIPELINE_STREAMS = 16 }; /**< the keyagent's streams per call */
+
+/** CALL and its streams in one write (pipelined; docs/protocol.md "Framing").
+ *  The keyagent applies the lines that arrive together in one loop iteration,
+ *  so subscribers get the call and its keys in one NOTIFY rather than one per
+ *  line, and the endpoint waits for one round trip rather than 1 + n.  Every
+ *  line is checked before any is sent (SR_EINVAL sends nothing).  Answers are
+ *  read in order; the result is the first refusal (SR_ESTATE,
+ *  ka_client_error() has its reason), and *n_ok (may be NULL) counts the
+ *  accepted lines: after a refused CALL the STREAMs are refused too. */
+enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info *call,
+                                  const struct ka_stream_info *streams, size_t n_streams,
+                                  size_t *n_ok);
 /** REKEY: replace the stream's keys (libsrtp semantics: new key from now on). */
 enum sr_err ka_rekey(struct ka_client *c, const char *call_id, const char *stream_id,
                      const char *suite, const struct ka_key *keys, size_t n_keys);
@@ -92,5 +106,91 @@ enum sr_err ka_pause(struct ka_client *c, const char *call_id, const char *strea
 enum sr_err ka_resume(struct ka_client *c, const char *call_id, const char *stream_id);
 /** END: the dialog is over; the keyagent reports it ended, then forgets its keys. */
 enum sr_err ka_call_end(struct ka_client *c, const char *call_id);
+
+/* ---- SDP helper (keyagent/sdp.c) -------------------------------------------
+ *
+ * Parses SDP (RFC 4566) offer/answer text for what disclosure needs: per m=
+ * line the media, port, payload types with their rtpmap, the connection
+ * address, the first a=ssrc, and every a=crypto (RFC 4568).  Everything is
+ * copied into the fixed-size struct ka_sdp: no allocation, and each count has
+ * a ceiling below (more: SR_ELIMIT).  Keys are wiped by ka_sdp_wipe().
+ * struct ka_sdp is about 34 KB: keep it off small thread stacks. */
+enum {
+    KA_SDP_MAX = 65536,       /**< whole SDP, bytes */
+    KA_SDP_MAX_LINE = 2048,   /**< one line, bytes without CRLF */
+    KA_SDP_MAX_MEDIA = 8,     /**< m= lines */
+    KA_SDP_MAX_CRYPTO = 8,    /**< a=crypto lines per m= line */
+    KA_SDP_MAX_FMT = 32,      /**< payload types per m= line (also rtpmap lines) */
+    KA_SDP_MAX_KEYS = 4,      /**< key-params per a=crypto (the control protocol's limit) */
+    KA_SDP_MASTER_MAX = 46,   /**< key || salt, AES-256 suites */
+};
+
+struct ka_sdp_key {
+    uint8_t master[KA_SDP_MASTER_MAX];
+    size_t master_len;        /**< exactly the suite's key + salt length */
+    uint64_t lifetime;        /**< packets; 0 = not stated */
+    uint32_t mki;
+    unsigned mki_len;         /**< 0 = no MKI; 1..4 */
+};
+
+struct ka_sdp_crypto {
+    uint32_t tag;             /**< 1..999999999 */
+    char suite[32];           /**< one of the control protocol's suites */
+    struct ka_sdp_key keys[KA_SDP_MAX_KEYS];
+    size_t n_keys;
+    bool session_params;      /**< session params were present and ignored */
+};
+
+struct ka_sdp_rtpmap {
+    unsigned pt;
+    char codec[32];
+    unsigned clock_rate;
+};
+
+struct ka_sdp_media {
+    char media[16];           /**< "audio" */
+    unsigned port;            /**< 0 = rejected or disabled stream */
+    char proto[32];           /**< "RTP/SAVP" */
+    unsigned fmt[KA_SDP_MAX_FMT];
+    size_t n_fmt;
+    struct ka_sdp_rtpmap rtpmap[KA_SDP_MAX_FMT];
+    size_t n_rtpmap;
+    char addr[48];            /**< c= of the m= section, else the session's; "" if none */
+    bool ipv6;
+    bool ssrc_known;          /**< first a=ssrc of the section */
+    uint32_t ssrc;
+    struct ka_sdp_crypto crypto[KA_SDP_MAX_CRYPTO];
+    size_t n_crypto;
+};
+
+struct ka_sdp {
+    struct ka_sdp_media media[KA_SDP_MAX_MEDIA];
+    size_t n_media;
+};
+
+/** Parse SDP text (LF or CRLF lines; the first must be "v=0").  SR_EPARSE for
+ *  malformed text, SR_EUNSUPP for an unknown crypto suite or an MKI over 4
+ *  bytes, SR_ELIMIT past a KA_SDP_MAX_* ceiling; *why names the defect.  out
+ *  is wiped first and on failure. */
+enum sr_err ka_sdp_parse(const char *text, size_t len, struct ka_sdp *out, const char **why);
+/** Wipe keys and everything else; NULL-safe. */
+void ka_sdp_wipe(struct ka_sdp *sdp);
+
+/** Disclose one offer/answer pair: CALL, then per audio m= line with a port
+ *  and a=crypto on both sides, a "send" stream keyed by the local SDP's crypto
+ *  (it protects what the endpoint sends) and a "recv" stream keyed by the
+ *  remote's.  The crypto used is the one whose tag both sides share, chosen by
+ *  the side with exactly one a=crypto (the answer, RFC 4568 5.1.2).  Stream
+ *  ids are "<media><index>-tx" / "-rx"; fork addresses come from c= and m=.
+ *  *n_streams (may be NULL) gets the number of streams disclosed.  SR_EINVAL
+ *  with *why when the pair cannot be disclosed (m= lines differ, no shared
+ *  tag, no c=, unknown codec), checked before anything is sent; then the
+ *  keyagent's refusals as for ka_stream_add (ka_client_error() has the
+ *  reason).  After a refusal past CALL, ka_call_end() withdraws the call.
+ *  With c NULL (call may then be NULL too) nothing is sent: a dry run that
+ *  checks the pair and counts its streams. */
+enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call,
+                            const struct ka_sdp *local, const struct ka_sdp *remote,
+                            size_t *n_streams, const char **why);
 
 #endif

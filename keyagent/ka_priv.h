@@ -191,6 +191,64 @@ struct ka_metrics {
 enum sr_err ka_metrics_write(const struct ka_metrics *m, size_t subscriptions, size_t calls,
                              const char *path);
 
+/* ------------------------------------------------------------ nwin */
+
+/** The NOTIFYs of one subscription awaiting a final response, each its own
+ *  non-INVITE client transaction (sipev_txn, reliable transport: Timer F
+ *  only, 32 s), matched by CSeq.  A new body may start only while fewer than
+ *  KA_NOTIFY_WINDOW are outstanding; a body split over several NOTIFYs may
+ *  take the window past that, up to KA_NWIN_SLOTS_MAX (one per dialog).
+ *  What cannot be sent is not queued: the notifier owes the subscriber a
+ *  full state instead (docs/protocol.md, "Versions, coalescing and resync"). */
+enum { KA_NOTIFY_WINDOW = 8, KA_NWIN_SLOTS_MAX = SIPEV_MAX_DIALOGS + KA_NOTIFY_WINDOW };
+
+struct ka_nwin_slot {
+    uint32_t cseq;
+    struct sipev_txn txn;
+};
+
+struct ka_nwin {
+    struct ka_nwin_slot *slot; /**< in CSeq (= sending) order; heap */
+    size_t n, cap;
+};
+
+enum ka_nwin_verdict {
+    KA_NWIN_IGNORED = 0, /**< no outstanding NOTIFY has this CSeq */
+    KA_NWIN_PENDING,     /**< 1xx, or a response the transaction absorbs */
+    KA_NWIN_OK,          /**< 2xx: that NOTIFY is done */
+    KA_NWIN_FAILED,      /**< a final non-2xx: end the subscription (RFC 6665 4.2.2) */
+};
+
+void ka_nwin_init(struct ka_nwin *w);
+/** NULL-safe. */
+void ka_nwin_fini(struct ka_nwin *w);
+/** True when a new body may be started (fewer than KA_NOTIFY_WINDOW outstanding). */
+bool ka_nwin_may_send(const struct ka_nwin *w);
+/** A NOTIFY with this CSeq has just been queued for sending.  SR_ELIMIT past
+ *  KA_NWIN_SLOTS_MAX, SR_ENOMEM. */
+enum sr_err ka_nwin_start(struct ka_nwin *w, uint32_t cseq, uint64_t now_us);
+/** A response to a NOTIFY of this subscription arrived. */
+enum ka_nwin_verdict ka_nwin_response(struct ka_nwin *w, uint32_t cseq, unsigned status,
+                                      uint64_t now_us);
+/** Run Timer F: true when a NOTIFY timed out (end the subscription). */
+bool ka_nwin_tick(struct ka_nwin *w, uint64_t now_us);
+/** When ka_nwin_tick() next has something to do; UINT64_MAX if nothing. */
+uint64_t ka_nwin_next_us(const struct ka_nwin *w);
+size_t ka_nwin_outstanding(const struct ka_nwin *w);
+
+/* -------------------------------------------------------------- kbshare */
+
+struct buf;
+/** Append kb's <dialog> elements alone (no document head or tail) to frag;
+ *  scratch is overwritten.  SR_ELIMIT / SR_EINVAL as sipev_keybody_print;
+ *  frag is then as it was. */
+enum sr_err ka_kb_fragment_print(struct buf *frag, const struct sipev_keybody *kb,
+                                 struct buf *scratch);
+/** Append a whole key body: the head for (entity, full, version), frag, the
+ *  tail; byte for byte sipev_keybody_print of the same body. */
+enum sr_err ka_kb_compose(struct buf *out, const char *entity, bool full, uint64_t version,
+                          const struct buf *frag);
+
 /* --------------------------------------------------------------- notifier */
 
 struct ka_notifier;

@@ -18,7 +18,6 @@
 #include "util.h"
 
 enum {
-    NOTIFY_TIMEOUT_US = 32 * 1000 * 1000, /* RFC 3261 Timer F */
     IDLE_CONN_US = 120ull * 1000 * 1000,  /* a connection with no subscription */
     NOTIFY_HDR_BUDGET = 2048,             /* NOTIFY header block; the body gets the rest */
     OUT_BODY_MAX = 16 * 1024 * 1024,      /* SIPEV_MAX_MSG bounds what may be sent */
@@ -45,12 +44,12 @@ struct sub {
     uint64_t expires_at_us;
     uint64_t version;         /* of the last NOTIFY body sent */
     bool sent_body;           /* version is meaningful */
-    bool need_full;           /* new or refreshed: send the full state */
+    bool need_full;           /* new, refreshed, or changes held back while the
+                                 window was full: send the full state */
     bool terminate;           /* send a final NOTIFY, then remove */
     bool fetch;               /* initial Expires: 0 (RFC 6665 4.4.3) */
     const char *term_reason;
-    uint32_t pending_cseq;    /* last NOTIFY awaiting its final response */
-    uint64_t pending_deadline_us;
+    struct ka_nwin win;       /* NOTIFYs awaiting their final response */
     bool dead;
     bool dead_after_send;     /* final NOTIFY queued in msg */
     const struct ka_filter *entry_filter; /* borrowed from the allow list */
@@ -67,7 +66,29 @@ struct ka_notifier {
     struct buf out;           /* scratch for printing messages */
     bool unsynced;            /* disclosure records appended since the last sync */
     struct ka_filter scratch_filter; /* a SUBSCRIBE's body filter while it is checked */
+    /* Body scratch, reused by every NOTIFY: a dialog is about 17 KB, and a
+     * fresh keybody per NOTIFY cost a calloc and a wipe of its whole
+     * capacity (4 dialogs) for each subscriber.  Only the dialogs used are
+     * wiped after each NOTIFY (docs/benchmarks.md, "Key disclosure"). */
+    struct sipev_keybody kb;
+    /* Bodies shared within one flush (docs/benchmarks.md, "Key disclosure"):
+     * subscriptions with the same kind of body and the same filters see the
+     * same dialogs, so their XML is printed once and only the <srtp-keys>
+     * line (the version) differs.  Wiped at the end of every flush. */
+    struct share {
+        int kind;                      /* enum body_kind */
+        const struct ka_filter *entry; /* borrowed from the allow list */
+        const struct ka_filter *body;  /* a subscription's body filter (stable in a flush) */
+        bool usable;                   /* false: print per subscription (split, error) */
+        size_t n_dialogs;
+        struct buf frag;               /* the <dialog> elements (keys) */
+        struct buf recs;               /* per dialog with keys: "call-id\0key-ids\0" */
+    } share[16];
+    size_t n_share;
+    struct buf body;                   /* one subscription's composed body (keys) */
 };
+
+enum { KB_SCRATCH_KEEP = 64 }; /* dialogs of capacity kept between NOTIFYs */
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -87,6 +108,12 @@ enum sr_err ka_notifier_create(struct ka_notifier **out, const struct ka_notifie
         return SR_ENOMEM;
     n->cfg = *cfg;
     buf_init(&n->out, OUT_BODY_MAX);
+    sipev_keybody_init(&n->kb);
+    buf_init(&n->body, SIPEV_MAX_MSG - NOTIFY_HDR_BUDGET);
+    for (size_t i = 0; i < SR_ARRAY_LEN(n->share); i++) {
+        buf_init(&n->share[i].frag, SIPEV_MAX_MSG - NOTIFY_HDR_BUDGET);
+        buf_init(&n->share[i].recs, OUT_BODY_MAX);
+    }
     n->conns = calloc(cfg->max_connections, sizeof(*n->conns));
     n->subs = calloc(cfg->max_subscriptions, sizeof(*n->subs));
     if (!n->conns || !n->subs) {
@@ -102,6 +129,7 @@ static void sub_free(struct sub *s)
     if (!s)
         return;
     buf_fini(&s->msg); /* wipes */
+    ka_nwin_fini(&s->win);
     sr_wipe(s, sizeof(*s));
     free(s);
 }
@@ -128,6 +156,12 @@ void ka_notifier_destroy(struct ka_notifier *n)
     free(n->subs);
     free(n->conns);
     buf_fini(&n->out);
+    sipev_keybody_fini(&n->kb); /* wipes its whole capacity */
+    buf_fini(&n->body);
+    for (size_t i = 0; i < SR_ARRAY_LEN(n->share); i++) {
+        buf_fini(&n->share[i].frag);
+        buf_fini(&n->share[i].recs);
+    }
     free(n);
 }
 
@@ -237,21 +271,25 @@ static void msg_clear(struct sub *s);
 /* body: 0 none, 1 full state, 2 changes since the last settle. */
 enum body_kind { BODY_NONE, BODY_FULL, BODY_PARTIAL };
 
-/* Print one NOTIFY (with kb as its body, or none) onto s->msg. */
-static enum sr_err notify_print(struct ka_notifier *n, struct sub *s, const struct sipev_keybody *kb,
-                                uint64_t now)
+/* What a NOTIFY carries, for the log line. */
+struct notify_desc {
+    const char *kind;  /* "full", "partial" or "-" (no body) */
+    uint64_t version;
+    size_t n_dialogs;
+};
+
+/* Print one NOTIFY with body (a printed key body, or NULL) onto s->msg and
+ * start its client transaction (a final NOTIFY has none: the subscription
+ * ends as it leaves). */
+static enum sr_err notify_print_raw(struct ka_notifier *n, struct sub *s, const struct buf *body,
+                                    struct notify_desc d, uint64_t now)
 {
-    struct buf body;
     char state[80], event[96], branch[40], contact[SIPEV_STR + 16];
     struct sipev_extra_hdr extra[2];
     struct sipev_req r = { 0 };
+    size_t mark = s->msg.len;
     enum sr_err err = SR_OK;
 
-    buf_init(&body, SIPEV_MAX_MSG - NOTIFY_HDR_BUDGET);
-    if (kb)
-        err = sipev_keybody_print(&body, kb);
-    if (err)
-        goto out;
     if (s->terminate)
         snprintf(state, sizeof(state), "terminated;reason=%s", s->term_reason);
     else
@@ -278,24 +316,62 @@ static enum sr_err notify_print(struct ka_notifier *n, struct sub *s, const stru
     r.contact = contact;
     r.extra = extra;
     r.n_extra = 2;
-    if (kb) {
+    if (body) {
         r.content_type = SIPEV_KEYBODY_TYPE;
-        r.body = body.p;
-        r.body_len = body.len;
+        r.body = body->p;
+        r.body_len = body->len;
     }
     err = sipev_req_print(&s->msg, &r);
     if (err)
-        goto out;
-    s->pending_cseq = r.cseq;
-    s->pending_deadline_us = now + NOTIFY_TIMEOUT_US;
+        return err;
+    if (!s->terminate) {
+        err = ka_nwin_start(&s->win, r.cseq, now);
+        if (err) {
+            sr_wipe(s->msg.p + mark, s->msg.len - mark);
+            s->msg.len = mark;
+            return err;
+        }
+    }
     if (n->cfg.metrics)
         n->cfg.metrics->notifies++;
-    log_info("NOTIFY %s v%llu (%s, %zu calls) to %s",
-             !kb ? "-" : kb->full ? "full" : "partial", kb ? (unsigned long long)kb->version : 0ull,
-             state, kb ? kb->n_dialogs : (size_t)0, s->identity);
-out:
+    log_info("NOTIFY %s v%llu (%s, %zu calls) to %s", d.kind, (unsigned long long)d.version, state,
+             d.n_dialogs, s->identity);
+    return SR_OK;
+}
+
+/* Print one NOTIFY with kb as its body (or none) onto s->msg. */
+static enum sr_err notify_print(struct ka_notifier *n, struct sub *s, const struct sipev_keybody *kb,
+                                uint64_t now)
+{
+    struct buf body;
+    struct notify_desc d = { "-", 0, 0 };
+    enum sr_err err = SR_OK;
+
+    buf_init(&body, SIPEV_MAX_MSG - NOTIFY_HDR_BUDGET);
+    if (kb) {
+        err = sipev_keybody_print(&body, kb);
+        d = (struct notify_desc){ kb->full ? "full" : "partial", kb->version, kb->n_dialogs };
+    }
+    if (!err)
+        err = notify_print_raw(n, s, kb ? &body : NULL, d, now);
     buf_fini(&body); /* wipes: it held keys */
     return err;
+}
+
+/* Wipe what the last NOTIFY put in the scratch body, keep its memory unless
+ * a large full state grew it. */
+static void kb_scratch_clear(struct sipev_keybody *kb)
+{
+    if (kb->cap_dialogs > KB_SCRATCH_KEEP) {
+        sipev_keybody_fini(kb);
+        return;
+    }
+    if (kb->dialogs)
+        sr_wipe(kb->dialogs, kb->n_dialogs * sizeof(*kb->dialogs));
+    kb->n_dialogs = 0;
+    kb->version = 0;
+    kb->full = false;
+    kb->entity[0] = '\0';
 }
 
 /* Prepare what s must be told into s->msg (sent by flush after the
@@ -304,34 +380,34 @@ out:
  * the next version, so the subscriber ends with the same state. */
 static void notify_prepare(struct ka_notifier *n, struct sub *s, enum body_kind kind, uint64_t now)
 {
-    struct sipev_keybody kb;
+    struct sipev_keybody *kb = &n->kb;
     enum sr_err err = SR_OK;
 
     if (s->dead || !s->conn || s->conn->dead)
         return;
-    sipev_keybody_init(&kb);
+    kb_scratch_clear(kb);
     if (kind == BODY_NONE) {
         err = notify_print(n, s, NULL, now);
         goto out;
     }
-    kb.full = kind == BODY_FULL;
-    slice_copy_cstr(slice_cstr(n->cfg.entity), kb.entity, sizeof(kb.entity));
-    err = ka_callstore_fill(n->cfg.calls, &kb, kb.full, s->entry_filter, &s->body_filter);
+    kb->full = kind == BODY_FULL;
+    slice_copy_cstr(slice_cstr(n->cfg.entity), kb->entity, sizeof(kb->entity));
+    err = ka_callstore_fill(n->cfg.calls, kb, kb->full, s->entry_filter, &s->body_filter);
     if (err)
         goto out;
     /* A partial NOTIFY with nothing this subscriber may see is not sent at
      * all: an unmatched subscriber must not even learn that something
      * happened. */
-    if (kind == BODY_PARTIAL && kb.n_dialogs == 0)
+    if (kind == BODY_PARTIAL && kb->n_dialogs == 0)
         goto out;
-    size_t per = kb.n_dialogs ? kb.n_dialogs : 1;
-    for (size_t off = 0; off < kb.n_dialogs || off == 0;) {
-        struct sipev_keybody chunk = kb;
+    size_t per = kb->n_dialogs ? kb->n_dialogs : 1;
+    for (size_t off = 0; off < kb->n_dialogs || off == 0;) {
+        struct sipev_keybody chunk = *kb;
         size_t mark = s->msg.len;
 
-        chunk.dialogs = kb.dialogs + off;
-        chunk.n_dialogs = kb.n_dialogs - off < per ? kb.n_dialogs - off : per;
-        chunk.full = kb.full && off == 0;
+        chunk.dialogs = kb->dialogs + off;
+        chunk.n_dialogs = kb->n_dialogs - off < per ? kb->n_dialogs - off : per;
+        chunk.full = kb->full && off == 0;
         chunk.version = s->sent_body ? s->version + 1 : 0;
         err = notify_print(n, s, &chunk, now);
         if (err == SR_ELIMIT && per > 1) {
@@ -366,7 +442,7 @@ out:
     } else if (s->terminate) {
         s->dead_after_send = true;
     }
-    sipev_keybody_fini(&kb);
+    kb_scratch_clear(kb);
 }
 
 /* s->msg held keys: wipe before reuse (buf_reset only forgets the length). */
@@ -387,6 +463,183 @@ static void notify_send_queued(struct sub *s)
     msg_clear(s);
     if (s->dead_after_send)
         s->dead = true;
+}
+
+/* ------------------------------------------------------- shared bodies */
+
+static bool filter_eq(const struct ka_filter *a, const struct ka_filter *b)
+{
+    if (a == b)
+        return true;
+    if (!a || !b || a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->item[i].kind != b->item[i].kind || a->item[i].len != b->item[i].len ||
+            memcmp(a->pool + a->item[i].off, b->pool + b->item[i].off, a->item[i].len) != 0)
+            return false;
+    return true;
+}
+
+/* Build sh for the subscriptions like s: fill the dialogs, print them once
+ * (ka_kb_fragment_print), and note each dialog's disclosure record.  Anything unexpected leaves sh not
+ * usable, and those subscriptions take the per-subscription path, which
+ * also splits bodies too large for one message. */
+static void share_build(struct ka_notifier *n, struct share *sh, const struct sub *s, int kind)
+{
+    struct sipev_keybody *kb = &n->kb;
+    struct buf ids;
+    enum sr_err err;
+
+    sh->kind = kind;
+    sh->entry = s->entry_filter;
+    sh->body = &s->body_filter;
+    sh->usable = false;
+    sh->n_dialogs = 0;
+    kb_scratch_clear(kb);
+    kb->full = kind == BODY_FULL;
+    slice_copy_cstr(slice_cstr(n->cfg.entity), kb->entity, sizeof(kb->entity));
+    if (ka_callstore_fill(n->cfg.calls, kb, kb->full, s->entry_filter, &s->body_filter) != SR_OK)
+        goto out;
+    sh->n_dialogs = kb->n_dialogs;
+    if (kind == BODY_PARTIAL && kb->n_dialogs == 0) {
+        sh->usable = true; /* nothing for these subscriptions */
+        goto out;
+    }
+    if (ka_kb_fragment_print(&sh->frag, kb, &n->body) != SR_OK)
+        goto out;
+    buf_init(&ids, 4096);
+    err = SR_OK;
+    for (size_t i = 0; i < kb->n_dialogs && !err; i++) {
+        buf_reset(&ids);
+        key_ids_of(&kb->dialogs[i], &ids);
+        if (ids.len == 0)
+            continue;
+        err = buf_append(&sh->recs, kb->dialogs[i].call_id, strlen(kb->dialogs[i].call_id) + 1);
+        if (!err)
+            err = buf_append(&sh->recs, ids.p, ids.len + 1);
+    }
+    buf_fini(&ids);
+    sh->usable = err == SR_OK;
+out:
+    if (!sh->usable) {
+        sr_wipe(sh->frag.p, sh->frag.len);
+        buf_reset(&sh->frag);
+        buf_reset(&sh->recs);
+    }
+    kb_scratch_clear(kb);
+}
+
+/* The shared body for s and kind, built on first use; NULL when more
+ * distinct filters than slots appear in one flush (per-subscription path). */
+static struct share *share_get(struct ka_notifier *n, const struct sub *s, int kind)
+{
+    struct share *sh;
+
+    for (size_t i = 0; i < n->n_share; i++) {
+        sh = &n->share[i];
+        if (sh->kind == kind && sh->entry == s->entry_filter && filter_eq(sh->body, &s->body_filter))
+            return sh;
+    }
+    if (n->n_share == SR_ARRAY_LEN(n->share))
+        return NULL;
+    sh = &n->share[n->n_share++];
+    share_build(n, sh, s, kind);
+    return sh;
+}
+
+/* End of a flush: the bodies held keys; keep the memory for the next one. */
+static void share_clear(struct ka_notifier *n)
+{
+    for (size_t i = 0; i < n->n_share; i++) {
+        sr_wipe(n->share[i].frag.p, n->share[i].frag.len);
+        buf_reset(&n->share[i].frag);
+        buf_reset(&n->share[i].recs);
+    }
+    n->n_share = 0;
+    sr_wipe(n->body.p, n->body.len);
+    buf_reset(&n->body);
+}
+
+/* Does s have anything in a partial NOTIFY of this flush?  Asked when its
+ * window is full: only then does it owe a full state, so that a subscriber
+ * that matched nothing learns nothing, not even that something changed. */
+static bool sub_sees_changes(struct ka_notifier *n, const struct sub *s)
+{
+    struct share *sh = share_get(n, s, BODY_PARTIAL);
+    struct sipev_keybody *kb = &n->kb;
+    bool seen;
+
+    if (sh && sh->usable)
+        return sh->n_dialogs > 0;
+    kb_scratch_clear(kb);
+    /* On an error, assume changes: the full state sent later is exact. */
+    seen = ka_callstore_fill(n->cfg.calls, kb, false, s->entry_filter, &s->body_filter) != SR_OK ||
+           kb->n_dialogs > 0;
+    kb_scratch_clear(kb);
+    return seen;
+}
+
+/* notify_prepare through a shared body: the subscription's own head
+ * (version), the shared dialogs, the tail; then its disclosure records. */
+static void notify_prepare_shared(struct ka_notifier *n, struct sub *s, int kind, uint64_t now)
+{
+    struct share *sh;
+    struct notify_desc d;
+    enum sr_err err;
+
+    if (s->dead || !s->conn || s->conn->dead)
+        return;
+    sh = share_get(n, s, kind);
+    if (!sh || !sh->usable) {
+        notify_prepare(n, s, kind, now);
+        return;
+    }
+    if (kind == BODY_PARTIAL && sh->n_dialogs == 0)
+        return; /* as in notify_prepare: an unmatched subscriber learns nothing */
+    d.kind = kind == BODY_FULL ? "full" : "partial";
+    d.version = s->sent_body ? s->version + 1 : 0;
+    d.n_dialogs = sh->n_dialogs;
+    buf_reset(&n->body);
+    err = ka_kb_compose(&n->body, n->cfg.entity, kind == BODY_FULL, d.version, &sh->frag);
+    if (!err)
+        err = notify_print_raw(n, s, &n->body, d, now);
+    sr_wipe(n->body.p, n->body.len);
+    buf_reset(&n->body);
+    if (err == SR_ELIMIT) {
+        /* Too large with this subscription's headers: the split path. */
+        notify_prepare(n, s, kind, now);
+        return;
+    }
+    if (!n->cfg.disclog && n->cfg.metrics)
+        n->cfg.metrics->disclosures += sh->n_dialogs;
+    for (size_t off = 0; !err && n->cfg.disclog && off < sh->recs.len;) {
+        const char *cid = sh->recs.p + off;
+        const char *ids = cid + strlen(cid) + 1;
+
+        off = (size_t)(ids - sh->recs.p) + strlen(ids) + 1;
+        err = ka_disclog_append(n->cfg.disclog, sr_wall_us(), s->identity, s->call_id, cid,
+                                d.version, ids);
+        if (!err) {
+            n->unsynced = true;
+            if (n->cfg.metrics)
+                n->cfg.metrics->disclosures++;
+        }
+        else
+            log_error("disclosure log append failed (%s): ending subscription of %s",
+                      sr_strerror(err), s->identity);
+    }
+    if (err) {
+        if (err != SR_EIO)
+            log_error("subscription %s (%s): cannot build a NOTIFY: %s", s->call_id, s->identity,
+                      sr_strerror(err));
+        msg_clear(s);
+        s->dead = true;
+        return;
+    }
+    s->version = d.version;
+    s->sent_body = true;
+    if (s->terminate)
+        s->dead_after_send = true;
 }
 
 /* ------------------------------------------------------------ receiving */
@@ -417,16 +670,13 @@ static void on_response(struct ka_notifier *n, const struct sipev_msg *m)
     /* Our NOTIFY: From carries our tag, To the subscriber's. */
     if (!from || !to || !cid || !cseq || !sipev_param(from->value, "tag", &ftag) ||
         !sipev_param(to->value, "tag", &ttag) || !sipev_cseq_parse(cseq->value, &num, &method) ||
-        !slice_eq(method, SLICE_LIT("NOTIFY")) || m->status < 200)
+        !slice_eq(method, SLICE_LIT("NOTIFY")))
         return;
     s = sub_find(n, cid->value, ftag, ttag);
     if (!s)
         return;
-    if (m->status < 300) {
-        if (num == s->pending_cseq)
-            s->pending_cseq = 0;
+    if (ka_nwin_response(&s->win, num, m->status, sr_now_us()) != KA_NWIN_FAILED)
         return;
-    }
     /* RFC 6665 4.2.2: 481 ends the subscription; we treat every other
      * failure the same way, since resending keys blindly helps nobody. */
     log_notice("subscriber %s answered NOTIFY with %u: subscription removed", s->identity,
@@ -485,6 +735,7 @@ static struct sub *sub_create(struct ka_notifier *n, struct conn *c, const struc
         !slice_copy_cstr(event_id, s->event_id, sizeof(s->event_id)) ||
         !slice_copy_cstr(slice_cstr(identity), s->identity, sizeof(s->identity)))
         goto fail;
+    ka_nwin_init(&s->win);
     sipev_random_token(s->local_tag, sizeof(s->local_tag));
     s->conn = c;
     return s;
@@ -796,7 +1047,7 @@ static void reap(struct ka_notifier *n, uint64_t now)
 
 void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
 {
-    bool changed = ka_callstore_changed(n->cfg.calls);
+    bool changed = ka_callstore_changed(n->cfg.calls), room;
 
     /* Phase 1: every NOTIFY of this iteration is built and its disclosures
      * appended to the log. */
@@ -809,20 +1060,38 @@ void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
             s->terminate = true;
             s->term_reason = "timeout";
         }
+        /* Timer F of any outstanding NOTIFY: RFC 6665 4.2.2 removes the
+         * subscription. */
+        if (ka_nwin_tick(&s->win, now)) {
+            log_notice("subscriber %s did not answer a NOTIFY (Timer F): subscription removed",
+                       s->identity);
+            msg_clear(s);
+            s->dead = true;
+            continue;
+        }
+        room = ka_nwin_may_send(&s->win);
         if (s->need_full && (!s->terminate || s->fetch)) {
-            notify_prepare(n, s, BODY_FULL, now);
-            s->need_full = false;
+            /* Waits for room: the full state covers whatever changes. */
+            if (room) {
+                notify_prepare_shared(n, s, BODY_FULL, now);
+                s->need_full = false;
+            }
         } else if (s->terminate) {
+            /* No keys, and the subscription ends: not held by the window. */
             notify_prepare(n, s, BODY_NONE, now);
         } else if (changed && s->sent_body) {
-            notify_prepare(n, s, BODY_PARTIAL, now);
-        }
-        if (s->pending_cseq && now > s->pending_deadline_us) {
-            log_notice("subscriber %s did not answer a NOTIFY: subscription removed",
-                       s->identity);
-            s->dead = true;
+            if (room) {
+                notify_prepare_shared(n, s, BODY_PARTIAL, now);
+            } else if (sub_sees_changes(n, s)) {
+                /* The window is full: coalesce this and every later change
+                 * into one full state once a NOTIFY is answered. */
+                log_info("subscriber %s has %zu NOTIFYs unanswered: full state follows",
+                         s->identity, ka_nwin_outstanding(&s->win));
+                s->need_full = true;
+            }
         }
     }
+    share_clear(n);
     /* Phase 2: one fdatasync covers them all; only then do keys leave.  If
      * the log cannot be made durable, no key leaves and every subscription
      * that would have received one ends. */
@@ -853,10 +1122,11 @@ int ka_notifier_timeout_ms(const struct ka_notifier *n, uint64_t now)
 
     for (size_t i = 0; i < n->n_subs; i++) {
         const struct sub *s = n->subs[i];
+        uint64_t f = ka_nwin_next_us(&s->win);
         if (s->expires_at_us < next)
             next = s->expires_at_us;
-        if (s->pending_cseq && s->pending_deadline_us < next)
-            next = s->pending_deadline_us;
+        if (f < next)
+            next = f;
     }
     for (size_t i = 0; i < n->n_conns; i++)
         if (n->conns[i]->last_active_us + IDLE_CONN_US < next)

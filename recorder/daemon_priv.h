@@ -54,9 +54,11 @@ struct rd_sub;
 typedef void rd_keybody_fn(const char *peer, const struct sipev_keybody *kb, void *arg);
 
 struct rd_sub_cfg {
-    const char *target;     /**< host:port */
+    const char *target;     /**< host:port, or udp:host:port (numeric host; lab only) */
     const char *identity;   /**< our SIP URI */
-    SSL_CTX *tls;           /**< NULL: plain TCP (lab only) */
+    SSL_CTX *tls;           /**< NULL: plain TCP or UDP (lab only: main.c runs without TLS
+                                 only when lab-allow-plain-tcp=yes, which covers UDP too);
+                                 rd_sub_create refuses a udp: target when tls is set */
     unsigned expires;       /**< requested subscription duration, seconds */
     struct rd_loop *loop;
     rd_keybody_fn *on_keybody;

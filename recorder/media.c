@@ -117,6 +117,8 @@ struct rd_media {
     const char *recipient_ptrs[MAX_RECIPIENTS];
     size_t n_recipients;
     uint64_t next_flush_us, next_metrics_us;
+    uint64_t next_close_us;        /* no ended call closes before this (a lower bound):
+                                      the tick walks the calls only then, not per wakeup */
     struct {
         uint64_t rx, rtcp, malformed, recorded, auth_fail, replay, held, held_full,
             no_stream_slot, storage_err, encrypted_kept, kernel_drops, trial_bound, rekeys,
@@ -275,6 +277,7 @@ static struct rd_call *unmatched_get(struct rd_media *m)
         return NULL;
     c->unmatched = true;
     c->ended = true; /* closes when idle; every packet pushes close_at_us on */
+    m->next_close_us = 0; /* its close_at_us is 0 until a packet lands in it */
     m->unmatched = c;
     return c;
 }
@@ -418,8 +421,11 @@ static void record_encrypted(struct rd_media *m, struct rd_stream *s, const uint
     }
     m->st.encrypted_kept++;
     c->counts.encrypted_kept++;
-    if (c->unmatched)
+    if (c->unmatched) {
         c->close_at_us = sr_now_us() + (m->cfg->call_linger_ms + m->cfg->key_wait_ms) * 1000u;
+        if (c->close_at_us < m->next_close_us)
+            m->next_close_us = c->close_at_us;
+    }
 }
 
 static void record_held_encrypted(void *arg, uint8_t *pkt, size_t len, uint64_t ts_us,
@@ -1030,6 +1036,8 @@ void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *ar
         if (d->state == SIPEV_DIALOG_ENDED && !c->ended) {
             c->ended = true;
             c->close_at_us = sr_now_us() + m->cfg->call_linger_ms * 1000u;
+            if (c->close_at_us < m->next_close_us)
+                m->next_close_us = c->close_at_us;
         }
     }
 }
@@ -1201,6 +1209,7 @@ enum sr_err rd_media_create(struct rd_media **out, const struct rd_cfg *cfg, str
     if (err)
         goto fail;
     m->next_flush_us = sr_now_us() + cfg->flush_interval_ms * 1000u;
+    m->next_close_us = UINT64_MAX;
     m->next_metrics_us = sr_now_us();
     *out = m;
     return SR_OK;
@@ -1267,18 +1276,25 @@ uint64_t rd_media_tick(struct rd_media *m, uint64_t now)
             if (!s->key_wait_over && now >= s->first_us + wait_us)
                 unbound_give_up(m, s);
     }
-    for (struct rd_call **pp = &m->calls; *pp;) {
-        struct rd_call *c = *pp;
-        if (c->ended && now >= c->close_at_us) {
-            *pp = c->next;
-            m->n_calls--;
-            call_close(m, c);
-            continue;
+    /* Walking thousands of calls on every loop wakeup cost more than a
+     * packet's decryption: walk them only when some call may be due. */
+    if (now >= m->next_close_us) {
+        m->next_close_us = UINT64_MAX;
+        for (struct rd_call **pp = &m->calls; *pp;) {
+            struct rd_call *c = *pp;
+            if (c->ended && now >= c->close_at_us) {
+                *pp = c->next;
+                m->n_calls--;
+                call_close(m, c);
+                continue;
+            }
+            if (c->ended && c->close_at_us < m->next_close_us)
+                m->next_close_us = c->close_at_us;
+            pp = &c->next;
         }
-        if (c->ended && c->close_at_us < next)
-            next = c->close_at_us;
-        pp = &c->next;
     }
+    if (m->next_close_us < next)
+        next = m->next_close_us;
     if (m->cfg->metrics_file[0]) {
         if (now >= m->next_metrics_us) {
             metrics_write(m);

@@ -8,6 +8,14 @@
  * jitter, so a keyagent that restarts is re-subscribed and sends full state
  * again.
  *
+ * Lab UDP (target "udp:host:port"): no connection, so IDLE goes straight to
+ * SUBSCRIBING on a sipev_udp endpoint bound to an ephemeral port of the
+ * local address that routes to the keyagent.  The endpoint owns the
+ * transactions (Timers E, F, J, K): retransmitted SUBSCRIBEs, absorbed
+ * duplicate NOTIFYs answered from its cache.  Datagrams from any address
+ * other than the keyagent's are ignored.  UDP is refused at creation unless
+ * the recorder runs in lab mode (see daemon_priv.h).
+ *
  * RFC 6665 on this side: 423 raises Expires to Min-Expires; 481 starts a new
  * dialog; each SUBSCRIBE is a client transaction (sip-events txn.c, Timer F
  * over TLS/TCP).  NOTIFYs are taken in CSeq order (an older one gets 500).
@@ -63,7 +71,13 @@ struct rd_sub {
     bool retry_set;               /* with pending_fail: retry after retry_us, no back-off growth */
     uint64_t retry_us;
     char peer[SIPEV_STR];
+    const char *hostport;         /* target without its "udp:" prefix */
+    struct sipev_udp *udp;        /* lab UDP: the endpoint (owns the socket) */
+    struct sipev_addr udp_peer;   /* lab UDP: the keyagent */
+    const struct sipev_addr *udp_from; /* lab UDP: source of the request being handled */
 };
+
+static const char UDP_PREFIX[] = "udp:";
 
 static void sub_fail(struct rd_sub *s, const char *what);
 
@@ -80,7 +94,10 @@ static void sub_close(struct rd_sub *s)
     if (s->watched)
         rd_loop_del(s->cfg.loop, &s->watch);
     s->watched = false;
-    if (s->conn) {
+    if (s->udp) {
+        sipev_udp_destroy(s->udp); /* closes the fd, wipes cached NOTIFY answers */
+        s->udp = NULL;
+    } else if (s->conn) {
         sipev_conn_destroy(s->conn); /* closes the fd */
         s->conn = NULL;
     } else if (s->watch.fd >= 0) {
@@ -91,6 +108,8 @@ static void sub_close(struct rd_sub *s)
 
 static void sub_update_watch(struct rd_sub *s)
 {
+    if (s->udp)
+        return; /* datagrams: always EPOLLIN, sends never block for long */
     uint32_t ev = EPOLLIN | (sipev_conn_want_write(s->conn) ? EPOLLOUT : 0u);
 
     if (rd_loop_mod(s->cfg.loop, &s->watch, ev) != SR_OK)
@@ -111,14 +130,14 @@ static enum sr_err sub_send_subscribe(struct rd_sub *s, unsigned expires)
 
     sipev_random_token(tok, sizeof(tok));
     snprintf(branch, sizeof(branch), "z9hG4bK%s", tok);
-    snprintf(ruri, sizeof(ruri), "%s:%s", s->cfg.tls ? "sips" : "sip", s->target);
+    snprintf(ruri, sizeof(ruri), "%s:%s", s->cfg.tls ? "sips" : "sip", s->hostport);
     snprintf(exp, sizeof(exp), "%u", expires);
     req.method = "SUBSCRIBE";
     req.ruri = ruri;
-    req.via_transport = s->cfg.tls ? "TLS" : "TCP";
+    req.via_transport = s->udp ? "UDP" : s->cfg.tls ? "TLS" : "TCP";
     req.via_host = s->local_host;
     req.branch = branch;
-    req.via_alias = true; /* RFC 5923: NOTIFYs come back on this connection */
+    req.via_alias = !s->udp; /* RFC 5923: NOTIFYs come back on this connection */
     req.from_uri = s->identity;
     req.from_tag = s->from_tag;
     req.to_uri = ruri;
@@ -130,6 +149,12 @@ static enum sr_err sub_send_subscribe(struct rd_sub *s, unsigned expires)
     req.n_extra = SR_ARRAY_LEN(extra);
     buf_init(&out, SIPEV_MAX_MSG);
     err = sipev_req_print(&out, &req);
+    if (!err && s->udp) {
+        /* The endpoint runs the transaction: Timer E resends, Timer F ends it. */
+        err = sipev_udp_send_request(s->udp, &s->udp_peer, out.p, out.len, sr_now_us());
+        buf_fini(&out);
+        return err;
+    }
     if (!err)
         err = sipev_conn_send(s->conn, out.p, out.len);
     buf_fini(&out);
@@ -188,7 +213,10 @@ static bool reply(struct rd_sub *s, const struct sipev_msg *m, unsigned code, co
 
     buf_init(&out, SIPEV_MAX_MSG);
     err = sipev_resp_print(&out, m, code, reason, NULL, NULL, 0, NULL, NULL, 0);
-    if (!err)
+    if (!err && s->udp)
+        err = sipev_udp_send_response(s->udp, s->udp_from ? s->udp_from : &s->udp_peer, out.p,
+                                      out.len, sr_now_us());
+    else if (!err)
         err = sipev_conn_send(s->conn, out.p, out.len);
     buf_fini(&out);
     return err == SR_OK;
@@ -221,7 +249,9 @@ static bool on_response(struct rd_sub *s, const struct sipev_msg *m)
     if (!cseq || !sipev_cseq_parse(cseq->value, &num, &method) ||
         !slice_eq(method, SLICE_LIT("SUBSCRIBE")) || num != s->cseq)
         return true; /* a stray response: RFC 3261 17.1.3 says drop it */
-    if (!(sipev_txn_client_on_response(&s->txn, m->status, sr_now_us()) & SIPEV_TXN_DELIVER))
+    /* Over UDP the endpoint's transaction already let only this one through. */
+    if (!s->udp &&
+        !(sipev_txn_client_on_response(&s->txn, m->status, sr_now_us()) & SIPEV_TXN_DELIVER))
         return true; /* absorbed by the transaction (late or repeated) */
     if (m->status < 200)
         return true;
@@ -383,6 +413,50 @@ static bool on_msg(struct sipev_conn *c, const struct sipev_msg *m, void *arg)
     return reply(s, m, 405, "Method Not Allowed");
 }
 
+static void on_udp_msg(struct sipev_udp *u, const struct sipev_msg *m,
+                       const struct sipev_addr *from, void *arg)
+{
+    struct rd_sub *s = arg;
+    bool keep;
+
+    (void)u;
+    if (s->pending_fail)
+        return; /* already failing: the endpoint is destroyed after this io */
+    if (!sipev_addr_eq(from, &s->udp_peer)) {
+        char a[64];
+        sipev_addr_fmt(from, a, sizeof(a));
+        log_debug("keyagent %s: datagram from %s ignored", s->target, a);
+        return;
+    }
+    s->udp_from = from;
+    keep = on_msg(NULL, m, s);
+    s->udp_from = NULL;
+    if (!keep && !s->pending_fail)
+        s->pending_fail = "cannot answer over UDP";
+}
+
+static void on_udp_timeout(struct sipev_udp *u, const char *branch, void *arg)
+{
+    struct rd_sub *s = arg;
+
+    (void)u;
+    (void)branch; /* only SUBSCRIBEs are sent, and any unanswered one ends the dialog */
+    if (!s->pending_fail)
+        s->pending_fail = "no answer to SUBSCRIBE over UDP (Timer F)";
+}
+
+static void on_udp_reject(struct sipev_udp *u, const struct sipev_addr *from, enum sr_err err,
+                          const char *why, void *arg)
+{
+    struct rd_sub *s = arg;
+    char a[64];
+
+    (void)u;
+    sipev_addr_fmt(from, a, sizeof(a));
+    log_debug("keyagent %s: datagram from %s dropped: %s (%s)", s->target, a, sr_strerror(err),
+              why);
+}
+
 static void on_conn_event(struct rd_sub *s)
 {
     enum sr_err err;
@@ -416,6 +490,15 @@ static void on_event(struct rd_watch *w, uint32_t events)
     socklen_t len = sizeof(soerr);
     enum sr_err err;
 
+    if (s->udp) {
+        s->pending_fail = NULL;
+        err = sipev_udp_io(s->udp, sr_now_us());
+        if (s->pending_fail)
+            sub_fail(s, s->pending_fail);
+        else if (err)
+            sub_fail(s, "UDP socket failed");
+        return;
+    }
     if (s->conn) {
         on_conn_event(s);
         return;
@@ -459,6 +542,59 @@ static int split_host_port(const char *hp, char *host, size_t hostlen, char *por
     return 0;
 }
 
+/* Lab UDP: bind an endpoint on the local address that routes to the
+ * keyagent (a connected throwaway socket tells which), so Via names a
+ * reachable host, then SUBSCRIBE at once. */
+static void sub_start_udp(struct rd_sub *s)
+{
+    char host[CONF_STR_MAX], port[16], lh[64];
+    struct sipev_udp_cfg uc = { 0 };
+    struct sipev_addr local = { 0 };
+    int probe;
+
+    if (split_host_port(s->hostport, host, sizeof(host), port, sizeof(port)) != 0 ||
+        sipev_addr_parse(host, port, &s->udp_peer) != SR_OK) {
+        sub_fail(s, "keyagent address is not numeric host:port");
+        return;
+    }
+    probe = socket(s->udp_peer.ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    local.len = sizeof(local.ss);
+    if (probe < 0 || connect(probe, (struct sockaddr *)&s->udp_peer.ss, s->udp_peer.len) != 0 ||
+        getsockname(probe, (struct sockaddr *)&local.ss, &local.len) != 0 ||
+        getnameinfo((struct sockaddr *)&local.ss, local.len, lh, sizeof(lh), NULL, 0,
+                    NI_NUMERICHOST) != 0) {
+        if (probe >= 0)
+            close(probe);
+        sub_fail(s, "no route to the keyagent");
+        return;
+    }
+    close(probe);
+    uc.host = lh;
+    uc.port = "0";
+    uc.lab_allow_keys = s->cfg.tls == NULL; /* rd_sub_create refused UDP otherwise */
+    uc.on_msg = on_udp_msg;
+    uc.on_timeout = on_udp_timeout;
+    uc.on_reject = on_udp_reject;
+    uc.arg = s;
+    if (sipev_udp_create(&s->udp, &uc) != SR_OK) {
+        sub_fail(s, "cannot open the UDP endpoint");
+        return;
+    }
+    s->watch.fd = sipev_udp_fd(s->udp);
+    if (sipev_udp_local(s->udp, &local) == SR_OK)
+        sipev_addr_fmt(&local, s->local_host, sizeof(s->local_host));
+    if (rd_loop_add(s->cfg.loop, &s->watch, EPOLLIN) != SR_OK) {
+        sub_fail(s, "epoll");
+        return;
+    }
+    s->watched = true;
+    sub_new_dialog(s);
+    s->peer[0] = '\0';
+    s->state = SUB_SUBSCRIBING;
+    if (sub_send_subscribe(s, s->cfg.expires) != SR_OK)
+        sub_fail(s, "cannot send SUBSCRIBE over UDP");
+}
+
 static void sub_connect(struct rd_sub *s)
 {
     struct addrinfo hints = { 0 }, *ai = NULL;
@@ -469,7 +605,11 @@ static void sub_connect(struct rd_sub *s)
 
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
-    if (split_host_port(s->target, host, sizeof(host), port, sizeof(port)) != 0 ||
+    if (strncmp(s->target, UDP_PREFIX, sizeof(UDP_PREFIX) - 1) == 0) {
+        sub_start_udp(s);
+        return;
+    }
+    if (split_host_port(s->hostport, host, sizeof(host), port, sizeof(port)) != 0 ||
         getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
         sub_fail(s, "cannot resolve the keyagent address");
         return;
@@ -512,11 +652,24 @@ enum sr_err rd_sub_create(struct rd_sub **out, const struct rd_sub_cfg *cfg)
 
     if (!out || !cfg || !cfg->target || !cfg->identity || !cfg->loop || !cfg->on_keybody)
         return SR_EINVAL;
+    if (strncmp(cfg->target, UDP_PREFIX, sizeof(UDP_PREFIX) - 1) == 0 && cfg->tls) {
+        /* Keys in clear: only a recorder already in lab mode may use UDP. */
+        log_error("keyagent %s: refused: UDP carries SRTP keys in clear; it needs "
+                  "lab-allow-plain-tcp=yes (which covers UDP) and no tls-cert/tls-key/tls-ca",
+                  cfg->target);
+        return SR_EINVAL;
+    }
     s = calloc(1, sizeof(*s));
     if (!s)
         return SR_ENOMEM;
     s->cfg = *cfg;
     snprintf(s->target, sizeof(s->target), "%s", cfg->target);
+    s->hostport = s->target;
+    if (strncmp(s->target, UDP_PREFIX, sizeof(UDP_PREFIX) - 1) == 0) {
+        s->hostport = s->target + sizeof(UDP_PREFIX) - 1;
+        log_warn("LAB MODE: keyagent %s over UDP; SRTP keys cross the network in clear",
+                 s->target);
+    }
     snprintf(s->identity, sizeof(s->identity), "%s", cfg->identity);
     s->cfg.target = s->target;
     s->cfg.identity = s->identity;
@@ -536,8 +689,35 @@ void rd_sub_destroy(struct rd_sub *s)
     free(s);
 }
 
+/* Lab UDP: the endpoint's timers first (retransmissions, Timer F, expiry of
+ * answered NOTIFYs), then the subscription's own, whichever comes first. */
+static uint64_t sub_tick_udp(struct rd_sub *s, uint64_t now)
+{
+    uint64_t next;
+
+    s->pending_fail = NULL;
+    sipev_udp_tick(s->udp, now);
+    if (s->pending_fail) {
+        sub_fail(s, s->pending_fail);
+        return s->next_attempt_us;
+    }
+    if (s->state == SUB_ACTIVE && now >= s->refresh_us) {
+        s->state = SUB_SUBSCRIBING;
+        if (sub_send_subscribe(s, s->cfg.expires) != SR_OK) {
+            sub_fail(s, "cannot refresh");
+            return s->next_attempt_us;
+        }
+    }
+    next = sipev_udp_next_us(s->udp);
+    if (s->state == SUB_ACTIVE && s->refresh_us < next)
+        next = s->refresh_us;
+    return next == UINT64_MAX ? now + 1000000u : next;
+}
+
 uint64_t rd_sub_tick(struct rd_sub *s, uint64_t now)
 {
+    if (s->udp && (s->state == SUB_SUBSCRIBING || s->state == SUB_ACTIVE))
+        return sub_tick_udp(s, now);
     switch (s->state) {
     case SUB_IDLE:
         if (now >= s->next_attempt_us) {
@@ -574,9 +754,13 @@ uint64_t rd_sub_tick(struct rd_sub *s, uint64_t now)
 
 void rd_sub_unsubscribe(struct rd_sub *s)
 {
-    if (!s || !s->conn || (s->state != SUB_ACTIVE && s->state != SUB_SUBSCRIBING))
+    if (!s || (!s->conn && !s->udp) || (s->state != SUB_ACTIVE && s->state != SUB_SUBSCRIBING))
         return;
     s->unsubscribing = true;
+    if (s->udp) {
+        (void)sub_send_subscribe(s, 0); /* one datagram, best effort: we are shutting down */
+        return;
+    }
     if (sub_send_subscribe(s, 0) == SR_OK)
         sipev_conn_io(s->conn); /* best effort: flush now, we are shutting down */
 }

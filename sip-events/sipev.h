@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 #include "err.h"
@@ -403,5 +404,116 @@ bool sipev_conn_want_write(const struct sipev_conn *c);
 bool sipev_conn_established(const struct sipev_conn *c);
 /** Verified peer identity ("" until established or for plain TCP). */
 const char *sipev_conn_peer(const struct sipev_conn *c);
+
+/* ------------------------------------------------------- UDP (lab only) */
+
+/** A datagram SIP endpoint: one non-blocking UDP socket (IPv4 or IPv6) plus
+ *  a bounded table of non-INVITE transactions (txn.c).
+ *
+ *  LAB ONLY.  UDP carries keys in clear, so the choice is made where the
+ *  endpoint is built, not remembered by every caller: sipev_udp_create()
+ *  refuses (SR_EINVAL) unless cfg->lab_allow_keys is true, and an owner sets
+ *  that only from its explicit lab setting (the recorder's
+ *  lab-allow-plain-tcp, which covers UDP too).
+ *
+ *  Transactions are matched by top Via branch and CSeq method (RFC 3261
+ *  17.1.3 / 17.2.3, without sent-by).  Client: sipev_udp_send_request()
+ *  keeps a copy and retransmits it on Timer E until a final response or
+ *  Timer F (on_timeout); a response is given to on_msg only when the
+ *  transaction delivers it (1xx, the first final); retransmitted finals are
+ *  absorbed during Timer K.  Server: a new request goes to on_msg once; its
+ *  retransmissions never do: they are absorbed in Trying and answered with
+ *  the cached response (sipev_udp_send_response) in Proceeding and Completed
+ *  (Timer J).  A server transaction the owner never answers is dropped after
+ *  64*T1.  Time comes from the caller (now_us, monotonic), as in txn.c.
+ *
+ *  Datagram rules: sipev_msg_parse with require_length false; a datagram
+ *  over max_datagram is rejected ("datagram larger than max_datagram") and a
+ *  request among them answered 513 when its headers were read; a malformed
+ *  request is answered 400 with Warning: 399 srtprec "<reason>" when its
+ *  start line and Via, From, To, Call-ID and CSeq were read; malformed
+ *  responses are dropped; datagrams of CR/LF only (keep-alives) are ignored.
+ *  Every rejection reaches on_reject with a static reason.
+ *
+ *  Callbacks run inside sipev_udp_io() / sipev_udp_tick(); they may send
+ *  with u but must not destroy it.  Messages and addresses passed to them
+ *  are valid only during the call. */
+struct sipev_udp;
+
+/** A socket address (IPv4 or IPv6). */
+struct sipev_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+/** A numeric host ("127.0.0.1", "::1", "[::1]") and port to an address.
+ *  No name resolution: SR_EINVAL for anything else. */
+enum sr_err sipev_addr_parse(const char *host, const char *port, struct sipev_addr *out);
+/** "1.2.3.4:5" or "[::1]:5" (NUL-terminated, truncated to outlen). */
+void sipev_addr_fmt(const struct sipev_addr *a, char *out, size_t outlen);
+/** Same family, address and port. */
+bool sipev_addr_eq(const struct sipev_addr *a, const struct sipev_addr *b);
+
+/** A request (not yet seen) or a response the transactions let through. */
+typedef void sipev_udp_msg_fn(struct sipev_udp *u, const struct sipev_msg *msg,
+                              const struct sipev_addr *from, void *arg);
+/** Timer F: the client transaction with this branch got no final response. */
+typedef void sipev_udp_timeout_fn(struct sipev_udp *u, const char *branch, void *arg);
+/** A datagram was dropped (and perhaps answered 400/513): err and a static reason. */
+typedef void sipev_udp_reject_fn(struct sipev_udp *u, const struct sipev_addr *from,
+                                 enum sr_err err, const char *why, void *arg);
+
+struct sipev_udp_cfg {
+    const char *host;       /**< numeric address to bind ("127.0.0.1", "::1", "::") */
+    const char *port;       /**< numeric; "0" for any (see sipev_udp_local) */
+    bool lab_allow_keys;    /**< must be true: the owner's lab setting is on */
+    size_t max_datagram;    /**< 0 = SIPEV_MAX_MSG; SIPEV_MIN_MSG..SIPEV_MAX_MSG */
+    size_t max_txns;        /**< client + server transactions; 0 = 64, at most 4096 */
+    const struct sipev_txn_timers *timers; /**< NULL: RFC defaults */
+    sipev_udp_msg_fn *on_msg;
+    sipev_udp_timeout_fn *on_timeout; /**< may be NULL */
+    sipev_udp_reject_fn *on_reject;   /**< may be NULL */
+    void *arg;
+};
+
+/** Counters since creation. */
+struct sipev_udp_stats {
+    uint64_t rx;                 /**< datagrams read */
+    uint64_t rx_oversized;       /**< over max_datagram */
+    uint64_t rx_malformed;       /**< parse failures (some answered 400) */
+    uint64_t rx_absorbed;        /**< retransmissions absorbed or answered from the cache */
+    uint64_t rx_stray;           /**< responses matching no client transaction */
+    uint64_t tx_retransmits;     /**< Timer E resends and cached responses resent */
+    uint64_t txn_full;           /**< requests refused (503) or not sent: table full */
+};
+
+/** SR_EINVAL: bad cfg or lab_allow_keys false.  SR_EIO: socket/bind failed. */
+enum sr_err sipev_udp_create(struct sipev_udp **out, const struct sipev_udp_cfg *cfg);
+/** Closes the socket, wipes cached messages (they may carry keys); NULL-safe. */
+void sipev_udp_destroy(struct sipev_udp *u);
+int sipev_udp_fd(const struct sipev_udp *u);
+/** The bound address (the port chosen for "0"). */
+enum sr_err sipev_udp_local(const struct sipev_udp *u, struct sipev_addr *out);
+/** Read and dispatch up to 16 datagrams (poll level-triggered).  SR_OK, or
+ *  SR_EIO when the socket failed. */
+enum sr_err sipev_udp_io(struct sipev_udp *u, uint64_t now_us);
+/** Send a request (printed by sipev_req_print) and start its client
+ *  transaction.  SR_EPARSE: not a request with a Via branch; SR_ESTATE: a
+ *  transaction with that branch and method exists; SR_ELIMIT: too big or
+ *  the table is full; SR_EIO: sendto failed. */
+enum sr_err sipev_udp_send_request(struct sipev_udp *u, const struct sipev_addr *to,
+                                   const void *data, size_t len, uint64_t now_us);
+/** Send a response to a request on_msg delivered, cache it for
+ *  retransmitted requests.  SR_ENOTFOUND: no server transaction for it;
+ *  SR_ESTATE: the transaction already has a final response. */
+enum sr_err sipev_udp_send_response(struct sipev_udp *u, const struct sipev_addr *to,
+                                    const void *data, size_t len, uint64_t now_us);
+/** Run the transaction timers due at now_us (retransmit, on_timeout, expire). */
+void sipev_udp_tick(struct sipev_udp *u, uint64_t now_us);
+/** When sipev_udp_tick() next has work; UINT64_MAX if none. */
+uint64_t sipev_udp_next_us(const struct sipev_udp *u);
+/** Transactions in the table (tests, metrics). */
+size_t sipev_udp_txn_count(const struct sipev_udp *u);
+void sipev_udp_get_stats(const struct sipev_udp *u, struct sipev_udp_stats *out);
 
 #endif

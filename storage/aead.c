@@ -12,9 +12,11 @@
 
 enum { AAD_LEN = STOR_ID_LEN + 8 + 1 + STOR_HASH_LEN, NONCE_LEN = 12 };
 
-static enum sr_err gcm(bool enc, const uint8_t key[STOR_KEY_LEN], const uint8_t nonce[NONCE_LEN],
-                       const uint8_t *aad, size_t aadlen, const uint8_t *in, size_t len,
-                       uint8_t *out, uint8_t tag[STOR_TAG_LEN])
+/* reuse: a context kept by the caller (re-initialised here, never freed),
+ * or NULL for a temporary one. */
+static enum sr_err gcm(EVP_CIPHER_CTX *reuse, bool enc, const uint8_t key[STOR_KEY_LEN],
+                       const uint8_t nonce[NONCE_LEN], const uint8_t *aad, size_t aadlen,
+                       const uint8_t *in, size_t len, uint8_t *out, uint8_t tag[STOR_TAG_LEN])
 {
     EVP_CIPHER_CTX *ctx;
     enum sr_err err = SR_ECRYPTO;
@@ -23,13 +25,20 @@ static enum sr_err gcm(bool enc, const uint8_t key[STOR_KEY_LEN], const uint8_t 
 
     if (len > INT32_MAX || aadlen > INT32_MAX)
         return SR_EINVAL;
-    ctx = EVP_CIPHER_CTX_new();
+    ctx = reuse ? reuse : EVP_CIPHER_CTX_new();
     if (!ctx)
         return SR_ENOMEM;
-    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc ? 1 : 0) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
-        EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, -1) != 1)
+    /* A kept context set up for GCM already only needs key and nonce:
+     * naming the cipher again makes OpenSSL rebuild (allocate) its state. */
+    if (reuse && EVP_CIPHER_CTX_get0_cipher(ctx) != NULL &&
+        EVP_CIPHER_CTX_is_encrypting(ctx) == (enc ? 1 : 0)) {
+        if (EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc ? 1 : 0) != 1)
+            goto out;
+    } else if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc ? 1 : 0) != 1 ||
+               EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1 ||
+               EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, -1) != 1) {
         goto out;
+    }
     if (aadlen && EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aadlen) != 1)
         goto out;
     if (len && EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1)
@@ -44,7 +53,8 @@ static enum sr_err gcm(bool enc, const uint8_t key[STOR_KEY_LEN], const uint8_t 
         goto out;
     err = SR_OK;
 out:
-    EVP_CIPHER_CTX_free(ctx);
+    if (!reuse)
+        EVP_CIPHER_CTX_free(ctx);
     return err;
 }
 
@@ -60,16 +70,17 @@ static void chunk_params(const uint8_t id[STOR_ID_LEN], const uint8_t hh[STOR_HA
     memcpy(aad + STOR_ID_LEN + 9, hh, STOR_HASH_LEN);
 }
 
-enum sr_err stor_chunk_seal(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],
-                            const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
-                            const uint8_t *pt, size_t len, uint8_t *out)
+enum sr_err stor_chunk_seal(EVP_CIPHER_CTX *ctx, const uint8_t key[STOR_KEY_LEN],
+                            const uint8_t id[STOR_ID_LEN], const uint8_t hh[STOR_HASH_LEN],
+                            uint64_t index, bool final, const uint8_t *pt, size_t len,
+                            uint8_t *out)
 {
     uint8_t nonce[NONCE_LEN], aad[AAD_LEN];
 
     if (index >= (uint64_t)1 << 63)
         return SR_ELIMIT;
     chunk_params(id, hh, index, final, nonce, aad);
-    return gcm(true, key, nonce, aad, sizeof(aad), pt, len, out, out + len);
+    return gcm(ctx, true, key, nonce, aad, sizeof(aad), pt, len, out, out + len);
 }
 
 enum sr_err stor_chunk_open(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],
@@ -82,7 +93,7 @@ enum sr_err stor_chunk_open(const uint8_t key[STOR_KEY_LEN], const uint8_t id[ST
         return SR_EINVAL;
     chunk_params(id, hh, index, final, nonce, aad);
     memcpy(tag, ct + ctlen - STOR_TAG_LEN, STOR_TAG_LEN);
-    return gcm(false, key, nonce, aad, sizeof(aad), ct, ctlen - STOR_TAG_LEN, out, tag);
+    return gcm(NULL, false, key, nonce, aad, sizeof(aad), ct, ctlen - STOR_TAG_LEN, out, tag);
 }
 
 enum sr_err stor_header_tag(const uint8_t key[STOR_KEY_LEN], const uint8_t *hdr, size_t len,
@@ -91,5 +102,5 @@ enum sr_err stor_header_tag(const uint8_t key[STOR_KEY_LEN], const uint8_t *hdr,
     uint8_t nonce[NONCE_LEN];
 
     memset(nonce, 0xff, sizeof(nonce));
-    return gcm(true, key, nonce, hdr, len, NULL, 0, NULL, tag);
+    return gcm(NULL, true, key, nonce, hdr, len, NULL, 0, NULL, tag);
 }

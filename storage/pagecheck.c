@@ -32,7 +32,7 @@ struct pc_serial {
 struct stor_pagecheck {
     uint8_t page[PAGE_MAX];
     size_t fill;
-    uint32_t crc_table[256];
+    uint32_t crc[8][256]; /* slicing-by-8 tables; crc[0] is the bytewise one */
     struct pc_serial *s;
     size_t n_s;
     size_t live;         /* serials between BOS and EOS */
@@ -41,15 +41,39 @@ struct stor_pagecheck {
     char why[160];
 };
 
-static void crc_init(uint32_t t[256])
+static void crc_init(uint32_t t[8][256])
 {
     /* Ogg's CRC-32: polynomial 0x04c11db7, not reflected, initial 0. */
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t r = i << 24;
         for (int k = 0; k < 8; k++)
             r = r & 0x80000000u ? (r << 1) ^ 0x04c11db7u : r << 1;
-        t[i] = r;
+        t[0][i] = r;
     }
+    /* t[k][i]: the CRC of byte i followed by k zero bytes. */
+    for (int k = 1; k < 8; k++)
+        for (uint32_t i = 0; i < 256; i++)
+            t[k][i] = t[k - 1][i] << 8 ^ t[0][t[k - 1][i] >> 24];
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Eight bytes per step (slicing-by-8): a bytewise loop cost more than the
+ * AES-GCM decryption of the same bytes.  Still our own code, independent of
+ * the libogg check it doubles. */
+static uint32_t crc_update(uint32_t t[8][256], uint32_t crc, const uint8_t *p, size_t len)
+{
+    for (; len >= 8; p += 8, len -= 8) {
+        uint32_t a = crc ^ be32(p), b = be32(p + 4);
+        crc = t[7][a >> 24] ^ t[6][a >> 16 & 0xff] ^ t[5][a >> 8 & 0xff] ^ t[4][a & 0xff] ^
+              t[3][b >> 24] ^ t[2][b >> 16 & 0xff] ^ t[1][b >> 8 & 0xff] ^ t[0][b & 0xff];
+    }
+    for (; len; p++, len--)
+        crc = crc << 8 ^ t[0][(crc >> 24 ^ *p) & 0xff];
+    return crc;
 }
 
 static uint32_t le32(const uint8_t *p)
@@ -63,7 +87,7 @@ enum sr_err stor_pagecheck_create(struct stor_pagecheck **out)
 
     if (!pc)
         return SR_ENOMEM;
-    crc_init(pc->crc_table);
+    crc_init(pc->crc);
     *out = pc;
     return SR_OK;
 }
@@ -88,16 +112,14 @@ static enum sr_err fail(struct stor_pagecheck *pc, const char **why, const char 
 
 static enum sr_err check_page(struct stor_pagecheck *pc, size_t len, const char **why)
 {
-    const uint8_t *p = pc->page;
-    uint32_t serial = le32(p + 14), seq = le32(p + 18), want = le32(p + 22), crc = 0;
+    uint8_t *p = pc->page;
+    uint32_t serial = le32(p + 14), seq = le32(p + 18), want = le32(p + 22), crc;
     int64_t granule = (int64_t)((uint64_t)le32(p + 6) | (uint64_t)le32(p + 10) << 32);
     unsigned flags = p[5], nseg = p[26];
     struct pc_serial *s = NULL;
 
-    for (size_t i = 0; i < len; i++) {
-        uint8_t b = i >= 22 && i < 26 ? 0 : p[i];
-        crc = (crc << 8) ^ pc->crc_table[((crc >> 24) & 0xff) ^ b];
-    }
+    memset(p + 22, 0, 4); /* the CRC is computed with its own field zero */
+    crc = crc_update(pc->crc, 0, p, len);
     if (crc != want)
         return fail(pc, why, "CRC mismatch", serial);
     if (p[4] != 0)

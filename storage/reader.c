@@ -50,6 +50,7 @@ struct stor_reader {
     struct stor_recovery recovery;
     struct stor_pagecheck *pc;
     bool mem_mode;     /* stor_ogg_read_mem: plaintext from memory, no chunks */
+    bool no_hash;      /* stor_reader_first_pass: no plaintext SHA-256 */
     const uint8_t *mem;
     size_t mem_len;
     bool closed;
@@ -365,7 +366,7 @@ static enum sr_err next_chunk(struct stor_reader *r, size_t *len, bool *final, c
 
 static enum sr_err add_plain(struct stor_reader *r, size_t len, const char **why)
 {
-    if (EVP_DigestUpdate(r->sha, r->pt, len) != 1)
+    if (!r->no_hash && EVP_DigestUpdate(r->sha, r->pt, len) != 1)
         return bad(r, SR_ECRYPTO, why, "hash failure");
     r->plain_bytes += len;
     return SR_OK;
@@ -389,7 +390,7 @@ static enum sr_err finish_chunks(struct stor_reader *r, size_t len, const char *
                    (unsigned long long)r->plain_bytes);
     if (EVP_DigestFinal_ex(r->sha, sha, NULL) != 1)
         return bad(r, SR_ECRYPTO, why, "hash failure");
-    if (!sr_ct_equal(sha, r->trailer.sha, sizeof(sha)))
+    if (!r->no_hash && !sr_ct_equal(sha, r->trailer.sha, sizeof(sha)))
         return bad(r, SR_EAUTH, why, "plaintext SHA-256 differs from the trailer's");
     if (trailing_data(r, why, "the final chunk"))
         return bad(r, SR_EPARSE, why, "trailing data after the final chunk %llu", fi);
@@ -657,6 +658,15 @@ enum sr_err stor_reader_next(struct stor_reader *r, unsigned *idx, struct stor_p
             sr_wipe(r->pt, len);
         ogg_sync_wrote(&r->oy, (long)len);
     }
+}
+
+void stor_reader_first_pass(struct stor_reader *r)
+{
+    if (!r)
+        return;
+    stor_pagecheck_destroy(r->pc);
+    r->pc = NULL;
+    r->no_hash = true;
 }
 
 const struct stor_call_info *stor_reader_call(const struct stor_reader *r)

@@ -65,12 +65,27 @@ struct stor_counts {
     uint64_t auth_fail, replay, malformed, overload, encrypted_kept;
 };
 
+/** When the writer forces its bytes to the disk (docs/storage.md, "Durability").
+ *  Every policy write()s at each flush, so kill -9 of the process loses at
+ *  most what came after the last flush (the page cache outlives the
+ *  process); they differ on power loss or a kernel crash. */
+enum stor_sync {
+    STOR_SYNC_CLOSE = 0, /**< default: fsync at close only (recovery fsyncs too); a power
+                              cut may lose what the page cache held (up to its writeback
+                              delay, ~30 s on Linux) */
+    STOR_SYNC_FLUSH,     /**< fdatasync after every flush that wrote a chunk: a power cut
+                              loses at most what came after the last flush */
+    STOR_SYNC_NONE,      /**< never fsync (tests, tmpfs, benchmarks): a power cut may leave
+                              a renamed archive whose bytes never reached the disk */
+};
+
 struct stor_writer_cfg {
     const char *dir;                 /**< archives go here as <id>.srec */
     const char *const *recipients;   /**< PEM certificate files; at least one */
     size_t n_recipients;
     size_t chunk_size;               /**< plaintext bytes per chunk; 0 = 64 KiB */
     size_t max_buffered;             /**< plaintext held while the disk is full; 0 = 4 chunks */
+    enum stor_sync sync;             /**< durability policy; 0 = STOR_SYNC_CLOSE */
 };
 
 struct stor_writer;
@@ -82,10 +97,16 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
 /** Add a logical stream; *idx names it in stor_writer_packet. */
 enum sr_err stor_writer_add_stream(struct stor_writer *w, const struct stor_stream_info *si,
                                    unsigned *idx);
+/** Append one packet.  Allocation-free: it is copied into the stream's
+ *  preallocated page buffer and, page by page, into the chunk buffer (which
+ *  grows once to its working size); a chunk is sealed and written only
+ *  when chunk_size plaintext bytes have gathered. */
 enum sr_err stor_writer_packet(struct stor_writer *w, unsigned idx, const struct stor_pkt *p);
-/** Seal what is buffered into a chunk, write it and fdatasync it (call at
- *  least once a second: a crash loses at most what came after the last
- *  SR_OK flush).  SR_ENOSPC: the disk is full; nothing is lost yet, the
+/** Seal what is buffered into a chunk and write it (call at least once a
+ *  second: kill -9 loses at most what came after the last SR_OK flush);
+ *  with STOR_SYNC_FLUSH also fdatasync it, so that a power cut loses no
+ *  more either.  A flush with nothing new since the last one does nothing
+ *  (no chunk, no system call).  Never allocates.  SR_ENOSPC: the disk is full; nothing is lost yet, the
  *  plaintext stays buffered and the next flush retries.  While it is full,
  *  stor_writer_packet keeps accepting until max_buffered bytes wait, then
  *  refuses packets with SR_ENOSPC (the caller counts them: they are lost). */
@@ -94,8 +115,8 @@ enum sr_err stor_writer_flush(struct stor_writer *w);
 bool stor_writer_nospace(const struct stor_writer *w);
 /** Packets refused with SR_ENOSPC so far. */
 uint64_t stor_writer_nospace_drops(const struct stor_writer *w);
-/** Write the final chunk with the trailer, fsync, rename to <id>.srec and
- *  free w (also on failure).  path_out (may be NULL) gets the final path. */
+/** Write the final chunk with the trailer, fsync (unless STOR_SYNC_NONE),
+ *  rename to <id>.srec and free w (also on failure).  path_out (may be NULL) gets the final path. */
 enum sr_err stor_writer_close(struct stor_writer *w, const struct stor_counts *counts,
                               char *path_out, size_t path_len);
 /** Free w without sealing: the .partial file stays for recovery. NULL-safe. */

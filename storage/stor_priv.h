@@ -74,10 +74,13 @@ static inline uint64_t stor_get64(const uint8_t *p)
 /* ---------------------------------------------------------- aead.c */
 
 /** Seal or open one chunk: AES-256-GCM, nonce = 0^32 || index (u64 BE),
- *  AAD = id || index || final || header hash.  out holds len (+16 on seal). */
-enum sr_err stor_chunk_seal(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],
-                            const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
-                            const uint8_t *pt, size_t len, uint8_t *out);
+ *  AAD = id || index || final || header hash.  out holds len (+16 on seal).
+ *  ctx: a cipher context the caller keeps so that sealing allocates
+ *  nothing (the writer's flush path), or NULL for a temporary one. */
+enum sr_err stor_chunk_seal(EVP_CIPHER_CTX *ctx, const uint8_t key[STOR_KEY_LEN],
+                            const uint8_t id[STOR_ID_LEN], const uint8_t hh[STOR_HASH_LEN],
+                            uint64_t index, bool final, const uint8_t *pt, size_t len,
+                            uint8_t *out);
 /** SR_EAUTH when the tag does not verify; ctlen includes the tag. */
 enum sr_err stor_chunk_open(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],
                             const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
@@ -173,6 +176,14 @@ enum sr_err stor_reader_open_fd(struct stor_reader **out, int fd, X509 *cert, EV
  *  call.  SR_ECLOSED after the final chunk checked out. */
 enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, size_t *len,
                                    const char **why);
+
+/** Make r a first-pass reader: it leaves out its own page checks
+ *  (stor_pagecheck) and the plaintext SHA-256 against the trailer.  Every
+ *  chunk is still authenticated (AES-GCM) and libogg still checks each
+ *  page's CRC.  Only for the first pass of a two-pass export, whose second
+ *  pass runs every check on the same bytes before any output is trusted.
+ *  Call before the first stor_reader_next. */
+void stor_reader_first_pass(struct stor_reader *r);
 
 /** Fuzzing entry point: run the Ogg level of the reader (mapping, chain
  *  links, page checks) over plaintext Ogg bytes from memory, as if they had

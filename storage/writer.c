@@ -1,17 +1,30 @@
 /** @file writer.c  Writes one archive: header, then Ogg pages sealed into AES-256-GCM chunks.
  *
- * Plaintext lives only in w->plain (wiped on free) until it is sealed; the
- * file only ever receives the header and ciphertext.  Ogg grouping
+ * Plaintext lives only in the streams' page buffers and w->plain (all
+ * wiped on free) until it is sealed; the file only ever receives the
+ * header and ciphertext.  Ogg grouping
  * (RFC 3533 section 4) wants every BOS page before any data page, so a
  * stream added after the first data packet starts a new chain link: all
  * open logical streams end (EOS) and continue under new serial numbers.
  *
  * Crash and full-disk safety: the file only ever grows by whole chunks
  * (frame and ciphertext in one pwrite at the committed offset; a torn write
- * is cut off again), and every flush that wrote a chunk fdatasyncs it, so
- * after kill -9 or a power cut the file is the header plus whole chunks up
- * to the last flush, which stor_recover() seals.  ENOSPC is not fatal: the
+ * is cut off again), and every flush writes what it sealed, so after kill -9
+ * the file is the header plus whole chunks up to the last flush, which
+ * stor_recover() seals; with STOR_SYNC_FLUSH each such flush is also
+ * fdatasynced, which extends that to a power cut.  ENOSPC is not fatal: the
  * plaintext stays buffered (up to max_buffered) and the next flush retries.
+ *
+ * Ogg pages are built here rather than with libogg's ogg_stream_*: its
+ * packet path copies into buffers it grows with realloc, and the recorder
+ * calls stor_writer_packet for every packet of every call.  Each stream owns
+ * one fixed page buffer (allocated with the stream); a packet is copied
+ * into it segment by segment, a finished page gets its CRC from libogg's
+ * ogg_page_checksum_set and is appended to w->plain, which grows once to
+ * its working size.  The page layout is RFC 3533 section 6; pages close at
+ * a packet boundary once PAGE_FILL body bytes are in, and a packet larger
+ * than a page continues on the next one (header flag 0x01, granule -1 on a
+ * page where no packet ends).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,15 +41,39 @@
 #include "stor_priv.h"
 #include "util.h"
 
+enum {
+    PAGE_HDR = 27,                 /* RFC 3533 section 6, without the lacing table */
+    PAGE_SEGS = 255,               /* lacing values per page */
+    PAGE_BODY = 4096,              /* body bytes per page at most */
+    PAGE_FILL = PAGE_BODY - 256,   /* close a page after a packet once this much is in */
+    PAGE_BUF = PAGE_HDR + PAGE_SEGS + PAGE_BODY,
+    OGG_FLAG_CONT = 0x01, OGG_FLAG_BOS = 0x02, OGG_FLAG_EOS = 0x04,
+};
+
+/* The page being built.  The body sits at a fixed offset (PAGE_HDR +
+ * PAGE_SEGS) and the lacing values are kept apart; at output the header and
+ * lacing are written just in front of the body, so the page leaves from
+ * one contiguous span without a copy. */
+struct wpage {
+    uint8_t *buf;                  /* PAGE_BUF bytes */
+    unsigned nseg;
+    size_t body;                   /* body bytes so far */
+    uint8_t flags;                 /* OGG_FLAG_* of this page */
+    int64_t granule;               /* of the last packet that ends on it; -1: none */
+    uint8_t lacing[PAGE_SEGS];
+};
+
+/* What every packet touches comes first (one cache line with the page's
+ * scalars): with 10,000 streams each packet finds its stream cold. */
 struct wstream {
-    struct stor_stream_info info;
-    ogg_stream_state os;
-    bool live;        /* os initialised (between BOS and EOS of a chain link) */
-    int64_t packetno; /* within the current logical stream */
+    struct wpage pg;
+    bool live;        /* between BOS and EOS of a chain link */
     bool have_first;
+    uint32_t serial, seqno;
     uint64_t first_ts;
     int64_t base;     /* granule of the first packet: media time since the archive origin */
     int64_t granule;  /* highest granule so far; never decreases */
+    struct stor_stream_info info;
 };
 
 struct stor_writer {
@@ -47,8 +84,9 @@ struct stor_writer {
     uint64_t chunk_index;
     struct buf plain;  /* Ogg bytes not yet sealed */
     uint8_t *ct;       /* chunk_size + tag */
-    uint8_t *pkt;      /* one packet record */
+    uint8_t rec[STOR_PKT_HDR_LEN]; /* the record header of the packet being added */
     EVP_MD_CTX *sha;   /* over every plaintext byte, in order */
+    EVP_CIPHER_CTX *cipher; /* kept: sealing a chunk allocates nothing */
     uint64_t plain_bytes, packets;
     struct wstream *streams;
     size_t n_streams;
@@ -59,6 +97,7 @@ struct stor_writer {
     bool failed;
     uint64_t committed;   /* file bytes: header and whole chunks */
     bool dirty;           /* chunks written since the last fdatasync */
+    enum stor_sync sync;
     bool nospace;         /* the last chunk write met ENOSPC; plain holds it */
     size_t max_buffered;  /* plain bytes held while the disk is full */
     uint64_t nospace_drops;
@@ -92,7 +131,7 @@ static enum sr_err seal_chunk(struct stor_writer *w, const uint8_t *pt, size_t l
     size_t n = STOR_FRAME_LEN + len + STOR_TAG_LEN;
     enum sr_err err;
 
-    err = stor_chunk_seal(w->key, w->id, w->hh, w->chunk_index, final, pt, len,
+    err = stor_chunk_seal(w->cipher, w->key, w->id, w->hh, w->chunk_index, final, pt, len,
                           w->ct + STOR_FRAME_LEN);
     if (err)
         return fail(w, err);
@@ -128,6 +167,10 @@ static enum sr_err seal_plain(struct stor_writer *w, bool all)
         size_t n = w->plain.len < w->chunk_size ? w->plain.len : w->chunk_size;
         if ((err = seal_chunk(w, (const uint8_t *)w->plain.p, n, false)))
             return err;
+        /* Hashed here, once per chunk, rather than per page: the same
+         * bytes in the same order, in fewer and longer updates. */
+        if (EVP_DigestUpdate(w->sha, w->plain.p, n) != 1)
+            return fail(w, SR_ECRYPTO);
         sr_wipe(w->plain.p, n);
         buf_consume(&w->plain, n);
     }
@@ -140,8 +183,6 @@ static enum sr_err emit(struct stor_writer *w, const void *data, size_t len)
 
     if ((err = buf_append(&w->plain, data, len)))
         return fail(w, err);
-    if (EVP_DigestUpdate(w->sha, data, len) != 1)
-        return fail(w, SR_ECRYPTO);
     w->plain_bytes += len;
     if (w->nospace)
         return SR_OK; /* the disk was full: the next flush tries again */
@@ -149,26 +190,52 @@ static enum sr_err emit(struct stor_writer *w, const void *data, size_t len)
     return err == SR_ENOSPC ? SR_OK : err; /* accepted: it is in the buffer */
 }
 
-static enum sr_err emit_page(struct stor_writer *w, const ogg_page *og)
+static void put_le32(uint8_t *p, uint32_t v)
 {
-    enum sr_err err = emit(w, og->header, (size_t)og->header_len);
-    return err ? err : emit(w, og->body, (size_t)og->body_len);
+    for (int i = 0; i < 4; i++, v >>= 8)
+        p[i] = (uint8_t)v;
 }
 
-static enum sr_err stream_flush(struct stor_writer *w, struct wstream *s)
+/* Finish s's page (header, lacing, CRC) and append it to the plaintext. */
+static enum sr_err page_out(struct stor_writer *w, struct wstream *s)
 {
+    struct wpage *pg = &s->pg;
+    uint8_t *h = pg->buf + PAGE_SEGS - pg->nseg; /* header + lacing end where the body starts */
+    uint64_t g = (uint64_t)pg->granule;
     ogg_page og;
     enum sr_err err;
 
-    while (ogg_stream_flush(&s->os, &og))
-        if ((err = emit_page(w, &og)))
-            return err;
-    return SR_OK;
+    memcpy(h, "OggS", 4);
+    h[4] = 0; /* version */
+    h[5] = pg->flags;
+    for (int i = 0; i < 8; i++, g >>= 8)
+        h[6 + i] = (uint8_t)g;
+    put_le32(h + 14, s->serial);
+    put_le32(h + 18, s->seqno++);
+    put_le32(h + 22, 0);
+    h[26] = (uint8_t)pg->nseg;
+    memcpy(h + PAGE_HDR, pg->lacing, pg->nseg);
+    og.header = h;
+    og.header_len = PAGE_HDR + (long)pg->nseg;
+    og.body = pg->buf + PAGE_HDR + PAGE_SEGS;
+    og.body_len = (long)pg->body;
+    ogg_page_checksum_set(&og);
+    err = emit(w, h, PAGE_HDR + pg->nseg + pg->body);
+    pg->nseg = 0;
+    pg->body = 0;
+    pg->flags = 0;
+    pg->granule = -1;
+    return err;
 }
 
 static bool stream_pending(const struct wstream *s)
 {
-    return s->live && s->os.lacing_fill > 0;
+    return s->live && s->pg.nseg > 0;
+}
+
+static enum sr_err stream_flush(struct stor_writer *w, struct wstream *s)
+{
+    return stream_pending(s) ? page_out(w, s) : SR_OK;
 }
 
 /* Flush other streams' partial pages whose media time is not later than
@@ -180,29 +247,74 @@ static enum sr_err flush_older(struct stor_writer *w, const struct wstream *exce
         enum sr_err err;
         for (size_t i = 0; i < w->n_streams; i++) {
             struct wstream *s = &w->streams[i];
-            if (s != except && stream_pending(s) && s->granule <= limit &&
-                (!best || s->granule < best->granule))
+            if (s != except && stream_pending(s) && s->pg.granule <= limit &&
+                (!best || s->pg.granule < best->pg.granule))
                 best = s;
         }
         if (!best)
             return SR_OK;
-        if ((err = stream_flush(w, best)))
+        if ((err = page_out(w, best)))
             return err;
     }
 }
 
-static enum sr_err packet_in(struct stor_writer *w, struct wstream *s, const uint8_t *data,
-                             size_t len, bool bos, bool eos, int64_t granule)
+/* A full page of s leaves; first the other streams' pages it must not overtake. */
+static enum sr_err page_full(struct stor_writer *w, struct wstream *s)
 {
-    ogg_packet op = {
-        .packet = (unsigned char *)(uintptr_t)data, /* libogg copies; never writes */
-        .bytes = (long)len,
-        .b_o_s = bos,
-        .e_o_s = eos,
-        .granulepos = granule,
-        .packetno = s->packetno++,
-    };
-    return ogg_stream_packetin(&s->os, &op) == 0 ? SR_OK : fail(w, SR_ENOMEM);
+    enum sr_err err;
+
+    if (s->pg.granule >= 0 && (err = flush_older(w, s, s->pg.granule)))
+        return err;
+    return page_out(w, s);
+}
+
+/* Append one packet, given in two parts (record header, payload), to s's
+ * page; full pages leave as it goes. */
+static enum sr_err packet_in(struct stor_writer *w, struct wstream *s, const uint8_t *a,
+                             size_t alen, const uint8_t *b, size_t blen, bool bos, bool eos,
+                             int64_t granule)
+{
+    struct wpage *pg = &s->pg;
+    size_t rem = alen + blen;
+    bool started = false; /* a segment of this packet is on a page already */
+    enum sr_err err;
+
+    if (bos)
+        pg->flags |= OGG_FLAG_BOS;
+    for (;;) {
+        size_t seg = rem < 255 ? rem : 255, take;
+        uint8_t *dst;
+        if (pg->nseg == PAGE_SEGS || pg->body + seg > PAGE_BODY) {
+            if ((err = page_full(w, s)))
+                return err;
+            if (started)
+                pg->flags |= OGG_FLAG_CONT;
+        }
+        dst = pg->buf + PAGE_HDR + PAGE_SEGS + pg->body;
+        take = seg < alen ? seg : alen;
+        if (take) { /* a may be NULL when empty: memcpy must not see it */
+            memcpy(dst, a, take);
+            a += take;
+            alen -= take;
+        }
+        if (seg > take) {
+            memcpy(dst + take, b, seg - take);
+            b += seg - take;
+            blen -= seg - take;
+        }
+        pg->lacing[pg->nseg++] = (uint8_t)seg;
+        pg->body += seg;
+        rem -= seg;
+        started = true;
+        if (seg < 255)
+            break; /* a lacing value below 255 ends the packet */
+    }
+    pg->granule = granule;
+    if (eos)
+        pg->flags |= OGG_FLAG_EOS;
+    if (pg->body >= PAGE_FILL || pg->nseg == PAGE_SEGS)
+        return page_full(w, s);
+    return SR_OK;
 }
 
 static enum sr_err stream_begin(struct stor_writer *w, struct wstream *s, unsigned idx, bool cont)
@@ -210,12 +322,15 @@ static enum sr_err stream_begin(struct stor_writer *w, struct wstream *s, unsign
     uint8_t id[STOR_OGG_ID_LEN];
     enum sr_err err;
 
-    if (ogg_stream_init(&s->os, (int)w->serial_next++) != 0)
-        return fail(w, SR_ENOMEM);
+    s->serial = w->serial_next++;
+    s->seqno = 0;
     s->live = true;
-    s->packetno = 0;
+    s->pg.nseg = 0;
+    s->pg.body = 0;
+    s->pg.flags = 0;
+    s->pg.granule = -1;
     stor_ogg_id_encode(id, idx, cont);
-    if ((err = packet_in(w, s, id, sizeof(id), true, false, 0)))
+    if ((err = packet_in(w, s, id, sizeof(id), NULL, 0, true, false, 0)))
         return err;
     return stream_flush(w, s); /* the BOS page holds the ID packet alone */
 }
@@ -228,8 +343,8 @@ static enum sr_err group_seal(struct stor_writer *w)
     for (size_t i = 0; i < w->n_streams; i++) {
         struct wstream *s = &w->streams[i];
         size_t n = stor_ogg_info_encode(info, &s->info);
-        if ((err = packet_in(w, s, info, n, false, false, 0)) ||
-            (err = packet_in(w, s, tags, stor_ogg_tags_encode(tags), false, false, 0)) ||
+        if ((err = packet_in(w, s, info, n, NULL, 0, false, false, 0)) ||
+            (err = packet_in(w, s, tags, stor_ogg_tags_encode(tags), NULL, 0, false, false, 0)) ||
             (err = stream_flush(w, s)))
             return err;
     }
@@ -251,10 +366,9 @@ static enum sr_err end_all_streams(struct stor_writer *w)
     for (size_t i = 0; i < w->n_streams; i++) {
         struct wstream *s = &w->streams[i];
         /* A zero-length packet carries the EOS flag; readers skip it. */
-        if ((err = packet_in(w, s, (const uint8_t *)"", 0, false, true, s->granule)) ||
+        if ((err = packet_in(w, s, NULL, 0, NULL, 0, false, true, s->granule)) ||
             (err = stream_flush(w, s)))
             return err;
-        ogg_stream_clear(&s->os);
         s->live = false;
     }
     return SR_OK;
@@ -273,16 +387,16 @@ static void writer_free(struct stor_writer *w)
     if (w->fd >= 0)
         close(w->fd);
     for (size_t i = 0; i < w->n_streams; i++)
-        if (w->streams[i].live)
-            ogg_stream_clear(&w->streams[i].os);
+        if (w->streams[i].pg.buf)
+            wipe_free(w->streams[i].pg.buf, PAGE_BUF);
     free(w->streams);
     if (w->ct)
         wipe_free(w->ct, STOR_FRAME_LEN + w->chunk_size + STOR_TAG_LEN);
-    if (w->pkt)
-        wipe_free(w->pkt, STOR_PKT_HDR_LEN + STOR_MAX_PAYLOAD);
     buf_fini(&w->plain);
     EVP_MD_CTX_free(w->sha);
+    EVP_CIPHER_CTX_free(w->cipher); /* cleanses its key schedule */
     sr_wipe(w->key, sizeof(w->key));
+    sr_wipe(w->rec, sizeof(w->rec));
     free(w);
 }
 
@@ -329,26 +443,33 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
 
     if (!out || !cfg || !call || !id_hex || !cfg->dir || !cfg->recipients ||
         cfg->n_recipients == 0 || cfg->n_recipients > STOR_MAX_RECIPIENTS ||
-        cfg->chunk_size > STOR_MAX_CHUNK)
+        cfg->chunk_size > STOR_MAX_CHUNK || cfg->sync > STOR_SYNC_NONE)
         return SR_EINVAL;
     w = calloc(1, sizeof(*w));
     if (!w)
         return SR_ENOMEM;
     w->fd = -1;
+    w->sync = cfg->sync;
     buf_init(&hdr, STOR_MAX_HEADER);
     w->chunk_size = cfg->chunk_size ? cfg->chunk_size : STOR_DEFAULT_CHUNK;
     w->max_buffered = cfg->max_buffered ? cfg->max_buffered : 4 * w->chunk_size;
     if (w->max_buffered < w->chunk_size)
         w->max_buffered = w->chunk_size;
     /* stor_writer_packet refuses packets once max_buffered is reached; what
-     * is already inside libogg (a page per stream at most) may still come
-     * out, hence the slack. */
+     * is already in the streams' pages (one per stream at most, and a
+     * packet may span pages) may still come out, hence the slack. */
     buf_init(&w->plain, w->max_buffered + (size_t)STOR_MAX_STREAMS * 2 * 65536);
     w->ct = malloc(STOR_FRAME_LEN + w->chunk_size + STOR_TAG_LEN);
-    w->pkt = malloc(STOR_PKT_HDR_LEN + STOR_MAX_PAYLOAD);
     w->sha = EVP_MD_CTX_new();
+    w->cipher = EVP_CIPHER_CTX_new();
     err = SR_ENOMEM;
-    if (!w->ct || !w->pkt || !w->sha)
+    if (!w->ct || !w->sha || !w->cipher)
+        goto fail;
+    /* Whole chunks are sealed as soon as they gather, so the plaintext
+     * never holds more than a chunk and a page unless the disk is full:
+     * reserve that now (untouched, it costs no resident memory) rather
+     * than grow by doubling, copying and wiping during the first second. */
+    if (!buf_reserve(&w->plain, w->chunk_size + PAGE_BUF, &err))
         goto fail;
     err = SR_ECRYPTO;
     if (EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1)
@@ -376,7 +497,11 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
         log_debug("open %s: %s", w->partial, strerror(errno));
         goto fail;
     }
-    if ((err = sr_write_all(w->fd, hdr.p, hdr.len)) || fdatasync(w->fd) != 0) {
+    /* Only STOR_SYNC_FLUSH makes the header durable now: under the others a
+     * power cut before close may leave a headerless .partial, which
+     * recovery counts as damaged (there was nothing durable to keep). */
+    if ((err = sr_write_all(w->fd, hdr.p, hdr.len)) ||
+        (w->sync == STOR_SYNC_FLUSH && fdatasync(w->fd) != 0)) {
         if (!err)
             err = sr_err_from_errno(errno);
         unlink(w->partial);
@@ -419,6 +544,9 @@ enum sr_err stor_writer_add_stream(struct stor_writer *w, const struct stor_stre
     }
     s = &w->streams[w->n_streams];
     memset(s, 0, sizeof(*s));
+    s->pg.buf = malloc(PAGE_BUF);
+    if (!s->pg.buf)
+        return SR_ENOMEM;
     s->info = *si;
     s->info.codec[sizeof(s->info.codec) - 1] = '\0';
     s->info.label[sizeof(s->info.label) - 1] = '\0';
@@ -466,7 +594,6 @@ enum sr_err stor_writer_packet(struct stor_writer *w, unsigned idx, const struct
     struct wstream *s;
     enum sr_err err;
     int64_t g;
-    ogg_page og;
 
     if (!w || !p || idx >= w->n_streams || (p->payload_len && !p->payload))
         return SR_EINVAL;
@@ -482,20 +609,10 @@ enum sr_err stor_writer_packet(struct stor_writer *w, unsigned idx, const struct
         return err;
     s = &w->streams[idx];
     g = granule_of(w, s, p);
-    stor_ogg_pkt_encode(w->pkt, p);
-    if (p->payload_len)
-        memcpy(w->pkt + STOR_PKT_HDR_LEN, p->payload, p->payload_len);
-    err = packet_in(w, s, w->pkt, STOR_PKT_HDR_LEN + p->payload_len, false, false, g);
-    sr_wipe(w->pkt, STOR_PKT_HDR_LEN + p->payload_len);
-    if (err)
+    stor_ogg_pkt_encode(w->rec, p);
+    if ((err = packet_in(w, s, w->rec, sizeof(w->rec), p->payload, p->payload_len, false, false,
+                         g)))
         return err;
-    while (ogg_stream_pageout(&s->os, &og)) {
-        int64_t pg = ogg_page_granulepos(&og);
-        if (pg >= 0 && (err = flush_older(w, s, pg)))
-            return err;
-        if ((err = emit_page(w, &og)))
-            return err;
-    }
     w->packets++;
     return SR_OK;
 }
@@ -513,9 +630,10 @@ enum sr_err stor_writer_flush(struct stor_writer *w)
     w->nospace = false; /* try the disk again */
     if ((err = seal_plain(w, true)))
         return err;
-    if (w->dirty) {
-        /* Durable before we call it flushed: a crash now loses nothing
-         * handed to the writer before this call. */
+    if (w->dirty && w->sync == STOR_SYNC_FLUSH) {
+        /* Durable before we call it flushed: a power cut now loses nothing
+         * handed to the writer before this call.  The other policies stop
+         * at write(): enough for kill -9, the page cache survives it. */
         if (fdatasync(w->fd) != 0)
             return fail(w, sr_err_from_errno(errno));
         w->dirty = false;
@@ -583,11 +701,11 @@ enum sr_err stor_writer_close(struct stor_writer *w, const struct stor_counts *c
         stor_trailer_encode(&t, tr);
         err = seal_chunk(w, tr, sizeof(tr), true);
     }
-    if (!err && fsync(w->fd) != 0)
+    if (!err && w->sync != STOR_SYNC_NONE && fsync(w->fd) != 0)
         err = sr_err_from_errno(errno);
     if (!err && rename(w->partial, w->final_path) != 0)
         err = sr_err_from_errno(errno);
-    if (!err)
+    if (!err && w->sync != STOR_SYNC_NONE)
         err = sync_dir(w->dir);
     if (!err && path_out) {
         int n = snprintf(path_out, path_len, "%s", w->final_path);

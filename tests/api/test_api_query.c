@@ -32,6 +32,9 @@ static void routes(void)
         { "/v1/recordings/" ID "/archive", API_ROUTE_ARCHIVE },
         { "/v1/recordings/" ID "/export.wav", API_ROUTE_EXPORT },
         { "/v1/recordings/" ID "/export.wav?x", API_ROUTE_EXPORT },
+        { "/v1/recordings/" ID "/export.ogg", API_ROUTE_EXPORT_OGG },
+        { "/v1/recordings/" ID "/export.ogg/", API_ROUTE_NONE },
+        { "/v1/recordings/" ID "/export.opus", API_ROUTE_NONE },
         { "/v1/recordings/nothex", API_ROUTE_META }, /* id checked after auth: 400 */
         { "", API_ROUTE_NONE },
         { "/", API_ROUTE_WEB },
@@ -82,6 +85,7 @@ static void routes(void)
     tap_ok(api_route_role(API_ROUTE_META) == API_ROLE_LISTER, "metadata needs lister");
     tap_ok(api_route_role(API_ROUTE_ARCHIVE) == API_ROLE_ARCHIVIST, "archive needs archivist");
     tap_ok(api_route_role(API_ROUTE_EXPORT) == API_ROLE_AUDITOR, "export needs auditor");
+    tap_ok(api_route_role(API_ROUTE_EXPORT_OGG) == API_ROLE_AUDITOR, "export.ogg needs auditor");
 }
 
 static enum sr_err q(const char *s, enum api_route r, struct api_list_query *lq,

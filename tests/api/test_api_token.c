@@ -1,4 +1,5 @@
-/** @file test_api_token.c  Tokens file parsing, hashing, bearer headers, roles. */
+/** @file test_api_token.c  Tokens file parsing, hashing, bearer headers, roles;
+ *  the client-certificate identity map. */
 #include <stdio.h>
 #include <string.h>
 
@@ -185,6 +186,55 @@ static void roles(void)
     }
 }
 
+/* The client-certs file: identities map to roles, byte for byte. */
+static void certmap(void)
+{
+    static const char *bad[] = {
+        "sip:a@example.net\n",                     /* no roles */
+        "sip:a@example.net boss\n",                /* unknown role */
+        "sip:a@example.net lister\nsip:a@example.net admin\n", /* duplicate */
+        "sip:a@example.net lister auditor\n",      /* a third field */
+        "sip:a@example.net lister,\n",             /* trailing comma */
+        "caf\xc3\xa9@example.net lister\n",        /* not ASCII */
+    };
+    struct api_certmap *m = NULL;
+    char why[256], big[400];
+    unsigned roles = 0;
+    const char *good = "# comment\n\nsip:recorder@example.net lister\n"
+                       "  auditor@example.net\tauditor,archivist  \n";
+    size_t len = strlen(good);
+
+    tap_ok(api_certmap_parse(&m, guard_copy(good, len), len, why, sizeof(why)) == SR_OK &&
+               api_certmap_count(m) == 2,
+           "certmap: two identities (%s)", why);
+    tap_ok(api_certmap_find(m, SLICE_LIT("sip:recorder@example.net"), &roles) == SR_OK &&
+               roles == API_ROLE_LISTER,
+           "certmap: SAN URI maps to lister");
+    tap_ok(api_certmap_find(m, SLICE_LIT("auditor@example.net"), &roles) == SR_OK &&
+               roles == (API_ROLE_AUDITOR | API_ROLE_ARCHIVIST),
+           "certmap: email maps to auditor,archivist");
+    tap_ok(api_certmap_find(m, SLICE_LIT("sip:recorder@example.ne"), &roles) == SR_ENOTFOUND &&
+               api_certmap_find(m, SLICE_LIT("SIP:recorder@example.net"), &roles) ==
+                   SR_ENOTFOUND &&
+               api_certmap_find(m, SLICE_LIT(""), &roles) == SR_ENOTFOUND,
+           "certmap: prefix, case variant and empty identity are unknown");
+    api_certmap_destroy(m);
+    tap_ok(api_certmap_find(NULL, SLICE_LIT("x"), &roles) == SR_ENOTFOUND, "certmap: no map");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        m = NULL;
+        len = strlen(bad[i]);
+        tap_ok(api_certmap_parse(&m, guard_copy(bad[i], len), len, why, sizeof(why)) != SR_OK &&
+                   !m && strncmp(why, "line ", 5) == 0,
+               "certmap: bad file %zu refused (%s)", i, why);
+    }
+    memset(big, 'a', sizeof(big));
+    memcpy(big + sizeof(big) - 9, " lister\n", 9);
+    m = NULL;
+    tap_ok(api_certmap_parse(&m, guard_copy(big, sizeof(big) - 1), sizeof(big) - 1, why,
+                             sizeof(why)) != SR_OK && !m,
+           "certmap: identity over %d bytes refused", API_CERT_ID_MAX);
+}
+
 int main(void)
 {
     {
@@ -198,5 +248,6 @@ int main(void)
     every_prefix();
     bearer();
     roles();
+    certmap();
     return tap_done();
 }

@@ -1,12 +1,12 @@
 #!/bin/bash
 # Integration test of srtprec-keyagent on 127.0.0.1 (TAP output).
-#   integration.sh KEYAGENT KA_CTL KA_SUB MKCERTS ENDPOINT_SIM
+#   integration.sh KEYAGENT KA_CTL KA_SUB MKCERTS ENDPOINT_SIM SDP_DISCLOSE
 # Starts the real daemon with throwaway certificates on an ephemeral port
 # (port-file), drives the control socket with ka_ctl, subscribes with ka_sub
 # (mutual TLS), then stops the daemon.  Every wait is bounded; the daemon is
 # killed on exit whatever happens.
 set -u
-KA=$1 CTL=$2 SUB=$3 MKCERTS=$4 SIM=$5
+KA=$1 CTL=$2 SUB=$3 MKCERTS=$4 SIM=$5 SDPD=$6
 K30=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd
 work=$(mktemp -d /tmp/ka-it.XXXXXX)
 pid=
@@ -123,6 +123,34 @@ ok "${PIPESTATUS[0]}" "disclosure log chain verifies"
 ok $? "no key material in the disclosure log or the daemon log"
 ! grep -q "intruder.*it-call" "$work/disclosure.log"
 ok $? "nothing disclosed to the intruder"
+
+# The SDP helper: an offer/answer pair disclosed through the control socket;
+# the local SDP's key (tag 2, chosen by the answer) keys the send stream.
+KSDP_L=AgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f
+KSDP_R=AwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g
+printf 'v=0\r\no=pbx 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/SAVP 0 8\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:%s\r\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:%s|2^20|1:1\r\na=ssrc:12345 cname:pbx\r\n' \
+    "$K30" "$KSDP_L" > "$work/local.sdp"
+printf 'v=0\r\no=gw 2 2 IN IP4 127.0.0.2\r\ns=-\r\nt=0 0\r\nm=audio 50000 RTP/SAVP 8\r\nc=IN IP4 127.0.0.2\r\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:%s|2^20|7:1\r\n' \
+    "$KSDP_R" > "$work/remote.sdp"
+SD=(--call-id=sdp-call-1@pbx --local-aor=sip:agent2@callcentre.example
+    --remote-aor=sip:customer2@pstn.example --local-sdp="$work/local.sdp" --remote-sdp="$work/remote.sdp")
+timeout 20 "$SDPD" --control="$work/ka.sock" "${SD[@]}" 2>&1 | sed 's/^/# /'
+ok "${PIPESTATUS[0]}" "srtprec-sdp-disclose discloses an offer/answer pair"
+sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
+    --expect-call=sdp-call-1@pbx --expect-key=$KSDP_L
+ok $? "subscriber receives the SDP call with the local SDP's key on its send stream"
+timeout 20 "$SDPD" --control="$work/ka.sock" "${SD[@]}" > /dev/null 2>&1
+[ $? -eq 1 ]; ok $? "disclosing the same Call-ID again: refused (exit 1)"
+timeout 20 "$SDPD" --control="$work/ka.sock" "${SD[@]/sdp-call-1/sdp-call-2}" \
+    --remote-sdp="$work/local.sdp" > /dev/null 2>&1
+[ $? -eq 1 ]; ok $? "two offers (no answer): refused before anything is sent (exit 1)"
+printf 'v=0\r\nm=audio 1 RTP/SAVP 0\r\na=crypto:1 F8_128_HMAC_SHA1_80 inline:%s\r\n' "$K30" > "$work/bad.sdp"
+timeout 20 "$SDPD" --control="$work/ka.sock" "${SD[@]}" --remote-sdp="$work/bad.sdp" 2>&1 | sed 's/^/# /'
+[ "${PIPESTATUS[0]}" -eq 1 ]; ok $? "unknown suite in the SDP: refused (exit 1)"
+printf 'END sdp-call-1@pbx\n' | timeout 20 "$CTL" "$work/ka.sock" > "$work/answers3"
+grep -q '^OK' "$work/answers3"; ok $? "SDP call ENDed"
+! grep -q -e "$KSDP_L" -e "$KSDP_R" "$work/disclosure.log" "$work/ka.log"
+ok $? "no SDP key material in the disclosure log or the daemon log"
 
 # The endpoint simulator discloses through the control socket, sends SRTP to
 # a UDP port nobody reads (loopback drops it), ends its calls, writes its files.

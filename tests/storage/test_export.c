@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stor.h"
 #include "tap.h"
@@ -39,6 +40,7 @@ static int16_t ref_alaw(uint8_t b)
 struct sink {
     uint8_t *p;
     size_t len, cap, calls;
+    size_t small; /* calls with fewer than 4096 bytes */
 };
 
 static bool sink_fn(const void *data, size_t len, void *arg)
@@ -53,6 +55,8 @@ static bool sink_fn(const void *data, size_t len, void *arg)
     memcpy(s->p + s->len, data, len);
     s->len += len;
     s->calls++;
+    if (len < 4096)
+        s->small++;
     return true;
 }
 
@@ -65,6 +69,69 @@ static int16_t sample(const struct sink *s, size_t frame, unsigned ch)
 {
     const uint8_t *p = s->p + 44 + frame * 4 + ch * 2;
     return (int16_t)(uint16_t)(p[0] | p[1] << 8);
+}
+
+/* A 90 s two-party call: longer than the reorder window, so the window
+ * slides many times.  Recv packet 1000 comes 3 s late in file order (within
+ * the window) and must still land in place; every sink write but the
+ * header and the last is large (no per-sample writes). */
+static void long_call(const char *dir, const char *crt, const char *key)
+{
+    enum { SECS = 90, PKTS = SECS * 50, LATE = 1000, LAG = 150 };
+    const char *recips[1] = { crt };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_NONE };
+    struct stor_call_info call = { .call_id = "export-long" };
+    struct stor_stream_info si[2] = {
+        { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s" },
+        { 0x200, 0, "PCMU", 8000, STOR_DIR_RECV, "r" },
+    };
+    const uint64_t t0 = 1700000000000000ull;
+    char path[8192], id[STOR_ID_HEX];
+    struct stor_writer *w;
+    struct sink out = { 0 };
+    const char *why = NULL;
+    unsigned idx[2];
+    uint8_t pay[160];
+    size_t bad = 0;
+    enum sr_err err;
+
+    if (!tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK &&
+                    stor_writer_add_stream(w, &si[0], &idx[0]) == SR_OK &&
+                    stor_writer_add_stream(w, &si[1], &idx[1]) == SR_OK,
+                "long call: writer"))
+        return;
+    for (unsigned i = 0; i < PKTS; i++) {
+        for (unsigned k = 0; k < 2; k++) {
+            for (unsigned pass = 0; pass < 2; pass++) {
+                unsigned n = pass ? LATE : i;
+                struct stor_pkt p;
+                if ((k == 1 && i == LATE && !pass) || (pass && (k != 1 || i != LATE + LAG)))
+                    continue; /* recv packet LATE is held back until LATE + LAG */
+                for (unsigned b = 0; b < 160; b++)
+                    pay[b] = (uint8_t)(n * 7 + b + k * 101);
+                p = (struct stor_pkt){ (uint16_t)n, n, 1000 + (uint64_t)n * 160,
+                                       t0 + (uint64_t)n * 20000 + k * 1000, 0, pay, 160 };
+                stor_writer_packet(w, idx[k], &p);
+            }
+        }
+        if (i % 50 == 49)
+            stor_writer_flush(w);
+    }
+    if (!tap_ok(stor_writer_close(w, NULL, path, sizeof(path)) == SR_OK, "long call: sealed"))
+        return;
+    err = stor_export_wav(path, crt, key, sink_fn, &out, &why);
+    tap_ok(err == SR_OK && out.len == 44 + (size_t)PKTS * 160 * 4,
+           "long call: exported %zu bytes (%s)", out.len, why ? why : "ok");
+    if (out.len == 44 + (size_t)PKTS * 160 * 4)
+        for (size_t f = 0; f < (size_t)PKTS * 160; f++)
+            for (unsigned k = 0; k < 2; k++)
+                if (sample(&out, f, k) != ref_ulaw((uint8_t)((f / 160) * 7 + f % 160 + k * 101)))
+                    bad++;
+    tap_ok(bad == 0, "long call: every sample in place, the late packet too (%zu differ)", bad);
+    tap_ok(out.small <= 2, "long call: %zu sink writes, %zu of them under 4 KiB", out.calls,
+           out.small);
+    free(out.p);
+    unlink(path);
 }
 
 int main(void)
@@ -91,7 +158,7 @@ int main(void)
     if (!tap_ok(testcert_tmpdir(dir) && testcert_make(dir, "aud", TESTCERT_EC, crt, key),
                 "temp dir and certificate"))
         return tap_done();
-    struct stor_writer_cfg cfg = { dir, recips, 1, 1000, 0 };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 1000, 0, STOR_SYNC_CLOSE };
     if (!tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK, "writer"))
         return tap_done();
     stor_writer_add_stream(w, &si[0], &idx[0]);
@@ -185,6 +252,7 @@ int main(void)
         tap_ok(err != SR_OK && o2.len == 0 && why, "no key: error before any output (%s)", why);
         free(o2.p);
     }
+    long_call(dir, crt, key);
 done:
     free(out.p);
     testcert_rmdir(dir);

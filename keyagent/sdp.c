@@ -1,0 +1,528 @@
+/** @file sdp.c  SDP offer/answer helper: parse a=crypto (RFC 4568) and disclose (ka.h).
+ *
+ * SDP arrives from the network through the endpoint, so the parser treats it
+ * as hostile: one pass over bounded lines, every count capped by a KA_SDP_MAX_*
+ * ceiling, values copied into fixed buffers.  It reads only what disclosure
+ * needs and skips every other line type, so SDP extensions pass through. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ka.h"
+#include "slice.h"
+#include "util.h"
+
+/* The suites the control protocol accepts, with key + salt lengths
+ * (RFC 4568 6.2, RFC 6188, RFC 7714).  The SDP helper sits on the client
+ * side, which links no SIP code, so it keeps its own table. */
+static const struct {
+    const char *name;
+    size_t master_len;
+} suites[] = {
+    { "AES_CM_128_HMAC_SHA1_80", 30 }, { "AES_CM_128_HMAC_SHA1_32", 30 },
+    { "AES_256_CM_HMAC_SHA1_80", 46 }, { "AES_256_CM_HMAC_SHA1_32", 46 },
+    { "AEAD_AES_128_GCM", 28 },        { "AEAD_AES_256_GCM", 44 },
+};
+
+/* Static payload types (RFC 3551 table 4) an answer may use without rtpmap. */
+static const struct {
+    unsigned pt;
+    const char *codec;
+    unsigned clock_rate;
+} static_pts[] = {
+    { 0, "PCMU", 8000 }, { 3, "GSM", 8000 },  { 4, "G723", 8000 },
+    { 8, "PCMA", 8000 }, { 9, "G722", 8000 }, { 18, "G729", 8000 },
+};
+
+void ka_sdp_wipe(struct ka_sdp *sdp)
+{
+    if (sdp)
+        sr_wipe(sdp, sizeof(*sdp));
+}
+
+static struct slice next_token(struct slice *cur)
+{
+    while (cur->len && cur->p[0] == ' ')
+        slice_skip(cur, 1);
+    return slice_split(cur, ' ');
+}
+
+static bool tok_chars(struct slice t)
+{
+    if (t.len == 0)
+        return false;
+    for (size_t i = 0; i < t.len; i++)
+        if ((unsigned char)t.p[i] < 0x21 || (unsigned char)t.p[i] > 0x7e)
+            return false;
+    return true;
+}
+
+/* "c=IN IP4 192.0.2.1" (an optional /ttl or /count is refused: multicast
+ * media cannot be forked to a recorder). */
+static bool conn_parse(struct slice v, char *addr, size_t addrlen, bool *ipv6)
+{
+    struct slice nettype = next_token(&v), atype = next_token(&v), a = next_token(&v);
+    unsigned char bin[16];
+
+    if (!slice_eq(nettype, SLICE_LIT("IN")) || next_token(&v).len ||
+        !slice_copy_cstr(a, addr, addrlen) || a.len == 0)
+        return false;
+    if (slice_eq(atype, SLICE_LIT("IP4")))
+        *ipv6 = false;
+    else if (slice_eq(atype, SLICE_LIT("IP6")))
+        *ipv6 = true;
+    else
+        return false;
+    return inet_pton(*ipv6 ? AF_INET6 : AF_INET, addr, bin) == 1;
+}
+
+static enum sr_err media_parse(struct slice v, struct ka_sdp_media *m, const char **why)
+{
+    struct slice media = next_token(&v), port = next_token(&v), proto = next_token(&v), fmt;
+    struct slice portnum = slice_split(&port, '/');
+    uint64_t n;
+
+    if (!tok_chars(media) || !slice_copy_cstr(media, m->media, sizeof(m->media)))
+        return (*why = "m=: bad media"), SR_EPARSE;
+    uint64_t count;
+
+    /* "<port>/<number of ports>": the count is checked, then unused. */
+    if (!slice_to_u64(portnum, 65535, &n) || (port.len && !slice_to_u64(port, 65535, &count)))
+        return (*why = "m=: bad port"), SR_EPARSE;
+    m->port = (unsigned)n;
+    if (!tok_chars(proto) || !slice_copy_cstr(proto, m->proto, sizeof(m->proto)))
+        return (*why = "m=: bad proto"), SR_EPARSE;
+    while ((fmt = next_token(&v)).len) {
+        if (m->n_fmt == KA_SDP_MAX_FMT)
+            return (*why = "m=: too many formats"), SR_ELIMIT;
+        /* Non-RTP protos have non-numeric formats: keep none of them. */
+        if (slice_to_u64(fmt, 127, &n))
+            m->fmt[m->n_fmt++] = (unsigned)n;
+        else if (strncmp(m->proto, "RTP/", 4) == 0)
+            return (*why = "m=: payload type not 0-127"), SR_EPARSE;
+    }
+    return SR_OK;
+}
+
+/* "a=rtpmap:<pt> <name>/<rate>[/<params>]" */
+static enum sr_err rtpmap_parse(struct slice v, struct ka_sdp_media *m, const char **why)
+{
+    struct slice pt = next_token(&v), enc = next_token(&v);
+    struct slice name = slice_split(&enc, '/'), rate = slice_split(&enc, '/');
+    struct ka_sdp_rtpmap *r;
+    uint64_t p, cr;
+
+    if (!slice_to_u64(pt, 127, &p) || !tok_chars(name) || !slice_to_u64(rate, 384000, &cr) ||
+        cr == 0 || next_token(&v).len)
+        return (*why = "a=rtpmap: malformed"), SR_EPARSE;
+    if (m->n_rtpmap == KA_SDP_MAX_FMT)
+        return (*why = "a=rtpmap: too many"), SR_ELIMIT;
+    r = &m->rtpmap[m->n_rtpmap];
+    if (!slice_copy_cstr(name, r->codec, sizeof(r->codec)))
+        return (*why = "a=rtpmap: encoding name too long"), SR_EPARSE;
+    r->pt = (unsigned)p;
+    r->clock_rate = (unsigned)cr;
+    m->n_rtpmap++;
+    return SR_OK;
+}
+
+/* lifetime: decimal 1..2^48 or "2^n" (n 1..48), as the control protocol. */
+static bool lifetime_parse(struct slice t, uint64_t *out)
+{
+    uint64_t e;
+
+    if (t.len > 2 && t.p[0] == '2' && t.p[1] == '^') {
+        if (!slice_to_u64(slice_of(t.p + 2, t.len - 2), 48, &e) || e == 0)
+            return false;
+        *out = (uint64_t)1 << e;
+        return true;
+    }
+    return slice_to_u64(t, (uint64_t)1 << 48, out) && *out > 0;
+}
+
+/* "inline:<base64 key||salt>[|lifetime][|mki:len]" (RFC 4568 6.1). */
+static enum sr_err key_param_parse(struct slice kp, size_t master_len, struct ka_sdp_key *k,
+                                   const char **why)
+{
+    struct slice b64, f;
+    size_t got = 0;
+    bool more;
+
+    if (!slice_starts_nocase(kp, SLICE_LIT("inline:")))
+        return (*why = "a=crypto: key method is not inline:"), SR_EPARSE;
+    slice_skip(&kp, 7);
+    /* slice_split cannot tell "x|" from "x": count the separators first. */
+    more = slice_find(kp, '|') >= 0;
+    b64 = slice_split(&kp, '|');
+    if (!sr_b64_decode(b64, k->master, sizeof(k->master), &got))
+        return (*why = "a=crypto: key is not valid base64"), SR_EPARSE;
+    if (got != master_len)
+        return (*why = "a=crypto: key||salt length does not match the suite"), SR_EPARSE;
+    k->master_len = got;
+    for (unsigned fields = 0; more; fields++) {
+        more = slice_find(kp, '|') >= 0;
+        f = slice_split(&kp, '|');
+        if (fields == 2)
+            return (*why = "a=crypto: too many key-param fields"), SR_EPARSE;
+        if (f.len == 0)
+            return (*why = "a=crypto: empty key-param field"), SR_EPARSE;
+        if (slice_find(f, ':') >= 0) {
+            struct slice val = slice_split(&f, ':');
+            uint64_t mv, ml;
+            if (k->mki_len || !slice_to_u64(val, UINT64_MAX, &mv) || !slice_to_u64(f, 128, &ml) ||
+                ml == 0)
+                return (*why = "a=crypto: malformed MKI"), SR_EPARSE;
+            if (ml > 4)
+                return (*why = "a=crypto: MKI longer than 4 bytes"), SR_EUNSUPP;
+            if (ml < 4 && mv >> (8 * ml))
+                return (*why = "a=crypto: MKI value does not fit its length"), SR_EPARSE;
+            if (mv > UINT32_MAX)
+                return (*why = "a=crypto: MKI value does not fit its length"), SR_EPARSE;
+            k->mki = (uint32_t)mv;
+            k->mki_len = (unsigned)ml;
+        } else if (k->mki_len || k->lifetime || !lifetime_parse(f, &k->lifetime)) {
+            /* The lifetime comes before the MKI, once. */
+            return (*why = "a=crypto: malformed lifetime"), SR_EPARSE;
+        }
+    }
+    return SR_OK;
+}
+
+/* "a=crypto:<tag> <suite> <key-params> [<session-params>...]" (RFC 4568 9.1). */
+static enum sr_err crypto_parse(struct slice v, struct ka_sdp_media *m, const char **why)
+{
+    struct slice tag = next_token(&v), suite = next_token(&v), kps = next_token(&v);
+    struct ka_sdp_crypto *cr;
+    size_t master_len = 0;
+    uint64_t t;
+    enum sr_err err;
+
+    if (!slice_to_u64(tag, 999999999, &t) || tag.len > 9)
+        return (*why = "a=crypto: bad tag"), SR_EPARSE;
+    if (!tok_chars(suite) || !tok_chars(kps))
+        return (*why = "a=crypto: missing suite or key-params"), SR_EPARSE;
+    if (m->n_crypto == KA_SDP_MAX_CRYPTO)
+        return (*why = "a=crypto: too many in one m= section"), SR_ELIMIT;
+    for (size_t i = 0; i < m->n_crypto; i++)
+        if (m->crypto[i].tag == t)
+            return (*why = "a=crypto: tag repeated"), SR_EPARSE;
+    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+        if (slice_eq(suite, slice_cstr(suites[i].name)))
+            master_len = suites[i].master_len;
+    if (!master_len)
+        return (*why = "a=crypto: unknown or unsupported crypto suite"), SR_EUNSUPP;
+    cr = &m->crypto[m->n_crypto];
+    cr->tag = (uint32_t)t;
+    slice_copy_cstr(suite, cr->suite, sizeof(cr->suite));
+    for (bool more = true; more;) {
+        struct slice kp;
+        more = slice_find(kps, ';') >= 0;
+        kp = slice_split(&kps, ';');
+        if (cr->n_keys == KA_SDP_MAX_KEYS)
+            goto fail_limit;
+        err = key_param_parse(kp, master_len, &cr->keys[cr->n_keys], why);
+        if (err)
+            goto fail;
+        cr->n_keys++;
+    }
+    if (cr->n_keys == 0) {
+        *why = "a=crypto: no key-params";
+        err = SR_EPARSE;
+        goto fail;
+    }
+    /* libsrtp tells several master keys apart only by MKI (RFC 4568 6.1). */
+    for (size_t i = 0; cr->n_keys > 1 && i < cr->n_keys; i++)
+        if (cr->keys[i].mki_len == 0 || cr->keys[i].mki_len != cr->keys[0].mki_len) {
+            *why = "a=crypto: several keys need an MKI of one length each";
+            err = SR_EPARSE;
+            goto fail;
+        }
+    /* Session params (KDR, UNENCRYPTED_SRTP, FEC_ORDER, WSH...) are ignored:
+     * the control protocol has no field for them.  The flag lets a caller say so. */
+    cr->session_params = next_token(&v).len > 0;
+    m->n_crypto++;
+    return SR_OK;
+fail_limit:
+    *why = "a=crypto: more than 4 key-params";
+    err = SR_ELIMIT;
+fail:
+    sr_wipe(cr, sizeof(*cr));
+    return err;
+}
+
+/* "a=ssrc:<id> <attribute>[:<value>]": only the first id counts; later ones
+ * are retransmission or FEC streams, which the recorder does not keep. */
+static enum sr_err ssrc_parse(struct slice v, struct ka_sdp_media *m, const char **why)
+{
+    struct slice id = next_token(&v);
+    uint64_t n;
+
+    if (!slice_to_u64(id, UINT32_MAX, &n))
+        return (*why = "a=ssrc: bad id"), SR_EPARSE;
+    if (!m->ssrc_known) {
+        m->ssrc_known = true;
+        m->ssrc = (uint32_t)n;
+    }
+    return SR_OK;
+}
+
+static enum sr_err line_parse(struct slice line, struct ka_sdp *out, char *sess_addr,
+                              bool *sess_v6, const char **why)
+{
+    char type = line.p[0];
+    struct slice v = slice_of(line.p + 2, line.len - 2);
+    struct ka_sdp_media *m = out->n_media ? &out->media[out->n_media - 1] : NULL;
+
+    switch (type) {
+    case 'm':
+        if (out->n_media == KA_SDP_MAX_MEDIA)
+            return (*why = "too many m= lines"), SR_ELIMIT;
+        m = &out->media[out->n_media++];
+        return media_parse(v, m, why);
+    case 'c':
+        if (!conn_parse(v, m ? m->addr : sess_addr, 48, m ? &m->ipv6 : sess_v6))
+            return (*why = "c=: not IN IP4/IP6 with a unicast address"), SR_EPARSE;
+        return SR_OK;
+    case 'a':
+        if (!m)
+            return SR_OK; /* session-level attributes: none matter here */
+        if (slice_starts_nocase(v, SLICE_LIT("crypto:")))
+            return crypto_parse(slice_of(v.p + 7, v.len - 7), m, why);
+        if (slice_starts_nocase(v, SLICE_LIT("rtpmap:")))
+            return rtpmap_parse(slice_of(v.p + 7, v.len - 7), m, why);
+        if (slice_starts_nocase(v, SLICE_LIT("ssrc:")))
+            return ssrc_parse(slice_of(v.p + 5, v.len - 5), m, why);
+        return SR_OK;
+    default:
+        return SR_OK;
+    }
+}
+
+enum sr_err ka_sdp_parse(const char *text, size_t len, struct ka_sdp *out, const char **why)
+{
+    struct slice cur;
+    char sess_addr[48] = "";
+    bool sess_v6 = false;
+    size_t lineno = 0;
+    enum sr_err err = SR_OK;
+    const char *dummy;
+
+    if (!why)
+        why = &dummy;
+    *why = "";
+    if (!out || (!text && len))
+        return (*why = "bad arguments"), SR_EINVAL;
+    ka_sdp_wipe(out);
+    if (len > KA_SDP_MAX)
+        return (*why = "SDP larger than 64 KiB"), SR_ELIMIT;
+    cur = slice_of(text, len);
+    while (cur.len) {
+        struct slice line = slice_split(&cur, '\n');
+
+        if (line.len && line.p[line.len - 1] == '\r')
+            line.len--;
+        if (line.len > KA_SDP_MAX_LINE) {
+            *why = "line longer than 2048 bytes";
+            err = SR_ELIMIT;
+            goto out;
+        }
+        if (line.len < 2 || line.p[1] != '=' || line.p[0] < 'a' || line.p[0] > 'z') {
+            *why = "line is not <letter>=<value>";
+            err = SR_EPARSE;
+            goto out;
+        }
+        for (size_t i = 2; i < line.len; i++)
+            if (line.p[i] == '\0' || line.p[i] == '\r') {
+                *why = "NUL or CR inside a line";
+                err = SR_EPARSE;
+                goto out;
+            }
+        if (lineno++ == 0 && !slice_eq(line, SLICE_LIT("v=0"))) {
+            *why = "first line is not v=0";
+            err = SR_EPARSE;
+            goto out;
+        }
+        err = line_parse(line, out, sess_addr, &sess_v6, why);
+        if (err)
+            goto out;
+    }
+    if (lineno == 0) {
+        *why = "empty SDP";
+        err = SR_EPARSE;
+        goto out;
+    }
+    /* RFC 4566 5.7: a section without c= uses the session's. */
+    for (size_t i = 0; i < out->n_media; i++)
+        if (!out->media[i].addr[0]) {
+            memcpy(out->media[i].addr, sess_addr, sizeof(sess_addr));
+            out->media[i].ipv6 = sess_v6;
+        }
+out:
+    if (err)
+        ka_sdp_wipe(out);
+    return err;
+}
+
+/* ---- disclosure --------------------------------------------------------- */
+
+static const struct ka_sdp_crypto *crypto_by_tag(const struct ka_sdp_media *m, uint32_t tag)
+{
+    for (size_t i = 0; i < m->n_crypto; i++)
+        if (m->crypto[i].tag == tag)
+            return &m->crypto[i];
+    return NULL;
+}
+
+/* The codec both sides use: the first of a's formats that b also lists (an
+ * answer keeps the offer's formats in its order of preference, RFC 3264 6.1),
+ * named by a's rtpmap or the static table. */
+static bool codec_pick(const struct ka_sdp_media *a, const struct ka_sdp_media *b, unsigned *pt,
+                       const char **codec, unsigned *rate)
+{
+    for (size_t i = 0; i < a->n_fmt; i++)
+        for (size_t j = 0; j < b->n_fmt; j++) {
+            if (a->fmt[i] != b->fmt[j])
+                continue;
+            *pt = a->fmt[i];
+            for (size_t k = 0; k < a->n_rtpmap; k++)
+                if (a->rtpmap[k].pt == *pt) {
+                    *codec = a->rtpmap[k].codec;
+                    *rate = a->rtpmap[k].clock_rate;
+                    return true;
+                }
+            for (size_t k = 0; k < sizeof(static_pts) / sizeof(static_pts[0]); k++)
+                if (static_pts[k].pt == *pt) {
+                    *codec = static_pts[k].codec;
+                    *rate = static_pts[k].clock_rate;
+                    return true;
+                }
+            return false; /* a dynamic type without rtpmap names no codec */
+        }
+    return false;
+}
+
+static void addr_fmt(const struct ka_sdp_media *m, char *out, size_t outlen)
+{
+    snprintf(out, outlen, m->ipv6 ? "[%s]:%u" : "%s:%u", m->addr, m->port);
+}
+
+struct plan {
+    struct ka_stream_info info[2 * KA_SDP_MAX_MEDIA];
+    struct ka_key keys[2 * KA_SDP_MAX_MEDIA][KA_SDP_MAX_KEYS];
+    char ids[2 * KA_SDP_MAX_MEDIA][32];
+    char addrs[KA_SDP_MAX_MEDIA][2][64];
+    size_t n;
+};
+
+static void plan_keys(struct plan *p, const struct ka_sdp_crypto *cr)
+{
+    struct ka_stream_info *s = &p->info[p->n];
+
+    for (size_t k = 0; k < cr->n_keys; k++)
+        p->keys[p->n][k] = (struct ka_key){ .master = cr->keys[k].master,
+                                            .master_len = cr->keys[k].master_len,
+                                            .lifetime = cr->keys[k].lifetime,
+                                            .mki = cr->keys[k].mki,
+                                            .mki_len = cr->keys[k].mki_len };
+    s->suite = cr->suite;
+    s->keys = p->keys[p->n];
+    s->n_keys = cr->n_keys;
+}
+
+/* Build every STREAM before the CALL goes out, so that a pair that cannot be
+ * disclosed is refused without telling subscribers anything. */
+static enum sr_err plan_build(struct plan *p, const char *call_id, const struct ka_sdp *local,
+                              const struct ka_sdp *remote, const char **why)
+{
+    if (local->n_media != remote->n_media)
+        return (*why = "offer and answer have different numbers of m= lines"), SR_EINVAL;
+    for (size_t i = 0; i < local->n_media; i++) {
+        const struct ka_sdp_media *l = &local->media[i], *r = &remote->media[i];
+        const struct ka_sdp_crypto *lc, *rc;
+        unsigned pt = 0, rate = 0;
+        const char *codec = NULL;
+
+        if (strcmp(l->media, r->media) != 0)
+            return (*why = "m= lines of offer and answer do not match"), SR_EINVAL;
+        /* Only audio is recorded; a rejected (port 0) or unencrypted
+         * section has no keys to disclose. */
+        if (strcmp(l->media, "audio") != 0 || l->port == 0 || r->port == 0 ||
+            (l->n_crypto == 0 && r->n_crypto == 0))
+            continue;
+        if (l->n_crypto == 0 || r->n_crypto == 0)
+            return (*why = "a=crypto on one side only"), SR_EINVAL;
+        if (l->n_crypto != 1 && r->n_crypto != 1)
+            return (*why = "neither side has exactly one a=crypto (no answer)"), SR_EINVAL;
+        lc = l->n_crypto == 1 ? &l->crypto[0] : crypto_by_tag(l, r->crypto[0].tag);
+        rc = r->n_crypto == 1 ? &r->crypto[0] : crypto_by_tag(r, l->crypto[0].tag);
+        if (!lc || !rc || lc->tag != rc->tag)
+            return (*why = "no a=crypto tag shared by offer and answer"), SR_EINVAL;
+        if (strcmp(lc->suite, rc->suite) != 0)
+            return (*why = "offer and answer use different suites for one tag"), SR_EINVAL;
+        if (!l->addr[0] || !r->addr[0])
+            return (*why = "m= section without c= (and no session c=)"), SR_EINVAL;
+        if (!codec_pick(l, r, &pt, &codec, &rate))
+            return (*why = "no common payload type with a known codec"), SR_EINVAL;
+        addr_fmt(l, p->addrs[i][0], sizeof(p->addrs[i][0]));
+        addr_fmt(r, p->addrs[i][1], sizeof(p->addrs[i][1]));
+        for (int dir = 0; dir < 2; dir++) {
+            struct ka_stream_info *s = &p->info[p->n];
+            const struct ka_sdp_media *own = dir == 0 ? l : r;
+
+            snprintf(p->ids[p->n], sizeof(p->ids[p->n]), "%.8s%u-%s", l->media, (unsigned)i,
+                     dir == 0 ? "tx" : "rx");
+            *s = (struct ka_stream_info){
+                .call_id = call_id, .stream_id = p->ids[p->n],
+                .direction = dir == 0 ? KA_DIR_SEND : KA_DIR_RECV,
+                .ssrc_known = own->ssrc_known, .ssrc = own->ssrc,
+                .payload_type = pt, .codec = codec, .clock_rate = rate,
+                .src = p->addrs[i][dir], .dst = p->addrs[i][1 - dir],
+                .roc = 0, .seq = 0,
+            };
+            plan_keys(p, dir == 0 ? lc : rc);
+            p->n++;
+        }
+    }
+    return SR_OK;
+}
+
+enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call,
+                            const struct ka_sdp *local, const struct ka_sdp *remote,
+                            size_t *n_streams, const char **why)
+{
+    struct plan p = { .n = 0 };
+    enum sr_err err;
+    const char *dummy;
+    size_t ok = 0;
+
+    if (!why)
+        why = &dummy;
+    *why = "";
+    if (n_streams)
+        *n_streams = 0;
+    if ((c && (!call || !call->call_id)) || !local || !remote)
+        return (*why = "bad arguments"), SR_EINVAL;
+    err = plan_build(&p, c ? call->call_id : "-", local, remote, why);
+    if (!err && p.n == 0) {
+        *why = "no audio m= line with a=crypto on both sides";
+        err = SR_EINVAL;
+    }
+    if (err)
+        goto out;
+    if (!c) {
+        if (n_streams)
+            *n_streams = p.n; /* dry run */
+        goto out;
+    }
+    /* One write: subscribers get the call with all its keys in one NOTIFY. */
+    err = ka_call_begin_streams(c, call, p.info, p.n, &ok);
+    if (err == SR_ESTATE)
+        *why = ok == 0 ? "CALL refused" : "STREAM refused";
+    else if (err)
+        *why = "control socket failed";
+    if (n_streams && ok)
+        *n_streams = ok - 1;
+out:
+    /* p holds only pointers into the caller's SDPs; nothing secret to wipe. */
+    return err;
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Capacity over sockets (issue 5, item 6a): the real keyagent and recorder on
+# 127.0.0.1, srtprec-loadgen sending pre-encrypted SRTP at 50 packets/s per
+# stream, then srtprec-loadcheck comparing every stream's count and payload
+# hash with what the recorder archived.  The recorder's cost is its own CPU
+# time (utime + stime from /proc/PID/stat), split into phases: disclosure
+# (NOTIFY processing), media (from the first packet to END), close (sealing
+# the archives).  A benchmark, not a test: figures go to docs/benchmarks.md.
+#
+# usage: tools/bench_capacity.sh [BUILD_DIR] [CALLS...]
+#   env: DURATION_MS (10000), FAST=1 (also one run as fast as possible),
+#        PIN=1 (recorder on CPU 0, generator on CPU 1; default on 2+ cores)
+# Prints one table row per run.  Exit 1 if any run lost a packet.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$top/build}" && pwd)
+shift || true
+runs=("$@")
+[ "${#runs[@]}" -gt 0 ] || runs=(500 1000 2000)
+duration=${DURATION_MS:-10000}
+pin=${PIN:-$([ "$(nproc)" -ge 2 ] && echo 1 || echo 0)}
+. "$top/tests/lib/stack.sh"
+
+hz=$(getconf CLK_TCK)
+base=$(mktemp -d /tmp/srtprec-capacity.XXXXXX)
+trap 'stack_stop' EXIT
+lost=0
+
+cpu_ticks() { # utime + stime of pid (fields 14, 15; the comm field has no spaces)
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+status_kb() { # pid field
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+metric() { # file name
+    awk -v n="$2" '$1 == n { s += $2 } END { print s + 0 }' "$1" 2>/dev/null
+}
+
+printf '%-6s %-6s %-6s %-10s %-10s %-10s %-8s %-7s %-8s %-8s %-9s %-8s %-8s %s\n' \
+    calls streams mode sent archived rate_pps loss cpu_s us/pkt media_us streams/core KiB/strm kdrops check
+
+one_run() { # calls fast(0|1)
+    local calls=$1 fast=$2 run rec lg c0 c1 c2 c3 rss0 rss1=0 hwm sealed partial
+    run="$base/run-$calls-$fast"
+    unset STACK_KA_PORT STACK_MEDIA_PORT STACK_API_PORT
+    stack_init "$build" "$run" >/dev/null 2>&1
+    # Metrics for the kernel-drop counter; the default limits hold 4,400 streams.
+    # The keyagent holds 1,024 calls by default.
+    sed -i "/^\[recorder\]/a metrics-file = $run/metrics.prom" "$run/srtprec.conf"
+    sed -i "/^\[keyagent\]/a max-calls = 4096" "$run/srtprec.conf"
+    stack_start || { echo "stack did not start (see $run)"; return 1; }
+    rec=${STACK_PIDS[1]}
+    [ "$pin" = 1 ] && taskset -pc 0 "$rec" >/dev/null
+    sleep 0.5
+    rss0=$(status_kb "$rec" VmRSS)
+    c0=$(cpu_ticks "$rec")
+    local args=(--control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" --calls="$calls"
+                --duration-ms="$duration" --out="$run/sent.tsv" --start-file="$run/go")
+    [ "$fast" = 1 ] && args+=(--fast=yes)
+    if [ "$pin" = 1 ]; then
+        taskset -c 1 "$build/tools/srtprec-loadgen" "${args[@]}" >"$run/loadgen.out" 2>"$run/loadgen.log" &
+    else
+        "$build/tools/srtprec-loadgen" "${args[@]}" >"$run/loadgen.out" 2>"$run/loadgen.log" &
+    fi
+    lg=$!
+    # Phase marks: the generator logs "disclosed" before its settle pause.
+    # Media starts once the recorder has opened every call's archive: an
+    # open costs fsyncs on the recorder's only thread, and media arriving
+    # meanwhile would measure that stall, not the media path.
+    # Bounded: after 120 s media starts anyway (and the stall shows as loss).
+    c1='' waited=0
+    while kill -0 "$lg" 2>/dev/null; do
+        grep -q disclosed "$run/loadgen.log" 2>/dev/null && waited=$((waited + 1))
+        if [ -z "$c1" ] && [ "$waited" -gt 0 ] &&
+           { [ "$(grep -c 'recording into archive' "$run/recorder.log")" -ge "$calls" ] ||
+             [ "$waited" -gt 2400 ]; }; then
+            c1=$(cpu_ticks "$rec")
+            rss1=$(status_kb "$rec" VmRSS)
+            touch "$run/go"
+        fi
+        sleep 0.05
+    done
+    wait "$lg"
+    c2=$(cpu_ticks "$rec")
+    [ -n "$c1" ] || c1=$c0
+    for _ in $(seq 1 600); do
+        sealed=$(find "$run/archive" -name '*.srec' | wc -l)
+        partial=$(find "$run/archive" -name '*.partial' | wc -l)
+        [ "$sealed" -ge "$calls" ] && [ "$partial" = 0 ] && break
+        sleep 0.1
+    done
+    c3=$(cpu_ticks "$rec")
+    hwm=$(status_kb "$rec" VmHWM)
+    stack_stop
+    "$build/tools/srtprec-loadcheck" --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" \
+        --expect="$run/sent.tsv" "$run"/archive/*.srec >"$run/check.out" 2>"$run/check.err"
+    local check=$? sent archived rate streams kdrop
+    sent=$(grep -o 'sent=[0-9]*' "$run/loadgen.out" | cut -d= -f2)
+    rate=$(grep -o 'rate_pps=[0-9]*' "$run/loadgen.out" | cut -d= -f2)
+    archived=$(grep -o 'packets_archived=[0-9]*' "$run/check.out" | cut -d= -f2)
+    streams=$((2 * calls))
+    kdrop=$(metric "$run/metrics.prom" 'srtprec_recorder_packets_dropped_total{reason="kernel"}')
+    [ "$check" = 0 ] || lost=1
+    awk -v c="$calls" -v s="$streams" -v m="$([ "$fast" = 1 ] && echo fast || echo paced)" \
+        -v sent="${sent:-0}" -v ar="${archived:-0}" -v rate="${rate:-0}" -v hz="$hz" \
+        -v c0="$c0" -v c1="$c1" -v c2="$c2" -v c3="$c3" -v rss0="$rss0" -v hwm="$hwm" \
+        -v kd="$kdrop" -v chk="$([ "$check" = 0 ] && echo ok || echo LOSS)" 'BEGIN {
+            cpu = (c3 - c0) / hz; media = (c2 - c1) / hz
+            us = ar ? cpu * 1e6 / ar : 0; mus = ar ? media * 1e6 / ar : 0
+            spc = us ? 1e6 / (50 * us) : 0
+            printf "%-6d %-6d %-6s %-10d %-10d %-10d %-8d %-7.2f %-8.2f %-8.2f %-9.0f %-8.1f %-8d %s\n",
+                c, s, m, sent, ar, rate, sent - ar, cpu, us, mus, spc, (hwm - rss0) / s, kd, chk }'
+    echo "    memory per stream: $(( (rss1 - rss0) / (2 * calls) )) KiB with every call open before media, $(( (hwm - rss0) / (2 * calls) )) KiB at peak" >&2
+    echo "    disclosure $(( (c1 - c0) ))/${hz} s, media $(( (c2 - c1) ))/${hz} s, close $(( (c3 - c2) ))/${hz} s; $(cat "$run/check.out")" >&2
+}
+
+for c in "${runs[@]}"; do one_run "$c" 0; done
+[ "${FAST:-0}" = 1 ] && one_run "${runs[-1]}" 1
+echo "runs in $base"
+exit "$lost"

@@ -1,0 +1,236 @@
+/** @file srtprec-loadcheck.c  Did the recorder archive exactly what srtprec-loadgen sent?
+ *
+ *   srtprec-loadcheck --cert=C --key=K --expect=RESULTS.tsv ARCHIVE...
+ *
+ * Reads every archive (stor_reader: each chunk authenticated, the trailer
+ * read), and for each stream counts its packets and hashes its payloads in
+ * file order (SHA-256), then compares with the generator's per-stream lines
+ * (call_id, stream_id, ssrc, packets, sha256), matched by (call-id, SSRC).
+ * Prints one summary line of key=value pairs; exit 0 only when every
+ * expected stream is present with the same count and hash, nothing else was
+ * archived (no stray or still-encrypted packets), and every archive was
+ * sealed.  Archives of other calls (no expected stream) count as "foreign"
+ * and are only reported.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "stor.h"
+#include "util.h"
+
+enum { LINE_MAX_LEN = 512, MAX_ARCH_STREAMS = 64 };
+
+struct expect {
+    char call_id[STOR_STR];
+    uint32_t ssrc;
+    uint64_t packets;
+    char sha[65];
+    bool seen;
+};
+
+struct totals {
+    uint64_t archives, foreign, unsealed, streams_ok, streams_bad, extra_streams;
+    uint64_t expected_pkts, archived_pkts, encrypted_pkts, auth_fail, replay, malformed, overload;
+};
+
+static int expect_cmp(const void *a, const void *b)
+{
+    const struct expect *x = a, *y = b;
+    int c = strcmp(x->call_id, y->call_id);
+
+    return c ? c : (x->ssrc > y->ssrc) - (x->ssrc < y->ssrc);
+}
+
+static struct expect *expect_load(const char *path, size_t *n_out)
+{
+    FILE *f = fopen(path, "re");
+    char line[LINE_MAX_LEN];
+    struct expect *v = NULL;
+    size_t n = 0, cap = 0;
+
+    if (!f) {
+        perror(path);
+        return NULL;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char call[STOR_STR], sid[16], sha[65];
+        unsigned long ssrc;
+        unsigned long long pk;
+
+        if (strncmp(line, "call_id\t", 8) == 0)
+            continue;
+        if (sscanf(line, "%255s %15s %lx %llu %64s", call, sid, &ssrc, &pk, sha) != 5)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 256;
+            struct expect *nv = realloc(v, nc * sizeof(*nv));
+            if (!nv) {
+                free(v);
+                fclose(f);
+                return NULL;
+            }
+            v = nv;
+            cap = nc;
+        }
+        memset(&v[n], 0, sizeof(v[n]));
+        snprintf(v[n].call_id, sizeof(v[n].call_id), "%s", call);
+        v[n].ssrc = (uint32_t)ssrc;
+        v[n].packets = pk;
+        memcpy(v[n].sha, sha, sizeof(sha));
+        n++;
+    }
+    fclose(f);
+    qsort(v, n, sizeof(*v), expect_cmp);
+    *n_out = n;
+    return v;
+}
+
+static struct expect *expect_find(struct expect *v, size_t n, const char *call, uint32_t ssrc)
+{
+    struct expect key;
+
+    snprintf(key.call_id, sizeof(key.call_id), "%s", call);
+    key.ssrc = ssrc;
+    return bsearch(&key, v, n, sizeof(*v), expect_cmp);
+}
+
+static int check_archive(const char *path, const char *cert, const char *key, struct expect *v,
+                         size_t n, struct totals *t)
+{
+    EVP_MD_CTX *md[MAX_ARCH_STREAMS] = { 0 };
+    uint64_t count[MAX_ARCH_STREAMS] = { 0 };
+    struct stor_reader *r = NULL;
+    const char *why = NULL;
+    struct stor_pkt p;
+    unsigned idx;
+    enum sr_err err;
+    int rc = 1;
+
+    err = stor_reader_open(&r, path, cert, key, &why);
+    if (err) {
+        fprintf(stderr, "%s: %s (%s)\n", path, why ? why : "", sr_strerror(err));
+        return 1;
+    }
+    t->archives++;
+    while ((err = stor_reader_next(r, &idx, &p, &why)) == SR_OK) {
+        if (idx >= MAX_ARCH_STREAMS) {
+            fprintf(stderr, "%s: more than %d streams\n", path, MAX_ARCH_STREAMS);
+            goto out;
+        }
+        if (!md[idx]) {
+            md[idx] = EVP_MD_CTX_new();
+            if (!md[idx] || EVP_DigestInit_ex(md[idx], EVP_sha256(), NULL) != 1)
+                goto out;
+        }
+        if (p.flags & STOR_PKT_ENCRYPTED)
+            t->encrypted_pkts++;
+        if (EVP_DigestUpdate(md[idx], p.payload, p.payload_len) != 1)
+            goto out;
+        count[idx]++;
+        t->archived_pkts++;
+    }
+    if (err != SR_ECLOSED) {
+        fprintf(stderr, "%s: %s (%s)\n", path, why ? why : "", sr_strerror(err));
+        goto out;
+    }
+    if (!stor_reader_counts(r)) {
+        t->unsealed++;
+    } else {
+        const struct stor_counts *c = stor_reader_counts(r);
+        t->auth_fail += c->auth_fail;
+        t->replay += c->replay;
+        t->malformed += c->malformed;
+        t->overload += c->overload;
+    }
+    {
+        const char *call = stor_reader_call(r)->call_id;
+        bool any = false;
+
+        for (size_t i = 0; i < stor_reader_n_streams(r) && i < MAX_ARCH_STREAMS; i++) {
+            const struct stor_stream_info *si = stor_reader_stream(r, i);
+            struct expect *e = expect_find(v, n, call, si->ssrc);
+            uint8_t h[32];
+            char hex[65] = "";
+
+            if (md[i] && EVP_DigestFinal_ex(md[i], h, NULL) == 1)
+                sr_hex_encode(h, 32, hex);
+            if (!e) {
+                t->extra_streams++;
+                continue;
+            }
+            any = true;
+            e->seen = true;
+            if (count[i] == e->packets && strcmp(hex, e->sha) == 0) {
+                t->streams_ok++;
+            } else {
+                t->streams_bad++;
+                fprintf(stderr, "%s: call %s ssrc %08" PRIx32 ": %" PRIu64 " packets archived, %"
+                        PRIu64 " sent; hash %s\n", path, call, si->ssrc, count[i], e->packets,
+                        strcmp(hex, e->sha) == 0 ? "equal" : "differs");
+            }
+        }
+        if (!any)
+            t->foreign++;
+    }
+    rc = 0;
+out:
+    for (size_t i = 0; i < MAX_ARCH_STREAMS; i++)
+        EVP_MD_CTX_free(md[i]);
+    stor_reader_close(r);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cert = NULL, *key = NULL, *exp = NULL;
+    struct totals t = { 0 };
+    struct expect *v;
+    size_t n = 0, missing = 0;
+    int i, bad = 0;
+
+    for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (strncmp(argv[i], "--cert=", 7) == 0)
+            cert = argv[i] + 7;
+        else if (strncmp(argv[i], "--key=", 6) == 0)
+            key = argv[i] + 6;
+        else if (strncmp(argv[i], "--expect=", 9) == 0)
+            exp = argv[i] + 9;
+        else
+            break;
+    }
+    if (!cert || !key || !exp) {
+        fputs("usage: srtprec-loadcheck --cert=C --key=K --expect=RESULTS.tsv ARCHIVE...\n",
+              stderr);
+        return 2;
+    }
+    v = expect_load(exp, &n);
+    if (!v)
+        return 2;
+    for (; i < argc; i++)
+        bad |= check_archive(argv[i], cert, key, v, n, &t);
+    for (size_t k = 0; k < n; k++) {
+        t.expected_pkts += v[k].packets;
+        if (!v[k].seen) {
+            missing++;
+            if (missing <= 5)
+                fprintf(stderr, "missing: call %s ssrc %08" PRIx32 "\n", v[k].call_id, v[k].ssrc);
+        }
+    }
+    printf("archives=%" PRIu64 " foreign=%" PRIu64 " unsealed=%" PRIu64 " streams_expected=%zu"
+           " streams_ok=%" PRIu64 " streams_bad=%" PRIu64 " streams_missing=%zu extra_streams=%"
+           PRIu64 " packets_expected=%" PRIu64 " packets_archived=%" PRIu64 " encrypted=%" PRIu64
+           " auth_fail=%" PRIu64 " replay=%" PRIu64 " malformed=%" PRIu64 " overload=%" PRIu64
+           "\n",
+           t.archives, t.foreign, t.unsealed, n, t.streams_ok, t.streams_bad, missing,
+           t.extra_streams, t.expected_pkts, t.archived_pkts, t.encrypted_pkts, t.auth_fail,
+           t.replay, t.malformed, t.overload);
+    free(v);
+    if (bad || missing || t.streams_bad || t.extra_streams || t.encrypted_pkts || t.unsealed ||
+        t.streams_ok != n)
+        return 1;
+    return 0;
+}
