@@ -68,6 +68,7 @@ struct api_req {
     uint64_t req;
     char id[API_ID_HEX + 1];
     bool needs_auth; /* an authenticated route: log and audit */
+    bool headers_seen; /* the access handler has been called once */
     bool answered;
     unsigned status;
     uint64_t body_bytes;     /* fixed-size bodies */
@@ -855,6 +856,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_NO;
     if (rq->answered) {
         *upload_data_size = 0; /* a body on GET: discard it, the answer is queued */
+        return MHD_YES;
+    }
+    /* Answer only once the whole request, body included, has been read:
+     * libmicrohttpd 0.9.75 closes the connection after a response queued on
+     * the first call (the body might still be unread), and a new TLS
+     * handshake per request cost more than everything else together. */
+    if (!rq->headers_seen || *upload_data_size != 0) {
+        rq->headers_seen = true;
+        *upload_data_size = 0; /* we take no request bodies */
         return MHD_YES;
     }
     return handle(c, rq, method);

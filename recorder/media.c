@@ -1013,10 +1013,39 @@ static void apply_stream(struct rd_media *m, struct rd_call *c, const struct sip
     }
 }
 
+static void call_end(struct rd_media *m, struct rd_call *c)
+{
+    if (c->ended)
+        return;
+    c->ended = true;
+    c->close_at_us = sr_now_us() + m->cfg->call_linger_ms * 1000u;
+    if (c->close_at_us < m->next_close_us)
+        m->next_close_us = c->close_at_us;
+}
+
+static bool keybody_lists(const struct sipev_keybody *kb, const char *call_id)
+{
+    for (size_t i = 0; i < kb->n_dialogs; i++)
+        if (strcmp(kb->dialogs[i].call_id, call_id) == 0)
+            return true;
+    return false;
+}
+
 void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *arg)
 {
     struct rd_media *m = arg;
 
+    /* A full state lists every call the keyagent still has (RFC 4235
+     * semantics): a call of ours it omits has ended, e.g. while NOTIFYs were
+     * coalesced or the keyagent restarted.  Without this the archive would
+     * stay open until shutdown. */
+    if (kb->full)
+        for (struct rd_call *c = m->calls; c; c = c->next)
+            if (!c->unmatched && !c->ended && strcmp(c->peer, peer) == 0 &&
+                !keybody_lists(kb, c->call_id)) {
+                log_info("call %s: absent from %s's full state: ended", c->call_id, peer);
+                call_end(m, c);
+            }
     for (size_t i = 0; i < kb->n_dialogs; i++) {
         const struct sipev_dialog *d = &kb->dialogs[i];
         struct rd_call *c = call_find(m, peer, d->call_id);
@@ -1033,12 +1062,8 @@ void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *ar
         }
         for (size_t j = 0; j < d->n_streams; j++)
             apply_stream(m, c, &d->streams[j]);
-        if (d->state == SIPEV_DIALOG_ENDED && !c->ended) {
-            c->ended = true;
-            c->close_at_us = sr_now_us() + m->cfg->call_linger_ms * 1000u;
-            if (c->close_at_us < m->next_close_us)
-                m->next_close_us = c->close_at_us;
-        }
+        if (d->state == SIPEV_DIALOG_ENDED)
+            call_end(m, c);
     }
 }
 

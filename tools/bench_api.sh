@@ -4,7 +4,7 @@
 # - authenticated metadata requests per second: wrk, 1 API thread (one core),
 #   wrk on the other core, keep-alive, TLS 1.3, audit log on (fdatasync per access)
 # - export MB/s: one 30-minute call (90,000 packets per direction) decrypted to
-#   WAV and streamed; and the encrypted archive download
+#   WAV and streamed, the same as decrypted Ogg, and the encrypted archive download
 set -euo pipefail
 build=${1:-build}
 secs=${2:-10}
@@ -58,6 +58,12 @@ for i in 1 2 3; do
     curl -sS --cacert "$tmp/pki/ca.crt" -H "Authorization: Bearer $tok" -o /dev/null \
         -w 'export: %{size_download} bytes in %{time_total} s = %{speed_download} B/s\n' \
         "$base/v1/recordings/$id/export.wav"
+done
+echo "== export.ogg (decrypted Ogg as recorded) of the same call, one client"
+for i in 1 2 3; do
+    curl -sS --cacert "$tmp/pki/ca.crt" -H "Authorization: Bearer $tok" -o /dev/null \
+        -w 'export.ogg: %{size_download} bytes in %{time_total} s = %{speed_download} B/s\n' \
+        "$base/v1/recordings/$id/export.ogg"
 done
 echo "== encrypted archive download, one client"
 for i in 1 2 3; do

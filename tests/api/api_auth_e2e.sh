@@ -130,6 +130,14 @@ code=$(req $(cert recorder) -H "$(auth wrong-token)" "$base/v1/recordings/$id")
 [ "$code" = 401 ]
 ok $? "a wrong token is not rescued by a valid certificate: 401 ($code)"
 
+# Keep-alive: the second request rides the first one's TLS connection (a
+# handshake per request used to cap metadata requests near 1,000/s).
+conns=$(curl -sS --max-time 20 --cacert "$pki/ca.crt" -H "$(auth "$tok_lister")" -o /dev/null \
+    -o /dev/null -w '%{http_code}:%{num_connects} ' "$base/v1/recordings/$id" \
+    "$base/v1/recordings/$id" 2>"$tmp/curl.err")
+[ "$conns" = "200:1 200:0 " ]
+ok $? "two requests on one keep-alive connection ($conns)"
+
 # ------------------------------------------------------------- export.ogg
 # shellcheck disable=SC2046
 code=$(req $(cert auditor) -D "$tmp/oggh" "$base/v1/recordings/$id/export.ogg")
@@ -230,6 +238,14 @@ ok $? "the daemon is still running"
 grep -q "$tok_lister\|$tok_new" "$tmp/api.log" "$tmp/audit.log"
 [ $? = 1 ]
 ok $? "no token appears in the log or the audit"
+
+# A clean stop: exit 0, and (under ASan/UBSan builds) no sanitizer report.
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+pid=
+[ "$rc" = 0 ] && ! grep -q 'Sanitizer\|runtime error' "$tmp/api.log"
+ok $? "SIGTERM: clean exit ($rc), no sanitizer report"
 
 echo "1..$n"
 [ "$failed" = 0 ] || sed 's/^/# /' "$tmp/api.log" | tail -30

@@ -192,7 +192,8 @@ static void certmap(void)
     static const char *bad[] = {
         "sip:a@example.net\n",                     /* no roles */
         "sip:a@example.net boss\n",                /* unknown role */
-        "sip:a@example.net lister\nsip:a@example.net admin\n", /* duplicate */
+        "sip:a@example.net lister\nsip:a@example.net admin\n",
+        /* above: a duplicate */
         "sip:a@example.net lister auditor\n",      /* a third field */
         "sip:a@example.net lister,\n",             /* trailing comma */
         "caf\xc3\xa9@example.net lister\n",        /* not ASCII */

@@ -45,5 +45,10 @@ diag <"$run/check.out"
 diag <"$run/check.err"
 grep -q "streams_ok=$((2 * calls)) " "$run/check.out"; ok $? "all $((2 * calls)) streams match"
 
+stack_stop
+reports=$(grep -l -E 'Sanitizer|runtime error' "$run"/*.log 2>/dev/null)
+echo "$reports" | diag
+[ -z "$reports" ]; ok $? "no sanitizer report from the daemons or the tools"
+
 echo "1..$n"
 [ "$failed" = 0 ]
