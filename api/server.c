@@ -632,6 +632,33 @@ static void metrics_file(struct buf *b, const char *what, const char *path)
     free(p);
 }
 
+/* Storage as the index sees it: recordings per state, bytes, legal holds. */
+static void storage_metrics(struct buf *b, struct api_server *srv)
+{
+    static const char *names[] = { "recording", "complete", "damaged", "recovered" };
+    struct stor_index_stats st;
+    struct api_ix_slot *sl = ix_acquire(srv);
+    enum sr_err err = stor_index_stats(sl->ix, &st);
+
+    ix_release(sl);
+    if (err) {
+        buf_printf(b, "# storage metrics: index query failed: %s\n", sr_strerror(err));
+        return;
+    }
+    buf_printf(b, "# HELP srtprec_storage_recordings Recordings in the index by state.\n"
+                  "# TYPE srtprec_storage_recordings gauge\n");
+    for (size_t i = 0; i < SR_ARRAY_LEN(names) && i < SR_ARRAY_LEN(st.recordings); i++)
+        buf_printf(b, "srtprec_storage_recordings{state=\"%s\"} %" PRIu64 "\n", names[i],
+                   st.recordings[i]);
+    buf_printf(b, "# HELP srtprec_storage_bytes Archive bytes the index accounts for.\n"
+                  "# TYPE srtprec_storage_bytes gauge\n"
+                  "srtprec_storage_bytes %" PRIu64 "\n"
+                  "# HELP srtprec_storage_legal_holds Recordings under legal hold.\n"
+                  "# TYPE srtprec_storage_legal_holds gauge\n"
+                  "srtprec_storage_legal_holds %" PRIu64 "\n",
+               st.bytes, st.held);
+}
+
 static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *rq)
 {
     struct buf b;
@@ -647,6 +674,7 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *r
                        "# TYPE srtprec_api_audit_failures_total counter\n"
                        "srtprec_api_audit_failures_total %" PRIu64 "\n",
                    api_audit_failures(rq->srv->cfg.audit_arg));
+    storage_metrics(&b, rq->srv);
     metrics_file(&b, "recorder", rq->srv->cfg.recorder_metrics);
     metrics_file(&b, "keyagent", rq->srv->cfg.keyagent_metrics);
     if (buf_append(&b, "", 1) != SR_OK) {

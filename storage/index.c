@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "stor.h"
+#include "util.h"
 
 /* Version 2 added the legal hold column (migrated in place from 1). */
 enum { SCHEMA_VERSION = 2, BUSY_MS = 5000, MAX_LIMIT = 10000 };
@@ -347,4 +348,31 @@ enum sr_err stor_index_delete(struct stor_index *ix, const char *id)
         return SR_EINVAL;
     sqlite3_bind_text(ix->del, 1, id, -1, SQLITE_STATIC);
     return change_one(ix, ix->del, "delete");
+}
+
+enum sr_err stor_index_stats(struct stor_index *ix, struct stor_index_stats *st)
+{
+    static const char sql[] = "SELECT state, COUNT(*), COALESCE(SUM(bytes), 0),"
+                              " COALESCE(SUM(hold), 0) FROM recordings GROUP BY state";
+    sqlite3_stmt *stmt = NULL;
+    enum sr_err err = SR_OK;
+    int rc;
+
+    if (!ix || !st)
+        return SR_EINVAL;
+    memset(st, 0, sizeof(*st));
+    /* Prepared per call: monitoring scrapes are rare next to lookups. */
+    if (sqlite3_prepare_v2(ix->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        return SR_EIO;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        sqlite3_int64 state = sqlite3_column_int64(stmt, 0);
+        if (state >= 0 && state < (sqlite3_int64)SR_ARRAY_LEN(st->recordings))
+            st->recordings[state] = (uint64_t)sqlite3_column_int64(stmt, 1);
+        st->bytes += (uint64_t)sqlite3_column_int64(stmt, 2);
+        st->held += (uint64_t)sqlite3_column_int64(stmt, 3);
+    }
+    if (rc != SQLITE_DONE)
+        err = SR_EIO;
+    sqlite3_finalize(stmt);
+    return err;
 }

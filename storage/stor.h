@@ -280,6 +280,15 @@ enum sr_err stor_index_set_hold(struct stor_index *ix, const char *id, bool hold
 /** Remove the row (retention only; the caller has recorded the deletion). */
 enum sr_err stor_index_delete(struct stor_index *ix, const char *id);
 
+/** Totals for monitoring (the API's /metrics): recordings per state, their
+ *  bytes, and how many are under legal hold.  One aggregate query. */
+struct stor_index_stats {
+    uint64_t recordings[STOR_STATE_RECOVERED + 1]; /**< indexed by enum stor_state */
+    uint64_t bytes;
+    uint64_t held;
+};
+enum sr_err stor_index_stats(struct stor_index *ix, struct stor_index_stats *st);
+
 /* -------------------------------------------------------------- retention */
 
 struct stor_retention_cfg {

@@ -208,6 +208,9 @@ ebytes=$(sed -n 's/^srtprec_api_bytes_total{route="export"} //p' "$tmp/body")
     grep -q 'srtprec_api_requests_total{route="list",status="401"} 2$' "$tmp/body" &&
     [ "${ebytes:-0}" -ge "$expect" ]
 ok $? "metrics count routes, statuses and bytes ($code)" || diag "$tmp/body"
+grep -q '^srtprec_storage_recordings{state="complete"} [1-9]' "$tmp/body" &&
+    grep -q '^srtprec_storage_bytes [1-9]' "$tmp/body" && grep -q '^srtprec_storage_legal_holds ' "$tmp/body"
+ok $? "metrics show storage: recordings by state, bytes, legal holds" || diag "$tmp/body"
 
 code=$(req --tls-max 1.2 "$base/healthz")
 [ "$code" = 200 ]

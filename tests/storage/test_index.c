@@ -70,6 +70,15 @@ int main(void)
         ok = ok && stor_index_put(ix, &rec) == SR_OK;
     }
     tap_ok(ok, "put %d records", N);
+    {
+        /* i % 3 == 0 are recording (7 of 20), the rest complete; bytes 1000 + i. */
+        struct stor_index_stats st;
+        tap_ok(stor_index_stats(ix, &st) == SR_OK && st.recordings[STOR_STATE_RECORDING] == 7 &&
+                   st.recordings[STOR_STATE_COMPLETE] == 13 &&
+                   st.recordings[STOR_STATE_DAMAGED] == 0 && st.bytes == 20000u + 190u &&
+                   st.held == 0,
+               "stats count recordings by state and sum their bytes");
+    }
 
     mkrec(&rec, 4);
     tap_ok(stor_index_get(ix, rec.id, &got) == SR_OK && memcmp(&rec, &got, sizeof(rec)) == 0,
