@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it, from a fresh clone of a fresh Debian 12:
 #   1. install what is missing (tools/setup.sh test)
 #   2. gcc build, warnings as errors: every suite (unit, vectors, fuzz-replay, integration)
-#   3. ASan+UBSan build: unit, vectors, fuzz-replay and integration suites
+#   3. ASan+UBSan build: unit, vectors, fuzz-replay (leak checks on) and integration (leak check off, see below)
 #   4. clang + libFuzzer build: each fuzz target runs briefly from its corpus
 # Ends with one line "N passed, N failed[, N skipped]" summed from meson's testlog.json.
 set -uo pipefail
@@ -32,19 +32,29 @@ run_build() { # name, meson test args..., -- setup args...
 }
 
 run_build build -- --buildtype=debugoptimized
-run_build build-asan --suite unit --suite vectors --suite fuzz-replay --suite integration -- \
+run_build build-asan --suite unit --suite vectors --suite fuzz-replay -- \
     -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+# The daemons of the integration suite run under ASan+UBSan too, but without
+# LeakSanitizer's exit-time check: its ptrace-based stop-the-world hangs now
+# and then in this sandbox (the process spins while the tracer waits;
+# google/sanitizers#777), which turned clean runs into timeouts.  Leaks stay
+# checked in every unit test and fuzz replay, which run the same libraries.
+if [ -f build-asan/build.ninja ]; then
+    ASAN_OPTIONS=detect_leaks=0 meson test -C build-asan --num-processes "$jobs" --print-errorlogs \
+        --suite integration --logbase integration || status=1
+fi
 CC=clang run_build build-fuzz --suite fuzz -- -Dfuzz=enabled -Db_sanitize=address,undefined \
     -Db_lundef=false --buildtype=debugoptimized
 
 pass=0 fail=0 skip=0
 for d in "${builds[@]}"; do
-    log="$d/meson-logs/testlog.json"
-    [ -f "$log" ] || continue
-    p=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c -E '"(OK|EXPECTEDFAIL)"')
-    f=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c -E '"(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"')
-    s=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c -E '"SKIP"')
-    pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+    for log in "$d"/meson-logs/testlog.json "$d"/meson-logs/integration.json; do
+        [ -f "$log" ] || continue
+        p=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c -E '"(OK|EXPECTEDFAIL)"')
+        f=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c -E '"(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)"')
+        s=$(grep -o '"result": "[A-Z]*"' "$log" | grep -c -E '"SKIP"')
+        pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+    done
 done
 [ "$status" = 0 ] || [ "$fail" -gt 0 ] || fail=1 # a build that failed counts as a failure
 if [ "$skip" -gt 0 ]; then
