@@ -1041,7 +1041,7 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     if (!srv)
         return SR_ENOMEM;
     srv->cfg = *cfg;
-    srv->cfg.tokens = NULL; /* srv->tokens holds them, and only once create succeeds */
+    srv->cfg.tokens = NULL; /* srv->tokens holds them; the server owns them once create succeeds */
     srv->cfg.certs = NULL;
     if (pthread_rwlock_init(&srv->auth_lock, NULL) != 0) {
         err = SR_ENOMEM;
@@ -1067,6 +1067,9 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
         }
     }
 
+    /* Before MHD's threads start: they read these without a lock until a reload. */
+    srv->tokens = cfg->tokens;
+    srv->certs = cfg->certs;
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (v6)
         flags |= MHD_USE_IPv6;
@@ -1101,6 +1104,8 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
             cfg->plain_http ? none : tls_opts, MHD_OPTION_END);
     }
     if (!srv->mhd) {
+        srv->tokens = NULL; /* still the caller's: create failed */
+        srv->certs = NULL;
         snprintf(why, whylen, "cannot listen on %s%s", cfg->listen,
                  cfg->plain_http ? "" : " (or TLS certificate/key rejected)");
         err = SR_EIO;
@@ -1108,8 +1113,6 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     }
     di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : 0;
-    srv->tokens = cfg->tokens;
-    srv->certs = cfg->certs;
     *out = srv;
     return SR_OK;
 fail:

@@ -1,6 +1,6 @@
 /** @file daemon_priv.h  Internals of the srtprec-recorder daemon shared by its
  *  files (subscriber, calls, media, main).  Everything here runs on the
- *  daemon's single loop thread. */
+ *  daemon's main loop thread, except where a section says otherwise. */
 #ifndef REC_DAEMON_PRIV_H
 #define REC_DAEMON_PRIV_H
 
@@ -43,6 +43,7 @@ struct rd_cfg {
     unsigned long call_linger_ms;
     unsigned long flush_interval_ms;
     unsigned long rcvbuf;
+    unsigned long workers;         /**< receive threads; 0 = online CPUs */
     bool lab_allow_plain_tcp;
     bool allow_nss_libsrtp;
 };
@@ -77,17 +78,22 @@ bool rd_sub_active(const struct rd_sub *s);
 /* ---------------------------------------------------------------- media */
 
 struct stor_index;
+struct stor_call_info;
+struct stor_stream_info;
+struct stor_pkt;
+struct stor_counts;
 struct rd_media;
 
-/** Owns the UDP sockets, the stream table, the libsrtp sessions, the calls
- *  and their archive writers.  cfg, loop and index outlive it. */
+/** The media path as main sees it (worker.c): `workers` receive threads
+ *  (docs/recorder.md, "Threads and sockets"), or, with workers=1, one engine
+ *  on main's loop.  cfg, loop and index outlive it; all calls from main. */
 enum sr_err rd_media_create(struct rd_media **out, const struct rd_cfg *cfg, struct rd_loop *loop,
                             struct stor_index *index);
-/** Seals every open call's archive, then frees everything.  NULL-safe. */
+/** Stops the workers, seals every open call's archive, then frees everything.  NULL-safe. */
 void rd_media_destroy(struct rd_media *m);
-/** Apply a NOTIFY body from keyagent `peer` (rd_keybody_fn). */
+/** Apply a NOTIFY body from keyagent `peer` (rd_keybody_fn): copied to every worker. */
 void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *arg);
-/** Flush archives, close calls whose linger expired.  Returns the next deadline. */
+/** Flush archives, metrics, and (workers=1) the engine's timers.  Returns the next deadline. */
 uint64_t rd_media_tick(struct rd_media *m, uint64_t now);
 /** Whether some keyagent has accepted a subscription since start (main keeps
  *  it true through later outages and refreshes, so they cost no media).
@@ -95,7 +101,59 @@ uint64_t rd_media_tick(struct rd_media *m, uint64_t now);
  *  "unauthorised"), not archived: a recorder nobody has authorised keeps
  *  nobody's media, even encrypted. */
 void rd_media_set_authorised(struct rd_media *m, bool authorised);
-/** One line of counters for the operator log. */
-void rd_media_log_stats(const struct rd_media *m);
+/** One line of counters (summed over workers) for the operator log. */
+void rd_media_log_stats(struct rd_media *m);
+
+/* Archives (archive.c): one per call, shared by every engine that sees the
+ * call (a call's two streams may land on two workers).  The registry's mutex
+ * guards the list, reference counts and the index; each archive's mutex
+ * guards every stor_writer call on it (writers are single-threaded). */
+struct rd_archives;
+struct rd_arch;
+enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cfg,
+                               struct stor_index *index);
+/** Every archive must have been released. NULL-safe. */
+void rd_archives_destroy(struct rd_archives *r);
+/** The open archive of (peer, call_id) or of the unmatched packets, opened
+ *  (writer and index row) if none is; one more reference either way. */
+enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct stor_call_info *ci,
+                        bool unmatched, struct rd_arch **out);
+/** Adds counts to the archive's trailer counts and drops a reference; the
+ *  last one seals the archive (fsync, index row) in the calling thread. */
+void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor_counts *counts);
+enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx);
+enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p);
+/** Flush every open archive (main's flush timer). */
+void rd_archives_flush(struct rd_archives *r);
+size_t rd_archives_count(struct rd_archives *r);
+
+/* An engine (media.c): one UDP socket, its loop, stream table, held pool and
+ * its view of the calls; single-threaded (its worker's, or main's with
+ * workers=1).  Only rd_eng_stats and rd_eng_set_authorised may be called
+ * from another thread. */
+struct rd_eng;
+struct rd_eng_stats {
+    uint64_t rx, rtcp, malformed, recorded, auth_fail, replay, held, held_full, no_stream_slot,
+        storage_err, encrypted_kept, kernel_drops, trial_bound, rekeys, ssrc_changes, unauthorised;
+    uint64_t streams, held_now, held_slots; /**< gauges */
+};
+struct rd_eng_cfg {
+    const struct rd_cfg *cfg;
+    struct rd_loop *loop;
+    struct rd_archives *archives;
+    unsigned long max_held_packets; /**< this engine's share of max-held-packets */
+    bool reuseport;                 /**< SO_REUSEPORT: one of several sockets on media-listen */
+    bool log_keys;                  /**< log what key bodies disclose (one engine of several) */
+};
+enum sr_err rd_eng_create(struct rd_eng **out, const struct rd_eng_cfg *ec);
+/** Archives held packets encrypted, releases every call (the last engine to
+ *  release one seals it), frees.  Adds its final counters to *final if set. NULL-safe. */
+void rd_eng_destroy(struct rd_eng *m, struct rd_eng_stats *final);
+void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybody *kb);
+/** Key-wait and linger timers.  Returns the next deadline. */
+uint64_t rd_eng_tick(struct rd_eng *m, uint64_t now);
+void rd_eng_set_authorised(struct rd_eng *m, bool authorised);
+/** The counters as last published (after each receive burst and tick); any thread. */
+void rd_eng_stats(struct rd_eng *m, struct rd_eng_stats *out);
 
 #endif

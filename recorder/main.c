@@ -56,6 +56,8 @@ static const struct conf_item cfg_items[] = {
     { "metrics-interval-ms", CONF_UINT, F(metrics_interval_ms), "5000", 100, 3600000,
       "how often metrics-file is rewritten (and once at exit)" },
     { "rcvbuf", CONF_UINT, F(rcvbuf), "8388608", 65536, 1073741824, "UDP receive buffer bytes" },
+    { "workers", CONF_UINT, F(workers), "0", 0, 64,
+      "media receive threads, each with its own SO_REUSEPORT socket; 0: one per online CPU" },
     { "lab-allow-plain-tcp", CONF_BOOL, F(lab_allow_plain_tcp), "no", 0, 0,
       "LAB ONLY: subscribe over plain TCP, so keys cross the network unprotected" },
     { "allow-nss-libsrtp", CONF_BOOL, F(allow_nss_libsrtp), "no", 0, 0,

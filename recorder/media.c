@@ -1,7 +1,9 @@
-/** @file media.c  The recorder's media path on the loop thread: UDP receive
- *  (recvmmsg), demultiplexing by (source, SSRC), binding streams to disclosed
- *  keys (by SSRC, else by trial authentication), SRTP/SRTCP decryption,
- *  re-keys, and one archive per call.
+/** @file media.c  The recorder's media path, one engine per receive thread
+ *  (worker.c; docs/recorder.md "Threads and sockets"): UDP receive
+ *  (recvmmsg on its socket), demultiplexing by (source, SSRC), binding
+ *  streams to disclosed keys (by SSRC, else by trial authentication),
+ *  SRTP/SRTCP decryption, re-keys, and writing into each call's shared
+ *  archive (archive.c).
  *
  * Nothing is lost silently (docs/recorder.md, "Where every packet goes"):
  * - a packet whose key has not come yet is held; when the key comes it is
@@ -20,6 +22,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +42,6 @@ enum {
     BATCH = 32,          /* datagrams per recvmmsg */
     BATCHES_PER_EVENT = 64, /* then let the loop serve TLS and timers */
     PKT_CAP = 2048,
-    MAX_RECIPIENTS = 8,
     TRIAL_EVERY = 25,    /* an unbound stream retries trial authentication every 25 packets
                             (0.5 s of G.711): key derivation per candidate is not free */
     REKEY_GRACE = 256,   /* packets the old key stays usable after the new one took over
@@ -88,8 +91,7 @@ struct rd_binding {            /* a stream's keys as disclosed by a keyagent */
 struct rd_call {
     char peer[SIPEV_STR];
     char call_id[SIPEV_STR];
-    struct stor_writer *w;
-    struct stor_record rec;
+    struct rd_arch *arch;      /* shared with the other engines that know the call */
     struct stor_counts counts;
     bool ended;
     bool unmatched;            /* the archive of never-keyed packets from unknown sources */
@@ -100,10 +102,10 @@ struct rd_call {
     struct rd_call *next;
 };
 
-struct rd_media {
+struct rd_eng {
     const struct rd_cfg *cfg;
     struct rd_loop *loop;
-    struct stor_index *index;
+    struct rd_archives *archives;
     struct rd_watch udp;
     struct rec_streams *table;     /* (source, SSRC) -> rd_stream */
     struct rec_streams *bind_tab;  /* SSRC -> rd_binding */
@@ -112,18 +114,15 @@ struct rd_media {
     size_t n_calls;
     struct rd_stream *unbound;     /* streams waiting for their key */
     struct rd_call *unmatched;     /* open "unmatched" archive, or NULL */
-    bool authorised;               /* some keyagent's subscription is active */
-    char recipients[MAX_RECIPIENTS][CONF_STR_MAX];
-    const char *recipient_ptrs[MAX_RECIPIENTS];
-    size_t n_recipients;
+    bool log_keys;                 /* log what key bodies say (one engine does: they all
+                                      apply the same bodies) */
+    atomic_bool authorised;        /* some keyagent's subscription is active (set by main) */
     uint64_t next_flush_us, next_metrics_us;
     uint64_t next_close_us;        /* no ended call closes before this (a lower bound):
                                       the tick walks the calls only then, not per wakeup */
-    struct {
-        uint64_t rx, rtcp, malformed, recorded, auth_fail, replay, held, held_full,
-            no_stream_slot, storage_err, encrypted_kept, kernel_drops, trial_bound, rekeys,
-            ssrc_changes, unauthorised;
-    } st;
+    struct rd_eng_stats st;        /* this thread's counters */
+    pthread_mutex_t pub_mu;        /* guards pub, the copy other threads read */
+    struct rd_eng_stats pub;
     uint32_t ovfl_last;            /* SO_RXQ_OVFL: the socket's running drop count */
     uint8_t bufs[BATCH][PKT_CAP];
     uint8_t scratch[PKT_CAP];      /* copy of a packet tried under two keys */
@@ -137,6 +136,8 @@ struct rd_media {
 };
 
 /* ------------------------------------------------------------- helpers */
+
+static void stats_publish(struct rd_eng *m);
 
 static struct rec_flow ssrc_key(uint32_t ssrc)
 {
@@ -183,7 +184,7 @@ static uint64_t ext_ts_update(struct rd_stream *s, uint32_t ts)
 
 /* --------------------------------------------------------------- calls */
 
-static struct rd_call *call_find(struct rd_media *m, const char *peer, const char *call_id)
+static struct rd_call *call_find(struct rd_eng *m, const char *peer, const char *call_id)
 {
     for (struct rd_call *c = m->calls; c; c = c->next)
         if (!c->unmatched && strcmp(c->call_id, call_id) == 0 && strcmp(c->peer, peer) == 0)
@@ -191,7 +192,7 @@ static struct rd_call *call_find(struct rd_media *m, const char *peer, const cha
     return NULL;
 }
 
-static void binding_free(struct rd_media *m, struct rd_binding *b)
+static void binding_free(struct rd_eng *m, struct rd_binding *b)
 {
     if (!b)
         return;
@@ -201,7 +202,7 @@ static void binding_free(struct rd_media *m, struct rd_binding *b)
     free(b);
 }
 
-static void stream_free(struct rd_media *m, struct rd_stream *s)
+static void stream_free(struct rd_eng *m, struct rd_stream *s)
 {
     rec_held_discard(m->held, &s->held); /* callers archive held packets first */
     rec_streams_remove(m->table, &s->flow, NULL);
@@ -210,45 +211,43 @@ static void stream_free(struct rd_media *m, struct rd_stream *s)
     free(s);
 }
 
-static enum sr_err call_open(struct rd_media *m, const char *peer, const struct sipev_dialog *d,
-                             struct rd_call **out)
+static enum sr_err call_open(struct rd_eng *m, const char *peer, const struct sipev_dialog *d,
+                             bool unmatched, struct rd_call **out)
 {
-    struct stor_writer_cfg wc = { 0 };
+    struct stor_call_info *ci;
     struct rd_call *c;
     enum sr_err err;
 
     if (m->n_calls >= m->cfg->max_streams / 2)
         return SR_ELIMIT;
     c = calloc(1, sizeof(*c));
-    if (!c)
+    ci = calloc(1, sizeof(*ci)); /* large; not worth a stack frame */
+    if (!c || !ci) {
+        free(c);
+        free(ci);
         return SR_ENOMEM;
+    }
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     snprintf(c->call_id, sizeof(c->call_id), "%s", d->call_id);
-    snprintf(c->rec.call.call_id, sizeof(c->rec.call.call_id), "%s", d->call_id);
-    snprintf(c->rec.call.local_aor, sizeof(c->rec.call.local_aor), "%s", d->local_aor);
-    snprintf(c->rec.call.remote_aor, sizeof(c->rec.call.remote_aor), "%s", d->remote_aor);
-    snprintf(c->rec.call.local_tag, sizeof(c->rec.call.local_tag), "%s", d->local_tag);
-    snprintf(c->rec.call.remote_tag, sizeof(c->rec.call.remote_tag), "%s", d->remote_tag);
-    snprintf(c->rec.call.source, sizeof(c->rec.call.source), "%s", peer);
-    c->rec.call.start_wall_us = d->start_wall_us ? d->start_wall_us : sr_wall_us();
-    wc.dir = m->cfg->archive_dir;
-    wc.recipients = m->recipient_ptrs;
-    wc.n_recipients = m->n_recipients;
-    err = stor_writer_open(&c->w, &wc, &c->rec.call, c->rec.id);
+    snprintf(ci->call_id, sizeof(ci->call_id), "%s", d->call_id);
+    snprintf(ci->local_aor, sizeof(ci->local_aor), "%s", d->local_aor);
+    snprintf(ci->remote_aor, sizeof(ci->remote_aor), "%s", d->remote_aor);
+    snprintf(ci->local_tag, sizeof(ci->local_tag), "%s", d->local_tag);
+    snprintf(ci->remote_tag, sizeof(ci->remote_tag), "%s", d->remote_tag);
+    snprintf(ci->source, sizeof(ci->source), "%s", peer);
+    ci->start_wall_us = d->start_wall_us ? d->start_wall_us : sr_wall_us();
+    /* Every engine applies the same key bodies: the first to see the call
+     * opens its archive, the others share it. */
+    err = rd_arch_get(m->archives, peer, ci, unmatched, &c->arch);
+    free(ci);
     if (err) {
         free(c);
         return err;
     }
-    c->rec.state = STOR_STATE_RECORDING;
-    snprintf(c->rec.path, sizeof(c->rec.path), "%s/%s.srec", m->cfg->archive_dir, c->rec.id);
-    err = stor_index_put(m->index, &c->rec);
-    if (err)
-        log_error("index: cannot record the start of call %s: %s", c->call_id, sr_strerror(err));
+    c->unmatched = unmatched;
     c->next = m->calls;
     m->calls = c;
     m->n_calls++;
-    log_notice("call %s from %s (%s -> %s): recording into archive %s", c->call_id, peer,
-               c->rec.call.local_aor, c->rec.call.remote_aor, c->rec.id);
     *out = c;
     return SR_OK;
 }
@@ -256,7 +255,7 @@ static enum sr_err call_open(struct rd_media *m, const char *peer, const struct 
 /* The archive of packets whose key never came and whose source matches no
  * disclosed fork source: opened on first need, sealed when idle for
  * call-linger-ms + key-wait-ms, or at shutdown. */
-static struct rd_call *unmatched_get(struct rd_media *m)
+static struct rd_call *unmatched_get(struct rd_eng *m)
 {
     struct sipev_dialog *d;
     struct rd_call *c = m->unmatched;
@@ -270,24 +269,19 @@ static struct rd_call *unmatched_get(struct rd_media *m)
              (unsigned long long)(sr_wall_us() / 1000000u));
     snprintf(d->local_aor, sizeof(d->local_aor), "unknown");
     snprintf(d->remote_aor, sizeof(d->remote_aor), "unknown");
-    if (call_open(m, "unmatched", d, &c) != SR_OK)
+    if (call_open(m, "unmatched", d, true, &c) != SR_OK)
         c = NULL;
     free(d);
     if (!c)
         return NULL;
-    c->unmatched = true;
     c->ended = true; /* closes when idle; every packet pushes close_at_us on */
     m->next_close_us = 0; /* its close_at_us is 0 until a packet lands in it */
     m->unmatched = c;
     return c;
 }
 
-static void call_close(struct rd_media *m, struct rd_call *c)
+static void call_close(struct rd_eng *m, struct rd_call *c)
 {
-    char path[4096];
-    struct stat sb;
-    enum sr_err err;
-
     while (c->streams) {
         struct rd_stream *s = c->streams;
         c->streams = s->next;
@@ -303,31 +297,7 @@ static void call_close(struct rd_media *m, struct rd_call *c)
         }
     if (m->unmatched == c)
         m->unmatched = NULL;
-    err = stor_writer_close(c->w, &c->counts, path, sizeof(path));
-    c->rec.end_wall_us = sr_wall_us();
-    c->rec.packets = c->counts.packets;
-    if (err) {
-        log_error("call %s: sealing archive %s failed: %s", c->call_id, c->rec.id, sr_strerror(err));
-        c->rec.state = STOR_STATE_DAMAGED;
-    } else {
-        c->rec.state = STOR_STATE_COMPLETE;
-        snprintf(c->rec.path, sizeof(c->rec.path), "%s", path);
-        if (stat(path, &sb) == 0)
-            c->rec.bytes = (uint64_t)sb.st_size;
-    }
-    if (stor_index_put(m->index, &c->rec) != SR_OK)
-        log_error("index: cannot record the end of call %s", c->call_id);
-    log_notice("call %s ended: archive %s, %llu packets, %u streams, %llu bytes%s", c->call_id,
-               c->rec.id, (unsigned long long)c->counts.packets, c->rec.n_streams,
-               (unsigned long long)c->rec.bytes,
-               c->counts.packets ? "" : " (no media arrived: the archive says so)");
-    if (c->counts.auth_fail || c->counts.replay || c->counts.overload || c->counts.malformed ||
-        c->counts.encrypted_kept)
-        log_warn("call %s: %llu auth failures, %llu replays, %llu overload, %llu malformed not "
-                 "recorded; %llu kept encrypted (key never came)", c->call_id,
-                 (unsigned long long)c->counts.auth_fail, (unsigned long long)c->counts.replay,
-                 (unsigned long long)c->counts.overload, (unsigned long long)c->counts.malformed,
-                 (unsigned long long)c->counts.encrypted_kept);
+    rd_arch_release(m->archives, c->arch, &c->counts); /* the last engine's seals it */
     free(c);
 }
 
@@ -350,7 +320,7 @@ static void flow_addr_str(const struct rec_flow *f, char *out, size_t cap)
 
 /* Which archive keeps an unbound stream's packets encrypted: the open call
  * whose disclosed fork source is this stream's source, else "unmatched". */
-static struct rd_call *enc_home(struct rd_media *m, struct rd_stream *s, uint8_t pt)
+static struct rd_call *enc_home(struct rd_eng *m, struct rd_stream *s, uint8_t pt)
 {
     struct stor_stream_info si = { 0 };
     char src[SIPEV_STR];
@@ -365,7 +335,7 @@ static struct rd_call *enc_home(struct rd_media *m, struct rd_stream *s, uint8_t
                 }
         /* A recorder that no keyagent authorises keeps nobody's media,
          * not even encrypted (the caller counts the packet). */
-        if (!s->call && m->authorised)
+        if (!s->call && atomic_load_explicit(&m->authorised, memory_order_relaxed))
             s->call = unmatched_get(m);
         if (!s->call)
             return NULL;
@@ -377,16 +347,15 @@ static struct rd_call *enc_home(struct rd_media *m, struct rd_stream *s, uint8_t
         si.clock_rate = 8000; /* unknown: the payload type is all the header says */
         si.direction = STOR_DIR_RECV;
         flow_addr_str(&s->flow, si.label, sizeof(si.label));
-        if (stor_writer_add_stream(s->call->w, &si, &s->stor_idx) != SR_OK)
+        if (rd_arch_add_stream(s->call->arch, &si, &s->stor_idx) != SR_OK)
             return NULL;
         s->enc_added = true;
-        s->call->rec.n_streams++;
     }
     return s->call;
 }
 
 /* Keep a packet whose key has not come, as received. */
-static void record_encrypted(struct rd_media *m, struct rd_stream *s, const uint8_t *pkt,
+static void record_encrypted(struct rd_eng *m, struct rd_stream *s, const uint8_t *pkt,
                              size_t len, uint64_t arrival_us, bool is_rtcp)
 {
     struct rec_rtp rtp;
@@ -396,7 +365,7 @@ static void record_encrypted(struct rd_media *m, struct rd_stream *s, const uint
 
     c = enc_home(m, s, rtp_ok ? rtp.pt : 0);
     if (!c) {
-        if (m->authorised)
+        if (atomic_load_explicit(&m->authorised, memory_order_relaxed))
             m->st.storage_err++;
         else
             m->st.unauthorised++;
@@ -414,7 +383,7 @@ static void record_encrypted(struct rd_media *m, struct rd_stream *s, const uint
     sp.flags = STOR_PKT_ENCRYPTED;
     sp.payload = pkt;
     sp.payload_len = len;
-    if (stor_writer_packet(c->w, s->stor_idx, &sp) != SR_OK) {
+    if (rd_arch_packet(c->arch, s->stor_idx, &sp) != SR_OK) {
         m->st.storage_err++;
         c->counts.overload++;
         return;
@@ -432,14 +401,14 @@ static void record_held_encrypted(void *arg, uint8_t *pkt, size_t len, uint64_t 
                                   unsigned flags)
 {
     struct rd_stream *s = ((void **)arg)[1];
-    struct rd_media *m = ((void **)arg)[0];
+    struct rd_eng *m = ((void **)arg)[0];
 
     record_encrypted(m, s, pkt, len, ts_us, flags & 1u);
 }
 
 /* Unprotect with the current session; during a re-key, try the other key
  * too (on a copy: a failed GCM try may leave garbage in the buffer). */
-static enum sr_err unprotect_any(struct rd_media *m, struct rd_stream *s, uint8_t *pkt,
+static enum sr_err unprotect_any(struct rd_eng *m, struct rd_stream *s, uint8_t *pkt,
                                  size_t *len, bool rtcp)
 {
     size_t len0 = *len;
@@ -477,7 +446,7 @@ static enum sr_err unprotect_any(struct rd_media *m, struct rd_stream *s, uint8_
     return SR_OK;
 }
 
-static void count_crypto_err(struct rd_media *m, struct rd_stream *s, enum sr_err err)
+static void count_crypto_err(struct rd_eng *m, struct rd_stream *s, enum sr_err err)
 {
     if (err == SR_EAUTH || err == SR_ENOKEY) {
         m->st.auth_fail++;
@@ -491,7 +460,7 @@ static void count_crypto_err(struct rd_media *m, struct rd_stream *s, enum sr_er
     }
 }
 
-static void record_rtp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, size_t len,
+static void record_rtp(struct rd_eng *m, struct rd_stream *s, uint8_t *pkt, size_t len,
                        uint64_t arrival_us)
 {
     struct rec_rtp rtp;
@@ -517,13 +486,12 @@ static void record_rtp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, si
         si.clock_rate = d->clock_rate;
         si.direction = d->direction == SIPEV_DIR_SEND ? STOR_DIR_SEND : STOR_DIR_RECV;
         snprintf(si.label, sizeof(si.label), "%s", d->id);
-        if (stor_writer_add_stream(s->call->w, &si, &s->stor_idx) != SR_OK) {
+        if (rd_arch_add_stream(s->call->arch, &si, &s->stor_idx) != SR_OK) {
             m->st.storage_err++;
             s->call->counts.overload++;
             return;
         }
         s->rtp_added = true;
-        s->call->rec.n_streams++;
     }
     sp.seq = rtp.seq;
     sp.ext_seq = ext_seq_update(s, rtp.seq);
@@ -532,7 +500,7 @@ static void record_rtp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, si
     sp.flags = rtp.marker ? STOR_PKT_MARKER : 0;
     sp.payload = (const uint8_t *)rtp.payload.p;
     sp.payload_len = rtp.payload.len;
-    err = stor_writer_packet(s->call->w, s->stor_idx, &sp);
+    err = rd_arch_packet(s->call->arch, s->stor_idx, &sp);
     if (err) {
         m->st.storage_err++;
         s->call->counts.overload++;
@@ -545,7 +513,7 @@ static void record_rtp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, si
 /* SRTCP is decrypted and kept whole in a logical stream of its own
  * ("rtcp", label "<stream id>/rtcp"): its sender reports map RTP time to
  * wall-clock time.  Exports of audio skip it (not a codec they know). */
-static void record_rtcp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, size_t len,
+static void record_rtcp(struct rd_eng *m, struct rd_stream *s, uint8_t *pkt, size_t len,
                         uint64_t arrival_us)
 {
     struct stor_pkt sp = { 0 };
@@ -562,13 +530,12 @@ static void record_rtcp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, s
         si.clock_rate = s->bind->desc.clock_rate ? s->bind->desc.clock_rate : 8000;
         si.direction = s->bind->desc.direction == SIPEV_DIR_SEND ? STOR_DIR_SEND : STOR_DIR_RECV;
         snprintf(si.label, sizeof(si.label), "%.58s/rtcp", s->bind->desc.id);
-        if (stor_writer_add_stream(s->call->w, &si, &s->rtcp_idx) != SR_OK) {
+        if (rd_arch_add_stream(s->call->arch, &si, &s->rtcp_idx) != SR_OK) {
             m->st.storage_err++;
             s->call->counts.overload++;
             return;
         }
         s->rtcp_added = true;
-        s->call->rec.n_streams++;
     }
     sp.seq = (uint16_t)s->rtcp_count;
     sp.ext_seq = s->rtcp_count++;
@@ -576,7 +543,7 @@ static void record_rtcp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, s
     sp.arrival_wall_us = arrival_us;
     sp.payload = pkt;
     sp.payload_len = len;
-    if (stor_writer_packet(s->call->w, s->rtcp_idx, &sp) != SR_OK) {
+    if (rd_arch_packet(s->call->arch, s->rtcp_idx, &sp) != SR_OK) {
         m->st.storage_err++;
         s->call->counts.overload++;
         return;
@@ -587,7 +554,7 @@ static void record_rtcp(struct rd_media *m, struct rd_stream *s, uint8_t *pkt, s
 static void record_held(void *arg, uint8_t *pkt, size_t len, uint64_t ts_us, unsigned flags)
 {
     struct rd_stream *s = ((void **)arg)[1];
-    struct rd_media *m = ((void **)arg)[0];
+    struct rd_eng *m = ((void **)arg)[0];
 
     if (flags & 1u)
         record_rtcp(m, s, pkt, len, ts_us);
@@ -618,7 +585,7 @@ static void binding_cfg(const struct rd_binding *b, uint32_t ssrc, bool fresh,
     sc->have_seq = !fresh;
 }
 
-static void unbound_remove(struct rd_media *m, struct rd_stream *s)
+static void unbound_remove(struct rd_eng *m, struct rd_stream *s)
 {
     for (struct rd_stream **pp = &m->unbound; *pp; pp = &(*pp)->next)
         if (*pp == s) {
@@ -630,7 +597,7 @@ static void unbound_remove(struct rd_media *m, struct rd_stream *s)
 
 /* Attach unbound s to the call and key that b describes, then drain its
  * held packets.  On failure s stays unbound (and on m->unbound). */
-static void stream_bind(struct rd_media *m, struct rd_stream *s, struct rd_binding *b, bool fresh)
+static void stream_bind(struct rd_eng *m, struct rd_stream *s, struct rd_binding *b, bool fresh)
 {
     struct rec_srtp_cfg sc;
     const struct sipev_stream *d = &b->desc;
@@ -691,7 +658,7 @@ static int source_relation(const struct rec_flow *o, const struct rec_flow *s)
  * was bound first.  Keyagents do not tell which
  * source addresses are theirs unless they disclose fork sources, so (a)
  * spans every keyagent's open calls; at most REC_SRTP_MAX_TRIAL. */
-static void trial_collect(struct rd_media *m, const struct rd_stream *s, struct trial_set *ts)
+static void trial_collect(struct rd_eng *m, const struct rd_stream *s, struct trial_set *ts)
 {
     ts->n = 0;
     for (struct rd_call *c = m->calls; c && ts->n < REC_SRTP_MAX_TRIAL; c = c->next) {
@@ -718,7 +685,7 @@ static void trial_collect(struct rd_media *m, const struct rd_stream *s, struct 
 }
 
 /* Trial-authenticate pkt (not modified) against ts; bind s on success. */
-static bool trial_bind(struct rd_media *m, struct rd_stream *s, struct trial_set *ts,
+static bool trial_bind(struct rd_eng *m, struct rd_stream *s, struct trial_set *ts,
                        const uint8_t *pkt, size_t len, bool is_rtcp)
 {
     struct rec_srtp_cfg cands[REC_SRTP_MAX_TRIAL];
@@ -746,7 +713,7 @@ static bool trial_bind(struct rd_media *m, struct rd_stream *s, struct trial_set
     return s->srtp != NULL;
 }
 
-static void on_packet(struct rd_media *m, uint8_t *pkt, size_t len, const struct sockaddr *sa,
+static void on_packet(struct rd_eng *m, uint8_t *pkt, size_t len, const struct sockaddr *sa,
                       socklen_t salen, uint64_t arrival_us)
 {
     struct rec_rtp rtp;
@@ -828,7 +795,7 @@ static void on_packet(struct rd_media *m, uint8_t *pkt, size_t len, const struct
 
 static void on_udp(struct rd_watch *w, uint32_t events)
 {
-    struct rd_media *m = (struct rd_media *)((char *)w - offsetof(struct rd_media, udp));
+    struct rd_eng *m = (struct rd_eng *)((char *)w - offsetof(struct rd_eng, udp));
 
     (void)events;
     for (int b = 0; b < BATCHES_PER_EVENT; b++) {
@@ -847,7 +814,7 @@ static void on_udp(struct rd_watch *w, uint32_t events)
         }
         n = recvmmsg(w->fd, m->msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
-            return;
+            break;
         now = sr_wall_us();
         for (int i = 0; i < n; i++) {
             struct msghdr *mh = &m->msgs[i].msg_hdr;
@@ -869,8 +836,9 @@ static void on_udp(struct rd_watch *w, uint32_t events)
                       mh->msg_namelen, now);
         }
         if (n < BATCH)
-            return;
+            break;
     }
+    stats_publish(m);
 }
 
 /* ---------------------------------------------------------- key bodies */
@@ -893,7 +861,7 @@ static bool keys_equal(const struct sipev_stream *a, const struct sipev_stream *
  * one stays for REKEY_GRACE packets (late, reordered ones): no gap.  With
  * MKIs the new key list usually holds the old key too, and the new session
  * serves both. */
-static void binding_rekey(struct rd_media *m, struct rd_binding *b, const struct sipev_stream *d)
+static void binding_rekey(struct rd_eng *m, struct rd_binding *b, const struct sipev_stream *d)
 {
     char kid[17];
 
@@ -902,7 +870,8 @@ static void binding_rekey(struct rd_media *m, struct rd_binding *b, const struct
     b->desc.n_keys = d->n_keys;
     m->st.rekeys++;
     sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
-    log_info("call %s: stream %s re-keyed to key %s", b->call->call_id, d->id, kid);
+    if (m->log_keys)
+        log_info("call %s: stream %s re-keyed to key %s", b->call->call_id, d->id, kid);
     for (struct rd_stream *s = b->call->streams; s; s = s->next) {
         struct rec_srtp_cfg sc;
         struct rec_srtp *n = NULL;
@@ -933,7 +902,7 @@ static struct rd_binding *binding_by_id(struct rd_call *c, const char *id)
     return NULL;
 }
 
-static void bind_waiting_ssrc(struct rd_media *m, struct rd_binding *b)
+static void bind_waiting_ssrc(struct rd_eng *m, struct rd_binding *b)
 {
     for (struct rd_stream *s = m->unbound, *nx; s; s = nx) {
         nx = s->next;
@@ -942,20 +911,21 @@ static void bind_waiting_ssrc(struct rd_media *m, struct rd_binding *b)
     }
 }
 
-static bool binding_tab_add(struct rd_media *m, struct rd_binding *b)
+static bool binding_tab_add(struct rd_eng *m, struct rd_binding *b)
 {
     b->key = ssrc_key(b->desc.ssrc);
     if (rec_streams_lookup(m->bind_tab, &b->key) ||
         rec_streams_insert(m->bind_tab, &b->key, b) != SR_OK) {
-        log_warn("call %s: SSRC %08x is already bound to another stream; stream %s waits for "
-                 "trial authentication", b->call->call_id, b->desc.ssrc, b->desc.id);
+        if (m->log_keys)
+            log_warn("call %s: SSRC %08x is already bound to another stream; stream %s waits for "
+                     "trial authentication", b->call->call_id, b->desc.ssrc, b->desc.id);
         return false;
     }
     b->in_tab = true;
     return true;
 }
 
-static void apply_stream(struct rd_media *m, struct rd_call *c, const struct sipev_stream *d)
+static void apply_stream(struct rd_eng *m, struct rd_call *c, const struct sipev_stream *d)
 {
     struct rd_binding *b;
     char kid[17];
@@ -976,8 +946,9 @@ static void apply_stream(struct rd_media *m, struct rd_call *c, const struct sip
         return;
     }
     if (c->n_bindings == SR_ARRAY_LEN(c->bindings)) {
-        log_warn("call %s: more than %zu streams; stream %s ignored", c->call_id,
-                 SR_ARRAY_LEN(c->bindings), d->id);
+        if (m->log_keys)
+            log_warn("call %s: more than %zu streams; stream %s ignored", c->call_id,
+                     SR_ARRAY_LEN(c->bindings), d->id);
         return;
     }
     b = calloc(1, sizeof(*b));
@@ -988,14 +959,16 @@ static void apply_stream(struct rd_media *m, struct rd_call *c, const struct sip
     c->bindings[c->n_bindings++] = b;
     sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
     if (d->ssrc_known) {
-        log_info("call %s: key %s disclosed for stream %s SSRC %08x", c->call_id, kid, d->id,
-                 d->ssrc);
+        if (m->log_keys)
+            log_info("call %s: key %s disclosed for stream %s SSRC %08x", c->call_id, kid, d->id,
+                     d->ssrc);
         if (binding_tab_add(m, b))
             bind_waiting_ssrc(m, b);
         return;
     }
-    log_info("call %s: key %s disclosed for stream %s without an SSRC: trial authentication",
-             c->call_id, kid, d->id);
+    if (m->log_keys)
+        log_info("call %s: key %s disclosed for stream %s without an SSRC: trial authentication",
+                 c->call_id, kid, d->id);
     /* Streams that arrived before this key: try the oldest held packet of
      * each now, and let the next packet of every unbound stream try. */
     for (struct rd_stream *s = m->unbound, *nx; s; s = nx) {
@@ -1013,7 +986,7 @@ static void apply_stream(struct rd_media *m, struct rd_call *c, const struct sip
     }
 }
 
-static void call_end(struct rd_media *m, struct rd_call *c)
+static void call_end(struct rd_eng *m, struct rd_call *c)
 {
     if (c->ended)
         return;
@@ -1031,9 +1004,8 @@ static bool keybody_lists(const struct sipev_keybody *kb, const char *call_id)
     return false;
 }
 
-void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *arg)
+void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybody *kb)
 {
-    struct rd_media *m = arg;
 
     /* A full state lists every call the keyagent still has (RFC 4235
      * semantics): a call of ours it omits has ended, e.g. while NOTIFYs were
@@ -1043,7 +1015,8 @@ void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *ar
         for (struct rd_call *c = m->calls; c; c = c->next)
             if (!c->unmatched && !c->ended && strcmp(c->peer, peer) == 0 &&
                 !keybody_lists(kb, c->call_id)) {
-                log_info("call %s: absent from %s's full state: ended", c->call_id, peer);
+                if (m->log_keys)
+                    log_info("call %s: absent from %s's full state: ended", c->call_id, peer);
                 call_end(m, c);
             }
     for (size_t i = 0; i < kb->n_dialogs; i++) {
@@ -1053,7 +1026,7 @@ void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *ar
             enum sr_err err;
             if (d->state == SIPEV_DIALOG_ENDED)
                 continue;
-            err = call_open(m, peer, d, &c);
+            err = call_open(m, peer, d, false, &c);
             if (err) {
                 log_error("call %s from %s: cannot open an archive: %s", d->call_id, peer,
                           sr_strerror(err));
@@ -1069,79 +1042,31 @@ void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *ar
 
 /* ------------------------------------------------------------- metrics */
 
-/* Prometheus text exposition, written to a temporary file and renamed so a
- * reader (srtprec-api's /metrics) never sees half a file. */
-static void metrics_write(struct rd_media *m)
+/* Copy the counters where other threads read them: after each receive
+ * burst and tick, not per packet (a lock per packet for a metrics file). */
+static void stats_publish(struct rd_eng *m)
 {
     struct rec_held_stats hs;
-    char tmp[CONF_STR_MAX + 16];
-    size_t n_streams = rec_streams_count(m->table);
-    FILE *f;
-    int fd;
 
-    if (!m->cfg->metrics_file[0])
-        return;
     rec_held_stats(m->held, &hs);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", m->cfg->metrics_file);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        if (fd >= 0)
-            close(fd);
-        log_warn("metrics-file %s: %s", tmp, strerror(errno));
-        return;
-    }
-#define C(name, help, v)                                                                           \
-    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
-               " counter\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
-#define G(name, help, v)                                                                           \
-    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
-               " gauge\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
-    C("packets_received_total", "UDP datagrams received on the media sockets.", m->st.rx);
-    C("packets_recorded_total", "RTP packets decrypted and archived.", m->st.recorded);
-    C("rtcp_recorded_total", "SRTCP packets decrypted and archived.", m->st.rtcp);
-    C("packets_encrypted_kept_total",
-      "Packets archived still encrypted because their key never came.", m->st.encrypted_kept);
-    C("packets_held_total", "Packets held because they came before their key.", m->st.held);
-    C("packets_hold_full_total",
-      "Packets that found the hold queue full (archived encrypted, not dropped).",
-      m->st.held_full);
-    fprintf(f, "# HELP srtprec_recorder_packets_dropped_total Packets not recorded, by reason.\n"
-               "# TYPE srtprec_recorder_packets_dropped_total counter\n");
-#define D(reason, v)                                                                               \
-    fprintf(f, "srtprec_recorder_packets_dropped_total{reason=\"" reason "\"} %llu\n",           \
-            (unsigned long long)(v))
-    D("auth", m->st.auth_fail);
-    D("replay", m->st.replay);
-    D("malformed", m->st.malformed);
-    D("overload", m->st.no_stream_slot);
-    D("storage", m->st.storage_err);
-    D("kernel", m->st.kernel_drops);
-    D("unauthorised", m->st.unauthorised);
-#undef D
-    C("streams_trial_bound_total", "Streams bound to their key by trial authentication.",
-      m->st.trial_bound);
-    C("ssrc_changes_total", "New SSRCs recognised as the same stream of a call.",
-      m->st.ssrc_changes);
-    C("rekeys_total", "Re-keys applied to disclosed streams.", m->st.rekeys);
-    G("streams", "Streams tracked now.", n_streams);
-    G("calls_open", "Calls with an open archive now.", m->n_calls);
-    G("held_packets", "Packets held now, waiting for their key.", hs.in_use);
-    G("held_slots", "Capacity of the hold pool (max-held-packets).", hs.slots);
-#undef C
-#undef G
-    if (fflush(f) != 0 || ferror(f)) {
-        fclose(f);
-        unlink(tmp);
-        return;
-    }
-    fclose(f);
-    if (rename(tmp, m->cfg->metrics_file) != 0)
-        log_warn("metrics-file %s: %s", m->cfg->metrics_file, strerror(errno));
+    m->st.streams = rec_streams_count(m->table);
+    m->st.held_now = hs.in_use;
+    m->st.held_slots = hs.slots;
+    pthread_mutex_lock(&m->pub_mu);
+    m->pub = m->st;
+    pthread_mutex_unlock(&m->pub_mu);
+}
+
+void rd_eng_stats(struct rd_eng *m, struct rd_eng_stats *out)
+{
+    pthread_mutex_lock(&m->pub_mu);
+    *out = m->pub;
+    pthread_mutex_unlock(&m->pub_mu);
 }
 
 /* -------------------------------------------------------------- set-up */
 
-static int open_udp(const char *listen, int rcvbuf)
+static int open_udp(const char *listen, int rcvbuf, bool reuseport)
 {
     struct addrinfo hints = { 0 }, *ai = NULL;
     char host[CONF_STR_MAX];
@@ -1162,6 +1087,14 @@ static int open_udp(const char *listen, int rcvbuf)
     fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd >= 0) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        /* One socket per worker on the same address: the kernel hashes the
+         * 4-tuple, so a source always lands on the same worker.  Only then:
+         * a lone recorder must still fail to bind a port already taken. */
+        if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+            close(fd);
+            freeaddrinfo(ai);
+            return -1;
+        }
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
         /* Kernel drops on a full receive queue, reported with each datagram. */
@@ -1175,48 +1108,30 @@ static int open_udp(const char *listen, int rcvbuf)
     return fd;
 }
 
-enum sr_err rd_media_create(struct rd_media **out, const struct rd_cfg *cfg, struct rd_loop *loop,
-                            struct stor_index *index)
+enum sr_err rd_eng_create(struct rd_eng **out, const struct rd_eng_cfg *ec)
 {
+    const struct rd_cfg *cfg = ec->cfg;
     struct rec_held_cfg hc = { 0 };
-    struct rd_media *m;
-    struct slice cur;
-    char list[CONF_STR_MAX];
+    struct rd_eng *m;
     enum sr_err err;
 
     m = calloc(1, sizeof(*m));
     if (!m)
         return SR_ENOMEM;
+    pthread_mutex_init(&m->pub_mu, NULL);
     m->cfg = cfg;
-    m->loop = loop;
-    m->index = index;
+    m->loop = ec->loop;
+    m->archives = ec->archives;
+    m->log_keys = ec->log_keys;
     m->udp.fd = -1;
     m->udp.on_event = on_udp;
-    snprintf(list, sizeof(list), "%s", cfg->archive_recipients);
-    cur = slice_cstr(list);
-    while (cur.len) {
-        struct slice item = slice_trim(slice_split(&cur, ','));
-        if (!item.len)
-            continue;
-        if (m->n_recipients == MAX_RECIPIENTS) {
-            err = SR_ELIMIT;
-            goto fail;
-        }
-        slice_copy_cstr(item, m->recipients[m->n_recipients], CONF_STR_MAX);
-        m->recipient_ptrs[m->n_recipients] = m->recipients[m->n_recipients];
-        m->n_recipients++;
-    }
-    if (!m->n_recipients) {
-        log_error("archive-recipients: at least one certificate is required");
-        err = SR_EINVAL;
-        goto fail;
-    }
+    atomic_init(&m->authorised, false);
     err = rec_streams_create(&m->table, cfg->max_streams);
     if (!err)
         err = rec_streams_create(&m->bind_tab, cfg->max_streams);
     if (err)
         goto fail;
-    hc.slots = cfg->max_held_packets ? cfg->max_held_packets : 1;
+    hc.slots = ec->max_held_packets ? ec->max_held_packets : 1;
     hc.slot_size = PKT_CAP;
     hc.per_stream_max = cfg->max_held_per_stream ? cfg->max_held_per_stream : 1;
     if (hc.per_stream_max > hc.slots)
@@ -1224,27 +1139,27 @@ enum sr_err rd_media_create(struct rd_media **out, const struct rd_cfg *cfg, str
     err = rec_held_create(&m->held, &hc);
     if (err)
         goto fail;
-    m->udp.fd = open_udp(cfg->media_listen, (int)cfg->rcvbuf);
+    m->udp.fd = open_udp(cfg->media_listen, (int)cfg->rcvbuf, ec->reuseport);
     if (m->udp.fd < 0) {
         log_error("media-listen %s: cannot bind: %s", cfg->media_listen, strerror(errno));
         err = SR_EIO;
         goto fail;
     }
-    err = rd_loop_add(loop, &m->udp, EPOLLIN);
+    err = rd_loop_add(m->loop, &m->udp, EPOLLIN);
     if (err)
         goto fail;
     m->next_flush_us = sr_now_us() + cfg->flush_interval_ms * 1000u;
     m->next_close_us = UINT64_MAX;
-    m->next_metrics_us = sr_now_us();
+    stats_publish(m);
     *out = m;
     return SR_OK;
 fail:
-    rd_media_destroy(m);
+    rd_eng_destroy(m, NULL);
     return err;
 }
 
 /* Archive the held packets of s encrypted: its key did not come in time. */
-static void unbound_give_up(struct rd_media *m, struct rd_stream *s)
+static void unbound_give_up(struct rd_eng *m, struct rd_stream *s)
 {
     void *ctx[2] = { m, s };
     char src[SIPEV_STR];
@@ -1258,7 +1173,7 @@ static void unbound_give_up(struct rd_media *m, struct rd_stream *s)
     rec_held_drain(m->held, &s->held, record_held_encrypted, ctx);
 }
 
-void rd_media_destroy(struct rd_media *m)
+void rd_eng_destroy(struct rd_eng *m, struct rd_eng_stats *final)
 {
     if (!m)
         return;
@@ -1278,21 +1193,26 @@ void rd_media_destroy(struct rd_media *m)
         rd_loop_del(m->loop, &m->udp);
         close(m->udp.fd);
     }
-    metrics_write(m);
+    if (final) {
+        const uint64_t *src = (const uint64_t *)&m->st;
+        uint64_t *dst = (uint64_t *)final;
+        /* Counters only: gauges of a stopped engine are zero. */
+        for (size_t k = 0; k < offsetof(struct rd_eng_stats, streams) / sizeof(uint64_t); k++)
+            dst[k] += src[k];
+    }
     rec_held_destroy(m->held);
     rec_streams_destroy(m->table);
     rec_streams_destroy(m->bind_tab);
+    pthread_mutex_destroy(&m->pub_mu);
     free(m);
 }
 
-uint64_t rd_media_tick(struct rd_media *m, uint64_t now)
+/* Key-wait and linger timers; archives are flushed by main (worker.c). */
+uint64_t rd_eng_tick(struct rd_eng *m, uint64_t now)
 {
     uint64_t next = m->next_flush_us, wait_us = m->cfg->key_wait_ms * 1000u;
 
     if (now >= m->next_flush_us) {
-        for (struct rd_call *c = m->calls; c; c = c->next)
-            if (stor_writer_flush(c->w) != SR_OK)
-                log_error("call %s: archive flush failed", c->call_id);
         m->next_flush_us = now + m->cfg->flush_interval_ms * 1000u;
         next = m->next_flush_us;
         /* Streams whose key did not come within key-wait-ms (checked at the
@@ -1320,38 +1240,11 @@ uint64_t rd_media_tick(struct rd_media *m, uint64_t now)
     }
     if (m->next_close_us < next)
         next = m->next_close_us;
-    if (m->cfg->metrics_file[0]) {
-        if (now >= m->next_metrics_us) {
-            metrics_write(m);
-            m->next_metrics_us = now + m->cfg->metrics_interval_ms * 1000u;
-        }
-        if (m->next_metrics_us < next)
-            next = m->next_metrics_us;
-    }
+    stats_publish(m);
     return next;
 }
 
-void rd_media_set_authorised(struct rd_media *m, bool authorised)
+void rd_eng_set_authorised(struct rd_eng *m, bool authorised)
 {
-    m->authorised = authorised;
-}
-
-void rd_media_log_stats(const struct rd_media *m)
-{
-    struct rec_held_stats hs;
-
-    rec_held_stats(m->held, &hs);
-    log_notice("media: %llu received, %llu recorded, %llu rtcp, %llu kept encrypted; dropped: "
-               "%llu malformed, %llu auth, %llu replay, %llu no stream slot, %llu storage, %llu "
-               "kernel, %llu unauthorised; %llu held (%zu now, %llu found the queue full), %llu trial-bound, %llu "
-               "re-keys, %zu calls open",
-               (unsigned long long)m->st.rx, (unsigned long long)m->st.recorded,
-               (unsigned long long)m->st.rtcp, (unsigned long long)m->st.encrypted_kept,
-               (unsigned long long)m->st.malformed, (unsigned long long)m->st.auth_fail,
-               (unsigned long long)m->st.replay, (unsigned long long)m->st.no_stream_slot,
-               (unsigned long long)m->st.storage_err, (unsigned long long)m->st.kernel_drops,
-               (unsigned long long)m->st.unauthorised,
-               (unsigned long long)m->st.held, hs.in_use, (unsigned long long)m->st.held_full,
-               (unsigned long long)m->st.trial_bound, (unsigned long long)m->st.rekeys,
-               m->n_calls);
+    atomic_store_explicit(&m->authorised, authorised, memory_order_relaxed);
 }

@@ -9,7 +9,10 @@
 #
 # usage: tools/bench_capacity.sh [BUILD_DIR] [CALLS...]
 #   env: DURATION_MS (10000), FAST=1 (also one run as fast as possible),
-#        PIN=1 (recorder on CPU 0, generator on CPU 1; default on 2+ cores)
+#        PIN=1 (recorder on CPU 0, generator on CPU 1; default on 2+ cores),
+#        WORKERS=N (the recorder's `workers`; default 1, the single-thread path;
+#        with PIN=1 and N > 1 the recorder's threads may run on CPUs 0..N-1,
+#        so on a 2-core machine they share CPU 1 with the generator)
 # Prints one table row per run.  Exit 1 if any run lost a packet.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +22,8 @@ runs=("$@")
 [ "${#runs[@]}" -gt 0 ] || runs=(500 1000 2000)
 duration=${DURATION_MS:-10000}
 pin=${PIN:-$([ "$(nproc)" -ge 2 ] && echo 1 || echo 0)}
+workers=${WORKERS:-1}
+rec_cpus=$([ "$workers" -gt 1 ] && echo "0-$((workers - 1))" || echo 0)
 . "$top/tests/lib/stack.sh"
 
 hz=$(getconf CLK_TCK)
@@ -48,9 +53,11 @@ one_run() { # calls fast(0|1)
     # The keyagent holds 1,024 calls by default.
     sed -i "/^\[recorder\]/a metrics-file = $run/metrics.prom" "$run/srtprec.conf"
     sed -i "/^\[keyagent\]/a max-calls = 4096" "$run/srtprec.conf"
+    sed -i "/^\[recorder\]/a workers = $workers" "$run/srtprec.conf"
     stack_start || { echo "stack did not start (see $run)"; return 1; }
     rec=${STACK_PIDS[1]}
-    [ "$pin" = 1 ] && taskset -pc 0 "$rec" >/dev/null
+    # -a: every thread (the workers exist by now)
+    [ "$pin" = 1 ] && taskset -apc "$rec_cpus" "$rec" >/dev/null
     sleep 0.5
     rss0=$(status_kb "$rec" VmRSS)
     c0=$(cpu_ticks "$rec")

@@ -3,7 +3,8 @@
 #   1. install what is missing (tools/setup.sh test)
 #   2. gcc build, warnings as errors: every suite (unit, vectors, fuzz-replay, integration)
 #   3. ASan+UBSan build: unit, vectors, fuzz-replay (leak checks on) and integration (leak check off, see below)
-#   4. clang + libFuzzer build: each fuzz target runs briefly from its corpus
+#   4. ThreadSanitizer build: the integration tests whose daemons run threads
+#   5. clang + libFuzzer build: each fuzz target runs briefly from its corpus
 # Ends with one line "N passed, N failed[, N skipped]" summed from meson's testlog.json.
 set -uo pipefail
 
@@ -43,6 +44,10 @@ if [ -f build-asan/build.ninja ]; then
     ASAN_OPTIONS=detect_leaks=0 meson test -C build-asan --num-processes "$jobs" --print-errorlogs \
         --suite integration --logbase integration || status=1
 fi
+# ThreadSanitizer over the tests whose daemons run threads: the recorder's
+# workers sharing per-call archives, and the API's MHD thread pool.
+run_build build-tsan --suite integration e2e loadgen_smoke rec_ffmpeg_interop api_e2e api_auth_e2e \
+    -- -Db_sanitize=thread --buildtype=debug
 CC=clang run_build build-fuzz --suite fuzz -- -Dfuzz=enabled -Db_sanitize=address,undefined \
     -Db_lundef=false --buildtype=debugoptimized
 

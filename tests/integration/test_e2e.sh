@@ -25,6 +25,9 @@ cleanup() {
 trap cleanup EXIT
 
 stack_init "$build" "$run"
+# Two receive threads whatever the machine: a call's two streams come from two
+# sources, which SO_REUSEPORT may hash to two workers sharing one archive.
+sed -i "/^\[recorder\]/a workers = 2" "$run/srtprec.conf"
 stack_start; ok $? "keyagent, recorder and api start; the recorder subscribes over mutual TLS"
 
 # A second recorder, same CA, identity not on the allow list.
@@ -44,6 +47,7 @@ start_rogue foreign foreign
 "$build/tools/srtprec-endpoint-sim" --control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" \
     --calls=2 --duration-ms=2000 --out-dir="$run/sim" >"$run/sim.log" 2>&1
 ok $? "endpoint simulator placed 2 calls"
+grep -q "media: 2 worker threads" "$run/recorder.log"; ok $? "the recorder runs 2 worker threads"
 stack_wait_recordings 2 20; ok $? "the API lists 2 complete recordings"
 
 ids=$(sqlite3 "$run/index.sqlite" "select id || ' ' || call_id from recordings where state = 1" 2>/dev/null ||
