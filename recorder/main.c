@@ -30,7 +30,7 @@ static const struct conf_item cfg_items[] = {
     { "tls-ca", CONF_STR, F(tls_ca), "", 0, 0, "PEM CA bundle keyagent certificates must chain to" },
     { "tls-crl", CONF_STR, F(tls_crl), "", 0, 0, "optional PEM CRL" },
     { "media-listen", CONF_STR, F(media_listen), "127.0.0.1:40000", 0, 0,
-      "UDP address:port receiving forked SRTP" },
+      "UDP address:port receiving forked SRTP; several, comma-separated (ports, IPv4 and IPv6)" },
     { "archive-dir", CONF_STR, F(archive_dir), "/var/lib/srtprec/archive", 0, 0,
       "directory for encrypted archives" },
     { "archive-recipients", CONF_STR, F(archive_recipients), "", 0, 0,

@@ -42,6 +42,7 @@ enum {
     BATCH = 32,          /* datagrams per recvmmsg */
     BATCHES_PER_EVENT = 64, /* then let the loop serve TLS and timers */
     PKT_CAP = 2048,
+    MAX_PORTS = 8,       /* media-listen addresses */
     TRIAL_EVERY = 25,    /* an unbound stream retries trial authentication every 25 packets
                             (0.5 s of G.711): key derivation per candidate is not free */
     REKEY_GRACE = 256,   /* packets the old key stays usable after the new one took over
@@ -102,11 +103,20 @@ struct rd_call {
     struct rd_call *next;
 };
 
+/* One media socket: media-listen may name several addresses (ports, IPv4
+ * and IPv6); each engine has a socket on every one. */
+struct rd_sock {
+    struct rd_watch w;
+    struct rd_eng *eng;
+    uint32_t ovfl_last;            /* SO_RXQ_OVFL: this socket's running drop count */
+};
+
 struct rd_eng {
     const struct rd_cfg *cfg;
     struct rd_loop *loop;
     struct rd_archives *archives;
-    struct rd_watch udp;
+    struct rd_sock socks[MAX_PORTS];
+    size_t n_socks;
     struct rec_streams *table;     /* (source, SSRC) -> rd_stream */
     struct rec_streams *bind_tab;  /* SSRC -> rd_binding */
     struct rec_held *held;
@@ -123,7 +133,6 @@ struct rd_eng {
     struct rd_eng_stats st;        /* this thread's counters */
     pthread_mutex_t pub_mu;        /* guards pub, the copy other threads read */
     struct rd_eng_stats pub;
-    uint32_t ovfl_last;            /* SO_RXQ_OVFL: the socket's running drop count */
     uint8_t bufs[BATCH][PKT_CAP];
     uint8_t scratch[PKT_CAP];      /* copy of a packet tried under two keys */
     union {
@@ -795,7 +804,8 @@ static void on_packet(struct rd_eng *m, uint8_t *pkt, size_t len, const struct s
 
 static void on_udp(struct rd_watch *w, uint32_t events)
 {
-    struct rd_eng *m = (struct rd_eng *)((char *)w - offsetof(struct rd_eng, udp));
+    struct rd_sock *sk = (struct rd_sock *)((char *)w - offsetof(struct rd_sock, w));
+    struct rd_eng *m = sk->eng;
 
     (void)events;
     for (int b = 0; b < BATCHES_PER_EVENT; b++) {
@@ -825,8 +835,8 @@ static void on_udp(struct rd_watch *w, uint32_t events)
                     memcpy(&v, CMSG_DATA(cm), sizeof(v));
                     /* A running count of datagrams the kernel dropped on this
                      * socket's full queue: add what is new since last seen. */
-                    m->st.kernel_drops += (uint32_t)(v - m->ovfl_last);
-                    m->ovfl_last = v;
+                    m->st.kernel_drops += (uint32_t)(v - sk->ovfl_last);
+                    sk->ovfl_last = v;
                 }
             if (mh->msg_flags & MSG_TRUNC) {
                 m->st.malformed++;
@@ -1108,6 +1118,48 @@ static int open_udp(const char *listen, int rcvbuf, bool reuseport)
     return fd;
 }
 
+/* A socket on every address of media-listen ("ADDR:PORT, [ADDR6]:PORT, ..."). */
+static enum sr_err open_socks(struct rd_eng *m, const char *listen, bool reuseport)
+{
+    char list[CONF_STR_MAX], item[CONF_STR_MAX];
+    struct slice cur;
+    enum sr_err err;
+
+    snprintf(list, sizeof(list), "%s", listen);
+    cur = slice_cstr(list);
+    while (cur.len) {
+        struct slice one = slice_trim(slice_split(&cur, ','));
+        struct rd_sock *sk;
+        if (!one.len)
+            continue;
+        slice_copy_cstr(one, item, sizeof(item));
+        if (m->n_socks == MAX_PORTS) {
+            log_error("media-listen: at most %d addresses", MAX_PORTS);
+            return SR_ELIMIT;
+        }
+        sk = &m->socks[m->n_socks];
+        sk->eng = m;
+        sk->w.on_event = on_udp;
+        errno = 0;
+        sk->w.fd = open_udp(item, (int)m->cfg->rcvbuf, reuseport);
+        if (sk->w.fd < 0) {
+            log_error("media-listen %s: cannot bind: %s", item,
+                      errno ? strerror(errno) : "expected ADDRESS:PORT or [IPv6]:PORT");
+            return SR_EIO;
+        }
+        if ((err = rd_loop_add(m->loop, &sk->w, EPOLLIN))) {
+            close(sk->w.fd);
+            return err;
+        }
+        m->n_socks++;
+    }
+    if (!m->n_socks) {
+        log_error("media-listen: no address");
+        return SR_EINVAL;
+    }
+    return SR_OK;
+}
+
 enum sr_err rd_eng_create(struct rd_eng **out, const struct rd_eng_cfg *ec)
 {
     const struct rd_cfg *cfg = ec->cfg;
@@ -1123,8 +1175,6 @@ enum sr_err rd_eng_create(struct rd_eng **out, const struct rd_eng_cfg *ec)
     m->loop = ec->loop;
     m->archives = ec->archives;
     m->log_keys = ec->log_keys;
-    m->udp.fd = -1;
-    m->udp.on_event = on_udp;
     atomic_init(&m->authorised, false);
     err = rec_streams_create(&m->table, cfg->max_streams);
     if (!err)
@@ -1139,13 +1189,7 @@ enum sr_err rd_eng_create(struct rd_eng **out, const struct rd_eng_cfg *ec)
     err = rec_held_create(&m->held, &hc);
     if (err)
         goto fail;
-    m->udp.fd = open_udp(cfg->media_listen, (int)cfg->rcvbuf, ec->reuseport);
-    if (m->udp.fd < 0) {
-        log_error("media-listen %s: cannot bind: %s", cfg->media_listen, strerror(errno));
-        err = SR_EIO;
-        goto fail;
-    }
-    err = rd_loop_add(m->loop, &m->udp, EPOLLIN);
+    err = open_socks(m, cfg->media_listen, ec->reuseport);
     if (err)
         goto fail;
     m->next_flush_us = sr_now_us() + cfg->flush_interval_ms * 1000u;
@@ -1189,9 +1233,9 @@ void rd_eng_destroy(struct rd_eng *m, struct rd_eng_stats *final)
         m->calls = c->next;
         call_close(m, c);
     }
-    if (m->udp.fd >= 0) {
-        rd_loop_del(m->loop, &m->udp);
-        close(m->udp.fd);
+    for (size_t i = 0; i < m->n_socks; i++) {
+        rd_loop_del(m->loop, &m->socks[i].w);
+        close(m->socks[i].w.fd);
     }
     if (final) {
         const uint64_t *src = (const uint64_t *)&m->st;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the load generator against the real daemons (TAP): 20 calls,
-# 40 streams, 2 s at 50 packets/s per stream; every packet sent is archived
-# (count and SHA-256 of the payloads per stream, by srtprec-loadcheck).
+# 40 streams, 2 s at 50 packets/s per stream, half of them to a second
+# media-listen port; every packet sent is archived (count and SHA-256 of the
+# payloads per stream, by srtprec-loadcheck).
 # Keeps tools/srtprec-loadgen and tools/bench_capacity.sh from rotting.
 # usage: test_loadgen.sh BUILD_DIR
 set -uo pipefail
@@ -22,12 +23,24 @@ trap cleanup EXIT
 
 calls=20
 stack_init "$build" "$run"
+port2=$(stack_free_port)
+sed -i "s/^media-listen = .*/&, 127.0.0.1:$port2/" "$run/srtprec.conf"
 stack_start; ok $? "keyagent, recorder and api start"
+ss -Hulnp "sport = :$port2" | grep -q srtprec-record; ok $? "the recorder listens on a second media port ($port2)"
 
-"$build/tools/srtprec-loadgen" --control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" \
-    --calls=$calls --duration-ms=2000 --settle-ms=300 --out="$run/sent.tsv" >"$run/loadgen.out" 2>"$run/loadgen.log"
-ok $? "load generator disclosed $calls calls and sent every packet"
-diag <"$run/loadgen.out"
+# Two generators at once, one per media port, each with its own calls.
+lg_pids=()
+for p in "$STACK_MEDIA_PORT" "$port2"; do
+    "$build/tools/srtprec-loadgen" --control="$STACK_CONTROL" --recorder="127.0.0.1:$p" \
+        --calls=$((calls / 2)) --duration-ms=2000 --settle-ms=300 --out="$run/sent-$p.tsv" \
+        >"$run/loadgen-$p.out" 2>"$run/loadgen-$p.log" &
+    lg_pids+=($!)
+done
+for i in 0 1; do
+    wait "${lg_pids[$i]}"; ok $? "load generator $((i + 1)) disclosed $((calls / 2)) calls and sent every packet"
+done
+cat "$run"/loadgen-*.out | diag
+cat "$run"/sent-*.tsv >"$run/sent.tsv"
 
 # Every call sealed (bounded wait: linger 500 ms plus the NOTIFY round trip).
 for _ in $(seq 1 150); do
@@ -46,6 +59,14 @@ diag <"$run/check.err"
 grep -q "streams_ok=$((2 * calls)) " "$run/check.out"; ok $? "all $((2 * calls)) streams match"
 
 stack_stop
+
+# A media-listen entry that is not ADDRESS:PORT: the recorder names it and stops.
+timeout 20 "$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" \
+    --media-listen="127.0.0.1:$port2, no-port-here" >"$run/badlisten.log" 2>&1
+[ $? = 1 ] && grep -q "media-listen no-port-here: cannot bind" "$run/badlisten.log"
+ok $? "a malformed media-listen entry is named and the recorder exits 1"
+diag <"$run/badlisten.log"
+
 reports=$(grep -l -E 'Sanitizer|runtime error' "$run"/*.log 2>/dev/null)
 echo "$reports" | diag
 [ -z "$reports" ]; ok $? "no sanitizer report from the daemons or the tools"
