@@ -21,6 +21,7 @@ enum {
     IDLE_CONN_US = 120ull * 1000 * 1000,  /* a connection with no subscription */
     NOTIFY_HDR_BUDGET = 2048,             /* NOTIFY header block; the body gets the rest */
     OUT_BODY_MAX = 16 * 1024 * 1024,      /* SIPEV_MAX_MSG bounds what may be sent */
+    CONN_TX_SLACK = 256 * 1024,           /* responses queued beside a subscription's NOTIFYs */
 };
 
 struct conn {
@@ -966,6 +967,11 @@ void ka_notifier_accept(struct ka_notifier *n, int fd)
     cc.fd = fd;
     cc.on_msg = on_msg;
     cc.arg = c;
+    /* A full state of many calls leaves as several NOTIFYs in one go (up to
+     * OUT_BODY_MAX, notify_prepare): the connection must take them all, or
+     * the subscriber's re-subscription would meet the same full state and
+     * the same refusal for ever.  Growth is on demand; the bound stays. */
+    cc.max_tx_buffer = OUT_BODY_MAX + CONN_TX_SLACK;
     err = sipev_conn_create(&c->sc, &cc);
     if (err) {
         log_warn("cannot set up a connection: %s", sr_strerror(err));

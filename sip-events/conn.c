@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "sipev.h"
+#include "util.h"
 
 enum {
     CONN_DEFAULT_MAX = 256 * 1024,
@@ -76,7 +77,7 @@ enum sr_err sipev_conn_create(struct sipev_conn **out, const struct sipev_conn_c
     c->fd = -1;
     max = cfg->max_buffer ? cfg->max_buffer : CONN_DEFAULT_MAX;
     buf_init(&c->rx, max);
-    buf_init(&c->tx, max);
+    buf_init(&c->tx, cfg->max_tx_buffer ? cfg->max_tx_buffer : max);
     c->server = cfg->server;
     c->on_msg = cfg->on_msg;
     c->arg = cfg->arg;
@@ -227,6 +228,9 @@ static enum sr_err flush_tx(struct sipev_conn *c)
         }
     }
     if (c->tx_off == c->tx.len) {
+        /* Sent NOTIFYs carry keys in the clear (TLS encrypts them on the
+         * way out): gone from memory once the kernel has them. */
+        sr_wipe(c->tx.p, c->tx.len);
         c->tx.len = 0;
         c->tx_off = 0;
     } else if (c->tx_off > c->tx.max / 2) {

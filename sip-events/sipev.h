@@ -378,6 +378,8 @@ struct sipev_conn_cfg {
     bool server;            /**< accept side */
     int fd;                 /**< connected, non-blocking socket; owned by the conn */
     size_t max_buffer;      /**< rx and tx limit each; 0 = 256 KiB */
+    size_t max_tx_buffer;   /**< tx limit if set (a notifier's full state may be
+                                 several split NOTIFYs queued at once); 0 = max_buffer */
     sipev_msg_fn *on_msg;
     void *arg;
 };

@@ -12,10 +12,14 @@
  *              does), archives flushed once per 50 packets per stream (the
  *              daemon's one-second flush) and sealed at the end.
  * The pipeline pass reports its cost with and without sealing.  Figures are
- * per packet, CPU time of this process.
+ * per packet, CPU time of this process.  Memory is the allocator's bytes in
+ * use (mallinfo2: heap and mmapped blocks; OpenSSL and libsrtp allocate
+ * through malloc), per stream: the receive sessions, the archives once open,
+ * and the archives at their fullest (sampled just before each flush).
  *
  *   bench_pipeline --cert=RECIPIENT.crt --dir=SCRATCH [total_packets]
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +73,14 @@ struct bench {
     struct bench_stream *st;
     struct rec_streams *tab;
     const char *cert, *dir;
+    size_t mem_sessions, mem_open, mem_peak; /* bytes, all streams */
 };
+
+static size_t heap_inuse(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
 
 static int sessions_make(struct bench *b)
 {
@@ -149,9 +160,14 @@ static long pass(struct bench *b, bool archive, double *cpu_us, double *seal_us)
     long bad = 0;
     uint8_t buf[PKT_CAP];
     double c0, c1, c2;
+    size_t m0 = heap_inuse(), m1;
+    bool first = !b->st[0].rx;
 
     if (sessions_make(b) != 0)
         return -1;
+    m1 = heap_inuse();
+    if (first)
+        b->mem_sessions = m1 > m0 ? m1 - m0 : 0;
     if (archive)
         for (size_t i = 0; i < b->n; i += 2) {
             struct stor_writer_cfg wc = { 0 };
@@ -161,7 +177,7 @@ static long pass(struct bench *b, bool archive, double *cpu_us, double *seal_us)
             wc.dir = b->dir;
             wc.recipients = rcpt;
             wc.n_recipients = 1;
-            wc.chunk_size = 16384;
+            /* chunk_size 0: the default, as the recorder opens its archives */
             snprintf(ci.call_id, sizeof(ci.call_id), "bench-%zu", i / 2);
             snprintf(ci.local_aor, sizeof(ci.local_aor), "sip:a@bench");
             snprintf(ci.remote_aor, sizeof(ci.remote_aor), "sip:b@bench");
@@ -179,6 +195,11 @@ static long pass(struct bench *b, bool archive, double *cpu_us, double *seal_us)
                     return -1;
             }
         }
+    if (archive) {
+        size_t m2 = heap_inuse();
+        b->mem_open = m2 > m1 ? m2 - m1 : 0;
+        b->mem_peak = b->mem_open;
+    }
     c0 = cpu_s();
     for (size_t k = 0; k < count; k++) {
         struct rec_rtp h;
@@ -212,10 +233,14 @@ static long pass(struct bench *b, bool archive, double *cpu_us, double *seal_us)
             sp.payload_len = h.payload.len;
             if (stor_writer_packet(s->w, s->idx, &sp) != SR_OK)
                 bad++;
-            if ((k + 1) % (b->n * 50) == 0) /* one second of media for every stream */
+            if ((k + 1) % (b->n * 50) == 0) { /* one second of media for every stream */
+                size_t now = heap_inuse();
+                if (now > m1 && now - m1 > b->mem_peak)
+                    b->mem_peak = now - m1;
                 for (size_t i = 0; i < b->n; i += 2)
                     if (stor_writer_flush(b->st[i].w) != SR_OK)
                         bad++;
+            }
         }
     }
     c1 = cpu_s();
@@ -257,6 +282,9 @@ static int run(size_t n, size_t total, const char *cert, const char *dir)
            "(%.0f pkt/s, %.0f %% of unprotect rate)  with sealing %.3f us/pkt  failures %ld/%ld\n",
            n, n * b.per, u_us, 1e6 / u_us, p_us, 1e6 / p_us, 100.0 * u_us / p_us, p_seal, bad_u,
            bad_p);
+    printf("streams=%-6zu memory per stream: receive session %zu B, archive open %zu B, archive "
+           "at its fullest (1 s of media) %zu B\n", n, b.mem_sessions / n, b.mem_open / n,
+           b.mem_peak / n);
     rc = bad_u || bad_p ? 1 : 0;
 out:
     if (b.st)

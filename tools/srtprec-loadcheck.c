@@ -22,7 +22,7 @@
 #include "stor.h"
 #include "util.h"
 
-enum { LINE_MAX_LEN = 512, MAX_ARCH_STREAMS = 64 };
+enum { LINE_MAX_LEN = 512, MAX_ARCH_STREAMS = 1024 };
 
 struct expect {
     char call_id[STOR_STR];

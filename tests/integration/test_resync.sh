@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# A recorder restarted while many calls are up gets them all back (TAP).
+# 400 calls are disclosed to a first recorder; it is stopped and a second
+# one subscribes: the keyagent's full state for it (some 400 KB, more than
+# one connection's default 256 KiB output buffer, split over several
+# NOTIFYs) must arrive whole, and then every packet of every call sent to
+# the second recorder is archived (count and payload hash per stream).
+# usage: test_resync.sh BUILD_DIR
+set -uo pipefail
+build=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/stack.sh"
+
+n=0 failed=0
+ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
+diag() { sed 's/^/# /' >&2; }
+
+run=$(mktemp -d /tmp/srtprec-resync.XXXXXX)
+lg=''
+cleanup() {
+    [ -n "$lg" ] && kill "$lg" 2>/dev/null
+    stack_stop
+    [ "$failed" = 0 ] && rm -rf "$run"
+}
+trap cleanup EXIT
+
+calls=400
+stack_init "$build" "$run"
+stack_start; ok $? "keyagent, recorder and api start"
+
+"$build/tools/srtprec-loadgen" --control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" \
+    --calls=$calls --duration-ms=1000 --settle-ms=300 --out="$run/sent.tsv" \
+    --start-file="$run/go" >"$run/loadgen.out" 2>"$run/loadgen.log" &
+lg=$!
+stack_wait_log "$run/loadgen.log" disclosed 60; ok $? "$calls calls disclosed"
+
+# Stop the first recorder (it seals its archives, empty of media) and start
+# a second one with its own archive directory and index.
+first=${STACK_PIDS[1]}
+kill -TERM "$first"
+for _ in $(seq 1 100); do kill -0 "$first" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$first" 2>/dev/null; ok $? "the first recorder stopped"
+mkdir -p "$run/archive2"
+"$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" --archive-dir="$run/archive2" \
+    --index="$run/index2.sqlite" >"$run/recorder2.log" 2>&1 &
+STACK_PIDS+=($!)
+stack_wait_log "$run/recorder2.log" "subscription active" 15; ok $? "a second recorder subscribes"
+opened=0
+for _ in $(seq 1 300); do
+    opened=$(grep -c 'recording into archive' "$run/recorder2.log")
+    [ "$opened" -ge "$calls" ] && break
+    sleep 0.1
+done
+[ "$opened" -ge "$calls" ]; ok $? "the full state gives the second recorder all $calls calls ($opened)"
+grep -E 'cannot queue|connection closed' "$run/keyagent.log" "$run/recorder2.log" | head -5 | diag
+! grep -q 'cannot queue a message' "$run/keyagent.log"; ok $? "the keyagent queued every NOTIFY"
+
+touch "$run/go"
+wait "$lg"; ok $? "the load generator sent every packet"
+lg=''
+diag <"$run/loadgen.out"
+for _ in $(seq 1 150); do
+    sealed=$(find "$run/archive2" -name '*.srec' | wc -l)
+    partial=$(find "$run/archive2" -name '*.partial' | wc -l)
+    [ "$sealed" -ge "$calls" ] && [ "$partial" = 0 ] && break
+    sleep 0.1
+done
+[ "$sealed" -ge "$calls" ]; ok $? "$calls archives sealed by the second recorder ($sealed)"
+"$build/tools/srtprec-loadcheck" --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" \
+    --expect="$run/sent.tsv" "$run"/archive2/*.srec >"$run/check.out" 2>"$run/check.err"
+ok $? "zero loss after the restart: every stream archived with the count and payload hash sent"
+diag <"$run/check.out"
+head -20 "$run/check.err" | diag
+
+stack_stop
+reports=$(grep -l -E 'Sanitizer|runtime error' "$run"/*.log 2>/dev/null)
+echo "$reports" | diag
+[ -z "$reports" ]; ok $? "no sanitizer report from the daemons or the tools"
+
+echo "1..$n"
+[ "$failed" = 0 ]
