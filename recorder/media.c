@@ -45,6 +45,8 @@ enum {
     MAX_PORTS = 8,       /* media-listen addresses */
     TRIAL_EVERY = 25,    /* an unbound stream retries trial authentication every 25 packets
                             (0.5 s of G.711): key derivation per candidate is not free */
+    SWEEP_GRACE_MS = 2000, /* a call a full state omits lingers at least this long: the rest
+                              of a split full state comes in the next NOTIFYs */
     REKEY_GRACE = 256,   /* packets the old key stays usable after the new one took over
                             (late and reordered packets of the old key) */
 };
@@ -95,6 +97,8 @@ struct rd_call {
     struct rd_arch *arch;      /* shared with the other engines that know the call */
     struct stor_counts counts;
     bool ended;
+    bool swept;                /* ended only because a full state omitted it: a later part
+                                  of a split full state may list it again (rd_eng_keybody) */
     bool unmatched;            /* the archive of never-keyed packets from unknown sources */
     uint64_t close_at_us;
     struct rd_stream *streams;
@@ -996,14 +1000,19 @@ static void apply_stream(struct rd_eng *m, struct rd_call *c, const struct sipev
     }
 }
 
-static void call_end(struct rd_eng *m, struct rd_call *c)
+static void call_end_after(struct rd_eng *m, struct rd_call *c, uint64_t linger_ms)
 {
     if (c->ended)
         return;
     c->ended = true;
-    c->close_at_us = sr_now_us() + m->cfg->call_linger_ms * 1000u;
+    c->close_at_us = sr_now_us() + linger_ms * 1000u;
     if (c->close_at_us < m->next_close_us)
         m->next_close_us = c->close_at_us;
+}
+
+static void call_end(struct rd_eng *m, struct rd_call *c)
+{
+    call_end_after(m, c, m->cfg->call_linger_ms);
 }
 
 static bool keybody_lists(const struct sipev_keybody *kb, const char *call_id)
@@ -1020,14 +1029,21 @@ void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybo
     /* A full state lists every call the keyagent still has (RFC 4235
      * semantics): a call of ours it omits has ended, e.g. while NOTIFYs were
      * coalesced or the keyagent restarted.  Without this the archive would
-     * stay open until shutdown. */
+     * stay open until shutdown.  But a full state too large for one message
+     * is split, and its later parts are partial bodies with the next
+     * versions: a call they list exists after all (applying the parts in
+     * order gives the full state).  So the omitted call lingers (at least
+     * SWEEP_GRACE_MS) and is revived if a later body lists it. */
     if (kb->full)
         for (struct rd_call *c = m->calls; c; c = c->next)
             if (!c->unmatched && !c->ended && strcmp(c->peer, peer) == 0 &&
                 !keybody_lists(kb, c->call_id)) {
                 if (m->log_keys)
-                    log_info("call %s: absent from %s's full state: ended", c->call_id, peer);
-                call_end(m, c);
+                    log_info("call %s: absent from %s's full state: ends unless listed again",
+                             c->call_id, peer);
+                call_end_after(m, c, m->cfg->call_linger_ms > SWEEP_GRACE_MS
+                                         ? m->cfg->call_linger_ms : SWEEP_GRACE_MS);
+                c->swept = true;
             }
     for (size_t i = 0; i < kb->n_dialogs; i++) {
         const struct sipev_dialog *d = &kb->dialogs[i];
@@ -1042,6 +1058,12 @@ void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybo
                           sr_strerror(err));
                 continue;
             }
+        } else if (c->swept && d->state != SIPEV_DIALOG_ENDED) {
+            if (m->log_keys)
+                log_info("call %s: listed again by %s (split full state): goes on", d->call_id,
+                         peer);
+            c->ended = false;
+            c->swept = false;
         }
         for (size_t j = 0; j < d->n_streams; j++)
             apply_stream(m, c, &d->streams[j]);
