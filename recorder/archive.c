@@ -28,6 +28,7 @@ struct rd_arch {
     struct stor_counts counts; /* summed from the engines' releases */
     char peer[SIPEV_STR];
     bool unmatched;
+    bool retired;              /* unmatched and full: rd_arch_get opens another (registry's mutex) */
     unsigned refs;             /* under the registry's mutex */
     struct rd_arch *next;
 };
@@ -94,7 +95,7 @@ static struct rd_arch *find(struct rd_archives *r, const char *peer, const char 
 {
     for (struct rd_arch *a = r->list; a; a = a->next) {
         if (unmatched || a->unmatched) {
-            if (unmatched && a->unmatched)
+            if (unmatched && a->unmatched && !a->retired)
                 return a;
             continue;
         }
@@ -229,6 +230,13 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
     arch_seal(r, a);
     pthread_mutex_destroy(&a->mu);
     free(a);
+}
+
+void rd_arch_retire(struct rd_archives *r, struct rd_arch *a)
+{
+    pthread_mutex_lock(&r->mu);
+    a->retired = true;
+    pthread_mutex_unlock(&r->mu);
 }
 
 enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx)

@@ -121,6 +121,11 @@ enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct st
 /** Adds counts to the archive's trailer counts and drops a reference; the
  *  last one seals the archive (fsync, index row) in the calling thread. */
 void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor_counts *counts);
+/** The unmatched archive a takes no more streams (the writer's limit): the
+ *  next rd_arch_get(unmatched) opens a fresh one; a keeps its references
+ *  and is sealed by its last release as usual. */
+void rd_arch_retire(struct rd_archives *r, struct rd_arch *a);
+/** SR_ELIMIT: the archive holds the most streams an archive may. */
 enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx);
 enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p);
 /** Flush every open archive (main's flush timer). */

@@ -337,6 +337,7 @@ static struct rd_call *enc_home(struct rd_eng *m, struct rd_stream *s, uint8_t p
 {
     struct stor_stream_info si = { 0 };
     char src[SIPEV_STR];
+    enum sr_err err;
 
     if (!s->call) {
         flow_addr_str(&s->flow, src, sizeof(src));
@@ -360,7 +361,19 @@ static struct rd_call *enc_home(struct rd_eng *m, struct rd_stream *s, uint8_t p
         si.clock_rate = 8000; /* unknown: the payload type is all the header says */
         si.direction = STOR_DIR_RECV;
         flow_addr_str(&s->flow, si.label, sizeof(si.label));
-        if (rd_arch_add_stream(s->call->arch, &si, &s->stor_idx) != SR_OK)
+        err = rd_arch_add_stream(s->call->arch, &si, &s->stor_idx);
+        if (err == SR_ELIMIT && s->call->unmatched) {
+            /* A storm of unknown sources filled it: the next one starts a
+             * new unmatched archive; this one seals once idle. */
+            log_warn("unmatched archive %s is full (%s): opening another", s->call->call_id,
+                     sr_strerror(err));
+            rd_arch_retire(m->archives, s->call->arch);
+            if (m->unmatched == s->call)
+                m->unmatched = NULL;
+            s->call = unmatched_get(m);
+            err = s->call ? rd_arch_add_stream(s->call->arch, &si, &s->stor_idx) : SR_ENOMEM;
+        }
+        if (err != SR_OK)
             return NULL;
         s->enc_added = true;
     }

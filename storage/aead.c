@@ -70,17 +70,17 @@ static void chunk_params(const uint8_t id[STOR_ID_LEN], const uint8_t hh[STOR_HA
     memcpy(aad + STOR_ID_LEN + 9, hh, STOR_HASH_LEN);
 }
 
-enum sr_err stor_chunk_seal(EVP_CIPHER_CTX *ctx, const uint8_t key[STOR_KEY_LEN],
-                            const uint8_t id[STOR_ID_LEN], const uint8_t hh[STOR_HASH_LEN],
-                            uint64_t index, bool final, const uint8_t *pt, size_t len,
-                            uint8_t *out)
+enum sr_err stor_chunk_seal_inplace(EVP_CIPHER_CTX *ctx, const uint8_t key[STOR_KEY_LEN],
+                                    const uint8_t id[STOR_ID_LEN],
+                                    const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
+                                    uint8_t *buf, size_t len, uint8_t tag[STOR_TAG_LEN])
 {
     uint8_t nonce[NONCE_LEN], aad[AAD_LEN];
 
     if (index >= (uint64_t)1 << 63)
         return SR_ELIMIT;
     chunk_params(id, hh, index, final, nonce, aad);
-    return gcm(ctx, true, key, nonce, aad, sizeof(aad), pt, len, out, out + len);
+    return gcm(ctx, true, key, nonce, aad, sizeof(aad), buf, len, buf, tag);
 }
 
 enum sr_err stor_chunk_open(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],

@@ -74,13 +74,16 @@ static inline uint64_t stor_get64(const uint8_t *p)
 /* ---------------------------------------------------------- aead.c */
 
 /** Seal or open one chunk: AES-256-GCM, nonce = 0^32 || index (u64 BE),
- *  AAD = id || index || final || header hash.  out holds len (+16 on seal).
+ *  AAD = id || index || final || header hash.
  *  ctx: a cipher context the caller keeps so that sealing allocates
- *  nothing (the writer's flush path), or NULL for a temporary one. */
-enum sr_err stor_chunk_seal(EVP_CIPHER_CTX *ctx, const uint8_t key[STOR_KEY_LEN],
-                            const uint8_t id[STOR_ID_LEN], const uint8_t hh[STOR_HASH_LEN],
-                            uint64_t index, bool final, const uint8_t *pt, size_t len,
-                            uint8_t *out);
+ *  nothing (the writer's flush path).
+ *  Sealing works in place: buf's len bytes become ciphertext, the tag goes
+ *  to tag.  Sealing the ciphertext again with the same parameters gives the
+ *  plaintext back (AES-CTR), which is how a failed write is undone. */
+enum sr_err stor_chunk_seal_inplace(EVP_CIPHER_CTX *ctx, const uint8_t key[STOR_KEY_LEN],
+                                    const uint8_t id[STOR_ID_LEN],
+                                    const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
+                                    uint8_t *buf, size_t len, uint8_t tag[STOR_TAG_LEN]);
 /** SR_EAUTH when the tag does not verify; ctlen includes the tag. */
 enum sr_err stor_chunk_open(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],
                             const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <ogg/ogg.h>
@@ -78,14 +79,14 @@ struct wstream {
 
 struct stor_writer {
     int fd;
-    char partial[PATH_MAX], final_path[PATH_MAX], dir[PATH_MAX];
+    char *partial, *final_path, *dir; /* heap: a PATH_MAX array each was 12 KiB per call */
     uint8_t key[STOR_KEY_LEN], id[STOR_ID_LEN], hh[STOR_HASH_LEN];
     size_t chunk_size;
     uint64_t chunk_index;
     struct buf plain;  /* Ogg bytes not yet sealed */
-    uint8_t *ct;       /* chunk_size + tag */
     uint8_t rec[STOR_PKT_HDR_LEN]; /* the record header of the packet being added */
     EVP_MD_CTX *sha;   /* over every plaintext byte, in order */
+    size_t plain_hashed;  /* bytes at the front of plain already in sha (seal_plain) */
     EVP_CIPHER_CTX *cipher; /* kept: sealing a chunk allocates nothing */
     uint64_t plain_bytes, packets;
     struct wstream *streams;
@@ -109,38 +110,58 @@ static enum sr_err fail(struct stor_writer *w, enum sr_err err)
     return err;
 }
 
-static enum sr_err write_at(int fd, const uint8_t *p, size_t len, uint64_t off)
+/* Every byte of iov[0..n) at off; iov is consumed. */
+static enum sr_err writev_at(int fd, struct iovec *iov, int n, uint64_t off)
 {
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0) {
+    while (n > 0) {
+        ssize_t k = pwritev(fd, iov, n, (off_t)off);
+        if (k < 0) {
             if (errno == EINTR)
                 continue;
             return sr_err_from_errno(errno);
         }
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
+        off += (uint64_t)k;
+        while (n > 0 && (size_t)k >= iov->iov_len) {
+            k -= (ssize_t)iov->iov_len;
+            iov++, n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + k;
+            iov->iov_len -= (size_t)k;
+        }
     }
     return SR_OK;
 }
 
-/* w->ct holds the frame, then the ciphertext and tag: one write per chunk. */
-static enum sr_err seal_chunk(struct stor_writer *w, const uint8_t *pt, size_t len, bool final)
+/* Seal buf in place and write frame, ciphertext and tag in one pwritev: no
+ * ciphertext buffer per writer (with thousands of calls open, a chunk-sized
+ * buffer each was most of the recorder's memory).  On a failed write the
+ * bytes are sealed once more, which restores the plaintext (AES-CTR), so
+ * the disk-full path can keep it and retry. */
+static enum sr_err seal_chunk(struct stor_writer *w, uint8_t *buf, size_t len, bool final)
 {
-    size_t n = STOR_FRAME_LEN + len + STOR_TAG_LEN;
+    uint8_t frame[STOR_FRAME_LEN], tag[STOR_TAG_LEN];
+    struct iovec iov[3];
     enum sr_err err;
 
-    err = stor_chunk_seal(w->cipher, w->key, w->id, w->hh, w->chunk_index, final, pt, len,
-                          w->ct + STOR_FRAME_LEN);
+    err = stor_chunk_seal_inplace(w->cipher, w->key, w->id, w->hh, w->chunk_index, final, buf,
+                                  len, tag);
     if (err)
         return fail(w, err);
-    stor_put32(w->ct, (uint32_t)(len + STOR_TAG_LEN));
-    w->ct[4] = final ? 1 : 0;
-    err = write_at(w->fd, w->ct, n, w->committed);
+    stor_put32(frame, (uint32_t)(len + STOR_TAG_LEN));
+    frame[4] = final ? 1 : 0;
+    iov[0] = (struct iovec){ frame, sizeof(frame) };
+    iov[1] = (struct iovec){ buf, len };
+    iov[2] = (struct iovec){ tag, sizeof(tag) };
+    err = writev_at(w->fd, iov, 3, w->committed);
     if (err) {
+        enum sr_err undo;
         log_debug("chunk %llu: write failed: %s", (unsigned long long)w->chunk_index,
                   sr_strerror(err));
+        undo = stor_chunk_seal_inplace(w->cipher, w->key, w->id, w->hh, w->chunk_index, final,
+                                       buf, len, tag);
+        if (undo)
+            return fail(w, undo);
         /* Cut a torn chunk off: the file must end on a chunk boundary for a
          * retry and for recovery alike. */
         if (ftruncate(w->fd, (off_t)w->committed) != 0)
@@ -151,7 +172,7 @@ static enum sr_err seal_chunk(struct stor_writer *w, const uint8_t *pt, size_t l
         }
         return fail(w, err);
     }
-    w->committed += n;
+    w->committed += STOR_FRAME_LEN + len + STOR_TAG_LEN;
     w->dirty = true;
     w->nospace = false;
     w->chunk_index++;
@@ -165,14 +186,20 @@ static enum sr_err seal_plain(struct stor_writer *w, bool all)
 
     while (w->plain.len >= w->chunk_size || (all && w->plain.len > 0)) {
         size_t n = w->plain.len < w->chunk_size ? w->plain.len : w->chunk_size;
-        if ((err = seal_chunk(w, (const uint8_t *)w->plain.p, n, false)))
-            return err;
         /* Hashed here, once per chunk, rather than per page: the same
-         * bytes in the same order, in fewer and longer updates. */
-        if (EVP_DigestUpdate(w->sha, w->plain.p, n) != 1)
-            return fail(w, SR_ECRYPTO);
-        sr_wipe(w->plain.p, n);
-        buf_consume(&w->plain, n);
+         * bytes in the same order, in fewer and longer updates.  Before
+         * sealing, which encrypts in place; a chunk the full disk sent back
+         * is still at the front of plain and already hashed (plain_hashed),
+         * and a retry is never shorter (plain only grows meanwhile). */
+        if (n > w->plain_hashed) {
+            if (EVP_DigestUpdate(w->sha, w->plain.p + w->plain_hashed, n - w->plain_hashed) != 1)
+                return fail(w, SR_ECRYPTO);
+            w->plain_hashed = n;
+        }
+        if ((err = seal_chunk(w, (uint8_t *)w->plain.p, n, false)))
+            return err;
+        w->plain_hashed -= n;
+        buf_consume(&w->plain, n); /* what it held is ciphertext now: no wipe needed */
     }
     return SR_OK;
 }
@@ -390,9 +417,10 @@ static void writer_free(struct stor_writer *w)
         if (w->streams[i].pg.buf)
             wipe_free(w->streams[i].pg.buf, PAGE_BUF);
     free(w->streams);
-    if (w->ct)
-        wipe_free(w->ct, STOR_FRAME_LEN + w->chunk_size + STOR_TAG_LEN);
     buf_fini(&w->plain);
+    free(w->partial);
+    free(w->final_path);
+    free(w->dir);
     EVP_MD_CTX_free(w->sha);
     EVP_CIPHER_CTX_free(w->cipher); /* cleanses its key schedule */
     sr_wipe(w->key, sizeof(w->key));
@@ -433,13 +461,26 @@ static enum sr_err build_header(struct stor_writer *w, const struct stor_writer_
     return err;
 }
 
+/* dir, or dir/id+suffix, on the heap; SR_ELIMIT past PATH_MAX. */
+static enum sr_err path_of(const char *dir, const char *id, const char *suffix, char **out)
+{
+    int n = snprintf(NULL, 0, "%s%s%s%s", dir, id ? "/" : "", id ? id : "", suffix);
+
+    if (n < 0 || n >= PATH_MAX)
+        return SR_ELIMIT;
+    *out = malloc((size_t)n + 1);
+    if (!*out)
+        return SR_ENOMEM;
+    snprintf(*out, (size_t)n + 1, "%s%s%s%s", dir, id ? "/" : "", id ? id : "", suffix);
+    return SR_OK;
+}
+
 enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_cfg *cfg,
                              const struct stor_call_info *call, char id_hex[STOR_ID_HEX])
 {
     struct stor_writer *w;
     struct buf hdr;
     enum sr_err err;
-    int n;
 
     if (!out || !cfg || !call || !id_hex || !cfg->dir || !cfg->recipients ||
         cfg->n_recipients == 0 || cfg->n_recipients > STOR_MAX_RECIPIENTS ||
@@ -459,18 +500,14 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
      * is already in the streams' pages (one per stream at most, and a
      * packet may span pages) may still come out, hence the slack. */
     buf_init(&w->plain, w->max_buffered + (size_t)STOR_MAX_STREAMS * 2 * 65536);
-    w->ct = malloc(STOR_FRAME_LEN + w->chunk_size + STOR_TAG_LEN);
     w->sha = EVP_MD_CTX_new();
     w->cipher = EVP_CIPHER_CTX_new();
     err = SR_ENOMEM;
-    if (!w->ct || !w->sha || !w->cipher)
+    if (!w->sha || !w->cipher)
         goto fail;
-    /* Whole chunks are sealed as soon as they gather, so the plaintext
-     * never holds more than a chunk and a page unless the disk is full:
-     * reserve that now (untouched, it costs no resident memory) rather
-     * than grow by doubling, copying and wiping during the first second. */
-    if (!buf_reserve(&w->plain, w->chunk_size + PAGE_BUF, &err))
-        goto fail;
+    /* The plaintext buffer grows to what one flush interval gathers (about
+     * 20 KB for a two-party G.711 call and a 1 s flush), not to a chunk:
+     * reserved per call, a chunk and a page were 68 KiB for every call. */
     err = SR_ECRYPTO;
     if (EVP_DigestInit_ex(w->sha, EVP_sha256(), NULL) != 1)
         goto fail;
@@ -481,15 +518,9 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
         goto fail;
 
     sr_hex_encode(w->id, sizeof(w->id), id_hex);
-    err = SR_ELIMIT;
-    n = snprintf(w->dir, sizeof(w->dir), "%s", cfg->dir);
-    if (n < 0 || (size_t)n >= sizeof(w->dir))
-        goto fail;
-    n = snprintf(w->final_path, sizeof(w->final_path), "%s/%s.srec", cfg->dir, id_hex);
-    if (n < 0 || (size_t)n >= sizeof(w->final_path))
-        goto fail;
-    n = snprintf(w->partial, sizeof(w->partial), "%s.partial", w->final_path);
-    if (n < 0 || (size_t)n >= sizeof(w->partial))
+    if ((err = path_of(cfg->dir, NULL, "", &w->dir)) ||
+        (err = path_of(cfg->dir, id_hex, ".srec", &w->final_path)) ||
+        (err = path_of(cfg->dir, id_hex, ".srec.partial", &w->partial)))
         goto fail;
     w->fd = open(w->partial, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (w->fd < 0) {
