@@ -19,7 +19,13 @@
 #include "stor.h"
 #include "util.h"
 
-enum { MAX_RECIPIENTS = 8 };
+enum {
+    MAX_RECIPIENTS = 8,
+    /* Streams of unknown sources arrive one by one, each after data: every
+     * one restarts the archive's live streams in a new Ogg chain link, so an
+     * unmatched archive is kept small and another opens after it. */
+    UNMATCHED_MAX_STREAMS = 64,
+};
 
 struct rd_arch {
     pthread_mutex_t mu;        /* every stor_writer call on w; counts; rec.n_streams */
@@ -244,7 +250,9 @@ enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info 
     enum sr_err err;
 
     pthread_mutex_lock(&a->mu);
-    err = stor_writer_add_stream(a->w, si, idx);
+    err = a->unmatched && a->rec.n_streams >= UNMATCHED_MAX_STREAMS
+              ? SR_ELIMIT
+              : stor_writer_add_stream(a->w, si, idx);
     if (!err)
         a->rec.n_streams++;
     pthread_mutex_unlock(&a->mu);

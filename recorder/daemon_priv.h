@@ -125,7 +125,7 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
  *  next rd_arch_get(unmatched) opens a fresh one; a keeps its references
  *  and is sealed by its last release as usual. */
 void rd_arch_retire(struct rd_archives *r, struct rd_arch *a);
-/** SR_ELIMIT: the archive holds the most streams an archive may. */
+/** SR_ELIMIT: the archive holds the most streams it may (an unmatched one: 64). */
 enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx);
 enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p);
 /** Flush every open archive (main's flush timer). */

@@ -15,7 +15,7 @@
 enum {
     PAGE_HDR = 27,
     PAGE_MAX = PAGE_HDR + 255 + 255 * 255,
-    MAX_SERIALS = 4 * STOR_MAX_STREAMS, /* serials remembered over all chain links */
+    MAX_SERIALS = STOR_MAX_SERIALS, /* serials remembered over all chain links */
     F_CONT = 1,
     F_BOS = 2,
     F_EOS = 4,

@@ -94,7 +94,12 @@ struct stor_writer;
  *  write its header.  id_hex receives the archive id. */
 enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_cfg *cfg,
                              const struct stor_call_info *call, char id_hex[STOR_ID_HEX]);
-/** Add a logical stream; *idx names it in stor_writer_packet. */
+/** Add a logical stream; *idx names it in stor_writer_packet.  A stream
+ *  added after the first data page starts a new Ogg chain link in which
+ *  every live stream continues under a new serial; SR_ELIMIT once the
+ *  archive holds STOR_MAX_STREAMS (1,024) streams or the next link would
+ *  pass its serial budget (4,096: about 90 streams added one by one after
+ *  data).  The archive stays valid either way. */
 enum sr_err stor_writer_add_stream(struct stor_writer *w, const struct stor_stream_info *si,
                                    unsigned *idx);
 /** Append one packet.  Allocation-free: it is copied into the stream's

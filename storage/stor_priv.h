@@ -29,6 +29,11 @@ enum {
     STOR_MAX_CHUNK = 16 << 20,
     STOR_DEFAULT_CHUNK = 64 << 10,
     STOR_MAX_STREAMS = 1024,
+    /* Ogg serials over all chain links: a stream added after the first data
+     * page restarts every live stream under a new serial (RFC 3533 grouping),
+     * so k streams added one by one use k(k+1)/2.  The writer refuses a
+     * stream past this budget and the page checks accept up to it. */
+    STOR_MAX_SERIALS = 4 * STOR_MAX_STREAMS,
     STOR_FRAME_LEN = 5,                /* u32 length, u8 final */
     STOR_TRAILER_LEN = 124,
     STOR_RECOVERY_LEN = 96,            /* plaintext recovery marker, frame flag 2 */

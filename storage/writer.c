@@ -92,6 +92,7 @@ struct stor_writer {
     struct wstream *streams;
     size_t n_streams;
     uint32_t serial_next;
+    size_t serials;    /* serials used so far (STOR_MAX_SERIALS) */
     bool group_sealed; /* secondary headers of this chain link are out */
     bool have_origin;
     uint64_t origin_us;
@@ -350,6 +351,7 @@ static enum sr_err stream_begin(struct stor_writer *w, struct wstream *s, unsign
     enum sr_err err;
 
     s->serial = w->serial_next++;
+    w->serials++;
     s->seqno = 0;
     s->live = true;
     s->pg.nseg = 0;
@@ -558,7 +560,8 @@ enum sr_err stor_writer_add_stream(struct stor_writer *w, const struct stor_stre
         return SR_EINVAL;
     if (w->failed)
         return SR_ESTATE;
-    if (w->n_streams >= STOR_MAX_STREAMS)
+    if (w->n_streams >= STOR_MAX_STREAMS ||
+        w->serials + 1 + (w->group_sealed ? w->n_streams : 0) > STOR_MAX_SERIALS)
         return SR_ELIMIT;
     ns = realloc(w->streams, (w->n_streams + 1) * sizeof(*ns));
     if (!ns)

@@ -58,7 +58,32 @@ diag <"$run/check.out"
 diag <"$run/check.err"
 grep -q "streams_ok=$((2 * calls)) " "$run/check.out"; ok $? "all $((2 * calls)) streams match"
 
-stack_stop
+# A storm of unknown sources: 1,100 never-keyed SSRCs, far more streams than
+# one "unmatched" archive takes (64: each stream added after data restarts
+# the archive's live streams in a new Ogg chain link).  They are kept
+# encrypted: a full unmatched archive retires, another opens, nothing is lost.
+python3 - "$STACK_MEDIA_PORT" <<'PY'
+import os, socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(1100):
+    for seq in (1, 2):
+        s.sendto(struct.pack('!BBHII', 0x80, 0, seq, seq * 160, 0x70000000 + i) + os.urandom(170),
+                 ('127.0.0.1', int(sys.argv[1])))
+    if i % 100 == 99:
+        time.sleep(0.01)
+PY
+ok $? "2,200 packets of 1,100 unknown SSRCs sent"
+sleep 0.5
+stack_stop # held packets are archived encrypted at shutdown
+unmatched=$(sqlite3 "$run/index.sqlite" "select count(*) from recordings where call_id like 'unmatched-%'")
+[ "${unmatched:-0}" -ge 18 ]; ok $? "1,100 unknown streams fill 18 or more unmatched archives ($unmatched)"
+printf 'call_id\tstream_id\tssrc\tpackets\tsha256\n' >"$run/none.tsv"
+files=$(sqlite3 "$run/index.sqlite" "select path from recordings where call_id like 'unmatched-%'")
+# shellcheck disable=SC2086
+"$build/tools/srtprec-loadcheck" --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" \
+    --expect="$run/none.tsv" $files >"$run/check-unmatched.out" 2>"$run/check-unmatched.err"
+diag <"$run/check-unmatched.out"
+grep -q ' encrypted=2200 ' "$run/check-unmatched.out"; ok $? "all 2,200 kept, still encrypted"
 
 # A media-listen entry that is not ADDRESS:PORT: the recorder names it and stops.
 timeout 20 "$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" \

@@ -482,6 +482,53 @@ static void partial_and_empty(struct fixture *fx)
  * the 64 KiB payload maximum: packets that span pages) come back bit-exact
  * and pass every page check; a flush with nothing new writes nothing; an
  * unknown sync policy is refused. */
+/* Streams added one by one after data (an SSRC change, or the recorder's
+ * unmatched archive): each restarts every live stream in a new chain link.
+ * The writer stops at the serial budget the page checks accept, so the
+ * archive it refuses a stream for still verifies and reads back whole. */
+static void streams_after_data(struct fixture *fx)
+{
+    const char *recips[] = { fx->a_crt };
+    struct stor_writer_cfg cfg = { fx->dir, recips, 1, 0, 0, STOR_SYNC_CLOSE };
+    struct stor_call_info call = { .call_id = "many-links" };
+    struct stor_stream_info si = fx->si[0];
+    struct stor_writer *w;
+    struct stor_reader *r;
+    char id[STOR_ID_HEX], path[8192], msg[256];
+    unsigned idx, added = 0, written = 0, got = 0;
+    uint8_t pay[160];
+    struct stor_pkt p;
+    enum sr_err err = SR_OK;
+
+    memset(pay, 0x3c, sizeof(pay));
+    if (!tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK, "many links: writer"))
+        return;
+    for (unsigned k = 0; k < 200; k++) {
+        struct stor_pkt q = { (uint16_t)k, k, 1000 + k * 160ull,
+                              1700000000000000ull + k * 20000ull, 0, pay, sizeof(pay) };
+        si.ssrc = 0x5000 + k;
+        err = stor_writer_add_stream(w, &si, &idx);
+        if (err)
+            break;
+        added++;
+        if (stor_writer_packet(w, idx, &q) == SR_OK)
+            written++;
+    }
+    /* k streams added after data use k(k+1)/2 serials: 90 fit in 4,096. */
+    tap_ok(err == SR_ELIMIT && added == 90 && written == 90,
+           "the 91st stream added after data is refused (%s after %u)", sr_strerror(err), added);
+    tap_ok(stor_writer_close(w, NULL, path, sizeof(path)) == SR_OK, "many links: sealed");
+    tap_ok(stor_verify_msg(path, fx->a_crt, fx->a_key, msg, sizeof(msg)) == SR_OK,
+           "many links: verify (page checks included): %s", msg);
+    if (stor_reader_open(&r, path, fx->a_crt, fx->a_key, NULL) == SR_OK) {
+        while (stor_reader_next(r, &idx, &p, NULL) == SR_OK)
+            got++;
+        stor_reader_close(r);
+    }
+    tap_ok(got == written, "many links: every packet reads back (%u of %u)", got, written);
+    unlink(path);
+}
+
 static void pages_and_flushes(struct fixture *fx)
 {
     enum { MAXPAY = 65536 }; /* STOR_MAX_PAYLOAD in stor_priv.h */
@@ -566,6 +613,7 @@ int main(void)
     }
     partial_and_empty(fx);
     pages_and_flushes(fx);
+    streams_after_data(fx);
     testcert_rmdir(fx->dir);
     free(fx);
     return tap_done();
