@@ -45,7 +45,7 @@ printf '%-6s %-6s %-6s %-10s %-10s %-10s %-8s %-7s %-8s %-8s %-9s %-8s %-8s %s\n
     calls streams mode sent archived rate_pps loss cpu_s us/pkt media_us streams/core KiB/strm kdrops check
 
 one_run() { # calls fast(0|1)
-    local calls=$1 fast=$2 run rec lg c0 c1 c2 c3 rss0 rss1=0 hwm sealed partial
+    local calls=$1 fast=$2 run rec lg c0 c1 c2 c3 rss0 rss1=0 hwm
     run="$base/run-$calls-$fast"
     unset STACK_KA_PORT STACK_MEDIA_PORT STACK_API_PORT
     stack_init "$build" "$run" >/dev/null 2>&1
@@ -90,12 +90,7 @@ one_run() { # calls fast(0|1)
     wait "$lg"
     c2=$(cpu_ticks "$rec")
     [ -n "$c1" ] || c1=$c0
-    for _ in $(seq 1 600); do
-        sealed=$(find "$run/archive" -name '*.srec' | wc -l)
-        partial=$(find "$run/archive" -name '*.partial' | wc -l)
-        [ "$sealed" -ge "$calls" ] && [ "$partial" = 0 ] && break
-        sleep 0.1
-    done
+    stack_wait_sealed "$run/archive" "$calls" 60 >/dev/null
     c3=$(cpu_ticks "$rec")
     hwm=$(status_kb "$rec" VmHWM)
     stack_stop

@@ -11,9 +11,7 @@ build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/stack.sh"
 
-n=0 failed=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
-diag() { sed 's/^/# /' >&2; }
+. "$here/../lib/tap.sh"
 
 run=$(mktemp -d /tmp/srtprec-e2e.XXXXXX)
 extra_pids=()
@@ -98,5 +96,4 @@ grep -h -A12 "Sanitizer" "$run"/*.log 2>/dev/null | head -n 60 | diag
 if [ "$failed" != 0 ]; then
     for f in keyagent recorder api intruder foreign sim; do echo "--- $f.log"; tail -n 30 "$run/$f.log"; done | diag
 fi
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end

@@ -10,9 +10,7 @@ build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/stack.sh"
 
-n=0 failed=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
-diag() { sed 's/^/# /' >&2; }
+. "$here/../lib/tap.sh"
 
 run=$(mktemp -d /tmp/srtprec-loadgen.XXXXXX)
 cleanup() {
@@ -43,12 +41,7 @@ cat "$run"/loadgen-*.out | diag
 cat "$run"/sent-*.tsv >"$run/sent.tsv"
 
 # Every call sealed (bounded wait: linger 500 ms plus the NOTIFY round trip).
-for _ in $(seq 1 150); do
-    sealed=$(find "$run/archive" -name '*.srec' | wc -l)
-    partial=$(find "$run/archive" -name '*.partial' | wc -l)
-    [ "$sealed" -ge "$calls" ] && [ "$partial" = 0 ] && break
-    sleep 0.1
-done
+sealed=$(stack_wait_sealed "$run/archive" "$calls" 15)
 [ "$sealed" -ge "$calls" ]; ok $? "$calls archives sealed ($sealed)"
 
 "$build/tools/srtprec-loadcheck" --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" \
@@ -96,5 +89,4 @@ reports=$(grep -l -E 'Sanitizer|runtime error' "$run"/*.log 2>/dev/null)
 echo "$reports" | diag
 [ -z "$reports" ]; ok $? "no sanitizer report from the daemons or the tools"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end

@@ -15,9 +15,7 @@ build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/stack.sh"
 
-n=0 failed=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
-diag() { sed 's/^/# /' >&2; }
+. "$here/../lib/tap.sh"
 
 run=$(mktemp -d /tmp/srtprec-resync.XXXXXX)
 lg=''
@@ -32,23 +30,12 @@ calls=400
 stack_init "$build" "$run"
 stack_start; ok $? "keyagent, recorder and api start"
 
-wait_sealed() { # dir count
-    local sealed=0 partial
-    for _ in $(seq 1 150); do
-        sealed=$(find "$1" -name '*.srec' | wc -l)
-        partial=$(find "$1" -name '*.partial' | wc -l)
-        [ "$sealed" -ge "$2" ] && [ "$partial" = 0 ] && break
-        sleep 0.1
-    done
-    echo "$sealed"
-}
-
 # Phase 1
 "$build/tools/srtprec-loadgen" --control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" \
     --calls=$calls --duration-ms=1500 --settle-ms=300 --out="$run/sent1.tsv" \
     >"$run/loadgen1.out" 2>"$run/loadgen1.log"
 ok $? "a burst of $calls calls disclosed and their media sent"
-sealed=$(wait_sealed "$run/archive" "$calls")
+sealed=$(stack_wait_sealed "$run/archive" "$calls" 15)
 [ "$sealed" = "$calls" ]; ok $? "one archive per call ($sealed)"
 "$build/tools/srtprec-loadcheck" --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" \
     --expect="$run/sent1.tsv" "$run"/archive/*.srec >"$run/check1.out" 2>"$run/check1.err"
@@ -92,7 +79,7 @@ touch "$run/go"
 wait "$lg"; ok $? "the load generator sent every packet"
 lg=''
 diag <"$run/loadgen.out"
-sealed=$(wait_sealed "$run/archive2" "$calls")
+sealed=$(stack_wait_sealed "$run/archive2" "$calls" 15)
 [ "$sealed" -ge "$calls" ]; ok $? "$calls archives sealed by the second recorder ($sealed)"
 "$build/tools/srtprec-loadcheck" --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" \
     --expect="$run/sent.tsv" "$run"/archive2/*.srec >"$run/check.out" 2>"$run/check.err"
@@ -105,5 +92,4 @@ reports=$(grep -l -E 'Sanitizer|runtime error' "$run"/*.log 2>/dev/null)
 echo "$reports" | diag
 [ -z "$reports" ]; ok $? "no sanitizer report from the daemons or the tools"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end

@@ -150,3 +150,16 @@ stack_wait_recordings() { # n seconds
     done
     return 1
 }
+
+# Wait (bounded) until DIR holds COUNT sealed archives and no .partial one;
+# prints how many are sealed.
+stack_wait_sealed() { # dir count seconds
+    local i sealed=0 partial
+    for i in $(seq 1 $(( $3 * 10 ))); do
+        sealed=$(find "$1" -name '*.srec' | wc -l)
+        partial=$(find "$1" -name '*.partial' | wc -l)
+        [ "$sealed" -ge "$2" ] && [ "$partial" = 0 ] && break
+        sleep 0.1
+    done
+    echo "$sealed"
+}

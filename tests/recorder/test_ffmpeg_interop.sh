@@ -15,9 +15,7 @@ build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/stack.sh"
 
-n=0 failed=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi; }
-diag() { sed 's/^/# /' >&2; }
+. "$here/../lib/tap.sh"
 
 command -v ffmpeg >/dev/null || { echo "1..0 # SKIP ffmpeg not installed"; exit 0; }
 
@@ -130,5 +128,4 @@ done
 
 ! grep -Eq "AddressSanitizer|LeakSanitizer|runtime error" "$run"/*.log; ok $? "no sanitizer report from the daemons"
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_end
