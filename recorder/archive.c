@@ -5,8 +5,11 @@
  * correct shape is a mutex per archive around every stor_writer call (the
  * writer is single-threaded); at 50 packets/s per stream it is uncontended
  * in the common case.  Every engine holds a reference on each call it
- * knows; the last release seals the archive.  The registry's mutex guards
- * the list, the references and the index (one SQLite connection).
+ * knows; the last release hands the archive to the sealer thread, which
+ * closes it (trailer, fsync, rename, directory fsync) and writes its index
+ * row: an fsync takes milliseconds, on a slow disk tens, and must not stall
+ * a media thread.  The registry's mutex guards the list, the references,
+ * the sealer's queue and the index (one SQLite connection).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -40,7 +43,12 @@ struct rd_arch {
 };
 
 struct rd_archives {
-    pthread_mutex_t mu;        /* list, refs, index */
+    pthread_mutex_t mu;        /* list, refs, seal queue, index */
+    pthread_cond_t seal_cv;    /* the sealer waits on it for work or stop */
+    pthread_t sealer;
+    bool sealer_started, stop;
+    struct rd_arch *seal_head, **seal_tail; /* released archives, oldest first */
+    size_t n_sealing;
     const struct rd_cfg *cfg;
     struct stor_index *index;
     struct rd_arch *list;
@@ -49,6 +57,36 @@ struct rd_archives {
     const char *recipient_ptrs[MAX_RECIPIENTS];
     size_t n_recipients;
 };
+
+static void arch_seal(struct rd_archives *r, struct rd_arch *a);
+
+/* Seals released archives in order; at stop, once the queue is empty. */
+static void *sealer_main(void *arg)
+{
+    struct rd_archives *r = arg;
+
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        struct rd_arch *a = r->seal_head;
+        if (!a) {
+            if (r->stop)
+                break;
+            pthread_cond_wait(&r->seal_cv, &r->mu);
+            continue;
+        }
+        r->seal_head = a->next;
+        if (!r->seal_head)
+            r->seal_tail = &r->seal_head;
+        pthread_mutex_unlock(&r->mu);
+        arch_seal(r, a); /* takes r->mu for the index row */
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        pthread_mutex_lock(&r->mu);
+        r->n_sealing--;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
 
 enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cfg,
                                struct stor_index *index)
@@ -82,6 +120,14 @@ enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cf
         return SR_EINVAL;
     }
     pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->seal_cv, NULL);
+    r->seal_tail = &r->seal_head;
+    if (pthread_create(&r->sealer, NULL, sealer_main, r) != 0) {
+        log_error("archives: cannot start the sealer thread");
+        rd_archives_destroy(r);
+        return SR_EIO;
+    }
+    r->sealer_started = true;
     *out = r;
     return SR_OK;
 }
@@ -90,6 +136,16 @@ void rd_archives_destroy(struct rd_archives *r)
 {
     if (!r)
         return;
+    if (r->sealer_started) {
+        /* The sealer drains its queue before it stops: nothing released
+         * stays unsealed. */
+        pthread_mutex_lock(&r->mu);
+        r->stop = true;
+        pthread_cond_signal(&r->seal_cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->sealer, NULL);
+    }
+    pthread_cond_destroy(&r->seal_cv);
     if (r->list)
         log_error("archives: %zu still referenced at exit", r->n);
     pthread_mutex_destroy(&r->mu);
@@ -210,7 +266,8 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
 {
     bool last;
 
-    /* Counts first, while this reference keeps a alive. */
+    /* Counts first, while this reference keeps a alive (the sealer reads
+     * them only after the last release, under r->mu's ordering). */
     pthread_mutex_lock(&a->mu);
     a->counts.packets += counts->packets;
     a->counts.auth_fail += counts->auth_fail;
@@ -228,14 +285,14 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
                 break;
             }
         r->n--;
+        /* Unlinked and unreferenced: only the sealer reaches a now. */
+        a->next = NULL;
+        *r->seal_tail = a;
+        r->seal_tail = &a->next;
+        r->n_sealing++;
+        pthread_cond_signal(&r->seal_cv);
     }
     pthread_mutex_unlock(&r->mu);
-    if (!last)
-        return;
-    /* Unlinked and unreferenced: nobody else can reach a now. */
-    arch_seal(r, a);
-    pthread_mutex_destroy(&a->mu);
-    free(a);
 }
 
 void rd_arch_retire(struct rd_archives *r, struct rd_arch *a)
@@ -279,6 +336,16 @@ void rd_archives_flush(struct rd_archives *r)
         pthread_mutex_unlock(&a->mu);
     }
     pthread_mutex_unlock(&r->mu);
+}
+
+size_t rd_archives_sealing(struct rd_archives *r)
+{
+    size_t n;
+
+    pthread_mutex_lock(&r->mu);
+    n = r->n_sealing;
+    pthread_mutex_unlock(&r->mu);
+    return n;
 }
 
 size_t rd_archives_count(struct rd_archives *r)

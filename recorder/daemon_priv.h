@@ -119,7 +119,8 @@ void rd_archives_destroy(struct rd_archives *r);
 enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct stor_call_info *ci,
                         bool unmatched, struct rd_arch **out);
 /** Adds counts to the archive's trailer counts and drops a reference; the
- *  last one seals the archive (fsync, index row) in the calling thread. */
+ *  last one queues the archive for the sealer thread (trailer, fsync, index
+ *  row), which rd_archives_destroy drains before it returns. */
 void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor_counts *counts);
 /** The unmatched archive a takes no more streams (the writer's limit): the
  *  next rd_arch_get(unmatched) opens a fresh one; a keeps its references
@@ -131,6 +132,8 @@ enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pk
 /** Flush every open archive (main's flush timer). */
 void rd_archives_flush(struct rd_archives *r);
 size_t rd_archives_count(struct rd_archives *r);
+/** Archives released and waiting for (or in) the sealer thread. */
+size_t rd_archives_sealing(struct rd_archives *r);
 
 /* An engine (media.c): one UDP socket, its loop, stream table, held pool and
  * its view of the calls; single-threaded (its worker's, or main's with

@@ -353,6 +353,8 @@ static void metrics_write(struct rd_media *m)
       "Key bodies a worker's full mailbox refused (its media is kept encrypted).", m->keys_lost);
     G("streams", "Streams tracked now.", st.streams);
     G("calls_open", "Calls with an open archive now.", rd_archives_count(m->archives));
+    G("archives_sealing", "Archives of ended calls waiting to be sealed (fsync) now.",
+      rd_archives_sealing(m->archives));
     G("held_packets", "Packets held now, waiting for their key.", st.held_now);
     G("held_slots", "Capacity of the hold pool (max-held-packets).", st.held_slots);
     G("workers", "Receive threads.", m->eng ? 1 : m->n_workers);
