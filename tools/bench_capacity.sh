@@ -10,6 +10,7 @@
 # usage: tools/bench_capacity.sh [BUILD_DIR] [CALLS...]
 #   env: DURATION_MS (10000), FAST=1 (also one run as fast as possible),
 #        PIN=1 (recorder on CPU 0, generator on CPU 1; default on 2+ cores),
+#        RCVBUF=BYTES (the recorder's `rcvbuf`; default: the recorder's own),
 #        WORKERS=N (the recorder's `workers`; default 1, the single-thread path;
 #        with PIN=1 and N > 1 the recorder's threads may run on CPUs 0..N-1,
 #        so on a 2-core machine they share CPU 1 with the generator)
@@ -54,6 +55,7 @@ one_run() { # calls fast(0|1)
     sed -i "/^\[recorder\]/a metrics-file = $run/metrics.prom" "$run/srtprec.conf"
     sed -i "/^\[keyagent\]/a max-calls = 4096" "$run/srtprec.conf"
     sed -i "/^\[recorder\]/a workers = $workers" "$run/srtprec.conf"
+    [ -n "${RCVBUF:-}" ] && sed -i "/^\[recorder\]/a rcvbuf = $RCVBUF" "$run/srtprec.conf"
     stack_start || { echo "stack did not start (see $run)"; return 1; }
     rec=${STACK_PIDS[1]}
     # -a: every thread (the workers exist by now)
