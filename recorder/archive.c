@@ -19,6 +19,7 @@
 
 #include "daemon_priv.h"
 #include "log.h"
+#include "rec.h"
 #include "stor.h"
 #include "util.h"
 
@@ -37,7 +38,6 @@ struct rd_arch {
     struct stor_counts counts; /* summed from the engines' releases */
     char peer[SIPEV_STR];
     bool unmatched;
-    bool retired;              /* unmatched and full: rd_arch_get opens another (registry's mutex) */
     unsigned refs;             /* under the registry's mutex */
     struct rd_arch *next;
 };
@@ -53,9 +53,12 @@ struct rd_archives {
     struct stor_index *index;
     struct rd_arch *list;
     size_t n;
+    struct rec_calltab *tab;   /* (peer, Call-ID) -> open archive of a call */
+    struct rd_arch *unmatched; /* the open, not retired, unmatched archive */
     char recipients[MAX_RECIPIENTS][CONF_STR_MAX];
     const char *recipient_ptrs[MAX_RECIPIENTS];
     size_t n_recipients;
+    struct stor_recipients *rcpt; /* parsed once at start: not per archive */
 };
 
 static void arch_seal(struct rd_archives *r, struct rd_arch *a);
@@ -119,6 +122,21 @@ enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cf
         free(r);
         return SR_EINVAL;
     }
+    {
+        const char *why = NULL;
+        enum sr_err err = stor_recipients_load(&r->rcpt, r->recipient_ptrs, r->n_recipients, &why);
+        if (err) {
+            log_error("archive-recipients %s: %s", cfg->archive_recipients,
+                      why ? why : sr_strerror(err));
+            free(r);
+            return err;
+        }
+    }
+    if (rec_calltab_create(&r->tab, cfg->max_streams / 2) != SR_OK) {
+        stor_recipients_free(r->rcpt);
+        free(r);
+        return SR_ENOMEM;
+    }
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->seal_cv, NULL);
     r->seal_tail = &r->seal_head;
@@ -146,6 +164,8 @@ void rd_archives_destroy(struct rd_archives *r)
         pthread_join(r->sealer, NULL);
     }
     pthread_cond_destroy(&r->seal_cv);
+    rec_calltab_destroy(r->tab);
+    stor_recipients_free(r->rcpt);
     if (r->list)
         log_error("archives: %zu still referenced at exit", r->n);
     pthread_mutex_destroy(&r->mu);
@@ -155,16 +175,7 @@ void rd_archives_destroy(struct rd_archives *r)
 static struct rd_arch *find(struct rd_archives *r, const char *peer, const char *call_id,
                             bool unmatched)
 {
-    for (struct rd_arch *a = r->list; a; a = a->next) {
-        if (unmatched || a->unmatched) {
-            if (unmatched && a->unmatched && !a->retired)
-                return a;
-            continue;
-        }
-        if (strcmp(a->rec.call.call_id, call_id) == 0 && strcmp(a->peer, peer) == 0)
-            return a;
-    }
-    return NULL;
+    return unmatched ? r->unmatched : rec_calltab_find(r->tab, peer, call_id);
 }
 
 /* Under r->mu: opening under the lock keeps two engines from opening two
@@ -182,8 +193,7 @@ static enum sr_err arch_open(struct rd_archives *r, const char *peer,
     a->unmatched = unmatched;
     a->rec.call = *ci;
     wc.dir = r->cfg->archive_dir;
-    wc.recipients = r->recipient_ptrs;
-    wc.n_recipients = r->n_recipients;
+    wc.rcpt = r->rcpt;
     err = stor_writer_open(&a->w, &wc, &a->rec.call, a->rec.id);
     if (err) {
         free(a);
@@ -211,7 +221,18 @@ enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct st
     a = find(r, peer, ci->call_id, unmatched);
     if (!a) {
         err = arch_open(r, peer, ci, unmatched, &a);
+        if (!err && !unmatched &&
+            (err = rec_calltab_insert(r->tab, a->peer, a->rec.call.call_id, a)) != SR_OK) {
+            /* Not reachable by anyone: sealed at once, empty. */
+            pthread_mutex_unlock(&r->mu);
+            arch_seal(r, a);
+            pthread_mutex_destroy(&a->mu);
+            free(a);
+            return err;
+        }
         if (!err) {
+            if (unmatched)
+                r->unmatched = a;
             a->next = r->list;
             r->list = a;
             r->n++;
@@ -285,6 +306,12 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
                 break;
             }
         r->n--;
+        if (a->unmatched) {
+            if (r->unmatched == a)
+                r->unmatched = NULL;
+        } else {
+            rec_calltab_remove(r->tab, a->peer, a->rec.call.call_id);
+        }
         /* Unlinked and unreferenced: only the sealer reaches a now. */
         a->next = NULL;
         *r->seal_tail = a;
@@ -298,7 +325,8 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
 void rd_arch_retire(struct rd_archives *r, struct rd_arch *a)
 {
     pthread_mutex_lock(&r->mu);
-    a->retired = true;
+    if (r->unmatched == a)
+        r->unmatched = NULL;
     pthread_mutex_unlock(&r->mu);
 }
 

@@ -100,6 +100,7 @@ struct rd_call {
     bool swept;                /* ended only because a full state omitted it: a later part
                                   of a split full state may list it again (rd_eng_keybody) */
     bool unmatched;            /* the archive of never-keyed packets from unknown sources */
+    uint64_t listed_gen;       /* the last key body (kb_gen) that listed it */
     uint64_t close_at_us;
     struct rd_stream *streams;
     struct rd_binding *bindings[SIPEV_MAX_STREAMS];
@@ -126,6 +127,8 @@ struct rd_eng {
     struct rec_held *held;
     struct rd_call *calls;
     size_t n_calls;
+    struct rec_calltab *call_tab;  /* (peer, Call-ID) -> call, unmatched ones excepted */
+    uint64_t kb_gen;               /* key bodies applied: marks the calls a body lists */
     struct rd_stream *unbound;     /* streams waiting for their key */
     struct rd_call *unmatched;     /* open "unmatched" archive, or NULL */
     bool log_keys;                 /* log what key bodies say (one engine does: they all
@@ -199,10 +202,7 @@ static uint64_t ext_ts_update(struct rd_stream *s, uint32_t ts)
 
 static struct rd_call *call_find(struct rd_eng *m, const char *peer, const char *call_id)
 {
-    for (struct rd_call *c = m->calls; c; c = c->next)
-        if (!c->unmatched && strcmp(c->call_id, call_id) == 0 && strcmp(c->peer, peer) == 0)
-            return c;
-    return NULL;
+    return rec_calltab_find(m->call_tab, peer, call_id);
 }
 
 static void binding_free(struct rd_eng *m, struct rd_binding *b)
@@ -258,6 +258,12 @@ static enum sr_err call_open(struct rd_eng *m, const char *peer, const struct si
         return err;
     }
     c->unmatched = unmatched;
+    if (!unmatched && (err = rec_calltab_insert(m->call_tab, c->peer, c->call_id, c)) != SR_OK) {
+        struct stor_counts none = { 0 };
+        rd_arch_release(m->archives, c->arch, &none);
+        free(c);
+        return err;
+    }
     c->next = m->calls;
     m->calls = c;
     m->n_calls++;
@@ -310,6 +316,8 @@ static void call_close(struct rd_eng *m, struct rd_call *c)
         }
     if (m->unmatched == c)
         m->unmatched = NULL;
+    if (!c->unmatched)
+        rec_calltab_remove(m->call_tab, c->peer, c->call_id);
     rd_arch_release(m->archives, c->arch, &c->counts); /* the last engine's seals it */
     free(c);
 }
@@ -1028,14 +1036,6 @@ static void call_end(struct rd_eng *m, struct rd_call *c)
     call_end_after(m, c, m->cfg->call_linger_ms);
 }
 
-static bool keybody_lists(const struct sipev_keybody *kb, const char *call_id)
-{
-    for (size_t i = 0; i < kb->n_dialogs; i++)
-        if (strcmp(kb->dialogs[i].call_id, call_id) == 0)
-            return true;
-    return false;
-}
-
 void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybody *kb)
 {
 
@@ -1047,10 +1047,16 @@ void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybo
      * versions: a call they list exists after all (applying the parts in
      * order gives the full state).  So the omitted call lingers (at least
      * SWEEP_GRACE_MS) and is revived if a later body lists it. */
-    if (kb->full)
+    m->kb_gen++;
+    if (kb->full) {
+        for (size_t i = 0; i < kb->n_dialogs; i++) {
+            struct rd_call *c = call_find(m, peer, kb->dialogs[i].call_id);
+            if (c)
+                c->listed_gen = m->kb_gen;
+        }
         for (struct rd_call *c = m->calls; c; c = c->next)
-            if (!c->unmatched && !c->ended && strcmp(c->peer, peer) == 0 &&
-                !keybody_lists(kb, c->call_id)) {
+            if (!c->unmatched && !c->ended && c->listed_gen != m->kb_gen &&
+                strcmp(c->peer, peer) == 0) {
                 if (m->log_keys)
                     log_info("call %s: absent from %s's full state: ends unless listed again",
                              c->call_id, peer);
@@ -1058,6 +1064,7 @@ void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybo
                                          ? m->cfg->call_linger_ms : SWEEP_GRACE_MS);
                 c->swept = true;
             }
+    }
     for (size_t i = 0; i < kb->n_dialogs; i++) {
         const struct sipev_dialog *d = &kb->dialogs[i];
         struct rd_call *c = call_find(m, peer, d->call_id);
@@ -1214,6 +1221,8 @@ enum sr_err rd_eng_create(struct rd_eng **out, const struct rd_eng_cfg *ec)
     err = rec_streams_create(&m->table, cfg->max_streams);
     if (!err)
         err = rec_streams_create(&m->bind_tab, cfg->max_streams);
+    if (!err)
+        err = rec_calltab_create(&m->call_tab, cfg->max_streams / 2);
     if (err)
         goto fail;
     hc.slots = ec->max_held_packets ? ec->max_held_packets : 1;
@@ -1281,6 +1290,7 @@ void rd_eng_destroy(struct rd_eng *m, struct rd_eng_stats *final)
     }
     rec_held_destroy(m->held);
     rec_streams_destroy(m->table);
+    rec_calltab_destroy(m->call_tab);
     rec_streams_destroy(m->bind_tab);
     pthread_mutex_destroy(&m->pub_mu);
     free(m);

@@ -259,6 +259,27 @@ enum sr_err rec_streams_remove(struct rec_streams *t, const struct rec_flow *f, 
 size_t rec_streams_count(const struct rec_streams *t);
 size_t rec_streams_capacity(const struct rec_streams *t);
 
+/* ------------------------------------------------------------ call table */
+
+/** Calls by (peer, Call-ID), found in O(1) so that a key body of N calls
+ *  costs O(N), not O(N^2).  Chained buckets, their count fixed at create (a
+ *  power of two, at least expected, at most 2^22); SipHash-2-4 under a
+ *  random per-table key, since peers choose Call-IDs.  The table does not
+ *  copy the strings: they must outlive the entry (the caller's object's own
+ *  fields).  Errors: SR_EINVAL, SR_ENOMEM, SR_ECRYPTO (no randomness). */
+struct rec_calltab;
+enum sr_err rec_calltab_create(struct rec_calltab **out, size_t expected);
+/** NULL-safe; does not touch the user pointers. */
+void rec_calltab_destroy(struct rec_calltab *t);
+/** SR_OK; SR_ESTATE if (peer, call_id) is there already; user must not be NULL. */
+enum sr_err rec_calltab_insert(struct rec_calltab *t, const char *peer, const char *call_id,
+                               void *user);
+/** The user pointer, or NULL. */
+void *rec_calltab_find(const struct rec_calltab *t, const char *peer, const char *call_id);
+/** SR_OK or SR_ENOTFOUND. */
+enum sr_err rec_calltab_remove(struct rec_calltab *t, const char *peer, const char *call_id);
+size_t rec_calltab_count(const struct rec_calltab *t);
+
 typedef void rec_streams_visit_fn(const struct rec_flow *f, void *user, void *arg);
 /** Visit every entry, in no particular order.  fn must not insert or remove. */
 void rec_streams_foreach(const struct rec_streams *t, rec_streams_visit_fn *fn, void *arg);

@@ -79,13 +79,26 @@ enum stor_sync {
                               a renamed archive whose bytes never reached the disk */
 };
 
+/** Recipient certificates read and parsed once, for a writer of many
+ *  archives (the recorder): read per archive, the PEM files cost a file
+ *  read, a base64 decode and an X.509 parse for every call.  SR_EIO (cannot
+ *  read), SR_EPARSE (not PEM X.509), SR_ELIMIT (more than 8), SR_EINVAL;
+ *  *why names the failing file's problem. */
+struct stor_recipients;
+enum sr_err stor_recipients_load(struct stor_recipients **out, const char *const *files,
+                                 size_t n, const char **why);
+/** NULL-safe. */
+void stor_recipients_free(struct stor_recipients *r);
+
 struct stor_writer_cfg {
     const char *dir;                 /**< archives go here as <id>.srec */
-    const char *const *recipients;   /**< PEM certificate files; at least one */
+    const char *const *recipients;   /**< PEM certificate files; at least one, unless rcpt */
     size_t n_recipients;
     size_t chunk_size;               /**< plaintext bytes per chunk; 0 = 64 KiB */
     size_t max_buffered;             /**< plaintext held while the disk is full; 0 = 4 chunks */
     enum stor_sync sync;             /**< durability policy; 0 = STOR_SYNC_CLOSE */
+    const struct stor_recipients *rcpt; /**< if set: these, and recipients is ignored;
+                                             borrowed, must outlive stor_writer_open */
 };
 
 struct stor_writer;

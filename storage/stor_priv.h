@@ -144,6 +144,9 @@ enum sr_err stor_recovery_parse(const uint8_t *p, size_t len, struct stor_recove
 
 /** Load a PEM certificate. */
 enum sr_err stor_cert_load(const char *file, X509 **out);
+/** A loaded set's size and its i-th certificate (borrowed), for the writer. */
+size_t stor_recipients_count(const struct stor_recipients *r);
+X509 *stor_recipients_get(const struct stor_recipients *r, size_t i);
 /** Load a PEM certificate and its private key and check that they match. */
 enum sr_err stor_creds_load(const char *cert_file, const char *key_file, X509 **cert,
                             EVP_PKEY **pkey, const char **why);

@@ -5,6 +5,7 @@
  * recovers the key from a block on its own.  RSA recipients get
  * KeyTransRecipientInfo, EC recipients KeyAgreeRecipientInfo (OpenSSL picks).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -26,6 +27,61 @@ enum sr_err stor_cert_load(const char *file, X509 **out)
     BIO_free(b);
     ERR_clear_error();
     return *out ? SR_OK : SR_EPARSE;
+}
+
+struct stor_recipients {
+    X509 *cert[STOR_MAX_RECIPIENTS];
+    size_t n;
+};
+
+enum sr_err stor_recipients_load(struct stor_recipients **out, const char *const *files,
+                                 size_t n, const char **why)
+{
+    struct stor_recipients *r;
+    const char *dummy;
+    enum sr_err err;
+
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    if (!out || !files || n == 0) {
+        *why = "no recipient certificate";
+        return SR_EINVAL;
+    }
+    if (n > STOR_MAX_RECIPIENTS) {
+        *why = "too many recipient certificates";
+        return SR_ELIMIT;
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return SR_ENOMEM;
+    for (; r->n < n; r->n++)
+        if ((err = stor_cert_load(files[r->n], &r->cert[r->n]))) {
+            *why = err == SR_EIO ? "cannot open certificate file" : "certificate is not PEM X.509";
+            stor_recipients_free(r);
+            return err;
+        }
+    *out = r;
+    return SR_OK;
+}
+
+void stor_recipients_free(struct stor_recipients *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        X509_free(r->cert[i]);
+    free(r);
+}
+
+size_t stor_recipients_count(const struct stor_recipients *r)
+{
+    return r ? r->n : 0;
+}
+
+X509 *stor_recipients_get(const struct stor_recipients *r, size_t i)
+{
+    return r && i < r->n ? r->cert[i] : NULL;
 }
 
 enum sr_err stor_creds_load(const char *cert_file, const char *key_file, X509 **cert,

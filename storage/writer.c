@@ -438,10 +438,16 @@ static enum sr_err build_header(struct stor_writer *w, const struct stor_writer_
     enum sr_err err = SR_OK;
     size_t i;
 
-    for (i = 0; i < cfg->n_recipients; i++)
+    size_t n = cfg->rcpt ? stor_recipients_count(cfg->rcpt) : cfg->n_recipients;
+
+    for (i = 0; i < n; i++)
         buf_init(&recip[i], STOR_MAX_RECIP_DER);
-    for (i = 0; i < cfg->n_recipients && !err; i++) {
+    for (i = 0; i < n && !err; i++) {
         X509 *cert;
+        if (cfg->rcpt) {
+            err = stor_key_wrap(stor_recipients_get(cfg->rcpt, i), w->key, &recip[i]);
+            continue;
+        }
         if ((err = stor_cert_load(cfg->recipients[i], &cert))) {
             log_debug("recipient %zu: cannot load certificate %s", i, cfg->recipients[i]);
             break;
@@ -450,15 +456,14 @@ static enum sr_err build_header(struct stor_writer *w, const struct stor_writer_
         X509_free(cert);
     }
     if (!err)
-        err = stor_header_encode(hdr, w->id, (uint32_t)w->chunk_size, call, recip,
-                                 cfg->n_recipients);
+        err = stor_header_encode(hdr, w->id, (uint32_t)w->chunk_size, call, recip, n);
     if (!err)
         err = stor_header_tag(w->key, (const uint8_t *)hdr->p, hdr->len, tag);
     if (!err)
         err = buf_append(hdr, tag, sizeof(tag));
     if (!err && EVP_Digest(hdr->p, hdr->len, w->hh, NULL, EVP_sha256(), NULL) != 1)
         err = SR_ECRYPTO;
-    for (i = 0; i < cfg->n_recipients; i++)
+    for (i = 0; i < n; i++)
         buf_fini(&recip[i]);
     return err;
 }
@@ -484,8 +489,9 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
     struct buf hdr;
     enum sr_err err;
 
-    if (!out || !cfg || !call || !id_hex || !cfg->dir || !cfg->recipients ||
-        cfg->n_recipients == 0 || cfg->n_recipients > STOR_MAX_RECIPIENTS ||
+    if (!out || !cfg || !call || !id_hex || !cfg->dir ||
+        (!cfg->rcpt && (!cfg->recipients || cfg->n_recipients == 0 ||
+                        cfg->n_recipients > STOR_MAX_RECIPIENTS)) ||
         cfg->chunk_size > STOR_MAX_CHUNK || cfg->sync > STOR_SYNC_NONE)
         return SR_EINVAL;
     w = calloc(1, sizeof(*w));

@@ -84,6 +84,12 @@ timeout 20 "$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" \
 [ $? = 1 ] && grep -q "media-listen no-port-here: cannot bind" "$run/badlisten.log"
 ok $? "a malformed media-listen entry is named and the recorder exits 1"
 diag <"$run/badlisten.log"
+# An archive recipient that cannot be read: named at start, not at the first call.
+timeout 20 "$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" \
+    --archive-recipients="$run/no-such.crt" >"$run/badrcpt.log" 2>&1
+[ $? = 1 ] && grep -q "archive-recipients $run/no-such.crt: cannot open certificate file" "$run/badrcpt.log"
+ok $? "an unreadable archive recipient is named at start and the recorder exits 1"
+diag <"$run/badrcpt.log"
 
 reports=$(grep -l -E 'Sanitizer|runtime error' "$run"/*.log 2>/dev/null)
 echo "$reports" | diag

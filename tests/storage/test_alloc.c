@@ -65,7 +65,7 @@ int main(void)
 {
     char dir[4096], crt[4096], key[4096], id[STOR_ID_HEX];
     const char *recips[1] = { crt };
-    struct stor_writer_cfg cfg = { dir, recips, 1, 16384, 0, STOR_SYNC_CLOSE };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 16384, 0, STOR_SYNC_CLOSE, NULL };
     struct stor_call_info call = { .call_id = "alloc" };
     struct stor_stream_info si[2] = {
         { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s" },

@@ -67,7 +67,7 @@ static void add_pkt(struct fixture *fx, unsigned idx, unsigned seq, uint32_t ts,
 static bool write_archive(struct fixture *fx)
 {
     const char *recips[] = { fx->a_crt, fx->b_crt };
-    struct stor_writer_cfg cfg = { fx->dir, recips, 2, CHUNK, 0, STOR_SYNC_CLOSE };
+    struct stor_writer_cfg cfg = { fx->dir, recips, 2, CHUNK, 0, STOR_SYNC_CLOSE, NULL };
     struct stor_writer *w;
     unsigned idx[N_STREAMS];
     const uint64_t t0 = 1700000000000000ull;
@@ -431,7 +431,7 @@ static void ogg_validate(struct fixture *fx)
 static void partial_and_empty(struct fixture *fx)
 {
     const char *recips[] = { fx->a_crt };
-    struct stor_writer_cfg cfg = { fx->dir, recips, 1, 0, 0, STOR_SYNC_CLOSE };
+    struct stor_writer_cfg cfg = { fx->dir, recips, 1, 0, 0, STOR_SYNC_CLOSE, NULL };
     struct stor_call_info call = { .call_id = "empty" };
     struct stor_writer *w;
     struct stor_reader *r;
@@ -482,6 +482,55 @@ static void partial_and_empty(struct fixture *fx)
  * the 64 KiB payload maximum: packets that span pages) come back bit-exact
  * and pass every page check; a flush with nothing new writes nothing; an
  * unknown sync policy is refused. */
+/* Recipients parsed once (the recorder's way): bad files are named at load,
+ * and archives written with the loaded set open for each recipient. */
+static void recipients_preloaded(struct fixture *fx)
+{
+    const char *files[] = { fx->a_crt, fx->b_crt }, *bad[] = { "/nonexistent.crt" },
+               *notcert[] = { fx->a_key }, *why = NULL;
+    struct stor_writer_cfg cfg = { fx->dir, NULL, 0, 0, 0, STOR_SYNC_CLOSE, NULL };
+    struct stor_call_info call = { .call_id = "preloaded" };
+    struct stor_recipients *rc = NULL;
+    struct stor_writer *w;
+    struct stor_reader *r;
+    char id[STOR_ID_HEX], path[8192];
+    uint8_t pay[160];
+    unsigned idx;
+    struct stor_pkt q = { 1, 1, 160, 1700000000000000ull, 0, pay, sizeof(pay) }, p;
+
+    enum sr_err err = stor_recipients_load(&rc, bad, 1, &why);
+
+    tap_ok(err == SR_EIO && why && strstr(why, "open"), "a missing recipient file is named at load (%s)",
+           why ? why : "-");
+    err = stor_recipients_load(&rc, notcert, 1, &why);
+    tap_ok(err == SR_EPARSE && why && strstr(why, "PEM"),
+           "a file that is not a certificate is refused at load (%s)", why ? why : "-");
+    tap_ok(stor_recipients_load(&rc, files, 0, &why) == SR_EINVAL, "no recipients: SR_EINVAL");
+    tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_EINVAL,
+           "a writer with neither files nor a loaded set is refused");
+    if (!tap_ok(stor_recipients_load(&rc, files, 2, &why) == SR_OK, "two recipients loaded once"))
+        return;
+    cfg.rcpt = rc;
+    memset(pay, 0x21, sizeof(pay));
+    tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK &&
+               stor_writer_add_stream(w, &fx->si[0], &idx) == SR_OK &&
+               stor_writer_packet(w, idx, &q) == SR_OK &&
+               stor_writer_close(w, NULL, path, sizeof(path)) == SR_OK,
+           "an archive written with the loaded set");
+    stor_recipients_free(rc);
+    for (int k = 0; k < 2; k++) {
+        bool same = false;
+        if (stor_reader_open(&r, path, k ? fx->b_crt : fx->a_crt, k ? fx->b_key : fx->a_key,
+                             NULL) == SR_OK) {
+            same = stor_reader_next(r, &idx, &p, NULL) == SR_OK && p.payload_len == sizeof(pay) &&
+                   memcmp(p.payload, pay, sizeof(pay)) == 0;
+            stor_reader_close(r);
+        }
+        tap_ok(same, "recipient %s reads it back", k ? "B (RSA)" : "A (EC)");
+    }
+    unlink(path);
+}
+
 /* Streams added one by one after data (an SSRC change, or the recorder's
  * unmatched archive): each restarts every live stream in a new chain link.
  * The writer stops at the serial budget the page checks accept, so the
@@ -489,7 +538,7 @@ static void partial_and_empty(struct fixture *fx)
 static void streams_after_data(struct fixture *fx)
 {
     const char *recips[] = { fx->a_crt };
-    struct stor_writer_cfg cfg = { fx->dir, recips, 1, 0, 0, STOR_SYNC_CLOSE };
+    struct stor_writer_cfg cfg = { fx->dir, recips, 1, 0, 0, STOR_SYNC_CLOSE, NULL };
     struct stor_call_info call = { .call_id = "many-links" };
     struct stor_stream_info si = fx->si[0];
     struct stor_writer *w;
@@ -536,7 +585,7 @@ static void pages_and_flushes(struct fixture *fx)
                                     4096, 8000, 20000, MAXPAY, 160, 160 };
     enum { N = sizeof(sizes) / sizeof(sizes[0]) };
     const char *recips[] = { fx->a_crt };
-    struct stor_writer_cfg cfg = { fx->dir, recips, 1, 0, 0, STOR_SYNC_FLUSH };
+    struct stor_writer_cfg cfg = { fx->dir, recips, 1, 0, 0, STOR_SYNC_FLUSH, NULL };
     struct stor_call_info call = { .call_id = "pages" };
     static uint8_t data[N][MAXPAY];
     struct stor_writer *w;
@@ -614,6 +663,7 @@ int main(void)
     partial_and_empty(fx);
     pages_and_flushes(fx);
     streams_after_data(fx);
+    recipients_preloaded(fx);
     testcert_rmdir(fx->dir);
     free(fx);
     return tap_done();

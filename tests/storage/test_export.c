@@ -79,7 +79,7 @@ static void long_call(const char *dir, const char *crt, const char *key)
 {
     enum { SECS = 90, PKTS = SECS * 50, LATE = 1000, LAG = 150 };
     const char *recips[1] = { crt };
-    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_NONE };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_NONE, NULL };
     struct stor_call_info call = { .call_id = "export-long" };
     struct stor_stream_info si[2] = {
         { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s" },
@@ -158,7 +158,7 @@ int main(void)
     if (!tap_ok(testcert_tmpdir(dir) && testcert_make(dir, "aud", TESTCERT_EC, crt, key),
                 "temp dir and certificate"))
         return tap_done();
-    struct stor_writer_cfg cfg = { dir, recips, 1, 1000, 0, STOR_SYNC_CLOSE };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 1000, 0, STOR_SYNC_CLOSE, NULL };
     if (!tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK, "writer"))
         return tap_done();
     stor_writer_add_stream(w, &si[0], &idx[0]);

@@ -29,7 +29,7 @@ int main(void)
     char dir[4096], crt[4096], key[4096], src[4096], cmd[16384], out[4096], pcm1[4096],
         pcm2[4096], path[4096], id[STOR_ID_HEX];
     const char *recips[] = { crt };
-    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_CLOSE };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_CLOSE, NULL };
     struct stor_stream_info si = { 0x0badcafe, 111, "opus", 48000, STOR_DIR_SEND, "a" };
     struct stor_call_info call = { .call_id = "opus@x", .start_wall_us = 1700000000000000ull };
     struct stor_writer *w;

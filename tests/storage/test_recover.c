@@ -71,7 +71,7 @@ static uint64_t count_packets(const char *path, enum sr_err *end)
 static void recover_partial(struct stor_index *ix)
 {
     const char *recips[] = { crt };
-    struct stor_writer_cfg cfg = { dir, recips, 1, 1024, 0, STOR_SYNC_CLOSE };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 1024, 0, STOR_SYNC_CLOSE, NULL };
     struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
     struct stor_call_info call;
     struct stor_record rec;
@@ -157,7 +157,7 @@ static void full_disk(void)
 {
     const char *recips[] = { crt };
     char mnt[4096], filler[4096], path[4096];
-    struct stor_writer_cfg cfg = { mnt, recips, 1, 4096, 16384, STOR_SYNC_CLOSE };
+    struct stor_writer_cfg cfg = { mnt, recips, 1, 4096, 16384, STOR_SYNC_CLOSE, NULL };
     struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
     struct stor_call_info call;
     struct stor_writer *w;
@@ -271,7 +271,7 @@ static bool to_buf(const void *data, size_t len, void *arg)
 static void page_checks(void)
 {
     const char *recips[] = { crt };
-    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_CLOSE };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_CLOSE, NULL };
     struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
     struct stor_call_info call;
     struct stor_writer *w;
