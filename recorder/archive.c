@@ -150,19 +150,25 @@ enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cf
     return SR_OK;
 }
 
+void rd_archives_drain(struct rd_archives *r)
+{
+    if (!r || !r->sealer_started)
+        return;
+    /* The sealer empties its queue before it stops: nothing released stays
+     * unsealed. */
+    pthread_mutex_lock(&r->mu);
+    r->stop = true;
+    pthread_cond_signal(&r->seal_cv);
+    pthread_mutex_unlock(&r->mu);
+    pthread_join(r->sealer, NULL);
+    r->sealer_started = false;
+}
+
 void rd_archives_destroy(struct rd_archives *r)
 {
     if (!r)
         return;
-    if (r->sealer_started) {
-        /* The sealer drains its queue before it stops: nothing released
-         * stays unsealed. */
-        pthread_mutex_lock(&r->mu);
-        r->stop = true;
-        pthread_cond_signal(&r->seal_cv);
-        pthread_mutex_unlock(&r->mu);
-        pthread_join(r->sealer, NULL);
-    }
+    rd_archives_drain(r);
     pthread_cond_destroy(&r->seal_cv);
     rec_calltab_destroy(r->tab);
     stor_recipients_free(r->rcpt);
@@ -366,22 +372,18 @@ void rd_archives_flush(struct rd_archives *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-size_t rd_archives_sealing(struct rd_archives *r)
+size_t rd_archives_count(struct rd_archives *r, size_t *sealing)
 {
     size_t n;
 
-    pthread_mutex_lock(&r->mu);
-    n = r->n_sealing;
-    pthread_mutex_unlock(&r->mu);
-    return n;
-}
-
-size_t rd_archives_count(struct rd_archives *r)
-{
-    size_t n;
-
+    if (sealing)
+        *sealing = 0;
+    if (!r)
+        return 0; /* a start that failed before the archives existed */
     pthread_mutex_lock(&r->mu);
     n = r->n;
+    if (sealing)
+        *sealing = r->n_sealing;
     pthread_mutex_unlock(&r->mu);
     return n;
 }

@@ -112,8 +112,11 @@ struct rd_archives;
 struct rd_arch;
 enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cfg,
                                struct stor_index *index);
-/** Every archive must have been released. NULL-safe. */
+/** Every archive must have been released (drains first). NULL-safe. */
 void rd_archives_destroy(struct rd_archives *r);
+/** Seal everything released so far and stop the sealer: at shutdown, once
+ *  every engine has released its calls. NULL-safe. */
+void rd_archives_drain(struct rd_archives *r);
 /** The open archive of (peer, call_id) or of the unmatched packets, opened
  *  (writer and index row) if none is; one more reference either way. */
 enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct stor_call_info *ci,
@@ -131,9 +134,9 @@ enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info 
 enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p);
 /** Flush every open archive (main's flush timer). */
 void rd_archives_flush(struct rd_archives *r);
-size_t rd_archives_count(struct rd_archives *r);
-/** Archives released and waiting for (or in) the sealer thread. */
-size_t rd_archives_sealing(struct rd_archives *r);
+/** Open archives; *sealing (if set): released ones waiting for, or in, the
+ *  sealer.  NULL-safe (0). */
+size_t rd_archives_count(struct rd_archives *r, size_t *sealing);
 
 /* An engine (media.c): one UDP socket, its loop, stream table, held pool and
  * its view of the calls; single-threaded (its worker's, or main's with

@@ -303,6 +303,7 @@ static void metrics_write(struct rd_media *m)
 {
     struct rd_eng_stats st;
     char tmp[CONF_STR_MAX + 16];
+    size_t open_now, sealing = 0;
     FILE *f;
     int fd;
 
@@ -352,9 +353,9 @@ static void metrics_write(struct rd_media *m)
     C("key_messages_lost_total",
       "Key bodies a worker's full mailbox refused (its media is kept encrypted).", m->keys_lost);
     G("streams", "Streams tracked now.", st.streams);
-    G("calls_open", "Calls with an open archive now.", rd_archives_count(m->archives));
-    G("archives_sealing", "Archives of ended calls waiting to be sealed (fsync) now.",
-      rd_archives_sealing(m->archives));
+    open_now = rd_archives_count(m->archives, &sealing);
+    G("calls_open", "Calls with an open archive now.", open_now);
+    G("archives_sealing", "Archives of ended calls waiting to be sealed (fsync) now.", sealing);
     G("held_packets", "Packets held now, waiting for their key.", st.held_now);
     G("held_slots", "Capacity of the hold pool (max-held-packets).", st.held_slots);
     G("workers", "Receive threads.", m->eng ? 1 : m->n_workers);
@@ -378,6 +379,7 @@ void rd_media_destroy(struct rd_media *m)
         worker_fini(&m->w[i]);
     rd_eng_destroy(m->eng, &m->final);
     m->eng = NULL;
+    rd_archives_drain(m->archives); /* every archive sealed before the last figures */
     metrics_write(m); /* the engines' last counters: published by their final ticks */
     free(m->w);
     m->w = NULL;
@@ -453,6 +455,6 @@ void rd_media_log_stats(struct rd_media *m)
                (unsigned long long)s.unauthorised, (unsigned long long)s.held,
                (unsigned long long)s.held_now, (unsigned long long)s.held_full,
                (unsigned long long)s.trial_bound, (unsigned long long)s.rekeys,
-               rd_archives_count(m->archives), m->eng ? (size_t)1 : m->n_workers,
+               rd_archives_count(m->archives, NULL), m->eng ? (size_t)1 : m->n_workers,
                (unsigned long long)m->keys_lost);
 }

@@ -23,6 +23,7 @@ calls=20
 stack_init "$build" "$run"
 port2=$(stack_free_port)
 sed -i "s/^media-listen = .*/&, 127.0.0.1:$port2/" "$run/srtprec.conf"
+sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom" "$run/srtprec.conf"
 stack_start; ok $? "keyagent, recorder and api start"
 ss -Hulnp "sport = :$port2" | grep -q srtprec-record; ok $? "the recorder listens on a second media port ($port2)"
 
@@ -68,6 +69,14 @@ PY
 ok $? "2,200 packets of 1,100 unknown SSRCs sent"
 sleep 0.5
 stack_stop # held packets are archived encrypted at shutdown
+grep -q '^srtprec_recorder_packets_recorded_total 4000$' "$run/recorder.prom" &&
+    grep -q '^srtprec_recorder_packets_encrypted_kept_total 2200$' "$run/recorder.prom" &&
+    grep -q '^srtprec_recorder_calls_open 0$' "$run/recorder.prom" &&
+    grep -q '^srtprec_recorder_archives_sealing 0$' "$run/recorder.prom" &&
+    grep -q '^srtprec_recorder_workers [1-9]' "$run/recorder.prom"
+ok $? "the recorder's last metrics: 4,000 recorded, 2,200 kept encrypted, every archive sealed"
+grep -E '^srtprec_recorder_(packets_recorded|packets_encrypted|calls_open|archives_sealing|workers)' \
+    "$run/recorder.prom" 2>&1 | diag
 unmatched=$(sqlite3 "$run/index.sqlite" "select count(*) from recordings where call_id like 'unmatched-%'")
 [ "${unmatched:-0}" -ge 18 ]; ok $? "1,100 unknown streams fill 18 or more unmatched archives ($unmatched)"
 printf 'call_id\tstream_id\tssrc\tpackets\tsha256\n' >"$run/none.tsv"
