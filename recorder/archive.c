@@ -5,11 +5,15 @@
  * correct shape is a mutex per archive around every stor_writer call (the
  * writer is single-threaded); at 50 packets/s per stream it is uncontended
  * in the common case.  Every engine holds a reference on each call it
- * knows; the last release hands the archive to the sealer thread, which
- * closes it (trailer, fsync, rename, directory fsync) and writes its index
- * row: an fsync takes milliseconds, on a slow disk tens, and must not stall
- * a media thread.  The registry's mutex guards the list, the references,
- * the sealer's queue and the index (one SQLite connection).
+ * knows.  The archive thread does the slow parts in call order: it opens
+ * each new archive (the data key wrapped to every recipient, the file, the
+ * header, the index row: about 0.2 ms) and seals each released one
+ * (trailer, fsync, rename, directory fsync, index row: milliseconds, on a
+ * slow disk tens), so that neither stalls a media thread.  Until its
+ * archive is open, a call's streams and packets wait in the archive
+ * (bounded) and are written, in order, once it is.  The registry's mutex
+ * guards the list, the references, the thread's queue and the index (one
+ * SQLite connection).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,11 +33,31 @@ enum {
      * one restarts the archive's live streams in a new Ogg chain link, so an
      * unmatched archive is kept small and another opens after it. */
     UNMATCHED_MAX_STREAMS = 64,
+    /* What a call may gather while its archive opens (normally well under a
+     * millisecond; a burst of thousands of new calls queues them). */
+    PEND_MAX_BYTES = 256 * 1024,
+    PEND_MAX_OPS = 2048,
+};
+
+/* A stream or a packet handed in before the writer was open. */
+struct pend_op {
+    bool is_stream;
+    unsigned idx;
+    struct stor_stream_info si;  /* is_stream */
+    struct stor_pkt p;           /* !is_stream: payload is at pend + off */
+    size_t off;
 };
 
 struct rd_arch {
-    pthread_mutex_t mu;        /* every stor_writer call on w; counts; rec.n_streams */
-    struct stor_writer *w;
+    pthread_mutex_t mu;        /* w, every stor_writer call on it; counts; rec; pending ops */
+    struct stor_writer *w;     /* NULL until the archive thread has opened it */
+    bool open_failed;
+    struct pend_op *ops;       /* while w is NULL: what to write once it is open */
+    size_t n_ops, cap_ops;
+    struct buf pend;           /* the waiting packets' payloads (wiped) */
+    unsigned n_idx;            /* stream indexes handed out (the writer's, in order) */
+    bool want_open, want_seal, queued, busy; /* the archive thread's jobs (registry's mutex) */
+    struct rd_arch *qnext;     /* in the archive thread's queue */
     struct stor_record rec;
     struct stor_counts counts; /* summed from the engines' releases */
     char peer[SIPEV_STR];
@@ -44,10 +68,10 @@ struct rd_arch {
 
 struct rd_archives {
     pthread_mutex_t mu;        /* list, refs, seal queue, index */
-    pthread_cond_t seal_cv;    /* the sealer waits on it for work or stop */
-    pthread_t sealer;
-    bool sealer_started, stop;
-    struct rd_arch *seal_head, **seal_tail; /* released archives, oldest first */
+    pthread_cond_t job_cv;    /* the archive thread waits on it for work or stop */
+    pthread_t thread;
+    bool thread_started, stop;
+    struct rd_arch *job_head, **job_tail; /* archives to open or seal, oldest first */
     size_t n_sealing;
     const struct rd_cfg *cfg;
     struct stor_index *index;
@@ -62,27 +86,55 @@ struct rd_archives {
 };
 
 static void arch_seal(struct rd_archives *r, struct rd_arch *a);
+static void arch_do_open(struct rd_archives *r, struct rd_arch *a);
 
-/* Seals released archives in order; at stop, once the queue is empty. */
-static void *sealer_main(void *arg)
+/* Under r->mu. */
+static void job_push(struct rd_archives *r, struct rd_arch *a)
+{
+    if (a->queued || a->busy)
+        return; /* it will see the new job when it comes up / finishes */
+    a->queued = true;
+    a->qnext = NULL;
+    *r->job_tail = a;
+    r->job_tail = &a->qnext;
+    pthread_cond_signal(&r->job_cv);
+}
+
+/* Opens and seals archives in order; at stop, once the queue is empty. */
+static void *archive_thread_main(void *arg)
 {
     struct rd_archives *r = arg;
 
     pthread_mutex_lock(&r->mu);
     for (;;) {
-        struct rd_arch *a = r->seal_head;
+        struct rd_arch *a = r->job_head;
+        bool open, seal;
         if (!a) {
             if (r->stop)
                 break;
-            pthread_cond_wait(&r->seal_cv, &r->mu);
+            pthread_cond_wait(&r->job_cv, &r->mu);
             continue;
         }
-        r->seal_head = a->next;
-        if (!r->seal_head)
-            r->seal_tail = &r->seal_head;
+        r->job_head = a->qnext;
+        if (!r->job_head)
+            r->job_tail = &r->job_head;
+        a->queued = false;
+        a->busy = true;
+        open = a->want_open;
+        a->want_open = false;
         pthread_mutex_unlock(&r->mu);
-        arch_seal(r, a); /* takes r->mu for the index row */
+        if (open)
+            arch_do_open(r, a); /* takes r->mu for the index row, then a->mu */
+        pthread_mutex_lock(&r->mu);
+        a->busy = false;
+        seal = a->want_seal;
+        if (!seal)
+            continue;
+        pthread_mutex_unlock(&r->mu);
+        arch_seal(r, a); /* unlinked and unreferenced: only this thread reaches a */
         pthread_mutex_destroy(&a->mu);
+        buf_fini(&a->pend);
+        free(a->ops);
         free(a);
         pthread_mutex_lock(&r->mu);
         r->n_sealing--;
@@ -138,30 +190,30 @@ enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cf
         return SR_ENOMEM;
     }
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->seal_cv, NULL);
-    r->seal_tail = &r->seal_head;
-    if (pthread_create(&r->sealer, NULL, sealer_main, r) != 0) {
-        log_error("archives: cannot start the sealer thread");
+    pthread_cond_init(&r->job_cv, NULL);
+    r->job_tail = &r->job_head;
+    if (pthread_create(&r->thread, NULL, archive_thread_main, r) != 0) {
+        log_error("archives: cannot start the archive thread");
         rd_archives_destroy(r);
         return SR_EIO;
     }
-    r->sealer_started = true;
+    r->thread_started = true;
     *out = r;
     return SR_OK;
 }
 
 void rd_archives_drain(struct rd_archives *r)
 {
-    if (!r || !r->sealer_started)
+    if (!r || !r->thread_started)
         return;
-    /* The sealer empties its queue before it stops: nothing released stays
+    /* The archive thread empties its queue before it stops: nothing released stays
      * unsealed. */
     pthread_mutex_lock(&r->mu);
     r->stop = true;
-    pthread_cond_signal(&r->seal_cv);
+    pthread_cond_signal(&r->job_cv);
     pthread_mutex_unlock(&r->mu);
-    pthread_join(r->sealer, NULL);
-    r->sealer_started = false;
+    pthread_join(r->thread, NULL);
+    r->thread_started = false;
 }
 
 void rd_archives_destroy(struct rd_archives *r)
@@ -169,7 +221,7 @@ void rd_archives_destroy(struct rd_archives *r)
     if (!r)
         return;
     rd_archives_drain(r);
-    pthread_cond_destroy(&r->seal_cv);
+    pthread_cond_destroy(&r->job_cv);
     rec_calltab_destroy(r->tab);
     stor_recipients_free(r->rcpt);
     if (r->list)
@@ -184,37 +236,100 @@ static struct rd_arch *find(struct rd_archives *r, const char *peer, const char 
     return unmatched ? r->unmatched : rec_calltab_find(r->tab, peer, call_id);
 }
 
-/* Under r->mu: opening under the lock keeps two engines from opening two
- * archives for one call (it blocks other engines' call opens, not packets). */
-static enum sr_err arch_open(struct rd_archives *r, const char *peer,
-                             const struct stor_call_info *ci, bool unmatched, struct rd_arch **out)
+/* Under r->mu: a new archive, to be opened by the archive thread. */
+static struct rd_arch *arch_new(const char *peer, const struct stor_call_info *ci, bool unmatched)
 {
-    struct stor_writer_cfg wc = { 0 };
     struct rd_arch *a = calloc(1, sizeof(*a));
-    enum sr_err err;
 
     if (!a)
-        return SR_ENOMEM;
+        return NULL;
     snprintf(a->peer, sizeof(a->peer), "%s", peer);
     a->unmatched = unmatched;
     a->rec.call = *ci;
+    buf_init(&a->pend, PEND_MAX_BYTES);
+    pthread_mutex_init(&a->mu, NULL);
+    a->want_open = true;
+    return a;
+}
+
+/* Write what waited for the writer, in order.  Under a->mu, w open.  A
+ * stream the writer refuses would shift every later index, so the first
+ * refusal ends the replay: what is left is counted lost. */
+static size_t replay(struct rd_arch *a)
+{
+    size_t lost = 0, i;
+
+    for (i = 0; i < a->n_ops; i++) {
+        struct pend_op *o = &a->ops[i];
+        unsigned got;
+        if (o->is_stream) {
+            if (stor_writer_add_stream(a->w, &o->si, &got) != SR_OK || got != o->idx)
+                break;
+            continue;
+        }
+        o->p.payload = (const uint8_t *)a->pend.p + o->off;
+        if (stor_writer_packet(a->w, o->idx, &o->p) != SR_OK)
+            lost++;
+    }
+    for (; i < a->n_ops; i++)
+        lost += !a->ops[i].is_stream;
+    sr_wipe(a->pend.p, a->pend.len);
+    buf_reset(&a->pend);
+    a->n_ops = 0;
+    return lost;
+}
+
+/* On the archive thread: writer and index row, then what waited. */
+static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
+{
+    struct stor_writer_cfg wc = { 0 };
+    struct stor_writer *w = NULL;
+    struct stor_record *snap;
+    char id[STOR_ID_HEX];
+    size_t lost;
+    enum sr_err err;
+
     wc.dir = r->cfg->archive_dir;
     wc.rcpt = r->rcpt;
-    err = stor_writer_open(&a->w, &wc, &a->rec.call, a->rec.id);
+    /* a->rec.call does not change after arch_new (engines only count
+     * rec.n_streams, under a->mu). */
+    err = stor_writer_open(&w, &wc, &a->rec.call, id);
+    pthread_mutex_lock(&a->mu);
     if (err) {
-        free(a);
-        return err;
+        a->open_failed = true;
+        lost = 0;
+        for (size_t i = 0; i < a->n_ops; i++)
+            lost += !a->ops[i].is_stream;
+        sr_wipe(a->pend.p, a->pend.len);
+        buf_reset(&a->pend);
+        a->n_ops = 0;
+        pthread_mutex_unlock(&a->mu);
+        log_error("call %s from %s: cannot open an archive (%s): its media is lost "
+                  "(%zu packets so far, the rest counted as storage drops)",
+                  a->rec.call.call_id, a->peer, sr_strerror(err), lost);
+        return;
     }
+    memcpy(a->rec.id, id, sizeof(id));
     a->rec.state = STOR_STATE_RECORDING;
     snprintf(a->rec.path, sizeof(a->rec.path), "%s/%s.srec", r->cfg->archive_dir, a->rec.id);
-    err = stor_index_put(r->index, &a->rec);
+    a->w = w;
+    lost = replay(a);
+    snap = malloc(sizeof(*snap)); /* the index row, from a consistent copy */
+    if (snap)
+        *snap = a->rec;
+    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_lock(&r->mu);
+    err = snap ? stor_index_put(r->index, snap) : SR_ENOMEM;
+    pthread_mutex_unlock(&r->mu);
+    free(snap);
     if (err)
-        log_error("index: cannot record the start of call %s: %s", ci->call_id, sr_strerror(err));
-    pthread_mutex_init(&a->mu, NULL);
-    log_notice("call %s from %s (%s -> %s): recording into archive %s", ci->call_id, peer,
-               ci->local_aor, ci->remote_aor, a->rec.id);
-    *out = a;
-    return SR_OK;
+        log_error("index: cannot record the start of call %s: %s", a->rec.call.call_id,
+                  sr_strerror(err));
+    log_notice("call %s from %s (%s -> %s): recording into archive %s", a->rec.call.call_id,
+               a->peer, a->rec.call.local_aor, a->rec.call.remote_aor, a->rec.id);
+    if (lost)
+        log_error("call %s: %zu packets that came while its archive opened were not written",
+                  a->rec.call.call_id, lost);
 }
 
 enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct stor_call_info *ci,
@@ -226,15 +341,12 @@ enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct st
     pthread_mutex_lock(&r->mu);
     a = find(r, peer, ci->call_id, unmatched);
     if (!a) {
-        err = arch_open(r, peer, ci, unmatched, &a);
+        a = arch_new(peer, ci, unmatched);
+        err = a ? SR_OK : SR_ENOMEM;
         if (!err && !unmatched &&
             (err = rec_calltab_insert(r->tab, a->peer, a->rec.call.call_id, a)) != SR_OK) {
-            /* Not reachable by anyone: sealed at once, empty. */
-            pthread_mutex_unlock(&r->mu);
-            arch_seal(r, a);
             pthread_mutex_destroy(&a->mu);
             free(a);
-            return err;
         }
         if (!err) {
             if (unmatched)
@@ -242,6 +354,7 @@ enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct st
             a->next = r->list;
             r->list = a;
             r->n++;
+            job_push(r, a);
         }
     }
     if (!err) {
@@ -259,6 +372,11 @@ static void arch_seal(struct rd_archives *r, struct rd_arch *a)
     enum sr_err err;
     const struct stor_counts *c = &a->counts;
 
+    if (!a->w) { /* its open failed (logged then): there is nothing to seal */
+        log_error("call %s from %s ended without an archive: %llu packets lost", a->rec.call.call_id,
+                  a->peer, (unsigned long long)c->packets);
+        return;
+    }
     err = stor_writer_close(a->w, c, path, sizeof(path));
     a->rec.end_wall_us = sr_wall_us();
     a->rec.packets = c->packets;
@@ -293,7 +411,7 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
 {
     bool last;
 
-    /* Counts first, while this reference keeps a alive (the sealer reads
+    /* Counts first, while this reference keeps a alive (the archive thread reads
      * them only after the last release, under r->mu's ordering). */
     pthread_mutex_lock(&a->mu);
     a->counts.packets += counts->packets;
@@ -318,12 +436,11 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
         } else {
             rec_calltab_remove(r->tab, a->peer, a->rec.call.call_id);
         }
-        /* Unlinked and unreferenced: only the sealer reaches a now. */
+        /* Unlinked and unreferenced: only the archive thread reaches a now. */
         a->next = NULL;
-        *r->seal_tail = a;
-        r->seal_tail = &a->next;
+        a->want_seal = true;
         r->n_sealing++;
-        pthread_cond_signal(&r->seal_cv);
+        job_push(r, a);
     }
     pthread_mutex_unlock(&r->mu);
 }
@@ -336,16 +453,61 @@ void rd_arch_retire(struct rd_archives *r, struct rd_arch *a)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* Under a->mu, w not open: keep a stream or a packet for the replay.
+ * SR_EIO once the open failed; SR_ELIMIT past the bounds. */
+static enum sr_err pend_push(struct rd_arch *a, bool is_stream, unsigned idx,
+                             const struct stor_stream_info *si, const struct stor_pkt *p,
+                             unsigned *idx_out)
+{
+    struct pend_op *o;
+    enum sr_err err;
+
+    if (a->open_failed)
+        return SR_EIO;
+    if (a->n_ops == a->cap_ops) {
+        size_t nc = a->cap_ops ? 2 * a->cap_ops : 16;
+        struct pend_op *no;
+        if (nc > PEND_MAX_OPS)
+            return SR_ELIMIT;
+        no = realloc(a->ops, nc * sizeof(*no));
+        if (!no)
+            return SR_ENOMEM;
+        a->ops = no;
+        a->cap_ops = nc;
+    }
+    o = &a->ops[a->n_ops];
+    memset(o, 0, sizeof(*o));
+    o->is_stream = is_stream;
+    o->idx = idx;
+    if (is_stream) {
+        o->si = *si;
+        *idx_out = idx;
+    } else {
+        o->p = *p;
+        o->p.payload = NULL;
+        o->off = a->pend.len;
+        if (p->payload_len && (err = buf_append(&a->pend, p->payload, p->payload_len)))
+            return err;
+    }
+    a->n_ops++;
+    return SR_OK;
+}
+
 enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx)
 {
     enum sr_err err;
 
     pthread_mutex_lock(&a->mu);
-    err = a->unmatched && a->rec.n_streams >= UNMATCHED_MAX_STREAMS
-              ? SR_ELIMIT
-              : stor_writer_add_stream(a->w, si, idx);
-    if (!err)
+    if (a->unmatched && a->rec.n_streams >= UNMATCHED_MAX_STREAMS)
+        err = SR_ELIMIT;
+    else if (a->w)
+        err = stor_writer_add_stream(a->w, si, idx);
+    else
+        err = pend_push(a, true, a->n_idx, si, NULL, idx);
+    if (!err) {
         a->rec.n_streams++;
+        a->n_idx = *idx + 1;
+    }
     pthread_mutex_unlock(&a->mu);
     return err;
 }
@@ -355,7 +517,7 @@ enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pk
     enum sr_err err;
 
     pthread_mutex_lock(&a->mu);
-    err = stor_writer_packet(a->w, idx, p);
+    err = a->w ? stor_writer_packet(a->w, idx, p) : pend_push(a, false, idx, NULL, p, NULL);
     pthread_mutex_unlock(&a->mu);
     return err;
 }
@@ -365,7 +527,7 @@ void rd_archives_flush(struct rd_archives *r)
     pthread_mutex_lock(&r->mu);
     for (struct rd_arch *a = r->list; a; a = a->next) {
         pthread_mutex_lock(&a->mu);
-        if (stor_writer_flush(a->w) != SR_OK)
+        if (a->w && stor_writer_flush(a->w) != SR_OK)
             log_error("call %s: archive flush failed", a->rec.call.call_id);
         pthread_mutex_unlock(&a->mu);
     }

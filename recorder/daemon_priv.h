@@ -114,28 +114,32 @@ enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cf
                                struct stor_index *index);
 /** Every archive must have been released (drains first). NULL-safe. */
 void rd_archives_destroy(struct rd_archives *r);
-/** Seal everything released so far and stop the sealer: at shutdown, once
+/** Open and seal everything queued and stop the archive thread: at shutdown, once
  *  every engine has released its calls. NULL-safe. */
 void rd_archives_drain(struct rd_archives *r);
-/** The open archive of (peer, call_id) or of the unmatched packets, opened
- *  (writer and index row) if none is; one more reference either way. */
+/** The archive of (peer, call_id) or of the unmatched packets, created if
+ *  none is (the archive thread opens it: writer and index row; until then
+ *  rd_arch_add_stream and rd_arch_packet keep what they get, bounded, and
+ *  it is written in order once open); one more reference either way.
+ *  Never blocks on the disk. */
 enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct stor_call_info *ci,
                         bool unmatched, struct rd_arch **out);
 /** Adds counts to the archive's trailer counts and drops a reference; the
- *  last one queues the archive for the sealer thread (trailer, fsync, index
+ *  last one queues the archive for the archive thread (trailer, fsync, index
  *  row), which rd_archives_destroy drains before it returns. */
 void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor_counts *counts);
 /** The unmatched archive a takes no more streams (the writer's limit): the
  *  next rd_arch_get(unmatched) opens a fresh one; a keeps its references
  *  and is sealed by its last release as usual. */
 void rd_arch_retire(struct rd_archives *r, struct rd_arch *a);
-/** SR_ELIMIT: the archive holds the most streams it may (an unmatched one: 64). */
+/** SR_ELIMIT: the archive holds the most streams it may (an unmatched one:
+ *  64), or, still opening, has kept all it may; SR_EIO: its open failed. */
 enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx);
 enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p);
 /** Flush every open archive (main's flush timer). */
 void rd_archives_flush(struct rd_archives *r);
 /** Open archives; *sealing (if set): released ones waiting for, or in, the
- *  sealer.  NULL-safe (0). */
+ *  archive thread.  NULL-safe (0). */
 size_t rd_archives_count(struct rd_archives *r, size_t *sealing);
 
 /* An engine (media.c): one UDP socket, its loop, stream table, held pool and
