@@ -73,6 +73,7 @@ struct rd_archives {
     bool thread_started, stop;
     struct rd_arch *job_head, **job_tail; /* archives to open or seal, oldest first */
     size_t n_sealing;
+    uint64_t lost;             /* packets handed over while opening, then not written */
     const struct rd_cfg *cfg;
     struct stor_index *index;
     struct rd_arch *list;
@@ -304,6 +305,9 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
         buf_reset(&a->pend);
         a->n_ops = 0;
         pthread_mutex_unlock(&a->mu);
+        pthread_mutex_lock(&r->mu);
+        r->lost += lost;
+        pthread_mutex_unlock(&r->mu);
         log_error("call %s from %s: cannot open an archive (%s): its media is lost "
                   "(%zu packets so far, the rest counted as storage drops)",
                   a->rec.call.call_id, a->peer, sr_strerror(err), lost);
@@ -320,6 +324,7 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_lock(&r->mu);
     err = snap ? stor_index_put(r->index, snap) : SR_ENOMEM;
+    r->lost += lost;
     pthread_mutex_unlock(&r->mu);
     free(snap);
     if (err)
@@ -534,18 +539,22 @@ void rd_archives_flush(struct rd_archives *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-size_t rd_archives_count(struct rd_archives *r, size_t *sealing)
+size_t rd_archives_count(struct rd_archives *r, size_t *sealing, uint64_t *lost)
 {
     size_t n;
 
     if (sealing)
         *sealing = 0;
+    if (lost)
+        *lost = 0;
     if (!r)
         return 0; /* a start that failed before the archives existed */
     pthread_mutex_lock(&r->mu);
     n = r->n;
     if (sealing)
         *sealing = r->n_sealing;
+    if (lost)
+        *lost = r->lost;
     pthread_mutex_unlock(&r->mu);
     return n;
 }

@@ -139,8 +139,9 @@ enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pk
 /** Flush every open archive (main's flush timer). */
 void rd_archives_flush(struct rd_archives *r);
 /** Open archives; *sealing (if set): released ones waiting for, or in, the
- *  archive thread.  NULL-safe (0). */
-size_t rd_archives_count(struct rd_archives *r, size_t *sealing);
+ *  archive thread; *lost (if set): packets handed over while an archive was
+ *  opening that could not be written (its open failed).  NULL-safe (0). */
+size_t rd_archives_count(struct rd_archives *r, size_t *sealing, uint64_t *lost);
 
 /* An engine (media.c): one UDP socket, its loop, stream table, held pool and
  * its view of the calls; single-threaded (its worker's, or main's with

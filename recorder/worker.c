@@ -304,12 +304,14 @@ static void metrics_write(struct rd_media *m)
     struct rd_eng_stats st;
     char tmp[CONF_STR_MAX + 16];
     size_t open_now, sealing = 0;
+    uint64_t lost = 0;
     FILE *f;
     int fd;
 
     if (!m->cfg->metrics_file[0])
         return;
     stats_sum(m, &st);
+    open_now = rd_archives_count(m->archives, &sealing, &lost);
     snprintf(tmp, sizeof(tmp), "%s.tmp", m->cfg->metrics_file);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || !(f = fdopen(fd, "w"))) {
@@ -341,7 +343,7 @@ static void metrics_write(struct rd_media *m)
     D("replay", st.replay);
     D("malformed", st.malformed);
     D("overload", st.no_stream_slot);
-    D("storage", st.storage_err);
+    D("storage", st.storage_err + lost);
     D("kernel", st.kernel_drops);
     D("unauthorised", st.unauthorised);
 #undef D
@@ -353,7 +355,6 @@ static void metrics_write(struct rd_media *m)
     C("key_messages_lost_total",
       "Key bodies a worker's full mailbox refused (its media is kept encrypted).", m->keys_lost);
     G("streams", "Streams tracked now.", st.streams);
-    open_now = rd_archives_count(m->archives, &sealing);
     G("calls_open", "Calls with an open archive now.", open_now);
     G("archives_sealing", "Archives of ended calls waiting to be sealed (fsync) now.", sealing);
     G("held_packets", "Packets held now, waiting for their key.", st.held_now);
@@ -441,8 +442,11 @@ void rd_media_set_authorised(struct rd_media *m, bool authorised)
 void rd_media_log_stats(struct rd_media *m)
 {
     struct rd_eng_stats s;
+    uint64_t lost;
 
     stats_sum(m, &s);
+    rd_archives_count(m->archives, NULL, &lost);
+    s.storage_err += lost;
     log_notice("media: %llu received, %llu recorded, %llu rtcp, %llu kept encrypted; dropped: "
                "%llu malformed, %llu auth, %llu replay, %llu no stream slot, %llu storage, %llu "
                "kernel, %llu unauthorised; %llu held (%llu now, %llu found the queue full), %llu "
@@ -455,6 +459,6 @@ void rd_media_log_stats(struct rd_media *m)
                (unsigned long long)s.unauthorised, (unsigned long long)s.held,
                (unsigned long long)s.held_now, (unsigned long long)s.held_full,
                (unsigned long long)s.trial_bound, (unsigned long long)s.rekeys,
-               rd_archives_count(m->archives, NULL), m->eng ? (size_t)1 : m->n_workers,
+               rd_archives_count(m->archives, NULL, NULL), m->eng ? (size_t)1 : m->n_workers,
                (unsigned long long)m->keys_lost);
 }
