@@ -11,6 +11,9 @@
 #   env: DURATION_MS (10000), FAST=1 (also one run as fast as possible),
 #        PIN=1 (recorder on CPU 0, generator on CPU 1; default on 2+ cores),
 #        RCVBUF=BYTES (the recorder's `rcvbuf`; default: the recorder's own),
+#        CHURN=N (during the media window, batches of N more calls start, run 1 s
+#        and end, one after another: archives open and seal while media flows;
+#        every churn call is checked too),
 #        WORKERS=N (the recorder's `workers`; default 1, the single-thread path;
 #        with PIN=1 and N > 1 the recorder's threads may run on CPUs 0..N-1,
 #        so on a 2-core machine they share CPU 1 with the generator)
@@ -44,6 +47,19 @@ metric() { # file name
 
 printf '%-6s %-6s %-6s %-10s %-10s %-10s %-8s %-7s %-8s %-8s %-9s %-8s %-8s %s\n' \
     calls streams mode sent archived rate_pps loss cpu_s us/pkt media_us streams/core KiB/strm kdrops check
+
+# Batches of CHURN calls, one after another, until RUN/stop-churn appears.
+churn_loop() { # run
+    local k=0 pre=()
+    [ "$pin" = 1 ] && pre=(taskset -c 1)
+    while [ ! -f "$1/stop-churn" ]; do
+        "${pre[@]}" "$build/tools/srtprec-loadgen" --control="$STACK_CONTROL" \
+            --recorder="127.0.0.1:$STACK_MEDIA_PORT" --calls="$CHURN" --duration-ms=1000 \
+            --settle-ms=100 --out="$1/churn-$k.tsv" >"$1/churn-$k.out" 2>"$1/churn-$k.log" ||
+            echo "    churn batch $k failed (see $1/churn-$k.log)" >>"$1/churn.err"
+        k=$((k + 1))
+    done
+}
 
 one_run() { # calls fast(0|1)
     local calls=$1 fast=$2 run rec lg c0 c1 c2 c3 rss0 rss1=0 hwm
@@ -86,20 +102,35 @@ one_run() { # calls fast(0|1)
             c1=$(cpu_ticks "$rec")
             rss1=$(status_kb "$rec" VmRSS)
             touch "$run/go"
+            [ "${CHURN:-0}" -gt 0 ] && { churn_loop "$run" & churn_pid=$!; }
         fi
         sleep 0.05
     done
     wait "$lg"
+    local expect=$calls
+    if [ -n "${churn_pid:-}" ]; then
+        touch "$run/stop-churn"
+        wait "$churn_pid"
+        churn_pid=''
+        local batches
+        batches=$(find "$run" -maxdepth 1 -name 'churn-*.tsv' | wc -l)
+        expect=$((calls + batches * CHURN))
+        cat "$run"/churn-*.tsv >>"$run/sent.tsv" 2>/dev/null
+        echo "    churn: $batches batches of $CHURN calls started and ended during the media window" >&2
+        [ -s "$run/churn.err" ] && cat "$run/churn.err" >&2
+    fi
     c2=$(cpu_ticks "$rec")
     [ -n "$c1" ] || c1=$c0
-    stack_wait_sealed "$run/archive" "$calls" 60 >/dev/null
+    stack_wait_sealed "$run/archive" "$expect" 60 >/dev/null
     c3=$(cpu_ticks "$rec")
     hwm=$(status_kb "$rec" VmHWM)
     stack_stop
     "$build/tools/srtprec-loadcheck" --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" \
         --expect="$run/sent.tsv" "$run"/archive/*.srec >"$run/check.out" 2>"$run/check.err"
     local check=$? sent archived rate streams kdrop
-    sent=$(grep -o 'sent=[0-9]*' "$run/loadgen.out" | cut -d= -f2)
+    # The main generator's packets and the churn batches' (if any).
+    sent=$(cat "$run/loadgen.out" "$run"/churn-*.out 2>/dev/null | grep -o ' sent=[0-9]*' |
+           cut -d= -f2 | awk '{ s += $1 } END { print s + 0 }')
     rate=$(grep -o 'rate_pps=[0-9]*' "$run/loadgen.out" | cut -d= -f2)
     archived=$(grep -o 'packets_archived=[0-9]*' "$run/check.out" | cut -d= -f2)
     streams=$((2 * calls))
