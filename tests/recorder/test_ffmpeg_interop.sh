@@ -54,7 +54,24 @@ send() {
         "srtp://127.0.0.1:$media?rtcpport=$media&localport=$5" \
         -map "[b]" -c:a pcm_mulaw -f mulaw -y "$run/$1.ul"
 }
-free_udp() { stack_free_port; }
+# A local port for ffmpeg: it binds the port and the next one (RTCP), so both
+# must be free, and no two senders of this test may get overlapping pairs
+# (a collision failed the test once: "bind failed: Address already in use").
+# Sets free_port; called without a subshell, so that it remembers.
+used_ports=" "
+free_udp() {
+    local p i
+    for i in $(seq 1 200); do
+        p=$(stack_free_port) || return 1
+        p=$((p & ~1))
+        case "$used_ports" in *" $p "* | *" $((p + 1)) "*) continue ;; esac
+        [ -n "$(ss -Hltun "( sport = :$p or sport = :$((p + 1)) )" 2>/dev/null)" ] && continue
+        used_ports="$used_ports$p $((p + 1)) "
+        free_port=$p
+        return 0
+    done
+    return 1
+}
 
 ka=$(b64key) kb=$(b64key) kc1=$(b64key) kc2=$(b64key) kd=$(b64key)
 ssrc_a=305419896 ssrc_b=-559038737 ssrc_c=19088743 ssrc_d=1515870810
@@ -69,9 +86,12 @@ printf '%s\n' \
 ! grep -qv '^OK$' "$run/ctl1.out"; ok $? "keys disclosed through the control socket (A with SSRC, B without)"
 sleep 0.5 # the NOTIFY reaches the recorder
 
-send a "$ka" "$ssrc_a" 65500 "$(free_udp)" & ff_pids+=($!)
-send b "$kb" "$ssrc_b" 7 "$(free_udp)" & ff_pids+=($!)
-port_c=$(free_udp)
+free_udp; port_a=$free_port
+free_udp; port_b=$free_port
+free_udp; port_c=$free_port
+free_udp; port_d=$free_port
+send a "$ka" "$ssrc_a" 65500 "$port_a" & ff_pids+=($!)
+send b "$kb" "$ssrc_b" 7 "$port_b" & ff_pids+=($!)
 send c1 "$kc1" "$ssrc_c" 1000 "$port_c"; rc_c1=$?
 wait "${ff_pids[0]}"; ok $? "ffmpeg sent stream A (sequence 65500, wraps)"
 wait "${ff_pids[1]}"; ok $? "ffmpeg sent stream B (SSRC not disclosed)"
@@ -81,7 +101,7 @@ echo "REKEY ff-c c-1 AES_CM_128_HMAC_SHA1_80 inline:$kc2" | ctl >"$run/ctl2.out"
 grep -q '^OK$' "$run/ctl2.out"; ok $? "REKEY of stream C accepted"
 sleep 0.5
 send c2 "$kc2" "$ssrc_c" 1100 "$port_c"; ok $? "ffmpeg sent stream C under its new key, same source"
-send d "$kd" "$ssrc_d" 500 "$(free_udp)"; ok $? "ffmpeg sent stream D, whose key is never disclosed"
+send d "$kd" "$ssrc_d" 500 "$port_d"; ok $? "ffmpeg sent stream D, whose key is never disclosed"
 printf '%s\n' "END ff-a" "END ff-b" "END ff-c" | ctl >/dev/null
 
 stack_wait_recordings 4 20; ok $? "4 recordings complete (3 calls and the unmatched archive)"
