@@ -10,12 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/stack.sh"
 . "$here/../lib/tap.sh"
 
-run=$(mktemp -d /tmp/srtprec-archfail.XXXXXX)
-cleanup() {
-    stack_stop
-    [ "$failed" = 0 ] && rm -rf "$run"
-}
-trap cleanup EXIT
+stack_test_run archfail
 
 stack_init "$build" "$run"
 sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom" "$run/srtprec.conf"

@@ -12,12 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 . "$here/../lib/tap.sh"
 
-run=$(mktemp -d /tmp/srtprec-loadgen.XXXXXX)
-cleanup() {
-    stack_stop
-    [ "$failed" = 0 ] && rm -rf "$run"
-}
-trap cleanup EXIT
+stack_test_run loadgen
 
 calls=20
 stack_init "$build" "$run"

@@ -17,14 +17,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 . "$here/../lib/tap.sh"
 
-run=$(mktemp -d /tmp/srtprec-resync.XXXXXX)
 lg=''
-cleanup() {
-    [ -n "$lg" ] && kill "$lg" 2>/dev/null
-    stack_stop
-    [ "$failed" = 0 ] && rm -rf "$run"
-}
-trap cleanup EXIT
+test_cleanup() { [ -n "$lg" ] && kill "$lg" 2>/dev/null; }
+stack_test_run resync
 
 calls=${RESYNC_CALLS:-400} # fewer under ThreadSanitizer (meson.build)
 stack_init "$build" "$run"

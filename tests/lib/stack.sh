@@ -163,3 +163,16 @@ stack_wait_sealed() { # dir count seconds
     done
     echo "$sealed"
 }
+
+# A test's run directory and its exit trap: stop the daemons, run the
+# test's own test_cleanup if it defines one, and keep the directory only if
+# a check failed ($failed, tests/lib/tap.sh).  Sets run.
+stack_test_run() { # name
+    run=$(mktemp -d "/tmp/srtprec-$1.XXXXXX")
+    trap stack_test_cleanup EXIT
+}
+stack_test_cleanup() {
+    declare -F test_cleanup >/dev/null && test_cleanup
+    stack_stop
+    [ "${failed:-1}" = 0 ] && rm -rf "$run"
+}
