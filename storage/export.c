@@ -197,8 +197,12 @@ static enum sr_err slide(struct wav *wv, uint64_t upto)
             n = (size_t)(upto - wv->win_start);
         if (n > WINDOW - at)
             n = WINDOW - at;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(wv->obuf, f, n * 4); /* WAV samples are little-endian int16 */
+#else
         for (size_t i = 0; i < 2 * n; i++)
             put_le16(wv->obuf + i * 2, (uint16_t)f[i]);
+#endif
         memset(f, 0, n * 2 * sizeof(*f));
         wv->win_start += n;
         if (!wv->out(wv->obuf, n * 4, wv->arg))
@@ -220,7 +224,6 @@ static enum sr_err place(struct wav *wv, const struct stor_reader *r, unsigned i
     const int16_t *lut = wv->lut[x->alaw];
     unsigned ch = stor_reader_stream(r, idx)->direction == STOR_DIR_SEND ? 0 : 1;
     uint64_t pos, end, k, f;
-    size_t slot;
     enum sr_err err;
 
     if (p->ext_ts < x->first_ts || p->ext_ts - x->first_ts >= MAX_FRAMES)
@@ -243,12 +246,17 @@ static enum sr_err place(struct wav *wv, const struct stor_reader *r, unsigned i
         wv->late += k; /* behind the window: already written out */
     }
     f = pos + k;
-    slot = (size_t)(f % WINDOW);
-    for (; f < end; f++, k++) {
+    /* At most two runs: up to the window's end, then from its start. */
+    while (f < end) {
+        size_t slot = (size_t)(f % WINDOW), n = (size_t)(end - f);
         int16_t *s = &wv->win[slot * 2 + ch];
-        *s = sat_add(*s, lut[p->payload[k]]);
-        if (++slot == WINDOW)
-            slot = 0;
+        const uint8_t *in = p->payload + k;
+        if (n > WINDOW - slot)
+            n = WINDOW - slot;
+        for (size_t i = 0; i < n; i++)
+            s[2 * i] = sat_add(s[2 * i], lut[in[i]]);
+        f += n;
+        k += n;
     }
     return SR_OK;
 }

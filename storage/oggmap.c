@@ -7,6 +7,8 @@
  */
 #include <string.h>
 
+#include <isa-l/crc.h>
+
 #include "stor_priv.h"
 
 #define ID_MAGIC "SRECRTP\0"
@@ -131,4 +133,11 @@ bool stor_stream_info_equal(const struct stor_stream_info *a, const struct stor_
     return a->ssrc == b->ssrc && a->payload_type == b->payload_type &&
            a->clock_rate == b->clock_rate && a->direction == b->direction &&
            strcmp(a->codec, b->codec) == 0 && strcmp(a->label, b->label) == 0;
+}
+
+uint32_t stor_ogg_crc(uint32_t crc, const uint8_t *p, size_t len)
+{
+    /* ISA-L's crc32_ieee is the same non-reflected CRC with the register
+     * inverted on entry and exit; Ogg inverts neither. */
+    return ~crc32_ieee(~crc, p, len);
 }

@@ -30,9 +30,9 @@ struct pc_serial {
 };
 
 struct stor_pagecheck {
-    uint8_t page[PAGE_MAX];
+    uint8_t page[PAGE_MAX]; /* a page split across inputs, gathered */
     size_t fill;
-    uint32_t crc[8][256]; /* slicing-by-8 tables; crc[0] is the bytewise one */
+    bool framing_only;   /* stor_pagecheck_framing_only: find pages, check nothing else */
     struct pc_serial *s;
     size_t n_s;
     size_t live;         /* serials between BOS and EOS */
@@ -40,41 +40,6 @@ struct stor_pagecheck {
     uint64_t pages;
     char why[160];
 };
-
-static void crc_init(uint32_t t[8][256])
-{
-    /* Ogg's CRC-32: polynomial 0x04c11db7, not reflected, initial 0. */
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t r = i << 24;
-        for (int k = 0; k < 8; k++)
-            r = r & 0x80000000u ? (r << 1) ^ 0x04c11db7u : r << 1;
-        t[0][i] = r;
-    }
-    /* t[k][i]: the CRC of byte i followed by k zero bytes. */
-    for (int k = 1; k < 8; k++)
-        for (uint32_t i = 0; i < 256; i++)
-            t[k][i] = t[k - 1][i] << 8 ^ t[0][t[k - 1][i] >> 24];
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Eight bytes per step (slicing-by-8): a bytewise loop cost more than the
- * AES-GCM decryption of the same bytes.  Still our own code, independent of
- * the libogg check it doubles. */
-static uint32_t crc_update(uint32_t t[8][256], uint32_t crc, const uint8_t *p, size_t len)
-{
-    for (; len >= 8; p += 8, len -= 8) {
-        uint32_t a = crc ^ be32(p), b = be32(p + 4);
-        crc = t[7][a >> 24] ^ t[6][a >> 16 & 0xff] ^ t[5][a >> 8 & 0xff] ^ t[4][a & 0xff] ^
-              t[3][b >> 24] ^ t[2][b >> 16 & 0xff] ^ t[1][b >> 8 & 0xff] ^ t[0][b & 0xff];
-    }
-    for (; len; p++, len--)
-        crc = crc << 8 ^ t[0][(crc >> 24 ^ *p) & 0xff];
-    return crc;
-}
 
 static uint32_t le32(const uint8_t *p)
 {
@@ -87,7 +52,6 @@ enum sr_err stor_pagecheck_create(struct stor_pagecheck **out)
 
     if (!pc)
         return SR_ENOMEM;
-    crc_init(pc->crc);
     *out = pc;
     return SR_OK;
 }
@@ -110,16 +74,24 @@ static enum sr_err fail(struct stor_pagecheck *pc, const char **why, const char 
     return SR_EPARSE;
 }
 
-static enum sr_err check_page(struct stor_pagecheck *pc, size_t len, const char **why)
+static enum sr_err check_page(struct stor_pagecheck *pc, const uint8_t *p, size_t len,
+                              const char **why)
 {
-    uint8_t *p = pc->page;
+    static const uint8_t zero[4];
     uint32_t serial = le32(p + 14), seq = le32(p + 18), want = le32(p + 22), crc;
     int64_t granule = (int64_t)((uint64_t)le32(p + 6) | (uint64_t)le32(p + 10) << 32);
     unsigned flags = p[5], nseg = p[26];
     struct pc_serial *s = NULL;
 
-    memset(p + 22, 0, 4); /* the CRC is computed with its own field zero */
-    crc = crc_update(pc->crc, 0, p, len);
+    if (pc->framing_only) {
+        pc->pages++;
+        return SR_OK;
+    }
+    /* The CRC is computed with its own field zero; the page is the
+     * caller's (zero-copy), so the field is skipped rather than cleared. */
+    crc = stor_ogg_crc(0, p, 22);
+    crc = stor_ogg_crc(crc, zero, sizeof(zero));
+    crc = stor_ogg_crc(crc, p + 26, len - 26);
     if (crc != want)
         return fail(pc, why, "CRC mismatch", serial);
     if (p[4] != 0)
@@ -176,48 +148,89 @@ static enum sr_err check_page(struct stor_pagecheck *pc, size_t len, const char 
     return SR_OK;
 }
 
-/* Bytes the page being gathered needs in all; *complete once that is final
- * (the header gives the lacing count, the lacing the body length). */
-static size_t page_need(const struct stor_pagecheck *pc, bool *complete)
+/* Bytes page p needs in all, of which have are present; 0 while the
+ * header or lacing is incomplete (the header gives the lacing count, the
+ * lacing the body length). */
+static size_t page_need(const uint8_t *p, size_t have)
 {
     size_t need = PAGE_HDR;
 
-    *complete = false;
-    if (pc->fill < PAGE_HDR)
-        return need;
-    need += pc->page[26];
-    if (pc->fill < need)
-        return need;
-    for (unsigned i = 0; i < pc->page[26]; i++)
-        need += pc->page[PAGE_HDR + i];
-    *complete = true;
+    if (have < PAGE_HDR)
+        return 0;
+    need += p[26];
+    if (have < need)
+        return 0;
+    for (unsigned i = 0; i < p[26]; i++)
+        need += p[PAGE_HDR + i];
     return need;
+}
+
+void stor_pagecheck_framing_only(struct stor_pagecheck *pc)
+{
+    pc->framing_only = true;
+}
+
+enum sr_err stor_pagecheck_next(struct stor_pagecheck *pc, const uint8_t **in, size_t *in_len,
+                                const uint8_t **page, size_t *page_len, const char **why)
+{
+    enum sr_err err;
+    size_t need;
+
+    *page = NULL;
+    *page_len = 0;
+    /* A page wholly inside the input is checked where it lies: most are,
+     * and copying each into the gather buffer cost as much as the CRC. */
+    if (pc->fill == 0 && *in_len >= 4) {
+        if (memcmp(*in, "OggS", 4) != 0)
+            return fail(pc, why, "no capture pattern where a page should start", 0);
+        need = page_need(*in, *in_len);
+        if (need && need <= *in_len) {
+            if ((err = check_page(pc, *in, need, why)))
+                return err;
+            *page = *in;
+            *page_len = need;
+            *in += need;
+            *in_len -= need;
+            return SR_OK;
+        }
+    }
+    for (;;) {
+        size_t take;
+        need = page_need(pc->page, pc->fill);
+        if (need && pc->fill == need) {
+            if ((err = check_page(pc, pc->page, need, why)))
+                return err;
+            *page = pc->page;
+            *page_len = need;
+            pc->fill = 0;
+            return SR_OK;
+        }
+        if (!*in_len)
+            return SR_OK;
+        if (!need)
+            need = pc->fill < PAGE_HDR ? PAGE_HDR : PAGE_HDR + pc->page[26];
+        take = need - pc->fill < *in_len ? need - pc->fill : *in_len;
+        memcpy(pc->page + pc->fill, *in, take);
+        pc->fill += take;
+        *in += take;
+        *in_len -= take;
+        if (pc->fill >= 4 && pc->fill - take < 4 && memcmp(pc->page, "OggS", 4) != 0)
+            return fail(pc, why, "no capture pattern where a page should start", 0);
+    }
 }
 
 enum sr_err stor_pagecheck_feed(struct stor_pagecheck *pc, const uint8_t *p, size_t len,
                                 const char **why)
 {
-    for (;;) {
-        bool complete;
-        size_t need = page_need(pc, &complete), take;
-        enum sr_err err;
+    const uint8_t *page;
+    size_t page_len;
+    enum sr_err err;
 
-        if (complete && pc->fill == need) {
-            if ((err = check_page(pc, pc->fill, why)))
-                return err;
-            pc->fill = 0;
-            continue;
-        }
-        if (!len)
-            return SR_OK;
-        take = need - pc->fill < len ? need - pc->fill : len;
-        memcpy(pc->page + pc->fill, p, take);
-        pc->fill += take;
-        p += take;
-        len -= take;
-        if (pc->fill >= 4 && pc->fill - take < 4 && memcmp(pc->page, "OggS", 4) != 0)
-            return fail(pc, why, "no capture pattern where a page should start", 0);
-    }
+    do {
+        if ((err = stor_pagecheck_next(pc, &p, &len, &page, &page_len, why)))
+            return err;
+    } while (page);
+    return SR_OK;
 }
 
 enum sr_err stor_pagecheck_end(struct stor_pagecheck *pc, bool allow_open, const char **why)
@@ -226,6 +239,8 @@ enum sr_err stor_pagecheck_end(struct stor_pagecheck *pc, bool allow_open, const
         return SR_OK;
     if (pc->fill)
         return fail(pc, why, "plaintext ends inside a page", 0);
+    if (pc->framing_only)
+        return SR_OK;
     for (size_t i = 0; i < pc->n_s; i++)
         if (!pc->s[i].ended)
             return fail(pc, why, "logical stream has no EOS page", pc->s[i].serial);

@@ -36,8 +36,9 @@ struct stor_reader {
     uint8_t *ct, *pt;
     EVP_MD_CTX *sha;
     uint64_t plain_bytes, packets;
-    ogg_sync_state oy;
-    bool oy_live;
+    const uint8_t *in; /* plaintext not yet framed into pages */
+    size_t in_len;
+    size_t pt_used;    /* bytes of pt holding plaintext, wiped once framed */
     struct stor_stream_info *streams;
     bool *known; /* INFO packet seen */
     size_t n_streams;
@@ -108,10 +109,6 @@ void stor_reader_close(struct stor_reader *r)
     free(r->streams);
     free(r->known);
     stor_pagecheck_destroy(r->pc);
-    if (r->oy_live) {
-        sr_wipe(r->oy.data, (size_t)r->oy.storage);
-        ogg_sync_clear(&r->oy);
-    }
     if (r->pt)
         sr_wipe(r->pt, r->chunk_size + STOR_TAG_LEN);
     free(r->pt);
@@ -242,8 +239,6 @@ enum sr_err stor_reader_open_fd(struct stor_reader **out, int fd, X509 *cert, EV
     err = SR_ECRYPTO;
     if (EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL) != 1)
         goto fail;
-    ogg_sync_init(&r->oy);
-    r->oy_live = true;
     *out = r;
     return SR_OK;
 fail:
@@ -397,11 +392,11 @@ static enum sr_err finish_chunks(struct stor_reader *r, size_t len, const char *
     return SR_OK;
 }
 
-enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, size_t *len,
-                                   const char **why)
+/* The next chunk's plaintext (authenticated, hashed), not yet framed. */
+static enum sr_err plain_chunk(struct stor_reader *r, const uint8_t **pt, size_t *len,
+                               const char **why)
 {
     enum sr_err err;
-    const char *pcw = NULL;
     bool final = false;
 
     if (r->sticky) {
@@ -418,8 +413,6 @@ enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, si
         *pt = r->mem;
         *len = r->mem_len;
         r->mem = NULL;
-        if ((err = stor_pagecheck_feed(r->pc, *pt, *len, &pcw)))
-            return bad(r, err, why, "%s", pcw);
         return SR_OK;
     }
     if ((err = next_chunk(r, len, &final, why)))
@@ -434,9 +427,29 @@ enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, si
     }
     if ((err = add_plain(r, *len, why)))
         return err;
-    if (r->pc && (err = stor_pagecheck_feed(r->pc, r->pt, *len, &pcw)))
-        return bad(r, err, why, "chunk %llu: %s", (unsigned long long)(r->index - 1), pcw);
+    r->pt_used = *len;
     *pt = r->pt;
+    return SR_OK;
+}
+
+static enum sr_err page_fail(struct stor_reader *r, enum sr_err err, const char **why,
+                             const char *pcw)
+{
+    if (r->mem_mode)
+        return bad(r, err, why, "%s", pcw);
+    return bad(r, err, why, "chunk %llu: %s", (unsigned long long)(r->index - 1), pcw);
+}
+
+enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, size_t *len,
+                                   const char **why)
+{
+    enum sr_err err;
+    const char *pcw = NULL;
+
+    if ((err = plain_chunk(r, pt, len, why)))
+        return err;
+    if ((err = stor_pagecheck_feed(r->pc, *pt, *len, &pcw)))
+        return page_fail(r, err, why, pcw);
     return SR_OK;
 }
 
@@ -572,12 +585,10 @@ static enum sr_err finish_ogg(struct stor_reader *r, const char **why)
 {
     const char *pcw = NULL;
 
-    if (r->pc && stor_pagecheck_end(r->pc, r->recovered, &pcw))
+    if (stor_pagecheck_end(r->pc, r->recovered, &pcw))
         return bad(r, SR_EPARSE, why, "Ogg: %s", pcw);
     if (r->recovered)
         return SR_OK; /* cut by a crash: no EOS pages, no trailer to compare */
-    if (r->oy.fill != r->oy.returned)
-        return bad(r, SR_EPARSE, why, "Ogg: plaintext ends inside a page");
     if (r->n_logs)
         return bad(r, SR_EPARSE, why, "Ogg: stream %u has no end-of-stream page", r->logs[0].idx);
     for (size_t i = 0; i < r->n_streams; i++)
@@ -604,10 +615,9 @@ enum sr_err stor_reader_next(struct stor_reader *r, unsigned *idx, struct stor_p
         return SR_EINVAL;
     for (;;) {
         ogg_packet op;
-        ogg_page og;
-        const uint8_t *pt;
-        size_t len;
-        char *dst;
+        const uint8_t *page;
+        const char *pcw = NULL;
+        size_t page_len;
         int rc;
 
         if (r->sticky) {
@@ -632,15 +642,27 @@ enum sr_err stor_reader_next(struct stor_reader *r, unsigned *idx, struct stor_p
                 drop_log(r, (size_t)r->cur);
             r->cur = -1;
         }
-        rc = ogg_sync_pageout(&r->oy, &og);
-        if (rc < 0)
-            return bad(r, SR_EPARSE, why, "Ogg: plaintext is not a valid Ogg stream");
-        if (rc == 1) {
+        /* Pages come straight from the chunk plaintext (our own framing and
+         * checks): libogg's ogg_sync layer copied every byte and computed
+         * the CRC a second time. */
+        if ((err = stor_pagecheck_next(r->pc, &r->in, &r->in_len, &page, &page_len, &pcw)))
+            return page_fail(r, err, why, pcw);
+        if (page) {
+            ogg_page og = {
+                .header = (unsigned char *)(uintptr_t)page, /* libogg copies; never writes */
+                .header_len = 27 + page[26],
+            };
+            og.body = og.header + og.header_len;
+            og.body_len = (long)page_len - og.header_len;
             if ((err = on_page(r, &og, why)))
                 return err;
             continue;
         }
-        err = stor_reader_next_plain(r, &pt, &len, why);
+        if (r->pt_used) {
+            sr_wipe(r->pt, r->pt_used); /* framed and handed to libogg */
+            r->pt_used = 0;
+        }
+        err = plain_chunk(r, &r->in, &r->in_len, why);
         if (err == SR_ECLOSED) {
             r->sticky = SR_OK; /* the Ogg checks decide now */
             if ((err = finish_ogg(r, why)))
@@ -650,13 +672,6 @@ enum sr_err stor_reader_next(struct stor_reader *r, unsigned *idx, struct stor_p
         }
         if (err)
             return err;
-        dst = ogg_sync_buffer(&r->oy, (long)len);
-        if (!dst)
-            return bad(r, SR_ENOMEM, why, "out of memory");
-        memcpy(dst, pt, len);
-        if (!r->mem_mode)
-            sr_wipe(r->pt, len);
-        ogg_sync_wrote(&r->oy, (long)len);
     }
 }
 
@@ -664,8 +679,7 @@ void stor_reader_first_pass(struct stor_reader *r)
 {
     if (!r)
         return;
-    stor_pagecheck_destroy(r->pc);
-    r->pc = NULL;
+    stor_pagecheck_framing_only(r->pc);
     r->no_hash = true;
 }
 
@@ -800,8 +814,6 @@ enum sr_err stor_ogg_read_mem(const uint8_t *data, size_t len, size_t *packets)
         stor_reader_close(r);
         return err;
     }
-    ogg_sync_init(&r->oy);
-    r->oy_live = true;
     while ((err = stor_reader_next(r, &idx, &p, NULL)) == SR_OK) {
         if (idx >= r->n_streams || p.payload_len > STOR_MAX_PAYLOAD)
             abort(); /* the reader broke its own contract: let the fuzzer see it */

@@ -175,6 +175,11 @@ enum sr_err stor_ogg_tags_parse(const uint8_t *p, size_t len);
 void stor_ogg_pkt_encode(uint8_t out[STOR_PKT_HDR_LEN], const struct stor_pkt *p);
 /** p->payload points into buf. */
 enum sr_err stor_ogg_pkt_parse(const uint8_t *buf, size_t len, struct stor_pkt *p);
+
+/** Ogg's page CRC-32 (RFC 3533: polynomial 0x04c11db7, not reflected,
+ *  initial 0, no final xor) of @p len bytes, continuing @p crc (0 to start):
+ *  crc(crc(0, a), b) == crc(0, a || b). */
+uint32_t stor_ogg_crc(uint32_t crc, const uint8_t *p, size_t len);
 bool stor_stream_info_equal(const struct stor_stream_info *a, const struct stor_stream_info *b);
 
 /* ---------------------------------------------------------- reader.c */
@@ -189,11 +194,11 @@ enum sr_err stor_reader_next_plain(struct stor_reader *r, const uint8_t **pt, si
                                    const char **why);
 
 /** Make r a first-pass reader: it leaves out its own page checks
- *  (stor_pagecheck) and the plaintext SHA-256 against the trailer.  Every
- *  chunk is still authenticated (AES-GCM) and libogg still checks each
- *  page's CRC.  Only for the first pass of a two-pass export, whose second
- *  pass runs every check on the same bytes before any output is trusted.
- *  Call before the first stor_reader_next. */
+ *  (stor_pagecheck finds the pages but checks neither CRC nor structure) and
+ *  the plaintext SHA-256 against the trailer.  Every chunk is still
+ *  authenticated (AES-GCM).  Only for the first pass of a two-pass export,
+ *  whose second pass runs every check on the same bytes before any output
+ *  is trusted.  Call before the first stor_reader_next. */
 void stor_reader_first_pass(struct stor_reader *r);
 
 /** Fuzzing entry point: run the Ogg level of the reader (mapping, chain
@@ -215,6 +220,16 @@ enum sr_err stor_pagecheck_create(struct stor_pagecheck **out);
 void stor_pagecheck_destroy(struct stor_pagecheck *pc);
 enum sr_err stor_pagecheck_feed(struct stor_pagecheck *pc, const uint8_t *p, size_t len,
                                 const char **why);
+/** Takes bytes from *in (advancing it and *in_len) until one page is
+ *  complete and checked; then *page and *page_len give it (pointing into the
+ *  input when the page lay wholly inside it, else into pc; valid until the
+ *  next call or until the input changes).  *page is NULL once the input is
+ *  used up without completing a page (the part is kept for the next input). */
+enum sr_err stor_pagecheck_next(struct stor_pagecheck *pc, const uint8_t **in, size_t *in_len,
+                                const uint8_t **page, size_t *page_len, const char **why);
+/** Pages are found (capture pattern, lengths) but not checked: for a reader
+ *  whose bytes another pass checks (stor_reader_first_pass). */
+void stor_pagecheck_framing_only(struct stor_pagecheck *pc);
 /** At the end: SR_EPARSE if a page is cut short or a stream has no EOS
  *  (allow_open: a recovered archive may end without them). */
 enum sr_err stor_pagecheck_end(struct stor_pagecheck *pc, bool allow_open, const char **why);
