@@ -86,6 +86,11 @@ static enum sr_err feed(const uint8_t *buf, size_t len, size_t step, bool framin
     }
     if (!err)
         err = stor_pagecheck_end(pc, false, why);
+    if (err && *why) { /* the reason lives in pc */
+        static char keep[200];
+        snprintf(keep, sizeof(keep), "%s", *why);
+        *why = keep;
+    }
     stor_pagecheck_destroy(pc);
     return err;
 }
