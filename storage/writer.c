@@ -86,7 +86,6 @@ struct stor_writer {
     struct buf plain;  /* Ogg bytes not yet sealed */
     uint8_t rec[STOR_PKT_HDR_LEN]; /* the record header of the packet being added */
     EVP_MD_CTX *sha;   /* over every plaintext byte, in order */
-    size_t plain_hashed;  /* bytes at the front of plain already in sha (seal_plain) */
     EVP_CIPHER_CTX *cipher; /* kept: sealing a chunk allocates nothing */
     uint64_t plain_bytes, packets;
     struct wstream *streams;
@@ -187,19 +186,10 @@ static enum sr_err seal_plain(struct stor_writer *w, bool all)
 
     while (w->plain.len >= w->chunk_size || (all && w->plain.len > 0)) {
         size_t n = w->plain.len < w->chunk_size ? w->plain.len : w->chunk_size;
-        /* Hashed here, once per chunk, rather than per page: the same
-         * bytes in the same order, in fewer and longer updates.  Before
-         * sealing, which encrypts in place; a chunk the full disk sent back
-         * is still at the front of plain and already hashed (plain_hashed),
-         * and a retry is never shorter (plain only grows meanwhile). */
-        if (n > w->plain_hashed) {
-            if (EVP_DigestUpdate(w->sha, w->plain.p + w->plain_hashed, n - w->plain_hashed) != 1)
-                return fail(w, SR_ECRYPTO);
-            w->plain_hashed = n;
-        }
+        /* Every byte in plain is hashed already (emit); a chunk the full
+         * disk sent back is still at the front of plain, as plaintext. */
         if ((err = seal_chunk(w, (uint8_t *)w->plain.p, n, false)))
             return err;
-        w->plain_hashed -= n;
         buf_consume(&w->plain, n); /* what it held is ciphertext now: no wipe needed */
     }
     return SR_OK;
@@ -211,6 +201,10 @@ static enum sr_err emit(struct stor_writer *w, const void *data, size_t len)
 
     if ((err = buf_append(&w->plain, data, len)))
         return fail(w, err);
+    /* Hashed now, while the page is in cache from its CRC: hashed at seal
+     * time, a second later, the bytes of thousands of calls had left it. */
+    if (EVP_DigestUpdate(w->sha, data, len) != 1)
+        return fail(w, SR_ECRYPTO);
     w->plain_bytes += len;
     if (w->nospace)
         return SR_OK; /* the disk was full: the next flush tries again */

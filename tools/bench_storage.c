@@ -101,7 +101,7 @@ static bool bench_write(const char *cert, const char *dir, size_t calls, enum st
     if (!c)
         return false;
     /* About WRITE_PKTS packets per run, at least 4 media seconds (4 flushes). */
-    seconds = seconds < 4 ? 4 : seconds > 600 ? 600 : seconds;
+    seconds = seconds < 4 ? 4 : seconds > 3600 ? 3600 : seconds;
     for (size_t i = 0; i < sizeof(payload); i++)
         payload[i] = (uint8_t)(0x55 ^ i * 7);
     for (size_t i = 0; i < calls; i++) {
