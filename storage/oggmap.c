@@ -135,9 +135,23 @@ bool stor_stream_info_equal(const struct stor_stream_info *a, const struct stor_
            strcmp(a->codec, b->codec) == 0 && strcmp(a->label, b->label) == 0;
 }
 
+#if SRTPREC_ISAL_BY4
+/* Exported by libisal on x86-64 but not declared in its headers: the
+ * 128-bit PCLMULQDQ version.  The dispatcher picks the AVX-512 one
+ * (crc32_ieee_by16_10) on CPUs that have it, and that made the whole
+ * recorder slower, 0.2 µs per packet in bench_pipeline at 1,000 streams and
+ * more in bench_capacity (512-bit instructions once per page move the core
+ * between frequency licences; docs/benchmarks.md).  by4 runs at well over
+ * 10 GB/s, far beyond what a page needs. */
+uint32_t crc32_ieee_by4(uint32_t init_crc, const unsigned char *buf, uint64_t len);
+#define CRC32_IEEE crc32_ieee_by4
+#else
+#define CRC32_IEEE crc32_ieee
+#endif
+
 uint32_t stor_ogg_crc(uint32_t crc, const uint8_t *p, size_t len)
 {
     /* ISA-L's crc32_ieee is the same non-reflected CRC with the register
      * inverted on entry and exit; Ogg inverts neither. */
-    return ~crc32_ieee(~crc, p, len);
+    return ~CRC32_IEEE(~crc, p, len);
 }
