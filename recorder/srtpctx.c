@@ -11,6 +11,7 @@
 
 #include <srtp2/srtp.h>
 
+#include "hmac.h"
 #include "log.h"
 #include "rec.h"
 #include "util.h"
@@ -201,6 +202,12 @@ enum sr_err rec_srtp_lib_init(bool allow_other_backend, enum rec_srtp_backend *b
               rec_srtp_backend_name(b));
     if (b != REC_SRTP_BACKEND_OPENSSL && !allow_other_backend) {
         err = SR_EUNSUPP;
+        goto fail;
+    }
+    /* Before the self-test, which then runs the RFC 3711 vectors through it. */
+    st = rec_hmac_install();
+    if (st != srtp_err_status_ok) {
+        err = rec_err_from_srtp(st, "HMAC-SHA1 auth type");
         goto fail;
     }
     err = rec_srtp_self_test();
