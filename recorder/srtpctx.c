@@ -11,7 +11,7 @@
 
 #include <srtp2/srtp.h>
 
-#include "hmac.h"
+#include "rec_hmac.h"
 #include "log.h"
 #include "rec.h"
 #include "util.h"

@@ -1,4 +1,4 @@
-/** @file hmac.h  HMAC-SHA1 for libsrtp2 without an allocation per packet (see hmac.c). */
+/** @file rec_hmac.h  HMAC-SHA1 for libsrtp2 without an allocation per packet (see hmac.c). */
 #ifndef REC_HMAC_H
 #define REC_HMAC_H
 
