@@ -4,10 +4,10 @@
  * EVP_MAC_CTX for every packet; OpenSSL 3.0 implements that as a duplicate
  * of the keyed digest context, i.e. a malloc and a free, twice (inner and
  * outer hash), plus provider dispatch over several cold allocations per
- * stream.  Measured here for a 176-byte SRTP authenticated portion:
- * 0.50 µs per packet through EVP_MAC, 0.23-0.26 µs with the keyed inner and
- * outer SHA-1 states precomputed once per key and copied by value per
- * packet (RFC 2104: H(K^opad || H(K^ipad || m))).  The SHA-1 itself stays
+ * stream.  Here the keyed inner and outer SHA-1 states are computed once
+ * per key and copied by value per packet (RFC 2104: H(K^opad || H(K^ipad ||
+ * m))): bench_srtp's whole unprotect went from 0.65-0.68 to 0.47-0.50 µs
+ * per packet (docs/benchmarks.md).  The SHA-1 itself stays
  * OpenSSL's (SHA extensions); only the HMAC construction is ours, and
  * libsrtp runs its known-answer self-test on it when it is installed with
  * srtp_replace_auth_type (the RFC 2202 cases below), as does
