@@ -42,6 +42,7 @@ enum {
 /* A stream or a packet handed in before the writer was open. */
 struct pend_op {
     bool is_stream;
+    uint8_t kind;                /* !is_stream: enum rd_pkt_kind */
     unsigned idx;
     struct stor_stream_info si;  /* is_stream */
     struct stor_pkt p;           /* !is_stream: payload is at pend + off */
@@ -60,6 +61,7 @@ struct rd_arch {
     struct rd_arch *qnext;     /* in the archive thread's queue */
     struct stor_record rec;
     struct stor_counts counts; /* summed from the engines' releases */
+    uint64_t lost[RD_PKT_KINDS]; /* handed over while opening, never written */
     char peer[SIPEV_STR];
     bool unmatched;
     unsigned refs;             /* under the registry's mutex */
@@ -73,7 +75,7 @@ struct rd_archives {
     bool thread_started, stop;
     struct rd_arch *job_head, **job_tail; /* archives to open or seal, oldest first */
     size_t n_sealing;
-    uint64_t lost;             /* packets handed over while opening, then not written */
+    uint64_t lost[RD_PKT_KINDS]; /* packets handed over while opening, then not written */
     const struct rd_cfg *cfg;
     struct stor_index *index;
     struct rd_arch *list;
@@ -256,9 +258,29 @@ static struct rd_arch *arch_new(const char *peer, const struct stor_call_info *c
 /* Write what waited for the writer, in order.  Under a->mu, w open.  A
  * stream the writer refuses would shift every later index, so the first
  * refusal ends the replay: what is left is counted lost. */
+/* Ops [from, n_ops) will never be written: count their packets lost by
+ * kind, drop them all.  Under a->mu.  Returns the packets lost so far. */
+static size_t lose_pending(struct rd_arch *a, size_t from)
+{
+    size_t lost = 0;
+
+    for (size_t i = from; i < a->n_ops; i++)
+        if (!a->ops[i].is_stream)
+            a->lost[a->ops[i].kind]++;
+    for (unsigned k = 0; k < RD_PKT_KINDS; k++)
+        lost += a->lost[k];
+    sr_wipe(a->pend.p, a->pend.len);
+    buf_reset(&a->pend);
+    a->n_ops = 0;
+    return lost;
+}
+
+/* Write what waited for the writer, in order.  Under a->mu, w open.  A
+ * stream the writer refuses would shift every later index, so the first
+ * refusal ends the replay: what is left is counted lost. */
 static size_t replay(struct rd_arch *a)
 {
-    size_t lost = 0, i;
+    size_t i;
 
     for (i = 0; i < a->n_ops; i++) {
         struct pend_op *o = &a->ops[i];
@@ -270,14 +292,9 @@ static size_t replay(struct rd_arch *a)
         }
         o->p.payload = (const uint8_t *)a->pend.p + o->off;
         if (stor_writer_packet(a->w, o->idx, &o->p) != SR_OK)
-            lost++;
+            a->lost[o->kind]++;
     }
-    for (; i < a->n_ops; i++)
-        lost += !a->ops[i].is_stream;
-    sr_wipe(a->pend.p, a->pend.len);
-    buf_reset(&a->pend);
-    a->n_ops = 0;
-    return lost;
+    return lose_pending(a, i);
 }
 
 /* On the archive thread: writer and index row, then what waited. */
@@ -287,6 +304,7 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     struct stor_writer *w = NULL;
     struct stor_record *snap;
     char id[STOR_ID_HEX];
+    uint64_t lost_k[RD_PKT_KINDS];
     size_t lost;
     enum sr_err err;
 
@@ -298,15 +316,13 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     pthread_mutex_lock(&a->mu);
     if (err) {
         a->open_failed = true;
-        lost = 0;
-        for (size_t i = 0; i < a->n_ops; i++)
-            lost += !a->ops[i].is_stream;
-        sr_wipe(a->pend.p, a->pend.len);
-        buf_reset(&a->pend);
-        a->n_ops = 0;
+        lost = lose_pending(a, 0);
+        for (unsigned k = 0; k < RD_PKT_KINDS; k++)
+            lost_k[k] = a->lost[k];
         pthread_mutex_unlock(&a->mu);
         pthread_mutex_lock(&r->mu);
-        r->lost += lost;
+        for (unsigned k = 0; k < RD_PKT_KINDS; k++)
+            r->lost[k] += lost_k[k];
         pthread_mutex_unlock(&r->mu);
         log_error("call %s from %s: cannot open an archive (%s): its media is lost "
                   "(%zu packets so far, the rest counted as storage drops)",
@@ -318,13 +334,16 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     snprintf(a->rec.path, sizeof(a->rec.path), "%s/%s.srec", r->cfg->archive_dir, a->rec.id);
     a->w = w;
     lost = replay(a);
+    for (unsigned k = 0; k < RD_PKT_KINDS; k++)
+        lost_k[k] = a->lost[k];
     snap = malloc(sizeof(*snap)); /* the index row, from a consistent copy */
     if (snap)
         *snap = a->rec;
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_lock(&r->mu);
     err = snap ? stor_index_put(r->index, snap) : SR_ENOMEM;
-    r->lost += lost;
+    for (unsigned k = 0; k < RD_PKT_KINDS; k++)
+        r->lost[k] += lost_k[k];
     pthread_mutex_unlock(&r->mu);
     free(snap);
     if (err)
@@ -375,11 +394,20 @@ static void arch_seal(struct rd_archives *r, struct rd_arch *a)
     char path[4096];
     struct stat sb;
     enum sr_err err;
-    const struct stor_counts *c = &a->counts;
+    struct stor_counts *c = &a->counts;
 
+    /* Packets the engines counted when they handed them over, but which
+     * never reached the writer (the replay after open refused them): the
+     * trailer and the index say what the archive holds. */
+    c->packets -= a->lost[RD_PKT_RTP] < c->packets ? a->lost[RD_PKT_RTP] : c->packets;
+    c->encrypted_kept -= a->lost[RD_PKT_ENCRYPTED] < c->encrypted_kept
+                             ? a->lost[RD_PKT_ENCRYPTED]
+                             : c->encrypted_kept;
+    for (unsigned k = 0; k < RD_PKT_KINDS; k++)
+        c->overload += a->lost[k];
     if (!a->w) { /* its open failed (logged then): there is nothing to seal */
         log_error("call %s from %s ended without an archive: %llu packets lost", a->rec.call.call_id,
-                  a->peer, (unsigned long long)c->packets);
+                  a->peer, (unsigned long long)c->overload);
         return;
     }
     err = stor_writer_close(a->w, c, path, sizeof(path));
@@ -517,12 +545,19 @@ enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info 
     return err;
 }
 
-enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p)
+enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p,
+                           enum rd_pkt_kind kind)
 {
     enum sr_err err;
 
     pthread_mutex_lock(&a->mu);
-    err = a->w ? stor_writer_packet(a->w, idx, p) : pend_push(a, false, idx, NULL, p, NULL);
+    if (a->w) {
+        err = stor_writer_packet(a->w, idx, p);
+    } else {
+        err = pend_push(a, false, idx, NULL, p, NULL);
+        if (!err)
+            a->ops[a->n_ops - 1].kind = (uint8_t)kind;
+    }
     pthread_mutex_unlock(&a->mu);
     return err;
 }
@@ -539,14 +574,14 @@ void rd_archives_flush(struct rd_archives *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-size_t rd_archives_count(struct rd_archives *r, size_t *sealing, uint64_t *lost)
+size_t rd_archives_count(struct rd_archives *r, size_t *sealing, uint64_t lost[RD_PKT_KINDS])
 {
     size_t n;
 
     if (sealing)
         *sealing = 0;
     if (lost)
-        *lost = 0;
+        memset(lost, 0, RD_PKT_KINDS * sizeof(*lost));
     if (!r)
         return 0; /* a start that failed before the archives existed */
     pthread_mutex_lock(&r->mu);
@@ -554,7 +589,7 @@ size_t rd_archives_count(struct rd_archives *r, size_t *sealing, uint64_t *lost)
     if (sealing)
         *sealing = r->n_sealing;
     if (lost)
-        *lost = r->lost;
+        memcpy(lost, r->lost, RD_PKT_KINDS * sizeof(*lost));
     pthread_mutex_unlock(&r->mu);
     return n;
 }

@@ -135,13 +135,20 @@ void rd_arch_retire(struct rd_archives *r, struct rd_arch *a);
 /** SR_ELIMIT: the archive holds the most streams it may (an unmatched one:
  *  64), or, still opening, has kept all it may; SR_EIO: its open failed. */
 enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx);
-enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p);
+/** What a packet handed to rd_arch_packet was counted as by its engine, so
+ *  that one lost while its archive opened is taken back from that count. */
+enum rd_pkt_kind { RD_PKT_RTP, RD_PKT_RTCP, RD_PKT_ENCRYPTED, RD_PKT_KINDS };
+enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p,
+                           enum rd_pkt_kind kind);
 /** Flush every open archive (main's flush timer). */
 void rd_archives_flush(struct rd_archives *r);
 /** Open archives; *sealing (if set): released ones waiting for, or in, the
- *  archive thread; *lost (if set): packets handed over while an archive was
- *  opening that could not be written (its open failed).  NULL-safe (0). */
-size_t rd_archives_count(struct rd_archives *r, size_t *sealing, uint64_t *lost);
+ *  archive thread; lost (if set): packets handed over while an archive was
+ *  opening that could not be written (its open failed), by rd_pkt_kind: the
+ *  engines counted them recorded, RTCP or kept encrypted when handing them
+ *  over, so the metrics subtract these and count them storage drops.
+ *  NULL-safe (0). */
+size_t rd_archives_count(struct rd_archives *r, size_t *sealing, uint64_t lost[RD_PKT_KINDS]);
 
 /* An engine (media.c): one UDP socket, its loop, stream table, held pool and
  * its view of the calls; single-threaded (its worker's, or main's with

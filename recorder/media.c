@@ -417,7 +417,7 @@ static void record_encrypted(struct rd_eng *m, struct rd_stream *s, const uint8_
     sp.flags = STOR_PKT_ENCRYPTED;
     sp.payload = pkt;
     sp.payload_len = len;
-    if (rd_arch_packet(c->arch, s->stor_idx, &sp) != SR_OK) {
+    if (rd_arch_packet(c->arch, s->stor_idx, &sp, RD_PKT_ENCRYPTED) != SR_OK) {
         m->st.storage_err++;
         c->counts.overload++;
         return;
@@ -534,7 +534,7 @@ static void record_rtp(struct rd_eng *m, struct rd_stream *s, uint8_t *pkt, size
     sp.flags = rtp.marker ? STOR_PKT_MARKER : 0;
     sp.payload = (const uint8_t *)rtp.payload.p;
     sp.payload_len = rtp.payload.len;
-    err = rd_arch_packet(s->call->arch, s->stor_idx, &sp);
+    err = rd_arch_packet(s->call->arch, s->stor_idx, &sp, RD_PKT_RTP);
     if (err) {
         m->st.storage_err++;
         s->call->counts.overload++;
@@ -577,7 +577,7 @@ static void record_rtcp(struct rd_eng *m, struct rd_stream *s, uint8_t *pkt, siz
     sp.arrival_wall_us = arrival_us;
     sp.payload = pkt;
     sp.payload_len = len;
-    if (rd_arch_packet(s->call->arch, s->rtcp_idx, &sp) != SR_OK) {
+    if (rd_arch_packet(s->call->arch, s->rtcp_idx, &sp, RD_PKT_RTCP) != SR_OK) {
         m->st.storage_err++;
         s->call->counts.overload++;
         return;

@@ -297,6 +297,21 @@ static void stats_sum(struct rd_media *m, struct rd_eng_stats *t)
     }
 }
 
+/* Packets the engines counted recorded, RTCP or kept encrypted when they
+ * handed them to an opening archive that then could not write them: taken
+ * back from those counts; returns them all, for the storage drops. */
+static uint64_t stats_take_lost(struct rd_media *m, struct rd_eng_stats *st)
+{
+    uint64_t lost[RD_PKT_KINDS];
+
+    rd_archives_count(m->archives, NULL, lost);
+    st->recorded -= lost[RD_PKT_RTP] < st->recorded ? lost[RD_PKT_RTP] : st->recorded;
+    st->rtcp -= lost[RD_PKT_RTCP] < st->rtcp ? lost[RD_PKT_RTCP] : st->rtcp;
+    st->encrypted_kept -= lost[RD_PKT_ENCRYPTED] < st->encrypted_kept ? lost[RD_PKT_ENCRYPTED]
+                                                                      : st->encrypted_kept;
+    return lost[RD_PKT_RTP] + lost[RD_PKT_RTCP] + lost[RD_PKT_ENCRYPTED];
+}
+
 /* Prometheus text exposition, written to a temporary file and renamed so a
  * reader (srtprec-api's /metrics) never sees half a file. */
 static void metrics_write(struct rd_media *m)
@@ -304,14 +319,15 @@ static void metrics_write(struct rd_media *m)
     struct rd_eng_stats st;
     char tmp[CONF_STR_MAX + 16];
     size_t open_now, sealing = 0;
-    uint64_t lost = 0;
+    uint64_t lost;
     FILE *f;
     int fd;
 
     if (!m->cfg->metrics_file[0])
         return;
     stats_sum(m, &st);
-    open_now = rd_archives_count(m->archives, &sealing, &lost);
+    open_now = rd_archives_count(m->archives, &sealing, NULL);
+    lost = stats_take_lost(m, &st);
     snprintf(tmp, sizeof(tmp), "%s.tmp", m->cfg->metrics_file);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || !(f = fdopen(fd, "w"))) {
@@ -445,7 +461,7 @@ void rd_media_log_stats(struct rd_media *m)
     uint64_t lost;
 
     stats_sum(m, &s);
-    rd_archives_count(m->archives, NULL, &lost);
+    lost = stats_take_lost(m, &s);
     s.storage_err += lost;
     log_notice("media: %llu received, %llu recorded, %llu rtcp, %llu kept encrypted; dropped: "
                "%llu malformed, %llu auth, %llu replay, %llu no stream slot, %llu storage, %llu "

@@ -37,6 +37,10 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 [ "${drops:-0}" -gt 0 ]; ok $? "their packets count as storage drops ($drops)"
+# Handed to the opening archive, counted recorded by the engine at first:
+# once the open failed they must not stay counted as recorded too.
+recorded=$(awk '$1 == "srtprec_recorder_packets_recorded_total" { print $2 }' "$run/recorder.prom")
+[ "${recorded:-x}" = 0 ]; ok $? "none of them counts as recorded (${recorded:-none})"
 
 mv "$run/archive.away" "$run/archive"
 loadgen 3 back; ok $? "3 calls sent once the directory is back"
