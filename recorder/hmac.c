@@ -26,7 +26,7 @@
 /* libsrtp's own crypto-kernel header (the source tree's crypto/include). */
 #include "auth.h"
 
-#include "rec_crypto.h"
+#include "rec_hmac.h"
 
 enum { BLOCK = 64 };
 

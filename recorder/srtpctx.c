@@ -11,7 +11,7 @@
 
 #include <srtp2/srtp.h>
 
-#include "rec_crypto.h"
+#include "rec_hmac.h"
 #include "log.h"
 #include "rec.h"
 #include "util.h"
@@ -208,11 +208,6 @@ enum sr_err rec_srtp_lib_init(bool allow_other_backend, enum rec_srtp_backend *b
     st = rec_hmac_install();
     if (st != srtp_err_status_ok) {
         err = rec_err_from_srtp(st, "HMAC-SHA1 auth type");
-        goto fail;
-    }
-    st = rec_icm_install();
-    if (st != srtp_err_status_ok) {
-        err = rec_err_from_srtp(st, "AES-ICM cipher type");
         goto fail;
     }
     err = rec_srtp_self_test();

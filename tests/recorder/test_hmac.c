@@ -12,7 +12,7 @@
 
 #include "auth.h" /* libsrtp's crypto kernel (crypto/include) */
 
-#include "rec_crypto.h"
+#include "rec_hmac.h"
 #include "tap.h"
 
 /* libsrtp's crypto_kernel.h needs its build's config.h; this one
