@@ -399,10 +399,8 @@ static void arch_seal(struct rd_archives *r, struct rd_arch *a)
     /* Packets the engines counted when they handed them over, but which
      * never reached the writer (the replay after open refused them): the
      * trailer and the index say what the archive holds. */
-    c->packets -= a->lost[RD_PKT_RTP] < c->packets ? a->lost[RD_PKT_RTP] : c->packets;
-    c->encrypted_kept -= a->lost[RD_PKT_ENCRYPTED] < c->encrypted_kept
-                             ? a->lost[RD_PKT_ENCRYPTED]
-                             : c->encrypted_kept;
+    rd_take_back(&c->packets, a->lost[RD_PKT_RTP]);
+    rd_take_back(&c->encrypted_kept, a->lost[RD_PKT_ENCRYPTED]);
     for (unsigned k = 0; k < RD_PKT_KINDS; k++)
         c->overload += a->lost[k];
     if (!a->w) { /* its open failed (logged then): there is nothing to seal */

@@ -138,6 +138,12 @@ enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info 
 /** What a packet handed to rd_arch_packet was counted as by its engine, so
  *  that one lost while its archive opened is taken back from that count. */
 enum rd_pkt_kind { RD_PKT_RTP, RD_PKT_RTCP, RD_PKT_ENCRYPTED, RD_PKT_KINDS };
+
+/** *count minus what was taken back from it, never below zero. */
+static inline void rd_take_back(uint64_t *count, uint64_t lost)
+{
+    *count -= lost < *count ? lost : *count;
+}
 enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p,
                            enum rd_pkt_kind kind);
 /** Flush every open archive (main's flush timer). */

@@ -305,10 +305,9 @@ static uint64_t stats_take_lost(struct rd_media *m, struct rd_eng_stats *st)
     uint64_t lost[RD_PKT_KINDS];
 
     rd_archives_count(m->archives, NULL, lost);
-    st->recorded -= lost[RD_PKT_RTP] < st->recorded ? lost[RD_PKT_RTP] : st->recorded;
-    st->rtcp -= lost[RD_PKT_RTCP] < st->rtcp ? lost[RD_PKT_RTCP] : st->rtcp;
-    st->encrypted_kept -= lost[RD_PKT_ENCRYPTED] < st->encrypted_kept ? lost[RD_PKT_ENCRYPTED]
-                                                                      : st->encrypted_kept;
+    rd_take_back(&st->recorded, lost[RD_PKT_RTP]);
+    rd_take_back(&st->rtcp, lost[RD_PKT_RTCP]);
+    rd_take_back(&st->encrypted_kept, lost[RD_PKT_ENCRYPTED]);
     return lost[RD_PKT_RTP] + lost[RD_PKT_RTCP] + lost[RD_PKT_ENCRYPTED];
 }
 
