@@ -37,6 +37,14 @@ enum {
      * millisecond; a burst of thousands of new calls queues them). */
     PEND_MAX_BYTES = 256 * 1024,
     PEND_MAX_OPS = 2048,
+    /* A call whose archive is full (the writer's stream or serial budget:
+     * about 90 streams added after data, e.g. SSRC changes on every hold)
+     * goes on in continuation archives, each another file under the same
+     * Call-ID; this bounds one call's archives. */
+    MAX_PARTS = 32,
+    /* Stream indexes handed to the engines carry the part in their high bits. */
+    PART_SHIFT = 16,
+    PART_MASK = (1u << PART_SHIFT) - 1,
 };
 
 /* A stream or a packet handed in before the writer was open. */
@@ -66,6 +74,11 @@ struct rd_arch {
     bool unmatched;
     unsigned refs;             /* under the registry's mutex */
     struct rd_arch *next;
+    struct rd_archives *reg;
+    unsigned part;             /* 0: the call's first archive; k: its k-th continuation */
+    struct rd_arch *next_part; /* the next continuation (set under the first one's mu) */
+    struct rd_arch *last;      /* first archive only, under its mu: where new streams go */
+    uint64_t written[RD_PKT_KINDS]; /* packets taken (written or pending), by kind */
 };
 
 struct rd_archives {
@@ -240,12 +253,14 @@ static struct rd_arch *find(struct rd_archives *r, const char *peer, const char 
 }
 
 /* Under r->mu: a new archive, to be opened by the archive thread. */
-static struct rd_arch *arch_new(const char *peer, const struct stor_call_info *ci, bool unmatched)
+static struct rd_arch *arch_new(struct rd_archives *r, const char *peer,
+                                const struct stor_call_info *ci, bool unmatched)
 {
     struct rd_arch *a = calloc(1, sizeof(*a));
 
     if (!a)
         return NULL;
+    a->reg = r;
     snprintf(a->peer, sizeof(a->peer), "%s", peer);
     a->unmatched = unmatched;
     a->rec.call = *ci;
@@ -349,8 +364,13 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     if (err)
         log_error("index: cannot record the start of call %s: %s", a->rec.call.call_id,
                   sr_strerror(err));
-    log_notice("call %s from %s (%s -> %s): recording into archive %s", a->rec.call.call_id,
-               a->peer, a->rec.call.local_aor, a->rec.call.remote_aor, a->rec.id);
+    if (a->part)
+        log_notice("call %s from %s: its archive is full, new streams go on in archive %s "
+                   "(continuation %u, same Call-ID)", a->rec.call.call_id, a->peer, a->rec.id,
+                   a->part);
+    else
+        log_notice("call %s from %s (%s -> %s): recording into archive %s", a->rec.call.call_id,
+                   a->peer, a->rec.call.local_aor, a->rec.call.remote_aor, a->rec.id);
     if (lost)
         log_error("call %s: %zu packets that came while its archive opened were not written",
                   a->rec.call.call_id, lost);
@@ -365,7 +385,7 @@ enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct st
     pthread_mutex_lock(&r->mu);
     a = find(r, peer, ci->call_id, unmatched);
     if (!a) {
-        a = arch_new(peer, ci, unmatched);
+        a = arch_new(r, peer, ci, unmatched);
         err = a ? SR_OK : SR_ENOMEM;
         if (!err && !unmatched &&
             (err = rec_calltab_insert(r->tab, a->peer, a->rec.call.call_id, a)) != SR_OK) {
@@ -438,6 +458,22 @@ static void arch_seal(struct rd_archives *r, struct rd_arch *a)
                  (unsigned long long)c->encrypted_kept);
 }
 
+/* Under r->mu, the last reference gone: unlink a from the list and queue
+ * its seal. */
+static void seal_queue(struct rd_archives *r, struct rd_arch *a)
+{
+    for (struct rd_arch **pp = &r->list; *pp; pp = &(*pp)->next)
+        if (*pp == a) {
+            *pp = a->next;
+            break;
+        }
+    r->n--;
+    a->next = NULL;
+    a->want_seal = true;
+    r->n_sealing++;
+    job_push(r, a);
+}
+
 void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor_counts *counts)
 {
     bool last;
@@ -455,23 +491,27 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
     pthread_mutex_lock(&r->mu);
     last = --a->refs == 0;
     if (last) {
-        for (struct rd_arch **pp = &r->list; *pp; pp = &(*pp)->next)
-            if (*pp == a) {
-                *pp = a->next;
-                break;
-            }
-        r->n--;
         if (a->unmatched) {
             if (r->unmatched == a)
                 r->unmatched = NULL;
         } else {
             rec_calltab_remove(r->tab, a->peer, a->rec.call.call_id);
         }
-        /* Unlinked and unreferenced: only the archive thread reaches a now. */
-        a->next = NULL;
-        a->want_seal = true;
-        r->n_sealing++;
-        job_push(r, a);
+        /* The engines counted the call as a whole: each continuation's
+         * trailer says what it holds, the first archive the rest (and every
+         * drop, which belongs to no one part). */
+        for (struct rd_arch *p = a->next_part; p; p = p->next_part) {
+            pthread_mutex_lock(&p->mu);
+            p->counts.packets = p->written[RD_PKT_RTP];
+            p->counts.encrypted_kept = p->written[RD_PKT_ENCRYPTED];
+            pthread_mutex_unlock(&p->mu);
+            rd_take_back(&a->counts.packets, p->counts.packets);
+            rd_take_back(&a->counts.encrypted_kept, p->counts.encrypted_kept);
+        }
+        /* Unlinked and unreferenced: only the archive thread reaches them now. */
+        for (struct rd_arch *p = a->next_part; p; p = p->next_part)
+            seal_queue(r, p);
+        seal_queue(r, a);
     }
     pthread_mutex_unlock(&r->mu);
 }
@@ -524,11 +564,12 @@ static enum sr_err pend_push(struct rd_arch *a, bool is_stream, unsigned idx,
     return SR_OK;
 }
 
-enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx)
+/* Under a->mu: add a stream to this one archive (part). */
+static enum sr_err part_add_stream(struct rd_arch *a, const struct stor_stream_info *si,
+                                   unsigned *idx)
 {
     enum sr_err err;
 
-    pthread_mutex_lock(&a->mu);
     if (a->unmatched && a->rec.n_streams >= UNMATCHED_MAX_STREAMS)
         err = SR_ELIMIT;
     else if (a->w)
@@ -539,22 +580,106 @@ enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info 
         a->rec.n_streams++;
         a->n_idx = *idx + 1;
     }
-    pthread_mutex_unlock(&a->mu);
     return err;
 }
 
-enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p,
-                           enum rd_pkt_kind kind)
+/* The writer of h's current part `full` refused a stream: open the call's
+ * next continuation, unless another engine just did.  Nothing locked. */
+static enum sr_err arch_continue(struct rd_archives *r, struct rd_arch *h, struct rd_arch *full)
+{
+    struct rd_arch *p = NULL;
+    enum sr_err err = SR_OK;
+
+    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&h->mu);
+    if ((h->last ? h->last : h) == full) {
+        if (full->part + 1 >= MAX_PARTS)
+            err = SR_ELIMIT;
+        else if (!(p = arch_new(r, h->peer, &h->rec.call, false)))
+            err = SR_ENOMEM;
+    }
+    if (p) {
+        p->part = full->part + 1;
+        full->next_part = p;
+        h->last = p;
+        p->next = r->list;
+        r->list = p;
+        r->n++;
+        job_push(r, p);
+    }
+    pthread_mutex_unlock(&h->mu);
+    pthread_mutex_unlock(&r->mu);
+    if (err == SR_ELIMIT)
+        log_error("call %s from %s: %d archives full, no more streams are recorded",
+                  h->rec.call.call_id, h->peer, MAX_PARTS);
+    return err;
+}
+
+enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx)
+{
+    for (int attempt = 0;; attempt++) {
+        struct rd_arch *t;
+        unsigned got = 0, part;
+        bool writer_full;
+        enum sr_err err;
+
+        pthread_mutex_lock(&a->mu);
+        t = a->last ? a->last : a;
+        if (t != a)
+            pthread_mutex_lock(&t->mu);
+        err = part_add_stream(t, si, &got);
+        writer_full = err == SR_ELIMIT && t->w && !t->unmatched;
+        part = t->part;
+        if (t != a)
+            pthread_mutex_unlock(&t->mu);
+        pthread_mutex_unlock(&a->mu);
+        if (!err) {
+            *idx = part << PART_SHIFT | got;
+            return SR_OK;
+        }
+        if (!writer_full || attempt > 0)
+            return err;
+        if ((err = arch_continue(a->reg, a, t)) != SR_OK)
+            return err;
+    }
+}
+
+/* Under a->mu. */
+static enum sr_err part_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p,
+                               enum rd_pkt_kind kind)
 {
     enum sr_err err;
 
-    pthread_mutex_lock(&a->mu);
     if (a->w) {
         err = stor_writer_packet(a->w, idx, p);
     } else {
         err = pend_push(a, false, idx, NULL, p, NULL);
         if (!err)
             a->ops[a->n_ops - 1].kind = (uint8_t)kind;
+    }
+    if (!err)
+        a->written[kind]++;
+    return err;
+}
+
+enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p,
+                           enum rd_pkt_kind kind)
+{
+    unsigned part = idx >> PART_SHIFT;
+    enum sr_err err = SR_EINVAL;
+
+    pthread_mutex_lock(&a->mu);
+    if (part == 0) {
+        err = part_packet(a, idx, p, kind);
+    } else {
+        struct rd_arch *t = a->next_part;
+        while (t && t->part != part)
+            t = t->next_part;
+        if (t) {
+            pthread_mutex_lock(&t->mu);
+            err = part_packet(t, idx & PART_MASK, p, kind);
+            pthread_mutex_unlock(&t->mu);
+        }
     }
     pthread_mutex_unlock(&a->mu);
     return err;

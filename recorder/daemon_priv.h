@@ -132,8 +132,12 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
  *  next rd_arch_get(unmatched) opens a fresh one; a keeps its references
  *  and is sealed by its last release as usual. */
 void rd_arch_retire(struct rd_archives *r, struct rd_arch *a);
-/** SR_ELIMIT: the archive holds the most streams it may (an unmatched one:
- *  64), or, still opening, has kept all it may; SR_EIO: its open failed. */
+/** A call's archive that is full (its writer's stream or serial budget)
+ *  goes on in a continuation archive under the same Call-ID, opened here
+ *  (at most 32 per call); *idx names the stream in rd_arch_packet whichever
+ *  archive holds it.  SR_ELIMIT: no archive of the call takes more streams
+ *  (an unmatched one: 64; it rotates instead), or, still opening, it has
+ *  kept all it may; SR_EIO: its open failed. */
 enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info *si, unsigned *idx);
 /** What a packet handed to rd_arch_packet was counted as by its engine, so
  *  that one lost while its archive opened is taken back from that count. */

@@ -14,6 +14,8 @@
 #        CHURN=N (during the media window, batches of N more calls start, run 1 s
 #        and end, one after another: archives open and seal while media flows;
 #        every churn call is checked too),
+#        FLUSH_MS=N (the recorder's `flush-interval-ms`; default its own, 1000:
+#        one interval of media per stream waits in memory before it is written),
 #        WORKERS=N (the recorder's `workers`; default 1, the single-thread path;
 #        with PIN=1 and N > 1 the recorder's threads may run on CPUs 0..N-1,
 #        so on a 2-core machine they share CPU 1 with the generator)
@@ -72,6 +74,7 @@ one_run() { # calls fast(0|1)
     sed -i "/^\[keyagent\]/a max-calls = 4096" "$run/srtprec.conf"
     sed -i "/^\[recorder\]/a workers = $workers" "$run/srtprec.conf"
     [ -n "${RCVBUF:-}" ] && sed -i "/^\[recorder\]/a rcvbuf = $RCVBUF" "$run/srtprec.conf"
+    [ -n "${FLUSH_MS:-}" ] && sed -i "/^\[recorder\]/a flush-interval-ms = $FLUSH_MS" "$run/srtprec.conf"
     stack_start || { echo "stack did not start (see $run)"; return 1; }
     rec=${STACK_PIDS[1]}
     # -a: every thread (the workers exist by now)

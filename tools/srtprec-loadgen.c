@@ -24,6 +24,12 @@
  * (srtprec-loadcheck) compares that with what the recorder archived.  On
  * stdout, one summary line of key=value pairs.
  *
+ * --ssrc-every=N changes every stream's SSRC after each N packets (as a
+ * phone does on hold or transfer), same key, sequence numbers going on: the
+ * recorder binds each new SSRC by trial authentication, and a call gets
+ * more streams than one archive's serial budget holds (its continuation
+ * archives).  --out then has one line per (stream, SSRC).
+ *
  * Keys come from sr_random() and go nowhere but the control socket.
  */
 #include <arpa/inet.h>
@@ -64,6 +70,7 @@ struct lg_cfg {
     char start_file[CONF_STR_MAX];
     char log_level[CONF_STR_MAX];
     unsigned long calls, duration_ms, pps, sockets, batch, max_mb, settle_ms, end_delay_ms, seed;
+    unsigned long ssrc_every;
     bool fast;
 };
 
@@ -87,6 +94,8 @@ static const struct conf_item conf_items[] = {
       "pause between the last packet and END" },
     { "seed", CONF_UINT, F(seed), "0", 0, UINT32_MAX,
       "non-zero: reproducible ids, SSRCs and payloads (keys stay random)" },
+    { "ssrc-every", CONF_UINT, F(ssrc_every), "0", 0, 1000000,
+      "non-zero: every stream takes a new SSRC after each N packets" },
     { "log-level", CONF_STR, F(log_level), "notice", 0, 0, "error|warn|notice|info|debug" },
 };
 #undef F
@@ -96,7 +105,6 @@ struct lg_stream {
     int sock;                 /* index into lg.fds */
     uint32_t ssrc;
     uint8_t master[MASTER_LEN];
-    uint8_t sha[32];
 };
 
 struct lg_call {
@@ -116,6 +124,8 @@ struct lg {
     uint8_t *pkts;            /* n_pkt packets of STRIDE bytes, in send order */
     uint16_t *lens;
     size_t per_stream, n_pkt;
+    size_t n_seg;             /* SSRCs per stream, one after the other (--ssrc-every) */
+    uint8_t *seg_sha;         /* n_st x n_seg SHA-256s of the segments' payloads */
     uint64_t sent, send_errors, send_us;
 };
 
@@ -183,6 +193,7 @@ static int options(struct lg *g, int argc, char **argv)
                 g->n_pkt * STRIDE / (1024 * 1024) + 1, g->cfg.max_mb);
         return 2;
     }
+    g->n_seg = g->cfg.ssrc_every ? (g->per_stream + g->cfg.ssrc_every - 1) / g->cfg.ssrc_every : 1;
     if (g->cfg.sockets > g->n_st)
         g->cfg.sockets = g->n_st;
     if (g->cfg.seed)
@@ -249,6 +260,47 @@ static enum sr_err disclose(struct lg *g, size_t i)
     return err;
 }
 
+/* Stream j's SSRC during its segment k (consecutive from the stream's
+ * first: distinct across the run). */
+static uint32_t seg_ssrc(const struct lg *g, size_t j, size_t k)
+{
+    return g->st[j].ssrc + (uint32_t)(k * g->n_st);
+}
+
+static size_t seg_packets(const struct lg *g, size_t k)
+{
+    size_t every = g->cfg.ssrc_every ? g->cfg.ssrc_every : g->per_stream;
+    size_t left = g->per_stream - k * every;
+
+    return left < every ? left : every;
+}
+
+/* Stream j's SRTP session and payload hash for its segment k. */
+static enum sr_err seg_begin(const struct lg *g, size_t j, size_t k, srtp_t *sess, EVP_MD_CTX *md)
+{
+    srtp_policy_t pol;
+
+    if (*sess)
+        srtp_dealloc(*sess);
+    *sess = NULL;
+    memset(&pol, 0, sizeof(pol));
+    srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&pol.rtp);
+    srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&pol.rtcp);
+    pol.ssrc.type = ssrc_specific;
+    pol.ssrc.value = seg_ssrc(g, j, k);
+    pol.key = (unsigned char *)g->st[j].master;
+    pol.window_size = 128;
+    if (srtp_create(sess, &pol) != srtp_err_status_ok)
+        return SR_ECRYPTO;
+    return EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? SR_OK : SR_ECRYPTO;
+}
+
+static enum sr_err seg_end(struct lg *g, size_t j, size_t k, EVP_MD_CTX *md)
+{
+    return EVP_DigestFinal_ex(md, g->seg_sha + (j * g->n_seg + k) * 32, NULL) == 1 ? SR_OK
+                                                                                 : SR_ECRYPTO;
+}
+
 /* Protect every packet of the run, in send order.  Sequence numbers start
  * at 0 (ROC 0 as disclosed) and stay below 65536 for runs up to 21 minutes
  * at 50 pps; longer runs wrap, which libsrtp handles on both sides. */
@@ -262,36 +314,33 @@ static enum sr_err prepare(struct lg *g)
 
     g->pkts = malloc(g->n_pkt * STRIDE);
     g->lens = malloc(g->n_pkt * sizeof(*g->lens));
-    if (!sess || !md || !ts || !g->pkts || !g->lens)
+    g->seg_sha = malloc(g->n_st * g->n_seg * 32);
+    if (!sess || !md || !ts || !g->pkts || !g->lens || !g->seg_sha)
         goto out;
     err = SR_ECRYPTO;
     for (size_t j = 0; j < g->n_st; j++) {
-        srtp_policy_t pol;
-
-        memset(&pol, 0, sizeof(pol));
-        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&pol.rtp);
-        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&pol.rtcp);
-        pol.ssrc.type = ssrc_specific;
-        pol.ssrc.value = g->st[j].ssrc;
-        pol.key = g->st[j].master;
-        pol.window_size = 128;
         md[j] = EVP_MD_CTX_new();
-        if (srtp_create(&sess[j], &pol) != srtp_err_status_ok || !md[j] ||
-            EVP_DigestInit_ex(md[j], EVP_sha256(), NULL) != 1)
+        if (!md[j] || seg_begin(g, j, 0, &sess[j], md[j]) != SR_OK)
             goto out;
         ts[j] = (uint32_t)rng_next(&g->rng);
     }
     prng = rng_next(&g->rng);
-    for (size_t p = 0; p < g->per_stream; p++)
+    for (size_t p = 0; p < g->per_stream; p++) {
+        size_t k = g->cfg.ssrc_every ? p / g->cfg.ssrc_every : 0;
+        bool seg_start = p == 0 || (g->cfg.ssrc_every && p % g->cfg.ssrc_every == 0);
+
         for (size_t j = 0; j < g->n_st; j++) {
             size_t at = p * g->n_st + j;
             uint8_t *pkt = g->pkts + at * STRIDE;
-            uint32_t ssrc = g->st[j].ssrc, t = ts[j] + (uint32_t)(p * SAMPLES);
+            uint32_t ssrc = seg_ssrc(g, j, k), t = ts[j] + (uint32_t)(p * SAMPLES);
             uint16_t seq = (uint16_t)p;
             int len = RTP_HDR + SAMPLES;
 
+            if (p > 0 && seg_start &&
+                (seg_end(g, j, k - 1, md[j]) != SR_OK || seg_begin(g, j, k, &sess[j], md[j]) != SR_OK))
+                goto out;
             pkt[0] = 0x80;
-            pkt[1] = (uint8_t)(p == 0 ? 0x80 : 0); /* marker on the first; PT 0 (PCMU) */
+            pkt[1] = (uint8_t)(seg_start ? 0x80 : 0); /* marker on a segment's first; PT 0 (PCMU) */
             pkt[2] = (uint8_t)(seq >> 8);
             pkt[3] = (uint8_t)seq;
             pkt[4] = (uint8_t)(t >> 24);
@@ -311,8 +360,9 @@ static enum sr_err prepare(struct lg *g)
                 goto out;
             g->lens[at] = (uint16_t)len;
         }
+    }
     for (size_t j = 0; j < g->n_st; j++)
-        if (EVP_DigestFinal_ex(md[j], g->st[j].sha, NULL) != 1)
+        if (seg_end(g, j, g->n_seg - 1, md[j]) != SR_OK)
             goto out;
     err = SR_OK;
 out:
@@ -479,13 +529,14 @@ static enum sr_err results_write(struct lg *g)
         return SR_EIO;
     }
     fprintf(f, "call_id\tstream_id\tssrc\tpackets\tsha256\n");
-    for (size_t j = 0; j < g->n_st; j++) {
-        char hex[65];
+    for (size_t j = 0; j < g->n_st; j++)
+        for (size_t k = 0; k < g->n_seg; k++) {
+            char hex[65];
 
-        sr_hex_encode(g->st[j].sha, 32, hex);
-        fprintf(f, "%s\t%s\t%08" PRIx32 "\t%zu\t%s\n", g->calls[j / 2].call_id, g->st[j].id,
-                g->st[j].ssrc, g->per_stream, hex);
-    }
+            sr_hex_encode(g->seg_sha + (j * g->n_seg + k) * 32, 32, hex);
+            fprintf(f, "%s\t%s\t%08" PRIx32 "\t%zu\t%s\n", g->calls[j / 2].call_id,
+                    g->st[j].id, seg_ssrc(g, j, k), seg_packets(g, k), hex);
+        }
     if (fclose(f) != 0)
         err = SR_EIO;
     return err;
@@ -503,6 +554,7 @@ static void cleanup(struct lg *g)
     free(g->calls);
     free(g->pkts);
     free(g->lens);
+    free(g->seg_sha);
     ka_client_close(g->ka);
     srtp_shutdown();
 }

@@ -49,7 +49,7 @@ fi
 # resync test runs with 60 calls there (recorder_resync_small, suite
 # tsan-light): at 400 calls its 40,000 packets/s outrun a recorder under TSan
 # (the kernel drops them), which says nothing about races.
-run_build build-tsan --suite integration --suite tsan-light e2e loadgen_smoke recorder_resync_small \
+run_build build-tsan --suite integration --suite tsan-light e2e loadgen_smoke recorder_resync_small recorder_continuation \
     rec_ffmpeg_interop api_e2e api_auth_e2e \
     -- -Db_sanitize=thread --buildtype=debug
 CC=clang run_build build-fuzz --suite fuzz -- -Dfuzz=enabled -Db_sanitize=address,undefined \
