@@ -67,7 +67,11 @@ struct rd_arch {
     unsigned n_idx;            /* stream indexes handed out (the writer's, in order) */
     bool want_open, want_seal, queued, busy; /* the archive thread's jobs (registry's mutex) */
     struct rd_arch *qnext;     /* in the archive thread's queue */
-    struct stor_record rec;
+    /* Not a struct stor_record: its path alone is 4 KiB, per call; index
+     * rows are built on the archive thread when written (row_new). */
+    struct stor_call_info call;
+    char id[STOR_ID_HEX];
+    unsigned n_streams;
     struct stor_counts counts; /* summed from the engines' releases */
     uint64_t lost[RD_PKT_KINDS]; /* handed over while opening, never written */
     char peer[SIPEV_STR];
@@ -263,7 +267,7 @@ static struct rd_arch *arch_new(struct rd_archives *r, const char *peer,
     a->reg = r;
     snprintf(a->peer, sizeof(a->peer), "%s", peer);
     a->unmatched = unmatched;
-    a->rec.call = *ci;
+    a->call = *ci;
     buf_init(&a->pend, PEND_MAX_BYTES);
     pthread_mutex_init(&a->mu, NULL);
     a->want_open = true;
@@ -312,6 +316,22 @@ static size_t replay(struct rd_arch *a)
     return lose_pending(a, i);
 }
 
+/* a's index row (heap: about 6 KB), path as while recording. */
+static struct stor_record *row_new(const struct rd_archives *r, const struct rd_arch *a,
+                                   enum stor_state state)
+{
+    struct stor_record *row = calloc(1, sizeof(*row));
+
+    if (!row)
+        return NULL;
+    memcpy(row->id, a->id, sizeof(row->id));
+    row->call = a->call;
+    row->state = state;
+    row->n_streams = a->n_streams;
+    snprintf(row->path, sizeof(row->path), "%s/%s.srec", r->cfg->archive_dir, a->id);
+    return row;
+}
+
 /* On the archive thread: writer and index row, then what waited. */
 static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
 {
@@ -325,9 +345,9 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
 
     wc.dir = r->cfg->archive_dir;
     wc.rcpt = r->rcpt;
-    /* a->rec.call does not change after arch_new (engines only count
-     * rec.n_streams, under a->mu). */
-    err = stor_writer_open(&w, &wc, &a->rec.call, id);
+    /* a->call does not change after arch_new (engines only count
+     * n_streams, under a->mu). */
+    err = stor_writer_open(&w, &wc, &a->call, id);
     pthread_mutex_lock(&a->mu);
     if (err) {
         a->open_failed = true;
@@ -341,19 +361,15 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
         pthread_mutex_unlock(&r->mu);
         log_error("call %s from %s: cannot open an archive (%s): its media is lost "
                   "(%zu packets so far, the rest counted as storage drops)",
-                  a->rec.call.call_id, a->peer, sr_strerror(err), lost);
+                  a->call.call_id, a->peer, sr_strerror(err), lost);
         return;
     }
-    memcpy(a->rec.id, id, sizeof(id));
-    a->rec.state = STOR_STATE_RECORDING;
-    snprintf(a->rec.path, sizeof(a->rec.path), "%s/%s.srec", r->cfg->archive_dir, a->rec.id);
+    memcpy(a->id, id, sizeof(id));
     a->w = w;
     lost = replay(a);
     for (unsigned k = 0; k < RD_PKT_KINDS; k++)
         lost_k[k] = a->lost[k];
-    snap = malloc(sizeof(*snap)); /* the index row, from a consistent copy */
-    if (snap)
-        *snap = a->rec;
+    snap = row_new(r, a, STOR_STATE_RECORDING); /* the index row, from a consistent copy */
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_lock(&r->mu);
     err = snap ? stor_index_put(r->index, snap) : SR_ENOMEM;
@@ -362,18 +378,18 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     pthread_mutex_unlock(&r->mu);
     free(snap);
     if (err)
-        log_error("index: cannot record the start of call %s: %s", a->rec.call.call_id,
+        log_error("index: cannot record the start of call %s: %s", a->call.call_id,
                   sr_strerror(err));
     if (a->part)
         log_notice("call %s from %s: its archive is full, new streams go on in archive %s "
-                   "(continuation %u, same Call-ID)", a->rec.call.call_id, a->peer, a->rec.id,
+                   "(continuation %u, same Call-ID)", a->call.call_id, a->peer, a->id,
                    a->part);
     else
-        log_notice("call %s from %s (%s -> %s): recording into archive %s", a->rec.call.call_id,
-                   a->peer, a->rec.call.local_aor, a->rec.call.remote_aor, a->rec.id);
+        log_notice("call %s from %s (%s -> %s): recording into archive %s", a->call.call_id,
+                   a->peer, a->call.local_aor, a->call.remote_aor, a->id);
     if (lost)
         log_error("call %s: %zu packets that came while its archive opened were not written",
-                  a->rec.call.call_id, lost);
+                  a->call.call_id, lost);
 }
 
 enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct stor_call_info *ci,
@@ -388,7 +404,7 @@ enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct st
         a = arch_new(r, peer, ci, unmatched);
         err = a ? SR_OK : SR_ENOMEM;
         if (!err && !unmatched &&
-            (err = rec_calltab_insert(r->tab, a->peer, a->rec.call.call_id, a)) != SR_OK) {
+            (err = rec_calltab_insert(r->tab, a->peer, a->call.call_id, a)) != SR_OK) {
             pthread_mutex_destroy(&a->mu);
             free(a);
         }
@@ -413,6 +429,7 @@ static void arch_seal(struct rd_archives *r, struct rd_arch *a)
 {
     char path[4096];
     struct stat sb;
+    struct stor_record *row;
     enum sr_err err;
     struct stor_counts *c = &a->counts;
 
@@ -424,38 +441,42 @@ static void arch_seal(struct rd_archives *r, struct rd_arch *a)
     for (unsigned k = 0; k < RD_PKT_KINDS; k++)
         c->overload += a->lost[k];
     if (!a->w) { /* its open failed (logged then): there is nothing to seal */
-        log_error("call %s from %s ended without an archive: %llu packets lost", a->rec.call.call_id,
+        log_error("call %s from %s ended without an archive: %llu packets lost", a->call.call_id,
                   a->peer, (unsigned long long)c->overload);
         return;
     }
     err = stor_writer_close(a->w, c, path, sizeof(path));
-    a->rec.end_wall_us = sr_wall_us();
-    a->rec.packets = c->packets;
-    if (err) {
-        log_error("call %s: sealing archive %s failed: %s", a->rec.call.call_id, a->rec.id,
+    row = row_new(r, a, err ? STOR_STATE_DAMAGED : STOR_STATE_COMPLETE);
+    if (err)
+        log_error("call %s: sealing archive %s failed: %s", a->call.call_id, a->id,
                   sr_strerror(err));
-        a->rec.state = STOR_STATE_DAMAGED;
+    if (row) {
+        row->end_wall_us = sr_wall_us();
+        row->packets = c->packets;
+        if (!err) {
+            snprintf(row->path, sizeof(row->path), "%s", path);
+            if (stat(path, &sb) == 0)
+                row->bytes = (uint64_t)sb.st_size;
+        }
+        pthread_mutex_lock(&r->mu);
+        err = stor_index_put(r->index, row);
+        pthread_mutex_unlock(&r->mu);
     } else {
-        a->rec.state = STOR_STATE_COMPLETE;
-        snprintf(a->rec.path, sizeof(a->rec.path), "%s", path);
-        if (stat(path, &sb) == 0)
-            a->rec.bytes = (uint64_t)sb.st_size;
+        err = SR_ENOMEM;
     }
-    pthread_mutex_lock(&r->mu);
-    err = stor_index_put(r->index, &a->rec);
-    pthread_mutex_unlock(&r->mu);
     if (err != SR_OK)
-        log_error("index: cannot record the end of call %s", a->rec.call.call_id);
+        log_error("index: cannot record the end of call %s", a->call.call_id);
     log_notice("call %s ended: archive %s, %llu packets, %u streams, %llu bytes%s",
-               a->rec.call.call_id, a->rec.id, (unsigned long long)c->packets, a->rec.n_streams,
-               (unsigned long long)a->rec.bytes,
+               a->call.call_id, a->id, (unsigned long long)c->packets, a->n_streams,
+               row ? (unsigned long long)row->bytes : 0ull,
                c->packets ? "" : " (no media arrived: the archive says so)");
     if (c->auth_fail || c->replay || c->overload || c->malformed || c->encrypted_kept)
         log_warn("call %s: %llu auth failures, %llu replays, %llu overload, %llu malformed not "
-                 "recorded; %llu kept encrypted (key never came)", a->rec.call.call_id,
+                 "recorded; %llu kept encrypted (key never came)", a->call.call_id,
                  (unsigned long long)c->auth_fail, (unsigned long long)c->replay,
                  (unsigned long long)c->overload, (unsigned long long)c->malformed,
                  (unsigned long long)c->encrypted_kept);
+    free(row);
 }
 
 /* Under r->mu, the last reference gone: unlink a from the list and queue
@@ -495,7 +516,7 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
             if (r->unmatched == a)
                 r->unmatched = NULL;
         } else {
-            rec_calltab_remove(r->tab, a->peer, a->rec.call.call_id);
+            rec_calltab_remove(r->tab, a->peer, a->call.call_id);
         }
         /* The engines counted the call as a whole: each continuation's
          * trailer says what it holds, the first archive the rest (and every
@@ -570,14 +591,14 @@ static enum sr_err part_add_stream(struct rd_arch *a, const struct stor_stream_i
 {
     enum sr_err err;
 
-    if (a->unmatched && a->rec.n_streams >= UNMATCHED_MAX_STREAMS)
+    if (a->unmatched && a->n_streams >= UNMATCHED_MAX_STREAMS)
         err = SR_ELIMIT;
     else if (a->w)
         err = stor_writer_add_stream(a->w, si, idx);
     else
         err = pend_push(a, true, a->n_idx, si, NULL, idx);
     if (!err) {
-        a->rec.n_streams++;
+        a->n_streams++;
         a->n_idx = *idx + 1;
     }
     return err;
@@ -595,7 +616,7 @@ static enum sr_err arch_continue(struct rd_archives *r, struct rd_arch *h, struc
     if ((h->last ? h->last : h) == full) {
         if (full->part + 1 >= MAX_PARTS)
             err = SR_ELIMIT;
-        else if (!(p = arch_new(r, h->peer, &h->rec.call, false)))
+        else if (!(p = arch_new(r, h->peer, &h->call, false)))
             err = SR_ENOMEM;
     }
     if (p) {
@@ -611,7 +632,7 @@ static enum sr_err arch_continue(struct rd_archives *r, struct rd_arch *h, struc
     pthread_mutex_unlock(&r->mu);
     if (err == SR_ELIMIT)
         log_error("call %s from %s: %d archives full, no more streams are recorded",
-                  h->rec.call.call_id, h->peer, MAX_PARTS);
+                  h->call.call_id, h->peer, MAX_PARTS);
     return err;
 }
 
@@ -691,7 +712,7 @@ void rd_archives_flush(struct rd_archives *r)
     for (struct rd_arch *a = r->list; a; a = a->next) {
         pthread_mutex_lock(&a->mu);
         if (a->w && stor_writer_flush(a->w) != SR_OK)
-            log_error("call %s: archive flush failed", a->rec.call.call_id);
+            log_error("call %s: archive flush failed", a->call.call_id);
         pthread_mutex_unlock(&a->mu);
     }
     pthread_mutex_unlock(&r->mu);
