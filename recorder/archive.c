@@ -81,7 +81,8 @@ struct rd_arch {
     struct rd_archives *reg;
     unsigned part;             /* 0: the call's first archive; k: its k-th continuation */
     struct rd_arch *next_part; /* the next continuation (set under the first one's mu) */
-    struct rd_arch *last;      /* first archive only, under its mu: where new streams go */
+    struct rd_arch *last;      /* first archive only, under its mu: where new streams go
+                                  (itself until it is full) */
     uint64_t written[RD_PKT_KINDS]; /* packets taken (written or pending), by kind */
 };
 
@@ -256,6 +257,15 @@ static struct rd_arch *find(struct rd_archives *r, const char *peer, const char 
     return unmatched ? r->unmatched : rec_calltab_find(r->tab, peer, call_id);
 }
 
+/* Under r->mu: a joins the open archives and the archive thread's queue. */
+static void list_add(struct rd_archives *r, struct rd_arch *a)
+{
+    a->next = r->list;
+    r->list = a;
+    r->n++;
+    job_push(r, a);
+}
+
 /* Under r->mu: a new archive, to be opened by the archive thread. */
 static struct rd_arch *arch_new(struct rd_archives *r, const char *peer,
                                 const struct stor_call_info *ci, bool unmatched)
@@ -265,6 +275,7 @@ static struct rd_arch *arch_new(struct rd_archives *r, const char *peer,
     if (!a)
         return NULL;
     a->reg = r;
+    a->last = a;
     snprintf(a->peer, sizeof(a->peer), "%s", peer);
     a->unmatched = unmatched;
     a->call = *ci;
@@ -411,10 +422,7 @@ enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct st
         if (!err) {
             if (unmatched)
                 r->unmatched = a;
-            a->next = r->list;
-            r->list = a;
-            r->n++;
-            job_push(r, a);
+            list_add(r, a);
         }
     }
     if (!err) {
@@ -613,7 +621,7 @@ static enum sr_err arch_continue(struct rd_archives *r, struct rd_arch *h, struc
 
     pthread_mutex_lock(&r->mu);
     pthread_mutex_lock(&h->mu);
-    if ((h->last ? h->last : h) == full) {
+    if (h->last == full) {
         if (full->part + 1 >= MAX_PARTS)
             err = SR_ELIMIT;
         else if (!(p = arch_new(r, h->peer, &h->call, false)))
@@ -623,10 +631,7 @@ static enum sr_err arch_continue(struct rd_archives *r, struct rd_arch *h, struc
         p->part = full->part + 1;
         full->next_part = p;
         h->last = p;
-        p->next = r->list;
-        r->list = p;
-        r->n++;
-        job_push(r, p);
+        list_add(r, p);
     }
     pthread_mutex_unlock(&h->mu);
     pthread_mutex_unlock(&r->mu);
@@ -645,7 +650,7 @@ enum sr_err rd_arch_add_stream(struct rd_arch *a, const struct stor_stream_info 
         enum sr_err err;
 
         pthread_mutex_lock(&a->mu);
-        t = a->last ? a->last : a;
+        t = a->last;
         if (t != a)
             pthread_mutex_lock(&t->mu);
         err = part_add_stream(t, si, &got);
