@@ -338,9 +338,18 @@ ok $? "metrics append the recorder's file and say the keyagent's is missing ($co
 
 # -------------------------------------------------------------------- robustness
 big=$(head -c 20000 /dev/zero | tr '\0' a)
-code=$(req -H "X-Big: $big$big$big" -H "$(auth "$tok_lister")" "$base/v1/recordings")
+# MHD answers 431 and closes with the rest of the header unread, so the
+# kernel may reset the connection before curl reads the answer (000, seen
+# under CI load): up to three tries; any answer but 431 or a reset fails.
+codes=""
+for try in 1 2 3; do
+    code=$(req -H "X-Big: $big$big$big" -H "$(auth "$tok_lister")" "$base/v1/recordings")
+    codes="$codes $code"
+    [ "$code" = 431 ] || [ "$code" = 000 ] || break
+    [ "$code" = 431 ] && break
+done
 [ "$code" = 431 ]
-ok $? "a 60 kB header (over MHD's 32 KiB per-connection pool): 431 ($code)"
+ok $? "a 60 kB header (over MHD's 32 KiB per-connection pool): 431 ($codes)"
 code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?from=$big")
 [ "$code" = 400 ] || [ "$code" = 414 ]
 ok $? "a 20 kB parameter: 400/414 ($code)"
