@@ -7,7 +7,8 @@
  *
  * Allocation: only the create functions allocate.  The per-packet calls
  * (parse, unprotect, lookup, held push/drain) never do, except
- * rec_srtp_trial, which builds a throwaway libsrtp session per candidate.
+ * rec_srtp_trial, which builds a throwaway libsrtp session per candidate,
+ * and rec_held_push while the held pool grows towards its byte budget.
  *
  * Logging: the library logs only at debug level and never key material.
  */
@@ -288,42 +289,78 @@ void rec_streams_foreach(const struct rec_streams *t, rec_streams_visit_fn *fn, 
 /* Held packets (held.c): packets that arrived before their key               */
 /* ------------------------------------------------------------------------ */
 
+/* Memory layout, part of the contract so that budgets can be sized: a pool
+ * is cut into pages of page_size bytes (REC_HELD_PAGE, or the multiple of it
+ * that fits one slot_size packet), each with a REC_HELD_PAGE_HDR header; a
+ * held packet of len bytes takes REC_HELD_ENTRY_BYTES(len) bytes of a page
+ * of its own stream (a 182-byte packet: 200).  Entries never span pages, so
+ * a stream holding anything holds at least one whole page, and a page ends
+ * with slack when the next entry does not fit. */
+enum {
+    REC_HELD_PAGE = 4096,
+    REC_HELD_PAGE_HDR = 8,
+    REC_HELD_ENTRY_HDR = 16,
+};
+#define REC_HELD_ENTRY_BYTES(len) ((size_t)REC_HELD_ENTRY_HDR + (((size_t)(len) + 7u) & ~(size_t)7u))
+
 struct rec_held_cfg {
-    size_t slots;          /**< pool size: the global cap on held packets (1..2^24) */
+    size_t slots;          /**< cap on packets held, all streams together (1..2^24) */
     size_t slot_size;      /**< largest packet held, bytes (1..65535) */
-    size_t per_stream_max; /**< cap per stream queue (1..slots) */
+    size_t per_stream_max; /**< cap on packets per stream queue (1..slots) */
+    size_t bytes;          /**< memory budget for held packets, page headers and slack
+                            *   included; rounded down to whole pages, at least one page
+                            *   (else SR_EINVAL), at most 2^24 pages.  0 = slots x slot_size
+                            *   (at least one page), the old slot pool's size. */
 };
 
 /** Per-stream queue, embedded in the caller's stream object.  Zero it (or
- *  use REC_HELD_Q_INIT) before first use; read the counters, change nothing. */
+ *  use REC_HELD_Q_INIT) before first use; read the counters, change nothing.
+ *  An empty queue holds no page, so a stream may be freed once its queue is
+ *  empty (drained or discarded). */
 struct rec_held_q {
-    uint32_t head, tail; /**< slot indices; meaningful only when count > 0 */
+    uint32_t head, tail; /**< page indices; meaningful only when count > 0 */
+    uint32_t head_off;   /**< offset of the oldest entry in the head page */
     uint32_t count;
     uint64_t dropped;    /**< packets this stream could not hold */
 };
-#define REC_HELD_Q_INIT ((struct rec_held_q){ 0, 0, 0, 0 })
+#define REC_HELD_Q_INIT ((struct rec_held_q){ .count = 0 })
 
 struct rec_held_stats {
-    size_t in_use, slots;
+    size_t in_use, slots;    /**< packets held now; the packet cap */
+    size_t pkt_bytes;        /**< bytes of the packets held now (their lengths) */
+    size_t bytes_in_use;     /**< page memory the queues hold now (pages x page_size) */
+    size_t bytes_peak;       /**< pages ever put in service x page_size: the high-water
+                              *   mark of bytes_in_use; never shrinks (pages are recycled,
+                              *   not freed) */
+    size_t bytes;            /**< the budget, in whole pages */
+    size_t page_size;
     uint64_t held;           /**< packets ever accepted */
-    uint64_t drop_pool_full; /**< refused: global cap reached */
+    uint64_t drop_pool_full; /**< refused: packet cap or byte budget reached */
     uint64_t drop_stream_full; /**< refused: per-stream cap reached */
     uint64_t drop_too_big;   /**< refused: larger than slot_size */
+    uint64_t drop_nomem;     /**< refused: budget left but malloc of a chunk failed
+                              *   (also counted in drop_pool_full) */
     uint64_t discarded;      /**< thrown away by rec_held_discard */
 };
 
 struct rec_held;
 
-/** Allocate the whole pool up front.  SR_OK, SR_EINVAL, SR_ENOMEM. */
+/** Allocate the pool's bookkeeping (one pointer per 64 pages of budget); page
+ *  memory comes later, in chunks of 64 pages, as the high-water mark of held
+ *  bytes rises, never beyond the budget.  SR_OK, SR_EINVAL, SR_ENOMEM. */
 enum sr_err rec_held_create(struct rec_held **out, const struct rec_held_cfg *cfg);
-/** NULL-safe; wipes the slots (they may hold plaintext RTCP or media). */
+/** NULL-safe; wipes every page ever used (they may hold plaintext RTCP or media). */
 void rec_held_destroy(struct rec_held *h);
 
 /** Copy a packet to the tail of q.  ts_us and flags are the caller's (e.g.
  *  arrival time, "is RTCP") and come back on drain.  SR_OK, or SR_ELIMIT
- *  when the pool or q is full or len > slot_size: the packet was not held,
- *  q->dropped and the pool's counters went up, and the caller must still
- *  account for it (e.g. archive it encrypted).  Never silent. */
+ *  when len > slot_size, q holds per_stream_max packets, the pool holds
+ *  slots packets, or the packet does not fit q's last page and no page is
+ *  left within the budget: the packet was not held, q->dropped and the
+ *  pool's counters went up, and the caller must still account for it (e.g.
+ *  archive it encrypted).  Never silent.  O(1); allocates only when it
+ *  needs a page, no recycled page is free, and the pool is below budget
+ *  (one 64-page chunk per 64 such pages). */
 enum sr_err rec_held_push(struct rec_held *h, struct rec_held_q *q, const uint8_t *pkt,
                           size_t len, uint64_t ts_us, unsigned flags);
 
@@ -331,15 +368,18 @@ enum sr_err rec_held_push(struct rec_held *h, struct rec_held_q *q, const uint8_
  *  place) and valid only during the call. */
 typedef void rec_held_fn(void *arg, uint8_t *pkt, size_t len, uint64_t ts_us, unsigned flags);
 
-/** Hand every packet of q to fn in arrival order and free the slots; returns
- *  how many.  fn may push to other queues of the same pool, not to q. */
+/** Hand every packet of q to fn in arrival order, then wipe q's pages and
+ *  recycle them; returns how many.  fn may push to other queues of the same
+ *  pool (never into the page of the packet in hand), not to q, and must not
+ *  drain or discard.  O(1) per packet, no allocation. */
 size_t rec_held_drain(struct rec_held *h, struct rec_held_q *q, rec_held_fn *fn, void *arg);
 /** The oldest packet of q without removing it (for trial authentication
- *  when a key without an SSRC is disclosed).  *pkt is valid until q changes.
- *  SR_OK, or SR_ENOTFOUND when q is empty. */
+ *  when a key without an SSRC is disclosed).  *pkt is valid until q changes
+ *  (a push to q keeps it valid).  SR_OK, or SR_ENOTFOUND when q is empty. */
 enum sr_err rec_held_peek(struct rec_held *h, const struct rec_held_q *q, const uint8_t **pkt,
                           size_t *len, unsigned *flags);
-/** Free q's slots without looking at them (counted as discarded); returns how many. */
+/** Wipe and recycle q's pages without handing the packets out (counted as
+ *  discarded); returns how many. */
 size_t rec_held_discard(struct rec_held *h, struct rec_held_q *q);
 void rec_held_stats(const struct rec_held *h, struct rec_held_stats *st);
 
