@@ -206,6 +206,8 @@ static const char *state_name(enum stor_state s)
     case STOR_STATE_COMPLETE: return "complete";
     case STOR_STATE_DAMAGED: return "damaged";
     case STOR_STATE_RECOVERED: return "recovered";
+    case STOR_STATE_SHUTDOWN: return "shutdown";
+    case STOR_STATE_COUNT: break;
     }
     return "unknown";
 }
@@ -635,7 +637,7 @@ static void metrics_file(struct buf *b, const char *what, const char *path)
 /* Storage as the index sees it: recordings per state, bytes, legal holds. */
 static void storage_metrics(struct buf *b, struct api_server *srv)
 {
-    static const char *names[] = { "recording", "complete", "damaged", "recovered" };
+    static const char *names[] = { "recording", "complete", "damaged", "recovered", "shutdown" };
     struct stor_index_stats st;
     struct api_ix_slot *sl = ix_acquire(srv);
     enum sr_err err = stor_index_stats(sl->ix, &st);

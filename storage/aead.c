@@ -10,7 +10,8 @@
 
 #include "stor_priv.h"
 
-enum { AAD_LEN = STOR_ID_LEN + 8 + 1 + STOR_HASH_LEN, NONCE_LEN = 12 };
+enum { AAD_V1 = STOR_ID_LEN + 8 + 1 + STOR_HASH_LEN, AAD_LEN = AAD_V1 + STOR_PROGRESS_LEN,
+       NONCE_LEN = 12 };
 
 /* reuse: a context kept by the caller (re-initialised here, never freed),
  * or NULL for a temporary one. */
@@ -58,42 +59,56 @@ out:
     return err;
 }
 
-static void chunk_params(const uint8_t id[STOR_ID_LEN], const uint8_t hh[STOR_HASH_LEN],
-                         uint64_t index, bool final, uint8_t nonce[NONCE_LEN],
-                         uint8_t aad[AAD_LEN])
+/* Returns the AAD length: 57 bytes for a version-1 frame (flag 0 or 1),
+ * 73 for one with a progress block, whose flag byte (3 or 4) stands where
+ * v1 has 0 or 1, so that neither kind can pass for the other. */
+static size_t chunk_params(const uint8_t id[STOR_ID_LEN], const uint8_t hh[STOR_HASH_LEN],
+                           uint64_t index, bool final, const uint8_t *progress,
+                           uint8_t nonce[NONCE_LEN], uint8_t aad[AAD_LEN])
 {
     memset(nonce, 0, 4);
     stor_put64(nonce + 4, index);
     memcpy(aad, id, STOR_ID_LEN);
     stor_put64(aad + STOR_ID_LEN, index);
-    aad[STOR_ID_LEN + 8] = final ? 1 : 0;
+    if (progress)
+        aad[STOR_ID_LEN + 8] = final ? STOR_FRAME_FINAL_P : STOR_FRAME_DATA_P;
+    else
+        aad[STOR_ID_LEN + 8] = final ? 1 : 0;
     memcpy(aad + STOR_ID_LEN + 9, hh, STOR_HASH_LEN);
+    if (!progress)
+        return AAD_V1;
+    memcpy(aad + AAD_V1, progress, STOR_PROGRESS_LEN);
+    return AAD_LEN;
 }
 
 enum sr_err stor_chunk_seal_inplace(EVP_CIPHER_CTX *ctx, const uint8_t key[STOR_KEY_LEN],
                                     const uint8_t id[STOR_ID_LEN],
                                     const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
-                                    uint8_t *buf, size_t len, uint8_t tag[STOR_TAG_LEN])
+                                    const uint8_t *progress, uint8_t *buf, size_t len,
+                                    uint8_t tag[STOR_TAG_LEN])
 {
     uint8_t nonce[NONCE_LEN], aad[AAD_LEN];
+    size_t alen;
 
     if (index >= (uint64_t)1 << 63)
         return SR_ELIMIT;
-    chunk_params(id, hh, index, final, nonce, aad);
-    return gcm(ctx, true, key, nonce, aad, sizeof(aad), buf, len, buf, tag);
+    alen = chunk_params(id, hh, index, final, progress, nonce, aad);
+    return gcm(ctx, true, key, nonce, aad, alen, buf, len, buf, tag);
 }
 
 enum sr_err stor_chunk_open(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],
                             const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
-                            const uint8_t *ct, size_t ctlen, uint8_t *out)
+                            const uint8_t *progress, const uint8_t *ct, size_t ctlen,
+                            uint8_t *out)
 {
     uint8_t nonce[NONCE_LEN], aad[AAD_LEN], tag[STOR_TAG_LEN];
+    size_t alen;
 
     if (ctlen < STOR_TAG_LEN || index >= (uint64_t)1 << 63)
         return SR_EINVAL;
-    chunk_params(id, hh, index, final, nonce, aad);
+    alen = chunk_params(id, hh, index, final, progress, nonce, aad);
     memcpy(tag, ct + ctlen - STOR_TAG_LEN, STOR_TAG_LEN);
-    return gcm(NULL, false, key, nonce, aad, sizeof(aad), ct, ctlen - STOR_TAG_LEN, out, tag);
+    return gcm(NULL, false, key, nonce, aad, alen, ct, ctlen - STOR_TAG_LEN, out, tag);
 }
 
 enum sr_err stor_header_tag(const uint8_t key[STOR_KEY_LEN], const uint8_t *hdr, size_t len,

@@ -229,3 +229,17 @@ enum sr_err stor_recovery_parse(const uint8_t *p, size_t len, struct stor_recove
     memcpy(id, p + 80, STOR_ID_LEN);
     return SR_OK;
 }
+
+void stor_progress_encode(const struct stor_progress *pg, uint8_t out[STOR_PROGRESS_LEN])
+{
+    stor_put64(out, pg->packets);
+    stor_put32(out + 8, pg->streams);
+    stor_put32(out + 12, pg->end);
+}
+
+void stor_progress_parse(const uint8_t in[STOR_PROGRESS_LEN], struct stor_progress *pg)
+{
+    pg->packets = stor_get64(in);
+    pg->streams = stor_get32(in + 8);
+    pg->end = stor_get32(in + 12);
+}

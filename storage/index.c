@@ -246,6 +246,7 @@ static void row_to_record(sqlite3_stmt *st, struct stor_record *rec)
     rec->state = state == STOR_STATE_COMPLETE    ? STOR_STATE_COMPLETE
                  : state == STOR_STATE_RECORDING ? STOR_STATE_RECORDING
                  : state == STOR_STATE_RECOVERED ? STOR_STATE_RECOVERED
+                 : state == STOR_STATE_SHUTDOWN  ? STOR_STATE_SHUTDOWN
                                                  : STOR_STATE_DAMAGED;
     rec->bytes = col_u64(st, 10);
     rec->packets = col_u64(st, 11);
@@ -375,4 +376,17 @@ enum sr_err stor_index_stats(struct stor_index *ix, struct stor_index_stats *st)
         err = SR_EIO;
     sqlite3_finalize(stmt);
     return err;
+}
+
+const char *stor_state_name(enum stor_state s)
+{
+    switch (s) {
+    case STOR_STATE_RECORDING: return "recording";
+    case STOR_STATE_COMPLETE: return "complete";
+    case STOR_STATE_DAMAGED: return "damaged";
+    case STOR_STATE_RECOVERED: return "recovered";
+    case STOR_STATE_SHUTDOWN: return "shutdown";
+    case STOR_STATE_COUNT: break;
+    }
+    return "unknown";
 }

@@ -48,6 +48,9 @@ struct stor_reader {
     struct stor_trailer trailer;
     uint64_t off;      /* file offset of the next frame */
     bool recovered;    /* ended in a recovery marker, not a trailer */
+    bool have_progress; /* the last chunk read carried a progress block */
+    struct stor_progress progress; /* of the last chunk that carried one */
+    enum stor_end end;
     struct stor_recovery recovery;
     struct stor_pagecheck *pc;
     bool mem_mode;     /* stor_ogg_read_mem: plaintext from memory, no chunks */
@@ -318,7 +321,8 @@ static enum sr_err recovery_marker(struct stor_reader *r, size_t n, const char *
  * r->recovered and returns with *final set and *len 0. */
 static enum sr_err next_chunk(struct stor_reader *r, size_t *len, bool *final, const char **why)
 {
-    uint8_t frame[STOR_FRAME_LEN];
+    uint8_t frame[STOR_FRAME_LEN], pb[STOR_PROGRESS_LEN];
+    const uint8_t *progress = NULL;
     unsigned long long i = r->index;
     size_t n, got;
     enum sr_err err;
@@ -336,9 +340,26 @@ static enum sr_err next_chunk(struct stor_reader *r, size_t *len, bool *final, c
         *len = 0;
         return recovery_marker(r, n, why);
     }
-    if (frame[4] > 1)
+    if (frame[4] > STOR_FRAME_FINAL_P)
         return bad(r, SR_EPARSE, why, "chunk %llu: bad final flag", i);
-    *final = frame[4] == 1;
+    *final = frame[4] == 1 || frame[4] == STOR_FRAME_FINAL_P;
+    if (frame[4] >= STOR_FRAME_DATA_P) {
+        struct stor_progress pg;
+        if ((err = read_full(r->fd, pb, sizeof(pb), &got)))
+            return bad(r, err, why, "chunk %llu: read failed", i);
+        if (got < sizeof(pb))
+            return bad(r, SR_EPARSE, why, "truncated: chunk %llu cut short (in its frame)", i);
+        stor_progress_parse(pb, &pg);
+        /* Bound into the AAD: checked with the tag below, then against
+         * what was read (finish_ogg). */
+        if ((*final ? pg.end != STOR_END_COMPLETE && pg.end != STOR_END_SHUTDOWN : pg.end != 0) ||
+            (r->have_progress && (pg.packets < r->progress.packets ||
+                                  pg.streams < r->progress.streams)))
+            return bad(r, SR_EPARSE, why, "chunk %llu: progress block out of range", i);
+        progress = pb;
+    } else if (r->have_progress) {
+        return bad(r, SR_EPARSE, why, "chunk %llu: frame without progress after one with", i);
+    }
     if (*final ? n != STOR_TRAILER_LEN + STOR_TAG_LEN
                : n <= STOR_TAG_LEN || n > r->chunk_size + STOR_TAG_LEN)
         return bad(r, SR_EPARSE, why, "chunk %llu: length %zu out of range", i, n);
@@ -346,7 +367,7 @@ static enum sr_err next_chunk(struct stor_reader *r, size_t *len, bool *final, c
         return bad(r, err, why, "chunk %llu: read failed", i);
     if (got < n)
         return bad(r, SR_EPARSE, why, "truncated: chunk %llu cut short", i);
-    err = stor_chunk_open(r->key, r->id, r->hh, r->index, *final, r->ct, n, r->pt);
+    err = stor_chunk_open(r->key, r->id, r->hh, r->index, *final, progress, r->ct, n, r->pt);
     if (err == SR_EAUTH)
         return bad(r, err, why,
                    "chunk %llu%s failed authentication (tampered, reordered or wrong key)", i,
@@ -354,7 +375,13 @@ static enum sr_err next_chunk(struct stor_reader *r, size_t *len, bool *final, c
     if (err)
         return bad(r, err, why, "chunk %llu: decryption error", i);
     r->index++;
-    r->off += STOR_FRAME_LEN + n;
+    r->off += STOR_FRAME_LEN + (progress ? STOR_PROGRESS_LEN : 0) + n;
+    if (progress) {
+        stor_progress_parse(progress, &r->progress);
+        r->have_progress = true;
+    }
+    if (*final)
+        r->end = progress ? (enum stor_end)r->progress.end : STOR_END_COMPLETE;
     *len = n - STOR_TAG_LEN;
     return SR_OK;
 }
@@ -587,6 +614,14 @@ static enum sr_err finish_ogg(struct stor_reader *r, const char **why)
 
     if (stor_pagecheck_end(r->pc, r->recovered, &pcw))
         return bad(r, SR_EPARSE, why, "Ogg: %s", pcw);
+    /* Every progress block is authenticated: one that disagrees with the
+     * pages is the writer's error, and recovery's index row would be wrong. */
+    if (!r->mem_mode && r->have_progress &&
+        (r->progress.packets != r->packets || r->progress.streams != r->n_streams))
+        return bad(r, SR_EPARSE, why,
+                   "progress block counts %llu packets in %u streams, archive has %llu in %zu",
+                   (unsigned long long)r->progress.packets, r->progress.streams,
+                   (unsigned long long)r->packets, r->n_streams);
     if (r->recovered)
         return SR_OK; /* cut by a crash: no EOS pages, no trailer to compare */
     if (r->n_logs)
@@ -711,6 +746,21 @@ const struct stor_counts *stor_reader_counts(const struct stor_reader *r)
 const struct stor_recovery *stor_reader_recovery(const struct stor_reader *r)
 {
     return r && r->closed && r->recovered ? &r->recovery : NULL;
+}
+
+enum stor_end stor_reader_end(const struct stor_reader *r)
+{
+    return r && r->closed && !r->recovered ? r->end : STOR_END_NONE;
+}
+
+const char *stor_end_name(enum stor_end e)
+{
+    switch (e) {
+    case STOR_END_NONE: return "none";
+    case STOR_END_COMPLETE: return "complete";
+    case STOR_END_SHUTDOWN: return "shutdown";
+    }
+    return "unknown";
 }
 
 uint64_t stor_reader_end_wall_us(const struct stor_reader *r)

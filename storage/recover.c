@@ -95,6 +95,8 @@ struct scan {
     uint64_t chunks;
     bool sealed;         /* a final chunk ends the file: only the rename was missing */
     bool has_header;
+    bool has_progress;   /* the last whole chunk carried a progress block */
+    struct stor_progress pg; /* its block: what the kept chunks hold */
 };
 
 static enum sr_err scan_file(int fd, uint64_t size, struct scan *sc)
@@ -120,25 +122,72 @@ static enum sr_err scan_file(int fd, uint64_t size, struct scan *sc)
     sc->has_header = true;
     sc->end = total;
     for (;;) {
+        uint8_t pb[STOR_PROGRESS_LEN];
+        bool with_pg, final;
+        uint64_t flen;
         uint32_t n;
         if ((err = read_at(fd, frame, sizeof(frame), sc->end, &got)))
             return err;
         if (got < sizeof(frame))
             break;
         n = stor_get32(frame);
-        if (frame[4] == 1 && n == STOR_TRAILER_LEN + STOR_TAG_LEN &&
-            sc->end + sizeof(frame) + n == size) {
+        with_pg = frame[4] == STOR_FRAME_DATA_P || frame[4] == STOR_FRAME_FINAL_P;
+        final = frame[4] == 1 || frame[4] == STOR_FRAME_FINAL_P;
+        if (frame[4] > STOR_FRAME_FINAL_P || frame[4] == STOR_FRAME_RECOVERY)
+            break;
+        flen = sizeof(frame) + (with_pg ? STOR_PROGRESS_LEN : 0);
+        if (with_pg) {
+            if ((err = read_at(fd, pb, sizeof(pb), sc->end + sizeof(frame), &got)))
+                return err;
+            if (got < sizeof(pb))
+                break;
+        }
+        if (final && n == STOR_TRAILER_LEN + STOR_TAG_LEN && sc->end + flen + n == size) {
             sc->sealed = true;
             sc->end = size;
+            if (with_pg) {
+                stor_progress_parse(pb, &sc->pg);
+                sc->has_progress = true;
+            }
             break;
         }
-        if (frame[4] != 0 || n <= STOR_TAG_LEN || n > sc->h.chunk_size + STOR_TAG_LEN ||
-            sc->end + sizeof(frame) + n > size)
+        if (final || n <= STOR_TAG_LEN || n > sc->h.chunk_size + STOR_TAG_LEN ||
+            sc->end + flen + n > size)
             break; /* a torn (or zeroed) last chunk */
-        sc->end += sizeof(frame) + n;
+        sc->end += flen + n;
         sc->chunks++;
+        sc->has_progress = with_pg;
+        if (with_pg)
+            stor_progress_parse(pb, &sc->pg);
     }
     return SR_OK;
+}
+
+/* A sealed archive's state as its final frame says (old archives: complete). */
+static enum stor_state sealed_state(const struct scan *sc)
+{
+    return sc->has_progress && sc->pg.end == STOR_END_SHUTDOWN ? STOR_STATE_SHUTDOWN
+                                                               : STOR_STATE_COMPLETE;
+}
+
+/* The plaintext framing of the file at path (sc->raw to be freed). */
+static enum sr_err scan_path(const char *path, struct scan *sc, uint64_t *mtime_us)
+{
+    struct stat sb;
+    enum sr_err err;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0)
+        return sr_err_from_errno(errno);
+    if (fstat(fd, &sb) != 0) {
+        err = sr_err_from_errno(errno);
+        close(fd);
+        return err;
+    }
+    *mtime_us = (uint64_t)sb.st_mtim.tv_sec * 1000000u + (uint64_t)sb.st_mtim.tv_nsec / 1000u;
+    err = scan_file(fd, (uint64_t)sb.st_size, sc);
+    close(fd);
+    return err;
 }
 
 static void index_fix(struct stor_index *ix, const char *id, const struct scan *sc,
@@ -165,6 +214,12 @@ static void index_fix(struct stor_index *ix, const char *id, const struct scan *
     rec->state = state;
     rec->end_wall_us = end_us;
     rec->bytes = bytes;
+    if (sc && sc->has_progress) {
+        /* What a reader finds in the kept chunks (every packet, RTCP and
+         * encrypted ones too, as `srtprec verify` counts them). */
+        rec->packets = sc->pg.packets;
+        rec->n_streams = sc->pg.streams;
+    }
     snprintf(rec->path, sizeof(rec->path), "%s", path);
     if ((err = stor_index_put(ix, rec)))
         log_warn("recovery: index update of %s failed: %s", id, sr_strerror(err));
@@ -228,7 +283,7 @@ static enum sr_err recover_one(const char *dir, const char *name, struct stor_in
             goto out;
         }
         log_notice("recovery: %s was sealed; only the rename was missing", final_path);
-        index_fix(ix, id, &sc, STOR_STATE_COMPLETE, mtime_us, sc.size, final_path, st);
+        index_fix(ix, id, &sc, sealed_state(&sc), mtime_us, sc.size, final_path, st);
     } else {
         struct stor_recovery rv = { 0 };
         uint8_t frame[STOR_FRAME_LEN + STOR_RECOVERY_LEN];
@@ -309,13 +364,14 @@ static enum sr_err fix_stale_rows(const char *dir, struct stor_index *ix,
         if ((err = stor_index_search(ix, &q, collect, pd)))
             break;
         for (size_t i = 0; i < pd->n; i++) {
-            struct stat sb;
-            if (stat(pd->paths[i], &sb) == 0) {
+            struct scan sc = { 0 };
+            uint64_t mtime_us = 0;
+            if (scan_path(pd->paths[i], &sc, &mtime_us) == SR_OK) {
                 log_notice("recovery: %s is sealed but its index row said recording",
                            pd->paths[i]);
-                index_fix(ix, pd->ids[i], NULL, STOR_STATE_COMPLETE,
-                          (uint64_t)sb.st_mtim.tv_sec * 1000000u, (uint64_t)sb.st_size,
-                          pd->paths[i], st);
+                index_fix(ix, pd->ids[i], &sc, sc.sealed ? sealed_state(&sc) : STOR_STATE_DAMAGED,
+                          mtime_us, sc.size, pd->paths[i], st);
+                free(sc.raw);
             } else {
                 log_warn("recovery: %s: no archive file for a recording in progress; index: "
                          "damaged", pd->paths[i]);
@@ -328,6 +384,57 @@ static enum sr_err fix_stale_rows(const char *dir, struct stor_index *ix,
         memcpy(after, pd->last, sizeof(after));
     }
     free(pd);
+    return err;
+}
+
+static const char sealed_sfx[] = ".srec";
+
+/* A sealed <id>.srec without an index row (the recorder could not write it,
+ * and its in-memory queue was lost or full): the row from the plaintext
+ * header and final frame. */
+static enum sr_err reconcile_one(const char *dir, const char *name, struct stor_index *ix,
+                                 struct stor_recover_stats *st)
+{
+    char path[PATH_MAX], id[STOR_ID_HEX], hid[STOR_ID_HEX];
+    struct stor_record *rec;
+    struct scan sc = { 0 };
+    uint64_t mtime_us = 0;
+    size_t idlen = strlen(name) - (sizeof(sealed_sfx) - 1);
+    enum sr_err err;
+    int n;
+
+    if (idlen != STOR_ID_HEX - 1)
+        return SR_OK;
+    memcpy(id, name, idlen);
+    id[idlen] = '\0';
+    rec = calloc(1, sizeof(*rec));
+    if (!rec)
+        return SR_ENOMEM;
+    err = stor_index_get(ix, id, rec);
+    if (err != SR_ENOTFOUND)
+        goto out; /* it has its row (or the lookup failed: logged by the caller) */
+    n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    err = SR_ELIMIT;
+    if (n < 0 || (size_t)n >= sizeof(path))
+        goto out;
+    if ((err = scan_path(path, &sc, &mtime_us)))
+        goto out;
+    err = SR_EPARSE;
+    if (!sc.has_header)
+        goto out;
+    sr_hex_encode(sc.h.id, sizeof(sc.h.id), hid);
+    if (strcmp(hid, id) != 0)
+        goto out; /* not named after its own id: not ours to index */
+    log_notice("recovery: %s had no index row: added (%s, %llu packets, %u streams)", path,
+               sc.sealed ? "sealed" : "no final chunk",
+               (unsigned long long)sc.pg.packets, sc.pg.streams);
+    index_fix(ix, id, &sc, sc.sealed ? sealed_state(&sc) : STOR_STATE_DAMAGED, mtime_us,
+              sc.size, path, st);
+    st->reconciled++;
+    err = SR_OK;
+out:
+    free(sc.raw);
+    free(rec);
     return err;
 }
 
@@ -359,5 +466,20 @@ enum sr_err stor_recover(const char *dir, struct stor_index *ix, struct stor_rec
     closedir(d);
     if (ix && (e = fix_stale_rows(dir, ix, st)))
         err = err ? err : e;
+    /* Last: the partials recovered above have their rows by now. */
+    if (ix && (d = opendir(dir))) {
+        while ((de = readdir(d))) {
+            size_t n = strlen(de->d_name);
+            if (n <= sizeof(sealed_sfx) - 1 ||
+                strcmp(de->d_name + n - (sizeof(sealed_sfx) - 1), sealed_sfx) != 0)
+                continue;
+            if ((e = reconcile_one(dir, de->d_name, ix, st))) {
+                log_error("recovery: %s/%s: cannot index it: %s", dir, de->d_name,
+                          sr_strerror(e));
+                err = err ? err : e;
+            }
+        }
+        closedir(d);
+    }
     return err;
 }

@@ -35,16 +35,6 @@ static bool take(const struct stor_record *rec, void *arg)
     return true;
 }
 
-static const char *state_word(enum stor_state s)
-{
-    switch (s) {
-    case STOR_STATE_RECORDING: return "recording";
-    case STOR_STATE_COMPLETE: return "complete";
-    case STOR_STATE_DAMAGED: return "damaged";
-    case STOR_STATE_RECOVERED: return "recovered";
-    }
-    return "unknown";
-}
 
 static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
                               const struct stor_record *r, struct stor_retention_stats *st)
@@ -62,7 +52,7 @@ static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
         { "id", r->id },               { "call_id", r->call.call_id },
         { "local", r->call.local_aor }, { "remote", r->call.remote_aor },
         { "start_us", start },         { "end_us", end },
-        { "state", state_word(r->state) }, { "bytes", bytes },
+        { "state", stor_state_name(r->state) }, { "bytes", bytes },
         { "path", r->path },           { "file_missing", missing },
     };
     if ((err = chainlog_append(cl, 0, f, SR_ARRAY_LEN(f))))

@@ -59,6 +59,17 @@ struct stor_pkt {
     size_t payload_len;
 };
 
+/** How an archive ended, sealed into its final chunk (frame flag 4;
+ *  docs/archive-format.md).  Archives written before this field existed
+ *  read as STOR_END_COMPLETE. */
+enum stor_end {
+    STOR_END_NONE = 0,     /**< not sealed (recording, or recovered after a crash) */
+    STOR_END_COMPLETE = 1, /**< the call ended and its archive was sealed */
+    STOR_END_SHUTDOWN = 2, /**< cut by shutdown: the recorder stopped while the call went on */
+};
+/** "complete", "shutdown" or "none". */
+const char *stor_end_name(enum stor_end e);
+
 /** Counts the recorder adds to the trailer (what could not be recorded, and why). */
 struct stor_counts {
     uint64_t packets;           /**< written */
@@ -134,11 +145,31 @@ bool stor_writer_nospace(const struct stor_writer *w);
 /** Packets refused with SR_ENOSPC so far. */
 uint64_t stor_writer_nospace_drops(const struct stor_writer *w);
 /** Write the final chunk with the trailer, fsync (unless STOR_SYNC_NONE),
- *  rename to <id>.srec and free w (also on failure).  path_out (may be NULL) gets the final path. */
+ *  rename to <id>.srec and free w (also on failure).  path_out (may be NULL) gets the final path.
+ *  Same as stor_writer_seal(.., STOR_END_COMPLETE, ..) then stor_writer_abandon. */
 enum sr_err stor_writer_close(struct stor_writer *w, const struct stor_counts *counts,
                               char *path_out, size_t path_len);
-/** Free w without sealing: the .partial file stays for recovery. NULL-safe. */
+/** Seal like stor_writer_close, recording `end` (COMPLETE or SHUTDOWN), but
+ *  never free w.  SR_OK: sealed and renamed; free w with stor_writer_abandon.
+ *  SR_ENOSPC / SR_EIO (a write, fsync or rename failed: disk full, I/O
+ *  error): nothing buffered is lost, the file is still <id>.srec.partial
+ *  and ends on a whole chunk; call again later (counts and end may change)
+ *  or give up with stor_writer_abandon, which leaves the .partial for
+ *  stor_recover and loses stor_writer_pending() packets.  Any other error:
+ *  w is failed; abandon it.  After the streams were ended (the first call),
+ *  stor_writer_packet and stor_writer_add_stream answer SR_ESTATE. */
+enum sr_err stor_writer_seal(struct stor_writer *w, const struct stor_counts *counts,
+                             enum stor_end end, char *path_out, size_t path_len);
+/** Free w without sealing (or after stor_writer_seal returned SR_OK): an
+ *  unsealed .partial file stays for recovery. NULL-safe. */
 void stor_writer_abandon(struct stor_writer *w);
+/** Packets handed to the writer whose bytes are not yet on the disk in a
+ *  whole chunk (what abandoning w now would lose), and how many of them
+ *  carry STOR_PKT_ENCRYPTED. */
+uint64_t stor_writer_pending(const struct stor_writer *w, uint64_t *encrypted);
+/** Data packets and streams in the chunks written so far (what a reader
+ *  of the recovered .partial would find). */
+uint64_t stor_writer_committed(const struct stor_writer *w, unsigned *streams);
 /** Plaintext bytes handed to the writer so far, and the SHA-256 it will seal. */
 uint64_t stor_writer_bytes(const struct stor_writer *w);
 
@@ -184,6 +215,8 @@ struct stor_recovery {
 const struct stor_recovery *stor_reader_recovery(const struct stor_reader *r);
 /** After SR_ECLOSED: the trailer's counts (NULL before). */
 const struct stor_counts *stor_reader_counts(const struct stor_reader *r);
+/** After SR_ECLOSED: how the archive ended (STOR_END_NONE if recovered). */
+enum stor_end stor_reader_end(const struct stor_reader *r);
 /** After SR_ECLOSED: when the writer sealed the archive (Unix epoch us); 0 before. */
 uint64_t stor_reader_end_wall_us(const struct stor_reader *r);
 /** Chunks authenticated so far (after SR_ECLOSED: data chunks + the final one). */
@@ -237,6 +270,7 @@ struct stor_recover_stats {
     size_t recovered;   /**< partial archives sealed with a recovery marker */
     size_t damaged;     /**< partial files too short to hold a header */
     size_t index_fixed; /**< index rows repaired (state, size, path) */
+    size_t reconciled;  /**< sealed archives that had no index row and got one */
 };
 
 /** At recorder start, before any writer opens in dir: close every
@@ -259,7 +293,11 @@ enum stor_state {
     STOR_STATE_COMPLETE,
     STOR_STATE_DAMAGED,
     STOR_STATE_RECOVERED, /**< sealed by stor_recover after a crash: readable, maybe cut short */
+    STOR_STATE_SHUTDOWN,  /**< cut by shutdown: sealed whole, but the call went on after it */
+    STOR_STATE_COUNT
 };
+/** "recording", "complete", "damaged", "recovered", "shutdown". */
+const char *stor_state_name(enum stor_state s);
 
 struct stor_record {
     char id[STOR_ID_HEX];
@@ -301,7 +339,7 @@ enum sr_err stor_index_delete(struct stor_index *ix, const char *id);
 /** Totals for monitoring (the API's /metrics): recordings per state, their
  *  bytes, and how many are under legal hold.  One aggregate query. */
 struct stor_index_stats {
-    uint64_t recordings[STOR_STATE_RECOVERED + 1]; /**< indexed by enum stor_state */
+    uint64_t recordings[STOR_STATE_COUNT]; /**< indexed by enum stor_state */
     uint64_t bytes;
     uint64_t held;
 };

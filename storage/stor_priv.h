@@ -38,6 +38,12 @@ enum {
     STOR_TRAILER_LEN = 124,
     STOR_RECOVERY_LEN = 96,            /* plaintext recovery marker, frame flag 2 */
     STOR_FRAME_RECOVERY = 2,
+    /* Frames with a plaintext progress block (16 bytes after the frame
+     * header, bound into the AAD): what whole pages up to the chunk's end
+     * hold, so that recovery, which has no key, can fill the index row. */
+    STOR_FRAME_DATA_P = 3,
+    STOR_FRAME_FINAL_P = 4,
+    STOR_PROGRESS_LEN = 16,
     STOR_PKT_HDR_LEN = 27,
     STOR_MAX_PAYLOAD = 65536,
 };
@@ -79,7 +85,9 @@ static inline uint64_t stor_get64(const uint8_t *p)
 /* ---------------------------------------------------------- aead.c */
 
 /** Seal or open one chunk: AES-256-GCM, nonce = 0^32 || index (u64 BE),
- *  AAD = id || index || final || header hash.
+ *  AAD = id || index || final || header hash, and with progress (non-NULL,
+ *  STOR_PROGRESS_LEN bytes) the frame flag (3/4) in final's place and the
+ *  progress block after the hash.
  *  ctx: a cipher context the caller keeps so that sealing allocates
  *  nothing (the writer's flush path).
  *  Sealing works in place: buf's len bytes become ciphertext, the tag goes
@@ -88,11 +96,24 @@ static inline uint64_t stor_get64(const uint8_t *p)
 enum sr_err stor_chunk_seal_inplace(EVP_CIPHER_CTX *ctx, const uint8_t key[STOR_KEY_LEN],
                                     const uint8_t id[STOR_ID_LEN],
                                     const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
-                                    uint8_t *buf, size_t len, uint8_t tag[STOR_TAG_LEN]);
+                                    const uint8_t *progress, uint8_t *buf, size_t len,
+                                    uint8_t tag[STOR_TAG_LEN]);
 /** SR_EAUTH when the tag does not verify; ctlen includes the tag. */
 enum sr_err stor_chunk_open(const uint8_t key[STOR_KEY_LEN], const uint8_t id[STOR_ID_LEN],
                             const uint8_t hh[STOR_HASH_LEN], uint64_t index, bool final,
-                            const uint8_t *ct, size_t ctlen, uint8_t *out);
+                            const uint8_t *progress, const uint8_t *ct, size_t ctlen,
+                            uint8_t *out);
+
+/** The progress block of a frame with flag 3 or 4: data packets and
+ *  streams (first BOS pages) in the whole pages of every chunk up to and
+ *  including this one, and (final chunk only) how the archive ended. */
+struct stor_progress {
+    uint64_t packets;
+    uint32_t streams;
+    uint32_t end; /* enum stor_end; 0 in data chunks */
+};
+void stor_progress_encode(const struct stor_progress *pg, uint8_t out[STOR_PROGRESS_LEN]);
+void stor_progress_parse(const uint8_t in[STOR_PROGRESS_LEN], struct stor_progress *pg);
 /** The header tag: GCM over no plaintext with nonce 0xff * 12 and AAD = hdr. */
 enum sr_err stor_header_tag(const uint8_t key[STOR_KEY_LEN], const uint8_t *hdr, size_t len,
                             uint8_t tag[STOR_TAG_LEN]);

@@ -65,7 +65,17 @@ struct wpage {
     size_t body;                   /* body bytes so far */
     uint8_t flags;                 /* OGG_FLAG_* of this page */
     int64_t granule;               /* of the last packet that ends on it; -1: none */
+    uint32_t pkts, enc;            /* data packets (and encrypted ones) that end on it */
+    bool first_bos;                /* the BOS page of a new stream (not a chain link's) */
     uint8_t lacing[PAGE_SEGS];
+};
+
+/* Where a chunk will end in plain: chunks end on page boundaries, so that
+ * each one's progress block can say exactly what its whole pages hold. */
+struct wcut {
+    size_t end;                    /* bytes of plain (from its front) up to the cut */
+    uint64_t pkts, enc;            /* totals over every page before the cut */
+    uint32_t streams;
 };
 
 /* What every packet touches comes first (one cache line with the page's
@@ -103,9 +113,19 @@ struct stor_writer {
     uint64_t committed;   /* file bytes: header and whole chunks */
     bool dirty;           /* chunks written since the last fdatasync */
     enum stor_sync sync;
-    bool nospace;         /* the last chunk write met ENOSPC; plain holds it */
+    bool nospace;         /* the last chunk write failed (ENOSPC, EIO); plain holds it */
     size_t max_buffered;  /* plain bytes held while the disk is full */
     uint64_t nospace_drops;
+    uint64_t enc_packets;             /* packets with STOR_PKT_ENCRYPTED handed in */
+    uint64_t done_pkts, done_enc;     /* in pages appended to plain */
+    uint32_t done_streams;
+    uint64_t com_pkts, com_enc;       /* in chunks on the disk */
+    uint32_t com_streams;
+    struct wcut *cuts;                /* pending chunk ends, oldest first */
+    size_t n_cuts, cap_cuts;
+    /* stor_writer_seal's steps, each done once across retries. */
+    bool closing, final_written, synced, renamed, sealed;
+    uint8_t final_sha[STOR_HASH_LEN];
 };
 
 static enum sr_err fail(struct stor_writer *w, enum sr_err err)
@@ -142,19 +162,23 @@ static enum sr_err writev_at(int fd, struct iovec *iov, int n, uint64_t off)
  * buffer each was most of the recorder's memory).  On a failed write the
  * bytes are sealed once more, which restores the plaintext (AES-CTR), so
  * the disk-full path can keep it and retry. */
-static enum sr_err seal_chunk(struct stor_writer *w, uint8_t *buf, size_t len, bool final)
+static enum sr_err seal_chunk(struct stor_writer *w, uint8_t *buf, size_t len, bool final,
+                              const struct stor_progress *prog)
 {
-    uint8_t frame[STOR_FRAME_LEN], tag[STOR_TAG_LEN];
+    uint8_t frame[STOR_FRAME_LEN + STOR_PROGRESS_LEN], tag[STOR_TAG_LEN];
+    const uint8_t *pb = frame + STOR_FRAME_LEN;
+    size_t flen = STOR_FRAME_LEN + STOR_PROGRESS_LEN;
     struct iovec iov[3];
     enum sr_err err;
 
-    err = stor_chunk_seal_inplace(w->cipher, w->key, w->id, w->hh, w->chunk_index, final, buf,
-                                  len, tag);
+    stor_progress_encode(prog, frame + STOR_FRAME_LEN);
+    err = stor_chunk_seal_inplace(w->cipher, w->key, w->id, w->hh, w->chunk_index, final, pb,
+                                  buf, len, tag);
     if (err)
         return fail(w, err);
     stor_put32(frame, (uint32_t)(len + STOR_TAG_LEN));
-    frame[4] = final ? 1 : 0;
-    iov[0] = (struct iovec){ frame, sizeof(frame) };
+    frame[4] = final ? STOR_FRAME_FINAL_P : STOR_FRAME_DATA_P;
+    iov[0] = (struct iovec){ frame, flen };
     iov[1] = (struct iovec){ buf, len };
     iov[2] = (struct iovec){ tag, sizeof(tag) };
     err = writev_at(w->fd, iov, 3, w->committed);
@@ -163,46 +187,99 @@ static enum sr_err seal_chunk(struct stor_writer *w, uint8_t *buf, size_t len, b
         log_debug("chunk %llu: write failed: %s", (unsigned long long)w->chunk_index,
                   sr_strerror(err));
         undo = stor_chunk_seal_inplace(w->cipher, w->key, w->id, w->hh, w->chunk_index, final,
-                                       buf, len, tag);
+                                       pb, buf, len, tag);
         if (undo)
             return fail(w, undo);
         /* Cut a torn chunk off: the file must end on a chunk boundary for a
          * retry and for recovery alike. */
         if (ftruncate(w->fd, (off_t)w->committed) != 0)
             return fail(w, sr_err_from_errno(errno));
-        if (err == SR_ENOSPC) {
-            w->nospace = true; /* not fatal: the plaintext stays buffered */
+        if (err == SR_ENOSPC || err == SR_EIO) {
+            w->nospace = true; /* not fatal: the plaintext stays buffered, a later try may pass */
             return err;
         }
         return fail(w, err);
     }
-    w->committed += STOR_FRAME_LEN + len + STOR_TAG_LEN;
+    w->committed += flen + len + STOR_TAG_LEN;
     w->dirty = true;
     w->nospace = false;
     w->chunk_index++;
     return SR_OK;
 }
 
-/* Seal whole chunks, and with all set the remainder as well. */
-static enum sr_err seal_plain(struct stor_writer *w, bool all)
+static bool retryable(enum sr_err err)
+{
+    return err == SR_ENOSPC || err == SR_EIO;
+}
+
+/* A chunk ends at plain's end as it is now. */
+static enum sr_err cut_push(struct stor_writer *w)
+{
+    if (w->n_cuts == w->cap_cuts) {
+        /* Normally one or two; thousands only while a full disk holds
+         * max_buffered bytes back. */
+        size_t nc = w->cap_cuts ? 2 * w->cap_cuts : 2;
+        struct wcut *n = realloc(w->cuts, nc * sizeof(*n));
+        if (!n)
+            return fail(w, SR_ENOMEM);
+        w->cuts = n;
+        w->cap_cuts = nc;
+    }
+    w->cuts[w->n_cuts++] = (struct wcut){ w->plain.len, w->done_pkts, w->done_enc,
+                                          w->done_streams };
+    return SR_OK;
+}
+
+static size_t open_from(const struct stor_writer *w)
+{
+    return w->n_cuts ? w->cuts[w->n_cuts - 1].end : 0;
+}
+
+/* Seal and write every chunk up to the last cut, oldest first. */
+static enum sr_err seal_cuts(struct stor_writer *w)
 {
     enum sr_err err;
 
-    while (w->plain.len >= w->chunk_size || (all && w->plain.len > 0)) {
-        size_t n = w->plain.len < w->chunk_size ? w->plain.len : w->chunk_size;
+    while (w->n_cuts) {
+        struct wcut c = w->cuts[0];
+        struct stor_progress pg = { c.pkts, c.streams, 0 };
         /* Every byte in plain is hashed already (emit); a chunk the full
          * disk sent back is still at the front of plain, as plaintext. */
-        if ((err = seal_chunk(w, (uint8_t *)w->plain.p, n, false)))
+        if ((err = seal_chunk(w, (uint8_t *)w->plain.p, c.end, false, &pg)))
             return err;
-        buf_consume(&w->plain, n); /* what it held is ciphertext now: no wipe needed */
+        buf_consume(&w->plain, c.end); /* what it held is ciphertext now: no wipe needed */
+        w->com_pkts = c.pkts;
+        w->com_enc = c.enc;
+        w->com_streams = c.streams;
+        memmove(w->cuts, w->cuts + 1, (w->n_cuts - 1) * sizeof(*w->cuts));
+        w->n_cuts--;
+        for (size_t i = 0; i < w->n_cuts; i++)
+            w->cuts[i].end -= c.end;
     }
     return SR_OK;
 }
 
-static enum sr_err emit(struct stor_writer *w, const void *data, size_t len)
+/* Seal the chunks that are full, and with all set the remainder as well. */
+static enum sr_err seal_plain(struct stor_writer *w, bool all)
 {
     enum sr_err err;
 
+    if (all && w->plain.len > open_from(w) && (err = cut_push(w)))
+        return err;
+    return seal_cuts(w);
+}
+
+/* One whole page into plain: a chunk that it would push past chunk_size
+ * ends before it.  pkts, enc, streams: what the page completes. */
+static enum sr_err emit(struct stor_writer *w, const void *data, size_t len, uint32_t pkts,
+                        uint32_t enc, uint32_t streams)
+{
+    size_t from = open_from(w);
+    enum sr_err err;
+
+    if (w->plain.len > from && w->plain.len - from + len > w->chunk_size &&
+        (err = cut_push(w)))
+        return err;
     if ((err = buf_append(&w->plain, data, len)))
         return fail(w, err);
     /* Hashed now, while the page is in cache from its CRC: hashed at seal
@@ -210,10 +287,13 @@ static enum sr_err emit(struct stor_writer *w, const void *data, size_t len)
     if (EVP_DigestUpdate(w->sha, data, len) != 1)
         return fail(w, SR_ECRYPTO);
     w->plain_bytes += len;
+    w->done_pkts += pkts;
+    w->done_enc += enc;
+    w->done_streams += streams;
     if (w->nospace)
         return SR_OK; /* the disk was full: the next flush tries again */
-    err = seal_plain(w, false);
-    return err == SR_ENOSPC ? SR_OK : err; /* accepted: it is in the buffer */
+    err = seal_cuts(w);
+    return retryable(err) ? SR_OK : err; /* accepted: it is in the buffer */
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -242,11 +322,13 @@ static enum sr_err page_out(struct stor_writer *w, struct wstream *s)
     h[26] = (uint8_t)pg->nseg;
     memcpy(h + PAGE_HDR, pg->lacing, pg->nseg);
     put_le32(h + 22, stor_ogg_crc(0, h, len)); /* header, lacing and body are contiguous */
-    err = emit(w, h, len);
+    err = emit(w, h, len, pg->pkts, pg->enc, pg->first_bos ? 1 : 0);
     pg->nseg = 0;
     pg->body = 0;
     pg->flags = 0;
     pg->granule = -1;
+    pg->pkts = pg->enc = 0;
+    pg->first_bos = false;
     return err;
 }
 
@@ -292,9 +374,11 @@ static enum sr_err page_full(struct stor_writer *w, struct wstream *s)
 
 /* Append one packet, given in two parts (record header, payload), to s's
  * page; full pages leave as it goes. */
+enum { PKT_META = 0, PKT_DATA = 1, PKT_DATA_ENC = 2 }; /* what packet_in counts */
+
 static enum sr_err packet_in(struct stor_writer *w, struct wstream *s, const uint8_t *a,
                              size_t alen, const uint8_t *b, size_t blen, bool bos, bool eos,
-                             int64_t granule)
+                             int64_t granule, int kind)
 {
     struct wpage *pg = &s->pg;
     size_t rem = alen + blen;
@@ -332,6 +416,10 @@ static enum sr_err packet_in(struct stor_writer *w, struct wstream *s, const uin
             break; /* a lacing value below 255 ends the packet */
     }
     pg->granule = granule;
+    if (kind != PKT_META) { /* it ends on this page: counted when the page leaves */
+        pg->pkts++;
+        pg->enc += kind == PKT_DATA_ENC;
+    }
     if (eos)
         pg->flags |= OGG_FLAG_EOS;
     if (pg->body >= PAGE_FILL || pg->nseg == PAGE_SEGS)
@@ -352,8 +440,10 @@ static enum sr_err stream_begin(struct stor_writer *w, struct wstream *s, unsign
     s->pg.body = 0;
     s->pg.flags = 0;
     s->pg.granule = -1;
+    s->pg.pkts = s->pg.enc = 0;
+    s->pg.first_bos = !cont;
     stor_ogg_id_encode(id, idx, cont);
-    if ((err = packet_in(w, s, id, sizeof(id), NULL, 0, true, false, 0)))
+    if ((err = packet_in(w, s, id, sizeof(id), NULL, 0, true, false, 0, PKT_META)))
         return err;
     return stream_flush(w, s); /* the BOS page holds the ID packet alone */
 }
@@ -366,8 +456,9 @@ static enum sr_err group_seal(struct stor_writer *w)
     for (size_t i = 0; i < w->n_streams; i++) {
         struct wstream *s = &w->streams[i];
         size_t n = stor_ogg_info_encode(info, &s->info);
-        if ((err = packet_in(w, s, info, n, NULL, 0, false, false, 0)) ||
-            (err = packet_in(w, s, tags, stor_ogg_tags_encode(tags), NULL, 0, false, false, 0)) ||
+        if ((err = packet_in(w, s, info, n, NULL, 0, false, false, 0, PKT_META)) ||
+            (err = packet_in(w, s, tags, stor_ogg_tags_encode(tags), NULL, 0, false, false, 0,
+                                PKT_META)) ||
             (err = stream_flush(w, s)))
             return err;
     }
@@ -389,7 +480,7 @@ static enum sr_err end_all_streams(struct stor_writer *w)
     for (size_t i = 0; i < w->n_streams; i++) {
         struct wstream *s = &w->streams[i];
         /* A zero-length packet carries the EOS flag; readers skip it. */
-        if ((err = packet_in(w, s, NULL, 0, NULL, 0, false, true, s->granule)) ||
+        if ((err = packet_in(w, s, NULL, 0, NULL, 0, false, true, s->granule, PKT_META)) ||
             (err = stream_flush(w, s)))
             return err;
         s->live = false;
@@ -413,6 +504,7 @@ static void writer_free(struct stor_writer *w)
         if (w->streams[i].pg.buf)
             wipe_free(w->streams[i].pg.buf, PAGE_BUF);
     free(w->streams);
+    free(w->cuts);
     buf_fini(&w->plain);
     free(w->partial);
     free(w->final_path);
@@ -495,6 +587,10 @@ enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_
     w->sync = cfg->sync;
     buf_init(&hdr, STOR_MAX_HEADER);
     w->chunk_size = cfg->chunk_size ? cfg->chunk_size : STOR_DEFAULT_CHUNK;
+    /* Chunks end on page boundaries (their progress blocks count whole
+     * pages): a chunk must hold the largest page. */
+    if (w->chunk_size < PAGE_BUF)
+        w->chunk_size = PAGE_BUF;
     w->max_buffered = cfg->max_buffered ? cfg->max_buffered : 4 * w->chunk_size;
     if (w->max_buffered < w->chunk_size)
         w->max_buffered = w->chunk_size;
@@ -558,7 +654,7 @@ enum sr_err stor_writer_add_stream(struct stor_writer *w, const struct stor_stre
 
     if (!w || !si || !idx || si->payload_type > 127 || si->direction > STOR_DIR_RECV)
         return SR_EINVAL;
-    if (w->failed)
+    if (w->failed || w->closing)
         return SR_ESTATE;
     if (w->n_streams >= STOR_MAX_STREAMS ||
         w->serials + 1 + (w->group_sealed ? w->n_streams : 0) > STOR_MAX_SERIALS)
@@ -633,7 +729,7 @@ enum sr_err stor_writer_packet(struct stor_writer *w, unsigned idx, const struct
         return SR_EINVAL;
     if (p->payload_len > STOR_MAX_PAYLOAD)
         return SR_ELIMIT;
-    if (w->failed)
+    if (w->failed || w->closing)
         return SR_ESTATE;
     if (w->nospace && w->plain.len >= w->max_buffered) {
         w->nospace_drops++;
@@ -645,9 +741,11 @@ enum sr_err stor_writer_packet(struct stor_writer *w, unsigned idx, const struct
     g = granule_of(w, s, p);
     stor_ogg_pkt_encode(w->rec, p);
     if ((err = packet_in(w, s, w->rec, sizeof(w->rec), p->payload, p->payload_len, false, false,
-                         g)))
+                         g, (p->flags & STOR_PKT_ENCRYPTED) ? PKT_DATA_ENC : PKT_DATA)))
         return err;
     w->packets++;
+    if (p->flags & STOR_PKT_ENCRYPTED)
+        w->enc_packets++;
     return SR_OK;
 }
 
@@ -657,7 +755,7 @@ enum sr_err stor_writer_flush(struct stor_writer *w)
 
     if (!w)
         return SR_EINVAL;
-    if (w->failed)
+    if (w->failed || w->closing)
         return SR_ESTATE;
     if ((err = flush_all_streams(w)))
         return err;
@@ -703,24 +801,36 @@ static enum sr_err sync_dir(const char *dir)
     return err;
 }
 
-enum sr_err stor_writer_close(struct stor_writer *w, const struct stor_counts *counts,
-                              char *path_out, size_t path_len)
+/* Each step is done once: a retry after SR_ENOSPC/SR_EIO resumes where
+ * the last try stopped (a failed chunk write left the file on a whole
+ * chunk and the plaintext in place). */
+enum sr_err stor_writer_seal(struct stor_writer *w, const struct stor_counts *counts,
+                             enum stor_end end, char *path_out, size_t path_len)
 {
-    struct stor_trailer t = { 0 };
-    uint8_t tr[STOR_TRAILER_LEN];
-    enum sr_err err;
+    enum sr_err err = SR_OK;
 
-    if (!w)
+    if (!w || (end != STOR_END_COMPLETE && end != STOR_END_SHUTDOWN))
         return SR_EINVAL;
-    err = w->failed ? SR_ESTATE : SR_OK;
-    if (!err && w->n_streams && !w->group_sealed)
-        err = group_seal(w);
-    if (!err)
-        err = end_all_streams(w);
-    w->nospace = false;
-    if (!err)
-        err = seal_plain(w, true);
-    if (!err) {
+    if (w->failed)
+        return SR_ESTATE;
+    if (!w->closing) {
+        if (w->n_streams && !w->group_sealed)
+            err = group_seal(w);
+        if (!err)
+            err = end_all_streams(w);
+        if (err)
+            return fail(w, err);
+        if (EVP_DigestFinal_ex(w->sha, w->final_sha, NULL) != 1)
+            return fail(w, SR_ECRYPTO);
+        w->closing = true;
+    }
+    w->nospace = false; /* try the disk again */
+    if (!w->final_written) {
+        struct stor_trailer t = { 0 };
+        struct stor_progress pg = { 0 };
+        uint8_t tr[STOR_TRAILER_LEN];
+        if ((err = seal_plain(w, true)))
+            return err;
         if (counts)
             t.counts = *counts;
         t.packets_written = w->packets;
@@ -728,28 +838,68 @@ enum sr_err stor_writer_close(struct stor_writer *w, const struct stor_counts *c
         t.plain_bytes = w->plain_bytes;
         t.data_chunks = w->chunk_index;
         t.n_streams = (uint32_t)w->n_streams;
-        if (EVP_DigestFinal_ex(w->sha, t.sha, NULL) != 1)
-            err = SR_ECRYPTO;
-    }
-    if (!err) {
+        memcpy(t.sha, w->final_sha, sizeof(t.sha));
+        pg.packets = w->done_pkts;
+        pg.streams = w->done_streams;
+        pg.end = (uint32_t)end;
         stor_trailer_encode(&t, tr);
-        err = seal_chunk(w, tr, sizeof(tr), true);
+        if ((err = seal_chunk(w, tr, sizeof(tr), true, &pg)))
+            return err;
+        w->final_written = true;
     }
-    if (!err && w->sync != STOR_SYNC_NONE && fsync(w->fd) != 0)
-        err = sr_err_from_errno(errno);
-    if (!err && rename(w->partial, w->final_path) != 0)
-        err = sr_err_from_errno(errno);
-    if (!err && w->sync != STOR_SYNC_NONE)
-        err = sync_dir(w->dir);
-    if (!err && path_out) {
+    if (!w->synced) {
+        if (w->sync != STOR_SYNC_NONE && fsync(w->fd) != 0) {
+            /* Linux may have dropped the dirty pages that failed: the retry
+             * can pass over a hole (docs/storage.md, "Disk full"). */
+            err = sr_err_from_errno(errno);
+            return retryable(err) ? err : fail(w, err);
+        }
+        w->synced = true;
+    }
+    if (!w->renamed) {
+        if (rename(w->partial, w->final_path) != 0) {
+            err = sr_err_from_errno(errno);
+            return retryable(err) ? err : fail(w, err);
+        }
+        w->renamed = true;
+    }
+    if (w->sync != STOR_SYNC_NONE && (err = sync_dir(w->dir)))
+        return err;
+    w->sealed = true;
+    if (path_out) {
         int n = snprintf(path_out, path_len, "%s", w->final_path);
         if (n < 0 || (size_t)n >= path_len)
-            err = SR_ELIMIT;
+            return SR_ELIMIT;
     }
+    return SR_OK;
+}
+
+enum sr_err stor_writer_close(struct stor_writer *w, const struct stor_counts *counts,
+                              char *path_out, size_t path_len)
+{
+    enum sr_err err;
+
+    if (!w)
+        return SR_EINVAL;
+    err = stor_writer_seal(w, counts, STOR_END_COMPLETE, path_out, path_len);
     if (err)
         log_debug("close %s: %s", w->partial, sr_strerror(err));
     writer_free(w);
     return err;
+}
+
+uint64_t stor_writer_pending(const struct stor_writer *w, uint64_t *encrypted)
+{
+    if (encrypted)
+        *encrypted = w ? w->enc_packets - w->com_enc : 0;
+    return w ? w->packets - w->com_pkts : 0;
+}
+
+uint64_t stor_writer_committed(const struct stor_writer *w, unsigned *streams)
+{
+    if (streams)
+        *streams = w ? w->com_streams : 0;
+    return w ? w->com_pkts : 0;
 }
 
 void stor_writer_abandon(struct stor_writer *w)

@@ -183,8 +183,9 @@ static int cmd_verify(const struct opts *o)
                last, at, rv->torn_bytes);
         rc = EXIT_RECOVERED;
     } else if (!rc) {
-        printf("OK %s id=%s streams=%zu chunks=%" PRIu64 " read_packets=%" PRIu64 " ", o->pos[0],
-               stor_reader_id(r), stor_reader_n_streams(r), stor_reader_chunks(r), total);
+        printf("OK %s id=%s streams=%zu chunks=%" PRIu64 " read_packets=%" PRIu64 " end=%s ",
+               o->pos[0], stor_reader_id(r), stor_reader_n_streams(r), stor_reader_chunks(r),
+               total, stor_end_name(stor_reader_end(r)));
         print_counts(stdout, stor_reader_counts(r));
         printf("\n");
     }
@@ -218,7 +219,10 @@ static int cmd_info(const struct opts *o)
                    when);
             rc = EXIT_RECOVERED;
         } else {
-            printf("sealed:     %s\n", when);
+            printf("sealed:     %s (%s)\n", when,
+                   stor_reader_end(r) == STOR_END_SHUTDOWN
+                       ? "cut by shutdown: the recorder stopped while the call went on"
+                       : "the call ended");
         }
     }
     for (size_t i = 0; i < stor_reader_n_streams(r); i++) {
@@ -297,13 +301,12 @@ static int cmd_export(const struct opts *o)
 
 static bool list_one(const struct stor_record *rec, void *arg)
 {
-    static const char *const states[] = { "recording", "complete", "damaged", "recovered" };
     char when[64];
 
     sr_wall_fmt(rec->call.start_wall_us, when, sizeof(when));
     printf("%s %s %-9s%s call-id=%s local=%s remote=%s streams=%u packets=%" PRIu64
            " bytes=%" PRIu64 " %s\n",
-           rec->id, when, states[rec->state <= STOR_STATE_RECOVERED ? rec->state : 2],
+           rec->id, when, stor_state_name(rec->state),
            rec->hold ? " HOLD" : "",
            rec->call.call_id, rec->call.local_aor, rec->call.remote_aor, rec->n_streams,
            rec->packets, rec->bytes, rec->path);

@@ -186,6 +186,7 @@ static void no_plaintext_on_disk(struct fixture *fx)
 struct layout {
     size_t hdr_len;
     size_t off[512], len[512]; /* frame offset and frame+ciphertext length */
+    size_t flen[512];          /* frame header: 5, or 21 with a progress block (flag 3, 4) */
     size_t n;
 };
 
@@ -198,8 +199,9 @@ static bool chunks(const unsigned char *f, size_t flen, struct layout *L)
     for (o = L->hdr_len; o + 5 <= flen && L->n < 512; L->n++) {
         size_t n = (size_t)f[o] << 24 | (size_t)f[o + 1] << 16 | (size_t)f[o + 2] << 8 | f[o + 3];
         L->off[L->n] = o;
-        L->len[L->n] = 5 + n;
-        o += 5 + n;
+        L->flen[L->n] = f[o + 4] >= 3 ? 5 + 16 : 5;
+        L->len[L->n] = L->flen[L->n] + n;
+        o += L->len[L->n];
     }
     return o == flen;
 }
@@ -249,7 +251,8 @@ static void tamper(struct fixture *fx)
     expect(fx, "trailer-bitflip", c, len, SR_EAUTH, want);
 
     memcpy(c, f, len);
-    c[L.off[last] + 4] ^= 0x01; /* final flag cleared */
+    c[L.off[last] + 4] = 3; /* final flag cleared: a data chunk with progress */
+    memset(c + L.off[last] + 5 + 12, 0, 4); /* its end state too, as a data chunk's */
     expect(fx, "final-flag", c, len, SR_EAUTH, "failed authentication");
 
     /* Swap chunks 1 and 2 (same size: both full). */
@@ -341,21 +344,26 @@ static bool have_tool(const char *name)
  * with plain EVP calls: an independent reader of the format. */
 static bool chunk0_with_key(const unsigned char *f, const struct layout *L, const uint8_t key[32])
 {
-    uint8_t hh[32], nonce[12] = { 0 }, aad[16 + 8 + 1 + 32] = { 0 }, pt[CHUNK];
-    size_t ctlen = L->len[0] - 5 - 16;
+    uint8_t hh[32], nonce[12] = { 0 }, aad[16 + 8 + 1 + 32 + 16] = { 0 }, pt[4096];
+    size_t fl = L->flen[0], ctlen = L->len[0] - fl - 16;
+    /* Flag 3: the frame flag in the AAD's final byte, the progress block after HH. */
+    size_t alen = fl > 5 ? sizeof(aad) : sizeof(aad) - 16;
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int n;
     bool ok;
 
     EVP_Digest(f, L->hdr_len, hh, NULL, EVP_sha256(), NULL);
     memcpy(aad, f + 16, 16);
+    aad[24] = f[L->off[0] + 4] >= 3 ? f[L->off[0] + 4] : 0;
     memcpy(aad + 25, hh, 32);
+    if (fl > 5)
+        memcpy(aad + 57, f + L->off[0] + 5, 16);
     ok = ctx && ctlen <= sizeof(pt) &&
          EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1 &&
-         EVP_DecryptUpdate(ctx, NULL, &n, aad, sizeof(aad)) == 1 &&
-         EVP_DecryptUpdate(ctx, pt, &n, f + L->off[0] + 5, (int)ctlen) == 1 &&
+         EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)alen) == 1 &&
+         EVP_DecryptUpdate(ctx, pt, &n, f + L->off[0] + fl, (int)ctlen) == 1 &&
          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16,
-                             (void *)(uintptr_t)(f + L->off[0] + 5 + ctlen)) == 1 &&
+                             (void *)(uintptr_t)(f + L->off[0] + fl + ctlen)) == 1 &&
          EVP_DecryptFinal_ex(ctx, pt + n, &n) == 1 && memcmp(pt, "OggS", 4) == 0;
     EVP_CIPHER_CTX_free(ctx);
     return ok;
