@@ -266,7 +266,15 @@ struct ka_notifier_cfg {
     size_t max_subscriptions;
     size_t max_connections;
     unsigned default_expires, min_expires, max_expires;
+    unsigned idle_conn_s;        /**< close a connection without a subscription
+                                      after this long idle; 0 = KA_IDLE_CONN_S */
+    /** Monotonic clock (microseconds) for every timer; NULL = sr_now_us.
+     *  Tests pass a fake one and drive time themselves. */
+    uint64_t (*now_us)(void *arg);
+    void *now_arg;
 };
+
+enum { KA_IDLE_CONN_S = 120 };
 
 /** Something registered in the epoll set: main dispatches on kind. */
 enum ka_watch_kind { KA_WATCH_LISTEN = 1, KA_WATCH_SIP, KA_WATCH_CTL_LISTEN, KA_WATCH_CTL };
@@ -286,8 +294,23 @@ void ka_notifier_io(struct ka_notifier *n, struct ka_watch *w, uint32_t events);
  *  subscriptions, one partial for all changes since the last flush), then
  *  settle the callstore, expire subscriptions and time out NOTIFYs. */
 void ka_notifier_flush(struct ka_notifier *n, uint64_t now_us);
-/** Milliseconds until the next timer, for epoll_wait (-1 = none). */
+/** Milliseconds until the next timer, for epoll_wait (-1 = none).  Only
+ *  deadlines that ka_notifier_flush() acts on count, so after a flush at
+ *  now_us this is never 0 (a 0 would make the loop spin). */
 int ka_notifier_timeout_ms(const struct ka_notifier *n, uint64_t now_us);
+/** Replace the allow list (SIGHUP).  The notifier keeps its own copy (the
+ *  one in cfg only seeds it).  New SUBSCRIBEs are checked against the new
+ *  list; a live subscription whose identity it no longer allows ends with a
+ *  final NOTIFY "terminated;reason=rejected" (no key leaves for it from this
+ *  call on); one whose entry filter changed takes the new filter and gets a
+ *  full state; the others are untouched.  Logs what it did (notice). */
+enum sr_err ka_notifier_set_authz(struct ka_notifier *n, const struct ka_authz *az);
+/** TLS context for connections accepted from now on (SIGHUP: new
+ *  certificate, key, CA or CRL); connections already up keep theirs (their
+ *  SSL holds a reference), so the caller may free the old context after
+ *  this.  Borrowed, as cfg.tls is.  Ignored in lab plain-TCP mode. */
+void ka_notifier_set_tls(struct ka_notifier *n, SSL_CTX *tls);
+size_t ka_notifier_connections(const struct ka_notifier *n);
 /** Shutdown: final NOTIFY (terminated;reason=noresource) to every subscriber. */
 void ka_notifier_shutdown(struct ka_notifier *n);
 size_t ka_notifier_subscriptions(const struct ka_notifier *n);

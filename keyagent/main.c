@@ -38,6 +38,7 @@ struct ka_cfg {
     bool lab_allow_plain_tcp;
     unsigned long max_subscriptions, max_connections, max_calls, max_control_clients;
     unsigned long default_expires, min_expires, max_expires;
+    unsigned long idle_connection_s;
     char log_level[CONF_STR_MAX];
 };
 
@@ -76,12 +77,16 @@ static const struct conf_item conf_items[] = {
       "subscription lifetime when SUBSCRIBE has no Expires (s)" },
     { "min-expires", CONF_UINT, F(min_expires), "60", 1, 86400, "shorter: 423 (s)" },
     { "max-expires", CONF_UINT, F(max_expires), "86400", 60, 604800, "longer is cut to this (s)" },
+    { "idle-connection-s", CONF_UINT, F(idle_connection_s), "120", 1, 86400,
+      "close a SIP connection that carries no subscription after this long idle (s)" },
     { "log-level", CONF_STR, F(log_level), "notice", 0, 0, "error|warn|notice|info|debug" },
 };
 #undef F
 
 struct ka_daemon {
     struct ka_cfg cfg;
+    int argc;                 /* kept for SIGHUP: the file is read again, then the flags */
+    char **argv;
     int epoll_fd, signal_fd, listen_fd;
     struct ka_watch listen_w, signal_w;
     char via_host[NI_MAXHOST + NI_MAXSERV + 4];
@@ -223,6 +228,7 @@ static enum sr_err setup(struct ka_daemon *d)
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP); /* reload (reload()); its default action would kill us */
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -275,6 +281,7 @@ static enum sr_err setup(struct ka_daemon *d)
     nc.default_expires = (unsigned)d->cfg.default_expires;
     nc.min_expires = (unsigned)d->cfg.min_expires;
     nc.max_expires = (unsigned)d->cfg.max_expires;
+    nc.idle_conn_s = (unsigned)d->cfg.idle_connection_s;
     if (nc.default_expires < nc.min_expires || nc.max_expires < nc.default_expires) {
         log_error("need min-expires <= default-expires <= max-expires");
         return SR_EINVAL;
@@ -296,6 +303,102 @@ static enum sr_err setup(struct ka_daemon *d)
     log_notice("listening on %s (%s), control socket %s, %zu allowed subscribers", d->via_host,
                d->tls ? "TLS" : "plain TCP", d->cfg.control_socket, d->authz.n);
     return SR_OK;
+}
+
+/* Keys whose change needs a restart: everything but what reload() applies. */
+static bool reloadable(const char *key)
+{
+    static const char *const keys[] = { "allow", "tls-cert", "tls-key", "tls-ca", "tls-crl",
+                                        "log-level" };
+
+    for (size_t i = 0; i < SR_ARRAY_LEN(keys); i++)
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool item_changed(const struct conf_item *it, const struct ka_cfg *a, const struct ka_cfg *b)
+{
+    const char *pa = (const char *)a + it->offset, *pb = (const char *)b + it->offset;
+
+    switch (it->type) {
+    case CONF_STR: return strcmp(pa, pb) != 0;
+    case CONF_UINT: return *(const unsigned long *)(const void *)pa != *(const unsigned long *)(const void *)pb;
+    case CONF_BOOL: return *(const bool *)(const void *)pa != *(const bool *)(const void *)pb;
+    }
+    return false;
+}
+
+/* SIGHUP: read the configuration again and apply what can change under live
+ * subscriptions: the allow list, the TLS context for new connections
+ * (certificate, key, CA, CRL) and the log level.  Each part either applies
+ * whole or keeps the old state, and says which at notice level.  There is no
+ * log file to reopen (the log is stderr); the disclosure log is a hash chain
+ * and is never reopened under a running daemon (docs/keyagent.md). */
+static void reload(struct ka_daemon *d)
+{
+    static struct ka_cfg nc; /* 8 KB of strings: off the stack; one thread */
+    struct ka_authz az;
+    char why[512];
+    const char *awhy = "";
+    int help = 0, lvl;
+
+    memset(&nc, 0, sizeof(nc));
+    if (conf_load(conf_items, SR_ARRAY_LEN(conf_items), &nc, "keyagent", d->argc, d->argv, &help,
+                  why, sizeof(why)) != SR_OK) {
+        log_warn("reload: configuration not read (%s): nothing changed", why);
+        return;
+    }
+    for (size_t i = 0; i < SR_ARRAY_LEN(conf_items); i++)
+        if (!reloadable(conf_items[i].name) && item_changed(&conf_items[i], &d->cfg, &nc))
+            log_warn("reload: %s changed: takes effect only at restart", conf_items[i].name);
+
+    if (ka_authz_parse(&az, nc.allow, &awhy) != SR_OK) {
+        log_warn("reload: allow list not reloaded (%s): the old one stays", awhy);
+    } else if (ka_notifier_set_authz(d->notifier, &az) == SR_OK) {
+        d->authz = az;
+        memcpy(d->cfg.allow, nc.allow, sizeof(d->cfg.allow));
+        log_notice("reload: allow list reloaded (%zu entries)", az.n);
+    }
+
+    if (!d->tls) {
+        if (nc.tls_cert[0])
+            log_warn("reload: tls-cert set but the daemon runs plain TCP: takes effect only at "
+                     "restart");
+    } else if (!nc.tls_cert[0]) {
+        log_warn("reload: tls-cert removed: TLS context kept (plain TCP only at restart)");
+    } else {
+        struct sipev_tls_cfg tc = { nc.tls_cert, nc.tls_key, nc.tls_ca, nc.tls_crl, true };
+        SSL_CTX *ctx = NULL;
+        enum sr_err err = sipev_tls_ctx_create(&ctx, &tc);
+
+        if (err) {
+            log_warn("reload: TLS not reloaded (cert %s, key %s, ca %s, crl %s: %s): new "
+                     "connections keep the old certificate",
+                     nc.tls_cert, nc.tls_key, nc.tls_ca, nc.tls_crl[0] ? nc.tls_crl : "-",
+                     sr_strerror(err));
+        } else {
+            ka_notifier_set_tls(d->notifier, ctx);
+            SSL_CTX_free(d->tls);
+            d->tls = ctx;
+            memcpy(d->cfg.tls_cert, nc.tls_cert, sizeof(d->cfg.tls_cert));
+            memcpy(d->cfg.tls_key, nc.tls_key, sizeof(d->cfg.tls_key));
+            memcpy(d->cfg.tls_ca, nc.tls_ca, sizeof(d->cfg.tls_ca));
+            memcpy(d->cfg.tls_crl, nc.tls_crl, sizeof(d->cfg.tls_crl));
+            log_notice("reload: TLS certificate, key, CA%s reloaded for new connections",
+                       nc.tls_crl[0] ? " and CRL" : "");
+        }
+    }
+
+    lvl = log_level_parse(nc.log_level);
+    if (lvl < 0) {
+        log_warn("reload: bad log-level '%s': level unchanged", nc.log_level);
+    } else if (strcmp(nc.log_level, d->cfg.log_level) != 0) {
+        log_setup((enum log_level)lvl, "srtprec-keyagent", getenv("JOURNAL_STREAM") != NULL);
+        memcpy(d->cfg.log_level, nc.log_level, sizeof(d->cfg.log_level));
+        log_notice("reload: log-level %s", nc.log_level);
+    }
+    sr_wipe(&nc, sizeof(nc));
 }
 
 static void accept_sip(struct ka_daemon *d)
@@ -323,7 +426,7 @@ static void metrics_write(struct ka_daemon *d)
         log_warn("metrics-file %s: %s", d->cfg.metrics_file, sr_strerror(err));
 }
 
-/* Returns when SIGINT or SIGTERM arrives. */
+/* Returns when SIGINT or SIGTERM arrives; SIGHUP reloads. */
 static void loop(struct ka_daemon *d)
 {
     struct epoll_event ev[64];
@@ -353,11 +456,15 @@ static void loop(struct ka_daemon *d)
             case KA_WATCH_LISTEN:
                 if (!w->obj) {
                     struct signalfd_siginfo si;
-                    if (read(d->signal_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-                        log_notice("signal %u: shutting down", si.ssi_signo);
-                        return;
+                    if (read(d->signal_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+                        break;
+                    if (si.ssi_signo == SIGHUP) {
+                        log_notice("SIGHUP: reloading");
+                        reload(d);
+                        break;
                     }
-                    break;
+                    log_notice("signal %u: shutting down", si.ssi_signo);
+                    return;
                 }
                 accept_sip(d);
                 break;
@@ -391,7 +498,8 @@ static void cleanup(struct ka_daemon *d)
 
 int main(int argc, char **argv)
 {
-    struct ka_daemon d = { .epoll_fd = -1, .signal_fd = -1, .listen_fd = -1 };
+    struct ka_daemon d = { .epoll_fd = -1, .signal_fd = -1, .listen_fd = -1, .argc = argc,
+                           .argv = argv };
     int rc = options(&d, argc, argv);
 
     if (rc)

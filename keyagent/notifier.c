@@ -18,7 +18,6 @@
 #include "util.h"
 
 enum {
-    IDLE_CONN_US = 120ull * 1000 * 1000,  /* a connection with no subscription */
     NOTIFY_HDR_BUDGET = 2048,             /* NOTIFY header block; the body gets the rest */
     OUT_BODY_MAX = 16 * 1024 * 1024,      /* SIPEV_MAX_MSG bounds what may be sent */
     CONN_TX_SLACK = 256 * 1024,           /* responses queued beside a subscription's NOTIFYs */
@@ -53,13 +52,15 @@ struct sub {
     struct ka_nwin win;       /* NOTIFYs awaiting their final response */
     bool dead;
     bool dead_after_send;     /* final NOTIFY queued in msg */
-    const struct ka_filter *entry_filter; /* borrowed from the allow list */
+    struct ka_filter entry_filter;        /* the allow entry's, copied (SIGHUP may replace the list) */
     struct ka_filter body_filter;         /* the SUBSCRIBE body's narrowing; empty: none */
     struct buf msg;           /* NOTIFYs prepared this iteration (hold keys: wiped) */
 };
 
 struct ka_notifier {
     struct ka_notifier_cfg cfg;
+    struct ka_authz authz;    /* own copy: cfg.authz only seeds it */
+    uint64_t idle_conn_us;
     struct conn **conns;
     size_t n_conns;
     struct sub **subs;
@@ -78,7 +79,7 @@ struct ka_notifier {
      * line (the version) differs.  Wiped at the end of every flush. */
     struct share {
         int kind;                      /* enum body_kind */
-        const struct ka_filter *entry; /* borrowed from the allow list */
+        const struct ka_filter *entry; /* a subscription's entry filter (stable in a flush) */
         const struct ka_filter *body;  /* a subscription's body filter (stable in a flush) */
         bool usable;                   /* false: print per subscription (split, error) */
         size_t n_dialogs;
@@ -108,6 +109,9 @@ enum sr_err ka_notifier_create(struct ka_notifier **out, const struct ka_notifie
     if (!n)
         return SR_ENOMEM;
     n->cfg = *cfg;
+    n->authz = *cfg->authz;
+    n->cfg.authz = &n->authz;
+    n->idle_conn_us = (uint64_t)(cfg->idle_conn_s ? cfg->idle_conn_s : KA_IDLE_CONN_S) * 1000000;
     buf_init(&n->out, OUT_BODY_MAX);
     sipev_keybody_init(&n->kb);
     buf_init(&n->body, SIPEV_MAX_MSG - NOTIFY_HDR_BUDGET);
@@ -169,6 +173,16 @@ void ka_notifier_destroy(struct ka_notifier *n)
 size_t ka_notifier_subscriptions(const struct ka_notifier *n)
 {
     return n ? n->n_subs : 0;
+}
+
+size_t ka_notifier_connections(const struct ka_notifier *n)
+{
+    return n ? n->n_conns : 0;
+}
+
+static uint64_t now_of(const struct ka_notifier *n)
+{
+    return n->cfg.now_us ? n->cfg.now_us(n->cfg.now_arg) : sr_now_us();
 }
 
 /* ------------------------------------------------------------- sending */
@@ -393,7 +407,7 @@ static void notify_prepare(struct ka_notifier *n, struct sub *s, enum body_kind 
     }
     kb->full = kind == BODY_FULL;
     slice_copy_cstr(slice_cstr(n->cfg.entity), kb->entity, sizeof(kb->entity));
-    err = ka_callstore_fill(n->cfg.calls, kb, kb->full, s->entry_filter, &s->body_filter);
+    err = ka_callstore_fill(n->cfg.calls, kb, kb->full, &s->entry_filter, &s->body_filter);
     if (err)
         goto out;
     /* A partial NOTIFY with nothing this subscriber may see is not sent at
@@ -455,12 +469,16 @@ static void msg_clear(struct sub *s)
 }
 
 /* Send what notify_prepare queued (the disclosure log is synced by now). */
-static void notify_send_queued(struct sub *s)
+static void notify_send_queued(struct sub *s, uint64_t now)
 {
     if (s->msg.len == 0)
         return;
-    if (!s->dead && s->conn && !s->conn->dead)
+    if (!s->dead && s->conn && !s->conn->dead) {
         conn_send(s->conn, &s->msg);
+        /* Traffic either way keeps a connection from being idle: a final
+         * NOTIFY must not be followed by an idle close before its 200. */
+        s->conn->last_active_us = now;
+    }
     msg_clear(s);
     if (s->dead_after_send)
         s->dead = true;
@@ -492,14 +510,14 @@ static void share_build(struct ka_notifier *n, struct share *sh, const struct su
     enum sr_err err;
 
     sh->kind = kind;
-    sh->entry = s->entry_filter;
+    sh->entry = &s->entry_filter;
     sh->body = &s->body_filter;
     sh->usable = false;
     sh->n_dialogs = 0;
     kb_scratch_clear(kb);
     kb->full = kind == BODY_FULL;
     slice_copy_cstr(slice_cstr(n->cfg.entity), kb->entity, sizeof(kb->entity));
-    if (ka_callstore_fill(n->cfg.calls, kb, kb->full, s->entry_filter, &s->body_filter) != SR_OK)
+    if (ka_callstore_fill(n->cfg.calls, kb, kb->full, &s->entry_filter, &s->body_filter) != SR_OK)
         goto out;
     sh->n_dialogs = kb->n_dialogs;
     if (kind == BODY_PARTIAL && kb->n_dialogs == 0) {
@@ -538,7 +556,8 @@ static struct share *share_get(struct ka_notifier *n, const struct sub *s, int k
 
     for (size_t i = 0; i < n->n_share; i++) {
         sh = &n->share[i];
-        if (sh->kind == kind && sh->entry == s->entry_filter && filter_eq(sh->body, &s->body_filter))
+        if (sh->kind == kind && filter_eq(sh->entry, &s->entry_filter) &&
+            filter_eq(sh->body, &s->body_filter))
             return sh;
     }
     if (n->n_share == SR_ARRAY_LEN(n->share))
@@ -574,7 +593,7 @@ static bool sub_sees_changes(struct ka_notifier *n, const struct sub *s)
         return sh->n_dialogs > 0;
     kb_scratch_clear(kb);
     /* On an error, assume changes: the full state sent later is exact. */
-    seen = ka_callstore_fill(n->cfg.calls, kb, false, s->entry_filter, &s->body_filter) != SR_OK ||
+    seen = ka_callstore_fill(n->cfg.calls, kb, false, &s->entry_filter, &s->body_filter) != SR_OK ||
            kb->n_dialogs > 0;
     kb_scratch_clear(kb);
     return seen;
@@ -676,7 +695,7 @@ static void on_response(struct ka_notifier *n, const struct sipev_msg *m)
     s = sub_find(n, cid->value, ftag, ttag);
     if (!s)
         return;
-    if (ka_nwin_response(&s->win, num, m->status, sr_now_us()) != KA_NWIN_FAILED)
+    if (ka_nwin_response(&s->win, num, m->status, now_of(n)) != KA_NWIN_FAILED)
         return;
     /* RFC 6665 4.2.2: 481 ends the subscription; we treat every other
      * failure the same way, since resending keys blindly helps nobody. */
@@ -798,7 +817,7 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
     struct slice ftag, ttag, method, furi, event_id = SLICE_NULL;
     char identity[SIPEV_STR], exp_txt[24], min_txt[24];
     struct sipev_extra_hdr extra[2];
-    uint64_t expires = n->cfg.default_expires, now = sr_now_us();
+    uint64_t expires = n->cfg.default_expires, now = now_of(n);
     uint32_t num;
     bool in_dialog;
     struct sub *s;
@@ -906,7 +925,7 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
     s->remote_cseq = num;
     s->expires_at_us = now + expires * 1000000;
     s->need_full = true;
-    s->entry_filter = entry_filter;
+    s->entry_filter = *entry_filter;
     if (have_filter)
         s->body_filter = *body_filter;
     if (expires == 0) {
@@ -961,7 +980,7 @@ void ka_notifier_accept(struct ka_notifier *n, int fd)
     c->w.kind = KA_WATCH_SIP;
     c->w.obj = c;
     c->n = n;
-    c->last_active_us = sr_now_us();
+    c->last_active_us = now_of(n);
     cc.tls = n->cfg.tls;
     cc.server = true;
     cc.fd = fd;
@@ -998,7 +1017,7 @@ void ka_notifier_io(struct ka_notifier *n, struct ka_watch *w, uint32_t events)
     (void)events;
     if (c->dead)
         return;
-    c->last_active_us = sr_now_us();
+    c->last_active_us = now_of(n);
     err = sipev_conn_io(c->sc);
     if (err) {
         if (err != SR_ECLOSED)
@@ -1011,7 +1030,72 @@ void ka_notifier_io(struct ka_notifier *n, struct ka_watch *w, uint32_t events)
     conn_update_events(n, c);
 }
 
+/* ------------------------------------------------------------- reload */
+
+enum sr_err ka_notifier_set_authz(struct ka_notifier *n, const struct ka_authz *az)
+{
+    size_t ended = 0, refiltered = 0;
+
+    if (!n || !az)
+        return SR_EINVAL;
+    n->authz = *az;
+    for (size_t i = 0; i < n->n_subs; i++) {
+        struct sub *s = n->subs[i];
+        const struct ka_filter *f;
+
+        if (s->dead || s->terminate)
+            continue;
+        f = ka_authz_lookup(&n->authz, s->identity);
+        if (!f) {
+            /* Revoked: no key may reach it from now on.  RFC 6665 4.2.2:
+             * "rejected" is the reason for a change in authorisation. */
+            s->terminate = true;
+            s->term_reason = "rejected";
+            s->need_full = false;
+            ended++;
+            log_notice("subscription of %s ended: no longer in the allow list", s->identity);
+            continue;
+        }
+        if (!filter_eq(f, &s->entry_filter)) {
+            /* A changed filter may take calls away as well as add some: the
+             * full state tells the subscriber exactly what it may now see. */
+            s->entry_filter = *f;
+            s->need_full = true;
+            refiltered++;
+        }
+    }
+    log_notice("allow list: %zu entries; %zu subscriptions ended, %zu with a new filter, %zu kept",
+               n->authz.n, ended, refiltered, n->n_subs - ended - refiltered);
+    return SR_OK;
+}
+
+void ka_notifier_set_tls(struct ka_notifier *n, SSL_CTX *tls)
+{
+    /* Borrowed like the first one; connections already up hold their own
+     * reference through their SSL (SSL_new takes one), so the caller may
+     * free the old context once this returns. */
+    if (n && tls && n->cfg.tls)
+        n->cfg.tls = tls;
+}
+
 /* ---------------------------------------------------------------- flush */
+
+/* When c is closed for being idle: only a connection that carries no live
+ * subscription is (a subscriber may stay silent for the whole lifetime of
+ * its subscription: NOTIFYs come only on changes).  UINT64_MAX: never.  Both
+ * reap() and ka_notifier_timeout_ms() ask this, so no deadline is reported
+ * that reap() would not act on (that mismatch once made the loop spin:
+ * every connection's idle deadline counted, a subscriber's passed after
+ * 120 s and epoll_wait was then called with timeout 0 for ever). */
+static uint64_t conn_idle_deadline(const struct ka_notifier *n, const struct conn *c)
+{
+    if (c->dead)
+        return UINT64_MAX;
+    for (size_t k = 0; k < n->n_subs; k++)
+        if (n->subs[k]->conn == c && !n->subs[k]->dead)
+            return UINT64_MAX;
+    return c->last_active_us + n->idle_conn_us;
+}
 
 static void reap(struct ka_notifier *n, uint64_t now)
 {
@@ -1019,11 +1103,8 @@ static void reap(struct ka_notifier *n, uint64_t now)
 
     for (size_t i = 0; i < n->n_conns; i++) {
         struct conn *c = n->conns[i];
-        bool has_sub = false;
 
-        for (size_t k = 0; k < n->n_subs && !has_sub; k++)
-            has_sub = n->subs[k]->conn == c && !n->subs[k]->dead;
-        if (!has_sub && !c->dead && now - c->last_active_us > IDLE_CONN_US) {
+        if (now >= conn_idle_deadline(n, c)) {
             log_info("closing idle connection");
             c->dead = true;
         }
@@ -1115,7 +1196,7 @@ void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
         }
     }
     for (size_t i = 0; i < n->n_subs; i++)
-        notify_send_queued(n->subs[i]);
+        notify_send_queued(n->subs[i], now);
     ka_callstore_settle(n->cfg.calls);
     for (size_t i = 0; i < n->n_conns; i++)
         conn_update_events(n, n->conns[i]);
@@ -1134,9 +1215,11 @@ int ka_notifier_timeout_ms(const struct ka_notifier *n, uint64_t now)
         if (f < next)
             next = f;
     }
-    for (size_t i = 0; i < n->n_conns; i++)
-        if (n->conns[i]->last_active_us + IDLE_CONN_US < next)
-            next = n->conns[i]->last_active_us + IDLE_CONN_US;
+    for (size_t i = 0; i < n->n_conns; i++) {
+        uint64_t idle = conn_idle_deadline(n, n->conns[i]);
+        if (idle < next)
+            next = idle;
+    }
     if (next == UINT64_MAX)
         return -1;
     if (next <= now)
@@ -1146,7 +1229,7 @@ int ka_notifier_timeout_ms(const struct ka_notifier *n, uint64_t now)
 
 void ka_notifier_shutdown(struct ka_notifier *n)
 {
-    uint64_t now = sr_now_us();
+    uint64_t now = now_of(n);
 
     for (size_t i = 0; i < n->n_subs; i++) {
         struct sub *s = n->subs[i];
@@ -1155,7 +1238,7 @@ void ka_notifier_shutdown(struct ka_notifier *n)
         s->terminate = true;
         s->term_reason = "noresource";
         notify_prepare(n, s, BODY_NONE, now);
-        notify_send_queued(s);
+        notify_send_queued(s, now);
     }
     /* Best effort: one more write attempt for what is queued. */
     for (size_t i = 0; i < n->n_conns; i++)
