@@ -31,6 +31,14 @@
  * archives).  --out then has one line per (stream, SSRC).
  *
  * Keys come from sr_random() and go nowhere but the control socket.
+ *
+ * --streams-file=FILE replaces the keyagent and the one destination: per
+ * stream (2 x --calls lines, tx then rx of each call) a hex master key and an
+ * IPv4 ip:port, tab-separated (more fields are ignored); stream j is
+ * protected under line j's key and sent to line j's address, nothing is
+ * disclosed or ENDed.  This feeds another SRTP receiver the same load, e.g.
+ * rtpengine's per-stream ports with the keys given in its SDES offers
+ * (tools/bench_peer_rtpengine.sh).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,6 +76,7 @@ struct lg_cfg {
     char recorder[CONF_STR_MAX];
     char out[CONF_STR_MAX];
     char start_file[CONF_STR_MAX];
+    char streams_file[CONF_STR_MAX];
     char log_level[CONF_STR_MAX];
     unsigned long calls, duration_ms, pps, sockets, batch, max_mb, settle_ms, end_delay_ms, seed;
     unsigned long ssrc_every;
@@ -96,6 +105,8 @@ static const struct conf_item conf_items[] = {
       "non-zero: reproducible ids, SSRCs and payloads (keys stay random)" },
     { "ssrc-every", CONF_UINT, F(ssrc_every), "0", 0, 1000000,
       "non-zero: every stream takes a new SSRC after each N packets" },
+    { "streams-file", CONF_STR, F(streams_file), "", 0, 0,
+      "per stream: hex master key<TAB>ip:port; replaces --control and --recorder" },
     { "log-level", CONF_STR, F(log_level), "notice", 0, 0, "error|warn|notice|info|debug" },
 };
 #undef F
@@ -105,6 +116,7 @@ struct lg_stream {
     int sock;                 /* index into lg.fds */
     uint32_t ssrc;
     uint8_t master[MASTER_LEN];
+    struct sockaddr_in dst;   /* --streams-file: where this stream goes */
 };
 
 struct lg_call {
@@ -166,7 +178,11 @@ static int options(struct lg *g, int argc, char **argv)
     }
     lvl = log_level_parse(g->cfg.log_level);
     log_setup(lvl < 0 ? LOG_LVL_NOTICE : (enum log_level)lvl, "srtprec-loadgen", 0);
-    if (!g->cfg.control[0] || !g->cfg.recorder[0] || !g->cfg.out[0]) {
+    if (g->cfg.streams_file[0] && g->cfg.out[0]) {
+        /* Destinations come per stream from the file; this one is unused. */
+        if (!g->cfg.recorder[0])
+            snprintf(g->cfg.recorder, sizeof(g->cfg.recorder), "127.0.0.1:9");
+    } else if (!g->cfg.control[0] || !g->cfg.recorder[0] || !g->cfg.out[0]) {
         fprintf(stderr, "srtprec-loadgen: --control, --recorder and --out are required\n");
         return 2;
     }
@@ -214,7 +230,8 @@ static enum sr_err sockets_open(struct lg *g)
         local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         g->fds[k] = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (g->fds[k] < 0 || bind(g->fds[k], (struct sockaddr *)&local, sizeof(local)) != 0 ||
-            connect(g->fds[k], (struct sockaddr *)&g->recorder, sizeof(g->recorder)) != 0 ||
+            (!g->cfg.streams_file[0] &&
+             connect(g->fds[k], (struct sockaddr *)&g->recorder, sizeof(g->recorder)) != 0) ||
             getsockname(g->fds[k], (struct sockaddr *)&local, &len) != 0) {
             log_error("UDP socket: %s", strerror(errno));
             return SR_EIO;
@@ -395,6 +412,10 @@ static void send_range(struct lg *g, size_t from, size_t to, struct mmsghdr *msg
             iov[n].iov_base = g->pkts + (i + n) * STRIDE;
             iov[n].iov_len = g->lens[i + n];
             memset(&msgs[n], 0, sizeof(msgs[n]));
+            if (g->cfg.streams_file[0]) {
+                msgs[n].msg_hdr.msg_name = &g->st[(i + n) % g->n_st].dst;
+                msgs[n].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+            }
             msgs[n].msg_hdr.msg_iov = &iov[n];
             msgs[n].msg_hdr.msg_iovlen = 1;
             n++;
@@ -451,6 +472,54 @@ static enum sr_err media(struct lg *g)
     return SR_OK;
 }
 
+/* Keys and destinations per stream from --streams-file (see the top). */
+static enum sr_err streams_read(struct lg *g)
+{
+    FILE *f = fopen(g->cfg.streams_file, "re");
+    char line[512];
+    size_t j = 0;
+    enum sr_err err = SR_OK;
+
+    if (!f) {
+        log_error("%s: %s", g->cfg.streams_file, strerror(errno));
+        return SR_EIO;
+    }
+    while (err == SR_OK && fgets(line, sizeof(line), f)) {
+        struct slice cur = slice_trim(slice_cstr(line)), key, addr, host, port;
+        char h[INET_ADDRSTRLEN];
+        uint64_t p;
+        long colon;
+
+        if (slice_is_empty(cur))
+            continue;
+        key = slice_split(&cur, '\t');
+        addr = slice_split(&cur, '\t');
+        colon = slice_find(addr, ':');
+        host = colon > 0 ? slice_of(addr.p, (size_t)colon) : SLICE_NULL;
+        port = colon > 0 ? slice_of(addr.p + colon + 1, addr.len - (size_t)colon - 1) : SLICE_NULL;
+        if (j >= g->n_st || !sr_hex_decode(key, g->st[j].master, MASTER_LEN) || colon <= 0 ||
+            !slice_copy_cstr(host, h, sizeof(h)) ||
+            inet_pton(AF_INET, h, &g->st[j].dst.sin_addr) != 1 ||
+            !slice_to_u64(port, 65535, &p) || p == 0) {
+            log_error("%s: line %zu: want %zu lines of <60 hex digits>\t<IPv4 ip:port>",
+                      g->cfg.streams_file, j + 1, g->n_st);
+            err = SR_EPARSE;
+            break;
+        }
+        g->st[j].dst.sin_family = AF_INET;
+        g->st[j].dst.sin_port = htons((uint16_t)p);
+        j++;
+    }
+    if (err == SR_OK && j != g->n_st) {
+        log_error("%s: %zu streams, --calls=%zu needs %zu", g->cfg.streams_file, j, g->n_calls,
+                  g->n_st);
+        err = SR_EPARSE;
+    }
+    sr_wipe(line, sizeof(line));
+    fclose(f);
+    return err;
+}
+
 static enum sr_err setup(struct lg *g)
 {
     uint32_t ssrc_base;
@@ -485,13 +554,20 @@ static enum sr_err setup(struct lg *g)
             memcpy(st->id, k == 0 ? "tx" : "rx", 3);
             st->sock = (int)(j * g->cfg.sockets / g->n_st);
             st->ssrc = ssrc_base + (uint32_t)j;
-            if (sr_random(st->master, sizeof(st->master)) != SR_OK)
+            if (!g->cfg.streams_file[0] && sr_random(st->master, sizeof(st->master)) != SR_OK)
                 return SR_ECRYPTO;
         }
     }
+    if (g->cfg.streams_file[0] && (err = streams_read(g)) != SR_OK)
+        return err;
     err = prepare(g);
     if (err)
         return err;
+    if (g->cfg.streams_file[0]) {
+        for (size_t j = 0; j < g->n_st; j++)
+            sr_wipe(g->st[j].master, sizeof(g->st[j].master));
+        return SR_OK;
+    }
     err = ka_client_connect(&g->ka, g->cfg.control);
     if (err) {
         log_error("control socket %s: %s", g->cfg.control, sr_strerror(err));
