@@ -1,4 +1,11 @@
-/** @file client.c  The control-socket client an endpoint links (ka.h). */
+/** @file client.c  The control-socket client an endpoint links (ka.h).
+ *
+ * The keyagent holds calls only in memory, so a keyagent that restarts
+ * knows none.  The client therefore keeps what it disclosed (every live
+ * call, its streams and their current keys and pause state) and discloses
+ * it all again whenever it connects anew: a restart of the keyagent costs a
+ * reconnect, not the calls (issue 12, item 7).  Kept keys are wiped when a
+ * call ends and when the client is closed. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -12,29 +19,85 @@
 #include "ka.h"
 #include "util.h"
 
+/* One stream as last disclosed: enough to write its STREAM line again. */
+struct kept_stream {
+    char *id, *codec, *src, *dst, *suite; /* heap; src, dst may be NULL */
+    enum ka_direction direction;
+    bool ssrc_known, paused;
+    uint32_t ssrc, roc;
+    uint16_t seq;
+    unsigned payload_type, clock_rate;
+    struct {
+        uint8_t master[64];                /* wiped on forget */
+        size_t len;
+        uint64_t lifetime;
+        uint32_t mki;
+        unsigned mki_len;
+    } keys[4];
+    size_t n_keys;
+};
+
+struct kept_call {
+    char *call_id, *local_tag, *remote_tag, *local_aor, *remote_aor;
+    struct kept_stream streams[KA_PIPELINE_STREAMS];
+    size_t n_streams;
+};
+
 struct ka_client {
-    int fd;
+    int fd;                                /* -1 while disconnected */
+    char path[108];                        /* sun_path: for reconnects */
     char in[512];      /* answers: "OK" or "ERR <reason>" */
     size_t in_len;
     char error[512];
+    struct kept_call **kept;               /* what a new connection re-discloses */
+    size_t n_kept, cap_kept;
+    ka_position_fn *position_fn;           /* replayed streams' ROC/SEQ now; may be NULL */
+    void *position_arg;
 };
+
+static void kept_call_free(struct kept_call *k);
+static enum sr_err replay(struct ka_client *c);
+
+static void disconnect(struct ka_client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    sr_wipe(c->in, sizeof(c->in));
+    c->in_len = 0;
+}
+
+static enum sr_err sock_open(struct ka_client *c)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    enum sr_err err;
+
+    disconnect(c);
+    memcpy(sa.sun_path, c->path, sizeof(c->path));
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd >= 0 && connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        return SR_OK;
+    err = sr_err_from_errno(errno);
+    disconnect(c);
+    return err == SR_EAGAIN || err == SR_OK ? SR_EIO : err;
+}
 
 enum sr_err ka_client_connect(struct ka_client **out, const char *path)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct ka_client *c;
+    enum sr_err err;
 
-    if (!out || !path || strlen(path) >= sizeof(sa.sun_path))
+    if (!out || !path || strlen(path) >= sizeof(c->path))
         return SR_EINVAL;
     c = calloc(1, sizeof(*c));
     if (!c)
         return SR_ENOMEM;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        enum sr_err err = sr_err_from_errno(errno);
+    c->fd = -1;
+    memcpy(c->path, path, strlen(path) + 1);
+    err = sock_open(c);
+    if (err) {
         ka_client_close(c);
-        return err == SR_EAGAIN ? SR_EIO : err;
+        return err;
     }
     *out = c;
     return SR_OK;
@@ -44,9 +107,62 @@ void ka_client_close(struct ka_client *c)
 {
     if (!c)
         return;
-    if (c->fd >= 0)
-        close(c->fd);
+    disconnect(c);
+    for (size_t i = 0; i < c->n_kept; i++)
+        kept_call_free(c->kept[i]);
+    free(c->kept);
+    sr_wipe(c, sizeof(*c));
     free(c);
+}
+
+size_t ka_client_kept_calls(const struct ka_client *c)
+{
+    return c ? c->n_kept : 0;
+}
+
+int ka_client_fd(const struct ka_client *c)
+{
+    return c ? c->fd : -1;
+}
+
+/* Connect again and disclose everything kept.  The connection is dropped
+ * again if the replay fails on the socket. */
+enum sr_err ka_client_reconnect(struct ka_client *c)
+{
+    enum sr_err err;
+
+    if (!c)
+        return SR_EINVAL;
+    /* No socket file, or nobody listening on it yet: unreachable alike. */
+    if (sock_open(c) != SR_OK)
+        return SR_EIO;
+    err = replay(c);
+    if (err && err != SR_ESTATE)
+        disconnect(c);
+    return err;
+}
+
+/* The keyagent never writes unasked: a readable socket between commands
+ * means it closed (it exited, or restarted), or sent something stray. */
+static bool peer_gone(struct ka_client *c)
+{
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+    char b;
+
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+        return true;
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+enum sr_err ka_client_poll(struct ka_client *c)
+{
+    if (!c)
+        return SR_EINVAL;
+    if (c->fd >= 0 && !peer_gone(c))
+        return SR_OK;
+    return ka_client_reconnect(c);
 }
 
 const char *ka_client_error(const struct ka_client *c)
@@ -67,6 +183,8 @@ static enum sr_err wait_fd(int fd, short events)
 
 static enum sr_err send_all(struct ka_client *c, const char *p, size_t len)
 {
+    if (c->fd < 0)
+        return SR_ECLOSED;
     while (len) {
         ssize_t n;
         if (wait_fd(c->fd, POLLOUT) != SR_OK)
@@ -85,6 +203,8 @@ static enum sr_err send_all(struct ka_client *c, const char *p, size_t len)
 
 static enum sr_err read_answer(struct ka_client *c)
 {
+    if (c->fd < 0)
+        return SR_ECLOSED;
     for (;;) {
         char *nl = c->in_len ? memchr(c->in, '\n', c->in_len) : NULL;
         ssize_t n;
@@ -172,20 +292,6 @@ static enum sr_err call_line(struct buf *b, const struct ka_call_info *call)
                       call->local_aor, call->remote_aor) == SR_OK ? SR_OK : SR_EINVAL;
 }
 
-enum sr_err ka_call_begin(struct ka_client *c, const struct ka_call_info *call)
-{
-    struct buf b;
-
-    if (!c)
-        return SR_EINVAL;
-    buf_init(&b, KA_LINE_MAX);
-    if (call_line(&b, call) != SR_OK) {
-        buf_fini(&b);
-        return SR_EINVAL;
-    }
-    return line_send(c, &b);
-}
-
 static enum sr_err keys_append(struct buf *b, const char *suite, const struct ka_key *keys,
                                size_t n_keys)
 {
@@ -233,9 +339,326 @@ static enum sr_err stream_line(struct buf *b, const struct ka_stream_info *s)
     return err ? SR_EINVAL : SR_OK;
 }
 
+/* ------------------------------------------------------------ kept calls */
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void kept_stream_fini(struct kept_stream *st)
+{
+    free(st->id);
+    free(st->codec);
+    free(st->src);
+    free(st->dst);
+    free(st->suite);
+    sr_wipe(st, sizeof(*st));
+}
+
+static void kept_call_free(struct kept_call *k)
+{
+    if (!k)
+        return;
+    for (size_t i = 0; i < k->n_streams; i++)
+        kept_stream_fini(&k->streams[i]);
+    free(k->call_id);
+    free(k->local_tag);
+    free(k->remote_tag);
+    free(k->local_aor);
+    free(k->remote_aor);
+    sr_wipe(k, sizeof(*k));
+    free(k);
+}
+
+static struct kept_call *kept_find(const struct ka_client *c, const char *call_id)
+{
+    for (size_t i = 0; i < c->n_kept; i++)
+        if (strcmp(c->kept[i]->call_id, call_id) == 0)
+            return c->kept[i];
+    return NULL;
+}
+
+static struct kept_stream *kept_stream_find(struct kept_call *k, const char *id)
+{
+    for (size_t i = 0; k && i < k->n_streams; i++)
+        if (strcmp(k->streams[i].id, id) == 0)
+            return &k->streams[i];
+    return NULL;
+}
+
+/* Room for one more call?  Checked before a CALL is sent, so that every
+ * call the keyagent accepts can also be disclosed again. */
+static bool kept_room(const struct ka_client *c, const char *call_id)
+{
+    return c->n_kept < KA_CLIENT_MAX_CALLS || kept_find(c, call_id);
+}
+
+static enum sr_err kept_call_add(struct ka_client *c, const struct ka_call_info *ci)
+{
+    struct kept_call *k;
+
+    if (kept_find(c, ci->call_id))
+        return SR_OK;
+    if (c->n_kept == KA_CLIENT_MAX_CALLS)
+        return SR_ELIMIT;
+    if (c->n_kept == c->cap_kept) {
+        size_t cap = c->cap_kept ? c->cap_kept * 2 : 16;
+        struct kept_call **p = realloc(c->kept, cap * sizeof(*p));
+        if (!p)
+            return SR_ENOMEM;
+        c->kept = p;
+        c->cap_kept = cap;
+    }
+    k = calloc(1, sizeof(*k));
+    if (!k)
+        return SR_ENOMEM;
+    k->call_id = strdup(ci->call_id);
+    k->local_tag = strdup(ci->local_tag);
+    k->remote_tag = strdup(ci->remote_tag);
+    k->local_aor = strdup(ci->local_aor);
+    k->remote_aor = strdup(ci->remote_aor);
+    if (!k->call_id || !k->local_tag || !k->remote_tag || !k->local_aor || !k->remote_aor) {
+        kept_call_free(k);
+        return SR_ENOMEM;
+    }
+    c->kept[c->n_kept++] = k;
+    return SR_OK;
+}
+
+static void kept_keys_set(struct kept_stream *st, const struct ka_key *keys, size_t n_keys)
+{
+    sr_wipe(st->keys, sizeof(st->keys));
+    st->n_keys = n_keys;
+    for (size_t i = 0; i < n_keys; i++) {
+        memcpy(st->keys[i].master, keys[i].master, keys[i].master_len);
+        st->keys[i].len = keys[i].master_len;
+        st->keys[i].lifetime = keys[i].lifetime;
+        st->keys[i].mki = keys[i].mki;
+        st->keys[i].mki_len = keys[i].mki_len;
+    }
+}
+
+/* Streams of a call this client did not begin (raw lines) are not kept. */
+static enum sr_err kept_stream_add(struct ka_client *c, const struct ka_stream_info *si)
+{
+    struct kept_call *k = kept_find(c, si->call_id);
+    struct kept_stream *st;
+    char *suite;
+
+    if (!k || kept_stream_find(k, si->stream_id) || k->n_streams == KA_PIPELINE_STREAMS)
+        return SR_OK;
+    suite = strdup(si->suite);
+    st = &k->streams[k->n_streams];
+    memset(st, 0, sizeof(*st));
+    st->id = strdup(si->stream_id);
+    st->codec = strdup(si->codec);
+    st->src = dup_or_null(si->src);
+    st->dst = dup_or_null(si->dst);
+    st->suite = suite;
+    if (!st->id || !st->codec || (si->src && !st->src) || (si->dst && !st->dst) || !suite) {
+        kept_stream_fini(st);
+        return SR_ENOMEM;
+    }
+    st->direction = si->direction;
+    st->ssrc_known = si->ssrc_known;
+    st->ssrc = si->ssrc;
+    st->payload_type = si->payload_type;
+    st->clock_rate = si->clock_rate;
+    st->roc = si->roc;
+    st->seq = si->seq;
+    kept_keys_set(st, si->keys, si->n_keys);
+    k->n_streams++;
+    return SR_OK;
+}
+
+static enum sr_err kept_rekey(struct ka_client *c, const char *call_id, const char *stream_id,
+                              const char *suite, const struct ka_key *keys, size_t n_keys)
+{
+    struct kept_stream *st = kept_stream_find(kept_find(c, call_id), stream_id);
+    char *s;
+
+    if (!st)
+        return SR_OK;
+    if (strcmp(st->suite, suite) != 0) {
+        s = strdup(suite);
+        if (!s)
+            return SR_ENOMEM;
+        free(st->suite);
+        st->suite = s;
+    }
+    kept_keys_set(st, keys, n_keys);
+    return SR_OK;
+}
+
+static void kept_pause(struct ka_client *c, const char *call_id, const char *stream_id, bool paused)
+{
+    struct kept_stream *st = kept_stream_find(kept_find(c, call_id), stream_id);
+
+    if (st)
+        st->paused = paused;
+}
+
+static void kept_forget(struct ka_client *c, const char *call_id)
+{
+    for (size_t i = 0; i < c->n_kept; i++)
+        if (strcmp(c->kept[i]->call_id, call_id) == 0) {
+            kept_call_free(c->kept[i]);
+            c->kept[i] = c->kept[--c->n_kept];
+            return;
+        }
+}
+
+void ka_client_set_position_fn(struct ka_client *c, ka_position_fn *fn, void *arg)
+{
+    if (!c)
+        return;
+    c->position_fn = fn;
+    c->position_arg = arg;
+}
+
+/* The answers the keyagent gives to a line it already has: a replay onto a
+ * keyagent that did not restart (only the connection broke) is not refused. */
+static bool already_known(const char *why)
+{
+    return strncmp(why, "call exists", 11) == 0 || strncmp(why, "stream exists", 13) == 0;
+}
+
+/* Append CALL, its STREAMs and a PAUSE per paused stream to b; *n_lines
+ * counts them. */
+static enum sr_err replay_lines(struct ka_client *c, const struct kept_call *k, struct buf *b,
+                                size_t *n_lines)
+{
+    struct ka_call_info ci = { k->call_id, k->local_tag, k->remote_tag, k->local_aor,
+                               k->remote_aor };
+    enum sr_err err = call_line(b, &ci);
+
+    if (!err)
+        err = buf_append(b, "\n", 1);
+    *n_lines = 1;
+    for (size_t i = 0; i < k->n_streams && !err; i++) {
+        const struct kept_stream *st = &k->streams[i];
+        struct ka_key keys[4];
+        struct ka_stream_info si = { 0 };
+
+        for (size_t j = 0; j < st->n_keys; j++)
+            keys[j] = (struct ka_key){ st->keys[j].master, st->keys[j].len, st->keys[j].lifetime,
+                                       st->keys[j].mki, st->keys[j].mki_len };
+        si.call_id = k->call_id;
+        si.stream_id = st->id;
+        si.direction = st->direction;
+        si.ssrc_known = st->ssrc_known;
+        si.ssrc = st->ssrc;
+        si.payload_type = st->payload_type;
+        si.codec = st->codec;
+        si.clock_rate = st->clock_rate;
+        si.src = st->src;
+        si.dst = st->dst;
+        si.suite = st->suite;
+        si.keys = keys;
+        si.n_keys = st->n_keys;
+        si.roc = st->roc;
+        si.seq = st->seq;
+        /* The stream has moved on since it was disclosed: the endpoint
+         * knows where it is now. */
+        if (c->position_fn)
+            c->position_fn(c->position_arg, k->call_id, st->id, &si.roc, &si.seq);
+        err = stream_line(b, &si);
+        sr_wipe(keys, sizeof(keys));
+        if (!err)
+            err = buf_append(b, "\n", 1);
+        (*n_lines)++;
+    }
+    for (size_t i = 0; i < k->n_streams && !err; i++)
+        if (k->streams[i].paused) {
+            err = buf_printf(b, "PAUSE %s %s\n", k->call_id, k->streams[i].id);
+            (*n_lines)++;
+        }
+    return err;
+}
+
+/* Disclose every kept call on the fresh connection, one call (its lines
+ * pipelined) at a time.  SR_ESTATE: some call was refused (the first
+ * reason is in c->error; the call stays kept for the next connection);
+ * socket errors end the replay. */
+static enum sr_err replay(struct ka_client *c)
+{
+    char first_error[sizeof(c->error)] = "";
+    enum sr_err result = SR_OK;
+    struct buf b;
+
+    buf_init(&b, (2 * KA_PIPELINE_STREAMS + 1) * KA_LINE_MAX);
+    for (size_t i = 0; i < c->n_kept && result != SR_EIO && result != SR_ECLOSED; i++) {
+        size_t n_lines = 0;
+        enum sr_err err;
+
+        buf_reset(&b);
+        err = replay_lines(c, c->kept[i], &b, &n_lines);
+        if (!err)
+            err = send_all(c, b.p, b.len);
+        sr_wipe(b.p, b.len);
+        if (err) {
+            result = err == SR_ECLOSED ? SR_ECLOSED : SR_EIO;
+            break;
+        }
+        for (size_t l = 0; l < n_lines; l++) {
+            err = read_answer(c);
+            if (err == SR_ESTATE && already_known(c->error))
+                continue;
+            if (err == SR_ESTATE && !first_error[0]) {
+                snprintf(first_error, sizeof(first_error), "re-disclosing %.200s: %.280s",
+                         c->kept[i]->call_id, c->error);
+                result = SR_ESTATE;
+            } else if (err && err != SR_ESTATE) {
+                result = err;
+                break;
+            }
+        }
+    }
+    buf_fini(&b);
+    memcpy(c->error, first_error, sizeof(first_error));
+    return result;
+}
+
+/* ------------------------------------------------------------ commands */
+
+static bool sock_failed(enum sr_err err)
+{
+    return err == SR_EIO || err == SR_ECLOSED;
+}
+
+/* Before a typed command: a client whose keyagent went away connects again
+ * first (disclosing what it keeps), so the command reaches the keyagent
+ * that is there now.  SR_OK (or SR_ESTATE from the replay): connected. */
+static enum sr_err ready(struct ka_client *c)
+{
+    enum sr_err err;
+
+    if (c->fd >= 0 && !peer_gone(c))
+        return SR_OK;
+    err = ka_client_reconnect(c);
+    return err == SR_ESTATE ? SR_OK : err;
+}
+
+/* After a typed command failed on the socket (its effect is already kept):
+ * one reconnect, whose replay carries the command's effect. */
+static enum sr_err recover(struct ka_client *c, enum sr_err err)
+{
+    if (!sock_failed(err))
+        return err;
+    err = ka_client_reconnect(c);
+    return err;
+}
+
+enum sr_err ka_call_begin(struct ka_client *c, const struct ka_call_info *call)
+{
+    return ka_call_begin_streams(c, call, NULL, 0, NULL);
+}
+
 enum sr_err ka_stream_add(struct ka_client *c, const struct ka_stream_info *s)
 {
     struct buf b;
+    enum sr_err err;
 
     if (!c)
         return SR_EINVAL;
@@ -244,7 +667,17 @@ enum sr_err ka_stream_add(struct ka_client *c, const struct ka_stream_info *s)
         buf_fini(&b);
         return SR_EINVAL;
     }
-    return line_send(c, &b);
+    err = ready(c);
+    if (!err)
+        err = line_send(c, &b);
+    else
+        buf_fini(&b);
+    if (err == SR_OK || sock_failed(err)) {
+        enum sr_err kerr = kept_stream_add(c, s);
+        if (kerr)
+            return kerr;
+    }
+    return recover(c, err);
 }
 
 enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info *call,
@@ -253,6 +686,7 @@ enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info
 {
     char first_error[sizeof(c->error)] = "";
     enum sr_err err = SR_OK, first = SR_OK;
+    bool call_ok = false;
     struct buf b;
 
     if (n_ok)
@@ -270,22 +704,44 @@ enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info
         if (!err)
             err = buf_append(&b, "\n", 1) == SR_OK ? SR_OK : SR_EINVAL;
     }
+    if (!err && !kept_room(c, call->call_id))
+        err = SR_ELIMIT; /* a call that could not be disclosed again is not disclosed */
+    if (!err)
+        err = ready(c);
     if (!err)
         err = send_all(c, b.p, b.len);
     buf_fini(&b);
-    if (err)
+    if (err == SR_EINVAL || err == SR_ELIMIT || err == SR_ENOMEM)
         return err;
     /* One answer per line, in order; the first refusal is the result. */
-    for (size_t i = 0; i <= n_streams; i++) {
+    for (size_t i = 0; i <= n_streams && !sock_failed(err); i++) {
         err = read_answer(c);
         if (err == SR_OK && n_ok)
             (*n_ok)++;
-        if (err != SR_OK && err != SR_ESTATE)
-            return err; /* the socket is unusable */
-        if (err && !first) {
+        if (err == SR_OK) {
+            enum sr_err kerr = i == 0 ? kept_call_add(c, call) : call_ok ?
+                               kept_stream_add(c, &streams[i - 1]) : SR_OK;
+            if (i == 0)
+                call_ok = kerr == SR_OK;
+            if (kerr && !first) {
+                first = kerr;
+                snprintf(first_error, sizeof(first_error), "cannot keep for re-disclosure");
+            }
+        }
+        if (err == SR_ESTATE && !first) {
             first = err;
             memcpy(first_error, c->error, sizeof(first_error));
         }
+        if (err && err != SR_ESTATE && !sock_failed(err))
+            return err;
+    }
+    if (sock_failed(err)) {
+        /* The keyagent went away during the command: what was not refused
+         * is kept, and the new connection's replay discloses it. */
+        if (!first && kept_call_add(c, call) == SR_OK)
+            for (size_t i = 0; i < n_streams; i++)
+                kept_stream_add(c, &streams[i]);
+        return recover(c, err);
     }
     memcpy(c->error, first_error, sizeof(first_error));
     return first;
@@ -307,12 +763,23 @@ enum sr_err ka_rekey(struct ka_client *c, const char *call_id, const char *strea
         buf_fini(&b);
         return SR_EINVAL;
     }
-    return line_send(c, &b);
+    err = ready(c);
+    if (!err)
+        err = line_send(c, &b);
+    else
+        buf_fini(&b);
+    if (err == SR_OK || sock_failed(err)) {
+        enum sr_err kerr = kept_rekey(c, call_id, stream_id, suite, keys, n_keys);
+        if (kerr)
+            return kerr;
+    }
+    return recover(c, err);
 }
 
 static enum sr_err simple(struct ka_client *c, const char *verb, const char *a, const char *b2)
 {
     struct buf b;
+    enum sr_err err;
 
     if (!c || !tok_ok(a) || (b2 && !tok_ok(b2)))
         return SR_EINVAL;
@@ -321,20 +788,47 @@ static enum sr_err simple(struct ka_client *c, const char *verb, const char *a, 
         buf_fini(&b);
         return SR_EINVAL;
     }
-    return line_send(c, &b);
+    err = ready(c);
+    if (!err)
+        return line_send(c, &b);
+    buf_fini(&b);
+    return err;
+}
+
+static enum sr_err pause_resume(struct ka_client *c, const char *verb, const char *call_id,
+                                const char *stream_id, bool paused)
+{
+    enum sr_err err = simple(c, verb, call_id, stream_id ? stream_id : "");
+
+    if (err == SR_OK || sock_failed(err))
+        kept_pause(c, call_id, stream_id, paused);
+    return recover(c, err);
 }
 
 enum sr_err ka_pause(struct ka_client *c, const char *call_id, const char *stream_id)
 {
-    return simple(c, "PAUSE", call_id, stream_id ? stream_id : "");
+    return pause_resume(c, "PAUSE", call_id, stream_id, true);
 }
 
 enum sr_err ka_resume(struct ka_client *c, const char *call_id, const char *stream_id)
 {
-    return simple(c, "RESUME", call_id, stream_id ? stream_id : "");
+    return pause_resume(c, "RESUME", call_id, stream_id, false);
 }
 
 enum sr_err ka_call_end(struct ka_client *c, const char *call_id)
 {
-    return simple(c, "END", call_id, NULL);
+    enum sr_err err = simple(c, "END", call_id, NULL);
+
+    if (err == SR_EINVAL)
+        return err;
+    /* Ended, refused as unknown, or the keyagent is gone: either way this
+     * call must never be disclosed again. */
+    kept_forget(c, call_id);
+    if (sock_failed(err)) {
+        /* The keyagent that knew the call is gone; a new one never has to
+         * learn it.  Connect again for the other calls. */
+        err = ka_client_reconnect(c);
+        return err == SR_ESTATE ? SR_OK : err;
+    }
+    return err;
 }

@@ -14,8 +14,25 @@
  *
  * Returns: SR_OK on "OK"; SR_ESTATE when the keyagent answered "ERR"
  * (ka_client_error() gives its reason); SR_EINVAL for arguments that cannot be
- * written as a valid line; SR_EIO / SR_ECLOSED on socket failure (the client is
- * then unusable: close it and connect again).
+ * written as a valid line; SR_EIO / SR_ECLOSED when the keyagent cannot be
+ * reached (see below); SR_ELIMIT when KA_CLIENT_MAX_CALLS calls are kept.
+ *
+ * Re-disclosure (the keyagent keeps calls only in memory): the client keeps
+ * every call it began with the typed calls below and has not ENDed, with its
+ * streams, current keys (after REKEY) and pause state, at most
+ * KA_CLIENT_MAX_CALLS calls; kept keys are wiped when the call ends and on
+ * ka_client_close().  Whenever the client connects again it first discloses
+ * all of them anew (CALL, STREAMs, PAUSEs), so a keyagent that restarted
+ * learns every live call again.  It connects again by itself: before each
+ * typed call when the keyagent has closed the socket, after a typed call
+ * fails on the socket, and in ka_client_poll(), which an endpoint calls
+ * periodically (or when ka_client_fd() turns readable: the keyagent never
+ * writes unasked) so that an idle endpoint notices a restart within its
+ * polling interval.  A typed call that ends in SR_EIO / SR_ECLOSED has still
+ * been kept: it is disclosed on the next successful connect and must not be
+ * repeated (ka_call_end() forgets the call whatever happens).  Lines sent
+ * with ka_client_command() are not kept.  A re-disclosed call the keyagent
+ * already has ("call exists": only the connection broke) is left as it is.
  */
 #ifndef KA_H
 #define KA_H
@@ -29,6 +46,7 @@
 enum {
     KA_LINE_MAX = 2048,          /**< one control line, including "\n" */
     KA_CLIENT_TIMEOUT_MS = 5000, /**< per blocking read or write */
+    KA_CLIENT_MAX_CALLS = 4096,  /**< calls kept for re-disclosure (the keyagent's max-calls ceiling) */
 };
 
 struct ka_client;
@@ -39,6 +57,27 @@ enum sr_err ka_client_connect(struct ka_client **out, const char *path);
 void ka_client_close(struct ka_client *c);
 /** The reason text of the last "ERR" answer ("" if none). Valid until the next call. */
 const char *ka_client_error(const struct ka_client *c);
+
+/** Connect again now and disclose every kept call anew.  SR_OK; SR_ESTATE
+ *  when the keyagent refused some kept call (the first reason in
+ *  ka_client_error(); the call stays kept and the connection is up);
+ *  SR_EIO / SR_ECLOSED when the keyagent cannot be reached (try later). */
+enum sr_err ka_client_reconnect(struct ka_client *c);
+/** Non-blocking check, for an endpoint's timer or event loop: if the
+ *  keyagent closed the socket (it exited or restarted), connect again and
+ *  re-disclose as ka_client_reconnect().  SR_OK while connected. */
+enum sr_err ka_client_poll(struct ka_client *c);
+/** The socket, to watch for readability (= the keyagent closed it); -1 while
+ *  disconnected.  Do not read or write it. */
+int ka_client_fd(const struct ka_client *c);
+/** Calls kept for re-disclosure. */
+size_t ka_client_kept_calls(const struct ka_client *c);
+/** Where a stream is now, asked for each stream when it is re-disclosed
+ *  (ROC and highest SEQ; both start as disclosed).  A long call's ROC has
+ *  moved on since; without this hook the disclosed values are sent again. */
+typedef void ka_position_fn(void *arg, const char *call_id, const char *stream_id, uint32_t *roc,
+                            uint16_t *seq);
+void ka_client_set_position_fn(struct ka_client *c, ka_position_fn *fn, void *arg);
 
 /** Send one raw control line (no "\n"; it is added) and wait for the answer.
  *  For tools and tests; prefer the typed calls below. */
