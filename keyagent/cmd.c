@@ -130,97 +130,58 @@ static bool hex32(struct slice t, uint32_t *out)
     return true;
 }
 
-/* RFC 4568 6.1 key-params for one key:
- *   "inline:" key||salt-base64 ["|" lifetime] ["|" MKI-value ":" MKI-length]
- * lifetime is decimal or "2^n". */
+/* One key-param token (srtpkey.h, the parser every consumer shares). */
 static enum sr_err keyparam_parse(struct slice t, enum sipev_suite suite, struct sipev_key *k,
                                   const char **why)
 {
-    size_t key_len, salt_len, got = 0;
-    struct slice b64, f;
-    uint64_t v;
+    struct srtpkey_key sk;
+    enum sr_err err = srtpkey_param_parse(t, (enum srtpkey_suite)suite, &sk, why);
 
     memset(k, 0, sizeof(*k));
     k->suite = suite;
-    if (!slice_starts_nocase(t, SLICE_LIT("inline:")))
-        return (*why = "key must start with inline:"), SR_EUNSUPP;
-    slice_skip(&t, 7);
-    if (t.len == 0 || t.p[t.len - 1] == '|')
-        return (*why = "empty key-param field"), SR_EPARSE;
-    b64 = slice_split(&t, '|');
-    sipev_suite_lengths(suite, &key_len, &salt_len);
-    if (!sr_b64_decode(b64, k->master, sizeof(k->master), &got) || got != key_len + salt_len) {
-        sr_wipe(k, sizeof(*k));
-        return (*why = "key||salt is not base64 of the suite's length"), SR_EPARSE;
+    if (err == SR_OK) {
+        memcpy(k->master, sk.master, sk.master_len);
+        k->master_len = sk.master_len;
+        k->lifetime = sk.lifetime;
+        k->mki = sk.mki;
+        k->mki_len = sk.mki_len;
     }
-    k->master_len = got;
-    for (int field = 0; t.p && t.len && field < 2; field++) {
-        long colon;
-        f = slice_split(&t, '|');
-        colon = slice_find(f, ':');
-        if (colon >= 0) {
-            uint64_t len;
-            if (!num(slice_of(f.p, (size_t)colon), UINT32_MAX, &v) ||
-                !num(slice_of(f.p + colon + 1, f.len - (size_t)colon - 1), 4, &len) ||
-                len == 0 || (len < 4 && v >> (8 * len)))
-                goto bad_field;
-            k->mki = (uint32_t)v;
-            k->mki_len = (unsigned)len;
-            if (t.len)
-                goto bad_field; /* MKI comes last */
-        } else if (k->lifetime == 0 && field == 0) {
-            if (f.len > 2 && f.p[0] == '2' && f.p[1] == '^') {
-                if (!num(slice_of(f.p + 2, f.len - 2), 48, &v) || v == 0)
-                    goto bad_field;
-                k->lifetime = (uint64_t)1 << v;
-            } else if (!num(f, (uint64_t)1 << 48, &v) || v == 0) {
-                goto bad_field;
-            } else {
-                k->lifetime = v;
-            }
-        } else {
-            goto bad_field;
-        }
-    }
-    if (t.len)
-        goto bad_field;
-    return SR_OK;
-bad_field:
-    sr_wipe(k, sizeof(*k));
-    *why = "bad lifetime or MKI in key";
-    return SR_EPARSE;
+    srtpkey_key_wipe(&sk);
+    return err;
 }
 
 /* "<suite> <inline:...> [<inline:...> ...]" starting at tok[0]; returns how
- * many tokens were key-params in *used. */
+ * many tokens were key-params in *used.  A token that is not inline: ends
+ * the keys (roc and seq follow), so a key-param of another method is refused
+ * here as the SDP helper and the key body refuse it. */
 static enum sr_err keys_parse(struct slice *tok, size_t n, struct sipev_stream *st, size_t *used,
                               const char **why)
 {
-    enum sipev_suite suite;
+    struct srtpkey_set set;
+    enum srtpkey_suite suite;
+    enum sr_err err;
     size_t i;
 
     if (n < 2)
         return (*why = "missing suite or key"), SR_EPARSE;
-    suite = sipev_suite_parse(tok[0]);
-    if (!suite)
-        return (*why = "unknown crypto suite"), SR_EUNSUPP;
+    err = srtpkey_suite_parse(tok[0], &suite, why);
+    if (err)
+        return err;
     st->n_keys = 0;
-    for (i = 1; i < n && slice_starts_nocase(tok[i], SLICE_LIT("inline:")); i++) {
-        enum sr_err err;
+    srtpkey_set_init(&set);
+    for (i = 1; i < n && slice_find(tok[i], ':') >= 0; i++) {
+        struct sipev_key *k = &st->keys[st->n_keys];
         if (st->n_keys == SIPEV_MAX_KEYS)
-            return (*why = "too many keys"), SR_ELIMIT;
-        err = keyparam_parse(tok[i], suite, &st->keys[st->n_keys], why);
+            return srtpkey_set_add(&set, 0, 0, why);
+        err = keyparam_parse(tok[i], (enum sipev_suite)suite, k, why);
+        if (!err)
+            err = srtpkey_set_add(&set, k->mki, k->mki_len, why);
         if (err)
             return err;
         st->n_keys++;
     }
     if (st->n_keys == 0)
         return (*why = "missing key"), SR_EPARSE;
-    /* Several keys without MKIs could not be told apart on the wire. */
-    if (st->n_keys > 1)
-        for (size_t k = 0; k < st->n_keys; k++)
-            if (st->keys[k].mki_len == 0)
-                return (*why = "several keys need an MKI each"), SR_EPARSE;
     *used = i;
     return SR_OK;
 }

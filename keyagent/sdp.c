@@ -10,19 +10,13 @@
 
 #include "ka.h"
 #include "slice.h"
+#include "srtpkey.h"
 #include "util.h"
 
-/* The suites the control protocol accepts, with key + salt lengths
- * (RFC 4568 6.2, RFC 6188, RFC 7714).  The SDP helper sits on the client
- * side, which links no SIP code, so it keeps its own table. */
-static const struct {
-    const char *name;
-    size_t master_len;
-} suites[] = {
-    { "AES_CM_128_HMAC_SHA1_80", 30 }, { "AES_CM_128_HMAC_SHA1_32", 30 },
-    { "AES_256_CM_HMAC_SHA1_80", 46 }, { "AES_256_CM_HMAC_SHA1_32", 46 },
-    { "AEAD_AES_128_GCM", 28 },        { "AEAD_AES_256_GCM", 44 },
-};
+/* ka.h's sizes are srtpkey's (ka.h cannot include it: endpoints compile
+ * against ka.h alone). */
+_Static_assert((int)KA_SDP_MASTER_MAX == (int)SRTPKEY_MAX_MASTER, "key || salt size");
+_Static_assert((int)KA_SDP_MAX_KEYS == (int)SRTPKEY_MAX_KEYS, "keys per a=crypto");
 
 /* Static payload types (RFC 3551 table 4) an answer may use without rtpmap. */
 static const struct {
@@ -126,74 +120,14 @@ static enum sr_err rtpmap_parse(struct slice v, struct ka_sdp_media *m, const ch
     return SR_OK;
 }
 
-/* lifetime: decimal 1..2^48 or "2^n" (n 1..48), as the control protocol. */
-static bool lifetime_parse(struct slice t, uint64_t *out)
-{
-    uint64_t e;
-
-    if (t.len > 2 && t.p[0] == '2' && t.p[1] == '^') {
-        if (!slice_to_u64(slice_of(t.p + 2, t.len - 2), 48, &e) || e == 0)
-            return false;
-        *out = (uint64_t)1 << e;
-        return true;
-    }
-    return slice_to_u64(t, (uint64_t)1 << 48, out) && *out > 0;
-}
-
-/* "inline:<base64 key||salt>[|lifetime][|mki:len]" (RFC 4568 6.1). */
-static enum sr_err key_param_parse(struct slice kp, size_t master_len, struct ka_sdp_key *k,
-                                   const char **why)
-{
-    struct slice b64, f;
-    size_t got = 0;
-    bool more;
-
-    if (!slice_starts_nocase(kp, SLICE_LIT("inline:")))
-        return (*why = "a=crypto: key method is not inline:"), SR_EPARSE;
-    slice_skip(&kp, 7);
-    /* slice_split cannot tell "x|" from "x": count the separators first. */
-    more = slice_find(kp, '|') >= 0;
-    b64 = slice_split(&kp, '|');
-    if (!sr_b64_decode(b64, k->master, sizeof(k->master), &got))
-        return (*why = "a=crypto: key is not valid base64"), SR_EPARSE;
-    if (got != master_len)
-        return (*why = "a=crypto: key||salt length does not match the suite"), SR_EPARSE;
-    k->master_len = got;
-    for (unsigned fields = 0; more; fields++) {
-        more = slice_find(kp, '|') >= 0;
-        f = slice_split(&kp, '|');
-        if (fields == 2)
-            return (*why = "a=crypto: too many key-param fields"), SR_EPARSE;
-        if (f.len == 0)
-            return (*why = "a=crypto: empty key-param field"), SR_EPARSE;
-        if (slice_find(f, ':') >= 0) {
-            struct slice val = slice_split(&f, ':');
-            uint64_t mv, ml;
-            if (k->mki_len || !slice_to_u64(val, UINT64_MAX, &mv) || !slice_to_u64(f, 128, &ml) ||
-                ml == 0)
-                return (*why = "a=crypto: malformed MKI"), SR_EPARSE;
-            if (ml > 4)
-                return (*why = "a=crypto: MKI longer than 4 bytes"), SR_EUNSUPP;
-            if (ml < 4 && mv >> (8 * ml))
-                return (*why = "a=crypto: MKI value does not fit its length"), SR_EPARSE;
-            if (mv > UINT32_MAX)
-                return (*why = "a=crypto: MKI value does not fit its length"), SR_EPARSE;
-            k->mki = (uint32_t)mv;
-            k->mki_len = (unsigned)ml;
-        } else if (k->mki_len || k->lifetime || !lifetime_parse(f, &k->lifetime)) {
-            /* The lifetime comes before the MKI, once. */
-            return (*why = "a=crypto: malformed lifetime"), SR_EPARSE;
-        }
-    }
-    return SR_OK;
-}
-
 /* "a=crypto:<tag> <suite> <key-params> [<session-params>...]" (RFC 4568 9.1). */
 static enum sr_err crypto_parse(struct slice v, struct ka_sdp_media *m, const char **why)
 {
     struct slice tag = next_token(&v), suite = next_token(&v), kps = next_token(&v);
+    struct srtpkey_key keys[KA_SDP_MAX_KEYS];
     struct ka_sdp_crypto *cr;
-    size_t master_len = 0;
+    enum srtpkey_suite id;
+    size_t n = 0;
     uint64_t t;
     enum sr_err err;
 
@@ -206,45 +140,32 @@ static enum sr_err crypto_parse(struct slice v, struct ka_sdp_media *m, const ch
     for (size_t i = 0; i < m->n_crypto; i++)
         if (m->crypto[i].tag == t)
             return (*why = "a=crypto: tag repeated"), SR_EPARSE;
-    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
-        if (slice_eq(suite, slice_cstr(suites[i].name)))
-            master_len = suites[i].master_len;
-    if (!master_len)
-        return (*why = "a=crypto: unknown or unsupported crypto suite"), SR_EUNSUPP;
+    err = srtpkey_suite_parse(suite, &id, why);
+    if (err)
+        return err;
     cr = &m->crypto[m->n_crypto];
     cr->tag = (uint32_t)t;
     slice_copy_cstr(suite, cr->suite, sizeof(cr->suite));
-    for (bool more = true; more;) {
-        struct slice kp;
-        more = slice_find(kps, ';') >= 0;
-        kp = slice_split(&kps, ';');
-        if (cr->n_keys == KA_SDP_MAX_KEYS)
-            goto fail_limit;
-        err = key_param_parse(kp, master_len, &cr->keys[cr->n_keys], why);
-        if (err)
-            goto fail;
-        cr->n_keys++;
+    /* key-params (srtpkey.h): the same parser and key-set rules as the
+     * control socket and the key body, so the line disclosed is one the
+     * keyagent takes. */
+    err = srtpkey_params_parse(kps, id, keys, SR_ARRAY_LEN(keys), &n, why);
+    for (size_t i = 0; !err && i < n; i++) {
+        memcpy(cr->keys[i].master, keys[i].master, keys[i].master_len);
+        cr->keys[i].master_len = keys[i].master_len;
+        cr->keys[i].lifetime = keys[i].lifetime;
+        cr->keys[i].mki = keys[i].mki;
+        cr->keys[i].mki_len = keys[i].mki_len;
     }
-    if (cr->n_keys == 0) {
-        *why = "a=crypto: no key-params";
-        err = SR_EPARSE;
+    cr->n_keys = n;
+    sr_wipe(keys, sizeof(keys));
+    if (err)
         goto fail;
-    }
-    /* libsrtp tells several master keys apart only by MKI (RFC 4568 6.1). */
-    for (size_t i = 0; cr->n_keys > 1 && i < cr->n_keys; i++)
-        if (cr->keys[i].mki_len == 0 || cr->keys[i].mki_len != cr->keys[0].mki_len) {
-            *why = "a=crypto: several keys need an MKI of one length each";
-            err = SR_EPARSE;
-            goto fail;
-        }
     /* Session params (KDR, UNENCRYPTED_SRTP, FEC_ORDER, WSH...) are ignored:
      * the control protocol has no field for them.  The flag lets a caller say so. */
     cr->session_params = next_token(&v).len > 0;
     m->n_crypto++;
     return SR_OK;
-fail_limit:
-    *why = "a=crypto: more than 4 key-params";
-    err = SR_ELIMIT;
 fail:
     sr_wipe(cr, sizeof(*cr));
     return err;

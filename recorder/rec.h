@@ -22,6 +22,7 @@
 
 #include "err.h"
 #include "slice.h"
+#include "srtpkey.h"
 
 /* ------------------------------------------------------------------------ */
 /* RTP / RTCP parsing (rtp.c)                                                */
@@ -88,28 +89,31 @@ enum sr_err rec_rtcp_parse(const uint8_t *pkt, size_t len, bool encrypted, struc
 /* SRTP sessions (srtpctx.c), one libsrtp2 session per stream                */
 /* ------------------------------------------------------------------------ */
 
-/** The six suites srtprec accepts.  Values equal enum sipev_suite's. */
+/** The six suites srtprec accepts: an alias of the accepted rows of the
+ *  srtpkey table (srtpkey.h), same values (so also enum sipev_suite's). */
 enum rec_suite {
-    REC_SUITE_AES_CM_128_HMAC_SHA1_80 = 1,
-    REC_SUITE_AES_CM_128_HMAC_SHA1_32,
-    REC_SUITE_AES_256_CM_HMAC_SHA1_80,
-    REC_SUITE_AES_256_CM_HMAC_SHA1_32,
-    REC_SUITE_AEAD_AES_128_GCM,
-    REC_SUITE_AEAD_AES_256_GCM,
+    REC_SUITE_AES_CM_128_HMAC_SHA1_80 = SRTPKEY_SUITE_AES_CM_128_HMAC_SHA1_80,
+    REC_SUITE_AES_CM_128_HMAC_SHA1_32 = SRTPKEY_SUITE_AES_CM_128_HMAC_SHA1_32,
+    REC_SUITE_AES_256_CM_HMAC_SHA1_80 = SRTPKEY_SUITE_AES_256_CM_HMAC_SHA1_80,
+    REC_SUITE_AES_256_CM_HMAC_SHA1_32 = SRTPKEY_SUITE_AES_256_CM_HMAC_SHA1_32,
+    REC_SUITE_AEAD_AES_128_GCM = SRTPKEY_SUITE_AEAD_AES_128_GCM,
+    REC_SUITE_AEAD_AES_256_GCM = SRTPKEY_SUITE_AEAD_AES_256_GCM,
 };
 
 enum {
-    REC_SRTP_MAX_MASTER = 46, /**< 32-byte key + 14-byte salt */
-    REC_SRTP_MAX_KEYS = 4,    /**< master keys per session (MKI re-keys) */
-    REC_SRTP_MAX_MKI = 4,     /**< MKI bytes (RFC 4568 allows 1..128; we take 1..4) */
+    REC_SRTP_MAX_MASTER = SRTPKEY_MAX_MASTER, /**< 32-byte key + 14-byte salt */
+    REC_SRTP_MAX_KEYS = SRTPKEY_MAX_KEYS,     /**< master keys per session (MKI re-keys) */
+    REC_SRTP_MAX_MKI = SRTPKEY_MKI_MAX,       /**< MKI bytes: srtpkey's one limit (RFC 4568
+                                                   allows 1..128; srtpkey_param_parse refuses
+                                                   5..128 with SR_EUNSUPP) */
     REC_SRTP_MAX_TRIAL = 16,  /**< candidates per rec_srtp_trial call */
     REC_SRTP_TRAILER_MAX = 24, /**< 16 tag + 4 MKI + 4 SRTCP index: room protect needs */
     REC_PKT_MAX = 2048,       /**< largest packet rec_srtp_trial copies */
 };
 
-/** "AES_CM_128_HMAC_SHA1_80" etc.; "?" for a value outside the enum. */
+/** "AES_CM_128_HMAC_SHA1_80" etc. (srtpkey's table); "?" for a value outside the enum. */
 const char *rec_suite_name(enum rec_suite s);
-/** Key and salt lengths in bytes; false for a value outside the enum. */
+/** Key and salt lengths in bytes (srtpkey's table); false for a value outside the enum. */
 bool rec_suite_lengths(enum rec_suite s, size_t *key_len, size_t *salt_len);
 
 /** The crypto library libsrtp2 was built with. */

@@ -33,51 +33,34 @@ struct rec_srtp {
 /* Suites                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* Names, lengths and tag sizes are srtpkey's table; only the libsrtp policy
+ * for each suite (suite_policy) is the recorder's own. */
 const char *rec_suite_name(enum rec_suite s)
 {
-    switch (s) {
-    case REC_SUITE_AES_CM_128_HMAC_SHA1_80: return "AES_CM_128_HMAC_SHA1_80";
-    case REC_SUITE_AES_CM_128_HMAC_SHA1_32: return "AES_CM_128_HMAC_SHA1_32";
-    case REC_SUITE_AES_256_CM_HMAC_SHA1_80: return "AES_256_CM_HMAC_SHA1_80";
-    case REC_SUITE_AES_256_CM_HMAC_SHA1_32: return "AES_256_CM_HMAC_SHA1_32";
-    case REC_SUITE_AEAD_AES_128_GCM: return "AEAD_AES_128_GCM";
-    case REC_SUITE_AEAD_AES_256_GCM: return "AEAD_AES_256_GCM";
-    }
-    return "?";
+    return srtpkey_suite_ok((enum srtpkey_suite)s) ? srtpkey_suite_name((enum srtpkey_suite)s)
+                                                   : "?";
 }
 
 bool rec_suite_lengths(enum rec_suite s, size_t *key_len, size_t *salt_len)
 {
-    size_t k, salt;
+    const struct srtpkey_suite_info *si = srtpkey_suite((enum srtpkey_suite)s);
 
-    switch (s) {
-    case REC_SUITE_AES_CM_128_HMAC_SHA1_80:
-    case REC_SUITE_AES_CM_128_HMAC_SHA1_32: k = 16, salt = 14; break;
-    case REC_SUITE_AES_256_CM_HMAC_SHA1_80:
-    case REC_SUITE_AES_256_CM_HMAC_SHA1_32: k = 32, salt = 14; break;
-    /* RFC 7714 section 12: 96-bit salts for the AEAD suites. */
-    case REC_SUITE_AEAD_AES_128_GCM: k = 16, salt = 12; break;
-    case REC_SUITE_AEAD_AES_256_GCM: k = 32, salt = 12; break;
-    default: return false;
-    }
+    if (!si || !si->decrypts)
+        return false;
     if (key_len)
-        *key_len = k;
+        *key_len = si->key_len;
     if (salt_len)
-        *salt_len = salt;
+        *salt_len = si->salt_len;
     return true;
 }
 
-/* Tag lengths (RTP, RTCP).  RFC 4568 6.2.1: the _32 suites still put an
- * 80-bit tag on SRTCP. */
+/* Tag lengths (RTP, RTCP); the caller has checked the suite (cfg_valid). */
 static void suite_tags(enum rec_suite s, size_t *rtp, size_t *rtcp)
 {
-    switch (s) {
-    case REC_SUITE_AES_CM_128_HMAC_SHA1_32:
-    case REC_SUITE_AES_256_CM_HMAC_SHA1_32: *rtp = 4, *rtcp = 10; return;
-    case REC_SUITE_AEAD_AES_128_GCM:
-    case REC_SUITE_AEAD_AES_256_GCM: *rtp = 16, *rtcp = 16; return;
-    default: *rtp = 10, *rtcp = 10; return;
-    }
+    const struct srtpkey_suite_info *si = srtpkey_suite((enum srtpkey_suite)s);
+
+    *rtp = si ? si->tag_rtp : 10;
+    *rtcp = si ? si->tag_rtcp : 10;
 }
 
 static void suite_policy(enum rec_suite s, srtp_policy_t *p)
@@ -232,28 +215,28 @@ void rec_srtp_lib_fini(void)
 
 static bool cfg_valid(const struct rec_srtp_cfg *cfg)
 {
+    struct srtpkey_set set;
+    const char *why;
     size_t klen, slen;
 
     if (cfg->n_keys < 1 || cfg->n_keys > REC_SRTP_MAX_KEYS)
         return false;
     if (cfg->window && (cfg->window < 64 || cfg->window > 0x7fff))
         return false;
+    srtpkey_set_init(&set);
     for (size_t i = 0; i < cfg->n_keys; i++) {
         const struct rec_srtp_key *k = &cfg->keys[i];
         if (k->suite != cfg->keys[0].suite || !rec_suite_lengths(k->suite, &klen, &slen))
             return false;
         if (k->master_len != klen + slen)
             return false;
-        if (k->mki_len > REC_SRTP_MAX_MKI || k->mki_len != cfg->keys[0].mki_len)
+        if (k->mki_len > REC_SRTP_MAX_MKI || (k->mki_len < 4 && k->mki >> (8 * k->mki_len)))
             return false;
-        if (k->mki_len < 4 && k->mki >> (8 * k->mki_len))
+        /* libsrtp tells keys apart only by MKI: srtpkey's key-set rules. */
+        if (srtpkey_set_add(&set, k->mki, k->mki_len, &why) != SR_OK)
             return false;
-        for (size_t j = 0; j < i; j++)
-            if (k->mki_len && cfg->keys[j].mki == k->mki)
-                return false;
     }
-    /* libsrtp tells keys apart only by MKI. */
-    return cfg->n_keys == 1 || cfg->keys[0].mki_len > 0;
+    return true;
 }
 
 enum sr_err rec_srtp_create(struct rec_srtp **out, const struct rec_srtp_cfg *cfg)

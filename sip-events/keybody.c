@@ -22,54 +22,34 @@ enum {
     KB_MAX_DOC = 16 * 1024 * 1024, /* bytes of XML */
     KB_MAX_DEPTH = 16,             /* our tree is 4 deep; foreign extensions get some room */
     KB_MAX_TEXT = SIPEV_STR - 1,   /* element text and attribute values */
-    KB_LIFETIME_MAX_LOG2 = 48,     /* RFC 3711 9.2: SRTP master key lifetime <= 2^48 */
 };
 
 /* ----------------------------------------------------------------- suites */
 
-static const struct {
-    enum sipev_suite id;
-    const char *name;
-    size_t key_len, salt_len;
-} suites[] = {
-    /* RFC 4568 6.2 and RFC 6188 for AES_CM; RFC 7714 12 for GCM (12-byte salt). */
-    { SIPEV_SUITE_AES_CM_128_HMAC_SHA1_80, "AES_CM_128_HMAC_SHA1_80", 16, 14 },
-    { SIPEV_SUITE_AES_CM_128_HMAC_SHA1_32, "AES_CM_128_HMAC_SHA1_32", 16, 14 },
-    { SIPEV_SUITE_AES_256_CM_HMAC_SHA1_80, "AES_256_CM_HMAC_SHA1_80", 32, 14 },
-    { SIPEV_SUITE_AES_256_CM_HMAC_SHA1_32, "AES_256_CM_HMAC_SHA1_32", 32, 14 },
-    { SIPEV_SUITE_AEAD_AES_128_GCM, "AEAD_AES_128_GCM", 16, 12 },
-    { SIPEV_SUITE_AEAD_AES_256_GCM, "AEAD_AES_256_GCM", 32, 12 },
-};
-
+/* The table is srtpkey's; these keep sipev.h's API for its callers. */
 const char *sipev_suite_name(enum sipev_suite s)
 {
-    for (size_t i = 0; i < SR_ARRAY_LEN(suites); i++)
-        if (suites[i].id == s)
-            return suites[i].name;
-    return NULL;
+    return srtpkey_suite_ok((enum srtpkey_suite)s) ? srtpkey_suite_name((enum srtpkey_suite)s)
+                                                   : NULL;
 }
 
 enum sipev_suite sipev_suite_parse(struct slice name)
 {
-    for (size_t i = 0; i < SR_ARRAY_LEN(suites); i++)
-        if (slice_eq(name, slice_cstr(suites[i].name)))
-            return suites[i].id;
-    return 0;
+    enum srtpkey_suite id;
+    const char *why;
+
+    return srtpkey_suite_parse(name, &id, &why) == SR_OK ? (enum sipev_suite)id : 0;
 }
 
 void sipev_suite_lengths(enum sipev_suite s, size_t *key_len, size_t *salt_len)
 {
-    size_t k = 0, l = 0;
+    const struct srtpkey_suite_info *si = srtpkey_suite((enum srtpkey_suite)s);
+    bool ok = si && si->decrypts;
 
-    for (size_t i = 0; i < SR_ARRAY_LEN(suites); i++)
-        if (suites[i].id == s) {
-            k = suites[i].key_len;
-            l = suites[i].salt_len;
-        }
     if (key_len)
-        *key_len = k;
+        *key_len = ok ? si->key_len : 0;
     if (salt_len)
-        *salt_len = l;
+        *salt_len = ok ? si->salt_len : 0;
 }
 
 /* ------------------------------------------------------------- containers */
@@ -208,94 +188,21 @@ static bool time_parse(struct slice s, uint64_t *us)
 
 /* ------------------------------------------------------------ key strings */
 
-static bool u64_parse(struct slice s, uint64_t max, uint64_t *out)
-{
-    return slice_to_u64(s, max, out);
-}
-
-/* inline:<base64 key||salt>[|lifetime][|MKI:length]  (RFC 4568 6.1) */
+/* One key-param (srtpkey.h: the one parser for every consumer). */
 static enum sr_err key_parse(struct slice text, struct sipev_key *k, const char **why)
 {
-    size_t key_len, salt_len;
-    struct slice rest, b64, part;
-    uint64_t v;
+    struct srtpkey_key sk;
+    enum sr_err err = srtpkey_param_parse(text, (enum srtpkey_suite)k->suite, &sk, why);
 
-    if (!slice_starts_nocase(text, SLICE_LIT("inline:"))) {
-        *why = "key is not in inline: form";
-        return SR_EPARSE;
+    if (err == SR_OK) {
+        memcpy(k->master, sk.master, sk.master_len);
+        k->master_len = sk.master_len;
+        k->lifetime = sk.lifetime;
+        k->mki = sk.mki;
+        k->mki_len = sk.mki_len;
     }
-    rest = slice_of(text.p + 7, text.len - 7);
-    long bar = slice_find(rest, '|');
-    b64 = bar < 0 ? rest : slice_of(rest.p, (size_t)bar);
-    sipev_suite_lengths(k->suite, &key_len, &salt_len);
-    if (!sr_b64_decode(b64, k->master, sizeof(k->master), &k->master_len)) {
-        sr_wipe(k->master, sizeof(k->master));
-        *why = "key is not valid base64";
-        return SR_EPARSE;
-    }
-    if (k->master_len != key_len + salt_len) {
-        sr_wipe(k->master, sizeof(k->master));
-        *why = "key||salt length does not match the suite";
-        return SR_EPARSE;
-    }
-    bool have_lifetime = false, have_mki = false, more = bar >= 0;
-    if (more)
-        rest = slice_of(rest.p + bar + 1, rest.len - (size_t)bar - 1);
-    while (more) {
-        long nb = slice_find(rest, '|');
-        part = nb < 0 ? rest : slice_of(rest.p, (size_t)nb);
-        more = nb >= 0;
-        if (more)
-            rest = slice_of(rest.p + nb + 1, rest.len - (size_t)nb - 1);
-        if (part.len == 0) {
-            *why = "empty key parameter";
-            return SR_EPARSE;
-        }
-        long colon = slice_find(part, ':');
-        if (colon >= 0) {
-            uint64_t len;
-            if (have_mki) {
-                *why = "more than one MKI";
-                return SR_EPARSE;
-            }
-            /* MKI value is decimal; its length 1..128 bytes, of which we take 1..4. */
-            if (!u64_parse(slice_of(part.p, (size_t)colon), UINT32_MAX, &v) ||
-                !u64_parse(slice_of(part.p + colon + 1, part.len - (size_t)colon - 1), 128, &len) ||
-                len == 0) {
-                *why = "malformed MKI (want <decimal>:<bytes>)";
-                return SR_EPARSE;
-            }
-            if (len > 4) {
-                *why = "MKI longer than 4 bytes";
-                return SR_EUNSUPP;
-            }
-            if (len < 4 && v >> (8 * len)) {
-                *why = "MKI value does not fit its length";
-                return SR_EPARSE;
-            }
-            k->mki = (uint32_t)v;
-            k->mki_len = (unsigned)len;
-            have_mki = true;
-            continue;
-        }
-        if (have_lifetime || have_mki) {
-            *why = "lifetime repeated or after the MKI";
-            return SR_EPARSE;
-        }
-        if (part.len > 2 && part.p[0] == '2' && part.p[1] == '^') {
-            if (!u64_parse(slice_of(part.p + 2, part.len - 2), KB_LIFETIME_MAX_LOG2, &v)) {
-                *why = "lifetime 2^n with n over 48";
-                return SR_EPARSE;
-            }
-            k->lifetime = (uint64_t)1 << v;
-        } else if (!u64_parse(part, (uint64_t)1 << KB_LIFETIME_MAX_LOG2, &k->lifetime) ||
-                   k->lifetime == 0) {
-            *why = "malformed lifetime";
-            return SR_EPARSE;
-        }
-        have_lifetime = true;
-    }
-    return SR_OK;
+    srtpkey_key_wipe(&sk);
+    return err;
 }
 
 /* ---------------------------------------------------------------- parsing */
@@ -326,6 +233,7 @@ struct kb_parse {
     unsigned seen;          /* bit per child element of the current dialog/stream */
     struct sipev_dialog *dlg;
     struct sipev_stream *st;
+    struct srtpkey_set keyset; /* the current stream's keys: MKI rules (srtpkey.h) */
 };
 
 static void kb_fail(struct kb_parse *ps, enum sr_err err, const char *why)
@@ -519,6 +427,7 @@ static void start_stream(struct kb_parse *ps, const char **atts)
     }
     s = &d->streams[d->n_streams++];
     ps->st = s;
+    srtpkey_set_init(&ps->keyset);
     if (!attr_str(ps, atts, "id", true, s->id, sizeof(s->id)) ||
         !attr_str(ps, atts, "media", true, s->media, sizeof(s->media)) ||
         !attr_str(ps, atts, "codec", false, s->codec, sizeof(s->codec)))
@@ -563,21 +472,32 @@ static void start_stream(struct kb_parse *ps, const char **atts)
 static void start_key(struct kb_parse *ps, const char **atts)
 {
     struct sipev_stream *s = ps->st;
-    const char *suite = attr(atts, "suite");
+    const char *suite = attr(atts, "suite"), *why = NULL;
+    enum srtpkey_suite id;
+    enum sr_err err;
 
     if (s->n_keys >= SIPEV_MAX_KEYS) {
-        kb_fail(ps, SR_ELIMIT, "too many keys in a stream");
+        /* The set is full too: the same limit and reason as every consumer. */
+        err = srtpkey_set_add(&ps->keyset, 0, 0, &why);
+        kb_fail(ps, err ? err : SR_ELIMIT, why ? why : "too many keys in a stream");
         return;
     }
     if (!suite) {
         kb_fail(ps, SR_EPARSE, "key without suite");
         return;
     }
-    s->keys[s->n_keys].suite = sipev_suite_parse(slice_cstr(suite));
-    if (!s->keys[s->n_keys].suite) {
-        kb_fail(ps, SR_EUNSUPP, "unknown crypto suite");
+    err = srtpkey_suite_parse(slice_cstr(suite), &id, &why);
+    if (err) {
+        kb_fail(ps, err, why);
         return;
     }
+    /* One stream is one libsrtp session, which has one policy (RFC 4568: one
+     * a=crypto line, one suite). */
+    if (s->n_keys && (enum srtpkey_suite)s->keys[0].suite != id) {
+        kb_fail(ps, SR_EPARSE, "keys of one stream have different suites");
+        return;
+    }
+    s->keys[s->n_keys].suite = (enum sipev_suite)id;
     s->n_keys++;
 }
 
@@ -726,6 +646,8 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     case E_KEY: {
         struct sipev_key *k = &ps->st->keys[ps->st->n_keys - 1];
         err = key_parse(text, k, &why); /* start_key guaranteed n_keys >= 1 */
+        if (!err)
+            err = srtpkey_set_add(&ps->keyset, k->mki, k->mki_len, &why);
         if (err)
             kb_fail(ps, err, why);
         break;
@@ -852,33 +774,39 @@ static enum sr_err put_attr(struct buf *out, const char *name, const char *v)
 
 static enum sr_err put_key(struct buf *out, const struct sipev_key *k)
 {
-    char b64[4 * ((SIPEV_MAX_MASTER + 2) / 3) + 1];
-    size_t key_len, salt_len;
+    char text[SRTPKEY_PARAM_TEXT];
+    struct srtpkey_key sk = { .master_len = k->master_len, .lifetime = k->lifetime,
+                              .mki = k->mki, .mki_len = k->mki_len };
     enum sr_err err;
-    const char *name = sipev_suite_name(k->suite);
+    size_t n = 0;
 
-    sipev_suite_lengths(k->suite, &key_len, &salt_len);
-    if (!name || k->master_len != key_len + salt_len || k->mki_len > 4 ||
-        (k->mki_len && k->mki_len < 4 && k->mki >> (8 * k->mki_len)) ||
-        k->lifetime > ((uint64_t)1 << KB_LIFETIME_MAX_LOG2))
+    if (k->master_len > sizeof(sk.master) || !sipev_suite_name(k->suite))
         return SR_EINVAL;
-    if (!sr_b64_encode(k->master, k->master_len, b64, sizeof(b64)))
+    memcpy(sk.master, k->master, k->master_len);
+    err = srtpkey_param_print(&sk, (enum srtpkey_suite)k->suite, text, sizeof(text), &n);
+    srtpkey_key_wipe(&sk);
+    if (err)
         return SR_EINVAL;
-    err = buf_printf(out, "      <key suite=\"%s\">inline:%s", name, b64);
-    sr_wipe(b64, sizeof(b64));
-    if (!err && k->lifetime) {
-        if ((k->lifetime & (k->lifetime - 1)) == 0) {
-            unsigned n = 0;
-            while (((uint64_t)1 << n) != k->lifetime)
-                n++;
-            err = buf_printf(out, "|2^%u", n);
-        } else {
-            err = buf_printf(out, "|%llu", (unsigned long long)k->lifetime);
-        }
-    }
-    if (!err && k->mki_len)
-        err = buf_printf(out, "|%u:%u", (unsigned)k->mki, k->mki_len);
+    err = buf_printf(out, "      <key suite=\"%s\">", sipev_suite_name(k->suite));
+    if (!err)
+        err = buf_append(out, text, n);
+    sr_wipe(text, sizeof(text));
     return err ? err : buf_append(out, "</key>\n", 7);
+}
+
+/* The parser's key-set rules (srtpkey_set_add, one suite), so that what is
+ * printed parses back. */
+static bool keys_ok(const struct sipev_stream *s)
+{
+    struct srtpkey_set set;
+    const char *why;
+
+    srtpkey_set_init(&set);
+    for (size_t i = 0; i < s->n_keys; i++)
+        if (s->keys[i].suite != s->keys[0].suite ||
+            srtpkey_set_add(&set, s->keys[i].mki, s->keys[i].mki_len, &why) != SR_OK)
+            return false;
+    return true;
 }
 
 static enum sr_err put_stream(struct buf *out, const struct sipev_stream *s)
@@ -888,7 +816,7 @@ static enum sr_err put_stream(struct buf *out, const struct sipev_stream *s)
 
     if (s->direction > SIPEV_DIR_RECV || s->state > SIPEV_STREAM_ENDED || s->payload_type > 127 ||
         s->n_keys > SIPEV_MAX_KEYS || !s->id[0] || !s->media[0] ||
-        (s->n_keys == 0 && s->state != SIPEV_STREAM_ENDED))
+        (s->n_keys == 0 && s->state != SIPEV_STREAM_ENDED) || !keys_ok(s))
         return SR_EINVAL;
     err = buf_append(out, "    <stream", 11);
     if (!err)

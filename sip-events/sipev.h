@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "err.h"
 #include "slice.h"
+#include "srtpkey.h"
 
 /* ------------------------------------------------------------------ parse */
 
@@ -174,25 +175,26 @@ void sipev_random_token(char *out, size_t outlen);
 
 /* --------------------------------------------------------------- key body */
 
-/** The crypto suites libsrtp2 2.5 offers (AES_192 is excluded: its key
- *  derivation is wrong in 2.5.0). */
+/** The crypto suites srtprec records: the accepted rows of the srtpkey
+ *  table (srtpkey.h), same values.  AES_192, F8 and NULL suites are
+ *  recognised there and refused. */
 enum sipev_suite {
-    SIPEV_SUITE_AES_CM_128_HMAC_SHA1_80 = 1,
-    SIPEV_SUITE_AES_CM_128_HMAC_SHA1_32,
-    SIPEV_SUITE_AES_256_CM_HMAC_SHA1_80,
-    SIPEV_SUITE_AES_256_CM_HMAC_SHA1_32,
-    SIPEV_SUITE_AEAD_AES_128_GCM,
-    SIPEV_SUITE_AEAD_AES_256_GCM,
+    SIPEV_SUITE_AES_CM_128_HMAC_SHA1_80 = SRTPKEY_SUITE_AES_CM_128_HMAC_SHA1_80,
+    SIPEV_SUITE_AES_CM_128_HMAC_SHA1_32 = SRTPKEY_SUITE_AES_CM_128_HMAC_SHA1_32,
+    SIPEV_SUITE_AES_256_CM_HMAC_SHA1_80 = SRTPKEY_SUITE_AES_256_CM_HMAC_SHA1_80,
+    SIPEV_SUITE_AES_256_CM_HMAC_SHA1_32 = SRTPKEY_SUITE_AES_256_CM_HMAC_SHA1_32,
+    SIPEV_SUITE_AEAD_AES_128_GCM = SRTPKEY_SUITE_AEAD_AES_128_GCM,
+    SIPEV_SUITE_AEAD_AES_256_GCM = SRTPKEY_SUITE_AEAD_AES_256_GCM,
 };
-/** RFC 4568 / RFC 7714 name, e.g. "AES_CM_128_HMAC_SHA1_80". */
+/** RFC 4568 / RFC 7714 name, e.g. "AES_CM_128_HMAC_SHA1_80"; NULL unless accepted. */
 const char *sipev_suite_name(enum sipev_suite s);
-/** 0 if unknown. */
+/** 0 if unknown or refused (srtpkey_suite_parse says why). */
 enum sipev_suite sipev_suite_parse(struct slice name);
-/** Master key and salt lengths in bytes for the suite. */
+/** Master key and salt lengths in bytes for the suite (0, 0 unless accepted). */
 void sipev_suite_lengths(enum sipev_suite s, size_t *key_len, size_t *salt_len);
 
-enum { SIPEV_MAX_MASTER = 46, SIPEV_MAX_KEYS = 4, SIPEV_MAX_STREAMS = 16, SIPEV_MAX_DIALOGS = 4096,
-       SIPEV_STR = 256 };
+enum { SIPEV_MAX_MASTER = SRTPKEY_MAX_MASTER, SIPEV_MAX_KEYS = SRTPKEY_MAX_KEYS,
+       SIPEV_MAX_STREAMS = 16, SIPEV_MAX_DIALOGS = 4096, SIPEV_STR = 256 };
 
 struct sipev_key {
     enum sipev_suite suite;
@@ -200,7 +202,7 @@ struct sipev_key {
     size_t master_len;
     uint64_t lifetime;                /**< packets; 0 = suite default (2^48) */
     uint32_t mki;                     /**< valid when mki_len > 0 */
-    unsigned mki_len;                 /**< bytes, 0..4 */
+    unsigned mki_len;                 /**< bytes, 0..SRTPKEY_MKI_MAX (4) */
 };
 
 enum sipev_stream_state { SIPEV_STREAM_ACTIVE = 0, SIPEV_STREAM_PAUSED, SIPEV_STREAM_ENDED };
@@ -255,9 +257,12 @@ enum sr_err sipev_keybody_add_dialog(struct sipev_keybody *kb, struct sipev_dial
 /** Parse an application/srtp-keys+xml document (expat, no DTDs, no entity
  *  expansion).  On failure *why names the problem and kb is left empty.
  *  kb must have been initialised; its previous content is released first.
+ *  Each key's text and each stream's key set are checked by srtpkey.h
+ *  (srtpkey_param_parse, srtpkey_set_add), with its codes and reasons.
  *  SR_EUNSUPP: unknown namespace, format-version or crypto suite, MKI over
  *  4 bytes.  SR_ELIMIT: a bound (depth 16, 255-byte values, counts above).
- *  SR_EPARSE: anything else malformed.  Format: docs/protocol.md. */
+ *  SR_EPARSE: anything else malformed, including keys of one stream with
+ *  different suites.  Format: docs/protocol.md. */
 enum sr_err sipev_keybody_parse(const char *xml, size_t len, struct sipev_keybody *kb,
                                 const char **why);
 /** Append the XML document for kb to out.  SR_EINVAL for what the format

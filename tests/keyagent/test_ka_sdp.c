@@ -130,7 +130,7 @@ static void hostile(void)
         { "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" K30 "|\r\n", SR_EPARSE, "empty field" },
         { "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" K30 ";\r\n", SR_EPARSE, "empty key-param after ;" },
         { "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" K30 "||1:1\r\n", SR_EPARSE, "empty lifetime field" },
-        { "a=crypto:1 AES_CM_128_HMAC_SHA1_80 uri:https://x/y\r\n", SR_EPARSE, "key method other than inline" },
+        { "a=crypto:1 AES_CM_128_HMAC_SHA1_80 uri:https://x/y\r\n", SR_EUNSUPP, "key method other than inline" },
         { "a=crypto:1 AES_CM_128_HMAC_SHA1_80\r\n", SR_EPARSE, "no key-params" },
         { "a=crypto: AES_CM_128_HMAC_SHA1_80 inline:" K30 "\r\n", SR_EPARSE, "empty tag" },
         { "a=crypto:1234567890 AES_CM_128_HMAC_SHA1_80 inline:" K30 "\r\n", SR_EPARSE, "tag of 10 digits" },

@@ -116,13 +116,16 @@ static void round_trips(void)
         s->seq = 65535;
         fill_key(&s->keys[0], all_suites[i], (uint8_t)i);
         s->keys[0].lifetime = (uint64_t)1 << 31;
+        /* Several keys: an MKI each, of one length (srtpkey_set_add). */
         s->keys[0].mki = 1;
-        s->keys[0].mki_len = 1;
+        s->keys[0].mki_len = 4;
         fill_key(&s->keys[1], all_suites[i], (uint8_t)(i + 50));
         s->keys[1].lifetime = 1000000;
         s->keys[1].mki = 0xfffffffe;
         s->keys[1].mki_len = 4;
         fill_key(&s->keys[2], all_suites[i], (uint8_t)(i + 90));
+        s->keys[2].mki = 0;
+        s->keys[2].mki_len = 4;
         s->n_keys = 3;
         snprintf(label, sizeof(label), "suite %s", sipev_suite_name(all_suites[i]));
         round_trip(&kb, label);
@@ -408,7 +411,7 @@ static void hostile(void)
         n = (size_t)snprintf(doc, cap, "%s", ROOT DLG STREAM);
         for (int i = 0; i < SIPEV_MAX_KEYS + 1; i++)
             n += (size_t)snprintf(doc + n, cap - n,
-                                  "<key suite=\"AES_CM_128_HMAC_SHA1_80\">%s</key>", K80);
+                                  "<key suite=\"AES_CM_128_HMAC_SHA1_80\">%s|%d:1</key>", K80, i + 1);
         n += (size_t)snprintf(doc + n, cap - n, "</stream></dialog></srtp-keys>");
         expect("5 keys", doc, n, SR_ELIMIT, "keys");
         free(doc);
