@@ -1,25 +1,32 @@
 /** @file log.c  stderr logger.
  *
- * The level and program name are set once in main before any thread starts
- * and only read afterwards: configuration, not shared mutable state.
+ * The program name is set once in main before any thread starts and only
+ * read afterwards: configuration, not shared mutable state.  The level may
+ * change later (a daemon's SIGHUP reload), so it is an atomic.
  */
 #include "log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 static struct {
-    enum log_level level;
+    atomic_int level; /* enum log_level */
     const char *program;
     int syslog_prefix;
 } log_cfg = { LOG_LVL_NOTICE, "srtprec", 0 };
 
 void log_setup(enum log_level level, const char *program, int prefix_syslog)
 {
-    log_cfg.level = level;
+    atomic_store_explicit(&log_cfg.level, (int)level, memory_order_relaxed);
     log_cfg.program = program ? program : "srtprec";
     log_cfg.syslog_prefix = prefix_syslog;
+}
+
+void log_set_level(enum log_level level)
+{
+    atomic_store_explicit(&log_cfg.level, (int)level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *name)
@@ -46,7 +53,7 @@ void log_emit(enum log_level lvl, const char *module, const char *fmt, ...)
     struct tm tm;
     int r;
 
-    if (lvl > log_cfg.level)
+    if ((int)lvl > atomic_load_explicit(&log_cfg.level, memory_order_relaxed))
         return;
     if (log_cfg.syslog_prefix) {
         r = snprintf(line, sizeof(line), "<%d>", (int)lvl);

@@ -19,6 +19,9 @@ enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5, LOG_LVL_
  *  prefix_syslog adds "<N>" for systemd's journal. */
 void log_setup(enum log_level level, const char *program, int prefix_syslog);
 
+/** Change the level while threads run (a reload); any thread. */
+void log_set_level(enum log_level level);
+
 /** Parse "error|warn|notice|info|debug"; -1 if unknown. */
 int log_level_parse(const char *name);
 

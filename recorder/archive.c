@@ -15,11 +15,14 @@
  * guards the list, the references, the thread's queue and the index (one
  * SQLite connection).
  */
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "daemon_priv.h"
 #include "log.h"
@@ -45,6 +48,25 @@ enum {
     /* Stream indexes handed to the engines carry the part in their high bits. */
     PART_SHIFT = 16,
     PART_MASK = (1u << PART_SHIFT) - 1,
+    /* Index rows that failed to be written wait here (about 6 KB each);
+     * past this, a row is left to start-up reconciliation (stor_recover
+     * indexes every sealed archive that has no row). */
+    IXQ_MAX = 1024,
+    /* A write waits this long for another process's lock, then queues:
+     * the archive thread also opens and seals the calls. */
+    IX_BUSY_MS = 250,
+    IX_RETRY_MIN_MS = 200,
+    IX_RETRY_MAX_MS = 5000,
+    /* A seal that met a full disk or an I/O error is tried again (its
+     * data stays in memory, bounded by the writer's max_buffered). */
+    SEAL_RETRY_MIN_MS = 500,
+    SEAL_RETRY_MAX_MS = 30000,
+};
+
+/* A row that could not be written yet (archive thread only). */
+struct ixq_item {
+    struct stor_record *row;
+    struct ixq_item *next;
 };
 
 /* A stream or a packet handed in before the writer was open. */
@@ -84,6 +106,12 @@ struct rd_arch {
     struct rd_arch *last;      /* first archive only, under its mu: where new streams go
                                   (itself until it is full) */
     uint64_t written[RD_PKT_KINDS]; /* packets taken (written or pending), by kind */
+    enum stor_end end;         /* set by the last release: shutdown or the call's end */
+    bool taken_back;           /* lost packets already taken from counts (first seal try) */
+    unsigned seal_tries;       /* failed seal attempts so far */
+    uint64_t retry_at;         /* sr_now_us() of the next seal attempt */
+    unsigned backoff_ms;
+    struct rd_arch *rnext;     /* in the seal retry list (archive thread only) */
 };
 
 struct rd_archives {
@@ -104,10 +132,89 @@ struct rd_archives {
     const char *recipient_ptrs[MAX_RECIPIENTS];
     size_t n_recipients;
     struct stor_recipients *rcpt; /* parsed once at start: not per archive */
+    /* Archive thread only: rows waiting to be written, seals waiting for the disk. */
+    struct ixq_item *ixq_head, **ixq_tail;
+    uint64_t ixq_retry_at;
+    unsigned ixq_backoff_ms;
+    struct rd_arch *retry;
+    /* Under mu: for rd_archives_stats. */
+    struct rd_archives_stats st;
 };
 
-static void arch_seal(struct rd_archives *r, struct rd_arch *a);
+static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try);
 static void arch_do_open(struct rd_archives *r, struct rd_arch *a);
+static void ixq_flush(struct rd_archives *r, uint64_t now);
+
+static void arch_free(struct rd_arch *a)
+{
+    pthread_mutex_destroy(&a->mu);
+    buf_fini(&a->pend);
+    free(a->ops);
+    free(a);
+}
+
+static unsigned backoff_next(unsigned prev_ms, unsigned min_ms, unsigned max_ms)
+{
+    unsigned n = prev_ms ? 2 * prev_ms : min_ms;
+    return n > max_ms ? max_ms : n;
+}
+
+/* Archive thread, nothing locked: the seals that are due, then the index
+ * queue; last: everything once more, and what still fails is given up. */
+static void run_retries(struct rd_archives *r, uint64_t now, bool last)
+{
+    struct rd_arch **pp = &r->retry;
+
+    while (*pp) {
+        struct rd_arch *a = *pp;
+        if (!last && a->retry_at > now) {
+            pp = &a->rnext;
+            continue;
+        }
+        pthread_mutex_lock(&r->mu);
+        r->st.seal_retries++;
+        pthread_mutex_unlock(&r->mu);
+        if (arch_seal(r, a, last)) {
+            *pp = a->rnext;
+            arch_free(a);
+            pthread_mutex_lock(&r->mu);
+            r->n_sealing--;
+            r->st.seals_waiting--;
+            pthread_mutex_unlock(&r->mu);
+            continue;
+        }
+        a->backoff_ms = backoff_next(a->backoff_ms, SEAL_RETRY_MIN_MS, SEAL_RETRY_MAX_MS);
+        a->retry_at = now + a->backoff_ms * 1000ull;
+        pp = &a->rnext;
+    }
+    if (r->ixq_head && (last || r->ixq_retry_at <= now))
+        ixq_flush(r, now);
+}
+
+/* The earliest retry, or 0 for none (archive thread). */
+static uint64_t retry_due(const struct rd_archives *r)
+{
+    uint64_t due = r->ixq_head ? r->ixq_retry_at : 0;
+
+    for (const struct rd_arch *a = r->retry; a; a = a->rnext)
+        if (!due || a->retry_at < due)
+            due = a->retry_at;
+    return due;
+}
+
+/* Under r->mu: wait for a job until the monotonic time due (0: no deadline). */
+static void wait_job(struct rd_archives *r, uint64_t due)
+{
+    struct timespec ts;
+
+    if (!due) {
+        pthread_cond_wait(&r->job_cv, &r->mu);
+        return;
+    }
+    ts.tv_sec = (time_t)(due / 1000000u);
+    ts.tv_nsec = (long)(due % 1000000u) * 1000;
+    pthread_cond_timedwait(&r->job_cv, &r->mu, &ts);
+}
 
 /* Under r->mu. */
 static void job_push(struct rd_archives *r, struct rd_arch *a)
@@ -129,11 +236,23 @@ static void *archive_thread_main(void *arg)
     pthread_mutex_lock(&r->mu);
     for (;;) {
         struct rd_arch *a = r->job_head;
+        uint64_t due = retry_due(r), now = sr_now_us();
         bool open, seal;
+        if (due && due <= now) {
+            pthread_mutex_unlock(&r->mu);
+            run_retries(r, now, false);
+            pthread_mutex_lock(&r->mu);
+            continue;
+        }
         if (!a) {
-            if (r->stop)
+            if (r->stop) {
+                /* Once more each; what fails still is given up and counted. */
+                pthread_mutex_unlock(&r->mu);
+                run_retries(r, now, true);
+                pthread_mutex_lock(&r->mu);
                 break;
-            pthread_cond_wait(&r->job_cv, &r->mu);
+            }
+            wait_job(r, due);
             continue;
         }
         r->job_head = a->qnext;
@@ -152,13 +271,19 @@ static void *archive_thread_main(void *arg)
         if (!seal)
             continue;
         pthread_mutex_unlock(&r->mu);
-        arch_seal(r, a); /* unlinked and unreferenced: only this thread reaches a */
-        pthread_mutex_destroy(&a->mu);
-        buf_fini(&a->pend);
-        free(a->ops);
-        free(a);
+        /* Unlinked and unreferenced: only this thread reaches a. */
+        if (arch_seal(r, a, false)) {
+            arch_free(a);
+            pthread_mutex_lock(&r->mu);
+            r->n_sealing--;
+            continue;
+        }
+        a->backoff_ms = backoff_next(0, SEAL_RETRY_MIN_MS, SEAL_RETRY_MAX_MS);
+        a->retry_at = sr_now_us() + a->backoff_ms * 1000ull;
+        a->rnext = r->retry;
+        r->retry = a;
         pthread_mutex_lock(&r->mu);
-        r->n_sealing--;
+        r->st.seals_waiting++;
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;
@@ -211,8 +336,17 @@ enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cf
         return SR_ENOMEM;
     }
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->job_cv, NULL);
+    {
+        /* Retry deadlines are sr_now_us() (monotonic) times. */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&r->job_cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     r->job_tail = &r->job_head;
+    r->ixq_tail = &r->ixq_head;
+    stor_index_set_busy_ms(index, IX_BUSY_MS);
     if (pthread_create(&r->thread, NULL, archive_thread_main, r) != 0) {
         log_error("archives: cannot start the archive thread");
         rd_archives_destroy(r);
@@ -242,6 +376,12 @@ void rd_archives_destroy(struct rd_archives *r)
     if (!r)
         return;
     rd_archives_drain(r);
+    while (r->ixq_head) { /* given up at drain (logged): reconciliation adds them */
+        struct ixq_item *q = r->ixq_head;
+        r->ixq_head = q->next;
+        free(q->row);
+        free(q);
+    }
     pthread_cond_destroy(&r->job_cv);
     rec_calltab_destroy(r->tab);
     stor_recipients_free(r->rcpt);
@@ -343,6 +483,107 @@ static struct stor_record *row_new(const struct rd_archives *r, const struct rd_
     return row;
 }
 
+/* ---- index rows: written by the archive thread only, queued when the
+ * index is locked or failing, retried with back-off, in order. */
+
+static void ixq_add(struct rd_archives *r, struct stor_record *row)
+{
+    struct ixq_item *q;
+    size_t n = 0;
+
+    /* A newer row of the same archive replaces the queued one in place
+     * (its place keeps the order of the archive's rows). */
+    for (q = r->ixq_head; q; q = q->next, n++)
+        if (strcmp(q->row->id, row->id) == 0) {
+            free(q->row);
+            q->row = row;
+            return;
+        }
+    q = n < IXQ_MAX ? malloc(sizeof(*q)) : NULL;
+    pthread_mutex_lock(&r->mu);
+    if (q) {
+        r->st.index_queued++;
+        r->st.index_queued_now++;
+    } else {
+        r->st.index_dropped++;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!q) {
+        log_error("index: row of archive %s (call %s) not kept: %zu rows wait already; the "
+                  "next start's reconciliation indexes the archive", row->id, row->call.call_id,
+                  n);
+        free(row);
+        return;
+    }
+    if (!r->ixq_head) {
+        r->ixq_backoff_ms = backoff_next(0, IX_RETRY_MIN_MS, IX_RETRY_MAX_MS);
+        r->ixq_retry_at = sr_now_us() + r->ixq_backoff_ms * 1000ull;
+    }
+    q->row = row;
+    q->next = NULL;
+    *r->ixq_tail = q;
+    r->ixq_tail = &q->next;
+}
+
+/* Write queued rows in order until one fails; then back off. */
+static void ixq_flush(struct rd_archives *r, uint64_t now)
+{
+    size_t done = 0;
+    enum sr_err err = SR_OK;
+
+    while (r->ixq_head) {
+        struct ixq_item *q = r->ixq_head;
+        if ((err = stor_index_put(r->index, q->row)))
+            break;
+        r->ixq_head = q->next;
+        if (!r->ixq_head)
+            r->ixq_tail = &r->ixq_head;
+        free(q->row);
+        free(q);
+        done++;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->st.index_retried += done;
+    r->st.index_queued_now -= done;
+    if (err)
+        r->st.index_failures++;
+    pthread_mutex_unlock(&r->mu);
+    if (done)
+        log_notice("index: %zu queued rows written%s", done,
+                   r->ixq_head ? ", more wait" : ", none wait");
+    if (r->ixq_head) {
+        r->ixq_backoff_ms = backoff_next(r->ixq_backoff_ms, IX_RETRY_MIN_MS, IX_RETRY_MAX_MS);
+        r->ixq_retry_at = now + r->ixq_backoff_ms * 1000ull;
+    }
+}
+
+/* Archive thread: write row (taking it), or queue it behind the rows that
+ * wait already, so that an archive's rows land in the order made. */
+static void ix_put(struct rd_archives *r, struct stor_record *row, const char *what)
+{
+    enum sr_err err;
+
+    if (!row) {
+        log_error("index: no memory for the %s row: reconciliation at the next start adds it",
+                  what);
+        return;
+    }
+    if (r->ixq_head) {
+        ixq_add(r, row);
+        return;
+    }
+    if ((err = stor_index_put(r->index, row)) == SR_OK) {
+        free(row);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->st.index_failures++;
+    pthread_mutex_unlock(&r->mu);
+    log_warn("index: cannot write the %s row of call %s (%s): queued, retried in the "
+             "background", what, row->call.call_id, sr_strerror(err));
+    ixq_add(r, row);
+}
+
 /* On the archive thread: writer and index row, then what waited. */
 static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
 {
@@ -383,14 +624,10 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     snap = row_new(r, a, STOR_STATE_RECORDING); /* the index row, from a consistent copy */
     pthread_mutex_unlock(&a->mu);
     pthread_mutex_lock(&r->mu);
-    err = snap ? stor_index_put(r->index, snap) : SR_ENOMEM;
     for (unsigned k = 0; k < RD_PKT_KINDS; k++)
         r->lost[k] += lost_k[k];
     pthread_mutex_unlock(&r->mu);
-    free(snap);
-    if (err)
-        log_error("index: cannot record the start of call %s: %s", a->call.call_id,
-                  sr_strerror(err));
+    ix_put(r, snap, "start");
     if (a->part)
         log_notice("call %s from %s: its archive is full, new streams go on in archive %s "
                    "(continuation %u, same Call-ID)", a->call.call_id, a->peer, a->id,
@@ -433,31 +670,98 @@ enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct st
     return err;
 }
 
-static void arch_seal(struct rd_archives *r, struct rd_arch *a)
+static bool retryable(enum sr_err err)
+{
+    return err == SR_ENOSPC || err == SR_EIO;
+}
+
+/* The writer could not seal and is given up (at shutdown, still failing):
+ * its .partial stays for the next start's recovery, and what it held in
+ * memory is lost, counted by kind (its RTCP among the RTP: the writer
+ * tells only encrypted apart). */
+static void seal_give_up(struct rd_archives *r, struct rd_arch *a, enum sr_err err)
+{
+    struct stor_counts *c = &a->counts;
+    uint64_t enc = 0, pending = stor_writer_pending(a->w, &enc);
+    unsigned streams = 0;
+    uint64_t kept = stor_writer_committed(a->w, &streams);
+    struct stor_record *row;
+
+    stor_writer_abandon(a->w);
+    a->w = NULL;
+    rd_take_back(&c->packets, pending - enc);
+    rd_take_back(&c->encrypted_kept, enc);
+    c->overload += pending;
+    pthread_mutex_lock(&r->mu);
+    r->lost[RD_PKT_RTP] += pending - enc;
+    r->lost[RD_PKT_ENCRYPTED] += enc;
+    r->st.seal_lost_packets += pending;
+    pthread_mutex_unlock(&r->mu);
+    log_error("call %s: archive %s could not be sealed (%s, %u tries): %llu packets held in "
+              "memory are lost; the %llu on disk stay in %s.srec.partial for recovery at the "
+              "next start", a->call.call_id, a->id, sr_strerror(err), a->seal_tries,
+              (unsigned long long)pending, (unsigned long long)kept, a->id);
+    /* What recovery will find: its row until then. */
+    row = row_new(r, a, STOR_STATE_RECORDING);
+    if (row) {
+        row->packets = kept;
+        row->n_streams = streams;
+        snprintf(row->path, sizeof(row->path), "%s/%s.srec", r->cfg->archive_dir, a->id);
+    }
+    ix_put(r, row, "end");
+}
+
+/* Archive thread.  True when a is done with (sealed, or given up); false:
+ * the disk refused (full, I/O error), everything is still buffered, try
+ * again later. */
+static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try)
 {
     char path[4096];
     struct stat sb;
     struct stor_record *row;
     enum sr_err err;
     struct stor_counts *c = &a->counts;
+    bool shutdown = a->end == STOR_END_SHUTDOWN;
 
     /* Packets the engines counted when they handed them over, but which
      * never reached the writer (the replay after open refused them): the
      * trailer and the index say what the archive holds. */
-    rd_take_back(&c->packets, a->lost[RD_PKT_RTP]);
-    rd_take_back(&c->encrypted_kept, a->lost[RD_PKT_ENCRYPTED]);
-    for (unsigned k = 0; k < RD_PKT_KINDS; k++)
-        c->overload += a->lost[k];
+    if (!a->taken_back) {
+        rd_take_back(&c->packets, a->lost[RD_PKT_RTP]);
+        rd_take_back(&c->encrypted_kept, a->lost[RD_PKT_ENCRYPTED]);
+        for (unsigned k = 0; k < RD_PKT_KINDS; k++)
+            c->overload += a->lost[k];
+        a->taken_back = true;
+    }
     if (!a->w) { /* its open failed (logged then): there is nothing to seal */
         log_error("call %s from %s ended without an archive: %llu packets lost", a->call.call_id,
                   a->peer, (unsigned long long)c->overload);
-        return;
+        return true;
     }
-    err = stor_writer_close(a->w, c, path, sizeof(path));
-    row = row_new(r, a, err ? STOR_STATE_DAMAGED : STOR_STATE_COMPLETE);
+    err = stor_writer_seal(a->w, c, shutdown ? STOR_END_SHUTDOWN : STOR_END_COMPLETE, path,
+                           sizeof(path));
+    if (retryable(err)) {
+        a->seal_tries++;
+        if (last_try) {
+            seal_give_up(r, a, err);
+            return true;
+        }
+        if (a->seal_tries == 1 || a->seal_tries % 10 == 0)
+            log_error("call %s: sealing archive %s failed (%s, try %u): its data stays "
+                      "buffered; retrying", a->call.call_id, a->id, sr_strerror(err),
+                      a->seal_tries);
+        return false;
+    }
+    stor_writer_abandon(a->w); /* sealed, or failed for good */
+    a->w = NULL;
+    row = row_new(r, a, err ? STOR_STATE_DAMAGED
+                            : shutdown ? STOR_STATE_SHUTDOWN : STOR_STATE_COMPLETE);
     if (err)
         log_error("call %s: sealing archive %s failed: %s", a->call.call_id, a->id,
                   sr_strerror(err));
+    else if (a->seal_tries)
+        log_notice("call %s: archive %s sealed after %u failed tries: nothing lost",
+                   a->call.call_id, a->id, a->seal_tries);
     if (row) {
         row->end_wall_us = sr_wall_us();
         row->packets = c->packets;
@@ -466,16 +770,10 @@ static void arch_seal(struct rd_archives *r, struct rd_arch *a)
             if (stat(path, &sb) == 0)
                 row->bytes = (uint64_t)sb.st_size;
         }
-        pthread_mutex_lock(&r->mu);
-        err = stor_index_put(r->index, row);
-        pthread_mutex_unlock(&r->mu);
-    } else {
-        err = SR_ENOMEM;
     }
-    if (err != SR_OK)
-        log_error("index: cannot record the end of call %s", a->call.call_id);
-    log_notice("call %s ended: archive %s, %llu packets, %u streams, %llu bytes%s",
-               a->call.call_id, a->id, (unsigned long long)c->packets, a->n_streams,
+    log_notice("call %s ended%s: archive %s, %llu packets, %u streams, %llu bytes%s",
+               a->call.call_id, shutdown ? " (cut by shutdown)" : "", a->id,
+               (unsigned long long)c->packets, a->n_streams,
                row ? (unsigned long long)row->bytes : 0ull,
                c->packets ? "" : " (no media arrived: the archive says so)");
     if (c->auth_fail || c->replay || c->overload || c->malformed || c->encrypted_kept)
@@ -484,7 +782,8 @@ static void arch_seal(struct rd_archives *r, struct rd_arch *a)
                  (unsigned long long)c->auth_fail, (unsigned long long)c->replay,
                  (unsigned long long)c->overload, (unsigned long long)c->malformed,
                  (unsigned long long)c->encrypted_kept);
-    free(row);
+    ix_put(r, row, "end");
+    return true;
 }
 
 /* Under r->mu, the last reference gone: unlink a from the list and queue
@@ -520,6 +819,12 @@ void rd_arch_release(struct rd_archives *r, struct rd_arch *a, const struct stor
     pthread_mutex_lock(&r->mu);
     last = --a->refs == 0;
     if (last) {
+        /* Released by a shutdown (the engines let go of every call as they
+         * stop): the call itself went on, its archive says so. */
+        enum stor_end end = atomic_load(&r->cfg->stopping) ? STOR_END_SHUTDOWN : STOR_END_COMPLETE;
+        a->end = end;
+        for (struct rd_arch *p = a->next_part; p; p = p->next_part)
+            p->end = end;
         if (a->unmatched) {
             if (r->unmatched == a)
                 r->unmatched = NULL;
@@ -721,6 +1026,44 @@ void rd_archives_flush(struct rd_archives *r)
         pthread_mutex_unlock(&a->mu);
     }
     pthread_mutex_unlock(&r->mu);
+}
+
+void rd_archives_stats(struct rd_archives *r, struct rd_archives_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    *out = r->st;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void rd_archives_metrics(struct rd_archives *r, FILE *f)
+{
+    struct rd_archives_stats st;
+
+    rd_archives_stats(r, &st);
+#define C(name, help, v)                                                                           \
+    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
+               " counter\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
+#define G(name, help, v)                                                                           \
+    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
+               " gauge\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
+    C("index_rows_queued_total", "Index rows whose write failed (locked, I/O) and were queued.",
+      st.index_queued);
+    C("index_rows_retried_total", "Queued index rows written by a later try.", st.index_retried);
+    C("index_rows_dropped_total",
+      "Index rows past the queue bound (start-up reconciliation adds them).", st.index_dropped);
+    C("index_write_failures_total", "Index writes that failed (each try).", st.index_failures);
+    G("index_rows_waiting", "Index rows queued now.", st.index_queued_now);
+    G("archives_waiting_disk", "Ended calls whose seal failed (disk full, I/O) and is retried.",
+      st.seals_waiting);
+    C("seal_retries_total", "Seal attempts after a failed one.", st.seal_retries);
+    C("packets_lost_at_seal_total",
+      "Packets an archive held in memory that no seal could write (given up at shutdown).",
+      st.seal_lost_packets);
+#undef C
+#undef G
 }
 
 size_t rd_archives_count(struct rd_archives *r, size_t *sealing, uint64_t lost[RD_PKT_KINDS])

@@ -4,8 +4,10 @@
 #ifndef REC_DAEMON_PRIV_H
 #define REC_DAEMON_PRIV_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "conf.h"
 #include "sipev.h"
@@ -46,6 +48,10 @@ struct rd_cfg {
     unsigned long workers;         /**< receive threads; 0 = online CPUs */
     bool lab_allow_plain_tcp;
     bool allow_nss_libsrtp;
+    /** Not a key: set by main when a stop signal came, before rd_media_destroy,
+     *  so that archives still open then are sealed as cut by shutdown
+     *  (STOR_END_SHUTDOWN); read by the archive registry on any thread. */
+    atomic_bool stopping;
 };
 
 /* ---------------------------------------------------------- subscriber */
@@ -72,6 +78,10 @@ uint64_t rd_sub_tick(struct rd_sub *s, uint64_t now);
 /** Send an unsubscribe (Expires: 0) if active; best effort at shutdown. */
 void rd_sub_unsubscribe(struct rd_sub *s);
 bool rd_sub_active(const struct rd_sub *s);
+/** Connections made from now on use tls (a SIGHUP reload: new certificate,
+ *  key, CA or CRL); the live one goes on with the old context.  Ignored for
+ *  a plain (lab) subscription.  The caller keeps tls alive while s uses it. */
+void rd_sub_set_tls(struct rd_sub *s, SSL_CTX *tls);
 
 
 
@@ -152,6 +162,22 @@ enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pk
                            enum rd_pkt_kind kind);
 /** Flush every open archive (main's flush timer). */
 void rd_archives_flush(struct rd_archives *r);
+/** Durability counters (docs/recorder.md, "Index and disk failures"). */
+struct rd_archives_stats {
+    uint64_t index_queued;       /**< rows whose write failed and were queued */
+    uint64_t index_retried;      /**< queued rows written later */
+    uint64_t index_dropped;      /**< rows past the queue bound (reconciled at start) */
+    uint64_t index_failures;     /**< failed write attempts */
+    uint64_t index_queued_now;   /**< gauge */
+    uint64_t seals_waiting;      /**< gauge: ended calls whose seal is retried */
+    uint64_t seal_retries;       /**< seal attempts after a failed one */
+    uint64_t seal_lost_packets;  /**< held in memory, never written (given up at drain);
+                                      also in rd_archives_count's lost */
+};
+/** Any thread; NULL-safe (zeros). */
+void rd_archives_stats(struct rd_archives *r, struct rd_archives_stats *out);
+/** The counters above as Prometheus text, for the metrics file's writer. */
+void rd_archives_metrics(struct rd_archives *r, FILE *f);
 /** Open archives; *sealing (if set): released ones waiting for, or in, the
  *  archive thread; lost (if set): packets handed over while an archive was
  *  opening that could not be written (its open failed), by rd_pkt_kind: the

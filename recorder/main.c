@@ -3,6 +3,8 @@
  *
  * Reads as a table of contents: options(), setup(), run(), cleanup().
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon_priv.h"
@@ -77,7 +80,33 @@ struct recorder {
     bool stop;
     bool srtp_ready;
     bool ever_authorised; /* some keyagent accepted a subscription since start */
+    int argc;             /* for a SIGHUP reload: the same file and overrides */
+    char **argv;
 };
+
+/* Keys a SIGHUP applies; every other key changed in the file is reported
+ * and needs a restart (docs/recorder.md, "Reload"). */
+static bool reloadable(const char *key)
+{
+    static const char *const keys[] = { "tls-cert", "tls-key", "tls-ca", "tls-crl", "log-level" };
+
+    for (size_t i = 0; i < SR_ARRAY_LEN(keys); i++)
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool item_differs(const struct conf_item *it, const struct rd_cfg *a, const struct rd_cfg *b)
+{
+    const char *pa = (const char *)a + it->offset, *pb = (const char *)b + it->offset;
+
+    switch (it->type) {
+    case CONF_STR: return strcmp(pa, pb) != 0;
+    case CONF_UINT: return *(const unsigned long *)(const void *)pa != *(const unsigned long *)(const void *)pb;
+    case CONF_BOOL: return *(const bool *)(const void *)pa != *(const bool *)(const void *)pb;
+    }
+    return true;
+}
 
 static int options(struct recorder *r, int argc, char **argv)
 {
@@ -102,16 +131,122 @@ static int options(struct recorder *r, int argc, char **argv)
     return 0;
 }
 
+/* SIGHUP: read the configuration again and apply what can change live.
+ * All or nothing per part: a file that does not parse, a certificate that
+ * does not load or a bad level keeps the old state. */
+static void reload(struct recorder *r)
+{
+    struct rd_cfg *n = calloc(1, sizeof(*n));
+    char why[512];
+    int help = 0, lvl;
+    size_t restart = 0;
+
+    if (!n) {
+        log_error("reload: out of memory; nothing changed");
+        return;
+    }
+    if (conf_load(cfg_items, SR_ARRAY_LEN(cfg_items), n, "recorder", r->argc, r->argv, &help, why,
+                  sizeof(why)) != SR_OK) {
+        log_error("reload: %s; nothing changed", why);
+        free(n);
+        return;
+    }
+    for (size_t i = 0; i < SR_ARRAY_LEN(cfg_items); i++)
+        if (!reloadable(cfg_items[i].name) && item_differs(&cfg_items[i], &r->cfg, n)) {
+            log_warn("reload: %s changed; it takes effect only after a restart (kept)",
+                     cfg_items[i].name);
+            restart++;
+        }
+    lvl = log_level_parse(n->log_level);
+    if (lvl < 0) {
+        log_error("reload: log-level '%s' unknown; kept %s", n->log_level, r->cfg.log_level);
+    } else if (strcmp(n->log_level, r->cfg.log_level) != 0) {
+        log_set_level((enum log_level)lvl);
+        log_notice("reload: log-level %s -> %s", r->cfg.log_level, n->log_level);
+        snprintf(r->cfg.log_level, sizeof(r->cfg.log_level), "%s", n->log_level);
+    }
+    if (!r->tls) {
+        if (n->tls_cert[0] || n->tls_key[0] || n->tls_ca[0])
+            log_warn("reload: TLS was off at start (lab mode); turning it on needs a restart");
+    } else if (!n->tls_cert[0] || !n->tls_key[0] || !n->tls_ca[0]) {
+        log_error("reload: tls-cert, tls-key and tls-ca may not be emptied; TLS kept as it was");
+    } else {
+        /* Files are read again even when their names did not change: a
+         * certificate or CRL renewed in place is the common case. */
+        struct sipev_tls_cfg tc = { n->tls_cert, n->tls_key, n->tls_ca, n->tls_crl, false };
+        SSL_CTX *ctx = NULL;
+        enum sr_err err = sipev_tls_ctx_create(&ctx, &tc);
+        if (err) {
+            log_error("reload: TLS (%s, %s, %s, crl %s): %s; the old certificate, key, CA and "
+                      "CRL stay in use", n->tls_cert, n->tls_key, n->tls_ca,
+                      n->tls_crl[0] ? n->tls_crl : "none", sr_strerror(err));
+        } else {
+            for (size_t i = 0; i < r->n_subs; i++)
+                rd_sub_set_tls(r->subs[i], ctx);
+            SSL_CTX_free(r->tls); /* live connections hold their own reference */
+            r->tls = ctx;
+            memcpy(r->cfg.tls_cert, n->tls_cert, sizeof(r->cfg.tls_cert));
+            memcpy(r->cfg.tls_key, n->tls_key, sizeof(r->cfg.tls_key));
+            memcpy(r->cfg.tls_ca, n->tls_ca, sizeof(r->cfg.tls_ca));
+            memcpy(r->cfg.tls_crl, n->tls_crl, sizeof(r->cfg.tls_crl));
+            log_notice("reload: TLS certificate %s, key %s, CA %s, CRL %s loaded: used by new "
+                       "connections to keyagents (the live ones go on)", r->cfg.tls_cert,
+                       r->cfg.tls_key, r->cfg.tls_ca, r->cfg.tls_crl[0] ? r->cfg.tls_crl : "none");
+        }
+    }
+    log_notice("reload done: calls and subscriptions go on; %zu changed keys need a restart "
+               "(archive-recipients, media-listen, archive-dir, index and the limits are read "
+               "only at start)", restart);
+    free(n);
+}
+
 static void on_signal(struct rd_watch *w, uint32_t events)
 {
     struct recorder *r = (struct recorder *)((char *)w - offsetof(struct recorder, sigwatch));
     struct signalfd_siginfo si;
 
     (void)events;
-    if (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+    /* Bounded: the signalfd is non-blocking and holds at most one of each. */
+    for (int i = 0; i < 8 && read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si); i++) {
+        if (si.ssi_signo == SIGHUP) {
+            log_notice("signal %u (SIGHUP): reloading", si.ssi_signo);
+            reload(r);
+            continue;
+        }
         log_notice("signal %u: shutting down", si.ssi_signo);
         r->stop = true;
     }
+}
+
+/* archive-dir must exist and take a file now: otherwise every call would
+ * be lost while the recorder looked healthy. */
+static int check_archive_dir(const char *dir)
+{
+    char probe[CONF_STR_MAX + 64];
+    struct stat sb;
+    int fd;
+
+    if (stat(dir, &sb) != 0) {
+        log_error("archive-dir %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        log_error("archive-dir %s: not a directory", dir);
+        return -1;
+    }
+    snprintf(probe, sizeof(probe), "%s/.srtprec-write-check-%ld", dir, (long)getpid());
+    fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, "x", 1) != 1) {
+        log_error("archive-dir %s: cannot write in it: %s", dir, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(probe);
+        }
+        return -1;
+    }
+    close(fd);
+    unlink(probe);
+    return 0;
 }
 
 static void raise_nofile(void)
@@ -193,19 +328,35 @@ static int setup(struct recorder *r)
             return -1;
         }
     }
+    if (check_archive_dir(r->cfg.archive_dir) != 0)
+        return -1;
     err = stor_index_open(&r->index, r->cfg.index);
+    if (!err && (err = stor_index_check_write(r->index)) != SR_OK) {
+        log_error("index %s: cannot be written: %s", r->cfg.index,
+                  err == SR_EAGAIN ? "locked by another process" : sr_strerror(err));
+        return -1;
+    }
     if (err) {
         log_error("index %s: %s", r->cfg.index, sr_strerror(err));
         return -1;
     }
-    /* Seal archives a crash left open and repair their index rows. */
-    if ((err = stor_recover(r->cfg.archive_dir, r->index, NULL)))
-        log_error("recovery in %s: %s", r->cfg.archive_dir, sr_strerror(err));
+    /* Seal archives a crash left open, repair their index rows and index
+     * every sealed archive that has none (docs/storage.md, "Reconciliation"). */
+    {
+        struct stor_recover_stats rs;
+        if ((err = stor_recover(r->cfg.archive_dir, r->index, &rs)))
+            log_error("recovery in %s: %s", r->cfg.archive_dir, sr_strerror(err));
+        if (rs.recovered || rs.damaged || rs.index_fixed || rs.reconciled)
+            log_notice("recovery in %s: %zu partial archives sealed, %zu damaged, %zu index rows "
+                       "repaired, %zu sealed archives indexed", r->cfg.archive_dir, rs.recovered,
+                       rs.damaged, rs.index_fixed, rs.reconciled);
+    }
     if (rd_loop_create(&r->loop) != SR_OK)
         return -1;
     sigemptyset(&mask);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP); /* reload, never the default (terminate) */
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     r->sigwatch.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -254,6 +405,8 @@ static void run(struct recorder *r)
 
 static void cleanup(struct recorder *r)
 {
+    /* Every call still open is cut by this stop: its archive says so. */
+    atomic_store(&r->cfg.stopping, true);
     for (size_t i = 0; i < r->n_subs; i++) {
         rd_sub_unsubscribe(r->subs[i]);
         rd_sub_destroy(r->subs[i]);
@@ -274,7 +427,11 @@ static void cleanup(struct recorder *r)
 int main(int argc, char **argv)
 {
     static struct recorder r; /* main's own state; nothing else sees it */
-    int rc = options(&r, argc, argv);
+    int rc;
+
+    r.argc = argc;
+    r.argv = argv;
+    rc = options(&r, argc, argv);
 
     if (rc != 0)
         return rc > 0 ? 0 : 2;

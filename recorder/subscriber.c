@@ -681,6 +681,14 @@ enum sr_err rd_sub_create(struct rd_sub **out, const struct rd_sub_cfg *cfg)
     return SR_OK;
 }
 
+void rd_sub_set_tls(struct rd_sub *s, SSL_CTX *tls)
+{
+    /* The live connection keeps the context it was made with (each SSL
+     * holds a reference to its SSL_CTX); the next connect takes this one. */
+    if (s->cfg.tls && tls)
+        s->cfg.tls = tls;
+}
+
 void rd_sub_destroy(struct rd_sub *s)
 {
     if (!s)

@@ -72,6 +72,8 @@ static enum sr_err db_err(sqlite3 *db, const char *what)
         return SR_ENOMEM;
     if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
         return SR_EPARSE;
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return SR_EAGAIN; /* locked past the busy timeout: worth a retry */
     return SR_EIO;
 }
 
@@ -389,4 +391,29 @@ const char *stor_state_name(enum stor_state s)
     case STOR_STATE_COUNT: break;
     }
     return "unknown";
+}
+
+void stor_index_set_busy_ms(struct stor_index *ix, unsigned ms)
+{
+    if (ix)
+        sqlite3_busy_timeout(ix->db, (int)(ms > 600000 ? 600000 : ms));
+}
+
+enum sr_err stor_index_check_write(struct stor_index *ix)
+{
+    enum sr_err err;
+
+    if (!ix)
+        return SR_EINVAL;
+    if (sqlite3_db_readonly(ix->db, "main") != 0)
+        return SR_EIO;
+    if (sqlite3_exec(ix->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(ix->db, "write check");
+    /* A write proper: only writing shows a directory where the journal
+     * cannot be created; rolled back, it leaves nothing. */
+    err = sqlite3_exec(ix->db, "UPDATE schema_version SET version = version", NULL, NULL, NULL)
+              ? db_err(ix->db, "write check")
+              : SR_OK;
+    sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+    return err;
 }

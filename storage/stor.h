@@ -314,7 +314,16 @@ struct stor_record {
 /** Open (creating if needed) the SQLite index in WAL mode. */
 enum sr_err stor_index_open(struct stor_index **out, const char *db_path);
 void stor_index_close(struct stor_index *ix);
-/** Insert or replace by id. */
+/** Whether the index can be written now: not opened read-only, and the
+ *  write lock can be taken (and is let go again).  SR_EIO: read-only (file
+ *  or directory permissions); SR_EAGAIN: locked past the busy timeout. */
+enum sr_err stor_index_check_write(struct stor_index *ix);
+/** How long a write waits for another process's lock before it fails
+ *  with SR_EAGAIN (default 5,000 ms).  The recorder sets it short and queues
+ *  what fails, so a locked index never stalls its archive thread. */
+void stor_index_set_busy_ms(struct stor_index *ix, unsigned ms);
+/** Insert or replace by id.  SR_EAGAIN: the index stayed locked by another
+ *  connection past the busy timeout; SR_EIO: another write failure. */
 enum sr_err stor_index_put(struct stor_index *ix, const struct stor_record *rec);
 enum sr_err stor_index_get(struct stor_index *ix, const char *id, struct stor_record *rec);
 
