@@ -1,12 +1,12 @@
 #!/bin/bash
 # Integration test of srtprec-keyagent on 127.0.0.1 (TAP output).
-#   integration.sh KEYAGENT KA_CTL KA_SUB MKCERTS ENDPOINT_SIM SDP_DISCLOSE
+#   integration.sh KEYAGENT KA_CTL KA_SUB MKCERTS ENDPOINT_SIM SDP_DISCLOSE KA_HOLD
 # Starts the real daemon with throwaway certificates on an ephemeral port
 # (port-file), drives the control socket with ka_ctl, subscribes with ka_sub
 # (mutual TLS), then stops the daemon.  Every wait is bounded; the daemon is
 # killed on exit whatever happens.
 set -u
-KA=$1 CTL=$2 SUB=$3 MKCERTS=$4 SIM=$5 SDPD=$6
+KA=$1 CTL=$2 SUB=$3 MKCERTS=$4 SIM=$5 SDPD=$6 HOLD=$7
 K30=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd
 work=$(mktemp -d /tmp/ka-it.XXXXXX)
 pid=
@@ -167,6 +167,37 @@ done < <(tail -n +2 "$work/sim/manifest.tsv" 2>/dev/null)
 grep -q "call .*@sim.callcentre.example ends" "$work/ka.log"; ok $? "simulator ENDed its calls"
 ! grep -rq "inline:" "$work/sim"; ok $? "simulator wrote no key material"
 
+# SIGHUP reloads (issue 12, item 8): the allow list, re-read from the file,
+# applies to new SUBSCRIBEs; the process and a live subscription stay up.
+# $pid is timeout(1), which passes the signal on; kapid is the daemon.
+kapid=$(ps -o pid= --ppid "$pid" | tr -d ' ')
+alive() { kill -0 "$kapid" 2>/dev/null; }
+sed -i 's|^allow = .*|allow = sip:recorder@example.net, sip:intruder@example.net|' "$work/ka.conf"
+sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 --hup-pid="$kapid" \
+    --ctl="$work/ka.sock" --ctl-line="CALL hup-1@ep l r sip:a@cc.example sip:b@pstn.example" \
+    --ctl-line="STREAM hup-1@ep a send - 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:$K30 0 1" \
+    --expect-partial-call=hup-1@ep
+ok $? "SIGHUP: a live subscription stays up and still gets a partial NOTIFY"
+alive; ok $? "SIGHUP: the keyagent is still running"
+sub --cert="$c/intruder.crt" --key="$c/intruder.key" --expect-status=200 --expect-call=hup-1@ep \
+    --expect-key=$K30
+ok $? "SIGHUP: an identity added to the allow list subscribes (200, full state)"
+sed -i 's|^allow = .*|allow = sip:recorder@example.net;colour=blue|' "$work/ka.conf"
+kill -HUP "$kapid"; sleep 0.3
+alive && sub --cert="$c/intruder.crt" --key="$c/intruder.key" --expect-status=200
+ok $? "SIGHUP with a malformed allow list: the old list stays"
+sed -i -e 's|^allow = .*|allow = sip:recorder@example.net|' \
+    -e "s|^tls-cert = .*|tls-cert = $work/no-such.crt|" "$work/ka.conf"
+kill -HUP "$kapid"; sleep 0.3
+sub --cert="$c/intruder.crt" --key="$c/intruder.key" --expect-status=403
+ok $? "SIGHUP: an identity removed from the allow list gets 403"
+alive && sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200
+ok $? "SIGHUP with an unreadable tls-cert: new connections keep the old certificate"
+sed -i "s|^tls-cert = .*|tls-cert = $c/keyagent.crt|" "$work/ka.conf"
+kill -HUP "$kapid"; sleep 0.3
+alive && sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200
+ok $? "SIGHUP: TLS context reloaded; new connections still verify"
+
 kill -TERM "$pid"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
 wait "$pid"; rc=$?
@@ -230,6 +261,56 @@ grep -q '^srtprec_keyagent_refusals_total{reason="bad_filter"} 1$' "$work/metric
 ok $? "metrics file written at exit with disclosures, NOTIFYs and refusals by reason"
 ! grep -q -e "$K30" -e "$K30B" "$work/disclosure.log" "$work/ka.log" "$work/ka2.log" "$work/metrics.prom"
 ok $? "no key material in any log, even at debug level"
+
+# Phase 3 (issue 12, item 7): kill -9 and restart under an endpoint with live
+# calls.  The endpoint (ka_hold, the client library) polls as an endpoint's
+# timer would; the new keyagent, which starts with no calls, must list them
+# all again with their keys in its first full state.
+sed -i 's|^allow = .*|allow = sip:recorder@example.net|' "$work/ka.conf"
+start_ka() { # log
+    rm -f "$work/port"
+    timeout 100 "$KA" --config="$work/ka.conf" 2>"$1" &
+    pid=$!
+    for _ in $(seq 1 200); do
+        [ -s "$work/port" ] && [ -S "$work/ka.sock" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    port=$(cat "$work/port" 2>/dev/null || echo 0)
+    [ -s "$work/port" ]
+}
+start_ka "$work/ka3.log"; ok $? "daemon started for the restart test"
+timeout 60 "$HOLD" --ctl="$work/ka.sock" --calls=3 --key=$K30B --seconds=30 --ready="$work/held" \
+    --stop="$work/stop-hold" \
+    > "$work/hold.out" 2>&1 &
+holdpid=$!
+for _ in $(seq 1 100); do [ -e "$work/held" ] && break; sleep 0.05; done
+[ -e "$work/held" ]; ok $? "an endpoint disclosed 3 calls and keeps polling"
+R=(--cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200)
+sub "${R[@]}" --expect-calls=3 --expect-call=hold-0@ep --expect-key=$K30B
+ok $? "before the restart: 3 calls in the full state"
+kapid=$(ps -o pid= --ppid "$pid" | tr -d ' ')
+kill -KILL "$kapid"; wait "$pid" 2>/dev/null
+start_ka "$work/ka4.log"; ok $? "keyagent restarted after kill -9 (no calls in memory)"
+got=1
+for _ in $(seq 1 40); do
+    if timeout 20 "$SUB" --port="$port" --ca="$c/ca.crt" "${R[@]}" --expect-calls=3 \
+        --expect-call=hold-2@ep --expect-key=$K30B > "$work/sub3.out" 2>&1; then got=0; break; fi
+    sleep 0.1
+done
+sed 's/^/# /' "$work/sub3.out"
+[ "$got" -eq 0 ]; ok $? "after the restart the endpoint re-disclosed: 3 calls with the same keys"
+touch "$work/stop-hold"
+wait "$holdpid"; rc=$?
+sed 's/^/# /' "$work/hold.out"
+[ "$rc" -eq 0 ] && grep -q "3 calls kept; connected yes" "$work/hold.out"
+ok $? "the endpoint kept its calls and is connected to the new keyagent"
+! grep -q "$K30B" "$work/ka3.log" "$work/ka4.log" "$work/hold.out"; ok $? "no key material in the logs"
+kill -TERM "$pid"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+wait "$pid"; rc=$?
+pid=
+[ "$rc" -eq 0 ]; ok $? "SIGTERM: clean exit (status $rc)"
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

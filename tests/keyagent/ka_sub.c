@@ -17,12 +17,16 @@
  *   --expect-no-call=ID      ... and not this one
  *   --ctl-line=LINE          (repeatable, up to 8) sent over --ctl after the full state
  *   --expect-partial-call=ID then a partial NOTIFY must carry this call
- *   --expect-no-notify       or no NOTIFY may come within 500 ms */
+ *   --expect-no-notify       or no NOTIFY may come within 500 ms
+ *   --hup-pid=PID            after the full state, SIGHUP that process (a keyagent
+ *                            reload) and wait 500 ms before the --ctl-lines: the
+ *                            partial NOTIFY then shows the subscription survived */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +58,7 @@ static struct {
     size_t n_ctl_lines;
     long expect_calls;
     bool expect_no_notify;
+    long hup_pid;
 } opt = { .event = "srtp", .expires = "600", .expect_calls = -1 };
 
 static bool on_msg(struct sipev_conn *c, const struct sipev_msg *m, void *arg)
@@ -201,6 +206,15 @@ static void opts(int argc, char **argv)
             opt.expect_calls = strtol(v, NULL, 10);
             continue;
         }
+        if (strncmp(a, "--hup-pid=", 10) == 0) {
+            uint64_t pid = 0;
+            if (!slice_to_u64(slice_cstr(v), 1u << 30, &pid)) {
+                fprintf(stderr, "ka_sub: bad --hup-pid\n");
+                exit(2);
+            }
+            opt.hup_pid = (long)pid;
+            continue;
+        }
         if (strcmp(a, "--expect-no-notify") == 0) {
             opt.expect_no_notify = true;
             continue;
@@ -305,6 +319,18 @@ int main(int argc, char **argv)
         return fail("full state: unexpected number of calls");
     if (opt.expect_no_call && find_call(&st, opt.expect_no_call))
         return fail("full state carries a call it must not");
+    if (opt.hup_pid > 0) {
+        unsigned before = st.notifies;
+        if (kill((pid_t)opt.hup_pid, SIGHUP) != 0)
+            return fail("kill -HUP");
+        want_notifies = before + 1;
+        /* An allowed subscriber whose filter did not change hears nothing. */
+        if (pump(&st, notified, 500) && strncmp(st.sub_state, "active", 6) != 0)
+            return fail("subscription ended by the reload");
+        if (sipev_conn_io(st.conn) != SR_OK)
+            return fail("connection lost at the reload");
+        printf("survived SIGHUP (%u NOTIFYs)\n", st.notifies);
+    }
     if (opt.n_ctl_lines) {
         struct ka_client *kc = NULL;
         unsigned before = st.notifies;
