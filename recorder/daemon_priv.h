@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "conf.h"
+#include "engine.h"
 #include "sipev.h"
 
 /* ---------------------------------------------------------------- epoll */
@@ -42,6 +43,12 @@ struct rd_cfg {
     unsigned long max_streams;
     unsigned long max_held_packets;
     unsigned long max_held_per_stream;
+    unsigned long max_held_bytes;
+    unsigned long max_unbound_streams;
+    unsigned long max_unbound_per_source;
+    unsigned long max_unmatched_per_min;
+    unsigned long max_calls_per_keyagent;
+    unsigned long max_opens_per_keyagent;
     unsigned long call_linger_ms;
     unsigned long flush_interval_ms;
     unsigned long rcvbuf;
@@ -186,33 +193,29 @@ void rd_archives_metrics(struct rd_archives *r, FILE *f);
  *  NULL-safe (0). */
 size_t rd_archives_count(struct rd_archives *r, size_t *sealing, uint64_t lost[RD_PKT_KINDS]);
 
-/* An engine (media.c): one UDP socket, its loop, stream table, held pool and
- * its view of the calls; single-threaded (its worker's, or main's with
- * workers=1).  Only rd_eng_stats and rd_eng_set_authorised may be called
- * from another thread. */
+/* An engine's daemon side (media.c): the UDP sockets on media-listen, its
+ * loop, and the engine (engine.h) they feed; single-threaded (its worker's,
+ * or main's with workers=1).  Only rd_eng_stats and rd_eng_set_authorised
+ * may be called from another thread. */
 struct rd_eng;
-struct rd_eng_stats {
-    uint64_t rx, rtcp, malformed, recorded, auth_fail, replay, held, held_full, no_stream_slot,
-        storage_err, encrypted_kept, kernel_drops, trial_bound, rekeys, ssrc_changes, unauthorised;
-    uint64_t streams, held_now, held_slots; /**< gauges */
-};
 struct rd_eng_cfg {
     const struct rd_cfg *cfg;
     struct rd_loop *loop;
     struct rd_archives *archives;
     unsigned long max_held_packets; /**< this engine's share of max-held-packets */
+    unsigned long max_held_bytes;   /**< and of max-held-bytes */
     bool reuseport;                 /**< SO_REUSEPORT: one of several sockets on media-listen */
     bool log_keys;                  /**< log what key bodies disclose (one engine of several) */
 };
 enum sr_err rd_eng_create(struct rd_eng **out, const struct rd_eng_cfg *ec);
 /** Archives held packets encrypted, releases every call (the last engine to
  *  release one seals it), frees.  Adds its final counters to *final if set. NULL-safe. */
-void rd_eng_destroy(struct rd_eng *m, struct rd_eng_stats *final);
+void rd_eng_destroy(struct rd_eng *m, struct rec_eng_stats *final);
 void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybody *kb);
 /** Key-wait and linger timers.  Returns the next deadline. */
 uint64_t rd_eng_tick(struct rd_eng *m, uint64_t now);
 void rd_eng_set_authorised(struct rd_eng *m, bool authorised);
 /** The counters as last published (after each receive burst and tick); any thread. */
-void rd_eng_stats(struct rd_eng *m, struct rd_eng_stats *out);
+void rd_eng_stats(struct rd_eng *m, struct rec_eng_stats *out);
 
 #endif

@@ -57,7 +57,7 @@ struct rd_media {
     struct rd_worker *w;       /* workers>1 */
     size_t n_workers;
     uint64_t keys_lost;        /* key bodies a full mailbox refused (main only) */
-    struct rd_eng_stats final; /* counters of engines already destroyed */
+    struct rec_eng_stats final; /* counters of engines already destroyed */
     uint64_t next_flush_us, next_metrics_us;
 };
 
@@ -216,6 +216,7 @@ static enum sr_err worker_init(struct rd_worker *w, struct rd_media *m, size_t n
     ec.loop = w->loop;
     ec.archives = m->archives;
     ec.max_held_packets = m->cfg->max_held_packets / n_workers;
+    ec.max_held_bytes = m->cfg->max_held_bytes / n_workers;
     ec.reuseport = true;
     ec.log_keys = w == m->w; /* every worker applies every key body: one tells the log */
     err = rd_eng_create(&w->eng, &ec);
@@ -251,7 +252,8 @@ enum sr_err rd_media_create(struct rd_media **out, const struct rd_cfg *cfg, str
     if (err)
         goto fail;
     if (workers_wanted(cfg) == 1) {
-        struct rd_eng_cfg ec = { cfg, loop, m->archives, cfg->max_held_packets, false, true };
+        struct rd_eng_cfg ec = { cfg, loop, m->archives, cfg->max_held_packets,
+                                 cfg->max_held_bytes, false, true };
         err = rd_eng_create(&m->eng, &ec);
         if (err)
             goto fail;
@@ -279,9 +281,9 @@ fail:
     return err;
 }
 
-static void stats_sum(struct rd_media *m, struct rd_eng_stats *t)
+static void stats_sum(struct rd_media *m, struct rec_eng_stats *t)
 {
-    struct rd_eng_stats s;
+    struct rec_eng_stats s;
 
     *t = m->final;
     for (size_t i = 0; i < (m->eng ? 1 : m->n_workers); i++) {
@@ -300,7 +302,7 @@ static void stats_sum(struct rd_media *m, struct rd_eng_stats *t)
 /* Packets the engines counted recorded, RTCP or kept encrypted when they
  * handed them to an opening archive that then could not write them: taken
  * back from those counts; returns them all, for the storage drops. */
-static uint64_t stats_take_lost(struct rd_media *m, struct rd_eng_stats *st)
+static uint64_t stats_take_lost(struct rd_media *m, struct rec_eng_stats *st)
 {
     uint64_t lost[RD_PKT_KINDS];
 
@@ -315,7 +317,7 @@ static uint64_t stats_take_lost(struct rd_media *m, struct rd_eng_stats *st)
  * reader (srtprec-api's /metrics) never sees half a file. */
 static void metrics_write(struct rd_media *m)
 {
-    struct rd_eng_stats st;
+    struct rec_eng_stats st;
     char tmp[CONF_STR_MAX + 16];
     size_t open_now, sealing = 0;
     uint64_t lost;
@@ -361,15 +363,28 @@ static void metrics_write(struct rd_media *m)
     D("storage", st.storage_err + lost);
     D("kernel", st.kernel_drops);
     D("unauthorised", st.unauthorised);
+    D("unbound_full", st.unbound_full);
+    D("source_full", st.source_full);
+    D("unmatched_budget", st.unmatched_budget);
+    D("paused", st.paused);
 #undef D
     C("streams_trial_bound_total", "Streams bound to their key by trial authentication.",
       st.trial_bound);
     C("ssrc_changes_total", "New SSRCs recognised as the same stream of a call.",
       st.ssrc_changes);
     C("rekeys_total", "Re-keys applied to disclosed streams.", st.rekeys);
+    C("streams_reaped_total",
+      "Streams that never got a key, freed after idling key-wait-ms + call-linger-ms.", st.reaped);
+    C("trial_candidates_total", "Candidate keys tried by trial authentication.", st.trial_tries);
+    C("calls_kept_total",
+      "Calls a keyagent's full state omitted while their media flowed (kept recording).",
+      st.calls_kept);
+    C("quota_refused_total",
+      "Calls, streams or archive opens refused by a key source's quota.", st.quota_refused);
     C("key_messages_lost_total",
       "Key bodies a worker's full mailbox refused (its media is kept encrypted).", m->keys_lost);
     G("streams", "Streams tracked now.", st.streams);
+    G("streams_unbound", "Streams waiting for their key now.", st.unbound_now);
     G("calls_open", "Calls with an open archive now.", open_now);
     G("archives_sealing", "Archives of ended calls waiting to be sealed (fsync) now.", sealing);
     G("held_packets", "Packets held now, waiting for their key.", st.held_now);
@@ -456,7 +471,7 @@ void rd_media_set_authorised(struct rd_media *m, bool authorised)
 
 void rd_media_log_stats(struct rd_media *m)
 {
-    struct rd_eng_stats s;
+    struct rec_eng_stats s;
     uint64_t lost;
 
     stats_sum(m, &s);

@@ -1,0 +1,985 @@
+/** @file test_engine.c  Every rule of the recorder engine (recorder/engine.h),
+ *  deterministically: a fake clock, a fake archive that keeps every write in
+ *  memory, and real SRTP from libsrtp2 sender sessions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "sipev.h"
+#include "stor.h"
+#include "tap.h"
+#include "util.h"
+
+/* ---------------------------------------------------------- fake clock */
+
+struct fclock {
+    uint64_t mono, wall;
+};
+
+static uint64_t f_mono(void *arg)
+{
+    return ((struct fclock *)arg)->mono;
+}
+
+static uint64_t f_wall(void *arg)
+{
+    return ((struct fclock *)arg)->wall;
+}
+
+/* -------------------------------------------------------- fake archive */
+
+enum { MAX_ARCH = 64, MAX_ST = 1100, MAX_PK = 4096 };
+
+struct fpkt {
+    unsigned stream;
+    uint16_t seq;
+    uint64_t ext_seq, arrival;
+    uint32_t flags;
+    uint8_t data[256];
+    size_t len;
+};
+
+struct farch {
+    char source[64], call_id[SIPEV_STR];
+    bool unmatched, released, retired;
+    int refs;
+    struct stor_stream_info st[MAX_ST];
+    size_t n_st, max_st;
+    struct fpkt *pk;
+    size_t n_pk;
+    struct stor_counts counts;
+    bool fail_packets;
+};
+
+struct fstore {
+    struct farch a[MAX_ARCH];
+    size_t n;
+    size_t unmatched_max_st; /* add_stream refuses past this in unmatched archives */
+    bool fail_open;
+};
+
+static enum sr_err fa_open(void *arg, const char *source, const struct stor_call_info *ci,
+                           bool unmatched, void **arch)
+{
+    struct fstore *fs = arg;
+    struct farch *a;
+
+    if (fs->fail_open)
+        return SR_EIO;
+    for (size_t i = 0; i < fs->n && !unmatched; i++)
+        if (!fs->a[i].released && strcmp(fs->a[i].source, source) == 0 &&
+            strcmp(fs->a[i].call_id, ci->call_id) == 0) {
+            fs->a[i].refs++;
+            *arch = &fs->a[i];
+            return SR_OK;
+        }
+    if (fs->n == MAX_ARCH)
+        return SR_ELIMIT;
+    a = &fs->a[fs->n++];
+    memset(a, 0, sizeof(*a));
+    snprintf(a->source, sizeof(a->source), "%s", source);
+    snprintf(a->call_id, sizeof(a->call_id), "%s", ci->call_id);
+    a->unmatched = unmatched;
+    a->refs = 1;
+    a->max_st = unmatched ? fs->unmatched_max_st : MAX_ST;
+    a->pk = calloc(MAX_PK, sizeof(*a->pk));
+    *arch = a;
+    return SR_OK;
+}
+
+static enum sr_err fa_add_stream(void *arg, void *arch, const struct stor_stream_info *si,
+                                 unsigned *idx)
+{
+    struct farch *a = arch;
+
+    (void)arg;
+    if (a->retired || a->n_st >= a->max_st)
+        return SR_ELIMIT;
+    a->st[a->n_st] = *si;
+    *idx = (unsigned)a->n_st++;
+    return SR_OK;
+}
+
+static enum sr_err fa_packet(void *arg, void *arch, unsigned idx, const struct stor_pkt *p,
+                             enum rec_pkt_kind kind)
+{
+    struct farch *a = arch;
+    struct fpkt *f;
+
+    (void)arg;
+    (void)kind;
+    if (a->fail_packets)
+        return SR_EIO;
+    if (a->n_pk == MAX_PK)
+        return SR_ELIMIT;
+    f = &a->pk[a->n_pk++];
+    f->stream = idx;
+    f->seq = p->seq;
+    f->ext_seq = p->ext_seq;
+    f->arrival = p->arrival_wall_us;
+    f->flags = p->flags;
+    f->len = p->payload_len < sizeof(f->data) ? p->payload_len : sizeof(f->data);
+    memcpy(f->data, p->payload, f->len);
+    return SR_OK;
+}
+
+static void fa_release(void *arg, void *arch, const struct stor_counts *c)
+{
+    struct farch *a = arch;
+
+    (void)arg;
+    a->counts.packets += c->packets;
+    a->counts.auth_fail += c->auth_fail;
+    a->counts.replay += c->replay;
+    a->counts.malformed += c->malformed;
+    a->counts.overload += c->overload;
+    a->counts.encrypted_kept += c->encrypted_kept;
+    if (--a->refs == 0)
+        a->released = true;
+}
+
+static void fa_retire(void *arg, void *arch)
+{
+    (void)arg;
+    ((struct farch *)arch)->retired = true;
+}
+
+static const struct rec_eng_archive_ops fops = { fa_open, fa_add_stream, fa_packet, fa_release,
+                                                 fa_retire };
+
+static void fstore_free(struct fstore *fs)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        free(fs->a[i].pk);
+    memset(fs, 0, sizeof(*fs));
+}
+
+static struct farch *arch_of(struct fstore *fs, const char *call_id)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        if (strcmp(fs->a[i].call_id, call_id) == 0)
+            return &fs->a[i];
+    return NULL;
+}
+
+static size_t n_unmatched(const struct fstore *fs)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < fs->n; i++)
+        n += fs->a[i].unmatched;
+    return n;
+}
+
+/* ------------------------------------------------------------- fixture */
+
+struct fx {
+    struct fclock clk;
+    struct fstore fs;
+    struct rec_eng_cfg cfg;
+    struct rec_eng *e;
+};
+
+static void fx_cfg(struct fx *x)
+{
+    memset(x, 0, sizeof(*x));
+    x->clk.mono = 1000000000ull;
+    x->clk.wall = 1700000000000000ull;
+    x->fs.unmatched_max_st = 64;
+    x->cfg.ops = &fops;
+    x->cfg.ops_arg = &x->fs;
+    x->cfg.clock = (struct rec_eng_clock){ f_mono, f_wall, &x->clk };
+    x->cfg.key_wait_ms = 2000;
+    x->cfg.call_linger_ms = 1000;
+    x->cfg.tick_ms = 100;
+    x->cfg.max_streams = 2000;
+    x->cfg.max_held_packets = 4096;
+    x->cfg.max_held_per_stream = 256;
+}
+
+static void fx_start(struct fx *x)
+{
+    if (rec_eng_create(&x->e, &x->cfg) != SR_OK) {
+        tap_ok(false, "engine created");
+        exit(1);
+    }
+    rec_eng_set_authorised(x->e, true);
+}
+
+static void fx_advance(struct fx *x, uint64_t ms)
+{
+    /* Tick at the engine's cadence, as the daemon's loop does. */
+    for (uint64_t t = 0; t < ms; t += 10) {
+        x->clk.mono += 10000;
+        x->clk.wall += 10000;
+        rec_eng_tick(x->e, x->clk.mono);
+    }
+}
+
+static struct rec_eng_stats fx_stats(struct fx *x)
+{
+    struct rec_eng_stats st;
+    rec_eng_stats(x->e, &st);
+    return st;
+}
+
+static void fx_stop(struct fx *x)
+{
+    rec_eng_destroy(x->e, NULL);
+    x->e = NULL;
+}
+
+/* ------------------------------------------------------------- senders */
+
+struct sender {
+    struct rec_srtp *tx;
+    uint8_t master[30];
+    uint32_t ssrc;
+    uint16_t seq;
+    uint32_t ts;
+    struct rec_flow from;
+};
+
+static struct rec_flow v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
+{
+    struct rec_flow f;
+    memset(&f, 0, sizeof(f));
+    f.addr[10] = 0xff;
+    f.addr[11] = 0xff;
+    f.addr[12] = a;
+    f.addr[13] = b;
+    f.addr[14] = c;
+    f.addr[15] = d;
+    f.port = port;
+    return f;
+}
+
+static void sender_init(struct sender *s, uint8_t keyseed, uint32_t ssrc, uint16_t seq,
+                        struct rec_flow from)
+{
+    struct rec_srtp_cfg c = { 0 };
+
+    memset(s, 0, sizeof(*s));
+    for (size_t i = 0; i < sizeof(s->master); i++)
+        s->master[i] = (uint8_t)(keyseed * 31 + i * 7);
+    c.ssrc = ssrc;
+    c.sender = true;
+    c.n_keys = 1;
+    c.keys[0].suite = REC_SUITE_AES_CM_128_HMAC_SHA1_80;
+    memcpy(c.keys[0].master, s->master, 30);
+    c.keys[0].master_len = 30;
+    c.roc = 0;
+    if (rec_srtp_create(&s->tx, &c) != SR_OK) {
+        tap_ok(false, "sender session");
+        exit(1);
+    }
+    s->ssrc = ssrc;
+    s->seq = seq;
+    s->ts = 1000;
+    s->from = from;
+}
+
+static void sender_fini(struct sender *s)
+{
+    rec_srtp_destroy(s->tx);
+}
+
+/* The payload of packet seq: 160 bytes any test can recompute. */
+static void payload_of(uint32_t ssrc, uint16_t seq, uint8_t out[160])
+{
+    for (size_t i = 0; i < 160; i++)
+        out[i] = (uint8_t)(ssrc ^ (seq * 13u) ^ (i * 3u));
+}
+
+static void send_one(struct fx *x, struct sender *s)
+{
+    uint8_t pkt[256];
+    size_t len = 12 + 160;
+    struct rec_eng_pkt p;
+
+    pkt[0] = 0x80;
+    pkt[1] = 0;
+    pkt[2] = (uint8_t)(s->seq >> 8);
+    pkt[3] = (uint8_t)s->seq;
+    pkt[4] = (uint8_t)(s->ts >> 24);
+    pkt[5] = (uint8_t)(s->ts >> 16);
+    pkt[6] = (uint8_t)(s->ts >> 8);
+    pkt[7] = (uint8_t)s->ts;
+    pkt[8] = (uint8_t)(s->ssrc >> 24);
+    pkt[9] = (uint8_t)(s->ssrc >> 16);
+    pkt[10] = (uint8_t)(s->ssrc >> 8);
+    pkt[11] = (uint8_t)s->ssrc;
+    payload_of(s->ssrc, s->seq, pkt + 12);
+    if (rec_srtp_protect(s->tx, pkt, &len, sizeof(pkt)) != SR_OK)
+        tap_ok(false, "protect seq %u", s->seq);
+    s->seq++;
+    s->ts += 160;
+    memset(&p, 0, sizeof(p));
+    p.data = pkt;
+    p.len = len;
+    p.src = s->from;
+    p.arrival_wall_us = x->clk.wall;
+    rec_eng_packet(x->e, &p);
+}
+
+static void send_n(struct fx *x, struct sender *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        send_one(x, s);
+        fx_advance(x, 20);
+    }
+}
+
+/* Raw bytes from somewhere (a flood). */
+static void send_raw(struct fx *x, uint32_t ssrc, struct rec_flow from)
+{
+    uint8_t pkt[12 + 160 + 10] = { 0x80, 0 };
+    struct rec_eng_pkt p = { 0 };
+
+    pkt[8] = (uint8_t)(ssrc >> 24);
+    pkt[9] = (uint8_t)(ssrc >> 16);
+    pkt[10] = (uint8_t)(ssrc >> 8);
+    pkt[11] = (uint8_t)ssrc;
+    p.data = pkt;
+    p.len = sizeof(pkt);
+    p.src = from;
+    p.arrival_wall_us = x->clk.wall;
+    rec_eng_packet(x->e, &p);
+}
+
+/* ---------------------------------------------------------- key bodies */
+
+struct kstream {
+    const char *id;
+    const struct sender *s;   /* its key and SSRC */
+    bool ssrc_known;
+    uint32_t ssrc_override;   /* disclose this SSRC instead (a false a=ssrc) */
+    const char *src;          /* fork source, or NULL */
+    uint8_t wrong_key;        /* disclose a key of this seed instead (a rogue) */
+    uint32_t roc;
+    uint16_t seq;
+    enum sipev_stream_state state;
+};
+
+static void disclose(struct fx *x, const char *source, const char *call_id, bool full,
+                     bool ended, const struct kstream *ks, size_t n)
+{
+    struct sipev_keybody kb;
+    struct sipev_dialog *d;
+
+    sipev_keybody_init(&kb);
+    kb.full = full;
+    if (call_id) {
+        sipev_keybody_add_dialog(&kb, &d);
+        snprintf(d->call_id, sizeof(d->call_id), "%s", call_id);
+        snprintf(d->local_aor, sizeof(d->local_aor), "sip:a@example.com");
+        snprintf(d->remote_aor, sizeof(d->remote_aor), "sip:b@example.com");
+        d->state = ended ? SIPEV_DIALOG_ENDED : SIPEV_DIALOG_ACTIVE;
+        for (size_t i = 0; i < n; i++) {
+            struct sipev_stream *st = &d->streams[d->n_streams++];
+            snprintf(st->id, sizeof(st->id), "%s", ks[i].id);
+            snprintf(st->codec, sizeof(st->codec), "PCMU");
+            snprintf(st->media, sizeof(st->media), "audio");
+            st->clock_rate = 8000;
+            st->ssrc_known = ks[i].ssrc_known;
+            st->ssrc = ks[i].ssrc_override ? ks[i].ssrc_override : ks[i].s->ssrc;
+            if (ks[i].src)
+                snprintf(st->src, sizeof(st->src), "%s", ks[i].src);
+            st->n_keys = 1;
+            st->keys[0].suite = SIPEV_SUITE_AES_CM_128_HMAC_SHA1_80;
+            st->keys[0].master_len = 30;
+            if (ks[i].wrong_key) {
+                for (size_t k = 0; k < 30; k++)
+                    st->keys[0].master[k] = (uint8_t)(ks[i].wrong_key * 31 + k * 7);
+            } else {
+                memcpy(st->keys[0].master, ks[i].s->master, 30);
+            }
+            st->roc = ks[i].roc;
+            st->seq = ks[i].seq;
+            st->state = ks[i].state;
+        }
+    }
+    rec_eng_keybody(x->e, source, &kb);
+    sipev_keybody_fini(&kb);
+}
+
+/* Packets of stream `label` in a: all decrypted, bit-exact, seq first..first+n-1 in order. */
+static bool stream_exact(const struct farch *a, const char *label, uint32_t ssrc, uint16_t first,
+                         size_t n)
+{
+    size_t got = 0;
+    unsigned idx = (unsigned)-1;
+
+    for (size_t i = 0; i < a->n_st; i++)
+        if (strcmp(a->st[i].label, label) == 0 && a->st[i].ssrc == ssrc && idx == (unsigned)-1)
+            idx = (unsigned)i;
+    if (idx == (unsigned)-1)
+        return false;
+    for (size_t i = 0; i < a->n_pk; i++) {
+        const struct fpkt *p = &a->pk[i];
+        uint8_t want[160];
+        if (p->stream != idx)
+            continue;
+        payload_of(ssrc, (uint16_t)(first + got), want);
+        if (p->flags & STOR_PKT_ENCRYPTED || p->seq != (uint16_t)(first + got) || p->len != 160 ||
+            memcmp(p->data, want, 160) != 0)
+            return false;
+        got++;
+    }
+    return got == n;
+}
+
+static size_t count_ssrc_streams(const struct farch *a, uint32_t ssrc, const char *codec)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_st; i++)
+        n += a->st[i].ssrc == ssrc && strcmp(a->st[i].codec, codec) == 0;
+    return n;
+}
+
+/* --------------------------------------------------------------- rules */
+
+static void t_basic(void)
+{
+    struct fx x;
+    struct sender a, b;
+    struct farch *ar;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 1, 0x1111, 100, v4(10, 0, 0, 1, 4000));
+    sender_init(&b, 2, 0x2222, 500, v4(10, 0, 0, 2, 4002));
+    disclose(&x, "ka1", "call-1", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, "10.0.0.1:4000", 0, 0, 0, 0 },
+                                 { "b-1", &b, true, 0, NULL, 0, 0, 0, 0 } },
+             2);
+    for (int i = 0; i < 50; i++) {
+        send_one(&x, &a);
+        send_one(&x, &b);
+        fx_advance(&x, 20);
+    }
+    ar = arch_of(&x.fs, "call-1");
+    tap_ok(ar && stream_exact(ar, "a-1", 0x1111, 100, 50) && stream_exact(ar, "b-1", 0x2222, 500, 50),
+           "basic: both streams recorded bit-exact and in order");
+    tap_ok(fx_stats(&x).recorded == 100 && fx_stats(&x).held == 0, "basic: 100 recorded, none held");
+    disclose(&x, "ka1", "call-1", false, true, NULL, 0); /* the dialog ended */
+    fx_advance(&x, 900);
+    tap_ok(!ar->released, "basic: an ended call lingers call-linger-ms");
+    fx_advance(&x, 200);
+    tap_ok(ar->released && ar->counts.packets == 100, "basic: then released with 100 packets");
+    tap_ok(x.fs.n == 1, "basic: one archive, no unmatched");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&b);
+    fstore_free(&x.fs);
+}
+
+static void t_hold_then_key(void)
+{
+    struct fx x;
+    struct sender a;
+    struct farch *ar;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 3, 0x3333, 7, v4(10, 0, 0, 3, 4000));
+    send_n(&x, &a, 40); /* 0.8 s before the key */
+    tap_ok(fx_stats(&x).held == 40 && x.fs.n == 0, "hold: 40 packets held before the key");
+    disclose(&x, "ka1", "call-h", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 10);
+    ar = arch_of(&x.fs, "call-h");
+    tap_ok(ar && stream_exact(ar, "a-1", 0x3333, 7, 50), "hold: the key came: all 50 recorded in order");
+    tap_ok(fx_stats(&x).held_now == 0 && fx_stats(&x).encrypted_kept == 0, "hold: pool empty, nothing kept encrypted");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
+static void t_key_wait_expiry(void)
+{
+    struct fx x;
+    struct sender a;
+    struct rec_eng_stats st;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 4, 0x4444, 1, v4(10, 0, 0, 4, 4000));
+    send_n(&x, &a, 20);
+    fx_advance(&x, 2100);
+    st = fx_stats(&x);
+    tap_ok(st.encrypted_kept == 20 && n_unmatched(&x.fs) == 1,
+           "key wait: 20 held packets kept encrypted in an unmatched archive after key-wait-ms");
+    send_n(&x, &a, 5);
+    tap_ok(fx_stats(&x).encrypted_kept == 25, "key wait: later packets go straight to it");
+    fx_advance(&x, 3100);
+    st = fx_stats(&x);
+    tap_ok(st.reaped == 1 && st.streams == 0 && st.unbound_now == 0,
+           "reaping: the idle unbound stream is freed after key-wait + linger");
+    tap_ok(x.fs.a[0].released && x.fs.a[0].counts.encrypted_kept == 25,
+           "unmatched: sealed when idle, trailer counts 25 kept encrypted");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+
+    /* Nobody authorised this recorder: nothing of anybody is kept. */
+    fx_cfg(&x);
+    fx_start(&x);
+    rec_eng_set_authorised(x.e, false);
+    sender_init(&a, 4, 0x4444, 1, v4(10, 0, 0, 4, 4000));
+    send_n(&x, &a, 10);
+    fx_advance(&x, 2100);
+    tap_ok(fx_stats(&x).unauthorised == 10 && x.fs.n == 0, "unauthorised: counted, not archived");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
+static void t_trial(void)
+{
+    struct fx x;
+    struct sender a;
+    struct farch *ar;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 5, 0x5555, 10, v4(10, 0, 0, 5, 4000));
+    disclose(&x, "ka1", "call-t", false, false,
+             (struct kstream[]){ { "a-1", &a, false, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 30);
+    ar = arch_of(&x.fs, "call-t");
+    tap_ok(ar && stream_exact(ar, "a-1", 0x5555, 10, 30) && fx_stats(&x).trial_bound == 1,
+           "trial: a key without an SSRC binds by authentication");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
+static void t_rogue(void)
+{
+    struct fx x;
+    struct sender a;
+    struct farch *victim, *rogue;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 6, 0x6666, 20, v4(10, 0, 0, 6, 4000));
+    /* ka-rogue discloses the victim's SSRC with a wrong key, first. */
+    disclose(&x, "ka-rogue", "fake", false, false,
+             (struct kstream[]){ { "r-1", &a, true, 0, NULL, 99, 0, 0, 0 } }, 1);
+    disclose(&x, "ka1", "call-v", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 40);
+    victim = arch_of(&x.fs, "call-v");
+    rogue = arch_of(&x.fs, "fake");
+    tap_ok(victim && stream_exact(victim, "a-1", 0x6666, 20, 40),
+           "rogue key source: the victim's call is recorded bit-exact");
+    tap_ok(rogue && rogue->n_pk == 0 && rogue->n_st == 0, "rogue key source: its call gets nothing");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+
+    /* The same when packets come before either key. */
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 6, 0x6666, 20, v4(10, 0, 0, 6, 4000));
+    send_n(&x, &a, 10);
+    disclose(&x, "ka-rogue", "fake", false, false,
+             (struct kstream[]){ { "r-1", &a, true, 0, NULL, 99, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 10);
+    disclose(&x, "ka1", "call-v", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 10);
+    victim = arch_of(&x.fs, "call-v");
+    tap_ok(victim && stream_exact(victim, "a-1", 0x6666, 20, 30),
+           "rogue key source first, packets before both keys: 30 recorded bit-exact");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
+static void t_false_ssrc_and_scope(void)
+{
+    struct fx x;
+    struct sender a, b;
+    struct farch *ar;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 7, 0x7777, 1, v4(10, 0, 0, 7, 4000));
+    /* The disclosure (say, a remote party's SDP) names SSRC 0xBAD. */
+    disclose(&x, "ka1", "call-f", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0xBAD, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 30);
+    ar = arch_of(&x.fs, "call-f");
+    tap_ok(ar && stream_exact(ar, "a-1", 0x7777, 1, 30),
+           "false a=ssrc: the stream is still recorded (trial against the call's keys)");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+
+    /* A key that names a fork source binds only packets from it. */
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 8, 0x8888, 1, v4(10, 0, 0, 8, 4000));
+    sender_init(&b, 8, 0x8888, 1, v4(10, 9, 9, 9, 4000)); /* same key and SSRC, elsewhere */
+    disclose(&x, "ka1", "call-s", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, "10.0.0.8:4000", 0, 0, 0, 0 } }, 1);
+    send_n(&x, &b, 10);
+    send_n(&x, &a, 10);
+    ar = arch_of(&x.fs, "call-s");
+    tap_ok(ar && stream_exact(ar, "a-1", 0x8888, 1, 10) && fx_stats(&x).unbound_now == 1,
+           "fork source: packets from another address do not bind the key");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&b);
+    fstore_free(&x.fs);
+}
+
+static void t_rekey_ssrc_change_roc(void)
+{
+    struct fx x;
+    struct sender a, a2, c;
+    struct farch *ar;
+
+    /* Re-key: the old key's late packets still decrypt (grace). */
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 9, 0x9999, 1, v4(10, 0, 0, 9, 4000));
+    disclose(&x, "ka1", "call-r", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 10);
+    sender_init(&a2, 10, 0x9999, 11, v4(10, 0, 0, 9, 4000));
+    {
+        /* The new key, positioned where the stream is (ROC 0). */
+        struct rec_srtp_cfg sc = { 0 };
+        rec_srtp_destroy(a2.tx);
+        sc.ssrc = 0x9999;
+        sc.sender = true;
+        sc.n_keys = 1;
+        sc.keys[0].suite = REC_SUITE_AES_CM_128_HMAC_SHA1_80;
+        memcpy(sc.keys[0].master, a2.master, 30);
+        sc.keys[0].master_len = 30;
+        rec_srtp_create(&a2.tx, &sc);
+    }
+    disclose(&x, "ka1", "call-r", false, false,
+             (struct kstream[]){ { "a-1", &a2, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a2, 10);
+    ar = arch_of(&x.fs, "call-r");
+    tap_ok(ar && stream_exact(ar, "a-1", 0x9999, 1, 20) && fx_stats(&x).rekeys == 1,
+           "re-key: 10 packets under each key, one stream, no gap");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&a2);
+    fstore_free(&x.fs);
+
+    /* SSRC change: same source, same key, new SSRC (ROC 0, new sequence). */
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 11, 0xA1, 100, v4(10, 0, 0, 11, 4000));
+    disclose(&x, "ka1", "call-c", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 10);
+    sender_init(&c, 11, 0xA2, 5000, v4(10, 0, 0, 11, 4000));
+    send_n(&x, &c, 10);
+    ar = arch_of(&x.fs, "call-c");
+    tap_ok(ar && stream_exact(ar, "a-1", 0xA1, 100, 10) && stream_exact(ar, "a-1", 0xA2, 5000, 10) &&
+               fx_stats(&x).ssrc_changes == 1,
+           "SSRC change: the new SSRC is the same stream of the same call");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&c);
+    fstore_free(&x.fs);
+
+    /* ROC join: disclosed mid-call after a wrap (ROC 2, seq 65530). */
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 12, 0xB1, 0, v4(10, 0, 0, 12, 4000));
+    {
+        struct rec_srtp_cfg sc = { 0 };
+        rec_srtp_destroy(a.tx);
+        sc.ssrc = 0xB1;
+        sc.sender = true;
+        sc.n_keys = 1;
+        sc.keys[0].suite = REC_SUITE_AES_CM_128_HMAC_SHA1_80;
+        memcpy(sc.keys[0].master, a.master, 30);
+        sc.keys[0].master_len = 30;
+        sc.roc = 2;
+        rec_srtp_create(&a.tx, &sc);
+        a.seq = 65531;
+    }
+    disclose(&x, "ka1", "call-roc", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 2, 65530, 0 } }, 1);
+    send_n(&x, &a, 10); /* wraps into ROC 3 after 5 packets */
+    ar = arch_of(&x.fs, "call-roc");
+    tap_ok(ar && stream_exact(ar, "a-1", 0xB1, 65531, 10) && ar->pk[9].ext_seq == (3ull << 16 | 4),
+           "ROC join: decrypted across the wrap from the disclosed ROC");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
+static void t_pause(void)
+{
+    struct fx x;
+    struct sender a;
+    struct farch *ar;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 13, 0xC1, 1, v4(10, 0, 0, 13, 4000));
+    disclose(&x, "ka1", "call-p", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, SIPEV_STREAM_ACTIVE } }, 1);
+    send_n(&x, &a, 10);
+    disclose(&x, "ka1", "call-p", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, SIPEV_STREAM_PAUSED } }, 1);
+    send_n(&x, &a, 10);
+    disclose(&x, "ka1", "call-p", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, SIPEV_STREAM_ACTIVE } }, 1);
+    send_n(&x, &a, 10);
+    ar = arch_of(&x.fs, "call-p");
+    tap_ok(ar && ar->n_pk == 20 && ar->pk[10].seq == 21 && fx_stats(&x).paused == 10,
+           "pause/resume: the 10 packets sent while paused are counted, not recorded");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
+static void t_flood(void)
+{
+    struct fx x;
+    struct sender a;
+    struct farch *ar;
+    struct rec_eng_stats st;
+    uint32_t rnd = 12345;
+
+    fx_cfg(&x);
+    x.cfg.max_streams = 1000;
+    x.cfg.max_unbound = 200;
+    x.cfg.unmatched_streams_per_min = 32;
+    fx_start(&x);
+    sender_init(&a, 14, 0xD1, 1, v4(10, 0, 0, 14, 4000));
+    disclose(&x, "ka1", "call-victim", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    for (int i = 0; i < 100; i++) {
+        /* 100,000 random SSRCs from random (spoofed) sources around each packet. */
+        for (int k = 0; k < 1000; k++) {
+            rnd = rnd * 1103515245u + 12345u;
+            send_raw(&x, rnd, v4(192, (uint8_t)(rnd >> 8), (uint8_t)(rnd >> 16), 1, (uint16_t)rnd));
+        }
+        send_one(&x, &a);
+        fx_advance(&x, 20);
+    }
+    ar = arch_of(&x.fs, "call-victim");
+    st = fx_stats(&x);
+    tap_ok(ar && stream_exact(ar, "a-1", 0xD1, 1, 100),
+           "flood: the disclosed call is recorded complete and bit-exact");
+    tap_ok(st.unbound_now <= 200 && st.unbound_full > 90000,
+           "flood: unbound streams capped at 200 (%llu refused)", (unsigned long long)st.unbound_full);
+    tap_ok(n_unmatched(&x.fs) <= 1, "flood: at most one unmatched archive (%zu)", n_unmatched(&x.fs));
+    fx_advance(&x, 6000);
+    st = fx_stats(&x);
+    tap_ok(st.unbound_now == 0 && st.streams == 1 && st.held_now == 0,
+           "flood: back to baseline after key-wait + linger (streams %llu)",
+           (unsigned long long)st.streams);
+    tap_ok(st.unmatched_budget > 0 && st.encrypted_kept <= 32,
+           "flood: unmatched streams kept within the per-minute budget (%llu kept)",
+           (unsigned long long)st.encrypted_kept);
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+
+    /* One address starting many flows hits its own cap, not everyone's. */
+    fx_cfg(&x);
+    x.cfg.max_unbound_per_source = 50;
+    fx_start(&x);
+    for (uint32_t k = 0; k < 300; k++)
+        send_raw(&x, 0x10000 + k, v4(10, 1, 1, 1, (uint16_t)(5000 + k)));
+    send_raw(&x, 0x99, v4(10, 2, 2, 2, 5000));
+    st = fx_stats(&x);
+    tap_ok(st.source_full == 250 && st.unbound_now == 51, "per-source cap: 250 refused from one address, others go on");
+    fx_stop(&x);
+    fstore_free(&x.fs);
+}
+
+static void t_restart_orphan(void)
+{
+    struct fx x;
+    struct sender a, b;
+    struct farch *ar, *br;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 15, 0xE1, 1, v4(10, 0, 0, 15, 4000));
+    sender_init(&b, 16, 0xE2, 1, v4(10, 0, 0, 16, 4000));
+    disclose(&x, "ka1", "call-live", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    disclose(&x, "ka1", "call-quiet", false, false,
+             (struct kstream[]){ { "b-1", &b, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &b, 5);
+    fx_advance(&x, 5000); /* call-quiet's media stopped long ago */
+    send_n(&x, &a, 10);
+    /* The keyagent restarted: its first full state lists nothing. */
+    disclose(&x, "ka1", NULL, true, false, NULL, 0);
+    send_n(&x, &a, 150); /* 3 s of media */
+    ar = arch_of(&x.fs, "call-live");
+    br = arch_of(&x.fs, "call-quiet");
+    tap_ok(!ar->released && stream_exact(ar, "a-1", 0xE1, 1, 160) && fx_stats(&x).calls_kept == 1,
+           "restart: a call omitted by a full state goes on while its media flows");
+    tap_ok(br->released, "restart: an omitted call without media ends");
+    fx_advance(&x, 1500);
+    tap_ok(ar->released && ar->counts.packets == 160, "restart: the orphan ends once its media stopped");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&b);
+    fstore_free(&x.fs);
+}
+
+static void t_quota(void)
+{
+    struct fx x;
+    struct sender a;
+    char id[32];
+    struct rec_eng_stats st;
+
+    fx_cfg(&x);
+    x.cfg.max_calls_per_source = 5;
+    fx_start(&x);
+    sender_init(&a, 17, 0xF1, 1, v4(10, 0, 0, 17, 4000));
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "greedy-%d", i);
+        disclose(&x, "ka-greedy", id, false, false,
+                 (struct kstream[]){ { "g-1", &a, false, 0, NULL, (uint8_t)(50 + i), 0, 0, 0 } }, 1);
+    }
+    disclose(&x, "ka1", "call-fair", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 5);
+    st = fx_stats(&x);
+    tap_ok(st.quota_refused == 3 && arch_of(&x.fs, "greedy-5") == NULL,
+           "quota: a key source past its calls gets no more archives");
+    tap_ok(stream_exact(arch_of(&x.fs, "call-fair"), "a-1", 0xF1, 1, 5),
+           "quota: another key source is not starved");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+
+    /* Archive opens per second. */
+    fx_cfg(&x);
+    x.cfg.opens_per_source_per_s = 4;
+    fx_start(&x);
+    sender_init(&a, 18, 0xF2, 1, v4(10, 0, 0, 18, 4000));
+    for (int i = 0; i < 6; i++) {
+        snprintf(id, sizeof(id), "burst-%d", i);
+        disclose(&x, "ka1", id, false, false,
+                 (struct kstream[]){ { "a-1", &a, false, 0, NULL, 0, 0, 0, 0 } }, 1);
+    }
+    tap_ok(fx_stats(&x).quota_refused == 2 && x.fs.n == 4, "quota: 4 archive opens a second");
+    fx_advance(&x, 1000);
+    disclose(&x, "ka1", "burst-4", false, false,
+             (struct kstream[]){ { "a-1", &a, false, 0, NULL, 0, 0, 0, 0 } }, 1);
+    tap_ok(x.fs.n == 5, "quota: the next second opens again (a refused call opens on its next disclosure)");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
+static void t_unmatched_rotation_and_storage(void)
+{
+    struct fx x;
+    struct sender a;
+    struct farch *ar;
+    struct rec_eng_stats st;
+
+    fx_cfg(&x);
+    x.fs.unmatched_max_st = 4;
+    fx_start(&x);
+    for (uint32_t k = 0; k < 10; k++)
+        send_raw(&x, 0x500 + k, v4(10, 3, 3, (uint8_t)k, 6000));
+    fx_advance(&x, 2100);
+    st = fx_stats(&x);
+    tap_ok(st.encrypted_kept == 10 && n_unmatched(&x.fs) == 3 && x.fs.a[0].retired,
+           "unmatched rotation: 10 streams in archives of 4 (3 opened, full ones retired)");
+    fx_stop(&x);
+    fstore_free(&x.fs);
+
+    /* A storage failure is counted, in the metrics and in the trailer. */
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 19, 0x1234, 1, v4(10, 0, 0, 19, 4000));
+    disclose(&x, "ka1", "call-io", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &a, 5);
+    ar = arch_of(&x.fs, "call-io");
+    ar->fail_packets = true;
+    send_n(&x, &a, 5);
+    fx_stop(&x);
+    tap_ok(ar->released && ar->counts.packets == 5 && ar->counts.overload == 5,
+           "storage errors: 5 recorded, 5 counted overload in the trailer");
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
+static void t_shutdown_rtcp_sibling(void)
+{
+    struct fx x;
+    struct sender a;
+    struct farch *ar;
+    uint8_t rtcp[64];
+    size_t len;
+    struct rec_eng_pkt p = { 0 };
+
+    /* RTCP without rtcp-mux, from port + 1, before the RTP: at shutdown it
+     * must not become a second (encrypted) stream of the same SSRC. */
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 20, 0x4321, 1, v4(10, 0, 0, 20, 4000));
+    disclose(&x, "ka1", "call-sd", false, false,
+             (struct kstream[]){ { "a-1", &a, true, 0, "10.0.0.20:4000", 0, 0, 0, 0 } }, 1);
+    memset(rtcp, 0, sizeof(rtcp));
+    rtcp[0] = 0x80;
+    rtcp[1] = 201; /* RR, no report blocks */
+    rtcp[3] = 1;
+    rtcp[4] = 0;
+    rtcp[5] = 0;
+    rtcp[6] = 0x43;
+    rtcp[7] = 0x21;
+    len = 8;
+    rec_srtp_protect_rtcp(a.tx, rtcp, &len, sizeof(rtcp));
+    p.data = rtcp;
+    p.len = len;
+    p.src = v4(10, 0, 0, 20, 4001);
+    p.arrival_wall_us = x.clk.wall;
+    rec_eng_packet(x.e, &p);
+    send_n(&x, &a, 10);
+    ar = arch_of(&x.fs, "call-sd");
+    fx_stop(&x);
+    tap_ok(ar && count_ssrc_streams(ar, 0x4321, "PCMU") == 1 && count_ssrc_streams(ar, 0x4321, "SRTP") == 0 &&
+               count_ssrc_streams(ar, 0x4321, "rtcp") == 1 && ar->n_st == 2,
+           "shutdown: RTCP from port + 1 joins its stream: one RTP and one RTCP stream, none encrypted (%zu)",
+           ar ? ar->n_st : 0);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
+int main(void)
+{
+    if (rec_srtp_lib_init(true, NULL) != SR_OK) {
+        tap_ok(false, "libsrtp init");
+        return tap_done();
+    }
+    t_basic();
+    t_hold_then_key();
+    t_key_wait_expiry();
+    t_trial();
+    t_rogue();
+    t_false_ssrc_and_scope();
+    t_rekey_ssrc_change_roc();
+    t_pause();
+    t_flood();
+    t_restart_orphan();
+    t_quota();
+    t_unmatched_rotation_and_storage();
+    t_shutdown_rtcp_sibling();
+    rec_srtp_lib_fini();
+    return tap_done();
+}
