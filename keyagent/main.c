@@ -337,7 +337,7 @@ static bool item_changed(const struct conf_item *it, const struct ka_cfg *a, con
  * and is never reopened under a running daemon (docs/keyagent.md). */
 static void reload(struct ka_daemon *d)
 {
-    static struct ka_cfg nc; /* 8 KB of strings: off the stack; one thread */
+    struct ka_cfg nc;
     struct ka_authz az;
     char why[512];
     const char *awhy = "";
@@ -398,7 +398,6 @@ static void reload(struct ka_daemon *d)
         memcpy(d->cfg.log_level, nc.log_level, sizeof(d->cfg.log_level));
         log_notice("reload: log-level %s", nc.log_level);
     }
-    sr_wipe(&nc, sizeof(nc));
 }
 
 static void accept_sip(struct ka_daemon *d)
