@@ -92,6 +92,8 @@ static enum sr_err call_add(struct ka_callstore *cs, const struct ka_cmd *cmd, u
 {
     struct ka_call *c;
 
+    /* "call exists" and "stream exists" are stable (docs/protocol.md): a
+     * client re-disclosing after a reconnect takes them as "already known". */
     if (call_find(cs, cmd->call_id))
         return (*why = "call exists"), SR_ESTATE;
     if (cs->n == cs->max)
