@@ -39,8 +39,9 @@ struct kept_stream {
 
 struct kept_call {
     char *call_id, *local_tag, *remote_tag, *local_aor, *remote_aor;
-    struct kept_stream streams[KA_PIPELINE_STREAMS];
-    size_t n_streams;
+    struct kept_stream *streams;           /* heap, grown as streams come (a call of
+                                              two streams keeps two, not sixteen) */
+    size_t n_streams, cap_streams;         /* at most KA_PIPELINE_STREAMS */
 };
 
 struct ka_client {
@@ -362,6 +363,9 @@ static void kept_call_free(struct kept_call *k)
         return;
     for (size_t i = 0; i < k->n_streams; i++)
         kept_stream_fini(&k->streams[i]);
+    if (k->streams)
+        sr_wipe(k->streams, k->cap_streams * sizeof(*k->streams));
+    free(k->streams);
     free(k->call_id);
     free(k->local_tag);
     free(k->remote_tag);
@@ -448,6 +452,24 @@ static enum sr_err kept_stream_add(struct ka_client *c, const struct ka_stream_i
 
     if (!k || kept_stream_find(k, si->stream_id) || k->n_streams == KA_PIPELINE_STREAMS)
         return SR_OK;
+    if (k->n_streams == k->cap_streams) {
+        /* Not realloc: the old block holds keys and must be wiped. */
+        size_t cap = k->cap_streams ? k->cap_streams * 2 : 2;
+        struct kept_stream *p;
+
+        if (cap > KA_PIPELINE_STREAMS)
+            cap = KA_PIPELINE_STREAMS;
+        p = calloc(cap, sizeof(*p));
+        if (!p)
+            return SR_ENOMEM;
+        if (k->streams) {
+            memcpy(p, k->streams, k->n_streams * sizeof(*p));
+            sr_wipe(k->streams, k->cap_streams * sizeof(*k->streams));
+            free(k->streams);
+        }
+        k->streams = p;
+        k->cap_streams = cap;
+    }
     suite = strdup(si->suite);
     st = &k->streams[k->n_streams];
     memset(st, 0, sizeof(*st));
