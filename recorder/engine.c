@@ -144,6 +144,7 @@ struct rec_eng {
     size_t trials_in_window;
     uint64_t flood_logged_us;      /* last warning about a refused flow */
     size_t gave_up_in_scan;        /* streams whose key-wait ended in this scan */
+    uint64_t pkt_now_us;           /* the packet being handled: its monotonic arrival */
     struct rec_eng_stats st;
     uint8_t scratch[PKT_CAP];      /* copy of a packet tried under two keys */
 };
@@ -1002,7 +1003,7 @@ static struct rd_stream *stream_new(struct rec_eng *e, const struct rec_flow *fl
     s->flow = *flow;
     s->src = src;
     src->n_unbound++;
-    s->first_us = mono(e);
+    s->first_us = e->pkt_now_us;
     s->next = e->unbound;
     e->unbound = s;
     e->n_unbound++;
@@ -1021,6 +1022,7 @@ void rec_eng_packet(struct rec_eng *e, const struct rec_eng_pkt *p)
     bool is_rtcp = rec_pkt_is_rtcp(pkt, len);
 
     e->st.rx++;
+    e->pkt_now_us = p->now_us ? p->now_us : mono(e);
     if (is_rtcp ? rec_rtcp_parse(pkt, len, true, &rtcp, &why) != SR_OK
                 : rec_rtp_parse(pkt, len, true, &rtp, &why) != SR_OK) {
         e->st.malformed++;
@@ -1038,7 +1040,7 @@ void rec_eng_packet(struct rec_eng *e, const struct rec_eng_pkt *p)
         rtp_flow.port--;
         o = rec_streams_lookup(e->table, &rtp_flow);
         if (o && o->srtp) {
-            o->last_us = mono(e);
+            o->last_us = e->pkt_now_us;
             if (o->bind->desc.state == SIPEV_STREAM_PAUSED)
                 e->st.paused++;
             else
@@ -1048,7 +1050,7 @@ void rec_eng_packet(struct rec_eng *e, const struct rec_eng_pkt *p)
     }
     if (!s && !(s = stream_new(e, &flow)))
         return;
-    s->last_us = mono(e);
+    s->last_us = e->pkt_now_us;
     if (!s->srtp)
         try_bind(e, s, pkt, len, is_rtcp);
     if (!s->srtp) {

@@ -122,6 +122,8 @@ struct rec_eng_pkt {
     size_t len;
     struct rec_flow src, dst;
     uint64_t arrival_wall_us;
+    uint64_t now_us;          /**< monotonic arrival time; 0: the engine reads its clock
+                                   (a daemon passes one reading per receive batch) */
 };
 
 struct rec_eng;

@@ -119,7 +119,7 @@ void rd_eng_stats(struct rd_eng *m, struct rec_eng_stats *out)
 
 /* ------------------------------------------------------------- receive */
 
-static void on_datagram(struct rd_eng *m, int i, uint64_t now)
+static void on_datagram(struct rd_eng *m, int i, uint64_t now, uint64_t mono_now)
 {
     struct msghdr *mh = &m->msgs[i].msg_hdr;
     struct rec_eng_pkt p;
@@ -127,6 +127,7 @@ static void on_datagram(struct rd_eng *m, int i, uint64_t now)
     p.data = m->bufs[i];
     p.len = m->msgs[i].msg_len;
     p.arrival_wall_us = now;
+    p.now_us = mono_now;
     p.dst = m->cur->local;
     if ((mh->msg_flags & MSG_TRUNC) ||
         rec_flow_set(&p.src, (const struct sockaddr *)&m->names[i], mh->msg_namelen, 0) !=
@@ -149,7 +150,7 @@ static void on_udp(struct rd_watch *w, uint32_t events)
     (void)events;
     for (int b = 0; b < BATCHES_PER_EVENT; b++) {
         int n;
-        uint64_t now;
+        uint64_t now, mono_now;
         for (int i = 0; i < BATCH; i++) {
             m->iov[i].iov_base = m->bufs[i];
             m->iov[i].iov_len = PKT_CAP;
@@ -165,6 +166,7 @@ static void on_udp(struct rd_watch *w, uint32_t events)
         if (n <= 0)
             break;
         now = sr_wall_us();
+        mono_now = sr_now_us();
         for (int i = 0; i < n; i++) {
             struct msghdr *mh = &m->msgs[i].msg_hdr;
             for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm))
@@ -177,7 +179,7 @@ static void on_udp(struct rd_watch *w, uint32_t events)
                     rec_eng_count_source_drops(m->eng, (uint32_t)(v - sk->ovfl_last));
                     sk->ovfl_last = v;
                 }
-            on_datagram(m, i, now);
+            on_datagram(m, i, now, mono_now);
         }
         if (n < BATCH)
             break;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon_priv.h"
@@ -29,7 +30,9 @@
 
 enum {
     MAX_WORKERS = 64,
-    MBOX_CAP = 256, /* key bodies waiting per worker; more: dropped, counted, logged */
+    MBOX_CAP = 256, /* key bodies waiting per worker; more: main waits for room (a key
+                       body is never dropped: its call would be kept encrypted) */
+    MBOX_WAIT_WARN_MS = 1000,
 };
 
 struct rd_keymsg {
@@ -46,6 +49,7 @@ struct rd_worker {
     atomic_bool stop;
     struct rd_watch mbox;      /* eventfd: messages waiting, or stop */
     pthread_mutex_t mu;        /* q, head, n */
+    pthread_cond_t room;       /* signalled when a message is popped, or at stop */
     struct rd_keymsg *q[MBOX_CAP];
     size_t head, n;
 };
@@ -56,7 +60,8 @@ struct rd_media {
     struct rd_eng *eng;        /* workers=1: the engine on main's loop */
     struct rd_worker *w;       /* workers>1 */
     size_t n_workers;
-    uint64_t keys_lost;        /* key bodies a full mailbox refused (main only) */
+    uint64_t keys_lost;        /* key bodies not delivered: out of memory, or stopping (main) */
+    uint64_t mbox_waits;       /* seconds main waited for room in a full mailbox (main) */
     struct rec_eng_stats final; /* counters of engines already destroyed */
     uint64_t next_flush_us, next_metrics_us;
 };
@@ -97,13 +102,27 @@ static struct rd_keymsg *keymsg_copy(const char *peer, const struct sipev_keybod
     return k;
 }
 
-/* Ownership of k moves to the queue; false: full, k still the caller's. */
-static bool mbox_push(struct rd_worker *w, struct rd_keymsg *k)
+/* Ownership of k moves to the queue.  A full queue makes main wait for
+ * room: the worker only ever pops, so it cannot wait on main, and a key
+ * body must not be lost (its call would be kept encrypted).  Each second
+ * waited is logged and counted.  false only once the worker is stopping
+ * (k is then still the caller's). */
+static bool mbox_push(struct rd_worker *w, struct rd_keymsg *k, uint64_t *waits)
 {
     uint64_t one = 1;
     bool ok;
 
     pthread_mutex_lock(&w->mu);
+    while (w->n == MBOX_CAP && !atomic_load(&w->stop)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += MBOX_WAIT_WARN_MS / 1000;
+        if (pthread_cond_timedwait(&w->room, &w->mu, &until) != 0 && w->n == MBOX_CAP) {
+            (*waits)++;
+            log_warn("a worker's key mailbox has been full for %d ms: key bodies wait "
+                     "(the worker is behind)", MBOX_WAIT_WARN_MS);
+        }
+    }
     ok = w->n < MBOX_CAP;
     if (ok) {
         w->q[(w->head + w->n) % MBOX_CAP] = k;
@@ -125,6 +144,7 @@ static struct rd_keymsg *mbox_pop(struct rd_worker *w)
         w->q[w->head] = NULL;
         w->head = (w->head + 1) % MBOX_CAP;
         w->n--;
+        pthread_cond_signal(&w->room);
     }
     pthread_mutex_unlock(&w->mu);
     return k;
@@ -191,6 +211,7 @@ static void worker_fini(struct rd_worker *w)
     rd_loop_destroy(w->loop);
     w->loop = NULL;
     pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->room);
 }
 
 static enum sr_err worker_init(struct rd_worker *w, struct rd_media *m, size_t n_workers)
@@ -203,6 +224,7 @@ static enum sr_err worker_init(struct rd_worker *w, struct rd_media *m, size_t n
     w->mbox.on_event = on_mbox;
     atomic_init(&w->stop, false);
     pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->room, NULL);
     err = rd_loop_create(&w->loop);
     if (err)
         return err;
@@ -382,7 +404,9 @@ static void metrics_write(struct rd_media *m)
     C("quota_refused_total",
       "Calls, streams or archive opens refused by a key source's quota.", st.quota_refused);
     C("key_messages_lost_total",
-      "Key bodies a worker's full mailbox refused (its media is kept encrypted).", m->keys_lost);
+      "Key bodies not delivered to a worker (out of memory, or at shutdown).", m->keys_lost);
+    C("key_mailbox_waits_total",
+      "Seconds the subscriber waited for room in a worker's full key mailbox.", m->mbox_waits);
     G("streams", "Streams tracked now.", st.streams);
     G("streams_unbound", "Streams waiting for their key now.", st.unbound_now);
     G("calls_open", "Calls with an open archive now.", open_now);
@@ -429,12 +453,12 @@ void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *ar
     }
     for (size_t i = 0; i < m->n_workers; i++) {
         struct rd_keymsg *k = keymsg_copy(peer, kb);
-        if (k && mbox_push(&m->w[i], k))
+        if (k && mbox_push(&m->w[i], k, &m->mbox_waits))
             continue;
         keymsg_free(k);
         m->keys_lost++;
         log_error("worker %zu: key body from %s lost (%s); its media will be kept encrypted",
-                  i, peer, k ? "mailbox full" : "out of memory");
+                  i, peer, k ? "the worker is stopping" : "out of memory");
     }
 }
 
