@@ -67,6 +67,8 @@ struct rd_stream {
     bool key_wait_over;        /* unbound: key-wait-ms passed; packets go straight to
                                   the archive encrypted */
     bool unmatched_denied;     /* unbound: past the unmatched budget; packets counted only */
+    bool paused;               /* bound: its binding's state is paused (a copy: no pointer
+                                  chase into the binding per packet) */
     bool rtcp_added;
     unsigned rtcp_idx;         /* SRTCP (decrypted) stream in the call's archive */
     uint64_t rtcp_count;
@@ -810,6 +812,7 @@ static void stream_bind(struct rec_eng *e, struct rd_stream *s, struct rd_bindin
     s->enc_added = false;
     s->call = b->call;
     s->bind = b;
+    s->paused = d->state == SIPEV_STREAM_PAUSED;
     b->n_streams++;
     s->have_ts = false;
     s->highest_ext_seq = fresh ? 0 : ((uint64_t)d->roc << 16) | d->seq;
@@ -1041,7 +1044,7 @@ void rec_eng_packet(struct rec_eng *e, const struct rec_eng_pkt *p)
         o = rec_streams_lookup(e->table, &rtp_flow);
         if (o && o->srtp) {
             o->last_us = e->pkt_now_us;
-            if (o->bind->desc.state == SIPEV_STREAM_PAUSED)
+            if (o->paused)
                 e->st.paused++;
             else
                 record_rtcp(e, o, pkt, len, p->arrival_wall_us);
@@ -1065,7 +1068,7 @@ void rec_eng_packet(struct rec_eng *e, const struct rec_eng_pkt *p)
         }
         return;
     }
-    if (s->bind->desc.state == SIPEV_STREAM_PAUSED) {
+    if (s->paused) {
         /* PCI DSS pause: the endpoint says this part of the call must not
          * be recorded (a card number being read out). */
         e->st.paused++;
@@ -1199,7 +1202,12 @@ static void apply_stream(struct rec_eng *e, struct rd_call *c, const struct sipe
             binding_chain(e, b);
             bind_waiting(e, b);
         }
-        b->desc.state = d->state;
+        if (b->desc.state != d->state) {
+            b->desc.state = d->state;
+            for (struct rd_stream *s = c->streams; s; s = s->next)
+                if (s->bind == b)
+                    s->paused = d->state == SIPEV_STREAM_PAUSED;
+        }
         return;
     }
     if (c->n_bindings == SR_ARRAY_LEN(c->bindings)) {
