@@ -128,10 +128,7 @@ struct rd_archives {
     size_t n;
     struct rec_calltab *tab;   /* (peer, Call-ID) -> open archive of a call */
     struct rd_arch *unmatched; /* the open, not retired, unmatched archive */
-    char recipients[MAX_RECIPIENTS][CONF_STR_MAX];
-    const char *recipient_ptrs[MAX_RECIPIENTS];
-    size_t n_recipients;
-    struct stor_recipients *rcpt; /* parsed once at start: not per archive */
+    struct stor_recipients *rcpt; /* parsed at start (and by a reload): not per archive */
     /* Archive thread only: rows waiting to be written, seals waiting for the disk. */
     struct ixq_item *ixq_head, **ixq_tail;
     uint64_t ixq_retry_at;
@@ -289,46 +286,54 @@ static void *archive_thread_main(void *arg)
     return NULL;
 }
 
+enum sr_err rd_recipients_load(const char *list, struct stor_recipients **out)
+{
+    char copy[CONF_STR_MAX], (*files)[CONF_STR_MAX] = calloc(MAX_RECIPIENTS, sizeof(*files));
+    const char *ptrs[MAX_RECIPIENTS], *why = NULL;
+    struct slice cur;
+    size_t n = 0;
+    enum sr_err err = SR_OK;
+
+    if (!files)
+        return SR_ENOMEM;
+    snprintf(copy, sizeof(copy), "%s", list);
+    cur = slice_cstr(copy);
+    while (cur.len && !err) {
+        struct slice item = slice_trim(slice_split(&cur, ','));
+        if (!item.len)
+            continue;
+        if (n == MAX_RECIPIENTS) {
+            log_error("archive-recipients: at most %d", MAX_RECIPIENTS);
+            err = SR_ELIMIT;
+            break;
+        }
+        slice_copy_cstr(item, files[n], CONF_STR_MAX);
+        ptrs[n] = files[n];
+        n++;
+    }
+    if (!err && !n) {
+        log_error("archive-recipients: at least one certificate is required");
+        err = SR_EINVAL;
+    }
+    if (!err && (err = stor_recipients_load(out, ptrs, n, &why)))
+        log_error("archive-recipients %s: %s", list, why ? why : sr_strerror(err));
+    free(files);
+    return err;
+}
+
 enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cfg,
                                struct stor_index *index)
 {
     struct rd_archives *r = calloc(1, sizeof(*r));
-    char list[CONF_STR_MAX];
-    struct slice cur;
+    enum sr_err err;
 
     if (!r)
         return SR_ENOMEM;
     r->cfg = cfg;
     r->index = index;
-    snprintf(list, sizeof(list), "%s", cfg->archive_recipients);
-    cur = slice_cstr(list);
-    while (cur.len) {
-        struct slice item = slice_trim(slice_split(&cur, ','));
-        if (!item.len)
-            continue;
-        if (r->n_recipients == MAX_RECIPIENTS) {
-            log_error("archive-recipients: at most %d", MAX_RECIPIENTS);
-            free(r);
-            return SR_ELIMIT;
-        }
-        slice_copy_cstr(item, r->recipients[r->n_recipients], CONF_STR_MAX);
-        r->recipient_ptrs[r->n_recipients] = r->recipients[r->n_recipients];
-        r->n_recipients++;
-    }
-    if (!r->n_recipients) {
-        log_error("archive-recipients: at least one certificate is required");
+    if ((err = rd_recipients_load(cfg->archive_recipients, &r->rcpt))) {
         free(r);
-        return SR_EINVAL;
-    }
-    {
-        const char *why = NULL;
-        enum sr_err err = stor_recipients_load(&r->rcpt, r->recipient_ptrs, r->n_recipients, &why);
-        if (err) {
-            log_error("archive-recipients %s: %s", cfg->archive_recipients,
-                      why ? why : sr_strerror(err));
-            free(r);
-            return err;
-        }
+        return err;
     }
     if (rec_calltab_create(&r->tab, cfg->max_streams / 2) != SR_OK) {
         stor_recipients_free(r->rcpt);
@@ -595,6 +600,16 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     size_t lost;
     enum sr_err err;
 
+    {
+        /* A set a SIGHUP reload parsed (main): new archives wrap to it. */
+        struct rd_cfg *cfg = (struct rd_cfg *)r->cfg; /* main's, not const: only this field */
+        struct stor_recipients *n = atomic_exchange(&cfg->recipients_reload, NULL);
+        if (n) {
+            stor_recipients_free(r->rcpt);
+            r->rcpt = n;
+            log_notice("archive-recipients: new archives wrap their keys to the reloaded set");
+        }
+    }
     wc.dir = r->cfg->archive_dir;
     wc.rcpt = r->rcpt;
     /* a->call does not change after arch_new (engines only count
@@ -738,6 +753,9 @@ static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try)
                   a->peer, (unsigned long long)c->overload);
         return true;
     }
+    unsigned streams = 0;
+    uint64_t in_archive;
+
     err = stor_writer_seal(a->w, c, shutdown ? STOR_END_SHUTDOWN : STOR_END_COMPLETE, path,
                            sizeof(path));
     if (retryable(err)) {
@@ -752,6 +770,10 @@ static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try)
                       a->seal_tries);
         return false;
     }
+    /* What the archive holds, as a reader counts it (RTP, SRTCP and kept
+     * encrypted alike): the row says what `srtprec verify` reads, on every
+     * path (recovery and reconciliation fill rows the same way). */
+    in_archive = stor_writer_committed(a->w, &streams);
     stor_writer_abandon(a->w); /* sealed, or failed for good */
     a->w = NULL;
     row = row_new(r, a, err ? STOR_STATE_DAMAGED
@@ -764,8 +786,9 @@ static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try)
                    a->call.call_id, a->id, a->seal_tries);
     if (row) {
         row->end_wall_us = sr_wall_us();
-        row->packets = c->packets;
+        row->packets = err ? c->packets : in_archive;
         if (!err) {
+            row->n_streams = streams;
             snprintf(row->path, sizeof(row->path), "%s", path);
             if (stat(path, &sb) == 0)
                 row->bytes = (uint64_t)sb.st_size;

@@ -79,11 +79,13 @@ grep -q "reload: TLS certificate" "$run/recorder.log"; ok $? "the TLS certificat
 cp "$run/srtprec.conf" "$run/srtprec.conf.good"
 sed -i "0,/^tls-cert = .*recorder.crt/s||tls-cert = $run/missing.crt|" "$run/srtprec.conf"
 sed -i "/^\[recorder\]/,/^\[api\]/s/^log-level = info/log-level = shouting/" "$run/srtprec.conf"
+sed -i "s|^archive-recipients = .*|archive-recipients = $run/missing-recipient.crt|" "$run/srtprec.conf"
 kill -HUP "$rec"
 sleep 0.5
 grep -q "reload: TLS .*missing.crt.*old certificate, key, CA and CRL stay in use" "$run/recorder.log" &&
-    grep -q "log-level 'shouting' unknown" "$run/recorder.log"
-ok $? "a reload with a missing certificate and a bad log level keeps the old ones"
+    grep -q "log-level 'shouting' unknown" "$run/recorder.log" &&
+    grep -q "archive-recipients .*missing-recipient.crt not loaded; new archives keep the old set" "$run/recorder.log"
+ok $? "a reload with a missing certificate, recipient and a bad log level keeps the old ones"
 cp "$run/srtprec.conf.good" "$run/srtprec.conf"
 wait "$lg"; ok $? "3 calls sent through two SIGHUPs"
 kill -0 "$rec" 2>/dev/null; ok $? "the recorder is still running"
@@ -102,7 +104,11 @@ sum=$(sqlite3 "$run/index.sqlite" "select sum(packets) from recordings")
 ok $? "metrics: packets recorded ($recorded) = the index rows' sum ($sum)"
 mkdir -p "$run/done1" && mv "$run"/archive/*.srec "$run/done1/"
 
-# --- index locked by another process ------------------------------------------
+# --- a second archive recipient by reload, then the index locked --------------
+sed -i "s|^archive-recipients = .*|archive-recipients = $pki/auditor.crt, $pki/api.crt|" "$run/srtprec.conf"
+kill -HUP "$rec"
+stack_wait_log "$run/recorder.log" "reload: archive-recipients .*api.crt loaded" 5
+ok $? "SIGHUP loads a new archive-recipients list"
 (echo "BEGIN IMMEDIATE; INSERT INTO schema_version VALUES (2);"; sleep 5; echo "ROLLBACK;") |
     sqlite3 "$run/index.sqlite" &
 lock_pid=$!
@@ -121,6 +127,11 @@ done
 [ "${rows:-0}" -ge 5 ]; ok $? "once the lock goes, their rows are written without a restart ($rows complete rows)"
 bad=$(check_rows 1 complete "$run"/archive/*.srec | wc -l)
 [ "$bad" = 0 ]; ok $? "those rows: packets and streams = what verify reads ($bad wrong)"
+bad=0
+for f in "$run"/archive/*.srec; do
+    "$build/tools/srtprec" verify --cert="$pki/api.crt" --key="$pki/api.key" "$f" >/dev/null 2>&1 || bad=$((bad + 1))
+done
+[ "$bad" = 0 ]; ok $? "archives opened after the reload are readable by the new recipient ($bad not)"
 mkdir -p "$run/done2" && mv "$run"/archive/*.srec "$run/done2/"
 
 # --- SIGTERM mid-call ----------------------------------------------------------
