@@ -1,0 +1,297 @@
+/** @file test_archives.c  The archive registry (recorder/archive.c) against a
+ *  real writer and a real SQLite index: rows queued while another
+ *  connection holds the write lock and written once it goes; end states;
+ *  seals that meet a full disk (root: a tmpfs in a private mount namespace),
+ *  retried, or given up with the loss counted.  Times are bounded polls of
+ *  the archive thread's back-off (200 ms doubling for rows, 500 ms for seals). */
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "daemon_priv.h"
+#include "stor.h"
+#include "tap.h"
+#include "testcert.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+
+static char dir[4096], crt[4096], key[4096], db[4096];
+
+static void nap_ms(unsigned ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static void cfg_init(struct rd_cfg *c, const char *archive_dir)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->archive_dir, sizeof(c->archive_dir), "%s", archive_dir);
+    snprintf(c->archive_recipients, sizeof(c->archive_recipients), "%s", crt);
+    c->max_streams = 64;
+}
+
+/* One call of two streams and n packets each, released with those counts. */
+static void one_call(struct rd_archives *r, const char *call_id, unsigned n)
+{
+    struct stor_call_info ci = { 0 };
+    struct stor_stream_info si = { 0x1000, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_counts c = { 0 };
+    struct rd_arch *a = NULL;
+    uint8_t pay[160];
+    unsigned idx[2];
+
+    snprintf(ci.call_id, sizeof(ci.call_id), "%s", call_id);
+    ci.start_wall_us = 1700000000000000ull;
+    if (rd_arch_get(r, "sip:ka@x", &ci, false, &a) != SR_OK)
+        return;
+    for (int k = 0; k < 2; k++) {
+        si.ssrc = 0x1000u + (unsigned)k;
+        si.direction = k ? STOR_DIR_RECV : STOR_DIR_SEND;
+        rd_arch_add_stream(a, &si, &idx[k]);
+    }
+    memset(pay, 0x55, sizeof(pay));
+    for (unsigned i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            struct stor_pkt p = { (uint16_t)i, i, i * 160ull, 1700000000000000ull + i * 20000ull,
+                                  0, pay, sizeof(pay) };
+            if (rd_arch_packet(a, idx[k], &p, RD_PKT_RTP) == SR_OK)
+                c.packets++;
+        }
+    rd_arch_release(r, a, &c);
+}
+
+/* Waits (bounded) until cond holds; polls every 20 ms. */
+#define WAIT_UNTIL(cond, ms)                                                                       \
+    do {                                                                                           \
+        for (unsigned w_ = 0; w_ < (ms) / 20 && !(cond); w_++)                                     \
+            nap_ms(20);                                                                            \
+    } while (0)
+
+static bool count(const struct stor_record *rec, void *arg)
+{
+    (void)rec;
+    (*(size_t *)arg)++;
+    return true;
+}
+
+static bool first(const struct stor_record *rec, void *arg)
+{
+    memcpy(arg, rec, sizeof(*rec));
+    return false;
+}
+
+static size_t rows_in_state(struct stor_index *ix, enum stor_state st)
+{
+    struct stor_query q = { .by_state = true, .state = st, .limit = 1000 };
+    size_t n = 0;
+
+    stor_index_search(ix, &q, count, &n);
+    return n;
+}
+
+static bool row_of(struct stor_index *ix, const char *call_id, struct stor_record *out)
+{
+    struct stor_query q = { .call_id = call_id, .limit = 1 };
+
+    out->id[0] = '\0';
+    return stor_index_search(ix, &q, first, out) == SR_OK && out->id[0];
+}
+
+static void locked_index(void)
+{
+    struct stor_index *ix, *look;
+    struct rd_archives *r;
+    struct rd_archives_stats st;
+    struct stor_record rec;
+    struct rd_cfg *cfg = calloc(1, sizeof(*cfg));
+    sqlite3 *lock;
+
+    cfg_init(cfg, dir);
+    tap_ok(stor_index_open(&ix, db) == SR_OK && stor_index_open(&look, db) == SR_OK,
+           "index opens (the registry's connection and a reader)");
+    tap_ok(rd_archives_create(&r, cfg, ix) == SR_OK, "registry created");
+    sqlite3_open(db, &lock);
+    tap_ok(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
+           "another connection holds the write lock");
+    one_call(r, "locked-1@x", 50);
+    one_call(r, "locked-2@x", 30);
+    WAIT_UNTIL((rd_archives_stats(r, &st), st.index_queued_now >= 2), 5000);
+    rd_archives_stats(r, &st);
+    tap_ok(st.index_queued_now >= 2 && st.index_failures >= 1,
+           "their rows wait in the queue (%llu now, %llu failed writes)",
+           (unsigned long long)st.index_queued_now, (unsigned long long)st.index_failures);
+    WAIT_UNTIL(rd_archives_count(r, NULL, NULL) == 0, 3000);
+    tap_ok(!row_of(look, "locked-1@x", &rec), "no row while the lock is held");
+    nap_ms(700); /* a retry or two fail meanwhile */
+    sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL);
+    WAIT_UNTIL((rd_archives_stats(r, &st), st.index_queued_now == 0), 8000);
+    rd_archives_stats(r, &st);
+    tap_ok(st.index_queued_now == 0 && st.index_retried >= 2,
+           "once the lock goes the queue is written (%llu retried)",
+           (unsigned long long)st.index_retried);
+    tap_ok(row_of(look, "locked-1@x", &rec) && rec.state == STOR_STATE_COMPLETE &&
+               rec.packets == 100 && rec.n_streams == 2,
+           "call 1: complete, 100 packets, 2 streams (the end row, not the start row)");
+    tap_ok(row_of(look, "locked-2@x", &rec) && rec.state == STOR_STATE_COMPLETE &&
+               rec.packets == 60,
+           "call 2: complete, 60 packets");
+    /* Cut by shutdown: released after main set stopping. */
+    atomic_store(&cfg->stopping, true);
+    one_call(r, "cut@x", 10);
+    rd_archives_drain(r);
+    tap_ok(row_of(look, "cut@x", &rec) && rec.state == STOR_STATE_SHUTDOWN && rec.packets == 20,
+           "released at shutdown: state shutdown, 20 packets");
+    {
+        size_t streams = 0;
+        struct stor_reader *rd;
+        struct stor_pkt p;
+        unsigned idx;
+        enum sr_err e = stor_reader_open(&rd, rec.path, crt, key, NULL);
+        while (!e && (e = stor_reader_next(rd, &idx, &p, NULL)) == SR_OK)
+            ;
+        if (e == SR_ECLOSED)
+            streams = stor_reader_n_streams(rd);
+        tap_ok(e == SR_ECLOSED && stor_reader_end(rd) == STOR_END_SHUTDOWN && streams == 2,
+               "its archive says cut by shutdown");
+        if (rd)
+            stor_reader_close(rd);
+    }
+    rd_archives_destroy(r);
+    tap_ok(rows_in_state(look, STOR_STATE_RECORDING) == 0, "no row is left 'recording'");
+    sqlite3_close(lock);
+    stor_index_close(look);
+    stor_index_close(ix);
+    free(cfg);
+}
+
+static bool small_fs(const char *mnt)
+{
+    mkdir(mnt, 0700);
+    return geteuid() == 0 && unshare(CLONE_NEWNS) == 0 &&
+           mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+           mount("tmpfs", mnt, "tmpfs", 0, "size=256k") == 0;
+}
+
+static void fill(const char *path)
+{
+    static uint8_t zeros[4096];
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+    while (fd >= 0 && write(fd, zeros, sizeof(zeros)) > 0)
+        ;
+    if (fd >= 0)
+        close(fd);
+}
+
+/* A call whose archive opens, takes n/2 packets that are flushed to the
+ * disk, then the disk fills, n/2 more come (fewer than the writer's
+ * max_buffered) and the call ends. */
+static void call_then_full(struct rd_archives *r, const char *call_id, const char *filler,
+                           unsigned n)
+{
+    struct stor_call_info ci = { 0 };
+    struct stor_stream_info si = { 0x2000, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_counts c = { 0 };
+    struct rd_arch *a = NULL;
+    uint8_t pay[160] = { 0 };
+    unsigned idx;
+
+    snprintf(ci.call_id, sizeof(ci.call_id), "%s", call_id);
+    if (rd_arch_get(r, "sip:ka@x", &ci, false, &a) != SR_OK)
+        return;
+    rd_arch_add_stream(a, &si, &idx);
+    nap_ms(200); /* the archive thread opens it (file, header, row) */
+    for (unsigned i = 0; i < n; i++) {
+        struct stor_pkt p = { (uint16_t)i, i, i * 160ull, 1700000000000000ull + i * 20000ull, 0,
+                              pay, sizeof(pay) };
+        if (i == n / 2) { /* the first half reaches the disk, then it is full */
+            rd_archives_flush(r);
+            fill(filler);
+        }
+        c.packets += rd_arch_packet(a, idx, &p, RD_PKT_RTP) == SR_OK;
+    }
+    rd_arch_release(r, a, &c);
+}
+
+static void full_disk(void)
+{
+    char mnt[4096], filler[4096];
+    struct stor_index *ix;
+    struct rd_archives *r;
+    struct rd_archives_stats st;
+    struct stor_record rec;
+    struct rd_cfg *cfg = calloc(1, sizeof(*cfg));
+    uint64_t lost[RD_PKT_KINDS];
+
+    snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    if (!small_fs(mnt)) {
+        for (int k = 0; k < 6; k++)
+            tap_skip("cannot mount a tmpfs in a private namespace (not root?)");
+        free(cfg);
+        return;
+    }
+    cfg_init(cfg, mnt);
+    stor_index_open(&ix, db);
+    tap_ok(rd_archives_create(&r, cfg, ix) == SR_OK, "registry on a 256 KiB tmpfs");
+    call_then_full(r, "full@x", filler, 200);
+    WAIT_UNTIL((rd_archives_stats(r, &st), st.seals_waiting == 1), 3000);
+    tap_ok(st.seals_waiting == 1, "the seal fails on the full disk and waits to be retried");
+    nap_ms(1200);
+    rd_archives_stats(r, &st);
+    tap_ok(st.seal_retries >= 1 && st.seals_waiting == 1, "retried, still waiting (%llu retries)",
+           (unsigned long long)st.seal_retries);
+    unlink(filler);
+    WAIT_UNTIL((rd_archives_stats(r, &st), st.seals_waiting == 0), 5000);
+    tap_ok(st.seals_waiting == 0 && st.seal_lost_packets == 0,
+           "once space returns the seal succeeds, nothing lost");
+    tap_ok(row_of(ix, "full@x", &rec) && rec.state == STOR_STATE_COMPLETE && rec.packets == 200,
+           "its row: complete, all 200 packets");
+    unlink(rec.path);
+
+    /* Still full at the drain: given up, counted. */
+    call_then_full(r, "given-up@x", filler, 160);
+    rd_archives_drain(r);
+    rd_archives_stats(r, &st);
+    rd_archives_count(r, NULL, lost);
+    tap_ok(st.seal_lost_packets >= 80 && lost[RD_PKT_RTP] == st.seal_lost_packets,
+           "given up at the drain: %llu packets lost, counted for the metrics",
+           (unsigned long long)st.seal_lost_packets);
+    rd_archives_destroy(r);
+    unlink(filler);
+    {
+        struct stor_recover_stats rs;
+        stor_recover(mnt, ix, &rs);
+    }
+    memset(&rec, 0, sizeof(rec));
+    tap_ok(row_of(ix, "given-up@x", &rec) && rec.state == STOR_STATE_RECOVERED &&
+               rec.packets == 80 && rec.packets + st.seal_lost_packets == 160,
+           "recovery keeps the rest: %llu + %llu lost = 160", (unsigned long long)rec.packets,
+           (unsigned long long)st.seal_lost_packets);
+    stor_index_close(ix);
+    umount(mnt);
+    rmdir(mnt);
+    free(cfg);
+}
+
+int main(void)
+{
+    if (!testcert_tmpdir(dir) || !testcert_make(dir, "aud", TESTCERT_EC, crt, key))
+        return 1;
+    snprintf(db, sizeof(db), "%s/index.sqlite", dir);
+    locked_index();
+    full_disk();
+    testcert_rmdir(dir);
+    return tap_done();
+}
