@@ -416,8 +416,8 @@ static int cmd_recover(const struct opts *o)
     }
     err = stor_recover(o->dir, ix, &st);
     stor_index_close(ix);
-    printf("recovered %zu, damaged %zu, index rows repaired %zu\n", st.recovered, st.damaged,
-           st.index_fixed);
+    printf("recovered %zu, damaged %zu, index rows repaired %zu, sealed archives indexed %zu\n",
+           st.recovered, st.damaged, st.index_fixed, st.reconciled);
     if (err) {
         fprintf(stderr, "recover: FAILED: %s\n", sr_strerror(err));
         return 1;
