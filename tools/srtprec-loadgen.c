@@ -32,6 +32,19 @@
  *
  * Keys come from sr_random() and go nowhere but the control socket.
  *
+ * Hostile disclosures, for the recorder's binding rules (tests/integration/
+ * test_rogue.sh): --rogue-control=SOCKET first discloses every call to a
+ * second keyagent as "rogue-<Call-ID>", with the same SSRCs and fork
+ * addresses but keys of its own (never used to protect anything), waits
+ * --settle-ms, then discloses the real calls; the rogue calls are ENDed
+ * after the real ones.  --false-ssrc=yes discloses every "rx" stream with an
+ * SSRC it does not send (a false a=ssrc in the remote party's SDP); --out
+ * still lists the SSRC actually sent.
+ *
+ * --poll-ms=N: while media is sent, ka_client_poll() every N ms, as an
+ * endpoint's timer would: a keyagent that restarts is reconnected to and
+ * every live call re-disclosed by the client library (test_ka_restart.sh).
+ *
  * --streams-file=FILE replaces the keyagent and the one destination: per
  * stream (2 x --calls lines, tx then rx of each call) a hex master key and an
  * IPv4 ip:port, tab-separated (more fields are ignored); stream j is
@@ -78,9 +91,10 @@ struct lg_cfg {
     char start_file[CONF_STR_MAX];
     char streams_file[CONF_STR_MAX];
     char log_level[CONF_STR_MAX];
+    char rogue_control[CONF_STR_MAX];
     unsigned long calls, duration_ms, pps, sockets, batch, max_mb, settle_ms, end_delay_ms, seed;
-    unsigned long ssrc_every;
-    bool fast;
+    unsigned long ssrc_every, poll_ms;
+    bool fast, false_ssrc;
 };
 
 #define F(x) offsetof(struct lg_cfg, x)
@@ -107,6 +121,12 @@ static const struct conf_item conf_items[] = {
       "non-zero: every stream takes a new SSRC after each N packets" },
     { "streams-file", CONF_STR, F(streams_file), "", 0, 0,
       "per stream: hex master key<TAB>ip:port; replaces --control and --recorder" },
+    { "rogue-control", CONF_STR, F(rogue_control), "", 0, 0,
+      "first disclose every call to this keyagent as rogue-<Call-ID>, same SSRCs, wrong keys" },
+    { "false-ssrc", CONF_BOOL, F(false_ssrc), "no", 0, 0,
+      "disclose every rx stream with an SSRC it does not send" },
+    { "poll-ms", CONF_UINT, F(poll_ms), "0", 0, 60000,
+      "non-zero: poll the control connection this often while sending (reconnect, re-disclose)" },
     { "log-level", CONF_STR, F(log_level), "notice", 0, 0, "error|warn|notice|info|debug" },
 };
 #undef F
@@ -128,6 +148,9 @@ struct lg {
     uint64_t rng;             /* splitmix64: ids and payloads, never keys */
     struct sockaddr_in recorder;
     struct ka_client *ka;
+    struct ka_client *rogue;  /* --rogue-control */
+    size_t n_rogue;           /* rogue calls disclosed */
+    uint64_t polls_failed;    /* --poll-ms: polls that found the keyagent unreachable */
     int fds[MAX_SOCKETS];
     char src[MAX_SOCKETS][32];
     struct lg_call *calls;
@@ -244,34 +267,47 @@ static enum sr_err sockets_open(struct lg *g)
     return SR_OK;
 }
 
-static enum sr_err disclose(struct lg *g, size_t i)
+/* Disclose call i to ka.  rogue: as "rogue-<Call-ID>" with keys of its own
+ * (random, used for nothing) for the same SSRCs and fork addresses. */
+static enum sr_err disclose(struct lg *g, struct ka_client *ka, size_t i, bool rogue)
 {
     struct lg_call *c = &g->calls[i];
-    char dst[64], ip[INET_ADDRSTRLEN], laor[64], raor[64];
-    struct ka_call_info ci = { c->call_id, c->local_tag, c->remote_tag, laor, raor };
+    char dst[64], ip[INET_ADDRSTRLEN], laor[64], raor[64], cid[80];
+    struct ka_call_info ci = { cid, c->local_tag, c->remote_tag, laor, raor };
+    uint8_t wrong[MASTER_LEN];
     enum sr_err err;
+
+    snprintf(cid, sizeof(cid), "%s%s", rogue ? "rogue-" : "", c->call_id);
 
     snprintf(laor, sizeof(laor), "sip:agent%zu@loadgen.example", i + 1);
     snprintf(raor, sizeof(raor), "sip:customer%zu@pstn.example", i + 1);
     inet_ntop(AF_INET, &g->recorder.sin_addr, ip, sizeof(ip));
     snprintf(dst, sizeof(dst), "%s:%u", ip, (unsigned)ntohs(g->recorder.sin_port));
-    err = ka_call_begin(g->ka, &ci);
+    err = ka_call_begin(ka, &ci);
     for (int k = 0; k < 2 && !err; k++) {
         struct lg_stream *st = &g->st[2 * i + (size_t)k];
-        struct ka_key key = { st->master, MASTER_LEN, 0, 0, 0 };
+        struct ka_key key = { rogue ? wrong : st->master, MASTER_LEN, 0, 0, 0 };
+        /* The top bit flipped: no stream of the run sends that SSRC. */
+        uint32_t ssrc = g->cfg.false_ssrc && k == 1 && !rogue ? st->ssrc ^ 0x80000000u : st->ssrc;
         struct ka_stream_info si = {
-            .call_id = c->call_id, .stream_id = st->id,
+            .call_id = cid, .stream_id = st->id,
             .direction = k == 0 ? KA_DIR_SEND : KA_DIR_RECV,
-            .ssrc_known = true, .ssrc = st->ssrc, .payload_type = 0, .codec = "PCMU",
+            .ssrc_known = true, .ssrc = ssrc, .payload_type = 0, .codec = "PCMU",
             .clock_rate = 8000, .src = g->src[st->sock], .dst = dst,
             .suite = "AES_CM_128_HMAC_SHA1_80", .keys = &key, .n_keys = 1,
             .roc = 0, .seq = 0,
         };
-        err = ka_stream_add(g->ka, &si);
+        if (rogue && sr_random(wrong, sizeof(wrong)) != SR_OK)
+            err = SR_ECRYPTO;
+        else
+            err = ka_stream_add(ka, &si);
     }
+    sr_wipe(wrong, sizeof(wrong));
     if (err)
-        log_error("disclosing call %s: %s%s%s", c->call_id, sr_strerror(err),
-                  err == SR_ESTATE ? ": " : "", err == SR_ESTATE ? ka_client_error(g->ka) : "");
+        log_error("disclosing call %s: %s%s%s", cid, sr_strerror(err),
+                  err == SR_ESTATE ? ": " : "", err == SR_ESTATE ? ka_client_error(ka) : "");
+    else if (rogue)
+        g->n_rogue++;
     else
         g->n_disclosed++;
     return err;
@@ -443,7 +479,7 @@ static enum sr_err media(struct lg *g)
     struct mmsghdr *msgs = calloc(g->cfg.batch, sizeof(*msgs));
     struct iovec *iov = calloc(g->cfg.batch, sizeof(*iov));
     double rate = (double)g->n_st * (double)g->cfg.pps; /* packets per us x 1e6 */
-    uint64_t start = sr_now_us();
+    uint64_t start = sr_now_us(), next_poll = start + g->cfg.poll_ms * 1000;
     size_t cursor = 0;
 
     if (!msgs || !iov) {
@@ -457,6 +493,12 @@ static enum sr_err media(struct lg *g)
         if (!g->cfg.fast) {
             double d = (double)(sr_now_us() - start) * rate / 1e6;
             due = d >= (double)g->n_pkt ? g->n_pkt : (size_t)d + 1;
+        }
+        if (g->cfg.poll_ms && g->ka && sr_now_us() >= next_poll) {
+            /* Blocks only to reconnect and re-disclose, after a restart. */
+            if (ka_client_poll(g->ka) != SR_OK)
+                g->polls_failed++;
+            next_poll = sr_now_us() + g->cfg.poll_ms * 1000;
         }
         if (due > cursor) {
             send_range(g, cursor, due, msgs, iov);
@@ -520,6 +562,13 @@ static enum sr_err streams_read(struct lg *g)
     return err;
 }
 
+static void sleep_ms(unsigned long ms)
+{
+    struct timespec t = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+}
+
 static enum sr_err setup(struct lg *g)
 {
     uint32_t ssrc_base;
@@ -573,8 +622,18 @@ static enum sr_err setup(struct lg *g)
         log_error("control socket %s: %s", g->cfg.control, sr_strerror(err));
         return err;
     }
+    if (g->cfg.rogue_control[0]) {
+        err = ka_client_connect(&g->rogue, g->cfg.rogue_control);
+        if (err)
+            log_error("control socket %s: %s", g->cfg.rogue_control, sr_strerror(err));
+        for (size_t i = 0; i < g->n_calls && !err; i++)
+            err = disclose(g, g->rogue, i, true);
+        /* The rogue's keys reach the recorder first. */
+        if (!err)
+            sleep_ms(g->cfg.settle_ms);
+    }
     for (size_t i = 0; i < g->n_calls && !err; i++)
-        err = disclose(g, i);
+        err = disclose(g, g->ka, i, false);
     /* The keys have left; keep no copy longer than needed. */
     for (size_t j = 0; j < g->n_st; j++)
         sr_wipe(g->st[j].master, sizeof(g->st[j].master));
@@ -589,6 +648,17 @@ static enum sr_err end_calls(struct lg *g)
         enum sr_err e = ka_call_end(g->ka, g->calls[i].call_id);
         if (e) {
             log_error("END %s: %s", g->calls[i].call_id, sr_strerror(e));
+            err = e;
+        }
+    }
+    for (size_t i = 0; i < g->n_rogue; i++) {
+        char cid[80];
+        enum sr_err e;
+
+        snprintf(cid, sizeof(cid), "rogue-%s", g->calls[i].call_id);
+        e = ka_call_end(g->rogue, cid);
+        if (e) {
+            log_error("END %s: %s", cid, sr_strerror(e));
             err = e;
         }
     }
@@ -632,14 +702,8 @@ static void cleanup(struct lg *g)
     free(g->lens);
     free(g->seg_sha);
     ka_client_close(g->ka);
+    ka_client_close(g->rogue);
     srtp_shutdown();
-}
-
-static void sleep_ms(unsigned long ms)
-{
-    struct timespec t = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-    while (nanosleep(&t, &t) != 0 && errno == EINTR)
-        ;
 }
 
 int main(int argc, char **argv)
@@ -668,12 +732,12 @@ int main(int argc, char **argv)
             sleep_ms(g.cfg.end_delay_ms);
             rc = end_calls(&g) == SR_OK && results_write(&g) == SR_OK && g.send_errors == 0 ? 0 : 1;
             printf("calls=%zu streams=%zu packets=%zu sent=%" PRIu64 " send_errors=%" PRIu64
-                   " seconds=%.3f rate_pps=%.0f mode=%s\n",
+                   " seconds=%.3f rate_pps=%.0f mode=%s rogue_calls=%zu polls_failed=%" PRIu64 "\n",
                    g.n_calls, g.n_st, g.n_pkt, g.sent, g.send_errors, (double)g.send_us / 1e6,
                    g.send_us ? (double)g.sent * 1e6 / (double)g.send_us : 0.0,
-                   g.cfg.fast ? "fast" : "paced");
+                   g.cfg.fast ? "fast" : "paced", g.n_rogue, g.polls_failed);
         }
-    } else if (g.ka) {
+    } else if (g.ka || g.rogue) {
         (void)end_calls(&g); /* END what was disclosed, so the keyagent forgets the keys */
     }
     cleanup(&g);
