@@ -18,7 +18,17 @@
 #        one interval of media per stream waits in memory before it is written),
 #        WORKERS=N (the recorder's `workers`; default 1, the single-thread path;
 #        with PIN=1 and N > 1 the recorder's threads may run on CPUs 0..N-1,
-#        so on a 2-core machine they share CPU 1 with the generator)
+#        so on a 2-core machine they share CPU 1 with the generator),
+#        HOG=CPUS (during the media window a busy loop runs pinned to each CPU
+#        of the comma list, e.g. HOG=1: the generator's CPU, "the other core"),
+#        NICE=N (the recorder's threads and the generator run at nice N, and
+#        so does this session's autogroup while the recorder runs, e.g. -20:
+#        on a VM shared with other sessions' work, whose autogroups would each
+#        get an equal share of CPU 0 whatever the recorder's nice, this keeps
+#        that work from starving the recorder or slowing the generator below
+#        its rate, so that what a run measures is the stall it was given),
+#        QUEUE_MS=N (sample the recorder's kernel receive queue every N ms
+#        during the media window; prints its peak in bytes and datagrams)
 # Prints one table row per run.  Exit 1 if any run lost a packet.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,8 +44,33 @@ rec_cpus=$([ "$workers" -gt 1 ] && echo "0-$((workers - 1))" || echo 0)
 
 hz=$(getconf CLK_TCK)
 base=$(mktemp -d /tmp/srtprec-capacity.XXXXXX)
-trap 'stack_stop' EXIT
+hog_pids=() q_pid=''
+ag_saved=''
+hog_stop() {
+    local p
+    # Back to this session's autogroup nice from before NICE.
+    [ -n "$ag_saved" ] && echo "$ag_saved" >/proc/self/autogroup 2>/dev/null
+    ag_saved=
+    for p in "${hog_pids[@]}" $q_pid; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    hog_pids=() q_pid=''
+}
+trap 'hog_stop; stack_stop' EXIT
 lost=0
+
+# The recorder's media socket(s) rx_queue from /proc/net/udp (hex, bytes of
+# skb truesize): the peak, every $QUEUE_MS ms, until RUN/stop-queue appears.
+queue_sampler() { # run port
+    local hexport peak=0 q
+    hexport=$(printf '%04X' "$2")
+    while [ ! -f "$1/stop-queue" ]; do
+        q=0
+        for h in $(awk -v p=":$hexport" 'substr($2, length($2) - 4) == p { split($5, a, ":"); print a[2] }' /proc/net/udp); do
+            q=$((q + 16#$h))
+        done
+        [ "$q" -gt "$peak" ] && peak=$q && echo "$peak" >"$1/queue.peak"
+        sleep "$(awk -v m="$QUEUE_MS" 'BEGIN { printf "%.3f", m / 1000 }')"
+    done
+}
 
 cpu_ticks() { # utime + stime of pid (fields 14, 15; the comm field has no spaces)
     awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -79,17 +114,25 @@ one_run() { # calls fast(0|1)
     rec=${STACK_PIDS[1]}
     # -a: every thread (the workers exist by now)
     [ "$pin" = 1 ] && taskset -apc "$rec_cpus" "$rec" >/dev/null
+    if [ -n "${NICE:-}" ]; then # nice is per thread on Linux
+        for t in /proc/"$rec"/task/*; do renice -n "$NICE" -p "${t##*/}" >/dev/null; done
+        # With sched_autogroup_enabled, nice only orders tasks inside one
+        # session's group; groups share a CPU equally.
+        if [ -w /proc/self/autogroup ]; then
+            ag_saved=$(awk '{ print $3 }' /proc/self/autogroup)
+            echo "$NICE" >/proc/self/autogroup 2>/dev/null || ag_saved=''
+        fi
+    fi
     sleep 0.5
     rss0=$(status_kb "$rec" VmRSS)
     c0=$(cpu_ticks "$rec")
     local args=(--control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" --calls="$calls"
                 --duration-ms="$duration" --out="$run/sent.tsv" --start-file="$run/go")
     [ "$fast" = 1 ] && args+=(--fast=yes)
-    if [ "$pin" = 1 ]; then
-        taskset -c 1 "$build/tools/srtprec-loadgen" "${args[@]}" >"$run/loadgen.out" 2>"$run/loadgen.log" &
-    else
-        "$build/tools/srtprec-loadgen" "${args[@]}" >"$run/loadgen.out" 2>"$run/loadgen.log" &
-    fi
+    local pre=()
+    [ "$pin" = 1 ] && pre=(taskset -c 1)
+    [ -n "${NICE:-}" ] && pre+=(nice -n "$NICE")
+    "${pre[@]}" "$build/tools/srtprec-loadgen" "${args[@]}" >"$run/loadgen.out" 2>"$run/loadgen.log" &
     lg=$!
     # Phase marks: the generator logs "disclosed" before its settle pause.
     # Media starts once the recorder has opened every call's archive: an
@@ -105,11 +148,20 @@ one_run() { # calls fast(0|1)
             c1=$(cpu_ticks "$rec")
             rss1=$(status_kb "$rec" VmRSS)
             touch "$run/go"
+            if [ -n "${HOG:-}" ]; then
+                for hc in ${HOG//,/ }; do
+                    taskset -c "$hc" sh -c 'while :; do :; done' &
+                    hog_pids+=($!)
+                done
+            fi
+            [ -n "${QUEUE_MS:-}" ] && { queue_sampler "$run" "$STACK_MEDIA_PORT" & q_pid=$!; }
             [ "${CHURN:-0}" -gt 0 ] && { churn_loop "$run" & churn_pid=$!; }
         fi
         sleep 0.05
     done
     wait "$lg"
+    touch "$run/stop-queue"
+    hog_stop
     local expect=$calls
     if [ -n "${churn_pid:-}" ]; then
         touch "$run/stop-churn"
@@ -149,6 +201,7 @@ one_run() { # calls fast(0|1)
             printf "%-6d %-6d %-6s %-10d %-10d %-10d %-8d %-7.2f %-8.2f %-8.2f %-9.0f %-8.1f %-8d %s\n",
                 c, s, m, sent, ar, rate, sent - ar, cpu, us, mus, spc, (hwm - rss0) / s, kd, chk }'
     echo "    memory per stream: $(( (rss1 - rss0) / (2 * calls) )) KiB with every call open before media, $(( (hwm - rss0) / (2 * calls) )) KiB at peak" >&2
+    [ -s "$run/queue.peak" ] && echo "    peak receive queue (every ${QUEUE_MS} ms): $(cat "$run/queue.peak") bytes" >&2
     echo "    disclosure $(( (c1 - c0) ))/${hz} s, media $(( (c2 - c1) ))/${hz} s, close $(( (c3 - c2) ))/${hz} s; $(cat "$run/check.out")" >&2
 }
 
