@@ -27,6 +27,7 @@ void rd_loop_del(struct rd_loop *l, struct rd_watch *w);
 
 /* --------------------------------------------------------------- config */
 
+struct stor_recipients;
 struct rd_cfg {
     char keyagents[CONF_STR_MAX];  /**< comma list of host:port */
     char identity[CONF_STR_MAX];   /**< our SIP URI (matches our certificate SAN) */
@@ -59,6 +60,9 @@ struct rd_cfg {
      *  so that archives still open then are sealed as cut by shutdown
      *  (STOR_END_SHUTDOWN); read by the archive registry on any thread. */
     atomic_bool stopping;
+    /** Not a key: recipients a SIGHUP reload parsed (main stores, the
+     *  archive thread takes them before its next open, atomic exchange). */
+    _Atomic(struct stor_recipients *) recipients_reload;
 };
 
 /* ---------------------------------------------------------- subscriber */
@@ -127,6 +131,9 @@ void rd_media_log_stats(struct rd_media *m);
  * guards every stor_writer call on it (writers are single-threaded). */
 struct rd_archives;
 struct rd_arch;
+/** Parse and load the comma list of archive-recipients (at most 8 PEM
+ *  certificates); failures are logged with the file. */
+enum sr_err rd_recipients_load(const char *list, struct stor_recipients **out);
 enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cfg,
                                struct stor_index *index);
 /** Every archive must have been released (drains first). NULL-safe. */

@@ -114,11 +114,18 @@ struct eng_source {            /* a source address (port 0): caps its unbound st
     size_t n_unbound;
 };
 
+struct pending_call {          /* a call over its key source's opens per second */
+    struct sipev_dialog d;     /* as last disclosed, keys included: wiped on free */
+    struct pending_call *next;
+};
+
 struct key_source {            /* a keyagent identity: quotas */
     char name[SIPEV_STR];
     size_t n_calls, n_streams;
     uint64_t window_us;        /* start of the current one-second open window */
     size_t opens;              /* archive opens in that window */
+    struct pending_call *pending; /* oldest first; opened by the tick as the window allows */
+    size_t n_pending;
     struct key_source *next;
 };
 
@@ -281,6 +288,41 @@ static struct key_source *key_source_get(struct rec_eng *e, const char *name)
     return k;
 }
 
+static void pending_free(struct pending_call *p)
+{
+    sr_wipe(p, sizeof(*p));
+    free(p);
+}
+
+static struct pending_call **pending_find(struct key_source *ks, const char *call_id)
+{
+    struct pending_call **pp;
+
+    for (pp = &ks->pending; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->d.call_id, call_id) == 0)
+            return pp;
+    return NULL;
+}
+
+/* Merge what a later key body says of a deferred call: its state, and each
+ * stream by id (a partial body may list only the streams that changed). */
+static void pending_merge(struct pending_call *p, const struct sipev_dialog *d)
+{
+    p->d.state = d->state;
+    for (size_t j = 0; j < d->n_streams; j++) {
+        size_t k;
+        for (k = 0; k < p->d.n_streams; k++)
+            if (strcmp(p->d.streams[k].id, d->streams[j].id) == 0)
+                break;
+        if (k == p->d.n_streams) {
+            if (k == SR_ARRAY_LEN(p->d.streams))
+                continue;
+            p->d.n_streams++;
+        }
+        p->d.streams[k] = d->streams[j];
+    }
+}
+
 /* --------------------------------------------------------------- calls */
 
 static struct rd_call *call_find(struct rec_eng *e, const char *peer, const char *call_id)
@@ -361,12 +403,13 @@ static enum sr_err call_open(struct rec_eng *e, const char *peer, const struct s
         ks = key_source_get(e, peer);
         if (!ks)
             return SR_ENOMEM;
-        if (ks->n_calls >= e->cfg.max_calls_per_source ||
-            !window_take(&ks->window_us, &ks->opens, mono(e), 1000000u,
-                         e->cfg.opens_per_source_per_s)) {
+        if (ks->n_calls >= e->cfg.max_calls_per_source) {
             e->st.quota_refused++;
             return SR_ELIMIT;
         }
+        if (!window_take(&ks->window_us, &ks->opens, mono(e), 1000000u,
+                         e->cfg.opens_per_source_per_s))
+            return SR_EAGAIN; /* deferred to the next second, not refused */
     }
     c = calloc(1, sizeof(*c));
     ci = calloc(1, sizeof(*ci)); /* large; not worth a stack frame */
@@ -1267,10 +1310,26 @@ static void sweep_full_state(struct rec_eng *e, const char *peer, const struct s
 {
     uint64_t now = mono(e), linger_us = e->cfg.call_linger_ms * 1000u;
 
+    struct key_source *ks = key_source_get(e, peer);
+
     for (size_t i = 0; i < kb->n_dialogs; i++) {
         struct rd_call *c = call_find(e, peer, kb->dialogs[i].call_id);
         if (c)
             c->listed_gen = e->kb_gen;
+    }
+    /* A deferred call the full state omits has ended before it opened. */
+    for (struct pending_call **pp = ks ? &ks->pending : NULL; pp && *pp;) {
+        bool listed = false;
+        for (size_t i = 0; i < kb->n_dialogs && !listed; i++)
+            listed = strcmp(kb->dialogs[i].call_id, (*pp)->d.call_id) == 0;
+        if (listed) {
+            pp = &(*pp)->next;
+            continue;
+        }
+        struct pending_call *p = *pp;
+        *pp = p->next;
+        ks->n_pending--;
+        pending_free(p);
     }
     for (struct rd_call *c = e->calls; c; c = c->next) {
         uint64_t last;
@@ -1295,6 +1354,79 @@ static void sweep_full_state(struct rec_eng *e, const char *peer, const struct s
     }
 }
 
+/* A deferred call named again: merged (or dropped, if it ended before its
+ * archive could open: its packets, if any, are kept encrypted).  true when
+ * d was such a call. */
+static bool defer_known(struct rec_eng *e, const char *peer, const struct sipev_dialog *d)
+{
+    struct key_source *ks = key_source_get(e, peer);
+    struct pending_call **pp = ks ? pending_find(ks, d->call_id) : NULL, *p;
+
+    if (!pp)
+        return false;
+    p = *pp;
+    if (d->state == SIPEV_DIALOG_ENDED) {
+        *pp = p->next;
+        ks->n_pending--;
+        pending_free(p);
+        return true;
+    }
+    pending_merge(p, d);
+    return true;
+}
+
+/* Over the key source's archive opens this second: the call opens in a
+ * later second (rec_eng_tick), in disclosure order, its keys kept until
+ * then.  Bounded by the source's call quota; past it, refused and counted. */
+static void defer(struct rec_eng *e, const char *peer, const struct sipev_dialog *d)
+{
+    struct key_source *ks = key_source_get(e, peer);
+    struct pending_call *p, **tail;
+
+    if (!ks || ks->n_calls + ks->n_pending >= e->cfg.max_calls_per_source ||
+        !(p = calloc(1, sizeof(*p)))) {
+        e->st.quota_refused++;
+        log_error("call %s from %s: refused: over this key source's call quota", d->call_id,
+                  peer);
+        return;
+    }
+    p->d = *d;
+    for (tail = &ks->pending; *tail; tail = &(*tail)->next)
+        ;
+    *tail = p;
+    ks->n_pending++;
+    e->st.calls_deferred++;
+}
+
+static void apply_dialog_streams(struct rec_eng *e, struct rd_call *c, const struct sipev_dialog *d);
+
+/* Open deferred calls as each source's window allows. */
+static void pending_open(struct rec_eng *e)
+{
+    for (struct key_source *ks = e->sources; ks; ks = ks->next)
+        while (ks->pending) {
+            struct pending_call *p = ks->pending;
+            struct rd_call *c = NULL;
+            enum sr_err err = call_open(e, ks->name, &p->d, false, &c);
+            if (err == SR_EAGAIN)
+                break;
+            ks->pending = p->next;
+            ks->n_pending--;
+            if (err)
+                log_error("call %s from %s: cannot open an archive: %s", p->d.call_id, ks->name,
+                          sr_strerror(err));
+            else
+                apply_dialog_streams(e, c, &p->d);
+            pending_free(p);
+        }
+}
+
+static void apply_dialog_streams(struct rec_eng *e, struct rd_call *c, const struct sipev_dialog *d)
+{
+    for (size_t j = 0; j < d->n_streams; j++)
+        apply_stream(e, c, &d->streams[j]);
+}
+
 void rec_eng_keybody(struct rec_eng *e, const char *peer, const struct sipev_keybody *kb)
 {
     e->kb_gen++;
@@ -1305,9 +1437,15 @@ void rec_eng_keybody(struct rec_eng *e, const char *peer, const struct sipev_key
         struct rd_call *c = call_find(e, peer, d->call_id);
         if (!c) {
             enum sr_err err;
+            if (defer_known(e, peer, d))
+                continue;
             if (d->state == SIPEV_DIALOG_ENDED)
                 continue;
             err = call_open(e, peer, d, false, &c);
+            if (err == SR_EAGAIN) {
+                defer(e, peer, d);
+                continue;
+            }
             if (err) {
                 log_error("call %s from %s: cannot open an archive: %s", d->call_id, peer,
                           err == SR_ELIMIT ? "over this key source's or the recorder's call "
@@ -1322,8 +1460,7 @@ void rec_eng_keybody(struct rec_eng *e, const char *peer, const struct sipev_key
             c->swept = false;
             c->orphan = false;
         }
-        for (size_t j = 0; j < d->n_streams; j++)
-            apply_stream(e, c, &d->streams[j]);
+        apply_dialog_streams(e, c, d);
         if (d->state == SIPEV_DIALOG_ENDED) {
             c->orphan = false;
             call_end_after(e, c, e->cfg.call_linger_ms);
@@ -1462,6 +1599,11 @@ void rec_eng_destroy(struct rec_eng *e, struct rec_eng_stats *final)
     while (e->sources) {
         struct key_source *k = e->sources;
         e->sources = k->next;
+        while (k->pending) {
+            struct pending_call *p = k->pending;
+            k->pending = p->next;
+            pending_free(p);
+        }
         free(k);
     }
     if (final) {
@@ -1531,6 +1673,7 @@ uint64_t rec_eng_tick(struct rec_eng *e, uint64_t now)
         unbound_scan(e, now);
         orphan_scan(e, now);
     }
+    pending_open(e);
     next = e->next_scan_us;
     /* Walking thousands of calls on every loop wakeup cost more than a
      * packet's decryption: walk them only when some call may be due. */

@@ -26,7 +26,10 @@
  *   flow whose SSRC some key source disclosed is never refused for it.
  * - A stream its key source marks paused (PCI DSS pause) is not recorded
  *   while paused; its packets are counted.
- * - Calls, streams and archive opens are capped per key source.
+ * - Calls and streams are capped per key source, and so are archive opens
+ *   per second: a call past that opens in a later second (its keys kept),
+ *   in disclosure order, so a burst (a recorder's resync of thousands of
+ *   calls) is spread, not refused.
  * - A full state that omits a call whose media still flows does not end it
  *   (a restarted keyagent); the call ends once its media stops.
  *
@@ -110,6 +113,7 @@ struct rec_eng_stats {
     uint64_t trial_tries;       /**< candidate keys tried by trial authentication */
     uint64_t calls_kept;        /**< calls a full state omitted but whose media still flowed */
     uint64_t paused;            /**< packets of a stream its key source paused (not recorded) */
+    uint64_t calls_deferred;    /**< calls opened a second later: over their source's opens/s */
     uint64_t streams, unbound_now, held_now, held_slots; /**< gauges */
 };
 #define REC_ENG_FIRST_GAUGE offsetof(struct rec_eng_stats, streams)

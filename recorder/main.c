@@ -105,7 +105,8 @@ struct recorder {
  * and needs a restart (docs/recorder.md, "Reload"). */
 static bool reloadable(const char *key)
 {
-    static const char *const keys[] = { "tls-cert", "tls-key", "tls-ca", "tls-crl", "log-level" };
+    static const char *const keys[] = { "tls-cert",  "tls-key",   "tls-ca",
+                                        "tls-crl",   "log-level", "archive-recipients" };
 
     for (size_t i = 0; i < SR_ARRAY_LEN(keys); i++)
         if (strcmp(key, keys[i]) == 0)
@@ -211,9 +212,25 @@ static void reload(struct recorder *r)
                        r->cfg.tls_key, r->cfg.tls_ca, r->cfg.tls_crl[0] ? r->cfg.tls_crl : "none");
         }
     }
+    {
+        /* Read again even if the list did not change (renewed in place);
+         * the archive thread takes the set before its next open. */
+        struct stor_recipients *rc = NULL, *old;
+        if (rd_recipients_load(n->archive_recipients, &rc) != SR_OK) {
+            log_error("reload: archive-recipients %s not loaded; new archives keep the old set",
+                      n->archive_recipients);
+        } else {
+            old = atomic_exchange(&r->cfg.recipients_reload, rc);
+            stor_recipients_free(old); /* an earlier reload's, never taken */
+            memcpy(r->cfg.archive_recipients, n->archive_recipients,
+                   sizeof(r->cfg.archive_recipients));
+            log_notice("reload: archive-recipients %s loaded: new archives wrap their keys to "
+                       "them (open ones keep theirs)", r->cfg.archive_recipients);
+        }
+    }
     log_notice("reload done: calls and subscriptions go on; %zu changed keys need a restart "
-               "(archive-recipients, media-listen, archive-dir, index and the limits are read "
-               "only at start)", restart);
+               "(media-listen, archive-dir, index, workers and the limits are read only at "
+               "start)", restart);
     free(n);
 }
 
@@ -320,6 +337,13 @@ static int setup(struct recorder *r)
     sigset_t mask;
     enum sr_err err;
 
+    /* Blocked first: a SIGHUP during a long recovery must not kill us
+     * (its default action); the signalfd made below collects it. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP); /* reload, never the default (terminate) */
+    sigprocmask(SIG_BLOCK, &mask, NULL);
     raise_nofile();
     enum rec_srtp_backend backend = REC_SRTP_BACKEND_UNKNOWN;
     err = rec_srtp_lib_init(r->cfg.allow_nss_libsrtp, &backend);
@@ -370,11 +394,6 @@ static int setup(struct recorder *r)
     }
     if (rd_loop_create(&r->loop) != SR_OK)
         return -1;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGHUP); /* reload, never the default (terminate) */
-    sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     r->sigwatch.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     r->sigwatch.on_event = on_signal;
@@ -431,6 +450,7 @@ static void cleanup(struct recorder *r)
     if (r->media)
         rd_media_log_stats(r->media);
     rd_media_destroy(r->media); /* seals every open archive */
+    stor_recipients_free(atomic_exchange(&r->cfg.recipients_reload, NULL));
     if (r->sigwatch.fd > 0)
         close(r->sigwatch.fd);
     rd_loop_destroy(r->loop);
