@@ -649,14 +649,17 @@ static bool sock_failed(enum sr_err err)
     return err == SR_EIO || err == SR_ECLOSED;
 }
 
-/* Before a typed command: a client whose keyagent went away connects again
- * first (disclosing what it keeps), so the command reaches the keyagent
- * that is there now.  SR_OK (or SR_ESTATE from the replay): connected. */
+/* Before a typed command: a client left disconnected connects again first
+ * (disclosing what it keeps).  A connection that merely looks up is not
+ * probed: if the keyagent closed it, the command fails on the socket and
+ * recover() reconnects, its replay carrying the command (a probe per
+ * command cost a poll(2) for nothing in the common case).  SR_OK (or
+ * SR_ESTATE from the replay): connected. */
 static enum sr_err ready(struct ka_client *c)
 {
     enum sr_err err;
 
-    if (c->fd >= 0 && !peer_gone(c))
+    if (c->fd >= 0)
         return SR_OK;
     err = ka_client_reconnect(c);
     return err == SR_ESTATE ? SR_OK : err;
