@@ -381,7 +381,14 @@ void rd_archives_destroy(struct rd_archives *r)
     if (!r)
         return;
     rd_archives_drain(r);
-    while (r->ixq_head) { /* given up at drain (logged): reconciliation adds them */
+    if (r->ixq_head) {
+        size_t n = 0;
+        for (struct ixq_item *q = r->ixq_head; q; q = q->next)
+            n++;
+        log_error("index: %zu rows could not be written before exit; the next start's "
+                  "recovery repairs or adds them from the archives", n);
+    }
+    while (r->ixq_head) {
         struct ixq_item *q = r->ixq_head;
         r->ixq_head = q->next;
         free(q->row);

@@ -423,8 +423,11 @@ static enum sr_err reconcile_one(const char *dir, const char *name, struct stor_
     if (!sc.has_header)
         goto out;
     sr_hex_encode(sc.h.id, sizeof(sc.h.id), hid);
-    if (strcmp(hid, id) != 0)
-        goto out; /* not named after its own id: not ours to index */
+    err = SR_OK;
+    if (strcmp(hid, id) != 0) {
+        log_warn("recovery: %s holds archive %s: not indexed under another name", path, hid);
+        goto out;
+    }
     log_notice("recovery: %s had no index row: added (%s, %llu packets, %u streams)", path,
                sc.sealed ? "sealed" : "no final chunk",
                (unsigned long long)sc.pg.packets, sc.pg.streams);
