@@ -23,9 +23,10 @@
  * KA_CLIENT_MAX_CALLS calls; kept keys are wiped when the call ends and on
  * ka_client_close().  Whenever the client connects again it first discloses
  * all of them anew (CALL, STREAMs, PAUSEs), so a keyagent that restarted
- * learns every live call again.  It connects again by itself: before each
- * typed call when the keyagent has closed the socket, after a typed call
- * fails on the socket, and in ka_client_poll(), which an endpoint calls
+ * learns every live call again.  It connects again by itself: before a
+ * typed call while disconnected, when a typed call fails on the socket (the
+ * replay then carries that call's effect, and the call returns SR_OK), and
+ * in ka_client_poll(), which an endpoint calls
  * periodically (or when ka_client_fd() turns readable: the keyagent never
  * writes unasked) so that an idle endpoint notices a restart within its
  * polling interval.  A typed call that ends in SR_EIO / SR_ECLOSED has still
