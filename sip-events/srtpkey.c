@@ -137,11 +137,10 @@ static enum sr_err mki_parse(struct slice f, long colon, struct srtpkey_key *k, 
 {
     struct slice val = slice_of(f.p, (size_t)colon);
     struct slice len = slice_of(f.p + colon + 1, f.len - (size_t)colon - 1);
-    uint64_t l, v;
+    uint64_t l = 0, v;
 
-    if (!all_digits(val) || !all_digits(len) || len.len > 3)
+    if (!all_digits(val) || !all_digits(len) || len.len > 3 || !dec(len, 3, &l))
         return (*why = "malformed MKI (want <decimal value>:<length in bytes>)"), SR_EPARSE;
-    dec(len, 3, &l);
     if (l == 0 || l > SRTPKEY_MKI_RFC_MAX)
         return (*why = "MKI length not 1..128 bytes"), SR_EPARSE;
     if (l > SRTPKEY_MKI_MAX)
