@@ -1584,8 +1584,11 @@ void rec_eng_destroy(struct rec_eng *e, struct rec_eng_stats *final)
 {
     if (!e)
         return;
-    for (struct rd_stream *s = e->unbound; s; s = s->next)
+    /* unbound_give_up's last trial may bind s, which then leaves this list. */
+    for (struct rd_stream *s = e->unbound, *nx; s; s = nx) {
+        nx = s->next;
         unbound_give_up(e, s);
+    }
     while (e->unbound) {
         struct rd_stream *s = e->unbound;
         unbound_remove(e, s);

@@ -40,17 +40,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* KNOWN FAILURE, reported, not yet fixed in recorder/engine.c: the check
- * that destroying the engine accounts for every held packet is off.
- * rec_eng_destroy gives up on each unbound stream walking e->unbound by
- * s->next; when the last trial in unbound_give_up binds a stream,
- * stream_bind moves it to its call's list (s->next now points there), so
- * the walk leaves the unbound list and the streams after it are freed with
- * their held packets uncounted.  Reproduction:
- * tests/fuzz/known/engine_destroy_loss (replay_engine with this set to
- * true).  Set it to true, and move that file into corpus/engine, once the
- * walk saves the next pointer first (as unbound_scan does). */
-enum { CHECK_DESTROY_ACCOUNTING = 0 };
+/* Destroying the engine accounts for every held packet: a stream bound by
+ * unbound_give_up's last trial used to end rec_eng_destroy's walk of the
+ * unbound list, and the streams after it were freed with their held
+ * packets uncounted (found by this target; corpus/engine/engine_destroy_loss). */
+enum { CHECK_DESTROY_ACCOUNTING = 1 };
 
 enum {
     N_SENDERS = 4,

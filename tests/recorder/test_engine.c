@@ -946,6 +946,8 @@ static void t_shutdown_rtcp_sibling(void)
     sender_init(&a, 20, 0x4321, 1, v4(10, 0, 0, 20, 4000));
     disclose(&x, "ka1", "call-sd", false, false,
              (struct kstream[]){ { "a-1", &a, true, 0, "10.0.0.20:4000", 0, 0, 0, 0 } }, 1);
+    for (uint32_t k = 0; k < 3; k++) /* never keyed: held until shutdown */
+        send_raw(&x, 0x700 + k, v4(10, 7, 7, (uint8_t)k, 7000));
     memset(rtcp, 0, sizeof(rtcp));
     rtcp[0] = 0x80;
     rtcp[1] = 201; /* RR, no report blocks */
@@ -968,6 +970,14 @@ static void t_shutdown_rtcp_sibling(void)
                count_ssrc_streams(ar, 0x4321, "rtcp") == 1 && ar->n_st == 2,
            "shutdown: RTCP from port + 1 joins its stream: one RTP and one RTCP stream, none encrypted (%zu)",
            ar ? ar->n_st : 0);
+    {
+        size_t kept = 0;
+        for (size_t i = 0; i < x.fs.n; i++)
+            if (x.fs.a[i].unmatched)
+                kept += x.fs.a[i].n_pk;
+        tap_ok(kept == 3, "shutdown: the other streams' held packets are kept encrypted, none lost (%zu)",
+               kept);
+    }
     sender_fini(&a);
     fstore_free(&x.fs);
 }
