@@ -136,7 +136,17 @@ struct rd_archives {
     struct rd_arch *retry;
     /* Under mu: for rd_archives_stats. */
     struct rd_archives_stats st;
+    rd_clock_fn *clock;        /* NULL: sr_now_us() and timed waits; else a test's clock */
+    void *clock_arg;
+    pthread_cond_t idle_cv;    /* the thread goes idle (rd_archives_settle) */
+    uint64_t idle_gen;         /* times it went idle, under mu */
 };
+
+/* The time retry deadlines are in (archive thread, or under mu). */
+static uint64_t now_us(const struct rd_archives *r)
+{
+    return r->clock ? r->clock(r->clock_arg) : sr_now_us();
+}
 
 static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try);
 static void arch_do_open(struct rd_archives *r, struct rd_arch *a);
@@ -199,12 +209,15 @@ static uint64_t retry_due(const struct rd_archives *r)
     return due;
 }
 
-/* Under r->mu: wait for a job until the monotonic time due (0: no deadline). */
+/* Under r->mu: wait for a job until the monotonic time due (0: no deadline;
+ * on a test's clock, until rd_archives_settle wakes it). */
 static void wait_job(struct rd_archives *r, uint64_t due)
 {
     struct timespec ts;
 
-    if (!due) {
+    r->idle_gen++;
+    pthread_cond_broadcast(&r->idle_cv);
+    if (!due || r->clock) {
         pthread_cond_wait(&r->job_cv, &r->mu);
         return;
     }
@@ -233,7 +246,7 @@ static void *archive_thread_main(void *arg)
     pthread_mutex_lock(&r->mu);
     for (;;) {
         struct rd_arch *a = r->job_head;
-        uint64_t due = retry_due(r), now = sr_now_us();
+        uint64_t due = retry_due(r), now = now_us(r);
         bool open, seal;
         if (due && due <= now) {
             pthread_mutex_unlock(&r->mu);
@@ -276,7 +289,7 @@ static void *archive_thread_main(void *arg)
             continue;
         }
         a->backoff_ms = backoff_next(0, SEAL_RETRY_MIN_MS, SEAL_RETRY_MAX_MS);
-        a->retry_at = sr_now_us() + a->backoff_ms * 1000ull;
+        a->retry_at = now_us(r) + a->backoff_ms * 1000ull;
         a->rnext = r->retry;
         r->retry = a;
         pthread_mutex_lock(&r->mu);
@@ -349,6 +362,7 @@ enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cf
         pthread_cond_init(&r->job_cv, &ca);
         pthread_condattr_destroy(&ca);
     }
+    pthread_cond_init(&r->idle_cv, NULL);
     r->job_tail = &r->job_head;
     r->ixq_tail = &r->ixq_head;
     stor_index_set_busy_ms(index, IX_BUSY_MS);
@@ -395,6 +409,7 @@ void rd_archives_destroy(struct rd_archives *r)
         free(q);
     }
     pthread_cond_destroy(&r->job_cv);
+    pthread_cond_destroy(&r->idle_cv);
     rec_calltab_destroy(r->tab);
     stor_recipients_free(r->rcpt);
     if (r->list)
@@ -529,7 +544,7 @@ static void ixq_add(struct rd_archives *r, struct stor_record *row)
     }
     if (!r->ixq_head) {
         r->ixq_backoff_ms = backoff_next(0, IX_RETRY_MIN_MS, IX_RETRY_MAX_MS);
-        r->ixq_retry_at = sr_now_us() + r->ixq_backoff_ms * 1000ull;
+        r->ixq_retry_at = now_us(r) + r->ixq_backoff_ms * 1000ull;
     }
     q->row = row;
     q->next = NULL;
@@ -1055,6 +1070,28 @@ void rd_archives_flush(struct rd_archives *r)
             log_error("call %s: archive flush failed", a->call.call_id);
         pthread_mutex_unlock(&a->mu);
     }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void rd_archives_set_clock(struct rd_archives *r, rd_clock_fn *clock, void *arg)
+{
+    pthread_mutex_lock(&r->mu);
+    r->clock = clock;
+    r->clock_arg = arg;
+    pthread_cond_signal(&r->job_cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void rd_archives_settle(struct rd_archives *r)
+{
+    uint64_t gen;
+
+    pthread_mutex_lock(&r->mu);
+    gen = r->idle_gen;
+    pthread_cond_signal(&r->job_cv);
+    /* It goes idle again only once nothing is queued and nothing is due. */
+    while (r->idle_gen == gen && r->thread_started && !r->stop)
+        pthread_cond_wait(&r->idle_cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
 }
 

@@ -190,6 +190,14 @@ struct rd_archives_stats {
 };
 /** Any thread; NULL-safe (zeros). */
 void rd_archives_stats(struct rd_archives *r, struct rd_archives_stats *out);
+/** Tests: the archive thread takes its time (the retry deadlines of the
+ *  index queue and of seals) from clock instead of the monotonic clock, and
+ *  waits for rd_archives_settle instead of a timeout.  Right after create. */
+typedef uint64_t rd_clock_fn(void *arg);
+void rd_archives_set_clock(struct rd_archives *r, rd_clock_fn *clock, void *arg);
+/** Tests: wake the archive thread and wait until it has done every job and
+ *  every retry due at the clock's time, and waits again. */
+void rd_archives_settle(struct rd_archives *r);
 /** The counters above as Prometheus text, for the metrics file's writer. */
 void rd_archives_metrics(struct rd_archives *r, FILE *f);
 /** Open archives; *sealing (if set): released ones waiting for, or in, the

@@ -2,10 +2,13 @@
  *  real writer and a real SQLite index: rows queued while another
  *  connection holds the write lock and written once it goes; end states;
  *  seals that meet a full disk (root: a tmpfs in a private mount namespace),
- *  retried, or given up with the loss counted.  Times are bounded polls of
- *  the archive thread's back-off (200 ms doubling for rows, 500 ms for seals). */
+ *  retried, or given up with the loss counted.  The archive thread runs on a
+ *  fake clock (rd_archives_set_clock): each back-off step (rows 200 ms
+ *  doubling, seals 500 ms doubling) is checked one microsecond before and
+ *  at its deadline, after rd_archives_settle. */
 #include <fcntl.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +30,27 @@
 
 static char dir[4096], crt[4096], key[4096], db[4096];
 
-static void nap_ms(unsigned ms)
+static _Atomic uint64_t fake_us = 1000000000ull;
+
+static uint64_t fake_clock(void *arg)
 {
-    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
+    (void)arg;
+    return atomic_load(&fake_us);
+}
+
+/* Move the fake clock by us and let the archive thread do what is due. */
+static void advance(struct rd_archives *r, uint64_t us)
+{
+    atomic_fetch_add(&fake_us, us);
+    rd_archives_settle(r);
+}
+
+static struct rd_archives_stats stats(struct rd_archives *r)
+{
+    struct rd_archives_stats st;
+
+    rd_archives_stats(r, &st);
+    return st;
 }
 
 static void cfg_init(struct rd_cfg *c, const char *archive_dir)
@@ -71,13 +91,6 @@ static void one_call(struct rd_archives *r, const char *call_id, unsigned n)
     rd_arch_release(r, a, &c);
 }
 
-/* Waits (bounded) until cond holds; polls every 20 ms. */
-#define WAIT_UNTIL(cond, ms)                                                                       \
-    do {                                                                                           \
-        for (unsigned w_ = 0; w_ < (ms) / 20 && !(cond); w_++)                                     \
-            nap_ms(20);                                                                            \
-    } while (0)
-
 static bool count(const struct stor_record *rec, void *arg)
 {
     (void)rec;
@@ -116,45 +129,63 @@ static void locked_index(void)
     struct stor_record rec;
     struct rd_cfg *cfg = calloc(1, sizeof(*cfg));
     sqlite3 *lock;
+    bool seen;
 
     cfg_init(cfg, dir);
     tap_ok(stor_index_open(&ix, db) == SR_OK && stor_index_open(&look, db) == SR_OK,
            "index opens (the registry's connection and a reader)");
     tap_ok(rd_archives_create(&r, cfg, ix) == SR_OK, "registry created");
+    rd_archives_set_clock(r, fake_clock, NULL);
     sqlite3_open(db, &lock);
     tap_ok(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
            "another connection holds the write lock");
     one_call(r, "locked-1@x", 50);
+    rd_archives_settle(r);
+    st = stats(r);
+    tap_ok(st.index_queued_now == 1 && st.index_failures == 1 && st.index_queued == 1,
+           "call 1: its start row fails (busy) and is queued; its end row replaces it "
+           "(%llu waiting, %llu failures)", (unsigned long long)st.index_queued_now,
+           (unsigned long long)st.index_failures);
     one_call(r, "locked-2@x", 30);
-    WAIT_UNTIL((rd_archives_stats(r, &st), st.index_queued_now >= 2), 5000);
-    rd_archives_stats(r, &st);
-    tap_ok(st.index_queued_now >= 2 && st.index_failures >= 1,
-           "their rows wait in the queue (%llu now, %llu failed writes)",
-           (unsigned long long)st.index_queued_now, (unsigned long long)st.index_failures);
-    WAIT_UNTIL(rd_archives_count(r, NULL, NULL) == 0, 3000);
-    tap_ok(!row_of(look, "locked-1@x", &rec), "no row while the lock is held");
-    nap_ms(700); /* a retry or two fail meanwhile */
+    rd_archives_settle(r);
+    st = stats(r);
+    tap_ok(st.index_queued_now == 2 && st.index_failures == 1,
+           "call 2: queued behind it without a try of its own");
+    seen = row_of(look, "locked-1@x", &rec);
+    tap_ok(!seen && rd_archives_count(r, NULL, NULL) == 0,
+           "both archives sealed, no row visible while the lock is held");
+    advance(r, 199999);
+    tap_ok(stats(r).index_failures == 1, "1 us before 200 ms: no retry");
+    advance(r, 1);
+    tap_ok(stats(r).index_failures == 2 && stats(r).index_queued_now == 2,
+           "at 200 ms: retried, still locked");
+    advance(r, 399999);
+    tap_ok(stats(r).index_failures == 2, "next retry not before 400 ms more");
+    advance(r, 1);
+    tap_ok(stats(r).index_failures == 3, "at 400 ms: retried again");
     sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL);
-    WAIT_UNTIL((rd_archives_stats(r, &st), st.index_queued_now == 0), 8000);
-    rd_archives_stats(r, &st);
-    tap_ok(st.index_queued_now == 0 && st.index_retried >= 2,
-           "once the lock goes the queue is written (%llu retried)",
+    advance(r, 799999);
+    tap_ok(stats(r).index_queued_now == 2, "the lock is gone, but the queue waits for 800 ms");
+    advance(r, 1);
+    st = stats(r);
+    tap_ok(st.index_queued_now == 0 && st.index_retried == 2 && st.index_failures == 3,
+           "at 800 ms the queue is written in one go (%llu retried)",
            (unsigned long long)st.index_retried);
-    tap_ok(row_of(look, "locked-1@x", &rec) && rec.state == STOR_STATE_COMPLETE &&
-               rec.packets == 100 && rec.n_streams == 2,
+    seen = row_of(look, "locked-1@x", &rec);
+    tap_ok(seen && rec.state == STOR_STATE_COMPLETE && rec.packets == 100 && rec.n_streams == 2,
            "call 1: complete, 100 packets, 2 streams (the end row, not the start row)");
-    tap_ok(row_of(look, "locked-2@x", &rec) && rec.state == STOR_STATE_COMPLETE &&
-               rec.packets == 60,
-           "call 2: complete, 60 packets");
+    seen = row_of(look, "locked-2@x", &rec);
+    tap_ok(seen && rec.state == STOR_STATE_COMPLETE && rec.packets == 60, "call 2: complete, 60 packets");
     /* Cut by shutdown: released after main set stopping. */
     atomic_store(&cfg->stopping, true);
     one_call(r, "cut@x", 10);
     rd_archives_drain(r);
-    tap_ok(row_of(look, "cut@x", &rec) && rec.state == STOR_STATE_SHUTDOWN && rec.packets == 20,
+    seen = row_of(look, "cut@x", &rec);
+    tap_ok(seen && rec.state == STOR_STATE_SHUTDOWN && rec.packets == 20,
            "released at shutdown: state shutdown, 20 packets");
     {
         size_t streams = 0;
-        struct stor_reader *rd;
+        struct stor_reader *rd = NULL;
         struct stor_pkt p;
         unsigned idx;
         enum sr_err e = stor_reader_open(&rd, rec.path, crt, key, NULL);
@@ -211,7 +242,7 @@ static void call_then_full(struct rd_archives *r, const char *call_id, const cha
     if (rd_arch_get(r, "sip:ka@x", &ci, false, &a) != SR_OK)
         return;
     rd_arch_add_stream(a, &si, &idx);
-    nap_ms(200); /* the archive thread opens it (file, header, row) */
+    rd_archives_settle(r); /* the archive thread opens it (file, header, row) */
     for (unsigned i = 0; i < n; i++) {
         struct stor_pkt p = { (uint16_t)i, i, i * 160ull, 1700000000000000ull + i * 20000ull, 0,
                               pay, sizeof(pay) };
@@ -237,7 +268,7 @@ static void full_disk(void)
     snprintf(mnt, sizeof(mnt), "%s/mnt", dir);
     snprintf(filler, sizeof(filler), "%s/filler", mnt);
     if (!small_fs(mnt)) {
-        for (int k = 0; k < 6; k++)
+        for (int k = 0; k < 10; k++)
             tap_skip("cannot mount a tmpfs in a private namespace (not root?)");
         free(cfg);
         return;
@@ -245,23 +276,32 @@ static void full_disk(void)
     cfg_init(cfg, mnt);
     stor_index_open(&ix, db);
     tap_ok(rd_archives_create(&r, cfg, ix) == SR_OK, "registry on a 256 KiB tmpfs");
+    rd_archives_set_clock(r, fake_clock, NULL);
     call_then_full(r, "full@x", filler, 200);
-    WAIT_UNTIL((rd_archives_stats(r, &st), st.seals_waiting == 1), 3000);
-    tap_ok(st.seals_waiting == 1, "the seal fails on the full disk and waits to be retried");
-    nap_ms(1200);
-    rd_archives_stats(r, &st);
-    tap_ok(st.seal_retries >= 1 && st.seals_waiting == 1, "retried, still waiting (%llu retries)",
-           (unsigned long long)st.seal_retries);
-    unlink(filler);
-    WAIT_UNTIL((rd_archives_stats(r, &st), st.seals_waiting == 0), 5000);
-    tap_ok(st.seals_waiting == 0 && st.seal_lost_packets == 0,
-           "once space returns the seal succeeds, nothing lost");
+    rd_archives_settle(r);
+    st = stats(r);
+    tap_ok(st.seals_waiting == 1 && st.seal_retries == 0,
+           "the seal fails on the full disk and waits to be retried");
+    advance(r, 499999);
+    tap_ok(stats(r).seal_retries == 0, "1 us before 500 ms: no retry");
+    advance(r, 1);
+    st = stats(r);
+    tap_ok(st.seal_retries == 1 && st.seals_waiting == 1, "at 500 ms: retried, still full");
+    unlink(filler); /* space returns */
+    advance(r, 999999);
+    tap_ok(stats(r).seals_waiting == 1, "the next try waits for its 1 s");
+    advance(r, 1);
+    st = stats(r);
+    tap_ok(st.seals_waiting == 0 && st.seal_retries == 2 && st.seal_lost_packets == 0,
+           "at 1 s the seal succeeds, nothing lost");
     tap_ok(row_of(ix, "full@x", &rec) && rec.state == STOR_STATE_COMPLETE && rec.packets == 200,
            "its row: complete, all 200 packets");
     unlink(rec.path);
 
     /* Still full at the drain: given up, counted. */
     call_then_full(r, "given-up@x", filler, 160);
+    rd_archives_settle(r);
+    tap_ok(stats(r).seals_waiting == 1, "another call on the full disk: its seal waits");
     rd_archives_drain(r);
     rd_archives_stats(r, &st);
     rd_archives_count(r, NULL, lost);
