@@ -214,4 +214,19 @@ void api_metrics_count(struct api_metrics *m, enum api_route r, unsigned status,
 /** Prometheus text exposition format 0.0.4 into b. */
 enum sr_err api_metrics_render(struct api_metrics *m, struct buf *b);
 
+/* ------------------------------------------------------------ log escaping */
+
+/** Copy len bytes of s into out (NUL-terminated, cut to fit) with every byte
+ *  outside printable ASCII, and the backslash, written as \xHH: a peer's
+ *  certificate SAN or header cannot forge a log line or a terminal escape.
+ *  outlen >= 1; 4 * len + 1 bytes always suffice.  Returns out. */
+char *api_log_escape(const char *s, size_t len, char *out, size_t outlen);
+
+/* ----------------------------------------------------------- archive paths */
+
+/** The archive of recording id under dir: "<dir>/<id>.srec", exactly as the
+ *  recorder names it (recorder/archive.c).  Trailing slashes of dir are
+ *  ignored.  false if id is not 32 lower-case hex digits or out is too small. */
+bool api_archive_path(const char *dir, struct slice id, char *out, size_t outlen);
+
 #endif

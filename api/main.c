@@ -25,6 +25,7 @@ struct api_cfg {
     char tls_cert[CONF_STR_MAX];
     char tls_key[CONF_STR_MAX];
     char index[CONF_STR_MAX];
+    char archive_dir[CONF_STR_MAX];
     char archive_cert[CONF_STR_MAX];
     char archive_key[CONF_STR_MAX];
     char tokens_file[CONF_STR_MAX];
@@ -49,6 +50,9 @@ static const struct conf_item api_items[] = {
     ITEM("tls-cert", CONF_STR, tls_cert, NULL, 0, 0, "server certificate chain, PEM"),
     ITEM("tls-key", CONF_STR, tls_key, NULL, 0, 0, "server private key, PEM"),
     ITEM("index", CONF_STR, index, NULL, 0, 0, "SQLite recording index (storage)"),
+    ITEM("archive-dir", CONF_STR, archive_dir, "", 0, 0,
+         "the recorder's archive-dir: archives are served as <dir>/<id>.srec, never from a path "
+         "in the index (default: 'archive' beside the index)"),
     ITEM("archive-cert", CONF_STR, archive_cert, NULL, 0, 0,
          "archive recipient certificate, PEM (unwraps archives for export)"),
     ITEM("archive-key", CONF_STR, archive_key, NULL, 0, 0,
@@ -301,6 +305,15 @@ static int setup(struct app *a)
             return 1;
         }
     }
+    if (!a->cfg.archive_dir[0]) {
+        const char *slash = strrchr(a->cfg.index, '/');
+        int dir = slash ? (int)(slash - a->cfg.index) : 1;
+        if (snprintf(a->cfg.archive_dir, sizeof(a->cfg.archive_dir), "%.*s/archive", dir,
+                     slash ? a->cfg.index : ".") >= (int)sizeof(a->cfg.archive_dir)) {
+            log_error("index path too long to derive archive-dir; set archive-dir");
+            return 1;
+        }
+    }
     if (api_audit_open(&a->audit, a->cfg.audit_log, a->cfg.audit_sync_all, why,
                        sizeof(why)) != SR_OK) {
         log_error("%s", why);
@@ -312,6 +325,7 @@ static int setup(struct app *a)
     sc.tls_cert_pem = a->tls_cert_pem;
     sc.tls_key_pem = a->tls_key_pem;
     sc.index_path = a->cfg.index;
+    sc.archive_dir = a->cfg.archive_dir;
     sc.archive_cert = a->cfg.archive_cert;
     sc.archive_key = a->cfg.archive_key;
     sc.tokens = a->tokens;

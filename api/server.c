@@ -63,6 +63,7 @@ struct api_req {
     struct api_target t;
     char client[INET6_ADDRSTRLEN];
     char who[API_CERT_ID_MAX + 1]; /* token name or certificate identity */
+    char who_log[4 * API_CERT_ID_MAX + 1]; /* who with control bytes escaped, for logs */
     const char *auth;  /* "token", "cert" or "-" */
     char method[16];   /* for the audit; longer methods are cut (405 anyway) */
     uint64_t req;
@@ -252,6 +253,8 @@ static json_t *record_json(const struct stor_record *r)
 
 /* ---------------------------------------------------------------- routes */
 
+static bool audit_start(struct api_req *rq, unsigned status);
+
 struct list_ctx {
     json_t *arr;
     size_t limit, n;
@@ -311,6 +314,13 @@ static enum MHD_Result route_list(struct MHD_Connection *c, struct api_req *rq,
         json_decref(lc.arr);
         return internal_error(c, rq, "index search failed", err);
     }
+    /* Call-IDs and parties are recording metadata: audited like a metadata
+     * request, and refused when the audit cannot be written. */
+    if (!audit_start(rq, MHD_HTTP_OK)) {
+        json_decref(lc.arr);
+        return respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+                             "access audit unavailable", NULL);
+    }
     body = json_object();
     if (!body || json_object_set_new(body, "recordings", lc.arr) ||
         (lc.more && json_object_set_new(body, "next", json_string(lc.last)))) {
@@ -337,6 +347,36 @@ static bool lookup(struct MHD_Connection *c, struct api_req *rq, struct stor_rec
         return false;
     }
     return true;
+}
+
+/* The file of rec: always <archive-dir>/<id>.srec, never the index's path
+ * (whoever can write the index could otherwise point it at any file the API
+ * user can read).  A row whose path names another file is refused with 500
+ * index_path_mismatch: the index is damaged or tampered with, which an
+ * operator must look at.  The same file under another spelling (a symlinked
+ * directory) is accepted: same device and inode. */
+static bool archive_path(struct MHD_Connection *c, struct api_req *rq,
+                         const struct stor_record *rec, char *out, size_t outlen,
+                         enum MHD_Result *ret)
+{
+    struct stat a, b;
+    char esc[256];
+
+    if (!api_archive_path(rq->srv->cfg.archive_dir, slice_cstr(rq->id), out, outlen)) {
+        *ret = internal_error(c, rq, "archive path too long", SR_EINVAL);
+        return false;
+    }
+    if (strcmp(rec->path, out) == 0 ||
+        (stat(rec->path, &a) == 0 && stat(out, &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino))
+        return true;
+    log_error("%s %s: index row names %s, not %s: refused (index damaged or tampered with)",
+              api_route_name(rq->t.route), rq->id,
+              api_log_escape(rec->path, strlen(rec->path), esc, sizeof(esc)), out);
+    *ret = respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "index_path_mismatch",
+                         "the index row's archive path is not archive-dir/<id>.srec; refused",
+                         NULL);
+    return false;
 }
 
 /* The audit hook's START phase: nothing leaves unless it agrees. */
@@ -378,7 +418,7 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
     struct MHD_Response *resp;
     enum MHD_Result ret;
     struct stat st;
-    char etag[80], disp[96], crange[96];
+    char etag[80], disp[96], crange[96], path[sizeof(rec->path)];
     const char *inm, *range, *ifr;
     uint64_t size, first = 0, len = 0;
     enum api_range rr = API_RANGE_IGNORE;
@@ -393,9 +433,11 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
         ret = respond_error(c, rq, MHD_HTTP_CONFLICT, "recording", "call still recording", NULL);
         goto out;
     }
-    fd = open(rec->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (!archive_path(c, rq, rec, path, sizeof(path), &ret))
+        goto out;
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        log_error("archive %s: %s: %s", rq->id, rec->path, fd < 0 ? strerror(errno) : "not a file");
+        log_error("archive %s: %s: %s", rq->id, path, fd < 0 ? strerror(errno) : "not a file");
         ret = respond_error(c, rq, MHD_HTTP_NOT_FOUND, "archive_missing",
                             "the index lists this recording but its archive file is missing",
                             NULL);
@@ -481,7 +523,7 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
     const char *why = NULL;
     enum MHD_Result ret;
     enum sr_err err;
-    char disp[96];
+    char disp[96], path[sizeof(rec->path)];
 
     if (!rec)
         return MHD_NO;
@@ -491,12 +533,14 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
         ret = respond_error(c, rq, MHD_HTTP_CONFLICT, "recording", "call still recording", NULL);
         goto out;
     }
+    if (!archive_path(c, rq, rec, path, sizeof(path), &ret))
+        goto out;
     if (!audit_start(rq, MHD_HTTP_OK)) {
         ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
                             "access audit unavailable", NULL);
         goto out;
     }
-    err = api_export_start(&resp, &ex, fmt, rec->path, rq->srv->cfg.archive_cert,
+    err = api_export_start(&resp, &ex, fmt, path, rq->srv->cfg.archive_cert,
                            rq->srv->cfg.archive_key,
                            (int)rq->srv->cfg.connection_timeout_s * 1000, &why);
     if (err) {
@@ -546,7 +590,7 @@ static enum MHD_Result route_hold(struct MHD_Connection *c, struct api_req *rq)
             ret = internal_error(c, rq, "legal hold", err);
             goto out;
         }
-        log_notice("legal hold %s for %s by %s", on ? "on" : "off", rq->id, rq->who);
+        log_notice("legal hold %s for %s by %s", on ? "on" : "off", rq->id, rq->who_log);
     } else {
         on = rec->hold;
     }
@@ -827,9 +871,13 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
             pthread_rwlock_unlock(&srv->auth_lock);
             /* A verified but unlisted identity is known and refused: 403, and
              * the audit shows who tried. */
-            if (!known)
+            if (!known) {
+                log_info("client certificate identity %s has no roles",
+                         api_log_escape(rq->who, strlen(rq->who), rq->who_log,
+                                        sizeof(rq->who_log)));
                 return respond_error(c, rq, MHD_HTTP_FORBIDDEN, "forbidden",
                                      "this certificate's identity has no roles", NULL);
+            }
         }
         /* metrics accept any role: need is then a set of alternatives */
         if (rq->t.route == API_ROUTE_METRICS ? (roles & need) == 0
@@ -962,7 +1010,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
             .id = rq->id, .status = rq->status, .bytes = bytes, .completed = ok,
         };
         log_notice("access who=%s client=%s route=%s id=%s status=%u bytes=%" PRIu64 " %s",
-                   a.who, a.client, a.route, a.id[0] ? a.id : "-", a.status, a.bytes,
+                   api_log_escape(rq->who, strlen(rq->who), rq->who_log, sizeof(rq->who_log)), a.client, a.route, a.id[0] ? a.id : "-", a.status, a.bytes,
                    ok ? "complete" : "aborted");
         if (srv->cfg.audit)
             srv->cfg.audit(&a, srv->cfg.audit_arg);
@@ -1032,7 +1080,8 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     bool v6;
     enum sr_err err;
 
-    if (!out || !cfg || !cfg->tokens || !cfg->index_path || !cfg->archive_cert ||
+    if (!out || !cfg || !cfg->tokens || !cfg->index_path || !cfg->archive_dir ||
+        !cfg->archive_cert ||
         !cfg->archive_key || (!cfg->plain_http && (!cfg->tls_cert_pem || !cfg->tls_key_pem)))
         return SR_EINVAL;
     if (!listen_parse(cfg->listen, &ss, &v6)) {

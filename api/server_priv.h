@@ -45,6 +45,8 @@ struct api_server_cfg {
     const char *tls_cert_pem;       /**< PEM text (not a path); kept until destroy */
     const char *tls_key_pem;
     const char *index_path;         /**< SQLite index */
+    const char *archive_dir;        /**< archives are <archive_dir>/<id>.srec; the index's path
+                                         is only compared, never opened */
     const char *archive_cert;       /**< recipient certificate and key files that unwrap archives */
     const char *archive_key;
     struct api_tokens *tokens;      /**< the server takes it when create succeeds */

@@ -65,6 +65,7 @@ listen = 127.0.0.1:0
 tls-cert = $pki/api.crt
 tls-key = $pki/api.key
 index = $tmp/index.db
+archive-dir = $tmp/archives
 archive-cert = $pki/auditor.crt
 archive-key = $pki/auditor.key
 tokens-file = $tmp/tokens

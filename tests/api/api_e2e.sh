@@ -69,6 +69,7 @@ listen = 127.0.0.1:0
 tls-cert = $tmp/pki/api.crt
 tls-key = $tmp/pki/api.key
 index = $tmp/index.db
+archive-dir = $tmp/archives
 archive-cert = $tmp/pki/auditor.crt
 archive-key = $tmp/pki/auditor.key
 tokens-file = $tmp/tokens
@@ -164,6 +165,15 @@ hdr=$(head -c 4 "$tmp/body"; dd if="$tmp/body" bs=1 skip=8 count=4 2>/dev/null)
 ok $? "export with an auditor token: 200, RIFF/WAVE ($code, $size bytes)"
 [ "$size" = "$expect" ]
 ok $? "WAV size is 44 + 2 channels x 16 bit x $packets x 160 samples = $expect (got $size)"
+
+# the second index row names the first recording's file: paths come from
+# archive-dir and the id, so that row is refused (issue 13 item 6)
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/recordings/$id2/archive")
+[ "$code" = 500 ] && grep -q '"error":"index_path_mismatch"' "$tmp/body" && ! cmp -s "$tmp/body" "$tmp/archives/$id.srec"
+ok $? "archive of a row whose path names another file: 500 index_path_mismatch ($code)"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/recordings/$id2/export.wav")
+[ "$code" = 500 ] && grep -q '"error":"index_path_mismatch"' "$tmp/body"
+ok $? "export of that row: 500 index_path_mismatch ($code)"
 
 code=$(req -H "$(auth "$tok_auditor")" "$base/v1/recordings/$id/archive")
 [ "$code" = 403 ]

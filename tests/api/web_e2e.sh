@@ -49,6 +49,7 @@ listen = 127.0.0.1:0
 tls-cert = $tmp/pki/api.crt
 tls-key = $tmp/pki/api.key
 index = $tmp/index.db
+archive-dir = $tmp/archives
 archive-cert = $tmp/pki/auditor.crt
 archive-key = $tmp/pki/auditor.key
 tokens-file = $tmp/tokens
