@@ -52,6 +52,7 @@ struct api_server {
     struct api_certmap *certs;
     struct api_metrics metrics;
     _Atomic uint64_t next_req;
+    _Atomic unsigned parked; /* connections suspended by exports */
     uint16_t port;
 };
 
@@ -74,6 +75,7 @@ struct api_req {
     unsigned status;
     uint64_t body_bytes;     /* fixed-size bodies */
     struct api_export *export; /* streamed bodies count their own bytes */
+    enum api_export_fmt export_fmt;
 };
 
 /* ----------------------------------------------------------------- index */
@@ -514,16 +516,38 @@ out:
     return ret;
 }
 
+/* The export's answer once its worker has produced the first bytes or
+ * failed; until then the connection is suspended and MHD calls the handler
+ * again (on_request) when the worker resumes it. */
+static enum MHD_Result export_respond(struct MHD_Connection *c, struct api_req *rq)
+{
+    struct MHD_Response *resp;
+    const char *why;
+    char disp[96];
+    bool ogg = rq->export_fmt == API_EXPORT_OGG;
+
+    if (!api_export_respond(rq->export, &resp, &why))
+        return MHD_YES;
+    if (!resp) {
+        log_error("export %s: %s", rq->id, why);
+        return respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "export_failed",
+                             "the archive could not be decrypted or decoded", NULL);
+    }
+    /* RFC 7845 section 9 registers audio/ogg; the archive holds audio streams only */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ogg ? "audio/ogg" : "audio/wav");
+    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", rq->id, ogg ? "ogg" : "wav");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+    return queue(c, rq, MHD_HTTP_OK, resp, 0);
+}
+
 static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq,
                                     enum api_export_fmt fmt)
 {
     struct stor_record *rec = malloc(sizeof(*rec));
-    struct MHD_Response *resp = NULL;
     struct api_export *ex = NULL;
-    const char *why = NULL;
     enum MHD_Result ret;
     enum sr_err err;
-    char disp[96], path[sizeof(rec->path)];
+    char path[sizeof(rec->path)];
 
     if (!rec)
         return MHD_NO;
@@ -540,24 +564,17 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
                             "access audit unavailable", NULL);
         goto out;
     }
-    err = api_export_start(&resp, &ex, fmt, path, rq->srv->cfg.archive_cert,
-                           rq->srv->cfg.archive_key,
-                           (int)rq->srv->cfg.connection_timeout_s * 1000, &why);
+    err = api_export_begin(&ex, fmt, path, rq->srv->cfg.archive_cert, rq->srv->cfg.archive_key,
+                           c, &rq->srv->parked);
     if (err) {
-        log_error("export %s: %s", rq->id, why ? why : sr_strerror(err));
-        api_export_release(ex);
+        log_error("export %s: %s", rq->id, sr_strerror(err));
         ret = respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "export_failed",
                             "the archive could not be decrypted or decoded", NULL);
         goto out;
     }
     rq->export = ex; /* the request's reference; released in on_completed */
-    /* RFC 7845 section 9 registers audio/ogg; the archive holds audio streams only */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            fmt == API_EXPORT_OGG ? "audio/ogg" : "audio/wav");
-    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", rq->id,
-             fmt == API_EXPORT_OGG ? "ogg" : "wav");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
-    ret = queue(c, rq, MHD_HTTP_OK, resp, 0);
+    rq->export_fmt = fmt;
+    ret = export_respond(c, rq);
 out:
     free(rec);
     return ret;
@@ -936,6 +953,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0; /* a body on GET: discard it, the answer is queued */
         return MHD_YES;
     }
+    if (rq->export) /* resumed by the export worker: its first bytes are ready */
+        return export_respond(c, rq);
     /* Answer only once the whole request, body included, has been read:
      * libmicrohttpd 0.9.75 closes the connection after a response queued on
      * the first call (the body might still be unread), and a new TLS
@@ -1121,7 +1140,8 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     /* Before MHD's threads start: they read these without a lock until a reload. */
     srv->tokens = cfg->tokens;
     srv->certs = cfg->certs;
-    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME; /* exports park connections (export.c) */
     if (v6)
         flags |= MHD_USE_IPv6;
     if (!cfg->plain_http)
@@ -1180,8 +1200,13 @@ void api_server_destroy(struct api_server *srv)
 {
     if (!srv)
         return;
-    if (srv->mhd)
+    if (srv->mhd) {
+        /* MHD must not stop with a suspended connection; each export worker
+         * resumes its own when it writes or finishes (bounded: 10 s). */
+        for (int i = 0; i < 1000 && atomic_load(&srv->parked) != 0; i++)
+            usleep(10 * 1000);
         MHD_stop_daemon(srv->mhd);
+    }
     for (size_t i = 0; srv->ix && i < srv->n_ix; i++) {
         if (srv->ix[i].ix)
             stor_index_close(srv->ix[i].ix);

@@ -108,16 +108,27 @@ enum api_export_fmt {
     API_EXPORT_OGG, /**< stor_export_ogg: the archive's Ogg physical stream, decrypted */
 };
 struct MHD_Response;
+struct MHD_Connection;
 
-/** Start exporting the archive at path.  Waits (up to timeout_ms) until the
- *  worker has produced its first bytes or failed, so header and key failures
- *  still become a 500 before any status line is sent.  SR_OK: *resp streams
- *  the WAV and *ex (shared with the response) counts bytes.  On failure *resp
- *  is NULL and *why says what failed; *why may point into *ex.  Either way
- *  call api_export_release(*ex) (NULL-safe) when done with it. */
-enum sr_err api_export_start(struct MHD_Response **resp, struct api_export **ex,
-                             enum api_export_fmt fmt, const char *path, const char *cert_file,
-                             const char *key_file, int timeout_ms, const char **why);
+/** Start exporting the archive at path on a worker thread, for connection c
+ *  (on an MHD thread, from the access handler).  Nothing here waits: the
+ *  worker decrypts into a pipe, and the connection is parked (suspended)
+ *  whenever it would otherwise wait for the worker, and resumed by the
+ *  worker's next bytes, so a slow archive or a slow client never holds an
+ *  MHD thread.  parked counts suspended connections (api_server_destroy
+ *  waits for 0: MHD must not stop with one suspended).  SR_OK: *ex is set;
+ *  call api_export_respond() from the access handler until it stops
+ *  answering "not yet".  Call api_export_release(*ex) (NULL-safe) when done. */
+enum sr_err api_export_begin(struct api_export **ex, enum api_export_fmt fmt, const char *path,
+                             const char *cert_file, const char *key_file,
+                             struct MHD_Connection *c, _Atomic unsigned *parked);
+/** From the access handler: false if the worker has neither produced its
+ *  first bytes nor finished (the connection has been suspended; MHD calls
+ *  the handler again when the worker resumes it).  true: *resp streams the
+ *  export (shared with *ex), or is NULL when the export failed before its
+ *  first byte and *why says why (valid while ex lives), so header and key
+ *  failures are still a clean 500 before any status line is sent. */
+bool api_export_respond(struct api_export *ex, struct MHD_Response **resp, const char **why);
 uint64_t api_export_bytes(const struct api_export *ex);
 bool api_export_failed(const struct api_export *ex);
 void api_export_release(struct api_export *ex);
