@@ -43,11 +43,36 @@ int log_level_parse(const char *name)
     return -1;
 }
 
+/* Escape what the message's fields may carry (a peer's Call-ID, AOR, codec,
+ * stream id): a control byte, DEL or a backslash becomes \xNN, so one call
+ * is one line and a forged line cannot be injected.  Bytes >= 0x80 pass
+ * (UTF-8 names stay readable).  Appends to line[n..cap); returns the new n,
+ * never splitting an escape. */
+static size_t log_escape(char *line, size_t n, size_t cap, const char *msg, size_t m)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < m && n < cap; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c >= 0x20 && c != 0x7f && c != '\\') {
+            line[n++] = (char)c;
+            continue;
+        }
+        if (cap - n < 4)
+            break;
+        line[n++] = '\\';
+        line[n++] = 'x';
+        line[n++] = hex[c >> 4];
+        line[n++] = hex[c & 15];
+    }
+    return n;
+}
+
 void log_emit(enum log_level lvl, const char *module, const char *fmt, ...)
 {
     static const char *names[] = { "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug" };
-    char line[1024];
-    size_t n = 0;
+    char line[1024], msg[1024];
+    size_t n = 0, m;
     va_list ap;
     struct timespec ts;
     struct tm tm;
@@ -67,14 +92,13 @@ void log_emit(enum log_level lvl, const char *module, const char *fmt, ...)
     n = r > 0 ? (size_t)r : 0;
     r = snprintf(line + n, sizeof(line) - n, "%s %s [%s] ", log_cfg.program, names[lvl], module);
     n += r > 0 ? (size_t)r : 0;
-    if (n < sizeof(line)) {
-        va_start(ap, fmt);
-        r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-        va_end(ap);
-        n += r > 0 ? (size_t)r : 0;
-    }
-    if (n >= sizeof(line) - 1)
-        n = sizeof(line) - 2;
+    if (n > sizeof(line) - 1)
+        n = sizeof(line) - 1;
+    va_start(ap, fmt);
+    r = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    m = r > 0 ? ((size_t)r < sizeof(msg) ? (size_t)r : sizeof(msg) - 1) : 0;
+    n = log_escape(line, n, sizeof(line) - 1, msg, m);
     /* One write per line keeps lines whole when threads log together. */
     line[n++] = '\n';
     fwrite(line, 1, n, stderr);

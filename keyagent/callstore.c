@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harden.h"
 #include "ka_priv.h"
 #include "util.h"
 
@@ -19,6 +20,7 @@ struct ka_call {
 struct ka_callstore {
     struct ka_call **calls;
     size_t n, max;
+    struct sr_secpool *pool;     /* the calls (keys): not in cores, mlock'ed, wiped */
     ka_release_fn *release_hook; /* tests: sees each call's memory just before free() */
     void *release_arg;
     bool changed;
@@ -34,7 +36,7 @@ enum sr_err ka_callstore_create(struct ka_callstore **out, size_t max_calls)
     if (!cs)
         return SR_ENOMEM;
     cs->calls = calloc(max_calls, sizeof(*cs->calls));
-    if (!cs->calls) {
+    if (!cs->calls || sr_secpool_create(&cs->pool, sizeof(struct ka_call), "keyagent calls")) {
         ka_callstore_destroy(cs);
         return SR_ENOMEM;
     }
@@ -50,7 +52,7 @@ static void call_forget(struct ka_callstore *cs, struct ka_call *c)
     sr_wipe(c, sizeof(*c));
     if (cs->release_hook)
         cs->release_hook(c, sizeof(*c), cs->release_arg);
-    free(c);
+    sr_secpool_free(cs->pool, c);
 }
 
 void ka_callstore_set_release_hook(struct ka_callstore *cs, ka_release_fn *fn, void *arg)
@@ -68,6 +70,7 @@ void ka_callstore_destroy(struct ka_callstore *cs)
     for (size_t i = 0; i < cs->n; i++)
         call_forget(cs, cs->calls[i]);
     free(cs->calls);
+    sr_secpool_destroy(cs->pool);
     free(cs);
 }
 
@@ -98,7 +101,7 @@ static enum sr_err call_add(struct ka_callstore *cs, const struct ka_cmd *cmd, u
         return (*why = "call exists"), SR_ESTATE;
     if (cs->n == cs->max)
         return (*why = "too many calls"), SR_ELIMIT;
-    c = calloc(1, sizeof(*c));
+    c = sr_secpool_alloc(cs->pool);
     if (!c)
         return (*why = "out of memory"), SR_ENOMEM;
     /* Same sizes on both sides (ka_priv.h mirrors sipev.h), so these fit. */

@@ -17,6 +17,7 @@
 
 #include "chainlog.h"
 #include "conf.h"
+#include "harden.h"
 #include "ka_priv.h"
 #include "log.h"
 #include "util.h"
@@ -499,7 +500,10 @@ int main(int argc, char **argv)
 {
     struct ka_daemon d = { .epoll_fd = -1, .signal_fd = -1, .listen_fd = -1, .argc = argc,
                            .argv = argv };
-    int rc = options(&d, argc, argv);
+    int rc;
+
+    sr_harden_process(NULL); /* no cores, umask 027: before any key or file */
+    rc = options(&d, argc, argv);
 
     if (rc)
         return rc == 1 ? 0 : rc;

@@ -67,7 +67,7 @@ enum sr_err ka_metrics_write(const struct ka_metrics *m, size_t subscriptions, s
     if (err)
         goto out;
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640); /* group: the scraper */
     if (fd < 0) {
         log_debug("metrics file %s: %s", tmp, strerror(errno));
         err = SR_EIO;

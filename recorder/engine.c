@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "harden.h"
 #include "log.h"
 #include "sipev.h"
 #include "stor.h"
@@ -138,6 +139,7 @@ struct rec_eng {
     struct rd_call *calls;
     size_t n_calls;
     struct rec_calltab *call_tab;  /* (peer, Call-ID) -> call, unmatched ones excepted */
+    struct sr_secpool *bind_pool;  /* rd_bindings (keys): not in cores, mlock'ed, wiped */
     struct key_source *sources;
     uint64_t kb_gen;               /* key bodies applied: marks the calls a body lists */
     struct rd_stream *unbound;     /* streams waiting for their key */
@@ -356,8 +358,7 @@ static void binding_free(struct rec_eng *e, struct rd_binding *b)
     if (!b)
         return;
     binding_unchain(e, b);
-    sr_wipe(&b->desc, sizeof(b->desc));
-    free(b);
+    sr_secpool_free(e->bind_pool, b); /* wipes it */
 }
 
 static void unbound_remove(struct rec_eng *e, struct rd_stream *s)
@@ -1259,7 +1260,7 @@ static void apply_stream(struct rec_eng *e, struct rd_call *c, const struct sipe
                      SR_ARRAY_LEN(c->bindings), d->id);
         return;
     }
-    b = calloc(1, sizeof(*b));
+    b = sr_secpool_alloc(e->bind_pool);
     if (!b)
         return;
     b->call = c;
@@ -1531,6 +1532,8 @@ enum sr_err rec_eng_create(struct rec_eng **out, const struct rec_eng_cfg *cfg)
         err = rec_streams_create(&e->src_tab, e->cfg.max_unbound + 1);
     if (!err)
         err = rec_calltab_create(&e->call_tab, e->cfg.max_streams / 2);
+    if (!err)
+        err = sr_secpool_create(&e->bind_pool, sizeof(struct rd_binding), "recorder key bindings");
     if (err)
         goto fail;
     hc.slots = e->cfg.max_held_packets;
@@ -1621,6 +1624,7 @@ void rec_eng_destroy(struct rec_eng *e, struct rec_eng_stats *final)
     rec_streams_destroy(e->src_tab);
     rec_calltab_destroy(e->call_tab);
     rec_streams_destroy(e->bind_tab);
+    sr_secpool_destroy(e->bind_pool);
     free(e);
 }
 

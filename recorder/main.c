@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon_priv.h"
+#include "harden.h"
 #include "log.h"
 #include "loop_priv.h"
 #include "rec.h"
@@ -466,6 +467,7 @@ int main(int argc, char **argv)
     static struct recorder r; /* main's own state; nothing else sees it */
     int rc;
 
+    sr_harden_process(NULL); /* no cores, umask 027: before any key or file */
     r.argc = argc;
     r.argv = argv;
     rc = options(&r, argc, argv);

@@ -352,7 +352,7 @@ static void metrics_write(struct rd_media *m)
     open_now = rd_archives_count(m->archives, &sealing, NULL);
     lost = stats_take_lost(m, &st);
     snprintf(tmp, sizeof(tmp), "%s.tmp", m->cfg->metrics_file);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640); /* group: the scraper */
     if (fd < 0 || !(f = fdopen(fd, "w"))) {
         if (fd >= 0)
             close(fd);

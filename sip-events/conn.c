@@ -43,6 +43,16 @@ struct sipev_conn {
     char peer[SIPEV_STR];
 };
 
+/* buf_consume moves the tail down and leaves its old copy behind: wipe it
+ * (rx and tx both hold key bodies in the clear). */
+static void consume_wiped(struct buf *b, size_t n)
+{
+    size_t before = b->len;
+
+    buf_consume(b, n);
+    sr_wipe(b->p + b->len, before - b->len);
+}
+
 int sipev_conn_fd(const struct sipev_conn *c)
 {
     return c ? c->fd : -1;
@@ -234,7 +244,7 @@ static enum sr_err flush_tx(struct sipev_conn *c)
         c->tx.len = 0;
         c->tx_off = 0;
     } else if (c->tx_off > c->tx.max / 2) {
-        buf_consume(&c->tx, c->tx_off);
+        consume_wiped(&c->tx, c->tx_off);
         c->tx_off = 0;
     }
     return SR_OK;
@@ -249,7 +259,7 @@ enum sr_err sipev_conn_send(struct sipev_conn *c, const void *data, size_t len)
     if (c->failed)
         return SR_ESTATE;
     if (c->tx_off && c->tx.len + len > c->tx.max) {
-        buf_consume(&c->tx, c->tx_off);
+        consume_wiped(&c->tx, c->tx_off);
         c->tx_off = 0;
     }
     err = buf_append(&c->tx, data, len);
@@ -352,8 +362,12 @@ static enum sr_err process_rx(struct sipev_conn *c)
             return fail(c, err);
         }
         c->rx_off += used;
-        if (!c->on_msg(c, &msg, c->arg))
+        if (!c->on_msg(c, &msg, c->arg)) {
+            sr_wipe((char *)p, used);
             return fail(c, SR_ECLOSED);
+        }
+        /* A NOTIFY's body held keys in the clear: gone once handled. */
+        sr_wipe((char *)p, used);
         if (c->failed)
             return c->failed;
     }
@@ -372,7 +386,7 @@ static enum sr_err read_some(struct sipev_conn *c, bool *again)
 
     *again = false;
     if (c->rx_off) {
-        buf_consume(&c->rx, c->rx_off);
+        consume_wiped(&c->rx, c->rx_off);
         c->rx_off = 0;
     }
     room = c->rx.max - c->rx.len;

@@ -53,6 +53,9 @@ enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg)
     /* Renegotiation and compression only add attack surface here. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* Key bodies arrive in the clear in OpenSSL's record buffer: cleansed
+     * once read, not left until the next record overwrites them. */
+    SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
     /* conn.c writes from a buffer that may move between retries. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1 ||

@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -128,9 +129,12 @@ enum sr_err stor_index_open(struct stor_index **out, const char *db_path)
 {
     struct stor_index *ix;
     enum sr_err err;
+    struct stat sb;
+    bool existed;
 
     if (!out || !db_path)
         return SR_EINVAL;
+    existed = stat(db_path, &sb) == 0;
     ix = calloc(1, sizeof(*ix));
     if (!ix)
         return SR_ENOMEM;
@@ -161,6 +165,11 @@ enum sr_err stor_index_open(struct stor_index **out, const char *db_path)
         err = db_err(ix->db, "commit");
         goto fail;
     }
+    /* The index names every call and party: a new one is 0640 or tighter
+     * whatever the caller's umask (the daemons set 027; the CLI may not).
+     * Its -wal and -shm files copy the database's mode. */
+    if (!existed && stat(db_path, &sb) == 0 && (sb.st_mode & 0137))
+        (void)chmod(db_path, sb.st_mode & 0640);
     if (sqlite3_prepare_v2(ix->db, put_sql, -1, &ix->put, NULL) ||
         sqlite3_prepare_v2(ix->db, get_sql, -1, &ix->get, NULL) ||
         sqlite3_prepare_v2(ix->db, search_sql, -1, &ix->search, NULL) ||
