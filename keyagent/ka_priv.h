@@ -129,9 +129,22 @@ struct ka_authz {
 /** Parse "sip:a@x, sip:li@y;aor=sip:t@z;domain=d.example" (commas, optional
  *  spaces; ';'-separated aor=, domain= and call-id= items restrict that
  *  entry to matching calls).  SR_ELIMIT past KA_AUTHZ_MAX entries, filter
- *  bounds or an over-long entry; SR_EPARSE on an empty entry, an unknown
- *  item or a control character.  An empty list allows nobody. */
+ *  bounds or an over-long entry; SR_EPARSE on an empty entry or filter,
+ *  a trailing separator, a duplicate identity, an unknown item or a control
+ *  character.  An empty list allows nobody. */
 enum sr_err ka_authz_parse(struct ka_authz *az, const char *list, const char **why);
+/** ka_authz_parse, telling where: the parse is strict (an empty entry or
+ *  filter, a trailing ',' or ';', a duplicate identity (ka_identity_eq), an
+ *  unknown parameter or a filter without '=' is SR_EPARSE).  On error *col
+ *  (if not NULL) is the byte offset in list where the fault starts, and az
+ *  is left empty. */
+enum sr_err ka_authz_parse_at(struct ka_authz *az, const char *list, const char **why,
+                              size_t *col);
+/** Where the value of `key` in [section] of an INI file starts, for error
+ *  messages: its 1-based line and column.  false if the file does not hold
+ *  that value (it came from the command line, say). */
+bool ka_conf_locate(const char *path, const char *section, const char *key, const char *value,
+                    unsigned *line, unsigned *col);
 /** Exact match, except that the URI scheme and host compare case-insensitively
  *  (the user part of a SIP URI is case-sensitive, RFC 3261 19.1.4). */
 bool ka_authz_allows(const struct ka_authz *az, const char *identity);
@@ -185,6 +198,8 @@ struct ka_metrics {
     uint64_t refusals[KA_REFUSE_N];
     uint64_t commands;        /**< control lines applied */
     uint64_t command_errors;  /**< control lines refused */
+    uint64_t conns_evicted;   /**< connections without a subscription closed for a newer one */
+    uint64_t conns_refused;   /**< connections refused: every slot authorised */
 };
 
 /** Write the Prometheus text exposition to path (via path.tmp + rename). */
@@ -267,14 +282,22 @@ struct ka_notifier_cfg {
     size_t max_connections;
     unsigned default_expires, min_expires, max_expires;
     unsigned idle_conn_s;        /**< close a connection without a subscription
-                                      after this long idle; 0 = KA_IDLE_CONN_S */
+                                      this long after its last complete message
+                                      (or accept); 0 = KA_IDLE_CONN_S */
+    unsigned handshake_s;        /**< close a connection whose TLS handshake is not
+                                      done this long after accept; 0 = KA_HANDSHAKE_S */
+    size_t reserved_connections; /**< of max_connections, only for connections with
+                                      an accepted subscription; < max_connections */
+    size_t max_per_address;      /**< connections without a subscription from one
+                                      address; 0 = no own limit */
+    size_t max_per_identity;     /**< live subscriptions of one identity; 0 = none */
     /** Monotonic clock (microseconds) for every timer; NULL = sr_now_us.
      *  Tests pass a fake one and drive time themselves. */
     uint64_t (*now_us)(void *arg);
     void *now_arg;
 };
 
-enum { KA_IDLE_CONN_S = 120 };
+enum { KA_IDLE_CONN_S = 120, KA_HANDSHAKE_S = 5 };
 
 /** Something registered in the epoll set: main dispatches on kind. */
 enum ka_watch_kind { KA_WATCH_LISTEN = 1, KA_WATCH_SIP, KA_WATCH_CTL_LISTEN, KA_WATCH_CTL };

@@ -40,6 +40,8 @@ struct ka_cfg {
     unsigned long max_subscriptions, max_connections, max_calls, max_control_clients;
     unsigned long default_expires, min_expires, max_expires;
     unsigned long idle_connection_s;
+    unsigned long handshake_timeout_s, reserved_connections, max_connections_per_address,
+        max_subscriptions_per_identity;
     char log_level[CONF_STR_MAX];
 };
 
@@ -79,7 +81,17 @@ static const struct conf_item conf_items[] = {
     { "min-expires", CONF_UINT, F(min_expires), "60", 1, 86400, "shorter: 423 (s)" },
     { "max-expires", CONF_UINT, F(max_expires), "86400", 60, 604800, "longer is cut to this (s)" },
     { "idle-connection-s", CONF_UINT, F(idle_connection_s), "120", 1, 86400,
-      "close a SIP connection that carries no subscription after this long idle (s)" },
+      "close a SIP connection that carries no subscription this long after its last complete "
+      "message (s)" },
+    { "handshake-timeout-s", CONF_UINT, F(handshake_timeout_s), "5", 1, 300,
+      "close a SIP connection whose TLS handshake is not done this long after accept (s)" },
+    { "reserved-connections", CONF_UINT, F(reserved_connections), "16", 0, 4095,
+      "of max-connections, slots only connections with an accepted subscription may hold" },
+    { "max-connections-per-address", CONF_UINT, F(max_connections_per_address), "32", 0, 4096,
+      "connections without a subscription from one address (past it the oldest is closed); 0: "
+      "no own limit" },
+    { "max-subscriptions-per-identity", CONF_UINT, F(max_subscriptions_per_identity), "8", 0,
+      4096, "live subscriptions of one subscriber identity; 0: no own limit" },
     { "log-level", CONF_STR, F(log_level), "notice", 0, 0, "error|warn|notice|info|debug" },
 };
 #undef F
@@ -219,11 +231,33 @@ static enum sr_err watch_add(int epoll_fd, int fd, struct ka_watch *w)
     return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) == 0 ? SR_OK : SR_EIO;
 }
 
+/* The allow list, parsed strictly; on error a message naming the file,
+ * line and column of the fault (or the --allow flag's column). */
+static enum sr_err allow_parse(int argc, char **argv, const char *list, struct ka_authz *az,
+                               char *msg, size_t msglen)
+{
+    const char *why = "", *path = NULL;
+    size_t off = 0;
+    unsigned line, col;
+    enum sr_err err = ka_authz_parse_at(az, list, &why, &off);
+
+    if (!err)
+        return SR_OK;
+    for (int i = 1; i < argc; i++)
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+    if (path && ka_conf_locate(path, "keyagent", "allow", list, &line, &col))
+        snprintf(msg, msglen, "%s:%u:%zu: allow: %s", path, line, col + off, why);
+    else
+        snprintf(msg, msglen, "--allow, column %zu: %s", off + 1, why);
+    return err;
+}
+
 static enum sr_err setup(struct ka_daemon *d)
 {
     struct ka_notifier_cfg nc = { 0 };
     sigset_t mask;
-    const char *why = "";
+    char amsg[CONF_STR_MAX + 256];
     enum sr_err err;
 
     sigemptyset(&mask);
@@ -238,9 +272,9 @@ static enum sr_err setup(struct ka_daemon *d)
         log_error("signalfd/epoll: %s", strerror(errno));
         return SR_EIO;
     }
-    err = ka_authz_parse(&d->authz, d->cfg.allow, &why);
+    err = allow_parse(d->argc, d->argv, d->cfg.allow, &d->authz, amsg, sizeof(amsg));
     if (err) {
-        log_error("allow: %s", why);
+        log_error("%s", amsg);
         return err;
     }
     if (d->authz.n == 0)
@@ -283,6 +317,15 @@ static enum sr_err setup(struct ka_daemon *d)
     nc.min_expires = (unsigned)d->cfg.min_expires;
     nc.max_expires = (unsigned)d->cfg.max_expires;
     nc.idle_conn_s = (unsigned)d->cfg.idle_connection_s;
+    nc.handshake_s = (unsigned)d->cfg.handshake_timeout_s;
+    nc.reserved_connections = d->cfg.reserved_connections;
+    nc.max_per_address = d->cfg.max_connections_per_address;
+    nc.max_per_identity = d->cfg.max_subscriptions_per_identity;
+    if (nc.reserved_connections >= nc.max_connections) {
+        log_error("reserved-connections (%zu) must be below max-connections (%zu)",
+                  nc.reserved_connections, nc.max_connections);
+        return SR_EINVAL;
+    }
     if (nc.default_expires < nc.min_expires || nc.max_expires < nc.default_expires) {
         log_error("need min-expires <= default-expires <= max-expires");
         return SR_EINVAL;
@@ -341,7 +384,7 @@ static void reload(struct ka_daemon *d)
     struct ka_cfg nc;
     struct ka_authz az;
     char why[512];
-    const char *awhy = "";
+    char amsg[CONF_STR_MAX + 256];
     int help = 0, lvl;
 
     memset(&nc, 0, sizeof(nc));
@@ -354,8 +397,8 @@ static void reload(struct ka_daemon *d)
         if (!reloadable(conf_items[i].name) && item_changed(&conf_items[i], &d->cfg, &nc))
             log_warn("reload: %s changed: takes effect only at restart", conf_items[i].name);
 
-    if (ka_authz_parse(&az, nc.allow, &awhy) != SR_OK) {
-        log_warn("reload: allow list not reloaded (%s): the old one stays", awhy);
+    if (allow_parse(d->argc, d->argv, nc.allow, &az, amsg, sizeof(amsg)) != SR_OK) {
+        log_warn("reload: allow list not reloaded (%s): the old one stays", amsg);
     } else if (ka_notifier_set_authz(d->notifier, &az) == SR_OK) {
         d->authz = az;
         memcpy(d->cfg.allow, nc.allow, sizeof(d->cfg.allow));

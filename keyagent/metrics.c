@@ -64,6 +64,18 @@ enum sr_err ka_metrics_write(const struct ka_metrics *m, size_t subscriptions, s
     for (size_t i = 0; i < KA_REFUSE_N && !err; i++)
         err = buf_printf(&b, "srtprec_keyagent_refusals_total{reason=\"%s\"} %llu\n",
                          refusal_name[i], (unsigned long long)m->refusals[i]);
+    if (!err)
+        err = buf_printf(&b,
+                         "# HELP srtprec_keyagent_connections_evicted_total Connections without "
+                         "a subscription closed to admit a newer one (connection admission).\n"
+                         "# TYPE srtprec_keyagent_connections_evicted_total counter\n"
+                         "srtprec_keyagent_connections_evicted_total %llu\n"
+                         "# HELP srtprec_keyagent_connections_refused_total Connections refused: "
+                         "every slot held by authorised subscribers.\n"
+                         "# TYPE srtprec_keyagent_connections_refused_total counter\n"
+                         "srtprec_keyagent_connections_refused_total %llu\n",
+                         (unsigned long long)m->conns_evicted,
+                         (unsigned long long)m->conns_refused);
     if (err)
         goto out;
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);

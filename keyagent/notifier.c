@@ -7,9 +7,11 @@
  * unauthorised peer anything but 403: no NOTIFY, no Call-ID, no count.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -21,6 +23,11 @@ enum {
     NOTIFY_HDR_BUDGET = 2048,             /* NOTIFY header block; the body gets the rest */
     OUT_BODY_MAX = 16 * 1024 * 1024,      /* SIPEV_MAX_MSG bounds what may be sent */
     CONN_TX_SLACK = 256 * 1024,           /* responses queued beside a subscription's NOTIFYs */
+    /* What a connection that is not (yet) an authorised subscriber's may
+     * have queued: its 403s and 4xx.  One that does not read them is closed
+     * at this bound instead of holding 16 MiB (docs/keyagent.md, "Connection
+     * admission"). */
+    CONN_TX_UNAUTH = 64 * 1024,
 };
 
 struct conn {
@@ -29,7 +36,11 @@ struct conn {
     struct sipev_conn *sc;    /* owned */
     bool want_out;
     bool dead;                /* close at the end of this iteration */
-    uint64_t last_active_us;
+    bool authorised;          /* a subscription was accepted on it: reserved room, big send bound */
+    uint64_t accepted_us;     /* the TLS handshake deadline counts from here */
+    uint64_t last_active_us;  /* accept, then the last complete message (a trickle of
+                                 bytes does not count) or NOTIFY sent */
+    struct sockaddr_storage addr; /* peer address (port zeroed): the per-address limit */
 };
 
 struct sub {
@@ -61,6 +72,10 @@ struct ka_notifier {
     struct ka_notifier_cfg cfg;
     struct ka_authz authz;    /* own copy: cfg.authz only seeds it */
     uint64_t idle_conn_us;
+    uint64_t handshake_us;
+    /* Our Contact (RFC 3261 12.1.1: in every dialog-creating 2xx and each
+     * NOTIFY): the listener's address, sips: on TLS, so it is reachable. */
+    char contact[SIPEV_STR + 32];
     struct conn **conns;
     size_t n_conns;
     struct sub **subs;
@@ -100,6 +115,7 @@ enum sr_err ka_notifier_create(struct ka_notifier **out, const struct ka_notifie
 
     if (!out || !cfg || !cfg->calls || !cfg->authz || !cfg->entity || !cfg->via_host ||
         cfg->max_subscriptions == 0 || cfg->max_connections == 0 || cfg->min_expires == 0 ||
+        cfg->reserved_connections >= cfg->max_connections ||
         cfg->default_expires < cfg->min_expires || cfg->max_expires < cfg->default_expires)
         return SR_EINVAL;
     /* Keys never travel on plain TCP unless the lab flag says so. */
@@ -111,7 +127,13 @@ enum sr_err ka_notifier_create(struct ka_notifier **out, const struct ka_notifie
     n->cfg = *cfg;
     n->authz = *cfg->authz;
     n->cfg.authz = &n->authz;
+    if (cfg->tls)
+        snprintf(n->contact, sizeof(n->contact), "<sips:%s>", cfg->via_host);
+    else
+        snprintf(n->contact, sizeof(n->contact), "<sip:%s;transport=tcp>", cfg->via_host);
     n->idle_conn_us = (uint64_t)(cfg->idle_conn_s ? cfg->idle_conn_s : KA_IDLE_CONN_S) * 1000000;
+    n->handshake_us =
+        (uint64_t)(cfg->handshake_s ? cfg->handshake_s : KA_HANDSHAKE_S) * 1000000;
     buf_init(&n->out, OUT_BODY_MAX);
     sipev_keybody_init(&n->kb);
     buf_init(&n->body, SIPEV_MAX_MSG - NOTIFY_HDR_BUDGET);
@@ -119,7 +141,9 @@ enum sr_err ka_notifier_create(struct ka_notifier **out, const struct ka_notifie
         buf_init(&n->share[i].frag, SIPEV_MAX_MSG - NOTIFY_HDR_BUDGET);
         buf_init(&n->share[i].recs, OUT_BODY_MAX);
     }
-    n->conns = calloc(cfg->max_connections, sizeof(*n->conns));
+    /* Twice the limit: connections evicted in an iteration stay in the array
+     * (dead) until its flush frees them; only live ones count. */
+    n->conns = calloc(cfg->max_connections * 2, sizeof(*n->conns));
     n->subs = calloc(cfg->max_subscriptions, sizeof(*n->subs));
     if (!n->conns || !n->subs) {
         ka_notifier_destroy(n);
@@ -299,7 +323,7 @@ struct notify_desc {
 static enum sr_err notify_print_raw(struct ka_notifier *n, struct sub *s, const struct buf *body,
                                     struct notify_desc d, uint64_t now)
 {
-    char state[80], event[96], branch[40], contact[SIPEV_STR + 16];
+    char state[80], event[96], branch[40];
     struct sipev_extra_hdr extra[2];
     struct sipev_req r = { 0 };
     size_t mark = s->msg.len;
@@ -315,7 +339,6 @@ static enum sr_err notify_print_raw(struct ka_notifier *n, struct sub *s, const 
     extra[1] = (struct sipev_extra_hdr){ "Subscription-State", state };
     memcpy(branch, "z9hG4bK", 7);
     sipev_random_token(branch + 7, sizeof(branch) - 7);
-    snprintf(contact, sizeof(contact), "<%s>", n->cfg.entity);
     r.method = "NOTIFY";
     r.ruri = s->target;
     r.via_transport = n->cfg.tls ? "TLS" : "TCP";
@@ -328,7 +351,7 @@ static enum sr_err notify_print_raw(struct ka_notifier *n, struct sub *s, const 
     r.to_tag = s->remote_tag;
     r.call_id = s->call_id;
     r.cseq = ++s->local_cseq;
-    r.contact = contact;
+    r.contact = n->contact;
     r.extra = extra;
     r.n_extra = 2;
     if (body) {
@@ -803,6 +826,39 @@ static bool body_filter_take(struct ka_notifier *n, struct conn *c, const struct
     return true;
 }
 
+/* c carries an authorised subscription from now on: never evicted, and its
+ * send bound fits a full state of many calls, which leaves as several
+ * NOTIFYs in one go (up to OUT_BODY_MAX, notify_prepare): the connection
+ * must take them all, or the subscriber's re-subscription would meet the
+ * same full state and the same refusal for ever.  Growth is on demand. */
+static void conn_authorise(struct conn *c)
+{
+    if (c->authorised)
+        return;
+    c->authorised = true;
+    if (sipev_conn_set_max_tx(c->sc, OUT_BODY_MAX + CONN_TX_SLACK) != SR_OK)
+        c->dead = true; /* cannot happen: raising */
+}
+
+/* The 2xx that creates or refreshes a dialog: Expires and our Contact. */
+static void respond_200(struct ka_notifier *n, struct conn *c, const struct sipev_msg *m,
+                        const struct sub *s, struct sipev_extra_hdr expires)
+{
+    struct sipev_extra_hdr hdr[2] = { expires, { "Contact", n->contact } };
+
+    respond(c, m, 200, "OK", s->local_tag, hdr, 2);
+}
+
+static size_t subs_of(const struct ka_notifier *n, const char *identity)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < n->n_subs; i++)
+        if (!n->subs[i]->dead && ka_identity_eq(n->subs[i]->identity, identity))
+            k++;
+    return k;
+}
+
 static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sipev_msg *m)
 {
     struct ka_filter *body_filter = &n->scratch_filter;
@@ -890,9 +946,10 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
         }
         s->remote_cseq = num;
         s->conn = c; /* a refresh over a new connection moves the dialog */
+        conn_authorise(c);
         if (have_filter)
             s->body_filter = *body_filter; /* replaces, still under the entry filter */
-        respond(c, m, 200, "OK", s->local_tag, extra, 1);
+        respond_200(n, c, m, s, extra[0]);
         if (expires == 0) {
             s->terminate = true;
             s->term_reason = "timeout";
@@ -908,6 +965,16 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
         extra[1] = (struct sipev_extra_hdr){ "Accept", SIPEV_KEYBODY_TYPE };
         count_refusal(n, KA_REFUSE_NOT_ACCEPTABLE);
         respond(c, m, 406, "Not Acceptable", NULL, extra + 1, 1);
+        return;
+    }
+    if (n->cfg.max_per_identity && subs_of(n, identity) >= n->cfg.max_per_identity) {
+        /* One identity (one lawful-intercept subscriber, say) cannot take
+         * every slot and lock the others out. */
+        extra[1] = (struct sipev_extra_hdr){ "Retry-After", "60" };
+        count_refusal(n, KA_REFUSE_OVERLOAD);
+        log_notice("refused subscription from %s: it has %zu already (max-subscriptions-per-identity)",
+                   identity, n->cfg.max_per_identity);
+        respond(c, m, 503, "Too Many Subscriptions For This Identity", NULL, extra + 1, 1);
         return;
     }
     if (n->n_subs == n->cfg.max_subscriptions) {
@@ -934,7 +1001,8 @@ static void on_subscribe(struct ka_notifier *n, struct conn *c, const struct sip
         s->term_reason = "timeout";
     }
     n->subs[n->n_subs++] = s;
-    respond(c, m, 200, "OK", s->local_tag, extra, 1);
+    conn_authorise(c);
+    respond_200(n, c, m, s, extra[0]);
     log_notice("subscription from %s accepted (expires %llu)", identity,
                (unsigned long long)expires);
 }
@@ -945,6 +1013,7 @@ static bool on_msg(struct sipev_conn *sc, const struct sipev_msg *m, void *arg)
     struct ka_notifier *n = c->n;
 
     (void)sc;
+    c->last_active_us = now_of(n); /* a complete message: the idle clock restarts */
     if (m->status) {
         on_response(n, m);
         return true;
@@ -960,15 +1029,95 @@ static bool on_msg(struct sipev_conn *sc, const struct sipev_msg *m, void *arg)
 
 /* ---------------------------------------------------------- connections */
 
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                      &((const struct sockaddr_in *)b)->sin_addr, sizeof(struct in_addr)) == 0;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return true; /* AF_UNIX and the like: one "address" */
+}
+
+/* Make room for a new connection from addr, or say there is none.  A
+ * connection that is not an authorised subscriber's may use only the
+ * unreserved part of max-connections, and at most max-per-address of those
+ * from one address; past either, the oldest such one (from that address,
+ * else from anywhere) is evicted: a flood of silent or slow connections
+ * then cycles through its own share and cannot keep a newcomer (the
+ * recorder reconnecting) out.  Authorised subscribers' connections are
+ * never evicted, and the reserved slots are theirs alone. */
+static bool admit(struct ka_notifier *n, const struct sockaddr_storage *addr)
+{
+    size_t live = 0, pending = 0, from_addr = 0;
+    struct conn *oldest = NULL, *oldest_here = NULL;
+    size_t pool = n->cfg.max_connections - n->cfg.reserved_connections;
+    size_t per_addr = n->cfg.max_per_address ? n->cfg.max_per_address : pool;
+
+    for (size_t i = 0; i < n->n_conns; i++) {
+        struct conn *c = n->conns[i];
+        if (c->dead)
+            continue;
+        live++;
+        if (c->authorised)
+            continue;
+        pending++;
+        if (!oldest || c->accepted_us < oldest->accepted_us)
+            oldest = c;
+        if (same_addr(&c->addr, addr)) {
+            from_addr++;
+            if (!oldest_here || c->accepted_us < oldest_here->accepted_us)
+                oldest_here = c;
+        }
+    }
+    if (n->n_conns == n->cfg.max_connections * 2)
+        return false; /* evicted ones not yet freed: wait for the flush */
+    if (from_addr >= per_addr && oldest_here) {
+        oldest_here->dead = true;
+        pending--;
+        live--;
+        if (n->cfg.metrics)
+            n->cfg.metrics->conns_evicted++;
+        if (oldest == oldest_here)
+            oldest = NULL;
+    }
+    if (pending >= pool) {
+        if (!oldest) {
+            for (size_t i = 0; i < n->n_conns; i++) {
+                struct conn *c = n->conns[i];
+                if (!c->dead && !c->authorised && (!oldest || c->accepted_us < oldest->accepted_us))
+                    oldest = c;
+            }
+        }
+        if (!oldest)
+            return false;
+        oldest->dead = true;
+        live--;
+        if (n->cfg.metrics)
+            n->cfg.metrics->conns_evicted++;
+    }
+    return live < n->cfg.max_connections;
+}
+
 void ka_notifier_accept(struct ka_notifier *n, int fd)
 {
     struct sipev_conn_cfg cc = { 0 };
     struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT };
+    struct sockaddr_storage addr = { 0 };
+    socklen_t alen = sizeof(addr);
     struct conn *c;
     enum sr_err err;
 
-    if (n->n_conns == n->cfg.max_connections) {
-        log_warn("too many connections (%zu): refusing one", n->cfg.max_connections);
+    if (getpeername(fd, (struct sockaddr *)&addr, &alen) != 0)
+        addr.ss_family = AF_UNSPEC;
+    if (!admit(n, &addr)) {
+        log_warn("too many connections (%zu, all authorised subscribers'): refusing one",
+                 n->cfg.max_connections);
+        if (n->cfg.metrics)
+            n->cfg.metrics->conns_refused++;
         close(fd);
         return;
     }
@@ -980,17 +1129,15 @@ void ka_notifier_accept(struct ka_notifier *n, int fd)
     c->w.kind = KA_WATCH_SIP;
     c->w.obj = c;
     c->n = n;
-    c->last_active_us = now_of(n);
+    c->accepted_us = c->last_active_us = now_of(n);
+    c->addr = addr;
     cc.tls = n->cfg.tls;
     cc.server = true;
     cc.fd = fd;
     cc.on_msg = on_msg;
     cc.arg = c;
-    /* A full state of many calls leaves as several NOTIFYs in one go (up to
-     * OUT_BODY_MAX, notify_prepare): the connection must take them all, or
-     * the subscriber's re-subscription would meet the same full state and
-     * the same refusal for ever.  Growth is on demand; the bound stays. */
-    cc.max_tx_buffer = OUT_BODY_MAX + CONN_TX_SLACK;
+    /* Small until a subscription is accepted on it (conn_authorise). */
+    cc.max_tx_buffer = CONN_TX_UNAUTH;
     err = sipev_conn_create(&c->sc, &cc);
     if (err) {
         log_warn("cannot set up a connection: %s", sr_strerror(err));
@@ -1017,7 +1164,8 @@ void ka_notifier_io(struct ka_notifier *n, struct ka_watch *w, uint32_t events)
     (void)events;
     if (c->dead)
         return;
-    c->last_active_us = now_of(n);
+    /* No last_active_us here: any byte would reset the idle clock, and a
+     * trickle of one byte a second would hold the slot for ever. */
     err = sipev_conn_io(c->sc);
     if (err) {
         if (err != SR_ECLOSED)
@@ -1089,12 +1237,18 @@ void ka_notifier_set_tls(struct ka_notifier *n, SSL_CTX *tls)
  * 120 s and epoll_wait was then called with timeout 0 for ever). */
 static uint64_t conn_idle_deadline(const struct ka_notifier *n, const struct conn *c)
 {
+    uint64_t idle;
+
     if (c->dead)
         return UINT64_MAX;
     for (size_t k = 0; k < n->n_subs; k++)
         if (n->subs[k]->conn == c && !n->subs[k]->dead)
             return UINT64_MAX;
-    return c->last_active_us + n->idle_conn_us;
+    idle = c->last_active_us + n->idle_conn_us;
+    /* The handshake has its own, shorter deadline, from accept. */
+    if (c->sc && !sipev_conn_established(c->sc) && c->accepted_us + n->handshake_us < idle)
+        return c->accepted_us + n->handshake_us;
+    return idle;
 }
 
 static void reap(struct ka_notifier *n, uint64_t now)
@@ -1105,7 +1259,8 @@ static void reap(struct ka_notifier *n, uint64_t now)
         struct conn *c = n->conns[i];
 
         if (now >= conn_idle_deadline(n, c)) {
-            log_info("closing idle connection");
+            log_info("closing %s connection",
+                     c->sc && !sipev_conn_established(c->sc) ? "a slow TLS handshake's" : "an idle");
             c->dead = true;
         }
         /* Let queued output (a final NOTIFY) drain before an idle close. */

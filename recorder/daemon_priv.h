@@ -74,6 +74,8 @@ typedef void rd_keybody_fn(const char *peer, const struct sipev_keybody *kb, voi
 struct rd_sub_cfg {
     const char *target;     /**< host:port, or udp:host:port (numeric host; lab only) */
     const char *identity;   /**< our SIP URI */
+    const char *peer_identity; /**< the keyagent's certificate identity we require
+                                    (sipev_identity_eq); NULL or "": any (lab only) */
     SSL_CTX *tls;           /**< NULL: plain TCP or UDP (lab only: main.c runs without TLS
                                  only when lab-allow-plain-tcp=yes, which covers UDP too);
                                  rd_sub_create refuses a udp: target when tls is set */
@@ -89,6 +91,9 @@ uint64_t rd_sub_tick(struct rd_sub *s, uint64_t now);
 /** Send an unsubscribe (Expires: 0) if active; best effort at shutdown. */
 void rd_sub_unsubscribe(struct rd_sub *s);
 bool rd_sub_active(const struct rd_sub *s);
+/** Connections refused because the keyagent's certificate named another
+ *  identity than peer_identity. */
+uint64_t rd_sub_identity_mismatches(const struct rd_sub *s);
 /** Connections made from now on use tls (a SIGHUP reload: new certificate,
  *  key, CA or CRL); the live one goes on with the old context.  Ignored for
  *  a plain (lab) subscription.  The caller keeps tls alive while s uses it. */
@@ -122,6 +127,10 @@ uint64_t rd_media_tick(struct rd_media *m, uint64_t now);
  *  "unauthorised"), not archived: a recorder nobody has authorised keeps
  *  nobody's media, even encrypted. */
 void rd_media_set_authorised(struct rd_media *m, bool authorised);
+/** More lines for the metrics file, written by its writer after its own
+ *  (main's subscription counters); fn runs on main's thread. */
+typedef void rd_metrics_fn(FILE *f, void *arg);
+void rd_media_set_extra_metrics(struct rd_media *m, rd_metrics_fn *fn, void *arg);
 /** One line of counters (summed over workers) for the operator log. */
 void rd_media_log_stats(struct rd_media *m);
 

@@ -26,7 +26,8 @@
 #define F(x) offsetof(struct rd_cfg, x)
 static const struct conf_item cfg_items[] = {
     { "keyagents", CONF_STR, F(keyagents), "127.0.0.1:5061", 0, 0,
-      "comma-separated host:port of keyagents to subscribe to" },
+      "comma-separated 'host:port sip:identity' of keyagents to subscribe to (the identity their "
+      "certificate must carry; optional only with lab-allow-plain-tcp)" },
     { "identity", CONF_STR, F(identity), "sip:recorder@localhost", 0, 0,
       "our SIP URI; the From of our SUBSCRIBEs (keyagents authorise the certificate's SAN)" },
     { "tls-cert", CONF_STR, F(tls_cert), "", 0, 0, "PEM certificate chain presented to keyagents" },
@@ -297,6 +298,24 @@ static void raise_nofile(void)
         log_info("open file limit %llu", (unsigned long long)rl.rlim_cur);
 }
 
+/* The subscription counters the metrics file carries beside the media's. */
+static void subs_metrics(FILE *f, void *arg)
+{
+    const struct recorder *r = arg;
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < r->n_subs; i++)
+        n += rd_sub_identity_mismatches(r->subs[i]);
+    fprintf(f, "# HELP srtprec_recorder_keyagent_identity_mismatch_total Connections refused: the "
+               "keyagent's certificate named another identity than keyagents gives.\n"
+               "# TYPE srtprec_recorder_keyagent_identity_mismatch_total counter\n"
+               "srtprec_recorder_keyagent_identity_mismatch_total %llu\n",
+            (unsigned long long)n);
+}
+
+/* keyagents = "host:port sip:identity, ...": the identity pins which
+ * keyagent we accept at that address (any same-CA certificate would do
+ * otherwise); only a lab setup may leave it out. */
 static int setup_subs(struct recorder *r)
 {
     char list[CONF_STR_MAX];
@@ -306,7 +325,8 @@ static int setup_subs(struct recorder *r)
     cur = slice_cstr(list);
     while (cur.len) {
         struct slice item = slice_trim(slice_split(&cur, ','));
-        char target[CONF_STR_MAX];
+        struct slice addr, id;
+        char target[CONF_STR_MAX], peer_id[CONF_STR_MAX];
         struct rd_sub_cfg sc = { 0 };
         if (!item.len)
             continue;
@@ -314,9 +334,24 @@ static int setup_subs(struct recorder *r)
             log_error("keyagents: at most %zu", SR_ARRAY_LEN(r->subs));
             return -1;
         }
-        slice_copy_cstr(item, target, sizeof(target));
+        addr = slice_trim(slice_split(&item, ' '));
+        id = slice_trim(item);
+        if (slice_find(id, ' ') >= 0 || slice_find(id, '\t') >= 0) {
+            log_error("keyagents: '%.*s %.*s': expected 'host:port sip:identity'", (int)addr.len,
+                      addr.p, (int)id.len, id.p);
+            return -1;
+        }
+        if (!id.len && !r->cfg.lab_allow_plain_tcp) {
+            log_error("keyagents: %.*s has no identity (write 'host:port sip:identity': the "
+                      "SAN its certificate must carry; only lab-allow-plain-tcp may omit it)",
+                      (int)addr.len, addr.p);
+            return -1;
+        }
+        slice_copy_cstr(addr, target, sizeof(target));
+        slice_copy_cstr(id, peer_id, sizeof(peer_id));
         sc.target = target;
         sc.identity = r->cfg.identity;
+        sc.peer_identity = peer_id;
         sc.tls = r->tls;
         sc.expires = (unsigned)r->cfg.subscribe_expires;
         sc.loop = r->loop;
@@ -330,6 +365,7 @@ static int setup_subs(struct recorder *r)
         log_error("keyagents: none configured");
         return -1;
     }
+    rd_media_set_extra_metrics(r->media, subs_metrics, r);
     return 0;
 }
 

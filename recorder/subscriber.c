@@ -71,6 +71,8 @@ struct rd_sub {
     bool retry_set;               /* with pending_fail: retry after retry_us, no back-off growth */
     uint64_t retry_us;
     char peer[SIPEV_STR];
+    char peer_identity[SIPEV_STR]; /* required keyagent identity; "" = any (lab) */
+    uint64_t identity_mismatches;
     const char *hostport;         /* target without its "udp:" prefix */
     struct sipev_udp *udp;        /* lab UDP: the endpoint (owns the socket) */
     struct sipev_addr udp_peer;   /* lab UDP: the keyagent */
@@ -468,11 +470,29 @@ static void on_conn_event(struct rd_sub *s)
         return;
     }
     if (err) {
-        sub_fail(s, err == SR_EAUTH ? "TLS authentication failed" : sr_strerror(err));
+        /* Say what happened: a keyagent that refuses or sheds connections
+         * (overload, admission limits) closes them, which is not a failed
+         * certificate check. */
+        sub_fail(s, err == SR_EAUTH     ? "TLS authentication failed (a certificate was refused)"
+                    : err == SR_ECLOSED ? (sipev_conn_established(s->conn)
+                                               ? "keyagent closed the connection"
+                                               : "keyagent closed the connection during the TLS "
+                                                 "handshake (refused or overloaded)")
+                                        : sr_strerror(err));
         return;
     }
     if (s->state == SUB_CONNECTING && sipev_conn_established(s->conn)) {
         snprintf(s->peer, sizeof(s->peer), "%s", sipev_conn_peer(s->conn));
+        if (s->peer_identity[0] && !sipev_identity_eq(s->peer, s->peer_identity)) {
+            /* Same CA, another identity: someone who holds a certificate of
+             * ours answered at this address.  Nothing is sent to it. */
+            s->identity_mismatches++;
+            log_error("keyagent %s: certificate identity '%s' is not the configured '%s': "
+                      "subscription refused",
+                      s->target, s->peer, s->peer_identity);
+            sub_fail(s, "keyagent identity mismatch");
+            return;
+        }
         s->state = SUB_SUBSCRIBING;
         if (sub_send_subscribe(s, s->cfg.expires) != SR_OK) {
             sub_fail(s, "cannot send SUBSCRIBE");
@@ -671,6 +691,13 @@ enum sr_err rd_sub_create(struct rd_sub **out, const struct rd_sub_cfg *cfg)
                  s->target);
     }
     snprintf(s->identity, sizeof(s->identity), "%s", cfg->identity);
+    if (cfg->peer_identity &&
+        snprintf(s->peer_identity, sizeof(s->peer_identity), "%s", cfg->peer_identity) >=
+            (int)sizeof(s->peer_identity)) {
+        free(s);
+        return SR_EINVAL;
+    }
+    s->cfg.peer_identity = s->peer_identity;
     s->cfg.target = s->target;
     s->cfg.identity = s->identity;
     s->watch.on_event = on_event;
@@ -771,6 +798,11 @@ void rd_sub_unsubscribe(struct rd_sub *s)
     }
     if (sub_send_subscribe(s, 0) == SR_OK)
         sipev_conn_io(s->conn); /* best effort: flush now, we are shutting down */
+}
+
+uint64_t rd_sub_identity_mismatches(const struct rd_sub *s)
+{
+    return s ? s->identity_mismatches : 0;
 }
 
 bool rd_sub_active(const struct rd_sub *s)

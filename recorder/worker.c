@@ -64,6 +64,8 @@ struct rd_media {
     uint64_t mbox_waits;       /* seconds main waited for room in a full mailbox (main) */
     struct rec_eng_stats final; /* counters of engines already destroyed */
     uint64_t next_flush_us, next_metrics_us;
+    rd_metrics_fn *extra_metrics; /* main's own lines, or NULL */
+    void *extra_arg;
 };
 
 /* ------------------------------------------------------------- mailbox */
@@ -416,6 +418,8 @@ static void metrics_write(struct rd_media *m)
     G("workers", "Receive threads.", m->eng ? 1 : m->n_workers);
 #undef C
 #undef G
+    if (m->extra_metrics)
+        m->extra_metrics(f, m->extra_arg);
     if (fflush(f) != 0 || ferror(f)) {
         fclose(f);
         unlink(tmp);
@@ -424,6 +428,14 @@ static void metrics_write(struct rd_media *m)
     fclose(f);
     if (rename(tmp, m->cfg->metrics_file) != 0)
         log_warn("metrics-file %s: %s", m->cfg->metrics_file, strerror(errno));
+}
+
+void rd_media_set_extra_metrics(struct rd_media *m, rd_metrics_fn *fn, void *arg)
+{
+    if (!m)
+        return;
+    m->extra_metrics = fn;
+    m->extra_arg = arg;
 }
 
 void rd_media_destroy(struct rd_media *m)

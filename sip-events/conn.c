@@ -58,6 +58,25 @@ int sipev_conn_fd(const struct sipev_conn *c)
     return c ? c->fd : -1;
 }
 
+enum sr_err sipev_conn_set_max_tx(struct sipev_conn *c, size_t max)
+{
+    if (!c || max == 0)
+        return SR_EINVAL;
+    if (c->tx.len - c->tx_off > max)
+        return SR_ELIMIT;
+    if (c->tx_off) {
+        buf_consume(&c->tx, c->tx_off);
+        c->tx_off = 0;
+    }
+    c->tx.max = max;
+    return SR_OK;
+}
+
+size_t sipev_conn_tx_queued(const struct sipev_conn *c)
+{
+    return c ? c->tx.len - c->tx_off : 0;
+}
+
 bool sipev_conn_established(const struct sipev_conn *c)
 {
     return c && c->established;
@@ -198,7 +217,10 @@ static enum sr_err do_handshake(struct sipev_conn *c)
     case SSL_ERROR_ZERO_RETURN: return fail(c, SR_ECLOSED);
     case SSL_ERROR_SYSCALL:
         ERR_clear_error();
-        return fail(c, SR_EAUTH); /* peer hung up during the handshake: refused */
+        /* The peer hung up mid-handshake without an alert: a closed
+         * connection (an overloaded or refusing server), not a verdict on
+         * anyone's certificate. */
+        return fail(c, SR_ECLOSED);
     default: {
         long vr = SSL_get_verify_result(c->ssl);
         if (vr != X509_V_OK)

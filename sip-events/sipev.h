@@ -356,14 +356,24 @@ struct sipev_tls_cfg {
     bool server;           /**< server contexts demand a client certificate */
 };
 
-/** A context with TLS 1.2 minimum, peer verification on (both roles) and a
- *  client certificate required on the server side. */
+/** TLS 1.2 suites every context allows: ECDHE key exchange with an AEAD
+ *  cipher (AES-GCM, ChaCha20-Poly1305).  TLS 1.3 keeps OpenSSL's defaults. */
+#define SIPEV_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+/** A context with TLS 1.2 minimum (SIPEV_TLS12_CIPHERS only), peer
+ *  verification on (both roles) and a client certificate required on the
+ *  server side. */
 enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg);
 
 /** The peer's identity from its verified certificate: the first SAN URI
  *  starting with "sip:" or "sips:", else the first SAN DNS name.  SR_EAUTH if
  *  the peer was not verified or has neither. */
 enum sr_err sipev_tls_peer_identity(SSL *ssl, char *out, size_t outlen);
+
+/** Two identities (SIP/SIPS URI or DNS name) compared as RFC 3261 19.1.4
+ *  compares what they carry: scheme and host case-insensitively, the user
+ *  part exactly, nothing else folded.  false if either is NULL. */
+bool sipev_identity_eq(const char *a, const char *b);
 
 /** One stream connection (TLS, or plain TCP when ctx is NULL, for lab use)
  *  carrying framed SIP messages.  Non-blocking; driven by the owner's poll
@@ -406,6 +416,12 @@ enum sr_err sipev_conn_io(struct sipev_conn *c);
 /** Queue bytes and try to send them.  SR_ELIMIT past max_buffer. */
 enum sr_err sipev_conn_send(struct sipev_conn *c, const void *data, size_t len);
 int sipev_conn_fd(const struct sipev_conn *c);
+/** Change the send bound (cfg->max_tx_buffer) of a live connection, e.g.
+ *  raise it once the peer is an authorised subscriber.  SR_ELIMIT (nothing
+ *  changed) if the buffer holds more than max now. */
+enum sr_err sipev_conn_set_max_tx(struct sipev_conn *c, size_t max);
+/** Bytes queued for sending and not yet taken by the kernel. */
+size_t sipev_conn_tx_queued(const struct sipev_conn *c);
 /** True while output is queued or the handshake wants to write (poll for EPOLLOUT). */
 bool sipev_conn_want_write(const struct sipev_conn *c);
 bool sipev_conn_established(const struct sipev_conn *c);

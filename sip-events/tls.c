@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "sipev.h"
@@ -49,6 +50,10 @@ enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg)
     if (!ctx)
         goto fail;
     if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
+        goto fail;
+    /* TLS 1.2: forward secrecy and AEAD only (no CBC, no SHA-1 MAC, no
+     * static RSA); TLS 1.3 suites are all of that already. */
+    if (SSL_CTX_set_cipher_list(ctx, SIPEV_TLS12_CIPHERS) != 1)
         goto fail;
     /* Renegotiation and compression only add attack surface here. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
@@ -96,6 +101,38 @@ fail:
     log_ssl_errors("tls context");
     SSL_CTX_free(ctx);
     return err;
+}
+
+/* Split "sip:user@host;params" into scheme, user part and the rest (host and
+ * beyond).  A DNS-name identity is all "rest". */
+static void uri_parts(const char *s, struct slice *scheme, struct slice *user, struct slice *rest)
+{
+    const char *colon = strchr(s, ':');
+    const char *at;
+
+    *scheme = SLICE_NULL;
+    *user = SLICE_NULL;
+    if (colon && (strncasecmp(s, "sip:", 4) == 0 || strncasecmp(s, "sips:", 5) == 0)) {
+        *scheme = slice_of(s, (size_t)(colon - s));
+        s = colon + 1;
+        at = strchr(s, '@');
+        if (at) {
+            *user = slice_of(s, (size_t)(at - s));
+            s = at + 1;
+        }
+    }
+    *rest = slice_cstr(s);
+}
+
+bool sipev_identity_eq(const char *a, const char *b)
+{
+    struct slice sa, ua, ra, sb, ub, rb;
+
+    if (!a || !b)
+        return false;
+    uri_parts(a, &sa, &ua, &ra);
+    uri_parts(b, &sb, &ub, &rb);
+    return slice_eq_nocase(sa, sb) && slice_eq(ua, ub) && slice_eq_nocase(ra, rb);
 }
 
 /* An IA5String usable as an identity: no NUL, no controls, fits. */

@@ -23,7 +23,7 @@ command -v sqlite3 >/dev/null || { echo "1..0 # SKIP sqlite3 CLI not installed (
 stack_init "$build" "$run"
 rogue_port=$(stack_free_port)
 rogue_ctl=$run/rogue.sock
-sed -i "s/^keyagents = .*/&, 127.0.0.1:$rogue_port/" "$run/srtprec.conf"
+sed -i "s/^keyagents = .*/&, 127.0.0.1:$rogue_port sip:keyagent@example.net/" "$run/srtprec.conf"
 sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom" "$run/srtprec.conf"
 sed -i "/^\[recorder\]/a metrics-interval-ms = 200" "$run/srtprec.conf"
 # The rogue: a second keyagent with the same (valid) certificate, so the

@@ -93,7 +93,7 @@ grep -q "ended the subscription (reason deactivated)" "$L"; ok $? "termination r
 kill "$rec_pid" 2>/dev/null; wait "$rec_pid" 2>/dev/null
 
 # With TLS configured and no lab switch, a udp: keyagent is refused at start.
-conf "$work/tls.conf" "udp:127.0.0.1:$sip_port" "tls-cert = $c/recorder.crt
+conf "$work/tls.conf" "udp:127.0.0.1:$sip_port sip:keyagent@example.net" "tls-cert = $c/recorder.crt
 tls-key = $c/recorder.key
 tls-ca = $c/ca.crt"
 timeout 20 "$REC" --config="$work/tls.conf" > "$work/recorder-tls.log" 2>&1; rc=$?

@@ -67,7 +67,7 @@ disclosure-log = $STACK_RUN/disclosures.log
 log-level = info
 
 [recorder]
-keyagents = 127.0.0.1:$STACK_KA_PORT
+keyagents = 127.0.0.1:$STACK_KA_PORT sip:keyagent@example.net
 identity = sip:recorder@example.net
 tls-cert = $pki/$STACK_RECORDER_CERT.crt
 tls-key = $pki/$STACK_RECORDER_CERT.key
