@@ -229,4 +229,45 @@ char *api_log_escape(const char *s, size_t len, char *out, size_t outlen);
  *  ignored.  false if id is not 32 lower-case hex digits or out is too small. */
 bool api_archive_path(const char *dir, struct slice id, char *out, size_t outlen);
 
+/* --------------------------------------------------------------- admission */
+
+/** Connection admission against slowloris and idle floods.  libmicrohttpd's
+ *  connection-timeout restarts with every byte, so a client sending one
+ *  header byte a second holds its slot forever; this table gives each
+ *  connection a deadline for a complete request head (counted from accept,
+ *  TLS handshake included, and for later requests from the end of the
+ *  previous response) that no trickle extends, and keeps `reserved` slots
+ *  that only connections which have authenticated may fill.  Pure: the
+ *  caller passes the time and closes what it is told to; not thread-safe
+ *  (the server holds a lock). */
+struct api_admit;
+
+struct api_admit_cfg {
+    unsigned slots;              /**< = MHD's connection limit (1..10000) */
+    unsigned reserved;           /**< < slots: room only trusted connections may hold */
+    uint64_t header_deadline_us; /**< accept (or last response end) to complete headers */
+};
+
+enum sr_err api_admit_create(struct api_admit **out, const struct api_admit_cfg *cfg);
+void api_admit_destroy(struct api_admit *a);
+/** A new connection at now.  Returns its slot, or -1 if every slot is taken
+ *  (close it).  *evict gets a slot the caller must close now, or -1: when
+ *  untrusted connections exceed slots - reserved, the one waiting longest
+ *  for its request head goes (the newcomer is never the one evicted). */
+int api_admit_open(struct api_admit *a, uint64_t now_us, int *evict);
+/** The request head of slot is complete: no deadline while it is served. */
+void api_admit_headers(struct api_admit *a, int slot);
+/** Slot authenticated: exempt from the deadline and from eviction. */
+void api_admit_trust(struct api_admit *a, int slot);
+/** The response on slot ended at now: the next request head is due by
+ *  now + deadline (untrusted connections only). */
+void api_admit_idle(struct api_admit *a, int slot, uint64_t now_us);
+/** The connection of slot is gone; the slot is free again. */
+void api_admit_close(struct api_admit *a, int slot);
+/** Slots past their deadline at now (each reported once), at most max into
+ *  out; returns how many. */
+size_t api_admit_expired(struct api_admit *a, uint64_t now_us, int *out, size_t max);
+/** Connections open, and of those untrusted (for metrics and tests). */
+void api_admit_counts(const struct api_admit *a, unsigned *open, unsigned *untrusted);
+
 #endif

@@ -37,6 +37,8 @@ struct api_cfg {
     unsigned long connection_timeout;
     unsigned long threads;
     unsigned long max_per_ip;
+    unsigned long header_timeout;
+    unsigned long reserved_connections;
     bool lab_plain_http;
     bool audit_sync_all;
     char audit_log[CONF_STR_MAX];
@@ -72,6 +74,12 @@ static const struct conf_item api_items[] = {
     ITEM("threads", CONF_UINT, threads, "4", 1, 64, "MHD worker threads"),
     ITEM("max-connections-per-ip", CONF_UINT, max_per_ip, "16", 1, 10000,
          "concurrent connections from one client address (slow clients cannot take all)"),
+    ITEM("header-timeout", CONF_UINT, header_timeout, "10", 1, 3600,
+         "seconds from accept (or the previous response) to a complete request head; no "
+         "trickle extends it (authenticated connections are exempt once authenticated)"),
+    ITEM("reserved-connections", CONF_UINT, reserved_connections, "8", 0, 9999,
+         "of max-connections, slots only authenticated connections may hold (unauthenticated "
+         "ones over the rest are closed, longest waiting first)"),
     ITEM("lab-plain-http", CONF_BOOL, lab_plain_http, "no", 0, 0,
          "LAB ONLY: serve plain HTTP without TLS (tokens cross the network in clear)"),
     ITEM("audit-log", CONF_STR, audit_log, "", 0, 0,
@@ -233,6 +241,11 @@ static int options(struct app *a, int argc, char **argv)
         log_error("client-ca needs TLS (lab-plain-http=no)");
         return 2;
     }
+    if (a->cfg.reserved_connections >= a->cfg.max_connections) {
+        log_error("reserved-connections (%lu) must be below max-connections (%lu)",
+                  a->cfg.reserved_connections, a->cfg.max_connections);
+        return 2;
+    }
     if (!a->cfg.lab_plain_http && (!a->cfg.tls_cert[0] || !a->cfg.tls_key[0])) {
         log_error("tls-cert and tls-key are required (lab-plain-http=yes is for labs only)");
         return 2;
@@ -336,6 +349,8 @@ static int setup(struct app *a)
     sc.connection_timeout_s = (unsigned)a->cfg.connection_timeout;
     sc.threads = (unsigned)a->cfg.threads;
     sc.max_per_ip = (unsigned)a->cfg.max_per_ip;
+    sc.header_timeout_s = (unsigned)a->cfg.header_timeout;
+    sc.reserved_connections = (unsigned)a->cfg.reserved_connections;
     sc.audit = api_audit_hook;
     sc.audit_arg = a->audit;
     sc.audit_path = a->cfg.audit_log;

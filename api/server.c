@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -53,6 +55,18 @@ struct api_server {
     struct api_metrics metrics;
     _Atomic uint64_t next_req;
     _Atomic unsigned parked; /* connections suspended by exports */
+    /* admission (admit.c): the table, each slot's socket, and the sweeper
+     * that shuts down connections past their header deadline.  shutdown(),
+     * never close(): MHD owns the descriptor and closes it after telling us
+     * (NOTIFY_CLOSED, under admit_lock), so a slot's fd is never reused
+     * while we may still touch it. */
+    pthread_mutex_t admit_lock;
+    pthread_cond_t admit_cond;
+    bool admit_init, sweeper_started, stopping;
+    pthread_t sweeper;
+    struct api_admit *admit;
+    int *slot_fd;
+    _Atomic uint64_t header_timeouts, evictions;
     uint16_t port;
 };
 
@@ -68,6 +82,7 @@ struct api_req {
     const char *auth;  /* "token", "cert" or "-" */
     char method[16];   /* for the audit; longer methods are cut (405 anyway) */
     uint64_t req;
+    int slot; /* admission slot of the connection, -1 if unknown */
     char id[API_ID_HEX + 1];
     bool needs_auth; /* an authenticated route: log and audit */
     bool headers_seen; /* the access handler has been called once */
@@ -737,6 +752,15 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *r
                        "# TYPE srtprec_api_audit_failures_total counter\n"
                        "srtprec_api_audit_failures_total %" PRIu64 "\n",
                    api_audit_failures(rq->srv->cfg.audit_arg));
+    buf_printf(&b, "# HELP srtprec_api_header_timeouts_total Connections closed because their "
+                   "request head was not complete within header-timeout.\n"
+                   "# TYPE srtprec_api_header_timeouts_total counter\n"
+                   "srtprec_api_header_timeouts_total %" PRIu64 "\n"
+                   "# HELP srtprec_api_connections_evicted_total Unauthenticated connections "
+                   "closed to keep reserved-connections free.\n"
+                   "# TYPE srtprec_api_connections_evicted_total counter\n"
+                   "srtprec_api_connections_evicted_total %" PRIu64 "\n",
+               atomic_load(&rq->srv->header_timeouts), atomic_load(&rq->srv->evictions));
     storage_metrics(&b, rq->srv);
     metrics_file(&b, "recorder", rq->srv->cfg.recorder_metrics);
     metrics_file(&b, "keyagent", rq->srv->cfg.keyagent_metrics);
@@ -815,6 +839,95 @@ static bool cert_identity(struct api_server *srv, struct MHD_Connection *c, char
 out:
     gnutls_x509_crt_deinit(crt);
     return found;
+}
+
+/* ------------------------------------------------------------- admission */
+
+enum admit_ev { ADMIT_HEADERS, ADMIT_TRUST, ADMIT_IDLE };
+
+static void admit_event(struct api_server *srv, int slot, enum admit_ev ev)
+{
+    if (!srv->admit || slot < 0)
+        return;
+    pthread_mutex_lock(&srv->admit_lock);
+    if (ev == ADMIT_HEADERS)
+        api_admit_headers(srv->admit, slot);
+    else if (ev == ADMIT_TRUST)
+        api_admit_trust(srv->admit, slot);
+    else
+        api_admit_idle(srv->admit, slot, sr_now_us());
+    pthread_mutex_unlock(&srv->admit_lock);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a slot per connection, its socket for the
+ * sweeper; the slot (+1, so NULL means none) is the socket context. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct api_server *srv = cls;
+    const union MHD_ConnectionInfo *ci;
+    int slot, evict = -1;
+
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        slot = (int)(intptr_t)*socket_context - 1;
+        if (slot < 0)
+            return;
+        pthread_mutex_lock(&srv->admit_lock);
+        api_admit_close(srv->admit, slot);
+        srv->slot_fd[slot] = -1;
+        pthread_mutex_unlock(&srv->admit_lock);
+        *socket_context = NULL;
+        return;
+    }
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return;
+    pthread_mutex_lock(&srv->admit_lock);
+    slot = api_admit_open(srv->admit, sr_now_us(), &evict);
+    if (slot >= 0) {
+        srv->slot_fd[slot] = ci->connect_fd;
+        *socket_context = (void *)(intptr_t)(slot + 1);
+    } else {
+        shutdown(ci->connect_fd, SHUT_RDWR); /* cannot happen: MHD's limit is ours */
+    }
+    if (evict >= 0 && srv->slot_fd[evict] >= 0) {
+        shutdown(srv->slot_fd[evict], SHUT_RDWR);
+        atomic_fetch_add(&srv->evictions, 1);
+    }
+    pthread_mutex_unlock(&srv->admit_lock);
+    if (evict >= 0)
+        log_info("admission: untrusted connections over their share; the longest waiting "
+                 "one closed");
+}
+
+/* Every 200 ms: shut down connections whose request head is overdue. */
+static void *sweeper(void *arg)
+{
+    struct api_server *srv = arg;
+    int out[64];
+
+    pthread_mutex_lock(&srv->admit_lock);
+    while (!srv->stopping) {
+        struct timespec ts;
+        size_t n;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->admit_cond, &srv->admit_lock, &ts);
+        do {
+            n = api_admit_expired(srv->admit, sr_now_us(), out, SR_ARRAY_LEN(out));
+            for (size_t i = 0; i < n; i++)
+                if (srv->slot_fd[out[i]] >= 0)
+                    shutdown(srv->slot_fd[out[i]], SHUT_RDWR);
+            atomic_fetch_add(&srv->header_timeouts, n);
+        } while (n == SR_ARRAY_LEN(out));
+    }
+    pthread_mutex_unlock(&srv->admit_lock);
+    return NULL;
 }
 
 /* --------------------------------------------------------------- dispatch */
@@ -896,6 +1009,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
                                      "this certificate's identity has no roles", NULL);
             }
         }
+        admit_event(srv, rq->slot, ADMIT_TRUST);
         /* metrics accept any role: need is then a set of alternatives */
         if (rq->t.route == API_ROUTE_METRICS ? (roles & need) == 0
                                              : !api_roles_allow(roles, need))
@@ -960,6 +1074,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
      * the first call (the body might still be unread), and a new TLS
      * handshake per request cost more than everything else together. */
     if (!rq->headers_seen || *upload_data_size != 0) {
+        if (!rq->headers_seen)
+            admit_event(rq->srv, rq->slot, ADMIT_HEADERS);
         rq->headers_seen = true;
         *upload_data_size = 0; /* we take no request bodies */
         return MHD_YES;
@@ -988,6 +1104,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     memcpy(rq->who, "-", 2);
     rq->auth = "-";
     rq->req = atomic_fetch_add(&srv->next_req, 1) + 1;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    rq->slot = ci && ci->socket_context ? (int)(intptr_t)ci->socket_context - 1 : -1;
     memcpy(rq->client, "?", 2);
     ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
@@ -1014,6 +1132,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (!rq)
         return;
     *req_cls = NULL;
+    admit_event(srv, rq->slot, ADMIT_IDLE);
     if (rq->export)
         bytes = api_export_bytes(rq->export);
     else
@@ -1137,6 +1256,37 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
         }
     }
 
+    if (pthread_mutex_init(&srv->admit_lock, NULL) != 0) {
+        err = SR_ENOMEM;
+        goto fail;
+    }
+    if (pthread_cond_init(&srv->admit_cond, NULL) != 0) {
+        pthread_mutex_destroy(&srv->admit_lock);
+        err = SR_ENOMEM;
+        goto fail;
+    }
+    srv->admit_init = true;
+    err = api_admit_create(&srv->admit, &(struct api_admit_cfg){
+        .slots = cfg->max_connections,
+        .reserved = cfg->reserved_connections,
+        .header_deadline_us = (uint64_t)(cfg->header_timeout_s ? cfg->header_timeout_s : 10) *
+                              1000000u,
+    });
+    srv->slot_fd = calloc(cfg->max_connections ? cfg->max_connections : 1, sizeof(int));
+    if (err || !srv->slot_fd) {
+        snprintf(why, whylen, "reserved-connections (%u) must be below max-connections (%u)",
+                 cfg->reserved_connections, cfg->max_connections);
+        err = err ? err : SR_ENOMEM;
+        goto fail;
+    }
+    for (unsigned i = 0; i < cfg->max_connections; i++)
+        srv->slot_fd[i] = -1;
+    if (pthread_create(&srv->sweeper, NULL, sweeper, srv) != 0) {
+        err = SR_ENOMEM;
+        goto fail;
+    }
+    srv->sweeper_started = true;
+
     /* Before MHD's threads start: they read these without a lock until a reload. */
     srv->tokens = cfg->tokens;
     srv->certs = cfg->certs;
@@ -1171,6 +1321,7 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_URI_LOG_CALLBACK,
             on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+            MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_ARRAY,
             cfg->plain_http ? none : tls_opts, MHD_OPTION_END);
     }
@@ -1207,6 +1358,19 @@ void api_server_destroy(struct api_server *srv)
             usleep(10 * 1000);
         MHD_stop_daemon(srv->mhd);
     }
+    if (srv->sweeper_started) {
+        pthread_mutex_lock(&srv->admit_lock);
+        srv->stopping = true;
+        pthread_cond_signal(&srv->admit_cond);
+        pthread_mutex_unlock(&srv->admit_lock);
+        pthread_join(srv->sweeper, NULL);
+    }
+    if (srv->admit_init) {
+        pthread_cond_destroy(&srv->admit_cond);
+        pthread_mutex_destroy(&srv->admit_lock);
+    }
+    api_admit_destroy(srv->admit);
+    free(srv->slot_fd);
     for (size_t i = 0; srv->ix && i < srv->n_ix; i++) {
         if (srv->ix[i].ix)
             stor_index_close(srv->ix[i].ix);

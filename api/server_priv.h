@@ -57,6 +57,10 @@ struct api_server_cfg {
     unsigned connection_timeout_s;
     unsigned threads;
     unsigned max_per_ip;            /**< connections per client address; 0 = no limit */
+    unsigned header_timeout_s;      /**< a request head must be complete this long after accept
+                                         (or the previous response) whatever trickles in */
+    unsigned reserved_connections;  /**< < max_connections: slots only authenticated
+                                         connections may hold (api_admit) */
     api_audit_fn *audit;            /**< NULL: the access log line only */
     void *audit_arg;
     const char *audit_path;         /**< the audit log read by GET /v1/audit; NULL: 404 */
