@@ -3,7 +3,12 @@
  * One EnvelopedData per recipient block, DER, content = the 32-byte data key,
  * so `openssl cms -decrypt -inform DER -recip cert.pem -inkey key.pem`
  * recovers the key from a block on its own.  RSA recipients get
- * KeyTransRecipientInfo, EC recipients KeyAgreeRecipientInfo (OpenSSL picks).
+ * KeyTransRecipientInfo with RSAES-OAEP (SHA-256, MGF1-SHA-256; RFC 8017):
+ * PKCS#1 v1.5, CMS_encrypt's default, is open to padding-oracle attacks
+ * wherever a decryptor's failures can be told apart.  EC recipients get
+ * KeyAgreeRecipientInfo (ephemeral-static ECDH, X9.63 KDF with SHA-256,
+ * AES key wrap).  Unwrapping takes any of them, so archives written with
+ * PKCS#1 v1.5 before OAEP stay readable.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +17,7 @@
 #include <openssl/cms.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "stor_priv.h"
 #include "util.h"
@@ -124,22 +130,55 @@ fail:
     return err;
 }
 
+/* RSA: OAEP with SHA-256 for both the hash and MGF1, set on the
+ * recipient's own key context before CMS_final encrypts to it. */
+static bool set_oaep(CMS_RecipientInfo *ri)
+{
+    EVP_PKEY_CTX *pctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+
+    return pctx && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
+           EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) > 0 &&
+           EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) > 0;
+}
+
+/* EC: the X9.63 KDF with SHA-256 instead of OpenSSL's SHA-1 default
+ * (dhSinglePass-stdDH-sha256kdf-scheme, RFC 5753). */
+static bool set_ecdh_sha256(CMS_RecipientInfo *ri)
+{
+    EVP_PKEY_CTX *pctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+
+    return pctx && EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) > 0;
+}
+
 enum sr_err stor_key_wrap(X509 *cert, const uint8_t key[STOR_KEY_LEN], struct buf *der)
 {
-    STACK_OF(X509) *certs = sk_X509_new_null();
+    const unsigned flags = CMS_BINARY | CMS_PARTIAL | CMS_KEY_PARAM;
     CMS_ContentInfo *cms = NULL;
+    CMS_RecipientInfo *ri;
+    EVP_PKEY *pub = X509_get0_pubkey(cert);
     BIO *in = NULL;
     unsigned char *out = NULL;
     enum sr_err err = SR_ECRYPTO;
     int n;
 
-    if (!certs || !sk_X509_push(certs, cert))
+    if (!pub)
         goto done;
     in = BIO_new_mem_buf(key, STOR_KEY_LEN);
     if (!in)
         goto done;
-    cms = CMS_encrypt(certs, in, EVP_aes_256_cbc(), CMS_BINARY);
+    /* Partial, so that the recipient can be added with CMS_KEY_PARAM: its
+     * key context is then ours to configure before anything is encrypted. */
+    cms = CMS_encrypt(NULL, NULL, EVP_aes_256_cbc(), flags);
     if (!cms)
+        goto done;
+    ri = CMS_add1_recipient_cert(cms, cert, CMS_KEY_PARAM);
+    if (!ri)
+        goto done;
+    if (EVP_PKEY_is_a(pub, "RSA") && !set_oaep(ri))
+        goto done;
+    if (EVP_PKEY_is_a(pub, "EC") && !set_ecdh_sha256(ri))
+        goto done;
+    if (CMS_final(cms, in, NULL, CMS_BINARY) != 1)
         goto done;
     n = i2d_CMS_ContentInfo(cms, &out);
     if (n <= 0)
@@ -149,7 +188,6 @@ done:
     OPENSSL_free(out);
     CMS_ContentInfo_free(cms);
     BIO_free(in);
-    sk_X509_free(certs); /* does not free cert: the caller owns it */
     ERR_clear_error();
     return err;
 }
