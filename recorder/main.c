@@ -99,6 +99,7 @@ struct recorder {
     bool stop;
     bool srtp_ready;
     bool ever_authorised; /* some keyagent accepted a subscription since start */
+    uint64_t mismatches_gone; /* identity mismatches of subscriptions already destroyed */
     int argc;             /* for a SIGHUP reload: the same file and overrides */
     char **argv;
 };
@@ -302,7 +303,7 @@ static void raise_nofile(void)
 static void subs_metrics(FILE *f, void *arg)
 {
     const struct recorder *r = arg;
-    uint64_t n = 0;
+    uint64_t n = r->mismatches_gone;
 
     for (size_t i = 0; i < r->n_subs; i++)
         n += rd_sub_identity_mismatches(r->subs[i]);
@@ -482,8 +483,11 @@ static void cleanup(struct recorder *r)
     atomic_store(&r->cfg.stopping, true);
     for (size_t i = 0; i < r->n_subs; i++) {
         rd_sub_unsubscribe(r->subs[i]);
+        /* The final metrics (rd_media_destroy) still report them. */
+        r->mismatches_gone += rd_sub_identity_mismatches(r->subs[i]);
         rd_sub_destroy(r->subs[i]);
     }
+    r->n_subs = 0;
     if (r->media)
         rd_media_log_stats(r->media);
     rd_media_destroy(r->media); /* seals every open archive */
