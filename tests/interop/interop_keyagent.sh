@@ -190,6 +190,14 @@ probe sc-good -cert "$c/recorder.crt" -key "$c/recorder.key"
 ok $? "s_client with the recorder certificate: handshake and a SIP answer"
 probe sc-good12 -tls1_2 -cert "$c/recorder.crt" -key "$c/recorder.key"
 ok $? "s_client TLS 1.2 with the recorder certificate: a SIP answer"
+# TLS 1.2: ECDHE with AEAD only (issue 13): a CBC/SHA-1 suite is refused,
+# an AES-GCM and a ChaCha20-Poly1305 one are taken.
+! probe sc-cbc12 -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA -cert "$c/recorder.crt" -key "$c/recorder.key"
+ok $? "s_client -tls1_2 -cipher ECDHE-ECDSA-AES128-SHA: refused"
+probe sc-gcm12 -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256 -cert "$c/recorder.crt" -key "$c/recorder.key"
+ok $? "s_client -tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256: a SIP answer"
+probe sc-chacha12 -tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305 -cert "$c/recorder.crt" -key "$c/recorder.key"
+ok $? "s_client -tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305: a SIP answer"
 for v in "" -tls1_2 -tls1_3; do
     ! probe "sc-nocert$v"  $v; ok $? "s_client ${v:-(default)} without a client certificate: refused"
     ! probe "sc-foreign$v" $v -cert "$c/foreign.crt" -key "$c/foreign.key"
