@@ -372,6 +372,7 @@ enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cf
         return SR_EIO;
     }
     r->thread_started = true;
+    ((struct rd_cfg *)cfg)->archives_live = r; /* main's, not const: only this field */
     *out = r;
     return SR_OK;
 }
@@ -395,6 +396,8 @@ void rd_archives_destroy(struct rd_archives *r)
     if (!r)
         return;
     rd_archives_drain(r);
+    if (r->cfg->archives_live == r)
+        ((struct rd_cfg *)r->cfg)->archives_live = NULL;
     if (r->ixq_head) {
         size_t n = 0;
         for (struct ixq_item *q = r->ixq_head; q; q = q->next)

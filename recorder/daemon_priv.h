@@ -63,6 +63,10 @@ struct rd_cfg {
     /** Not a key: recipients a SIGHUP reload parsed (main stores, the
      *  archive thread takes them before its next open, atomic exchange). */
     _Atomic(struct stor_recipients *) recipients_reload;
+    /** Not a key: the archive registry while it exists (rd_archives_create
+     *  sets it, rd_archives_destroy clears it), so that main's metrics hook
+     *  can print rd_archives_metrics; main's thread only. */
+    struct rd_archives *archives_live;
 };
 
 /* ---------------------------------------------------------- subscriber */

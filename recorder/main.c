@@ -299,7 +299,7 @@ static void raise_nofile(void)
         log_info("open file limit %llu", (unsigned long long)rl.rlim_cur);
 }
 
-/* The subscription counters the metrics file carries beside the media's. */
+/* The subscription and archive counters the metrics file carries beside the media's. */
 static void subs_metrics(FILE *f, void *arg)
 {
     const struct recorder *r = arg;
@@ -312,6 +312,10 @@ static void subs_metrics(FILE *f, void *arg)
                "# TYPE srtprec_recorder_keyagent_identity_mismatch_total counter\n"
                "srtprec_recorder_keyagent_identity_mismatch_total %llu\n",
             (unsigned long long)n);
+    /* The archive registry's index and disk counters (docs/recorder.md,
+     * "Index and disk failures"). */
+    if (r->cfg.archives_live)
+        rd_archives_metrics(r->cfg.archives_live, f);
 }
 
 /* keyagents = "host:port sip:identity, ...": the identity pins which

@@ -76,8 +76,9 @@ ok $? "their seals fail: no space"
 sleep 0.5
 partial=$(find "$run/archive" -name '*.partial' | wc -l)
 sealing=$(metric srtprec_recorder_archives_sealing)
-[ "$partial" = 2 ] && [ "${sealing:-0}" = 2 ]
-ok $? "both archives stay .partial, waiting to be sealed ($partial partial, gauge ${sealing:-none})"
+waiting=$(metric srtprec_recorder_archives_waiting_disk)
+[ "$partial" = 2 ] && [ "${sealing:-0}" = 2 ] && [ "${waiting:-0}" = 2 ]
+ok $? "both archives stay .partial, waiting to be sealed ($partial partial, gauges ${sealing:-none} sealing, ${waiting:-none} waiting for disk)"
 rm -f "$run/archive/filler"
 sealed=$(stack_wait_sealed "$run/archive" 2 20)
 [ "$sealed" = 2 ]; ok $? "once space returns, the retried seals succeed ($sealed sealed)"
@@ -111,7 +112,8 @@ grep -q "could not be sealed (no space left on device" "$run/recorder.log"
 ok $? "stopped while full: the recorder gives the seals up and says what is lost"
 recorded=$(metric srtprec_recorder_packets_recorded_total)
 lost=$(metric 'srtprec_recorder_packets_dropped_total{reason="storage"}')
-[ "${lost:-0}" -gt 0 ]; ok $? "the lost packets are counted as storage drops ($lost)"
+[ "${lost:-0}" -gt 0 ] && [ "$(metric srtprec_recorder_packets_lost_at_seal_total)" = "$lost" ]
+ok $? "the lost packets are counted as storage drops and as lost at seal ($lost)"
 rm -f "$run/archive/filler"
 mv "$run/recorder.log" "$run/recorder1.log"
 stack_start_one recorder recorder/srtprec-recorder

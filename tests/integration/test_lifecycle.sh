@@ -125,6 +125,12 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 [ "${rows:-0}" -ge 5 ]; ok $? "once the lock goes, their rows are written without a restart ($rows complete rows)"
+sleep 0.4
+q=$(metric srtprec_recorder_index_rows_queued_total)
+rt=$(metric srtprec_recorder_index_rows_retried_total)
+wt=$(metric srtprec_recorder_index_rows_waiting)
+[ "${q:-0}" -ge 2 ] && [ "${rt:-0}" = "$q" ] && [ "${wt:-x}" = 0 ]
+ok $? "metrics: ${q:-none} rows queued, ${rt:-none} written on retry, ${wt:-none} waiting"
 bad=$(check_rows 1 complete "$run"/archive/*.srec | wc -l)
 [ "$bad" = 0 ]; ok $? "those rows: packets and streams = what verify reads ($bad wrong)"
 bad=0
