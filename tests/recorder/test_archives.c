@@ -123,7 +123,7 @@ static bool row_of(struct stor_index *ix, const char *call_id, struct stor_recor
 
 static void locked_index(void)
 {
-    struct stor_index *ix, *look;
+    struct stor_index *ix = NULL, *look = NULL;
     struct rd_archives *r;
     struct rd_archives_stats st;
     struct stor_record rec;
