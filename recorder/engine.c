@@ -52,6 +52,7 @@ struct key_source;
 
 struct rd_stream {
     struct rec_flow flow;
+    struct rec_flow dst;       /* its first packet's destination (all zero: unknown) */
     struct rec_srtp *srtp;     /* NULL until a key is bound */
     struct rec_srtp *alt;      /* during a re-key: the other key's session, or NULL */
     uint32_t alt_left;         /* 0: alt is the new key, not yet seen; else packets until
@@ -239,24 +240,42 @@ static void flow_addr_str(const struct rec_flow *f, char *out, size_t cap)
     }
 }
 
-/* A binding may take packets from this flow: its disclosure names no fork
- * source, or names this flow's source, or the port below it (RTCP without
- * rtcp-mux comes from the RTP port + 1, RFC 3550 11). */
-static bool binding_admits(const struct rd_binding *b, const struct rec_flow *f)
+/* flow's address (or the port below it: RTCP without rtcp-mux, RFC 3550
+ * 11, comes from and goes to the RTP port + 1) is the fork address want. */
+static bool addr_is(const char *want, const struct rec_flow *f)
 {
-    char src[SIPEV_STR];
+    char str[SIPEV_STR];
     struct rec_flow rtp_port = *f;
 
-    if (b->desc.src[0] == '\0')
-        return true;
-    flow_addr_str(f, src, sizeof(src));
-    if (strcmp(b->desc.src, src) == 0)
+    flow_addr_str(f, str, sizeof(str));
+    if (strcmp(want, str) == 0)
         return true;
     if (f->port == 0)
         return false;
     rtp_port.port--;
-    flow_addr_str(&rtp_port, src, sizeof(src));
-    return strcmp(b->desc.src, src) == 0;
+    flow_addr_str(&rtp_port, str, sizeof(str));
+    return strcmp(want, str) == 0;
+}
+
+static bool flow_known(const struct rec_flow *f)
+{
+    static const struct rec_flow zero;
+
+    return memcmp(f->addr, zero.addr, sizeof(zero.addr)) != 0 || f->port != 0;
+}
+
+/* A binding may take packets of this stream: its disclosure names no fork
+ * source, or names the stream's source; and names no fork destination, or
+ * names the stream's destination (a SIPREC session's keys apply only to
+ * packets sent to the media ports the recorder gave that session; a
+ * destination never seen is no match). */
+static bool binding_admits(const struct rd_binding *b, const struct rd_stream *s)
+{
+    if (b->desc.src[0] != '\0' && !addr_is(b->desc.src, &s->flow))
+        return false;
+    if (b->desc.dst[0] != '\0' && (!flow_known(&s->dst) || !addr_is(b->desc.dst, &s->dst)))
+        return false;
+    return true;
 }
 
 /* A fixed window of `len_us`: true (and one more counted) while under max. */
@@ -516,7 +535,8 @@ static bool unmatched_admit(struct rec_eng *e)
 }
 
 /* Which archive keeps an unbound stream's packets encrypted: the open call
- * whose disclosed fork source is this stream's source, else "unmatched". */
+ * whose disclosed fork source is this stream's source, or whose disclosed
+ * fork destination is this stream's destination, else "unmatched". */
 static struct rd_call *enc_home(struct rec_eng *e, struct rd_stream *s, uint8_t pt)
 {
     struct stor_stream_info si = { 0 };
@@ -529,7 +549,9 @@ static struct rd_call *enc_home(struct rec_eng *e, struct rd_stream *s, uint8_t 
         flow_addr_str(&s->flow, src, sizeof(src));
         for (struct rd_call *c = e->calls; c && !s->call; c = c->next)
             for (size_t i = 0; !c->unmatched && i < c->n_bindings; i++)
-                if (strcmp(c->bindings[i]->desc.src, src) == 0) {
+                if (strcmp(c->bindings[i]->desc.src, src) == 0 ||
+                    (c->bindings[i]->desc.dst[0] && flow_known(&s->dst) &&
+                     addr_is(c->bindings[i]->desc.dst, &s->dst))) {
                     s->call = c;
                     break;
                 }
@@ -904,7 +926,7 @@ static void trial_exact(struct rec_eng *e, const struct rd_stream *s, struct tri
     struct rec_flow key = ssrc_key(s->flow.ssrc);
 
     for (struct rd_binding *b = rec_streams_lookup(e->bind_tab, &key); b; b = b->ssrc_next)
-        if (!b->call->ended && binding_admits(b, &s->flow))
+        if (!b->call->ended && binding_admits(b, s))
             trial_add(ts, b, false);
 }
 
@@ -930,7 +952,7 @@ static void trial_wide(struct rec_eng *e, const struct rd_stream *s, struct tria
             for (size_t i = 0; i < c->n_bindings; i++) {
                 struct rd_binding *b = c->bindings[i];
                 if (b->n_streams == 0 && b->desc.ssrc_known == (pass == 1) &&
-                    binding_admits(b, &s->flow))
+                    binding_admits(b, s))
                     trial_add(ts, b, false);
             }
         }
@@ -1009,7 +1031,8 @@ static void flood_log(struct rec_eng *e, const char *what, const struct rec_flow
 }
 
 /* A new stream for a packet of an unknown flow, or NULL (counted). */
-static struct rd_stream *stream_new(struct rec_eng *e, const struct rec_flow *flow)
+static struct rd_stream *stream_new(struct rec_eng *e, const struct rec_flow *flow,
+                                    const struct rec_flow *dst)
 {
     struct rec_flow sk = ssrc_key(flow->ssrc), ak = addr_key(flow);
     bool disclosed = rec_streams_lookup(e->bind_tab, &sk) != NULL;
@@ -1048,6 +1071,8 @@ static struct rd_stream *stream_new(struct rec_eng *e, const struct rec_flow *fl
         return NULL;
     }
     s->flow = *flow;
+    s->dst = *dst;
+    s->dst.ssrc = 0;
     s->src = src;
     src->n_unbound++;
     s->first_us = e->pkt_now_us;
@@ -1095,7 +1120,7 @@ void rec_eng_packet(struct rec_eng *e, const struct rec_eng_pkt *p)
             return;
         }
     }
-    if (!s && !(s = stream_new(e, &flow)))
+    if (!s && !(s = stream_new(e, &flow, &p->dst)))
         return;
     s->last_us = e->pkt_now_us;
     if (!s->srtp)

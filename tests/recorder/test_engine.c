@@ -238,6 +238,7 @@ struct sender {
     uint16_t seq;
     uint32_t ts;
     struct rec_flow from;
+    struct rec_flow to;       /* destination; all zero: unknown (a wildcard socket) */
 };
 
 static struct rec_flow v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
@@ -318,6 +319,7 @@ static void send_one(struct fx *x, struct sender *s)
     p.data = pkt;
     p.len = len;
     p.src = s->from;
+    p.dst = s->to;
     p.arrival_wall_us = x->clk.wall;
     rec_eng_packet(x->e, &p);
 }
@@ -633,6 +635,71 @@ static void t_false_ssrc_and_scope(void)
     fx_stop(&x);
     sender_fini(&a);
     sender_fini(&b);
+    fstore_free(&x.fs);
+}
+
+/* One stream's key scoped to fork destination dst, as a SIPREC session discloses it. */
+static void disclose_to(struct fx *x, const char *call_id, const char *id, const struct sender *s,
+                        const char *dst)
+{
+    struct sipev_keybody kb;
+    struct sipev_dialog *d;
+    struct sipev_stream *st;
+
+    sipev_keybody_init(&kb);
+    kb.full = false; /* one session's state: the others go on */
+    sipev_keybody_add_dialog(&kb, &d);
+    snprintf(d->call_id, sizeof(d->call_id), "%s", call_id);
+    st = &d->streams[d->n_streams++];
+    snprintf(st->id, sizeof(st->id), "%s", id);
+    snprintf(st->codec, sizeof(st->codec), "PCMU");
+    snprintf(st->media, sizeof(st->media), "audio");
+    snprintf(st->dst, sizeof(st->dst), "%s", dst);
+    st->clock_rate = 8000;
+    st->ssrc_known = true;
+    st->ssrc = s->ssrc;
+    st->n_keys = 1;
+    st->keys[0].suite = SIPEV_SUITE_AES_CM_128_HMAC_SHA1_80;
+    st->keys[0].master_len = 30;
+    memcpy(st->keys[0].master, s->master, 30);
+    rec_eng_keybody(x->e, "sip:sbc@example.net", &kb);
+    sipev_keybody_fini(&kb);
+}
+
+/* A key that names a fork destination (a SIPREC session's media port)
+ * binds only packets sent there: two sessions from one SBC source address,
+ * same SSRC and key, each recorded in its own call; a packet whose
+ * destination is unknown binds neither. */
+static void t_dest_scope(void)
+{
+    struct fx x;
+    struct sender a, b, c;
+    struct farch *ar1, *ar2;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 9, 0x9999, 1, v4(10, 0, 0, 9, 5000));
+    a.to = v4(127, 0, 0, 1, 41000);
+    sender_init(&b, 9, 0x9999, 1, v4(10, 0, 0, 9, 5002)); /* same SBC, SSRC and key */
+    b.to = v4(127, 0, 0, 1, 41002);
+    sender_init(&c, 9, 0x9999, 1, v4(10, 0, 0, 9, 5004)); /* destination unknown */
+    disclose_to(&x, "siprec-1", "s1", &a, "127.0.0.1:41000");
+    disclose_to(&x, "siprec-2", "s2", &b, "127.0.0.1:41002");
+    send_n(&x, &b, 10);
+    send_n(&x, &a, 12);
+    send_n(&x, &c, 5);
+    ar1 = arch_of(&x.fs, "siprec-1");
+    ar2 = arch_of(&x.fs, "siprec-2");
+    tap_ok(ar1 && stream_exact(ar1, "s1", 0x9999, 1, 12) && ar1->n_st == 1,
+           "fork destination: session 1's key binds only packets to its port (12 bit-exact)");
+    tap_ok(ar2 && stream_exact(ar2, "s2", 0x9999, 1, 10) && ar2->n_st == 1,
+           "fork destination: session 2's packets land in session 2's call (10 bit-exact)");
+    tap_ok(fx_stats(&x).unbound_now == 1 && fx_stats(&x).recorded == 22,
+           "fork destination: a packet to an unknown destination binds no scoped key");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&b);
+    sender_fini(&c);
     fstore_free(&x.fs);
 }
 
@@ -994,6 +1061,7 @@ int main(void)
     t_trial();
     t_rogue();
     t_false_ssrc_and_scope();
+    t_dest_scope();
     t_rekey_ssrc_change_roc();
     t_pause();
     t_flood();
