@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ka_priv.h"
+#include "authz.h"
 
 /* "identity;aor=...;domain=...;call-id=..."; item.p points into list, so
  * an error's column is where in the list it is. */

@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "ka_priv.h"
+#include "authz.h"
 
 enum sr_err ka_filter_add(struct ka_filter *f, enum ka_filter_kind kind, struct slice value)
 {
