@@ -87,6 +87,12 @@ static const struct conf_item cfg_items[] = {
 };
 #undef F
 
+/* What a SIGHUP applies, each part all or nothing; counted by part when
+ * it cannot be applied (srtprec_recorder_reload_failures_total). */
+enum reload_part { RELOAD_CONFIG, RELOAD_LOG_LEVEL, RELOAD_TLS, RELOAD_RECIPIENTS, RELOAD_PARTS };
+static const char *const reload_part_names[RELOAD_PARTS] = { "config", "log_level", "tls",
+                                                             "recipients" };
+
 struct recorder {
     struct rd_cfg cfg;
     struct rd_loop *loop;
@@ -102,6 +108,8 @@ struct recorder {
     uint64_t mismatches_gone; /* identity mismatches of subscriptions already destroyed */
     int argc;             /* for a SIGHUP reload: the same file and overrides */
     char **argv;
+    uint64_t reloads;     /* SIGHUPs handled */
+    uint64_t reload_failed[RELOAD_PARTS]; /* parts a reload could not apply (kept old) */
 };
 
 /* Keys a SIGHUP applies; every other key changed in the file is reported
@@ -162,13 +170,16 @@ static void reload(struct recorder *r)
     int help = 0, lvl;
     size_t restart = 0;
 
+    r->reloads++;
     if (!n) {
         log_error("reload: out of memory; nothing changed");
+        r->reload_failed[RELOAD_CONFIG]++;
         return;
     }
     if (conf_load(cfg_items, SR_ARRAY_LEN(cfg_items), n, "recorder", r->argc, r->argv, &help, why,
                   sizeof(why)) != SR_OK) {
         log_error("reload: %s; nothing changed", why);
+        r->reload_failed[RELOAD_CONFIG]++;
         free(n);
         return;
     }
@@ -181,6 +192,7 @@ static void reload(struct recorder *r)
     lvl = log_level_parse(n->log_level);
     if (lvl < 0) {
         log_error("reload: log-level '%s' unknown; kept %s", n->log_level, r->cfg.log_level);
+        r->reload_failed[RELOAD_LOG_LEVEL]++;
     } else if (strcmp(n->log_level, r->cfg.log_level) != 0) {
         log_set_level((enum log_level)lvl);
         log_notice("reload: log-level %s -> %s", r->cfg.log_level, n->log_level);
@@ -191,6 +203,7 @@ static void reload(struct recorder *r)
             log_warn("reload: TLS was off at start (lab mode); turning it on needs a restart");
     } else if (!n->tls_cert[0] || !n->tls_key[0] || !n->tls_ca[0]) {
         log_error("reload: tls-cert, tls-key and tls-ca may not be emptied; TLS kept as it was");
+        r->reload_failed[RELOAD_TLS]++;
     } else {
         /* Files are read again even when their names did not change: a
          * certificate or CRL renewed in place is the common case. */
@@ -201,6 +214,7 @@ static void reload(struct recorder *r)
             log_error("reload: TLS (%s, %s, %s, crl %s): %s; the old certificate, key, CA and "
                       "CRL stay in use", n->tls_cert, n->tls_key, n->tls_ca,
                       n->tls_crl[0] ? n->tls_crl : "none", sr_strerror(err));
+            r->reload_failed[RELOAD_TLS]++;
         } else {
             for (size_t i = 0; i < r->n_subs; i++)
                 rd_sub_set_tls(r->subs[i], ctx);
@@ -222,6 +236,7 @@ static void reload(struct recorder *r)
         if (rd_recipients_load(n->archive_recipients, &rc) != SR_OK) {
             log_error("reload: archive-recipients %s not loaded; new archives keep the old set",
                       n->archive_recipients);
+            r->reload_failed[RELOAD_RECIPIENTS]++;
         } else {
             old = atomic_exchange(&r->cfg.recipients_reload, rc);
             stor_recipients_free(old); /* an earlier reload's, never taken */
@@ -312,6 +327,16 @@ static void subs_metrics(FILE *f, void *arg)
                "# TYPE srtprec_recorder_keyagent_identity_mismatch_total counter\n"
                "srtprec_recorder_keyagent_identity_mismatch_total %llu\n",
             (unsigned long long)n);
+    fprintf(f, "# HELP srtprec_recorder_reloads_total SIGHUP reloads handled.\n"
+               "# TYPE srtprec_recorder_reloads_total counter\n"
+               "srtprec_recorder_reloads_total %llu\n"
+               "# HELP srtprec_recorder_reload_failures_total Parts of a reload that could not "
+               "be applied (the old state kept).\n"
+               "# TYPE srtprec_recorder_reload_failures_total counter\n",
+            (unsigned long long)r->reloads);
+    for (size_t i = 0; i < RELOAD_PARTS; i++)
+        fprintf(f, "srtprec_recorder_reload_failures_total{part=\"%s\"} %llu\n",
+                reload_part_names[i], (unsigned long long)r->reload_failed[i]);
     /* The archive registry's index and disk counters (docs/recorder.md,
      * "Index and disk failures"). */
     if (r->cfg.archives_live)

@@ -49,6 +49,15 @@ loadgen() { # calls duration_ms out
         --calls="$1" --duration-ms="$2" --settle-ms=300 --out="$run/$3.tsv" >"$run/$3.out" 2>"$run/$3.log"
 }
 metric() { awk -v n="$1" '$1 == n { print $2 }' "$run/recorder.prom" 2>/dev/null; }
+# Waits (bounded) until metric $1 reads $2; the file is rewritten every 200 ms.
+metric_is() { # name value [tenths]
+    for _ in $(seq 1 "${3:-30}"); do
+        [ "$(metric "$1")" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+fails() { metric "srtprec_recorder_reload_failures_total{part=\"$1\"}"; }
 # For every archive in the list: the verify line; prints "bad" for each
 # archive whose index row (packets, streams, state) differs from it.
 check_rows() { # want_state want_end files...
@@ -73,19 +82,18 @@ lg=$!
 stack_wait_log "$run/recorder.log" "recording into archive" 10
 sleep 0.5
 kill -HUP "$rec"
-stack_wait_log "$run/recorder.log" "reload done" 5; ok $? "SIGHUP reloads (logged)"
-grep -q "reload: TLS certificate" "$run/recorder.log"; ok $? "the TLS certificate, key, CA and CRL are read again"
+metric_is srtprec_recorder_reloads_total 1 50; ok $? "SIGHUP reloads (reloads_total 1)"
+[ "$(fails config)$(fails tls)$(fails recipients)$(fails log_level)" = 0000 ]
+ok $? "every part applied: the TLS certificate, key, CA and CRL and the recipients read again"
 # A reload that cannot be applied keeps the old state.
 cp "$run/srtprec.conf" "$run/srtprec.conf.good"
 sed -i "0,/^tls-cert = .*recorder.crt/s||tls-cert = $run/missing.crt|" "$run/srtprec.conf"
 sed -i "/^\[recorder\]/,/^\[api\]/s/^log-level = info/log-level = shouting/" "$run/srtprec.conf"
 sed -i "s|^archive-recipients = .*|archive-recipients = $run/missing-recipient.crt|" "$run/srtprec.conf"
 kill -HUP "$rec"
-sleep 0.5
-grep -q "reload: TLS .*missing.crt.*old certificate, key, CA and CRL stay in use" "$run/recorder.log" &&
-    grep -q "log-level 'shouting' unknown" "$run/recorder.log" &&
-    grep -q "archive-recipients .*missing-recipient.crt not loaded; new archives keep the old set" "$run/recorder.log"
-ok $? "a reload with a missing certificate, recipient and a bad log level keeps the old ones"
+metric_is srtprec_recorder_reloads_total 2 50 &&
+    [ "$(fails config)$(fails tls)$(fails recipients)$(fails log_level)" = 0111 ]
+ok $? "a reload with a missing certificate, recipient and a bad log level keeps the old ones (failures counted by part: $(fails tls) $(fails recipients) $(fails log_level))"
 cp "$run/srtprec.conf.good" "$run/srtprec.conf"
 wait "$lg"; ok $? "3 calls sent through two SIGHUPs"
 kill -0 "$rec" 2>/dev/null; ok $? "the recorder is still running"
@@ -107,8 +115,8 @@ mkdir -p "$run/done1" && mv "$run"/archive/*.srec "$run/done1/"
 # --- a second archive recipient by reload, then the index locked --------------
 sed -i "s|^archive-recipients = .*|archive-recipients = $pki/auditor.crt, $pki/api.crt|" "$run/srtprec.conf"
 kill -HUP "$rec"
-stack_wait_log "$run/recorder.log" "reload: archive-recipients .*api.crt loaded" 5
-ok $? "SIGHUP loads a new archive-recipients list"
+metric_is srtprec_recorder_reloads_total 3 50 && [ "$(fails recipients)" = 1 ]
+ok $? "SIGHUP loads a new archive-recipients list (no new recipients failure)"
 (echo "BEGIN IMMEDIATE; INSERT INTO schema_version VALUES (2);"; sleep 5; echo "ROLLBACK;") |
     sqlite3 "$run/index.sqlite" &
 lock_pid=$!
@@ -116,7 +124,12 @@ sleep 0.3
 loadgen 2 1000 locked; ok $? "2 calls sent while the index is write-locked"
 sealed=$(stack_wait_sealed "$run/archive" 2 10)
 [ "$sealed" -ge 2 ]; ok $? "their archives are sealed while the lock is held ($sealed)"
-grep -q "index: cannot write the .* row .*queued" "$run/recorder.log"; ok $? "the failed index writes are queued"
+for _ in $(seq 1 30); do
+    q=$(metric srtprec_recorder_index_rows_queued_total)
+    [ "${q:-0}" -ge 2 ] && break
+    sleep 0.1
+done
+[ "${q:-0}" -ge 2 ]; ok $? "the failed index writes are queued (index_rows_queued_total $q)"
 wait "$lock_pid"; lock_pid=
 rows=0
 for _ in $(seq 1 100); do
