@@ -43,6 +43,8 @@ enum {
     DEFAULT_UNMATCHED_PER_MIN = 256,
     DEFAULT_OPENS_PER_S = 1000,
     GIVE_UP_LOG_MAX = 8, /* streams named per scan when their key did not come */
+    DUP_WINDOW = 16,     /* fingerprints of a stream's last packets: a mirror's second copy
+                            (ingress and egress, capture and fork) comes within a few packets */
 };
 
 struct rd_call;
@@ -80,6 +82,8 @@ struct rd_stream {
     uint64_t highest_ext_seq;
     uint64_t last_ext_ts;
     uint32_t last_ts;
+    uint64_t dup_fp[DUP_WINDOW]; /* fingerprints of its last packets that authenticated */
+    unsigned dup_next;
     struct rd_stream *next;    /* in call->streams, or in e->unbound */
 };
 
@@ -656,6 +660,36 @@ static void record_held_encrypted(void *arg, uint8_t *pkt, size_t len, uint64_t 
     record_encrypted(d->e, d->s, pkt, len, ts_us, flags & 1u);
 }
 
+/* A packet's fingerprint, taken before it is decrypted in place: its
+ * length, header and trailing authentication tag.  Two copies of one packet
+ * have the same; another packet of the stream has another sequence number
+ * (or SRTCP index) and tag. */
+static uint64_t pkt_fingerprint(const uint8_t *pkt, size_t len)
+{
+    uint64_t h = 1469598103934665603ull ^ len;
+    size_t head = len < 12 ? len : 12, tail = len - head < 10 ? len - head : 10;
+
+    for (size_t i = 0; i < head; i++)
+        h = (h ^ pkt[i]) * 1099511628211ull;
+    for (size_t i = len - tail; i < len; i++)
+        h = (h ^ pkt[i]) * 1099511628211ull;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+static bool dup_seen(const struct rd_stream *s, uint64_t fp)
+{
+    for (size_t i = 0; i < DUP_WINDOW; i++)
+        if (s->dup_fp[i] == fp)
+            return true;
+    return false;
+}
+
+static void dup_remember(struct rd_stream *s, uint64_t fp)
+{
+    s->dup_fp[s->dup_next] = fp;
+    s->dup_next = (s->dup_next + 1) % DUP_WINDOW;
+}
+
 /* Unprotect with the current session; during a re-key, try the other key
  * too (on a copy: a failed GCM try may leave garbage in the buffer). */
 static enum sr_err unprotect_any(struct rec_eng *e, struct rd_stream *s, uint8_t *pkt,
@@ -696,9 +730,14 @@ static enum sr_err unprotect_any(struct rec_eng *e, struct rd_stream *s, uint8_t
     return SR_OK;
 }
 
-static void count_crypto_err(struct rec_eng *e, struct rd_stream *s, enum sr_err err)
+/* A replay whose fingerprint is one of the stream's last recorded packets
+ * is the same packet seen twice (a mirror), not an attack: counted apart,
+ * and not in the trailer (nothing of the call was lost). */
+static void count_crypto_err(struct rec_eng *e, struct rd_stream *s, enum sr_err err, uint64_t fp)
 {
-    if (err == SR_EAUTH || err == SR_ENOKEY) {
+    if (err == SR_EREPLAY && dup_seen(s, fp)) {
+        e->st.duplicates++;
+    } else if (err == SR_EAUTH || err == SR_ENOKEY) {
         e->st.auth_fail++;
         s->call->counts.auth_fail++;
     } else if (err == SR_EREPLAY) {
@@ -740,12 +779,14 @@ static void record_rtp(struct rec_eng *e, struct rd_stream *s, uint8_t *pkt, siz
 {
     struct rec_rtp rtp;
     struct stor_pkt sp;
+    uint64_t fp = pkt_fingerprint(pkt, len);
     enum sr_err err = unprotect_any(e, s, pkt, &len, false);
 
     if (err) {
-        count_crypto_err(e, s, err);
+        count_crypto_err(e, s, err, fp);
         return;
     }
+    dup_remember(s, fp);
     if (rec_rtp_parse(pkt, len, false, &rtp, NULL) != SR_OK) {
         e->st.malformed++;
         s->call->counts.malformed++;
@@ -783,12 +824,14 @@ static void record_rtcp(struct rec_eng *e, struct rd_stream *s, uint8_t *pkt, si
                         uint64_t arrival_us)
 {
     struct stor_pkt sp = { 0 };
+    uint64_t fp = pkt_fingerprint(pkt, len);
     enum sr_err err = unprotect_any(e, s, pkt, &len, true);
 
     if (err) {
-        count_crypto_err(e, s, err);
+        count_crypto_err(e, s, err, fp);
         return;
     }
+    dup_remember(s, fp);
     if (!s->rtcp_added) {
         struct stor_stream_info si;
         stream_info(s, true, &si);
@@ -1737,6 +1780,11 @@ void rec_eng_set_authorised(struct rec_eng *e, bool authorised)
 void rec_eng_count_source_drops(struct rec_eng *e, uint64_t n)
 {
     e->st.kernel_drops += n;
+    /* Which call lost them is unknown: every call open now carries them in
+     * its trailer (overload), an upper bound of what it may have lost. */
+    for (struct rd_call *c = e->calls; n && c; c = c->next)
+        if (!c->unmatched && !c->ended)
+            c->counts.overload += n;
 }
 
 void rec_eng_stats(struct rec_eng *e, struct rec_eng_stats *out)

@@ -114,6 +114,8 @@ struct rec_eng_stats {
     uint64_t calls_kept;        /**< calls a full state omitted but whose media still flowed */
     uint64_t paused;            /**< packets of a stream its key source paused (not recorded) */
     uint64_t calls_deferred;    /**< calls opened a second later: over their source's opens/s */
+    uint64_t duplicates;        /**< second copies of a packet already recorded (a mirror that
+                                     shows a stream twice): not recorded again */
     uint64_t streams, unbound_now, held_now, held_slots; /**< gauges */
 };
 #define REC_ENG_FIRST_GAUGE offsetof(struct rec_eng_stats, streams)
@@ -146,7 +148,9 @@ uint64_t rec_eng_tick(struct rec_eng *e, uint64_t now_us);
  *  comes are counted ("unauthorised"), not archived.  Any thread. */
 void rec_eng_set_authorised(struct rec_eng *e, bool authorised);
 /** Datagrams the media source lost before the engine saw them (kernel
- *  queue overflow, capture ring drops). */
+ *  queue overflow, capture ring drops): counted, and added to the trailer
+ *  counts (overload) of every call open now, since which call lost them
+ *  is unknown. */
 void rec_eng_count_source_drops(struct rec_eng *e, uint64_t n);
 /** The counters now, gauges filled in.  Same thread as the others. */
 void rec_eng_stats(struct rec_eng *e, struct rec_eng_stats *out);

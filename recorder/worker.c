@@ -391,6 +391,7 @@ static void metrics_write(struct rd_media *m)
     D("source_full", st.source_full);
     D("unmatched_budget", st.unmatched_budget);
     D("paused", st.paused);
+    D("duplicate", st.duplicates);
 #undef D
     C("streams_trial_bound_total", "Streams bound to their key by trial authentication.",
       st.trial_bound);

@@ -466,7 +466,7 @@ static uint64_t accounted(const struct rec_eng_stats *st)
 {
     return st->recorded + st->rtcp + st->encrypted_kept + st->auth_fail + st->replay +
            st->malformed + st->no_stream_slot + st->storage_err + st->unauthorised +
-           st->unbound_full + st->source_full + st->unmatched_budget + st->paused;
+           st->unbound_full + st->source_full + st->unmatched_budget + st->paused + st->duplicates;
 }
 
 static void check(struct fz *z)

@@ -324,6 +324,46 @@ static void send_one(struct fx *x, struct sender *s)
     rec_eng_packet(x->e, &p);
 }
 
+/* The next packet of s, protected, into pkt; returns its length. */
+static size_t build_one(struct sender *s, uint8_t pkt[256])
+{
+    size_t len = 12 + 160;
+
+    pkt[0] = 0x80;
+    pkt[1] = 0;
+    pkt[2] = (uint8_t)(s->seq >> 8);
+    pkt[3] = (uint8_t)s->seq;
+    pkt[4] = (uint8_t)(s->ts >> 24);
+    pkt[5] = (uint8_t)(s->ts >> 16);
+    pkt[6] = (uint8_t)(s->ts >> 8);
+    pkt[7] = (uint8_t)s->ts;
+    pkt[8] = (uint8_t)(s->ssrc >> 24);
+    pkt[9] = (uint8_t)(s->ssrc >> 16);
+    pkt[10] = (uint8_t)(s->ssrc >> 8);
+    pkt[11] = (uint8_t)s->ssrc;
+    payload_of(s->ssrc, s->seq, pkt + 12);
+    if (rec_srtp_protect(s->tx, pkt, &len, 256) != SR_OK)
+        tap_ok(false, "protect seq %u", s->seq);
+    s->seq++;
+    s->ts += 160;
+    return len;
+}
+
+/* Hand the engine a copy of pkt (it decrypts in place) as sent by s. */
+static void deliver_copy(struct fx *x, const struct sender *s, const uint8_t *pkt, size_t len)
+{
+    uint8_t buf[256];
+    struct rec_eng_pkt p = { 0 };
+
+    memcpy(buf, pkt, len);
+    p.data = buf;
+    p.len = len;
+    p.src = s->from;
+    p.dst = s->to;
+    p.arrival_wall_us = x->clk.wall;
+    rec_eng_packet(x->e, &p);
+}
+
 static void send_n(struct fx *x, struct sender *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -703,6 +743,98 @@ static void t_dest_scope(void)
     fstore_free(&x.fs);
 }
 
+/* Both directions of a call as a capture sees them, keyed the way
+ * srtprec-sdp-disclose discloses an offer/answer: each stream's src is its
+ * sender's c=/m= address, dst the other side's. */
+static void disclose_pair(struct fx *x, const char *call_id, const struct sender *a,
+                          const struct sender *b)
+{
+    struct sipev_keybody kb;
+    struct sipev_dialog *d;
+    const struct sender *ss[2] = { a, b };
+
+    sipev_keybody_init(&kb);
+    sipev_keybody_add_dialog(&kb, &d);
+    snprintf(d->call_id, sizeof(d->call_id), "%s", call_id);
+    for (int i = 0; i < 2; i++) {
+        struct sipev_stream *st = &d->streams[d->n_streams++];
+        snprintf(st->id, sizeof(st->id), "audio0-%s", i ? "rx" : "tx");
+        st->direction = i ? SIPEV_DIR_RECV : SIPEV_DIR_SEND;
+        snprintf(st->codec, sizeof(st->codec), "PCMU");
+        snprintf(st->media, sizeof(st->media), "audio");
+        st->clock_rate = 8000;
+        snprintf(st->src, sizeof(st->src), "10.0.0.%u:%u", i ? 2u : 1u, i ? 5000u : 4000u);
+        snprintf(st->dst, sizeof(st->dst), "10.0.0.%u:%u", i ? 1u : 2u, i ? 4000u : 5000u);
+        st->n_keys = 1;
+        st->keys[0].suite = SIPEV_SUITE_AES_CM_128_HMAC_SHA1_80;
+        st->keys[0].master_len = 30;
+        memcpy(st->keys[0].master, ss[i]->master, 30);
+    }
+    rec_eng_keybody(x->e, "ka1", &kb);
+    sipev_keybody_fini(&kb);
+}
+
+/* A mirror port: both directions of a call by 5-tuple, every packet seen
+ * twice (ingress and egress), some before the key came.  Each stream is
+ * recorded once, bit-exact; the second copies are counted as duplicates,
+ * not replays; a packet replayed long after is still a replay.  Capture
+ * drops go to the trailer of the call open at the time. */
+static void t_capture_pair_duplicates(void)
+{
+    struct fx x;
+    struct sender a, b;
+    struct farch *ar;
+    uint8_t pkt[256], old[256];
+    size_t len, old_len = 0;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 21, 0x2101, 10, v4(10, 0, 0, 1, 4000));
+    a.to = v4(10, 0, 0, 2, 5000);
+    sender_init(&b, 22, 0x2202, 70, v4(10, 0, 0, 2, 5000));
+    b.to = v4(10, 0, 0, 1, 4000);
+    for (int i = 0; i < 5; i++) { /* before the key: held, twice */
+        len = build_one(&a, pkt);
+        deliver_copy(&x, &a, pkt, len);
+        deliver_copy(&x, &a, pkt, len);
+        fx_advance(&x, 20);
+    }
+    disclose_pair(&x, "cap-1", &a, &b);
+    for (int i = 0; i < 40; i++) {
+        len = build_one(&a, pkt);
+        deliver_copy(&x, &a, pkt, len);
+        deliver_copy(&x, &a, pkt, len);
+        if (i == 0) {
+            memcpy(old, pkt, len);
+            old_len = len;
+        }
+        len = build_one(&b, pkt);
+        deliver_copy(&x, &b, pkt, len);
+        deliver_copy(&x, &b, pkt, len);
+        fx_advance(&x, 20);
+    }
+    ar = arch_of(&x.fs, "cap-1");
+    tap_ok(ar && stream_exact(ar, "audio0-tx", 0x2101, 10, 45) &&
+               stream_exact(ar, "audio0-rx", 0x2202, 70, 40) && ar->n_st == 2,
+           "capture: both directions matched by 5-tuple, each stream once, bit-exact");
+    tap_ok(fx_stats(&x).duplicates == 85 && fx_stats(&x).replay == 0 &&
+               fx_stats(&x).recorded == 85,
+           "capture: 85 second copies counted as duplicates, none as replays");
+    deliver_copy(&x, &a, old, old_len); /* 39 packets later: out of the window */
+    tap_ok(fx_stats(&x).replay == 1 && fx_stats(&x).duplicates == 85,
+           "capture: a packet replayed after the duplicate window is a replay");
+    rec_eng_count_source_drops(x.e, 7);
+    disclose(&x, "ka1", "cap-1", false, true, NULL, 0);
+    fx_advance(&x, 1200);
+    tap_ok(ar->released && ar->counts.overload == 7 && ar->counts.replay == 1 &&
+               fx_stats(&x).kernel_drops == 7,
+           "capture: ring drops while the call was open are in its trailer (overload 7)");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&b);
+    fstore_free(&x.fs);
+}
+
 static void t_rekey_ssrc_change_roc(void)
 {
     struct fx x;
@@ -1062,6 +1194,7 @@ int main(void)
     t_rogue();
     t_false_ssrc_and_scope();
     t_dest_scope();
+    t_capture_pair_duplicates();
     t_rekey_ssrc_change_roc();
     t_pause();
     t_flood();
