@@ -54,8 +54,19 @@ struct rd_cfg {
     unsigned long flush_interval_ms;
     unsigned long rcvbuf;
     unsigned long workers;         /**< receive threads; 0 = online CPUs */
+    char capture[CONF_STR_MAX];        /**< interfaces to capture on (docs/capture.md) */
+    char capture_filter[CONF_STR_MAX]; /**< BPF expression */
+    char capture_file[CONF_STR_MAX];   /**< a pcap/pcapng file to replay instead */
+    char capture_pace[16];             /**< recorded | fast */
+    unsigned long capture_buffer;
+    unsigned long capture_timeout_ms;
+    bool capture_promisc;
     bool lab_allow_plain_tcp;
     bool allow_nss_libsrtp;
+    /** Not a key: the capture sources (capture.h) when capture or
+     *  capture-file is set (main opens them before rd_media_create and
+     *  closes them after rd_media_destroy); each engine attaches its share. */
+    struct rd_cap *cap;
     /** Not a key: set by main when a stop signal came, before rd_media_destroy,
      *  so that archives still open then are sealed as cut by shutdown
      *  (STOR_END_SHUTDOWN); read by the archive registry on any thread. */
@@ -234,6 +245,8 @@ struct rd_eng_cfg {
     unsigned long max_held_bytes;   /**< and of max-held-bytes */
     bool reuseport;                 /**< SO_REUSEPORT: one of several sockets on media-listen */
     bool log_keys;                  /**< log what key bodies disclose (one engine of several) */
+    unsigned cap_slot, cap_slots;   /**< this engine's share of cfg->cap: sources i with
+                                         i % cap_slots == cap_slot (cap_slots 0: 1) */
 };
 enum sr_err rd_eng_create(struct rd_eng **out, const struct rd_eng_cfg *ec);
 /** Archives held packets encrypted, releases every call (the last engine to

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "daemon_priv.h"
 #include "harden.h"
 #include "log.h"
@@ -80,6 +81,25 @@ static const struct conf_item cfg_items[] = {
     { "rcvbuf", CONF_UINT, F(rcvbuf), "8388608", 65536, 1073741824, "UDP receive buffer bytes" },
     { "workers", CONF_UINT, F(workers), "0", 0, 64,
       "media receive threads, each with its own SO_REUSEPORT socket; 0: one per online CPU" },
+    { "capture", CONF_STR, F(capture), "", 0, 0,
+      "interfaces to capture SRTP on (a mirror port: SPAN, RSPAN, ERSPAN, VXLAN), comma-"
+      "separated; needs CAP_NET_RAW, every other privilege is dropped (docs/capture.md)" },
+    { "capture-filter", CONF_STR, F(capture_filter), "udp", 0, 0,
+      "BPF expression (pcap-filter(7)) of the frames captured; narrow it to the media ports "
+      "or VLANs of the calls recorded" },
+    { "capture-promisc", CONF_BOOL, F(capture_promisc), "no", 0, 0,
+      "put the capture interfaces in promiscuous mode" },
+    { "capture-buffer", CONF_UINT, F(capture_buffer), "67108864", 1048576, 2147483647,
+      "kernel capture ring bytes per interface (64 MiB: about one second at 200,000 packets/s "
+      "of G.711 with the TPACKET_V3 ring)" },
+    { "capture-timeout-ms", CONF_UINT, F(capture_timeout_ms), "5", 0, 1000,
+      "ring blocks are handed over at the latest after this (TPACKET_V3); 0: immediate mode, "
+      "which libpcap runs on the TPACKET_V2 ring (fixed 4 KiB frames: fewer packets per byte)" },
+    { "capture-file", CONF_STR, F(capture_file), "", 0, 0,
+      "replay this pcap or pcapng file instead of listening on capture interfaces, then seal "
+      "and exit (starts once a keyagent accepted the subscription and sent its key state)" },
+    { "capture-pace", CONF_STR, F(capture_pace), "recorded", 0, 0,
+      "capture-file replay: recorded (the file's own timing) or fast (as fast as possible)" },
     { "lab-allow-plain-tcp", CONF_BOOL, F(lab_allow_plain_tcp), "no", 0, 0,
       "LAB ONLY: subscribe over plain TCP, so keys cross the network unprotected" },
     { "allow-nss-libsrtp", CONF_BOOL, F(allow_nss_libsrtp), "no", 0, 0,
@@ -466,6 +486,23 @@ static int setup(struct recorder *r)
     r->sigwatch.on_event = on_signal;
     if (r->sigwatch.fd < 0 || rd_loop_add(r->loop, &r->sigwatch, EPOLLIN) != SR_OK)
         return -1;
+    if (r->cfg.capture[0] || r->cfg.capture_file[0]) {
+        struct rd_cap_cfg cc = { r->cfg.capture, r->cfg.capture_file, r->cfg.capture_filter,
+                                 r->cfg.capture_promisc, r->cfg.capture_buffer,
+                                 r->cfg.capture_timeout_ms,
+                                 strcmp(r->cfg.capture_pace, "fast") == 0 };
+        if (strcmp(r->cfg.capture_pace, "fast") != 0 &&
+            strcmp(r->cfg.capture_pace, "recorded") != 0) {
+            log_error("capture-pace '%s': expected recorded or fast", r->cfg.capture_pace);
+            return -1;
+        }
+        if (rd_cap_open(&r->cfg.cap, &cc) != SR_OK)
+            return -1;
+        /* Before rd_media_create starts any thread: capabilities are per
+         * thread, and the capture is the only thing that needed any. */
+        if (rd_cap_drop_privileges(r->cfg.cap) != SR_OK)
+            return -1;
+    }
     err = rd_media_create(&r->media, &r->cfg, r->loop, r->index);
     if (err) {
         log_error("media %s: %s", r->cfg.media_listen, sr_strerror(err));
@@ -492,6 +529,11 @@ static void run(struct recorder *r)
             r->ever_authorised = r->ever_authorised || rd_sub_active(r->subs[i]);
         }
         rd_media_set_authorised(r->media, r->ever_authorised);
+        if (rd_cap_done(r->cfg.cap)) {
+            log_notice("capture-file %s replayed: sealing and exiting", r->cfg.capture_file);
+            r->stop = true;
+            break;
+        }
         t = rd_media_tick(r->media, now);
         next = t < next ? t : next;
         if (now >= stats_at) {
@@ -520,6 +562,7 @@ static void cleanup(struct recorder *r)
     if (r->media)
         rd_media_log_stats(r->media);
     rd_media_destroy(r->media); /* seals every open archive */
+    rd_cap_close(r->cfg.cap);
     stor_recipients_free(atomic_exchange(&r->cfg.recipients_reload, NULL));
     if (r->sigwatch.fd > 0)
         close(r->sigwatch.fd);

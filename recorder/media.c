@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "daemon_priv.h"
 #include "log.h"
 #include "rec.h"
@@ -44,6 +46,10 @@ struct rd_eng {
     struct rd_sock socks[MAX_PORTS];
     size_t n_socks;
     struct rd_sock *cur;           /* the socket on_udp is reading */
+    unsigned cap_slot;             /* its share of cfg->cap (capture.h) */
+    bool cap_attached;
+    bool keys_seen;                /* a key body was applied: a capture file may start */
+    atomic_bool authorised;
     pthread_mutex_t pub_mu;        /* guards pub, the copy other threads read */
     struct rec_eng_stats pub;
     uint8_t bufs[BATCH][PKT_CAP];
@@ -318,6 +324,14 @@ enum sr_err rd_eng_create(struct rd_eng **out, const struct rd_eng_cfg *ec)
     err = open_socks(m, cfg->media_listen, ec->reuseport);
     if (err)
         goto fail;
+    if (cfg->cap) {
+        m->cap_slot = ec->cap_slot;
+        err = rd_cap_attach(cfg->cap, ec->cap_slot, ec->cap_slots ? ec->cap_slots : 1, m->loop,
+                            m->eng);
+        m->cap_attached = true; /* detach undoes a part too */
+        if (err)
+            goto fail;
+    }
     stats_publish(m);
     *out = m;
     return SR_OK;
@@ -330,6 +344,8 @@ void rd_eng_destroy(struct rd_eng *m, struct rec_eng_stats *final)
 {
     if (!m)
         return;
+    if (m->cap_attached)
+        rd_cap_detach(m->cfg->cap, m->cap_slot);
     for (size_t i = 0; i < m->n_socks; i++) {
         rd_loop_del(m->loop, &m->socks[i].w);
         close(m->socks[i].w.fd);
@@ -342,17 +358,26 @@ void rd_eng_destroy(struct rd_eng *m, struct rec_eng_stats *final)
 void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybody *kb)
 {
     rec_eng_keybody(m->eng, peer, kb);
+    m->keys_seen = true;
 }
 
 uint64_t rd_eng_tick(struct rd_eng *m, uint64_t now)
 {
-    uint64_t next = rec_eng_tick(m->eng, now);
+    uint64_t next = rec_eng_tick(m->eng, now), t;
 
+    if (m->cap_attached) {
+        /* A file is replayed once a keyagent accepted us and sent its first
+         * key state: its packets then meet the keys disclosed so far. */
+        t = rd_cap_tick(m->cfg->cap, m->cap_slot, sr_now_us(),
+                        m->keys_seen && atomic_load(&m->authorised));
+        next = t < next ? t : next;
+    }
     stats_publish(m);
     return next;
 }
 
 void rd_eng_set_authorised(struct rd_eng *m, bool authorised)
 {
+    atomic_store(&m->authorised, authorised);
     rec_eng_set_authorised(m->eng, authorised);
 }

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "daemon_priv.h"
 #include "log.h"
 #include "loop_priv.h"
@@ -243,6 +244,8 @@ static enum sr_err worker_init(struct rd_worker *w, struct rd_media *m, size_t n
     ec.max_held_bytes = m->cfg->max_held_bytes / n_workers;
     ec.reuseport = true;
     ec.log_keys = w == m->w; /* every worker applies every key body: one tells the log */
+    ec.cap_slot = (unsigned)(w - m->w);
+    ec.cap_slots = (unsigned)n_workers;
     err = rd_eng_create(&w->eng, &ec);
     if (err)
         return err;
@@ -277,7 +280,7 @@ enum sr_err rd_media_create(struct rd_media **out, const struct rd_cfg *cfg, str
         goto fail;
     if (workers_wanted(cfg) == 1) {
         struct rd_eng_cfg ec = { cfg, loop, m->archives, cfg->max_held_packets,
-                                 cfg->max_held_bytes, false, true };
+                                 cfg->max_held_bytes, false, true, 0, 1 };
         err = rd_eng_create(&m->eng, &ec);
         if (err)
             goto fail;
@@ -419,6 +422,7 @@ static void metrics_write(struct rd_media *m)
     G("workers", "Receive threads.", m->eng ? 1 : m->n_workers);
 #undef C
 #undef G
+    rd_cap_metrics(m->cfg->cap, f);
     if (m->extra_metrics)
         m->extra_metrics(f, m->extra_arg);
     if (fflush(f) != 0 || ferror(f)) {
