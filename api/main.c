@@ -32,6 +32,7 @@ struct api_cfg {
     char tokens_file[CONF_STR_MAX];
     char client_ca[CONF_STR_MAX];
     char client_certs_file[CONF_STR_MAX];
+    char client_crl[CONF_STR_MAX];
     char log_level[CONF_STR_MAX];
     unsigned long max_connections;
     unsigned long connection_timeout;
@@ -66,6 +67,9 @@ static const struct conf_item api_items[] = {
          "CA certificates (PEM) for client certificates; empty: none requested"),
     ITEM("client-certs-file", CONF_STR, client_certs_file, "", 0, 0,
          "client-certificate roles: '<identity> <role[,role]>' per line (SAN URI, email or DNS)"),
+    ITEM("client-crl", CONF_STR, client_crl, "", 0, 0,
+         "PEM CRLs from the client-ca, read again on SIGHUP; revoked client certificates get "
+         "401 (empty: no revocation check)"),
     ITEM("log-level", CONF_STR, log_level, "notice", 0, 0, "error|warn|notice|info|debug"),
     ITEM("max-connections", CONF_UINT, max_connections, "64", 1, 10000,
          "concurrent HTTP connections"),
@@ -196,6 +200,7 @@ struct app {
     struct api_cfg cfg;
     struct api_tokens *tokens;   /* until the server takes them */
     struct api_certmap *certs;
+    struct api_crl *crl;
     char *tls_cert_pem, *tls_key_pem, *client_ca_pem;
     size_t tls_cert_len, tls_key_len, client_ca_len;
     struct api_server *srv;
@@ -237,6 +242,10 @@ static int options(struct app *a, int argc, char **argv)
         log_error("client-ca and client-certs-file go together");
         return 2;
     }
+    if (a->cfg.client_crl[0] && !a->cfg.client_ca[0]) {
+        log_error("client-crl needs client-ca (the CRLs are verified against it)");
+        return 2;
+    }
     if (a->cfg.client_ca[0] && a->cfg.lab_plain_http) {
         log_error("client-ca needs TLS (lab-plain-http=no)");
         return 2;
@@ -253,15 +262,16 @@ static int options(struct app *a, int argc, char **argv)
     return 0;
 }
 
-/* Load the tokens file and the client-certs file (when configured), both or
- * neither: SIGHUP must never leave one new and one old. */
+/* Load the tokens file, the client-certs file and the client CRLs (when
+ * configured), all or none: SIGHUP must never leave one new and one old. */
 static bool auth_load(const struct api_cfg *cfg, struct api_tokens **tokens,
-                      struct api_certmap **certs)
+                      struct api_certmap **certs, struct api_crl **crl)
 {
     char why[512];
 
     *tokens = NULL;
     *certs = NULL;
+    *crl = NULL;
     if (api_tokens_load(tokens, cfg->tokens_file, why, sizeof(why)) != SR_OK) {
         log_error("tokens-file: %s", why);
         return false;
@@ -271,6 +281,15 @@ static bool auth_load(const struct api_cfg *cfg, struct api_tokens **tokens,
         log_error("client-certs-file: %s", why);
         api_tokens_destroy(*tokens);
         *tokens = NULL;
+        return false;
+    }
+    if (cfg->client_crl[0] &&
+        api_crl_load(crl, cfg->client_ca, cfg->client_crl, why, sizeof(why)) != SR_OK) {
+        log_error("client-crl: %s", why);
+        api_tokens_destroy(*tokens);
+        api_certmap_destroy(*certs);
+        *tokens = NULL;
+        *certs = NULL;
         return false;
     }
     if (api_tokens_count(*tokens) == 0 && api_certmap_count(*certs) == 0)
@@ -284,7 +303,7 @@ static int setup(struct app *a)
     struct api_server_cfg sc;
     char why[512];
 
-    if (!auth_load(&a->cfg, &a->tokens, &a->certs))
+    if (!auth_load(&a->cfg, &a->tokens, &a->certs, &a->crl))
         return 1;
     if (a->cfg.client_ca[0]) {
         a->client_ca_pem = pem_read(a->cfg.client_ca, &a->client_ca_len);
@@ -344,6 +363,7 @@ static int setup(struct app *a)
     sc.archive_key = a->cfg.archive_key;
     sc.tokens = a->tokens;
     sc.certs = a->certs;
+    sc.crl = a->crl;
     sc.client_ca_pem = a->client_ca_pem;
     sc.max_connections = (unsigned)a->cfg.max_connections;
     sc.connection_timeout_s = (unsigned)a->cfg.connection_timeout;
@@ -360,12 +380,13 @@ static int setup(struct app *a)
         log_error("%s", why);
         return 1;
     }
-    log_notice("listening on %s://%s port %u (%zu tokens, %zu client identities)",
+    log_notice("listening on %s://%s port %u (%zu tokens, %zu client identities, %zu CRLs)",
                a->cfg.lab_plain_http ? "http" : "https", a->cfg.listen,
                (unsigned)api_server_port(a->srv), api_tokens_count(a->tokens),
-               api_certmap_count(a->certs));
+               api_certmap_count(a->certs), api_crl_count(a->crl));
     a->tokens = NULL; /* the server owns them now */
     a->certs = NULL;
+    a->crl = NULL;
     return 0;
 }
 
@@ -378,25 +399,30 @@ static void cleanup(struct app *a)
     pem_free(a->client_ca_pem, a->client_ca_len);
     api_tokens_destroy(a->tokens);
     api_certmap_destroy(a->certs);
+    api_crl_destroy(a->crl);
 }
 
-/* SIGHUP: re-read the tokens and client-certs files.  A file that does not
+/* SIGHUP: re-read the tokens, client-certs and client-crl files (a renewed
+ * CRL, or one that revokes a certificate, applies to the next request
+ * without a restart).  A file that does not
  * parse is refused as a whole and the running set stays, so a typo cannot
  * lock every auditor out (or let anyone in). */
 static void reload(struct app *a)
 {
     struct api_tokens *tokens;
     struct api_certmap *certs;
-    size_t nt, nc;
+    struct api_crl *crl;
+    size_t nt, nc, nr;
 
-    if (!auth_load(&a->cfg, &tokens, &certs)) {
+    if (!auth_load(&a->cfg, &tokens, &certs, &crl)) {
         log_error("SIGHUP: reload refused; keeping the credentials already loaded");
         return;
     }
     nt = api_tokens_count(tokens);
     nc = api_certmap_count(certs);
-    api_server_swap_auth(a->srv, tokens, certs);
-    log_notice("SIGHUP: reloaded %zu tokens and %zu client identities", nt, nc);
+    nr = api_crl_count(crl);
+    api_server_swap_auth(a->srv, tokens, certs, crl);
+    log_notice("SIGHUP: reloaded %zu tokens, %zu client identities and %zu CRLs", nt, nc, nr);
 }
 
 static void wait_for_signal(struct app *a, const sigset_t *set)

@@ -52,6 +52,7 @@ struct api_server {
     bool auth_lock_init;
     struct api_tokens *tokens;
     struct api_certmap *certs;
+    struct api_crl *crl;
     struct api_metrics metrics;
     _Atomic uint64_t next_req;
     _Atomic unsigned parked; /* connections suspended by exports */
@@ -779,7 +780,7 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *r
  * URI, else the first email (rfc822Name), else the first DNS name.  false if
  * no certificate was presented, it does not verify against client-ca (chain,
  * validity period, and the TLS client purpose when it carries an extended
- * key usage), or it names nothing usable.  GnuTLS does not fail the
+ * key usage), it is revoked by client-crl (crl.c), or it names nothing usable.  GnuTLS does not fail the
  * handshake on these with GNUTLS_CERT_REQUEST, so this check is the gate. */
 static bool cert_identity(struct api_server *srv, struct MHD_Connection *c, char *out,
                           size_t outlen)
@@ -811,6 +812,18 @@ static bool cert_identity(struct api_server *srv, struct MHD_Connection *c, char
         status != 0) {
         log_info("client certificate refused (GnuTLS status 0x%x)", status);
         return false;
+    }
+    {
+        char why[96];
+        bool allowed;
+
+        pthread_rwlock_rdlock(&srv->auth_lock);
+        allowed = api_crl_allows(srv->crl, peers, n_peers, why, sizeof(why));
+        pthread_rwlock_unlock(&srv->auth_lock);
+        if (!allowed) {
+            log_info("client certificate refused by client-crl: %s", why);
+            return false;
+        }
     }
     if (gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
         return false;
@@ -1232,6 +1245,7 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     srv->cfg = *cfg;
     srv->cfg.tokens = NULL; /* srv->tokens holds them; the server owns them once create succeeds */
     srv->cfg.certs = NULL;
+    srv->cfg.crl = NULL;
     if (pthread_rwlock_init(&srv->auth_lock, NULL) != 0) {
         err = SR_ENOMEM;
         goto fail;
@@ -1290,6 +1304,7 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     /* Before MHD's threads start: they read these without a lock until a reload. */
     srv->tokens = cfg->tokens;
     srv->certs = cfg->certs;
+    srv->crl = cfg->crl;
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
             MHD_ALLOW_SUSPEND_RESUME; /* exports park connections (export.c) */
     if (v6)
@@ -1328,6 +1343,7 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     if (!srv->mhd) {
         srv->tokens = NULL; /* still the caller's: create failed */
         srv->certs = NULL;
+        srv->crl = NULL;
         snprintf(why, whylen, "cannot listen on %s%s", cfg->listen,
                  cfg->plain_http ? "" : " (or TLS certificate/key rejected)");
         err = SR_EIO;
@@ -1382,23 +1398,28 @@ void api_server_destroy(struct api_server *srv)
         pthread_rwlock_destroy(&srv->auth_lock);
     api_tokens_destroy(srv->tokens);
     api_certmap_destroy(srv->certs);
+    api_crl_destroy(srv->crl);
     free(srv);
 }
 
 void api_server_swap_auth(struct api_server *srv, struct api_tokens *tokens,
-                          struct api_certmap *certs)
+                          struct api_certmap *certs, struct api_crl *crl)
 {
     struct api_tokens *old_tokens;
     struct api_certmap *old_certs;
+    struct api_crl *old_crl;
 
     pthread_rwlock_wrlock(&srv->auth_lock);
     old_tokens = srv->tokens;
     old_certs = srv->certs;
+    old_crl = srv->crl;
     srv->tokens = tokens;
     srv->certs = certs;
+    srv->crl = crl;
     pthread_rwlock_unlock(&srv->auth_lock);
     /* No reader can still hold the old pointers: they only exist inside the
      * read-locked checks, and the write lock waited for those. */
     api_tokens_destroy(old_tokens);
     api_certmap_destroy(old_certs);
+    api_crl_destroy(old_crl);
 }

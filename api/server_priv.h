@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <gnutls/gnutls.h>
+
 #include "api_priv.h"
 #include "err.h"
 
@@ -51,6 +53,7 @@ struct api_server_cfg {
     const char *archive_key;
     struct api_tokens *tokens;      /**< the server takes it when create succeeds */
     struct api_certmap *certs;      /**< likewise; NULL: no client-certificate roles */
+    struct api_crl *crl;            /**< likewise; NULL: no revocation check (no client-crl) */
     const char *client_ca_pem;      /**< PEM text of the CA for client certificates; NULL: none
                                          requested */
     unsigned max_connections;
@@ -75,11 +78,28 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
                               char *why, size_t whylen);
 /** The bound port (useful with port 0). */
 uint16_t api_server_port(const struct api_server *srv);
-/** Replace the tokens and client-certificate map (SIGHUP).  The server takes
- *  both (certs may be NULL); the old ones are freed once no request thread
- *  is still reading them (a write lock waits for checks in progress). */
+/** Replace the tokens, client-certificate map and client CRLs (SIGHUP).  The
+ *  server takes all three (certs and crl may be NULL); the old ones are freed
+ *  once no request thread is still reading them (a write lock waits for
+ *  checks in progress). */
 void api_server_swap_auth(struct api_server *srv, struct api_tokens *tokens,
-                          struct api_certmap *certs);
+                          struct api_certmap *certs, struct api_crl *crl);
+
+/* crl.c: revocation of client certificates (client-crl). */
+struct api_crl;
+
+/** Load the PEM CRLs in crl_path, each verified against the CAs in ca_path
+ *  (a CRL past its nextUpdate is kept, with a warning).  why says what failed. */
+enum sr_err api_crl_load(struct api_crl **out, const char *ca_path, const char *crl_path,
+                         char *why, size_t whylen);
+/** CRLs held; 0 for NULL. */
+size_t api_crl_count(const struct api_crl *c);
+/** false if a certificate of the peer's DER chain is revoked, or its issuer
+ *  has no CRL in the set (why says which); true for c == NULL.  Read-only:
+ *  safe from several threads at once. */
+bool api_crl_allows(const struct api_crl *c, const gnutls_datum_t *chain, unsigned n,
+                    char *why, size_t whylen);
+void api_crl_destroy(struct api_crl *c);
 /** Stop MHD (waits for in-flight requests) and free everything.  NULL-safe. */
 void api_server_destroy(struct api_server *srv);
 

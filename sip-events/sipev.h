@@ -352,7 +352,9 @@ struct sipev_tls_cfg {
     const char *cert_file; /**< PEM certificate chain presented to peers */
     const char *key_file;  /**< PEM private key */
     const char *ca_file;   /**< PEM CA bundle that peers must chain to */
-    const char *crl_file;  /**< optional PEM CRL; NULL or "" for none */
+    const char *crl_file;  /**< optional PEM CRLs (all of the chain's CAs); NULL or ""
+                                for none.  One past its nextUpdate is still applied
+                                and refuses nobody else (a warning at load). */
     bool server;           /**< server contexts demand a client certificate */
 };
 

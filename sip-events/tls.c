@@ -7,6 +7,7 @@
  * else a DNS name; the subject CN is never used.
  */
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <string.h>
 #include <strings.h>
@@ -25,12 +26,51 @@ static void log_ssl_errors(const char *what)
     }
 }
 
+/* Revocation policy for an expired CRL (docs/keyagent.md, "CRLs"): it is
+ * still applied (every certificate it lists stays refused) but its age alone
+ * refuses nobody.  Failing closed would turn a CRL published late into the
+ * loss of every call's keys, while the stale list still names everything
+ * revoked up to its issue; the operator is warned at each load and renews the
+ * file in place, then SIGHUP.  Every other verification error stands. */
+static int verify_cb(int ok, X509_STORE_CTX *x)
+{
+    if (!ok && X509_STORE_CTX_get_error(x) == X509_V_ERR_CRL_HAS_EXPIRED) {
+        X509_STORE_CTX_set_error(x, X509_V_OK);
+        return 1;
+    }
+    return ok;
+}
+
+/* Every CRL in the PEM file into the store; each one past its nextUpdate is
+ * named in a warning.  A file with no CRL is an error (a typo must not turn
+ * revocation checking into "everything is unknown"). */
 static enum sr_err load_crl(SSL_CTX *ctx, const char *crl_file)
 {
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
-    X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+    BIO *in = BIO_new_file(crl_file, "r");
+    X509_CRL *crl;
+    unsigned n = 0;
+    enum sr_err err = SR_OK;
 
-    if (!lookup || X509_load_crl_file(lookup, crl_file, X509_FILETYPE_PEM) <= 0)
+    if (!in)
+        return SR_EIO;
+    while ((crl = PEM_read_bio_X509_CRL(in, NULL, NULL, NULL)) != NULL) {
+        const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+
+        if (next && X509_cmp_current_time(next) < 0) {
+            char issuer[256];
+            X509_NAME_oneline(X509_CRL_get_issuer(crl), issuer, sizeof(issuer));
+            log_warn("CRL %s (issuer %s) is past its nextUpdate: still applied, but renew it "
+                     "and SIGHUP", crl_file, issuer);
+        }
+        if (X509_STORE_add_crl(store, crl) != 1)
+            err = SR_ECRYPTO;
+        X509_CRL_free(crl);
+        n++;
+    }
+    ERR_clear_error(); /* the PEM reader ends on "no start line" */
+    BIO_free(in);
+    if (err || n == 0)
         return SR_ECRYPTO;
     /* Check the whole chain: a revoked intermediate must fail too. */
     X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
@@ -83,7 +123,7 @@ enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg)
     }
     SSL_CTX_set_verify(ctx,
                        SSL_VERIFY_PEER | (cfg->server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
-                       NULL);
+                       verify_cb);
     SSL_CTX_set_verify_depth(ctx, 8);
     if (cfg->server) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->ca_file);

@@ -190,7 +190,7 @@ mv "$tmp/certs.new" "$tmp/certs"
 kill -HUP "$pid"
 reloaded=1
 for _ in $(seq 1 100); do
-    grep -q 'SIGHUP: reloaded 1 tokens and 1 client identities' "$tmp/api.log" && { reloaded=0; break; }
+    grep -q 'SIGHUP: reloaded 1 tokens, 1 client identities' "$tmp/api.log" && { reloaded=0; break; }
     sleep 0.1
 done
 ok $reloaded "SIGHUP reloads both files and says so"
