@@ -105,6 +105,7 @@ bool api_audit_hook(const struct api_access *a, void *arg)
         { "status", status },
         { "bytes", bytes },
         { "outcome", start ? "" : a->completed ? "complete" : "aborted" },
+        { "authn", a->authn ? a->authn : "" },
     };
     enum sr_err err;
 

@@ -29,6 +29,8 @@ struct api_cfg {
     char archive_dir[CONF_STR_MAX];
     char archive_cert[CONF_STR_MAX];
     char archive_key[CONF_STR_MAX];
+    char archive_signer[CONF_STR_MAX];
+    char seal_ledger[CONF_STR_MAX];
     char tokens_file[CONF_STR_MAX];
     char client_ca[CONF_STR_MAX];
     char client_certs_file[CONF_STR_MAX];
@@ -61,6 +63,12 @@ static const struct conf_item api_items[] = {
          "archive recipient certificate, PEM (unwraps archives for export)"),
     ITEM("archive-key", CONF_STR, archive_key, NULL, 0, 0,
          "archive recipient private key, PEM"),
+    ITEM("archive-signer", CONF_STR, archive_signer, "", 0, 0,
+         "the recorder's archive signing certificate (or public key), PEM: every download and "
+         "export is checked against it first (signature, index hash, seal ledger); empty: not "
+         "checked (a warning)"),
+    ITEM("seal-ledger", CONF_STR, seal_ledger, "", 0, 0,
+         "the recorder's seal ledger (default: the index path followed by .seals)"),
     ITEM("tokens-file", CONF_STR, tokens_file, NULL, 0, 0,
          "bearer tokens: '<name> <role[,role]> sha256:<hex>' per line"),
     ITEM("client-ca", CONF_STR, client_ca, "", 0, 0,
@@ -347,6 +355,19 @@ static int setup(struct app *a)
             return 1;
         }
     }
+    if (!a->cfg.seal_ledger[0] &&
+        (size_t)snprintf(a->cfg.seal_ledger, sizeof(a->cfg.seal_ledger), "%s.seals",
+                         a->cfg.index) >= sizeof(a->cfg.seal_ledger)) {
+        log_error("index path too long to derive seal-ledger; set seal-ledger");
+        return 1;
+    }
+    if (!a->cfg.archive_signer[0])
+        log_warn("archive-signer is not set: archives are served without checking their "
+                 "signature (a forged or swapped archive would be served as genuine)");
+    else if (access(a->cfg.archive_signer, R_OK) != 0) {
+        log_error("cannot read archive-signer %s", a->cfg.archive_signer);
+        return 1;
+    }
     if (api_audit_open(&a->audit, a->cfg.audit_log, a->cfg.audit_sync_all, why,
                        sizeof(why)) != SR_OK) {
         log_error("%s", why);
@@ -361,6 +382,8 @@ static int setup(struct app *a)
     sc.archive_dir = a->cfg.archive_dir;
     sc.archive_cert = a->cfg.archive_cert;
     sc.archive_key = a->cfg.archive_key;
+    sc.archive_signer = a->cfg.archive_signer[0] ? a->cfg.archive_signer : NULL;
+    sc.seal_ledger = a->cfg.seal_ledger[0] ? a->cfg.seal_ledger : NULL;
     sc.tokens = a->tokens;
     sc.certs = a->certs;
     sc.crl = a->crl;

@@ -85,6 +85,7 @@ struct api_req {
     uint64_t req;
     int slot; /* admission slot of the connection, -1 if unknown */
     char id[API_ID_HEX + 1];
+    const char *authn; /* the archive's verdict (stor_authn_name) once checked; NULL before */
     bool needs_auth; /* an authenticated route: log and audit */
     bool headers_seen; /* the access handler has been called once */
     bool answered;
@@ -397,13 +398,63 @@ static bool archive_path(struct MHD_Connection *c, struct api_req *rq,
     return false;
 }
 
+/* Before an archive's bytes or its decoded audio leave: signature, hash
+ * (the index row's) and seal ledger (docs/api.md, "Authenticity").  A
+ * forged or swapped archive is refused (500: an operator must look), a
+ * deleted one is 410; an unsigned one (written before signing, or closed by
+ * crash recovery) is served.  Every verdict is in the audit record. */
+static bool authentic(struct MHD_Connection *c, struct api_req *rq, const struct stor_record *rec,
+                      const char *path, enum MHD_Result *ret)
+{
+    struct stor_check_cfg cc = { rq->srv->cfg.archive_signer, rq->id, rec->sha256,
+                                 rq->srv->cfg.seal_ledger };
+    char msg[768], esc[1024];
+    enum stor_authn a;
+
+    if (!cc.signer_pub)
+        return true;
+    a = stor_archive_check(path, &cc, msg, sizeof(msg));
+    if (a == STOR_AUTHN_ERROR && access(path, F_OK) != 0 && errno == ENOENT)
+        return true; /* missing and never sealed: the caller's archive_missing */
+    rq->authn = stor_authn_name(a);
+    if (a == STOR_AUTHN_OK)
+        return true;
+    api_log_escape(msg, strlen(msg), esc, sizeof(esc));
+    if (a == STOR_AUTHN_UNSIGNED) {
+        log_notice("%s %s: %s", api_route_name(rq->t.route), rq->id, esc);
+        return true;
+    }
+    log_error("%s %s: refused: %s", api_route_name(rq->t.route), rq->id, esc);
+    switch (a) {
+    case STOR_AUTHN_FORGED:
+        *ret = respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "archive_forged",
+                             "the archive is not the one the recorder signed (forged, changed "
+                             "or its signature removed); refused", NULL);
+        break;
+    case STOR_AUTHN_SWAPPED:
+        *ret = respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "archive_swapped",
+                             "the file is another recording's genuine archive; refused", NULL);
+        break;
+    case STOR_AUTHN_DELETED:
+        *ret = respond_error(c, rq, MHD_HTTP_GONE, "archive_deleted",
+                             "the archive was sealed but its file is gone", NULL);
+        break;
+    default:
+        *ret = respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "archive_unverifiable",
+                             "the archive's authenticity cannot be checked (seal ledger or "
+                             "signer certificate unreadable)", NULL);
+        break;
+    }
+    return false;
+}
+
 /* The audit hook's START phase: nothing leaves unless it agrees. */
 static bool audit_start(struct api_req *rq, unsigned status)
 {
     struct api_access a = {
         .phase = API_ACCESS_START, .req = rq->req, .who = rq->who, .auth = rq->auth,
         .method = rq->method, .client = rq->client, .route = api_route_name(rq->t.route),
-        .id = rq->id, .status = status,
+        .id = rq->id, .status = status, .authn = rq->authn,
     };
 
     return !rq->srv->cfg.audit || rq->srv->cfg.audit(&a, rq->srv->cfg.audit_arg);
@@ -454,12 +505,28 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
     if (!archive_path(c, rq, rec, path, sizeof(path), &ret))
         goto out;
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0 && errno == ENOENT && !authentic(c, rq, rec, path, &ret))
+        goto out; /* sealed, then deleted: 410 */
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         log_error("archive %s: %s: %s", rq->id, path, fd < 0 ? strerror(errno) : "not a file");
         ret = respond_error(c, rq, MHD_HTTP_NOT_FOUND, "archive_missing",
                             "the index lists this recording but its archive file is missing",
                             NULL);
         goto out;
+    }
+    if (!authentic(c, rq, rec, path, &ret))
+        goto out;
+    {
+        /* The file checked is the one open: not replaced in between. */
+        struct stat now;
+        if (stat(path, &now) != 0 || now.st_ino != st.st_ino || now.st_dev != st.st_dev ||
+            now.st_size != st.st_size) {
+            ret = respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "archive_swapped",
+                                "the archive file was replaced while it was checked; refused",
+                                NULL);
+            rq->authn = stor_authn_name(STOR_AUTHN_SWAPPED);
+            goto out;
+        }
     }
     size = (uint64_t)st.st_size;
     snprintf(etag, sizeof(etag), "\"%s-%" PRIu64 "\"", rq->id, size);
@@ -574,6 +641,8 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
         goto out;
     }
     if (!archive_path(c, rq, rec, path, sizeof(path), &ret))
+        goto out;
+    if (!authentic(c, rq, rec, path, &ret))
         goto out;
     if (!audit_start(rq, MHD_HTTP_OK)) {
         ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
@@ -1159,6 +1228,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
             .phase = API_ACCESS_DONE, .req = rq->req, .who = rq->who, .auth = rq->auth,
             .method = rq->method, .client = rq->client, .route = api_route_name(rq->t.route),
             .id = rq->id, .status = rq->status, .bytes = bytes, .completed = ok,
+            .authn = rq->authn,
         };
         log_notice("access who=%s client=%s route=%s id=%s status=%u bytes=%" PRIu64 " %s",
                    api_log_escape(rq->who, strlen(rq->who), rq->who_log, sizeof(rq->who_log)), a.client, a.route, a.id[0] ? a.id : "-", a.status, a.bytes,

@@ -32,6 +32,8 @@ struct api_access {
     const char *client; /**< peer address */
     const char *route;  /**< api_route_name() */
     const char *id;     /**< recording id, "" when none */
+    const char *authn;  /**< the archive's authenticity verdict (stor_authn_name), "" when
+                             not checked */
     unsigned status;    /**< HTTP status (DONE; at START the status about to be sent) */
     uint64_t bytes;     /**< body bytes handed to MHD (DONE) */
     bool completed;     /**< DONE: MHD reported the response sent in full */
@@ -51,6 +53,10 @@ struct api_server_cfg {
                                          is only compared, never opened */
     const char *archive_cert;       /**< recipient certificate and key files that unwrap archives */
     const char *archive_key;
+    const char *archive_signer;     /**< the recorder's signing certificate: downloads and
+                                         exports are checked first (stor_archive_check);
+                                         NULL: not checked */
+    const char *seal_ledger;        /**< the recorder's seal ledger; NULL: not checked */
     struct api_tokens *tokens;      /**< the server takes it when create succeeds */
     struct api_certmap *certs;      /**< likewise; NULL: no client-certificate roles */
     struct api_crl *crl;            /**< likewise; NULL: no revocation check (no client-crl) */

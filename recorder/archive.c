@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "daemon_priv.h"
+#include "chainlog.h"
 #include "log.h"
 #include "rec.h"
 #include "stor.h"
@@ -129,6 +130,8 @@ struct rd_archives {
     struct rec_calltab *tab;   /* (peer, Call-ID) -> open archive of a call */
     struct rd_arch *unmatched; /* the open, not retired, unmatched archive */
     struct stor_recipients *rcpt; /* parsed at start (and by a reload): not per archive */
+    struct stor_signer *signer;   /* signing-key; NULL: archives unsigned (lab) */
+    struct chainlog *ledger;      /* seal-ledger: the archive thread's alone */
     /* Archive thread only: rows waiting to be written, seals waiting for the disk. */
     struct ixq_item *ixq_head, **ixq_tail;
     uint64_t ixq_retry_at;
@@ -334,6 +337,40 @@ enum sr_err rd_recipients_load(const char *list, struct stor_recipients **out)
     return err;
 }
 
+/* The signing key and the seal ledger (docs/recorder.md, "Signed archives"). */
+static enum sr_err signer_load(struct rd_archives *r, const struct rd_cfg *cfg)
+{
+    struct chainlog_cfg lc = { cfg->seal_ledger, STOR_LEDGER_TAG, CHAINLOG_SYNC_EACH };
+    struct chainlog_verdict v = { 0 };
+    const char *why = "";
+    enum sr_err err;
+
+    if (!cfg->signing_key[0])
+        return SR_OK;
+    if ((err = stor_signer_load(&r->signer, cfg->signing_key, &why))) {
+        log_error("signing-key %s: %s", cfg->signing_key, why);
+        return err;
+    }
+    if (!cfg->seal_ledger[0]) {
+        log_error("seal-ledger: no path");
+        err = SR_EINVAL;
+    } else if ((err = chainlog_open(&r->ledger, &lc, &v))) {
+        log_error("seal-ledger %s: %s%s", cfg->seal_ledger,
+                  err == SR_ESTATE ? "in use by another recorder"
+                                   : v.why && *v.why ? v.why : sr_strerror(err),
+                  err == SR_EAUTH ? " (keep it as evidence; start a new one)" : "");
+    }
+    if (err) {
+        stor_signer_free(r->signer);
+        r->signer = NULL;
+        return err;
+    }
+    log_notice("archives are signed by key %s; seals recorded in %s (%llu so far)",
+               stor_signer_key_id(r->signer), cfg->seal_ledger,
+               (unsigned long long)chainlog_records(r->ledger));
+    return SR_OK;
+}
+
 enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cfg,
                                struct stor_index *index)
 {
@@ -348,8 +385,15 @@ enum sr_err rd_archives_create(struct rd_archives **out, const struct rd_cfg *cf
         free(r);
         return err;
     }
+    if ((err = signer_load(r, cfg))) {
+        stor_recipients_free(r->rcpt);
+        free(r);
+        return err;
+    }
     if (rec_calltab_create(&r->tab, cfg->max_streams / 2) != SR_OK) {
         stor_recipients_free(r->rcpt);
+        stor_signer_free(r->signer);
+        chainlog_close(r->ledger);
         free(r);
         return SR_ENOMEM;
     }
@@ -415,6 +459,8 @@ void rd_archives_destroy(struct rd_archives *r)
     pthread_cond_destroy(&r->idle_cv);
     rec_calltab_destroy(r->tab);
     stor_recipients_free(r->rcpt);
+    stor_signer_free(r->signer);
+    chainlog_close(r->ledger);
     if (r->list)
         log_error("archives: %zu still referenced at exit", r->n);
     pthread_mutex_destroy(&r->mu);
@@ -640,6 +686,8 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     /* a->call does not change after arch_new (engines only count
      * n_streams, under a->mu). */
     err = stor_writer_open(&w, &wc, &a->call, id);
+    if (!err && r->signer)
+        stor_writer_sign(w, r->signer, r->ledger);
     pthread_mutex_lock(&a->mu);
     if (err) {
         a->open_failed = true;
@@ -780,6 +828,8 @@ static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try)
     }
     unsigned streams = 0;
     uint64_t in_archive;
+    const char *sha;
+    char sha_hex[65];
 
     err = stor_writer_seal(a->w, c, shutdown ? STOR_END_SHUTDOWN : STOR_END_COMPLETE, path,
                            sizeof(path));
@@ -799,6 +849,8 @@ static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try)
      * encrypted alike): the row says what `srtprec verify` reads, on every
      * path (recovery and reconciliation fill rows the same way). */
     in_archive = stor_writer_committed(a->w, &streams);
+    sha = stor_writer_file_sha256(a->w);
+    snprintf(sha_hex, sizeof(sha_hex), "%s", sha && !err ? sha : "");
     stor_writer_abandon(a->w); /* sealed, or failed for good */
     a->w = NULL;
     row = row_new(r, a, err ? STOR_STATE_DAMAGED
@@ -815,6 +867,7 @@ static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try)
         if (!err) {
             row->n_streams = streams;
             snprintf(row->path, sizeof(row->path), "%s", path);
+            memcpy(row->sha256, sha_hex, sizeof(row->sha256));
             if (stat(path, &sb) == 0)
                 row->bytes = (uint64_t)sb.st_size;
         }

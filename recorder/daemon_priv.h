@@ -36,6 +36,8 @@ struct rd_cfg {
     char archive_dir[CONF_STR_MAX];
     char archive_recipients[CONF_STR_MAX]; /**< comma list of PEM certificate files */
     char index[CONF_STR_MAX];
+    char signing_key[CONF_STR_MAX]; /**< Ed25519 PEM key sealed archives are signed with; "" none (lab) */
+    char seal_ledger[CONF_STR_MAX]; /**< chainlog of seals; "" = <index>.seals */
     char log_level[32];
     char metrics_file[CONF_STR_MAX]; /**< Prometheus text file; "" = none */
     unsigned long metrics_interval_ms;

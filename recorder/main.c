@@ -42,6 +42,12 @@ static const struct conf_item cfg_items[] = {
     { "archive-recipients", CONF_STR, F(archive_recipients), "", 0, 0,
       "comma-separated PEM certificates the archive data keys are wrapped to (public keys only)" },
     { "index", CONF_STR, F(index), "/var/lib/srtprec/index.sqlite", 0, 0, "SQLite index" },
+    { "signing-key", CONF_STR, F(signing_key), "", 0, 0,
+      "PEM Ed25519 private key (mode 0600) every sealed archive is signed with (<id>.srec.sig); "
+      "give its certificate to auditors; required unless lab-allow-plain-tcp" },
+    { "seal-ledger", CONF_STR, F(seal_ledger), "", 0, 0,
+      "hash-chained log of every seal (id, SHA-256, signer, time); empty: the index path "
+      "followed by .seals" },
     { "log-level", CONF_STR, F(log_level), "notice", 0, 0, "error|warn|notice|info|debug" },
     { "subscribe-expires", CONF_UINT, F(subscribe_expires), "3600", 60, 86400,
       "requested subscription duration in seconds" },
@@ -458,6 +464,21 @@ static int setup(struct recorder *r)
     }
     if (check_archive_dir(r->cfg.archive_dir) != 0)
         return -1;
+    if (!r->cfg.signing_key[0]) {
+        if (!r->cfg.lab_allow_plain_tcp) {
+            log_error("signing-key is required: every sealed archive is signed so that "
+                      "auditors can tell it from a forgery (only lab-allow-plain-tcp=yes "
+                      "records unsigned archives)");
+            return -1;
+        }
+        log_warn("LAB MODE: no signing-key; archives are not signed");
+    }
+    if (!r->cfg.seal_ledger[0] &&
+        (size_t)snprintf(r->cfg.seal_ledger, sizeof(r->cfg.seal_ledger), "%s.seals",
+                         r->cfg.index) >= sizeof(r->cfg.seal_ledger)) {
+        log_error("index: path too long for its seal ledger");
+        return -1;
+    }
     err = stor_index_open(&r->index, r->cfg.index);
     if (!err && (err = stor_index_check_write(r->index)) != SR_OK) {
         log_error("index %s: cannot be written: %s", r->cfg.index,

@@ -15,8 +15,9 @@
 #include "stor.h"
 #include "util.h"
 
-/* Version 2 added the legal hold column (migrated in place from 1). */
-enum { SCHEMA_VERSION = 2, BUSY_MS = 5000, MAX_LIMIT = 10000 };
+/* Version 2 added the legal hold column, version 3 the sealed file's
+ * SHA-256 (both migrated in place; older rows read sha256 ""). */
+enum { SCHEMA_VERSION = 3, BUSY_MS = 5000, MAX_LIMIT = 10000 };
 
 struct stor_index {
     sqlite3 *db;
@@ -30,7 +31,8 @@ static const char schema_sql[] =
     " remote_aor TEXT NOT NULL, local_tag TEXT NOT NULL, remote_tag TEXT NOT NULL,"
     " source TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
     " state INTEGER NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,"
-    " n_streams INTEGER NOT NULL, path TEXT NOT NULL, hold INTEGER NOT NULL DEFAULT 0);"
+    " n_streams INTEGER NOT NULL, path TEXT NOT NULL, hold INTEGER NOT NULL DEFAULT 0,"
+    " sha256 TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS rec_start ON recordings(start_us, id);"
     "CREATE INDEX IF NOT EXISTS rec_call ON recordings(call_id);"
     "CREATE INDEX IF NOT EXISTS rec_local ON recordings(local_aor);"
@@ -38,18 +40,20 @@ static const char schema_sql[] =
 
 #define PUT_COLS                                                                              \
     "id, call_id, local_aor, remote_aor, local_tag, remote_tag, source, start_us, end_us, " \
-    "state, bytes, packets, n_streams, path"
+    "state, bytes, packets, n_streams, path, sha256"
 #define COLS PUT_COLS ", hold"
 
 /* An upsert that leaves hold alone: the recorder's end-of-call update must
  * never clear a hold an administrator set during the call. */
 static const char put_sql[] =
-    "INSERT INTO recordings (" PUT_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)"
+    "INSERT INTO recordings (" PUT_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
     " ON CONFLICT(id) DO UPDATE SET call_id=excluded.call_id, local_aor=excluded.local_aor,"
     " remote_aor=excluded.remote_aor, local_tag=excluded.local_tag,"
     " remote_tag=excluded.remote_tag, source=excluded.source, start_us=excluded.start_us,"
     " end_us=excluded.end_us, state=excluded.state, bytes=excluded.bytes,"
-    " packets=excluded.packets, n_streams=excluded.n_streams, path=excluded.path";
+    " packets=excluded.packets, n_streams=excluded.n_streams, path=excluded.path,"
+    /* A row written without a hash (recovery, a retry) keeps the seal's. */
+    " sha256=CASE WHEN excluded.sha256 = '' THEN sha256 ELSE excluded.sha256 END";
 static const char hold_sql[] = "UPDATE recordings SET hold = ?2 WHERE id = ?1";
 static const char del_sql[] = "DELETE FROM recordings WHERE id = ?1";
 static const char get_sql[] = "SELECT " COLS " FROM recordings WHERE id = ?1";
@@ -100,13 +104,19 @@ static enum sr_err check_version(struct stor_index *ix)
     if (sqlite3_prepare_v2(ix->db, "SELECT version FROM schema_version", -1, &st, NULL))
         return db_err(ix->db, "schema");
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 1) {
+    if (rc == SQLITE_ROW && (sqlite3_column_int(st, 0) == 1 || sqlite3_column_int(st, 0) == 2)) {
         /* Inside the caller's BEGIN IMMEDIATE: all or nothing. */
-        if (sqlite3_exec(ix->db,
-                         "ALTER TABLE recordings ADD COLUMN hold INTEGER NOT NULL DEFAULT 0;"
-                         "UPDATE schema_version SET version = 2;",
+        if (sqlite3_column_int(st, 0) == 1 &&
+            sqlite3_exec(ix->db,
+                         "ALTER TABLE recordings ADD COLUMN hold INTEGER NOT NULL DEFAULT 0;",
                          NULL, NULL, NULL))
             err = db_err(ix->db, "migrate to schema 2");
+        if (!err && sqlite3_exec(ix->db,
+                                 "ALTER TABLE recordings ADD COLUMN sha256 TEXT NOT NULL"
+                                 " DEFAULT '';"
+                                 "UPDATE schema_version SET version = 3;",
+                                 NULL, NULL, NULL))
+            err = db_err(ix->db, "migrate to schema 3");
     } else if (rc == SQLITE_ROW) {
         if (sqlite3_column_int(st, 0) != SCHEMA_VERSION) {
             log_debug("index: schema version %d, expected %d", sqlite3_column_int(st, 0),
@@ -116,7 +126,7 @@ static enum sr_err check_version(struct stor_index *ix)
     } else if (rc == SQLITE_DONE) {
         sqlite3_finalize(st);
         st = NULL;
-        if (sqlite3_exec(ix->db, "INSERT INTO schema_version VALUES (2)", NULL, NULL, NULL))
+        if (sqlite3_exec(ix->db, "INSERT INTO schema_version VALUES (3)", NULL, NULL, NULL))
             err = db_err(ix->db, "schema version");
     } else {
         err = db_err(ix->db, "schema");
@@ -215,6 +225,7 @@ enum sr_err stor_index_put(struct stor_index *ix, const struct stor_record *rec)
     sqlite3_bind_int64(st, 12, u64_col(rec->packets));
     sqlite3_bind_int64(st, 13, rec->n_streams);
     sqlite3_bind_text(st, 14, rec->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 15, rec->sha256, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         err = db_err(ix->db, "put");
     sqlite3_reset(st);
@@ -263,7 +274,8 @@ static void row_to_record(sqlite3_stmt *st, struct stor_record *rec)
     rec->packets = col_u64(st, 11);
     rec->n_streams = (unsigned)col_u64(st, 12);
     col_str(st, 13, rec->path, sizeof(rec->path));
-    rec->hold = sqlite3_column_int(st, 14) != 0;
+    col_str(st, 14, rec->sha256, sizeof(rec->sha256));
+    rec->hold = sqlite3_column_int(st, 15) != 0;
 }
 
 enum sr_err stor_index_get(struct stor_index *ix, const char *id, struct stor_record *rec)

@@ -36,10 +36,32 @@ static bool take(const struct stor_record *rec, void *arg)
 }
 
 
-static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
-                              const struct stor_record *r, struct stor_retention_stats *st)
+/* Whether r may go: an archive that is not what the recorder sealed is
+ * evidence of tampering, and deleting it would destroy it. */
+static bool may_delete(const struct stor_retention_cfg *cfg, const struct stor_record *r,
+                       const char **authn, struct stor_retention_stats *st)
 {
-    char start[32], end[32], bytes[32], missing[8];
+    struct stor_check_cfg cc = { cfg->signer_pub, r->id, r->sha256, cfg->ledger };
+    char msg[768];
+    enum stor_authn a;
+
+    *authn = "";
+    if (!cfg->signer_pub)
+        return true;
+    a = stor_archive_check(r->path, &cc, msg, sizeof(msg));
+    *authn = stor_authn_name(a);
+    if (a == STOR_AUTHN_OK || a == STOR_AUTHN_UNSIGNED || a == STOR_AUTHN_DELETED)
+        return true;
+    log_error("retention: recording %s kept: %s", r->id, msg);
+    st->refused++;
+    return false;
+}
+
+static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
+                              const struct stor_record *r, const char *authn,
+                              struct stor_retention_stats *st)
+{
+    char start[32], end[32], bytes[32], missing[8], sig[4200];
     bool present = access(r->path, F_OK) == 0;
     enum sr_err err;
 
@@ -54,10 +76,15 @@ static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
         { "start_us", start },         { "end_us", end },
         { "state", stor_state_name(r->state) }, { "bytes", bytes },
         { "path", r->path },           { "file_missing", missing },
+        { "sha256", r->sha256 },       { "authn", authn },
     };
     if ((err = chainlog_append(cl, 0, f, SR_ARRAY_LEN(f))))
         return err; /* not recorded: not deleted */
     if (present && unlink(r->path) != 0 && errno != ENOENT)
+        return sr_err_from_errno(errno);
+    /* Its signature goes with it (the ledger and this record keep the seal). */
+    if ((size_t)snprintf(sig, sizeof(sig), "%s.sig", r->path) < sizeof(sig) && unlink(sig) != 0 &&
+        errno != ENOENT)
         return sr_err_from_errno(errno);
     if ((err = stor_index_delete(ix, r->id)) && err != SR_ENOTFOUND)
         return err;
@@ -111,12 +138,15 @@ enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cf
                 st->held++;
             else if (cfg->dry_run && r->state != STOR_STATE_RECORDING)
                 st->deleted++;
+            const char *authn = "";
+            if (!keep && !may_delete(cfg, r, &authn, st))
+                keep = true;
             if (keep) {
                 snprintf(after, sizeof(after), "%s", r->id);
                 progressed = true;
                 continue;
             }
-            err = delete_one(ix, cl, r, st);
+            err = delete_one(ix, cl, r, authn, st);
             progressed = true;
         }
         if (err || pg.n < PAGE || !progressed)

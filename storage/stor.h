@@ -113,11 +113,20 @@ struct stor_writer_cfg {
 };
 
 struct stor_writer;
+struct chainlog;
+struct stor_signer;
 
 /** Create <dir>/<id>.srec.partial with a fresh random id and data key and
  *  write its header.  id_hex receives the archive id. */
 enum sr_err stor_writer_open(struct stor_writer **out, const struct stor_writer_cfg *cfg,
                              const struct stor_call_info *call, char id_hex[STOR_ID_HEX]);
+/** Sign this archive when it is sealed: the seal appends a record to
+ *  ledger (if non-NULL; tag STOR_LEDGER_TAG), then writes <id>.srec.sig,
+ *  then renames the archive, so that a sealed archive always has both.
+ *  signer and ledger are borrowed and must outlive the seal; the ledger is
+ *  used from the sealing thread only.  Call before the seal. */
+void stor_writer_sign(struct stor_writer *w, const struct stor_signer *signer,
+                      struct chainlog *ledger);
 /** Add a logical stream; *idx names it in stor_writer_packet.  A stream
  *  added after the first data page starts a new Ogg chain link in which
  *  every live stream continues under a new serial; SR_ELIMIT once the
@@ -172,6 +181,9 @@ uint64_t stor_writer_pending(const struct stor_writer *w, uint64_t *encrypted);
 uint64_t stor_writer_committed(const struct stor_writer *w, unsigned *streams);
 /** Plaintext bytes handed to the writer so far, and the SHA-256 it will seal. */
 uint64_t stor_writer_bytes(const struct stor_writer *w);
+/** After a successful seal with a signer: the sealed file's SHA-256 as hex
+ *  (what the index row stores); NULL otherwise. */
+const char *stor_writer_file_sha256(const struct stor_writer *w);
 
 /* ----------------------------------------------------------------- reader */
 
@@ -308,6 +320,7 @@ struct stor_record {
     uint64_t packets;
     unsigned n_streams;
     bool hold;                  /**< legal hold: retention never deletes it (stor_index_put keeps it) */
+    char sha256[65];            /**< SHA-256 of the sealed file, hex; "" when unsigned or unknown */
     char path[4096];
 };
 
@@ -360,17 +373,71 @@ struct stor_retention_cfg {
     uint64_t before_wall_us;  /**< delete recordings that started before this */
     const char *log_path;     /**< the deletion log: a chainlog (tag "DEL1"); required */
     bool dry_run;             /**< report what would go, change nothing */
+    const char *signer_pub;   /**< the recorder's signing certificate: each archive is
+                                   checked before it goes (stor_archive_check); NULL: not */
+    const char *ledger;       /**< the seal ledger checked with it; NULL: not */
 };
 struct stor_retention_stats {
     size_t deleted, held, missing_files;
+    size_t refused;           /**< kept: forged, swapped or not checkable (evidence) */
 };
 /** Delete expired recordings: every recording that started before
  *  before_wall_us, is not on legal hold and is not still recording.  For
  *  each, first a record is appended (and fdatasynced) to the hash-chained
  *  deletion log, then the archive is unlinked, then its row.  A crash can
  *  therefore leave a logged deletion that did not happen (the next run logs
- *  it again), never a deletion without a record. */
+ *  it again), never a deletion without a record.  With signer_pub, an
+ *  archive that is not authentic (forged, swapped, or its check failed) is
+ *  kept as evidence and counted in refused; the verdict of every deleted
+ *  one is in its record (field authn). */
 enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cfg *cfg,
                            struct stor_retention_stats *st);
+
+/* ------------------------------------------------------------- signatures */
+
+/** The recorder's archive signing key (Ed25519, PEM, unencrypted).  The
+ *  file must be the caller's alone: SR_EAUTH when group or others may read
+ *  or write it (mode 0600 or tighter), SR_EUNSUPP when not Ed25519,
+ *  SR_EIO / SR_EPARSE otherwise; *why says which. */
+struct stor_signer;
+enum { STOR_KEY_ID_HEX = 17 /* first 8 bytes of SHA-256(raw public key), hex */ };
+enum sr_err stor_signer_load(struct stor_signer **out, const char *key_file, const char **why);
+void stor_signer_free(struct stor_signer *s);
+/** The key id the ledger and messages name the signer by. */
+const char *stor_signer_key_id(const struct stor_signer *s);
+/** SHA-256 of a whole file.  On an open failure errno is kept. */
+enum sr_err stor_file_sha256(const char *path, uint8_t out[32]);
+
+/** The seal ledger's chainlog tag: one record per sealed archive, fields
+ *  id, sha256 (of the file), key (signer key id), sealed_us. */
+#define STOR_LEDGER_TAG "SEAL1"
+
+/** Verdict of stor_archive_check: each attack has its own. */
+enum stor_authn {
+    STOR_AUTHN_OK = 0,   /**< signed by the trusted key; hash and id match index and ledger */
+    STOR_AUTHN_UNSIGNED, /**< no signature and no recorded seal: an archive from before signing */
+    STOR_AUTHN_FORGED,   /**< not what the recorder signed: bad, foreign or stripped signature,
+                              changed bytes, or a signed seal the ledger never saw */
+    STOR_AUTHN_SWAPPED,  /**< a genuine archive, but of another recording, or not the one the
+                              index / ledger records under this id */
+    STOR_AUTHN_DELETED,  /**< the file is gone while its seal is recorded */
+    STOR_AUTHN_ERROR,    /**< could not check (unreadable file, ledger chain broken, no key) */
+};
+/** "authentic", "unsigned", "forged", "swapped", "deleted", "error". */
+const char *stor_authn_name(enum stor_authn a);
+
+struct stor_check_cfg {
+    const char *signer_pub;      /**< PEM public key or certificate of the recorder's signing key */
+    const char *id;              /**< the recording id asked for; NULL = from the file name */
+    const char *expected_sha256; /**< the index row's hash (hex); NULL or "" = none recorded */
+    const char *ledger;          /**< the seal ledger (chainlog SEAL1); NULL = not checked */
+};
+/** Check an archive's authenticity without any decryption key: the file's
+ *  SHA-256 against its detached signature <path>.sig (Ed25519 by the
+ *  trusted key, over the archive id, the hash and the seal time), its
+ *  header id against the id asked for, and the hash against the index row
+ *  and the ledger's record.  msg gets "VERDICT: reason". */
+enum stor_authn stor_archive_check(const char *path, const struct stor_check_cfg *c, char *msg,
+                                   size_t msglen);
 
 #endif

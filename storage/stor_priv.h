@@ -255,4 +255,33 @@ void stor_pagecheck_framing_only(struct stor_pagecheck *pc);
  *  (allow_open: a recovered archive may end without them). */
 enum sr_err stor_pagecheck_end(struct stor_pagecheck *pc, bool allow_open, const char **why);
 
+/* ---------------------------------------------------------- sign.c */
+
+enum { STOR_SIG_FILE_LEN = 8 + 16 + 32 + 8 + 32 + 64 };
+/** A parsed signature file (docs/archive-format.md, "Signature file"). */
+struct stor_sig {
+    uint8_t id[STOR_ID_LEN], sha[32], pub[32], sig[64];
+    uint64_t sealed_wall_us;
+    char key_id[STOR_KEY_ID_HEX];
+};
+enum sr_err stor_sig_make(const struct stor_signer *s, const uint8_t id[STOR_ID_LEN],
+                          const uint8_t sha[32], uint64_t sealed_wall_us,
+                          uint8_t out[STOR_SIG_FILE_LEN]);
+/** Layout only (length, magic); the signature is not checked. */
+bool stor_sig_parse(const uint8_t *p, size_t len, struct stor_sig *out);
+/** Write <archive_path>.sig through a temporary file and a rename. */
+enum sr_err stor_sig_write(const char *archive_path, const uint8_t sig[STOR_SIG_FILE_LEN],
+                           bool sync);
+enum sr_err stor_ledger_append(struct chainlog *cl, const char *id_hex, const uint8_t sha[32],
+                               const char *key_id, uint64_t sealed_wall_us);
+struct stor_ledger_hit {
+    bool found;                  /**< id_hex has a seal record */
+    char sha_hex[65];            /**< its (last) hash */
+    char other_id[STOR_ID_HEX];  /**< a record whose hash is file_sha_hex; "" none */
+};
+/** One pass over the verified ledger.  SR_ENOTFOUND: no ledger file yet;
+ *  SR_EAUTH: the chain is broken, SR_EIO: unreadable; *why says so. */
+enum sr_err stor_ledger_find(const char *ledger, const char *id_hex, const char *file_sha_hex,
+                             struct stor_ledger_hit *hit, const char **why);
+
 #endif

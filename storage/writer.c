@@ -124,8 +124,13 @@ struct stor_writer {
     struct wcut *cuts;                /* pending chunk ends, oldest first */
     size_t n_cuts, cap_cuts;
     /* stor_writer_seal's steps, each done once across retries. */
-    bool closing, final_written, synced, renamed, sealed;
+    bool closing, final_written, synced, ledgered, signed_, renamed, sealed;
     uint8_t final_sha[STOR_HASH_LEN];
+    const struct stor_signer *signer; /* stor_writer_sign: borrowed */
+    struct chainlog *ledger;
+    uint8_t file_sha[STOR_HASH_LEN];  /* of the sealed file, for the signature */
+    uint64_t sealed_wall_us;
+    char file_sha_hex[2 * STOR_HASH_LEN + 1];
 };
 
 static enum sr_err fail(struct stor_writer *w, enum sr_err err)
@@ -856,6 +861,31 @@ enum sr_err stor_writer_seal(struct stor_writer *w, const struct stor_counts *co
         }
         w->synced = true;
     }
+    if (w->signer && !w->signed_) {
+        /* Hashed from the disk, not from what was written: the signature
+         * covers the bytes a reader will find. */
+        char id_hex[STOR_ID_HEX];
+        uint8_t sig[STOR_SIG_FILE_LEN];
+        if (!w->file_sha_hex[0]) {
+            if ((err = stor_file_sha256(w->partial, w->file_sha)))
+                return retryable(err) ? err : fail(w, err);
+            sr_hex_encode(w->file_sha, sizeof(w->file_sha), w->file_sha_hex);
+            w->sealed_wall_us = sr_wall_us();
+        }
+        sr_hex_encode(w->id, sizeof(w->id), id_hex);
+        if (w->ledger && !w->ledgered) {
+            err = stor_ledger_append(w->ledger, id_hex, w->file_sha,
+                                     stor_signer_key_id(w->signer), w->sealed_wall_us);
+            if (err)
+                return retryable(err) ? err : fail(w, err);
+            w->ledgered = true;
+        }
+        if ((err = stor_sig_make(w->signer, w->id, w->file_sha, w->sealed_wall_us, sig)))
+            return fail(w, err);
+        if ((err = stor_sig_write(w->final_path, sig, w->sync != STOR_SYNC_NONE)))
+            return retryable(err) ? err : fail(w, err);
+        w->signed_ = true;
+    }
     if (!w->renamed) {
         if (rename(w->partial, w->final_path) != 0) {
             err = sr_err_from_errno(errno);
@@ -900,6 +930,18 @@ uint64_t stor_writer_committed(const struct stor_writer *w, unsigned *streams)
     if (streams)
         *streams = w ? w->com_streams : 0;
     return w ? w->com_pkts : 0;
+}
+
+void stor_writer_sign(struct stor_writer *w, const struct stor_signer *signer,
+                      struct chainlog *ledger)
+{
+    w->signer = signer;
+    w->ledger = signer ? ledger : NULL;
+}
+
+const char *stor_writer_file_sha256(const struct stor_writer *w)
+{
+    return w && w->sealed && w->signed_ ? w->file_sha_hex : NULL;
 }
 
 void stor_writer_abandon(struct stor_writer *w)

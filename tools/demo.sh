@@ -46,7 +46,10 @@ echo
 id=$(grep -o '"id": *"[0-9a-f]\{32\}"' "$run/recordings.json" | head -n 1 | grep -o '[0-9a-f]\{32\}')
 stack_curl -s -o "$run/$id.wav" "$(stack_api)/v1/recordings/$id/export.wav"
 echo "== exported recording $id as WAV: $run/$id.wav ($(stat -c %s "$run/$id.wav") bytes)"
-build/tools/srtprec verify --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" "$run/archive/$id.srec" | sed 's/^/   /'
+echo "== its signature (pki/signer.crt: the recorder's Ed25519 key), index hash and seal ledger, then its content:"
+build/tools/srtprec verify --signer="$run/pki/signer.crt" --index="$run/index.sqlite" \
+    --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" "$run/archive/$id.srec" | sed 's/^/   /'
+build/tools/srtprec verify-log --log="$run/index.sqlite.seals" | sed 's/^/   /'
 
 cat <<TXT
 

@@ -1,17 +1,20 @@
 /** @file srtprec.c  The archive CLI: verify, info, export, list, retention, hold, recover.
  *
- *   srtprec verify --cert=C --key=K FILE
+ *   srtprec verify [--cert=C --key=K] [--signer=S [--index=DB] [--ledger=L]] FILE
+ *   srtprec verify-log --log=FILE [--tag=TAG] [--anchor=HEAD]
  *   srtprec info   --cert=C --key=K FILE
  *   srtprec export --cert=C --key=K --format=wav|ogg|opus [--stream=N] FILE OUT  (OUT "-" = stdout)
  *   srtprec list   --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US] [--limit=N]
  *   srtprec retention --index=DB --log=FILE --older-than=DAYS|--before=US [--dry-run]
+ *                     [--signer=S [--ledger=L]]
  *   srtprec hold   --index=DB ID on|off
  *   srtprec recover --index=DB --dir=DIR
  *
  * Exit status: 0 success, 1 the archive or index has a problem (printed on
  * stderr), 2 usage, 3 (verify, info) the archive was recovered after a
  * crash: every chunk is authentic but the writer never sealed it, so it
- * may end early.
+ * may end early; with --signer, 4 the archive is unsigned, 5 forged, 6
+ * swapped, 7 deleted (docs/archive-format.md, "Signature file").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,15 +24,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chainlog.h"
 #include "log.h"
 #include "slice.h"
 #include "stor.h"
 #include "util.h"
 
-enum { MAX_POS = 4, EXIT_RECOVERED = 3 };
+enum {
+    MAX_POS = 4,
+    EXIT_RECOVERED = 3,
+    EXIT_UNSIGNED = 4,
+    EXIT_FORGED = 5,
+    EXIT_SWAPPED = 6,
+    EXIT_DELETED = 7,
+};
 
 struct opts {
-    const char *cert, *key, *format, *index, *party, *call_id, *log, *dir;
+    const char *cert, *key, *format, *index, *party, *call_id, *log, *dir, *signer, *ledger,
+        *tag, *anchor;
     uint64_t from, to, limit, stream, older_days, before;
     bool dry_run;
     const char *pos[MAX_POS];
@@ -38,13 +50,15 @@ struct opts {
 
 static int usage(void)
 {
-    fputs("usage: srtprec verify --cert=C --key=K FILE\n"
+    fputs("usage: srtprec verify [--cert=C --key=K] [--signer=S [--index=DB] [--ledger=L]]"
+          " FILE\n"
+          "       srtprec verify-log --log=FILE [--tag=DEL1|SEAL1|A1|D2] [--anchor=HEAD]\n"
           "       srtprec info --cert=C --key=K FILE\n"
           "       srtprec export --cert=C --key=K --format=wav|ogg|opus [--stream=N] FILE OUT\n"
           "       srtprec list --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US]"
           " [--limit=N]\n"
           "       srtprec retention --index=DB --log=FILE (--older-than=DAYS | --before=US)"
-          " [--dry-run]\n"
+          " [--dry-run] [--signer=S [--ledger=L]]\n"
           "       srtprec hold --index=DB ID on|off\n"
           "       srtprec recover --index=DB --dir=DIR\n",
           stderr);
@@ -74,7 +88,9 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
         if (opt_str(a, "--cert", &o->cert) || opt_str(a, "--key", &o->key) ||
             opt_str(a, "--format", &o->format) || opt_str(a, "--index", &o->index) ||
             opt_str(a, "--party", &o->party) || opt_str(a, "--call-id", &o->call_id) ||
-            opt_str(a, "--log", &o->log) || opt_str(a, "--dir", &o->dir))
+            opt_str(a, "--log", &o->log) || opt_str(a, "--dir", &o->dir) ||
+            opt_str(a, "--signer", &o->signer) || opt_str(a, "--ledger", &o->ledger) ||
+            opt_str(a, "--tag", &o->tag) || opt_str(a, "--anchor", &o->anchor))
             continue;
         if (strcmp(a, "--dry-run") == 0) {
             o->dry_run = true;
@@ -160,14 +176,68 @@ static int read_tally(struct stor_reader *r, const char *file, struct tally *t, 
     return 0;
 }
 
+/* The seal ledger beside the index unless --ledger names one. */
+static const char *ledger_of(const struct opts *o, char *buf, size_t len)
+{
+    if (o->ledger)
+        return o->ledger[0] ? o->ledger : NULL;
+    if (!o->index || (size_t)snprintf(buf, len, "%s.seals", o->index) >= len)
+        return NULL;
+    return buf;
+}
+
+/* --signer: signature, the index row's hash and the seal ledger; no
+ * private key needed.  0 authentic, else the verdict's exit status. */
+static int check_authn(const struct opts *o)
+{
+    static const int status[] = { [STOR_AUTHN_OK] = 0,         [STOR_AUTHN_UNSIGNED] = EXIT_UNSIGNED,
+                                  [STOR_AUTHN_FORGED] = EXIT_FORGED, [STOR_AUTHN_SWAPPED] = EXIT_SWAPPED,
+                                  [STOR_AUTHN_DELETED] = EXIT_DELETED, [STOR_AUTHN_ERROR] = 1 };
+    struct stor_check_cfg cc = { o->signer, NULL, NULL, NULL };
+    struct stor_record *row = NULL;
+    char lbuf[4200], msg[1024];
+    enum stor_authn a;
+
+    cc.ledger = ledger_of(o, lbuf, sizeof(lbuf));
+    if (o->index) {
+        /* The row of the recording the file name says this is. */
+        const char *base = strrchr(o->pos[0], '/');
+        char id[STOR_ID_HEX];
+        struct stor_index *ix;
+        enum sr_err err;
+        base = base ? base + 1 : o->pos[0];
+        snprintf(id, sizeof(id), "%.32s", base);
+        if ((err = stor_index_open(&ix, o->index))) {
+            fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+            return 1;
+        }
+        row = malloc(sizeof(*row));
+        if (row && stor_index_get(ix, id, row) == SR_OK)
+            cc.expected_sha256 = row->sha256;
+        stor_index_close(ix);
+    }
+    a = stor_archive_check(o->pos[0], &cc, msg, sizeof(msg));
+    free(row);
+    fprintf(a == STOR_AUTHN_OK || a == STOR_AUTHN_UNSIGNED ? stdout : stderr, "%s: %s\n",
+            o->pos[0], msg);
+    return status[a];
+}
+
 static int cmd_verify(const struct opts *o)
 {
     struct stor_reader *r;
     struct tally t = { 0 };
     uint64_t total;
-    int rc = open_archive(o, &r);
+    int rc, authn = 0;
 
-    if (rc)
+    if (o->n_pos != 1 || (!o->signer && (!o->cert || !o->key)) || (!o->cert != !o->key))
+        return usage();
+    if (o->signer) {
+        authn = check_authn(o);
+        if ((authn && authn != EXIT_UNSIGNED) || !o->cert)
+            return authn;
+    }
+    if ((rc = open_archive(o, &r)))
         return rc;
     rc = read_tally(r, o->pos[0], &t, &total);
     if (!rc && stor_reader_recovery(r)) {
@@ -191,7 +261,58 @@ static int cmd_verify(const struct opts *o)
     }
     free(t.n);
     stor_reader_close(r);
-    return rc;
+    return rc ? rc : authn;
+}
+
+/* The hash-chained logs srtprec writes, by their record tag. */
+static const struct {
+    const char *tag, *what;
+} log_kinds[] = {
+    { "DEL1", "retention deletion log" },
+    { STOR_LEDGER_TAG, "recorder seal ledger" },
+    { "A1", "API access audit log" },
+    { "D2", "keyagent disclosure log" },
+};
+
+static int cmd_verify_log(const struct opts *o)
+{
+    struct chainlog_verdict v = { 0 };
+    const char *tag = o->tag, *what = NULL;
+    char first[CHAINLOG_TAG_MAX + 2] = "";
+    enum sr_err err;
+
+    if (!o->log || o->n_pos)
+        return usage();
+    if (!tag) {
+        /* The tag of the first line; one of ours, or the file is not. */
+        FILE *f = fopen(o->log, "r");
+        int ch;
+        size_t n = 0;
+        while (f && (ch = fgetc(f)) != EOF && ch != '\t' && ch != '\n' && n < sizeof(first) - 1)
+            first[n++] = (char)ch;
+        first[n] = 0;
+        if (f)
+            fclose(f);
+        tag = first;
+    }
+    for (size_t i = 0; i < SR_ARRAY_LEN(log_kinds); i++)
+        if (strcmp(tag, log_kinds[i].tag) == 0)
+            what = log_kinds[i].what;
+    if (!what && tag[0]) {
+        fprintf(stderr, "%s: FAILED: record tag '%s' is not one srtprec writes (DEL1, SEAL1, A1, "
+                        "D2)\n", o->log, tag);
+        return 1;
+    }
+    err = chainlog_verify(o->log, tag[0] ? tag : NULL, o->anchor, &v);
+    if (err) {
+        fprintf(stderr, "%s: BROKEN %s: line %zu: %s (%zu whole records before it)\n", o->log,
+                what ? what : "log", v.bad_line, v.why && *v.why ? v.why : sr_strerror(err),
+                v.records);
+        return 1;
+    }
+    printf("INTACT %s: %s, %zu records, head %s%s\n", o->log, what ? what : "empty log",
+           v.records, v.head, o->anchor ? ", passes through the anchor" : "");
+    return 0;
 }
 
 static int cmd_info(const struct opts *o)
@@ -357,6 +478,7 @@ static int cmd_retention(const struct opts *o)
 {
     struct stor_retention_cfg rc = { 0 };
     struct stor_retention_stats st;
+    char lbuf[4200];
     struct stor_index *ix;
     enum sr_err err;
 
@@ -366,14 +488,17 @@ static int cmd_retention(const struct opts *o)
                                   : sr_wall_us() - o->older_days * 86400ull * 1000000ull;
     rc.log_path = o->log;
     rc.dry_run = o->dry_run;
+    rc.signer_pub = o->signer;
+    rc.ledger = o->signer ? ledger_of(o, lbuf, sizeof(lbuf)) : NULL;
     if ((err = stor_index_open(&ix, o->index))) {
         fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
         return 1;
     }
     err = stor_retention(ix, &rc, &st);
     stor_index_close(ix);
-    printf("%s %zu recordings, %zu on legal hold kept, %zu archive files already missing\n",
-           o->dry_run ? "would delete" : "deleted", st.deleted, st.held, st.missing_files);
+    printf("%s %zu recordings, %zu on legal hold kept, %zu archive files already missing, "
+           "%zu not authentic kept\n", o->dry_run ? "would delete" : "deleted", st.deleted,
+           st.held, st.missing_files, st.refused);
     if (err) {
         fprintf(stderr, "retention: FAILED: %s (deletion log %s)\n", sr_strerror(err), o->log);
         return 1;
@@ -434,6 +559,8 @@ int main(int argc, char **argv)
         return usage();
     if (strcmp(argv[1], "verify") == 0)
         return cmd_verify(&o);
+    if (strcmp(argv[1], "verify-log") == 0)
+        return cmd_verify_log(&o);
     if (strcmp(argv[1], "info") == 0)
         return cmd_info(&o);
     if (strcmp(argv[1], "export") == 0)

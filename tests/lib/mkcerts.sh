@@ -10,6 +10,8 @@
 #   foreign.crt foreign.key          SAN URI:sip:recorder@example.net, issued by the foreign CA
 #   api.crt api.key                  the HTTPS API server (SAN DNS:localhost, IP:127.0.0.1)
 #   auditor.crt auditor.key          RSA-2048 archive recipient (CMS EnvelopedData, key transport)
+#   signer.crt signer.key            Ed25519 archive signing key of the recorder (its
+#                                    certificate is what auditors verify archives with)
 # All leaf certificates carry serverAuth and clientAuth and SAN DNS:localhost,
 # IP:127.0.0.1 as well.  Idempotent: a complete OUTDIR is left as it is; runs in
 # parallel on the same OUTDIR serialise on a lock.  Keys are test-only.
@@ -20,7 +22,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 days=3650
 
-all="ca keyagent recorder intruder foreign-ca foreign api auditor"
+all="ca keyagent recorder intruder foreign-ca foreign api auditor signer"
 complete() {
     for n in $all; do
         [ -s "$out/$n.crt" ] && [ -s "$out/$n.key" ] || return 1
@@ -67,6 +69,12 @@ mkleaf intruder ca "/CN=intruder" "URI:sip:intruder@example.net"
 mkleaf foreign foreign-ca "/CN=recorder (foreign)" "URI:sip:recorder@example.net"
 mkleaf api ca "/CN=localhost" "DNS:api.example"
 mkleaf auditor ca "/CN=auditor" "email:auditor@example.net" rsa
+# The recorder's archive signing key: Ed25519, signatures only.
+openssl req -new -newkey ed25519 -nodes -keyout "$tmp/signer.key" -out "$tmp/signer.csr" \
+    -subj "/CN=recorder archive signer" 2>/dev/null
+printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=URI:sip:recorder@example.net\n' >"$tmp/signer.ext"
+openssl x509 -req -in "$tmp/signer.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" \
+    -CAcreateserial -days $days -extfile "$tmp/signer.ext" -out "$tmp/signer.crt" 2>/dev/null
 
 chmod 600 "$tmp"/*.key
 for n in $all; do

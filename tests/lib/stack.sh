@@ -76,6 +76,7 @@ media-listen = 127.0.0.1:$STACK_MEDIA_PORT
 archive-dir = $STACK_RUN/archive
 archive-recipients = $pki/auditor.crt
 index = $STACK_RUN/index.sqlite
+signing-key = $pki/signer.key
 call-linger-ms = 500
 log-level = info
 
@@ -86,6 +87,7 @@ tls-key = $pki/api.key
 index = $STACK_RUN/index.sqlite
 archive-cert = $pki/auditor.crt
 archive-key = $pki/auditor.key
+archive-signer = $pki/signer.crt
 tokens-file = $STACK_RUN/tokens
 log-level = info
 CONF

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "stor.h"
 #include "tap.h"
 #include "testcert.h"
@@ -48,6 +50,63 @@ static size_t search(struct stor_index *ix, const struct stor_query *q, struct c
     if (stor_index_search(ix, q, collect_fn, c) != SR_OK)
         return (size_t)-1;
     return c->n;
+}
+
+/* An index as schema 1 or 2 wrote it (before the sha256 column), with one
+ * row: opening it migrates in place and keeps the row. */
+static void test_migration(const char *dir, int version)
+{
+    static const char v2[] =
+        "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        "CREATE TABLE recordings ("
+        " id TEXT PRIMARY KEY, call_id TEXT NOT NULL, local_aor TEXT NOT NULL,"
+        " remote_aor TEXT NOT NULL, local_tag TEXT NOT NULL, remote_tag TEXT NOT NULL,"
+        " source TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
+        " state INTEGER NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,"
+        " n_streams INTEGER NOT NULL, path TEXT NOT NULL%s);"
+        "INSERT INTO recordings VALUES ('%032x','c','sip:a@x','sip:b@y','t1','t2','ka',"
+        " 1700000000000000, 1700000060000000, 1, 1234, 50, 2, '/a/b.srec'%s);"
+        "INSERT INTO schema_version VALUES (%d);";
+    char db[8192], sql[2048];
+    struct stor_index *ix = NULL;
+    struct stor_record r, got;
+    sqlite3 *s = NULL;
+    int v = 0;
+
+    snprintf(db, sizeof(db), "%s/v%d.db", dir, version);
+    snprintf(sql, sizeof(sql), v2, version >= 2 ? ", hold INTEGER NOT NULL DEFAULT 0" : "",
+             0x77u, version >= 2 ? ", 1" : "", version);
+    tap_ok(sqlite3_open(db, &s) == SQLITE_OK && sqlite3_exec(s, sql, NULL, NULL, NULL) == SQLITE_OK,
+           "a schema %d index with one row", version);
+    sqlite3_close(s);
+    tap_ok(stor_index_open(&ix, db) == SR_OK, "schema %d: opened (migrated)", version);
+    snprintf(r.id, sizeof(r.id), "%032x", 0x77u);
+    tap_ok(ix && stor_index_get(ix, r.id, &got) == SR_OK && got.sha256[0] == 0 &&
+               got.bytes == 1234 && got.hold == (version >= 2),
+           "schema %d: the old row reads back, sha256 empty, hold kept", version);
+    got.sha256[0] = 0;
+    snprintf(got.sha256, sizeof(got.sha256), "%064x", 5u);
+    tap_ok(ix && stor_index_put(ix, &got) == SR_OK && stor_index_get(ix, r.id, &r) == SR_OK &&
+               strcmp(r.sha256, got.sha256) == 0,
+           "schema %d: a hash is stored after migration", version);
+    r.sha256[0] = 0;
+    r.packets = 51;
+    tap_ok(ix && stor_index_put(ix, &r) == SR_OK && stor_index_get(ix, r.id, &got) == SR_OK &&
+               strcmp(got.sha256, r.sha256) != 0 && got.sha256[0] && got.packets == 51,
+           "a later row without a hash keeps the sealed one's");
+    stor_index_close(ix);
+    tap_ok(sqlite3_open(db, &s) == SQLITE_OK &&
+               sqlite3_exec(s, "SELECT version FROM schema_version", NULL, NULL, NULL) == SQLITE_OK,
+           "schema_version readable");
+    {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s, "SELECT version FROM schema_version", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(s);
+    tap_ok(v == 3, "schema %d migrated to version 3 (got %d)", version, v);
 }
 
 int main(void)
@@ -170,6 +229,8 @@ int main(void)
         ix = NULL;
         tap_ok(stor_index_open(&ix, junk) != SR_OK && !ix, "a non-database file is refused");
     }
+    test_migration(dir, 1);
+    test_migration(dir, 2);
     testcert_rmdir(dir);
     return tap_done();
 }
