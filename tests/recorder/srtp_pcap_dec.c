@@ -1,0 +1,117 @@
+/** @file srtp_pcap_dec.c  Test helper: decrypt one sender's SRTP out of a
+ *  capture file with libsrtp2's own API (its stock HMAC, none of the
+ *  recorder's code), for comparison with what the recorder archived.
+ *
+ *   srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw
+ *
+ * Every UDP datagram from SRC (Ethernet or raw IPv4 frames, unfragmented)
+ * that is RTP (not RTCP) is unprotected with AES_CM_128_HMAC_SHA1_80 and
+ * master key||salt BASE64_KEY; the payloads of those that authenticate are
+ * appended to OUT in capture order (libsrtp's replay check drops second
+ * copies).  Prints "<decrypted> <failed>"; exit 0 if at least one decrypted.
+ */
+#include <arpa/inet.h>
+#include <pcap/pcap.h>
+#include <srtp2/srtp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slice.h"
+#include "util.h"
+
+static const uint8_t *udp_of(int dlt, const uint8_t *f, size_t len, size_t *ulen,
+                             uint32_t *src, uint16_t *sport)
+{
+    size_t off = dlt == DLT_EN10MB ? 14 : 0, hl;
+
+    if (dlt != DLT_EN10MB && dlt != DLT_RAW && dlt != 228)
+        return NULL;
+    if (len < off + 20 || (dlt == DLT_EN10MB && (f[12] != 0x08 || f[13] != 0x00)))
+        return NULL;
+    f += off;
+    len -= off;
+    hl = (size_t)(f[0] & 15) * 4;
+    if ((f[0] >> 4) != 4 || f[9] != 17 || len < hl + 8)
+        return NULL;
+    memcpy(src, f + 12, 4);
+    *sport = (uint16_t)(f[hl] << 8 | f[hl + 1]);
+    *ulen = (size_t)(f[hl + 4] << 8 | f[hl + 5]);
+    if (*ulen < 8 || hl + *ulen > len)
+        return NULL;
+    *ulen -= 8;
+    return f + hl + 8;
+}
+
+int main(int argc, char **argv)
+{
+    char eb[PCAP_ERRBUF_SIZE], host[64];
+    uint8_t key[64];
+    size_t klen = 0;
+    struct in_addr want;
+    unsigned long port;
+    const char *colon;
+    srtp_policy_t pol;
+    srtp_t s = NULL;
+    pcap_t *p;
+    FILE *out;
+    struct pcap_pkthdr *h;
+    const u_char *bytes;
+    unsigned long ok = 0, bad = 0;
+
+    if (argc != 5 || !(colon = strrchr(argv[2], ':'))) {
+        fprintf(stderr, "usage: srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw\n");
+        return 2;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - argv[2]), argv[2]);
+    port = strtoul(colon + 1, NULL, 10);
+    if (inet_pton(AF_INET, host, &want) != 1 ||
+        !sr_b64_decode(slice_cstr(argv[3]), key, sizeof(key), &klen) || klen != 30) {
+        fprintf(stderr, "srtp_pcap_dec: bad address or key\n");
+        return 2;
+    }
+    if (srtp_init() != srtp_err_status_ok)
+        return 1;
+    memset(&pol, 0, sizeof(pol));
+    srtp_crypto_policy_set_rtp_default(&pol.rtp);
+    srtp_crypto_policy_set_rtcp_default(&pol.rtcp);
+    pol.ssrc.type = ssrc_any_inbound;
+    pol.key = key;
+    pol.window_size = 128;
+    if (srtp_create(&s, &pol) != srtp_err_status_ok)
+        return 1;
+    p = pcap_open_offline(argv[1], eb);
+    out = fopen(argv[4], "wb");
+    if (!p || !out) {
+        fprintf(stderr, "srtp_pcap_dec: %s\n", p ? argv[4] : eb);
+        return 1;
+    }
+    while (pcap_next_ex(p, &h, &bytes) == 1) {
+        uint8_t buf[4096];
+        size_t ulen;
+        uint32_t src;
+        uint16_t sport;
+        int len;
+        const uint8_t *u = udp_of(pcap_datalink(p), bytes, h->caplen, &ulen, &src, &sport);
+        if (!u || src != want.s_addr || sport != port || ulen < 12 || ulen > sizeof(buf))
+            continue;
+        if (u[1] >= 192 && u[1] <= 223) /* RTCP (RFC 5761 ranges) */
+            continue;
+        memcpy(buf, u, ulen);
+        len = (int)ulen;
+        if (srtp_unprotect(s, buf, &len) != srtp_err_status_ok) {
+            bad++;
+            continue;
+        }
+        size_t hdr = 12 + (size_t)(buf[0] & 15) * 4;
+        if ((size_t)len > hdr && fwrite(buf + hdr, 1, (size_t)len - hdr, out) != (size_t)len - hdr)
+            return 1;
+        ok++;
+    }
+    printf("%lu %lu\n", ok, bad);
+    fclose(out);
+    pcap_close(p);
+    srtp_dealloc(s);
+    srtp_shutdown();
+    return ok ? 0 : 1;
+}
