@@ -14,6 +14,7 @@
 
 #include "capture.h"
 #include "daemon_priv.h"
+#include "decap.h"
 #include "engine.h"
 #include "log.h"
 #include "rec.h"
@@ -28,12 +29,6 @@ enum {
     STATS_EVERY_US = 200000,
 };
 
-/* Why a frame was not handed to the engine (metrics labels). */
-enum cap_refusal { CAP_R_LINKTYPE, CAP_R_TRUNCATED, CAP_R_NOT_IP, CAP_R_NOT_UDP, CAP_R_FRAGMENT,
-                   CAP_R_BAD_IP, CAP_R_N };
-static const char *const refusal_names[CAP_R_N] = { "linktype", "truncated", "not_ip",
-                                                    "not_udp",  "fragment",  "bad_ip" };
-
 struct rd_cap;
 
 struct cap_src {
@@ -47,6 +42,8 @@ struct cap_src {
     struct rd_loop *loop;
     struct rec_eng *eng;
     uint64_t mono_now;         /* this batch's monotonic time */
+    struct decap *decap;       /* this source's layers and fragments (its thread only) */
+    uint64_t timeouts_seen;    /* decap's fragment timeouts already added to refused[] */
     unsigned last_drop, last_ifdrop; /* pcap_stats: running counts */
     uint64_t next_stats_us;
     /* file replay */
@@ -64,122 +61,9 @@ struct rd_cap {
     bool fast;
     bool any_live;
     atomic_bool done;
-    _Atomic uint64_t frames, udp, kernel_drops, if_drops, refused[CAP_R_N];
+    /* refused: frames by decap verdict (DECAP_UDP unused, DECAP_NEED_MORE: fragments held) */
+    _Atomic uint64_t frames, udp, kernel_drops, if_drops, refused[DECAP_VERDICTS];
 };
-
-/* --------------------------------------------------- decapsulation */
-
-/* Frames to UDP datagrams: Ethernet (802.1Q/QinQ), Linux cooked capture v1
- * and v2, raw IP; IPv4 (unfragmented) and IPv6 (no extension headers).
- * recorder/decap.c (issue 14 item 2) replaces this with every mirror
- * encapsulation and fragment reassembly. */
-struct cap_udp {
-    const uint8_t *payload;
-    size_t len;
-    struct rec_flow src, dst;
-};
-
-static uint16_t be16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static int decap_ip(const uint8_t *p, size_t len, struct cap_udp *out)
-{
-    size_t hl, total;
-    const uint8_t *udp;
-
-    if (len < 1)
-        return CAP_R_TRUNCATED;
-    memset(&out->src, 0, sizeof(out->src));
-    memset(&out->dst, 0, sizeof(out->dst));
-    if ((p[0] >> 4) == 4) {
-        if (len < 20)
-            return CAP_R_TRUNCATED;
-        hl = (size_t)(p[0] & 15) * 4;
-        total = be16(p + 2);
-        if (hl < 20 || total < hl)
-            return CAP_R_BAD_IP;
-        if (total > len)
-            return CAP_R_TRUNCATED;
-        if (p[9] != 17)
-            return CAP_R_NOT_UDP;
-        if ((be16(p + 6) & 0x3fff) != 0) /* MF set or an offset */
-            return CAP_R_FRAGMENT;
-        out->src.addr[10] = out->src.addr[11] = 0xff;
-        out->dst.addr[10] = out->dst.addr[11] = 0xff;
-        memcpy(out->src.addr + 12, p + 12, 4);
-        memcpy(out->dst.addr + 12, p + 16, 4);
-        udp = p + hl;
-        len = total - hl;
-    } else if ((p[0] >> 4) == 6) {
-        if (len < 40)
-            return CAP_R_TRUNCATED;
-        total = (size_t)be16(p + 4) + 40;
-        if (total > len)
-            return CAP_R_TRUNCATED;
-        if (p[6] != 17)
-            return p[6] == 44 ? CAP_R_FRAGMENT : CAP_R_NOT_UDP;
-        memcpy(out->src.addr, p + 8, 16);
-        memcpy(out->dst.addr, p + 24, 16);
-        udp = p + 40;
-        len = total - 40;
-    } else {
-        return CAP_R_BAD_IP;
-    }
-    if (len < 8 || be16(udp + 4) < 8 || be16(udp + 4) > len)
-        return CAP_R_TRUNCATED;
-    out->src.port = be16(udp);
-    out->dst.port = be16(udp + 2);
-    out->payload = udp + 8;
-    out->len = be16(udp + 4) - 8u;
-    return -1;
-}
-
-/* -1: *out is a datagram; else the refusal. */
-static int decap(int dlt, const uint8_t *f, size_t len, struct cap_udp *out)
-{
-    uint16_t type;
-    size_t off;
-
-    switch (dlt) {
-    case DLT_EN10MB:
-        if (len < 14)
-            return CAP_R_TRUNCATED;
-        off = 12;
-        type = be16(f + off);
-        for (int tags = 0; (type == 0x8100 || type == 0x88a8) && tags < 2; tags++) {
-            off += 4;
-            if (len < off + 2)
-                return CAP_R_TRUNCATED;
-            type = be16(f + off);
-        }
-        off += 2;
-        break;
-    case DLT_LINUX_SLL:
-        if (len < 16)
-            return CAP_R_TRUNCATED;
-        type = be16(f + 14);
-        off = 16;
-        break;
-    case DLT_LINUX_SLL2:
-        if (len < 20)
-            return CAP_R_TRUNCATED;
-        type = be16(f);
-        off = 20;
-        break;
-    case DLT_RAW:
-    case 101: /* LINKTYPE_RAW in files */
-    case 228: /* DLT_IPV4 */
-    case 229: /* DLT_IPV6 */
-        return decap_ip(f, len, out);
-    default:
-        return CAP_R_LINKTYPE;
-    }
-    if (type != 0x0800 && type != 0x86dd)
-        return CAP_R_NOT_IP;
-    return decap_ip(f + off, len - off, out);
-}
 
 /* ------------------------------------------------------- delivery */
 
@@ -188,14 +72,19 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *h, const u_char *by
     struct cap_src *s = (struct cap_src *)(void *)user;
     struct rd_cap *c = s->cap;
     uint8_t buf[SNAPLEN];
-    struct cap_udp u;
+    struct decap_udp u;
     struct rec_eng_pkt p;
-    int why;
+    uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+    enum decap_verdict v;
 
     atomic_fetch_add_explicit(&c->frames, 1, memory_order_relaxed);
-    why = h->caplen < h->len ? CAP_R_TRUNCATED : decap(s->dlt, bytes, h->caplen, &u);
-    if (why >= 0) {
-        atomic_fetch_add_explicit(&c->refused[why], 1, memory_order_relaxed);
+    /* Reassembly times out on the capture's clock: a file's own, so that
+     * replaying it fast reassembles what was captured, no more, no less. */
+    v = decap_frame(s->decap, s->dlt, bytes, h->caplen, s->live ? s->mono_now : ts, &u);
+    if (v == DECAP_UDP && u.len > sizeof(buf)) /* not with max_size = SNAPLEN; never overflow */
+        v = DECAP_FRAG_TOO_BIG;
+    if (v != DECAP_UDP) {
+        atomic_fetch_add_explicit(&c->refused[v], 1, memory_order_relaxed);
         return;
     }
     atomic_fetch_add_explicit(&c->udp, 1, memory_order_relaxed);
@@ -206,7 +95,7 @@ static void on_frame(u_char *user, const struct pcap_pkthdr *h, const u_char *by
     p.len = u.len;
     p.src = u.src;
     p.dst = u.dst;
-    p.arrival_wall_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
+    p.arrival_wall_us = ts;
     p.now_us = s->mono_now;
     rec_eng_packet(s->eng, &p);
 }
@@ -244,6 +133,18 @@ static void stats_poll(struct cap_src *s)
     }
     if (ifd)
         atomic_fetch_add_explicit(&s->cap->if_drops, ifd, memory_order_relaxed);
+}
+
+/* Fragment reassemblies decap expired since the last look, to the metrics. */
+static void count_timeouts(struct cap_src *s)
+{
+    struct decap_stats st;
+
+    decap_stats(s->decap, &st);
+    atomic_fetch_add_explicit(&s->cap->refused[DECAP_FRAG_TIMEOUT],
+                              st.verdicts[DECAP_FRAG_TIMEOUT] - s->timeouts_seen,
+                              memory_order_relaxed);
+    s->timeouts_seen = st.verdicts[DECAP_FRAG_TIMEOUT];
 }
 
 /* A file at its recorded pace: hand over every frame whose time (relative
@@ -288,6 +189,7 @@ static uint64_t file_pump(struct cap_src *s, uint64_t now)
         s->have_pending = false;
         on_frame((u_char *)s, &s->pending_hdr, s->pending);
     }
+    count_timeouts(s);
     return now; /* more frames due now: come back at once */
 }
 
@@ -398,9 +300,14 @@ enum sr_err rd_cap_open(struct rd_cap **out, const struct rd_cap_cfg *cfg)
         c->any_live = true;
     }
     for (size_t i = 0; !err && i < c->n; i++) {
+        /* Reassembled datagrams no longer than a captured frame: they fit
+         * on_frame's buffer, and the engine takes at most 2,048 bytes. */
+        struct decap_cfg dc = { .max_size = SNAPLEN };
         c->src[i].cap = c;
         c->src[i].dlt = pcap_datalink(c->src[i].p);
-        err = set_filter(&c->src[i], cfg->filter);
+        err = decap_create(&c->src[i].decap, &dc);
+        if (!err)
+            err = set_filter(&c->src[i], cfg->filter);
         log_notice("capture %s%s: linktype %s, filter '%s'%s", c->src[i].live ? "" : "file ",
                    c->src[i].name, pcap_datalink_val_to_name(c->src[i].dlt), cfg->filter,
                    c->src[i].live ? (cfg->timeout_ms ? ", TPACKET_V3 ring" : ", immediate mode")
@@ -418,9 +325,11 @@ void rd_cap_close(struct rd_cap *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         if (c->src[i].p)
             pcap_close(c->src[i].p);
+        decap_destroy(c->src[i].decap);
+    }
     free(c);
 }
 
@@ -521,6 +430,8 @@ uint64_t rd_cap_tick(struct rd_cap *c, unsigned slot, uint64_t now, bool start)
         if (s->live) {
             if (now >= s->next_stats_us) {
                 stats_poll(s);
+                decap_tick(s->decap, now);
+                count_timeouts(s);
                 s->next_stats_us = now + STATS_EVERY_US;
             }
             t = s->next_stats_us;
@@ -551,14 +462,19 @@ void rd_cap_metrics(const struct rd_cap *c, FILE *f)
             (unsigned long long)atomic_load(&m->v))
     C("frames_total", "Frames captured (interfaces or file).", frames);
     C("datagrams_total", "UDP datagrams decapsulated from them and handed to the engine.", udp);
+    C("fragments_held_total", "IP fragments held until their datagram completes "
+      "(docs/capture.md, Decapsulation).", refused[DECAP_NEED_MORE]);
     C("kernel_drops_total", "Frames the kernel dropped: the capture ring was full (pcap_stats "
       "ps_drop; also in packets_dropped_total{reason=\"kernel\"}).", kernel_drops);
     C("interface_drops_total", "Frames the interface dropped (pcap_stats ps_ifdrop).", if_drops);
 #undef C
     fprintf(f, "# HELP srtprec_recorder_capture_frames_refused_total Captured frames that are "
-               "not a UDP datagram the recorder can take, by reason.\n"
+               "not a UDP datagram the recorder can take, by reason (decap_verdict_name; "
+               "frag_timeout counts datagrams).\n"
                "# TYPE srtprec_recorder_capture_frames_refused_total counter\n");
-    for (int i = 0; i < CAP_R_N; i++)
-        fprintf(f, "srtprec_recorder_capture_frames_refused_total{reason=\"%s\"} %llu\n",
-                refusal_names[i], (unsigned long long)atomic_load(&m->refused[i]));
+    for (int i = 0; i < DECAP_VERDICTS; i++)
+        if (i != DECAP_UDP && i != DECAP_NEED_MORE)
+            fprintf(f, "srtprec_recorder_capture_frames_refused_total{reason=\"%s\"} %llu\n",
+                    decap_verdict_name((enum decap_verdict)i),
+                    (unsigned long long)atomic_load(&m->refused[i]));
 }
