@@ -15,6 +15,7 @@
 
 #include "sipev.h"
 #include "util.h"
+#include "xmlmem.h"
 
 #define KB_NS "urn:srtprec:params:xml:ns:srtp-keys"
 #define KB_NS_SEP '\x01'
@@ -690,52 +691,6 @@ static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, cons
     kb_fail(ud, SR_EPARSE, "entity declarations not allowed");
 }
 
-/* Expat copies the document into buffers of its own (and character data
- * into more); its free() would leave the key text in the heap.  A size
- * header in front of each block lets kb_free wipe it first. */
-typedef union {
-    size_t n;
-    max_align_t align;
-} kb_hdr;
-
-static void *kb_malloc(size_t n)
-{
-    kb_hdr *h;
-
-    if (n > SIZE_MAX - sizeof(*h) || !(h = malloc(sizeof(*h) + n)))
-        return NULL;
-    h->n = n;
-    return h + 1;
-}
-
-static void kb_free(void *p)
-{
-    kb_hdr *h = p;
-
-    if (!p)
-        return;
-    h--;
-    sr_wipe(h, sizeof(*h) + h->n);
-    free(h);
-}
-
-static void *kb_realloc(void *p, size_t n)
-{
-    void *np;
-    size_t old;
-
-    if (!p)
-        return kb_malloc(n);
-    np = kb_malloc(n);
-    if (!np)
-        return NULL;
-    old = ((kb_hdr *)p - 1)->n;
-    memcpy(np, p, old < n ? old : n);
-    kb_free(p);
-    return np;
-}
-
-static const XML_Memory_Handling_Suite kb_mem = { kb_malloc, kb_realloc, kb_free };
 
 enum sr_err sipev_keybody_parse(const char *xml, size_t len, struct sipev_keybody *kb,
                                 const char **why)
@@ -757,7 +712,7 @@ enum sr_err sipev_keybody_parse(const char *xml, size_t len, struct sipev_keybod
         return SR_ENOMEM;
     ps->kb = kb;
     /* The encoding argument overrides any declaration in the document. */
-    ps->xp = XML_ParserCreate_MM("UTF-8", &kb_mem, ns_sep);
+    ps->xp = XML_ParserCreate_MM("UTF-8", &sr_xml_wiped_mem, ns_sep);
     if (!ps->xp) {
         free(ps);
         return SR_ENOMEM;

@@ -312,7 +312,8 @@ struct siprec_answer_cfg {
  *  port from cfg (0 for a disabled offer line, a non-RTP proto, or an
  *  RTP/SAVP(F) line without a usable a=crypto), the offered formats with
  *  their a=rtpmap, a=label echoed, a=recvonly (a=inactive when the offer
- *  line is inactive or the port is 0), and for SRTP lines exactly one
+ *  line is recvonly or inactive, RFC 3264 6.1, or the port is 0), a=rtcp-mux
+ *  where offered and cfg->rtcp_mux, and for SRTP lines exactly one
  *  a=crypto: the picked line's tag and suite with a FRESH random master key
  *  of the suite's length, no MKI, no lifetime.  RFC 4568 6.1 makes the
  *  answer's key the answerer's own (it protects what the answerer sends);
@@ -403,7 +404,8 @@ struct siprec_md_stream {
 };
 
 /** participantstreamassoc (also the send/recv children some SBCs put
- *  directly in <participant>, as drafts of RFC 7865 did). */
+ *  directly in <participant>, as drafts of RFC 7865 did).  Within one
+ *  document the refs of both places are united, duplicates dropped. */
 struct siprec_md_pstream {
     char participant_id[SIPREC_MD_ID];
     char send[SIPREC_MD_MAX_PSTREAM][SIPREC_MD_ID];
@@ -460,24 +462,33 @@ void siprec_md_clear(struct siprec_md *md);
  *  SIPREC_MD_MAX_EXT / _EXT_N when directly under recording, group,
  *  session, participant or stream; skipped elsewhere; beyond the bound:
  *  SIPREC_E_MD_LIMIT); an unknown element in SIPREC_MD_NS is refused.
- *  Within one document an id seen twice updates the same entry.
+ *  Within one document an id seen twice updates the same entry.  Accepted
+ *  beyond RFC 7865's schema, as SBCs send them: send/recv in <participant>,
+ *  associate-time/disassociate-time in participant, stream and session
+ *  (not kept), <reason> in session and <content-type> in stream (skipped);
+ *  no <datamode> means complete.  xs:dateTime with Z, an offset or no zone
+ *  (read as UTC), fractions to microseconds, years from 1970.
  *  References are checked by siprec_md_merge, not here (a partial
  *  document names what an earlier one defined). */
 enum siprec_err siprec_md_parse(const char *xml, size_t len, struct siprec_md *out,
                                 const char **detail);
 
 /** Fold a parsed document into model.  COMPLETE: model becomes update.
- *  PARTIAL (RFC 7865 7: changes only): entries are matched by id (pstream by
+ *  PARTIAL (RFC 7865: changes only): entries are matched by id (pstream by
  *  participant_id, psession by participant_id + session_id, srecording by
  *  session_id); a matched entry takes every field the update states (a
- *  stated list of sipSessionIDs, nameIDs, send or recv refs replaces the old
- *  list; a time not stated keeps the old one); an unmatched entry is added;
+ *  stated list of sipSessionIDs or nameIDs replaces the old list; a
+ *  participantstreamassoc replaces the old one's send and recv lists as a
+ *  whole, so a participant that stops sending is stated by a send-less
+ *  one; a time not stated keeps the old one); an unmatched entry is added;
  *  an element's extensions are replaced when the update carries any for it.
  *  Nothing is ever removed: disassociate-time and stop-time record the end.
- *  Then every reference is checked against the merged model (stream and
- *  psession session_id, pstream participant and stream ids, session
- *  group-ref): SIPREC_E_MD_REF.  Any failure (SIPREC_E_MD_REF,
- *  SIPREC_E_MD_LIMIT) leaves model unchanged. */
+ *  Then what the recording relies on is checked against the merged model
+ *  (stream and psession session_id, psession participant_id, srecording
+ *  session_id, pstream participant and stream ids; group-ref is not, SBCs
+ *  name groups they never describe): SIPREC_E_MD_REF.  Any failure
+ *  (SIPREC_E_MD_REF, SIPREC_E_MD_LIMIT, SIPREC_E_NOMEM) leaves model
+ *  unchanged.  The merged model's mode is COMPLETE. */
 enum siprec_err siprec_md_merge(struct siprec_md *model, const struct siprec_md *update,
                                 const char **detail);
 

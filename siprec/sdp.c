@@ -1,0 +1,439 @@
+/** @file sdp.c  The recording SDP offer (siprec.h): RFC 4566 lines, RFC 4568
+ *  a=crypto through srtpkey, RFC 4574 a=label.
+ *
+ * The SDP arrives from the network: one pass over bounded lines, every
+ * count capped by a SIPREC_SDP_* bound, values copied into fixed buffers.
+ * Lines and attributes the recorder has no use for are skipped, so SDP
+ * extensions (ICE, fmtp, rtcp-fb...) pass.  Keys are wiped from every copy
+ * on failure. */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "siprec_priv.h"
+#include "util.h"
+
+struct sdp_state {
+    struct siprec_sdp *out;
+    char sess_addr[SIPREC_SDP_ADDR];
+    bool sess_v6;
+    enum siprec_dir sess_dir;
+    bool sess_dir_set;
+    bool dir_set[SIPREC_SDP_MAX_MEDIA];
+    bool label_set[SIPREC_SDP_MAX_MEDIA];
+    const char **detail;
+};
+
+void siprec_sdp_wipe(struct siprec_sdp *sdp)
+{
+    if (sdp)
+        sr_wipe(sdp, sizeof(*sdp));
+}
+
+static struct slice next_token(struct slice *cur)
+{
+    while (cur->len && cur->p[0] == ' ')
+        slice_skip(cur, 1);
+    return slice_split(cur, ' ');
+}
+
+static bool visible(struct slice t)
+{
+    if (t.len == 0)
+        return false;
+    for (size_t i = 0; i < t.len; i++)
+        if ((unsigned char)t.p[i] < 0x21 || (unsigned char)t.p[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static enum siprec_err fail(struct sdp_state *st, enum siprec_err e, const char *why)
+{
+    *st->detail = why;
+    return e;
+}
+
+/* "IN IP4 192.0.2.1": one unicast address; a /ttl or /count is multicast,
+ * which cannot be a recording leg. */
+static bool conn_parse(struct slice v, char *addr, bool *ipv6)
+{
+    struct slice nettype = next_token(&v), atype = next_token(&v), a = next_token(&v);
+    unsigned char bin[16];
+
+    if (!slice_eq(nettype, SLICE_LIT("IN")) || next_token(&v).len || a.len == 0 ||
+        !slice_copy_cstr(a, addr, SIPREC_SDP_ADDR))
+        return false;
+    if (slice_eq(atype, SLICE_LIT("IP4")))
+        *ipv6 = false;
+    else if (slice_eq(atype, SLICE_LIT("IP6")))
+        *ipv6 = true;
+    else
+        return false;
+    return inet_pton(*ipv6 ? AF_INET6 : AF_INET, addr, bin) == 1;
+}
+
+static const struct {
+    const char *name;
+    enum siprec_proto proto;
+} protos[] = {
+    { "RTP/AVP", SIPREC_PROTO_RTP_AVP },   { "RTP/AVPF", SIPREC_PROTO_RTP_AVPF },
+    { "RTP/SAVP", SIPREC_PROTO_RTP_SAVP }, { "RTP/SAVPF", SIPREC_PROTO_RTP_SAVPF },
+};
+
+static bool proto_is_rtp(enum siprec_proto p)
+{
+    return p != SIPREC_PROTO_OTHER;
+}
+
+static enum siprec_err media_parse(struct sdp_state *st, struct slice v,
+                                   struct siprec_sdp_media *m)
+{
+    struct slice media = next_token(&v), port = next_token(&v), proto = next_token(&v), fmt;
+    struct slice portnum = slice_split(&port, '/');
+    uint64_t n, count;
+
+    if (!visible(media) || !slice_copy_cstr(media, m->media, sizeof(m->media)))
+        return fail(st, SIPREC_E_SDP_MEDIA, "m=: bad media");
+    if (!slice_to_u64(portnum, 65535, &n) || (port.len && !slice_to_u64(port, 65535, &count)))
+        return fail(st, SIPREC_E_SDP_MEDIA, "m=: bad port");
+    m->port = (unsigned)n;
+    if (!visible(proto) || !slice_copy_cstr(proto, m->proto_text, sizeof(m->proto_text)))
+        return fail(st, SIPREC_E_SDP_MEDIA, "m=: bad proto");
+    /* RFC 5764 / RFC 8842: the keys live in a DTLS handshake between the
+     * SRC and whoever terminates it; nothing here could decrypt. */
+    if (slice_starts_nocase(proto, SLICE_LIT("UDP/TLS/RTP/")) ||
+        slice_starts_nocase(proto, SLICE_LIT("TCP/TLS/RTP/")))
+        return fail(st, SIPREC_E_SDP_DTLS, "m=: DTLS-SRTP proto");
+    m->proto = SIPREC_PROTO_OTHER;
+    for (size_t i = 0; i < SR_ARRAY_LEN(protos); i++)
+        if (slice_eq(proto, slice_cstr(protos[i].name)))
+            m->proto = protos[i].proto;
+    while ((fmt = next_token(&v)).len) {
+        if (!proto_is_rtp(m->proto))
+            continue; /* udptl, TCP/BFCP...: formats are not payload types */
+        if (!slice_to_u64(fmt, 127, &n))
+            return fail(st, SIPREC_E_SDP_MEDIA, "m=: payload type not 0-127");
+        if (m->n_fmt == SIPREC_SDP_MAX_FMT)
+            return fail(st, SIPREC_E_SDP_LIMIT, "m=: too many formats");
+        m->fmt[m->n_fmt++] = (unsigned)n;
+    }
+    if (proto_is_rtp(m->proto) && m->n_fmt == 0)
+        return fail(st, SIPREC_E_SDP_MEDIA, "m=: no payload type");
+    return SIPREC_OK;
+}
+
+/* "<pt> <name>/<rate>[/<channels>]" */
+static enum siprec_err rtpmap_parse(struct sdp_state *st, struct slice v,
+                                    struct siprec_sdp_media *m)
+{
+    struct slice pt = next_token(&v), enc = next_token(&v);
+    struct slice name = slice_split(&enc, '/'), rate = slice_split(&enc, '/');
+    struct siprec_rtpmap *r;
+    uint64_t p, cr, ch = 1;
+
+    if (!slice_to_u64(pt, 127, &p) || !visible(name) || !slice_to_u64(rate, 384000, &cr) ||
+        cr == 0 || (enc.len && (!slice_to_u64(enc, 255, &ch) || ch == 0)) || next_token(&v).len)
+        return fail(st, SIPREC_E_SDP_ATTR, "a=rtpmap: malformed");
+    for (size_t i = 0; i < m->n_rtpmap; i++)
+        if (m->rtpmap[i].pt == p)
+            return fail(st, SIPREC_E_SDP_ATTR, "a=rtpmap: payload type mapped twice");
+    if (m->n_rtpmap == SIPREC_SDP_MAX_FMT)
+        return fail(st, SIPREC_E_SDP_LIMIT, "a=rtpmap: too many");
+    r = &m->rtpmap[m->n_rtpmap];
+    if (!slice_copy_cstr(name, r->codec, sizeof(r->codec)))
+        return fail(st, SIPREC_E_SDP_ATTR, "a=rtpmap: encoding name too long");
+    r->pt = (unsigned)p;
+    r->clock_rate = (unsigned)cr;
+    r->channels = (unsigned)ch;
+    m->n_rtpmap++;
+    return SIPREC_OK;
+}
+
+/* RFC 4568 6.3: a session parameter not understood makes the line unusable
+ * unless it is marked optional with a leading "-"; those srtprec cannot
+ * honour (they change the SRTP transform) make it unusable too. */
+static const char *session_params_refusal(struct slice v)
+{
+    struct slice t;
+    uint64_t n;
+
+    while ((t = next_token(&v)).len) {
+        if (t.p[0] == '-')
+            continue;
+        if (slice_starts_nocase(t, SLICE_LIT("WSH=")))
+            continue; /* a window-size hint: the engine's replay window rules */
+        if (slice_starts_nocase(t, SLICE_LIT("KDR="))) {
+            if (slice_to_u64(slice_of(t.p + 4, t.len - 4), 24, &n) && n == 0)
+                continue;
+            return "a=crypto: key derivation rate not supported";
+        }
+        if (slice_eq(t, SLICE_LIT("UNENCRYPTED_SRTP")) || slice_eq(t, SLICE_LIT("UNENCRYPTED_SRTCP")) ||
+            slice_eq(t, SLICE_LIT("UNAUTHENTICATED_SRTP")))
+            return "a=crypto: unencrypted or unauthenticated SRTP not supported";
+        if (slice_starts_nocase(t, SLICE_LIT("FEC_ORDER=")) || slice_starts_nocase(t, SLICE_LIT("FEC_KEY=")))
+            return "a=crypto: FEC session parameters not supported";
+        return "a=crypto: unknown session parameter";
+    }
+    return NULL;
+}
+
+/* "<tag> <suite> <key-params> [<session-params>...]" (RFC 4568 9.1). */
+static enum siprec_err crypto_parse(struct sdp_state *st, struct slice v,
+                                    struct siprec_sdp_media *m)
+{
+    struct slice tag = next_token(&v), suite = next_token(&v), kps = next_token(&v);
+    const struct srtpkey_suite_info *info;
+    struct siprec_crypto *cr;
+    const char *why = NULL;
+    uint64_t t;
+    enum sr_err err;
+
+    if (tag.len > 9 || !slice_to_u64(tag, 999999999, &t) || t == 0)
+        return fail(st, SIPREC_E_SDP_CRYPTO, "a=crypto: bad tag");
+    if (!visible(suite) || !visible(kps))
+        return fail(st, SIPREC_E_SDP_CRYPTO, "a=crypto: missing suite or key-params");
+    for (size_t i = 0; i < m->n_crypto; i++)
+        if (m->crypto[i].tag == t)
+            return fail(st, SIPREC_E_SDP_CRYPTO, "a=crypto: tag repeated");
+    if (m->n_crypto == SIPREC_SDP_MAX_CRYPTO)
+        return fail(st, SIPREC_E_SDP_LIMIT, "a=crypto: too many in one m= section");
+    cr = &m->crypto[m->n_crypto++];
+    cr->tag = (uint32_t)t;
+    info = srtpkey_suite_find(suite);
+    if (!info) {
+        cr->refused = "a=crypto: unknown crypto suite";
+        return SIPREC_OK;
+    }
+    cr->suite = info->id;
+    if (!info->decrypts) {
+        cr->refused = info->refused ? info->refused : "a=crypto: suite not supported";
+        return SIPREC_OK;
+    }
+    err = srtpkey_params_parse(kps, info->id, cr->keys, SR_ARRAY_LEN(cr->keys), &cr->n_keys, &why);
+    if (err == SR_EUNSUPP || err == SR_ELIMIT) {
+        /* well-formed, but not for srtprec: another line may do */
+        cr->refused = why ? why : "a=crypto: key-params not supported";
+        return SIPREC_OK;
+    }
+    if (err)
+        return fail(st, SIPREC_E_SDP_CRYPTO, why ? why : "a=crypto: bad key-params");
+    cr->refused = session_params_refusal(v);
+    cr->usable = cr->refused == NULL;
+    if (!cr->usable) {
+        sr_wipe(cr->keys, sizeof(cr->keys));
+        cr->n_keys = 0;
+    }
+    return SIPREC_OK;
+}
+
+static enum siprec_err ssrc_parse(struct sdp_state *st, struct slice v,
+                                  struct siprec_sdp_media *m)
+{
+    struct slice id = next_token(&v);
+    uint64_t n;
+
+    if (!slice_to_u64(id, UINT32_MAX, &n))
+        return fail(st, SIPREC_E_SDP_ATTR, "a=ssrc: bad id");
+    for (size_t i = 0; i < m->n_ssrc; i++)
+        if (m->ssrc[i] == n)
+            return SIPREC_OK; /* one line per attribute of the same source */
+    if (m->n_ssrc == SIPREC_SDP_MAX_SSRC)
+        return fail(st, SIPREC_E_SDP_LIMIT, "a=ssrc: too many sources");
+    m->ssrc[m->n_ssrc++] = (uint32_t)n;
+    return SIPREC_OK;
+}
+
+static bool dir_of(struct slice v, enum siprec_dir *d)
+{
+    static const struct {
+        const char *name;
+        enum siprec_dir dir;
+    } dirs[] = { { "sendrecv", SIPREC_DIR_SENDRECV },
+                 { "sendonly", SIPREC_DIR_SENDONLY },
+                 { "recvonly", SIPREC_DIR_RECVONLY },
+                 { "inactive", SIPREC_DIR_INACTIVE } };
+
+    for (size_t i = 0; i < SR_ARRAY_LEN(dirs); i++)
+        if (slice_eq(v, slice_cstr(dirs[i].name))) {
+            *d = dirs[i].dir;
+            return true;
+        }
+    return false;
+}
+
+static enum siprec_err attr_parse(struct sdp_state *st, struct slice v)
+{
+    struct siprec_sdp *out = st->out;
+    size_t mi = out->n_media - 1;
+    struct siprec_sdp_media *m = out->n_media ? &out->media[mi] : NULL;
+    enum siprec_dir d;
+
+    if (dir_of(v, &d)) {
+        bool *set = m ? &st->dir_set[mi] : &st->sess_dir_set;
+
+        if (*set)
+            return fail(st, SIPREC_E_SDP_ATTR, "direction attribute repeated");
+        *set = true;
+        *(m ? &m->dir : &st->sess_dir) = d;
+        return SIPREC_OK;
+    }
+    if (!m)
+        return SIPREC_OK; /* other session-level attributes: none matter here */
+    if (slice_starts_nocase(v, SLICE_LIT("crypto:")))
+        return crypto_parse(st, slice_of(v.p + 7, v.len - 7), m);
+    if (slice_starts_nocase(v, SLICE_LIT("rtpmap:")))
+        return rtpmap_parse(st, slice_of(v.p + 7, v.len - 7), m);
+    if (slice_starts_nocase(v, SLICE_LIT("ssrc:")))
+        return ssrc_parse(st, slice_of(v.p + 5, v.len - 5), m);
+    if (slice_eq(v, SLICE_LIT("rtcp-mux"))) {
+        m->rtcp_mux = true;
+        return SIPREC_OK;
+    }
+    if (slice_starts_nocase(v, SLICE_LIT("label:"))) {
+        struct slice l = slice_of(v.p + 6, v.len - 6);
+
+        if (st->label_set[mi])
+            return fail(st, SIPREC_E_SDP_ATTR, "a=label repeated");
+        if (!visible(l) || !slice_copy_cstr(l, m->label, sizeof(m->label)))
+            return fail(st, SIPREC_E_SDP_ATTR, "a=label: empty, not visible ASCII or over 63 bytes");
+        st->label_set[mi] = true;
+        return SIPREC_OK;
+    }
+    return SIPREC_OK;
+}
+
+/* "o=<username> <sess-id> <sess-version> IN ..": the numbers are kept when
+ * they fit 64 bits; the answer does not depend on them. */
+static void origin_parse(struct slice v, struct siprec_sdp *out)
+{
+    uint64_t id, ver;
+
+    next_token(&v);
+    if (slice_to_u64(next_token(&v), UINT64_MAX, &id) && slice_to_u64(next_token(&v), UINT64_MAX, &ver)) {
+        out->o_sess_id = id;
+        out->o_sess_version = ver;
+    }
+}
+
+static enum siprec_err line_parse(struct sdp_state *st, struct slice line)
+{
+    struct siprec_sdp *out = st->out;
+    struct slice v = slice_of(line.p + 2, line.len - 2);
+    struct siprec_sdp_media *m = out->n_media ? &out->media[out->n_media - 1] : NULL;
+
+    switch (line.p[0]) {
+    case 'm':
+        if (out->n_media == SIPREC_SDP_MAX_MEDIA)
+            return fail(st, SIPREC_E_SDP_LIMIT, "too many m= lines");
+        return media_parse(st, v, &out->media[out->n_media++]);
+    case 'c':
+        if (!conn_parse(v, m ? m->addr : st->sess_addr, m ? &m->ipv6 : &st->sess_v6))
+            return fail(st, SIPREC_E_SDP_CONN, "c=: not IN IP4/IP6 with one unicast address");
+        return SIPREC_OK;
+    case 'o':
+        if (!m)
+            origin_parse(v, out);
+        return SIPREC_OK;
+    case 'a':
+        return attr_parse(st, v);
+    default:
+        return SIPREC_OK;
+    }
+}
+
+static enum siprec_err finish(struct sdp_state *st)
+{
+    struct siprec_sdp *out = st->out;
+
+    if (out->n_media == 0)
+        return fail(st, SIPREC_E_SDP_NO_MEDIA, "no m= line");
+    for (size_t i = 0; i < out->n_media; i++) {
+        struct siprec_sdp_media *m = &out->media[i];
+
+        if (!st->dir_set[i])
+            m->dir = st->sess_dir;
+        if (!m->addr[0]) { /* RFC 4566 5.7: the session's c= */
+            memcpy(m->addr, st->sess_addr, sizeof(m->addr));
+            m->ipv6 = st->sess_v6;
+        }
+        if (!proto_is_rtp(m->proto) || m->port == 0)
+            continue;
+        if (!m->addr[0])
+            return fail(st, SIPREC_E_SDP_CONN, "m= line without c= at media or session level");
+        if ((m->proto == SIPREC_PROTO_RTP_SAVP || m->proto == SIPREC_PROTO_RTP_SAVPF) &&
+            siprec_sdp_crypto_pick(m) < 0) {
+            /* The reason of the first refused line says more than "none". */
+            const char *why = "RTP/SAVP m= line without a=crypto";
+
+            if (m->n_crypto && m->crypto[0].refused)
+                why = m->crypto[0].refused;
+            return fail(st, SIPREC_E_SDP_NO_CRYPTO, why);
+        }
+    }
+    return SIPREC_OK;
+}
+
+static enum siprec_err lines_parse(struct sdp_state *st, struct slice cur)
+{
+    size_t lineno = 0;
+    enum siprec_err err;
+
+    while (cur.len) {
+        struct slice line = slice_split(&cur, '\n');
+
+        if (line.len && line.p[line.len - 1] == '\r')
+            line.len--;
+        if (line.len == 0 && slice_trim(cur).len == 0)
+            break; /* empty lines after the last one (a body part's padding) */
+        if (line.len > SIPREC_SDP_MAX_LINE)
+            return fail(st, SIPREC_E_SDP_LIMIT, "line longer than 2048 bytes");
+        if (line.len < 2 || line.p[1] != '=' || line.p[0] < 'a' || line.p[0] > 'z')
+            return fail(st, SIPREC_E_SDP_SYNTAX, "line is not <letter>=<value>");
+        if (memchr(line.p, '\0', line.len) || memchr(line.p, '\r', line.len))
+            return fail(st, SIPREC_E_SDP_SYNTAX, "NUL or CR inside a line");
+        if (lineno++ == 0 && !slice_eq(line, SLICE_LIT("v=0")))
+            return fail(st, SIPREC_E_SDP_SYNTAX, "first line is not v=0");
+        err = line_parse(st, line);
+        if (err)
+            return err;
+    }
+    if (lineno == 0)
+        return fail(st, SIPREC_E_SDP_SYNTAX, "empty SDP");
+    return finish(st);
+}
+
+enum siprec_err siprec_sdp_parse(struct slice text, struct siprec_sdp *out, const char **detail)
+{
+    struct sdp_state st;
+    const char *dummy;
+    enum siprec_err err;
+
+    if (!detail)
+        detail = &dummy;
+    if (!out || (!text.p && text.len)) {
+        *detail = siprec_strerror(SIPREC_E_INVAL);
+        return SIPREC_E_INVAL;
+    }
+    siprec_sdp_wipe(out);
+    memset(&st, 0, sizeof(st));
+    st.out = out;
+    st.detail = detail;
+    *detail = siprec_strerror(SIPREC_OK);
+    if (text.len > SIPREC_SDP_MAX)
+        err = fail(&st, SIPREC_E_SDP_LIMIT, "SDP larger than 64 KiB");
+    else
+        err = lines_parse(&st, text);
+    if (err)
+        siprec_sdp_wipe(out);
+    return err;
+}
+
+int siprec_sdp_crypto_pick(const struct siprec_sdp_media *m)
+{
+    if (!m || m->port == 0 ||
+        (m->proto != SIPREC_PROTO_RTP_SAVP && m->proto != SIPREC_PROTO_RTP_SAVPF))
+        return -1;
+    for (size_t i = 0; i < m->n_crypto; i++)
+        if (m->crypto[i].usable)
+            return (int)i;
+    return -1;
+}
