@@ -37,7 +37,9 @@ pa=$(stack_free_port); pa=$((pa & ~1))
 pb=$(stack_free_port); pb=$((pb & ~1))
 sa=$(stack_free_port); sa=$((sa & ~1))
 sb=$(stack_free_port); sb=$((sb & ~1))
-filter="udp and (port $pa or port $pb)"
+pc=$(stack_free_port); pc=$((pc & ~1))
+sc=$(stack_free_port); sc=$((sc & ~1))
+filter="udp and (port $pa or port $pb or port $pc)"
 sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom\nkey-wait-ms = 2000\nmetrics-interval-ms = 200\ncapture = lo\ncapture-filter = $filter" \
     "$run/srtprec.conf"
 stack_start; ok $? "keyagent, recorder (capturing on lo) and api start"
@@ -104,6 +106,40 @@ ok "$rc_b" "ffmpeg sent stream B (SSRC not disclosed)"
 wait "$sniff_pid"; ok $? "scapy wrote the capture file ($(cat "$run/sniff.log" | tail -1) frames)"
 bg_pids=()
 
+# C: a mid-call start.  ffmpeg sends 4 s from sequence 65480 (it wraps after
+# 56 packets); 1.6 s in, past the wrap, the key is disclosed with ROC 1 and
+# the current sequence, as an endpoint discloses mid-call, and a second
+# recorder starts capturing: it sees only packets of ROC 1.  The first
+# recorder, capturing since before the call, held the ROC 0 packets and
+# must guess their index from the disclosed position (RFC 3711 3.3.1).
+ffmpeg -nostdin -loglevel error -f lavfi \
+    -i "aevalsrc=0.4*sin(2*PI*330*t)+0.2*sin(2*PI*1777*t):s=8000:d=4" -ac 1 -y "$run/tone4.wav"
+kc=$(b64key) ssrc_c=287454020
+sendc() {
+    timeout 30 ffmpeg -nostdin -loglevel error -re -i "$run/tone4.wav" \
+        -filter_complex "asetnsamples=n=160,asplit=2[a][b]" \
+        -map "[a]" -c:a pcm_mulaw -f rtp -payload_type 0 -ssrc "$ssrc_c" -seq 65480 \
+        -srtp_out_suite AES_CM_128_HMAC_SHA1_80 -srtp_out_params "$kc" \
+        "srtp://127.0.0.1:$sc?rtcpport=$sc&localport=$pc" \
+        -map "[b]" -c:a pcm_mulaw -f mulaw -y "$run/c.ul"
+}
+sendc & c_pid=$!; bg_pids+=($c_pid)
+sleep 1.6
+printf '%s\n' \
+    "CALL cap-c lc rc sip:erin@example.net sip:frank@example.net" \
+    "STREAM cap-c c-1 send $(hexssrc $ssrc_c) 0 PCMU 8000 127.0.0.1:$pc 127.0.0.1:$sc AES_CM_128_HMAC_SHA1_80 inline:$kc 1 $(( (65480 + 80) & 65535 ))" \
+    | ctl >"$run/ctl3.out"
+mkdir -p "$run/archive3"
+"$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" --archive-dir="$run/archive3" \
+    --index="$run/index3.sqlite" --metrics-file="$run/mid.prom" >"$run/recorder-mid.log" 2>&1 &
+mid_pid=$!; bg_pids+=($mid_pid)
+wait "$c_pid"; ok $? "ffmpeg sent stream C (sequence 65480, wrapping before the disclosure)"
+echo "END cap-c" | ctl >/dev/null
+[ "$(stack_wait_sealed "$run/archive3" 1 10)" -ge 1 ]; ok $? "mid-call recorder: C sealed after END"
+kill -TERM "$mid_pid"; wait "$mid_pid" 2>/dev/null
+bg_pids=()
+n_c=$(( $(stat -c %s "$run/c.ul") / 160 ))
+
 sleep 0.5
 # The live recorder stops (its calls are cut by the stop: sealed as such);
 # the keyagent keeps the keys for the replay.
@@ -114,7 +150,7 @@ metric() { awk -v m="$1" '$1 == m {print $2}' "$2"; }
 n_a=$(( $(stat -c %s "$run/a.ul") / 160 ))
 n_b=$(( $(stat -c %s "$run/b.ul") / 160 ))
 rec=$(metric srtprec_recorder_packets_recorded_total "$prom")
-[ "${rec:-0}" = $((n_a + n_b)) ]; ok $? "live capture: $((n_a + n_b)) packets sent, ${rec:-0} recorded"
+[ "${rec:-0}" = $((n_a + n_b + n_c)) ]; ok $? "live capture: $((n_a + n_b + n_c)) packets sent, ${rec:-0} recorded"
 dropped() { metric "srtprec_recorder_packets_dropped_total{reason=\"$1\"}" "$2"; }
 for r in auth replay malformed kernel duplicate; do
     v=$(dropped "$r" "$prom")
@@ -131,9 +167,17 @@ check_audio() { # index archive-dir call-id expected.ul
         "$build/tests/integration/pcm_match" "$2/$id.wav" 0 "$2/$id.expect.s16" 2>&1 | diag
     return "${PIPESTATUS[0]}"
 }
-[ "$(stack_wait_sealed "$run/archive" 2 10)" -ge 2 ]; ok $? "live capture: both calls sealed"
+[ "$(stack_wait_sealed "$run/archive" 3 10)" -ge 3 ]; ok $? "live capture: the three calls sealed"
 check_audio "$run/index.sqlite" "$run/archive" cap-a "$run/a.ul"; ok $? "live capture A: exported audio equals what ffmpeg sent, across the wrap"
 check_audio "$run/index.sqlite" "$run/archive" cap-b "$run/b.ul"; ok $? "live capture B: exported audio equals what ffmpeg sent (trial-bound)"
+check_audio "$run/index.sqlite" "$run/archive" cap-c "$run/c.ul"; ok $? "live capture C: all of it, the packets before the mid-call key held and placed before the wrap"
+# The mid-call recorder has C from where it joined: the tail of what was sent.
+id3=$(id_of "$run/index3.sqlite" cap-c)
+pk3=$(cli info "$run/archive3/$id3.srec" 2>&1 | awk '/label=c-1/ {sub(/.*packets=/, ""); print $1; exit}')
+tail -c $(( ${pk3:-0} * 160 )) "$run/c.ul" >"$run/c-tail.ul"
+[ "${pk3:-0}" -gt 50 ] && [ "${pk3:-0}" -lt $((n_c - 56)) ] &&
+    check_audio "$run/index3.sqlite" "$run/archive3" cap-c "$run/c-tail.ul"
+ok $? "mid-call start: C's last ${pk3:-0} of $n_c packets (ROC 1) recorded, equal to the tail of what was sent"
 
 # Replay of the scapy file: no capture interface, no privileges needed.
 mkdir -p "$run/archive2"
