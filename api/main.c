@@ -31,6 +31,7 @@ struct api_cfg {
     char archive_key[CONF_STR_MAX];
     char archive_signer[CONF_STR_MAX];
     char seal_ledger[CONF_STR_MAX];
+    bool refuse_unsigned;
     char tokens_file[CONF_STR_MAX];
     char client_ca[CONF_STR_MAX];
     char client_certs_file[CONF_STR_MAX];
@@ -69,6 +70,10 @@ static const struct conf_item api_items[] = {
          "checked (a warning)"),
     ITEM("seal-ledger", CONF_STR, seal_ledger, "", 0, 0,
          "the recorder's seal ledger (default: the index path followed by .seals)"),
+    ITEM("refuse-unsigned-archives", CONF_BOOL, refuse_unsigned, "no", 0, 0,
+         "with archive-signer: refuse archives that carry no signature and whose seal nothing "
+         "records (written before signing, or closed by crash recovery) instead of serving them "
+         "audited as unsigned"),
     ITEM("tokens-file", CONF_STR, tokens_file, NULL, 0, 0,
          "bearer tokens: '<name> <role[,role]> sha256:<hex>' per line"),
     ITEM("client-ca", CONF_STR, client_ca, "", 0, 0,
@@ -384,6 +389,7 @@ static int setup(struct app *a)
     sc.archive_key = a->cfg.archive_key;
     sc.archive_signer = a->cfg.archive_signer[0] ? a->cfg.archive_signer : NULL;
     sc.seal_ledger = a->cfg.seal_ledger[0] ? a->cfg.seal_ledger : NULL;
+    sc.refuse_unsigned = a->cfg.refuse_unsigned;
     sc.tokens = a->tokens;
     sc.certs = a->certs;
     sc.crl = a->crl;

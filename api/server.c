@@ -402,7 +402,7 @@ static bool archive_path(struct MHD_Connection *c, struct api_req *rq,
  * (the index row's) and seal ledger (docs/api.md, "Authenticity").  A
  * forged or swapped archive is refused (500: an operator must look), a
  * deleted one is 410; an unsigned one (written before signing, or closed by
- * crash recovery) is served.  Every verdict is in the audit record. */
+ * crash recovery) is served unless refuse-unsigned-archives.  Every verdict is in the audit record. */
 static bool authentic(struct MHD_Connection *c, struct api_req *rq, const struct stor_record *rec,
                       const char *path, enum MHD_Result *ret)
 {
@@ -420,7 +420,7 @@ static bool authentic(struct MHD_Connection *c, struct api_req *rq, const struct
     if (a == STOR_AUTHN_OK)
         return true;
     api_log_escape(msg, strlen(msg), esc, sizeof(esc));
-    if (a == STOR_AUTHN_UNSIGNED) {
+    if (a == STOR_AUTHN_UNSIGNED && !rq->srv->cfg.refuse_unsigned) {
         log_notice("%s %s: %s", api_route_name(rq->t.route), rq->id, esc);
         return true;
     }
@@ -434,6 +434,11 @@ static bool authentic(struct MHD_Connection *c, struct api_req *rq, const struct
     case STOR_AUTHN_SWAPPED:
         *ret = respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "archive_swapped",
                              "the file is another recording's genuine archive; refused", NULL);
+        break;
+    case STOR_AUTHN_UNSIGNED:
+        *ret = respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "archive_unsigned",
+                             "the archive carries no signature and refuse-unsigned-archives is "
+                             "set; refused", NULL);
         break;
     case STOR_AUTHN_DELETED:
         *ret = respond_error(c, rq, MHD_HTTP_GONE, "archive_deleted",

@@ -57,6 +57,7 @@ struct api_server_cfg {
                                          exports are checked first (stor_archive_check);
                                          NULL: not checked */
     const char *seal_ledger;        /**< the recorder's seal ledger; NULL: not checked */
+    bool refuse_unsigned;           /**< with archive_signer: unsigned archives are refused */
     struct api_tokens *tokens;      /**< the server takes it when create succeeds */
     struct api_certmap *certs;      /**< likewise; NULL: no client-certificate roles */
     struct api_crl *crl;            /**< likewise; NULL: no revocation check (no client-crl) */

@@ -5,7 +5,8 @@
 # someone who can write the archive directory, each undone before the next:
 #   a forgery written with only the auditors' public certificate, put in a
 #   recording's place (beside its signature, and without it); two valid
-#   archives swapped; one byte changed; the signature stripped; one deleted.
+#   archives swapped; one byte changed; the signature stripped; one deleted;
+#   an unsigned archive planted with an index row of its own.
 # Each is found, with its own verdict, by `srtprec verify --signer` (exit
 # status and word) and by the API before it serves a download or an export
 # (error code, audit record); retention keeps a forged archive as evidence
@@ -119,8 +120,25 @@ restore
 
 verify "$A"; [ "$vrc" = 0 ]; ok $? "verify: restored, authentic again"
 [ "$(api /archive)" = 200 ]; ok $? "API: restored archive served"
+# 6. Disk and index write: a new, unsigned archive planted with its own row.
+p=$("$mkarchive" "$run/archive" "$run/index.sqlite" "$pki/auditor.crt" 50 | head -n 1)
+"$srtprec" verify --signer="$pki/signer.crt" --index="$run/index.sqlite" "$run/archive/$p.srec" >/dev/null 2>&1
+[ $? = 4 ]; ok $? "verify: a planted archive without a signature or recorded seal is unsigned (exit 4)"
+code=$(stack_curl -s -o /dev/null -w '%{http_code}' "$(stack_api)/v1/recordings/$p/archive")
+[ "$code" = 200 ] && grep -P "\tev=done\t.*\tid=$p\t" "$run/audit.log" | tail -n 1 | grep -q -P "\tauthn=unsigned\t"
+ok $? "API default: the unsigned archive is served, audited authn=unsigned ($code)"
 "$build/api/srtprec-api" --verify-audit="$run/audit.log" >/dev/null 2>&1; ok $? "the API's audit log chain is intact"
 stack_stop
+# With refuse-unsigned-archives the API refuses it.
+sed -i "/^\[api\]/a refuse-unsigned-archives = yes" "$run/srtprec.conf"
+stack_start_one api api/srtprec-api
+for _ in $(seq 1 100); do stack_curl -s -o /dev/null "$(stack_api)/healthz" && break; sleep 0.1; done
+code=$(stack_curl -s -o "$run/api.body" -w '%{http_code}' "$(stack_api)/v1/recordings/$p/archive")
+[ "$code" = 500 ] && grep -q '"archive_unsigned"' "$run/api.body"; ok $? "refuse-unsigned-archives: the planted archive is refused archive_unsigned ($code)"
+[ "$(api /archive)" = 200 ]; ok $? "refuse-unsigned-archives: a signed archive is still served"
+stack_stop
+rm -f "$run/archive/$p.srec"
+sqlite3 "$run/index.sqlite" "delete from recordings where id in ('$p', 'ffffffffffffffffffffffffffffffff')"
 
 # Retention keeps a forged archive as evidence, deletes the authentic one.
 cp "$run/forger/$(head -n 1 "$run/forger/ids").srec" "$B"
