@@ -182,8 +182,22 @@ static enum sr_err param_parse(struct slice t, const struct srtpkey_suite_info *
     b64 = bar < 0 ? t : slice_of(t.p, (size_t)bar);
     if (b64.len == 0)
         return (*why = "empty key||salt"), SR_EPARSE;
-    if (!sr_b64_decode(b64, k->master, sizeof(k->master), &k->master_len))
-        return (*why = "key||salt is not valid base64 (strict, padded)"), SR_EPARSE;
+    {
+        /* RFC 4568 says base64 (RFC 3548, padded); rtpengine 10.5 and others
+         * leave the padding off where key||salt is not a multiple of 3
+         * bytes (AEAD_AES_256_GCM's 44).  The suite fixes the length, so
+         * the padding carries nothing: it is restored, never guessed
+         * (one '=' or two, nothing else is accepted). */
+        char padded[96];
+        size_t rem = b64.len % 4;
+        if (rem >= 2 && b64.len + 4 - rem <= sizeof(padded) && slice_find(b64, '=') < 0) {
+            memcpy(padded, b64.p, b64.len);
+            memset(padded + b64.len, '=', 4 - rem);
+            b64 = slice_of(padded, b64.len + 4 - rem);
+        }
+        if (!sr_b64_decode(b64, k->master, sizeof(k->master), &k->master_len))
+            return (*why = "key||salt is not valid base64"), SR_EPARSE;
+    }
     if (k->master_len != s->key_len + s->salt_len)
         return (*why = "key||salt length does not match the suite"), SR_EPARSE;
     while (bar >= 0) {
