@@ -95,7 +95,8 @@ kill "$rec_pid" 2>/dev/null; wait "$rec_pid" 2>/dev/null
 # With TLS configured and no lab switch, a udp: keyagent is refused at start.
 conf "$work/tls.conf" "udp:127.0.0.1:$sip_port sip:keyagent@example.net" "tls-cert = $c/recorder.crt
 tls-key = $c/recorder.key
-tls-ca = $c/ca.crt"
+tls-ca = $c/ca.crt
+signing-key = $c/signer.key"
 timeout 20 "$REC" --config="$work/tls.conf" > "$work/recorder-tls.log" 2>&1; rc=$?
 [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ]; ok $? "recorder with TLS refuses to start with a UDP keyagent (exit $rc)"
 grep -q "refused: UDP carries SRTP keys in clear; it needs lab-allow-plain-tcp=yes" "$work/recorder-tls.log"
