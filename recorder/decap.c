@@ -331,8 +331,8 @@ static enum decap_verdict ip4(struct walk *w, const uint8_t *p, size_t len)
     return ip_payload(w, proto, src, dst, p + ihl, tot - ihl);
 }
 
-/** The extension header chain from nh at p, then what it carries.  first:
- *  hop-by-hop is still allowed; reassembled: a fragment header is not. */
+/** The extension header chain from nh at p, then what it carries.
+ *  Hop-by-hop only first; once reassembled, no further fragment header. */
 static enum decap_verdict ip6_chain(struct walk *w, const uint8_t src[16], const uint8_t dst[16],
                                     uint8_t nh, const uint8_t *p, size_t len, bool reassembled)
 {

@@ -2,7 +2,10 @@
  *  (tests/recorder/gen_pcaps.py), read with libpcap's pcap_open_offline:
  *  every frame's verdict, and for each datagram its payload, addresses,
  *  ports, path, VLAN tags and tunnel id, against the generator's JSON
- *  sidecar.  Two implementations agreeing, from the file up.
+ *  sidecar.  Two implementations agreeing, from the file up.  And every
+ *  frame cut at every offset, flush against a guard page, on a second
+ *  struct decap: never a datagram, never a held fragment, never a read
+ *  past the cut.
  *
  *  test_rec_decap_pcap DIR   (DIR holds <case>.pcap and <case>.json)
  */
@@ -14,6 +17,7 @@
 #include <string.h>
 
 #include "decap.h"
+#include "guard.h"
 #include "tap.h"
 
 static const char *const cases[] = {
@@ -80,14 +84,28 @@ static const char *mismatch(const struct decap_udp *u, json_t *e)
     return NULL;
 }
 
+/** Cuts of a frame that come out as a datagram or a held fragment. */
+static size_t cuts_taken(struct decap *d, int dlt, const u_char *data, size_t len)
+{
+    size_t taken = 0;
+    for (size_t cut = 0; cut < len; cut++) {
+        struct decap_udp u;
+        const uint8_t *g = (const uint8_t *)guard_copy(data, cut);
+        enum decap_verdict v = decap_frame(d, dlt, g, cut, 0, &u);
+        taken += v == DECAP_UDP || v == DECAP_NEED_MORE;
+    }
+    return taken;
+}
+
 static void one(const char *dir, const char *name)
 {
     char path[4096], err[PCAP_ERRBUF_SIZE];
     json_error_t jerr;
     json_t *root, *frames;
     pcap_t *pc;
-    struct decap *d;
+    struct decap *d, *dcut = NULL;
     struct decap_cfg cfg = { 0 };
+    size_t cuts = 0, cuts_bad = 0;
     struct pcap_pkthdr *h;
     const u_char *data;
     size_t n = 0, udp = 0, bad = 0, want_udp = 0;
@@ -98,7 +116,7 @@ static void one(const char *dir, const char *name)
     root = json_load_file(path, 0, &jerr);
     snprintf(path, sizeof(path), "%s/%s.pcap", dir, name);
     pc = pcap_open_offline(path, err);
-    if (!root || !pc || decap_create(&d, &cfg) != SR_OK) {
+    if (!root || !pc || decap_create(&d, &cfg) != SR_OK || decap_create(&dcut, &cfg) != SR_OK) {
         tap_ok(0, "%s: open (%s)", name, root ? err : jerr.text);
         json_decref(root);
         if (pc)
@@ -117,6 +135,8 @@ static void one(const char *dir, const char *name)
         const char *why = !want ? "no expectation"
                           : strcmp(want, decap_verdict_name(v)) ? "verdict"
                           : v == DECAP_UDP ? mismatch(&u, e) : NULL;
+        cuts += h->caplen;
+        cuts_bad += cuts_taken(dcut, pcap_datalink(pc), data, h->caplen);
         if (want && !strcmp(want, "udp"))
             want_udp++;
         if (v == DECAP_UDP && !why)
@@ -131,8 +151,10 @@ static void one(const char *dir, const char *name)
     tap_ok(n == json_array_size(frames) && !bad && udp == want_udp && udp > 0,
            "%s: %zu frames, %zu datagrams as scapy wrote them%s%s", name, n, udp, bad ? "; first: " : "",
            firstbuf);
+    tap_ok(cuts_bad == 0, "%s: %zu truncations against a guard page, %zu taken", name, cuts, cuts_bad);
     pcap_close(pc);
     decap_destroy(d);
+    decap_destroy(dcut);
     json_decref(root);
 }
 
