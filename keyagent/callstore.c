@@ -232,6 +232,20 @@ enum sr_err ka_callstore_fill(const struct ka_callstore *cs, struct sipev_keybod
     return SR_OK;
 }
 
+size_t ka_callstore_count_matching(const struct ka_callstore *cs, bool full,
+                                   const struct ka_filter *f1, const struct ka_filter *f2)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; cs && i < cs->n; i++) {
+        const struct ka_call *c = cs->calls[i];
+        if ((full || c->changed) && (!f1 || ka_filter_match(f1, &c->d)) &&
+            (!f2 || ka_filter_match(f2, &c->d)))
+            n++;
+    }
+    return n;
+}
+
 void ka_callstore_settle(struct ka_callstore *cs)
 {
     size_t kept = 0;

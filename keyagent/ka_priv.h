@@ -80,6 +80,10 @@ enum sr_err ka_callstore_fill(const struct ka_callstore *cs, struct sipev_keybod
 /** After every subscriber has been told: clear change marks, forget ended
  *  calls (their keys are wiped). */
 void ka_callstore_settle(struct ka_callstore *cs);
+/** How many dialogs ka_callstore_fill would copy with these arguments, without
+ *  copying any (the notifier's per-flush weight of a subscription). */
+size_t ka_callstore_count_matching(const struct ka_callstore *cs, bool full,
+                                   const struct ka_filter *f1, const struct ka_filter *f2);
 
 /* ---------------------------------------------------------------- disclog */
 
@@ -226,6 +230,9 @@ struct ka_notifier_cfg {
 };
 
 enum { KA_IDLE_CONN_S = 120, KA_HANDSHAKE_S = 5 };
+/** A subscription owed at most this many dialogs in a flush is served in the
+ *  flush's first stage, before any owed more (ka_notifier_flush). */
+enum { KA_LIGHT_DIALOGS = 8 };
 
 /** Something registered in the epoll set: main dispatches on kind. */
 enum ka_watch_kind { KA_WATCH_LISTEN = 1, KA_WATCH_SIP, KA_WATCH_CTL_LISTEN, KA_WATCH_CTL };
@@ -243,7 +250,10 @@ void ka_notifier_accept(struct ka_notifier *n, int fd);
 void ka_notifier_io(struct ka_notifier *n, struct ka_watch *w, uint32_t events);
 /** End of a loop iteration: send pending NOTIFYs (full for new or refreshed
  *  subscriptions, one partial for all changes since the last flush), then
- *  settle the callstore, expire subscriptions and time out NOTIFYs. */
+ *  settle the callstore, expire subscriptions and time out NOTIFYs.  NOTIFYs
+ *  of at most KA_LIGHT_DIALOGS dialogs are built, their disclosures synced
+ *  and sent before any larger one is built (a subscriber's latency does not
+ *  grow with calls hidden from it). */
 void ka_notifier_flush(struct ka_notifier *n, uint64_t now_us);
 /** Milliseconds until the next timer, for epoll_wait (-1 = none).  Only
  *  deadlines that ka_notifier_flush() acts on count, so after a flush at

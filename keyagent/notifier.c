@@ -66,6 +66,7 @@ struct sub {
     struct ka_filter entry_filter;        /* the allow entry's, copied (SIGHUP may replace the list) */
     struct ka_filter body_filter;         /* the SUBSCRIBE body's narrowing; empty: none */
     struct buf msg;           /* NOTIFYs prepared this iteration (hold keys: wiped) */
+    bool heavy;               /* this flush: owed more than KA_LIGHT_DIALOGS dialogs */
 };
 
 struct ka_notifier {
@@ -1287,56 +1288,52 @@ static void reap(struct ka_notifier *n, uint64_t now)
     n->n_subs = kept;
 }
 
-void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
+/* The dialogs s would be sent in this flush (0: none, or no keys). */
+static size_t sub_weight(const struct ka_notifier *n, const struct sub *s, bool changed)
 {
-    bool changed = ka_callstore_changed(n->cfg.calls), room;
+    if (s->dead || (s->terminate && !s->fetch))
+        return 0;
+    if (s->need_full)
+        return ka_callstore_count_matching(n->cfg.calls, true, &s->entry_filter, &s->body_filter);
+    if (changed && s->sent_body)
+        return ka_callstore_count_matching(n->cfg.calls, false, &s->entry_filter,
+                                           &s->body_filter);
+    return 0;
+}
 
-    /* Phase 1: every NOTIFY of this iteration is built and its disclosures
-     * appended to the log. */
-    for (size_t i = 0; i < n->n_subs; i++) {
-        struct sub *s = n->subs[i];
+/* One subscription's work in a flush: its timers, then the NOTIFY it is
+ * owed (built, disclosures appended; sent by the caller after the sync). */
+static void sub_prepare(struct ka_notifier *n, struct sub *s, bool changed, uint64_t now)
+{
+    bool room = ka_nwin_may_send(&s->win);
 
-        if (s->dead)
-            continue;
-        if (!s->terminate && now >= s->expires_at_us) {
-            s->terminate = true;
-            s->term_reason = "timeout";
+    if (s->need_full && (!s->terminate || s->fetch)) {
+        /* Waits for room: the full state covers whatever changes. */
+        if (room) {
+            notify_prepare_shared(n, s, BODY_FULL, now);
+            s->need_full = false;
         }
-        /* Timer F of any outstanding NOTIFY: RFC 6665 4.2.2 removes the
-         * subscription. */
-        if (ka_nwin_tick(&s->win, now)) {
-            log_notice("subscriber %s did not answer a NOTIFY (Timer F): subscription removed",
-                       s->identity);
-            msg_clear(s);
-            s->dead = true;
-            continue;
-        }
-        room = ka_nwin_may_send(&s->win);
-        if (s->need_full && (!s->terminate || s->fetch)) {
-            /* Waits for room: the full state covers whatever changes. */
-            if (room) {
-                notify_prepare_shared(n, s, BODY_FULL, now);
-                s->need_full = false;
-            }
-        } else if (s->terminate) {
-            /* No keys, and the subscription ends: not held by the window. */
-            notify_prepare(n, s, BODY_NONE, now);
-        } else if (changed && s->sent_body) {
-            if (room) {
-                notify_prepare_shared(n, s, BODY_PARTIAL, now);
-            } else if (sub_sees_changes(n, s)) {
-                /* The window is full: coalesce this and every later change
-                 * into one full state once a NOTIFY is answered. */
-                log_info("subscriber %s has %zu NOTIFYs unanswered: full state follows",
-                         s->identity, ka_nwin_outstanding(&s->win));
-                s->need_full = true;
-            }
+    } else if (s->terminate) {
+        /* No keys, and the subscription ends: not held by the window. */
+        notify_prepare(n, s, BODY_NONE, now);
+    } else if (changed && s->sent_body) {
+        if (room) {
+            notify_prepare_shared(n, s, BODY_PARTIAL, now);
+        } else if (sub_sees_changes(n, s)) {
+            /* The window is full: coalesce this and every later change
+             * into one full state once a NOTIFY is answered. */
+            log_info("subscriber %s has %zu NOTIFYs unanswered: full state follows",
+                     s->identity, ka_nwin_outstanding(&s->win));
+            s->need_full = true;
         }
     }
-    share_clear(n);
-    /* Phase 2: one fdatasync covers them all; only then do keys leave.  If
-     * the log cannot be made durable, no key leaves and every subscription
-     * that would have received one ends. */
+}
+
+/* One fdatasync covers every NOTIFY prepared so far; only then do keys
+ * leave.  If the log cannot be made durable, no key leaves and every
+ * subscription that would have received one ends. */
+static void sync_and_send(struct ka_notifier *n, uint64_t now)
+{
     if (n->unsynced) {
         enum sr_err err = ka_disclog_sync(n->cfg.disclog);
         n->unsynced = false;
@@ -1352,6 +1349,47 @@ void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
     }
     for (size_t i = 0; i < n->n_subs; i++)
         notify_send_queued(n->subs[i], now);
+}
+
+/* Two stages (docs/keyagent.md, "NOTIFY scheduling"): subscriptions owed
+ * at most KA_LIGHT_DIALOGS dialogs are built, synced and sent first, then
+ * the others.  A filtered subscriber's NOTIFY therefore never waits for the
+ * XML, disclosure records and TLS writes of calls it may not see: without
+ * the split its latency grew with the hidden call volume (a timing channel,
+ * issue 13).  The second sync costs nothing when one stage is empty. */
+void ka_notifier_flush(struct ka_notifier *n, uint64_t now)
+{
+    bool changed = ka_callstore_changed(n->cfg.calls);
+
+    for (size_t i = 0; i < n->n_subs; i++) {
+        struct sub *s = n->subs[i];
+
+        s->heavy = false;
+        if (s->dead)
+            continue;
+        if (!s->terminate && now >= s->expires_at_us) {
+            s->terminate = true;
+            s->term_reason = "timeout";
+        }
+        /* Timer F of any outstanding NOTIFY: RFC 6665 4.2.2 removes the
+         * subscription. */
+        if (ka_nwin_tick(&s->win, now)) {
+            log_notice("subscriber %s did not answer a NOTIFY (Timer F): subscription removed",
+                       s->identity);
+            msg_clear(s);
+            s->dead = true;
+            continue;
+        }
+        s->heavy = sub_weight(n, s, changed) > KA_LIGHT_DIALOGS;
+        if (!s->heavy)
+            sub_prepare(n, s, changed, now);
+    }
+    sync_and_send(n, now);
+    for (size_t i = 0; i < n->n_subs; i++)
+        if (n->subs[i]->heavy && !n->subs[i]->dead)
+            sub_prepare(n, n->subs[i], changed, now);
+    share_clear(n);
+    sync_and_send(n, now);
     ka_callstore_settle(n->cfg.calls);
     for (size_t i = 0; i < n->n_conns; i++)
         conn_update_events(n, n->conns[i]);

@@ -7,6 +7,7 @@
  * the subscriber is a sipev_conn on the other end.  Nothing sleeps: time
  * moves only when the test moves it, and every pump is bounded. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -415,6 +416,105 @@ static void authz_swap(void)
     rig_fini(&r);
 }
 
+/* Disclosure-log records from line `from` on: the subscriber of each, in
+ * order, as "r" (recorder) or "o" (other). */
+static size_t disclog_order(const char *path, size_t from, char *out, size_t outlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    size_t n = 0, k = 0;
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f) && k + 1 < outlen) {
+        if (n++ < from)
+            continue;
+        out[k++] = strstr(line, "subscriber=sip:other@") ? 'o' : 'r';
+    }
+    out[k] = '\0';
+    fclose(f);
+    return n;
+}
+
+/* The scheduling rule of ka_notifier_flush: in one flush, a subscriber owed
+ * at most KA_LIGHT_DIALOGS dialogs is built (its disclosures appended),
+ * synced and sent before one owed more, whatever their order. */
+static void light_first(void)
+{
+    struct rig r;
+    struct peer a, b;
+    struct peer *ps[] = { &a, &b };
+    struct ka_disclog *dl = NULL;
+    struct ka_notifier_cfg nc = { 0 };
+    const char *why = "";
+    char path[] = "/tmp/test_ka_notifier.XXXXXX", order[256], cid[32];
+    int fd = mkstemp(path);
+    size_t lines;
+
+    fake_now = 40000ull * SEC;
+    memset(&r, 0, sizeof(r));
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    r.ep = epoll_create1(EPOLL_CLOEXEC);
+    nc.entity = "sip:keyagent@example.net";
+    nc.via_host = "127.0.0.1:5061";
+    nc.lab_allow_plain = true;
+    nc.authz = &r.authz;
+    nc.epoll_fd = r.ep;
+    nc.max_subscriptions = 8;
+    nc.max_connections = 8;
+    nc.default_expires = 600;
+    nc.min_expires = 60;
+    nc.max_expires = 3600;
+    nc.now_us = clock_fn;
+    if (!tap_ok(fd >= 0 && r.ep >= 0 && ka_callstore_create(&r.calls, 64) == SR_OK &&
+                    ka_authz_parse(&r.authz, "sip:recorder@example.net, "
+                                   "sip:other@example.net;call-id=target@ep", &why) == SR_OK &&
+                    ka_disclog_open(&dl, path) == SR_OK &&
+                    ((nc.calls = r.calls), (nc.disclog = dl), 1) &&
+                    ka_notifier_create(&r.n, &nc) == SR_OK && peer_connect(&r, &a) &&
+                    peer_connect(&r, &b), "rig with a disclosure log and a filtered subscriber"))
+        return;
+    subscribe(&a, "sip:recorder@example.net", "600", false);
+    settle(&r, ps, 2);
+    subscribe(&b, "sip:other@example.net", "600", false);
+    settle(&r, ps, 2);
+    tap_ok(a.notifies == 1 && b.notifies == 1, "both subscribed (recorder first)");
+
+    /* One flush owes the recorder 21 dialogs and the other 1. */
+    lines = disclog_order(path, 0, order, sizeof(order));
+    add_call(&r, "target@ep");
+    for (int i = 0; i < 20; i++) {
+        snprintf(cid, sizeof(cid), "hidden-%d@ep", i);
+        add_call(&r, cid);
+    }
+    step(&r, ps, 2);
+    disclog_order(path, lines, order, sizeof(order));
+    tap_ok(a.notifies == 2 && a.last_calls == 21 && b.notifies == 2 && b.last_calls == 1,
+           "one flush: the recorder gets 21 calls, the filtered subscriber its 1");
+    tap_ok(strlen(order) == 22 && order[0] == 'o' && strchr(order + 1, 'o') == NULL,
+           "the light subscriber's disclosure comes first, before the 21 of the heavy one (%s)",
+           order);
+
+    /* Only hidden calls: the heavy stage alone; the other learns nothing. */
+    lines += strlen(order);
+    for (int i = 0; i < 12; i++) {
+        snprintf(cid, sizeof(cid), "hidden-b%d@ep", i);
+        add_call(&r, cid);
+    }
+    step(&r, ps, 2);
+    disclog_order(path, lines, order, sizeof(order));
+    tap_ok(strcmp(order, "rrrrrrrrrrrr") == 0 && a.notifies == 3 && b.notifies == 2,
+           "hidden calls only: 12 records for the recorder, no NOTIFY to the other (%s)", order);
+    tap_ok(no_spin(&r), "no busy loop after the two-stage flush");
+    sipev_conn_destroy(a.conn);
+    sipev_conn_destroy(b.conn);
+    rig_fini(&r);
+    ka_disclog_close(dl);
+    unlink(path);
+}
+
 int main(void)
 {
     idle_connection();
@@ -422,5 +522,6 @@ int main(void)
     expiry_and_refresh();
     timer_f();
     authz_swap();
+    light_first();
     return tap_done();
 }
