@@ -28,7 +28,14 @@
 #        that work from starving the recorder or slowing the generator below
 #        its rate, so that what a run measures is the stall it was given),
 #        QUEUE_MS=N (sample the recorder's kernel receive queue every N ms
-#        during the media window; prints its peak in bytes and datagrams)
+#        during the media window; prints its peak in bytes and datagrams),
+#        MODES="socket capture" (each call count in each mode, one after the
+#        other in the same invocation; default socket).  capture: the
+#        generator sends to a sink socket on 127.0.0.1 that never reads (its
+#        full queue drops them: no ICMP), the recorder captures them on lo
+#        (capture = lo, capture-filter = udp and dst port SINK; keys name the
+#        sink as dst) and nothing reaches its media socket.  Capture drops
+#        (ring full) show in kdrops.  Root only (CAP_NET_RAW).
 # Prints one table row per run.  Exit 1 if any run lost a packet.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,7 +89,7 @@ metric() { # file name
     awk -v n="$2" '$1 == n { s += $2 } END { print s + 0 }' "$1" 2>/dev/null
 }
 
-printf '%-6s %-6s %-6s %-10s %-10s %-10s %-8s %-7s %-8s %-8s %-9s %-8s %-8s %s\n' \
+printf '%-6s %-6s %-9s %-10s %-10s %-10s %-8s %-7s %-8s %-8s %-9s %-8s %-8s %s\n' \
     calls streams mode sent archived rate_pps loss cpu_s us/pkt media_us streams/core KiB/strm kdrops check
 
 # Batches of CHURN calls, one after another, until RUN/stop-churn appears.
@@ -98,11 +105,27 @@ churn_loop() { # run
     done
 }
 
-one_run() { # calls fast(0|1)
-    local calls=$1 fast=$2 run rec lg c0 c1 c2 c3 rss0 rss1=0 hwm
-    run="$base/run-$calls-$fast"
+one_run() { # calls fast(0|1) [mode: socket|capture]
+    local calls=$1 fast=$2 mode=${3:-socket} run rec lg c0 c1 c2 c3 rss0 rss1=0 hwm
+    local target sink_pid=''
+    run="$base/run-$calls-$fast-$mode"
     unset STACK_KA_PORT STACK_MEDIA_PORT STACK_API_PORT
     stack_init "$build" "$run" >/dev/null 2>&1
+    target=127.0.0.1:$STACK_MEDIA_PORT
+    if [ "$mode" = capture ]; then
+        local sink
+        sink=$(stack_free_port)
+        target=127.0.0.1:$sink
+        sed -i "/^\[recorder\]/a capture = lo\ncapture-filter = udp and dst port $sink" "$run/srtprec.conf"
+        # Bounded: it exits by itself after the longest run could take.
+        timeout $(( duration / 1000 + 300 )) /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+time.sleep(1e6)' "$sink" &
+        sink_pid=$!
+    fi
     # Metrics for the kernel-drop counter; the default limits hold 4,400 streams.
     # The keyagent holds 1,024 calls by default.
     sed -i "/^\[recorder\]/a metrics-file = $run/metrics.prom" "$run/srtprec.conf"
@@ -126,7 +149,7 @@ one_run() { # calls fast(0|1)
     sleep 0.5
     rss0=$(status_kb "$rec" VmRSS)
     c0=$(cpu_ticks "$rec")
-    local args=(--control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" --calls="$calls"
+    local args=(--control="$STACK_CONTROL" --recorder="$target" --calls="$calls"
                 --duration-ms="$duration" --out="$run/sent.tsv" --start-file="$run/go")
     [ "$fast" = 1 ] && args+=(--fast=yes)
     local pre=()
@@ -180,6 +203,7 @@ one_run() { # calls fast(0|1)
     c3=$(cpu_ticks "$rec")
     hwm=$(status_kb "$rec" VmHWM)
     stack_stop
+    [ -n "$sink_pid" ] && { kill -TERM "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null; }
     "$build/tools/srtprec-loadcheck" --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" \
         --expect="$run/sent.tsv" "$run"/archive/*.srec >"$run/check.out" 2>"$run/check.err"
     local check=$? sent archived rate streams kdrop
@@ -191,21 +215,25 @@ one_run() { # calls fast(0|1)
     streams=$((2 * calls))
     kdrop=$(metric "$run/metrics.prom" 'srtprec_recorder_packets_dropped_total{reason="kernel"}')
     [ "$check" = 0 ] || lost=1
-    awk -v c="$calls" -v s="$streams" -v m="$([ "$fast" = 1 ] && echo fast || echo paced)" \
+    awk -v c="$calls" -v s="$streams" -v m="$([ "$mode" = capture ] && echo cap- || echo)$([ "$fast" = 1 ] && echo fast || echo paced)" \
         -v sent="${sent:-0}" -v ar="${archived:-0}" -v rate="${rate:-0}" -v hz="$hz" \
         -v c0="$c0" -v c1="$c1" -v c2="$c2" -v c3="$c3" -v rss0="$rss0" -v hwm="$hwm" \
         -v kd="$kdrop" -v chk="$([ "$check" = 0 ] && echo ok || echo LOSS)" 'BEGIN {
             cpu = (c3 - c0) / hz; media = (c2 - c1) / hz
             us = ar ? cpu * 1e6 / ar : 0; mus = ar ? media * 1e6 / ar : 0
             spc = us ? 1e6 / (50 * us) : 0
-            printf "%-6d %-6d %-6s %-10d %-10d %-10d %-8d %-7.2f %-8.2f %-8.2f %-9.0f %-8.1f %-8d %s\n",
+            printf "%-6d %-6d %-9s %-10d %-10d %-10d %-8d %-7.2f %-8.2f %-8.2f %-9.0f %-8.1f %-8d %s\n",
                 c, s, m, sent, ar, rate, sent - ar, cpu, us, mus, spc, (hwm - rss0) / s, kd, chk }'
     echo "    memory per stream: $(( (rss1 - rss0) / (2 * calls) )) KiB with every call open before media, $(( (hwm - rss0) / (2 * calls) )) KiB at peak" >&2
     [ -s "$run/queue.peak" ] && echo "    peak receive queue (every ${QUEUE_MS} ms): $(cat "$run/queue.peak") bytes" >&2
     echo "    disclosure $(( (c1 - c0) ))/${hz} s, media $(( (c2 - c1) ))/${hz} s, close $(( (c3 - c2) ))/${hz} s; $(cat "$run/check.out")" >&2
 }
 
-for c in "${runs[@]}"; do one_run "$c" 0; done
-[ "${FAST:-0}" = 1 ] && one_run "${runs[-1]}" 1
+for c in "${runs[@]}"; do
+    for mode in ${MODES:-socket}; do one_run "$c" 0 "$mode"; done
+done
+if [ "${FAST:-0}" = 1 ]; then
+    for mode in ${MODES:-socket}; do one_run "${runs[-1]}" 1 "$mode"; done
+fi
 echo "runs in $base"
 exit "$lost"
