@@ -517,6 +517,14 @@ static int setup(struct recorder *r)
             log_error("capture-pace '%s': expected recorded or fast", r->cfg.capture_pace);
             return -1;
         }
+        /* A file is replayed by one engine; with more, a worker that
+         * applies the key state only as the replay ends (its mailbox is
+         * behind) would open a second, empty archive of a call at the
+         * exit right after.  One engine on main's loop, no mailbox. */
+        if (r->cfg.capture_file[0] && r->cfg.workers != 1) {
+            log_notice("capture-file: workers = 1 (a file is replayed by one engine)");
+            r->cfg.workers = 1;
+        }
         if (rd_cap_open(&r->cfg.cap, &cc) != SR_OK)
             return -1;
         /* Before rd_media_create starts any thread: capabilities are per
