@@ -876,8 +876,15 @@ enum sr_err stor_writer_seal(struct stor_writer *w, const struct stor_counts *co
         if (w->ledger && !w->ledgered) {
             err = stor_ledger_append(w->ledger, id_hex, w->file_sha,
                                      stor_signer_key_id(w->signer), w->sealed_wall_us);
-            if (err)
-                return retryable(err) ? err : fail(w, err);
+            if (err) {
+                /* Never a damaged archive for a ledger that cannot take the
+                 * record: everything stays buffered and the file .partial,
+                 * retried like a full disk (recovery seals it, unsigned, if
+                 * the process gives up). */
+                log_error("seal ledger: cannot record the seal of archive %s: %s", id_hex,
+                          sr_strerror(err));
+                return err == SR_ENOSPC ? err : SR_EIO;
+            }
             w->ledgered = true;
         }
         if ((err = stor_sig_make(w->signer, w->id, w->file_sha, w->sealed_wall_us, sig)))

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sqlite3.h>
 
 #include "daemon_priv.h"
@@ -325,6 +327,73 @@ static void full_disk(void)
     free(cfg);
 }
 
+/* signing-key and seal-ledger: a sealed archive has its signature, its
+ * index row the file's SHA-256, the ledger its seal; a loose key or a
+ * broken ledger stops the registry from starting. */
+static void signed_seal(void)
+{
+    char sdir[4200], sk[4200], pub[4200], sdb[4200], path[4300], msg[512];
+    struct stor_index *ix = NULL;
+    struct rd_archives *r = NULL;
+    struct rd_cfg *cfg = calloc(1, sizeof(*cfg));
+    struct stor_record rec;
+    EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    FILE *f;
+    bool ok;
+
+    snprintf(sdir, sizeof(sdir), "%s/signed", dir);
+    snprintf(sk, sizeof(sk), "%s/sign.key", dir);
+    snprintf(pub, sizeof(pub), "%s/sign.pub", dir);
+    snprintf(sdb, sizeof(sdb), "%s/signed.sqlite", dir);
+    mkdir(sdir, 0700);
+    f = fopen(sk, "w");
+    ok = f && PEM_write_PrivateKey(f, pk, NULL, NULL, 0, NULL, NULL) == 1;
+    if (f)
+        fclose(f);
+    f = fopen(pub, "w");
+    ok = ok && f && PEM_write_PUBKEY(f, pk) == 1;
+    if (f)
+        fclose(f);
+    EVP_PKEY_free(pk);
+    tap_ok(ok && chmod(sk, 0644) == 0, "an Ed25519 signing key, mode 0644");
+    cfg_init(cfg, sdir);
+    snprintf(cfg->signing_key, sizeof(cfg->signing_key), "%s", sk);
+    snprintf(cfg->seal_ledger, sizeof(cfg->seal_ledger), "%s.seals", sdb);
+    tap_ok(stor_index_open(&ix, sdb) == SR_OK, "index");
+    tap_ok(rd_archives_create(&r, cfg, ix) == SR_EAUTH && !r,
+           "a signing key group and others may read: the registry does not start");
+    chmod(sk, 0600);
+    tap_ok(rd_archives_create(&r, cfg, ix) == SR_OK, "with the key 0600: started");
+    if (r) {
+        one_call(r, "signed@x", 30);
+        rd_archives_destroy(r); /* seals what is open */
+    }
+    ok = row_of(ix, "signed@x", &rec);
+    snprintf(path, sizeof(path), "%s.sig", rec.path);
+    tap_ok(ok && rec.state == STOR_STATE_COMPLETE && strlen(rec.sha256) == 64 &&
+               access(path, F_OK) == 0,
+           "sealed: a signature beside the archive, the file's SHA-256 in its row");
+    {
+        struct stor_check_cfg cc = { pub, rec.id, rec.sha256, cfg->seal_ledger };
+        tap_ok(ok && stor_archive_check(rec.path, &cc, msg, sizeof(msg)) == STOR_AUTHN_OK,
+               "authentic by signature, index hash and seal ledger (%s)", msg);
+    }
+    /* A ledger whose chain is broken is evidence: the registry refuses to add to it. */
+    f = fopen(cfg->seal_ledger, "a");
+    if (f) {
+        fputs("SEAL1\t9\tjunk\n", f);
+        fclose(f);
+    }
+    r = NULL;
+    tap_ok(rd_archives_create(&r, cfg, ix) == SR_EAUTH && !r,
+           "a seal ledger with a broken chain: the registry does not start");
+    stor_index_close(ix);
+    free(cfg);
+    unlink(path);     /* testcert_rmdir is one level deep */
+    unlink(rec.path);
+    rmdir(sdir);
+}
+
 int main(void)
 {
     if (!testcert_tmpdir(dir) || !testcert_make(dir, "aud", TESTCERT_EC, crt, key))
@@ -332,6 +401,7 @@ int main(void)
     snprintf(db, sizeof(db), "%s/index.sqlite", dir);
     locked_index();
     full_disk();
+    signed_seal();
     testcert_rmdir(dir);
     return tap_done();
 }
