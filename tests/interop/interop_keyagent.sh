@@ -10,6 +10,9 @@
 #   certificate, or with an authorised CA's unlisted certificate learns nothing.
 # - openssl s_client against the TLS listener: no client certificate, a
 #   foreign-CA certificate, TLS 1.0 and 1.1 all fail; the good one succeeds.
+# - sipp building its dialog from the 200 (sipp_dialog.xml: rrs="true", the
+#   unSUBSCRIBE to [next_url] with [routes]): sips: Contact in the 200 and in
+#   NOTIFYs, the keyagent's subscription gauge 1 then 0, its NOTIFY counter +3.
 # Every wait is bounded (timeout), every process is killed on exit.
 set -u
 KA=$1 CTL=$2 MKCERTS=$3 SCEN=$4
@@ -59,6 +62,7 @@ start_keyagent() { # name tls|tcp
         echo "disclosure-log = $d/disclosure.log"
         echo "port-file = $d/port"
         echo "log-level = info"
+        echo "metrics-file = $d/ka.prom"
     } > "$d/ka.conf"
     timeout 120 "$KA" --config="$d/ka.conf" 2>"$work/$1-keyagent.log" &
     pids+=($!)
@@ -84,7 +88,7 @@ run_sipp() { # name port control-socket-or-empty
     local lport rc p
     local t0=$SECONDS
     lport=$(stack_free_port)
-    (cd "$work" && exec timeout 40 sipp -sf "$SCEN/sipp_subscribe.xml" -t t1 -m 1 -nostdin \
+    (cd "$work" && exec timeout 40 sipp -sf "$SCEN/${SIPP_SCENARIO:-sipp_subscribe.xml}" -t t1 -m 1 -nostdin \
         -timeout 30s -timeout_error -i 127.0.0.1 -p "$lport" \
         -trace_msg -message_file "$work/$1-sipp-msg.log" -trace_err -error_file "$work/$1-sipp-err.log" \
         -trace_logs -log_file "$work/$1-sipp-vars.log" \
@@ -96,6 +100,7 @@ run_sipp() { # name port control-socket-or-empty
             kill -0 "$p" 2>/dev/null || break
             sleep 0.05
         done
+        ${SIPP_BEFORE_END:-:}
         echo "END interop-call-1@ep" | timeout 10 "$CTL" "$3" >/dev/null 2>&1
     fi
     wait "$p"; rc=$?
@@ -151,6 +156,44 @@ ok $? "sipp through stunnel (recorder certificate): full, partial and terminated
 grep -q "inline:$K30" "$work/good-sipp-msg.log"; ok $? "the key arrived over mutual TLS"
 grep -q "sip:recorder@example.net.*interop-call-1@ep" "$work/tls/disclosure.log"
 ok $? "disclosure log names the certificate identity that received the key"
+
+# sipp building its dialog from the 200 (RFC 3261 12.1.2, issue 13 item 10):
+# route set and remote target from the 200's Contact (rrs="true"), the
+# unSUBSCRIBE to [next_url].  The keyagent's own metrics say one
+# subscription while it is up and none after the in-dialog Expires: 0.
+metric() { # name file
+    awk -v m="$1" '$1 == m { print $2 }' "$2" 2>/dev/null
+}
+wait_metric() { # name value file -> 0 once the file says so (metrics every 5 s)
+    for _ in $(seq 1 140); do
+        [ "$(metric "$1" "$3")" = "$2" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+wait_metric srtprec_keyagent_notifies_total 3 "$work/tls/ka.prom" &&
+    wait_metric srtprec_keyagent_subscriptions 0 "$work/tls/ka.prom"
+ok $? "keyagent metrics: the first run's 3 NOTIFYs, no subscription left before the dialog test"
+notifies0=3
+printf '%s\n' "CALL interop-call-1@ep ltag rtag sip:agent1@cc.example sip:customer@pstn.example" \
+    "STREAM interop-call-1@ep tx send 0badf00d 0 PCMU 8000 127.0.0.1:4000 127.0.0.1:5000 AES_CM_128_HMAC_SHA1_80 inline:$K30 0 100" \
+    | timeout 10 "$CTL" "$work/tls/ka.sock" > "$work/tls/ctl2.out" 2>&1
+[ "$(grep -c '^OK$' "$work/tls/ctl2.out")" -eq 2 ]; ok $? "the call disclosed again for the dialog test"
+dialog_live=1
+check_live() { wait_metric srtprec_keyagent_subscriptions 1 "$work/tls/ka.prom" && dialog_live=0; }
+p=$(start_stunnel dialog recorder)
+SIPP_SCENARIO=sipp_dialog.xml SIPP_BEFORE_END=check_live run_sipp dialog "$p" "$work/tls/ka.sock"
+ok $? "sipp (dialog from the 200, through stunnel): sips: Contact in the 200 and NOTIFYs, full, partial, terminated"
+ok $dialog_live "keyagent metrics: one subscription while sipp's dialog is up"
+wait_metric srtprec_keyagent_subscriptions 0 "$work/tls/ka.prom" &&
+    wait_metric srtprec_keyagent_notifies_total $((notifies0 + 3)) "$work/tls/ka.prom"
+ok $? "keyagent metrics: no subscription after the in-dialog unSUBSCRIBE (Expires: 0)"
+notifies1=$(metric srtprec_keyagent_notifies_total "$work/tls/ka.prom")
+[ $((notifies1 - notifies0)) -eq 3 ]; ok $? "keyagent metrics: 3 NOTIFYs for the dialog ($notifies0 -> $notifies1)"
+# The unSUBSCRIBE went to the 200's Contact: the keyagent's own sips: URI.
+grep -A2 'message sent' "$work/dialog-sipp-msg.log" | grep '^SUBSCRIBE ' | sed -n 2p |
+    grep -q "^SUBSCRIBE sips:127.0.0.1:$ka_tls_port SIP/2.0"
+ok $? "the in-dialog SUBSCRIBE's Request-URI is the 200's Contact (sips:127.0.0.1:$ka_tls_port)"
 
 # A fresh call for the refusal cases, so that there is something to leak.
 printf '%s\n' "CALL interop-call-2@ep a b sip:agent2@cc.example sip:c2@pstn.example" \
