@@ -95,6 +95,11 @@ struct api_req {
     enum api_export_fmt export_fmt;
 };
 
+/* GnuTLS priority string of the HTTPS listener (docs/api.md, "TLS"). */
+#define API_TLS_PRIORITIES                                                                     \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"          \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
 /* ----------------------------------------------------------------- index */
 
 /* A free handle, preferring the one this thread used last time (by a hash of
@@ -1392,9 +1397,10 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
         struct MHD_OptionItem tls_opts[] = {
             { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)cfg->tls_key_pem },
             { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)cfg->tls_cert_pem },
-            /* TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1) */
-            { MHD_OPTION_HTTPS_PRIORITIES, 0,
-              (void *)(uintptr_t)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE" },
+            /* TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0 and 1.1); TLS
+             * 1.2 with ECDHE and AEAD only, like the SIP side
+             * (SIPEV_TLS12_CIPHERS): no CBC, no SHA-1 MAC, no static RSA. */
+            { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)API_TLS_PRIORITIES },
             /* With a trust store MHD asks for (GNUTLS_CERT_REQUEST), never
              * demands, a client certificate: tokens keep working, and
              * cert_identity() decides what a presented one is worth. */

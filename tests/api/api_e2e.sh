@@ -226,6 +226,22 @@ code=$(req --tls-max 1.2 "$base/healthz")
 [ "$code" = 200 ]
 ok $? "TLS 1.2 accepted ($code)"
 
+# TLS 1.2: ECDHE with AEAD only (issue 13): CBC/SHA-1 refused, GCM and
+# ChaCha20-Poly1305 taken; TLS 1.3 taken.
+curl -sS --max-time 10 --cacert "$tmp/pki/ca.crt" --tls-max 1.2 --ciphers ECDHE-ECDSA-AES128-SHA \
+    -o /dev/null "$base/healthz" 2>/dev/null
+rc=$?
+[ "$rc" != 0 ]
+ok $? "TLS 1.2 ECDHE-ECDSA-AES128-SHA (CBC, SHA-1) refused (curl exit $rc)"
+for suite in ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-ECDSA-CHACHA20-POLY1305; do
+    code=$(req --tls-max 1.2 --ciphers "$suite" "$base/healthz")
+    [ "$code" = 200 ]
+    ok $? "TLS 1.2 $suite accepted ($code)"
+done
+code=$(req --tlsv1.3 "$base/healthz")
+[ "$code" = 200 ]
+ok $? "TLS 1.3 accepted ($code)"
+
 curl -sS --max-time 10 --cacert "$tmp/pki/ca.crt" --tlsv1.0 --tls-max 1.1 \
     --ciphers 'DEFAULT:@SECLEVEL=0' -o /dev/null "$base/healthz" 2>/dev/null
 rc=$?
