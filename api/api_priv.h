@@ -114,6 +114,7 @@ enum api_route {
     API_ROUTE_AUDIT,    /**< /v1/audit */
     API_ROUTE_WEB,      /**< / and /ui/<file>: the auditor web page (public) */
     API_ROUTE_EXPORT_OGG, /**< /v1/recordings/{id}/export.ogg: the decrypted Ogg as recorded */
+    API_ROUTE_LIVEZ,    /**< /livez: the process answers (liveness; /healthz is readiness) */
     API_ROUTE_COUNT
 };
 

@@ -48,6 +48,7 @@ struct api_cfg {
     char audit_log[CONF_STR_MAX];
     char recorder_metrics_file[CONF_STR_MAX];
     char keyagent_metrics_file[CONF_STR_MAX];
+    unsigned long daemon_metrics_max_age_ms;
 };
 
 #define ITEM(n, t, f, d, lo, hi, h) { n, t, offsetof(struct api_cfg, f), d, lo, hi, h }
@@ -107,6 +108,10 @@ static const struct conf_item api_items[] = {
          "recorder's Prometheus text file, appended to /metrics (empty: none)"),
     ITEM("keyagent-metrics-file", CONF_STR, keyagent_metrics_file, "", 0, 0,
          "keyagent's Prometheus text file, appended to /metrics (empty: none)"),
+    ITEM("daemon-metrics-max-age-ms", CONF_UINT, daemon_metrics_max_age_ms, "30000", 1000,
+         86400000,
+         "a daemon's metrics file unchanged for longer is stale: not served, its up 0, "
+         "/healthz fails"),
 };
 
 enum { PEM_MAX = 1024 * 1024 };
@@ -405,6 +410,7 @@ static int setup(struct app *a)
     sc.audit_path = a->cfg.audit_log;
     sc.recorder_metrics = a->cfg.recorder_metrics_file[0] ? a->cfg.recorder_metrics_file : NULL;
     sc.keyagent_metrics = a->cfg.keyagent_metrics_file[0] ? a->cfg.keyagent_metrics_file : NULL;
+    sc.daemon_max_age_ms = a->cfg.daemon_metrics_max_age_ms;
     if (api_server_create(&a->srv, &sc, why, sizeof(why)) != SR_OK) {
         log_error("%s", why);
         return 1;

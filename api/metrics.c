@@ -1,7 +1,10 @@
 /** @file metrics.c  Request counters and their Prometheus text exposition. */
 #include <inttypes.h>
 
+#include <stdio.h>
+
 #include "api_priv.h"
+#include "prom.h"
 #include "util.h"
 
 /* The statuses this daemon sends; anything else lands in the last slot. */
@@ -28,34 +31,30 @@ void api_metrics_count(struct api_metrics *m, enum api_route r, unsigned status,
 
 enum sr_err api_metrics_render(struct api_metrics *m, struct buf *b)
 {
-    enum sr_err err;
+    struct prom p;
+    char labels[96];
 
-    err = buf_printf(b, "# HELP srtprec_api_requests_total HTTP requests by route and status.\n"
-                        "# TYPE srtprec_api_requests_total counter\n");
-    for (unsigned r = 0; !err && r < API_ROUTE_COUNT; r++) {
-        for (size_t s = 0; !err && s < API_STATUS_SLOTS; s++) {
+    prom_init(&p, b);
+    prom_family(&p, "srtprec_api_requests_total", "counter", "HTTP requests by route and status.");
+    for (unsigned r = 0; r < API_ROUTE_COUNT; r++) {
+        for (size_t s = 0; s < API_STATUS_SLOTS; s++) {
             uint64_t v = atomic_load_explicit(&m->requests[r][s], memory_order_relaxed);
             if (v == 0)
                 continue;
             if (s < SR_ARRAY_LEN(status_slot))
-                err = buf_printf(b, "srtprec_api_requests_total{route=\"%s\",status=\"%u\"} %" PRIu64 "\n",
-                                 api_route_name((enum api_route)r), status_slot[s], v);
+                snprintf(labels, sizeof(labels), "route=\"%s\",status=\"%u\"",
+                         api_route_name((enum api_route)r), status_slot[s]);
             else
-                err = buf_printf(b, "srtprec_api_requests_total{route=\"%s\",status=\"other\"} %" PRIu64 "\n",
-                                 api_route_name((enum api_route)r), v);
+                snprintf(labels, sizeof(labels), "route=\"%s\",status=\"other\"",
+                         api_route_name((enum api_route)r));
+            prom_sample(&p, "srtprec_api_requests_total", labels, v);
         }
     }
-    if (!err)
-        err = buf_printf(b, "# HELP srtprec_api_bytes_total Response body bytes served by route.\n"
-                            "# TYPE srtprec_api_bytes_total counter\n");
-    for (unsigned r = 0; !err && r < API_ROUTE_COUNT; r++)
-        err = buf_printf(b, "srtprec_api_bytes_total{route=\"%s\"} %" PRIu64 "\n",
-                         api_route_name((enum api_route)r),
-                         atomic_load_explicit(&m->bytes[r], memory_order_relaxed));
-    if (!err)
-        err = buf_printf(b, "# HELP srtprec_api_auth_failures_total Requests refused with 401.\n"
-                            "# TYPE srtprec_api_auth_failures_total counter\n"
-                            "srtprec_api_auth_failures_total %" PRIu64 "\n",
-                         atomic_load_explicit(&m->auth_fail, memory_order_relaxed));
-    return err;
+    prom_family(&p, "srtprec_api_bytes_total", "counter", "Response body bytes served by route.");
+    for (unsigned r = 0; r < API_ROUTE_COUNT; r++)
+        prom_sample1(&p, "srtprec_api_bytes_total", "route", api_route_name((enum api_route)r),
+                     atomic_load_explicit(&m->bytes[r], memory_order_relaxed));
+    prom_counter(&p, "srtprec_api_auth_failures_total", "Requests refused with 401.",
+                 atomic_load_explicit(&m->auth_fail, memory_order_relaxed));
+    return prom_end(&p);
 }

@@ -28,6 +28,7 @@ const char *api_route_name(enum api_route r)
     case API_ROUTE_AUDIT: return "audit";
     case API_ROUTE_WEB: return "web";
     case API_ROUTE_EXPORT_OGG: return "export_ogg";
+    case API_ROUTE_LIVEZ: return "livez";
     case API_ROUTE_COUNT: break;
     }
     return "none";
@@ -38,7 +39,8 @@ unsigned api_route_role(enum api_route r)
     switch (r) {
     case API_ROUTE_NONE:
     case API_ROUTE_WEB: /* the page holds no data; everything it shows needs a token */
-    case API_ROUTE_HEALTHZ: return 0;
+    case API_ROUTE_HEALTHZ:
+    case API_ROUTE_LIVEZ: return 0;
     case API_ROUTE_METRICS: /* any valid token: request counts are operational data */
         return API_ROLE_LISTER | API_ROLE_ARCHIVIST | API_ROLE_AUDITOR | API_ROLE_ADMIN;
     case API_ROUTE_LIST:
@@ -84,6 +86,10 @@ void api_target_parse(struct slice target, struct api_target *t)
      * a '#' anywhere simply fails to match a route or a parameter. */
     if (slice_eq(t->path, SLICE_LIT("/healthz"))) {
         t->route = API_ROUTE_HEALTHZ;
+        return;
+    }
+    if (slice_eq(t->path, SLICE_LIT("/livez"))) {
+        t->route = API_ROUTE_LIVEZ;
         return;
     }
     if (slice_eq(t->path, SLICE_LIT("/metrics"))) {

@@ -27,6 +27,7 @@
 #include <microhttpd.h>
 
 #include "log.h"
+#include "prom.h"
 #include "server_priv.h"
 #include "stor.h"
 #include "util.h"
@@ -69,6 +70,7 @@ struct api_server {
     int *slot_fd;
     _Atomic uint64_t header_timeouts, evictions;
     uint16_t port;
+    time_t started;
 };
 
 /* One request, from the URI log callback to the completion notice. */
@@ -754,44 +756,43 @@ static enum MHD_Result route_web(struct MHD_Connection *c, struct api_req *rq)
     return queue(c, rq, MHD_HTTP_OK, resp, f->len);
 }
 
-/* A metrics file another daemon writes (Prometheus text).  Appended as is
- * when it is bounded, printable text; otherwise a comment says why not, so a
- * scraper still gets the API's own counters. */
-static void metrics_file(struct buf *b, const char *what, const char *path)
+/* A metrics file another daemon writes (common/prom.h): appended as is while
+ * it is fresh (changed within daemon-metrics-max-age-ms); a file that stopped
+ * changing is a daemon that stopped or hung, so its last counters are not
+ * served as current and srtprec_<daemon>_up says 0. */
+static void daemon_file(struct prom *p, const char *daemon, const char *path, uint64_t max_age_ms,
+                        struct prom_file_health *h)
 {
-    enum { MAX = 256 * 1024 };
-    char *p = NULL;
-    size_t len = 0;
-    bool ok = false;
-    FILE *f;
+    char name[64];
+    struct buf text;
+    enum sr_err err;
 
-    if (!path)
-        return;
-    f = fopen(path, "re");
-    if (f) {
-        p = malloc(MAX + 1);
-        if (p) {
-            len = fread(p, 1, MAX + 1, f);
-            ok = len <= MAX && !ferror(f);
-            for (size_t i = 0; ok && i < len; i++)
-                ok = p[i] == '\n' || (p[i] >= 0x20 && p[i] < 0x7f);
-        }
-        fclose(f);
-    }
-    if (ok) {
-        buf_printf(b, "# %s metrics from %s\n", what, path);
-        buf_append(b, p, len);
-        if (len && p[len - 1] != '\n')
-            buf_append(b, "\n", 1);
+    buf_init(&text, 256 * 1024 + 1);
+    err = prom_file_health(path, daemon, max_age_ms, sr_wall_us() / 1000u, h, &text);
+    if (!err && h->fresh) {
+        if (!p->err)
+            p->err = buf_printf(p->b, "# %s metrics from %s\n", daemon, path);
+        if (!p->err)
+            p->err = buf_append(p->b, text.p ? text.p : "", text.len);
+        if (!p->err && text.len && text.p[text.len - 1] != '\n')
+            p->err = buf_append(p->b, "\n", 1);
     } else {
-        buf_printf(b, "# %s metrics file %s: %s\n", what, path,
-                   !f ? "unavailable" : "not plain text or over 256 KiB; skipped");
+        if (!p->err)
+            p->err = buf_printf(p->b, "# %s metrics file %s: %s\n", daemon, path,
+                                err == SR_EIO       ? "unavailable"
+                                : err               ? "not plain text or over 256 KiB; skipped"
+                                                    : "stale; its samples are not served");
+        snprintf(name, sizeof(name), "srtprec_%s_up", daemon);
+        prom_gauge(p, name, "0: the daemon's metrics file is missing or stale.", 0);
     }
-    free(p);
+    if (err)
+        memset(h, 0, sizeof(*h));
+    buf_fini(&text);
 }
 
-/* Storage as the index sees it: recordings per state, bytes, legal holds. */
-static void storage_metrics(struct buf *b, struct api_server *srv)
+/* Storage as the index sees it: recordings per state, bytes, legal holds.
+ * false when the index cannot be queried. */
+static bool storage_metrics(struct prom *p, struct api_server *srv)
 {
     static const char *names[] = { "recording", "complete", "damaged", "recovered", "shutdown" };
     struct stor_index_stats st;
@@ -800,51 +801,115 @@ static void storage_metrics(struct buf *b, struct api_server *srv)
 
     ix_release(sl);
     if (err) {
-        buf_printf(b, "# storage metrics: index query failed: %s\n", sr_strerror(err));
-        return;
+        if (!p->err)
+            p->err = buf_printf(p->b, "# storage metrics: index query failed: %s\n",
+                                sr_strerror(err));
+        return false;
     }
-    buf_printf(b, "# HELP srtprec_storage_recordings Recordings in the index by state.\n"
-                  "# TYPE srtprec_storage_recordings gauge\n");
+    prom_family(p, "srtprec_storage_recordings", "gauge", "Recordings in the index by state.");
     for (size_t i = 0; i < SR_ARRAY_LEN(names) && i < SR_ARRAY_LEN(st.recordings); i++)
-        buf_printf(b, "srtprec_storage_recordings{state=\"%s\"} %" PRIu64 "\n", names[i],
-                   st.recordings[i]);
-    buf_printf(b, "# HELP srtprec_storage_bytes Archive bytes the index accounts for.\n"
-                  "# TYPE srtprec_storage_bytes gauge\n"
-                  "srtprec_storage_bytes %" PRIu64 "\n"
-                  "# HELP srtprec_storage_legal_holds Recordings under legal hold.\n"
-                  "# TYPE srtprec_storage_legal_holds gauge\n"
-                  "srtprec_storage_legal_holds %" PRIu64 "\n",
-               st.bytes, st.held);
+        prom_sample1(p, "srtprec_storage_recordings", "state", names[i], st.recordings[i]);
+    prom_gauge(p, "srtprec_storage_bytes", "Archive bytes the index accounts for.", st.bytes);
+    prom_gauge(p, "srtprec_storage_legal_holds", "Recordings under legal hold.", st.held);
+    return true;
+}
+
+/* The other daemons' files as /healthz and /metrics judge them. */
+struct daemon_view {
+    const char *name, *path;
+    struct prom_file_health h;
+};
+
+/* Readiness of the whole deployment as this API sees it (docs/deploy.md,
+ * "Health"): its index and archives readable, each configured daemon's
+ * metrics file fresh and saying ready.  Writes the checks' families into p
+ * (the daemons' own samples too when with_files); returns whether all pass. */
+static bool api_health(struct prom *p, struct api_server *srv, bool with_files,
+                       struct prom_check *checks, size_t *n_checks)
+{
+    struct daemon_view dv[] = { { "recorder", srv->cfg.recorder_metrics, { 0 } },
+                                { "keyagent", srv->cfg.keyagent_metrics, { 0 } } };
+    struct buf scratch;
+    struct prom sp;
+    size_t n = 0;
+    bool index_ok, ready;
+
+    buf_init(&scratch, 256 * 1024);
+    prom_init(&sp, &scratch);
+    index_ok = storage_metrics(with_files ? p : &sp, srv);
+    checks[n++] = (struct prom_check){ "index_readable", index_ok };
+    checks[n++] = (struct prom_check){ "archive_dir_readable",
+                                       access(srv->cfg.archive_dir, R_OK | X_OK) == 0 };
+    for (size_t i = 0; i < SR_ARRAY_LEN(dv); i++) {
+        if (!dv[i].path)
+            continue;
+        daemon_file(with_files ? p : &sp, dv[i].name, dv[i].path, srv->cfg.daemon_max_age_ms,
+                    &dv[i].h);
+        checks[n++] = (struct prom_check){ i ? "keyagent_metrics_fresh" : "recorder_metrics_fresh",
+                                           dv[i].h.fresh };
+        checks[n++] = (struct prom_check){ i ? "keyagent_ready" : "recorder_ready",
+                                           dv[i].h.fresh && dv[i].h.ready };
+    }
+    buf_fini(&scratch);
+    *n_checks = n;
+    ready = prom_health(p, "api", true, checks, n);
+    for (size_t i = 0; with_files && i < SR_ARRAY_LEN(dv); i++) {
+        char name[80];
+        if (!dv[i].path || !dv[i].h.present)
+            continue;
+        snprintf(name, sizeof(name), "srtprec_api_%s_metrics_age_seconds", dv[i].name);
+        prom_gauge(p, name, "Seconds since the daemon's metrics file last changed.",
+                   dv[i].h.age_ms / 1000u);
+    }
+    return ready;
+}
+
+static enum MHD_Result route_healthz(struct MHD_Connection *c, struct api_req *rq)
+{
+    struct prom_check checks[8];
+    size_t n = 0;
+    struct buf b;
+    struct prom p;
+    json_t *o, *cj;
+    bool ready;
+
+    buf_init(&b, 64 * 1024);
+    prom_init(&p, &b);
+    ready = api_health(&p, rq->srv, false, checks, &n);
+    buf_fini(&b);
+    cj = json_object();
+    for (size_t i = 0; cj && i < n; i++)
+        json_object_set_new(cj, checks[i].name, json_boolean(checks[i].ok));
+    o = json_pack("{s:s,s:o*}", "status", ready ? "ok" : "fail", "checks", cj);
+    return respond_json(c, rq, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
 }
 
 static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *rq)
 {
+    struct prom_check checks[8];
+    size_t n;
     struct buf b;
+    struct prom p;
     char *text;
 
     buf_init(&b, 1024 * 1024);
+    prom_init(&p, &b);
+    prom_daemon(&p, "api", true, rq->srv->started);
     if (api_metrics_render(&rq->srv->metrics, &b) != SR_OK) {
         buf_fini(&b);
         return MHD_NO;
     }
     if (rq->srv->cfg.audit)
-        buf_printf(&b, "# HELP srtprec_api_audit_failures_total Audit records not written.\n"
-                       "# TYPE srtprec_api_audit_failures_total counter\n"
-                       "srtprec_api_audit_failures_total %" PRIu64 "\n",
-                   api_audit_failures(rq->srv->cfg.audit_arg));
-    buf_printf(&b, "# HELP srtprec_api_header_timeouts_total Connections closed because their "
-                   "request head was not complete within header-timeout.\n"
-                   "# TYPE srtprec_api_header_timeouts_total counter\n"
-                   "srtprec_api_header_timeouts_total %" PRIu64 "\n"
-                   "# HELP srtprec_api_connections_evicted_total Unauthenticated connections "
-                   "closed to keep reserved-connections free.\n"
-                   "# TYPE srtprec_api_connections_evicted_total counter\n"
-                   "srtprec_api_connections_evicted_total %" PRIu64 "\n",
-               atomic_load(&rq->srv->header_timeouts), atomic_load(&rq->srv->evictions));
-    storage_metrics(&b, rq->srv);
-    metrics_file(&b, "recorder", rq->srv->cfg.recorder_metrics);
-    metrics_file(&b, "keyagent", rq->srv->cfg.keyagent_metrics);
-    if (buf_append(&b, "", 1) != SR_OK) {
+        prom_counter(&p, "srtprec_api_audit_failures_total", "Audit records not written.",
+                     api_audit_failures(rq->srv->cfg.audit_arg));
+    prom_counter(&p, "srtprec_api_header_timeouts_total",
+                 "Connections closed because their request head was not complete within "
+                 "header-timeout.", atomic_load(&rq->srv->header_timeouts));
+    prom_counter(&p, "srtprec_api_connections_evicted_total",
+                 "Unauthenticated connections closed to keep reserved-connections free.",
+                 atomic_load(&rq->srv->evictions));
+    api_health(&p, rq->srv, true, checks, &n);
+    if (prom_end(&p) != SR_OK || buf_append(&b, "", 1) != SR_OK) {
         buf_fini(&b);
         return MHD_NO;
     }
@@ -1112,8 +1177,9 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
         return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_parameter", qe.why, qe.param);
 
     switch (rq->t.route) {
-    case API_ROUTE_HEALTHZ: {
-        json_t *o = json_pack("{s:s}", "status", "ok");
+    case API_ROUTE_HEALTHZ: return route_healthz(c, rq);
+    case API_ROUTE_LIVEZ: {
+        json_t *o = json_pack("{s:s}", "status", "ok"); /* answering is the whole check */
         return respond_json(c, rq, MHD_HTTP_OK, o);
     }
     case API_ROUTE_METRICS: return route_metrics(c, rq);
@@ -1432,6 +1498,7 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     }
     di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : 0;
+    srv->started = time(NULL);
     *out = srv;
     return SR_OK;
 fail:

@@ -76,6 +76,8 @@ struct api_server_cfg {
     const char *audit_path;         /**< the audit log read by GET /v1/audit; NULL: 404 */
     const char *recorder_metrics;   /**< Prometheus text files appended to /metrics; NULL: none */
     const char *keyagent_metrics;
+    uint64_t daemon_max_age_ms;     /**< a daemon's file older than this is stale (/healthz,
+                                         /metrics) */
 };
 
 struct api_server;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "err.h"
 #include "authz.h"
@@ -134,9 +135,18 @@ struct ka_metrics {
     uint64_t conns_refused;   /**< connections refused: every slot authorised */
 };
 
+/** What the metrics file reports beside the counters: the daemon's state and
+ *  its readiness checks (docs/deploy.md, "Health"). */
+struct ka_health {
+    bool up;          /**< false in the last file, written while stopping */
+    time_t started;   /**< wall-clock start time */
+    bool listener;    /**< the SIP listener is listening */
+    bool control;     /**< the control socket exists where endpoints look for it */
+};
+
 /** Write the Prometheus text exposition to path (via path.tmp + rename). */
-enum sr_err ka_metrics_write(const struct ka_metrics *m, size_t subscriptions, size_t calls,
-                             const char *path);
+enum sr_err ka_metrics_write(const struct ka_metrics *m, const struct ka_health *h,
+                             size_t subscriptions, size_t calls, const char *path);
 
 /* ------------------------------------------------------------ nwin */
 

@@ -13,6 +13,8 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chainlog.h"
@@ -21,8 +23,6 @@
 #include "ka_priv.h"
 #include "log.h"
 #include "util.h"
-
-enum { METRICS_PERIOD_US = 5 * 1000 * 1000 };
 
 struct ka_cfg {
     char listen[CONF_STR_MAX];
@@ -38,6 +38,7 @@ struct ka_cfg {
     char metrics_file[CONF_STR_MAX];
     bool lab_allow_plain_tcp;
     unsigned long max_subscriptions, max_connections, max_calls, max_control_clients;
+    unsigned long metrics_interval_ms;
     unsigned long default_expires, min_expires, max_expires;
     unsigned long idle_connection_s;
     unsigned long handshake_timeout_s, reserved_connections, max_connections_per_address,
@@ -68,7 +69,10 @@ static const struct conf_item conf_items[] = {
     { "verify-anchor", CONF_STR, F(verify_anchor), NULL, 0, 0,
       "with verify-disclosure-log: a head hash recorded earlier that the chain must pass through" },
     { "metrics-file", CONF_STR, F(metrics_file), NULL, 0, 0,
-      "write counters here in Prometheus text format (temp file + rename) every 5 s and at exit" },
+      "write counters and health here in Prometheus text format (temp file + rename) every "
+      "metrics-interval-ms and at exit" },
+    { "metrics-interval-ms", CONF_UINT, F(metrics_interval_ms), "5000", 100, 3600000,
+      "how often metrics-file is rewritten" },
     { "lab-allow-plain-tcp", CONF_BOOL, F(lab_allow_plain_tcp), "no", 0, 0,
       "LAB ONLY: listen on plain TCP without TLS when no tls-cert is set; keys travel in clear" },
     { "max-subscriptions", CONF_UINT, F(max_subscriptions), "64", 1, 4096, "subscriptions in all" },
@@ -111,6 +115,7 @@ struct ka_daemon {
     struct ka_control *control;
     struct ka_metrics metrics;
     uint64_t metrics_due_us;
+    time_t started;
 };
 
 /* --verify-disclosure-log: an auditor's check, no daemon started. */
@@ -457,13 +462,31 @@ static void accept_sip(struct ka_daemon *d)
     }
 }
 
-static void metrics_write(struct ka_daemon *d)
+/* Readiness as endpoints and recorders see it: the SIP socket still
+ * listening, and the control socket still where endpoints connect (a
+ * tmpfiles clean-up or an operator can remove it under a running daemon). */
+static void health(const struct ka_daemon *d, bool up, struct ka_health *h)
 {
+    int acc = 0;
+    socklen_t len = sizeof(acc);
+    struct stat st;
+
+    h->up = up;
+    h->started = d->started;
+    h->listener = d->listen_fd >= 0 &&
+                  getsockopt(d->listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 && acc;
+    h->control = d->control && stat(d->cfg.control_socket, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static void metrics_write(struct ka_daemon *d, bool up)
+{
+    struct ka_health h;
     enum sr_err err;
 
     if (!d->cfg.metrics_file[0])
         return;
-    err = ka_metrics_write(&d->metrics, ka_notifier_subscriptions(d->notifier),
+    health(d, up, &h);
+    err = ka_metrics_write(&d->metrics, &h, ka_notifier_subscriptions(d->notifier),
                            ka_callstore_count(d->calls), d->cfg.metrics_file);
     if (err)
         log_warn("metrics-file %s: %s", d->cfg.metrics_file, sr_strerror(err));
@@ -480,8 +503,8 @@ static void loop(struct ka_daemon *d)
 
         if (d->cfg.metrics_file[0]) {
             if (now >= d->metrics_due_us) {
-                metrics_write(d);
-                d->metrics_due_us = now + METRICS_PERIOD_US;
+                metrics_write(d, true);
+                d->metrics_due_us = now + d->cfg.metrics_interval_ms * 1000u;
             }
             int until = (int)((d->metrics_due_us - now) / 1000 + 1);
             if (timeout < 0 || until < timeout)
@@ -524,7 +547,7 @@ static void cleanup(struct ka_daemon *d)
 {
     if (d->notifier) {
         ka_notifier_shutdown(d->notifier);
-        metrics_write(d);
+        metrics_write(d, false); /* the last file says the daemon is down */
     }
     ka_control_destroy(d->control);
     ka_notifier_destroy(d->notifier);
@@ -546,6 +569,7 @@ int main(int argc, char **argv)
     int rc;
 
     sr_harden_process(NULL); /* no cores, umask 027: before any key or file */
+    d.started = time(NULL);
     rc = options(&d, argc, argv);
 
     if (rc)

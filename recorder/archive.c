@@ -26,6 +26,7 @@
 
 #include "daemon_priv.h"
 #include "chainlog.h"
+#include "prom.h"
 #include "log.h"
 #include "rec.h"
 #include "stor.h"
@@ -1161,17 +1162,13 @@ void rd_archives_stats(struct rd_archives *r, struct rd_archives_stats *out)
     pthread_mutex_unlock(&r->mu);
 }
 
-void rd_archives_metrics(struct rd_archives *r, FILE *f)
+void rd_archives_metrics(struct rd_archives *r, struct prom *p)
 {
     struct rd_archives_stats st;
 
     rd_archives_stats(r, &st);
-#define C(name, help, v)                                                                           \
-    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
-               " counter\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
-#define G(name, help, v)                                                                           \
-    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
-               " gauge\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
+#define C(name, help, v) prom_counter(p, "srtprec_recorder_" name, help, (v))
+#define G(name, help, v) prom_gauge(p, "srtprec_recorder_" name, help, (v))
     C("index_rows_queued_total", "Index rows whose write failed (locked, I/O) and were queued.",
       st.index_queued);
     C("index_rows_retried_total", "Queued index rows written by a later try.", st.index_retried);

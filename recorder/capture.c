@@ -17,6 +17,7 @@
 #include "decap.h"
 #include "engine.h"
 #include "log.h"
+#include "prom.h"
 #include "rec.h"
 #include "util.h"
 
@@ -450,16 +451,13 @@ bool rd_cap_done(const struct rd_cap *c)
     return c && atomic_load(&c->done);
 }
 
-void rd_cap_metrics(const struct rd_cap *c, FILE *f)
+void rd_cap_metrics(const struct rd_cap *c, struct prom *p)
 {
     const struct rd_cap *m = c;
 
     if (!c)
         return;
-#define C(name, help, v)                                                                           \
-    fprintf(f, "# HELP srtprec_recorder_capture_" name " " help "\n# TYPE srtprec_recorder_"       \
-               "capture_" name " counter\nsrtprec_recorder_capture_" name " %llu\n",               \
-            (unsigned long long)atomic_load(&m->v))
+#define C(name, help, v) prom_counter(p, "srtprec_recorder_capture_" name, help, atomic_load(&m->v))
     C("frames_total", "Frames captured (interfaces or file).", frames);
     C("datagrams_total", "UDP datagrams decapsulated from them and handed to the engine.", udp);
     C("fragments_held_total", "IP fragments held until their datagram completes "
@@ -468,13 +466,11 @@ void rd_cap_metrics(const struct rd_cap *c, FILE *f)
       "ps_drop; also in packets_dropped_total{reason=\"kernel\"}).", kernel_drops);
     C("interface_drops_total", "Frames the interface dropped (pcap_stats ps_ifdrop).", if_drops);
 #undef C
-    fprintf(f, "# HELP srtprec_recorder_capture_frames_refused_total Captured frames that are "
-               "not a UDP datagram the recorder can take, by reason (decap_verdict_name; "
-               "frag_timeout counts datagrams).\n"
-               "# TYPE srtprec_recorder_capture_frames_refused_total counter\n");
+    prom_family(p, "srtprec_recorder_capture_frames_refused_total", "counter",
+                "Captured frames that are not a UDP datagram the recorder can take, by reason "
+                "(decap_verdict_name; frag_timeout counts datagrams).");
     for (int i = 0; i < DECAP_VERDICTS; i++)
         if (i != DECAP_UDP && i != DECAP_NEED_MORE)
-            fprintf(f, "srtprec_recorder_capture_frames_refused_total{reason=\"%s\"} %llu\n",
-                    decap_verdict_name((enum decap_verdict)i),
-                    (unsigned long long)atomic_load(&m->refused[i]));
+            prom_sample1(p, "srtprec_recorder_capture_frames_refused_total", "reason",
+                         decap_verdict_name((enum decap_verdict)i), atomic_load(&m->refused[i]));
 }

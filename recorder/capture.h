@@ -66,6 +66,7 @@ uint64_t rd_cap_tick(struct rd_cap *c, unsigned slot, uint64_t now_us, bool star
 /** The file source reached its end (every frame handed to the engine). */
 bool rd_cap_done(const struct rd_cap *c);
 /** Prometheus text of the capture counters.  NULL-safe (nothing). */
-void rd_cap_metrics(const struct rd_cap *c, FILE *f);
+struct prom;
+void rd_cap_metrics(const struct rd_cap *c, struct prom *p);
 
 #endif

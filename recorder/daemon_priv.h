@@ -41,6 +41,7 @@ struct rd_cfg {
     char log_level[32];
     char metrics_file[CONF_STR_MAX]; /**< Prometheus text file; "" = none */
     unsigned long metrics_interval_ms;
+    unsigned long min_free_disk_mb;  /**< health: disk headroom check */
     unsigned long key_wait_ms;
     unsigned long subscribe_expires;
     unsigned long max_streams;
@@ -108,6 +109,10 @@ uint64_t rd_sub_tick(struct rd_sub *s, uint64_t now);
 /** Send an unsubscribe (Expires: 0) if active; best effort at shutdown. */
 void rd_sub_unsubscribe(struct rd_sub *s);
 bool rd_sub_active(const struct rd_sub *s);
+/** host:port as configured (the label of its metrics). */
+const char *rd_sub_target(const struct rd_sub *s);
+/** "idle", "connecting", "subscribing" or "active". */
+const char *rd_sub_state_name(const struct rd_sub *s);
 /** Connections refused because the keyagent's certificate named another
  *  identity than peer_identity. */
 uint64_t rd_sub_identity_mismatches(const struct rd_sub *s);
@@ -144,9 +149,10 @@ uint64_t rd_media_tick(struct rd_media *m, uint64_t now);
  *  "unauthorised"), not archived: a recorder nobody has authorised keeps
  *  nobody's media, even encrypted. */
 void rd_media_set_authorised(struct rd_media *m, bool authorised);
+struct prom;
 /** More lines for the metrics file, written by its writer after its own
- *  (main's subscription counters); fn runs on main's thread. */
-typedef void rd_metrics_fn(FILE *f, void *arg);
+ *  (main's subscription counters and health); fn runs on main's thread. */
+typedef void rd_metrics_fn(struct prom *p, void *arg);
 void rd_media_set_extra_metrics(struct rd_media *m, rd_metrics_fn *fn, void *arg);
 /** One line of counters (summed over workers) for the operator log. */
 void rd_media_log_stats(struct rd_media *m);
@@ -225,7 +231,7 @@ void rd_archives_set_clock(struct rd_archives *r, rd_clock_fn *clock, void *arg)
  *  every retry due at the clock's time, and waits again. */
 void rd_archives_settle(struct rd_archives *r);
 /** The counters above as Prometheus text, for the metrics file's writer. */
-void rd_archives_metrics(struct rd_archives *r, FILE *f);
+void rd_archives_metrics(struct rd_archives *r, struct prom *p);
 /** Open archives; *sealing (if set): released ones waiting for, or in, the
  *  archive thread; lost (if set): packets handed over while an archive was
  *  opening that could not be written (its open failed), by rd_pkt_kind: the

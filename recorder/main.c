@@ -13,6 +13,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "capture.h"
@@ -20,6 +22,7 @@
 #include "harden.h"
 #include "log.h"
 #include "loop_priv.h"
+#include "prom.h"
 #include "rec.h"
 #include "stor.h"
 #include "util.h"
@@ -84,6 +87,9 @@ static const struct conf_item cfg_items[] = {
       "Prometheus text file of media counters (written atomically); empty: none" },
     { "metrics-interval-ms", CONF_UINT, F(metrics_interval_ms), "5000", 100, 3600000,
       "how often metrics-file is rewritten (and once at exit)" },
+    { "min-free-disk-mb", CONF_UINT, F(min_free_disk_mb), "1024", 0, 100000000,
+      "health: below this many MiB free on archive-dir's filesystem the recorder reports "
+      "not ready (srtprec_recorder_health_check{check=\"disk_headroom\"} 0)" },
     { "rcvbuf", CONF_UINT, F(rcvbuf), "8388608", 65536, 1073741824, "UDP receive buffer bytes" },
     { "workers", CONF_UINT, F(workers), "0", 0, 64,
       "media receive threads, each with its own SO_REUSEPORT socket; 0: one per online CPU" },
@@ -136,6 +142,7 @@ struct recorder {
     char **argv;
     uint64_t reloads;     /* SIGHUPs handled */
     uint64_t reload_failed[RELOAD_PARTS]; /* parts a reload could not apply (kept old) */
+    time_t started;
 };
 
 /* Keys a SIGHUP applies; every other key changed in the file is reported
@@ -340,33 +347,75 @@ static void raise_nofile(void)
         log_info("open file limit %llu", (unsigned long long)rl.rlim_cur);
 }
 
-/* The subscription and archive counters the metrics file carries beside the media's. */
-static void subs_metrics(FILE *f, void *arg)
+/* Readiness (docs/deploy.md, "Health"): calls can be recorded and indexed
+ * as they come.  Each check is cheap enough for every metrics write. */
+static size_t health_checks(const struct recorder *r, struct prom_check *c, uint64_t *free_bytes)
+{
+    struct rd_archives_stats ast;
+    struct statvfs vfs;
+    bool subscribed = r->n_subs > 0;
+
+    rd_archives_stats(r->cfg.archives_live, &ast);
+    for (size_t i = 0; i < r->n_subs; i++)
+        subscribed = subscribed && rd_sub_active(r->subs[i]);
+    *free_bytes = statvfs(r->cfg.archive_dir, &vfs) == 0
+                      ? (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize : 0;
+    c[0] = (struct prom_check){ "archive_dir_writable", access(r->cfg.archive_dir, W_OK | X_OK) == 0 };
+    /* Rows wait only while index writes fail (locked, I/O, gone). */
+    c[1] = (struct prom_check){ "index_reachable", r->cfg.archives_live && ast.index_queued_now == 0 };
+    c[2] = (struct prom_check){ "keyagents_subscribed", subscribed };
+    c[3] = (struct prom_check){ "disk_headroom",
+                                *free_bytes >= (uint64_t)r->cfg.min_free_disk_mb * 1024u * 1024u };
+    c[4] = (struct prom_check){ "archives_sealed", ast.seals_waiting == 0 };
+    return 5;
+}
+
+/* What the metrics file carries beside the media's counters: the daemon's
+ * up, build and health, subscription state per keyagent, reloads, and the
+ * archive registry's index and disk counters. */
+static void daemon_metrics(struct prom *p, void *arg)
 {
     const struct recorder *r = arg;
-    uint64_t n = r->mismatches_gone;
+    uint64_t n = r->mismatches_gone, free_bytes;
+    bool up = !atomic_load(&r->cfg.stopping);
+    struct prom_check checks[5];
+    size_t n_checks = health_checks(r, checks, &free_bytes);
 
+    prom_daemon(p, "recorder", up, r->started);
+    prom_health(p, "recorder", up, checks, n_checks);
+    prom_gauge(p, "srtprec_recorder_archive_disk_free_bytes",
+               "Bytes free to the recorder on archive-dir's filesystem.", free_bytes);
+    prom_family(p, "srtprec_recorder_keyagent_subscribed", "gauge",
+                "1 while the subscription to this keyagent is active.");
+    for (size_t i = 0; i < r->n_subs; i++)
+        prom_sample1(p, "srtprec_recorder_keyagent_subscribed", "keyagent",
+                     rd_sub_target(r->subs[i]), rd_sub_active(r->subs[i]));
+    prom_family(p, "srtprec_recorder_keyagent_subscription_state", "gauge",
+                "The subscription's state (1 for the current one): idle (backing off), "
+                "connecting, subscribing, active.");
+    for (size_t i = 0; i < r->n_subs; i++) {
+        static const char *const states[] = { "idle", "connecting", "subscribing", "active" };
+        for (size_t k = 0; k < SR_ARRAY_LEN(states); k++) {
+            const char *const kv[] = { "keyagent", rd_sub_target(r->subs[i]), "state", states[k] };
+            prom_sample_kv(p, "srtprec_recorder_keyagent_subscription_state", kv, 2,
+                           strcmp(rd_sub_state_name(r->subs[i]), states[k]) == 0);
+        }
+    }
     for (size_t i = 0; i < r->n_subs; i++)
         n += rd_sub_identity_mismatches(r->subs[i]);
-    fprintf(f, "# HELP srtprec_recorder_keyagent_identity_mismatch_total Connections refused: the "
-               "keyagent's certificate named another identity than keyagents gives.\n"
-               "# TYPE srtprec_recorder_keyagent_identity_mismatch_total counter\n"
-               "srtprec_recorder_keyagent_identity_mismatch_total %llu\n",
-            (unsigned long long)n);
-    fprintf(f, "# HELP srtprec_recorder_reloads_total SIGHUP reloads handled.\n"
-               "# TYPE srtprec_recorder_reloads_total counter\n"
-               "srtprec_recorder_reloads_total %llu\n"
-               "# HELP srtprec_recorder_reload_failures_total Parts of a reload that could not "
-               "be applied (the old state kept).\n"
-               "# TYPE srtprec_recorder_reload_failures_total counter\n",
-            (unsigned long long)r->reloads);
+    prom_counter(p, "srtprec_recorder_keyagent_identity_mismatch_total",
+                 "Connections refused: the keyagent's certificate named another identity than "
+                 "keyagents gives.", n);
+    prom_counter(p, "srtprec_recorder_reloads_total", "SIGHUP reloads handled.", r->reloads);
+    prom_family(p, "srtprec_recorder_reload_failures_total", "counter",
+                "Parts of a reload that could not be applied (the old state kept).");
     for (size_t i = 0; i < RELOAD_PARTS; i++)
-        fprintf(f, "srtprec_recorder_reload_failures_total{part=\"%s\"} %llu\n",
-                reload_part_names[i], (unsigned long long)r->reload_failed[i]);
+        prom_sample1(p, "srtprec_recorder_reload_failures_total", "part", reload_part_names[i],
+                     r->reload_failed[i]);
     /* The archive registry's index and disk counters (docs/recorder.md,
      * "Index and disk failures"). */
     if (r->cfg.archives_live)
-        rd_archives_metrics(r->cfg.archives_live, f);
+        rd_archives_metrics(r->cfg.archives_live, p);
 }
 
 /* keyagents = "host:port sip:identity, ...": the identity pins which
@@ -421,7 +470,7 @@ static int setup_subs(struct recorder *r)
         log_error("keyagents: none configured");
         return -1;
     }
-    rd_media_set_extra_metrics(r->media, subs_metrics, r);
+    rd_media_set_extra_metrics(r->media, daemon_metrics, r);
     return 0;
 }
 
@@ -609,6 +658,7 @@ int main(int argc, char **argv)
     int rc;
 
     sr_harden_process(NULL); /* no cores, umask 027: before any key or file */
+    r.started = time(NULL);
     r.argc = argc;
     r.argv = argv;
     rc = options(&r, argc, argv);

@@ -809,3 +809,16 @@ bool rd_sub_active(const struct rd_sub *s)
 {
     return s && s->state == SUB_ACTIVE;
 }
+
+const char *rd_sub_target(const struct rd_sub *s)
+{
+    return s->target;
+}
+
+const char *rd_sub_state_name(const struct rd_sub *s)
+{
+    static const char *const names[] = { [SUB_IDLE] = "idle", [SUB_CONNECTING] = "connecting",
+                                         [SUB_SUBSCRIBING] = "subscribing",
+                                         [SUB_ACTIVE] = "active" };
+    return names[s->state];
+}

@@ -24,9 +24,11 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "buf.h"
 #include "daemon_priv.h"
 #include "log.h"
 #include "loop_priv.h"
+#include "prom.h"
 #include "util.h"
 
 enum {
@@ -340,36 +342,26 @@ static uint64_t stats_take_lost(struct rd_media *m, struct rec_eng_stats *st)
     return lost[RD_PKT_RTP] + lost[RD_PKT_RTCP] + lost[RD_PKT_ENCRYPTED];
 }
 
-/* Prometheus text exposition, written to a temporary file and renamed so a
- * reader (srtprec-api's /metrics) never sees half a file. */
+/* Prometheus text exposition (common/prom.h), replacing the metrics file so
+ * a reader (srtprec-api's /metrics and /healthz) never sees half a file. */
 static void metrics_write(struct rd_media *m)
 {
     struct rec_eng_stats st;
-    char tmp[CONF_STR_MAX + 16];
     size_t open_now, sealing = 0;
     uint64_t lost;
-    FILE *f;
-    int fd;
+    struct buf b;
+    struct prom p;
+    enum sr_err err;
 
     if (!m->cfg->metrics_file[0])
         return;
     stats_sum(m, &st);
     open_now = rd_archives_count(m->archives, &sealing, NULL);
     lost = stats_take_lost(m, &st);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", m->cfg->metrics_file);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640); /* group: the scraper */
-    if (fd < 0 || !(f = fdopen(fd, "w"))) {
-        if (fd >= 0)
-            close(fd);
-        log_warn("metrics-file %s: %s", tmp, strerror(errno));
-        return;
-    }
-#define C(name, help, v)                                                                           \
-    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
-               " counter\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
-#define G(name, help, v)                                                                           \
-    fprintf(f, "# HELP srtprec_recorder_" name " " help "\n# TYPE srtprec_recorder_" name          \
-               " gauge\nsrtprec_recorder_" name " %llu\n", (unsigned long long)(v))
+    buf_init(&b, 256 * 1024);
+    prom_init(&p, &b);
+#define C(name, help, v) prom_counter(&p, "srtprec_recorder_" name, help, (v))
+#define G(name, help, v) prom_gauge(&p, "srtprec_recorder_" name, help, (v))
     C("packets_received_total", "UDP datagrams received on the media sockets.", st.rx);
     C("packets_recorded_total", "RTP packets decrypted and archived.", st.recorded);
     C("rtcp_recorded_total", "SRTCP packets decrypted and archived.", st.rtcp);
@@ -378,11 +370,9 @@ static void metrics_write(struct rd_media *m)
     C("packets_held_total", "Packets held because they came before their key.", st.held);
     C("packets_hold_full_total",
       "Packets that found the hold queue full (archived encrypted, not dropped).", st.held_full);
-    fprintf(f, "# HELP srtprec_recorder_packets_dropped_total Packets not recorded, by reason.\n"
-               "# TYPE srtprec_recorder_packets_dropped_total counter\n");
-#define D(reason, v)                                                                               \
-    fprintf(f, "srtprec_recorder_packets_dropped_total{reason=\"" reason "\"} %llu\n",           \
-            (unsigned long long)(v))
+    prom_family(&p, "srtprec_recorder_packets_dropped_total", "counter",
+                "Packets not recorded, by reason.");
+#define D(reason, v) prom_sample1(&p, "srtprec_recorder_packets_dropped_total", "reason", reason, (v))
     D("auth", st.auth_fail);
     D("replay", st.replay);
     D("malformed", st.malformed);
@@ -422,17 +412,15 @@ static void metrics_write(struct rd_media *m)
     G("workers", "Receive threads.", m->eng ? 1 : m->n_workers);
 #undef C
 #undef G
-    rd_cap_metrics(m->cfg->cap, f);
+    rd_cap_metrics(m->cfg->cap, &p);
     if (m->extra_metrics)
-        m->extra_metrics(f, m->extra_arg);
-    if (fflush(f) != 0 || ferror(f)) {
-        fclose(f);
-        unlink(tmp);
-        return;
-    }
-    fclose(f);
-    if (rename(tmp, m->cfg->metrics_file) != 0)
-        log_warn("metrics-file %s: %s", m->cfg->metrics_file, strerror(errno));
+        m->extra_metrics(&p, m->extra_arg);
+    err = prom_end(&p);
+    if (!err)
+        err = prom_file_replace(m->cfg->metrics_file, &b);
+    if (err)
+        log_warn("metrics-file %s: %s", m->cfg->metrics_file, sr_strerror(err));
+    buf_fini(&b);
 }
 
 void rd_media_set_extra_metrics(struct rd_media *m, rd_metrics_fn *fn, void *arg)

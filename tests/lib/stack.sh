@@ -116,7 +116,7 @@ stack_start() {
     stack_wait_log "$STACK_RUN/recorder.log" "subscription active" 15 || { stack_log "recorder did not subscribe"; cat "$STACK_RUN/recorder.log" >&2; return 1; }
     local i
     for i in $(seq 1 100); do
-        stack_curl -s -o /dev/null "https://127.0.0.1:$STACK_API_PORT/healthz" && return 0
+        stack_curl -s -o /dev/null "https://127.0.0.1:$STACK_API_PORT/livez" && return 0
         sleep 0.1
     done
     stack_log "api did not answer"; cat "$STACK_RUN/api.log" >&2
