@@ -3,13 +3,16 @@
  * SDP arrives from the network through the endpoint, so the parser treats it
  * as hostile: one pass over bounded lines, every count capped by a KA_SDP_MAX_*
  * ceiling, values copied into fixed buffers.  It reads only what disclosure
- * needs and skips every other line type, so SDP extensions pass through. */
+ * needs and skips every other line type, so SDP extensions pass through.  The
+ * line grammar is sip-events/sdpline.h, shared with the SIPREC offer parser;
+ * the policy (refuse what cannot be disclosed) is this file's. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ka.h"
 #include "slice.h"
+#include "sdpline.h"
 #include "srtpkey.h"
 #include "util.h"
 
@@ -34,88 +37,47 @@ void ka_sdp_wipe(struct ka_sdp *sdp)
         sr_wipe(sdp, sizeof(*sdp));
 }
 
-static struct slice next_token(struct slice *cur)
-{
-    while (cur->len && cur->p[0] == ' ')
-        slice_skip(cur, 1);
-    return slice_split(cur, ' ');
-}
-
-static bool tok_chars(struct slice t)
-{
-    if (t.len == 0)
-        return false;
-    for (size_t i = 0; i < t.len; i++)
-        if ((unsigned char)t.p[i] < 0x21 || (unsigned char)t.p[i] > 0x7e)
-            return false;
-    return true;
-}
-
-/* "c=IN IP4 192.0.2.1" (an optional /ttl or /count is refused: multicast
- * media cannot be forked to a recorder). */
-static bool conn_parse(struct slice v, char *addr, size_t addrlen, bool *ipv6)
-{
-    struct slice nettype = next_token(&v), atype = next_token(&v), a = next_token(&v);
-    unsigned char bin[16];
-
-    if (!slice_eq(nettype, SLICE_LIT("IN")) || next_token(&v).len ||
-        !slice_copy_cstr(a, addr, addrlen) || a.len == 0)
-        return false;
-    if (slice_eq(atype, SLICE_LIT("IP4")))
-        *ipv6 = false;
-    else if (slice_eq(atype, SLICE_LIT("IP6")))
-        *ipv6 = true;
-    else
-        return false;
-    return inet_pton(*ipv6 ? AF_INET6 : AF_INET, addr, bin) == 1;
-}
-
+/* "c=IN IP4 192.0.2.1" (sdpline.h; an optional /ttl or /count is refused:
+ * multicast media cannot be forked to a recorder). */
 static enum sr_err media_parse(struct slice v, struct ka_sdp_media *m, const char **why)
 {
-    struct slice media = next_token(&v), port = next_token(&v), proto = next_token(&v), fmt;
-    struct slice portnum = slice_split(&port, '/');
-    uint64_t n;
+    struct slice media, proto, fmts, fmt;
+    unsigned pt;
+    enum sr_err err = sdpline_media(v, &media, &m->port, &proto, &fmts, why);
 
-    if (!tok_chars(media) || !slice_copy_cstr(media, m->media, sizeof(m->media)))
+    if (err)
+        return err;
+    if (!slice_copy_cstr(media, m->media, sizeof(m->media)))
         return (*why = "m=: bad media"), SR_EPARSE;
-    uint64_t count;
-
-    /* "<port>/<number of ports>": the count is checked, then unused. */
-    if (!slice_to_u64(portnum, 65535, &n) || (port.len && !slice_to_u64(port, 65535, &count)))
-        return (*why = "m=: bad port"), SR_EPARSE;
-    m->port = (unsigned)n;
-    if (!tok_chars(proto) || !slice_copy_cstr(proto, m->proto, sizeof(m->proto)))
+    if (!slice_copy_cstr(proto, m->proto, sizeof(m->proto)))
         return (*why = "m=: bad proto"), SR_EPARSE;
-    while ((fmt = next_token(&v)).len) {
+    while ((fmt = sdpline_token(&fmts)).len) {
         if (m->n_fmt == KA_SDP_MAX_FMT)
             return (*why = "m=: too many formats"), SR_ELIMIT;
         /* Non-RTP protos have non-numeric formats: keep none of them. */
-        if (slice_to_u64(fmt, 127, &n))
-            m->fmt[m->n_fmt++] = (unsigned)n;
+        if (sdpline_pt(fmt, &pt))
+            m->fmt[m->n_fmt++] = pt;
         else if (strncmp(m->proto, "RTP/", 4) == 0)
             return (*why = "m=: payload type not 0-127"), SR_EPARSE;
     }
     return SR_OK;
 }
 
-/* "a=rtpmap:<pt> <name>/<rate>[/<params>]" */
 static enum sr_err rtpmap_parse(struct slice v, struct ka_sdp_media *m, const char **why)
 {
-    struct slice pt = next_token(&v), enc = next_token(&v);
-    struct slice name = slice_split(&enc, '/'), rate = slice_split(&enc, '/');
     struct ka_sdp_rtpmap *r;
-    uint64_t p, cr;
+    struct slice name;
+    unsigned pt, rate, channels;
 
-    if (!slice_to_u64(pt, 127, &p) || !tok_chars(name) || !slice_to_u64(rate, 384000, &cr) ||
-        cr == 0 || next_token(&v).len)
+    if (!sdpline_rtpmap(v, &pt, &name, &rate, &channels))
         return (*why = "a=rtpmap: malformed"), SR_EPARSE;
     if (m->n_rtpmap == KA_SDP_MAX_FMT)
         return (*why = "a=rtpmap: too many"), SR_ELIMIT;
     r = &m->rtpmap[m->n_rtpmap];
     if (!slice_copy_cstr(name, r->codec, sizeof(r->codec)))
         return (*why = "a=rtpmap: encoding name too long"), SR_EPARSE;
-    r->pt = (unsigned)p;
-    r->clock_rate = (unsigned)cr;
+    r->pt = pt;
+    r->clock_rate = rate;
     m->n_rtpmap++;
     return SR_OK;
 }
@@ -123,18 +85,16 @@ static enum sr_err rtpmap_parse(struct slice v, struct ka_sdp_media *m, const ch
 /* "a=crypto:<tag> <suite> <key-params> [<session-params>...]" (RFC 4568 9.1). */
 static enum sr_err crypto_parse(struct slice v, struct ka_sdp_media *m, const char **why)
 {
-    struct slice tag = next_token(&v), suite = next_token(&v), kps = next_token(&v);
+    struct slice suite, kps, sess;
     struct srtpkey_key keys[KA_SDP_MAX_KEYS];
     struct ka_sdp_crypto *cr;
     enum srtpkey_suite id;
     size_t n = 0;
-    uint64_t t;
-    enum sr_err err;
+    uint32_t t;
+    enum sr_err err = sdpline_crypto(v, &t, &suite, &kps, &sess, why);
 
-    if (!slice_to_u64(tag, 999999999, &t) || tag.len > 9)
-        return (*why = "a=crypto: bad tag"), SR_EPARSE;
-    if (!tok_chars(suite) || !tok_chars(kps))
-        return (*why = "a=crypto: missing suite or key-params"), SR_EPARSE;
+    if (err)
+        return err;
     if (m->n_crypto == KA_SDP_MAX_CRYPTO)
         return (*why = "a=crypto: too many in one m= section"), SR_ELIMIT;
     for (size_t i = 0; i < m->n_crypto; i++)
@@ -144,7 +104,7 @@ static enum sr_err crypto_parse(struct slice v, struct ka_sdp_media *m, const ch
     if (err)
         return err;
     cr = &m->crypto[m->n_crypto];
-    cr->tag = (uint32_t)t;
+    cr->tag = t;
     slice_copy_cstr(suite, cr->suite, sizeof(cr->suite));
     /* key-params (srtpkey.h): the same parser and key-set rules as the
      * control socket and the key body, so the line disclosed is one the
@@ -163,7 +123,7 @@ static enum sr_err crypto_parse(struct slice v, struct ka_sdp_media *m, const ch
         goto fail;
     /* Session params (KDR, UNENCRYPTED_SRTP, FEC_ORDER, WSH...) are ignored:
      * the control protocol has no field for them.  The flag lets a caller say so. */
-    cr->session_params = next_token(&v).len > 0;
+    cr->session_params = sdpline_token(&sess).len > 0;
     m->n_crypto++;
     return SR_OK;
 fail:
@@ -175,23 +135,20 @@ fail:
  * are retransmission or FEC streams, which the recorder does not keep. */
 static enum sr_err ssrc_parse(struct slice v, struct ka_sdp_media *m, const char **why)
 {
-    struct slice id = next_token(&v);
-    uint64_t n;
+    uint32_t id;
 
-    if (!slice_to_u64(id, UINT32_MAX, &n))
+    if (!sdpline_ssrc(v, &id))
         return (*why = "a=ssrc: bad id"), SR_EPARSE;
     if (!m->ssrc_known) {
         m->ssrc_known = true;
-        m->ssrc = (uint32_t)n;
+        m->ssrc = id;
     }
     return SR_OK;
 }
 
-static enum sr_err line_parse(struct slice line, struct ka_sdp *out, char *sess_addr,
+static enum sr_err line_parse(char type, struct slice v, struct ka_sdp *out, char *sess_addr,
                               bool *sess_v6, const char **why)
 {
-    char type = line.p[0];
-    struct slice v = slice_of(line.p + 2, line.len - 2);
     struct ka_sdp_media *m = out->n_media ? &out->media[out->n_media - 1] : NULL;
 
     switch (type) {
@@ -201,7 +158,7 @@ static enum sr_err line_parse(struct slice line, struct ka_sdp *out, char *sess_
         m = &out->media[out->n_media++];
         return media_parse(v, m, why);
     case 'c':
-        if (!conn_parse(v, m ? m->addr : sess_addr, 48, m ? &m->ipv6 : sess_v6))
+        if (!sdpline_conn(v, m ? m->addr : sess_addr, 48, m ? &m->ipv6 : sess_v6))
             return (*why = "c=: not IN IP4/IP6 with a unicast address"), SR_EPARSE;
         return SR_OK;
     case 'a':
@@ -221,8 +178,8 @@ static enum sr_err line_parse(struct slice line, struct ka_sdp *out, char *sess_
 
 enum sr_err ka_sdp_parse(const char *text, size_t len, struct ka_sdp *out, const char **why)
 {
-    struct slice cur;
-    char sess_addr[48] = "";
+    struct slice cur, v;
+    char sess_addr[48] = "", type;
     bool sess_v6 = false;
     size_t lineno = 0;
     enum sr_err err = SR_OK;
@@ -237,36 +194,20 @@ enum sr_err ka_sdp_parse(const char *text, size_t len, struct ka_sdp *out, const
     if (len > KA_SDP_MAX)
         return (*why = "SDP larger than 64 KiB"), SR_ELIMIT;
     cur = slice_of(text, len);
-    while (cur.len) {
-        struct slice line = slice_split(&cur, '\n');
-
-        if (line.len && line.p[line.len - 1] == '\r')
-            line.len--;
-        if (line.len > KA_SDP_MAX_LINE) {
-            *why = "line longer than 2048 bytes";
-            err = SR_ELIMIT;
-            goto out;
-        }
-        if (line.len < 2 || line.p[1] != '=' || line.p[0] < 'a' || line.p[0] > 'z') {
-            *why = "line is not <letter>=<value>";
-            err = SR_EPARSE;
-            goto out;
-        }
-        for (size_t i = 2; i < line.len; i++)
-            if (line.p[i] == '\0' || line.p[i] == '\r') {
-                *why = "NUL or CR inside a line";
-                err = SR_EPARSE;
-                goto out;
-            }
-        if (lineno++ == 0 && !slice_eq(line, SLICE_LIT("v=0"))) {
+    /* Lines and their grammar: sdpline.h, the one SDP reader. */
+    while ((err = sdpline_next(&cur, KA_SDP_MAX_LINE, &type, &v, why)) == SR_OK) {
+        if (lineno++ == 0 && (type != 'v' || !slice_eq(v, SLICE_LIT("0")))) {
             *why = "first line is not v=0";
             err = SR_EPARSE;
             goto out;
         }
-        err = line_parse(line, out, sess_addr, &sess_v6, why);
+        err = line_parse(type, v, out, sess_addr, &sess_v6, why);
         if (err)
             goto out;
     }
+    if (err != SR_EAGAIN)
+        goto out;
+    err = SR_OK;
     if (lineno == 0) {
         *why = "empty SDP";
         err = SR_EPARSE;

@@ -6,9 +6,9 @@
  * Lines and attributes the recorder has no use for are skipped, so SDP
  * extensions (ICE, fmtp, rtcp-fb...) pass.  Keys are wiped from every copy
  * on failure. */
-#include <arpa/inet.h>
 #include <string.h>
 
+#include "sdpline.h"
 #include "siprec_priv.h"
 #include "util.h"
 
@@ -29,46 +29,10 @@ void siprec_sdp_wipe(struct siprec_sdp *sdp)
         sr_wipe(sdp, sizeof(*sdp));
 }
 
-static struct slice next_token(struct slice *cur)
-{
-    while (cur->len && cur->p[0] == ' ')
-        slice_skip(cur, 1);
-    return slice_split(cur, ' ');
-}
-
-static bool visible(struct slice t)
-{
-    if (t.len == 0)
-        return false;
-    for (size_t i = 0; i < t.len; i++)
-        if ((unsigned char)t.p[i] < 0x21 || (unsigned char)t.p[i] > 0x7e)
-            return false;
-    return true;
-}
-
 static enum siprec_err fail(struct sdp_state *st, enum siprec_err e, const char *why)
 {
     *st->detail = why;
     return e;
-}
-
-/* "IN IP4 192.0.2.1": one unicast address; a /ttl or /count is multicast,
- * which cannot be a recording leg. */
-static bool conn_parse(struct slice v, char *addr, bool *ipv6)
-{
-    struct slice nettype = next_token(&v), atype = next_token(&v), a = next_token(&v);
-    unsigned char bin[16];
-
-    if (!slice_eq(nettype, SLICE_LIT("IN")) || next_token(&v).len || a.len == 0 ||
-        !slice_copy_cstr(a, addr, SIPREC_SDP_ADDR))
-        return false;
-    if (slice_eq(atype, SLICE_LIT("IP4")))
-        *ipv6 = false;
-    else if (slice_eq(atype, SLICE_LIT("IP6")))
-        *ipv6 = true;
-    else
-        return false;
-    return inet_pton(*ipv6 ? AF_INET6 : AF_INET, addr, bin) == 1;
 }
 
 static const struct {
@@ -87,16 +51,14 @@ static bool proto_is_rtp(enum siprec_proto p)
 static enum siprec_err media_parse(struct sdp_state *st, struct slice v,
                                    struct siprec_sdp_media *m)
 {
-    struct slice media = next_token(&v), port = next_token(&v), proto = next_token(&v), fmt;
-    struct slice portnum = slice_split(&port, '/');
-    uint64_t n, count;
+    struct slice media, proto, fmts, fmt;
+    unsigned pt;
 
-    if (!visible(media) || !slice_copy_cstr(media, m->media, sizeof(m->media)))
+    if (sdpline_media(v, &media, &m->port, &proto, &fmts, st->detail))
+        return SIPREC_E_SDP_MEDIA;
+    if (!slice_copy_cstr(media, m->media, sizeof(m->media)))
         return fail(st, SIPREC_E_SDP_MEDIA, "m=: bad media");
-    if (!slice_to_u64(portnum, 65535, &n) || (port.len && !slice_to_u64(port, 65535, &count)))
-        return fail(st, SIPREC_E_SDP_MEDIA, "m=: bad port");
-    m->port = (unsigned)n;
-    if (!visible(proto) || !slice_copy_cstr(proto, m->proto_text, sizeof(m->proto_text)))
+    if (!slice_copy_cstr(proto, m->proto_text, sizeof(m->proto_text)))
         return fail(st, SIPREC_E_SDP_MEDIA, "m=: bad proto");
     /* RFC 5764 / RFC 8842: the keys live in a DTLS handshake between the
      * SRC and whoever terminates it; nothing here could decrypt. */
@@ -107,43 +69,40 @@ static enum siprec_err media_parse(struct sdp_state *st, struct slice v,
     for (size_t i = 0; i < SR_ARRAY_LEN(protos); i++)
         if (slice_eq(proto, slice_cstr(protos[i].name)))
             m->proto = protos[i].proto;
-    while ((fmt = next_token(&v)).len) {
+    while ((fmt = sdpline_token(&fmts)).len) {
         if (!proto_is_rtp(m->proto))
             continue; /* udptl, TCP/BFCP...: formats are not payload types */
-        if (!slice_to_u64(fmt, 127, &n))
+        if (!sdpline_pt(fmt, &pt))
             return fail(st, SIPREC_E_SDP_MEDIA, "m=: payload type not 0-127");
         if (m->n_fmt == SIPREC_SDP_MAX_FMT)
             return fail(st, SIPREC_E_SDP_LIMIT, "m=: too many formats");
-        m->fmt[m->n_fmt++] = (unsigned)n;
+        m->fmt[m->n_fmt++] = pt;
     }
     if (proto_is_rtp(m->proto) && m->n_fmt == 0)
         return fail(st, SIPREC_E_SDP_MEDIA, "m=: no payload type");
     return SIPREC_OK;
 }
 
-/* "<pt> <name>/<rate>[/<channels>]" */
 static enum siprec_err rtpmap_parse(struct sdp_state *st, struct slice v,
                                     struct siprec_sdp_media *m)
 {
-    struct slice pt = next_token(&v), enc = next_token(&v);
-    struct slice name = slice_split(&enc, '/'), rate = slice_split(&enc, '/');
     struct siprec_rtpmap *r;
-    uint64_t p, cr, ch = 1;
+    struct slice name;
+    unsigned pt, rate, ch;
 
-    if (!slice_to_u64(pt, 127, &p) || !visible(name) || !slice_to_u64(rate, 384000, &cr) ||
-        cr == 0 || (enc.len && (!slice_to_u64(enc, 255, &ch) || ch == 0)) || next_token(&v).len)
+    if (!sdpline_rtpmap(v, &pt, &name, &rate, &ch))
         return fail(st, SIPREC_E_SDP_ATTR, "a=rtpmap: malformed");
     for (size_t i = 0; i < m->n_rtpmap; i++)
-        if (m->rtpmap[i].pt == p)
+        if (m->rtpmap[i].pt == pt)
             return fail(st, SIPREC_E_SDP_ATTR, "a=rtpmap: payload type mapped twice");
     if (m->n_rtpmap == SIPREC_SDP_MAX_FMT)
         return fail(st, SIPREC_E_SDP_LIMIT, "a=rtpmap: too many");
     r = &m->rtpmap[m->n_rtpmap];
     if (!slice_copy_cstr(name, r->codec, sizeof(r->codec)))
         return fail(st, SIPREC_E_SDP_ATTR, "a=rtpmap: encoding name too long");
-    r->pt = (unsigned)p;
-    r->clock_rate = (unsigned)cr;
-    r->channels = (unsigned)ch;
+    r->pt = pt;
+    r->clock_rate = rate;
+    r->channels = ch;
     m->n_rtpmap++;
     return SIPREC_OK;
 }
@@ -156,7 +115,7 @@ static const char *session_params_refusal(struct slice v)
     struct slice t;
     uint64_t n;
 
-    while ((t = next_token(&v)).len) {
+    while ((t = sdpline_token(&v)).len) {
         if (t.p[0] == '-')
             continue;
         if (slice_starts_nocase(t, SLICE_LIT("WSH=")))
@@ -180,24 +139,22 @@ static const char *session_params_refusal(struct slice v)
 static enum siprec_err crypto_parse(struct sdp_state *st, struct slice v,
                                     struct siprec_sdp_media *m)
 {
-    struct slice tag = next_token(&v), suite = next_token(&v), kps = next_token(&v);
+    struct slice suite, kps, sess;
     const struct srtpkey_suite_info *info;
     struct siprec_crypto *cr;
     const char *why = NULL;
-    uint64_t t;
+    uint32_t t;
     enum sr_err err;
 
-    if (tag.len > 9 || !slice_to_u64(tag, 999999999, &t) || t == 0)
-        return fail(st, SIPREC_E_SDP_CRYPTO, "a=crypto: bad tag");
-    if (!visible(suite) || !visible(kps))
-        return fail(st, SIPREC_E_SDP_CRYPTO, "a=crypto: missing suite or key-params");
+    if (sdpline_crypto(v, &t, &suite, &kps, &sess, st->detail))
+        return SIPREC_E_SDP_CRYPTO;
     for (size_t i = 0; i < m->n_crypto; i++)
         if (m->crypto[i].tag == t)
             return fail(st, SIPREC_E_SDP_CRYPTO, "a=crypto: tag repeated");
     if (m->n_crypto == SIPREC_SDP_MAX_CRYPTO)
         return fail(st, SIPREC_E_SDP_LIMIT, "a=crypto: too many in one m= section");
     cr = &m->crypto[m->n_crypto++];
-    cr->tag = (uint32_t)t;
+    cr->tag = t;
     info = srtpkey_suite_find(suite);
     if (!info) {
         cr->refused = "a=crypto: unknown crypto suite";
@@ -216,7 +173,7 @@ static enum siprec_err crypto_parse(struct sdp_state *st, struct slice v,
     }
     if (err)
         return fail(st, SIPREC_E_SDP_CRYPTO, why ? why : "a=crypto: bad key-params");
-    cr->refused = session_params_refusal(v);
+    cr->refused = session_params_refusal(sess);
     cr->usable = cr->refused == NULL;
     if (!cr->usable) {
         sr_wipe(cr->keys, sizeof(cr->keys));
@@ -228,17 +185,16 @@ static enum siprec_err crypto_parse(struct sdp_state *st, struct slice v,
 static enum siprec_err ssrc_parse(struct sdp_state *st, struct slice v,
                                   struct siprec_sdp_media *m)
 {
-    struct slice id = next_token(&v);
-    uint64_t n;
+    uint32_t n;
 
-    if (!slice_to_u64(id, UINT32_MAX, &n))
+    if (!sdpline_ssrc(v, &n))
         return fail(st, SIPREC_E_SDP_ATTR, "a=ssrc: bad id");
     for (size_t i = 0; i < m->n_ssrc; i++)
         if (m->ssrc[i] == n)
             return SIPREC_OK; /* one line per attribute of the same source */
     if (m->n_ssrc == SIPREC_SDP_MAX_SSRC)
         return fail(st, SIPREC_E_SDP_LIMIT, "a=ssrc: too many sources");
-    m->ssrc[m->n_ssrc++] = (uint32_t)n;
+    m->ssrc[m->n_ssrc++] = n;
     return SIPREC_OK;
 }
 
@@ -293,7 +249,7 @@ static enum siprec_err attr_parse(struct sdp_state *st, struct slice v)
 
         if (st->label_set[mi])
             return fail(st, SIPREC_E_SDP_ATTR, "a=label repeated");
-        if (!visible(l) || !slice_copy_cstr(l, m->label, sizeof(m->label)))
+        if (!sdpline_visible(l) || !slice_copy_cstr(l, m->label, sizeof(m->label)))
             return fail(st, SIPREC_E_SDP_ATTR, "a=label: empty, not visible ASCII or over 63 bytes");
         st->label_set[mi] = true;
         return SIPREC_OK;
@@ -307,26 +263,25 @@ static void origin_parse(struct slice v, struct siprec_sdp *out)
 {
     uint64_t id, ver;
 
-    next_token(&v);
-    if (slice_to_u64(next_token(&v), UINT64_MAX, &id) && slice_to_u64(next_token(&v), UINT64_MAX, &ver)) {
+    sdpline_token(&v);
+    if (slice_to_u64(sdpline_token(&v), UINT64_MAX, &id) && slice_to_u64(sdpline_token(&v), UINT64_MAX, &ver)) {
         out->o_sess_id = id;
         out->o_sess_version = ver;
     }
 }
 
-static enum siprec_err line_parse(struct sdp_state *st, struct slice line)
+static enum siprec_err line_parse(struct sdp_state *st, char type, struct slice v)
 {
     struct siprec_sdp *out = st->out;
-    struct slice v = slice_of(line.p + 2, line.len - 2);
     struct siprec_sdp_media *m = out->n_media ? &out->media[out->n_media - 1] : NULL;
 
-    switch (line.p[0]) {
+    switch (type) {
     case 'm':
         if (out->n_media == SIPREC_SDP_MAX_MEDIA)
             return fail(st, SIPREC_E_SDP_LIMIT, "too many m= lines");
         return media_parse(st, v, &out->media[out->n_media++]);
     case 'c':
-        if (!conn_parse(v, m ? m->addr : st->sess_addr, m ? &m->ipv6 : &st->sess_v6))
+        if (!sdpline_conn(v, m ? m->addr : st->sess_addr, SIPREC_SDP_ADDR, m ? &m->ipv6 : &st->sess_v6))
             return fail(st, SIPREC_E_SDP_CONN, "c=: not IN IP4/IP6 with one unicast address");
         return SIPREC_OK;
     case 'o':
@@ -372,27 +327,25 @@ static enum siprec_err finish(struct sdp_state *st)
     return SIPREC_OK;
 }
 
+/* Lines and their grammar: sdpline.h, the one SDP reader. */
 static enum siprec_err lines_parse(struct sdp_state *st, struct slice cur)
 {
     size_t lineno = 0;
+    struct slice v;
     enum siprec_err err;
+    enum sr_err e;
+    char type;
 
-    while (cur.len) {
-        struct slice line = slice_split(&cur, '\n');
-
-        if (line.len && line.p[line.len - 1] == '\r')
-            line.len--;
-        if (line.len == 0 && slice_trim(cur).len == 0)
-            break; /* empty lines after the last one (a body part's padding) */
-        if (line.len > SIPREC_SDP_MAX_LINE)
-            return fail(st, SIPREC_E_SDP_LIMIT, "line longer than 2048 bytes");
-        if (line.len < 2 || line.p[1] != '=' || line.p[0] < 'a' || line.p[0] > 'z')
-            return fail(st, SIPREC_E_SDP_SYNTAX, "line is not <letter>=<value>");
-        if (memchr(line.p, '\0', line.len) || memchr(line.p, '\r', line.len))
-            return fail(st, SIPREC_E_SDP_SYNTAX, "NUL or CR inside a line");
-        if (lineno++ == 0 && !slice_eq(line, SLICE_LIT("v=0")))
+    /* Empty lines after the last one are a body part's padding. */
+    while (slice_trim(cur).len) {
+        e = sdpline_next(&cur, SIPREC_SDP_MAX_LINE, &type, &v, st->detail);
+        if (e == SR_ELIMIT)
+            return SIPREC_E_SDP_LIMIT;
+        if (e)
+            return SIPREC_E_SDP_SYNTAX;
+        if (lineno++ == 0 && (type != 'v' || !slice_eq(v, SLICE_LIT("0"))))
             return fail(st, SIPREC_E_SDP_SYNTAX, "first line is not v=0");
-        err = line_parse(st, line);
+        err = line_parse(st, type, v);
         if (err)
             return err;
     }

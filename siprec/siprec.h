@@ -230,7 +230,7 @@ enum siprec_dir {
  *  answer picks a usable one.  A syntactically broken line fails the parse
  *  (SIPREC_E_SDP_CRYPTO). */
 struct siprec_crypto {
-    uint32_t tag;                  /**< 1..999999999 */
+    uint32_t tag;                  /**< 0..999999999 (RFC 4568: 1*9DIGIT) */
     enum srtpkey_suite suite;      /**< SRTPKEY_SUITE_NONE for a name srtpkey does not know */
     struct srtpkey_key keys[SRTPKEY_MAX_KEYS]; /**< valid when usable */
     size_t n_keys;

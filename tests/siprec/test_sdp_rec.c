@@ -255,7 +255,7 @@ static void test_errors(void)
     expect(HEAD M "a=sendonly\r\na=recvonly\r\n" CR, SIPREC_E_SDP_ATTR, "two directions");
     expect(HEAD "a=sendonly\r\na=sendonly\r\n" M CR, SIPREC_E_SDP_ATTR, "two session directions");
     expect(HEAD M "a=crypto:x AES_CM_128_HMAC_SHA1_80 inline:" K128 "\r\n", SIPREC_E_SDP_CRYPTO, "bad tag");
-    expect(HEAD M "a=crypto:0 AES_CM_128_HMAC_SHA1_80 inline:" K128 "\r\n", SIPREC_E_SDP_CRYPTO, "tag 0");
+    expect(HEAD M "a=crypto:99999999999 AES_CM_128_HMAC_SHA1_80 inline:" K128 "\r\n", SIPREC_E_SDP_CRYPTO, "eleven-digit tag");
     expect(HEAD M "a=crypto:1234567890 AES_CM_128_HMAC_SHA1_80 inline:" K128 "\r\n", SIPREC_E_SDP_CRYPTO,
            "ten-digit tag");
     expect(HEAD M "a=crypto:1 AES_CM_128_HMAC_SHA1_80\r\n", SIPREC_E_SDP_CRYPTO, "no key-params");
