@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +37,30 @@ static bool take(const struct stor_record *rec, void *arg)
 }
 
 
+/* The archive of r: <archive_dir>/<id>.srec into path, and whether the
+ * index's own path names that same file (the same name in the same
+ * directory, however the directory was spelt). */
+static bool archive_path(const struct stor_retention_cfg *cfg, const struct stor_record *r,
+                         char *path, size_t len)
+{
+    char row[sizeof(r->path)], a[PATH_MAX], b[PATH_MAX], name[STOR_ID_HEX + 8];
+
+    if ((size_t)snprintf(path, len, "%s/%s.srec", cfg->archive_dir, r->id) >= len)
+        return false;
+    if (strcmp(path, r->path) == 0)
+        return true;
+    snprintf(name, sizeof(name), "%s.srec", r->id);
+    snprintf(row, sizeof(row), "%s", r->path);
+    if (strcmp(basename(row), name) != 0)
+        return false;
+    snprintf(row, sizeof(row), "%s", r->path);
+    return realpath(dirname(row), a) && realpath(cfg->archive_dir, b) && strcmp(a, b) == 0;
+}
+
 /* Whether r may go: an archive that is not what the recorder sealed is
  * evidence of tampering, and deleting it would destroy it. */
 static bool may_delete(const struct stor_retention_cfg *cfg, const struct stor_record *r,
-                       const char **authn, struct stor_retention_stats *st)
+                       const char *path, const char **authn, struct stor_retention_stats *st)
 {
     struct stor_check_cfg cc = { cfg->signer_pub, r->id, r->sha256, cfg->ledger };
     char msg[768];
@@ -48,7 +69,7 @@ static bool may_delete(const struct stor_retention_cfg *cfg, const struct stor_r
     *authn = "";
     if (!cfg->signer_pub)
         return true;
-    a = stor_archive_check(r->path, &cc, msg, sizeof(msg));
+    a = stor_archive_check(path, &cc, msg, sizeof(msg));
     *authn = stor_authn_name(a);
     if (a == STOR_AUTHN_OK || a == STOR_AUTHN_UNSIGNED || a == STOR_AUTHN_DELETED)
         return true;
@@ -58,11 +79,11 @@ static bool may_delete(const struct stor_retention_cfg *cfg, const struct stor_r
 }
 
 static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
-                              const struct stor_record *r, const char *authn,
+                              const struct stor_record *r, const char *path, const char *authn,
                               struct stor_retention_stats *st)
 {
     char start[32], end[32], bytes[32], missing[8], sig[4200];
-    bool present = access(r->path, F_OK) == 0;
+    bool present = access(path, F_OK) == 0;
     enum sr_err err;
 
     snprintf(start, sizeof(start), "%" PRIu64, r->call.start_wall_us);
@@ -75,15 +96,15 @@ static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
         { "local", r->call.local_aor }, { "remote", r->call.remote_aor },
         { "start_us", start },         { "end_us", end },
         { "state", stor_state_name(r->state) }, { "bytes", bytes },
-        { "path", r->path },           { "file_missing", missing },
+        { "path", path },              { "file_missing", missing },
         { "sha256", r->sha256 },       { "authn", authn },
     };
     if ((err = chainlog_append(cl, 0, f, SR_ARRAY_LEN(f))))
         return err; /* not recorded: not deleted */
-    if (present && unlink(r->path) != 0 && errno != ENOENT)
+    if (present && unlink(path) != 0 && errno != ENOENT)
         return sr_err_from_errno(errno);
     /* Its signature goes with it (the ledger and this record keep the seal). */
-    if ((size_t)snprintf(sig, sizeof(sig), "%s.sig", r->path) < sizeof(sig) && unlink(sig) != 0 &&
+    if ((size_t)snprintf(sig, sizeof(sig), "%s.sig", path) < sizeof(sig) && unlink(sig) != 0 &&
         errno != ENOENT)
         return sr_err_from_errno(errno);
     if ((err = stor_index_delete(ix, r->id)) && err != SR_ENOTFOUND)
@@ -107,7 +128,8 @@ enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cf
     if (!st)
         st = &dummy;
     memset(st, 0, sizeof(*st));
-    if (!ix || !cfg || !cfg->log_path || cfg->before_wall_us == 0)
+    if (!ix || !cfg || !cfg->log_path || !cfg->archive_dir || !cfg->archive_dir[0] ||
+        cfg->before_wall_us == 0)
         return SR_EINVAL;
     if (!cfg->dry_run) {
         cc.path = cfg->log_path;
@@ -133,20 +155,29 @@ enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cf
             break;
         for (size_t i = 0; i < pg.n && !err; i++) {
             const struct stor_record *r = &pg.recs[i];
-            bool keep = r->hold || r->state == STOR_STATE_RECORDING || cfg->dry_run;
+            bool keep = r->hold || r->state == STOR_STATE_RECORDING;
             if (r->hold)
                 st->held++;
-            else if (cfg->dry_run && r->state != STOR_STATE_RECORDING)
-                st->deleted++;
             const char *authn = "";
-            if (!keep && !may_delete(cfg, r, &authn, st))
+            char path[4200];
+            if (!keep && !archive_path(cfg, r, path, sizeof(path))) {
+                log_error("retention: recording %s kept: its index row names %s, not %s/%s.srec "
+                          "(index tampered with?)", r->id, r->path, cfg->archive_dir, r->id);
+                st->path_mismatch++;
                 keep = true;
+            }
+            if (!keep && !may_delete(cfg, r, path, &authn, st))
+                keep = true;
+            if (!keep && cfg->dry_run) {
+                st->deleted++; /* a dry run reports the same checks, changes nothing */
+                keep = true;
+            }
             if (keep) {
                 snprintf(after, sizeof(after), "%s", r->id);
                 progressed = true;
                 continue;
             }
-            err = delete_one(ix, cl, r, authn, st);
+            err = delete_one(ix, cl, r, path, authn, st);
             progressed = true;
         }
         if (err || pg.n < PAGE || !progressed)

@@ -376,10 +376,13 @@ struct stor_retention_cfg {
     const char *signer_pub;   /**< the recorder's signing certificate: each archive is
                                    checked before it goes (stor_archive_check); NULL: not */
     const char *ledger;       /**< the seal ledger checked with it; NULL: not */
+    const char *archive_dir;  /**< required: archives are <archive_dir>/<id>.srec; the
+                                   index's path is only compared, never opened */
 };
 struct stor_retention_stats {
     size_t deleted, held, missing_files;
     size_t refused;           /**< kept: forged, swapped or not checkable (evidence) */
+    size_t path_mismatch;     /**< kept: the index row names another file (tampering) */
 };
 /** Delete expired recordings: every recording that started before
  *  before_wall_us, is not on legal hold and is not still recording.  For
@@ -389,7 +392,10 @@ struct stor_retention_stats {
  *  it again), never a deletion without a record.  With signer_pub, an
  *  archive that is not authentic (forged, swapped, or its check failed) is
  *  kept as evidence and counted in refused; the verdict of every deleted
- *  one is in its record (field authn). */
+ *  one is in its record (field authn).  The file of a recording is
+ *  <archive_dir>/<id>.srec, never the path the index holds: a row naming
+ *  another file is kept, logged and counted in path_mismatch, and nothing
+ *  is unlinked for it (whoever can write the index cannot delete files). */
 enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cfg *cfg,
                            struct stor_retention_stats *st);
 

@@ -6,6 +6,7 @@
  *   srtprec export --cert=C --key=K --format=wav|ogg|opus [--stream=N] FILE OUT  (OUT "-" = stdout)
  *   srtprec list   --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US] [--limit=N]
  *   srtprec retention --index=DB --log=FILE --older-than=DAYS|--before=US [--dry-run]
+ *                     [--dir=ARCHIVE_DIR]  (default: "archive" beside the index)
  *                     [--signer=S [--ledger=L]]
  *   srtprec hold   --index=DB ID on|off
  *   srtprec recover --index=DB --dir=DIR
@@ -58,7 +59,7 @@ static int usage(void)
           "       srtprec list --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US]"
           " [--limit=N]\n"
           "       srtprec retention --index=DB --log=FILE (--older-than=DAYS | --before=US)"
-          " [--dry-run] [--signer=S [--ledger=L]]\n"
+          " [--dry-run] [--signer=S [--ledger=L]] [--dir=ARCHIVE_DIR]\n"
           "       srtprec hold --index=DB ID on|off\n"
           "       srtprec recover --index=DB --dir=DIR\n",
           stderr);
@@ -478,7 +479,7 @@ static int cmd_retention(const struct opts *o)
 {
     struct stor_retention_cfg rc = { 0 };
     struct stor_retention_stats st;
-    char lbuf[4200];
+    char lbuf[4200], dbuf[4200];
     struct stor_index *ix;
     enum sr_err err;
 
@@ -490,6 +491,16 @@ static int cmd_retention(const struct opts *o)
     rc.dry_run = o->dry_run;
     rc.signer_pub = o->signer;
     rc.ledger = o->signer ? ledger_of(o, lbuf, sizeof(lbuf)) : NULL;
+    /* Files are <dir>/<id>.srec, never the index's path (the API's default
+     * archive-dir is the same: "archive" beside the index). */
+    if (o->dir) {
+        rc.archive_dir = o->dir;
+    } else {
+        const char *slash = strrchr(o->index, '/');
+        int n = slash ? (int)(slash - o->index) : 1;
+        snprintf(dbuf, sizeof(dbuf), "%.*s/archive", n, slash ? o->index : ".");
+        rc.archive_dir = dbuf;
+    }
     if ((err = stor_index_open(&ix, o->index))) {
         fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
         return 1;
@@ -497,8 +508,9 @@ static int cmd_retention(const struct opts *o)
     err = stor_retention(ix, &rc, &st);
     stor_index_close(ix);
     printf("%s %zu recordings, %zu on legal hold kept, %zu archive files already missing, "
-           "%zu not authentic kept\n", o->dry_run ? "would delete" : "deleted", st.deleted,
-           st.held, st.missing_files, st.refused);
+           "%zu not authentic kept, %zu naming another file kept\n",
+           o->dry_run ? "would delete" : "deleted", st.deleted, st.held, st.missing_files,
+           st.refused, st.path_mismatch);
     if (err) {
         fprintf(stderr, "retention: FAILED: %s (deletion log %s)\n", sr_strerror(err), o->log);
         return 1;

@@ -241,16 +241,41 @@ static void retention(void)
     stor_index_put(ix, &rec);
     tap_ok(stor_index_get(ix, rec.id, &rec) == SR_OK && rec.hold, "a put keeps the hold");
 
+    /* A row whose path names a file elsewhere (index write access): the
+     * file is not deleted, the row is kept and counted. */
+    {
+        char victim[4200];
+        memset(&rec, 0, sizeof(rec));
+        snprintf(rec.id, sizeof(rec.id), "%032x", 199);
+        call_info(&rec.call, "ret@x", now - 20 * day);
+        rec.state = STOR_STATE_COMPLETE;
+        snprintf(victim, sizeof(victim), "%s/victim.conf", dir);
+        testcert_spit(victim, "precious", 8);
+        snprintf(rec.path, sizeof(rec.path), "%s", victim);
+        stor_index_put(ix, &rec);
+    }
     rc.before_wall_us = now;
     rc.log_path = logp;
+    rc.archive_dir = NULL;
+    tap_ok(stor_retention(ix, &rc, &st) == SR_EINVAL, "retention without archive_dir: SR_EINVAL");
+    rc.archive_dir = dir;
     rc.dry_run = true;
     tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.deleted == 3 && st.held == 1 &&
-               access(logp, F_OK) != 0,
-           "dry run: 3 would go, 1 held, nothing logged");
+               st.path_mismatch == 1 && access(logp, F_OK) != 0,
+           "dry run: 3 would go, 1 held, 1 naming another file kept, nothing logged");
     rc.dry_run = false;
     tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.deleted == 3 && st.held == 1 &&
                st.missing_files == 1,
            "retention deletes 3 (one file already missing), keeps the held one");
+    {
+        char victim[4200];
+        snprintf(victim, sizeof(victim), "%s/victim.conf", dir);
+        snprintf(rec.id, sizeof(rec.id), "%032x", 199);
+        tap_ok(st.path_mismatch == 1 && access(victim, F_OK) == 0 &&
+                   stor_index_get(ix, rec.id, &rec) == SR_OK,
+               "a row naming another file: that file stays, the row is kept and counted");
+        unlink(victim);
+    }
     snprintf(rec.path, sizeof(rec.path), "%s/%032x.srec", dir, 100);
     tap_ok(access(rec.path, F_OK) != 0, "the archive file is gone");
     snprintf(rec.id, sizeof(rec.id), "%032x", 102);
