@@ -15,7 +15,8 @@ varying length.  Every case carries all the payloads, in order, from
 so a replay (srtprec-recorder --capture-file) must record each of them once
 per time it appears as "udp" below.  Frames are 20 ms apart from
 2026-01-01T00:00:00Z.  --corpus DIR also writes one libFuzzer seed per case
-in tests/fuzz/fuzz_decap.c's record format.
+in tests/fuzz/fuzz_decap.c's record format, and three fragment sequences
+for its reassembly limits (frag_overlap, frag_timeout, frag_budget).
 
 Cases: plain (Ethernet IPv4), plain6 (Ethernet IPv6), vlan (802.1Q), qinq
 (802.1ad S-tag + 802.1Q C-tag), sll (Linux cooked v1, IPv4), sll2 (Linux
@@ -190,6 +191,28 @@ def write(outdir, corpus, c):
                 s.write(struct.pack("!BBH", FUZZ_DLT[c.linktype], 1, len(fr)) + fr)
 
 
+def fuzz_seeds(corpus, f, payloads):
+    """Fragment sequences for fuzz_decap's reassembly limits (4 datagrams,
+    8 fragments each, 50 ms): an overlap, a timeout, a full table."""
+    p = payloads[-1]
+    frags = fragment(inner(f, p, False, 0x200), fragsize=16)
+    def rec(frame, step=1):
+        frame = bytes(frame)
+        return struct.pack("!BBH", FUZZ_DLT[1], step, len(frame)) + frame
+    over = IP(bytes(frags[1]))
+    over.frag -= 1
+    del over.chksum
+    seeds = {
+        "frag_overlap": rec(eth(frags[0])) + rec(eth(over)) + rec(eth(frags[1])),
+        "frag_timeout": rec(eth(frags[0])) + rec(eth(frags[1]), 60) + rec(eth(frags[-1])),
+        "frag_budget": b"".join(rec(eth(fragment(inner(f, p, False, 0x300 + i), fragsize=16)[0]))
+                                for i in range(6)) + b"".join(rec(eth(x)) for x in frags),
+    }
+    for name, data in seeds.items():
+        with open(os.path.join(corpus, name), "wb") as fp:
+            fp.write(data)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outdir")
@@ -217,6 +240,8 @@ def main():
     for c in cases(f, payloads):
         write(f.outdir, f.corpus, c)
         names.append(c.name)
+    if f.corpus:
+        fuzz_seeds(f.corpus, f, payloads)
     if f.stamp:
         with open(f.stamp, "w") as s:
             s.write("\n".join(names) + "\n")
