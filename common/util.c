@@ -39,6 +39,112 @@ void sr_wall_fmt(uint64_t wall_us, char *out, size_t outlen)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(wall_us / 1000u % 1000u));
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil): no timegm(), no TZ. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool take_digits(struct slice *cur, size_t n, unsigned *out)
+{
+    unsigned v = 0;
+
+    if (cur->len < n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = cur->p[i];
+        if (c < '0' || c > '9')
+            return false;
+        v = v * 10 + (unsigned)(c - '0');
+    }
+    slice_skip(cur, n);
+    *out = v;
+    return true;
+}
+
+static bool take_char(struct slice *cur, char a, char b)
+{
+    if (cur->len == 0 || (cur->p[0] != a && cur->p[0] != b))
+        return false;
+    slice_skip(cur, 1);
+    return true;
+}
+
+static unsigned days_in_month(unsigned y, unsigned m)
+{
+    static const unsigned dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : dim[m - 1];
+}
+
+/* The zone of a date-time: Z, an offset, or (when allowed) nothing. */
+static bool take_zone(struct slice *c, unsigned flags, int64_t *off)
+{
+    unsigned oh, om;
+    int sign;
+
+    *off = 0;
+    if (take_char(c, 'Z', 'z'))
+        return true;
+    if (c->len == 0)
+        return (flags & SR_WALL_ZONE_OPTIONAL) != 0;
+    if ((flags & SR_WALL_UTC_ONLY) || (c->p[0] != '+' && c->p[0] != '-'))
+        return false;
+    sign = c->p[0] == '-' ? -1 : 1;
+    slice_skip(c, 1);
+    if (!(take_digits(c, 2, &oh) && take_char(c, ':', ':') && take_digits(c, 2, &om)) || oh > 23 ||
+        om > 59)
+        return false;
+    *off = sign * (int64_t)(oh * 3600 + om * 60);
+    return true;
+}
+
+bool sr_wall_parse(struct slice s, unsigned flags, uint64_t *wall_us)
+{
+    struct slice c = s;
+    unsigned y, mo, d, h, mi, sec;
+    uint64_t frac_us = 0, scale = 100000;
+    int64_t t, off;
+
+    if (!(take_digits(&c, 4, &y) && take_char(&c, '-', '-') && take_digits(&c, 2, &mo) &&
+          take_char(&c, '-', '-') && take_digits(&c, 2, &d) && take_char(&c, 'T', 't') &&
+          take_digits(&c, 2, &h) && take_char(&c, ':', ':') && take_digits(&c, 2, &mi) &&
+          take_char(&c, ':', ':') && take_digits(&c, 2, &sec)))
+        return false;
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+        mi > 59 || sec > 59)
+        return false;
+    if (take_char(&c, '.', '.')) {
+        size_t n = 0;
+
+        while (c.len > 0 && c.p[0] >= '0' && c.p[0] <= '9') {
+            if (n++ >= 9)
+                return false; /* more precision than anyone means */
+            frac_us += (uint64_t)(c.p[0] - '0') * scale;
+            scale /= 10;
+            slice_skip(&c, 1);
+        }
+        if (n == 0)
+            return false;
+    }
+    if (!take_zone(&c, flags, &off) || c.len != 0)
+        return false;
+    t = days_from_civil(y, mo, d) * 86400 + (int64_t)(h * 3600 + mi * 60 + sec) - off;
+    if (t < 0)
+        return false;
+    *wall_us = (uint64_t)t * 1000000u + frac_us;
+    return true;
+}
+
 size_t sr_b64_encode(const uint8_t *in, size_t len, char *out, size_t outlen)
 {
     size_t need = 4 * ((len + 2) / 3) + 1;

@@ -18,6 +18,18 @@ uint64_t sr_wall_us(void);
 /** Format a wall time as RFC 3339 UTC ("2026-11-25T10:00:00.123Z"); out >= 32. */
 void sr_wall_fmt(uint64_t wall_us, char *out, size_t outlen);
 
+/** sr_wall_parse flags. */
+enum {
+    SR_WALL_UTC_ONLY = 1,      /**< only "Z" (or "z"): no offset */
+    SR_WALL_ZONE_OPTIONAL = 2, /**< no zone at all is read as UTC (xs:dateTime) */
+};
+/** RFC 3339 5.6 date-time ("T"/"t", "Z"/"z", +hh:mm / -hh:mm up to 23:59)
+ *  into microseconds since the Unix epoch: the one time parser of every
+ *  text format srtprec reads (API queries, key bodies, SIPREC metadata).
+ *  Fractions of 1 to 9 digits (past microseconds dropped); seconds 0..59;
+ *  the instant must not be before 1970.  false on anything else. */
+bool sr_wall_parse(struct slice s, unsigned flags, uint64_t *wall_us);
+
 /** Standard base64 with padding.  Writes a NUL; returns the length or 0 if out is too small. */
 size_t sr_b64_encode(const uint8_t *in, size_t len, char *out, size_t outlen);
 /** Strict base64 decode (padding required, no whitespace).  false on any defect or overflow. */

@@ -103,17 +103,7 @@ enum sr_err sipev_keybody_add_dialog(struct sipev_keybody *kb, struct sipev_dial
 
 /* ------------------------------------------------------------------- time */
 
-/* Howard Hinnant's days_from_civil / civil_from_days: no timegm(), no TZ. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
+/* Howard Hinnant's civil_from_days: no gmtime(), no TZ. */
 static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     z += 719468;
@@ -139,54 +129,10 @@ static void time_fmt(uint64_t us, char out[40])
              (unsigned)(us % 1000000u));
 }
 
-static bool digits_at(struct slice s, size_t at, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-
-    if (at + n > s.len)
-        return false;
-    for (size_t i = at; i < at + n; i++) {
-        if (s.p[i] < '0' || s.p[i] > '9')
-            return false;
-        v = v * 10 + (unsigned)(s.p[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* RFC 3339 date-time in UTC ("Z"), 0..6 fraction digits, years 1970..9999. */
+/* RFC 3339 date-time in UTC ("Z"), years 1970..9999 (common/util.h). */
 static bool time_parse(struct slice s, uint64_t *us)
 {
-    unsigned y, mo, d, h, mi, sec, frac = 0;
-    size_t i = 19, nfrac = 0;
-    static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-
-    if (!digits_at(s, 0, 4, &y) || s.len < 20 || s.p[4] != '-' || !digits_at(s, 5, 2, &mo) ||
-        s.p[7] != '-' || !digits_at(s, 8, 2, &d) || (s.p[10] != 'T' && s.p[10] != 't') ||
-        !digits_at(s, 11, 2, &h) || s.p[13] != ':' || !digits_at(s, 14, 2, &mi) ||
-        s.p[16] != ':' || !digits_at(s, 17, 2, &sec))
-        return false;
-    if (s.p[i] == '.') {
-        for (i++; i < s.len && s.p[i] >= '0' && s.p[i] <= '9'; i++, nfrac++) {
-            if (nfrac >= 6)
-                return false;
-            frac = frac * 10 + (unsigned)(s.p[i] - '0');
-        }
-        if (nfrac == 0)
-            return false;
-        for (size_t k = nfrac; k < 6; k++)
-            frac *= 10;
-    }
-    if (i + 1 != s.len || (s.p[i] != 'Z' && s.p[i] != 'z'))
-        return false;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-        sec > 59)
-        return false;
-    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-        return false;
-    int64_t days = days_from_civil(y, mo, d);
-    *us = ((uint64_t)days * 86400u + h * 3600u + mi * 60u + sec) * 1000000u + frac;
-    return true;
+    return sr_wall_parse(s, SR_WALL_UTC_ONLY, us);
 }
 
 /* ------------------------------------------------------------ key strings */

@@ -142,71 +142,15 @@ static void md_fail(struct md_parse *ps, enum siprec_err err, const char *why)
 
 /* ------------------------------------------------------------ values */
 
-static bool digits_at(struct slice s, size_t at, size_t n, unsigned *out)
-{
-    unsigned v = 0;
-
-    if (s.len < at + n)
-        return false;
-    for (size_t i = at; i < at + n; i++) {
-        if (s.p[i] < '0' || s.p[i] > '9')
-            return false;
-        v = v * 10 + (unsigned)(s.p[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* xs:dateTime: YYYY-MM-DDThh:mm:ss[.f+](Z|+hh:mm|-hh:mm)?  Fractions past
- * microseconds are dropped; no zone is read as UTC (SBCs that omit it run
- * on UTC in practice, and the archive stores the value as given). */
+/* xs:dateTime (common/util.h): Z, an offset, or no zone, read as UTC (SBCs
+ * that omit it run on UTC in practice, and the archive keeps the value). */
 static bool time_parse(struct slice s, int64_t *us)
 {
-    unsigned y, mo, d, h, mi, sec, frac = 0, oh, om;
-    size_t i = 19, nfrac = 0;
-    int64_t off = 0;
-    static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    uint64_t u;
 
-    if (!digits_at(s, 0, 4, &y) || s.len < 19 || s.p[4] != '-' || !digits_at(s, 5, 2, &mo) ||
-        s.p[7] != '-' || !digits_at(s, 8, 2, &d) || s.p[10] != 'T' || !digits_at(s, 11, 2, &h) ||
-        s.p[13] != ':' || !digits_at(s, 14, 2, &mi) || s.p[16] != ':' || !digits_at(s, 17, 2, &sec))
+    if (!sr_wall_parse(s, SR_WALL_ZONE_OPTIONAL, &u) || u > INT64_MAX)
         return false;
-    if (i < s.len && s.p[i] == '.') {
-        for (i++; i < s.len && s.p[i] >= '0' && s.p[i] <= '9'; i++, nfrac++)
-            if (nfrac < 6)
-                frac = frac * 10 + (unsigned)(s.p[i] - '0');
-        if (nfrac == 0 || nfrac > 12)
-            return false;
-        for (size_t k = nfrac; k < 6; k++)
-            frac *= 10;
-    }
-    if (i < s.len && s.p[i] == 'Z') {
-        i++;
-    } else if (i < s.len && (s.p[i] == '+' || s.p[i] == '-')) {
-        if (!digits_at(s, i + 1, 2, &oh) || s.len < i + 6 || s.p[i + 3] != ':' ||
-            !digits_at(s, i + 4, 2, &om) || oh > 14 || om > 59)
-            return false;
-        off = ((int64_t)oh * 3600 + om * 60) * (s.p[i] == '+' ? 1 : -1);
-        i += 6;
-    }
-    if (i != s.len || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
-        mi > 59 || sec > 60)
-        return false;
-    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-        return false;
-    if (sec == 60)
-        sec = 59; /* a leap second: the instant before is close enough */
-    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) - off) * 1000000 + frac;
+    *us = (int64_t)u;
     return true;
 }
 

@@ -138,8 +138,50 @@ static void test_conf(void)
     tap_ok(load("[t\nname\n", 0, NULL, &c, why) == SR_EPARSE, "syntax error: %s", why);
 }
 
+/* sr_wall_parse: the flags are what differs between its callers (API
+ * queries, key bodies: UTC only, SIPREC metadata: zone optional). */
+static void test_wall_parse(void)
+{
+    static const struct {
+        const char *s;
+        unsigned flags;
+        bool ok;
+        uint64_t us;
+    } cases[] = {
+        { "2010-12-16T23:41:07Z", 0, true, 1292542867000000ull },
+        { "2010-12-16t23:41:07z", SR_WALL_UTC_ONLY, true, 1292542867000000ull },
+        { "2010-12-16T23:41:07.5Z", SR_WALL_UTC_ONLY, true, 1292542867500000ull },
+        { "2010-12-16T23:41:07.123456789Z", SR_WALL_UTC_ONLY, true, 1292542867123456ull },
+        { "2010-12-16T23:41:07.1234567890Z", 0, false, 0 },
+        { "2010-12-16T23:41:07+01:00", 0, true, 1292539267000000ull },
+        { "2010-12-16T23:41:07-00:30", 0, true, 1292544667000000ull },
+        { "2010-12-16T23:41:07+01:00", SR_WALL_UTC_ONLY, false, 0 },
+        { "2010-12-16T23:41:07", 0, false, 0 },
+        { "2010-12-16T23:41:07", SR_WALL_ZONE_OPTIONAL, true, 1292542867000000ull },
+        { "2010-12-16T23:41:07+01:00", SR_WALL_ZONE_OPTIONAL, true, 1292539267000000ull },
+        { "2010-12-16T23:41:60Z", 0, false, 0 },
+        { "2010-12-16T23:41:07.Z", 0, false, 0 },
+        { "2011-02-29T00:00:00Z", 0, false, 0 },
+        { "2012-02-29T00:00:00Z", 0, true, 1330473600000000ull },
+        { "1970-01-01T00:00:00+00:01", 0, false, 0 },
+        { "1969-12-31T23:59:59Z", SR_WALL_ZONE_OPTIONAL, false, 0 },
+        { "2010-12-16T23:41:07Zx", 0, false, 0 },
+        { "2010-12-16 23:41:07Z", 0, false, 0 },
+        { "", SR_WALL_ZONE_OPTIONAL, false, 0 },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t us = 0;
+        bool ok = sr_wall_parse(slice_cstr(cases[i].s), cases[i].flags, &us);
+
+        tap_ok(ok == cases[i].ok && (!ok || us == cases[i].us), "sr_wall_parse '%s' flags %u: %s %llu",
+               cases[i].s, cases[i].flags, ok ? "taken" : "refused", (unsigned long long)us);
+    }
+}
+
 int main(void)
 {
+    test_wall_parse();
     test_slice();
     test_b64();
     test_hex();
