@@ -11,6 +11,10 @@
 #     refuses nobody else: keyagent, API and the recorder (its tls-crl, the
 #     keyagent's certificate checked) go on working (docs/keyagent.md, CRLs);
 #   - a CRL the client-ca did not sign is refused at SIGHUP, the old one stays.
+#   - the recorder's tls-crl replaced by one revoking the keyagent's
+#     certificate and SIGHUP'd: the restarted keyagent is not subscribed to
+#     (srtprec_recorder_keyagent_subscribed stays 0; without the revocation
+#     it is 1 within the same wait).
 set -u
 build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,6 +63,7 @@ ok $? "the CRL lists it"
 echo "sip:recorder@example.net lister" >"$run/certs"
 sed -i "/^\[keyagent\]/a tls-crl = $run/crl.pem" "$run/srtprec.conf"
 sed -i "/^\[keyagent\]/a metrics-file = $run/ka.prom" "$run/srtprec.conf"
+sed -i "/^\[recorder\]/a metrics-file = $run/rec.prom\nmetrics-interval-ms = 200" "$run/srtprec.conf"
 sed -i "/^\[api\]/a client-ca = $pki/ca.crt\nclient-certs-file = $run/certs\nclient-crl = $run/crl.pem" \
     "$run/srtprec.conf"
 stack_start; ok $? "keyagent (tls-crl), recorder and api (client-crl) start; the recorder subscribes"
@@ -135,5 +140,26 @@ stack_start_one recorder recorder/srtprec-recorder
 for _ in $(seq 1 100); do [ "$(metric srtprec_keyagent_subscriptions)" = 1 ] && break; sleep 0.1; done
 subs=$(metric srtprec_keyagent_subscriptions)
 [ "$subs" = 1 ]; ok $? "recorder with the expired CRL as tls-crl subscribes (subscriptions ${subs:-none})"
+
+# The recorder's CRL replaced by one revoking the keyagent's certificate and
+# SIGHUP'd: once the keyagent restarts, the recorder refuses it (no restart
+# of the recorder).
+recm() { awk -v m="$1" 'index($0, m) == 1 { print $2 }' "$run/rec.prom" 2>/dev/null; }
+for _ in $(seq 1 50); do [ "$(recm srtprec_recorder_keyagent_subscribed)" = 1 ] && break; sleep 0.1; done
+[ "$(recm srtprec_recorder_keyagent_subscribed)" = 1 ]; ok $? "recorder metrics: subscribed to the keyagent"
+rec=${STACK_PIDS[3]}
+openssl ca -config "$ca/ca.cnf" -revoke "$pki/keyagent.crt" 2>"$ca/err"
+gencrl "$run/crl.new" && mv "$run/crl.new" "$run/crl.pem"
+c=$(grep -c "reload: TLS certificate" "$run/recorder.log")
+hup_wait "$rec" "$run/recorder.log" "$c" "reload: TLS certificate"; ok $? "recorder reloads its TLS context"
+kill -TERM "$ka"; wait "$ka" 2>/dev/null
+for _ in $(seq 1 50); do [ "$(recm srtprec_recorder_keyagent_subscribed)" = 0 ] && break; sleep 0.1; done
+stack_start_one keyagent keyagent/srtprec-keyagent
+ka=${STACK_PIDS[4]}
+stack_wait_log "$run/keyagent.log" "listening" 10
+sleep 4 # the recorder retries within its back-off (it reconnects in < 1 s when allowed)
+s1=$(recm srtprec_recorder_keyagent_subscribed)
+[ "$s1" = 0 ] && kill -0 "$ka"
+ok $? "recorder: the keyagent revoked by the reloaded CRL is not subscribed to (subscribed ${s1:-none})"
 stack_stop
 tap_end
