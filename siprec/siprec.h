@@ -199,7 +199,7 @@ enum {
     SIPREC_SDP_MAX_LINE = 2048,    /**< one line without its break */
     SIPREC_SDP_MAX_MEDIA = 16,     /**< m= lines (streams of one recording session) */
     SIPREC_SDP_MAX_FMT = 32,       /**< payload types per m= line (also a=rtpmap lines) */
-    SIPREC_SDP_MAX_CRYPTO = 8,     /**< a=crypto lines per m= line */
+    SIPREC_SDP_MAX_CRYPTO = 16,    /**< a=crypto lines per m= line (rtpengine 10.5 offers 12) */
     SIPREC_SDP_MAX_SSRC = 8,       /**< distinct a=ssrc ids per m= line */
     SIPREC_SDP_LABEL = 64,         /**< a=label bytes, with NUL */
     SIPREC_SDP_ADDR = 48,          /**< c= address bytes, with NUL */
@@ -266,7 +266,7 @@ struct siprec_sdp_media {
     size_t n_crypto;
 };
 
-/** About 70 KB: keep it off small thread stacks. */
+/** About 110 KB: keep it off small thread stacks. */
 struct siprec_sdp {
     uint64_t o_sess_id, o_sess_version; /**< the offerer's o= values */
     struct siprec_sdp_media media[SIPREC_SDP_MAX_MEDIA];
