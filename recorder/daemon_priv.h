@@ -66,6 +66,14 @@ struct rd_cfg {
     bool capture_promisc;
     bool lab_allow_plain_tcp;
     bool allow_nss_libsrtp;
+    char siprec_listen[CONF_STR_MAX]; /**< SIPREC SRS host:port; "" = off */
+    char siprec_allow[CONF_STR_MAX];  /**< allow list of recording clients (keyagent grammar) */
+    char siprec_media_address[CONF_STR_MAX]; /**< numeric address of SIPREC media ports */
+    unsigned long siprec_port_lo, siprec_port_hi;
+    unsigned long siprec_max_sessions;
+    unsigned long siprec_session_expires; /**< when a Session-Expires has no usable value */
+    unsigned long siprec_min_se;
+    char key_log[CONF_STR_MAX];    /**< hash-chained log of every key received; "" = none */
     /** Not a key: the capture sources (capture.h) when capture or
      *  capture-file is set (main opens them before rd_media_create and
      *  closes them after rd_media_destroy); each engine attaches its share. */
@@ -123,6 +131,61 @@ void rd_sub_set_tls(struct rd_sub *s, SSL_CTX *tls);
 
 
 
+/* -------------------------------------------------------------- key log */
+
+/** Tag of the recorder's key-log records (keylog.c, docs/siprec.md "Key log"). */
+#define RD_KEYLOG_TAG "R1"
+struct rd_keylog;
+/** Open (create, verify) the chainlog at path; errors are logged. */
+enum sr_err rd_keylog_open(struct rd_keylog **out, const char *path);
+void rd_keylog_close(struct rd_keylog *l);
+/** One record per dialog of kb that carries keys (key ids, never keys):
+ *  via "keyagent" or "siprec", source the key source's identity.  Not
+ *  synced: rd_keylog_sync once per loop iteration.  NULL l: nothing. */
+void rd_keylog_body(struct rd_keylog *l, const char *via, const char *source,
+                    const struct sipev_keybody *kb);
+void rd_keylog_sync(struct rd_keylog *l);
+uint64_t rd_keylog_records(const struct rd_keylog *l);
+
+/* --------------------------------------------------------------- SIPREC */
+
+struct rd_media;
+struct rd_srs;
+struct prom;
+/** The SIPREC Session Recording Server (srs.c, docs/siprec.md): a listener
+ *  on siprec-listen, sessions with their own media ports, keys out through
+ *  on_keybody with the client's certificate identity as the key source. */
+struct rd_srs_cfg {
+    const struct rd_cfg *cfg;
+    SSL_CTX *tls;              /**< server context (client certificates required);
+                                    NULL: plain TCP, lab only (main decides) */
+    struct rd_loop *loop;
+    struct rd_media *media;    /**< where session media sockets go */
+    rd_keybody_fn *on_keybody; /**< each session's keys (one dialog, partial state) */
+    void *arg;
+    uint64_t (*now_us)(void *arg); /**< monotonic clock; NULL: sr_now_us (tests inject one) */
+    void *now_arg;
+};
+struct rd_srs_stats {
+    uint64_t sessions, ended, reoffers, timer_expired, conns_refused;
+    uint64_t refused[2];       /**< 4xx, 5xx */
+    uint64_t forbidden, not_acceptable, bad_request;
+    uint64_t sessions_now, conns_now; /**< gauges */
+};
+enum sr_err rd_srs_create(struct rd_srs **out, const struct rd_srs_cfg *cfg);
+/** Sends BYE for every session, ends them (keys ENDED), closes.  NULL-safe. */
+void rd_srs_destroy(struct rd_srs *s);
+/** Handshake deadlines, session timers, orphaned sessions.  Next deadline (us). */
+uint64_t rd_srs_tick(struct rd_srs *s, uint64_t now);
+/** New connections use tls (SIGHUP). */
+void rd_srs_set_tls(struct rd_srs *s, SSL_CTX *tls);
+/** Replace the allow list (SIGHUP); SR_EPARSE keeps the old one. */
+enum sr_err rd_srs_set_allow(struct rd_srs *s, const char *list);
+void rd_srs_stats(const struct rd_srs *s, struct rd_srs_stats *out);
+/** The listener's address ("127.0.0.1:5070"; the port chosen for port 0). */
+const char *rd_srs_address(const struct rd_srs *s);
+void rd_srs_metrics(const struct rd_srs *s, struct prom *p);
+
 /* ---------------------------------------------------------------- media */
 
 struct stor_index;
@@ -143,6 +206,13 @@ void rd_media_destroy(struct rd_media *m);
 void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *arg);
 /** Flush archives, metrics, and (workers=1) the engine's timers.  Returns the next deadline. */
 uint64_t rd_media_tick(struct rd_media *m, uint64_t now);
+/** A SIPREC session's bound UDP media socket (fd taken; closed on failure)
+ *  joins one engine, chosen by spread (workers>1: spread modulo workers), and
+ *  *id names it for rd_media_del_sock.  Never fails for lack of room in a
+ *  worker's mailbox (main waits, as for key bodies). */
+enum sr_err rd_media_add_sock(struct rd_media *m, int fd, size_t spread, uint64_t *id);
+/** Close a socket rd_media_add_sock gave to an engine. */
+void rd_media_del_sock(struct rd_media *m, uint64_t id);
 /** Whether some keyagent has accepted a subscription since start (main keeps
  *  it true through later outages and refreshes, so they cost no media).
  *  Until then, packets whose key never comes are counted (reason
@@ -263,6 +333,11 @@ void rd_eng_destroy(struct rd_eng *m, struct rec_eng_stats *final);
 void rd_eng_keybody(struct rd_eng *m, const char *peer, const struct sipev_keybody *kb);
 /** Key-wait and linger timers.  Returns the next deadline. */
 uint64_t rd_eng_tick(struct rd_eng *m, uint64_t now);
+/** A SIPREC session's bound UDP socket joins this engine (the fd is taken,
+ *  closed on failure); id names it for rd_eng_del_sock. */
+enum sr_err rd_eng_add_sock(struct rd_eng *m, int fd, uint64_t id);
+/** Close the session socket id (no-op if unknown); freed at the next tick. */
+void rd_eng_del_sock(struct rd_eng *m, uint64_t id);
 void rd_eng_set_authorised(struct rd_eng *m, bool authorised);
 /** The counters as last published (after each receive burst and tick); any thread. */
 void rd_eng_stats(struct rd_eng *m, struct rec_eng_stats *out);

@@ -116,6 +116,27 @@ static const struct conf_item cfg_items[] = {
       "LAB ONLY: subscribe over plain TCP, so keys cross the network unprotected" },
     { "allow-nss-libsrtp", CONF_BOOL, F(allow_nss_libsrtp), "no", 0, 0,
       "start even if libsrtp2 uses NSS (per-packet cost grows with live keys)" },
+    { "key-log", CONF_STR, F(key_log), "", 0, 0,
+      "hash-chained log of every key received (key ids, never keys), from keyagents and SIPREC "
+      "clients; empty: none" },
+    { "siprec-listen", CONF_STR, F(siprec_listen), "", 0, 0,
+      "SIPREC recording server host:port (mutual TLS with tls-cert/tls-key/tls-ca; plain TCP "
+      "only with lab-allow-plain-tcp); empty: off" },
+    { "siprec-allow", CONF_STR, F(siprec_allow), "", 0, 0,
+      "recording clients (certificate SAN) allowed to record, comma-separated, the keyagent's "
+      "allow grammar; others get 403" },
+    { "siprec-media-address", CONF_STR, F(siprec_media_address), "127.0.0.1", 0, 0,
+      "numeric address SIPREC sessions' media ports are bound to and answered with" },
+    { "siprec-media-port-min", CONF_UINT, F(siprec_port_lo), "41000", 1024, 65534,
+      "first port of the SIPREC media range (each stream takes an even/odd pair)" },
+    { "siprec-media-port-max", CONF_UINT, F(siprec_port_hi), "41999", 1025, 65535,
+      "last port of the SIPREC media range" },
+    { "siprec-max-sessions", CONF_UINT, F(siprec_max_sessions), "500", 1, 100000,
+      "SIPREC sessions at once; more get 503 (a session with metadata holds about 200 KB)" },
+    { "siprec-session-expires", CONF_UINT, F(siprec_session_expires), "1800", 90, 86400,
+      "RFC 4028 interval used when a client's Session-Expires has no usable value (s)" },
+    { "siprec-min-se", CONF_UINT, F(siprec_min_se), "90", 90, 86400,
+      "RFC 4028 Min-SE: shorter Session-Expires get 422 (s)" },
 };
 #undef F
 
@@ -133,6 +154,9 @@ struct recorder {
     struct rd_media *media;
     struct rd_sub *subs[16];
     size_t n_subs;
+    SSL_CTX *srs_tls;      /* server context for the SIPREC listener */
+    struct rd_srs *srs;    /* NULL unless siprec-listen is set */
+    struct rd_keylog *keylog;
     struct rd_watch sigwatch;
     bool stop;
     bool srtp_ready;
@@ -150,7 +174,8 @@ struct recorder {
 static bool reloadable(const char *key)
 {
     static const char *const keys[] = { "tls-cert",  "tls-key",   "tls-ca",
-                                        "tls-crl",   "log-level", "archive-recipients" };
+                                        "tls-crl",   "log-level", "archive-recipients",
+                                        "siprec-allow" };
 
     for (size_t i = 0; i < SR_ARRAY_LEN(keys); i++)
         if (strcmp(key, keys[i]) == 0)
@@ -251,6 +276,15 @@ static void reload(struct recorder *r)
         } else {
             for (size_t i = 0; i < r->n_subs; i++)
                 rd_sub_set_tls(r->subs[i], ctx);
+            if (r->srs) {
+                SSL_CTX *sctx = NULL;
+                tc.server = true;
+                if (sipev_tls_ctx_create(&sctx, &tc) == SR_OK) {
+                    rd_srs_set_tls(r->srs, sctx);
+                    SSL_CTX_free(r->srs_tls);
+                    r->srs_tls = sctx;
+                }
+            }
             SSL_CTX_free(r->tls); /* live connections hold their own reference */
             r->tls = ctx;
             memcpy(r->cfg.tls_cert, n->tls_cert, sizeof(r->cfg.tls_cert));
@@ -278,6 +312,12 @@ static void reload(struct recorder *r)
             log_notice("reload: archive-recipients %s loaded: new archives wrap their keys to "
                        "them (open ones keep theirs)", r->cfg.archive_recipients);
         }
+    }
+    if (r->srs && strcmp(n->siprec_allow, r->cfg.siprec_allow) != 0 &&
+        rd_srs_set_allow(r->srs, n->siprec_allow) == SR_OK) {
+        memcpy(r->cfg.siprec_allow, n->siprec_allow, sizeof(r->cfg.siprec_allow));
+        log_notice("reload: siprec-allow replaced (live sessions go on; new requests are "
+                   "checked against it)");
     }
     log_notice("reload done: calls and subscriptions go on; %zu changed keys need a restart "
                "(media-listen, archive-dir, index, workers and the limits are read only at "
@@ -416,6 +456,55 @@ static void daemon_metrics(struct prom *p, void *arg)
      * "Index and disk failures"). */
     if (r->cfg.archives_live)
         rd_archives_metrics(r->cfg.archives_live, p);
+    if (r->srs)
+        rd_srs_metrics(r->srs, p);
+    prom_gauge(p, "srtprec_recorder_key_log_records", "Records in key-log.",
+               rd_keylog_records(r->keylog));
+}
+
+/* Every key body, from a keyagent or a SIPREC client, goes on the key log
+ * before the engine applies it. */
+static void keys_from_keyagent(const char *peer, const struct sipev_keybody *kb, void *arg)
+{
+    struct recorder *r = arg;
+
+    rd_keylog_body(r->keylog, "keyagent", peer, kb);
+    rd_media_keybody(peer, kb, r->media);
+}
+
+static void keys_from_siprec(const char *peer, const struct sipev_keybody *kb, void *arg)
+{
+    struct recorder *r = arg;
+
+    rd_keylog_body(r->keylog, "siprec", peer, kb);
+    rd_media_keybody(peer, kb, r->media);
+}
+
+static int setup_srs(struct recorder *r)
+{
+    struct rd_srs_cfg sc = { 0 };
+
+    if (!r->cfg.siprec_listen[0])
+        return 0;
+    if (r->tls) {
+        struct sipev_tls_cfg tc = { r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca,
+                                    r->cfg.tls_crl, true };
+        if (sipev_tls_ctx_create(&r->srs_tls, &tc) != SR_OK) {
+            log_error("SIPREC TLS setup (%s, %s, %s) failed", r->cfg.tls_cert, r->cfg.tls_key,
+                      r->cfg.tls_ca);
+            return -1;
+        }
+    } else {
+        log_warn("LAB MODE: SIPREC over plain TCP; SRTP keys cross the network in clear and "
+                 "clients are not authenticated");
+    }
+    sc.cfg = &r->cfg;
+    sc.tls = r->srs_tls;
+    sc.loop = r->loop;
+    sc.media = r->media;
+    sc.on_keybody = keys_from_siprec;
+    sc.arg = r;
+    return rd_srs_create(&r->srs, &sc) == SR_OK ? 0 : -1;
 }
 
 /* keyagents = "host:port sip:identity, ...": the identity pins which
@@ -460,14 +549,14 @@ static int setup_subs(struct recorder *r)
         sc.tls = r->tls;
         sc.expires = (unsigned)r->cfg.subscribe_expires;
         sc.loop = r->loop;
-        sc.on_keybody = rd_media_keybody;
-        sc.arg = r->media;
+        sc.on_keybody = keys_from_keyagent;
+        sc.arg = r;
         if (rd_sub_create(&r->subs[r->n_subs], &sc) != SR_OK)
             return -1;
         r->n_subs++;
     }
-    if (!r->n_subs) {
-        log_error("keyagents: none configured");
+    if (!r->n_subs && !r->cfg.siprec_listen[0]) {
+        log_error("keyagents: none configured (and no siprec-listen)");
         return -1;
     }
     rd_media_set_extra_metrics(r->media, daemon_metrics, r);
@@ -586,10 +675,13 @@ static int setup(struct recorder *r)
         log_error("media %s: %s", r->cfg.media_listen, sr_strerror(err));
         return -1;
     }
-    if (setup_subs(r) != 0)
+    if (r->cfg.key_log[0] && rd_keylog_open(&r->keylog, r->cfg.key_log) != SR_OK)
         return -1;
-    log_notice("recording SRTP on %s into %s, keys from %s", r->cfg.media_listen,
-               r->cfg.archive_dir, r->cfg.keyagents);
+    if (setup_subs(r) != 0 || setup_srs(r) != 0)
+        return -1;
+    log_notice("recording SRTP on %s into %s, keys from %s%s%s", r->cfg.media_listen,
+               r->cfg.archive_dir, r->cfg.keyagents[0] ? r->cfg.keyagents : "no keyagent",
+               r->cfg.siprec_listen[0] ? " and SIPREC clients on " : "", r->cfg.siprec_listen);
     return 0;
 }
 
@@ -606,6 +698,14 @@ static void run(struct recorder *r)
              * must not cost media: keep archiving what cannot be decrypted. */
             r->ever_authorised = r->ever_authorised || rd_sub_active(r->subs[i]);
         }
+        if (r->srs) {
+            struct rd_srs_stats ss;
+            t = rd_srs_tick(r->srs, now);
+            next = t < next ? t : next;
+            /* An authorised recording client's session authorises us too. */
+            rd_srs_stats(r->srs, &ss);
+            r->ever_authorised = r->ever_authorised || ss.sessions > 0;
+        }
         rd_media_set_authorised(r->media, r->ever_authorised);
         if (rd_cap_done(r->cfg.cap)) {
             log_notice("capture-file %s replayed: sealing and exiting", r->cfg.capture_file);
@@ -619,6 +719,7 @@ static void run(struct recorder *r)
             stats_at = now + 60000000u;
         }
         int timeout = next > now ? (int)((next - now + 999) / 1000) : 0;
+        rd_keylog_sync(r->keylog); /* what the last iteration received is on disk */
         if (rd_loop_run_once(r->loop, timeout) < 0) {
             log_error("event loop failed");
             break;
@@ -637,6 +738,8 @@ static void cleanup(struct recorder *r)
         rd_sub_destroy(r->subs[i]);
     }
     r->n_subs = 0;
+    rd_srs_destroy(r->srs); /* BYE to every session; their keys end */
+    r->srs = NULL;
     if (r->media)
         rd_media_log_stats(r->media);
     rd_media_destroy(r->media); /* seals every open archive */
@@ -648,6 +751,9 @@ static void cleanup(struct recorder *r)
     stor_index_close(r->index);
     if (r->tls)
         SSL_CTX_free(r->tls);
+    if (r->srs_tls)
+        SSL_CTX_free(r->srs_tls);
+    rd_keylog_close(r->keylog);
     if (r->srtp_ready)
         rec_srtp_lib_fini();
 }

@@ -38,8 +38,19 @@ struct rd_sock {
     uint32_t ovfl_last;            /* SO_RXQ_OVFL: this socket's running drop count */
 };
 
+/* A SIPREC session's media socket (srs.c), added and removed at run time.
+ * Removal closes the fd at once and frees the struct at the next tick: an
+ * epoll batch may still hold an event for it. */
+struct rd_dsock {
+    struct rd_sock sk;             /* first: on_udp finds it from the watch */
+    uint64_t id;
+    bool dead;
+    struct rd_dsock *next;
+};
+
 struct rd_eng {
     struct rd_loop *loop;
+    struct rd_dsock *dsocks;       /* SIPREC sessions' sockets, live and dead */
     struct rd_archives *archives;
     const struct rd_cfg *cfg;
     struct rec_eng *eng;
@@ -151,6 +162,8 @@ static void on_udp(struct rd_watch *w, uint32_t events)
     struct rd_sock *sk = (struct rd_sock *)((char *)w - offsetof(struct rd_sock, w));
     struct rd_eng *m = sk->eng;
 
+    if (w->fd < 0)
+        return; /* a removed session socket whose event was already queued */
     m->cur = sk;
 
     (void)events;
@@ -340,6 +353,64 @@ fail:
     return err;
 }
 
+static void dsocks_reap(struct rd_eng *m, bool all)
+{
+    for (struct rd_dsock **pp = &m->dsocks, *d; (d = *pp);) {
+        if (!d->dead && !all) {
+            pp = &d->next;
+            continue;
+        }
+        if (d->sk.w.fd >= 0) {
+            rd_loop_del(m->loop, &d->sk.w);
+            close(d->sk.w.fd);
+        }
+        *pp = d->next;
+        free(d);
+    }
+}
+
+enum sr_err rd_eng_add_sock(struct rd_eng *m, int fd, uint64_t id)
+{
+    struct rd_dsock *d = calloc(1, sizeof(*d));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int one = 1;
+    enum sr_err err;
+
+    if (!d) {
+        close(fd);
+        return SR_ENOMEM;
+    }
+    d->id = id;
+    d->sk.eng = m;
+    d->sk.w.on_event = on_udp;
+    d->sk.w.fd = fd;
+    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+        rec_flow_set(&d->sk.local, (struct sockaddr *)&ss, sl, 0) != SR_OK)
+        memset(&d->sk.local, 0, sizeof(d->sk.local));
+    if ((err = rd_loop_add(m->loop, &d->sk.w, EPOLLIN))) {
+        close(fd);
+        free(d);
+        return err;
+    }
+    d->next = m->dsocks;
+    m->dsocks = d;
+    return SR_OK;
+}
+
+void rd_eng_del_sock(struct rd_eng *m, uint64_t id)
+{
+    for (struct rd_dsock *d = m->dsocks; d; d = d->next)
+        if (d->id == id && !d->dead) {
+            d->dead = true;
+            rd_loop_del(m->loop, &d->sk.w);
+            close(d->sk.w.fd);
+            d->sk.w.fd = -1;
+            return;
+        }
+}
+
 void rd_eng_destroy(struct rd_eng *m, struct rec_eng_stats *final)
 {
     if (!m)
@@ -350,6 +421,7 @@ void rd_eng_destroy(struct rd_eng *m, struct rec_eng_stats *final)
         rd_loop_del(m->loop, &m->socks[i].w);
         close(m->socks[i].w.fd);
     }
+    dsocks_reap(m, true);
     rec_eng_destroy(m->eng, final);
     pthread_mutex_destroy(&m->pub_mu);
     free(m);
@@ -365,6 +437,7 @@ uint64_t rd_eng_tick(struct rd_eng *m, uint64_t now)
 {
     uint64_t next = rec_eng_tick(m->eng, now), t;
 
+    dsocks_reap(m, false);
     if (m->cap_attached) {
         /* A file is replayed once a keyagent accepted us and sent its first
          * key state: its packets then meet the keys disclosed so far. */

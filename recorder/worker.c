@@ -38,7 +38,12 @@ enum {
     MBOX_WAIT_WARN_MS = 1000,
 };
 
+enum keymsg_kind { KM_KEYS = 0, KM_ADD_SOCK, KM_DEL_SOCK };
+
 struct rd_keymsg {
+    enum keymsg_kind kind;     /* a key body, or a SIPREC session socket to add or remove */
+    int fd;                    /* KM_ADD_SOCK: owned by the message until applied */
+    uint64_t sock_id;
     char peer[SIPEV_STR];
     struct sipev_keybody kb; /* dialogs: this message's own copy, wiped on free */
 };
@@ -65,6 +70,7 @@ struct rd_media {
     size_t n_workers;
     uint64_t keys_lost;        /* key bodies not delivered: out of memory, or stopping (main) */
     uint64_t mbox_waits;       /* seconds main waited for room in a full mailbox (main) */
+    uint64_t sock_seq;         /* SIPREC media sockets handed out (ids) */
     struct rec_eng_stats final; /* counters of engines already destroyed */
     uint64_t next_flush_us, next_metrics_us;
     rd_metrics_fn *extra_metrics; /* main's own lines, or NULL */
@@ -77,6 +83,8 @@ static void keymsg_free(struct rd_keymsg *k)
 {
     if (!k)
         return;
+    if (k->kind == KM_ADD_SOCK && k->fd >= 0)
+        close(k->fd); /* never applied (stopping) */
     if (k->kb.dialogs) {
         sr_wipe(k->kb.dialogs, k->kb.n_dialogs * sizeof(*k->kb.dialogs));
         free(k->kb.dialogs);
@@ -165,7 +173,17 @@ static void on_mbox(struct rd_watch *wa, uint32_t events)
     if (read(wa->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
         return;
     while ((k = mbox_pop(w))) {
-        rd_eng_keybody(w->eng, k->peer, &k->kb);
+        if (k->kind == KM_ADD_SOCK) {
+            enum sr_err err = rd_eng_add_sock(w->eng, k->fd, k->sock_id);
+            k->fd = -1;
+            if (err)
+                log_error("a SIPREC media socket could not join its worker: %s",
+                          sr_strerror(err));
+        } else if (k->kind == KM_DEL_SOCK) {
+            rd_eng_del_sock(w->eng, k->sock_id);
+        } else {
+            rd_eng_keybody(w->eng, k->peer, &k->kb);
+        }
         keymsg_free(k); /* the keys' copy dies here: the engine keeps its own */
     }
 }
@@ -465,6 +483,51 @@ void rd_media_keybody(const char *peer, const struct sipev_keybody *kb, void *ar
         log_error("worker %zu: key body from %s lost (%s); its media will be kept encrypted",
                   i, peer, k ? "the worker is stopping" : "out of memory");
     }
+}
+
+enum { SOCK_ID_WORKER_BITS = 6 }; /* MAX_WORKERS = 64 */
+
+enum sr_err rd_media_add_sock(struct rd_media *m, int fd, size_t spread, uint64_t *id)
+{
+    size_t wi;
+    struct rd_keymsg *k;
+
+    *id = (++m->sock_seq) << SOCK_ID_WORKER_BITS;
+    if (m->eng)
+        return rd_eng_add_sock(m->eng, fd, *id);
+    wi = spread % m->n_workers;
+    *id |= wi;
+    k = calloc(1, sizeof(*k));
+    if (!k) {
+        close(fd);
+        return SR_ENOMEM;
+    }
+    k->kind = KM_ADD_SOCK;
+    k->fd = fd;
+    k->sock_id = *id;
+    if (!mbox_push(&m->w[wi], k, &m->mbox_waits)) {
+        keymsg_free(k); /* closes fd */
+        return SR_ESTATE;
+    }
+    return SR_OK;
+}
+
+void rd_media_del_sock(struct rd_media *m, uint64_t id)
+{
+    struct rd_keymsg *k;
+    size_t wi = (size_t)(id & ((1u << SOCK_ID_WORKER_BITS) - 1));
+
+    if (m->eng) {
+        rd_eng_del_sock(m->eng, id);
+        return;
+    }
+    if (wi >= m->n_workers || !(k = calloc(1, sizeof(*k))))
+        return;
+    k->kind = KM_DEL_SOCK;
+    k->fd = -1;
+    k->sock_id = id;
+    if (!mbox_push(&m->w[wi], k, &m->mbox_waits))
+        keymsg_free(k);
 }
 
 uint64_t rd_media_tick(struct rd_media *m, uint64_t now)

@@ -12,6 +12,7 @@
 #   auditor.crt auditor.key          RSA-2048 archive recipient (CMS EnvelopedData, key transport)
 #   signer.crt signer.key            Ed25519 archive signing key of the recorder (its
 #                                    certificate is what auditors verify archives with)
+#   sbc.crt sbc.key                  SAN URI:sip:sbc@example.net (a SIPREC recording client)
 # All leaf certificates carry serverAuth and clientAuth and SAN DNS:localhost,
 # IP:127.0.0.1 as well.  Idempotent: a complete OUTDIR is left as it is; runs in
 # parallel on the same OUTDIR serialise on a lock.  Keys are test-only.
@@ -22,7 +23,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 days=3650
 
-all="ca keyagent recorder intruder foreign-ca foreign api auditor signer"
+all="ca keyagent recorder intruder foreign-ca foreign api auditor signer sbc"
 complete() {
     for n in $all; do
         [ -s "$out/$n.crt" ] && [ -s "$out/$n.key" ] || return 1
@@ -75,6 +76,7 @@ openssl req -new -newkey ed25519 -nodes -keyout "$tmp/signer.key" -out "$tmp/sig
 printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=URI:sip:recorder@example.net\n' >"$tmp/signer.ext"
 openssl x509 -req -in "$tmp/signer.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" \
     -CAcreateserial -days $days -extfile "$tmp/signer.ext" -out "$tmp/signer.crt" 2>/dev/null
+mkleaf sbc ca "/CN=sbc" "URI:sip:sbc@example.net"
 
 chmod 600 "$tmp"/*.key
 for n in $all; do

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# SIPREC recording server (TAP), srtprec-recorder alone on 127.0.0.1 with no
+# keyagent, the project's SRC (tools/srtprec-siprec-src) as the SBC:
+#  (a) a two-stream SDES-SRTP session over mutual TLS, re-keyed and relabelled
+#      by a re-INVITE halfway, ended by BYE: one archive, each stream's audio
+#      equal sample for sample to what was sent, across the re-key; the index
+#      row names the two participants from the metadata and the client's
+#      identity as its source; rs-metadata without +xml is taken too;
+#  (b) every key received is in the key log (a valid hash chain, key ids
+#      only), none from a refused client;
+#  (c) refusals: a same-CA client not in siprec-allow (403, nothing
+#      recorded), no Require: siprec (421), an unknown Require (420), no
+#      +sip.src (400), DTLS-SRTP (488), a broken a=crypto (400), no body
+#      (400); the recorder keeps running and the metrics count them.
+# usage: test_siprec.sh BUILD_DIR
+set -uo pipefail
+build=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/stack.sh"
+. "$here/../lib/tap.sh"
+
+stack_test_run siprec
+"$here/../lib/mkcerts.sh" "$run/pki" || exit 1
+pki=$run/pki
+sip_port=$(stack_free_port)
+media_port=$(stack_free_port)
+lo=$(( ($(stack_free_port) / 2) * 2 ))
+mkdir -p "$run/archive"
+cat >"$run/srtprec.conf" <<CONF
+[recorder]
+keyagents =
+identity = sip:recorder@example.net
+tls-cert = $pki/recorder.crt
+tls-key = $pki/recorder.key
+tls-ca = $pki/ca.crt
+media-listen = 127.0.0.1:$media_port
+archive-dir = $run/archive
+archive-recipients = $pki/auditor.crt
+signing-key = $pki/signer.key
+index = $run/index.sqlite
+call-linger-ms = 300
+metrics-file = $run/metrics.prom
+metrics-interval-ms = 200
+workers = 2
+key-log = $run/keys.log
+siprec-listen = 127.0.0.1:$sip_port
+siprec-allow = sip:sbc@example.net
+siprec-media-address = 127.0.0.1
+siprec-media-port-min = $lo
+siprec-media-port-max = $(( lo + 39 ))
+log-level = info
+CONF
+"$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" >"$run/recorder.log" 2>&1 &
+STACK_PIDS+=($!)
+stack_wait_log "$run/recorder.log" "SIPREC: listening" 10; ok $? "the recorder listens for SIPREC over mutual TLS"
+
+src() { # name cert [args...]: runs the SRC, output in $run/$1.out
+    local name=$1 cert=$2
+    shift 2
+    timeout 60 "$build/tools/srtprec-siprec-src" --target="127.0.0.1:$sip_port" --cert="$pki/$cert.crt" \
+        --key="$pki/$cert.key" --ca="$pki/ca.crt" "$@" >"$run/$name.out" 2>"$run/$name.err"
+}
+
+src good sbc --streams=2 --duration-ms=2000 --rekey=yes --relabel=yes --call-id=siprec-good@sbc.example \
+    --out-dir="$run/good" --session-expires=1800
+ok $? "a two-stream session: INVITE 200, re-INVITE with new keys 200, BYE 200"
+grep -q "^ports [0-9]* [0-9]*$" "$run/good.out"; ok $? "the answer gave each stream a port: $(grep ports "$run/good.out")"
+src meta sbc --streams=1 --duration-ms=400 --variant=meta-plain --call-id=siprec-meta@sbc.example \
+    --out-dir="$run/meta"
+ok $? "application/rs-metadata (without +xml) is taken"
+
+[ "$(stack_wait_sealed "$run/archive" 2 20)" -ge 2 ]; ok $? "two archives sealed"
+row=$(sqlite3 -separator '|' "$run/index.sqlite" \
+    "select id, local_aor, remote_aor, source, n_streams from recordings where call_id = 'siprec-good@sbc.example'")
+echo "$row" | diag
+[ "$(echo "$row" | grep -c .)" = 1 ]; ok $? "one index row for the session"
+IFS='|' read -r id local remote source nst <<<"$row"
+[ "$local" = sip:alice@callcentre.example ] && [ "$remote" = sip:bob@pstn.example ]
+ok $? "the row's parties are the metadata's participants (sender of each stream)"
+[ "$source" = sip:sbc@example.net ]; ok $? "the row's source is the client's certificate identity"
+
+wav=$run/good.wav
+"$build/tools/srtprec" export --cert="$pki/auditor.crt" --key="$pki/auditor.key" --format=wav \
+    "$run/archive/$id.srec" "$wav" 2>&1 | diag
+ok "${PIPESTATUS[0]}" "srtprec export of the session's archive"
+while IFS=$'\t' read -r label aor dir pkts file; do
+    f="$run/good/$file"
+    ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$f" -f s16le -y "$f.s16" &&
+        ch=$([ "$dir" = send ] && echo 0 || echo 1) &&
+        "$build/tests/integration/pcm_match" "$wav" "$ch" "$f.s16" 2>&1 | diag
+    ok "${PIPESTATUS[0]}" "stream $label of $aor ($pkts packets, re-keyed halfway): the archive's audio equals what was sent"
+    "$build/tests/integration/no_plaintext" "$run/archive/$id.srec" "$f" 2>&1 | diag
+    ok "${PIPESTATUS[0]}" "stream $label: no 16-byte run of its plaintext in the archive"
+done < <(tail -n +2 "$run/good/manifest.tsv")
+
+# Refusals.
+archives_before=$(find "$run/archive" -name '*.srec' | wc -l)
+src intruder intruder --expect=403 --duration-ms=0; ok $? "a same-CA client not in siprec-allow: 403"
+src noreq sbc --variant=no-require --expect=421 --duration-ms=0; ok $? "no Require: siprec: 421"
+src extra sbc --variant=extra-require --expect=420 --duration-ms=0; ok $? "an unknown Require option: 420"
+src nosrc sbc --variant=no-src --expect=400 --duration-ms=0; ok $? "Contact without +sip.src: 400"
+grep -q "sip.src" "$run/nosrc.out"; ok $? "the 400's Warning says why: $(grep warning "$run/nosrc.out")"
+src dtls sbc --variant=dtls --expect=488 --duration-ms=0; ok $? "DTLS-SRTP recording leg: 488"
+grep -qi "dtls" "$run/dtls.out"; ok $? "the 488's Warning names DTLS: $(grep warning "$run/dtls.out")"
+src badkey sbc --variant=bad-crypto --expect=400 --duration-ms=0; ok $? "a malformed a=crypto: 400"
+src nobody sbc --variant=no-body --expect=400 --duration-ms=0; ok $? "an INVITE without SDP: 400"
+sleep 0.5
+[ "$(find "$run/archive" -name '*.srec' -o -name '*.partial' | wc -l)" = "$archives_before" ]
+ok $? "no refused request opened an archive"
+kill -0 "${STACK_PIDS[0]}"; ok $? "the recorder is still running"
+
+# Key log: a valid chain; the session's keys (INVITE and re-INVITE) and
+# the second session's; nothing from the intruder; no key material.
+python3 - "$run/keys.log" <<'PY' 2>&1 | diag
+import hashlib, sys
+prev = "0" * 64
+n = 0
+for raw in open(sys.argv[1], "rb"):
+    f = raw.rstrip(b"\n").split(b"\t")
+    assert f[0] == b"R1" and int(f[1]) == n + 1, raw
+    assert f[-1].decode() == prev, "chain broken at %d" % (n + 1)
+    prev = hashlib.sha256(raw).hexdigest()
+    n += 1
+print("chain of", n, "records intact")
+PY
+ok "${PIPESTATUS[0]}" "the key log is an intact hash chain"
+[ "$(grep -c 'call-id=siprec-good@sbc.example' "$run/keys.log")" = 2 ]; ok $? "the key log records the INVITE's and the re-INVITE's keys of the session"
+grep 'call-id=siprec-good' "$run/keys.log" | grep -q 'via=siprec.*source=sip:sbc@example.net.*keys=1:[0-9a-f]\{16\},2:[0-9a-f]\{16\}'
+ok $? "records name via, source and each stream's key id"
+! grep -q intruder "$run/keys.log"; ok $? "nothing from the refused client in the key log"
+
+sleep 0.5
+m() { awk -v k="$1" '$1 == k { print $2 }' "$run/metrics.prom"; }
+[ "$(m srtprec_recorder_siprec_sessions_total)" = 2 ]; ok $? "metrics: 2 sessions accepted"
+[ "$(m 'srtprec_recorder_siprec_refused_total{status="403"}')" = 1 ]; ok $? "metrics: 1 refused 403"
+[ "$(m 'srtprec_recorder_siprec_refused_total{status="488"}')" = 1 ]; ok $? "metrics: 1 refused 488"
+[ "$(m srtprec_recorder_siprec_reoffers_total)" = 1 ]; ok $? "metrics: 1 re-offer applied"
+[ "$(m srtprec_recorder_siprec_sessions)" = 0 ]; ok $? "metrics: no session left open"
+
+stack_stop
+! grep -q "Sanitizer" "$run/recorder.log"; ok $? "no sanitizer report"
+if [ "$failed" != 0 ]; then
+    for f in recorder good intruder dtls; do echo "--- $f"; tail -n 30 "$run/$f".{log,out,err} 2>/dev/null; done | diag
+fi
+tap_end
