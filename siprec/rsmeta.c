@@ -81,7 +81,7 @@ static const struct {
     [E_GROUP] = { B(E_ASSOC_TIME) | B(E_DISASSOC_TIME), 0 },
     [E_SESSION] = { B(E_SIPSID) | B(E_GROUP_REF) | B(E_START_TIME) | B(E_STOP_TIME) |
                         B(E_ASSOC_TIME) | B(E_DISASSOC_TIME),
-                    B(E_SIPSID) },
+                    B(E_SIPSID) | B(E_GROUP_REF) },
     [E_PARTICIPANT] = { B(E_NAMEID) | B(E_SEND) | B(E_RECV) | B(E_ASSOC_TIME) | B(E_DISASSOC_TIME),
                         B(E_NAMEID) | B(E_SEND) | B(E_RECV) },
     [E_STREAM] = { B(E_LABEL) | B(E_ASSOC_TIME) | B(E_DISASSOC_TIME), 0 },
@@ -575,7 +575,10 @@ static void end_text(struct md_parse *ps, enum md_elem e, enum md_elem parent, s
                             SIPREC_MD_SIPSID))
             md_fail(ps, SIPREC_E_MD_LIMIT, "sipSessionID too long");
         break;
-    case E_GROUP_REF: copy_id(ps, text, ps->ses->group_ref, sizeof(ps->ses->group_ref)); break;
+    case E_GROUP_REF: /* group-ref* in RFC 7865's schema: the first is kept */
+        if (!ps->ses->group_ref[0])
+            copy_id(ps, text, ps->ses->group_ref, sizeof(ps->ses->group_ref));
+        break;
     case E_NAME:
         if (!ps->nid_named && !slice_copy_cstr(text, ps->nid->name, sizeof(ps->nid->name)))
             md_fail(ps, SIPREC_E_MD_LIMIT, "name too long");

@@ -381,7 +381,7 @@ struct siprec_md_session {
     char id[SIPREC_MD_ID];
     char sip_session_id[SIPREC_MD_MAX_SIPSID][SIPREC_MD_SIPSID]; /**< whitespace collapsed */
     size_t n_sip_session_id;
-    char group_ref[SIPREC_MD_ID];
+    char group_ref[SIPREC_MD_ID];  /**< the first group-ref */
     int64_t start, stop;           /**< start-time, stop-time */
 };
 

@@ -157,6 +157,10 @@ static void test_sbc_variant(void)
                      "<content-type>audio</content-type><label>1</label></stream>"), NULL) == SIPREC_OK,
            "reason and content-type (drafts, SBCs) tolerated; no datamode means complete");
     tap_ok(doc->mode == SIPREC_MD_COMPLETE && strcmp(doc->stream[0].label, "1") == 0, "label still read");
+    tap_ok(parse(DOC("<session session_id='s'><group-ref>g1</group-ref><group-ref>g2</group-ref>"
+                     "<start-time>2010-12-16T23:41:07</start-time></session>"), NULL) == SIPREC_OK &&
+           strcmp(doc->session[0].group_ref, "g1") == 0 && doc->session[0].start == 1292542867000000LL,
+           "group-ref repeated (schema: group-ref*), the first kept; a time without zone read as UTC");
 }
 
 static void test_partial_ext(void)
