@@ -74,6 +74,9 @@ static enum siprec_err media_parse(struct sdp_state *st, struct slice v,
             continue; /* udptl, TCP/BFCP...: formats are not payload types */
         if (!sdpline_pt(fmt, &pt))
             return fail(st, SIPREC_E_SDP_MEDIA, "m=: payload type not 0-127");
+        for (size_t i = 0; i < m->n_fmt; i++)
+            if (m->fmt[i] == pt) /* an answer echoing it would map it twice */
+                return fail(st, SIPREC_E_SDP_MEDIA, "m=: payload type listed twice");
         if (m->n_fmt == SIPREC_SDP_MAX_FMT)
             return fail(st, SIPREC_E_SDP_LIMIT, "m=: too many formats");
         m->fmt[m->n_fmt++] = pt;

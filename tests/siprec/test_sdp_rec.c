@@ -232,6 +232,7 @@ static void test_errors(void)
     expect(HEAD "m=audio 4000/x RTP/AVP 0\r\n", SIPREC_E_SDP_MEDIA, "bad port count");
     expect(HEAD "m=audio 4000 RTP/AVP 128\r\n", SIPREC_E_SDP_MEDIA, "payload type 128");
     expect(HEAD "m=audio 4000 RTP/AVP\r\n", SIPREC_E_SDP_MEDIA, "no payload type");
+    expect(HEAD "m=audio 4000 RTP/AVP 0 8 0\r\n", SIPREC_E_SDP_MEDIA, "payload type listed twice");
     expect(HEAD "m=audio 4000\r\n", SIPREC_E_SDP_MEDIA, "no proto");
     expect(HEAD "m=\r\n", SIPREC_E_SDP_MEDIA, "empty m=");
     expect(HEAD "m=audio 4000 UDP/TLS/RTP/SAVPF 111\r\na=fingerprint:sha-256 AB\r\n", SIPREC_E_SDP_DTLS,
