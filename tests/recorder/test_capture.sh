@@ -199,6 +199,43 @@ ok $? "replay: the ${dups:-?} second copies counted as duplicates, not replays"
 check_audio "$run/index2.sqlite" "$run/archive2" cap-a "$run/a.ul"; ok $? "replay A: the same audio, across the wrap"
 check_audio "$run/index2.sqlite" "$run/archive2" cap-b "$run/b.ul"; ok $? "replay B: the same audio"
 
+# Ring drops: a recorder with the smallest ring (1 MiB) is stopped
+# (SIGSTOP) while 30,000 datagrams matching its filter cross lo; when it
+# runs again, pcap_stats reports the frames the full ring dropped: in the
+# metrics, and in the trailer (overload) of the call open at the time.
+pd=$(stack_free_port); pd=$((pd & ~1))
+sd=$(stack_free_port); sd=$((sd & ~1))
+mkdir -p "$run/archive4"
+"$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" --archive-dir="$run/archive4" \
+    --index="$run/index4.sqlite" --metrics-file="$run/drops.prom" --capture-buffer=1048576 \
+    --capture-filter="udp and port $pd" >"$run/recorder-drops.log" 2>&1 &
+drop_pid=$!; bg_pids+=($drop_pid)
+stack_wait_log "$run/recorder-drops.log" "subscription active" 15
+printf '%s\n' "CALL cap-d ld rd sip:gina@example.net sip:hank@example.net" \
+    "STREAM cap-d d-1 send 0badcafe 0 PCMU 8000 127.0.0.1:$pd 127.0.0.1:$sd AES_CM_128_HMAC_SHA1_80 inline:$(b64key) 0 0" \
+    | ctl >/dev/null
+stack_wait_log "$run/recorder-drops.log" "cap-d.*recording into archive" 10
+kill -STOP "$drop_pid"
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+for i in range(30000):
+    s.sendto(b"x" * 200, ("127.0.0.1", int(sys.argv[2])))' "$pd" "$sd"
+kill -CONT "$drop_pid"
+sleep 1.5
+echo "END cap-d" | ctl >/dev/null
+[ "$(stack_wait_sealed "$run/archive4" 1 10)" -ge 1 ]
+kill -TERM "$drop_pid"; wait "$drop_pid" 2>/dev/null
+bg_pids=()
+rdrops=$(metric srtprec_recorder_capture_kernel_drops_total "$run/drops.prom")
+kdrops=$(metric 'srtprec_recorder_packets_dropped_total{reason="kernel"}' "$run/drops.prom")
+id4=$(id_of "$run/index4.sqlite" cap-d)
+ovl=$(cli info "$run/archive4/$id4.srec" 2>&1 | awk '/counts:/ {sub(/.*overload=/, ""); print $1; exit}')
+echo "# ring drops ${rdrops:-?}, kernel drops ${kdrops:-?}, cap-d trailer overload ${ovl:-?}"
+[ "${rdrops:-0}" -gt 1000 ] && [ "$kdrops" = "$rdrops" ] && [ "${ovl:-0}" = "$rdrops" ]
+ok $? "ring drops reported: ${rdrops:-0} in the metrics and in the open call's trailer (overload ${ovl:-?})"
+
 printf '%s\n' "END cap-a" "END cap-b" | ctl >/dev/null
 ! grep -Eq "AddressSanitizer|LeakSanitizer|runtime error" "$run"/*.log; ok $? "no sanitizer report from the daemons"
 tap_end
