@@ -60,9 +60,10 @@ static enum sr_err media_print(struct buf *out, const struct siprec_sdp_media *m
     enum sr_err err = buf_printf(out, "m=%s %u %s", m->media, port, m->proto_text);
 
     if (!rtp) {
-        /* RFC 3264 6: a rejected stream keeps one format of the offer; a
-         * non-RTP offer's formats were not kept, "0" is a placeholder. */
-        return err ? err : buf_printf(out, " 0\r\na=inactive\r\n");
+        /* RFC 3264 6: a rejected stream keeps one format of the offer
+         * ("0" only when the offer's was too long to keep). */
+        return err ? err
+                   : buf_printf(out, " %s\r\na=inactive\r\n", m->fmt_other[0] ? m->fmt_other : "0");
     }
     for (size_t i = 0; !err && i < m->n_fmt; i++)
         err = buf_printf(out, " %u", m->fmt[i]);

@@ -70,8 +70,13 @@ static enum siprec_err media_parse(struct sdp_state *st, struct slice v,
         if (slice_eq(proto, slice_cstr(protos[i].name)))
             m->proto = protos[i].proto;
     while ((fmt = sdpline_token(&fmts)).len) {
-        if (!proto_is_rtp(m->proto))
-            continue; /* udptl, TCP/BFCP...: formats are not payload types */
+        if (!proto_is_rtp(m->proto)) {
+            /* udptl, TCP/BFCP...: formats are not payload types; the first
+             * is kept for the answer that rejects the line (RFC 3264 6). */
+            if (!m->fmt_other[0] && !slice_copy_cstr(fmt, m->fmt_other, sizeof(m->fmt_other)))
+                m->fmt_other[0] = '\0';
+            continue;
+        }
         if (!sdpline_pt(fmt, &pt))
             return fail(st, SIPREC_E_SDP_MEDIA, "m=: payload type not 0-127");
         for (size_t i = 0; i < m->n_fmt; i++)

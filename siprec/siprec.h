@@ -260,6 +260,8 @@ struct siprec_sdp_media {
                                         metadata <stream>; "" if none */
     enum siprec_dir dir;           /**< effective direction */
     bool rtcp_mux;                 /**< a=rtcp-mux offered */
+    char fmt_other[16];            /**< first format (up to 15 bytes) of a non-RTP line
+                                        ("t38"), echoed when the answer rejects it */
     uint32_t ssrc[SIPREC_SDP_MAX_SSRC]; /**< distinct a=ssrc ids in order */
     size_t n_ssrc;
     struct siprec_crypto crypto[SIPREC_SDP_MAX_CRYPTO];

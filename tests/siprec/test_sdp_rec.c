@@ -95,7 +95,8 @@ static void test_offer(void)
     tap_ok(b->rtpmap[0].channels == 2 && b->rtpmap[0].clock_rate == 48000, "opus/48000/2");
     tap_ok(o.media[2].port == 0 && o.media[2].proto == SIPREC_PROTO_RTP_AVP &&
            siprec_sdp_crypto_pick(&o.media[2]) == -1, "disabled video line");
-    tap_ok(o.media[3].proto == SIPREC_PROTO_OTHER && o.media[3].n_fmt == 0, "udptl line kept as other");
+    tap_ok(o.media[3].proto == SIPREC_PROTO_OTHER && o.media[3].n_fmt == 0 &&
+           strcmp(o.media[3].fmt_other, "t38") == 0, "udptl line kept as other, its format noted");
     siprec_sdp_wipe(&o);
 }
 
@@ -121,7 +122,7 @@ static void test_answer(void)
            strstr(out.p, "c=IN IP4 198.51.100.7\r\n"), "o= and c= from the config");
     tap_ok(strstr(out.p, "m=audio 40000 RTP/SAVP 0 8 101\r\n") && strstr(out.p, "a=label:1\r\n") &&
            strstr(out.p, "a=rtcp-mux\r\n"), "first line: port, formats, label, rtcp-mux");
-    tap_ok(strstr(out.p, "m=video 0 RTP/AVP 96\r\n") && strstr(out.p, "m=image 0 udptl 0\r\na=inactive\r\n"),
+    tap_ok(strstr(out.p, "m=video 0 RTP/AVP 96\r\n") && strstr(out.p, "m=image 0 udptl t38\r\na=inactive\r\n"),
            "disabled and non-RTP lines answered with port 0");
     e = siprec_sdp_parse(slice_of(out.p, out.len), &back, &why);
     tap_ok(e == SIPREC_OK && back.n_media == 4, "answer parses back: %s (%s)", siprec_strerror(e), why);
