@@ -223,11 +223,13 @@ enum siprec_dir {
 };
 
 /** One a=crypto line (RFC 4568 9.1).  A line whose suite srtprec does not
- *  decrypt, whose MKI is over 4 bytes, or with a session parameter that
- *  changes the SRTP transform (UNENCRYPTED_SRTP, UNENCRYPTED_SRTCP,
- *  UNAUTHENTICATED_SRTP, KDR other than 0, FEC_ORDER, FEC_KEY) is kept with
- *  usable false and refused naming why: an offer may list several, the
- *  answer picks a usable one.  A syntactically broken line fails the parse
+ *  decrypt (or srtpkey does not know), whose MKI is over 4 bytes, with more
+ *  than 4 key-params, a key method other than inline, or a session
+ *  parameter that changes the SRTP transform (UNENCRYPTED_SRTP,
+ *  UNENCRYPTED_SRTCP, UNAUTHENTICATED_SRTP, KDR other than 0, FEC_ORDER,
+ *  FEC_KEY) or is not understood and not marked optional ("-", RFC 4568
+ *  6.3; WSH is taken) is kept with usable false and refused naming why: an
+ *  offer may list several, the answer picks a usable one.  A syntactically broken line fails the parse
  *  (SIPREC_E_SDP_CRYPTO). */
 struct siprec_crypto {
     uint32_t tag;                  /**< 0..999999999 (RFC 4568: 1*9DIGIT) */
