@@ -235,7 +235,7 @@ static const char *refs_check(const struct siprec_md *m)
 enum siprec_err siprec_md_merge(struct siprec_md *model, const struct siprec_md *update,
                                 const char **detail)
 {
-    struct siprec_md *tmp, *scratch = NULL;
+    struct siprec_md *tmp, *scratch;
     enum siprec_err err = SIPREC_OK;
     const char *why = NULL, *dummy;
 
@@ -244,26 +244,36 @@ enum siprec_err siprec_md_merge(struct siprec_md *model, const struct siprec_md 
     *detail = siprec_strerror(SIPREC_E_INVAL);
     if (!model || !update)
         return SIPREC_E_INVAL;
+    if (update->mode == SIPREC_MD_COMPLETE) {
+        /* Checked in place and copied once: no scratch model. */
+        if ((why = refs_check(update)) != NULL) {
+            *detail = why;
+            return SIPREC_E_MD_REF;
+        }
+        if (model != update)
+            *model = *update;
+        model->mode = SIPREC_MD_COMPLETE;
+        *detail = siprec_strerror(SIPREC_OK);
+        return SIPREC_OK;
+    }
     tmp = siprec_md_create();
-    if (!tmp || (update->mode == SIPREC_MD_PARTIAL && !(scratch = siprec_md_create()))) {
+    scratch = siprec_md_create();
+    if (!tmp || !scratch) {
         siprec_md_destroy(tmp);
+        siprec_md_destroy(scratch);
         *detail = siprec_strerror(SIPREC_E_NOMEM);
         return SIPREC_E_NOMEM;
     }
-    if (update->mode == SIPREC_MD_COMPLETE) {
-        *tmp = *update;
-    } else {
-        *tmp = *model;
-        if (!merge_groups(tmp, update) || !merge_sessions(tmp, update) ||
-            !merge_participants(tmp, update) || !merge_streams(tmp, update) ||
-            !merge_pstreams(tmp, update) ||
-            !merge_assocs(tmp->psession, &tmp->n_psession, update->psession, update->n_psession) ||
-            !merge_assocs(tmp->srecording, &tmp->n_srecording, update->srecording,
-                          update->n_srecording) ||
-            !merge_ext(tmp, update, scratch)) {
-            err = SIPREC_E_MD_LIMIT;
-            why = "merged metadata over a limit";
-        }
+    *tmp = *model;
+    if (!merge_groups(tmp, update) || !merge_sessions(tmp, update) ||
+        !merge_participants(tmp, update) || !merge_streams(tmp, update) ||
+        !merge_pstreams(tmp, update) ||
+        !merge_assocs(tmp->psession, &tmp->n_psession, update->psession, update->n_psession) ||
+        !merge_assocs(tmp->srecording, &tmp->n_srecording, update->srecording,
+                      update->n_srecording) ||
+        !merge_ext(tmp, update, scratch)) {
+        err = SIPREC_E_MD_LIMIT;
+        why = "merged metadata over a limit";
     }
     tmp->mode = SIPREC_MD_COMPLETE;
     if (!err && (why = refs_check(tmp)) != NULL)
