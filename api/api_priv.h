@@ -166,10 +166,8 @@ struct api_query_err {
 enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,
                             struct api_query_err *e);
 
-/** RFC 3339 date-time ("2026-01-02T03:04:05.678+01:00") or decimal epoch
- *  seconds, as Unix epoch microseconds.  Years 1970..9999; leap seconds (:60)
- *  refused. */
-bool api_time_parse(struct slice s, uint64_t *wall_us);
+/* from and to take sr_time_parse's grammar (util.h): to is inclusive, so a
+ * bare date as to means the end of that day. */
 
 /* -------------------------------------------------------------------- json */
 

@@ -20,6 +20,8 @@
 #include "log.h"
 #include "server_priv.h"
 #include "util.h"
+#include "tlscheck.h"
+#include "version.h"
 
 struct api_cfg {
     char listen[CONF_STR_MAX];
@@ -116,6 +118,14 @@ static const struct conf_item api_items[] = {
 
 enum { PEM_MAX = 1024 * 1024 };
 
+/* Why pem_read returned NULL, from the errno it left. */
+static const char *pem_error(void)
+{
+    return errno == EINVAL ? "not a regular file"
+           : errno == EFBIG ? "empty or larger than 1 MiB"
+                            : strerror(errno);
+}
+
 /* Read a whole PEM file into a NUL-terminated heap string. */
 static char *pem_read(const char *path, size_t *len_out)
 {
@@ -126,8 +136,14 @@ static char *pem_read(const char *path, size_t *len_out)
 
     if (fd < 0)
         return NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size < PEM_MAX)
-        p = malloc((size_t)st.st_size + 1);
+    if (fstat(fd, &st) != 0)
+        st.st_size = 0;
+    else if (!S_ISREG(st.st_mode))
+        errno = EINVAL;
+    else if (st.st_size <= 0 || st.st_size >= PEM_MAX)
+        errno = EFBIG;
+    else if (!(p = malloc((size_t)st.st_size + 1)))
+        errno = ENOMEM;
     while (p && len < (size_t)st.st_size) {
         ssize_t n = read(fd, p + len, (size_t)st.st_size - len);
         if (n < 0 && errno == EINTR)
@@ -235,6 +251,10 @@ static int options(struct app *a, int argc, char **argv)
         fprintf(stderr, "srtprec-api: %s\n", why);
         return 2;
     }
+    if (help == CONF_SHOWN_VERSION) {
+        sr_version_print(stdout, "srtprec-api");
+        return 1;
+    }
     if (help) {
         conf_usage(stdout, "srtprec-api", api_items, SR_ARRAY_LEN(api_items));
         printf("  --hash-token=NAME:ROLE[,ROLE]\n      print a tokens-file line (token from stdin, "
@@ -326,15 +346,25 @@ static int setup(struct app *a)
     if (a->cfg.client_ca[0]) {
         a->client_ca_pem = pem_read(a->cfg.client_ca, &a->client_ca_len);
         if (!a->client_ca_pem) {
-            log_error("cannot read client-ca %s", a->cfg.client_ca);
+            log_error("client-ca %s: %s", a->cfg.client_ca, pem_error());
             return 1;
         }
     }
     if (!a->cfg.lab_plain_http) {
-        a->tls_cert_pem = pem_read(a->cfg.tls_cert, &a->tls_cert_len);
-        a->tls_key_pem = pem_read(a->cfg.tls_key, &a->tls_key_len);
-        if (!a->tls_cert_pem || !a->tls_key_pem) {
-            log_error("cannot read tls-cert %s or tls-key %s", a->cfg.tls_cert, a->cfg.tls_key);
+        struct api_tls_files tf;
+        if (!(a->tls_cert_pem = pem_read(a->cfg.tls_cert, &a->tls_cert_len))) {
+            log_error("tls-cert %s: %s", a->cfg.tls_cert, pem_error());
+            return 1;
+        }
+        if (!(a->tls_key_pem = pem_read(a->cfg.tls_key, &a->tls_key_len))) {
+            log_error("tls-key %s: %s", a->cfg.tls_key, pem_error());
+            return 1;
+        }
+        tf = (struct api_tls_files){ a->cfg.tls_cert, a->cfg.tls_key, a->cfg.client_ca,
+                                     a->tls_cert_pem, a->tls_key_pem, a->client_ca_pem,
+                                     a->tls_cert_len, a->tls_key_len, a->client_ca_len };
+        if (!api_tls_check(&tf, why, sizeof(why))) {
+            log_error("TLS setup: %s", why);
             return 1;
         }
     } else {

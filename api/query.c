@@ -148,24 +148,6 @@ void api_target_parse(struct slice target, struct api_target *t)
         t->route = API_ROUTE_HOLD;
 }
 
-/* ------------------------------------------------------------------- times */
-
-bool api_time_parse(struct slice s, uint64_t *wall_us)
-{
-    uint64_t v;
-
-    if (s.len == 0 || s.len > 40)
-        return false;
-    /* Epoch seconds: digits only, up to 9999-12-31T23:59:59Z. */
-    if (slice_find(s, '-') < 0 && slice_find(s, ':') < 0) {
-        if (!slice_to_u64(s, 253402300799ull, &v))
-            return false;
-        *wall_us = v * 1000000u;
-        return true;
-    }
-    return sr_wall_parse(s, 0, wall_us); /* RFC 3339 section 5.6 date-time */
-}
-
 /* ------------------------------------------------------------------- query */
 
 static int hex_digit(char c)
@@ -302,8 +284,10 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
         case P_FROM:
         case P_TO: {
             uint64_t t;
-            if (!api_time_parse(slice_of(val, vlen), &t))
-                return query_fail(e, rname, "not an RFC 3339 date-time or epoch seconds");
+            if (!sr_time_parse(slice_of(val, vlen), id == P_FROM ? SR_TIME_FIRST : SR_TIME_LAST,
+                               &t))
+                return query_fail(e, rname,
+                                  "not an RFC 3339 date-time, a date (YYYY-MM-DD) or epoch seconds");
             if (t == 0)
                 t = 1; /* 0 means "open" to storage; the epoch itself is 1 us later */
             if (id == P_FROM)

@@ -1,6 +1,7 @@
 /** @file conf.c  INI (inih) plus command-line configuration. */
 #include "conf.h"
 
+#include <errno.h>
 #include <ini.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,7 +18,48 @@ struct load_ctx {
     char *why;
     size_t whylen;
     bool failed;
+    FILE *f;
+    unsigned line;         /* line of the text the reader returned last */
+    unsigned section_line; /* line of the last section header */
+    bool at_line_start;
 };
+
+/* The sections of the one srtprec.conf (conf.h): a name outside them is a
+ * misspelling that would otherwise silently drop its keys. */
+static const char *const known_sections[] = { CONF_SECTIONS };
+
+/* fgets for inih that counts lines (inih's handler has no line number in
+ * Debian's build) and notes where each section header is. */
+static char *count_lines(char *str, int num, void *user)
+{
+    struct load_ctx *c = user;
+    char *got = fgets(str, num, c->f);
+    size_t len;
+
+    if (!got)
+        return NULL;
+    if (c->at_line_start) {
+        const char *p = str;
+        c->line++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '[')
+            c->section_line = c->line;
+    }
+    len = strlen(str);
+    c->at_line_start = len > 0 && str[len - 1] == '\n';
+    return got;
+}
+
+static bool section_known(const struct load_ctx *c, const char *section)
+{
+    if (strcmp(section, c->section) == 0 || section[0] == '\0')
+        return true;
+    for (size_t i = 0; i < sizeof(known_sections) / sizeof(known_sections[0]); i++)
+        if (strcmp(section, known_sections[i]) == 0)
+            return true;
+    return false;
+}
 
 static const struct conf_item *find_item(const struct conf_item *items, size_t n, const char *name)
 {
@@ -70,6 +112,12 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     const struct conf_item *it;
     const char *bad;
 
+    if (!section_known(c, section)) {
+        snprintf(c->why, c->whylen, "%s:%u: unknown section [%s] (known: %s)", c->origin,
+                 c->section_line, section, CONF_SECTIONS_TEXT);
+        c->failed = true;
+        return 0;
+    }
     if (strcmp(section, c->section) != 0)
         return 1;
     it = find_item(c->items, c->n, name);
@@ -90,7 +138,8 @@ static int on_ini(void *user, const char *section, const char *name, const char 
 enum sr_err conf_load(const struct conf_item *items, size_t n, void *cfg, const char *section,
                       int argc, char **argv, int *help_shown, char *why, size_t whylen)
 {
-    struct load_ctx c = { items, n, cfg, section, NULL, why, whylen, false };
+    struct load_ctx c = { .items = items, .n = n, .cfg = cfg, .section = section, .why = why,
+                          .whylen = whylen, .at_line_start = true };
     const char *path = NULL;
 
     *help_shown = 0;
@@ -105,7 +154,11 @@ enum sr_err conf_load(const struct conf_item *items, size_t n, void *cfg, const 
     }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            *help_shown = 1;
+            *help_shown = CONF_SHOWN_HELP;
+            return SR_OK;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            *help_shown = CONF_SHOWN_VERSION;
             return SR_OK;
         }
         if (strncmp(argv[i], "--config=", 9) == 0)
@@ -114,11 +167,13 @@ enum sr_err conf_load(const struct conf_item *items, size_t n, void *cfg, const 
     if (path) {
         int line;
         c.origin = path;
-        line = ini_parse(path, on_ini, &c);
-        if (line < 0) {
-            snprintf(why, whylen, "%s: cannot open", path);
+        c.f = fopen(path, "re");
+        if (!c.f) {
+            snprintf(why, whylen, "%s: cannot open: %s", path, strerror(errno));
             return SR_EIO;
         }
+        line = ini_parse_stream(count_lines, &c, on_ini, &c);
+        fclose(c.f);
         if (c.failed)
             return SR_EINVAL;
         if (line > 0) {

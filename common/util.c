@@ -145,6 +145,34 @@ bool sr_wall_parse(struct slice s, unsigned flags, uint64_t *wall_us)
     return true;
 }
 
+bool sr_time_parse(struct slice s, enum sr_time_bound bound, uint64_t *wall_us)
+{
+    struct slice c = s;
+    unsigned y, mo, d;
+    uint64_t v;
+
+    if (s.len == 0 || s.len > 40)
+        return false;
+    /* Epoch seconds: digits only, up to 9999-12-31T23:59:59Z. */
+    if (slice_find(s, '-') < 0 && slice_find(s, ':') < 0) {
+        if (!slice_to_u64(s, 253402300799ull, &v))
+            return false;
+        *wall_us = v * 1000000u;
+        return true;
+    }
+    /* RFC 3339 full-date alone: the whole UTC day. */
+    if (s.len == 10) {
+        if (!(take_digits(&c, 4, &y) && take_char(&c, '-', '-') && take_digits(&c, 2, &mo) &&
+              take_char(&c, '-', '-') && take_digits(&c, 2, &d)) ||
+            y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+            return false;
+        *wall_us = (uint64_t)days_from_civil(y, mo, d) * 86400u * 1000000u +
+                   (bound == SR_TIME_LAST ? 86400ull * 1000000u - 1 : 0);
+        return true;
+    }
+    return sr_wall_parse(s, 0, wall_us);
+}
+
 size_t sr_b64_encode(const uint8_t *in, size_t len, char *out, size_t outlen)
 {
     size_t need = 4 * ((len + 2) / 3) + 1;

@@ -30,6 +30,20 @@ enum {
  *  the instant must not be before 1970.  false on anything else. */
 bool sr_wall_parse(struct slice s, unsigned flags, uint64_t *wall_us);
 
+/** Which end of a bare date's day sr_time_parse gives. */
+enum sr_time_bound { SR_TIME_FIRST, SR_TIME_LAST };
+/** A wall time as Unix epoch microseconds from one of (the grammar every
+ *  API time parameter and CLI TIME option takes):
+ *  - an RFC 3339 date-time (sr_wall_parse with no flags);
+ *  - an RFC 3339 full-date, "2026-12-02": the whole UTC day, so its first
+ *    microsecond for SR_TIME_FIRST (a range's start) and its last for
+ *    SR_TIME_LAST (a range's inclusive end);
+ *  - epoch seconds, digits only ("1764669600"), up to 9999-12-31; never
+ *    microseconds, which would be past year 9999 and are refused rather
+ *    than misread.
+ *  false for anything else, trailing bytes included. */
+bool sr_time_parse(struct slice s, enum sr_time_bound bound, uint64_t *wall_us);
+
 /** Standard base64 with padding.  Writes a NUL; returns the length or 0 if out is too small. */
 size_t sr_b64_encode(const uint8_t *in, size_t len, char *out, size_t outlen);
 /** Strict base64 decode (padding required, no whitespace).  false on any defect or overflow. */

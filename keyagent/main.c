@@ -23,6 +23,7 @@
 #include "ka_priv.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 struct ka_cfg {
     char listen[CONF_STR_MAX];
@@ -146,6 +147,10 @@ static int options(struct ka_daemon *d, int argc, char **argv)
                   why, sizeof(why)) != SR_OK) {
         fprintf(stderr, "srtprec-keyagent: %s\n", why);
         return 2;
+    }
+    if (help == CONF_SHOWN_VERSION) {
+        sr_version_print(stdout, "srtprec-keyagent");
+        return 1;
     }
     if (help) {
         conf_usage(stdout, "srtprec-keyagent", conf_items, SR_ARRAY_LEN(conf_items));
@@ -287,10 +292,10 @@ static enum sr_err setup(struct ka_daemon *d)
     if (d->cfg.tls_cert[0]) {
         struct sipev_tls_cfg tc = { d->cfg.tls_cert, d->cfg.tls_key, d->cfg.tls_ca,
                                     d->cfg.tls_crl, true };
-        err = sipev_tls_ctx_create(&d->tls, &tc);
+        char twhy[512];
+        err = sipev_tls_ctx_create(&d->tls, &tc, twhy, sizeof(twhy));
         if (err) {
-            log_error("TLS setup (cert %s, key %s, ca %s): %s", d->cfg.tls_cert, d->cfg.tls_key,
-                      d->cfg.tls_ca, sr_strerror(err));
+            log_error("TLS setup: %s", twhy[0] ? twhy : sr_strerror(err));
             return err;
         }
     } else if (!d->cfg.lab_allow_plain_tcp) {
@@ -419,13 +424,12 @@ static void reload(struct ka_daemon *d)
     } else {
         struct sipev_tls_cfg tc = { nc.tls_cert, nc.tls_key, nc.tls_ca, nc.tls_crl, true };
         SSL_CTX *ctx = NULL;
-        enum sr_err err = sipev_tls_ctx_create(&ctx, &tc);
+        char twhy[512];
+        enum sr_err err = sipev_tls_ctx_create(&ctx, &tc, twhy, sizeof(twhy));
 
         if (err) {
-            log_warn("reload: TLS not reloaded (cert %s, key %s, ca %s, crl %s: %s): new "
-                     "connections keep the old certificate",
-                     nc.tls_cert, nc.tls_key, nc.tls_ca, nc.tls_crl[0] ? nc.tls_crl : "-",
-                     sr_strerror(err));
+            log_warn("reload: TLS not reloaded (%s): new connections keep the old certificate",
+                     twhy[0] ? twhy : sr_strerror(err));
         } else {
             ka_notifier_set_tls(d->notifier, ctx);
             SSL_CTX_free(d->tls);

@@ -26,6 +26,7 @@
 #include "rec.h"
 #include "stor.h"
 #include "util.h"
+#include "version.h"
 
 #define F(x) offsetof(struct rd_cfg, x)
 static const struct conf_item cfg_items[] = {
@@ -205,6 +206,10 @@ static int options(struct recorder *r, int argc, char **argv)
         fprintf(stderr, "srtprec-recorder: %s\n", why);
         return -1;
     }
+    if (help == CONF_SHOWN_VERSION) {
+        sr_version_print(stdout, "srtprec-recorder");
+        return 1;
+    }
     if (help) {
         conf_usage(stdout, "srtprec-recorder", cfg_items, SR_ARRAY_LEN(cfg_items));
         return 1;
@@ -267,11 +272,11 @@ static void reload(struct recorder *r)
          * certificate or CRL renewed in place is the common case. */
         struct sipev_tls_cfg tc = { n->tls_cert, n->tls_key, n->tls_ca, n->tls_crl, false };
         SSL_CTX *ctx = NULL;
-        enum sr_err err = sipev_tls_ctx_create(&ctx, &tc);
+        char twhy[512];
+        enum sr_err err = sipev_tls_ctx_create(&ctx, &tc, twhy, sizeof(twhy));
         if (err) {
-            log_error("reload: TLS (%s, %s, %s, crl %s): %s; the old certificate, key, CA and "
-                      "CRL stay in use", n->tls_cert, n->tls_key, n->tls_ca,
-                      n->tls_crl[0] ? n->tls_crl : "none", sr_strerror(err));
+            log_error("reload: TLS: %s; the old certificate, key, CA and CRL stay in use",
+                      twhy[0] ? twhy : sr_strerror(err));
             r->reload_failed[RELOAD_TLS]++;
         } else {
             for (size_t i = 0; i < r->n_subs; i++)
@@ -279,7 +284,7 @@ static void reload(struct recorder *r)
             if (r->srs) {
                 SSL_CTX *sctx = NULL;
                 tc.server = true;
-                if (sipev_tls_ctx_create(&sctx, &tc) == SR_OK) {
+                if (sipev_tls_ctx_create(&sctx, &tc, twhy, sizeof(twhy)) == SR_OK) {
                     rd_srs_set_tls(r->srs, sctx);
                     SSL_CTX_free(r->srs_tls);
                     r->srs_tls = sctx;
@@ -489,9 +494,9 @@ static int setup_srs(struct recorder *r)
     if (r->tls) {
         struct sipev_tls_cfg tc = { r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca,
                                     r->cfg.tls_crl, true };
-        if (sipev_tls_ctx_create(&r->srs_tls, &tc) != SR_OK) {
-            log_error("SIPREC TLS setup (%s, %s, %s) failed", r->cfg.tls_cert, r->cfg.tls_key,
-                      r->cfg.tls_ca);
+        char twhy[512];
+        if (sipev_tls_ctx_create(&r->srs_tls, &tc, twhy, sizeof(twhy)) != SR_OK) {
+            log_error("SIPREC TLS setup: %s", twhy);
             return -1;
         }
     } else {
@@ -593,10 +598,10 @@ static int setup(struct recorder *r)
     } else {
         struct sipev_tls_cfg tc = { r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca,
                                     r->cfg.tls_crl, false };
-        err = sipev_tls_ctx_create(&r->tls, &tc);
+        char twhy[512];
+        err = sipev_tls_ctx_create(&r->tls, &tc, twhy, sizeof(twhy));
         if (err) {
-            log_error("TLS setup (%s, %s, %s): %s", r->cfg.tls_cert, r->cfg.tls_key,
-                      r->cfg.tls_ca, sr_strerror(err));
+            log_error("TLS setup: %s", twhy[0] ? twhy : sr_strerror(err));
             return -1;
         }
     }

@@ -364,8 +364,12 @@ struct sipev_tls_cfg {
 
 /** A context with TLS 1.2 minimum (SIPEV_TLS12_CIPHERS only), peer
  *  verification on (both roles) and a client certificate required on the
- *  server side. */
-enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg);
+ *  server side.  On failure why (may be NULL) names the part that failed,
+ *  "certificate", "key", "key does not match certificate", "CA" or "CRL",
+ *  with its file and OpenSSL's reasons, e.g. "key /etc/k.pem: no such file
+ *  (BIO routines)". */
+enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg, char *why,
+                                 size_t whylen);
 
 /** The peer's identity from its verified certificate: the first SAN URI
  *  starting with "sip:" or "sips:", else the first SAN DNS name.  SR_EAUTH if

@@ -9,21 +9,47 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "log.h"
 #include "sipev.h"
 
-static void log_ssl_errors(const char *what)
+/* The failed part and OpenSSL's reasons ("certificate /etc/x.crt: no such
+ * file (system library: No such file or directory)"), queue cleared. */
+static void tls_why(char *why, size_t whylen, const char *part, const char *file)
 {
     unsigned long e;
-    char msg[256];
+    size_t at;
+    int n;
 
-    while ((e = ERR_get_error()) != 0) {
-        ERR_error_string_n(e, msg, sizeof(msg));
-        log_debug("%s: %s", what, msg);
+    if (!why || !whylen) {
+        ERR_clear_error();
+        return;
     }
+    n = snprintf(why, whylen, "%s %s:", part, file ? file : "");
+    at = n < 0 ? 0 : (size_t)n < whylen ? (size_t)n : whylen - 1;
+    /* Earliest first: the root cause, then what it made fail. */
+    while ((e = ERR_get_error()) != 0) {
+        const char *r = ERR_reason_error_string(e), *lib = ERR_lib_error_string(e);
+        char num[32];
+        if (!r) {
+            snprintf(num, sizeof(num), "error %d", ERR_GET_REASON(e));
+            r = num;
+        }
+        if (ERR_SYSTEM_ERROR(e))
+            lib = "system", r = strerror((int)ERR_GET_REASON(e));
+        if (at + 1 < whylen) {
+            n = snprintf(why + at, whylen - at, " %s%s%s%s;", r, lib ? " (" : "",
+                         lib ? lib : "", lib ? ")" : "");
+            at += n < 0 ? 0 : (size_t)n < whylen - at ? (size_t)n : whylen - at - 1;
+        }
+    }
+    if (at > 0 && why[at - 1] == ';')
+        why[at - 1] = '\0';
+    else if (at > 0 && why[at - 1] == ':')
+        snprintf(why + at - 1, whylen - at + 1, ": rejected");
 }
 
 /* Revocation policy for an expired CRL (docs/keyagent.md, "CRLs"): it is
@@ -77,24 +103,52 @@ static enum sr_err load_crl(SSL_CTX *ctx, const char *crl_file)
     return SR_OK;
 }
 
-enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg)
+/* Certificate, key, then whether they are a pair: each failure named
+ * apart (OpenSSL 3 already compares the key with the certificate when the
+ * key is loaded, which is still a pair failure, not a bad key). */
+static bool load_pair(SSL_CTX *ctx, const struct sipev_tls_cfg *cfg, char *why, size_t whylen)
+{
+    unsigned long e;
+
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1) {
+        tls_why(why, whylen, "certificate", cfg->cert_file);
+        return false;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
+        e = ERR_peek_last_error();
+        tls_why(why, whylen,
+                ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH ? "key does not match certificate"
+                                                                : "key",
+                cfg->key_file);
+        return false;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        tls_why(why, whylen, "key does not match certificate", cfg->key_file);
+        return false;
+    }
+    return true;
+}
+
+enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg, char *why,
+                                 size_t whylen)
 {
     SSL_CTX *ctx;
     enum sr_err err = SR_ECRYPTO;
 
+    if (why && whylen)
+        why[0] = '\0';
     if (!out || !cfg || !cfg->cert_file || !cfg->key_file || !cfg->ca_file)
         return SR_EINVAL;
     *out = NULL;
     ERR_clear_error();
     ctx = SSL_CTX_new(cfg->server ? TLS_server_method() : TLS_client_method());
-    if (!ctx)
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        /* TLS 1.2: forward secrecy and AEAD only (no CBC, no SHA-1 MAC, no
+         * static RSA); TLS 1.3 suites are all of that already. */
+        SSL_CTX_set_cipher_list(ctx, SIPEV_TLS12_CIPHERS) != 1) {
+        tls_why(why, whylen, "context", "");
         goto fail;
-    if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
-        goto fail;
-    /* TLS 1.2: forward secrecy and AEAD only (no CBC, no SHA-1 MAC, no
-     * static RSA); TLS 1.3 suites are all of that already. */
-    if (SSL_CTX_set_cipher_list(ctx, SIPEV_TLS12_CIPHERS) != 1)
-        goto fail;
+    }
     /* Renegotiation and compression only add attack surface here. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -103,20 +157,16 @@ enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg)
     SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT);
     /* conn.c writes from a buffer that may move between retries. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
-        log_debug("cannot load certificate %s / key %s", cfg->cert_file, cfg->key_file);
+    if (!load_pair(ctx, cfg, why, whylen))
         goto fail;
-    }
     if (SSL_CTX_load_verify_locations(ctx, cfg->ca_file, NULL) != 1) {
-        log_debug("cannot load CA file %s", cfg->ca_file);
+        tls_why(why, whylen, "CA", cfg->ca_file);
         goto fail;
     }
     if (cfg->crl_file && cfg->crl_file[0]) {
         err = load_crl(ctx, cfg->crl_file);
         if (err) {
-            log_debug("cannot load CRL %s", cfg->crl_file);
+            tls_why(why, whylen, "CRL", cfg->crl_file);
             goto fail;
         }
         err = SR_ECRYPTO;
@@ -127,8 +177,10 @@ enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg)
     SSL_CTX_set_verify_depth(ctx, 8);
     if (cfg->server) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->ca_file);
-        if (!names)
+        if (!names) {
+            tls_why(why, whylen, "CA (client CA names)", cfg->ca_file);
             goto fail;
+        }
         SSL_CTX_set_client_CA_list(ctx, names);
         /* No session resumption: every connection proves its certificate anew. */
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -138,7 +190,7 @@ enum sr_err sipev_tls_ctx_create(SSL_CTX **out, const struct sipev_tls_cfg *cfg)
     *out = ctx;
     return SR_OK;
 fail:
-    log_ssl_errors("tls context");
+    ERR_clear_error();
     SSL_CTX_free(ctx);
     return err;
 }

@@ -1,4 +1,4 @@
-/** @file export.c  Decrypted exports: the Ogg plaintext as is, and G.711 to a stereo WAV.
+/** @file export.c  Decrypted exports: the Ogg plaintext, G.711 to a stereo or one-stream WAV, Ogg Opus.
  *
  * WAV export reads the archive twice: the first pass places every stream on
  * its channel's timeline and fixes the length for the RIFF sizes; the second
@@ -68,7 +68,10 @@ struct wav {
     struct xstream *xs;
     size_t n_xs;
     uint64_t total;   /* frames */
-    int16_t *win;     /* WINDOW frames, 2 channels interleaved */
+    unsigned channels; /* 2: send left, recv right; 1: the one stream `only` */
+    bool one;
+    unsigned only;
+    int16_t *win;     /* WINDOW frames, channels interleaved */
     uint64_t win_start;
     uint64_t late;    /* samples dropped: behind the window */
     int16_t lut[2][256]; /* G.711 expansion: [0] mu-law, [1] A-law */
@@ -98,8 +101,8 @@ static enum sr_err xs_sync(struct wav *wv, const struct stor_reader *r)
 
 static bool pkt_usable(const struct wav *wv, unsigned idx, const struct stor_pkt *p)
 {
-    return idx < wv->n_xs && wv->xs[idx].usable && !(p->flags & STOR_PKT_ENCRYPTED) &&
-           p->payload_len > 0;
+    return idx < wv->n_xs && wv->xs[idx].usable && (!wv->one || idx == wv->only) &&
+           !(p->flags & STOR_PKT_ENCRYPTED) && p->payload_len > 0;
 }
 
 static enum sr_err pass1(struct wav *wv, struct stor_reader *r, const char **why)
@@ -129,6 +132,14 @@ static enum sr_err pass1(struct wav *wv, struct stor_reader *r, const char **why
         return err;
     if ((err = xs_sync(wv, r)))
         return err;
+    if (wv->one && wv->only >= wv->n_xs) {
+        *why = "no such stream";
+        return SR_ENOTFOUND;
+    }
+    if (wv->one && !wv->xs[wv->only].usable) {
+        *why = "stream is not G.711 (PCMU/PCMA) at 8 kHz";
+        return SR_EUNSUPP;
+    }
     for (size_t i = 0; i < wv->n_xs; i++)
         if (wv->xs[i].have_first && wv->xs[i].first_arrival < origin)
             origin = wv->xs[i].first_arrival;
@@ -167,17 +178,17 @@ static void put_le32(uint8_t *p, uint32_t v)
 static enum sr_err wav_header(struct wav *wv)
 {
     uint8_t h[WAV_HDR];
-    uint32_t data = (uint32_t)(wv->total * 4);
+    uint32_t data = (uint32_t)(wv->total * 2 * wv->channels);
 
     memcpy(h, "RIFF", 4);
     put_le32(h + 4, 36 + data);
     memcpy(h + 8, "WAVEfmt ", 8);
     put_le32(h + 16, 16);
     put_le16(h + 20, 1); /* PCM */
-    put_le16(h + 22, 2);
+    put_le16(h + 22, (uint16_t)wv->channels);
     put_le32(h + 24, RATE);
-    put_le32(h + 28, RATE * 4);
-    put_le16(h + 32, 4);
+    put_le32(h + 28, RATE * 2 * wv->channels);
+    put_le16(h + 32, (uint16_t)(2 * wv->channels));
     put_le16(h + 34, 16);
     memcpy(h + 36, "data", 4);
     put_le32(h + 40, data);
@@ -191,21 +202,21 @@ static enum sr_err slide(struct wav *wv, uint64_t upto)
     if (upto > wv->total)
         upto = wv->total;
     while (wv->win_start < upto) {
-        size_t at = (size_t)(wv->win_start % WINDOW), n = OUT_FRAMES;
-        int16_t *f = &wv->win[at * 2];
+        size_t at = (size_t)(wv->win_start % WINDOW), n = OUT_FRAMES, ch = wv->channels;
+        int16_t *f = &wv->win[at * ch];
         if (n > upto - wv->win_start)
             n = (size_t)(upto - wv->win_start);
         if (n > WINDOW - at)
             n = WINDOW - at;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        memcpy(wv->obuf, f, n * 4); /* WAV samples are little-endian int16 */
+        memcpy(wv->obuf, f, n * 2 * ch); /* WAV samples are little-endian int16 */
 #else
-        for (size_t i = 0; i < 2 * n; i++)
+        for (size_t i = 0; i < ch * n; i++)
             put_le16(wv->obuf + i * 2, (uint16_t)f[i]);
 #endif
-        memset(f, 0, n * 2 * sizeof(*f));
+        memset(f, 0, n * ch * sizeof(*f));
         wv->win_start += n;
-        if (!wv->out(wv->obuf, n * 4, wv->arg))
+        if (!wv->out(wv->obuf, n * 2 * ch, wv->arg))
             return SR_EIO;
     }
     return SR_OK;
@@ -222,7 +233,8 @@ static enum sr_err place(struct wav *wv, const struct stor_reader *r, unsigned i
 {
     const struct xstream *x = &wv->xs[idx];
     const int16_t *lut = wv->lut[x->alaw];
-    unsigned ch = stor_reader_stream(r, idx)->direction == STOR_DIR_SEND ? 0 : 1;
+    unsigned nch = wv->channels,
+             ch = wv->one || stor_reader_stream(r, idx)->direction == STOR_DIR_SEND ? 0 : 1;
     uint64_t pos, end, k, f;
     enum sr_err err;
 
@@ -249,12 +261,12 @@ static enum sr_err place(struct wav *wv, const struct stor_reader *r, unsigned i
     /* At most two runs: up to the window's end, then from its start. */
     while (f < end) {
         size_t slot = (size_t)(f % WINDOW), n = (size_t)(end - f);
-        int16_t *s = &wv->win[slot * 2 + ch];
+        int16_t *s = &wv->win[slot * nch + ch];
         const uint8_t *in = p->payload + k;
         if (n > WINDOW - slot)
             n = WINDOW - slot;
         for (size_t i = 0; i < n; i++)
-            s[2 * i] = sat_add(s[2 * i], lut[in[i]]);
+            s[nch * i] = sat_add(s[nch * i], lut[in[i]]);
         f += n;
         k += n;
     }
@@ -290,12 +302,15 @@ static const char *why_static(enum sr_err err, const char *why, const struct sto
     case SR_EPARSE: return "archive truncated or malformed (run verify for details)";
     case SR_EIO: return "output aborted";
     case SR_ELIMIT: return "export longer than 24 hours (timestamp jump?) or too many streams";
+    case SR_ENOTFOUND: /* only the exports' own literals: no such stream, wrong codec */
+    case SR_EUNSUPP: return why;
     default: return sr_strerror(err);
     }
 }
 
-enum sr_err stor_export_wav(const char *path, const char *cert_file, const char *key_file,
-                            stor_write_fn *out, void *arg, const char **why)
+static enum sr_err export_wav(const char *path, const char *cert_file, const char *key_file,
+                              bool one, unsigned stream_idx, stor_write_fn *out, void *arg,
+                              const char **why)
 {
     struct stor_reader *r = NULL;
     const char *w = NULL, *dummy;
@@ -312,6 +327,9 @@ enum sr_err stor_export_wav(const char *path, const char *cert_file, const char 
         return SR_ENOMEM;
     wv->out = out;
     wv->arg = arg;
+    wv->one = one;
+    wv->only = stream_idx;
+    wv->channels = one ? 1 : 2;
     for (unsigned i = 0; i < 256; i++) {
         wv->lut[0][i] = ulaw_decode((uint8_t)i);
         wv->lut[1][i] = alaw_decode((uint8_t)i);
@@ -325,7 +343,7 @@ enum sr_err stor_export_wav(const char *path, const char *cert_file, const char 
         goto out;
     stor_reader_close(r);
     r = NULL;
-    wv->win = calloc(WINDOW * 2, sizeof(*wv->win));
+    wv->win = calloc(WINDOW * (size_t)wv->channels, sizeof(*wv->win));
     if (!wv->win) {
         err = SR_ENOMEM;
         goto out;
@@ -340,12 +358,25 @@ out:
         *why = why_static(err, w, r);
     stor_reader_close(r);
     if (wv->win)
-        sr_wipe(wv->win, WINDOW * 2 * sizeof(*wv->win));
+        sr_wipe(wv->win, WINDOW * (size_t)wv->channels * sizeof(*wv->win));
     sr_wipe(wv->obuf, sizeof(wv->obuf));
     free(wv->win);
     free(wv->xs);
     free(wv);
     return err;
+}
+
+enum sr_err stor_export_wav(const char *path, const char *cert_file, const char *key_file,
+                            stor_write_fn *out, void *arg, const char **why)
+{
+    return export_wav(path, cert_file, key_file, false, 0, out, arg, why);
+}
+
+enum sr_err stor_export_wav_stream(const char *path, const char *cert_file, const char *key_file,
+                                   unsigned stream_idx, stor_write_fn *out, void *arg,
+                                   const char **why)
+{
+    return export_wav(path, cert_file, key_file, true, stream_idx, out, arg, why);
 }
 
 enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char *key_file,
@@ -379,6 +410,97 @@ enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char 
         err = SR_OK;
     if (err)
         *why = why_static(err, w, r);
+    stor_reader_close(r);
+    return err;
+}
+
+/* Pages of stream stream_idx alone: a BOS page holds only the ID header
+ * (docs/archive-format.md), which names the stream a serial carries in its
+ * chain link; every page of that serial is copied unchanged (sequence
+ * numbers and CRCs stay valid), so each link keeps one logical stream. */
+struct ogg_pick {
+    stor_write_fn *out;
+    void *arg;
+    unsigned want;
+    bool found, live;
+    int serial;
+    ogg_sync_state oy;
+};
+
+static enum sr_err pick_pages(struct ogg_pick *k, const uint8_t *pt, size_t len)
+{
+    ogg_page og;
+    char *buf;
+    int rc;
+
+    if (len > INT32_MAX || !(buf = ogg_sync_buffer(&k->oy, (long)len)))
+        return SR_ENOMEM;
+    memcpy(buf, pt, len);
+    if (ogg_sync_wrote(&k->oy, (long)len) != 0)
+        return SR_ENOMEM;
+    while ((rc = ogg_sync_pageout(&k->oy, &og)) != 0) {
+        if (rc < 0)
+            return SR_EPARSE; /* the reader's own page checks already passed these bytes */
+        if (ogg_page_bos(&og)) {
+            unsigned idx;
+            bool cont;
+            if (og.body_len == STOR_OGG_ID_LEN &&
+                stor_ogg_id_parse(og.body, STOR_OGG_ID_LEN, &idx, &cont) == SR_OK &&
+                idx == k->want) {
+                k->serial = ogg_page_serialno(&og);
+                k->live = k->found = true;
+            }
+        }
+        if (!k->live || ogg_page_serialno(&og) != k->serial)
+            continue;
+        if (!k->out(og.header, (size_t)og.header_len, k->arg) ||
+            !k->out(og.body, (size_t)og.body_len, k->arg))
+            return SR_EIO;
+        if (ogg_page_eos(&og))
+            k->live = false;
+    }
+    return SR_OK;
+}
+
+enum sr_err stor_export_ogg_stream(const char *path, const char *cert_file, const char *key_file,
+                                   unsigned stream_idx, stor_write_fn *out, void *arg,
+                                   const char **why)
+{
+    struct ogg_pick k = { .out = out, .arg = arg, .want = stream_idx };
+    struct stor_reader *r;
+    const char *w = NULL, *dummy;
+    const uint8_t *pt;
+    size_t len;
+    enum sr_err err;
+
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    if (!out)
+        return SR_EINVAL;
+    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w))) {
+        *why = w;
+        return err;
+    }
+    ogg_sync_init(&k.oy);
+    while ((err = stor_reader_next_plain(r, &pt, &len, &w)) == SR_OK) {
+        err = pick_pages(&k, pt, len);
+        sr_wipe((void *)(uintptr_t)pt, len);
+        if (err) {
+            w = err == SR_EIO ? "output aborted" : "Ogg paging failed";
+            break;
+        }
+    }
+    if (err == SR_ECLOSED)
+        err = k.found ? SR_OK : SR_ENOTFOUND;
+    if (err == SR_ENOTFOUND)
+        w = "no such stream";
+    if (err)
+        *why = why_static(err, w, r);
+    /* libogg's buffer held plaintext too. */
+    if (k.oy.data)
+        sr_wipe(k.oy.data, (size_t)k.oy.storage);
+    ogg_sync_clear(&k.oy);
     stor_reader_close(r);
     return err;
 }

@@ -5,6 +5,7 @@
  * short exclusive moments (checkpoints).  Everything goes through prepared
  * statements; nothing from a caller is ever pasted into SQL.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -135,27 +136,58 @@ static enum sr_err check_version(struct stor_index *ix)
     return err;
 }
 
+/* Read-only: no schema to create or migrate, so only the version is checked. */
+static enum sr_err check_version_ro(struct stor_index *ix)
+{
+    sqlite3_stmt *st;
+    enum sr_err err;
+
+    if (sqlite3_prepare_v2(ix->db, "SELECT version FROM schema_version", -1, &st, NULL))
+        return db_err(ix->db, "schema");
+    if (sqlite3_step(st) != SQLITE_ROW)
+        err = db_err(ix->db, "schema");
+    else
+        err = sqlite3_column_int(st, 0) == SCHEMA_VERSION ? SR_OK : SR_EUNSUPP;
+    sqlite3_finalize(st);
+    return err;
+}
+
 enum sr_err stor_index_open(struct stor_index **out, const char *db_path)
+{
+    return stor_index_open_mode(out, db_path, STOR_INDEX_CREATE);
+}
+
+enum sr_err stor_index_open_mode(struct stor_index **out, const char *db_path,
+                                 enum stor_index_mode mode)
 {
     struct stor_index *ix;
     enum sr_err err;
     struct stat sb;
     bool existed;
+    int flags = SQLITE_OPEN_NOMUTEX;
 
     if (!out || !db_path)
         return SR_EINVAL;
     existed = stat(db_path, &sb) == 0;
+    if (!existed && mode != STOR_INDEX_CREATE)
+        return errno == ENOENT ? SR_ENOTFOUND : SR_EIO;
+    flags |= mode == STOR_INDEX_READ_ONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    if (mode == STOR_INDEX_CREATE)
+        flags |= SQLITE_OPEN_CREATE;
     ix = calloc(1, sizeof(*ix));
     if (!ix)
         return SR_ENOMEM;
     /* SQLite opens its files with O_CLOEXEC itself (unix VFS, since 3.8). */
-    if (sqlite3_open_v2(db_path, &ix->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(db_path, &ix->db, flags, NULL) != SQLITE_OK) {
         err = ix->db ? db_err(ix->db, "open") : SR_ENOMEM;
         goto fail;
     }
     sqlite3_busy_timeout(ix->db, BUSY_MS);
+    if (mode == STOR_INDEX_READ_ONLY) {
+        if ((err = check_version_ro(ix)))
+            goto fail;
+        goto prepare;
+    }
     if (sqlite3_exec(ix->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                      NULL) ||
         sqlite3_exec(ix->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) {
@@ -180,6 +212,7 @@ enum sr_err stor_index_open(struct stor_index **out, const char *db_path)
      * Its -wal and -shm files copy the database's mode. */
     if (!existed && stat(db_path, &sb) == 0 && (sb.st_mode & 0137))
         (void)chmod(db_path, sb.st_mode & 0640);
+prepare:
     if (sqlite3_prepare_v2(ix->db, put_sql, -1, &ix->put, NULL) ||
         sqlite3_prepare_v2(ix->db, get_sql, -1, &ix->get, NULL) ||
         sqlite3_prepare_v2(ix->db, search_sql, -1, &ix->search, NULL) ||

@@ -255,12 +255,25 @@ typedef bool stor_write_fn(const void *data, size_t len, void *arg);
  *  silence for gaps.  Streamed: memory does not grow with call length. */
 enum sr_err stor_export_wav(const char *path, const char *cert_file, const char *key_file,
                             stor_write_fn *out, void *arg, const char **why);
+/** The same for stream stream_idx alone, as a mono WAV (the stream's own
+ *  timeline from its first packet).  SR_ENOTFOUND: no such stream;
+ *  SR_EUNSUPP: it is not G.711 at 8 kHz. */
+enum sr_err stor_export_wav_stream(const char *path, const char *cert_file, const char *key_file,
+                                   unsigned stream_idx, stor_write_fn *out, void *arg,
+                                   const char **why);
 
 /** Stream the decrypted Ogg physical stream as it is, chunk by chunk.  Bytes
  *  reach out before the trailer is checked: a non-SR_OK return means what
  *  was written is incomplete or untrustworthy and must be discarded. */
 enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char *key_file,
                             stor_write_fn *out, void *arg, const char **why);
+
+/** The same for stream stream_idx alone: its pages in every chain link,
+ *  copied unchanged (a chained Ogg of one logical stream per link).
+ *  SR_ENOTFOUND: no stream stream_idx. */
+enum sr_err stor_export_ogg_stream(const char *path, const char *cert_file, const char *key_file,
+                                   unsigned stream_idx, stor_write_fn *out, void *arg,
+                                   const char **why);
 
 /** Ogg Opus (RFC 7845) of one stream whose codec is "opus": OpusHead (pre-skip
  *  312 = 6.5 ms, a decoder's warm-up after joining mid-stream; 48 kHz;
@@ -326,6 +339,17 @@ struct stor_record {
 
 /** Open (creating if needed) the SQLite index in WAL mode. */
 enum sr_err stor_index_open(struct stor_index **out, const char *db_path);
+
+enum stor_index_mode {
+    STOR_INDEX_CREATE,    /**< stor_index_open: create and migrate as needed */
+    STOR_INDEX_EXISTING,  /**< read-write, but a missing file is SR_ENOTFOUND, not a new index */
+    STOR_INDEX_READ_ONLY, /**< must exist, never written (no schema set-up or migration:
+                               an older schema is SR_EUNSUPP) */
+};
+/** stor_index_open with a choice of mode: the CLI must not leave an empty
+ *  database behind a misspelt path. */
+enum sr_err stor_index_open_mode(struct stor_index **out, const char *db_path,
+                                 enum stor_index_mode mode);
 void stor_index_close(struct stor_index *ix);
 /** Whether the index can be written now: not opened read-only, and the
  *  write lock can be taken (and is let go again).  SR_EIO: read-only (file

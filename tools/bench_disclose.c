@@ -590,7 +590,7 @@ int main(int argc, char **argv)
     tc.cert_file = cert;
     tc.key_file = keyf;
     tc.ca_file = ca;
-    if (sipev_tls_ctx_create(&ctx, &tc) != SR_OK) {
+    if (sipev_tls_ctx_create(&ctx, &tc, NULL, 0) != SR_OK) {
         fprintf(stderr, "bench_disclose: TLS context\n");
         return 1;
     }

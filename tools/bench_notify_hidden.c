@@ -334,7 +334,7 @@ int main(int argc, char **argv)
         struct sipev_tls_cfg tc = { cert[i], keyf[i], ca, NULL, false };
         snprintf(cert[i], sizeof(cert[i]), "%s/%s.crt", certs, who[i]);
         snprintf(keyf[i], sizeof(keyf[i]), "%s/%s.key", certs, who[i]);
-        if (sipev_tls_ctx_create(&ctx[i], &tc) != SR_OK) {
+        if (sipev_tls_ctx_create(&ctx[i], &tc, NULL, 0) != SR_OK) {
             fprintf(stderr, "bench_notify_hidden: TLS context\n");
             return 1;
         }

@@ -181,7 +181,7 @@ int main(int argc, char **argv)
         return 2;
     sa.sin_port = htons((uint16_t)atoi(colon + 1));
     tc = (struct sipev_tls_cfg){ cfg.cert, cfg.key, cfg.ca, NULL, false };
-    if (sipev_tls_ctx_create(&tls, &tc) != SR_OK)
+    if (sipev_tls_ctx_create(&tls, &tc, NULL, 0) != SR_OK)
         return 2;
     cap_lat = cfg.seconds * (cfg.rate ? cfg.rate : 20000) + 1024;
     lat = calloc(cap_lat, sizeof(*lat));

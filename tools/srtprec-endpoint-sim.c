@@ -32,6 +32,7 @@
 #include "ka.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 enum {
     PTIME_MS = 20,
@@ -153,6 +154,10 @@ static int options(struct sim *s, int argc, char **argv)
                   &help, why, sizeof(why)) != SR_OK) {
         fprintf(stderr, "srtprec-endpoint-sim: %s\n", why);
         return 2;
+    }
+    if (help == CONF_SHOWN_VERSION) {
+        sr_version_print(stdout, "srtprec-endpoint-sim");
+        return 1;
     }
     if (help) {
         conf_usage(stdout, "srtprec-endpoint-sim", conf_items, SR_ARRAY_LEN(conf_items));

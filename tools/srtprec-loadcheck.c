@@ -21,6 +21,7 @@
 
 #include "stor.h"
 #include "util.h"
+#include "version.h"
 
 enum { LINE_MAX_LEN = 512, MAX_ARCH_STREAMS = 1024 };
 
@@ -197,19 +198,32 @@ int main(int argc, char **argv)
     size_t n = 0, missing = 0;
     int i, bad = 0;
 
+    static const char usage[] =
+        "usage: srtprec-loadcheck --cert=C --key=K --expect=RESULTS.tsv ARCHIVE...\n";
+
     for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            sr_version_print(stdout, "srtprec-loadcheck");
+            return 0;
+        }
         if (strncmp(argv[i], "--cert=", 7) == 0)
             cert = argv[i] + 7;
         else if (strncmp(argv[i], "--key=", 6) == 0)
             key = argv[i] + 6;
         else if (strncmp(argv[i], "--expect=", 9) == 0)
             exp = argv[i] + 9;
-        else
-            break;
+        else {
+            fprintf(stderr, "srtprec-loadcheck: unknown option %s\n%s", argv[i], usage);
+            return 2;
+        }
     }
     if (!cert || !key || !exp) {
-        fputs("usage: srtprec-loadcheck --cert=C --key=K --expect=RESULTS.tsv ARCHIVE...\n",
-              stderr);
+        fprintf(stderr, "srtprec-loadcheck: missing%s%s%s\n%s", cert ? "" : " --cert",
+                key ? "" : " --key", exp ? "" : " --expect", usage);
         return 2;
     }
     v = expect_load(exp, &n);

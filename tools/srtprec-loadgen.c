@@ -72,6 +72,7 @@
 #include "ka.h"
 #include "log.h"
 #include "util.h"
+#include "version.h"
 
 enum {
     SAMPLES = 160,            /* 20 ms at 8000 Hz */
@@ -194,6 +195,10 @@ static int options(struct lg *g, int argc, char **argv)
                   why, sizeof(why)) != SR_OK) {
         fprintf(stderr, "srtprec-loadgen: %s\n", why);
         return 2;
+    }
+    if (help == CONF_SHOWN_VERSION) {
+        sr_version_print(stdout, "srtprec-loadgen");
+        return 1;
     }
     if (help) {
         conf_usage(stdout, "srtprec-loadgen", conf_items, SR_ARRAY_LEN(conf_items));

@@ -19,6 +19,7 @@
 
 #include "ka.h"
 #include "util.h"
+#include "version.h"
 
 static const char usage[] =
     "usage: srtprec-sdp-disclose --control=SOCK --call-id=ID --local-aor=URI --remote-aor=URI\n"
@@ -102,12 +103,24 @@ int main(int argc, char **argv)
             dry_run = true;
             continue;
         }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            sr_version_print(stdout, "srtprec-sdp-disclose");
+            return 0;
+        }
         fprintf(stderr, "srtprec-sdp-disclose: unknown argument %s\n%s", a, usage);
         return 2;
     }
     if ((!control && !dry_run) || !call.call_id || !call.local_aor || !call.remote_aor ||
         !local_sdp || !remote_sdp) {
-        fputs(usage, stderr);
+        fprintf(stderr, "srtprec-sdp-disclose: missing%s%s%s%s%s%s\n%s",
+                !control && !dry_run ? " --control (or --dry-run)" : "",
+                !call.call_id ? " --call-id" : "", !call.local_aor ? " --local-aor" : "",
+                !call.remote_aor ? " --remote-aor" : "", !local_sdp ? " --local-sdp" : "",
+                !remote_sdp ? " --remote-sdp" : "", usage);
         return 2;
     }
     if (load("local", local_sdp, &local) || load("remote", remote_sdp, &remote))

@@ -39,6 +39,7 @@
 #include "sipev.h"
 #include "srtpkey.h"
 #include "util.h"
+#include "version.h"
 
 enum { MAX_STREAMS = 8, SAMPLES = 160, MASTER_LEN = 30 };
 
@@ -455,9 +456,9 @@ static int setup(struct src *s)
     s->srs.sin_port = htons((uint16_t)port);
     if (!s->cfg.plain) {
         struct sipev_tls_cfg tc = { s->cfg.cert, s->cfg.key, s->cfg.ca, NULL, false };
-        if (sipev_tls_ctx_create(&s->tls, &tc) != SR_OK) {
-            fprintf(stderr, "srtprec-siprec-src: TLS (%s, %s, %s) failed\n", s->cfg.cert,
-                    s->cfg.key, s->cfg.ca);
+        char twhy[512];
+        if (sipev_tls_ctx_create(&s->tls, &tc, twhy, sizeof(twhy)) != SR_OK) {
+            fprintf(stderr, "srtprec-siprec-src: TLS setup: %s\n", twhy);
             return 2;
         }
     }
@@ -506,6 +507,10 @@ int main(int argc, char **argv)
                   why, sizeof(why)) != SR_OK) {
         fprintf(stderr, "srtprec-siprec-src: %s\n", why);
         return 2;
+    }
+    if (help == CONF_SHOWN_VERSION) {
+        sr_version_print(stdout, "srtprec-siprec-src");
+        return 0;
     }
     if (help) {
         conf_usage(stdout, "srtprec-siprec-src", conf_items, SR_ARRAY_LEN(conf_items));

@@ -1,15 +1,10 @@
-/** @file srtprec.c  The archive CLI: verify, info, export, list, retention, hold, recover.
+/** @file srtprec.c  The archive CLI: verify, verify-log, info, export, list, retention, hold,
+ *  recover.
  *
- *   srtprec verify [--cert=C --key=K] [--signer=S [--index=DB] [--ledger=L]] FILE
- *   srtprec verify-log --log=FILE [--tag=TAG] [--anchor=HEAD]
- *   srtprec info   --cert=C --key=K FILE
- *   srtprec export --cert=C --key=K --format=wav|ogg|opus [--stream=N] FILE OUT  (OUT "-" = stdout)
- *   srtprec list   --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US] [--limit=N]
- *   srtprec retention --index=DB --log=FILE --older-than=DAYS|--before=US [--dry-run]
- *                     [--dir=ARCHIVE_DIR]  (default: "archive" beside the index)
- *                     [--signer=S [--ledger=L]]
- *   srtprec hold   --index=DB ID on|off
- *   srtprec recover --index=DB --dir=DIR
+ * The commands, their options and help are the table cmds[] (srtprec --help,
+ * srtprec COMMAND --help); TIME options take sr_time_parse's grammar (RFC
+ * 3339 date-time, a bare date, or epoch seconds).  Help goes to stdout with
+ * exit 0; every usage error names the argument at fault, on stderr.
  *
  * Exit status: 0 success, 1 the archive or index has a problem (printed on
  * stderr), 2 usage, 3 (verify, info) the archive was recovered after a
@@ -20,9 +15,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chainlog.h"
@@ -30,9 +27,11 @@
 #include "slice.h"
 #include "stor.h"
 #include "util.h"
+#include "version.h"
 
 enum {
     MAX_POS = 4,
+    EXIT_USAGE = 2,
     EXIT_RECOVERED = 3,
     EXIT_UNSIGNED = 4,
     EXIT_FORGED = 5,
@@ -40,80 +39,199 @@ enum {
     EXIT_DELETED = 7,
 };
 
+enum opt_id {
+    O_CERT, O_KEY, O_FORMAT, O_STREAM, O_FORCE, O_INDEX, O_PARTY, O_CALL_ID, O_FROM, O_TO,
+    O_LIMIT, O_LOG, O_OLDER, O_BEFORE, O_DRY_RUN, O_DIR, O_SIGNER, O_LEDGER, O_TAG, O_ANCHOR,
+    O_COUNT
+};
+#define BIT(o) (1u << (o))
+
+static const struct opt_spec {
+    const char *name;
+    const char *arg; /* NULL: a flag without a value */
+    const char *help;
+} opt_specs[O_COUNT] = {
+    [O_CERT] = { "cert", "FILE", "auditor certificate (PEM), a recipient of the archive" },
+    [O_KEY] = { "key", "FILE", "its private key (PEM)" },
+    [O_FORMAT] = { "format", "wav|ogg|opus", "wav: G.711 decoded, stereo (send left, recv "
+                   "right), or mono with --stream;\n      ogg: the decrypted RTP-in-Ogg "
+                   "archive content; opus: one Opus stream as Ogg Opus" },
+    [O_STREAM] = { "stream", "N", "only stream N (0..1023, as `srtprec info` numbers them); "
+                   "opus: default 0" },
+    [O_FORCE] = { "force", NULL, "replace OUT if it exists (refused otherwise)" },
+    [O_INDEX] = { "index", "DB", "the recording index (SQLite); must exist, except for recover" },
+    [O_PARTY] = { "party", "AOR", "recordings with this local or remote AOR (exact)" },
+    [O_CALL_ID] = { "call-id", "ID", "recordings of this SIP Call-ID" },
+    [O_FROM] = { "from", "TIME", "started at or after TIME" },
+    [O_TO] = { "to", "TIME", "started at or before TIME (a bare date: the end of that day)" },
+    [O_LIMIT] = { "limit", "N", "at most N rows (1..1000000)" },
+    [O_LOG] = { "log", "FILE", "the hash-chained deletion log to append to" },
+    [O_OLDER] = { "older-than", "DAYS", "recordings that started more than DAYS days ago" },
+    [O_BEFORE] = { "before", "TIME", "recordings that started before TIME" },
+    [O_DRY_RUN] = { "dry-run", NULL, "count, delete nothing" },
+    [O_DIR] = { "dir", "DIR", "the archive directory (retention: default 'archive' beside the "
+                "index; files are DIR/<id>.srec)" },
+    [O_SIGNER] = { "signer", "CERT", "the recorder's signing certificate: check signature, the "
+                   "index row's hash and the seal ledger" },
+    [O_LEDGER] = { "ledger", "FILE", "the seal ledger (default: the index path + .seals; empty: "
+                   "none)" },
+    [O_TAG] = { "tag", "DEL1|SEAL1|A1|D2", "the log's record tag (default: its first line's)" },
+    [O_ANCHOR] = { "anchor", "HEAD", "a head logged earlier: also catches lines cut from the end" },
+};
+
+static const char time_help[] =
+    "TIME is an RFC 3339 date-time (2026-12-02T10:00:00Z, 2026-12-02T11:00:00+01:00),\n"
+    "a date (2026-12-02: the whole UTC day) or Unix epoch seconds (1796209200).\n";
+
 struct opts {
-    const char *cert, *key, *format, *index, *party, *call_id, *log, *dir, *signer, *ledger,
-        *tag, *anchor;
+    const char *v[O_COUNT]; /* the value as given; "" for a flag */
     uint64_t from, to, limit, stream, older_days, before;
-    bool dry_run;
     const char *pos[MAX_POS];
     size_t n_pos;
 };
 
-static int usage(void)
+struct cmd;
+typedef int cmd_fn(const struct cmd *c, const struct opts *o);
+
+static const struct cmd {
+    const char *name;
+    const char *args;    /* positional arguments, for the synopsis */
+    size_t min_pos, max_pos;
+    unsigned opts, required;
+    const char *summary;
+    bool times;          /* takes a TIME */
+    cmd_fn *run;
+} *find_cmd(const char *name);
+
+static void synopsis(FILE *f, const struct cmd *c)
 {
-    fputs("usage: srtprec verify [--cert=C --key=K] [--signer=S [--index=DB] [--ledger=L]]"
-          " FILE\n"
-          "       srtprec verify-log --log=FILE [--tag=DEL1|SEAL1|A1|D2] [--anchor=HEAD]\n"
-          "       srtprec info --cert=C --key=K FILE\n"
-          "       srtprec export --cert=C --key=K --format=wav|ogg|opus [--stream=N] FILE OUT\n"
-          "       srtprec list --index=DB [--party=AOR] [--call-id=ID] [--from=US] [--to=US]"
-          " [--limit=N]\n"
-          "       srtprec retention --index=DB --log=FILE (--older-than=DAYS | --before=US)"
-          " [--dry-run] [--signer=S [--ledger=L]] [--dir=ARCHIVE_DIR]\n"
-          "       srtprec hold --index=DB ID on|off\n"
-          "       srtprec recover --index=DB --dir=DIR\n",
-          stderr);
-    return 2;
+    fprintf(f, "srtprec %s", c->name);
+    for (int i = 0; i < O_COUNT; i++) {
+        const struct opt_spec *s = &opt_specs[i];
+        bool req = c->required & BIT(i);
+        if (!(c->opts & BIT(i)))
+            continue;
+        fprintf(f, " %s--%s%s%s%s", req ? "" : "[", s->name, s->arg ? "=" : "",
+                s->arg ? s->arg : "", req ? "" : "]");
+    }
+    fprintf(f, "%s%s\n", c->args[0] ? " " : "", c->args);
 }
 
-static bool opt_str(const char *arg, const char *name, const char **out)
+static void cmd_help(FILE *f, const struct cmd *c)
 {
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0 || arg[n] != '=')
-        return false;
-    *out = arg + n + 1;
-    return true;
+    fputs("usage: ", f);
+    synopsis(f, c);
+    fprintf(f, "\n%s\n\n", c->summary);
+    for (int i = 0; i < O_COUNT; i++)
+        if (c->opts & BIT(i))
+            fprintf(f, "  --%s%s%s\n      %s\n", opt_specs[i].name, opt_specs[i].arg ? "=" : "",
+                    opt_specs[i].arg ? opt_specs[i].arg : "", opt_specs[i].help);
+    fputs("  --help\n      this text\n", f);
+    if (c->times)
+        fprintf(f, "\n%s", time_help);
 }
 
-static bool parse_opts(int argc, char **argv, struct opts *o)
+/* A usage error names the argument at fault; exit status 2. */
+static int usage_error(const struct cmd *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int usage_error(const struct cmd *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "srtprec%s%s: ", c ? " " : "", c ? c->name : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'srtprec %s%s--help'.\n", c ? c->name : "", c ? " " : "");
+    return EXIT_USAGE;
+}
+
+static const char *time_error = "not an RFC 3339 date-time, a date (YYYY-MM-DD) or epoch seconds";
+
+/* The value of one option, checked; NULL when good, else why not. */
+static const char *opt_value(enum opt_id id, const char *v, struct opts *o)
+{
+    uint64_t max = 0, *num = NULL;
+
+    switch (id) {
+    case O_STREAM: num = &o->stream, max = 1023; break;
+    case O_OLDER: num = &o->older_days, max = 36500; break;
+    case O_LIMIT: num = &o->limit, max = 1000000; break;
+    case O_FROM:
+        return sr_time_parse(slice_cstr(v), SR_TIME_FIRST, &o->from) ? NULL : time_error;
+    case O_TO:
+        return sr_time_parse(slice_cstr(v), SR_TIME_LAST, &o->to) ? NULL : time_error;
+    case O_BEFORE:
+        return sr_time_parse(slice_cstr(v), SR_TIME_FIRST, &o->before) ? NULL : time_error;
+    case O_FORMAT:
+        return strcmp(v, "wav") == 0 || strcmp(v, "ogg") == 0 || strcmp(v, "opus") == 0
+                   ? NULL
+                   : "expected wav, ogg or opus";
+    default:
+        return v[0] ? NULL : "empty value";
+    }
+    if (!slice_to_u64(slice_cstr(v), max, num) || (id == O_LIMIT && *num == 0)) {
+        static char why[64];
+        snprintf(why, sizeof(why), "expected a number %s..%" PRIu64, id == O_LIMIT ? "1" : "0",
+                 max);
+        return why;
+    }
+    return NULL;
+}
+
+/* 0: parsed; 1: help was printed (exit 0); else an exit status. */
+static int parse_opts(const struct cmd *c, int argc, char **argv, struct opts *o)
 {
     memset(o, 0, sizeof(*o));
     for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (a[0] != '-' || a[1] != '-' || !a[2]) {
-            if (o->n_pos == MAX_POS)
-                return false;
+        const char *a = argv[i], *eq, *v, *bad;
+        size_t nlen;
+        int id = -1;
+
+        if (a[0] != '-' || a[1] != '-' || !a[2] || strcmp(a, "-") == 0) {
+            if (o->n_pos == c->max_pos)
+                return usage_error(c, "unexpected argument '%s' (%s takes %s)", a, c->name,
+                                   c->max_pos ? c->args : "no positional arguments");
             o->pos[o->n_pos++] = a;
             continue;
         }
-        if (opt_str(a, "--cert", &o->cert) || opt_str(a, "--key", &o->key) ||
-            opt_str(a, "--format", &o->format) || opt_str(a, "--index", &o->index) ||
-            opt_str(a, "--party", &o->party) || opt_str(a, "--call-id", &o->call_id) ||
-            opt_str(a, "--log", &o->log) || opt_str(a, "--dir", &o->dir) ||
-            opt_str(a, "--signer", &o->signer) || opt_str(a, "--ledger", &o->ledger) ||
-            opt_str(a, "--tag", &o->tag) || opt_str(a, "--anchor", &o->anchor))
-            continue;
-        if (strcmp(a, "--dry-run") == 0) {
-            o->dry_run = true;
+        if (strcmp(a, "--help") == 0)
+            return cmd_help(stdout, c), 1;
+        eq = strchr(a, '=');
+        nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        for (int k = 0; k < O_COUNT; k++)
+            if (strlen(opt_specs[k].name) == nlen && strncmp(a + 2, opt_specs[k].name, nlen) == 0)
+                id = k;
+        if (id < 0)
+            return usage_error(c, "unknown option '%.*s'", (int)nlen + 2, a);
+        if (!(c->opts & BIT(id)))
+            return usage_error(c, "--%s is not an option of %s", opt_specs[id].name, c->name);
+        if (o->v[id])
+            return usage_error(c, "--%s given twice", opt_specs[id].name);
+        if (!opt_specs[id].arg) {
+            if (eq)
+                return usage_error(c, "--%s takes no value", opt_specs[id].name);
+            o->v[id] = "";
             continue;
         }
-        if (opt_str(a, "--stream", &v) && slice_to_u64(slice_cstr(v), 1023, &o->stream))
-            continue;
-        if (opt_str(a, "--older-than", &v) &&
-            slice_to_u64(slice_cstr(v), 36500, &o->older_days))
-            continue;
-        if (opt_str(a, "--before", &v) && slice_to_u64(slice_cstr(v), UINT64_MAX, &o->before))
-            continue;
-        if (opt_str(a, "--from", &v) && slice_to_u64(slice_cstr(v), UINT64_MAX, &o->from))
-            continue;
-        if (opt_str(a, "--to", &v) && slice_to_u64(slice_cstr(v), UINT64_MAX, &o->to))
-            continue;
-        if (opt_str(a, "--limit", &v) && slice_to_u64(slice_cstr(v), 1000000, &o->limit))
-            continue;
-        fprintf(stderr, "srtprec: unknown or malformed option %s\n", a);
-        return false;
+        if (eq) {
+            v = eq + 1;
+        } else if (i + 1 < argc) {
+            v = argv[++i];
+        } else {
+            return usage_error(c, "--%s needs a value (--%s=%s)", opt_specs[id].name,
+                               opt_specs[id].name, opt_specs[id].arg);
+        }
+        if ((bad = opt_value((enum opt_id)id, v, o)))
+            return usage_error(c, "--%s '%s': %s", opt_specs[id].name, v, bad);
+        o->v[id] = v;
     }
-    return true;
+    for (int k = 0; k < O_COUNT; k++)
+        if ((c->required & BIT(k)) && !o->v[k])
+            return usage_error(c, "--%s is required", opt_specs[k].name);
+    if (o->n_pos < c->min_pos)
+        return usage_error(c, "missing %s", c->args);
+    return 0;
 }
 
 static void print_counts(FILE *f, const struct stor_counts *c)
@@ -129,9 +247,7 @@ static int open_archive(const struct opts *o, struct stor_reader **r)
     const char *why = NULL;
     enum sr_err err;
 
-    if (!o->cert || !o->key || o->n_pos != 1)
-        return usage();
-    err = stor_reader_open(r, o->pos[0], o->cert, o->key, &why);
+    err = stor_reader_open(r, o->pos[0], o->v[O_CERT], o->v[O_KEY], &why);
     if (err) {
         fprintf(stderr, "%s: FAILED: %s (%s)\n", o->pos[0], why ? why : sr_strerror(err),
                 sr_strerror(err));
@@ -180,12 +296,14 @@ static int read_tally(struct stor_reader *r, const char *file, struct tally *t, 
 /* The seal ledger beside the index unless --ledger names one. */
 static const char *ledger_of(const struct opts *o, char *buf, size_t len)
 {
-    if (o->ledger)
-        return o->ledger[0] ? o->ledger : NULL;
-    if (!o->index || (size_t)snprintf(buf, len, "%s.seals", o->index) >= len)
+    if (o->v[O_LEDGER])
+        return o->v[O_LEDGER][0] ? o->v[O_LEDGER] : NULL;
+    if (!o->v[O_INDEX] || (size_t)snprintf(buf, len, "%s.seals", o->v[O_INDEX]) >= len)
         return NULL;
     return buf;
 }
+
+static int open_index(const struct opts *o, enum stor_index_mode mode, struct stor_index **ix);
 
 /* --signer: signature, the index row's hash and the seal ledger; no
  * private key needed.  0 authentic, else the verdict's exit status. */
@@ -194,24 +312,21 @@ static int check_authn(const struct opts *o)
     static const int status[] = { [STOR_AUTHN_OK] = 0,         [STOR_AUTHN_UNSIGNED] = EXIT_UNSIGNED,
                                   [STOR_AUTHN_FORGED] = EXIT_FORGED, [STOR_AUTHN_SWAPPED] = EXIT_SWAPPED,
                                   [STOR_AUTHN_DELETED] = EXIT_DELETED, [STOR_AUTHN_ERROR] = 1 };
-    struct stor_check_cfg cc = { o->signer, NULL, NULL, NULL };
+    struct stor_check_cfg cc = { o->v[O_SIGNER], NULL, NULL, NULL };
     struct stor_record *row = NULL;
     char lbuf[4200], msg[1024];
     enum stor_authn a;
 
     cc.ledger = ledger_of(o, lbuf, sizeof(lbuf));
-    if (o->index) {
+    if (o->v[O_INDEX]) {
         /* The row of the recording the file name says this is. */
         const char *base = strrchr(o->pos[0], '/');
         char id[STOR_ID_HEX];
         struct stor_index *ix;
-        enum sr_err err;
         base = base ? base + 1 : o->pos[0];
         snprintf(id, sizeof(id), "%.32s", base);
-        if ((err = stor_index_open(&ix, o->index))) {
-            fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+        if (open_index(o, STOR_INDEX_READ_ONLY, &ix))
             return 1;
-        }
         row = malloc(sizeof(*row));
         if (row && stor_index_get(ix, id, row) == SR_OK)
             cc.expected_sha256 = row->sha256;
@@ -224,18 +339,24 @@ static int check_authn(const struct opts *o)
     return status[a];
 }
 
-static int cmd_verify(const struct opts *o)
+static int cmd_verify(const struct cmd *cmd, const struct opts *o)
 {
     struct stor_reader *r;
     struct tally t = { 0 };
     uint64_t total;
     int rc, authn = 0;
 
-    if (o->n_pos != 1 || (!o->signer && (!o->cert || !o->key)) || (!o->cert != !o->key))
-        return usage();
-    if (o->signer) {
+    if (!o->v[O_SIGNER] && (!o->v[O_CERT] || !o->v[O_KEY]))
+        return usage_error(cmd, "--cert and --key are required (or --signer alone)");
+    if (!o->v[O_CERT] != !o->v[O_KEY])
+        return usage_error(cmd, "--%s needs --%s", o->v[O_CERT] ? "cert" : "key",
+                           o->v[O_CERT] ? "key" : "cert");
+    if ((o->v[O_INDEX] || o->v[O_LEDGER]) && !o->v[O_SIGNER])
+        return usage_error(cmd, "--%s is only used with --signer",
+                           o->v[O_INDEX] ? "index" : "ledger");
+    if (o->v[O_SIGNER]) {
         authn = check_authn(o);
-        if ((authn && authn != EXIT_UNSIGNED) || !o->cert)
+        if ((authn && authn != EXIT_UNSIGNED) || !o->v[O_CERT])
             return authn;
     }
     if ((rc = open_archive(o, &r)))
@@ -275,18 +396,16 @@ static const struct {
     { "D2", "keyagent disclosure log" },
 };
 
-static int cmd_verify_log(const struct opts *o)
+static int cmd_verify_log(const struct cmd *cmd, const struct opts *o)
 {
     struct chainlog_verdict v = { 0 };
-    const char *tag = o->tag, *what = NULL;
+    const char *tag = o->v[O_TAG], *what = NULL, *log = o->v[O_LOG];
     char first[CHAINLOG_TAG_MAX + 2] = "";
     enum sr_err err;
 
-    if (!o->log || o->n_pos)
-        return usage();
     if (!tag) {
         /* The tag of the first line; one of ours, or the file is not. */
-        FILE *f = fopen(o->log, "r");
+        FILE *f = fopen(log, "r");
         int ch;
         size_t n = 0;
         while (f && (ch = fgetc(f)) != EOF && ch != '\t' && ch != '\n' && n < sizeof(first) - 1)
@@ -300,23 +419,26 @@ static int cmd_verify_log(const struct opts *o)
         if (strcmp(tag, log_kinds[i].tag) == 0)
             what = log_kinds[i].what;
     if (!what && tag[0]) {
+        if (o->v[O_TAG])
+            return usage_error(cmd, "--tag '%s': not one srtprec writes (DEL1, SEAL1, A1, D2)",
+                               tag);
         fprintf(stderr, "%s: FAILED: record tag '%s' is not one srtprec writes (DEL1, SEAL1, A1, "
-                        "D2)\n", o->log, tag);
+                        "D2)\n", log, tag);
         return 1;
     }
-    err = chainlog_verify(o->log, tag[0] ? tag : NULL, o->anchor, &v);
+    err = chainlog_verify(log, tag[0] ? tag : NULL, o->v[O_ANCHOR], &v);
     if (err) {
-        fprintf(stderr, "%s: BROKEN %s: line %zu: %s (%zu whole records before it)\n", o->log,
+        fprintf(stderr, "%s: BROKEN %s: line %zu: %s (%zu whole records before it)\n", log,
                 what ? what : "log", v.bad_line, v.why && *v.why ? v.why : sr_strerror(err),
                 v.records);
         return 1;
     }
-    printf("INTACT %s: %s, %zu records, head %s%s\n", o->log, what ? what : "empty log",
-           v.records, v.head, o->anchor ? ", passes through the anchor" : "");
+    printf("INTACT %s: %s, %zu records, head %s%s\n", log, what ? what : "empty log",
+           v.records, v.head, o->v[O_ANCHOR] ? ", passes through the anchor" : "");
     return 0;
 }
 
-static int cmd_info(const struct opts *o)
+static int cmd_info(const struct cmd *cmd, const struct opts *o)
 {
     struct stor_reader *r;
     struct tally t = { 0 };
@@ -369,53 +491,99 @@ static bool to_fd(const void *data, size_t len, void *arg)
     return sr_write_all(*(int *)arg, data, len) == SR_OK;
 }
 
-static int cmd_export(const struct opts *o)
+/* Where OUT goes: written to OUT.part and put in place only when the
+ * archive checked out; without --force, link(2) puts it there only if OUT
+ * does not exist (atomically: no check-then-rename race). */
+static enum sr_err place_output(const char *tmp, const char *out, bool force, const char **why)
+{
+    if (force) {
+        if (rename(tmp, out) == 0)
+            return SR_OK;
+    } else if (link(tmp, out) == 0) {
+        unlink(tmp);
+        return SR_OK;
+    } else if (errno == EEXIST) {
+        *why = "output exists (--force replaces it)";
+        return SR_ESTATE;
+    }
+    *why = strerror(errno);
+    return SR_EIO;
+}
+
+static enum sr_err run_export(const struct opts *o, int *fd, const char **why)
+{
+    const char *in = o->pos[0], *cert = o->v[O_CERT], *key = o->v[O_KEY], *fmt = o->v[O_FORMAT];
+    bool one = o->v[O_STREAM] != NULL;
+    unsigned idx = (unsigned)o->stream;
+
+    if (strcmp(fmt, "wav") == 0)
+        return one ? stor_export_wav_stream(in, cert, key, idx, to_fd, fd, why)
+                   : stor_export_wav(in, cert, key, to_fd, fd, why);
+    if (strcmp(fmt, "opus") == 0)
+        return stor_export_opus(in, cert, key, idx, to_fd, fd, why);
+    return one ? stor_export_ogg_stream(in, cert, key, idx, to_fd, fd, why)
+               : stor_export_ogg(in, cert, key, to_fd, fd, why);
+}
+
+static int cmd_export(const struct cmd *cmd, const struct opts *o)
 {
     char tmp[4096];
-    const char *why = NULL, *out;
-    bool to_stdout;
+    const char *why = NULL, *out = o->pos[1];
+    bool to_stdout = strcmp(out, "-") == 0, force = o->v[O_FORCE] != NULL;
+    struct stat sb;
     enum sr_err err;
     int fd, n;
 
-    if (!o->cert || !o->key || !o->format || o->n_pos != 2 ||
-        (strcmp(o->format, "wav") != 0 && strcmp(o->format, "ogg") != 0 &&
-         strcmp(o->format, "opus") != 0))
-        return usage();
-    out = o->pos[1];
-    to_stdout = strcmp(out, "-") == 0;
     if (to_stdout) {
         fd = STDOUT_FILENO;
     } else {
-        /* Written aside and renamed only when the archive checked out. */
+        /* Refused before the work; place_output checks again, atomically. */
+        if (!force && lstat(out, &sb) == 0) {
+            fprintf(stderr, "srtprec export: %s: output exists (--force replaces it)\n", out);
+            return 1;
+        }
         n = snprintf(tmp, sizeof(tmp), "%s.part", out);
         if (n < 0 || (size_t)n >= sizeof(tmp))
-            return usage();
+            return usage_error(cmd, "OUT '%s': path too long", out);
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) {
-            fprintf(stderr, "srtprec: %s: %s\n", tmp, strerror(errno));
+            fprintf(stderr, "srtprec export: %s: %s\n", tmp, strerror(errno));
             return 1;
         }
     }
-    if (strcmp(o->format, "wav") == 0)
-        err = stor_export_wav(o->pos[0], o->cert, o->key, to_fd, &fd, &why);
-    else if (strcmp(o->format, "opus") == 0)
-        err = stor_export_opus(o->pos[0], o->cert, o->key, (unsigned)o->stream, to_fd, &fd,
-                               &why);
-    else
-        err = stor_export_ogg(o->pos[0], o->cert, o->key, to_fd, &fd, &why);
+    err = run_export(o, &fd, &why);
     if (!to_stdout) {
         if (!err && fsync(fd) != 0)
-            err = SR_EIO;
+            err = SR_EIO, why = "fsync failed";
         if (close(fd) != 0 && !err)
-            err = SR_EIO;
-        if (!err && rename(tmp, out) != 0)
-            err = SR_EIO;
+            err = SR_EIO, why = "close failed";
+        if (!err && (err = place_output(tmp, out, force, &why))) {
+            unlink(tmp);
+            fprintf(stderr, "srtprec export: %s: %s\n", out, why);
+            return 1;
+        }
         if (err)
             unlink(tmp);
     }
     if (err) {
         fprintf(stderr, "%s: FAILED: %s (%s)\n", o->pos[0], why ? why : sr_strerror(err),
                 sr_strerror(err));
+        return 1;
+    }
+    return 0;
+}
+
+/* The index must exist: a misspelt path is an error, not a new empty index. */
+static int open_index(const struct opts *o, enum stor_index_mode mode, struct stor_index **ix)
+{
+    enum sr_err err = stor_index_open_mode(ix, o->v[O_INDEX], mode);
+
+    if (err == SR_ENOTFOUND) {
+        fprintf(stderr, "%s: FAILED: no such index file\n", o->v[O_INDEX]);
+        return 1;
+    }
+    if (err) {
+        fprintf(stderr, "%s: FAILED: %s\n", o->v[O_INDEX], sr_strerror(err));
         return 1;
     }
     return 0;
@@ -436,7 +604,7 @@ static bool list_one(const struct stor_record *rec, void *arg)
     return true;
 }
 
-static int cmd_list(const struct opts *o)
+static int cmd_list(const struct cmd *cmd, const struct opts *o)
 {
     struct stor_index *ix;
     struct stor_query q = { 0 };
@@ -444,16 +612,15 @@ static int cmd_list(const struct opts *o)
     uint64_t left = o->limit ? o->limit : UINT64_MAX;
     enum sr_err err;
 
-    if (!o->index || o->n_pos)
-        return usage();
-    if ((err = stor_index_open(&ix, o->index))) {
-        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+    if (o->v[O_FROM] && o->v[O_TO] && o->from > o->to)
+        return usage_error(cmd, "--from '%s' is after --to '%s'", o->v[O_FROM], o->v[O_TO]);
+    if (open_index(o, STOR_INDEX_READ_ONLY, &ix))
         return 1;
-    }
-    q.from_wall_us = o->from;
-    q.to_wall_us = o->to;
-    q.party = o->party;
-    q.call_id = o->call_id;
+    /* 0 means "open" to storage: the epoch itself is 1 us later. */
+    q.from_wall_us = o->v[O_FROM] && !o->from ? 1 : o->from;
+    q.to_wall_us = o->v[O_TO] && !o->to ? 1 : o->to;
+    q.party = o->v[O_PARTY];
+    q.call_id = o->v[O_CALL_ID];
     /* Page with the cursor so a large index never sits in memory. */
     for (;;) {
         q.limit = left < 500 ? (size_t)left : 500;
@@ -469,13 +636,13 @@ static int cmd_list(const struct opts *o)
     }
     stor_index_close(ix);
     if (err) {
-        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+        fprintf(stderr, "%s: FAILED: %s\n", o->v[O_INDEX], sr_strerror(err));
         return 1;
     }
     return 0;
 }
 
-static int cmd_retention(const struct opts *o)
+static int cmd_retention(const struct cmd *cmd, const struct opts *o)
 {
     struct stor_retention_cfg rc = { 0 };
     struct stor_retention_stats st;
@@ -483,53 +650,50 @@ static int cmd_retention(const struct opts *o)
     struct stor_index *ix;
     enum sr_err err;
 
-    if (!o->index || !o->log || o->n_pos || (!o->older_days == !o->before))
-        return usage();
-    rc.before_wall_us = o->before ? o->before
-                                  : sr_wall_us() - o->older_days * 86400ull * 1000000ull;
-    rc.log_path = o->log;
-    rc.dry_run = o->dry_run;
-    rc.signer_pub = o->signer;
-    rc.ledger = o->signer ? ledger_of(o, lbuf, sizeof(lbuf)) : NULL;
+    if (!o->v[O_OLDER] == !o->v[O_BEFORE])
+        return usage_error(cmd, "exactly one of --older-than and --before is required");
+    rc.before_wall_us = o->v[O_BEFORE] ? o->before
+                                       : sr_wall_us() - o->older_days * 86400ull * 1000000ull;
+    rc.log_path = o->v[O_LOG];
+    rc.dry_run = o->v[O_DRY_RUN] != NULL;
+    if (o->v[O_LEDGER] && !o->v[O_SIGNER])
+        return usage_error(cmd, "--ledger is only used with --signer");
+    rc.signer_pub = o->v[O_SIGNER];
+    rc.ledger = o->v[O_SIGNER] ? ledger_of(o, lbuf, sizeof(lbuf)) : NULL;
     /* Files are <dir>/<id>.srec, never the index's path (the API's default
      * archive-dir is the same: "archive" beside the index). */
-    if (o->dir) {
-        rc.archive_dir = o->dir;
+    if (o->v[O_DIR]) {
+        rc.archive_dir = o->v[O_DIR];
     } else {
-        const char *slash = strrchr(o->index, '/');
-        int n = slash ? (int)(slash - o->index) : 1;
-        snprintf(dbuf, sizeof(dbuf), "%.*s/archive", n, slash ? o->index : ".");
+        const char *index = o->v[O_INDEX], *slash = strrchr(index, '/');
+        int n = slash ? (int)(slash - index) : 1;
+        snprintf(dbuf, sizeof(dbuf), "%.*s/archive", n, slash ? index : ".");
         rc.archive_dir = dbuf;
     }
-    if ((err = stor_index_open(&ix, o->index))) {
-        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+    if (open_index(o, STOR_INDEX_EXISTING, &ix))
         return 1;
-    }
     err = stor_retention(ix, &rc, &st);
     stor_index_close(ix);
     printf("%s %zu recordings, %zu on legal hold kept, %zu archive files already missing, "
            "%zu not authentic kept, %zu naming another file kept\n",
-           o->dry_run ? "would delete" : "deleted", st.deleted, st.held, st.missing_files,
+           rc.dry_run ? "would delete" : "deleted", st.deleted, st.held, st.missing_files,
            st.refused, st.path_mismatch);
     if (err) {
-        fprintf(stderr, "retention: FAILED: %s (deletion log %s)\n", sr_strerror(err), o->log);
+        fprintf(stderr, "retention: FAILED: %s (deletion log %s)\n", sr_strerror(err), rc.log_path);
         return 1;
     }
     return 0;
 }
 
-static int cmd_hold(const struct opts *o)
+static int cmd_hold(const struct cmd *cmd, const struct opts *o)
 {
     struct stor_index *ix;
     enum sr_err err;
 
-    if (!o->index || o->n_pos != 2 ||
-        (strcmp(o->pos[1], "on") != 0 && strcmp(o->pos[1], "off") != 0))
-        return usage();
-    if ((err = stor_index_open(&ix, o->index))) {
-        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+    if (strcmp(o->pos[1], "on") != 0 && strcmp(o->pos[1], "off") != 0)
+        return usage_error(cmd, "'%s': expected on or off", o->pos[1]);
+    if (open_index(o, STOR_INDEX_EXISTING, &ix))
         return 1;
-    }
     err = stor_index_set_hold(ix, o->pos[0], strcmp(o->pos[1], "on") == 0);
     stor_index_close(ix);
     if (err) {
@@ -539,19 +703,18 @@ static int cmd_hold(const struct opts *o)
     return 0;
 }
 
-static int cmd_recover(const struct opts *o)
+static int cmd_recover(const struct cmd *cmd, const struct opts *o)
 {
     struct stor_recover_stats st;
     struct stor_index *ix;
     enum sr_err err;
 
-    if (!o->index || !o->dir || o->n_pos)
-        return usage();
-    if ((err = stor_index_open(&ix, o->index))) {
-        fprintf(stderr, "%s: FAILED: %s\n", o->index, sr_strerror(err));
+    /* Creating the index is right here: recovery rebuilds rows from the archives. */
+    if ((err = stor_index_open(&ix, o->v[O_INDEX]))) {
+        fprintf(stderr, "%s: FAILED: %s\n", o->v[O_INDEX], sr_strerror(err));
         return 1;
     }
-    err = stor_recover(o->dir, ix, &st);
+    err = stor_recover(o->v[O_DIR], ix, &st);
     stor_index_close(ix);
     printf("recovered %zu, damaged %zu, index rows repaired %zu, sealed archives indexed %zu\n",
            st.recovered, st.damaged, st.index_fixed, st.reconciled);
@@ -562,28 +725,87 @@ static int cmd_recover(const struct opts *o)
     return 0;
 }
 
+#define ARCHIVE_OPTS (BIT(O_CERT) | BIT(O_KEY))
+static const struct cmd cmds[] = {
+    { "verify", "FILE", 1, 1, ARCHIVE_OPTS | BIT(O_SIGNER) | BIT(O_INDEX) | BIT(O_LEDGER), 0,
+      "Check every chunk, the trailer and the plaintext hash of an archive (--cert and\n"
+      "--key), its signature, index hash and seal (--signer), or both.\n"
+      "Exit 0: sealed and intact; 1: a defect (named on stderr); 3: recovered after a\n"
+      "crash (every chunk authentic, but the recorder never sealed it); with --signer\n"
+      "4 unsigned, 5 forged, 6 swapped, 7 deleted.", false, cmd_verify },
+    { "verify-log", "", 0, 0, BIT(O_LOG) | BIT(O_TAG) | BIT(O_ANCHOR), BIT(O_LOG),
+      "Check a hash-chained log srtprec writes (DEL1 deletions, SEAL1 seal ledger,\n"
+      "A1 API audit, D2 disclosures): INTACT and its head (exit 0) or BROKEN at a line\n"
+      "(exit 1).", false, cmd_verify_log },
+    { "info", "FILE", 1, 1, ARCHIVE_OPTS, ARCHIVE_OPTS,
+      "Print an archive's call, streams and counts (exit codes as verify).", false, cmd_info },
+    { "export", "FILE OUT", 2, 2,
+      ARCHIVE_OPTS | BIT(O_FORMAT) | BIT(O_STREAM) | BIT(O_FORCE), ARCHIVE_OPTS | BIT(O_FORMAT),
+      "Decrypt an archive to OUT (\"-\" = stdout).  OUT appears only once the whole\n"
+      "archive checked out, and never replaces a file without --force.", false, cmd_export },
+    { "list", "", 0, 0,
+      BIT(O_INDEX) | BIT(O_PARTY) | BIT(O_CALL_ID) | BIT(O_FROM) | BIT(O_TO) | BIT(O_LIMIT),
+      BIT(O_INDEX), "List recordings from the index (opened read-only), oldest first.", true,
+      cmd_list },
+    { "retention", "", 0, 0,
+      BIT(O_INDEX) | BIT(O_LOG) | BIT(O_OLDER) | BIT(O_BEFORE) | BIT(O_DRY_RUN) | BIT(O_SIGNER) |
+          BIT(O_LEDGER) | BIT(O_DIR),
+      BIT(O_INDEX) | BIT(O_LOG),
+      "Delete recordings older than --older-than or --before (one of them), except those\n"
+      "on legal hold, logging each deletion; with --signer, archives that are not\n"
+      "authentic are kept as evidence.", true, cmd_retention },
+    { "hold", "ID on|off", 2, 2, BIT(O_INDEX), BIT(O_INDEX),
+      "Set or clear a recording's legal hold.", false, cmd_hold },
+    { "recover", "", 0, 0, BIT(O_INDEX) | BIT(O_DIR), BIT(O_INDEX) | BIT(O_DIR),
+      "Seal archives a crashed recorder left partial and repair their index rows\n"
+      "(the index is created if missing).", false, cmd_recover },
+};
+
+static const struct cmd *find_cmd(const char *name)
+{
+    for (size_t i = 0; i < SR_ARRAY_LEN(cmds); i++)
+        if (strcmp(cmds[i].name, name) == 0)
+            return &cmds[i];
+    return NULL;
+}
+
+static void main_help(FILE *f)
+{
+    fputs("usage: srtprec COMMAND [OPTION...] [ARG...]\n"
+          "       srtprec COMMAND --help | srtprec --help | srtprec --version\n\n"
+          "Commands:\n", f);
+    for (size_t i = 0; i < SR_ARRAY_LEN(cmds); i++) {
+        fputs("  ", f);
+        synopsis(f, &cmds[i]);
+    }
+    fputs("\nOptions take --name=VALUE or --name VALUE.  Exit status: 0 success, 1 the\n"
+          "archive, index or output has a problem (on stderr), 2 usage, 3 (verify, info)\n"
+          "the archive was recovered after a crash, 4..7 (verify --signer) unsigned,\n"
+          "forged, swapped, deleted.\n", f);
+    fputs(time_help, f);
+}
+
 int main(int argc, char **argv)
 {
+    const struct cmd *c;
     struct opts o;
+    int rc;
 
     log_setup(LOG_LVL_WARN, "srtprec", 0);
-    if (argc < 2 || !parse_opts(argc, argv, &o))
-        return usage();
-    if (strcmp(argv[1], "verify") == 0)
-        return cmd_verify(&o);
-    if (strcmp(argv[1], "verify-log") == 0)
-        return cmd_verify_log(&o);
-    if (strcmp(argv[1], "info") == 0)
-        return cmd_info(&o);
-    if (strcmp(argv[1], "export") == 0)
-        return cmd_export(&o);
-    if (strcmp(argv[1], "list") == 0)
-        return cmd_list(&o);
-    if (strcmp(argv[1], "retention") == 0)
-        return cmd_retention(&o);
-    if (strcmp(argv[1], "hold") == 0)
-        return cmd_hold(&o);
-    if (strcmp(argv[1], "recover") == 0)
-        return cmd_recover(&o);
-    return usage();
+    if (argc < 2)
+        return main_help(stderr), EXIT_USAGE;
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (argc > 2 && strcmp(argv[1], "help") == 0 && (c = find_cmd(argv[2])))
+            return cmd_help(stdout, c), 0;
+        return main_help(stdout), 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return sr_version_print(stdout, "srtprec"), 0;
+    if (!(c = find_cmd(argv[1])))
+        return usage_error(NULL, "unknown command '%s'", argv[1]);
+    rc = parse_opts(c, argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    return c->run(c, &o);
 }

@@ -2,11 +2,16 @@
  *  through storage's API and index it (plus a second index row pointing at
  *  the same file, for pagination).
  *
- *   mkarchive DIR INDEX.db RECIPIENT.crt PACKETS
+ *   mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained]
+ *
+ * chained: as the recorder writes a call whose SRTCP report came before
+ * its audio: a stream with one RTCP packet first, so the audio streams
+ * start a second chain link after a tiny first one.
  *
  * Prints the first id, then the second, one per line. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -30,13 +35,14 @@ int main(int argc, char **argv)
     static struct stor_record rec;
     char id[STOR_ID_HEX], path[4096];
     uint8_t payload[160];
-    unsigned idx[2];
+    unsigned idx[2], rtcp_idx;
+    bool chained = argc == 6 && strcmp(argv[5], "chained") == 0;
     uint64_t n, start = 1767323045000000ull; /* 2026-01-02T03:04:05Z */
     struct stat st;
     enum sr_err err;
 
-    if (argc != 5 || !slice_to_u64(slice_cstr(argv[4]), 100000, &n)) {
-        fprintf(stderr, "usage: mkarchive DIR INDEX.db RECIPIENT.crt PACKETS\n");
+    if ((argc != 5 && !chained) || !slice_to_u64(slice_cstr(argv[4]), 100000, &n)) {
+        fprintf(stderr, "usage: mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained]\n");
         return 2;
     }
     recips[0] = argv[3];
@@ -54,6 +60,21 @@ int main(int argc, char **argv)
     err = stor_writer_open(&w, &wc, &call, id);
     if (err)
         return fail("writer open", err);
+    if (chained) {
+        /* An RTCP receiver report (RFC 3550 6.4.2, no report blocks). */
+        static const uint8_t rr[8] = { 0x80, 201, 0, 1, 0, 0, 0x20, 0x01 };
+        struct stor_stream_info si = { .ssrc = 0x2001, .payload_type = 0, .clock_rate = 8000,
+                                       .direction = STOR_DIR_RECV };
+        struct stor_pkt p = { .arrival_wall_us = start, .payload = rr, .payload_len = 8 };
+        snprintf(si.codec, sizeof(si.codec), "rtcp");
+        snprintf(si.label, sizeof(si.label), "s0/rtcp");
+        if ((err = stor_writer_add_stream(w, &si, &rtcp_idx)) ||
+            (err = stor_writer_packet(w, rtcp_idx, &p))) {
+            stor_writer_abandon(w);
+            return fail("rtcp stream", err);
+        }
+        counts.packets++;
+    }
     for (unsigned s = 0; s < 2; s++) {
         struct stor_stream_info si = { 0 };
         si.ssrc = 0x1000 + s;
@@ -85,7 +106,7 @@ int main(int argc, char **argv)
             }
         }
     }
-    counts.packets = 2 * n;
+    counts.packets += 2 * n;
     err = stor_writer_close(w, &counts, path, sizeof(path));
     if (err)
         return fail("writer close", err);
@@ -100,8 +121,8 @@ int main(int argc, char **argv)
     rec.state = STOR_STATE_COMPLETE;
     rec.end_wall_us = start + 20000 * n;
     rec.bytes = (uint64_t)st.st_size;
-    rec.packets = 2 * n;
-    rec.n_streams = 2;
+    rec.packets = counts.packets;
+    rec.n_streams = chained ? 3 : 2;
     snprintf(rec.path, sizeof(rec.path), "%s", path);
     err = stor_index_put(ix, &rec);
     if (!err) {

@@ -1,4 +1,4 @@
-/** @file test_common.c  slice, base64, hex, buf and conf: hostile inputs included. */
+/** @file test_common.c  slice, base64, hex, buf, conf and time parsing: hostile inputs included. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,9 +124,12 @@ static void test_conf(void)
     char why[256];
     char over[] = "--port=6000", bad[] = "--nope=1", badv[] = "--port=70000";
 
-    tap_ok(load("[t]\nname = rec\nlab = yes\n[other]\nzzz=1\n", 0, NULL, &c, why) == SR_OK &&
+    tap_ok(load("[t]\nname = rec\nlab = yes\n[api]\nzzz=1\n", 0, NULL, &c, why) == SR_OK &&
                strcmp(c.name, "rec") == 0 && c.port == 5061 && c.lab,
-           "file values, defaults, foreign section ignored");
+           "file values, defaults, another daemon's section ignored");
+    tap_ok(load("[t]\nname = rec\n; note\n\n[recoder]\nzzz=1\n", 0, NULL, &c, why) == SR_EINVAL &&
+               strstr(why, ":5: unknown section [recoder]"),
+           "misspelt section refused with its line: %s", why);
     tap_ok(load("[t]\nport=1\n", 1, (char *[]){ over }, &c, why) == SR_OK && c.port == 6000,
            "command line overrides file");
     tap_ok(load("[t]\nbogus = 1\n", 0, NULL, &c, why) == SR_EINVAL && strstr(why, "bogus"),
@@ -179,6 +182,67 @@ static void test_wall_parse(void)
     }
 }
 
+static void test_time_parse(void)
+{
+    static const struct {
+        const char *s;
+        unsigned long long us;
+    } good[] = {
+        { "0", 0 },
+        { "1767323045", 1767323045000000ull },
+        { "1970-01-01T00:00:00Z", 0 },
+        { "2026-01-02T03:04:05Z", 1767323045000000ull },
+        { "2026-01-02t03:04:05z", 1767323045000000ull },
+        { "2026-01-02T04:04:05+01:00", 1767323045000000ull },
+        { "2026-01-02T02:34:05-00:30", 1767323045000000ull },
+        { "2026-01-02T03:04:05.5Z", 1767323045500000ull },
+        { "2026-01-02T03:04:05.123456789Z", 1767323045123456ull },
+        { "2024-02-29T00:00:00Z", 1709164800000000ull },
+        { "2000-02-29T00:00:00Z", 951782400000000ull },
+        { "9999-12-31T23:59:59Z", 253402300799000000ull },
+    };
+    static const char *const bad[] = {
+        "", "-1", "+5", "2023-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+        "2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-32T00:00:00Z",
+        "2026-01-01 00:00:00Z", "2026-1-01T00:00:00Z", "2026-01-01T00:00Z",
+        "2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00+01:60", "2026-01-01T00:00:00Zjunk",
+        "1970-01-01T00:00:00+00:01", "12:00", "1.5", "0x10",
+        "2026-01-01T00:00:00.123456789012345678901234567890Z", "2026-12-02T", "2026-12-02Z",
+        "2026-12-0", "2026-12-02 ", "1764669600000000", "2026-02-29", "1969-12-31",
+    };
+    static const struct {
+        const char *s;
+        unsigned long long first, last;
+    } dates[] = {
+        { "2026-12-02", 1796169600000000ull, 1796255999999999ull },
+        { "1970-01-01", 0, 86399999999ull },
+        { "2024-02-29", 1709164800000000ull, 1709251199999999ull },
+    };
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        uint64_t us = 1;
+        size_t n = strlen(good[i].s);
+        bool ok = sr_time_parse(slice_of(guard_copy(good[i].s, n), n), SR_TIME_LAST, &us);
+        tap_ok(ok && us == good[i].us, "time '%s' = %llu (got %llu)", good[i].s, good[i].us,
+               (unsigned long long)us);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        uint64_t us;
+        size_t n = strlen(bad[i]);
+        tap_ok(!sr_time_parse(slice_of(guard_copy(bad[i], n), n), SR_TIME_FIRST, &us),
+               "time '%s' refused", bad[i]);
+    }
+    for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++) {
+        uint64_t a = 1, b = 1;
+        size_t n = strlen(dates[i].s);
+        bool ok = sr_time_parse(slice_of(guard_copy(dates[i].s, n), n), SR_TIME_FIRST, &a) &&
+                  sr_time_parse(slice_of(guard_copy(dates[i].s, n), n), SR_TIME_LAST, &b);
+        tap_ok(ok && a == dates[i].first && b == dates[i].last,
+               "date '%s' = [%llu, %llu] (got [%llu, %llu])", dates[i].s, dates[i].first,
+               dates[i].last, (unsigned long long)a, (unsigned long long)b);
+    }
+}
+
 int main(void)
 {
     test_wall_parse();
@@ -187,6 +251,7 @@ int main(void)
     test_hex();
     test_buf();
     test_conf();
+    test_time_parse();
     tap_ok(strcmp(sr_strerror(SR_EAUTH), "authentication failed") == 0, "strerror");
     return tap_done();
 }

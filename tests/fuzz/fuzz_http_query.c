@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api_priv.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     (void)api_query_parse(in, API_ROUTE_LIST, &q, &e);
-    (void)api_time_parse(in, &us);
+    (void)sr_time_parse(in, SR_TIME_FIRST, &us);
+    (void)sr_time_parse(in, SR_TIME_LAST, &us);
     free(copy);
     return 0;
 }

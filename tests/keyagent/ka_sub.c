@@ -248,7 +248,7 @@ int main(int argc, char **argv)
     tc.cert_file = opt.cert;
     tc.key_file = opt.key;
     tc.ca_file = opt.ca;
-    if (sipev_tls_ctx_create(&ctx, &tc) != SR_OK)
+    if (sipev_tls_ctx_create(&ctx, &tc, NULL, 0) != SR_OK)
         return fail("TLS context");
     sa.sin_port = htons((uint16_t)strtoul(opt.port, NULL, 10));
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -129,7 +129,7 @@ static SSL_CTX *ctx_for(const char *cert, const char *key, bool server)
     snprintf(c, sizeof(c), "%s/%s", dir, cert);
     snprintf(k, sizeof(k), "%s/%s", dir, key);
     snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
-    if (sipev_tls_ctx_create(&ctx, &cfg) != SR_OK)
+    if (sipev_tls_ctx_create(&ctx, &cfg, NULL, 0) != SR_OK)
         return NULL;
     return ctx;
 }
@@ -486,6 +486,40 @@ static void plain_tcp_keepalive(void)
     close(cfd);
 }
 
+/* Each set-up failure names its part, its file and OpenSSL's reason. */
+static void tls_errors_named(void)
+{
+    static const struct {
+        const char *cert, *key, *ca, *crl, *starts, *has;
+    } cases[] = {
+        { "nonexistent.crt", "srv.key", "ca.crt", "", "certificate ", "No such file" },
+        { "srv.key", "srv.key", "ca.crt", "", "certificate ", "(PEM routines)" },
+        { "srv.crt", "nonexistent.key", "ca.crt", "", "key ", "No such file" },
+        { "srv.crt", "srv.crt", "ca.crt", "", "key ", "PEM lib" },
+        { "srv.crt", "cli.key", "ca.crt", "", "key does not match certificate ", "mismatch" },
+        { "srv.crt", "srv.key", "nonexistent.crt", "", "CA ", "No such file" },
+        { "srv.crt", "srv.key", "srv.key", "", "CA ", "" },
+        { "srv.crt", "srv.key", "ca.crt", "nonexistent.crl", "CRL ", "No such file" },
+    };
+    char c[600], k[600], a[600], r[600], why[512];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sipev_tls_cfg cfg = { c, k, a, cases[i].crl[0] ? r : NULL, true };
+        SSL_CTX *ctx = NULL;
+        enum sr_err err;
+        snprintf(c, sizeof(c), "%s/%s", dir, cases[i].cert);
+        snprintf(k, sizeof(k), "%s/%s", dir, cases[i].key);
+        snprintf(a, sizeof(a), "%s/%s", dir, cases[i].ca);
+        snprintf(r, sizeof(r), "%s/%s", dir, cases[i].crl);
+        err = sipev_tls_ctx_create(&ctx, &cfg, why, sizeof(why));
+        tap_ok(err != SR_OK && !ctx && strncmp(why, cases[i].starts, strlen(cases[i].starts)) == 0 &&
+                   strstr(why, strrchr(cfg.crl_file ? r : i >= 5 ? a : i >= 2 ? k : c, '/')) &&
+                   strstr(why, cases[i].has),
+               "%s%s fails naming it: %s", cases[i].starts, cases[i].has, why);
+        SSL_CTX_free(ctx);
+    }
+}
+
 int main(void)
 {
     SSL_CTX *srv_ctx, *cli_ctx, *rog_ctx, *nocert_ctx;
@@ -509,9 +543,10 @@ int main(void)
         struct sipev_tls_cfg bad = { .cert_file = "/nonexistent", .key_file = "/nonexistent",
                                      .ca_file = "/nonexistent" };
         SSL_CTX *c = NULL;
-        tap_ok(sipev_tls_ctx_create(&c, &bad) != SR_OK && c == NULL, "missing files refused");
-        tap_ok(sipev_tls_ctx_create(&c, NULL) == SR_EINVAL, "NULL cfg refused");
+        tap_ok(sipev_tls_ctx_create(&c, &bad, NULL, 0) != SR_OK && c == NULL, "missing files refused");
+        tap_ok(sipev_tls_ctx_create(&c, NULL, NULL, 0) == SR_EINVAL, "NULL cfg refused");
     }
+    tls_errors_named();
     /* A client with no certificate at all, verifying the server properly. */
     nocert_ctx = SSL_CTX_new(TLS_client_method());
     snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
