@@ -379,13 +379,202 @@ enum sr_err stor_export_wav_stream(const char *path, const char *cert_file, cons
     return export_wav(path, cert_file, key_file, true, stream_idx, out, arg, why);
 }
 
-enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char *key_file,
-                            stor_write_fn *out, void *arg, const char **why)
+/* ------------------------------------------------------------------- Ogg */
+
+/* The archive's packets again, as one chain link: every BOS page first,
+ * then each stream's Info and Tags page, then the packet records in file
+ * order, then one EOS page per stream (docs/archive-format.md, "Ogg
+ * export").  The archive itself chains (a stream added after data ends the
+ * link), which RFC 3533 allows but stock tools handle badly: oggz-validate
+ * 1.1.1 drops the writer it re-muxes into at each chain end and, when the
+ * first link ends inside its first 1 KiB read (an SRTCP report before the
+ * audio), has written nothing and reports "File contains no Ogg packets".
+ * Two passes, as for WAV: the first learns every stream and where it
+ * starts, the second writes. */
+struct ostream {
+    bool used;        /* exported (all, or the one asked for) */
+    bool have_first;
+    uint64_t first_arrival, first_ts;
+    int64_t granule;
+    struct stor_stream_info info;
+    ogg_stream_state os;
+    bool os_live;
+    int64_t packetno;
+};
+
+struct ogg_out {
+    stor_write_fn *out;
+    void *arg;
+    struct ostream *st;
+    size_t n;
+    uint64_t origin;  /* the earliest first arrival over all streams */
+    uint8_t *rec;     /* one packet record: header + payload */
+};
+
+static enum sr_err ost_sync(struct ogg_out *o, const struct stor_reader *r, bool one,
+                            unsigned only)
 {
-    struct stor_reader *r;
+    size_t n = stor_reader_n_streams(r);
+    struct ostream *ns;
+
+    if (n <= o->n)
+        return SR_OK;
+    ns = realloc(o->st, n * sizeof(*ns));
+    if (!ns)
+        return SR_ENOMEM;
+    for (size_t i = o->n; i < n; i++) {
+        memset(&ns[i], 0, sizeof(ns[i]));
+        ns[i].info = *stor_reader_stream(r, i);
+        ns[i].used = !one || i == only;
+    }
+    o->st = ns;
+    o->n = n;
+    return SR_OK;
+}
+
+static enum sr_err ogg_pass1(struct ogg_out *o, struct stor_reader *r, bool one, unsigned only,
+                             const char **why)
+{
+    struct stor_pkt p;
+    unsigned idx;
+    enum sr_err err;
+
+    while ((err = stor_reader_next(r, &idx, &p, why)) == SR_OK) {
+        struct ostream *s;
+        if ((err = ost_sync(o, r, one, only)))
+            return err;
+        s = &o->st[idx];
+        if (!s->have_first) {
+            s->have_first = true;
+            s->first_arrival = p.arrival_wall_us;
+            s->first_ts = p.ext_ts;
+        }
+    }
+    if (err != SR_ECLOSED)
+        return err;
+    if ((err = ost_sync(o, r, one, only)))
+        return err;
+    if (one && only >= o->n) {
+        *why = "no such stream";
+        return SR_ENOTFOUND;
+    }
+    o->origin = UINT64_MAX;
+    for (size_t i = 0; i < o->n; i++)
+        if (o->st[i].have_first && o->st[i].first_arrival < o->origin)
+            o->origin = o->st[i].first_arrival;
+    return SR_OK;
+}
+
+static enum sr_err ost_pages(struct ogg_out *o, struct ostream *s, bool flush)
+{
+    ogg_page og;
+
+    while (flush ? ogg_stream_flush(&s->os, &og) : ogg_stream_pageout(&s->os, &og))
+        if (!o->out(og.header, (size_t)og.header_len, o->arg) ||
+            !o->out(og.body, (size_t)og.body_len, o->arg))
+            return SR_EIO;
+    return SR_OK;
+}
+
+static enum sr_err ost_packet(struct ostream *s, const uint8_t *d, size_t len, bool bos,
+                              bool eos, int64_t granule)
+{
+    ogg_packet op = {
+        .packet = (unsigned char *)(uintptr_t)d, /* libogg copies; never writes */
+        .bytes = (long)len,
+        .b_o_s = bos,
+        .e_o_s = eos,
+        .granulepos = granule,
+        .packetno = s->packetno++,
+    };
+    return ogg_stream_packetin(&s->os, &op) == 0 ? SR_OK : SR_ENOMEM;
+}
+
+/* As the writer computes it (writer.c granule_of): media time in the
+ * stream's clock units since the origin, never decreasing. */
+static int64_t ost_granule(const struct ogg_out *o, struct ostream *s, const struct stor_pkt *p)
+{
+    uint64_t rate = s->info.clock_rate ? s->info.clock_rate : 8000;
+    uint64_t off = s->first_arrival > o->origin ? s->first_arrival - o->origin : 0;
+    uint64_t delta = p->ext_ts > s->first_ts ? p->ext_ts - s->first_ts : 0;
+    int64_t g;
+
+    if (off > 1000000ull * 86400 * 366)
+        off = 1000000ull * 86400 * 366;
+    if (delta > (1ull << 52))
+        delta = 1ull << 52;
+    g = (int64_t)(off / 1000000 * rate + off % 1000000 * rate / 1000000) + (int64_t)delta;
+    if (g > s->granule)
+        s->granule = g;
+    return s->granule;
+}
+
+static enum sr_err ogg_headers(struct ogg_out *o)
+{
+    uint8_t id[STOR_OGG_ID_LEN], info[STOR_OGG_INFO_MAX], tags[STOR_OGG_TAGS_MAX];
+    size_t tlen = stor_ogg_tags_encode(tags);
+    enum sr_err err;
+
+    /* Serials: the stream number above a fixed base, distinct in the link. */
+    for (size_t i = 0; i < o->n; i++) {
+        struct ostream *s = &o->st[i];
+        if (!s->used)
+            continue;
+        if (ogg_stream_init(&s->os, (int)(0x53524543 + i)) != 0)
+            return SR_ENOMEM;
+        s->os_live = true;
+        stor_ogg_id_encode(id, (unsigned)i, false);
+        if ((err = ost_packet(s, id, sizeof(id), true, false, 0)) || (err = ost_pages(o, s, true)))
+            return err;
+    }
+    for (size_t i = 0; i < o->n; i++) {
+        struct ostream *s = &o->st[i];
+        if (!s->used)
+            continue;
+        if ((err = ost_packet(s, info, stor_ogg_info_encode(info, &s->info), false, false, 0)) ||
+            (err = ost_packet(s, tags, tlen, false, false, 0)) || (err = ost_pages(o, s, true)))
+            return err;
+    }
+    return SR_OK;
+}
+
+static enum sr_err ogg_pass2(struct ogg_out *o, struct stor_reader *r, const char **why)
+{
+    struct stor_pkt p;
+    unsigned idx;
+    enum sr_err err;
+
+    if ((err = ogg_headers(o)))
+        return err;
+    while ((err = stor_reader_next(r, &idx, &p, why)) == SR_OK) {
+        struct ostream *s = idx < o->n ? &o->st[idx] : NULL;
+        if (!s || !s->used)
+            continue;
+        stor_ogg_pkt_encode(o->rec, &p);
+        memcpy(o->rec + STOR_PKT_HDR_LEN, p.payload, p.payload_len);
+        if ((err = ost_packet(s, o->rec, STOR_PKT_HDR_LEN + p.payload_len, false, false,
+                              ost_granule(o, s, &p))) ||
+            (err = ost_pages(o, s, false)))
+            return err;
+    }
+    if (err != SR_ECLOSED)
+        return err;
+    for (size_t i = 0; i < o->n; i++) {
+        struct ostream *s = &o->st[i];
+        if (s->used && ((err = ost_packet(s, NULL, 0, false, true, s->granule)) ||
+                        (err = ost_pages(o, s, true))))
+            return err;
+    }
+    return SR_OK;
+}
+
+static enum sr_err export_ogg(const char *path, const char *cert_file, const char *key_file,
+                              bool one, unsigned stream_idx, stor_write_fn *out, void *arg,
+                              const char **why)
+{
+    struct ogg_out o = { .out = out, .arg = arg };
+    struct stor_reader *r = NULL;
     const char *w = NULL, *dummy;
-    const uint8_t *pt;
-    size_t len;
     enum sr_err err;
 
     if (!why)
@@ -393,116 +582,44 @@ enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char 
     *why = NULL;
     if (!out)
         return SR_EINVAL;
-    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w))) {
-        *why = w;
-        return err;
-    }
-    while ((err = stor_reader_next_plain(r, &pt, &len, &w)) == SR_OK) {
-        bool ok = out(pt, len, arg);
-        sr_wipe((void *)(uintptr_t)pt, len);
-        if (!ok) {
-            err = SR_EIO;
-            w = "output aborted";
-            break;
-        }
-    }
-    if (err == SR_ECLOSED)
-        err = SR_OK;
+    if (!(o.rec = malloc(STOR_PKT_HDR_LEN + STOR_MAX_PAYLOAD)))
+        return SR_ENOMEM;
+    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w)))
+        goto out;
+    /* Pass 1 only measures; pass 2 runs every check on the same bytes, and
+     * what it writes counts only once it returns SR_OK (stor.h). */
+    stor_reader_first_pass(r);
+    if ((err = ogg_pass1(&o, r, one, stream_idx, &w)))
+        goto out;
+    stor_reader_close(r);
+    r = NULL;
+    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w)))
+        goto out;
+    err = ogg_pass2(&o, r, &w);
+out:
     if (err)
         *why = why_static(err, w, r);
     stor_reader_close(r);
+    for (size_t i = 0; i < o.n; i++)
+        if (o.st[i].os_live)
+            ogg_stream_clear(&o.st[i].os);
+    sr_wipe(o.rec, STOR_PKT_HDR_LEN + STOR_MAX_PAYLOAD);
+    free(o.rec);
+    free(o.st);
     return err;
 }
 
-/* Pages of stream stream_idx alone: a BOS page holds only the ID header
- * (docs/archive-format.md), which names the stream a serial carries in its
- * chain link; every page of that serial is copied unchanged (sequence
- * numbers and CRCs stay valid), so each link keeps one logical stream. */
-struct ogg_pick {
-    stor_write_fn *out;
-    void *arg;
-    unsigned want;
-    bool found, live;
-    int serial;
-    ogg_sync_state oy;
-};
-
-static enum sr_err pick_pages(struct ogg_pick *k, const uint8_t *pt, size_t len)
+enum sr_err stor_export_ogg(const char *path, const char *cert_file, const char *key_file,
+                            stor_write_fn *out, void *arg, const char **why)
 {
-    ogg_page og;
-    char *buf;
-    int rc;
-
-    if (len > INT32_MAX || !(buf = ogg_sync_buffer(&k->oy, (long)len)))
-        return SR_ENOMEM;
-    memcpy(buf, pt, len);
-    if (ogg_sync_wrote(&k->oy, (long)len) != 0)
-        return SR_ENOMEM;
-    while ((rc = ogg_sync_pageout(&k->oy, &og)) != 0) {
-        if (rc < 0)
-            return SR_EPARSE; /* the reader's own page checks already passed these bytes */
-        if (ogg_page_bos(&og)) {
-            unsigned idx;
-            bool cont;
-            if (og.body_len == STOR_OGG_ID_LEN &&
-                stor_ogg_id_parse(og.body, STOR_OGG_ID_LEN, &idx, &cont) == SR_OK &&
-                idx == k->want) {
-                k->serial = ogg_page_serialno(&og);
-                k->live = k->found = true;
-            }
-        }
-        if (!k->live || ogg_page_serialno(&og) != k->serial)
-            continue;
-        if (!k->out(og.header, (size_t)og.header_len, k->arg) ||
-            !k->out(og.body, (size_t)og.body_len, k->arg))
-            return SR_EIO;
-        if (ogg_page_eos(&og))
-            k->live = false;
-    }
-    return SR_OK;
+    return export_ogg(path, cert_file, key_file, false, 0, out, arg, why);
 }
 
 enum sr_err stor_export_ogg_stream(const char *path, const char *cert_file, const char *key_file,
                                    unsigned stream_idx, stor_write_fn *out, void *arg,
                                    const char **why)
 {
-    struct ogg_pick k = { .out = out, .arg = arg, .want = stream_idx };
-    struct stor_reader *r;
-    const char *w = NULL, *dummy;
-    const uint8_t *pt;
-    size_t len;
-    enum sr_err err;
-
-    if (!why)
-        why = &dummy;
-    *why = NULL;
-    if (!out)
-        return SR_EINVAL;
-    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w))) {
-        *why = w;
-        return err;
-    }
-    ogg_sync_init(&k.oy);
-    while ((err = stor_reader_next_plain(r, &pt, &len, &w)) == SR_OK) {
-        err = pick_pages(&k, pt, len);
-        sr_wipe((void *)(uintptr_t)pt, len);
-        if (err) {
-            w = err == SR_EIO ? "output aborted" : "Ogg paging failed";
-            break;
-        }
-    }
-    if (err == SR_ECLOSED)
-        err = k.found ? SR_OK : SR_ENOTFOUND;
-    if (err == SR_ENOTFOUND)
-        w = "no such stream";
-    if (err)
-        *why = why_static(err, w, r);
-    /* libogg's buffer held plaintext too. */
-    if (k.oy.data)
-        sr_wipe(k.oy.data, (size_t)k.oy.storage);
-    ogg_sync_clear(&k.oy);
-    stor_reader_close(r);
-    return err;
+    return export_ogg(path, cert_file, key_file, true, stream_idx, out, arg, why);
 }
 
 /* ------------------------------------------------------------------ Opus */

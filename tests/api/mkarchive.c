@@ -2,11 +2,13 @@
  *  through storage's API and index it (plus a second index row pointing at
  *  the same file, for pagination).
  *
- *   mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained]
+ *   mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained] [opus=SRC.opus]
  *
  * chained: as the recorder writes a call whose SRTCP report came before
  * its audio: a stream with one RTCP packet first, so the audio streams
  * start a second chain link after a tiny first one.
+ * opus=SRC.opus: one Opus stream instead (48 kHz, send), its RTP payloads
+ * the audio packets of SRC (an Ogg Opus file, from ffmpeg), at most PACKETS.
  *
  * Prints the first id, then the second, one per line. */
 #include <stdio.h>
@@ -14,6 +16,8 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <ogg/ogg.h>
 
 #include "slice.h"
 #include "stor.h"
@@ -36,14 +40,35 @@ int main(int argc, char **argv)
     char id[STOR_ID_HEX], path[4096];
     uint8_t payload[160];
     unsigned idx[2], rtcp_idx;
-    bool chained = argc == 6 && strcmp(argv[5], "chained") == 0;
+    bool chained = false;
+    const char *opus_src = NULL;
+    FILE *opus_f = NULL;
+    ogg_sync_state oy;
+    ogg_stream_state os;
+    bool os_live = false;
+    unsigned n_audio = 2;
     uint64_t n, start = 1767323045000000ull; /* 2026-01-02T03:04:05Z */
     struct stat st;
     enum sr_err err;
 
-    if ((argc != 5 && !chained) || !slice_to_u64(slice_cstr(argv[4]), 100000, &n)) {
-        fprintf(stderr, "usage: mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained]\n");
+    for (int i = 5; i < argc; i++) {
+        if (strcmp(argv[i], "chained") == 0)
+            chained = true;
+        else if (strncmp(argv[i], "opus=", 5) == 0)
+            opus_src = argv[i] + 5;
+        else
+            argc = 0;
+    }
+    if (argc < 5 || !slice_to_u64(slice_cstr(argv[4]), 100000, &n)) {
+        fprintf(stderr,
+                "usage: mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained] [opus=SRC.opus]\n");
         return 2;
+    }
+    if (opus_src) {
+        if (!(opus_f = fopen(opus_src, "rb")))
+            return fail(opus_src, SR_EIO);
+        ogg_sync_init(&oy);
+        n_audio = 1;
     }
     recips[0] = argv[3];
     wc.dir = argv[1];
@@ -75,12 +100,12 @@ int main(int argc, char **argv)
         }
         counts.packets++;
     }
-    for (unsigned s = 0; s < 2; s++) {
+    for (unsigned s = 0; s < n_audio; s++) {
         struct stor_stream_info si = { 0 };
         si.ssrc = 0x1000 + s;
-        si.payload_type = 0;
-        snprintf(si.codec, sizeof(si.codec), "PCMU");
-        si.clock_rate = 8000;
+        si.payload_type = opus_src ? 111 : 0;
+        snprintf(si.codec, sizeof(si.codec), opus_src ? "opus" : "PCMU");
+        si.clock_rate = opus_src ? 48000 : 8000;
         si.direction = s == 0 ? STOR_DIR_SEND : STOR_DIR_RECV;
         snprintf(si.label, sizeof(si.label), "s%u", s);
         err = stor_writer_add_stream(w, &si, &idx[s]);
@@ -88,6 +113,41 @@ int main(int argc, char **argv)
             stor_writer_abandon(w);
             return fail("add stream", err);
         }
+    }
+    for (uint64_t i = 0; i < n && opus_f; ) {
+        /* The source's audio packets (not OpusHead, OpusTags), one per RTP packet. */
+        ogg_page og;
+        ogg_packet op;
+        char *buf = ogg_sync_buffer(&oy, 4096);
+        size_t got = fread(buf, 1, 4096, opus_f);
+        if (!got)
+            break;
+        ogg_sync_wrote(&oy, (long)got);
+        while (i < n && ogg_sync_pageout(&oy, &og) == 1) {
+            if (!os_live && ogg_stream_init(&os, ogg_page_serialno(&og)) == 0)
+                os_live = true;
+            ogg_stream_pagein(&os, &og);
+            while (i < n && ogg_stream_packetout(&os, &op) == 1) {
+                struct stor_pkt p = { .seq = (uint16_t)(1000 + i), .ext_seq = 1000 + i,
+                                      .ext_ts = 960 * i, .arrival_wall_us = start + 20000 * i,
+                                      .payload = op.packet, .payload_len = (size_t)op.bytes };
+                if (op.packetno < 2 || op.bytes == 0)
+                    continue;
+                if ((err = stor_writer_packet(w, idx[0], &p))) {
+                    stor_writer_abandon(w);
+                    return fail("packet", err);
+                }
+                counts.packets++;
+                i++;
+            }
+        }
+    }
+    if (opus_f) {
+        if (os_live)
+            ogg_stream_clear(&os);
+        ogg_sync_clear(&oy);
+        fclose(opus_f);
+        n = 0; /* the PCMU loop below writes nothing */
     }
     for (uint64_t i = 0; i < n; i++) {
         for (unsigned s = 0; s < 2; s++) {
@@ -119,10 +179,10 @@ int main(int argc, char **argv)
     memcpy(rec.id, id, sizeof(rec.id));
     rec.call = call;
     rec.state = STOR_STATE_COMPLETE;
-    rec.end_wall_us = start + 20000 * n;
+    rec.end_wall_us = start + 20000 * (counts.packets / n_audio);
     rec.bytes = (uint64_t)st.st_size;
     rec.packets = counts.packets;
-    rec.n_streams = chained ? 3 : 2;
+    rec.n_streams = (chained ? 1 : 0) + n_audio;
     snprintf(rec.path, sizeof(rec.path), "%s", path);
     err = stor_index_put(ix, &rec);
     if (!err) {
