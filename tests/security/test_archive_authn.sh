@@ -142,7 +142,7 @@ sqlite3 "$run/index.sqlite" "delete from recordings where id in ('$p', 'ffffffff
 
 # Retention keeps a forged archive as evidence, deletes the authentic one.
 cp "$run/forger/$(head -n 1 "$run/forger/ids").srec" "$B"
-"$srtprec" retention --index="$run/index.sqlite" --log="$run/deletions.log" --before=99999999999999999 \
+"$srtprec" retention --index="$run/index.sqlite" --log="$run/deletions.log" --before=9999-12-31 \
     --signer="$pki/signer.crt" >"$run/ret.out" 2>&1
 cat "$run/ret.out" | diag
 grep -q "deleted 1 recordings, 0 on legal hold kept, 0 archive files already missing, 1 not authentic kept" "$run/ret.out" &&
