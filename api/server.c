@@ -490,6 +490,31 @@ static enum MHD_Result route_meta(struct MHD_Connection *c, struct api_req *rq)
     return ret;
 }
 
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+/* RFC 9110 8.6 lets a 304 carry Content-Length only as the 200's length;
+ * libmicrohttpd 0.9.75 writes "Content-Length: 0" for any response of known
+ * size (a second one if we add ours, even with
+ * MHD_RF_INSANITY_HEADER_CONTENT_LENGTH) and chunked framing for one of
+ * unknown size.  Unknown size in HTTP/1.0-compatible mode sends neither
+ * (the status line stays HTTP/1.1); the price is that MHD closes the
+ * connection after the 304. */
+static struct MHD_Response *not_modified_response(void)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, no_body,
+                                                               NULL, NULL);
+
+    if (r && MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT, MHD_RO_END) !=
+                 MHD_YES) {
+        MHD_destroy_response(r);
+        r = NULL;
+    }
+    return r;
+}
+
 /* Conditional and partial GET of the archive (RFC 9110 sections 13 and 14).
  * The ETag is "<id>-<size>": an archive never changes once complete, and a
  * recovered or rewritten one changes size, so this is a strong validator. */
@@ -578,7 +603,7 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
         goto out;
     }
     if (status == MHD_HTTP_NOT_MODIFIED) {
-        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        resp = not_modified_response();
         len = 0;
     } else {
         if (status == MHD_HTTP_OK)

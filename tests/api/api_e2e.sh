@@ -242,11 +242,11 @@ rc=$?
 [ "$rc" != 0 ]
 ok $? "TLS 1.2 ECDHE-ECDSA-AES128-SHA (CBC, SHA-1) refused (curl exit $rc)"
 for suite in ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-ECDSA-CHACHA20-POLY1305; do
-    code=$(req --tls-max 1.2 --ciphers "$suite" "$base/healthz")
+    code=$(req --tls-max 1.2 --ciphers "$suite" "$base/livez")
     [ "$code" = 200 ]
     ok $? "TLS 1.2 $suite accepted ($code)"
 done
-code=$(req --tlsv1.3 "$base/healthz")
+code=$(req --tlsv1.3 "$base/livez")
 [ "$code" = 200 ]
 ok $? "TLS 1.3 accepted ($code)"
 
@@ -305,6 +305,8 @@ ok $? "Range with a current If-Range: 206 ($code)"
 code=$(req -H "$(auth "$tok_archivist")" -H "If-None-Match: \"x\", $etag" "$base/v1/recordings/$id/archive")
 [ "$code" = 304 ] && [ ! -s "$tmp/body" ] && grep -qi "^ETag: $etag" "$tmp/headers"
 ok $? "If-None-Match with the ETag: 304, no body ($code)"
+! grep -qi "^Content-Length:\|^Transfer-Encoding:" "$tmp/headers"
+ok $? "the 304 carries neither Content-Length nor Transfer-Encoding (RFC 9110 8.6, 15.4.5)" || diag <"$tmp/headers"
 
 code=$(req -H "$(auth "$tok_archivist")" -H 'If-None-Match: "other"' "$base/v1/recordings/$id/archive")
 [ "$code" = 200 ]
