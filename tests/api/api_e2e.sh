@@ -237,7 +237,7 @@ ok $? "TLS 1.2 accepted ($code)"
 # TLS 1.2: ECDHE with AEAD only (issue 13): CBC/SHA-1 refused, GCM and
 # ChaCha20-Poly1305 taken; TLS 1.3 taken.
 curl -sS --max-time 10 --cacert "$tmp/pki/ca.crt" --tls-max 1.2 --ciphers ECDHE-ECDSA-AES128-SHA \
-    -o /dev/null "$base/healthz" 2>/dev/null
+    -o /dev/null "$base/livez" 2>/dev/null
 rc=$?
 [ "$rc" != 0 ]
 ok $? "TLS 1.2 ECDHE-ECDSA-AES128-SHA (CBC, SHA-1) refused (curl exit $rc)"
