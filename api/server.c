@@ -414,7 +414,7 @@ static bool authentic(struct MHD_Connection *c, struct api_req *rq, const struct
                       const char *path, enum MHD_Result *ret)
 {
     struct stor_check_cfg cc = { rq->srv->cfg.archive_signer, rq->id, rec->sha256,
-                                 rq->srv->cfg.seal_ledger };
+                                 rq->srv->cfg.seal_ledger, NULL };
     char msg[768], esc[1024];
     enum stor_authn a;
 

@@ -62,7 +62,7 @@ static bool archive_path(const struct stor_retention_cfg *cfg, const struct stor
 static bool may_delete(const struct stor_retention_cfg *cfg, const struct stor_record *r,
                        const char *path, const char **authn, struct stor_retention_stats *st)
 {
-    struct stor_check_cfg cc = { cfg->signer_pub, r->id, r->sha256, cfg->ledger };
+    struct stor_check_cfg cc = { cfg->signer_pub, r->id, r->sha256, cfg->ledger, NULL };
     char msg[768];
     enum stor_authn a;
 

@@ -360,6 +360,37 @@ enum sr_err stor_ledger_find(const char *ledger, const char *id_hex, const char 
     return SR_OK;
 }
 
+enum sr_err stor_ledger_each(const char *ledger, stor_seal_fn *fn, void *arg, const char **why)
+{
+    struct chainlog_verdict v;
+    char line[CHAINLOG_LINE_MAX + 1];
+    enum sr_err err = chainlog_verify(ledger, STOR_LEDGER_TAG, NULL, &v);
+    FILE *f;
+
+    if (err) {
+        *why = v.why && *v.why ? v.why : "cannot read the seal ledger";
+        return err;
+    }
+    f = fopen(ledger, "r");
+    if (!f) {
+        *why = "cannot read the seal ledger";
+        return SR_EIO;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        struct chainlog_record r;
+        const char *pw;
+        char id[STOR_ID_HEX], sha[65];
+        size_t n = strlen(line);
+        if (n && line[n - 1] == '\n')
+            line[--n] = 0;
+        if (chainlog_line_parse(slice_of(line, n), &r, &pw) && field(&r, "id", id, sizeof(id)) &&
+            field(&r, "sha256", sha, sizeof(sha)) && !fn(id, sha, arg))
+            break;
+    }
+    fclose(f);
+    return SR_OK;
+}
+
 const char *stor_authn_name(enum stor_authn a)
 {
     switch (a) {
@@ -506,7 +537,7 @@ enum stor_authn stor_archive_check(const char *path, const struct stor_check_cfg
             return say(msg, msglen, STOR_AUTHN_ERROR, "seal ledger %s: %s", c->ledger, why);
     }
     recorded = (c->expected_sha256 && *c->expected_sha256) || led.found;
-    where = led.found ? "the seal ledger" : "the index";
+    where = led.found ? "the seal ledger" : c->expected_from ? c->expected_from : "the index";
     if (gone)
         return recorded ? say(msg, msglen, STOR_AUTHN_DELETED,
                               "archive %s is gone, but %s records its seal", name_id, where)
@@ -571,8 +602,8 @@ enum stor_authn stor_archive_check(const char *path, const struct stor_check_cfg
         return say(msg, msglen, STOR_AUTHN_SWAPPED,
                    "a genuine archive of recording %s, under the name of %s", sid, name_id);
     if (c->expected_sha256 && *c->expected_sha256 && strcmp(c->expected_sha256, file_hex) != 0)
-        return say(msg, msglen, STOR_AUTHN_SWAPPED,
-                   "SHA-256 %s is not the one the index records (%s)", file_hex,
+        return say(msg, msglen, STOR_AUTHN_SWAPPED, "SHA-256 %s is not the one %s records (%s)",
+                   file_hex, c->expected_from ? c->expected_from : "the index",
                    c->expected_sha256);
     if (c->ledger && !led.found)
         return say(msg, msglen, STOR_AUTHN_FORGED,

@@ -442,6 +442,14 @@ enum sr_err stor_file_sha256(const char *path, uint8_t out[32]);
  *  id, sha256 (of the file), key (signer key id), sealed_us. */
 #define STOR_LEDGER_TAG "SEAL1"
 
+/** One seal record: the archive id and its file's SHA-256 (hex); return
+ *  false to stop. */
+typedef bool stor_seal_fn(const char *id_hex, const char *sha256_hex, void *arg);
+/** Every record of the seal ledger in order, after its whole chain was
+ *  verified (SR_EAUTH: broken, SR_EIO: unreadable; *why says which).  An id
+ *  sealed twice (a retried seal) comes twice. */
+enum sr_err stor_ledger_each(const char *ledger, stor_seal_fn *fn, void *arg, const char **why);
+
 /** Verdict of stor_archive_check: each attack has its own. */
 enum stor_authn {
     STOR_AUTHN_OK = 0,   /**< signed by the trusted key; hash and id match index and ledger */
@@ -461,6 +469,8 @@ struct stor_check_cfg {
     const char *id;              /**< the recording id asked for; NULL = from the file name */
     const char *expected_sha256; /**< the index row's hash (hex); NULL or "" = none recorded */
     const char *ledger;          /**< the seal ledger (chainlog SEAL1); NULL = not checked */
+    const char *expected_from;   /**< where expected_sha256 came from, for messages;
+                                      NULL = "the index" */
 };
 /** Check an archive's authenticity without any decryption key: the file's
  *  SHA-256 against its detached signature <path>.sig (Ed25519 by the

@@ -42,7 +42,7 @@ enum {
 enum opt_id {
     O_CERT, O_KEY, O_FORMAT, O_STREAM, O_FORCE, O_INDEX, O_PARTY, O_CALL_ID, O_FROM, O_TO,
     O_LIMIT, O_LOG, O_OLDER, O_BEFORE, O_DRY_RUN, O_DIR, O_SIGNER, O_LEDGER, O_TAG, O_ANCHOR,
-    O_COUNT
+    O_DELETIONS, O_COUNT
 };
 #define BIT(o) (1u << (o))
 
@@ -77,6 +77,7 @@ static const struct opt_spec {
                    "none)" },
     [O_TAG] = { "tag", "DEL1|SEAL1|A1|D2", "the log's record tag (default: its first line's)" },
     [O_ANCHOR] = { "anchor", "HEAD", "a head logged earlier: also catches lines cut from the end" },
+    [O_DELETIONS] = { "deletions", "FILE", "the retention deletion log (DEL1): deletions it records are not reported" },
 };
 
 static const char time_help[] =
@@ -312,7 +313,7 @@ static int check_authn(const struct opts *o)
     static const int status[] = { [STOR_AUTHN_OK] = 0,         [STOR_AUTHN_UNSIGNED] = EXIT_UNSIGNED,
                                   [STOR_AUTHN_FORGED] = EXIT_FORGED, [STOR_AUTHN_SWAPPED] = EXIT_SWAPPED,
                                   [STOR_AUTHN_DELETED] = EXIT_DELETED, [STOR_AUTHN_ERROR] = 1 };
-    struct stor_check_cfg cc = { o->v[O_SIGNER], NULL, NULL, NULL };
+    struct stor_check_cfg cc = { o->v[O_SIGNER], NULL, NULL, NULL, NULL };
     struct stor_record *row = NULL;
     char lbuf[4200], msg[1024];
     enum stor_authn a;
@@ -436,6 +437,150 @@ static int cmd_verify_log(const struct cmd *cmd, const struct opts *o)
     printf("INTACT %s: %s, %zu records, head %s%s\n", log, what ? what : "empty log",
            v.records, v.head, o->v[O_ANCHOR] ? ", passes through the anchor" : "");
     return 0;
+}
+
+/* verify-seals: every sealed archive the ledger knows, checked where it
+ * must be (<dir>/<id>.srec); deletions the deletion log records are told
+ * apart from the others. */
+struct sweep {
+    const struct opts *o;
+    struct stor_index *ix;
+    char (*gone)[STOR_ID_HEX]; /* ids the deletion log records, sorted */
+    size_t n_gone, bad;
+    size_t n[STOR_AUTHN_ERROR + 1], by_retention;
+    struct stor_record *row;
+};
+
+static int id_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static bool gone_add(struct sweep *sw, const char *id, size_t *cap)
+{
+    if (sw->n_gone == *cap) {
+        size_t nc = *cap ? *cap * 2 : 256;
+        char(*ng)[STOR_ID_HEX] = realloc(sw->gone, nc * sizeof(*ng));
+        if (!ng)
+            return false;
+        sw->gone = ng;
+        *cap = nc;
+    }
+    snprintf(sw->gone[sw->n_gone++], STOR_ID_HEX, "%s", id);
+    return true;
+}
+
+static int load_deletions(struct sweep *sw, const char *path)
+{
+    struct chainlog_verdict v;
+    char line[CHAINLOG_LINE_MAX + 1];
+    size_t cap = 0;
+    FILE *f;
+
+    if (chainlog_verify(path, "DEL1", NULL, &v) != SR_OK) {
+        fprintf(stderr, "%s: FAILED: deletion log: line %zu: %s\n", path, v.bad_line,
+                v.why && *v.why ? v.why : "unreadable");
+        return 1;
+    }
+    if (!(f = fopen(path, "r")))
+        return 1;
+    while (fgets(line, sizeof(line), f)) {
+        struct chainlog_record r;
+        const char *why;
+        char id[STOR_ID_HEX];
+        size_t n = strlen(line), used;
+        if (n && line[n - 1] == '\n')
+            line[--n] = 0;
+        if (!chainlog_line_parse(slice_of(line, n), &r, &why))
+            continue;
+        for (size_t i = 0; i < r.n_fields; i++)
+            if (slice_eq(r.name[i], slice_cstr("id")) &&
+                chainlog_value_decode(r.value[i], id, sizeof(id), &used) && !gone_add(sw, id, &cap)) {
+                fclose(f);
+                fprintf(stderr, "srtprec: out of memory\n");
+                return 1;
+            }
+    }
+    fclose(f);
+    qsort(sw->gone, sw->n_gone, sizeof(*sw->gone), id_cmp);
+    return 0;
+}
+
+static bool sweep_one(const char *id, const char *sha, void *arg)
+{
+    struct sweep *sw = arg;
+    /* The ledger's hash is what the seal recorded: the check compares the
+     * file against it (one ledger pass for the whole sweep). */
+    struct stor_check_cfg cc = { sw->o->v[O_SIGNER], id, sha, NULL, "the seal ledger" };
+    char path[4200], msg[1024];
+    enum stor_authn a;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.srec", sw->o->v[O_DIR], id) >= sizeof(path))
+        return false;
+    if (sw->ix && stor_index_get(sw->ix, id, sw->row) == SR_OK && sw->row->sha256[0] &&
+        strcmp(sw->row->sha256, sha) != 0) {
+        printf("SWAPPED %s: the index row's SHA-256 %s is not the seal ledger's %s\n", id,
+               sw->row->sha256, sha);
+        sw->n[STOR_AUTHN_SWAPPED]++;
+        sw->bad++;
+        return true;
+    }
+    a = stor_archive_check(path, &cc, msg, sizeof(msg));
+    if (a == STOR_AUTHN_DELETED &&
+        bsearch(id, sw->gone, sw->n_gone, sizeof(*sw->gone), id_cmp)) {
+        sw->by_retention++;
+        return true;
+    }
+    sw->n[a]++;
+    if (a != STOR_AUTHN_OK) {
+        printf("%s: %s\n", id, msg);
+        sw->bad++;
+    }
+    return true;
+}
+
+static int cmd_verify_seals(const struct cmd *cmd, const struct opts *o)
+{
+    struct sweep sw = { .o = o };
+    char lbuf[4200];
+    const char *ledger = ledger_of(o, lbuf, sizeof(lbuf)), *why = "";
+    enum sr_err err;
+    int rc = 0;
+
+    (void)cmd;
+    if (!ledger) {
+        fprintf(stderr, "srtprec verify-seals: no seal ledger: give --ledger or --index\n");
+        return EXIT_USAGE;
+    }
+    if (o->v[O_DELETIONS] && load_deletions(&sw, o->v[O_DELETIONS]) != 0) {
+        free(sw.gone);
+        return 1;
+    }
+    if (o->v[O_INDEX] && (err = stor_index_open(&sw.ix, o->v[O_INDEX]))) {
+        fprintf(stderr, "%s: FAILED: %s\n", o->v[O_INDEX], sr_strerror(err));
+        free(sw.gone);
+        return 1;
+    }
+    sw.row = malloc(sizeof(*sw.row));
+    if (!sw.row)
+        err = SR_ENOMEM;
+    else
+        err = stor_ledger_each(ledger, sweep_one, &sw, &why);
+    if (err) {
+        fprintf(stderr, "%s: FAILED: seal ledger: %s\n", ledger, why);
+        rc = 1;
+    } else {
+        printf("%zu seals: %zu authentic, %zu deleted by retention (logged), %zu deleted, %zu "
+               "forged, %zu swapped, %zu not checkable\n",
+               sw.n[STOR_AUTHN_OK] + sw.by_retention + sw.bad, sw.n[STOR_AUTHN_OK],
+               sw.by_retention, sw.n[STOR_AUTHN_DELETED], sw.n[STOR_AUTHN_FORGED],
+               sw.n[STOR_AUTHN_SWAPPED], sw.n[STOR_AUTHN_ERROR] + sw.n[STOR_AUTHN_UNSIGNED]);
+        rc = sw.bad ? 1 : 0;
+    }
+    stor_index_close(sw.ix);
+    free(sw.row);
+    free(sw.gone);
+    return rc;
 }
 
 static int cmd_info(const struct cmd *cmd, const struct opts *o)
@@ -737,6 +882,13 @@ static const struct cmd cmds[] = {
       "Check a hash-chained log srtprec writes (DEL1 deletions, SEAL1 seal ledger,\n"
       "A1 API audit, D2 disclosures): INTACT and its head (exit 0) or BROKEN at a line\n"
       "(exit 1).", false, cmd_verify_log },
+    { "verify-seals", "", 0, 0,
+      BIT(O_DIR) | BIT(O_SIGNER) | BIT(O_INDEX) | BIT(O_LEDGER) | BIT(O_DELETIONS),
+      BIT(O_DIR) | BIT(O_SIGNER),
+      "Check every seal the ledger records: <dir>/<id>.srec against the ledger's hash\n"
+      "and the index row's, its signature; deletions the deletion log records are told\n"
+      "apart.  Exit 0: every other archive authentic; 1: one is not (listed).", false,
+      cmd_verify_seals },
     { "info", "FILE", 1, 1, ARCHIVE_OPTS, ARCHIVE_OPTS,
       "Print an archive's call, streams and counts (exit codes as verify).", false, cmd_info },
     { "export", "FILE OUT", 2, 2,

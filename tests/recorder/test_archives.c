@@ -374,7 +374,7 @@ static void signed_seal(void)
                access(path, F_OK) == 0,
            "sealed: a signature beside the archive, the file's SHA-256 in its row");
     {
-        struct stor_check_cfg cc = { pub, rec.id, rec.sha256, cfg->seal_ledger };
+        struct stor_check_cfg cc = { pub, rec.id, rec.sha256, cfg->seal_ledger, NULL };
         tap_ok(ok && stor_archive_check(rec.path, &cc, msg, sizeof(msg)) == STOR_AUTHN_OK,
                "authentic by signature, index hash and seal ledger (%s)", msg);
     }

@@ -116,7 +116,18 @@ rm -f "$A" "$A.sig"
 verify "$A"; [ "$vrc" = 7 ] && [[ $vout == *DELETED* ]]; ok $? "verify: a deleted archive is deleted (exit $vrc)"
 r=$(api /archive); [ "$r" = "410 archive_deleted" ] && audited deleted
 ok $? "API archive: 410 archive_deleted, audited authn=deleted ($r)"
+# ... and its index row too (index write): only the ledger knows; the sweep finds it.
+sqlite3 "$run/index.sqlite" "create table keep as select * from recordings where id = '$a'; delete from recordings where id = '$a'"
+"$srtprec" verify-seals --dir="$run/archive" --signer="$pki/signer.crt" --index="$run/index.sqlite" \
+    >"$run/vs.out" 2>&1
+rc=$?; diag <"$run/vs.out"
+[ "$rc" = 1 ] && grep -q "^$a: DELETED" "$run/vs.out" && grep -q "2 seals: 1 authentic, 0 deleted by retention (logged), 1 deleted" "$run/vs.out"
+ok $? "verify-seals: archive and row both gone, found through the seal ledger"
+sqlite3 "$run/index.sqlite" "insert into recordings select * from keep; drop table keep"
 restore
+"$srtprec" verify-seals --dir="$run/archive" --signer="$pki/signer.crt" --index="$run/index.sqlite" >"$run/vs.out" 2>&1 &&
+    grep -q "2 seals: 2 authentic" "$run/vs.out"
+ok $? "verify-seals: restored, every seal authentic"
 
 verify "$A"; [ "$vrc" = 0 ]; ok $? "verify: restored, authentic again"
 [ "$(api /archive)" = 200 ]; ok $? "API: restored archive served"
@@ -154,12 +165,18 @@ ok $? "retention: the forged recording's index row is kept"
     grep -q "INTACT.*retention deletion log, 1 records" "$run/vl.out" &&
     grep -q -P "\tauthn=authentic\t" "$run/deletions.log"
 ok $? "srtprec verify-log: the deletion log (tag DEL1) verifies; its record says authentic"
+cp "$run/deletions.log" "$run/deletions.keep"
 head=$(grep -o 'head [0-9a-f]\{64\}' "$run/vl.out" | cut -d' ' -f2)
 "$srtprec" verify-log --log="$run/deletions.log" --anchor="$head" >/dev/null 2>&1; ok $? "verify-log passes through its own head"
 sed -i 's/reason=retention/reason=retentiox/' "$run/deletions.log"
 "$srtprec" verify-log --log="$run/deletions.log" --anchor="$head" >"$run/vl.out" 2>&1
 [ $? = 1 ] && grep -q "BROKEN" "$run/vl.out"; ok $? "srtprec verify-log: an edited deletion log is broken (against the head kept)"
 verify "$A"; [ "$vrc" = 7 ]; ok $? "verify: after retention the archive reads as deleted (the ledger keeps its seal)"
+"$srtprec" verify-seals --dir="$run/archive" --signer="$pki/signer.crt" --index="$run/index.sqlite" \
+    --deletions="$run/deletions.keep" >"$run/vs.out" 2>&1
+rc=$?; diag <"$run/vs.out"
+[ "$rc" = 1 ] && grep -q "1 deleted by retention (logged), 0 deleted, 1 forged" "$run/vs.out"
+ok $? "verify-seals with the deletion log: the retention deletion is told apart, the kept forgery reported"
 
 # Start-up: no signing key outside lab mode; a key others may read.
 sed -i "/^signing-key = /d" "$run/srtprec.conf"

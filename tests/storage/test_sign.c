@@ -94,7 +94,7 @@ static bool copy(const char *from, const char *to)
 static enum stor_authn check(const struct fx *fx, const char *path, const char *id,
                              const char *sha, bool ledger, char *msg, size_t len)
 {
-    struct stor_check_cfg c = { fx->sk_pub, id, sha, ledger ? fx->ledger : NULL };
+    struct stor_check_cfg c = { fx->sk_pub, id, sha, ledger ? fx->ledger : NULL, NULL };
     enum stor_authn a = stor_archive_check(path, &c, msg, len);
 
     tap_diag("%s", msg);
@@ -295,7 +295,7 @@ int main(void)
            "... authentic when no ledger is checked");
     /* No trusted key to check with. */
     {
-        struct stor_check_cfg c = { NULL, NULL, NULL, NULL };
+        struct stor_check_cfg c = { NULL, NULL, NULL, NULL, NULL };
         tap_ok(stor_archive_check(a, &c, msg, sizeof(msg)) == STOR_AUTHN_ERROR,
                "no signer certificate given: error");
         c.signer_pub = fx.crt;
