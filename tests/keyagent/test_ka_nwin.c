@@ -88,7 +88,7 @@ static void shared_body(void)
     buf_init(&frag, SIPEV_MAX_MSG);
     buf_init(&scratch, SIPEV_MAX_MSG);
     buf_init(&composed, SIPEV_MAX_MSG);
-    tap_ok(ka_kb_fragment_print(&frag, &kb, &scratch) == SR_OK && frag.len > 0 &&
+    tap_ok(ka_kb_fragment_print(&frag, &kb, &scratch) == SR_OK && frag.len > 0 && frag.p &&
            memmem(frag.p, frag.len, "<srtp-keys", 10) == NULL &&
            memmem(frag.p, frag.len, "</srtp-keys>", 12) == NULL, "fragment: dialogs only");
     for (int full = 0; full <= 1; full++)
