@@ -59,8 +59,8 @@ srtp=$(cd "$dest" && find . -iname "*srtp2*")
 [ -z "$srtp" ]
 ok $? "nothing of the bundled libsrtp2 installed${srtp:+: $srtp}"
 mode=$(stat -c %a "$dest$sysconfdir/srtprec/srtprec.conf")
-[ "$mode" = 640 ] && cmp -s "$dest$sysconfdir/srtprec/srtprec.conf" "$here/../../etc/srtprec.conf"
-ok $? "srtprec.conf installed mode 0640 ($mode), the generated file"
+[ "$mode" = 644 ] && cmp -s "$dest$sysconfdir/srtprec/srtprec.conf" "$here/../../etc/srtprec.conf"
+ok $? "srtprec.conf installed mode 0644 ($mode), the generated file"
 
 # --- man pages ------------------------------------------------------------------------
 bad=0
