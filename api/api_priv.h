@@ -151,6 +151,9 @@ struct api_list_query {
     char after[API_ID_HEX + 1];        /**< "" = from the start */
     size_t limit;                      /**< 1..API_LIMIT_MAX */
     uint64_t after_seq;                /**< /v1/audit cursor: records after this seq */
+    char recording[API_ID_HEX + 1];    /**< /v1/audit: records of this recording id; "" = any */
+    char who[API_PARAM_MAX];           /**< /v1/audit: records of this identity; "" = any */
+    bool csv;                          /**< /v1/audit: format=csv */
 };
 
 /** What went wrong with a query string, for the JSON error body. */
@@ -162,7 +165,8 @@ struct api_query_err {
 
 /** Decode a raw (still percent-encoded) query string.  allowed selects the
  *  route's parameters: the listing takes from/to/party/call_id/after/limit,
- *  the audit query after (a decimal seq) and limit, every other route none.  SR_OK or SR_EPARSE with *e filled. */
+ *  the audit query after (a decimal seq), limit, from/to (the record's
+ *  time), recording, who and format (json|csv), every other route none.  SR_OK or SR_EPARSE with *e filled. */
 enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,
                             struct api_query_err *e);
 

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "chainlog.h"
 #include "log.h"
 #include "server_priv.h"
@@ -157,8 +158,41 @@ static json_t *record_to_json(const struct chainlog_record *r, uint64_t seq)
     return o;
 }
 
-enum sr_err api_audit_query(const char *path, uint64_t after, size_t limit, json_t **out)
+/* Whether field name of r decodes to exactly want. */
+static bool field_is(const struct chainlog_record *r, const char *name, const char *want)
 {
+    char val[CHAINLOG_LINE_MAX];
+    size_t used;
+
+    for (size_t i = 0; i < r->n_fields; i++)
+        if (slice_eq(r->name[i], slice_cstr(name)))
+            return chainlog_value_decode(r->value[i], val, sizeof(val), &used) &&
+                   strcmp(val, want) == 0;
+    return false;
+}
+
+/* The filters of /v1/audit: recording id, identity, time range. */
+static bool record_matches(const struct chainlog_record *r, const struct api_list_query *q)
+{
+    uint64_t t;
+
+    if (q->recording[0] && !field_is(r, "id", q->recording))
+        return false;
+    if (q->who[0] && !field_is(r, "who", q->who))
+        return false;
+    if (q->from_wall_us || q->to_wall_us) {
+        if (!sr_wall_parse(r->time, SR_WALL_UTC_ONLY, &t))
+            return false;
+        if ((q->from_wall_us && t < q->from_wall_us) || (q->to_wall_us && t > q->to_wall_us))
+            return false;
+    }
+    return true;
+}
+
+enum sr_err api_audit_query(const char *path, const struct api_list_query *q, json_t **out)
+{
+    uint64_t after = q->after_seq;
+    size_t limit = q->limit;
     json_t *arr = json_array(), *body;
     FILE *f = fopen(path, "re");
     char *line = NULL;
@@ -188,7 +222,7 @@ enum sr_err api_audit_query(const char *path, uint64_t after, size_t limit, json
             err = SR_EPARSE;
             goto out;
         }
-        if (seq <= after)
+        if (seq <= after || !record_matches(&r, q))
             continue;
         if (n == limit) {
             more = true;
@@ -218,6 +252,61 @@ out:
     }
     *out = body;
     return SR_OK;
+}
+
+/* -------------------------------------------------------------------- CSV */
+
+/* The columns of format=csv: every field the hook writes, in its order. */
+static const char *const csv_cols[] = { "seq",    "time",   "ev",     "req",   "who",
+                                        "auth",   "client", "method", "route", "id",
+                                        "status", "bytes",  "outcome", "authn" };
+
+static bool put(struct buf *b, const char *p, size_t n)
+{
+    return buf_append(b, p, n) == SR_OK;
+}
+
+/* RFC 4180 field, always quoted; a leading = + - @ gets a ' so a
+ * spreadsheet shows an identity instead of running it as a formula. */
+static bool csv_field(struct buf *b, const char *v, bool last)
+{
+    bool ok = put(b, "\"", 1);
+
+    if (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@')
+        ok = ok && put(b, "'", 1);
+    for (; ok && *v; v++)
+        ok = *v == '"' ? put(b, "\"\"", 2) : put(b, v, 1);
+    return ok && put(b, "\"", 1) && (last ? put(b, "\r\n", 2) : put(b, ",", 1));
+}
+
+char *api_audit_csv(json_t *body)
+{
+    json_t *recs = json_object_get(body, "records"), *r;
+    size_t i, ncol = SR_ARRAY_LEN(csv_cols);
+    struct buf b;
+    bool ok = true;
+
+    buf_init(&b, 64 * 1024 * 1024);
+    for (size_t k = 0; ok && k < ncol; k++)
+        ok = put(&b, csv_cols[k], strlen(csv_cols[k])) &&
+             (k + 1 < ncol ? put(&b, ",", 1) : put(&b, "\r\n", 2));
+    json_array_foreach(recs, i, r) {
+        for (size_t k = 0; ok && k < ncol; k++) {
+            json_t *v = json_object_get(r, csv_cols[k]);
+            const char *text = json_is_string(v) ? json_string_value(v) : "";
+            char num[24];
+            if (json_is_integer(v)) {
+                snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+                text = num;
+            }
+            ok = csv_field(&b, text, k + 1 == ncol);
+        }
+    }
+    if (!ok || !put(&b, "", 1)) {
+        buf_fini(&b);
+        return NULL;
+    }
+    return b.p; /* the caller frees it */
 }
 
 /* ----------------------------------------------------------------- verify */

@@ -226,10 +226,20 @@ static bool is_credential_name(const char *name)
     return false;
 }
 
-enum param_id { P_FROM, P_TO, P_PARTY, P_CALL_ID, P_AFTER, P_LIMIT, P_COUNT };
+enum param_id {
+    P_FROM, P_TO, P_PARTY, P_CALL_ID, P_AFTER, P_LIMIT, P_RECORDING, P_WHO, P_FORMAT, P_COUNT
+};
 
 static const char *const param_names[P_COUNT] = { "from", "to", "party", "call_id", "after",
-                                                  "limit" };
+                                                  "limit", "recording", "who", "format" };
+
+/* Which route takes which parameter. */
+static bool param_allowed(enum api_route route, int id)
+{
+    if (route == API_ROUTE_LIST)
+        return id <= P_LIMIT;
+    return route == API_ROUTE_AUDIT && id != P_PARTY && id != P_CALL_ID;
+}
 
 enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,
                             struct api_query_err *e)
@@ -272,8 +282,7 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
         for (int i = 0; i < P_COUNT; i++)
             if (strcmp(name, param_names[i]) == 0)
                 id = i;
-        if (id < 0 || !(route == API_ROUTE_LIST ||
-                        (route == API_ROUTE_AUDIT && (id == P_AFTER || id == P_LIMIT))))
+        if (id < 0 || !param_allowed(route, id))
             return query_fail(e, rname, "unknown parameter");
         if (seen & (1u << id))
             return query_fail(e, rname, "parameter given twice");
@@ -315,6 +324,17 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
             q->limit = (size_t)l;
             break;
         }
+        case P_RECORDING:
+            if (!api_id_valid(slice_of(val, vlen)))
+                return query_fail(e, rname, "recording must be 32 lower-case hex digits");
+            memcpy(q->recording, val, vlen + 1);
+            break;
+        case P_WHO: memcpy(q->who, val, vlen + 1); break;
+        case P_FORMAT:
+            if (strcmp(val, "csv") != 0 && strcmp(val, "json") != 0)
+                return query_fail(e, rname, "format must be json or csv");
+            q->csv = strcmp(val, "csv") == 0;
+            break;
         case P_COUNT: break;
         }
     }

@@ -752,9 +752,16 @@ static enum MHD_Result route_audit(struct MHD_Connection *c, struct api_req *rq,
     if (!audit_start(rq, MHD_HTTP_OK))
         return respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
                              "access audit unavailable", NULL);
-    err = api_audit_query(rq->srv->cfg.audit_path, lq->after_seq, lq->limit, &body);
+    err = api_audit_query(rq->srv->cfg.audit_path, lq, &body);
     if (err)
         return internal_error(c, rq, "audit log read", err);
+    if (lq->csv) {
+        char *csv = api_audit_csv(body);
+        json_decref(body);
+        if (!csv)
+            return internal_error(c, rq, "audit CSV", SR_ENOMEM);
+        return respond_text(c, rq, MHD_HTTP_OK, csv, "text/csv; charset=utf-8");
+    }
     return respond_json(c, rq, MHD_HTTP_OK, body);
 }
 

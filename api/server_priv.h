@@ -128,8 +128,13 @@ void api_audit_close(struct api_audit *au);
 bool api_audit_hook(const struct api_access *a, void *arg);
 /** Records the hook could not write. */
 uint64_t api_audit_failures(const struct api_audit *au);
-/** Records with seq > after, at most limit, as {"records":[...],"next":seq}. */
-enum sr_err api_audit_query(const char *path, uint64_t after, size_t limit, json_t **out);
+/** Records with seq > q->after_seq that match q's recording, who and
+ *  from/to (the record's time, inclusive), at most q->limit, as
+ *  {"records":[...],"next":seq}. */
+enum sr_err api_audit_query(const char *path, const struct api_list_query *q, json_t **out);
+/** Such a body as RFC 4180 CSV (header line, CRLF, every field quoted, a
+ *  leading = + - @ defused with '); NULL on allocation failure.  free() it. */
+char *api_audit_csv(json_t *body);
 /** --verify-audit: prints the verdict; 0 intact, 1 broken, 2 unreadable. */
 int api_audit_verify_main(const char *path, const char *anchor);
 

@@ -462,6 +462,35 @@ ok $? "audit query after=2 starts at seq 3 ($code)"
 code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?after=x")
 [ "$code" = 400 ]
 ok $? "audit query with a bad cursor: 400 ($code)"
+# Who accessed recording $id: only its records, every one of them.
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?recording=$id&limit=1000")
+n_all=$(grep -c "$(printf '\tid=%s\t' "$id")" "$tmp/audit.log")
+n_got=$(grep -o '"seq":' "$tmp/body" | wc -l)
+[ "$code" = 200 ] && [ "$n_got" = "$n_all" ] && [ "$n_got" -ge 2 ] &&
+    ! grep -o '"id":"[^"]*"' "$tmp/body" | grep -qv "\"id\":\"$id\""
+ok $? "audit recording=ID: its $n_all records and no other ($code, $n_got)" || diag <"$tmp/body"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?who=audrey&limit=1000")
+n_all=$(grep -c "$(printf '\twho=audrey\t')" "$tmp/audit.log")
+n_got=$(grep -o '"seq":' "$tmp/body" | wc -l)
+[ "$code" = 200 ] && [ "$n_got" = "$n_all" ] && ! grep -o '"who":"[^"]*"' "$tmp/body" | grep -qv '"who":"audrey"'
+ok $? "audit who=audrey: her $n_all records only ($code, $n_got)"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?to=2000-01-01")
+[ "$code" = 200 ] && ! grep -q '"seq"' "$tmp/body"; ok $? "audit to=2000-01-01: nothing ($code)"
+n_rec=$(grep -c "$(printf '\tid=%s\t' "$id")" "$tmp/audit.log")
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?from=2000-01-01T00:00:00Z&recording=$id&limit=1000")
+[ "$code" = 200 ] && [ "$(grep -o '"seq":' "$tmp/body" | wc -l)" = "$n_rec" ]
+ok $? "audit from= combines with recording= ($code)"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?who=audrey&format=csv&limit=1000")
+[ "$code" = 200 ] && grep -qi '^Content-Type: text/csv' "$tmp/headers" &&
+    head -1 "$tmp/body" | grep -q '^seq,time,ev,req,who,auth,client,method,route,id,status,bytes,outcome,authn' &&
+    [ "$(($(wc -l <"$tmp/body") - 1))" = "$n_all" ] && sed -n 2p "$tmp/body" | grep -q '^"[0-9]*","[0-9T:.-]*Z","[a-z]*","[0-9]*","audrey",'
+ok $? "audit format=csv: header and one quoted line per record ($code)" || diag <"$tmp/body"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?format=xml")
+[ "$code" = 400 ] && grep -q '"format"' "$tmp/body"; ok $? "audit format=xml: 400 naming format ($code)"
+code=$(req -H "$(auth "$tok_admin")" "$base/v1/audit?recording=nothex")
+[ "$code" = 400 ]; ok $? "audit recording=nothex: 400 ($code)"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?who=audrey")
+[ "$code" = 400 ]; ok $? "who is not a listing parameter: 400 ($code)"
 starts=$(grep -c "$(printf '\tev=start\t')" "$tmp/audit.log")
 [ "$starts" -ge 10 ]
 ok $? "start records are written before data leaves ($starts)"

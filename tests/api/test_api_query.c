@@ -121,6 +121,19 @@ static void queries(void)
            "audit: an id is not a cursor");
     tap_ok(q("after=9223372036854775808", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE,
            "audit: a cursor past INT64_MAX is refused");
+    tap_ok(q("recording=" ID "&who=sip%3Aa%40b&from=2026-12-02&to=2026-12-02&format=csv",
+             API_ROUTE_AUDIT, &lq, &e) == SR_OK && strcmp(lq.recording, ID) == 0 &&
+               strcmp(lq.who, "sip:a@b") == 0 && lq.csv && lq.from_wall_us == 1796169600000000ull &&
+               lq.to_wall_us == 1796255999999999ull,
+           "audit filters: recording, who, a bare-date range (the whole day), format=csv");
+    tap_ok(q("format=json", API_ROUTE_AUDIT, &lq, &e) == SR_OK && !lq.csv, "format=json");
+    tap_ok(q("format=xml", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE && strcmp(e.param, "format") == 0,
+           "format=xml refused, named");
+    tap_ok(q("recording=xyz", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE &&
+               strcmp(e.param, "recording") == 0,
+           "recording must be an id");
+    tap_ok(q("who=x", API_ROUTE_LIST, &lq, &e) == SR_EPARSE && strcmp(e.param, "who") == 0,
+           "who is the audit's, not the listing's");
     tap_ok(q("party=x", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE && strcmp(e.param, "party") == 0,
            "audit: listing filters are unknown parameters");
     tap_ok(q("after=1", API_ROUTE_HOLD, &lq, &e) == SR_EPARSE, "legal-hold takes no parameters");
