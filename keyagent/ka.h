@@ -233,4 +233,12 @@ enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call
                             const struct ka_sdp *local, const struct ka_sdp *remote,
                             size_t *n_streams, const char **why);
 
+/** A re-INVITE's offer/answer for a call disclosed with ka_sdp_disclose():
+ *  REKEY every stream it names (same ids, the same local/remote sides as
+ *  then) with the keys of this pair.  Streams the first pair did not have
+ *  are not added (the keyagent answers "no such stream").  SR_EINVAL with
+ *  *why when the pair cannot be disclosed, else the first refusal. */
+enum sr_err ka_sdp_rekey(struct ka_client *c, const char *call_id, const struct ka_sdp *local,
+                         const struct ka_sdp *remote, size_t *n_streams, const char **why);
+
 #endif

@@ -388,3 +388,33 @@ out:
     /* p holds only pointers into the caller's SDPs; nothing secret to wipe. */
     return err;
 }
+
+enum sr_err ka_sdp_rekey(struct ka_client *c, const char *call_id, const struct ka_sdp *local,
+                         const struct ka_sdp *remote, size_t *n_streams, const char **why)
+{
+    struct plan p = { .n = 0 };
+    enum sr_err err;
+    const char *dummy;
+
+    if (!why)
+        why = &dummy;
+    *why = "";
+    if (n_streams)
+        *n_streams = 0;
+    if (!c || !call_id || !local || !remote)
+        return (*why = "bad arguments"), SR_EINVAL;
+    err = plan_build(&p, call_id, local, remote, why);
+    if (!err && p.n == 0)
+        return (*why = "no audio m= line with a=crypto on both sides"), SR_EINVAL;
+    /* A re-INVITE that keeps its keys (hold, unhold) is sent too: the
+     * recorder ignores a REKEY whose keys it already has. */
+    for (size_t i = 0; !err && i < p.n; i++) {
+        err = ka_rekey(c, call_id, p.info[i].stream_id, p.info[i].suite, p.info[i].keys,
+                       p.info[i].n_keys);
+        if (err)
+            *why = err == SR_ESTATE ? "REKEY refused" : "control socket failed";
+        else if (n_streams)
+            (*n_streams)++;
+    }
+    return err;
+}

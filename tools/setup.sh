@@ -15,7 +15,8 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libssl-dev openssl libogg
             libpcap-dev libcap-dev dpkg-dev ca-certificates curl procps iproute2)
 test_pkgs=(clang libclang-rt-14-dev llvm sip-tester stunnel4 ffmpeg oggz-tools opus-tools
            valgrind sqlite3 chromium wrk libxml2-utils python3-scapy baresip prometheus
-           rtpengine-daemon debhelper)
+           rtpengine-daemon debhelper
+           kamailio kamailio-tls-modules)
 
 case "$profile" in
 demo) pkgs=("${build_pkgs[@]}") ;;
