@@ -131,6 +131,12 @@ static bool party(const struct sipev_msg *m, enum sipev_hdr_id id, char *tag, si
 
     if (!h || !sipev_uri_of(h->value, &u))
         return false;
+    /* The AOR without URI parameters (";transport=tls" names a hop). */
+    for (size_t i = 0; i < u.len; i++)
+        if (u.p[i] == ';' || u.p[i] == '?') {
+            u.len = i;
+            break;
+        }
     if (!sipev_param(h->value, "tag", &t) || t.len == 0)
         t = SLICE_LIT("-");
     return slice_copy_cstr(t, tag, tlen) && (!aor || slice_copy_cstr(u, aor, alen));
