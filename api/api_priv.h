@@ -154,6 +154,7 @@ struct api_list_query {
     char recording[API_ID_HEX + 1];    /**< /v1/audit: records of this recording id; "" = any */
     char who[API_PARAM_MAX];           /**< /v1/audit: records of this identity; "" = any */
     bool csv;                          /**< /v1/audit: format=csv */
+    bool newest_first;                 /**< /v1/recordings: sort=-start */
 };
 
 /** What went wrong with a query string, for the JSON error body. */
@@ -164,7 +165,7 @@ struct api_query_err {
 };
 
 /** Decode a raw (still percent-encoded) query string.  allowed selects the
- *  route's parameters: the listing takes from/to/party/call_id/after/limit,
+ *  route's parameters: the listing takes from/to/party/call_id/after/limit/sort,
  *  the audit query after (a decimal seq), limit, from/to (the record's
  *  time), recording, who and format (json|csv), every other route none.  SR_OK or SR_EPARSE with *e filled. */
 enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,

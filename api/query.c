@@ -227,18 +227,19 @@ static bool is_credential_name(const char *name)
 }
 
 enum param_id {
-    P_FROM, P_TO, P_PARTY, P_CALL_ID, P_AFTER, P_LIMIT, P_RECORDING, P_WHO, P_FORMAT, P_COUNT
+    P_FROM, P_TO, P_PARTY, P_CALL_ID, P_AFTER, P_LIMIT, P_RECORDING, P_WHO, P_FORMAT, P_SORT,
+    P_COUNT
 };
 
 static const char *const param_names[P_COUNT] = { "from", "to", "party", "call_id", "after",
-                                                  "limit", "recording", "who", "format" };
+                                                  "limit", "recording", "who", "format", "sort" };
 
 /* Which route takes which parameter. */
 static bool param_allowed(enum api_route route, int id)
 {
     if (route == API_ROUTE_LIST)
-        return id <= P_LIMIT;
-    return route == API_ROUTE_AUDIT && id != P_PARTY && id != P_CALL_ID;
+        return id <= P_LIMIT || id == P_SORT;
+    return route == API_ROUTE_AUDIT && id != P_PARTY && id != P_CALL_ID && id != P_SORT;
 }
 
 enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,
@@ -334,6 +335,11 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
             if (strcmp(val, "csv") != 0 && strcmp(val, "json") != 0)
                 return query_fail(e, rname, "format must be json or csv");
             q->csv = strcmp(val, "csv") == 0;
+            break;
+        case P_SORT:
+            if (strcmp(val, "start") != 0 && strcmp(val, "-start") != 0)
+                return query_fail(e, rname, "sort must be start or -start");
+            q->newest_first = val[0] == '-';
             break;
         case P_COUNT: break;
         }

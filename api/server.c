@@ -319,6 +319,7 @@ static enum MHD_Result route_list(struct MHD_Connection *c, struct api_req *rq,
         .call_id = lq->call_id[0] ? lq->call_id : NULL,
         .after_id = lq->after[0] ? lq->after : NULL,
         .limit = lq->limit + 1,
+        .newest_first = lq->newest_first,
     };
     json_t *body;
     enum sr_err err;

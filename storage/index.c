@@ -22,7 +22,7 @@ enum { SCHEMA_VERSION = 3, BUSY_MS = 5000, MAX_LIMIT = 10000 };
 
 struct stor_index {
     sqlite3 *db;
-    sqlite3_stmt *put, *get, *search, *hold, *del;
+    sqlite3_stmt *put, *get, *search, *search_desc, *hold, *del;
 };
 
 static const char schema_sql[] =
@@ -68,6 +68,15 @@ static const char search_sql[] =
     " AND (?5 IS NULL OR (start_us, id) > (SELECT start_us, id FROM recordings WHERE id = ?5))"
     " AND (?7 IS NULL OR state = ?7)"
     " ORDER BY start_us, id LIMIT ?6";
+/* Newest first: the same filters, the cursor and the order reversed. */
+static const char search_desc_sql[] =
+    "SELECT " COLS " FROM recordings WHERE"
+    " (?1 = 0 OR start_us >= ?1) AND (?2 = 0 OR start_us <= ?2)"
+    " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"
+    " AND (?4 IS NULL OR call_id = ?4)"
+    " AND (?5 IS NULL OR (start_us, id) < (SELECT start_us, id FROM recordings WHERE id = ?5))"
+    " AND (?7 IS NULL OR state = ?7)"
+    " ORDER BY start_us DESC, id DESC LIMIT ?6";
 
 static enum sr_err db_err(sqlite3 *db, const char *what)
 {
@@ -90,6 +99,7 @@ void stor_index_close(struct stor_index *ix)
     sqlite3_finalize(ix->put);
     sqlite3_finalize(ix->get);
     sqlite3_finalize(ix->search);
+    sqlite3_finalize(ix->search_desc);
     sqlite3_finalize(ix->hold);
     sqlite3_finalize(ix->del);
     sqlite3_close(ix->db);
@@ -216,6 +226,7 @@ prepare:
     if (sqlite3_prepare_v2(ix->db, put_sql, -1, &ix->put, NULL) ||
         sqlite3_prepare_v2(ix->db, get_sql, -1, &ix->get, NULL) ||
         sqlite3_prepare_v2(ix->db, search_sql, -1, &ix->search, NULL) ||
+        sqlite3_prepare_v2(ix->db, search_desc_sql, -1, &ix->search_desc, NULL) ||
         sqlite3_prepare_v2(ix->db, hold_sql, -1, &ix->hold, NULL) ||
         sqlite3_prepare_v2(ix->db, del_sql, -1, &ix->del, NULL)) {
         err = db_err(ix->db, "prepare");
@@ -352,7 +363,7 @@ enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
     rec = malloc(sizeof(*rec)); /* ~5 KiB: keep it off small thread stacks */
     if (!rec)
         return SR_ENOMEM;
-    st = ix->search;
+    st = q->newest_first ? ix->search_desc : ix->search;
     sqlite3_bind_int64(st, 1, u64_col(q->from_wall_us));
     sqlite3_bind_int64(st, 2, u64_col(q->to_wall_us));
     if (q->party)

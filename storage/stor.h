@@ -372,8 +372,9 @@ struct stor_query {
     size_t limit;                      /**< 0 = 100 */
     bool by_state;                     /**< only rows in state */
     enum stor_state state;
+    bool newest_first;                 /**< descending start time (the cursor then pages back) */
 };
-/** Called per match in start-time order; return false to stop. */
+/** Called per match in start-time order (newest_first: reversed); return false to stop. */
 typedef bool stor_record_fn(const struct stor_record *rec, void *arg);
 enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
                               stor_record_fn *fn, void *arg);

@@ -139,6 +139,14 @@ ok $? "limit=1: one recording and a next cursor ($code, next=$next)"
 code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?limit=1&after=$next")
 [ "$code" = 200 ] && grep -q "\"id\":\"$id2\"" "$tmp/body" && ! grep -q '"next"' "$tmp/body"
 ok $? "after=cursor: the second recording, no further cursor ($code)"
+# Newest first: the later recording, then the cursor pages back to the earlier.
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?sort=-start&limit=1")
+next=$(sed -n 's/.*"next":"\([0-9a-f]*\)".*/\1/p' "$tmp/body")
+[ "$code" = 200 ] && grep -q "\"id\":\"$id2\"" "$tmp/body" && [ "$next" = "$id2" ]
+ok $? "sort=-start&limit=1: the newest recording first, next cursor ($code, next=$next)"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?sort=-start&limit=1&after=$next")
+[ "$code" = 200 ] && grep -q "\"id\":\"$id\"" "$tmp/body" && ! grep -q '"next"' "$tmp/body"
+ok $? "sort=-start after the cursor: the older one, no next ($code)"
 
 code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?from=2026-01-02T03:00:00Z&to=2026-01-02T03:05:00%2B00:00&party=sip:alice@example.net")
 [ "$code" = 200 ] && grep -q "$id" "$tmp/body" && ! grep -q "$id2" "$tmp/body"

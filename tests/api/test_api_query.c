@@ -132,6 +132,11 @@ static void queries(void)
     tap_ok(q("recording=xyz", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE &&
                strcmp(e.param, "recording") == 0,
            "recording must be an id");
+    tap_ok(q("sort=-start", API_ROUTE_LIST, &lq, &e) == SR_OK && lq.newest_first, "sort=-start");
+    tap_ok(q("sort=start", API_ROUTE_LIST, &lq, &e) == SR_OK && !lq.newest_first, "sort=start");
+    tap_ok(q("sort=party", API_ROUTE_LIST, &lq, &e) == SR_EPARSE && strcmp(e.param, "sort") == 0,
+           "sort=party refused, named");
+    tap_ok(q("sort=start", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE, "the audit has no sort");
     tap_ok(q("who=x", API_ROUTE_LIST, &lq, &e) == SR_EPARSE && strcmp(e.param, "who") == 0,
            "who is the audit's, not the listing's");
     tap_ok(q("party=x", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE && strcmp(e.param, "party") == 0,

@@ -196,6 +196,29 @@ int main(void)
         }
         tap_ok(ok && pages == 7, "cursor pages of 3: %zu records in %zu pages", n, pages);
     }
+    /* Newest first: pages of 3 cover everything once, in reverse order. */
+    {
+        char all[N][STOR_ID_HEX], after[STOR_ID_HEX] = "";
+        size_t n = 0, pages = 0;
+        memset(&q, 0, sizeof(q));
+        q.limit = 3;
+        q.newest_first = true;
+        for (;;) {
+            q.after_id = after[0] ? after : NULL;
+            if (search(ix, &q, &c) == 0 || c.n == (size_t)-1 || pages++ > N)
+                break;
+            for (size_t i = 0; i < c.n && n < N; i++)
+                snprintf(all[n++], STOR_ID_HEX, "%s", c.ids[i]);
+            snprintf(after, sizeof(after), "%s", c.ids[c.n - 1]);
+        }
+        ok = n == N;
+        for (unsigned i = 0; ok && i < N; i++) {
+            mkrec(&rec, N - 1 - i);
+            ok = strcmp(all[i], rec.id) == 0;
+        }
+        tap_ok(ok && pages == 7, "newest first, cursor pages of 3: %zu records in %zu pages, reversed",
+               n, pages);
+    }
     memset(&q, 0, sizeof(q));
     q.after_id = "unknown";
     tap_ok(search(ix, &q, &c) == 0, "unknown cursor gives nothing");
