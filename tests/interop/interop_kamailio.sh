@@ -31,7 +31,11 @@ command -v ffmpeg >/dev/null || { echo "1..0 # SKIP ffmpeg not installed"; exit 
 run=$(mktemp -d /tmp/srtprec-kamailio.XXXXXX)
 bg_pids=()
 cleanup() {
-    [ -n "${kam_pidfile:-}" ] && [ -s "$kam_pidfile" ] && kill -KILL "$(cat "$kam_pidfile")" 2>/dev/null
+    # TERM: Kamailio's main process then stops its children (KILL would orphan them).
+    if [ -n "${kam_pidfile:-}" ] && [ -s "$kam_pidfile" ]; then
+        kill -TERM "$(cat "$kam_pidfile")" 2>/dev/null
+        for i in $(seq 1 30); do kill -0 "$(cat "$kam_pidfile")" 2>/dev/null || break; sleep 0.1; done
+    fi
     for p in "${bg_pids[@]}" ${disclose_pid:-}; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     stack_stop
     [ "$failed" = 0 ] && [ -z "${KEEP:-}" ] && rm -rf "$run"
