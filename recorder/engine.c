@@ -550,12 +550,16 @@ static struct rd_call *enc_home(struct rec_eng *e, struct rd_stream *s, uint8_t 
     if (s->unmatched_denied)
         return NULL;
     if (!s->call) {
+        /* A destination alone homes a stream only for a key scoped by its
+         * destination alone (a SIPREC session's own port): a shared media
+         * port is every call's destination, and junk sent to it must not
+         * land in whichever call discloses that port (recorder_flood). */
         flow_addr_str(&s->flow, src, sizeof(src));
         for (struct rd_call *c = e->calls; c && !s->call; c = c->next)
             for (size_t i = 0; !c->unmatched && i < c->n_bindings; i++)
                 if (strcmp(c->bindings[i]->desc.src, src) == 0 ||
-                    (c->bindings[i]->desc.dst[0] && flow_known(&s->dst) &&
-                     addr_is(c->bindings[i]->desc.dst, &s->dst))) {
+                    (!c->bindings[i]->desc.src[0] && c->bindings[i]->desc.dst[0] &&
+                     flow_known(&s->dst) && addr_is(c->bindings[i]->desc.dst, &s->dst))) {
                     s->call = c;
                     break;
                 }

@@ -779,6 +779,41 @@ static void disclose_pair(struct fx *x, const char *call_id, const struct sender
  * recorded once, bit-exact; the second copies are counted as duplicates,
  * not replays; a packet replayed long after is still a replay.  Capture
  * drops go to the trailer of the call open at the time. */
+/* A destination homes unbound media only for keys scoped by destination
+ * alone: with src+dst keys (a fork or capture to a shared port) a stranger
+ * sending to the same destination is kept in an unmatched archive, never in
+ * the call that discloses that address (recorder_flood found it). */
+static void t_shared_dst_junk(void)
+{
+    struct fx x;
+    struct sender a, b, junk;
+    struct farch *ar;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 11, 0x1111, 1, v4(10, 0, 0, 1, 4000));
+    a.to = v4(10, 0, 0, 2, 5000);
+    sender_init(&b, 12, 0x2222, 1, v4(10, 0, 0, 2, 5000));
+    b.to = v4(10, 0, 0, 1, 4000);
+    sender_init(&junk, 13, 0x6666, 1, v4(10, 0, 0, 66, 7000));
+    junk.to = v4(10, 0, 0, 2, 5000);
+    disclose_pair(&x, "shared-dst@x", &a, &b);
+    send_n(&x, &a, 5);
+    send_n(&x, &junk, 7);
+    fx_advance(&x, 2100);
+    ar = arch_of(&x.fs, "shared-dst@x");
+    tap_ok(ar && ar->n_st == 1 && stream_exact(ar, "audio0-tx", 0x1111, 1, 5),
+           "shared destination: the call holds only its own stream (%zu streams)",
+           ar ? ar->n_st : 0);
+    tap_ok(fx_stats(&x).encrypted_kept == 7 && n_unmatched(&x.fs) == 1,
+           "shared destination: the stranger's 7 packets are kept in an unmatched archive");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&b);
+    sender_fini(&junk);
+    fstore_free(&x.fs);
+}
+
 static void t_capture_pair_duplicates(void)
 {
     struct fx x;
@@ -1195,6 +1230,7 @@ int main(void)
     t_false_ssrc_and_scope();
     t_dest_scope();
     t_capture_pair_duplicates();
+    t_shared_dst_junk();
     t_rekey_ssrc_change_roc();
     t_pause();
     t_flood();
