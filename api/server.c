@@ -1509,6 +1509,8 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
         };
         struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
 
+        /* Before the workers exist: /metrics reads it from them. */
+        srv->started = time(NULL);
         srv->mhd = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
@@ -1531,7 +1533,6 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
     }
     di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : 0;
-    srv->started = time(NULL);
     *out = srv;
     return SR_OK;
 fail:
