@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -167,8 +168,8 @@ enum sr_err stor_index_open(struct stor_index **out, const char *db_path)
     return stor_index_open_mode(out, db_path, STOR_INDEX_CREATE);
 }
 
-enum sr_err stor_index_open_mode(struct stor_index **out, const char *db_path,
-                                 enum stor_index_mode mode)
+static enum sr_err index_open_once(struct stor_index **out, const char *db_path,
+                                   enum stor_index_mode mode, bool *fresh)
 {
     struct stor_index *ix;
     enum sr_err err;
@@ -176,9 +177,8 @@ enum sr_err stor_index_open_mode(struct stor_index **out, const char *db_path,
     bool existed;
     int flags = SQLITE_OPEN_NOMUTEX;
 
-    if (!out || !db_path)
-        return SR_EINVAL;
     existed = stat(db_path, &sb) == 0;
+    *fresh = !existed || sb.st_size == 0;
     if (!existed && mode != STOR_INDEX_CREATE)
         return errno == ENOENT ? SR_ENOTFOUND : SR_EIO;
     flags |= mode == STOR_INDEX_READ_ONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
@@ -237,6 +237,27 @@ prepare:
 fail:
     stor_index_close(ix);
     return err;
+}
+
+enum sr_err stor_index_open_mode(struct stor_index **out, const char *db_path,
+                                 enum stor_index_mode mode)
+{
+    enum sr_err err;
+    bool fresh;
+
+    if (!out || !db_path)
+        return SR_EINVAL;
+    /* Two daemons starting together (recorder and API) may both open an
+     * index that does not exist yet; the one that loses the race can read
+     * the file before its first page is written and see "not a database".
+     * Only for a file that was empty or absent: a real corrupt index fails
+     * at once.  Bounded: 20 tries, 50 ms apart. */
+    for (int i = 0;; i++) {
+        err = index_open_once(out, db_path, mode, &fresh);
+        if (!err || !fresh || (err != SR_EPARSE && err != SR_EAGAIN) || i == 19)
+            return err;
+        nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000000L }, NULL);
+    }
 }
 
 static int64_t u64_col(uint64_t v)
