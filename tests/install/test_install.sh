@@ -52,7 +52,7 @@ missing=()
 for f in "${want[@]}"; do [ -e "$dest$f" ] || missing+=("$f"); done
 [ "${#missing[@]}" = 0 ]
 ok $? "installed: daemons in sbin, CLI, config, headers, libka, pc, man pages, docs, units${missing:+ (missing: ${missing[*]})}"
-stray=$(cd "$dest" && find . -path "*bin/srtprec-*" | grep -Ev "sbin/srtprec-(keyagent|recorder|api)$|bin/srtprec-sdp-disclose$")
+stray=$(cd "$dest" && find . -path "*bin/srtprec-*" | grep -Ev "sbin/srtprec-(keyagent|recorder|api)$|bin/srtprec-(sdp|kamailio)-disclose$")
 [ -z "$stray" ]
 ok $? "no daemon or test tool in bin${stray:+: $stray}"
 srtp=$(cd "$dest" && find . -iname "*srtp2*")
