@@ -16,6 +16,7 @@ set -uo pipefail
 build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/stack.sh"
+. "$here/../lib/baresip.sh"
 . "$here/../lib/tap.sh"
 
 command -v baresip >/dev/null || { echo "1..0 # SKIP baresip not installed"; exit 0; }
@@ -51,46 +52,14 @@ ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.3*sin(2*PI*620*t)+0.2*si
 ok $? "tones generated"
 
 for x in a b; do
-    mkdir -p "$run/$x"
     if [ $x = a ]; then sp=$sip_a rp=$ra; else sp=$sip_b rp=$rb; fi
-    cat >"$run/$x/config" <<CONF
-poll_method epoll
-sip_listen 127.0.0.1:$sp
-sip_transports udp
-net_interface 127.0.0.1
-audio_source aufile,$run/tone_$x.wav
-audio_player aufile,$run/heard_$x.wav
-audio_alert none
-rtp_ports $rp-$((rp + 15))
-rtcp_mux no
-module_path /usr/lib/baresip/modules
-module stdio.so
-module g711.so
-module aufile.so
-module srtp.so
-module_app account.so
-module_app menu.so
-CONF
+    baresip_config "$run/$x" $x "$sp" "$rp" "sip_transports udp"
     echo "<sip:$x@127.0.0.1:$sp>;regint=0;mediaenc=srtp-mand;audio_codecs=PCMU;answermode=auto" \
         >"$run/$x/accounts"
 done
 
-timeout 20 /usr/bin/python3 - "$run/cap.pcap" "$filter" "$run/sniff.stop" >"$run/sniff.log" 2>&1 <<'PY' &
-import os, sys, time
-from scapy.all import AsyncSniffer, wrpcap
-s = AsyncSniffer(iface="lo", filter=sys.argv[2])
-s.start()
-open(sys.argv[1] + ".ready", "w").close()
-for _ in range(150):
-    if os.path.exists(sys.argv[3]):
-        break
-    time.sleep(0.1)
-s.stop()
-wrpcap(sys.argv[1], s.results)
-print(len(s.results))
-PY
-sniff_pid=$!; bg_pids+=($sniff_pid)
-for i in $(seq 1 50); do [ -e "$run/cap.pcap.ready" ] && break; sleep 0.1; done
+lo_sniff "$run/cap.pcap" "$filter" "$run/sniff.stop" 150
+bg_pids+=($sniff_pid)
 
 timeout 20 baresip -f "$run/b" -s -t 12 >"$run/b.log" 2>&1 </dev/null & b_pid=$!; bg_pids+=($b_pid)
 stack_wait_log "$run/b.log" "baresip is ready" 5
