@@ -17,6 +17,7 @@ set -uo pipefail
 build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/stack.sh"
+. "$here/../lib/siprec.sh"
 . "$here/../lib/tap.sh"
 
 stack_test_run siprec
@@ -25,34 +26,7 @@ pki=$run/pki
 sip_port=$(stack_free_port)
 media_port=$(stack_free_port)
 lo=$(( ($(stack_free_port) / 2) * 2 ))
-mkdir -p "$run/archive"
-cat >"$run/srtprec.conf" <<CONF
-[recorder]
-keyagents =
-identity = sip:recorder@example.net
-tls-cert = $pki/recorder.crt
-tls-key = $pki/recorder.key
-tls-ca = $pki/ca.crt
-media-listen = 127.0.0.1:$media_port
-archive-dir = $run/archive
-archive-recipients = $pki/auditor.crt
-signing-key = $pki/signer.key
-index = $run/index.sqlite
-call-linger-ms = 300
-metrics-file = $run/metrics.prom
-metrics-interval-ms = 200
-workers = 2
-key-log = $run/keys.log
-siprec-listen = 127.0.0.1:$sip_port
-siprec-allow = sip:sbc@example.net
-siprec-media-address = 127.0.0.1
-siprec-media-port-min = $lo
-siprec-media-port-max = $(( lo + 39 ))
-log-level = info
-CONF
-"$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" >"$run/recorder.log" 2>&1 &
-STACK_PIDS+=($!)
-stack_wait_log "$run/recorder.log" "SIPREC: listening" 10; ok $? "the recorder listens for SIPREC over mutual TLS"
+siprec_recorder_start 40 "call-linger-ms = 300" "workers = 2" "siprec-media-address = 127.0.0.1"; ok $? "the recorder listens for SIPREC over mutual TLS"
 
 src() { # name cert [args...]: runs the SRC, output in $run/$1.out
     local name=$1 cert=$2

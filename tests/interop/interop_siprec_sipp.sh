@@ -15,6 +15,7 @@ build=$(cd "$1" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$top/tests/lib/stack.sh"
+. "$top/tests/lib/siprec.sh"
 . "$top/tests/lib/tap.sh"
 
 for tool in sipp stunnel4 sqlite3 ss; do
@@ -30,32 +31,7 @@ sip_port=$(stack_free_port)
 media_port=$(stack_free_port)
 tunnel_port=$(stack_free_port)
 lo=$(( ($(stack_free_port) / 2) * 2 ))
-mkdir -p "$run/archive"
-cat >"$run/srtprec.conf" <<CONF
-[recorder]
-keyagents =
-identity = sip:recorder@example.net
-tls-cert = $pki/recorder.crt
-tls-key = $pki/recorder.key
-tls-ca = $pki/ca.crt
-media-listen = 127.0.0.1:$media_port
-archive-dir = $run/archive
-archive-recipients = $pki/auditor.crt
-signing-key = $pki/signer.key
-index = $run/index.sqlite
-call-linger-ms = 200
-metrics-file = $run/metrics.prom
-metrics-interval-ms = 200
-key-log = $run/keys.log
-siprec-listen = 127.0.0.1:$sip_port
-siprec-allow = sip:sbc@example.net
-siprec-media-port-min = $lo
-siprec-media-port-max = $(( lo + 39 ))
-log-level = info
-CONF
-"$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" >"$run/recorder.log" 2>&1 &
-STACK_PIDS+=($!)
-stack_wait_log "$run/recorder.log" "SIPREC: listening" 10; ok $? "srtprec-recorder listens for SIPREC"
+siprec_recorder_start 40 "call-linger-ms = 200"; ok $? "srtprec-recorder listens for SIPREC"
 
 cat >"$run/stunnel.conf" <<CONF
 foreground = yes
