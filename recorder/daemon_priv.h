@@ -73,6 +73,7 @@ struct rd_cfg {
     unsigned long siprec_max_sessions;
     unsigned long siprec_session_expires; /**< when a Session-Expires has no usable value */
     unsigned long siprec_min_se;
+    bool siprec_plain_rtp;            /**< record RTP/AVP recording legs (no SRTP) */
     char key_log[CONF_STR_MAX];    /**< hash-chained log of every key received; "" = none */
     /** Not a key: the capture sources (capture.h) when capture or
      *  capture-file is set (main opens them before rd_media_create and

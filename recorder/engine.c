@@ -161,6 +161,7 @@ struct rec_eng {
     uint64_t flood_logged_us;      /* last warning about a refused flow */
     size_t gave_up_in_scan;        /* streams whose key-wait ended in this scan */
     uint64_t pkt_now_us;           /* the packet being handled: its monotonic arrival */
+    size_t n_plain;                /* plain (keyless) bindings: 0 skips plain_bind's walk */
     struct rec_eng_stats st;
     uint8_t scratch[PKT_CAP];      /* copy of a packet tried under two keys */
 };
@@ -380,6 +381,8 @@ static void binding_free(struct rec_eng *e, struct rd_binding *b)
 {
     if (!b)
         return;
+    if (b->desc.plain && e->n_plain)
+        e->n_plain--;
     binding_unchain(e, b);
     sr_secpool_free(e->bind_pool, b); /* wipes it */
 }
@@ -702,6 +705,8 @@ static enum sr_err unprotect_any(struct rec_eng *e, struct rd_stream *s, uint8_t
     size_t len0 = *len;
     enum sr_err err, err2;
 
+    if (!s->srtp)
+        return SR_OK; /* bound to a plain (keyless) binding: RTP as received */
     if (s->alt)
         memcpy(e->scratch, pkt, len0 <= PKT_CAP ? len0 : PKT_CAP);
     err = rtcp ? rec_srtp_unprotect_rtcp(s->srtp, pkt, len) : rec_srtp_unprotect(s->srtp, pkt, len);
@@ -908,10 +913,15 @@ static void stream_bind(struct rec_eng *e, struct rd_stream *s, struct rd_bindin
         e->st.quota_refused++;
         return;
     }
-    binding_cfg(b, s->flow.ssrc, fresh, &sc);
-    err = rec_srtp_create(&srtp, &sc);
-    sr_wipe(&sc, sizeof(sc));
-    sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
+    if (d->plain) {
+        snprintf(kid, sizeof(kid), "(plain RTP)");
+        err = SR_OK;
+    } else {
+        binding_cfg(b, s->flow.ssrc, fresh, &sc);
+        err = rec_srtp_create(&srtp, &sc);
+        sr_wipe(&sc, sizeof(sc));
+        sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
+    }
     if (err) {
         log_error("call %s: SRTP session for SSRC %08x (key %s) failed: %s", b->call->call_id,
                   s->flow.ssrc, kid, sr_strerror(err));
@@ -927,6 +937,8 @@ static void stream_bind(struct rec_eng *e, struct rd_stream *s, struct rd_bindin
     s->bind = b;
     s->paused = d->state == SIPEV_STREAM_PAUSED;
     b->n_streams++;
+    if (d->plain)
+        e->st.plain_bound++;
     s->have_ts = false;
     s->highest_ext_seq = fresh ? 0 : ((uint64_t)d->roc << 16) | d->seq;
     s->next = b->call->streams;
@@ -944,6 +956,8 @@ struct trial_set {
 
 static void trial_add(struct trial_set *ts, struct rd_binding *b, bool fresh)
 {
+    if (b->desc.plain)
+        return; /* nothing to authenticate: bound by destination (plain_bind) */
     for (size_t k = 0; k < ts->n; k++)
         if (ts->b[k] == b)
             return;
@@ -1032,7 +1046,7 @@ static bool trial_bind(struct rec_eng *e, struct rd_stream *s, struct trial_set 
                  ts->b[which]->call->call_id, s->flow.ssrc, ts->b[which]->desc.id);
     }
     stream_bind(e, s, ts->b[which], ts->fresh[which]);
-    return s->srtp != NULL;
+    return s->bind != NULL;
 }
 
 /* Try to bind unbound s with this packet: the exact-SSRC keys on every
@@ -1061,6 +1075,41 @@ static void try_bind(struct rec_eng *e, struct rd_stream *s, const uint8_t *pkt,
         return;
     }
     trial_bind(e, s, &ts, pkt, len, is_rtcp);
+}
+
+/* A plain binding takes the streams sent to its destination from one source
+ * address: the first stream's.  Plain RTP authenticates nothing, so a
+ * second sender to the session's port (an injection, or a stray) is not
+ * mixed into the recording: it waits as an unbound stream and is kept as
+ * received, apart, once key-wait-ms is over. */
+static bool plain_admits(const struct rd_binding *b, const struct rd_stream *s)
+{
+    if (!b->desc.plain || b->call->ended || !binding_admits(b, s))
+        return false;
+    if (!b->n_streams)
+        return true;
+    for (const struct rd_stream *o = b->call->streams; o; o = o->next)
+        if (o->bind == b)
+            return memcmp(o->flow.addr, s->flow.addr, sizeof(o->flow.addr)) == 0;
+    return false;
+}
+
+/* Bind new stream s to the plain binding of its destination, if one
+ * admits it.  Only for a stream's first packet and for a plain binding's
+ * arrival (bind_waiting): never per packet of an unbound stream. */
+static void plain_bind(struct rec_eng *e, struct rd_stream *s)
+{
+    if (!e->n_plain || !flow_known(&s->dst))
+        return;
+    for (struct rd_call *c = e->calls; c; c = c->next) {
+        if (c->unmatched || c->ended)
+            continue;
+        for (size_t i = 0; i < c->n_bindings; i++)
+            if (plain_admits(c->bindings[i], s)) {
+                stream_bind(e, s, c->bindings[i], true);
+                return;
+            }
+    }
 }
 
 static void flood_log(struct rec_eng *e, const char *what, const struct rec_flow *f)
@@ -1158,7 +1207,7 @@ void rec_eng_packet(struct rec_eng *e, const struct rec_eng_pkt *p)
         struct rd_stream *o;
         rtp_flow.port--;
         o = rec_streams_lookup(e->table, &rtp_flow);
-        if (o && o->srtp) {
+        if (o && o->bind) {
             o->last_us = e->pkt_now_us;
             if (o->paused)
                 e->st.paused++;
@@ -1167,12 +1216,15 @@ void rec_eng_packet(struct rec_eng *e, const struct rec_eng_pkt *p)
             return;
         }
     }
-    if (!s && !(s = stream_new(e, &flow, &p->dst)))
-        return;
+    if (!s) {
+        if (!(s = stream_new(e, &flow, &p->dst)))
+            return;
+        plain_bind(e, s);
+    }
     s->last_us = e->pkt_now_us;
-    if (!s->srtp)
+    if (!s->bind)
         try_bind(e, s, pkt, len, is_rtcp);
-    if (!s->srtp) {
+    if (!s->bind) {
         if (s->key_wait_over) {
             record_encrypted(e, s, pkt, len, p->arrival_wall_us, is_rtcp);
         } else if (rec_held_push(e->held, &s->held, pkt, len, p->arrival_wall_us,
@@ -1282,6 +1334,14 @@ static void binding_chain(struct rec_eng *e, struct rd_binding *b)
  * packet now, and its next packet anyway. */
 static void bind_waiting(struct rec_eng *e, struct rd_binding *b)
 {
+    if (b->desc.plain) {
+        for (struct rd_stream *s = e->unbound, *nx; s; s = nx) {
+            nx = s->next;
+            if (plain_admits(b, s))
+                stream_bind(e, s, b, true);
+        }
+        return;
+    }
     for (struct rd_stream *s = e->unbound, *nx; s; s = nx) {
         struct trial_set ts = { .n = 1 };
         const uint8_t *p;
@@ -1306,9 +1366,22 @@ static void apply_stream(struct rec_eng *e, struct rd_call *c, const struct sipe
     struct rd_binding *b;
     char kid[17];
 
-    if (!d->n_keys)
+    if (!d->n_keys && !d->plain)
         return;
+    if (d->plain && (d->n_keys || !d->dst[0])) {
+        /* Only the session's own port can say which packets are its own. */
+        if (e->cfg.log_keys)
+            log_warn("call %s: plain stream %s without a destination (or with keys): ignored",
+                     c->call_id, d->id);
+        return;
+    }
     b = binding_by_id(c, d->id);
+    if (b && b->desc.plain != d->plain) {
+        if (e->cfg.log_keys)
+            log_warn("call %s: stream %s changed between plain RTP and SRTP: the change is "
+                     "ignored (a new m= line records it)", c->call_id, d->id);
+        return;
+    }
     if (b) {
         if (!keys_equal(&b->desc, d))
             binding_rekey(e, b, d);
@@ -1338,6 +1411,14 @@ static void apply_stream(struct rec_eng *e, struct rd_call *c, const struct sipe
     b->call = c;
     b->desc = *d;
     c->bindings[c->n_bindings++] = b;
+    if (d->plain) {
+        e->n_plain++;
+        if (e->cfg.log_keys)
+            log_info("call %s: stream %s is plain RTP to %s: recorded as received", c->call_id,
+                     d->id, d->dst);
+        bind_waiting(e, b);
+        return;
+    }
     sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
     if (d->ssrc_known) {
         if (e->cfg.log_keys)

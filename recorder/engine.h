@@ -116,6 +116,8 @@ struct rec_eng_stats {
     uint64_t calls_deferred;    /**< calls opened a second later: over their source's opens/s */
     uint64_t duplicates;        /**< second copies of a packet already recorded (a mirror that
                                      shows a stream twice): not recorded again */
+    uint64_t plain_bound;       /**< streams bound to a plain (keyless) binding: SIPREC RTP/AVP
+                                     legs, recorded as received */
     uint64_t streams, unbound_now, held_now, held_slots; /**< gauges */
 };
 #define REC_ENG_FIRST_GAUGE offsetof(struct rec_eng_stats, streams)

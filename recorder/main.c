@@ -138,6 +138,9 @@ static const struct conf_item cfg_items[] = {
       "RFC 4028 interval used when a client's Session-Expires has no usable value (s)" },
     { "siprec-min-se", CONF_UINT, F(siprec_min_se), "90", 90, 86400,
       "RFC 4028 Min-SE: shorter Session-Expires get 422 (s)" },
+    { "siprec-plain-rtp", CONF_BOOL, F(siprec_plain_rtp), "yes", 0, 0,
+      "record plain RTP (RTP/AVP) SIPREC legs as received, bound by the session's media port "
+      "(unauthenticated media); no: answer them with port 0" },
 };
 #undef F
 

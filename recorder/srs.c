@@ -66,6 +66,7 @@ struct srs_stream {
     unsigned pt, clock_rate;
     char codec[32];
     bool inactive;                 /* a=inactive (hold) */
+    bool plain;                    /* RTP/AVP(F): recorded as received, no keys */
     struct sipev_key keys[SIPEV_MAX_KEYS]; /* the picked a=crypto's (wiped with the session) */
     size_t n_keys;
     unsigned port;                 /* RTP port; RTCP on port + 1; 0: disabled */
@@ -413,7 +414,7 @@ static void session_keys(struct rd_srs *s, struct srs_session *ss, bool ended)
     for (size_t i = 0; !ended && i < ss->n_st && d->n_streams < SIPEV_MAX_STREAMS; i++) {
         const struct srs_stream *t = &ss->st[i];
         struct sipev_stream *o;
-        if (!t->port || !t->n_keys)
+        if (!t->port || (!t->n_keys && !t->plain))
             continue;
         const char *sender = sender_aor(ss, t->label);
         o = &d->streams[d->n_streams++];
@@ -433,6 +434,7 @@ static void session_keys(struct rd_srs *s, struct srs_session *ss, bool ended)
         snprintf(o->dst, sizeof(o->dst), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, t->port);
         memcpy(o->keys, t->keys, sizeof(o->keys));
         o->n_keys = t->n_keys;
+        o->plain = t->plain;
         o->state = t->inactive ? SIPEV_STREAM_PAUSED : SIPEV_STREAM_ACTIVE;
     }
     s->c.on_keybody(ss->peer, &kb, s->c.arg);
@@ -512,6 +514,10 @@ static enum sr_err session_apply(struct rd_srs *s, struct srs_session *ss, size_
         const struct siprec_sdp_media *m = &o->media[i];
         struct srs_stream *t = &ss->st[i];
         int pick = siprec_sdp_crypto_pick(m);
+        bool plain = m->proto == SIPREC_PROTO_RTP_AVP || m->proto == SIPREC_PROTO_RTP_AVPF;
+        /* A line that changes between RTP/AVP and RTP/SAVP is a new stream
+         * on new ports: the engine never turns a keyed stream plain. */
+        bool kind_changed = t->port && t->plain != plain;
         char id[SIPREC_SDP_LABEL];
 
         if (m->label[0])
@@ -523,20 +529,25 @@ static enum sr_err session_apply(struct rd_srs *s, struct srs_session *ss, size_
                      t->label, m->label);
         sr_wipe(t->keys, sizeof(t->keys));
         t->n_keys = 0;
-        if (pick < 0 || !m->port) {
-            if (m->port && (m->proto == SIPREC_PROTO_RTP_AVP || m->proto == SIPREC_PROTO_RTP_AVPF))
-                log_notice("SIPREC session %s: m= line %zu is plain RTP: rejected (port 0); "
-                           "srtprec records SDES-SRTP legs", ss->call_id, i);
+        if (m->port && plain && !s->c.cfg->siprec_plain_rtp)
+            log_notice("SIPREC session %s: m= line %zu is plain RTP: rejected (port 0, "
+                       "siprec-plain-rtp = no)", ss->call_id, i);
+        if (kind_changed)
+            ports_free(s, t);
+        if (!m->port || (plain ? !s->c.cfg->siprec_plain_rtp : pick < 0)) {
             ports_free(s, t);
             continue;
         }
-        if (!t->port)
+        t->plain = plain;
+        if (kind_changed)
+            snprintf(t->id, sizeof(t->id), "%.50s.%u", id, ss->sdp_version + 1);
+        else if (!t->port)
             snprintf(t->id, sizeof(t->id), "%s", id);
         snprintf(t->label, sizeof(t->label), "%s", m->label);
         snprintf(t->media, sizeof(t->media), "%s", m->media);
         codec_of(m, t);
         t->inactive = m->dir == SIPREC_DIR_INACTIVE;
-        for (size_t k = 0; k < m->crypto[pick].n_keys && k < SIPEV_MAX_KEYS; k++) {
+        for (size_t k = 0; !plain && k < m->crypto[pick].n_keys && k < SIPEV_MAX_KEYS; k++) {
             const struct srtpkey_key *src = &m->crypto[pick].keys[k];
             struct sipev_key *dst = &t->keys[k];
             dst->suite = (enum sipev_suite)m->crypto[pick].suite;

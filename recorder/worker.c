@@ -409,6 +409,9 @@ static void metrics_write(struct rd_media *m)
     C("ssrc_changes_total", "New SSRCs recognised as the same stream of a call.",
       st.ssrc_changes);
     C("rekeys_total", "Re-keys applied to disclosed streams.", st.rekeys);
+    C("streams_plain_total",
+      "Streams bound to a plain RTP leg (SIPREC RTP/AVP, no SRTP): recorded as received.",
+      st.plain_bound);
     C("streams_reaped_total",
       "Streams that never got a key, freed after idling key-wait-ms + call-linger-ms.", st.reaped);
     C("trial_candidates_total", "Candidate keys tried by trial authentication.", st.trial_tries);

@@ -766,7 +766,7 @@ static enum sr_err put_stream(struct buf *out, const struct sipev_stream *s)
     char num[32];
 
     if (s->direction > SIPEV_DIR_RECV || s->state > SIPEV_STREAM_ENDED || s->payload_type > 127 ||
-        s->n_keys > SIPEV_MAX_KEYS || !s->id[0] || !s->media[0] ||
+        s->n_keys > SIPEV_MAX_KEYS || !s->id[0] || !s->media[0] || s->plain ||
         (s->n_keys == 0 && s->state != SIPEV_STREAM_ENDED) || !keys_ok(s))
         return SR_EINVAL;
     err = buf_append(out, "    <stream", 11);

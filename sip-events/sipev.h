@@ -224,6 +224,11 @@ struct sipev_stream {
     uint32_t roc;                  /**< rollover counter at disclosure */
     uint16_t seq;                  /**< highest sequence number at disclosure */
     enum sipev_stream_state state;
+    bool plain;                    /**< no SRTP: RTP recorded as received, bound by dst
+                                        alone (n_keys 0).  Only a SIPREC session sets it
+                                        (an RTP/AVP recording leg to ports it allocated);
+                                        the NOTIFY format cannot carry it: the parser never
+                                        sets it and sipev_keybody_print refuses it. */
 };
 
 enum sipev_dialog_state { SIPEV_DIALOG_ACTIVE = 0, SIPEV_DIALOG_ENDED };

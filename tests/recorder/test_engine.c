@@ -239,6 +239,7 @@ struct sender {
     uint32_t ts;
     struct rec_flow from;
     struct rec_flow to;       /* destination; all zero: unknown (a wildcard socket) */
+    bool plain;               /* sends plain RTP (a SIPREC RTP/AVP leg): no protect */
 };
 
 static struct rec_flow v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port)
@@ -311,7 +312,7 @@ static void send_one(struct fx *x, struct sender *s)
     pkt[10] = (uint8_t)(s->ssrc >> 8);
     pkt[11] = (uint8_t)s->ssrc;
     payload_of(s->ssrc, s->seq, pkt + 12);
-    if (rec_srtp_protect(s->tx, pkt, &len, sizeof(pkt)) != SR_OK)
+    if (!s->plain && rec_srtp_protect(s->tx, pkt, &len, sizeof(pkt)) != SR_OK)
         tap_ok(false, "protect seq %u", s->seq);
     s->seq++;
     s->ts += 160;
@@ -680,7 +681,7 @@ static void t_false_ssrc_and_scope(void)
 
 /* One stream's key scoped to fork destination dst, as a SIPREC session discloses it. */
 static void disclose_to(struct fx *x, const char *call_id, const char *id, const struct sender *s,
-                        const char *dst)
+                        const char *dst, bool plain)
 {
     struct sipev_keybody kb;
     struct sipev_dialog *d;
@@ -696,12 +697,16 @@ static void disclose_to(struct fx *x, const char *call_id, const char *id, const
     snprintf(st->media, sizeof(st->media), "audio");
     snprintf(st->dst, sizeof(st->dst), "%s", dst);
     st->clock_rate = 8000;
-    st->ssrc_known = true;
-    st->ssrc = s->ssrc;
-    st->n_keys = 1;
-    st->keys[0].suite = SIPEV_SUITE_AES_CM_128_HMAC_SHA1_80;
-    st->keys[0].master_len = 30;
-    memcpy(st->keys[0].master, s->master, 30);
+    if (plain) {
+        st->plain = true; /* a SIPREC RTP/AVP leg: no SSRC in its SDP, no keys */
+    } else {
+        st->ssrc_known = true;
+        st->ssrc = s->ssrc;
+        st->n_keys = 1;
+        st->keys[0].suite = SIPEV_SUITE_AES_CM_128_HMAC_SHA1_80;
+        st->keys[0].master_len = 30;
+        memcpy(st->keys[0].master, s->master, 30);
+    }
     rec_eng_keybody(x->e, "sip:sbc@example.net", &kb);
     sipev_keybody_fini(&kb);
 }
@@ -723,8 +728,8 @@ static void t_dest_scope(void)
     sender_init(&b, 9, 0x9999, 1, v4(10, 0, 0, 9, 5002)); /* same SBC, SSRC and key */
     b.to = v4(127, 0, 0, 1, 41002);
     sender_init(&c, 9, 0x9999, 1, v4(10, 0, 0, 9, 5004)); /* destination unknown */
-    disclose_to(&x, "siprec-1", "s1", &a, "127.0.0.1:41000");
-    disclose_to(&x, "siprec-2", "s2", &b, "127.0.0.1:41002");
+    disclose_to(&x, "siprec-1", "s1", &a, "127.0.0.1:41000", false);
+    disclose_to(&x, "siprec-2", "s2", &b, "127.0.0.1:41002", false);
     send_n(&x, &b, 10);
     send_n(&x, &a, 12);
     send_n(&x, &c, 5);
@@ -740,6 +745,87 @@ static void t_dest_scope(void)
     sender_fini(&a);
     sender_fini(&b);
     sender_fini(&c);
+    fstore_free(&x.fs);
+}
+
+/* A plain RTCP sender report of ssrc from `from` to `to`. */
+static void send_plain_sr(struct fx *x, uint32_t ssrc, struct rec_flow from, struct rec_flow to)
+{
+    uint8_t pkt[28] = { 0x80, 200, 0, 6 };
+    struct rec_eng_pkt p = { 0 };
+
+    pkt[4] = (uint8_t)(ssrc >> 24);
+    pkt[5] = (uint8_t)(ssrc >> 16);
+    pkt[6] = (uint8_t)(ssrc >> 8);
+    pkt[7] = (uint8_t)ssrc;
+    p.data = pkt;
+    p.len = sizeof(pkt);
+    p.src = from;
+    p.dst = to;
+    p.arrival_wall_us = x->clk.wall;
+    rec_eng_packet(x->e, &p);
+}
+
+/* A plain (keyless) binding, as a SIPREC session discloses an RTP/AVP leg:
+ * it takes the packets sent to its destination, as received (held ones
+ * too), RTCP from the port above and a new SSRC from the same address; a
+ * second sender address to that port is not mixed in (kept apart as
+ * received once key-wait is over); a plain binding without a destination
+ * binds nothing. */
+static void t_plain(void)
+{
+    struct fx x;
+    struct sender a, a2, stranger, lost;
+    struct farch *ar;
+    struct rec_eng_stats st;
+    size_t enc = 0, rtcp_streams = 0;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 1, 0x1111, 100, v4(10, 0, 0, 1, 6000));
+    a.to = v4(127, 0, 0, 1, 41010);
+    a.plain = true;
+    sender_init(&a2, 1, 0x2222, 7, v4(10, 0, 0, 1, 6000)); /* the SBC's new SSRC (transfer) */
+    a2.to = a.to;
+    a2.plain = true;
+    sender_init(&stranger, 1, 0x3333, 1, v4(10, 9, 9, 9, 6000));
+    stranger.to = a.to;
+    stranger.plain = true;
+    sender_init(&lost, 1, 0x4444, 1, v4(10, 0, 0, 1, 6100)); /* to a port nobody disclosed */
+    lost.to = v4(127, 0, 0, 1, 41020);
+    lost.plain = true;
+    send_n(&x, &a, 5); /* before the INVITE's keys: held */
+    tap_ok(fx_stats(&x).held == 5, "plain: packets before the session's disclosure are held");
+    disclose_to(&x, "siprec-p", "p1", &a, "127.0.0.1:41010", true);
+    disclose_to(&x, "siprec-q", "q1", &lost, "", true); /* no destination: ignored */
+    send_n(&x, &a, 10);
+    send_plain_sr(&x, 0x1111, v4(10, 0, 0, 1, 6001), a.to);
+    send_n(&x, &a2, 4);
+    send_n(&x, &stranger, 6);
+    send_n(&x, &lost, 3);
+    fx_advance(&x, 2500); /* key-wait over: the stranger's packets are kept apart */
+    ar = arch_of(&x.fs, "siprec-p");
+    tap_ok(ar && stream_exact(ar, "p1", 0x1111, 100, 15),
+           "plain: 15 packets (5 held) recorded as received, bit-exact, in order");
+    tap_ok(ar && stream_exact(ar, "p1", 0x2222, 7, 4),
+           "plain: a new SSRC from the same address is the same leg");
+    for (size_t i = 0; ar && i < ar->n_pk; i++)
+        enc += (ar->pk[i].flags & STOR_PKT_ENCRYPTED) != 0;
+    for (size_t i = 0; ar && i < ar->n_st; i++)
+        rtcp_streams += strcmp(ar->st[i].codec, "rtcp") == 0;
+    tap_ok(ar && enc == 6 && count_ssrc_streams(ar, 0x3333, "PCMU") == 0,
+           "plain: a second sender address to the port is not recorded as the leg (6 kept apart)");
+    st = fx_stats(&x);
+    tap_ok(st.rtcp == 1 && rtcp_streams == 1, "plain: RTCP from the port above is recorded");
+    tap_ok(st.plain_bound == 2 && st.recorded == 19 && st.trial_tries == 0,
+           "plain: 2 streams bound without trial authentication, 19 packets recorded");
+    tap_ok(!arch_of(&x.fs, "siprec-q") || arch_of(&x.fs, "siprec-q")->n_st == 0,
+           "plain: a plain stream without a destination binds nothing");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&a2);
+    sender_fini(&stranger);
+    sender_fini(&lost);
     fstore_free(&x.fs);
 }
 
@@ -1229,6 +1315,7 @@ int main(void)
     t_rogue();
     t_false_ssrc_and_scope();
     t_dest_scope();
+    t_plain();
     t_capture_pair_duplicates();
     t_shared_dst_junk();
     t_rekey_ssrc_change_roc();

@@ -132,7 +132,8 @@ static const char *key_b64[2] = {
 };
 
 /* A SIPREC INVITE/UPDATE; what to break or add by flags. */
-enum { NO_REQUIRE = 1, EXTRA_REQUIRE = 2, NO_SRC = 4, THIRD_STREAM = 8, NEW_KEYS = 16 };
+enum { NO_REQUIRE = 1, EXTRA_REQUIRE = 2, NO_SRC = 4, THIRD_STREAM = 8, NEW_KEYS = 16,
+       PLAIN_STREAM = 32 };
 
 static unsigned last_cseq;
 
@@ -151,9 +152,11 @@ static void send_req(struct cli *c, const char *method, const char *to_tag, unsi
                       "m=audio 9000 RTP/SAVP 0\r\na=label:1\r\na=sendonly\r\n"
                       "a=crypto:1 AES_CM_128_HMAC_SHA1_80 %s\r\n"
                       "m=audio 9002 RTP/SAVP 8\r\na=rtpmap:8 PCMA/8000\r\na=label:2\r\n"
-                      "a=sendonly\r\na=crypto:3 AES_CM_128_HMAC_SHA1_80 %s\r\n%s"
+                      "a=sendonly\r\na=crypto:3 AES_CM_128_HMAC_SHA1_80 %s\r\n%s%s"
                       "\r\n--b1--\r\n",
                       cseq, k0, key_b64[1],
+                      flags & PLAIN_STREAM ? "m=audio 9006 RTP/AVP 0\r\na=label:4\r\na=sendonly\r\n"
+                                           : "",
                       flags & THIRD_STREAM
                           ? "m=audio 9004 RTP/SAVP 0\r\na=label:3\r\na=sendonly\r\n"
                             "a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:"
@@ -299,6 +302,39 @@ int main(void)
 
     send_req(&c, "BYE", to_tag, 10, 0, NULL);
     tap_ok(status_of(&c) == 481, "BYE for the ended session: 481");
+    /* A plain RTP leg (RTP/AVP): its own ports, a keyless stream scoped to
+     * them; with siprec-plain-rtp = no, port 0 and no stream. */
+    cfg.siprec_plain_rtp = true;
+    send_req(&c, "INVITE", NULL, 20, PLAIN_STREAM, NULL);
+    {
+        char sdp[4096];
+        const struct sipev_hdr *to;
+        unsigned st = status_of(&c);
+        const struct sipev_stream *p = &seen.last.streams[2];
+        slice_copy_cstr(c.msg.body, sdp, sizeof(sdp));
+        to = sipev_msg_hdr(&c.msg, SIPEV_HDR_TO);
+        if (to && sipev_param(to->value, "tag", &tag))
+            slice_copy_cstr(tag, to_tag, sizeof(to_tag));
+        tap_ok(st == 200 && strstr(sdp, " RTP/AVP 0\r\n") && !strstr(sdp, "m=audio 0 RTP/AVP") &&
+                   socks_live == 6,
+               "a plain RTP line: answered with a port pair of its own (%zu sockets)", socks_live);
+        tap_ok(seen.last.n_streams == 3 && p->plain && p->n_keys == 0 &&
+                   strncmp(p->dst, "127.0.0.1:", 10) == 0 && !seen.last.streams[0].plain,
+               "the plain leg goes to the engine keyless, scoped to its port (dst %s)", p->dst);
+    }
+    cfg.siprec_plain_rtp = false;
+    send_req(&c, "INVITE", to_tag, 21, PLAIN_STREAM, NULL);
+    {
+        char sdp[4096];
+        unsigned st = status_of(&c);
+        slice_copy_cstr(c.msg.body, sdp, sizeof(sdp));
+        tap_ok(st == 200 && strstr(sdp, "m=audio 0 RTP/AVP 0") && seen.last.n_streams == 2 &&
+                   socks_live == 4,
+               "siprec-plain-rtp = no: the plain line gets port 0, its ports closed, no stream");
+    }
+    send_req(&c, "BYE", to_tag, 22, 0, NULL);
+    tap_ok(status_of(&c) == 200 && socks_live == 0, "BYE: 200, every port closed");
+
     send_req(&c, "MESSAGE", NULL, 11, 0, NULL);
     tap_ok(status_of(&c) == 405 && hdr_has(&c.msg, "Allow", "INVITE"), "another method: 405 with Allow");
 
