@@ -94,6 +94,14 @@ struct rd_arch {
     /* Not a struct stor_record: its path alone is 4 KiB, per call; index
      * rows are built on the archive thread when written (row_new). */
     struct stor_call_info call;
+    /* Parties told after arch_new (rd_arch_parties), under mu: the index
+     * rows name them; a->call (the header's) never changes. */
+    bool late_parties;
+    char party_local[sizeof(((struct stor_call_info *)0)->local_aor)];
+    char party_remote[sizeof(((struct stor_call_info *)0)->remote_aor)];
+    bool parties_stream;       /* the "parties" record stream was added */
+    unsigned parties_idx, parties_seq;
+    bool want_row;             /* the archive thread rewrites the index row (registry mu) */
     char id[STOR_ID_HEX];
     unsigned n_streams;
     struct stor_counts counts; /* summed from the engines' releases */
@@ -155,6 +163,7 @@ static uint64_t now_us(const struct rd_archives *r)
 static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try);
 static void arch_do_open(struct rd_archives *r, struct rd_arch *a);
 static void ixq_flush(struct rd_archives *r, uint64_t now);
+static void arch_do_row(struct rd_archives *r, struct rd_arch *a);
 
 static void arch_free(struct rd_arch *a)
 {
@@ -251,7 +260,7 @@ static void *archive_thread_main(void *arg)
     for (;;) {
         struct rd_arch *a = r->job_head;
         uint64_t due = retry_due(r), now = now_us(r);
-        bool open, seal;
+        bool open, seal, row;
         if (due && due <= now) {
             pthread_mutex_unlock(&r->mu);
             run_retries(r, now, false);
@@ -276,9 +285,13 @@ static void *archive_thread_main(void *arg)
         a->busy = true;
         open = a->want_open;
         a->want_open = false;
+        row = a->want_row && !a->want_seal;
+        a->want_row = false;
         pthread_mutex_unlock(&r->mu);
         if (open)
             arch_do_open(r, a); /* takes r->mu for the index row, then a->mu */
+        if (row)
+            arch_do_row(r, a);
         pthread_mutex_lock(&r->mu);
         a->busy = false;
         seal = a->want_seal;
@@ -554,6 +567,10 @@ static struct stor_record *row_new(const struct rd_archives *r, const struct rd_
         return NULL;
     memcpy(row->id, a->id, sizeof(row->id));
     row->call = a->call;
+    if (a->late_parties) {
+        snprintf(row->call.local_aor, sizeof(row->call.local_aor), "%s", a->party_local);
+        snprintf(row->call.remote_aor, sizeof(row->call.remote_aor), "%s", a->party_remote);
+    }
     row->state = state;
     row->n_streams = a->n_streams;
     snprintf(row->path, sizeof(row->path), "%s/%s.srec", r->cfg->archive_dir, a->id);
@@ -727,6 +744,21 @@ static void arch_do_open(struct rd_archives *r, struct rd_arch *a)
     if (lost)
         log_error("call %s: %zu packets that came while its archive opened were not written",
                   a->call.call_id, lost);
+}
+
+/* On the archive thread: the index row of an open archive again (its
+ * parties changed).  One whose open failed, or is still to come (its open
+ * writes the row), has nothing to rewrite. */
+static void arch_do_row(struct rd_archives *r, struct rd_arch *a)
+{
+    struct stor_record *row = NULL;
+
+    pthread_mutex_lock(&a->mu);
+    if (a->w)
+        row = row_new(r, a, STOR_STATE_RECORDING);
+    pthread_mutex_unlock(&a->mu);
+    if (row)
+        ix_put(r, row, "parties");
 }
 
 enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct stor_call_info *ci,
@@ -1036,6 +1068,9 @@ static enum sr_err arch_continue(struct rd_archives *r, struct rd_arch *h, struc
     }
     if (p) {
         p->part = full->part + 1;
+        p->late_parties = h->late_parties;
+        memcpy(p->party_local, h->party_local, sizeof(p->party_local));
+        memcpy(p->party_remote, h->party_remote, sizeof(p->party_remote));
         full->next_part = p;
         h->last = p;
         list_add(r, p);
@@ -1116,6 +1151,62 @@ enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pk
     }
     pthread_mutex_unlock(&a->mu);
     return err;
+}
+
+void rd_arch_parties(struct rd_arch *a, const char *local_aor, const char *remote_aor)
+{
+    struct rd_archives *r = a->reg;
+    const char *cur_l, *cur_r;
+    uint8_t pl[STOR_PARTIES_MAX];
+    struct stor_pkt p = { 0 };
+    enum sr_err err = SR_OK;
+
+    pthread_mutex_lock(&a->mu);
+    cur_l = a->late_parties ? a->party_local : a->call.local_aor;
+    cur_r = a->late_parties ? a->party_remote : a->call.remote_aor;
+    if (a->unmatched || (strcmp(cur_l, local_aor) == 0 && strcmp(cur_r, remote_aor) == 0)) {
+        pthread_mutex_unlock(&a->mu);
+        return;
+    }
+    snprintf(a->party_local, sizeof(a->party_local), "%s", local_aor);
+    snprintf(a->party_remote, sizeof(a->party_remote), "%s", remote_aor);
+    a->late_parties = true;
+    /* The record goes into the call's first archive, whose row search
+     * finds (continuations copy the parties for their own rows). */
+    if (!a->parties_stream) {
+        struct stor_stream_info si = { 0 };
+        snprintf(si.codec, sizeof(si.codec), STOR_PARTIES_CODEC);
+        snprintf(si.label, sizeof(si.label), STOR_PARTIES_CODEC);
+        si.clock_rate = 1000000;
+        err = part_add_stream(a, &si, &a->parties_idx);
+        a->parties_stream = err == SR_OK;
+    }
+    if (!err) {
+        p.seq = (uint16_t)a->parties_seq;
+        p.ext_seq = a->parties_seq++;
+        p.arrival_wall_us = sr_wall_us();
+        p.payload = pl;
+        p.payload_len = stor_parties_encode(pl, sizeof(pl), a->party_local, a->party_remote);
+        err = part_packet(a, a->parties_idx, &p, RD_PKT_RTCP);
+    }
+    for (struct rd_arch *t = a->next_part; t; t = t->next_part) {
+        pthread_mutex_lock(&t->mu);
+        memcpy(t->party_local, a->party_local, sizeof(t->party_local));
+        memcpy(t->party_remote, a->party_remote, sizeof(t->party_remote));
+        t->late_parties = true;
+        pthread_mutex_unlock(&t->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (err)
+        log_error("call %s: its new parties (%s, %s) could not be written into archive %s (%s): "
+                  "the index row names them, the archive keeps the first ones", a->call.call_id,
+                  local_aor, remote_aor, a->id, sr_strerror(err));
+    log_notice("call %s: parties now %s -> %s (recorded in archive %s)", a->call.call_id,
+               local_aor, remote_aor, a->id);
+    pthread_mutex_lock(&r->mu);
+    a->want_row = true;
+    job_push(r, a);
+    pthread_mutex_unlock(&r->mu);
 }
 
 void rd_archives_flush(struct rd_archives *r)

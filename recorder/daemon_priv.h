@@ -277,6 +277,13 @@ static inline void rd_take_back(uint64_t *count, uint64_t lost)
 }
 enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p,
                            enum rd_pkt_kind kind);
+/** The call's parties changed after its archive opened (SIPREC metadata
+ *  in a re-INVITE): a's header keeps the first ones (written at open), a
+ *  "parties" record inside the encrypted archive holds the new ones
+ *  (docs/archive-format.md), and the index row, rewritten now by the
+ *  archive thread and at the seal, names them.  Parties a already holds are
+ *  ignored (every engine reports the change).  Any thread. */
+void rd_arch_parties(struct rd_arch *a, const char *local_aor, const char *remote_aor);
 /** Flush every open archive (main's flush timer). */
 void rd_archives_flush(struct rd_archives *r);
 /** Durability counters (docs/recorder.md, "Index and disk failures"). */

@@ -108,6 +108,7 @@ struct rd_call {
                                   until its media stops */
     bool unmatched;            /* an archive of never-keyed packets from unknown sources */
     uint64_t listed_gen;       /* the last key body (kb_gen) that listed it */
+    uint64_t parties_fp;       /* fingerprint of the parties its archive was told */
     uint64_t close_at_us;
     struct rd_stream *streams;
     struct rd_binding *bindings[SIPEV_MAX_STREAMS];
@@ -416,6 +417,38 @@ static void stream_free(struct rec_eng *e, struct rd_stream *s)
     free(s);
 }
 
+/* FNV-1a of both AORs: a later body naming other parties is told to the
+ * archive once, not a string compare per call per body. */
+static uint64_t parties_fp(const struct sipev_dialog *d)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (const char *p = d->local_aor;; p++) {
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+        if (!*p)
+            break;
+    }
+    for (const char *p = d->remote_aor; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return h;
+}
+
+/* A body of an open call names other parties than its archive holds (a
+ * SIPREC session whose metadata came after the INVITE).  An empty local
+ * AOR says nothing. */
+static void call_parties(struct rec_eng *e, struct rd_call *c, const struct sipev_dialog *d)
+{
+    uint64_t fp;
+
+    if (!d->local_aor[0] || c->unmatched || !e->cfg.ops->parties ||
+        (fp = parties_fp(d)) == c->parties_fp)
+        return;
+    c->parties_fp = fp;
+    if (e->cfg.log_keys)
+        log_info("call %s: parties now %s, %s", c->call_id, d->local_aor, d->remote_aor);
+    e->cfg.ops->parties(e->cfg.ops_arg, c->arch, d->local_aor, d->remote_aor);
+}
+
 static enum sr_err call_open(struct rec_eng *e, const char *peer, const struct sipev_dialog *d,
                              bool unmatched, struct rd_call **out)
 {
@@ -453,6 +486,7 @@ static enum sr_err call_open(struct rec_eng *e, const char *peer, const struct s
     snprintf(ci->local_tag, sizeof(ci->local_tag), "%s", d->local_tag);
     snprintf(ci->remote_tag, sizeof(ci->remote_tag), "%s", d->remote_tag);
     snprintf(ci->source, sizeof(ci->source), "%s", peer);
+    c->parties_fp = parties_fp(d);
     ci->start_wall_us = d->start_wall_us ? d->start_wall_us : wall(e);
     /* Every engine applies the same key bodies: the first to see the call
      * opens its archive, the others share it. */
@@ -1614,6 +1648,8 @@ void rec_eng_keybody(struct rec_eng *e, const char *peer, const struct sipev_key
             c->swept = false;
             c->orphan = false;
         }
+        if (d->state != SIPEV_DIALOG_ENDED)
+            call_parties(e, c, d);
         apply_dialog_streams(e, c, d);
         if (d->state == SIPEV_DIALOG_ENDED) {
             c->orphan = false;

@@ -62,7 +62,11 @@ enum rec_pkt_kind { REC_PKT_RTP, REC_PKT_RTCP, REC_PKT_ENCRYPTED, REC_PKT_KINDS 
  *  engines share a call).  add_stream: SR_ELIMIT when the archive takes no
  *  more streams (an unmatched one: the engine retires it and opens
  *  another).  release: drop a reference, adding counts to the trailer.
- *  retire: an unmatched archive takes no more streams. */
+ *  retire: an unmatched archive takes no more streams.  parties (may be
+ *  NULL): a later body of an open call names other parties (SIPREC metadata
+ *  that came in a re-INVITE): the archive records them (the header, written
+ *  at open, cannot change) and the index row follows; every engine reports
+ *  it, so the op ignores what it already holds. */
 struct rec_eng_archive_ops {
     enum sr_err (*open)(void *arg, const char *source, const struct stor_call_info *ci,
                         bool unmatched, void **arch);
@@ -72,6 +76,7 @@ struct rec_eng_archive_ops {
                           enum rec_pkt_kind kind);
     void (*release)(void *arg, void *arch, const struct stor_counts *counts);
     void (*retire)(void *arg, void *arch);
+    void (*parties)(void *arg, void *arch, const char *local_aor, const char *remote_aor);
 };
 
 /** Monotonic and wall-clock time in microseconds. */

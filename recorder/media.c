@@ -109,8 +109,14 @@ static void ops_retire(void *arg, void *arch)
     rd_arch_retire(arg, arch);
 }
 
+static void ops_parties(void *arg, void *arch, const char *local_aor, const char *remote_aor)
+{
+    (void)arg;
+    rd_arch_parties(arch, local_aor, remote_aor);
+}
+
 static const struct rec_eng_archive_ops archive_ops = {
-    ops_open, ops_add_stream, ops_packet, ops_release, ops_retire,
+    ops_open, ops_add_stream, ops_packet, ops_release, ops_retire, ops_parties,
 };
 
 /* --------------------------------------------------------------- stats */

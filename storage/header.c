@@ -243,3 +243,38 @@ void stor_progress_parse(const uint8_t in[STOR_PROGRESS_LEN], struct stor_progre
     pg->streams = stor_get32(in + 8);
     pg->end = stor_get32(in + 12);
 }
+
+size_t stor_parties_encode(uint8_t *out, size_t cap, const char *local_aor, const char *remote_aor)
+{
+    const char *s[2] = { local_aor, remote_aor };
+    size_t n = 0;
+
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(s[i]);
+        if (l >= STOR_STR || n + 2 + l > cap)
+            return 0;
+        out[n++] = (uint8_t)(l >> 8);
+        out[n++] = (uint8_t)l;
+        memcpy(out + n, s[i], l);
+        n += l;
+    }
+    return n;
+}
+
+enum sr_err stor_parties_parse(const uint8_t *p, size_t len, struct stor_call_info *out)
+{
+    const uint8_t *cur = p, *end = p + len, *got;
+    char *dst[2] = { out->local_aor, out->remote_aor };
+
+    for (int i = 0; i < 2; i++) {
+        size_t l;
+        if (!take(&cur, end, 2, &got))
+            return SR_EPARSE;
+        l = (size_t)got[0] << 8 | got[1];
+        if (l >= STOR_STR || !take(&cur, end, l, &got) || memchr(got, 0, l))
+            return SR_EPARSE;
+        memcpy(dst[i], got, l);
+        dst[i][l] = '\0';
+    }
+    return cur == end ? SR_OK : SR_EPARSE;
+}

@@ -43,6 +43,18 @@ struct stor_stream_info {
     char label[64];             /**< the key body's stream id */
 };
 
+/** A "parties" record (docs/archive-format.md, "Parties records"): the
+ *  call's parties as told after the header was written (SIPREC metadata in
+ *  a re-INVITE).  A logical stream of its own with this codec and label,
+ *  one packet per change, payload: u16 length + local AOR, u16 length +
+ *  remote AOR (each < STOR_STR, no NUL).  The header keeps the first ones. */
+#define STOR_PARTIES_CODEC "parties"
+enum { STOR_PARTIES_MAX = 2 * (2 + STOR_STR) };
+/** Bytes written to out (cap >= STOR_PARTIES_MAX), or 0 if an AOR is too long. */
+size_t stor_parties_encode(uint8_t *out, size_t cap, const char *local_aor, const char *remote_aor);
+/** SR_OK, or SR_EPARSE (lengths that do not fit, a NUL, bytes left over). */
+enum sr_err stor_parties_parse(const uint8_t *p, size_t len, struct stor_call_info *out);
+
 enum stor_pkt_flags {
     STOR_PKT_MARKER = 1u << 0,    /**< RTP marker bit */
     STOR_PKT_ENCRYPTED = 1u << 1, /**< payload is the whole SRTP packet as received: its key never came */

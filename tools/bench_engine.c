@@ -91,7 +91,7 @@ static void n_retire(void *arg, void *arch)
 }
 
 static const struct rec_eng_archive_ops null_ops = { n_open, n_add, n_packet, n_release,
-                                                     n_retire };
+                                                     n_retire, NULL };
 
 enum { PKT = 12 + 160 + 10, SLOT = 208 }; /* protect wants REC_SRTP_TRAILER_MAX of room */
 

@@ -15,6 +15,10 @@
  *
  * For refusal tests: --expect=STATUS makes the exit status 0 exactly when
  * the INVITE's final response has that status (its Warning is printed);
+ * --plain-streams=N makes the last N streams plain RTP (RTP/AVP, no
+ * a=crypto, sent unprotected); --late-metadata (with --rekey) leaves the
+ * metadata out of the INVITE and sends it in the re-INVITE.
+ *
  * --variant=no-require|extra-require|no-src|dtls|no-body|bad-crypto sends a
  * broken INVITE.  Prints "status N" and, on 200, "ports P1 P2 ...".
  */
@@ -49,8 +53,8 @@ struct src_cfg {
     char out_dir[CONF_STR_MAX];
     char variant[64];
     char call_id[CONF_STR_MAX];
-    unsigned long streams, duration_ms, expect, session_expires;
-    bool rekey, relabel, plain;
+    unsigned long streams, duration_ms, expect, session_expires, plain_streams;
+    bool rekey, relabel, plain, late_metadata;
 };
 
 #define F(x) offsetof(struct src_cfg, x)
@@ -72,6 +76,11 @@ static const struct conf_item conf_items[] = {
     { "relabel", CONF_BOOL, F(relabel), "no", 0, 0, "with rekey: stream 0 gets a new label" },
     { "session-expires", CONF_UINT, F(session_expires), "0", 0, 86400,
       "ask for RFC 4028 session timers (0: no)" },
+    { "plain-streams", CONF_UINT, F(plain_streams), "0", 0, MAX_STREAMS,
+      "the last N streams are plain RTP (RTP/AVP, no a=crypto, sent unprotected)" },
+    { "late-metadata", CONF_BOOL, F(late_metadata), "no", 0, 0,
+      "with rekey: the INVITE carries SDP alone, the metadata comes in the re-INVITE "
+      "(RFC 7866 allows it)" },
 };
 #undef F
 
@@ -186,7 +195,12 @@ static void key_b64(const uint8_t *master, char *out, size_t cap)
     srtpkey_key_wipe(&k);
 }
 
-static void body_print(struct src *s, struct buf *b, unsigned version)
+static bool stream_plain(const struct src *s, unsigned i)
+{
+    return i + s->cfg.plain_streams >= s->cfg.streams;
+}
+
+static void body_print(struct src *s, struct buf *b, unsigned version, bool with_metadata)
 {
     const char *v = s->cfg.variant;
     bool dtls = strcmp(v, "dtls") == 0;
@@ -198,16 +212,24 @@ static void body_print(struct src *s, struct buf *b, unsigned version)
         char key[128];
         key_b64(s->st[i].master, key, sizeof(key));
         buf_printf(b, "m=audio %u %s 0\r\na=rtpmap:0 PCMU/8000\r\na=label:%s\r\na=sendonly\r\n",
-                   9000 + 2 * i, dtls ? "UDP/TLS/RTP/SAVP" : "RTP/SAVP", s->st[i].label);
+                   9000 + 2 * i,
+                   dtls ? "UDP/TLS/RTP/SAVP" : stream_plain(s, i) ? "RTP/AVP" : "RTP/SAVP",
+                   s->st[i].label);
         if (dtls)
             buf_printf(b, "a=setup:actpass\r\na=fingerprint:sha-256 "
                           "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:"
                           "89:AB:CD:EF:01:23:45:67:89\r\n");
+        else if (stream_plain(s, i))
+            buf_printf(b, "a=ptime:20\r\n"); /* RTP/AVP: no a=crypto */
         else if (strcmp(v, "bad-crypto") == 0)
             buf_printf(b, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:notbase64!!\r\n");
         else
             buf_printf(b, "a=crypto:1 AES_CM_128_HMAC_SHA1_80 %s\r\n", key);
         sr_wipe(key, sizeof(key));
+    }
+    if (!with_metadata) {
+        buf_printf(b, "\r\n--srtprec-boundary-1--\r\n");
+        return;
     }
     buf_printf(b, "\r\n--srtprec-boundary-1\r\nContent-Type: application/rs-metadata%s\r\n"
                   "Content-Disposition: recording-session\r\n\r\n",
@@ -246,7 +268,7 @@ static enum sr_err send_invite(struct src *s, bool initial)
     buf_init(&body, 65536);
     buf_init(&out, 131072);
     if (strcmp(v, "no-body") != 0)
-        body_print(s, &body, s->cseq);
+        body_print(s, &body, s->cseq, !(initial && s->cfg.late_metadata));
     if (strcmp(v, "no-require") != 0)
         h[n++] = (struct sipev_extra_hdr){ "Require",
                                            strcmp(v, "extra-require") == 0 ? "siprec, foo-bar"
@@ -368,7 +390,7 @@ static void media_send(struct src *s, unsigned packets)
                 pkt[12 + k] = (uint8_t)((i % 2 ? 0x90 : 0x10) + (i / 2) * 7 +
                                         ((t->packets + (unsigned)k) % 0x58));
             fwrite(pkt + 12, 1, SAMPLES, t->ul);
-            if (rec_srtp_protect(t->tx, pkt, &len, sizeof(pkt)) != SR_OK)
+            if (!stream_plain(s, i) && rec_srtp_protect(t->tx, pkt, &len, sizeof(pkt)) != SR_OK)
                 continue;
             to.sin_port = htons((uint16_t)t->port);
             sendto(t->fd, pkt, len, 0, (struct sockaddr *)&to, sizeof(to));

@@ -263,7 +263,25 @@ struct tally {
     size_t cap;
 };
 
-static int read_tally(struct stor_reader *r, const char *file, struct tally *t, uint64_t *total)
+/* A parties record (the call's parties told after the header, e.g. SIPREC
+ * metadata in a re-INVITE): printed as it is read. */
+static void parties_print(struct stor_reader *r, unsigned idx, const struct stor_pkt *p)
+{
+    const struct stor_stream_info *si = stor_reader_stream(r, idx);
+    struct stor_call_info ci;
+    char when[64];
+
+    if (!si || strcmp(si->codec, STOR_PARTIES_CODEC) != 0)
+        return;
+    sr_wall_fmt(p->arrival_wall_us, when, sizeof(when));
+    if (stor_parties_parse(p->payload, p->payload_len, &ci) == SR_OK)
+        printf("parties:    %s -> %s (from %s)\n", ci.local_aor, ci.remote_aor, when);
+    else
+        printf("parties:    (a malformed record at %s)\n", when);
+}
+
+static int read_tally(struct stor_reader *r, const char *file, struct tally *t, uint64_t *total,
+                      bool show_parties)
 {
     const char *why = NULL;
     struct stor_pkt p;
@@ -285,6 +303,8 @@ static int read_tally(struct stor_reader *r, const char *file, struct tally *t, 
         }
         t->n[idx]++;
         (*total)++;
+        if (show_parties)
+            parties_print(r, idx, &p);
     }
     if (err != SR_ECLOSED) {
         fprintf(stderr, "%s: FAILED: %s (%s)\n", file, why ? why : sr_strerror(err),
@@ -362,7 +382,7 @@ static int cmd_verify(const struct cmd *cmd, const struct opts *o)
     }
     if ((rc = open_archive(o, &r)))
         return rc;
-    rc = read_tally(r, o->pos[0], &t, &total);
+    rc = read_tally(r, o->pos[0], &t, &total, false);
     if (!rc && stor_reader_recovery(r)) {
         const struct stor_recovery *rv = stor_reader_recovery(r);
         char last[64], at[64];
@@ -600,7 +620,7 @@ static int cmd_info(const struct cmd *cmd, const struct opts *o)
            "source:     %s\nstart:      %s\n",
            stor_reader_id(r), c->call_id, c->local_aor, c->local_tag, c->remote_aor,
            c->remote_tag, c->source, when);
-    rc = read_tally(r, o->pos[0], &t, &total);
+    rc = read_tally(r, o->pos[0], &t, &total, true);
     if (!rc) {
         sr_wall_fmt(stor_reader_end_wall_us(r), when, sizeof(when));
         if (stor_reader_recovery(r)) {

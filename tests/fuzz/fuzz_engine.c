@@ -187,7 +187,7 @@ static void fa_retire(void *arg, void *arch)
 }
 
 static const struct rec_eng_archive_ops fops = { fa_open, fa_add_stream, fa_packet, fa_release,
-                                                 fa_retire };
+                                                 fa_retire, NULL };
 
 /* -------------------------------------------------------------- senders */
 

@@ -6,6 +6,12 @@
 #      equal sample for sample to what was sent, across the re-key; the index
 #      row names the two participants from the metadata and the client's
 #      identity as its source; rs-metadata without +xml is taken too;
+#  (a2) a session whose metadata comes only in the re-INVITE (RFC 7866
+#      allows it), one stream SRTP and one plain RTP (RTP/AVP): both
+#      streams' audio exact, the index row and `srtprec list --party` name
+#      the late participants, the archive holds them in a parties record
+#      (its header keeps the client's From), the plain leg has no key log
+#      entry and is counted;
 #  (b) every key received is in the key log (a valid hash chain, key ids
 #      only), none from a refused client;
 #  (c) refusals: a same-CA client not in siprec-allow (403, nothing
@@ -42,8 +48,11 @@ grep -q "^ports [0-9]* [0-9]*$" "$run/good.out"; ok $? "the answer gave each str
 src meta sbc --streams=1 --duration-ms=400 --variant=meta-plain --call-id=siprec-meta@sbc.example \
     --out-dir="$run/meta"
 ok $? "application/rs-metadata (without +xml) is taken"
+src late sbc --streams=2 --plain-streams=1 --duration-ms=1200 --rekey=yes --late-metadata=yes \
+    --call-id=siprec-late@sbc.example --out-dir="$run/late"
+ok $? "late metadata, a plain RTP stream: INVITE (SDP only) 200, re-INVITE with metadata 200, BYE 200"
 
-[ "$(stack_wait_sealed "$run/archive" 2 20)" -ge 2 ]; ok $? "two archives sealed"
+[ "$(stack_wait_sealed "$run/archive" 3 20)" -ge 3 ]; ok $? "three archives sealed"
 row=$(sqlite3 -separator '|' "$run/index.sqlite" \
     "select id, local_aor, remote_aor, source, n_streams from recordings where call_id = 'siprec-good@sbc.example'")
 echo "$row" | diag
@@ -53,19 +62,42 @@ IFS='|' read -r id local remote source nst <<<"$row"
 ok $? "the row's parties are the metadata's participants (sender of each stream)"
 [ "$source" = sip:sbc@example.net ]; ok $? "the row's source is the client's certificate identity"
 
-wav=$run/good.wav
-"$build/tools/srtprec" export --cert="$pki/auditor.crt" --key="$pki/auditor.key" --format=wav \
-    "$run/archive/$id.srec" "$wav" 2>&1 | diag
-ok "${PIPESTATUS[0]}" "srtprec export of the session's archive"
-while IFS=$'\t' read -r label aor dir pkts file; do
-    f="$run/good/$file"
-    ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$f" -f s16le -y "$f.s16" &&
-        ch=$([ "$dir" = send ] && echo 0 || echo 1) &&
-        "$build/tests/integration/pcm_match" "$wav" "$ch" "$f.s16" 2>&1 | diag
-    ok "${PIPESTATUS[0]}" "stream $label of $aor ($pkts packets, re-keyed halfway): the archive's audio equals what was sent"
-    "$build/tests/integration/no_plaintext" "$run/archive/$id.srec" "$f" 2>&1 | diag
-    ok "${PIPESTATUS[0]}" "stream $label: no 16-byte run of its plaintext in the archive"
-done < <(tail -n +2 "$run/good/manifest.tsv")
+audio_check() { # NAME ID: each stream the SRC sent equals its channel of the archive's WAV
+    local name=$1 id=$2 wav=$run/$1.wav
+    "$build/tools/srtprec" export --cert="$pki/auditor.crt" --key="$pki/auditor.key" --format=wav \
+        "$run/archive/$id.srec" "$wav" 2>&1 | diag
+    ok "${PIPESTATUS[0]}" "srtprec export of session $name's archive"
+    while IFS=$'\t' read -r label aor dir pkts file; do
+        f="$run/$name/$file"
+        ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$f" -f s16le -y "$f.s16" &&
+            ch=$([ "$dir" = send ] && echo 0 || echo 1) &&
+            "$build/tests/integration/pcm_match" "$wav" "$ch" "$f.s16" 2>&1 | diag
+        ok "${PIPESTATUS[0]}" "$name: stream $label of $aor ($pkts packets, re-keyed halfway): the archive's audio equals what was sent"
+        "$build/tests/integration/no_plaintext" "$run/archive/$id.srec" "$f" 2>&1 | diag
+        ok "${PIPESTATUS[0]}" "$name: stream $label: no 16-byte run of its plaintext in the archive"
+    done < <(tail -n +2 "$run/$name/manifest.tsv")
+}
+audio_check good "$id"
+
+# Late metadata and a plain RTP leg.
+row=$(sqlite3 -separator '|' "$run/index.sqlite" \
+    "select id, local_aor, remote_aor from recordings where call_id = 'siprec-late@sbc.example'")
+echo "$row" | diag
+IFS='|' read -r late_id local remote <<<"$row"
+[ "$local" = sip:alice@callcentre.example ] && [ "$remote" = sip:bob@pstn.example ]
+ok $? "late metadata: the index row names the participants of the re-INVITE's metadata"
+"$build/tools/srtprec" list --index="$run/index.sqlite" --party=sip:bob@pstn.example >"$run/list.out" 2>&1
+grep -q "$late_id" "$run/list.out"; ok $? "srtprec list --party finds the session by a late participant"
+"$build/tools/srtprec" info --cert="$pki/auditor.crt" --key="$pki/auditor.key" \
+    "$run/archive/$late_id.srec" >"$run/late.info" 2>&1
+diag <"$run/late.info"
+grep -q "^parties: *sip:alice@callcentre.example -> sip:bob@pstn.example" "$run/late.info" &&
+    grep -q "^local: *sip:sbc@example.net" "$run/late.info"
+ok $? "the archive holds the late parties in a parties record (its header keeps the From)"
+audio_check late "$late_id"
+grep 'call-id=siprec-late' "$run/keys.log" | diag
+[ "$(grep 'call-id=siprec-late' "$run/keys.log" | grep -c 'keys=1:[0-9a-f]\{16\}'$'\t')" = 2 ]
+ok $? "the key log has the SRTP stream's keys (INVITE, re-INVITE), nothing for the plain leg"
 
 # Refusals.
 archives_before=$(find "$run/archive" -name '*.srec' | wc -l)
@@ -105,10 +137,11 @@ ok $? "records name via, source and each stream's key id"
 
 sleep 0.5
 m() { awk -v k="$1" '$1 == k { print $2 }' "$run/metrics.prom"; }
-[ "$(m srtprec_recorder_siprec_sessions_total)" = 2 ]; ok $? "metrics: 2 sessions accepted"
+[ "$(m srtprec_recorder_siprec_sessions_total)" = 3 ]; ok $? "metrics: 3 sessions accepted"
+[ "$(m srtprec_recorder_streams_plain_total)" = 1 ]; ok $? "metrics: 1 plain RTP stream recorded"
 [ "$(m 'srtprec_recorder_siprec_refused_total{status="403"}')" = 1 ]; ok $? "metrics: 1 refused 403"
 [ "$(m 'srtprec_recorder_siprec_refused_total{status="488"}')" = 1 ]; ok $? "metrics: 1 refused 488"
-[ "$(m srtprec_recorder_siprec_reoffers_total)" = 1 ]; ok $? "metrics: 1 re-offer applied"
+[ "$(m srtprec_recorder_siprec_reoffers_total)" = 2 ]; ok $? "metrics: 2 re-offers applied"
 [ "$(m srtprec_recorder_siprec_sessions)" = 0 ]; ok $? "metrics: no session left open"
 
 stack_stop

@@ -6,7 +6,8 @@
 #                 and application/rs-metadata without +xml
 #   transfer.xml  RFC 8068-style: SDP-only INVITE, a re-INVITE after the
 #                 call started bringing the metadata and two more streams
-#                 (a transfer), a metadata-only UPDATE (partial), BYE
+#                 (a transfer), a metadata-only UPDATE (partial), BYE;
+#                 the index row follows the late metadata
 # sipp fails a scenario on any unexpected response; the recorder's metrics,
 # index rows and key log say what it recorded.
 # usage: interop_siprec_sipp.sh BUILD_DIR
@@ -67,8 +68,13 @@ row boundary | diag
 [ "$(row boundary)" = "sip:carol@callcentre.example|sip:dave@pstn.example|sip:sbc@example.net" ]
 ok $? "boundary: the index row names the metadata's participants and the client"
 # The transfer call: its INVITE carried no metadata, so its archive opened
-# before any party was known (the row keeps the SRC's From; docs/siprec.md,
-# "Limits"); its keys tell the rest.
+# with the SRC's From; the re-INVITE's metadata names the parties (the row
+# is rewritten, the archive gets a parties record: docs/siprec.md).
+row transfer | diag
+# After the UPDATE (erin's stream association ended: the transfer), the
+# senders of the first streams with a sender are frank and grace.
+[ "$(row transfer)" = "sip:frank@pstn.example|sip:grace@callcentre.example|sip:sbc@example.net" ]
+ok $? "transfer: the index row names the parties of the late metadata, after the transfer"
 tr=$(grep 'call-id=sipp-transfer' "$run/keys.log")
 echo "$tr" | diag
 [ "$(echo "$tr" | grep -c .)" = 3 ]; ok $? "transfer: three key-log records (INVITE, re-INVITE, UPDATE)"

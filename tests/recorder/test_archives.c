@@ -327,6 +327,91 @@ static void full_disk(void)
     free(cfg);
 }
 
+/* Parties told after the archive opened (SIPREC metadata in a re-INVITE):
+ * the header keeps the first ones, a parties record inside the archive
+ * holds the new ones (once per change, whichever engine tells it), the
+ * index row names them while recording and after the seal. */
+static void late_parties(void)
+{
+    char ldir[4200], ldb[4200];
+    struct stor_index *ix = NULL;
+    struct rd_archives *r = NULL;
+    struct rd_cfg *cfg = calloc(1, sizeof(*cfg));
+    struct stor_call_info ci = { 0 };
+    struct stor_stream_info si = { 0x3000, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_counts c = { 0 };
+    struct stor_record rec;
+    struct stor_query q = { .party = "sip:bob@pstn.example", .limit = 10 };
+    struct stor_reader *rd = NULL;
+    struct rd_arch *a = NULL;
+    uint8_t pay[160] = { 0 };
+    size_t n = 0, records = 0;
+    unsigned idx, pidx;
+    struct stor_pkt p;
+    struct stor_call_info got = { 0 };
+
+    snprintf(ldir, sizeof(ldir), "%s/late", dir);
+    snprintf(ldb, sizeof(ldb), "%s/late.sqlite", dir);
+    mkdir(ldir, 0700);
+    cfg_init(cfg, ldir);
+    stor_index_open(&ix, ldb);
+    if (!ix || rd_archives_create(&r, cfg, ix) != SR_OK) {
+        tap_ok(false, "late parties: registry");
+        free(cfg);
+        return;
+    }
+    snprintf(ci.call_id, sizeof(ci.call_id), "late@x");
+    snprintf(ci.local_aor, sizeof(ci.local_aor), "sip:sbc@example.net");
+    rd_arch_get(r, "sip:sbc@example.net", &ci, false, &a);
+    rd_arch_add_stream(a, &si, &idx);
+    rd_archives_settle(r); /* open: header and row with the From */
+    rd_arch_parties(a, "sip:alice@callcentre.example", "sip:bob@pstn.example");
+    rd_arch_parties(a, "sip:alice@callcentre.example", "sip:bob@pstn.example"); /* engine 2 */
+    rd_archives_settle(r);
+    stor_index_search(ix, &q, count, &n);
+    tap_ok(row_of(ix, "late@x", &rec) && rec.state == STOR_STATE_RECORDING &&
+               strcmp(rec.call.local_aor, "sip:alice@callcentre.example") == 0 && n == 1,
+           "late parties: the row while recording names them; a search by party finds it");
+    for (unsigned i = 0; i < 5; i++) {
+        struct stor_pkt pk = { (uint16_t)i, i, i * 160ull, 1700000000000000ull + i * 20000ull, 0,
+                               pay, sizeof(pay) };
+        c.packets += rd_arch_packet(a, idx, &pk, RD_PKT_RTP) == SR_OK;
+    }
+    rd_arch_release(r, a, &c);
+    rd_archives_destroy(r);
+    tap_ok(row_of(ix, "late@x", &rec) && rec.state == STOR_STATE_COMPLETE &&
+               strcmp(rec.call.remote_aor, "sip:bob@pstn.example") == 0,
+           "late parties: the sealed row names them");
+    if (stor_reader_open(&rd, rec.path, crt, key, NULL) == SR_OK) {
+        while (stor_reader_next(rd, &pidx, &p, NULL) == SR_OK) {
+            const struct stor_stream_info *s = stor_reader_stream(rd, pidx);
+            if (s && strcmp(s->codec, STOR_PARTIES_CODEC) == 0 && ++records == 1 &&
+                stor_parties_parse(p.payload, p.payload_len, &got) != SR_OK)
+                got.local_aor[0] = '\0';
+        }
+        tap_ok(strcmp(stor_reader_call(rd)->local_aor, "sip:sbc@example.net") == 0 &&
+                   records == 1 && strcmp(got.local_aor, "sip:alice@callcentre.example") == 0 &&
+                   strcmp(got.remote_aor, "sip:bob@pstn.example") == 0,
+               "late parties: the header keeps the From, one parties record holds the new ones");
+        stor_reader_close(rd);
+    } else {
+        tap_ok(false, "late parties: the archive opens");
+    }
+    {
+        uint8_t buf[STOR_PARTIES_MAX];
+        size_t len = stor_parties_encode(buf, sizeof(buf), "sip:a@x", "");
+        struct stor_call_info t;
+        tap_ok(len == 11 && stor_parties_parse(buf, len, &t) == SR_OK && !t.remote_aor[0] &&
+                   stor_parties_parse(buf, len - 1, &t) == SR_EPARSE &&
+                   stor_parties_parse(buf, len + 1, &t) == SR_EPARSE,
+               "parties record: round trip; truncated or trailing bytes refused");
+    }
+    unlink(rec.path);
+    stor_index_close(ix);
+    free(cfg);
+    rmdir(ldir);
+}
+
 /* signing-key and seal-ledger: a sealed archive has its signature, its
  * index row the file's SHA-256, the ledger its seal; a loose key or a
  * broken ledger stops the registry from starting. */
@@ -402,6 +487,7 @@ int main(void)
     locked_index();
     full_disk();
     signed_seal();
+    late_parties();
     testcert_rmdir(dir);
     return tap_done();
 }

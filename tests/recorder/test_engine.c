@@ -50,6 +50,8 @@ struct farch {
     size_t n_pk;
     struct stor_counts counts;
     bool fail_packets;
+    size_t n_parties;          /* parties ops received */
+    char party[2][SIPEV_STR];  /* the last ones */
 };
 
 struct fstore {
@@ -145,8 +147,19 @@ static void fa_retire(void *arg, void *arch)
     ((struct farch *)arch)->retired = true;
 }
 
+/* The parties a later body named (an archive records them as received). */
+static void fa_parties(void *arg, void *arch, const char *local_aor, const char *remote_aor)
+{
+    struct farch *a = arch;
+
+    (void)arg;
+    a->n_parties++;
+    snprintf(a->party[0], sizeof(a->party[0]), "%s", local_aor);
+    snprintf(a->party[1], sizeof(a->party[1]), "%s", remote_aor);
+}
+
 static const struct rec_eng_archive_ops fops = { fa_open, fa_add_stream, fa_packet, fa_release,
-                                                 fa_retire };
+                                                 fa_retire, fa_parties };
 
 static void fstore_free(struct fstore *fs)
 {
@@ -829,6 +842,59 @@ static void t_plain(void)
     fstore_free(&x.fs);
 }
 
+/* A body naming only a call's parties (no streams), as a SIPREC session's
+ * re-INVITE with its first metadata does. */
+static void disclose_parties(struct fx *x, const char *call_id, const char *local,
+                             const char *remote, bool ended)
+{
+    struct sipev_keybody kb;
+    struct sipev_dialog *d;
+
+    sipev_keybody_init(&kb);
+    sipev_keybody_add_dialog(&kb, &d);
+    snprintf(d->call_id, sizeof(d->call_id), "%s", call_id);
+    snprintf(d->local_aor, sizeof(d->local_aor), "%s", local);
+    snprintf(d->remote_aor, sizeof(d->remote_aor), "%s", remote);
+    d->state = ended ? SIPEV_DIALOG_ENDED : SIPEV_DIALOG_ACTIVE;
+    rec_eng_keybody(x->e, "sip:sbc@example.net", &kb);
+    sipev_keybody_fini(&kb);
+}
+
+/* Parties that change after the archive opened reach the archive once per
+ * change (every engine of a daemon reports it; the archive ignores what it
+ * holds); a body without parties, or ending the call, says nothing; the
+ * recording goes on in the same archive. */
+static void t_late_parties(void)
+{
+    struct fx x;
+    struct sender a;
+    struct farch *ar;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 5, 0x5151, 1, v4(10, 0, 0, 5, 5000));
+    a.to = v4(127, 0, 0, 1, 41030);
+    disclose_to(&x, "late-1", "s1", &a, "127.0.0.1:41030", false); /* no parties yet */
+    send_n(&x, &a, 4);
+    ar = arch_of(&x.fs, "late-1");
+    tap_ok(ar && ar->n_parties == 0, "late parties: a body without parties tells the archive none");
+    disclose_parties(&x, "late-1", "sip:alice@callcentre.example", "sip:bob@pstn.example", false);
+    disclose_parties(&x, "late-1", "sip:alice@callcentre.example", "sip:bob@pstn.example", false);
+    tap_ok(ar && ar->n_parties == 1 && strcmp(ar->party[0], "sip:alice@callcentre.example") == 0 &&
+               strcmp(ar->party[1], "sip:bob@pstn.example") == 0,
+           "late parties: the archive is told once per change (%zu)", ar ? ar->n_parties : 0);
+    disclose_parties(&x, "late-1", "sip:carol@example.org", "sip:bob@pstn.example", false);
+    send_n(&x, &a, 4);
+    tap_ok(ar && ar->n_parties == 2 && strcmp(ar->party[0], "sip:carol@example.org") == 0 &&
+               stream_exact(ar, "s1", 0x5151, 1, 8) && x.fs.n == 1,
+           "late parties: a transfer's new party too; the recording goes on in one archive");
+    disclose_parties(&x, "late-1", "sip:mallory@example.org", "", true);
+    tap_ok(ar && ar->n_parties == 2, "late parties: the body that ends the call changes none");
+    fx_stop(&x);
+    sender_fini(&a);
+    fstore_free(&x.fs);
+}
+
 /* Both directions of a call as a capture sees them, keyed the way
  * srtprec-sdp-disclose discloses an offer/answer: each stream's src is its
  * sender's c=/m= address, dst the other side's. */
@@ -1316,6 +1382,7 @@ int main(void)
     t_false_ssrc_and_scope();
     t_dest_scope();
     t_plain();
+    t_late_parties();
     t_capture_pair_duplicates();
     t_shared_dst_junk();
     t_rekey_ssrc_change_roc();
