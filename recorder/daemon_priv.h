@@ -67,6 +67,7 @@ struct rd_cfg {
     bool lab_allow_plain_tcp;
     bool allow_nss_libsrtp;
     char siprec_listen[CONF_STR_MAX]; /**< SIPREC SRS host:port; "" = off */
+    char siprec_listen_udp[CONF_STR_MAX]; /**< SIPREC over UDP, lab only; "" = off */
     char siprec_allow[CONF_STR_MAX];  /**< allow list of recording clients (keyagent grammar) */
     char siprec_media_address[CONF_STR_MAX]; /**< numeric address of SIPREC media ports */
     unsigned long siprec_port_lo, siprec_port_hi;
@@ -185,6 +186,8 @@ enum sr_err rd_srs_set_allow(struct rd_srs *s, const char *list);
 void rd_srs_stats(const struct rd_srs *s, struct rd_srs_stats *out);
 /** The listener's address ("127.0.0.1:5070"; the port chosen for port 0). */
 const char *rd_srs_address(const struct rd_srs *s);
+/** The UDP listener's address (siprec-listen-udp, lab only), or "" when off. */
+const char *rd_srs_udp_address(const struct rd_srs *s);
 void rd_srs_metrics(const struct rd_srs *s, struct prom *p);
 
 /* ---------------------------------------------------------------- media */

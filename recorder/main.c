@@ -123,6 +123,9 @@ static const struct conf_item cfg_items[] = {
     { "siprec-listen", CONF_STR, F(siprec_listen), "", 0, 0,
       "SIPREC recording server host:port (mutual TLS with tls-cert/tls-key/tls-ca; plain TCP "
       "only with lab-allow-plain-tcp); empty: off" },
+    { "siprec-listen-udp", CONF_STR, F(siprec_listen_udp), "", 0, 0,
+      "LAB ONLY: SIPREC over UDP at host:port as well (keys in clear, no client identity, no "
+      "allow list); refused unless lab-allow-plain-tcp = yes; needs siprec-listen" },
     { "siprec-allow", CONF_STR, F(siprec_allow), "", 0, 0,
       "recording clients (certificate SAN) allowed to record, comma-separated, the keyagent's "
       "allow grammar; others get 403" },
@@ -492,8 +495,12 @@ static int setup_srs(struct recorder *r)
 {
     struct rd_srs_cfg sc = { 0 };
 
-    if (!r->cfg.siprec_listen[0])
-        return 0;
+    if (!r->cfg.siprec_listen[0]) {
+        if (!r->cfg.siprec_listen_udp[0])
+            return 0;
+        log_error("siprec-listen-udp needs siprec-listen (the SRS's TLS or lab TCP listener)");
+        return -1;
+    }
     if (r->tls) {
         struct sipev_tls_cfg tc = { r->cfg.tls_cert, r->cfg.tls_key, r->cfg.tls_ca,
                                     r->cfg.tls_crl, true };

@@ -7,6 +7,11 @@
  *  port it was given (engine.h: fork destination), so a session's keys
  *  never bind another session's packets.
  *
+ * LAB ONLY, with lab-allow-plain-tcp: plain TCP, and UDP on
+ * siprec-listen-udp (sipev_udp: retransmitted requests are answered from
+ * its cache, our BYE and UPDATE retransmitted on Timer E); neither has a
+ * client identity, so the allow list does not apply and keys cross in clear.
+ *
  * Runs on main's loop; every object here belongs to that thread.  Bounded:
  * connections, sessions, streams per session and media ports are fixed
  * tables sized at start.  docs/siprec.md is the profile: what is accepted,
@@ -44,7 +49,9 @@ struct rd_srs;
 struct srs_conn {
     struct rd_watch w;
     struct rd_srs *s;
-    struct sipev_conn *sc;
+    struct sipev_conn *sc;     /* NULL for a UDP peer */
+    bool udp;                  /* a UDP peer (lab only): no connection, no identity */
+    struct sipev_addr peer;    /* udp: where its messages come from and go */
     bool dead;
     bool want_out;
     uint64_t accepted_us;
@@ -102,6 +109,9 @@ struct rd_srs {
     struct rd_srs_cfg c;
     struct ka_authz allow;
     struct rd_watch listen;
+    struct sipev_udp *udp;         /* siprec-listen-udp (lab only), or NULL */
+    struct rd_watch udp_watch;
+    char udp_addr[NI_MAXHOST + NI_MAXSERV + 4];
     char via_host[NI_MAXHOST + NI_MAXSERV + 4];
     char contact[NI_MAXHOST + NI_MAXSERV + 40]; /* our Contact URI */
     struct srs_conn *conns[MAX_CONNS];
@@ -210,11 +220,23 @@ static void copy_slice(struct slice v, char *out, size_t cap)
 
 /* ------------------------------------------------------------ sending */
 
+/* The client's verified identity; "" for plain TCP and UDP (lab only). */
+static const char *conn_peer(const struct srs_conn *c)
+{
+    return c->udp ? "" : sipev_conn_peer(c->sc);
+}
+
+/* The key source a session of this connection is recorded under. */
+static const char *conn_source(const struct srs_conn *c)
+{
+    return conn_peer(c)[0] ? conn_peer(c) : c->udp ? "lab:udp" : "lab:plain-tcp";
+}
+
 static void conn_events(struct srs_conn *c)
 {
     bool want;
 
-    if (c->dead)
+    if (c->dead || c->udp)
         return;
     want = sipev_conn_want_write(c->sc);
     if (want == c->want_out)
@@ -229,9 +251,21 @@ static void conn_send_out(struct srs_conn *c)
 
     if (!c || c->dead)
         return;
+    if (c->udp) {
+        /* A response answers the request's server transaction (and is
+         * resent from its cache); a request of ours starts a client one. */
+        bool resp = c->s->out.len > 8 && memcmp(c->s->out.p, "SIP/2.0 ", 8) == 0;
+        uint64_t now = now_of(c->s);
+        err = resp ? sipev_udp_send_response(c->s->udp, &c->peer, c->s->out.p, c->s->out.len, now)
+                   : sipev_udp_send_request(c->s->udp, &c->peer, c->s->out.p, c->s->out.len, now);
+        if (err)
+            log_warn("SIPREC over UDP: cannot send a %s: %s", resp ? "response" : "request",
+                     sr_strerror(err));
+        return;
+    }
     err = sipev_conn_send(c->sc, c->s->out.p, c->s->out.len);
     if (err) {
-        log_warn("SIPREC connection from %s: cannot queue a message: %s", sipev_conn_peer(c->sc),
+        log_warn("SIPREC connection from %s: cannot queue a message: %s", conn_peer(c),
                  sr_strerror(err));
         c->dead = true;
     }
@@ -279,7 +313,7 @@ static void refuse(struct rd_srs *s, struct srs_conn *c, const struct sipev_msg 
     else if (status == 400)
         s->st.bad_request++;
     log_notice("SIPREC %.*s from %s (Call-ID %.*s): %u %s: %s", (int)m->method.len, m->method.p,
-               sipev_conn_peer(c->sc)[0] ? sipev_conn_peer(c->sc) : "(unverified)",
+               conn_peer(c)[0] ? conn_peer(c) : c->udp ? "(UDP, lab)" : "(unverified)",
                (int)cid.len, cid.p, status, reason, why ? why : "");
     respond(c, m, status, reason, NULL, why, extra, n_extra);
 }
@@ -650,9 +684,12 @@ static bool body_take(struct rd_srs *s, struct srs_conn *c, const struct sipev_m
     memset(&s->body, 0, sizeof(s->body));
     e = siprec_body_parse(ct ? ct->value : slice_cstr(""), m->body, &s->body);
     if (e == SIPREC_OK && need_sdp && !s->body.sdp.len) {
-        refuse(s, c, m, 400, "Bad Request",
-               "no SDP: a SIPREC INVITE carries the offer (RFC 7866 8.1.1); offerless INVITEs "
-               "are not supported", NULL, 0);
+        /* Not supported, by decision (docs/siprec.md, "Offerless INVITEs"):
+         * 488, since the request is well formed but its negotiation is not
+         * one the recorder takes. */
+        refuse(s, c, m, 488, "Not Acceptable Here",
+               "offerless INVITE not supported: put the recording SDP offer (one m= line per "
+               "recorded stream) in the INVITE", NULL, 0);
         return false;
     }
     if (e == SIPREC_OK && s->body.sdp.len)
@@ -796,8 +833,7 @@ static void on_invite_new(struct rd_srs *s, struct srs_conn *c, const struct sip
     ss->remote_cseq = ss->invite_cseq = num;
     ss->local_cseq = 1;
     sipev_random_token(ss->to_tag, sizeof(ss->to_tag));
-    snprintf(ss->peer, sizeof(ss->peer), "%s",
-             sipev_conn_peer(c->sc)[0] ? sipev_conn_peer(c->sc) : "lab:plain-tcp");
+    snprintf(ss->peer, sizeof(ss->peer), "%s", conn_source(c));
     ss->conn = c;
     ss->orphan_at = UINT64_MAX;
     ss->start_wall_us = sr_wall_us();
@@ -845,8 +881,7 @@ static bool in_dialog(struct rd_srs *s, struct srs_conn *c, const struct sipev_m
     struct slice tag;
     const struct sipev_hdr *from = sipev_msg_hdr(m, SIPEV_HDR_FROM);
 
-    if (!sipev_identity_eq(ss->peer, sipev_conn_peer(c->sc)[0] ? sipev_conn_peer(c->sc)
-                                                                  : "lab:plain-tcp")) {
+    if (!sipev_identity_eq(ss->peer, conn_source(c))) {
         refuse(s, c, m, 403, "Forbidden", "the session belongs to another recording client",
                NULL, 0);
         return false;
@@ -887,8 +922,9 @@ static void on_reoffer(struct rd_srs *s, struct srs_conn *c, const struct sipev_
         return;
     have_sdp = s->body.sdp.len > 0;
     if (!is_update && !have_sdp) {
-        refuse(s, c, m, 400, "Bad Request",
-               "offerless re-INVITE: send the recording SDP (RFC 7866 8.1.1)", NULL, 0);
+        refuse(s, c, m, 488, "Not Acceptable Here",
+               "offerless re-INVITE not supported: put the recording SDP offer in it (or use "
+               "UPDATE for metadata alone)", NULL, 0);
         return;
     }
     if (!timer_negotiate(s, c, m, &tm, now)) {
@@ -925,7 +961,7 @@ static void on_reoffer(struct rd_srs *s, struct srs_conn *c, const struct sipev_
 
 static void on_request(struct rd_srs *s, struct srs_conn *c, const struct sipev_msg *m)
 {
-    const char *peer = sipev_conn_peer(c->sc);
+    const char *peer = conn_peer(c);
     const struct sipev_hdr *cid = sipev_msg_hdr(m, SIPEV_HDR_CALL_ID);
     struct srs_session *ss = session_find(s, cid->value);
     struct slice tag;
@@ -935,7 +971,7 @@ static void on_request(struct rd_srs *s, struct srs_conn *c, const struct sipev_
         return; /* our 2xx is final; reliable transport: nothing to stop */
     /* Authorisation before anything else: an unauthorised client learns
      * nothing and records nothing.  Plain TCP (lab only) has no identity. */
-    if (s->c.tls && !ka_authz_allows(&s->allow, peer)) {
+    if (s->c.tls && !c->udp && !ka_authz_allows(&s->allow, peer)) {
         refuse(s, c, m, 403, "Forbidden", "recording client not in siprec-allow", NULL, 0);
         return;
     }
@@ -1013,7 +1049,8 @@ static void conn_free(struct rd_srs *s, struct srs_conn *c)
             s->sess[i].conn = NULL;
             s->sess[i].orphan_at = now_of(s) + ORPHAN_US;
         }
-    rd_loop_del(s->c.loop, &c->w);
+    if (!c->udp)
+        rd_loop_del(s->c.loop, &c->w);
     sipev_conn_destroy(c->sc);
     free(c);
 }
@@ -1030,7 +1067,7 @@ static void on_conn(struct rd_watch *w, uint32_t events)
     if (err) {
         if (err != SR_ECLOSED)
             log_info("SIPREC connection from %s closed: %s",
-                     sipev_conn_peer(c->sc)[0] ? sipev_conn_peer(c->sc) : "(unverified peer)",
+                     conn_peer(c)[0] ? conn_peer(c) : "(unverified peer)",
                      sr_strerror(err));
         c->dead = true;
         return;
@@ -1129,6 +1166,94 @@ static enum sr_err listen_open(struct rd_srs *s)
     return rd_loop_add(s->c.loop, &s->listen, EPOLLIN);
 }
 
+/* ------------------------------------------------------- UDP (lab only) */
+
+/* The peer record of a UDP client (created on its first request). */
+static struct srs_conn *udp_peer(struct rd_srs *s, const struct sipev_addr *from)
+{
+    struct srs_conn *c;
+
+    for (size_t i = 0; i < s->n_conns; i++)
+        if (s->conns[i]->udp && sipev_addr_eq(&s->conns[i]->peer, from))
+            return s->conns[i];
+    if (s->n_conns == MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+        s->st.conns_refused++;
+        return NULL;
+    }
+    c->s = s;
+    c->udp = true;
+    c->peer = *from;
+    c->accepted_us = now_of(s);
+    s->conns[s->n_conns++] = c;
+    return c;
+}
+
+static void udp_on_msg(struct sipev_udp *u, const struct sipev_msg *m,
+                       const struct sipev_addr *from, void *arg)
+{
+    struct rd_srs *s = arg;
+    struct srs_conn *c;
+
+    (void)u;
+    if (m->status)
+        return; /* a response to our BYE/UPDATE: the transaction ends it */
+    c = udp_peer(s, from);
+    if (c)
+        on_request(s, c, m);
+}
+
+static void udp_on_event(struct rd_watch *w, uint32_t events)
+{
+    struct rd_srs *s = (struct rd_srs *)((char *)w - offsetof(struct rd_srs, udp_watch));
+
+    (void)events;
+    if (sipev_udp_io(s->udp, now_of(s)) != SR_OK)
+        log_warn("siprec-listen-udp: the socket failed");
+}
+
+/* siprec-listen-udp: keys would cross in clear, from clients nobody
+ * authenticated, so only the lab setting opens it (the keyagent's and the
+ * recorder's lab-allow-plain-tcp, which covers UDP). */
+static enum sr_err udp_open(struct rd_srs *s)
+{
+    const char *where = s->c.cfg->siprec_listen_udp;
+    const char *colon = strrchr(where, ':');
+    struct sipev_udp_cfg uc = { 0 };
+    struct sipev_addr local;
+    char host[CONF_STR_MAX];
+    enum sr_err err;
+
+    if (!s->c.cfg->lab_allow_plain_tcp) {
+        log_error("siprec-listen-udp %s: SIPREC over UDP carries SRTP keys in clear from "
+                  "unauthenticated clients: refused unless lab-allow-plain-tcp = yes (lab only)",
+                  where);
+        return SR_EINVAL;
+    }
+    if (!colon) {
+        log_error("siprec-listen-udp %s: not host:port", where);
+        return SR_EINVAL;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - where), where);
+    uc.host = host;
+    uc.port = colon + 1;
+    uc.lab_allow_keys = true; /* lab-allow-plain-tcp, checked above */
+    uc.max_txns = 4096;
+    uc.on_msg = udp_on_msg;
+    uc.arg = s;
+    err = sipev_udp_create(&s->udp, &uc);
+    if (err) {
+        log_error("siprec-listen-udp %s: %s", where, sr_strerror(err));
+        return err;
+    }
+    sipev_udp_local(s->udp, &local);
+    sipev_addr_fmt(&local, s->udp_addr, sizeof(s->udp_addr));
+    s->udp_watch.fd = sipev_udp_fd(s->udp);
+    s->udp_watch.on_event = udp_on_event;
+    log_warn("SIPREC: LAB MODE: listening on UDP %s: keys in clear, clients not authenticated",
+             s->udp_addr);
+    return rd_loop_add(s->c.loop, &s->udp_watch, EPOLLIN);
+}
+
 /* ------------------------------------------------------------ timers */
 
 /* An in-dialog request of ours (BYE at expiry, UPDATE to refresh). */
@@ -1143,8 +1268,8 @@ static void send_request(struct rd_srs *s, struct srs_session *ss, const char *m
     snprintf(branch, sizeof(branch), "z9hG4bK%s", tok);
     r.method = method;
     r.ruri = ss->contact[0] ? ss->contact : ss->from_uri;
-    r.via_transport = s->c.tls ? "TLS" : "TCP";
-    r.via_host = s->via_host;
+    r.via_transport = ss->conn->udp ? "UDP" : s->c.tls ? "TLS" : "TCP";
+    r.via_host = ss->conn->udp ? s->udp_addr : s->via_host;
     r.branch = branch;
     r.from_uri = ss->to_uri;
     r.from_tag = ss->to_tag;
@@ -1165,6 +1290,10 @@ uint64_t rd_srs_tick(struct rd_srs *s, uint64_t now)
 
     for (size_t i = 0; i < s->n_conns; i++) {
         struct srs_conn *c = s->conns[i];
+        if (c->udp) { /* a peer, not a connection: kept while the SRS runs */
+            s->conns[kept++] = c;
+            continue;
+        }
         if (!c->dead && !sipev_conn_established(c->sc) && now >= c->accepted_us + HANDSHAKE_US) {
             log_info("SIPREC connection: TLS handshake not done in %u s: closed",
                      HANDSHAKE_US / 1000000u);
@@ -1181,6 +1310,12 @@ uint64_t rd_srs_tick(struct rd_srs *s, uint64_t now)
         s->conns[kept++] = c;
     }
     s->n_conns = kept;
+    if (s->udp) {
+        uint64_t u;
+        sipev_udp_tick(s->udp, now);
+        u = sipev_udp_next_us(s->udp);
+        next = u < next ? u : next;
+    }
     for (size_t i = 0; i < s->c.cfg->siprec_max_sessions; i++) {
         struct srs_session *ss = &s->sess[i];
         uint64_t bye_at;
@@ -1251,6 +1386,8 @@ enum sr_err rd_srs_create(struct rd_srs **out, const struct rd_srs_cfg *c)
         goto fail;
     }
     err = listen_open(s);
+    if (!err && cfg->siprec_listen_udp[0])
+        err = udp_open(s);
     if (err)
         goto fail;
     *out = s;
@@ -1270,8 +1407,13 @@ void rd_srs_destroy(struct rd_srs *s)
             session_end(s, &s->sess[i], "recorder shutting down");
         }
     for (size_t i = 0; i < s->n_conns; i++) {
-        sipev_conn_io(s->conns[i]->sc); /* best effort: flush the BYEs */
+        if (!s->conns[i]->udp)
+            sipev_conn_io(s->conns[i]->sc); /* best effort: flush the BYEs */
         conn_free(s, s->conns[i]);
+    }
+    if (s->udp) {
+        rd_loop_del(s->c.loop, &s->udp_watch);
+        sipev_udp_destroy(s->udp); /* wipes its cached messages (keys) */
     }
     if (s->listen.fd >= 0) {
         rd_loop_del(s->c.loop, &s->listen);
@@ -1312,6 +1454,11 @@ enum sr_err rd_srs_set_allow(struct rd_srs *s, const char *list)
 const char *rd_srs_address(const struct rd_srs *s)
 {
     return s->via_host;
+}
+
+const char *rd_srs_udp_address(const struct rd_srs *s)
+{
+    return s->udp_addr;
 }
 
 void rd_srs_stats(const struct rd_srs *s, struct rd_srs_stats *out)

@@ -16,8 +16,8 @@
 #      only), none from a refused client;
 #  (c) refusals: a same-CA client not in siprec-allow (403, nothing
 #      recorded), no Require: siprec (421), an unknown Require (420), no
-#      +sip.src (400), DTLS-SRTP (488), a broken a=crypto (400), no body
-#      (400); the recorder keeps running and the metrics count them.
+#      +sip.src (400), DTLS-SRTP (488), a broken a=crypto (400), an
+#      offerless INVITE (488, with a Warning); the recorder keeps running and the metrics count them.
 # usage: test_siprec.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -109,7 +109,8 @@ grep -q "sip.src" "$run/nosrc.out"; ok $? "the 400's Warning says why: $(grep wa
 src dtls sbc --variant=dtls --expect=488 --duration-ms=0; ok $? "DTLS-SRTP recording leg: 488"
 grep -qi "dtls" "$run/dtls.out"; ok $? "the 488's Warning names DTLS: $(grep warning "$run/dtls.out")"
 src badkey sbc --variant=bad-crypto --expect=400 --duration-ms=0; ok $? "a malformed a=crypto: 400"
-src nobody sbc --variant=no-body --expect=400 --duration-ms=0; ok $? "an INVITE without SDP: 400"
+src nobody sbc --variant=no-body --expect=488 --duration-ms=0; ok $? "an offerless INVITE (no SDP): 488"
+grep -q "offerless INVITE not supported" "$run/nobody.out"; ok $? "the 488's Warning says why: $(grep warning "$run/nobody.out")"
 sleep 0.5
 [ "$(find "$run/archive" -name '*.srec' -o -name '*.partial' | wc -l)" = "$archives_before" ]
 ok $? "no refused request opened an archive"
@@ -140,7 +141,7 @@ m() { awk -v k="$1" '$1 == k { print $2 }' "$run/metrics.prom"; }
 [ "$(m srtprec_recorder_siprec_sessions_total)" = 3 ]; ok $? "metrics: 3 sessions accepted"
 [ "$(m srtprec_recorder_streams_plain_total)" = 1 ]; ok $? "metrics: 1 plain RTP stream recorded"
 [ "$(m 'srtprec_recorder_siprec_refused_total{status="403"}')" = 1 ]; ok $? "metrics: 1 refused 403"
-[ "$(m 'srtprec_recorder_siprec_refused_total{status="488"}')" = 1 ]; ok $? "metrics: 1 refused 488"
+[ "$(m 'srtprec_recorder_siprec_refused_total{status="488"}')" = 2 ]; ok $? "metrics: 2 refused 488 (DTLS, offerless)"
 [ "$(m srtprec_recorder_siprec_reoffers_total)" = 2 ]; ok $? "metrics: 2 re-offers applied"
 [ "$(m srtprec_recorder_siprec_sessions)" = 0 ]; ok $? "metrics: no session left open"
 

@@ -340,6 +340,46 @@ int main(void)
 
     close(c.fd);
     rd_srs_destroy(c.srs);
+
+    /* UDP (siprec-listen-udp): refused without the lab flag; with it, a
+     * session whose retransmitted INVITE is answered from the cache. */
+    snprintf(cfg.siprec_listen_udp, sizeof(cfg.siprec_listen_udp), "127.0.0.1:0");
+    c.srs = NULL;
+    tap_ok(rd_srs_create(&c.srs, &sc) == SR_EINVAL && !c.srs,
+           "siprec-listen-udp without lab-allow-plain-tcp: refused at start");
+    cfg.lab_allow_plain_tcp = true;
+    rd_srs_create(&c.srs, &sc);
+    tap_ok(c.srs && rd_srs_udp_address(c.srs)[0], "with lab-allow-plain-tcp: listening on UDP %s",
+           c.srs ? rd_srs_udp_address(c.srs) : "");
+    if (c.srs) {
+        const char *ua = rd_srs_udp_address(c.srs);
+        size_t bodies;
+        cfg.siprec_plain_rtp = true;
+        sa.sin_port = htons((uint16_t)atoi(strrchr(ua, ':') + 1));
+        c.fd = socket(AF_INET, SOCK_DGRAM, 0);
+        c.rx_len = 0;
+        connect(c.fd, (struct sockaddr *)&sa, sizeof(sa));
+        send_req(&c, "OPTIONS", NULL, 30, 0, NULL);
+        tap_ok(status_of(&c) == 200, "UDP: OPTIONS 200");
+        send_req(&c, "INVITE", NULL, 31, 0, NULL);
+        tap_ok(status_of(&c) == 200 && strcmp(seen.peer, "lab:udp") == 0 && socks_live == 4,
+               "UDP: a SIPREC INVITE 200, keys from key source lab:udp, two port pairs");
+        {
+            const struct sipev_hdr *to = sipev_msg_hdr(&c.msg, SIPEV_HDR_TO);
+            if (to && sipev_param(to->value, "tag", &tag))
+                slice_copy_cstr(tag, to_tag, sizeof(to_tag));
+        }
+        bodies = seen.bodies;
+        send_req(&c, "INVITE", NULL, 31, 0, NULL); /* the same transaction again */
+        tap_ok(status_of(&c) == 200 && seen.bodies == bodies && socks_live == 4,
+               "UDP: a retransmitted INVITE gets the cached 200, no second session");
+        send_req(&c, "ACK", to_tag, 31, 0, NULL);
+        send_req(&c, "BYE", to_tag, 32, 0, NULL);
+        tap_ok(status_of(&c) == 200 && socks_live == 0 && seen.last.state == SIPEV_DIALOG_ENDED,
+               "UDP: BYE 200, the session ended, its ports closed");
+        close(c.fd);
+        rd_srs_destroy(c.srs);
+    }
     rd_loop_destroy(c.loop);
     return tap_done();
 }
