@@ -465,19 +465,21 @@ static enum sr_err ogg_pass1(struct ogg_out *o, struct stor_reader *r, bool one,
     return SR_OK;
 }
 
-static enum sr_err ost_pages(struct ogg_out *o, struct ostream *s, bool flush)
+/* The pages libogg has ready (flush: also a partial one) to the sink; the
+ * Ogg and the Ogg Opus exports both write through these two. */
+static enum sr_err ogg_pages_out(ogg_stream_state *os, stor_write_fn *out, void *arg, bool flush)
 {
     ogg_page og;
 
-    while (flush ? ogg_stream_flush(&s->os, &og) : ogg_stream_pageout(&s->os, &og))
-        if (!o->out(og.header, (size_t)og.header_len, o->arg) ||
-            !o->out(og.body, (size_t)og.body_len, o->arg))
+    while (flush ? ogg_stream_flush(os, &og) : ogg_stream_pageout(os, &og))
+        if (!out(og.header, (size_t)og.header_len, arg) ||
+            !out(og.body, (size_t)og.body_len, arg))
             return SR_EIO;
     return SR_OK;
 }
 
-static enum sr_err ost_packet(struct ostream *s, const uint8_t *d, size_t len, bool bos,
-                              bool eos, int64_t granule)
+static enum sr_err ogg_packet_in(ogg_stream_state *os, int64_t *packetno, const uint8_t *d,
+                                 size_t len, bool bos, bool eos, int64_t granule)
 {
     ogg_packet op = {
         .packet = (unsigned char *)(uintptr_t)d, /* libogg copies; never writes */
@@ -485,9 +487,20 @@ static enum sr_err ost_packet(struct ostream *s, const uint8_t *d, size_t len, b
         .b_o_s = bos,
         .e_o_s = eos,
         .granulepos = granule,
-        .packetno = s->packetno++,
+        .packetno = (*packetno)++,
     };
-    return ogg_stream_packetin(&s->os, &op) == 0 ? SR_OK : SR_ENOMEM;
+    return ogg_stream_packetin(os, &op) == 0 ? SR_OK : SR_ENOMEM;
+}
+
+static enum sr_err ost_pages(struct ogg_out *o, struct ostream *s, bool flush)
+{
+    return ogg_pages_out(&s->os, o->out, o->arg, flush);
+}
+
+static enum sr_err ost_packet(struct ostream *s, const uint8_t *d, size_t len, bool bos,
+                              bool eos, int64_t granule)
+{
+    return ogg_packet_in(&s->os, &s->packetno, d, len, bos, eos, granule);
 }
 
 /* As the writer computes it (writer.c granule_of): media time in the
@@ -670,27 +683,13 @@ struct opus_out {
 
 static enum sr_err opus_pages(struct opus_out *o, bool flush)
 {
-    ogg_page og;
-
-    while (flush ? ogg_stream_flush(&o->os, &og) : ogg_stream_pageout(&o->os, &og))
-        if (!o->out(og.header, (size_t)og.header_len, o->arg) ||
-            !o->out(og.body, (size_t)og.body_len, o->arg))
-            return SR_EIO;
-    return SR_OK;
+    return ogg_pages_out(&o->os, o->out, o->arg, flush);
 }
 
 static enum sr_err opus_packet(struct opus_out *o, const uint8_t *d, size_t len, bool bos,
                                bool eos, int64_t granule)
 {
-    ogg_packet op = {
-        .packet = (unsigned char *)(uintptr_t)d, /* libogg copies; never writes */
-        .bytes = (long)len,
-        .b_o_s = bos,
-        .e_o_s = eos,
-        .granulepos = granule,
-        .packetno = o->packetno++,
-    };
-    return ogg_stream_packetin(&o->os, &op) == 0 ? SR_OK : SR_ENOMEM;
+    return ogg_packet_in(&o->os, &o->packetno, d, len, bos, eos, granule);
 }
 
 /* RFC 7845 section 5: OpusHead alone on the first page, OpusTags ending
