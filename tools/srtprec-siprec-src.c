@@ -17,7 +17,9 @@
  * the INVITE's final response has that status (its Warning is printed);
  * --plain-streams=N makes the last N streams plain RTP (RTP/AVP, no
  * a=crypto, sent unprotected); --late-metadata (with --rekey) leaves the
- * metadata out of the INVITE and sends it in the re-INVITE.
+ * metadata out of the INVITE and sends it in the re-INVITE;
+ * --transfer-streams=N (with --rekey) adds N streams to the re-INVITE, sent
+ * by a third participant from then on (streams added on a transfer).
  *
  * --variant=no-require|extra-require|no-src|dtls|no-body|bad-crypto sends a
  * broken INVITE.  Prints "status N" and, on 200, "ports P1 P2 ...".
@@ -53,7 +55,7 @@ struct src_cfg {
     char out_dir[CONF_STR_MAX];
     char variant[64];
     char call_id[CONF_STR_MAX];
-    unsigned long streams, duration_ms, expect, session_expires, plain_streams;
+    unsigned long streams, duration_ms, expect, session_expires, plain_streams, transfer_streams;
     bool rekey, relabel, plain, late_metadata;
 };
 
@@ -78,6 +80,8 @@ static const struct conf_item conf_items[] = {
       "ask for RFC 4028 session timers (0: no)" },
     { "plain-streams", CONF_UINT, F(plain_streams), "0", 0, MAX_STREAMS,
       "the last N streams are plain RTP (RTP/AVP, no a=crypto, sent unprotected)" },
+    { "transfer-streams", CONF_UINT, F(transfer_streams), "0", 0, MAX_STREAMS - 1,
+      "with rekey: the re-INVITE adds N streams sent by a third participant (a transfer)" },
     { "late-metadata", CONF_BOOL, F(late_metadata), "no", 0, 0,
       "with rekey: the INVITE carries SDP alone, the metadata comes in the re-INVITE "
       "(RFC 7866 allows it)" },
@@ -110,10 +114,14 @@ struct src {
     char answer[8192];
     size_t answer_len;
     bool got_final;
+    unsigned n_active;      /* m= lines offered now (streams, + transfer_streams after the
+                               re-INVITE) */
+    unsigned n_total;       /* streams + transfer_streams */
     struct src_stream st[MAX_STREAMS];
 };
 
-static const char *const aors[2] = { "sip:alice@callcentre.example", "sip:bob@pstn.example" };
+static const char *const aors[3] = { "sip:alice@callcentre.example", "sip:bob@pstn.example",
+                                      "sip:carol@transfer.example" };
 
 static bool on_msg(struct sipev_conn *c, const struct sipev_msg *m, void *arg)
 {
@@ -197,7 +205,7 @@ static void key_b64(const uint8_t *master, char *out, size_t cap)
 
 static bool stream_plain(const struct src *s, unsigned i)
 {
-    return i + s->cfg.plain_streams >= s->cfg.streams;
+    return i < s->cfg.streams && i + s->cfg.plain_streams >= s->cfg.streams;
 }
 
 static void body_print(struct src *s, struct buf *b, unsigned version, bool with_metadata)
@@ -208,7 +216,7 @@ static void body_print(struct src *s, struct buf *b, unsigned version, bool with
     buf_printf(b, "--srtprec-boundary-1\r\nContent-Type: application/sdp\r\n\r\n");
     buf_printf(b, "v=0\r\no=sbc 42 %u IN IP4 127.0.0.1\r\ns=SIPREC\r\nc=IN IP4 127.0.0.1\r\n"
                   "t=0 0\r\n", version);
-    for (unsigned i = 0; i < s->cfg.streams; i++) {
+    for (unsigned i = 0; i < s->n_active; i++) {
         char key[128];
         key_b64(s->st[i].master, key, sizeof(key));
         buf_printf(b, "m=audio %u %s 0\r\na=rtpmap:0 PCMU/8000\r\na=label:%s\r\na=sendonly\r\n",
@@ -239,16 +247,22 @@ static void body_print(struct src *s, struct buf *b, unsigned version, bool with
                   "<datamode>complete</datamode>\r\n"
                   "<session session_id=\"c2Vzc2lvbjE=\"><sipSessionID>%s</sipSessionID>"
                   "</session>\r\n", s->call_id);
-    for (unsigned p = 0; p < 2; p++)
+    for (unsigned p = 0; p < (s->n_active > s->cfg.streams ? 3u : 2u); p++)
         buf_printf(b, "<participant participant_id=\"cGFydDE%u\"><nameID aor=\"%s\">"
                       "<name>Party %u</name></nameID></participant>\r\n",
                    p, aors[p], p);
-    for (unsigned i = 0; i < s->cfg.streams; i++)
+    for (unsigned i = 0; i < s->n_active; i++)
         buf_printf(b, "<stream stream_id=\"c3RyZWFt%u\" session_id=\"c2Vzc2lvbjE=\">"
                       "<label>%s</label></stream>\r\n", i, s->st[i].label);
     for (unsigned p = 0; p < 2; p++) {
         buf_printf(b, "<participantstreamassoc participant_id=\"cGFydDE%u\">", p);
         for (unsigned i = p; i < s->cfg.streams; i += 2)
+            buf_printf(b, "<send>c3RyZWFt%u</send>", i);
+        buf_printf(b, "</participantstreamassoc>\r\n");
+    }
+    if (s->n_active > s->cfg.streams) { /* the transferred-to party sends the added streams */
+        buf_printf(b, "<participantstreamassoc participant_id=\"cGFydDE2\">");
+        for (unsigned i = (unsigned)s->cfg.streams; i < s->n_active; i++)
             buf_printf(b, "<send>c3RyZWFt%u</send>", i);
         buf_printf(b, "</participantstreamassoc>\r\n");
     }
@@ -340,16 +354,16 @@ static bool answer_ports(struct src *s)
     unsigned i = 0;
     const char *p = s->answer;
 
-    while (i < s->cfg.streams && (p = strstr(p, "m=audio "))) {
+    while (i < s->n_active && (p = strstr(p, "m=audio "))) {
         s->st[i++].port = (unsigned)strtoul(p + 8, NULL, 10);
         p += 8;
     }
-    return i == s->cfg.streams;
+    return i == s->n_active;
 }
 
 static enum sr_err keys_new(struct src *s)
 {
-    for (unsigned i = 0; i < s->cfg.streams; i++) {
+    for (unsigned i = 0; i < s->n_total; i++) {
         struct rec_srtp_cfg c = { 0 };
         struct src_stream *t = &s->st[i];
         rec_srtp_destroy(t->tx);
@@ -373,7 +387,7 @@ static enum sr_err keys_new(struct src *s)
 static void media_send(struct src *s, unsigned packets)
 {
     for (unsigned n = 0; n < packets; n++) {
-        for (unsigned i = 0; i < s->cfg.streams; i++) {
+        for (unsigned i = 0; i < s->n_active; i++) {
             struct src_stream *t = &s->st[i];
             uint8_t pkt[12 + SAMPLES + REC_SRTP_TRAILER_MAX];
             size_t len = 12 + SAMPLES;
@@ -421,11 +435,11 @@ static int run(struct src *s)
     if (s->last_status != 200)
         return s->last_status == s->cfg.expect ? 0 : 1;
     if (!answer_ports(s)) {
-        log_error("the answer lacks %lu m= lines with ports:\n%s", s->cfg.streams, s->answer);
+        log_error("the answer lacks %u m= lines with ports:\n%s", s->n_active, s->answer);
         return 1;
     }
     printf("ports");
-    for (unsigned i = 0; i < s->cfg.streams; i++)
+    for (unsigned i = 0; i < s->n_active; i++)
         printf(" %u", s->st[i].port);
     printf("\n");
     fflush(stdout);
@@ -436,7 +450,9 @@ static int run(struct src *s)
             return 1;
         if (s->cfg.relabel)
             snprintf(s->st[0].label, sizeof(s->st[0].label), "relabelled0");
-        if (send_invite(s, false) != SR_OK || !wait_final(s, 10000) || s->last_status != 200) {
+        s->n_active = s->n_total; /* a transfer: the added streams */
+        if (send_invite(s, false) != SR_OK || !wait_final(s, 10000) || s->last_status != 200 ||
+            !answer_ports(s)) {
             log_error("re-INVITE: %u %s", s->last_status, s->last_warning);
             return 1;
         }
@@ -453,9 +469,9 @@ static int run(struct src *s)
     if (!man)
         return 1;
     fprintf(man, "label\taor\tdirection\tpackets\tfile\n");
-    for (unsigned i = 0; i < s->cfg.streams; i++)
+    for (unsigned i = 0; i < s->n_total; i++)
         fprintf(man, "%s\t%s\t%s\t%u\t%s\n", s->st[i].label, s->st[i].aor,
-                i % 2 ? "recv" : "send", s->st[i].packets, s->st[i].file);
+                i % 2 || i >= s->cfg.streams ? "recv" : "send", s->st[i].packets, s->st[i].file);
     fclose(man);
     return s->cfg.expect == 200 ? 0 : 1;
 }
@@ -496,13 +512,19 @@ static int setup(struct src *s)
     sipev_random_token(s->from_tag, sizeof(s->from_tag));
     if (s->cfg.out_dir[0] && mkdir(s->cfg.out_dir, 0755) != 0 && errno != EEXIST)
         return 2;
-    for (unsigned i = 0; i < s->cfg.streams; i++) {
+    s->n_total = (unsigned)(s->cfg.streams + s->cfg.transfer_streams);
+    s->n_active = (unsigned)s->cfg.streams;
+    if (s->n_total > MAX_STREAMS) {
+        fprintf(stderr, "srtprec-siprec-src: at most %d streams with the transfer's\n", MAX_STREAMS);
+        return 2;
+    }
+    for (unsigned i = 0; i < s->n_total; i++) {
         struct src_stream *t = &s->st[i];
         struct sockaddr_in local = { .sin_family = AF_INET };
         local.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         snprintf(t->label, sizeof(t->label), "%u", i + 1);
         snprintf(t->file, sizeof(t->file), "%u.ul", i + 1);
-        t->aor = aors[i % 2];
+        t->aor = i < s->cfg.streams ? aors[i % 2] : aors[2];
         t->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (t->fd < 0 || bind(t->fd, (struct sockaddr *)&local, sizeof(local)) != 0)
             return 2;

@@ -12,6 +12,9 @@
 #      the late participants, the archive holds them in a parties record
 #      (its header keeps the client's From), the plain leg has no key log
 #      entry and is counted;
+#  (a3) streams added on a transfer: a re-INVITE adds a stream sent by a
+#      third participant: three streams in one archive, each stream's
+#      audio (exported alone) equal to what was sent;
 #  (b) every key received is in the key log (a valid hash chain, key ids
 #      only), none from a refused client;
 #  (c) refusals: a same-CA client not in siprec-allow (403, nothing
@@ -48,11 +51,14 @@ grep -q "^ports [0-9]* [0-9]*$" "$run/good.out"; ok $? "the answer gave each str
 src meta sbc --streams=1 --duration-ms=400 --variant=meta-plain --call-id=siprec-meta@sbc.example \
     --out-dir="$run/meta"
 ok $? "application/rs-metadata (without +xml) is taken"
-src late sbc --streams=2 --plain-streams=1 --duration-ms=1200 --rekey=yes --late-metadata=yes \
+src late sbc --streams=2 --plain-streams=1 --duration-ms=800 --rekey=yes --late-metadata=yes \
     --call-id=siprec-late@sbc.example --out-dir="$run/late"
 ok $? "late metadata, a plain RTP stream: INVITE (SDP only) 200, re-INVITE with metadata 200, BYE 200"
+src xfer sbc --streams=2 --transfer-streams=1 --duration-ms=800 --rekey=yes \
+    --call-id=siprec-xfer@sbc.example --out-dir="$run/xfer"
+ok $? "a transfer: re-INVITE adding a third stream (a third participant) 200, BYE 200"
 
-[ "$(stack_wait_sealed "$run/archive" 3 20)" -ge 3 ]; ok $? "three archives sealed"
+[ "$(stack_wait_sealed "$run/archive" 4 20)" -ge 4 ]; ok $? "four archives sealed"
 row=$(sqlite3 -separator '|' "$run/index.sqlite" \
     "select id, local_aor, remote_aor, source, n_streams from recordings where call_id = 'siprec-good@sbc.example'")
 echo "$row" | diag
@@ -95,6 +101,25 @@ grep -q "^parties: *sip:alice@callcentre.example -> sip:bob@pstn.example" "$run/
     grep -q "^local: *sip:sbc@example.net" "$run/late.info"
 ok $? "the archive holds the late parties in a parties record (its header keeps the From)"
 audio_check late "$late_id"
+# The transfer: each stream exported alone equals what its sender sent.
+xfer_id=$(sqlite3 "$run/index.sqlite" "select id from recordings where call_id = 'siprec-xfer@sbc.example'")
+"$build/tools/srtprec" info --cert="$pki/auditor.crt" --key="$pki/auditor.key" \
+    "$run/archive/$xfer_id.srec" >"$run/xfer.info" 2>&1
+diag <"$run/xfer.info"
+[ "$(grep -c '^stream [0-9]*: .*codec=PCMU' "$run/xfer.info")" = 3 ]
+ok $? "the transfer: three PCMU streams in the session's one archive"
+xfer_n=0
+while IFS=$'\t' read -r label aor dir pkts file; do
+    f="$run/xfer/$file"
+    sn=$(awk -v l="label=$label" '$0 ~ l" " && /codec=PCMU/ { sub(":", "", $2); print $2; exit }' "$run/xfer.info")
+    "$build/tools/srtprec" export --cert="$pki/auditor.crt" --key="$pki/auditor.key" --format=wav \
+        --stream="$sn" "$run/archive/$xfer_id.srec" "$run/xfer-$label.wav" 2>&1 | diag
+    ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$f" -f s16le -y "$f.s16" &&
+        "$build/tests/integration/pcm_match" "$run/xfer-$label.wav" 0 "$f.s16" 2>&1 | diag
+    ok "${PIPESTATUS[0]}" "the transfer: stream $label of $aor ($pkts packets) alone equals what was sent"
+    xfer_n=$((xfer_n + 1))
+done < <(tail -n +2 "$run/xfer/manifest.tsv")
+[ "$xfer_n" = 3 ]; ok $? "the transfer: the SRC's manifest lists the three streams"
 grep 'call-id=siprec-late' "$run/keys.log" | diag
 [ "$(grep 'call-id=siprec-late' "$run/keys.log" | grep -c 'keys=1:[0-9a-f]\{16\}'$'\t')" = 2 ]
 ok $? "the key log has the SRTP stream's keys (INVITE, re-INVITE), nothing for the plain leg"
@@ -138,11 +163,11 @@ ok $? "records name via, source and each stream's key id"
 
 sleep 0.5
 m() { awk -v k="$1" '$1 == k { print $2 }' "$run/metrics.prom"; }
-[ "$(m srtprec_recorder_siprec_sessions_total)" = 3 ]; ok $? "metrics: 3 sessions accepted"
+[ "$(m srtprec_recorder_siprec_sessions_total)" = 4 ]; ok $? "metrics: 4 sessions accepted"
 [ "$(m srtprec_recorder_streams_plain_total)" = 1 ]; ok $? "metrics: 1 plain RTP stream recorded"
 [ "$(m 'srtprec_recorder_siprec_refused_total{status="403"}')" = 1 ]; ok $? "metrics: 1 refused 403"
 [ "$(m 'srtprec_recorder_siprec_refused_total{status="488"}')" = 2 ]; ok $? "metrics: 2 refused 488 (DTLS, offerless)"
-[ "$(m srtprec_recorder_siprec_reoffers_total)" = 2 ]; ok $? "metrics: 2 re-offers applied"
+[ "$(m srtprec_recorder_siprec_reoffers_total)" = 3 ]; ok $? "metrics: 3 re-offers applied"
 [ "$(m srtprec_recorder_siprec_sessions)" = 0 ]; ok $? "metrics: no session left open"
 
 stack_stop
