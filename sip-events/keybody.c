@@ -170,6 +170,7 @@ enum kb_elem {
 };
 
 struct kb_parse {
+    struct sr_xml_refusal dtd; /* first: xmlmem.h's DTD handlers find it here */
     XML_Parser xp;
     struct sipev_keybody *kb;
     enum sr_err err;
@@ -620,23 +621,11 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     ps->depth--;
 }
 
-/* Any DTD is refused: no internal subset, no entity can ever be defined. */
-static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-                               const XML_Char *pubid, int has_internal_subset)
+/* Any DTD is refused (xmlmem.h): no internal subset, no entity can ever be defined. */
+static void kb_refuse(void *ud, const char *why)
 {
-    (void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
-    kb_fail(ud, SR_EPARSE, "DOCTYPE not allowed");
+    kb_fail(ud, SR_EPARSE, why);
 }
-
-static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
-                              int value_len, const XML_Char *base, const XML_Char *sysid,
-                              const XML_Char *pubid, const XML_Char *notation)
-{
-    (void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid;
-    (void)pubid, (void)notation;
-    kb_fail(ud, SR_EPARSE, "entity declarations not allowed");
-}
-
 
 enum sr_err sipev_keybody_parse(const char *xml, size_t len, struct sipev_keybody *kb,
                                 const char **why)
@@ -657,6 +646,7 @@ enum sr_err sipev_keybody_parse(const char *xml, size_t len, struct sipev_keybod
     if (!ps)
         return SR_ENOMEM;
     ps->kb = kb;
+    ps->dtd.refuse = kb_refuse;
     /* The encoding argument overrides any declaration in the document. */
     ps->xp = XML_ParserCreate_MM("UTF-8", &sr_xml_wiped_mem, ns_sep);
     if (!ps->xp) {
@@ -666,9 +656,7 @@ enum sr_err sipev_keybody_parse(const char *xml, size_t len, struct sipev_keybod
     XML_SetUserData(ps->xp, ps);
     XML_SetElementHandler(ps->xp, on_start, on_end);
     XML_SetCharacterDataHandler(ps->xp, on_text);
-    XML_SetStartDoctypeDeclHandler(ps->xp, on_doctype);
-    XML_SetEntityDeclHandler(ps->xp, on_entity);
-    XML_SetParamEntityParsing(ps->xp, XML_PARAM_ENTITY_PARSING_NEVER);
+    sr_xml_refuse_dtd(ps->xp);
 
     if (XML_Parse(ps->xp, xml ? xml : "", (int)len, XML_TRUE) != XML_STATUS_OK && !ps->err) {
         ps->err = SR_EPARSE;

@@ -1,4 +1,4 @@
-/** @file xmlmem.c  Wiping expat memory suite (xmlmem.h). */
+/** @file xmlmem.c  Wiping expat memory suite and DTD refusal (xmlmem.h). */
 #include "xmlmem.h"
 
 #include <stddef.h>
@@ -53,3 +53,30 @@ static void *xm_realloc(void *p, size_t n)
 }
 
 const XML_Memory_Handling_Suite sr_xml_wiped_mem = { xm_malloc, xm_realloc, xm_free };
+
+static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
+                               const XML_Char *pubid, int has_internal_subset)
+{
+    struct sr_xml_refusal *rf = ud;
+
+    (void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
+    rf->refuse(ud, "DOCTYPE not allowed");
+}
+
+static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
+                              int value_len, const XML_Char *base, const XML_Char *sysid,
+                              const XML_Char *pubid, const XML_Char *notation)
+{
+    struct sr_xml_refusal *rf = ud;
+
+    (void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid;
+    (void)pubid, (void)notation;
+    rf->refuse(ud, "entity declarations not allowed");
+}
+
+void sr_xml_refuse_dtd(XML_Parser xp)
+{
+    XML_SetStartDoctypeDeclHandler(xp, on_doctype);
+    XML_SetEntityDeclHandler(xp, on_entity);
+    XML_SetParamEntityParsing(xp, XML_PARAM_ENTITY_PARSING_NEVER);
+}

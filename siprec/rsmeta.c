@@ -105,6 +105,7 @@ struct frame {
 };
 
 struct md_parse {
+    struct sr_xml_refusal dtd; /* first: xmlmem.h's DTD handlers find it here */
     XML_Parser xp;
     const char *doc;
     size_t doc_len;
@@ -627,20 +628,10 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
     ps->depth--;
 }
 
-static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *sysid,
-                               const XML_Char *pubid, int has_internal_subset)
+/* Any DTD is refused (xmlmem.h). */
+static void md_refuse(void *ud, const char *why)
 {
-    (void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
-    md_fail(ud, SIPREC_E_MD_DTD, "DOCTYPE not allowed");
-}
-
-static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
-                              int value_len, const XML_Char *base, const XML_Char *sysid,
-                              const XML_Char *pubid, const XML_Char *notation)
-{
-    (void)name, (void)is_param, (void)value, (void)value_len, (void)base, (void)sysid;
-    (void)pubid, (void)notation;
-    md_fail(ud, SIPREC_E_MD_DTD, "entity declarations not allowed");
+    md_fail(ud, SIPREC_E_MD_DTD, why);
 }
 
 struct siprec_md *siprec_md_create(void)
@@ -686,6 +677,7 @@ enum siprec_err siprec_md_parse(const char *xml, size_t len, struct siprec_md *o
         return SIPREC_E_NOMEM;
     }
     ps->md = out;
+    ps->dtd.refuse = md_refuse;
     ps->doc = xml ? xml : "";
     ps->doc_len = len;
     /* The encoding argument overrides any declaration in the document. */
@@ -698,9 +690,7 @@ enum siprec_err siprec_md_parse(const char *xml, size_t len, struct siprec_md *o
     XML_SetUserData(ps->xp, ps);
     XML_SetElementHandler(ps->xp, on_start, on_end);
     XML_SetCharacterDataHandler(ps->xp, on_text);
-    XML_SetStartDoctypeDeclHandler(ps->xp, on_doctype);
-    XML_SetEntityDeclHandler(ps->xp, on_entity);
-    XML_SetParamEntityParsing(ps->xp, XML_PARAM_ENTITY_PARSING_NEVER);
+    sr_xml_refuse_dtd(ps->xp);
     if (XML_Parse(ps->xp, ps->doc, (int)len, XML_TRUE) != XML_STATUS_OK && !ps->err) {
         enum XML_Error xe = XML_GetErrorCode(ps->xp);
 
