@@ -1,4 +1,5 @@
-/** @file export.c  Decrypted exports: the Ogg plaintext, G.711 to a stereo or one-stream WAV, Ogg Opus.
+/** @file export.c  Decrypted exports: the Ogg plaintext, G.711 and Opus to a stereo, mixed or
+ *  one-stream WAV, the waveform's peaks, Ogg Opus.
  *
  * WAV export reads the archive twice: the first pass places every stream on
  * its channel's timeline and fixes the length for the RIFF sizes; the second
@@ -10,18 +11,25 @@
 #include <strings.h>
 
 #include <ogg/ogg.h>
+#include <opus.h>
 
 #include "log.h"
 #include "stor_priv.h"
 #include "util.h"
 
 enum {
-    RATE = 8000,
-    FRAME_ALIGN = 160,         /* 20 ms: streams started together line up exactly */
-    OUT_FRAMES = 2048,         /* frames per write to the sink */
-    WINDOW = 64 * OUT_FRAMES,  /* ~16 s held for packets late in file order; a multiple of
-                                  OUT_FRAMES so that every write but the last is whole */
-    MAX_FRAMES = 86400 * RATE, /* 24 h keeps the RIFF sizes far below 4 GiB */
+    G711_RATE = 8000,
+    OPUS_RATE = 48000,        /* RFC 7587: the Opus RTP clock, whatever the audio band */
+    OPUS_PRESKIP = 312,       /* 6.5 ms at 48 kHz, what libopus asks for: the first samples a
+                                 decoder gives after joining a stream mid-way are its warm-up */
+    OPUS_MAX_FRAME = 5760,    /* 120 ms at 48 kHz, the longest Opus packet (RFC 6716) */
+    OPUS_PLC_MAX = 4800,      /* 100 ms at 48 kHz: longer gaps (DTX, hold) stay silence */
+    OUT_FRAMES = 2048,        /* frames per write to the sink */
+    WINDOW_8K = 64 * OUT_FRAMES, /* ~16 s held for packets late in file order; scaled with the
+                                    rate, a multiple of OUT_FRAMES so that every write but the
+                                    last is whole */
+    MAX_SECONDS = 86400,      /* 24 h keeps the RIFF sizes far below 4 GiB */
+    PCM_BUF = 8192,           /* decoded frames handed on at once (>= OPUS_MAX_FRAME) */
     WAV_HDR = 44,
 };
 
@@ -53,13 +61,58 @@ static int16_t alaw_decode(uint8_t a)
     return (int16_t)((a & 0x80) ? t : -t);
 }
 
+/* Samples at 48 kHz in one Opus packet, from its TOC (RFC 6716 section 3.1);
+ * 0 when malformed. */
+static unsigned opus_samples(const uint8_t *p, size_t len)
+{
+    static const unsigned silk[4] = { 480, 960, 1920, 2880 };
+    static const unsigned celt[4] = { 120, 240, 480, 960 };
+    unsigned config, frame, count;
+
+    if (len < 1)
+        return 0;
+    config = p[0] >> 3;
+    frame = config < 12 ? silk[config & 3] : config < 16 ? (config & 1 ? 960 : 480)
+                                                         : celt[config & 3];
+    switch (p[0] & 3) {
+    case 0: count = 1; break;
+    case 1:
+    case 2: count = 2; break;
+    default:
+        if (len < 2)
+            return 0;
+        count = p[1] & 0x3f;
+        break;
+    }
+    /* RFC 6716: at most 120 ms per packet. */
+    return count && frame * count <= OPUS_MAX_FRAME ? frame * count : 0;
+}
+
+/* ------------------------------------------------------- decoded timeline */
+
+/* WAV export and the waveform share one decoder: two passes over the
+ * archive, the first placing every stream on the call's timeline (by the
+ * arrival of its first packet, then by RTP timestamp) and fixing the
+ * length, the second decoding each packet to 16-bit PCM at the output rate
+ * and handing it on, to the sliding WAV window or to the peak buckets.
+ *
+ * The output rate: 8 kHz when every stream is G.711; 48 kHz as soon as one
+ * Opus stream has audio (Opus is decoded at its full band; G.711 in such a
+ * call is repeated sample by sample, which keeps every stream's timing
+ * exact).  The waveform asks for 8 kHz: libopus then decodes at 8 kHz,
+ * six times less work for a picture that cannot show more. */
+enum xcodec { XC_NONE, XC_PCMU, XC_PCMA, XC_OPUS };
+
 struct xstream {
-    bool usable;      /* G.711 at 8 kHz */
-    bool alaw;
+    enum xcodec codec;
+    unsigned clock;   /* RTP clock: 8000 (G.711) or 48000 (Opus) */
     bool have_first;
     uint64_t first_arrival, first_ts;
-    uint64_t span;    /* frames from the first packet's timestamp to the end of the last */
-    uint64_t offset;  /* first packet's frame on the channel timeline */
+    uint64_t span;    /* RTP units from the first packet's timestamp to the end of the last */
+    uint64_t offset;  /* the first packet's frame on the output timeline */
+    OpusDecoder *dec; /* Opus: created at the first packet of pass 2 */
+    bool dec_live;    /* dec has decoded a packet: next_ts is its continuation */
+    uint64_t next_ts; /* Opus: where the last decoded packet ended */
 };
 
 struct wav {
@@ -67,14 +120,18 @@ struct wav {
     void *arg;
     struct xstream *xs;
     size_t n_xs;
-    uint64_t total;   /* frames */
-    unsigned channels; /* 2: send left, recv right; 1: the one stream `only` */
+    unsigned rate;     /* output Hz; 0 until pass 1 chooses (the waveform fixes it) */
+    uint64_t total;    /* frames */
+    unsigned channels; /* 2: send left, recv right; 1: the one stream `only`, or all mixed */
     bool one;
     unsigned only;
-    int16_t *win;     /* WINDOW frames, channels interleaved */
-    uint64_t win_start;
-    uint64_t late;    /* samples dropped: behind the window */
+    int16_t *win;      /* win_frames frames, channels interleaved */
+    uint64_t win_frames, win_start;
+    uint64_t late;     /* samples dropped: behind the window, or behind an Opus decoder */
+    uint16_t *peaks;   /* waveform: points per stream, max |sample|; NULL for WAV */
+    unsigned points;
     int16_t lut[2][256]; /* G.711 expansion: [0] mu-law, [1] A-law */
+    int16_t pcm[PCM_BUF];
     uint8_t obuf[OUT_FRAMES * 4];
 };
 
@@ -91,8 +148,13 @@ static enum sr_err xs_sync(struct wav *wv, const struct stor_reader *r)
     for (size_t i = wv->n_xs; i < n; i++) {
         const struct stor_stream_info *si = stor_reader_stream(r, i);
         memset(&nx[i], 0, sizeof(*nx));
-        nx[i].alaw = strcmp(si->codec, "PCMA") == 0;
-        nx[i].usable = si->clock_rate == RATE && (nx[i].alaw || strcmp(si->codec, "PCMU") == 0);
+        nx[i].clock = si->clock_rate;
+        if (si->clock_rate == G711_RATE && strcmp(si->codec, "PCMU") == 0)
+            nx[i].codec = XC_PCMU;
+        else if (si->clock_rate == G711_RATE && strcmp(si->codec, "PCMA") == 0)
+            nx[i].codec = XC_PCMA;
+        else if (si->clock_rate == OPUS_RATE && strcasecmp(si->codec, "opus") == 0)
+            nx[i].codec = XC_OPUS;
     }
     wv->xs = nx;
     wv->n_xs = n;
@@ -101,32 +163,51 @@ static enum sr_err xs_sync(struct wav *wv, const struct stor_reader *r)
 
 static bool pkt_usable(const struct wav *wv, unsigned idx, const struct stor_pkt *p)
 {
-    return idx < wv->n_xs && wv->xs[idx].usable && (!wv->one || idx == wv->only) &&
+    return idx < wv->n_xs && wv->xs[idx].codec != XC_NONE && (!wv->one || idx == wv->only) &&
            !(p->flags & STOR_PKT_ENCRYPTED) && p->payload_len > 0;
+}
+
+/* RTP units one packet lasts; 0: nothing to decode. */
+static unsigned pkt_duration(const struct xstream *x, const struct stor_pkt *p)
+{
+    if (x->codec == XC_OPUS)
+        return opus_samples(p->payload, p->payload_len);
+    return p->payload_len > UINT16_MAX ? 0 : (unsigned)p->payload_len;
+}
+
+/* RTP units of stream x as frames at the output rate (both clocks divide it
+ * or are divided by it: 8 or 48 kHz each). */
+static uint64_t to_frames(const struct wav *wv, const struct xstream *x, uint64_t units)
+{
+    return units * wv->rate / x->clock;
 }
 
 static enum sr_err pass1(struct wav *wv, struct stor_reader *r, const char **why)
 {
     uint64_t origin = UINT64_MAX;
+    bool opus = false;
     struct stor_pkt p;
     unsigned idx;
     enum sr_err err;
 
     while ((err = stor_reader_next(r, &idx, &p, why)) == SR_OK) {
         struct xstream *x;
+        unsigned d;
         if ((err = xs_sync(wv, r)))
             return err;
         if (!pkt_usable(wv, idx, &p))
             continue;
         x = &wv->xs[idx];
+        if (!(d = pkt_duration(x, &p)))
+            continue;
         if (!x->have_first) {
             x->have_first = true;
             x->first_arrival = p.arrival_wall_us;
             x->first_ts = p.ext_ts;
         }
-        if (p.ext_ts >= x->first_ts && p.ext_ts - x->first_ts < MAX_FRAMES &&
-            p.ext_ts - x->first_ts + p.payload_len > x->span)
-            x->span = p.ext_ts - x->first_ts + p.payload_len;
+        if (p.ext_ts >= x->first_ts && p.ext_ts - x->first_ts < (uint64_t)MAX_SECONDS * x->clock &&
+            p.ext_ts - x->first_ts + d > x->span)
+            x->span = p.ext_ts - x->first_ts + d;
     }
     if (err != SR_ECLOSED)
         return err;
@@ -136,28 +217,38 @@ static enum sr_err pass1(struct wav *wv, struct stor_reader *r, const char **why
         *why = "no such stream";
         return SR_ENOTFOUND;
     }
-    if (wv->one && !wv->xs[wv->only].usable) {
-        *why = "stream is not G.711 (PCMU/PCMA) at 8 kHz";
+    if (wv->one && wv->xs[wv->only].codec == XC_NONE) {
+        *why = "stream is neither G.711 (PCMU/PCMA) at 8 kHz nor Opus at 48 kHz";
         return SR_EUNSUPP;
     }
-    for (size_t i = 0; i < wv->n_xs; i++)
-        if (wv->xs[i].have_first && wv->xs[i].first_arrival < origin)
+    for (size_t i = 0; i < wv->n_xs; i++) {
+        if (!wv->xs[i].have_first)
+            continue;
+        opus |= wv->xs[i].codec == XC_OPUS;
+        if (wv->xs[i].first_arrival < origin)
             origin = wv->xs[i].first_arrival;
+    }
+    if (!wv->rate)
+        wv->rate = opus ? OPUS_RATE : G711_RATE;
     wv->total = 0;
     for (size_t i = 0; i < wv->n_xs; i++) {
         struct xstream *x = &wv->xs[i];
+        const unsigned align = wv->rate / 50; /* 20 ms: streams started together line up */
         uint64_t d, frames;
         if (!x->have_first)
             continue;
         d = x->first_arrival - origin;
-        if (d > (uint64_t)MAX_FRAMES / RATE * 1000000)
-            d = (uint64_t)MAX_FRAMES / RATE * 1000000;
-        frames = (d * RATE + 500000) / 1000000;
-        x->offset = (frames + FRAME_ALIGN / 2) / FRAME_ALIGN * FRAME_ALIGN;
-        if (x->offset + x->span > wv->total)
-            wv->total = x->offset + x->span;
+        if (d > (uint64_t)MAX_SECONDS * 1000000)
+            d = (uint64_t)MAX_SECONDS * 1000000;
+        frames = (d * wv->rate + 500000) / 1000000;
+        x->offset = (frames + align / 2) / align * align;
+        frames = to_frames(wv, x, x->span);
+        if (x->codec == XC_OPUS) /* its decoder's warm-up is not played (decode()) */
+            frames -= frames < to_frames(wv, x, OPUS_PRESKIP) ? frames : to_frames(wv, x, OPUS_PRESKIP);
+        if (x->offset + frames > wv->total)
+            wv->total = x->offset + frames;
     }
-    if (wv->total > MAX_FRAMES) {
+    if (wv->total > (uint64_t)MAX_SECONDS * wv->rate) {
         *why = "export longer than 24 hours (timestamp jump?)";
         return SR_ELIMIT;
     }
@@ -186,8 +277,8 @@ static enum sr_err wav_header(struct wav *wv)
     put_le32(h + 16, 16);
     put_le16(h + 20, 1); /* PCM */
     put_le16(h + 22, (uint16_t)wv->channels);
-    put_le32(h + 24, RATE);
-    put_le32(h + 28, RATE * 2 * wv->channels);
+    put_le32(h + 24, wv->rate);
+    put_le32(h + 28, wv->rate * 2 * wv->channels);
     put_le16(h + 32, (uint16_t)(2 * wv->channels));
     put_le16(h + 34, 16);
     memcpy(h + 36, "data", 4);
@@ -202,12 +293,12 @@ static enum sr_err slide(struct wav *wv, uint64_t upto)
     if (upto > wv->total)
         upto = wv->total;
     while (wv->win_start < upto) {
-        size_t at = (size_t)(wv->win_start % WINDOW), n = OUT_FRAMES, ch = wv->channels;
+        size_t at = (size_t)(wv->win_start % wv->win_frames), n = OUT_FRAMES, ch = wv->channels;
         int16_t *f = &wv->win[at * ch];
         if (n > upto - wv->win_start)
             n = (size_t)(upto - wv->win_start);
-        if (n > WINDOW - at)
-            n = WINDOW - at;
+        if (n > wv->win_frames - at)
+            n = (size_t)(wv->win_frames - at);
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         memcpy(wv->obuf, f, n * 2 * ch); /* WAV samples are little-endian int16 */
 #else
@@ -228,20 +319,14 @@ static int16_t sat_add(int16_t a, int16_t b)
     return (int16_t)(s > INT16_MAX ? INT16_MAX : s < INT16_MIN ? INT16_MIN : s);
 }
 
-static enum sr_err place(struct wav *wv, const struct stor_reader *r, unsigned idx,
-                         const struct stor_pkt *p)
+/* Add n decoded frames at frame pos of channel ch into the window: summed
+ * with what the channel already holds there, clipped. */
+static enum sr_err mix(struct wav *wv, unsigned ch, uint64_t pos, const int16_t *pcm, size_t n)
 {
-    const struct xstream *x = &wv->xs[idx];
-    const int16_t *lut = wv->lut[x->alaw];
-    unsigned nch = wv->channels,
-             ch = wv->one || stor_reader_stream(r, idx)->direction == STOR_DIR_SEND ? 0 : 1;
-    uint64_t pos, end, k, f;
+    unsigned nch = wv->channels;
+    uint64_t end = pos + n, k = 0, f;
     enum sr_err err;
 
-    if (p->ext_ts < x->first_ts || p->ext_ts - x->first_ts >= MAX_FRAMES)
-        return SR_OK;
-    pos = x->offset + (p->ext_ts - x->first_ts);
-    end = pos + p->payload_len;
     if (end > wv->total)
         end = wv->total;
     if (pos >= end)
@@ -249,10 +334,9 @@ static enum sr_err place(struct wav *wv, const struct stor_reader *r, unsigned i
     /* Bounds once per packet, not per sample.  Slide by OUT_FRAMES at
      * least: sliding by the one frame needed handed the sink 4 bytes per
      * sample once the window was full (a write(2) per sample behind a pipe). */
-    if (end > wv->win_start + WINDOW &&
-        (err = slide(wv, (end - WINDOW + OUT_FRAMES - 1) / OUT_FRAMES * OUT_FRAMES)))
+    if (end > wv->win_start + wv->win_frames &&
+        (err = slide(wv, (end - wv->win_frames + OUT_FRAMES - 1) / OUT_FRAMES * OUT_FRAMES)))
         return err;
-    k = 0;
     if (pos < wv->win_start) {
         k = wv->win_start - pos < end - pos ? wv->win_start - pos : end - pos;
         wv->late += k; /* behind the window: already written out */
@@ -260,17 +344,137 @@ static enum sr_err place(struct wav *wv, const struct stor_reader *r, unsigned i
     f = pos + k;
     /* At most two runs: up to the window's end, then from its start. */
     while (f < end) {
-        size_t slot = (size_t)(f % WINDOW), n = (size_t)(end - f);
+        size_t slot = (size_t)(f % wv->win_frames), m = (size_t)(end - f);
         int16_t *s = &wv->win[slot * nch + ch];
-        const uint8_t *in = p->payload + k;
-        if (n > WINDOW - slot)
-            n = WINDOW - slot;
-        for (size_t i = 0; i < n; i++)
-            s[nch * i] = sat_add(s[nch * i], lut[in[i]]);
-        f += n;
-        k += n;
+        if (m > wv->win_frames - slot)
+            m = (size_t)(wv->win_frames - slot);
+        for (size_t i = 0; i < m; i++)
+            s[nch * i] = sat_add(s[nch * i], pcm[k + i]);
+        f += m;
+        k += m;
     }
     return SR_OK;
+}
+
+/* Keep each bucket's largest magnitude: bucket b covers frames
+ * [b * total / points, (b + 1) * total / points). */
+static void peak(struct wav *wv, unsigned idx, uint64_t pos, const int16_t *pcm, size_t n)
+{
+    uint16_t *pk = wv->peaks + (size_t)idx * wv->points;
+
+    for (size_t i = 0; i < n && pos + i < wv->total; i++) {
+        size_t b = (size_t)((pos + i) * wv->points / wv->total);
+        int v = pcm[i] < 0 ? -(int)pcm[i] : pcm[i];
+        if (v > INT16_MAX)
+            v = INT16_MAX;
+        if (v > pk[b])
+            pk[b] = (uint16_t)v;
+    }
+}
+
+/* Decoded frames of stream idx starting at frame at of the output timeline
+ * (negative: the start falls before it and is dropped). */
+static enum sr_err emit(struct wav *wv, const struct stor_reader *r, unsigned idx, int64_t at,
+                        const int16_t *pcm, size_t n)
+{
+    unsigned ch;
+
+    if (at < 0) {
+        if ((uint64_t)-at >= n)
+            return SR_OK;
+        pcm += -at;
+        n -= (size_t)-at;
+        at = 0;
+    }
+    if (wv->peaks) {
+        peak(wv, idx, (uint64_t)at, pcm, n);
+        return SR_OK;
+    }
+    ch = wv->channels == 1 || stor_reader_stream(r, idx)->direction == STOR_DIR_SEND ? 0 : 1;
+    return mix(wv, ch, (uint64_t)at, pcm, n);
+}
+
+static enum sr_err g711_packet(struct wav *wv, const struct stor_reader *r, unsigned idx,
+                               int64_t at, const struct stor_pkt *p)
+{
+    const int16_t *lut = wv->lut[wv->xs[idx].codec == XC_PCMA];
+    const size_t rep = wv->rate / G711_RATE, per = PCM_BUF / rep;
+    enum sr_err err;
+
+    for (size_t i = 0; i < p->payload_len; i += per) {
+        size_t m = p->payload_len - i < per ? p->payload_len - i : per;
+        for (size_t j = 0; j < m; j++)
+            for (size_t k = 0; k < rep; k++)
+                wv->pcm[j * rep + k] = lut[p->payload[i + j]];
+        if ((err = emit(wv, r, idx, at + (int64_t)(i * rep), wv->pcm, m * rep)))
+            return err;
+    }
+    return SR_OK;
+}
+
+/* Opus is decoded in timestamp order by a decoder with state: a gap up to
+ * OPUS_PLC_MAX is concealed by libopus (PLC), a longer one stays silence;
+ * a packet behind what was decoded (duplicate, or late in file order) is
+ * dropped, as the decoder cannot go back.  The first OPUS_PRESKIP samples
+ * of the stream are the decoder's warm-up: the stream starts after them,
+ * as in the Ogg Opus export, so both give the same samples. */
+static enum sr_err opus_decode_packet(struct wav *wv, const struct stor_reader *r, unsigned idx,
+                               int64_t base, const struct stor_pkt *p)
+{
+    struct xstream *x = &wv->xs[idx];
+    const int max = (int)(OPUS_MAX_FRAME * (uint64_t)wv->rate / OPUS_RATE),
+              quantum = (int)(wv->rate / 400); /* 2.5 ms, the PLC's granularity */
+    unsigned n48 = opus_samples(p->payload, p->payload_len);
+    enum sr_err err;
+    int n;
+
+    if (!n48)
+        return SR_OK;
+    if (!x->dec) {
+        int e;
+        x->dec = opus_decoder_create((opus_int32)wv->rate, 1, &e); /* stereo Opus is downmixed */
+        if (!x->dec)
+            return e == OPUS_ALLOC_FAIL ? SR_ENOMEM : SR_EINVAL;
+    }
+    if (x->dec_live && p->ext_ts < x->next_ts) {
+        wv->late += to_frames(wv, x, n48);
+        return SR_OK;
+    }
+    if (x->dec_live && p->ext_ts - x->next_ts <= OPUS_PLC_MAX) {
+        uint64_t left = to_frames(wv, x, p->ext_ts - x->next_ts) / (unsigned)quantum * (unsigned)quantum,
+                 at = to_frames(wv, x, x->next_ts - x->first_ts);
+        while (left > 0) {
+            int m = left < (uint64_t)max ? (int)left : max;
+            if ((n = opus_decode(x->dec, NULL, 0, wv->pcm, m, 0)) <= 0)
+                break;
+            if ((err = emit(wv, r, idx, base + (int64_t)at, wv->pcm, (size_t)n)))
+                return err;
+            at += (unsigned)n;
+            left -= (unsigned)n < left ? (unsigned)n : left;
+        }
+    }
+    n = opus_decode(x->dec, p->payload, (opus_int32)p->payload_len, wv->pcm, max, 0);
+    if (n <= 0)
+        return SR_OK; /* corrupt: the next packet conceals it */
+    x->dec_live = true;
+    x->next_ts = p->ext_ts + n48;
+    return emit(wv, r, idx, base + (int64_t)to_frames(wv, x, p->ext_ts - x->first_ts), wv->pcm,
+                (size_t)n);
+}
+
+static enum sr_err decode(struct wav *wv, const struct stor_reader *r, unsigned idx,
+                          const struct stor_pkt *p)
+{
+    const struct xstream *x = &wv->xs[idx];
+    int64_t base;
+
+    if (!x->have_first || p->ext_ts < x->first_ts ||
+        p->ext_ts - x->first_ts >= (uint64_t)MAX_SECONDS * x->clock)
+        return SR_OK;
+    base = (int64_t)x->offset;
+    if (x->codec == XC_OPUS)
+        return opus_decode_packet(wv, r, idx, base - (int64_t)to_frames(wv, x, OPUS_PRESKIP), p);
+    return g711_packet(wv, r, idx, base + (int64_t)to_frames(wv, x, p->ext_ts - x->first_ts), p);
 }
 
 static enum sr_err pass2(struct wav *wv, struct stor_reader *r, const char **why)
@@ -279,17 +483,17 @@ static enum sr_err pass2(struct wav *wv, struct stor_reader *r, const char **why
     unsigned idx;
     enum sr_err err;
 
-    if ((err = wav_header(wv)))
+    if (!wv->peaks && (err = wav_header(wv)))
         return err;
     while ((err = stor_reader_next(r, &idx, &p, why)) == SR_OK)
-        if (pkt_usable(wv, idx, &p) && (err = place(wv, r, idx, &p)))
+        if (pkt_usable(wv, idx, &p) && (err = decode(wv, r, idx, &p)))
             return err;
     if (err != SR_ECLOSED)
         return err;
     if (wv->late)
-        log_debug("wav export: %llu samples behind the reorder window dropped",
+        log_debug("decode: %llu samples behind the reorder window or an Opus decoder dropped",
                   (unsigned long long)wv->late);
-    return slide(wv, wv->total);
+    return wv->peaks ? SR_OK : slide(wv, wv->total);
 }
 
 static const char *why_static(enum sr_err err, const char *why, const struct stor_reader *r)
@@ -308,12 +512,72 @@ static const char *why_static(enum sr_err err, const char *why, const struct sto
     }
 }
 
-static enum sr_err export_wav(const char *path, const char *cert_file, const char *key_file,
-                              bool one, unsigned stream_idx, stor_write_fn *out, void *arg,
-                              const char **why)
+static void wav_free(struct wav *wv)
+{
+    if (!wv)
+        return;
+    if (wv->win)
+        sr_wipe(wv->win, (size_t)wv->win_frames * wv->channels * sizeof(*wv->win));
+    sr_wipe(wv->obuf, sizeof(wv->obuf));
+    sr_wipe(wv->pcm, sizeof(wv->pcm));
+    for (size_t i = 0; i < wv->n_xs; i++)
+        opus_decoder_destroy(wv->xs[i].dec);
+    free(wv->win);
+    free(wv->peaks);
+    free(wv->xs);
+    free(wv);
+}
+
+/* Both passes over the archive at path; the window or the buckets are
+ * allocated once pass 1 knows the rate and the streams. */
+static enum sr_err run(struct wav *wv, const char *path, const char *cert_file,
+                       const char *key_file, const char **why)
 {
     struct stor_reader *r = NULL;
-    const char *w = NULL, *dummy;
+    const char *w = NULL;
+    enum sr_err err;
+
+    *why = NULL;
+    for (unsigned i = 0; i < 256; i++) {
+        wv->lut[0][i] = ulaw_decode((uint8_t)i);
+        wv->lut[1][i] = alaw_decode((uint8_t)i);
+    }
+    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w)))
+        goto out;
+    /* Pass 1 only measures; pass 2 runs every check on the same
+     * authenticated bytes before the export counts as good. */
+    stor_reader_first_pass(r);
+    if ((err = pass1(wv, r, &w)))
+        goto out;
+    stor_reader_close(r);
+    r = NULL;
+    if (wv->points) {
+        wv->peaks = calloc(wv->n_xs ? wv->n_xs * wv->points : 1, sizeof(*wv->peaks));
+        err = wv->peaks ? SR_OK : SR_ENOMEM;
+    } else {
+        wv->win_frames = (uint64_t)WINDOW_8K * (wv->rate / G711_RATE);
+        wv->win = calloc((size_t)wv->win_frames * wv->channels, sizeof(*wv->win));
+        err = wv->win ? SR_OK : SR_ENOMEM;
+    }
+    if (err)
+        goto out;
+    /* Pass 2 sees the same authenticated bytes: the streams are known again
+     * as their headers come by, in the same order. */
+    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w)))
+        goto out;
+    err = pass2(wv, r, &w);
+out:
+    if (err)
+        *why = why_static(err, w, r);
+    stor_reader_close(r);
+    return err;
+}
+
+static enum sr_err export_wav(const char *path, const char *cert_file, const char *key_file,
+                              unsigned channels, bool one, unsigned stream_idx,
+                              stor_write_fn *out, void *arg, const char **why)
+{
+    const char *dummy;
     struct wav *wv;
     enum sr_err err;
 
@@ -329,54 +593,97 @@ static enum sr_err export_wav(const char *path, const char *cert_file, const cha
     wv->arg = arg;
     wv->one = one;
     wv->only = stream_idx;
-    wv->channels = one ? 1 : 2;
-    for (unsigned i = 0; i < 256; i++) {
-        wv->lut[0][i] = ulaw_decode((uint8_t)i);
-        wv->lut[1][i] = alaw_decode((uint8_t)i);
-    }
-    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w)))
-        goto out;
-    /* Pass 1 only measures; pass 2 runs every check on the same
-     * authenticated bytes before the export counts as good. */
-    stor_reader_first_pass(r);
-    if ((err = pass1(wv, r, &w)))
-        goto out;
-    stor_reader_close(r);
-    r = NULL;
-    wv->win = calloc(WINDOW * (size_t)wv->channels, sizeof(*wv->win));
-    if (!wv->win) {
-        err = SR_ENOMEM;
-        goto out;
-    }
-    /* Pass 2 sees the same authenticated bytes: the streams are known again
-     * as their headers come by, in the same order. */
-    if ((err = stor_reader_open(&r, path, cert_file, key_file, &w)))
-        goto out;
-    err = pass2(wv, r, &w);
-out:
-    if (err)
-        *why = why_static(err, w, r);
-    stor_reader_close(r);
-    if (wv->win)
-        sr_wipe(wv->win, WINDOW * (size_t)wv->channels * sizeof(*wv->win));
-    sr_wipe(wv->obuf, sizeof(wv->obuf));
-    free(wv->win);
-    free(wv->xs);
-    free(wv);
+    wv->channels = channels;
+    err = run(wv, path, cert_file, key_file, why);
+    wav_free(wv);
     return err;
 }
 
 enum sr_err stor_export_wav(const char *path, const char *cert_file, const char *key_file,
                             stor_write_fn *out, void *arg, const char **why)
 {
-    return export_wav(path, cert_file, key_file, false, 0, out, arg, why);
+    return export_wav(path, cert_file, key_file, 2, false, 0, out, arg, why);
+}
+
+enum sr_err stor_export_wav_mixed(const char *path, const char *cert_file, const char *key_file,
+                                  stor_write_fn *out, void *arg, const char **why)
+{
+    return export_wav(path, cert_file, key_file, 1, false, 0, out, arg, why);
 }
 
 enum sr_err stor_export_wav_stream(const char *path, const char *cert_file, const char *key_file,
                                    unsigned stream_idx, stor_write_fn *out, void *arg,
                                    const char **why)
 {
-    return export_wav(path, cert_file, key_file, true, stream_idx, out, arg, why);
+    return export_wav(path, cert_file, key_file, 1, true, stream_idx, out, arg, why);
+}
+
+enum sr_err stor_waveform(const char *path, const char *cert_file, const char *key_file,
+                          unsigned points, struct stor_waveform **wfp, const char **why)
+{
+    const char *dummy;
+    struct stor_waveform *wf = NULL;
+    struct wav *wv;
+    enum sr_err err;
+    size_t n = 0;
+
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    if (!wfp)
+        return SR_EINVAL;
+    *wfp = NULL;
+    if (points < 1 || points > STOR_WAVE_POINTS_MAX)
+        return SR_EINVAL;
+    wv = calloc(1, sizeof(*wv));
+    if (!wv)
+        return SR_ENOMEM;
+    wv->rate = G711_RATE;
+    wv->points = points;
+    wv->channels = 1;
+    if ((err = run(wv, path, cert_file, key_file, why)))
+        goto out;
+    err = SR_ENOMEM;
+    if (!(wf = calloc(1, sizeof(*wf))))
+        goto out;
+    for (size_t i = 0; i < wv->n_xs; i++)
+        n += wv->xs[i].have_first;
+    if (n && !(wf->streams = calloc(n, sizeof(*wf->streams))))
+        goto out;
+    if (n && !(wf->peaks = calloc(n * points, sizeof(*wf->peaks))))
+        goto out;
+    wf->rate = wv->rate;
+    wf->frames = wv->total;
+    wf->points = points;
+    for (size_t i = 0; i < wv->n_xs; i++) {
+        struct stor_wave_stream *s;
+        if (!wv->xs[i].have_first)
+            continue; /* no audio we decode */
+        s = &wf->streams[wf->n_streams];
+        s->index = (unsigned)i;
+        s->peaks = wf->peaks + wf->n_streams * points;
+        for (unsigned b = 0; b < points; b++)
+            s->peaks[b] = (float)wv->peaks[i * points + b] / 32767.0f;
+        wf->n_streams++;
+    }
+    err = SR_OK;
+out:
+    if (err) {
+        stor_waveform_free(wf);
+        wf = NULL;
+    }
+    *wfp = wf;
+    wav_free(wv);
+    return err;
+}
+
+void stor_waveform_free(struct stor_waveform *wf)
+{
+    if (!wf)
+        return;
+    free(wf->streams);
+    free(wf->peaks);
+    free(wf);
 }
 
 /* ------------------------------------------------------------------- Ogg */
@@ -636,37 +943,6 @@ enum sr_err stor_export_ogg_stream(const char *path, const char *cert_file, cons
 }
 
 /* ------------------------------------------------------------------ Opus */
-
-/* 6.5 ms, what libopus asks for: the first samples a decoder gives after
- * joining a stream mid-way are its warm-up, not the talker. */
-enum { OPUS_PRESKIP = 312 };
-
-/* Samples at 48 kHz in one Opus packet, from its TOC (RFC 6716 section 3.1);
- * 0 when malformed. */
-static unsigned opus_samples(const uint8_t *p, size_t len)
-{
-    static const unsigned silk[4] = { 480, 960, 1920, 2880 };
-    static const unsigned celt[4] = { 120, 240, 480, 960 };
-    unsigned config, frame, count;
-
-    if (len < 1)
-        return 0;
-    config = p[0] >> 3;
-    frame = config < 12 ? silk[config & 3] : config < 16 ? (config & 1 ? 960 : 480)
-                                                         : celt[config & 3];
-    switch (p[0] & 3) {
-    case 0: count = 1; break;
-    case 1:
-    case 2: count = 2; break;
-    default:
-        if (len < 2)
-            return 0;
-        count = p[1] & 0x3f;
-        break;
-    }
-    /* RFC 6716: at most 120 ms per packet. */
-    return count && frame * count <= 5760 ? frame * count : 0;
-}
 
 struct opus_out {
     stor_write_fn *out;

@@ -261,15 +261,24 @@ enum sr_err stor_verify_msg(const char *path, const char *cert_file, const char 
 /** Sink for streamed output; return false to abort. */
 typedef bool stor_write_fn(const void *data, size_t len, void *arg);
 
-/** Decode G.711 (PCMU/PCMA) streams to a 16-bit PCM WAV at 8 kHz: one
- *  channel per direction (send = left, recv = right), aligned by arrival
- *  time of each stream's first packet and by RTP timestamp after that,
- *  silence for gaps.  Streamed: memory does not grow with call length. */
+/** Decode G.711 (PCMU/PCMA at 8 kHz) and Opus (48 kHz RTP clock, libopus)
+ *  streams to a 16-bit PCM WAV: one channel per direction (send = left,
+ *  recv = right; streams of one direction summed, clipped), aligned by
+ *  arrival time of each stream's first packet and by RTP timestamp after
+ *  that, silence for gaps.  The rate is 8 kHz when every stream is G.711
+ *  and 48 kHz when a stream is Opus (G.711 then repeats each sample six
+ *  times).  Opus: decoded in timestamp order, gaps up to 100 ms concealed
+ *  by libopus, longer ones silent; the first 312 samples (the Ogg Opus
+ *  export's pre-skip) dropped, so a stream here equals stor_export_opus
+ *  decoded.  Streamed: memory does not grow with call length. */
 enum sr_err stor_export_wav(const char *path, const char *cert_file, const char *key_file,
                             stor_write_fn *out, void *arg, const char **why);
+/** The same as one mono channel: every stream summed, clipped. */
+enum sr_err stor_export_wav_mixed(const char *path, const char *cert_file, const char *key_file,
+                                  stor_write_fn *out, void *arg, const char **why);
 /** The same for stream stream_idx alone, as a mono WAV (the stream's own
  *  timeline from its first packet).  SR_ENOTFOUND: no such stream;
- *  SR_EUNSUPP: it is not G.711 at 8 kHz. */
+ *  SR_EUNSUPP: it is neither G.711 at 8 kHz nor Opus. */
 enum sr_err stor_export_wav_stream(const char *path, const char *cert_file, const char *key_file,
                                    unsigned stream_idx, stor_write_fn *out, void *arg,
                                    const char **why);
@@ -298,6 +307,33 @@ enum sr_err stor_export_ogg_stream(const char *path, const char *cert_file, cons
 enum sr_err stor_export_opus(const char *path, const char *cert_file, const char *key_file,
                              unsigned stream_idx, stor_write_fn *out, void *arg,
                              const char **why);
+
+enum { STOR_WAVE_POINTS_MAX = 4000 };
+
+/** One decoded stream's outline. */
+struct stor_wave_stream {
+    unsigned index;  /**< the archive's stream number */
+    float *peaks;    /**< points values in 0..1: the largest |sample| / 32767 per bucket */
+};
+
+/** A call's outline: frames at rate split into points equal buckets (bucket
+ *  b covers frames [b * frames / points, (b + 1) * frames / points)), on
+ *  the WAV export's timeline.  Only streams with decodable audio appear. */
+struct stor_waveform {
+    unsigned rate;        /**< 8000: Opus is decoded at 8 kHz for it */
+    uint64_t frames;      /**< the call's length at rate */
+    unsigned points;
+    size_t n_streams;
+    struct stor_wave_stream *streams;
+    float *peaks;         /**< all streams' buckets, owned */
+};
+
+/** Decode every G.711 and Opus stream as stor_export_wav does and keep the
+ *  peak of each of points buckets (1..STOR_WAVE_POINTS_MAX, else SR_EINVAL).
+ *  Memory: points floats per stream.  Free with stor_waveform_free. */
+enum sr_err stor_waveform(const char *path, const char *cert_file, const char *key_file,
+                          unsigned points, struct stor_waveform **wf, const char **why);
+void stor_waveform_free(struct stor_waveform *wf);
 
 /* --------------------------------------------------------------- recovery */
 

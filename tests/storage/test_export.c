@@ -1,5 +1,6 @@
 /** @file test_export.c  WAV export of a known two-direction call: G.711 decoding against
  *  ITU-T G.711 reference values, alignment by first arrival, gaps as silence. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,7 +168,8 @@ int main(void)
 
     /* Send (PCMU): ts base 1000, packets 0..9 with 5 lost and 6/7 swapped.
      * Recv (PCMA): arrives 7 ms later (rounds to the same 20 ms boundary),
-     * packet 3 kept encrypted.  Opus is not exported. */
+     * packet 3 kept encrypted.  The Opus stream's packets were never keyed (kept
+     * encrypted): nothing to decode, so the export stays at 8 kHz. */
     for (unsigned i = 0; i < 10; i++) {
         unsigned s0 = i == 6 ? 7 : i == 7 ? 6 : i;
         struct stor_pkt p = { 0 };
@@ -191,7 +193,7 @@ int main(void)
         if (i != 3)
             for (unsigned k = 0; k < 160; k++)
                 want[i * 160 + k][1] = ref_alaw(pay[k]);
-        p = (struct stor_pkt){ (uint16_t)i, i, i * 960, t0 + i * 20000, 0, pay, 80 };
+        p = (struct stor_pkt){ (uint16_t)i, i, i * 960, t0 + i * 20000, STOR_PKT_ENCRYPTED, pay, 80 };
         stor_writer_packet(w, idx[3], &p);
     }
     stor_writer_flush(w);
@@ -245,6 +247,47 @@ int main(void)
     }
     tap_ok(sample(&out, 2400, 1) == ref_ulaw(9) && sample(&out, 2399, 1) == 0,
            "later stream starts exactly at its rounded 20 ms boundary");
+    {
+        /* Mixed: one channel, the sum of both, clipped. */
+        struct sink mixed = { 0 };
+        size_t mbad = 0;
+        tap_ok(stor_export_wav_mixed(path, crt, key, sink_fn, &mixed, &why) == SR_OK &&
+                   mixed.len == 44 + FRAMES * 2 && mixed.p[22] == 1,
+               "mixed export: mono, %d frames", FRAMES);
+        for (size_t f = 0; mixed.len == 44 + FRAMES * 2 && f < FRAMES; f++) {
+            int v = want[f][0] + want[f][1];
+            v = v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : v;
+            mbad += (int16_t)(uint16_t)(mixed.p[44 + 2 * f] | mixed.p[45 + 2 * f] << 8) != v;
+        }
+        tap_ok(mixed.len == 44 + FRAMES * 2 && mbad == 0, "mixed: every sample the clipped sum (%zu differ)",
+               mbad);
+        free(mixed.p);
+    }
+    {
+        /* Waveform: 7 buckets (2880 / 7 is not whole), per stream the
+         * largest |sample| of its own decode; the Opus stream (never keyed)
+         * has nothing and is left out. */
+        static const struct { unsigned idx, ch; size_t lo, hi; } ws[3] = {
+            { 0, 0, 0, 1600 }, { 1, 1, 0, 1600 }, { 3, 1, 2400, FRAMES }
+        };
+        struct stor_waveform *wf = NULL;
+        size_t wbad = 0;
+        err = stor_waveform(path, crt, key, 7, &wf, &why);
+        tap_ok(err == SR_OK && wf->rate == 8000 && wf->frames == FRAMES && wf->n_streams == 3,
+               "waveform: 8 kHz, %d frames, the 3 streams with audio", FRAMES);
+        for (unsigned i = 0; wf && wf->n_streams == 3 && i < 3; i++) {
+            wbad += wf->streams[i].index != ws[i].idx;
+            for (unsigned b = 0; b < 7; b++) {
+                int m = 0;
+                for (size_t f = b * FRAMES / 7; f < (b + 1) * FRAMES / 7; f++)
+                    if (f >= ws[i].lo && f < ws[i].hi && abs(want[f][ws[i].ch]) > m)
+                        m = abs(want[f][ws[i].ch]);
+                wbad += fabsf(wf->streams[i].peaks[b] - (float)(m > 32767 ? 32767 : m) / 32767.0f) > 1e-6f;
+            }
+        }
+        tap_ok(wbad == 0, "waveform: every bucket's peak as decoded (%zu wrong)", wbad);
+        stor_waveform_free(wf);
+    }
 
     {
         struct sink o2 = { 0 };
