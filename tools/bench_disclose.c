@@ -40,6 +40,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_ka.h"
 #include "ka.h"
 #include "sipev.h"
 #include "util.h"
@@ -165,107 +166,6 @@ static enum sr_err pump(struct bench *b, int timeout_ms, bool all)
     return SR_OK;
 }
 
-static void subscribe(struct sub *s)
-{
-    struct sipev_extra_hdr extra[3] = {
-        { "Event", SIPEV_EVENT_PACKAGE }, { "Expires", "600" }, { "Accept", SIPEV_KEYBODY_TYPE } };
-    struct sipev_req r = { 0 };
-    char branch[40] = "z9hG4bK", call_id[64], tag[16];
-    struct buf out;
-
-    sipev_random_token(branch + 7, sizeof(branch) - 7);
-    snprintf(call_id, sizeof(call_id), "bench-sub-%u@127.0.0.1", s->idx);
-    snprintf(tag, sizeof(tag), "t%u", s->idx);
-    r.method = "SUBSCRIBE";
-    r.ruri = "sip:keyagent@example.net";
-    r.via_transport = "TLS";
-    r.via_host = "127.0.0.1:5999";
-    r.branch = branch;
-    r.via_alias = true;
-    r.from_uri = "sip:recorder@example.net";
-    r.from_tag = tag;
-    r.to_uri = "sip:keyagent@example.net";
-    r.call_id = call_id;
-    r.cseq = 1;
-    r.contact = "sip:recorder@127.0.0.1:5999;transport=tls";
-    r.extra = extra;
-    r.n_extra = 3;
-    buf_init(&out, 4096);
-    sipev_req_print(&out, &r);
-    sipev_conn_send(s->conn, out.p, out.len);
-    buf_fini(&out);
-}
-
-static pid_t keyagent_start(const char *dir, size_t n_subs, char *sock, size_t socklen,
-                            unsigned *port)
-{
-    char conf[600], path[600], buf[32];
-    FILE *f;
-    pid_t pid;
-
-    snprintf(path, sizeof(path), "%s/port", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/disclosure.log", dir);
-    unlink(path);
-    snprintf(conf, sizeof(conf), "%s/ka.conf", dir);
-    snprintf(sock, socklen, "%s/ka.sock", dir);
-    f = fopen(conf, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "[keyagent]\nlisten = 127.0.0.1:0\nentity = sip:keyagent@example.net\n"
-               "tls-cert = %s/keyagent.crt\ntls-key = %s/keyagent.key\ntls-ca = %s/ca.crt\n"
-               "allow = sip:recorder@example.net\ncontrol-socket = %s\n"
-               "disclosure-log = %s/disclosure.log\nport-file = %s/port\nlog-level = warn\n"
-               "max-subscriptions = %zu\nmax-connections = %zu\nmax-calls = 4096\n",
-            certs, certs, certs, sock, dir, dir, n_subs + 8, n_subs + 8);
-    fclose(f);
-    pid = fork();
-    if (pid == 0) {
-        char arg[700];
-        snprintf(arg, sizeof(arg), "--config=%s", conf);
-        snprintf(path, sizeof(path), "%s/ka.log", dir);
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd >= 0)
-            dup2(fd, 2);
-        execl(opt_keyagent, opt_keyagent, arg, (char *)NULL);
-        _exit(127);
-    }
-    snprintf(path, sizeof(path), "%s/port", dir);
-    for (int i = 0; pid > 0 && i < 200; i++) {
-        struct stat st;
-        f = fopen(path, "r");
-        if (f && fgets(buf, sizeof(buf), f) && stat(sock, &st) == 0) {
-            uint64_t v;
-            fclose(f);
-            buf[strcspn(buf, "\r\n")] = '\0';
-            if (slice_to_u64(slice_cstr(buf), 65535, &v)) {
-                *port = (unsigned)v;
-                return pid;
-            }
-        } else if (f) {
-            fclose(f);
-        }
-        usleep(50000);
-    }
-    if (pid > 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
-    return -1;
-}
-
-static void keyagent_stop(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 100; i++) {
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return;
-        usleep(50000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
 /* One endpoint: take the next call, disclose it, wait until every subscriber
  * has its key (the subscriber process sets done), END it.  Bounded by the
  * deadline; exits, never returns. */
@@ -377,7 +277,7 @@ static int run(SSL_CTX *ctx, size_t n_subs, size_t n_calls, size_t n_endpoints)
 {
     static struct bench b;
     static pid_t eps[MAX_ENDPOINTS];
-    char sock[600];
+    char sock[600], extra[400];
     unsigned port = 0;
     uint64_t deadline, first = UINT64_MAX, ka_cpu0 = 0, sub_cpu0 = 0;
     size_t n_eps = 0;
@@ -394,28 +294,24 @@ static int run(SSL_CTX *ctx, size_t n_subs, size_t n_calls, size_t n_endpoints)
     b.lat = calloc(n_calls, sizeof(*b.lat));
     b.arrivals = calloc(n_calls, sizeof(*b.arrivals));
     sipev_keybody_init(&b.kb);
-    pid = keyagent_start(opt_work, n_subs, sock, sizeof(sock), &port);
+    /* Every subscriber is the one recorder identity from one address: the
+     * admission limits meant for hostile peers (reserved slots, per address,
+     * per identity) would refuse all but a few of them. */
+    snprintf(extra, sizeof(extra),
+             "allow = sip:recorder@example.net\nmax-subscriptions = %zu\n"
+             "max-connections = %zu\nmax-calls = 4096\nreserved-connections = 0\n"
+             "max-connections-per-address = 0\nmax-subscriptions-per-identity = 0\n",
+             n_subs + 8, n_subs + 8);
+    pid = bench_ka_start(opt_keyagent, opt_work, certs, extra, sock, sizeof(sock), &port);
     if (pid < 0 || !b.sh || !b.lat || !b.arrivals) {
         fail = "keyagent did not start";
         goto out;
     }
     deadline = sr_now_us() + (uint64_t)RUN_LIMIT_S * 1000000;
     for (size_t i = 0; i < n_subs; i++) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        struct sipev_conn_cfg cc = { .tls = ctx, .on_msg = on_msg, .arg = &b.subs[i] };
-        int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
         b.subs[i] = (struct sub){ .b = &b, .idx = (unsigned)i, .seen = calloc(n_calls, 1) };
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || !b.subs[i].seen) {
+        if (!b.subs[i].seen || bench_ka_connect(&b.subs[i].conn, ctx, port, on_msg, &b.subs[i])) {
             fail = "connect";
-            goto out;
-        }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        cc.fd = fd;
-        if (sipev_conn_create(&b.subs[i].conn, &cc) != SR_OK) {
-            close(fd);
-            fail = "sipev_conn_create";
             goto out;
         }
     }
@@ -430,7 +326,8 @@ static int run(SSL_CTX *ctx, size_t n_subs, size_t n_calls, size_t n_endpoints)
             all_ok &= sipev_conn_established(b.subs[i].conn);
     }
     for (size_t i = 0; i < n_subs; i++)
-        subscribe(&b.subs[i]);
+        bench_ka_subscribe(b.subs[i].conn, "sip:recorder@example.net",
+                           "sip:recorder@127.0.0.1:5999;transport=tls", "bench-sub", b.subs[i].idx);
     for (bool all_ok = false; !all_ok;) {
         if (pump(&b, 0, true) || pump(&b, 50, false) || sr_now_us() > deadline) {
             fail = "SUBSCRIBE answers and full state";
@@ -505,7 +402,7 @@ out:
         free(b.subs[i].seen);
     }
     if (pid > 0)
-        keyagent_stop(pid);
+        bench_ka_stop(pid);
     sipev_keybody_fini(&b.kb);
     free(b.lat);
     free(b.arrivals);

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_ka.h"
 #include "buf.h"
 #include "sipev.h"
 #include "util.h"
@@ -110,114 +111,6 @@ static enum sr_err pump(struct sub *subs, int ctl, size_t *ctl_lines, int timeou
             *ctl_lines += rb[i] == '\n';
     }
     return SR_OK;
-}
-
-static void subscribe(struct sub *s, unsigned idx)
-{
-    struct sipev_extra_hdr extra[3] = {
-        { "Event", SIPEV_EVENT_PACKAGE }, { "Expires", "600" }, { "Accept", SIPEV_KEYBODY_TYPE } };
-    struct sipev_req r = { 0 };
-    char branch[40] = "z9hG4bK", call_id[64], tag[16];
-    struct buf out;
-
-    sipev_random_token(branch + 7, sizeof(branch) - 7);
-    snprintf(call_id, sizeof(call_id), "hidden-sub-%u@127.0.0.1", idx);
-    snprintf(tag, sizeof(tag), "t%u", idx);
-    r.method = "SUBSCRIBE";
-    r.ruri = "sip:keyagent@example.net";
-    r.via_transport = "TLS";
-    r.via_host = "127.0.0.1:5999";
-    r.branch = branch;
-    r.via_alias = true;
-    r.from_uri = s->from;
-    r.from_tag = tag;
-    r.to_uri = "sip:keyagent@example.net";
-    r.call_id = call_id;
-    r.cseq = 1;
-    r.contact = "sip:sub@127.0.0.1:5999;transport=tls";
-    r.extra = extra;
-    r.n_extra = 3;
-    buf_init(&out, 4096);
-    sipev_req_print(&out, &r);
-    sipev_conn_send(s->conn, out.p, out.len);
-    buf_fini(&out);
-}
-
-static pid_t keyagent_start(const char *dir, const char *certs, char *sock, size_t socklen,
-                            unsigned *port)
-{
-    char conf[600], path[600], buf[32];
-    FILE *f;
-    pid_t pid;
-
-    snprintf(path, sizeof(path), "%s/port", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/disclosure.log", dir);
-    unlink(path);
-    snprintf(conf, sizeof(conf), "%s/ka.conf", dir);
-    snprintf(sock, socklen, "%s/ka.sock", dir);
-    f = fopen(conf, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "[keyagent]\nlisten = 127.0.0.1:0\nentity = sip:keyagent@example.net\n"
-               "tls-cert = %s/keyagent.crt\ntls-key = %s/keyagent.key\ntls-ca = %s/ca.crt\n"
-               "allow = sip:recorder@example.net, "
-               "sip:intruder@example.net;aor=sip:target@pstn.example\n"
-               "control-socket = %s\ndisclosure-log = %s/disclosure.log\nport-file = %s/port\n"
-               "log-level = warn\nmax-calls = 4096\n",
-            certs, certs, certs, sock, dir, dir);
-    fclose(f);
-    pid = fork();
-    if (pid == 0) {
-        char arg[700];
-        snprintf(arg, sizeof(arg), "--config=%s", conf);
-        snprintf(path, sizeof(path), "%s/ka.log", dir);
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd >= 0)
-            dup2(fd, 2);
-        execl(opt_keyagent, opt_keyagent, arg, (char *)NULL);
-        _exit(127);
-    }
-    snprintf(path, sizeof(path), "%s/port", dir);
-    for (int i = 0; pid > 0 && i < 200; i++) {
-        struct stat st;
-        f = fopen(path, "r");
-        if (f && fgets(buf, sizeof(buf), f) && stat(sock, &st) == 0) {
-            uint64_t v;
-            fclose(f);
-            buf[strcspn(buf, "\r\n")] = '\0';
-            if (slice_to_u64(slice_cstr(buf), 65535, &v)) {
-                *port = (unsigned)v;
-                return pid;
-            }
-        } else if (f) {
-            fclose(f);
-        }
-        usleep(50000);
-    }
-    if (pid > 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
-    return -1;
-}
-
-static int sub_connect(struct sub *s, SSL_CTX *ctx, unsigned port)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    struct sipev_conn_cfg cc = { .tls = ctx, .on_msg = on_msg, .arg = s };
-    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    cc.fd = fd;
-    if (sipev_conn_create(&s->conn, &cc) != SR_OK) {
-        close(fd);
-        return -1;
-    }
-    return 0;
 }
 
 static int ctl_connect(const char *path)
@@ -341,14 +234,18 @@ int main(int argc, char **argv)
     }
     sipev_keybody_init(&kb);
     buf_init(&b, 256 * 1024);
-    pid = keyagent_start(opt_work, certs, sock, sizeof(sock), &port);
+    pid = bench_ka_start(opt_keyagent, opt_work, certs,
+                         "allow = sip:recorder@example.net, "
+                         "sip:intruder@example.net;aor=sip:target@pstn.example\n"
+                         "max-calls = 4096\n",
+                         sock, sizeof(sock), &port);
     if (pid < 0) {
         fail = "keyagent did not start";
         goto out;
     }
     deadline = sr_now_us() + (uint64_t)LIMIT_S * 1000000;
     for (int i = 0; i < 2; i++)
-        if (sub_connect(&subs[i], ctx[i], port)) {
+        if (bench_ka_connect(&subs[i].conn, ctx[i], port, on_msg, &subs[i])) {
             fail = "connect";
             goto out;
         }
@@ -357,8 +254,9 @@ int main(int argc, char **argv)
             fail = "TLS handshakes";
             goto out;
         }
-    subscribe(&subs[0], 0);
-    subscribe(&subs[1], 1);
+    for (unsigned i = 0; i < 2; i++)
+        bench_ka_subscribe(subs[i].conn, subs[i].from, "sip:sub@127.0.0.1:5999;transport=tls",
+                           "hidden-sub", i);
     while (!subs[0].full || !subs[1].full) {
         if (pump(subs, -1, &lines, 50) || sr_now_us() > deadline ||
             (subs[0].status && subs[0].status != 200) || (subs[1].status && subs[1].status != 200)) {
@@ -443,10 +341,8 @@ out:
         sipev_conn_destroy(subs[i].conn);
         SSL_CTX_free(ctx[i]);
     }
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
+    if (pid > 0)
+        bench_ka_stop(pid);
     buf_fini(&b);
     sipev_keybody_fini(&kb);
     if (own_work && rc == 0) {
