@@ -804,6 +804,7 @@ static void stream_info(const struct rd_stream *s, bool rtcp, struct stor_stream
 
     memset(si, 0, sizeof(*si));
     si->ssrc = s->flow.ssrc;
+    si->plain = d->plain; /* the archive says it was never authenticated */
     si->direction = d->direction == SIPEV_DIR_SEND ? STOR_DIR_SEND : STOR_DIR_RECV;
     if (rtcp) {
         snprintf(si->codec, sizeof(si->codec), "rtcp");

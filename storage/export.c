@@ -832,7 +832,6 @@ static int64_t ost_granule(const struct ogg_out *o, struct ostream *s, const str
 static enum sr_err ogg_headers(struct ogg_out *o)
 {
     uint8_t id[STOR_OGG_ID_LEN], info[STOR_OGG_INFO_MAX], tags[STOR_OGG_TAGS_MAX];
-    size_t tlen = stor_ogg_tags_encode(tags);
     enum sr_err err;
 
     /* Serials: the stream number above a fixed base, distinct in the link. */
@@ -852,7 +851,8 @@ static enum sr_err ogg_headers(struct ogg_out *o)
         if (!s->used)
             continue;
         if ((err = ost_packet(s, info, stor_ogg_info_encode(info, &s->info), false, false, 0)) ||
-            (err = ost_packet(s, tags, tlen, false, false, 0)) || (err = ost_pages(o, s, true)))
+            (err = ost_packet(s, tags, stor_ogg_tags_encode(tags, &s->info), false, false, 0)) ||
+            (err = ost_pages(o, s, true)))
             return err;
     }
     return SR_OK;

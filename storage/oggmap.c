@@ -15,6 +15,7 @@
 #define INFO_MAGIC "SRECINF\0"
 #define TAGS_MAGIC "SRECTAG\0"
 #define VENDOR "srtprec"
+#define VENDOR_PLAIN "srtprec plain-rtp" /* a plain RTP stream: never authenticated */
 
 enum { MAP_VERSION = 1 };
 
@@ -87,19 +88,25 @@ enum sr_err stor_ogg_info_parse(const uint8_t *p, size_t len, struct stor_stream
     return SR_OK;
 }
 
-size_t stor_ogg_tags_encode(uint8_t out[STOR_OGG_TAGS_MAX])
+size_t stor_ogg_tags_encode(uint8_t out[STOR_OGG_TAGS_MAX], const struct stor_stream_info *si)
 {
+    const char *v = si && si->plain ? VENDOR_PLAIN : VENDOR;
+    size_t n = strlen(v);
+
     memcpy(out, TAGS_MAGIC, 8);
-    stor_put16(out + 8, sizeof(VENDOR) - 1);
-    memcpy(out + 10, VENDOR, sizeof(VENDOR) - 1);
-    return 10 + sizeof(VENDOR) - 1;
+    stor_put16(out + 8, (uint16_t)n);
+    memcpy(out + 10, v, n);
+    return 10 + n;
 }
 
-enum sr_err stor_ogg_tags_parse(const uint8_t *p, size_t len)
+enum sr_err stor_ogg_tags_parse(const uint8_t *p, size_t len, struct stor_stream_info *si)
 {
-    /* The vendor string is informational: any writer's is accepted. */
+    /* The vendor string is informational: any writer's is accepted; ours
+     * says whether the stream is plain RTP. */
     if (len < 10 || memcmp(p, TAGS_MAGIC, 8) != 0 || stor_get16(p + 8) != len - 10)
         return SR_EPARSE;
+    si->plain = len - 10 == sizeof(VENDOR_PLAIN) - 1 &&
+                memcmp(p + 10, VENDOR_PLAIN, sizeof(VENDOR_PLAIN) - 1) == 0;
     return SR_OK;
 }
 

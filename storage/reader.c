@@ -549,8 +549,12 @@ static enum sr_err on_packet(struct stor_reader *r, struct rlog *l, const ogg_pa
         l->nhdr = 2;
         return SR_OK;
     case 2:
-        if (stor_ogg_tags_parse(d, len))
+        if (stor_ogg_tags_parse(d, len, &si))
             return bad(r, SR_EPARSE, why, "Ogg: stream %u: bad tags header", l->idx);
+        if (l->cont && si.plain != r->streams[l->idx].plain)
+            return bad(r, SR_EPARSE, why, "Ogg: stream %u: continuation differs", l->idx);
+        if (!l->cont)
+            r->streams[l->idx].plain = si.plain;
         l->nhdr = 3;
         return SR_OK;
     default:

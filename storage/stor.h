@@ -41,6 +41,8 @@ struct stor_stream_info {
     unsigned clock_rate;        /**< Hz */
     enum stor_direction direction;
     char label[64];             /**< the key body's stream id */
+    bool plain;                 /**< plain RTP (a SIPREC RTP/AVP leg): recorded as received,
+                                     never authenticated (the tags packet says so) */
 };
 
 /** A "parties" record (docs/archive-format.md, "Parties records"): the

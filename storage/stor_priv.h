@@ -191,8 +191,11 @@ void stor_ogg_id_encode(uint8_t out[STOR_OGG_ID_LEN], unsigned idx, bool cont);
 enum sr_err stor_ogg_id_parse(const uint8_t *p, size_t len, unsigned *idx, bool *cont);
 size_t stor_ogg_info_encode(uint8_t out[STOR_OGG_INFO_MAX], const struct stor_stream_info *si);
 enum sr_err stor_ogg_info_parse(const uint8_t *p, size_t len, struct stor_stream_info *si);
-size_t stor_ogg_tags_encode(uint8_t out[STOR_OGG_TAGS_MAX]);
-enum sr_err stor_ogg_tags_parse(const uint8_t *p, size_t len);
+/** The tags packet: vendor "srtprec", or "srtprec plain-rtp" for a plain
+ *  stream (si->plain); parse sets si->plain from it, any other vendor
+ *  string is accepted (informational). */
+size_t stor_ogg_tags_encode(uint8_t out[STOR_OGG_TAGS_MAX], const struct stor_stream_info *si);
+enum sr_err stor_ogg_tags_parse(const uint8_t *p, size_t len, struct stor_stream_info *si);
 void stor_ogg_pkt_encode(uint8_t out[STOR_PKT_HDR_LEN], const struct stor_pkt *p);
 /** p->payload points into buf. */
 enum sr_err stor_ogg_pkt_parse(const uint8_t *buf, size_t len, struct stor_pkt *p);

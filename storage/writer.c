@@ -462,7 +462,7 @@ static enum sr_err group_seal(struct stor_writer *w)
         struct wstream *s = &w->streams[i];
         size_t n = stor_ogg_info_encode(info, &s->info);
         if ((err = packet_in(w, s, info, n, NULL, 0, false, false, 0, PKT_META)) ||
-            (err = packet_in(w, s, tags, stor_ogg_tags_encode(tags), NULL, 0, false, false, 0,
+            (err = packet_in(w, s, tags, stor_ogg_tags_encode(tags, &s->info), NULL, 0, false, false, 0,
                                 PKT_META)) ||
             (err = stream_flush(w, s)))
             return err;

@@ -637,9 +637,10 @@ static int cmd_info(const struct cmd *cmd, const struct opts *o)
     for (size_t i = 0; i < stor_reader_n_streams(r); i++) {
         const struct stor_stream_info *s = stor_reader_stream(r, i);
         printf("stream %zu:   %s ssrc=%08" PRIx32 " pt=%u codec=%s rate=%u label=%s packets=%" PRIu64
-               "\n",
+               "%s\n",
                i, s->direction == STOR_DIR_SEND ? "send" : "recv", s->ssrc, s->payload_type,
-               s->codec[0] ? s->codec : "?", s->clock_rate, s->label, i < t.cap ? t.n[i] : 0);
+               s->codec[0] ? s->codec : "?", s->clock_rate, s->label, i < t.cap ? t.n[i] : 0,
+               s->plain ? " plain-rtp (recorded as received, never authenticated)" : "");
     }
     if (rc == 0) {
         printf("counts:     ");

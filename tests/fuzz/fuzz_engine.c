@@ -249,6 +249,21 @@ static struct rec_flow source_of(unsigned i)
     return f;
 }
 
+/* Where source i's datagrams are sent: a port of its own (SIPREC session
+ * ports), so plain bindings (op 3, state bit 0x40) can scope to it. */
+static struct rec_flow dest_of(unsigned i)
+{
+    struct rec_flow f;
+
+    memset(&f, 0, sizeof(f));
+    f.addr[10] = 0xff;
+    f.addr[11] = 0xff;
+    f.addr[12] = 127;
+    f.addr[15] = 1;
+    f.port = (uint16_t)(41000 + i % N_SOURCES);
+    return f;
+}
+
 static void source_str(unsigned i, char *out, size_t cap)
 {
     struct rec_flow f = source_of(i);
@@ -273,6 +288,7 @@ static void datagram(struct fz *z, uint8_t *pkt, size_t len, unsigned src)
     p.data = pkt;
     p.len = len;
     p.src = source_of(src);
+    p.dst = dest_of(src);
     p.arrival_wall_us = z->w.wall;
     rec_eng_packet(z->e, &p);
 }
@@ -362,7 +378,9 @@ static void keybody_apply(struct fz *z, const char *source, const struct sipev_k
 /* Op 3: source(1) flags(1) [call(1) state(1) n_streams(1) {stream}*]
  * flags: bit 0 full, bits 1-2 dialogs (0..3); per stream 4 bytes:
  * key(1: sender, or +4 a wrong key), ssrc mode(1: 0 none, 1 the sender's,
- * 2 false, 3 another sender's), src(1: 0 none, else source-1), state(1). */
+ * 2 false, 3 another sender's), src(1: 0 none, else source-1), state(1: bits
+ * 0-1 state, 0x10 id, 0x20 direction, 0x40 plain: no keys, dst = source
+ * src-1's destination, no src: a SIPREC RTP/AVP leg). */
 static void op_keybody(struct fz *z, struct in *in)
 {
     static const char *const sources[] = { "ka1", "ka2", "unmatched" };
@@ -396,6 +414,13 @@ static void op_keybody(struct fz *z, struct in *in)
             st->ssrc = mode == 1 ? sender_ssrc[k]
                      : mode == 2 ? 0x7000u + key
                                  : sender_ssrc[(k + 1) % N_SENDERS];
+            if (sst & 0x40u) {
+                struct rec_flow dd = dest_of(src ? (unsigned)src - 1u : 0u);
+                st->plain = true;
+                snprintf(st->dst, sizeof(st->dst), "127.0.0.1:%u", (unsigned)dd.port);
+                st->state = (enum sipev_stream_state)((sst & 3u) % 3u);
+                continue;
+            }
             if (src)
                 source_str((unsigned)src - 1u, st->src, sizeof(st->src));
             st->n_keys = 1;

@@ -100,6 +100,8 @@ diag <"$run/late.info"
 grep -q "^parties: *sip:alice@callcentre.example -> sip:bob@pstn.example" "$run/late.info" &&
     grep -q "^local: *sip:sbc@example.net" "$run/late.info"
 ok $? "the archive holds the late parties in a parties record (its header keeps the From)"
+grep -q "label=2 .*plain-rtp" "$run/late.info" && ! grep -q "label=1 .*plain-rtp" "$run/late.info"
+ok $? "the archive marks the plain RTP stream as never authenticated, the SRTP one not"
 audio_check late "$late_id"
 # The transfer: each stream exported alone equals what its sender sent.
 xfer_id=$(sqlite3 "$run/index.sqlite" "select id from recordings where call_id = 'siprec-xfer@sbc.example'")

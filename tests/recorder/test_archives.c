@@ -67,7 +67,7 @@ static void cfg_init(struct rd_cfg *c, const char *archive_dir)
 static void one_call(struct rd_archives *r, const char *call_id, unsigned n)
 {
     struct stor_call_info ci = { 0 };
-    struct stor_stream_info si = { 0x1000, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_stream_info si = { 0x1000, 0, "PCMU", 8000, STOR_DIR_SEND, "a", false };
     struct stor_counts c = { 0 };
     struct rd_arch *a = NULL;
     uint8_t pay[160];
@@ -234,7 +234,7 @@ static void call_then_full(struct rd_archives *r, const char *call_id, const cha
                            unsigned n)
 {
     struct stor_call_info ci = { 0 };
-    struct stor_stream_info si = { 0x2000, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_stream_info si = { 0x2000, 0, "PCMU", 8000, STOR_DIR_SEND, "a", false };
     struct stor_counts c = { 0 };
     struct rd_arch *a = NULL;
     uint8_t pay[160] = { 0 };
@@ -338,7 +338,7 @@ static void late_parties(void)
     struct rd_archives *r = NULL;
     struct rd_cfg *cfg = calloc(1, sizeof(*cfg));
     struct stor_call_info ci = { 0 };
-    struct stor_stream_info si = { 0x3000, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_stream_info si = { 0x3000, 0, "PCMU", 8000, STOR_DIR_SEND, "a", false };
     struct stor_counts c = { 0 };
     struct stor_record rec;
     struct stor_query q = { .party = "sip:bob@pstn.example", .limit = 10 };
@@ -363,6 +363,7 @@ static void late_parties(void)
     snprintf(ci.call_id, sizeof(ci.call_id), "late@x");
     snprintf(ci.local_aor, sizeof(ci.local_aor), "sip:sbc@example.net");
     rd_arch_get(r, "sip:sbc@example.net", &ci, false, &a);
+    si.plain = true; /* a SIPREC RTP/AVP leg: the archive says so */
     rd_arch_add_stream(a, &si, &idx);
     rd_archives_settle(r); /* open: header and row with the From */
     rd_arch_parties(a, "sip:alice@callcentre.example", "sip:bob@pstn.example");
@@ -389,6 +390,9 @@ static void late_parties(void)
                 stor_parties_parse(p.payload, p.payload_len, &got) != SR_OK)
                 got.local_aor[0] = '\0';
         }
+        tap_ok(stor_reader_n_streams(rd) == 2 && stor_reader_stream(rd, 0)->plain &&
+                   !stor_reader_stream(rd, 1)->plain,
+               "a plain stream reads back plain (its tags packet), the parties stream does not");
         tap_ok(strcmp(stor_reader_call(rd)->local_aor, "sip:sbc@example.net") == 0 &&
                    records == 1 && strcmp(got.local_aor, "sip:alice@callcentre.example") == 0 &&
                    strcmp(got.remote_aor, "sip:bob@pstn.example") == 0,

@@ -822,6 +822,14 @@ static void t_plain(void)
            "plain: 15 packets (5 held) recorded as received, bit-exact, in order");
     tap_ok(ar && stream_exact(ar, "p1", 0x2222, 7, 4),
            "plain: a new SSRC from the same address is the same leg");
+    {
+        size_t marked = 0;
+        for (size_t i = 0; ar && i < ar->n_st; i++)
+            marked += ar->st[i].plain;
+        tap_ok(ar && ar->n_st == 4 && marked == 3,
+               "plain: its streams (RTP, RTCP, the new SSRC) are marked plain in the archive, the "
+               "stranger's kept-apart stream is not (%zu of %zu)", marked, ar ? ar->n_st : 0);
+    }
     for (size_t i = 0; ar && i < ar->n_pk; i++)
         enc += (ar->pk[i].flags & STOR_PKT_ENCRYPTED) != 0;
     for (size_t i = 0; ar && i < ar->n_st; i++)

@@ -68,8 +68,8 @@ int main(void)
     struct stor_writer_cfg cfg = { dir, recips, 1, 16384, 0, STOR_SYNC_CLOSE, NULL };
     struct stor_call_info call = { .call_id = "alloc" };
     struct stor_stream_info si[2] = {
-        { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s" },
-        { 0x200, 0, "PCMU", 8000, STOR_DIR_RECV, "r" },
+        { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s", false },
+        { 0x200, 0, "PCMU", 8000, STOR_DIR_RECV, "r", false },
     };
     struct stor_writer *w;
     unsigned idx[2];

@@ -80,9 +80,9 @@ static bool write_archive(struct fixture *fx)
     snprintf(fx->call.remote_tag, sizeof(fx->call.remote_tag), "b2");
     snprintf(fx->call.source, sizeof(fx->call.source), "sip:ka1.example.net");
     fx->call.start_wall_us = t0;
-    fx->si[0] = (struct stor_stream_info){ 0x11111111, 0, "PCMU", 8000, STOR_DIR_SEND, "a-send" };
-    fx->si[1] = (struct stor_stream_info){ 0x22222222, 0, "PCMU", 8000, STOR_DIR_RECV, "a-recv" };
-    fx->si[2] = (struct stor_stream_info){ 0x33333333, 8, "PCMA", 8000, STOR_DIR_SEND, "a-send2" };
+    fx->si[0] = (struct stor_stream_info){ 0x11111111, 0, "PCMU", 8000, STOR_DIR_SEND, "a-send", false };
+    fx->si[1] = (struct stor_stream_info){ 0x22222222, 0, "PCMU", 8000, STOR_DIR_RECV, "a-recv", false };
+    fx->si[2] = (struct stor_stream_info){ 0x33333333, 8, "PCMA", 8000, STOR_DIR_SEND, "a-send2", false };
 
     /* Streams 0 and 1 from the start; 0 has a gap (seq 20..24 lost) and a
      * marker; 1 has one packet kept encrypted; 2 joins mid-call. */

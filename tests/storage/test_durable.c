@@ -78,8 +78,8 @@ static struct stor_writer *writer(const char *in, size_t chunk, const char *cid,
 {
     const char *recips[] = { crt };
     struct stor_writer_cfg cfg = { in, recips, 1, chunk, 0, STOR_SYNC_CLOSE, NULL };
-    struct stor_stream_info a = { 0x1111, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
-    struct stor_stream_info b = { 0x2222, 0, "PCMU", 8000, STOR_DIR_RECV, "b" };
+    struct stor_stream_info a = { 0x1111, 0, "PCMU", 8000, STOR_DIR_SEND, "a", false };
+    struct stor_stream_info b = { 0x2222, 0, "PCMU", 8000, STOR_DIR_RECV, "b", false };
     struct stor_call_info call;
     struct stor_writer *w = NULL;
 
@@ -116,7 +116,7 @@ static void progress_after_crash(struct stor_index *ix)
         }
         /* A third stream after data: a new chain link, counted once. */
         if (cut > 200) {
-            struct stor_stream_info c = { 0x3333, 8, "PCMA", 8000, STOR_DIR_SEND, "c" };
+            struct stor_stream_info c = { 0x3333, 8, "PCMA", 8000, STOR_DIR_SEND, "c", false };
             unsigned ci;
             stor_writer_add_stream(w, &c, &ci);
             put(w, ci, 1000, 30, &acc, NULL);

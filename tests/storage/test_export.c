@@ -83,8 +83,8 @@ static void long_call(const char *dir, const char *crt, const char *key)
     struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_NONE, NULL };
     struct stor_call_info call = { .call_id = "export-long" };
     struct stor_stream_info si[2] = {
-        { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s" },
-        { 0x200, 0, "PCMU", 8000, STOR_DIR_RECV, "r" },
+        { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s", false },
+        { 0x200, 0, "PCMU", 8000, STOR_DIR_RECV, "r", false },
     };
     const uint64_t t0 = 1700000000000000ull;
     char path[8192], id[STOR_ID_HEX];
@@ -141,10 +141,10 @@ int main(void)
     const char *recips[1] = { crt };
     struct stor_call_info call = { .call_id = "export-test" };
     struct stor_stream_info si[4] = {
-        { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s" },
-        { 0x200, 8, "PCMA", 8000, STOR_DIR_RECV, "r" },
-        { 0x300, 0, "PCMU", 8000, STOR_DIR_RECV, "r2" },
-        { 0x400, 111, "opus", 48000, STOR_DIR_SEND, "o" },
+        { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s", false },
+        { 0x200, 8, "PCMA", 8000, STOR_DIR_RECV, "r", false },
+        { 0x300, 0, "PCMU", 8000, STOR_DIR_RECV, "r2", false },
+        { 0x400, 111, "opus", 48000, STOR_DIR_SEND, "o", false },
     };
     static int16_t want[FRAMES][2];
     struct stor_writer *w;

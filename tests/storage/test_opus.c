@@ -89,8 +89,8 @@ int main(void)
         pcm2[4096], path[4096], wavf[4096], id[STOR_ID_HEX];
     const char *recips[] = { crt };
     struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_CLOSE, NULL };
-    struct stor_stream_info si = { 0x0badcafe, 111, "opus", 48000, STOR_DIR_SEND, "a" };
-    struct stor_stream_info si2 = { 0x0badcaff, 111, "opus", 48000, STOR_DIR_RECV, "b" };
+    struct stor_stream_info si = { 0x0badcafe, 111, "opus", 48000, STOR_DIR_SEND, "a", false };
+    struct stor_stream_info si2 = { 0x0badcaff, 111, "opus", 48000, STOR_DIR_RECV, "b", false };
     struct stor_waveform *wf = NULL;
     unsigned char *wv = NULL, *st = NULL;
     unsigned rate = 0, chans = 0, srate = 0, schans = 0, idx2;

@@ -72,7 +72,7 @@ static void recover_partial(struct stor_index *ix)
 {
     const char *recips[] = { crt };
     struct stor_writer_cfg cfg = { dir, recips, 1, 1024, 0, STOR_SYNC_CLOSE, NULL };
-    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a", false };
     struct stor_call_info call;
     struct stor_record rec;
     struct stor_recover_stats st;
@@ -158,7 +158,7 @@ static void full_disk(void)
     const char *recips[] = { crt };
     char mnt[4096], filler[4096], path[4096];
     struct stor_writer_cfg cfg = { mnt, recips, 1, 4096, 16384, STOR_SYNC_CLOSE, NULL };
-    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a", false };
     struct stor_call_info call;
     struct stor_writer *w;
     char id[STOR_ID_HEX];
@@ -297,7 +297,7 @@ static void page_checks(void)
 {
     const char *recips[] = { crt };
     struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_CLOSE, NULL };
-    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a" };
+    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "a", false };
     struct stor_call_info call;
     struct stor_writer *w;
     struct buf ogg;

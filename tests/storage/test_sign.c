@@ -47,7 +47,7 @@ static bool write_archive(struct fx *fx, const struct stor_signer *s, struct cha
     const char *recips[] = { fx->crt };
     struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_CLOSE, NULL };
     struct stor_call_info call = { 0 };
-    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "s" };
+    struct stor_stream_info si = { 0x1234, 0, "PCMU", 8000, STOR_DIR_SEND, "s", false };
     struct stor_counts counts = { 0 };
     struct stor_writer *w;
     uint8_t data[160];
