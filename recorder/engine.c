@@ -45,6 +45,12 @@ enum {
     GIVE_UP_LOG_MAX = 8, /* streams named per scan when their key did not come */
     DUP_WINDOW = 16,     /* fingerprints of a stream's last packets: a mirror's second copy
                             (ingress and egress, capture and fork) comes within a few packets */
+    ROC_PPS_MAX = 50,    /* packets a second the ROC search assumes at most (20 ms ptime,
+                            the common audio framing): the window's top */
+    ROC_SEARCH_STREAM_BUDGET = 256, /* ROC attempts per stream: a day-long call's window
+                                       (67) four times; then it is given up */
+    ROC_SEARCH_BUDGET_PER_S = 100000, /* ROC attempts per engine and second (one HMAC
+                                         each, about 0.1 s of a core) */
 };
 
 struct rd_call;
@@ -84,6 +90,9 @@ struct rd_stream {
     uint32_t last_ts;
     uint64_t dup_fp[DUP_WINDOW]; /* fingerprints of its last packets that authenticated */
     unsigned dup_next;
+    bool roc_search;           /* bound under a key of unknown ROC by an SRTCP packet: the
+                                  first RTP packet still has to find the ROC */
+    uint16_t roc_tries;        /* ROC attempts spent on it (ROC_SEARCH_STREAM_BUDGET) */
     struct rd_stream *next;    /* in call->streams, or in e->unbound */
 };
 
@@ -109,6 +118,8 @@ struct rd_call {
     bool unmatched;            /* an archive of never-keyed packets from unknown sources */
     uint64_t listed_gen;       /* the last key body (kb_gen) that listed it */
     uint64_t parties_fp;       /* fingerprint of the parties its archive was told */
+    uint64_t start_wall_us;    /* the dialog's start: bounds the ROC of a key whose ROC the
+                                  discloser did not know */
     uint64_t close_at_us;
     struct rd_stream *streams;
     struct rd_binding *bindings[SIPEV_MAX_STREAMS];
@@ -159,6 +170,8 @@ struct rec_eng {
     size_t unmatched_in_window;
     uint64_t trial_window_us;      /* start of the current second of the trial budget */
     size_t trials_in_window;
+    uint64_t roc_window_us;        /* start of the current second of the ROC search budget */
+    size_t roc_in_window;
     uint64_t flood_logged_us;      /* last warning about a refused flow */
     size_t gave_up_in_scan;        /* streams whose key-wait ended in this scan */
     uint64_t pkt_now_us;           /* the packet being handled: its monotonic arrival */
@@ -488,6 +501,7 @@ static enum sr_err call_open(struct rec_eng *e, const char *peer, const struct s
     snprintf(ci->source, sizeof(ci->source), "%s", peer);
     c->parties_fp = parties_fp(d);
     ci->start_wall_us = d->start_wall_us ? d->start_wall_us : wall(e);
+    c->start_wall_us = ci->start_wall_us;
     /* Every engine applies the same key bodies: the first to see the call
      * opens its archive, the others share it. */
     err = e->cfg.ops->open(e->cfg.ops_arg, peer, ci, unmatched, &c->arch);
@@ -818,13 +832,131 @@ static void stream_info(const struct rd_stream *s, bool rtcp, struct stor_stream
     }
 }
 
+/* Where a packet that authenticated under a key of unknown ROC is: the ROC
+ * the search found and its sequence number. */
+struct roc_pos {
+    uint32_t roc;
+    uint16_t seq;
+};
+
+/* The session parameters of binding b for SSRC ssrc.  fresh: a new SSRC of
+ * a stream already bound (hold/unhold, re-INVITE): its ROC starts at 0 and
+ * its sequence is unknown, so the disclosed position does not apply.  pos
+ * (may be NULL): the position a ROC search found, in place of the disclosed
+ * one. */
+static void binding_cfg(const struct rd_binding *b, uint32_t ssrc, bool fresh,
+                        const struct roc_pos *pos, struct rec_srtp_cfg *sc)
+{
+    const struct sipev_stream *d = &b->desc;
+
+    memset(sc, 0, sizeof(*sc));
+    sc->ssrc = ssrc;
+    sc->n_keys = d->n_keys < REC_SRTP_MAX_KEYS ? d->n_keys : REC_SRTP_MAX_KEYS;
+    for (size_t i = 0; i < sc->n_keys; i++) {
+        sc->keys[i].suite = (enum rec_suite)d->keys[i].suite;
+        memcpy(sc->keys[i].master, d->keys[i].master, d->keys[i].master_len);
+        sc->keys[i].master_len = d->keys[i].master_len;
+        sc->keys[i].mki = d->keys[i].mki;
+        sc->keys[i].mki_len = d->keys[i].mki_len;
+    }
+    sc->roc = fresh || d->roc_unknown ? 0 : d->roc;
+    sc->seq = d->seq;
+    sc->have_seq = !fresh && !d->roc_unknown;
+    if (pos) {
+        sc->roc = pos->roc;
+        sc->seq = pos->seq;
+        sc->have_seq = true;
+    }
+}
+
+/* The highest ROC a stream of call c can carry now: ROC_PPS_MAX packets a
+ * second since the dialog started, plus one for a random first sequence
+ * number (RFC 3550 5.1).  The wall clock is the injected one. */
+static uint32_t roc_ceiling(const struct rec_eng *e, const struct rd_call *c)
+{
+    uint64_t now = wall(e), age_s, hi;
+
+    age_s = now > c->start_wall_us ? (now - c->start_wall_us + 999999u) / 1000000u : 0;
+    hi = (age_s * ROC_PPS_MAX + 65535u) / 65536u + 1u;
+    return hi > UINT32_MAX ? UINT32_MAX : (uint32_t)hi;
+}
+
+/* Search the ROC of RTP packet pkt under b's keys (ROC unknown to its
+ * discloser), within the stream's budget and the engine's per second;
+ * every attempt is counted, and a stream whose budget runs out without a
+ * find once. */
+static bool roc_search(struct rec_eng *e, struct rd_stream *s, const struct rd_binding *b,
+                       const uint8_t *pkt, size_t len, struct roc_pos *pos)
+{
+    struct rec_srtp_cfg sc;
+    struct rec_rtp h;
+    size_t left = ROC_SEARCH_STREAM_BUDGET - s->roc_tries, tries = 0;
+    uint32_t hi = roc_ceiling(e, b->call);
+    uint64_t now = mono(e);
+    enum sr_err err;
+
+    if (left == 0 || rec_rtp_parse(pkt, len, true, &h, NULL) != SR_OK)
+        return false;
+    if (now >= e->roc_window_us + 1000000u) {
+        e->roc_window_us = now;
+        e->roc_in_window = 0;
+    }
+    if (e->roc_in_window >= ROC_SEARCH_BUDGET_PER_S)
+        return false; /* the next packet tries again */
+    if (left > ROC_SEARCH_BUDGET_PER_S - e->roc_in_window)
+        left = ROC_SEARCH_BUDGET_PER_S - e->roc_in_window;
+    binding_cfg(b, h.ssrc, false, NULL, &sc);
+    err = rec_srtp_find_roc(&sc, pkt, len, hi, left, &pos->roc, &tries);
+    sr_wipe(&sc, sizeof(sc));
+    s->roc_tries = (uint16_t)(s->roc_tries + tries);
+    e->roc_in_window += tries;
+    e->st.roc_tries += tries;
+    if (err == SR_OK) {
+        pos->seq = h.seq;
+        e->st.roc_found++;
+        log_info("call %s: stream %s SSRC %08x: ROC %u found (searched %u..0, %zu tries)",
+                 b->call->call_id, b->desc.id, h.ssrc, pos->roc, hi, tries);
+        return true;
+    }
+    if (s->roc_tries >= ROC_SEARCH_STREAM_BUDGET) {
+        e->st.roc_failed++;
+        log_warn("call %s: SSRC %08x: no ROC up to %u authenticates under key of stream %s: "
+                 "search given up", b->call->call_id, h.ssrc, hi, b->desc.id);
+    }
+    return false;
+}
+
+/* A stream an SRTCP packet bound under a key of unknown ROC: its first RTP
+ * packets search the ROC, and the session starts again from what they find. */
+static void roc_settle(struct rec_eng *e, struct rd_stream *s, const uint8_t *pkt, size_t len)
+{
+    struct rec_srtp_cfg sc;
+    struct rec_srtp *n = NULL;
+    struct roc_pos pos;
+
+    if (!roc_search(e, s, s->bind, pkt, len, &pos))
+        return;
+    binding_cfg(s->bind, s->flow.ssrc, false, &pos, &sc);
+    if (rec_srtp_create(&n, &sc) == SR_OK) {
+        rec_srtp_destroy(s->srtp);
+        s->srtp = n;
+        s->roc_search = false;
+        s->highest_ext_seq = ((uint64_t)pos.roc << 16) | pos.seq;
+    }
+    sr_wipe(&sc, sizeof(sc));
+}
+
 static void record_rtp(struct rec_eng *e, struct rd_stream *s, uint8_t *pkt, size_t len,
                        uint64_t arrival_us)
 {
     struct rec_rtp rtp;
     struct stor_pkt sp;
     uint64_t fp = pkt_fingerprint(pkt, len);
-    enum sr_err err = unprotect_any(e, s, pkt, &len, false);
+    enum sr_err err;
+
+    if (s->roc_search)
+        roc_settle(e, s, pkt, len);
+    err = unprotect_any(e, s, pkt, &len, false);
 
     if (err) {
         count_crypto_err(e, s, err, fp);
@@ -909,32 +1041,10 @@ static void record_held(void *arg, uint8_t *pkt, size_t len, uint64_t ts_us, uns
         record_rtp(d->e, d->s, pkt, len, ts_us);
 }
 
-/* The session parameters of binding b for SSRC ssrc.  fresh: a new SSRC of
- * a stream already bound (hold/unhold, re-INVITE): its ROC starts at 0 and
- * its sequence is unknown, so the disclosed position does not apply. */
-static void binding_cfg(const struct rd_binding *b, uint32_t ssrc, bool fresh,
-                        struct rec_srtp_cfg *sc)
-{
-    const struct sipev_stream *d = &b->desc;
-
-    memset(sc, 0, sizeof(*sc));
-    sc->ssrc = ssrc;
-    sc->n_keys = d->n_keys < REC_SRTP_MAX_KEYS ? d->n_keys : REC_SRTP_MAX_KEYS;
-    for (size_t i = 0; i < sc->n_keys; i++) {
-        sc->keys[i].suite = (enum rec_suite)d->keys[i].suite;
-        memcpy(sc->keys[i].master, d->keys[i].master, d->keys[i].master_len);
-        sc->keys[i].master_len = d->keys[i].master_len;
-        sc->keys[i].mki = d->keys[i].mki;
-        sc->keys[i].mki_len = d->keys[i].mki_len;
-    }
-    sc->roc = fresh ? 0 : d->roc;
-    sc->seq = d->seq;
-    sc->have_seq = !fresh;
-}
-
 /* Attach unbound s to the call and key that b describes, then drain its
  * held packets.  On failure s stays unbound (and on e->unbound). */
-static void stream_bind(struct rec_eng *e, struct rd_stream *s, struct rd_binding *b, bool fresh)
+static void stream_bind(struct rec_eng *e, struct rd_stream *s, struct rd_binding *b, bool fresh,
+                        const struct roc_pos *pos)
 {
     struct rec_srtp_cfg sc;
     const struct sipev_stream *d = &b->desc;
@@ -952,7 +1062,7 @@ static void stream_bind(struct rec_eng *e, struct rd_stream *s, struct rd_bindin
         snprintf(kid, sizeof(kid), "(plain RTP)");
         err = SR_OK;
     } else {
-        binding_cfg(b, s->flow.ssrc, fresh, &sc);
+        binding_cfg(b, s->flow.ssrc, fresh, pos, &sc);
         err = rec_srtp_create(&srtp, &sc);
         sr_wipe(&sc, sizeof(sc));
         sr_key_id(d->keys[0].master, d->keys[0].master_len, kid);
@@ -975,11 +1085,17 @@ static void stream_bind(struct rec_eng *e, struct rd_stream *s, struct rd_bindin
     if (d->plain)
         e->st.plain_bound++;
     s->have_ts = false;
-    s->highest_ext_seq = fresh ? 0 : ((uint64_t)d->roc << 16) | d->seq;
+    s->highest_ext_seq = pos     ? ((uint64_t)pos->roc << 16) | pos->seq
+                         : fresh || d->roc_unknown ? 0
+                                                   : ((uint64_t)d->roc << 16) | d->seq;
+    /* Bound by SRTCP (its index is in the packet) under a key of unknown
+     * ROC: the first RTP packet still searches. */
+    s->roc_search = !pos && !fresh && d->roc_unknown && !d->plain;
     s->next = b->call->streams;
     b->call->streams = s;
-    log_info("call %s: stream %s SSRC %08x bound to key %s (%s, ROC %u)", b->call->call_id, d->id,
-             s->flow.ssrc, kid, d->codec, fresh ? 0u : d->roc);
+    log_info("call %s: stream %s SSRC %08x bound to key %s (%s, ROC %u%s)", b->call->call_id,
+             d->id, s->flow.ssrc, kid, d->codec, (unsigned)(s->highest_ext_seq >> 16),
+             s->roc_search ? ", unknown yet" : "");
     rec_held_drain(e->held, &s->held, record_held, &ctx);
 }
 
@@ -1060,18 +1176,36 @@ static bool trial_bind(struct rec_eng *e, struct rd_stream *s, struct trial_set 
 {
     struct rec_srtp_cfg cands[REC_SRTP_MAX_TRIAL];
     uint8_t copy[PKT_CAP];
-    size_t which = 0, l = len;
-    enum sr_err err;
+    size_t idx[REC_SRTP_MAX_TRIAL], n = 0, which = 0, l = len;
+    struct roc_pos pos, *found = NULL;
+    enum sr_err err = SR_EAUTH;
 
     if (!ts->n || len > sizeof(copy))
         return false;
+    /* An RTP packet under a key whose ROC nobody disclosed is searched
+     * apart (below); every other candidate authenticates at the disclosed
+     * position, as before, at no extra cost. */
     for (size_t i = 0; i < ts->n; i++)
-        binding_cfg(ts->b[i], s->flow.ssrc, ts->fresh[i], &cands[i]);
-    memcpy(copy, pkt, len);
+        if (is_rtcp || ts->fresh[i] || !ts->b[i]->desc.roc_unknown) {
+            binding_cfg(ts->b[i], s->flow.ssrc, ts->fresh[i], NULL, &cands[n]);
+            idx[n++] = i;
+        }
     e->st.trial_tries += ts->n;
-    err = rec_srtp_trial(cands, ts->n, copy, &l, is_rtcp, &which, NULL);
-    sr_wipe(cands, sizeof(cands));
-    sr_wipe(copy, sizeof(copy));
+    if (n) {
+        memcpy(copy, pkt, len);
+        err = rec_srtp_trial(cands, n, copy, &l, is_rtcp, &which, NULL);
+        sr_wipe(cands, sizeof(cands));
+        sr_wipe(copy, sizeof(copy));
+        if (err == SR_OK)
+            which = idx[which];
+    }
+    for (size_t i = 0; err != SR_OK && i < ts->n; i++)
+        if (!is_rtcp && !ts->fresh[i] && ts->b[i]->desc.roc_unknown &&
+            roc_search(e, s, ts->b[i], pkt, len, &pos)) {
+            which = i;
+            found = &pos;
+            err = SR_OK;
+        }
     if (err != SR_OK)
         return false;
     e->st.trial_bound++;
@@ -1080,7 +1214,7 @@ static bool trial_bind(struct rec_eng *e, struct rd_stream *s, struct trial_set 
         log_info("call %s: SSRC %08x from the source of stream %s: a new SSRC of that stream",
                  ts->b[which]->call->call_id, s->flow.ssrc, ts->b[which]->desc.id);
     }
-    stream_bind(e, s, ts->b[which], ts->fresh[which]);
+    stream_bind(e, s, ts->b[which], ts->fresh[which], found);
     return s->bind != NULL;
 }
 
@@ -1091,8 +1225,10 @@ static void try_bind(struct rec_eng *e, struct rd_stream *s, const uint8_t *pkt,
                      bool is_rtcp)
 {
     struct trial_set ts = { .n = 0 };
+    size_t n_exact;
 
     trial_exact(e, s, &ts);
+    n_exact = ts.n;
     if (ts.n && trial_bind(e, s, &ts, pkt, len, is_rtcp))
         return;
     if (s->trial_countdown) {
@@ -1100,8 +1236,13 @@ static void try_bind(struct rec_eng *e, struct rd_stream *s, const uint8_t *pkt,
         return;
     }
     s->trial_countdown = TRIAL_EVERY;
-    ts.n = 0;
+    /* The wide set after the exact one, without the keys this packet has
+     * just failed (a key disclosed with an SSRC no packet has used is in
+     * both): each is tried, and each ROC searched, once a packet. */
     trial_wide(e, s, &ts);
+    ts.n -= n_exact;
+    memmove(ts.b, ts.b + n_exact, ts.n * sizeof(ts.b[0]));
+    memmove(ts.fresh, ts.fresh + n_exact, ts.n * sizeof(ts.fresh[0]));
     if (!ts.n)
         return;
     if (!window_take(&e->trial_window_us, &e->trials_in_window, mono(e), 1000000u,
@@ -1141,7 +1282,7 @@ static void plain_bind(struct rec_eng *e, struct rd_stream *s)
             continue;
         for (size_t i = 0; i < c->n_bindings; i++)
             if (plain_admits(c->bindings[i], s)) {
-                stream_bind(e, s, c->bindings[i], true);
+                stream_bind(e, s, c->bindings[i], true, NULL);
                 return;
             }
     }
@@ -1319,7 +1460,7 @@ static void binding_rekey(struct rec_eng *e, struct rd_binding *b, const struct 
         struct rec_srtp *n = NULL;
         if (s->bind != b || !s->srtp)
             continue;
-        binding_cfg(b, s->flow.ssrc, false, &sc);
+        binding_cfg(b, s->flow.ssrc, false, NULL, &sc);
         if (s->highest_ext_seq) {
             sc.roc = (uint32_t)(s->highest_ext_seq >> 16);
             sc.seq = (uint16_t)s->highest_ext_seq;
@@ -1373,7 +1514,7 @@ static void bind_waiting(struct rec_eng *e, struct rd_binding *b)
         for (struct rd_stream *s = e->unbound, *nx; s; s = nx) {
             nx = s->next;
             if (plain_admits(b, s))
-                stream_bind(e, s, b, true);
+                stream_bind(e, s, b, true, NULL);
         }
         return;
     }

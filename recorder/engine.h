@@ -123,6 +123,10 @@ struct rec_eng_stats {
                                      shows a stream twice): not recorded again */
     uint64_t plain_bound;       /**< streams bound to a plain (keyless) binding: SIPREC RTP/AVP
                                      legs, recorded as received */
+    uint64_t roc_tries;         /**< ROC search: attempts (one authentication each) for keys
+                                     whose ROC the discloser did not know */
+    uint64_t roc_found;         /**< ROC search: streams whose ROC was found */
+    uint64_t roc_failed;        /**< ROC search: streams whose budget ran out without a find */
     uint64_t streams, unbound_now, held_now, held_slots; /**< gauges */
 };
 #define REC_ENG_FIRST_GAUGE offsetof(struct rec_eng_stats, streams)

@@ -224,6 +224,19 @@ enum sr_err rec_srtp_protect_rtcp(struct rec_srtp *s, uint8_t *pkt, size_t *len,
 enum sr_err rec_srtp_trial(const struct rec_srtp_cfg *cands, size_t n, uint8_t *pkt, size_t *len,
                            bool rtcp, size_t *which, struct rec_srtp **winner);
 
+/** Which rollover counter does this RTP packet carry, under a key whose ROC
+ *  the discloser did not know?  One receive session for cand (its ssrc,
+ *  sender, roc and seq fields are ignored: the packet's SSRC is used), then
+ *  the packet, on a fresh copy each time, at ROC hi, hi - 1, ... down to 0,
+ *  at most max_tries of them: the top of the window first, where a call at
+ *  the highest packet rate the caller assumed would be.  pkt is never
+ *  modified.  *tries (may be NULL) gets the attempts made.
+ *  SR_OK: *roc authenticates it.  SR_EAUTH: none did.  SR_EPARSE: not RTP.
+ *  SR_ELIMIT: len > REC_PKT_MAX.  Cost: one key derivation, then one
+ *  authentication (HMAC or GCM) per ROC tried. */
+enum sr_err rec_srtp_find_roc(const struct rec_srtp_cfg *cand, const uint8_t *pkt, size_t len,
+                              uint32_t hi, size_t max_tries, uint32_t *roc, size_t *tries);
+
 /* ------------------------------------------------------------------------ */
 /* Stream table (streams.c)                                                  */
 /* ------------------------------------------------------------------------ */

@@ -511,6 +511,58 @@ enum sr_err rec_srtp_trial(const struct rec_srtp_cfg *cands, size_t n, uint8_t *
     return SR_EAUTH;
 }
 
+enum sr_err rec_srtp_find_roc(const struct rec_srtp_cfg *cand, const uint8_t *pkt, size_t len,
+                              uint32_t hi, size_t max_tries, uint32_t *roc, size_t *tries)
+{
+    uint8_t scratch[REC_PKT_MAX];
+    struct rec_srtp_cfg cfg;
+    struct rec_srtp *s = NULL;
+    struct rec_rtp h;
+    enum sr_err err;
+    size_t n = 0;
+
+    if (tries)
+        *tries = 0;
+    if (!cand || !pkt || !roc)
+        return SR_EINVAL;
+    if (len > REC_PKT_MAX)
+        return SR_ELIMIT;
+    if (rec_rtp_parse(pkt, len, true, &h, NULL) != SR_OK)
+        return SR_EPARSE;
+    memcpy(&cfg, cand, sizeof(cfg));
+    cfg.ssrc = h.ssrc;
+    cfg.sender = false;
+    cfg.roc = 0;
+    cfg.have_seq = false;
+    err = rec_srtp_create(&s, &cfg);
+    sr_wipe(&cfg, sizeof(cfg));
+    if (err)
+        return err == SR_EINVAL ? SR_EINVAL : SR_EAUTH;
+    err = SR_EAUTH;
+    /* The session never authenticates a packet until one try succeeds, so
+     * each try starts from the same state: libsrtp only advances its
+     * window after a packet authenticated, and s->roc is handed to it as
+     * the pending ROC before every try (rec_srtp_unprotect). */
+    for (uint64_t r = hi; n < max_tries; r--) {
+        size_t plen = len;
+        s->roc = (uint32_t)r;
+        memcpy(scratch, pkt, len);
+        n++;
+        if (rec_srtp_unprotect(s, scratch, &plen) == SR_OK) {
+            *roc = (uint32_t)r;
+            err = SR_OK;
+            break;
+        }
+        if (r == 0)
+            break;
+    }
+    sr_wipe(scratch, len);
+    rec_srtp_destroy(s);
+    if (tries)
+        *tries = n;
+    return err;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Known-answer tests                                                        */
 /* ------------------------------------------------------------------------ */

@@ -415,6 +415,12 @@ static void metrics_write(struct rd_media *m)
     C("streams_reaped_total",
       "Streams that never got a key, freed after idling key-wait-ms + call-linger-ms.", st.reaped);
     C("trial_candidates_total", "Candidate keys tried by trial authentication.", st.trial_tries);
+    C("roc_search_attempts_total",
+      "ROC search: authentication attempts for keys disclosed with an unknown ROC.",
+      st.roc_tries);
+    C("roc_search_found_total", "ROC search: streams whose ROC was found.", st.roc_found);
+    C("roc_search_failed_total",
+      "ROC search: streams whose attempt budget ran out without a find.", st.roc_failed);
     C("calls_kept_total",
       "Calls a keyagent's full state omitted while their media flowed (kept recording).",
       st.calls_kept);

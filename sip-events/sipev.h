@@ -221,8 +221,12 @@ struct sipev_stream {
     char dst[SIPEV_STR];           /**< fork destination; may be "" */
     struct sipev_key keys[SIPEV_MAX_KEYS];
     size_t n_keys;
-    uint32_t roc;                  /**< rollover counter at disclosure */
+    uint32_t roc;                  /**< rollover counter at disclosure (0 when roc_unknown) */
     uint16_t seq;                  /**< highest sequence number at disclosure */
+    bool roc_unknown;              /**< the discloser does not know the ROC (roc="unknown":
+                                        an SBC that first saw the call mid-way, an SDP
+                                        helper): the recorder searches the ROCs the dialog's
+                                        age allows (docs/engine.md, "ROC search") */
     enum sipev_stream_state state;
     bool plain;                    /**< no SRTP: RTP recorded as received, bound by dst
                                         alone (n_keys 0).  Only a SIPREC session sets it

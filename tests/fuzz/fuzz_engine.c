@@ -428,6 +428,7 @@ static void op_keybody(struct fz *z, struct in *in)
             st->keys[0].master_len = 30;
             master_of(key & 4u ? k + 8u : k, st->keys[0].master);
             st->roc = 0;
+            st->roc_unknown = (sst & 0x40u) != 0; /* the ROC search */
             st->seq = (uint16_t)(100 * k);
             st->state = (enum sipev_stream_state)((sst & 3u) % 3u);
         }

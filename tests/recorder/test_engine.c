@@ -269,8 +269,10 @@ static struct rec_flow v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t p
     return f;
 }
 
-static void sender_init(struct sender *s, uint8_t keyseed, uint32_t ssrc, uint16_t seq,
-                        struct rec_flow from)
+/* A sender of key seed keyseed whose session has already run `roc` wraps
+ * and sends seq next. */
+static void sender_at(struct sender *s, uint8_t keyseed, uint32_t ssrc, uint32_t roc,
+                      uint16_t seq, struct rec_flow from)
 {
     struct rec_srtp_cfg c = { 0 };
 
@@ -283,7 +285,7 @@ static void sender_init(struct sender *s, uint8_t keyseed, uint32_t ssrc, uint16
     c.keys[0].suite = REC_SUITE_AES_CM_128_HMAC_SHA1_80;
     memcpy(c.keys[0].master, s->master, 30);
     c.keys[0].master_len = 30;
-    c.roc = 0;
+    c.roc = roc;
     if (rec_srtp_create(&s->tx, &c) != SR_OK) {
         tap_ok(false, "sender session");
         exit(1);
@@ -292,6 +294,12 @@ static void sender_init(struct sender *s, uint8_t keyseed, uint32_t ssrc, uint16
     s->seq = seq;
     s->ts = 1000;
     s->from = from;
+}
+
+static void sender_init(struct sender *s, uint8_t keyseed, uint32_t ssrc, uint16_t seq,
+                        struct rec_flow from)
+{
+    sender_at(s, keyseed, ssrc, 0, seq, from);
 }
 
 static void sender_fini(struct sender *s)
@@ -378,6 +386,25 @@ static void deliver_copy(struct fx *x, const struct sender *s, const uint8_t *pk
     rec_eng_packet(x->e, &p);
 }
 
+/* An SRTCP receiver report (no report blocks) of s's SSRC, from `from`. */
+static void send_rr(struct fx *x, struct sender *s, struct rec_flow from)
+{
+    uint8_t rtcp[64] = { 0x80, 201, 0, 1 };
+    size_t len = 8;
+    struct rec_eng_pkt p = { 0 };
+
+    rtcp[4] = (uint8_t)(s->ssrc >> 24);
+    rtcp[5] = (uint8_t)(s->ssrc >> 16);
+    rtcp[6] = (uint8_t)(s->ssrc >> 8);
+    rtcp[7] = (uint8_t)s->ssrc;
+    rec_srtp_protect_rtcp(s->tx, rtcp, &len, sizeof(rtcp));
+    p.data = rtcp;
+    p.len = len;
+    p.src = from;
+    p.arrival_wall_us = x->clk.wall;
+    rec_eng_packet(x->e, &p);
+}
+
 static void send_n(struct fx *x, struct sender *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -417,8 +444,12 @@ struct kstream {
     enum sipev_stream_state state;
 };
 
-static void disclose(struct fx *x, const char *source, const char *call_id, bool full,
-                     bool ended, const struct kstream *ks, size_t n)
+/* A key body with one dialog (call_id NULL: none) started at start_us
+ * (wall clock; 0: the engine's clock when it opens the call), whose
+ * streams' ROC the discloser knows or not (roc_unknown: a late SBC). */
+static void disclose_at(struct fx *x, const char *source, const char *call_id, bool full,
+                        bool ended, uint64_t start_us, bool roc_unknown,
+                        const struct kstream *ks, size_t n)
 {
     struct sipev_keybody kb;
     struct sipev_dialog *d;
@@ -431,6 +462,7 @@ static void disclose(struct fx *x, const char *source, const char *call_id, bool
         snprintf(d->local_aor, sizeof(d->local_aor), "sip:a@example.com");
         snprintf(d->remote_aor, sizeof(d->remote_aor), "sip:b@example.com");
         d->state = ended ? SIPEV_DIALOG_ENDED : SIPEV_DIALOG_ACTIVE;
+        d->start_wall_us = start_us;
         for (size_t i = 0; i < n; i++) {
             struct sipev_stream *st = &d->streams[d->n_streams++];
             snprintf(st->id, sizeof(st->id), "%s", ks[i].id);
@@ -453,10 +485,17 @@ static void disclose(struct fx *x, const char *source, const char *call_id, bool
             st->roc = ks[i].roc;
             st->seq = ks[i].seq;
             st->state = ks[i].state;
+            st->roc_unknown = roc_unknown;
         }
     }
     rec_eng_keybody(x->e, source, &kb);
     sipev_keybody_fini(&kb);
+}
+
+static void disclose(struct fx *x, const char *source, const char *call_id, bool full,
+                     bool ended, const struct kstream *ks, size_t n)
+{
+    disclose_at(x, source, call_id, full, ended, 0, false, ks, n);
 }
 
 /* Packets of stream `label` in a: all decrypted, bit-exact, seq first..first+n-1 in order. */
@@ -1088,29 +1127,121 @@ static void t_rekey_ssrc_change_roc(void)
     /* ROC join: disclosed mid-call after a wrap (ROC 2, seq 65530). */
     fx_cfg(&x);
     fx_start(&x);
-    sender_init(&a, 12, 0xB1, 0, v4(10, 0, 0, 12, 4000));
-    {
-        struct rec_srtp_cfg sc = { 0 };
-        rec_srtp_destroy(a.tx);
-        sc.ssrc = 0xB1;
-        sc.sender = true;
-        sc.n_keys = 1;
-        sc.keys[0].suite = REC_SUITE_AES_CM_128_HMAC_SHA1_80;
-        memcpy(sc.keys[0].master, a.master, 30);
-        sc.keys[0].master_len = 30;
-        sc.roc = 2;
-        rec_srtp_create(&a.tx, &sc);
-        a.seq = 65531;
-    }
+    sender_at(&a, 12, 0xB1, 2, 65531, v4(10, 0, 0, 12, 4000));
     disclose(&x, "ka1", "call-roc", false, false,
              (struct kstream[]){ { "a-1", &a, true, 0, NULL, 0, 2, 65530, 0 } }, 1);
     send_n(&x, &a, 10); /* wraps into ROC 3 after 5 packets */
     ar = arch_of(&x.fs, "call-roc");
     tap_ok(ar && stream_exact(ar, "a-1", 0xB1, 65531, 10) && ar->pk[9].ext_seq == (3ull << 16 | 4),
            "ROC join: decrypted across the wrap from the disclosed ROC");
+    tap_ok(fx_stats(&x).roc_tries == 0, "ROC join: a disclosed ROC costs no ROC search");
     fx_stop(&x);
     sender_fini(&a);
     fstore_free(&x.fs);
+}
+
+/* A call of age_s seconds whose stream (sender a: key seed, ssrc, at roc
+ * and seq) a party that does not know the ROC discloses now (an SBC that
+ * first saw it mid-way); wrong_key: that party discloses another key.
+ * held: a sends that many packets before the disclosure. */
+static void roc_call(struct fx *x, struct sender *a, uint64_t age_s, uint8_t seed, uint32_t ssrc,
+                     uint32_t roc, uint16_t seq, const char *call_id, uint8_t wrong_key,
+                     size_t held)
+{
+    uint64_t start;
+
+    fx_cfg(x);
+    start = x->clk.wall;
+    x->clk.wall += age_s * 1000000u;
+    fx_start(x);
+    sender_at(a, seed, ssrc, roc, seq, v4(10, 0, 0, seed, 4000));
+    send_n(x, a, held);
+    disclose_at(x, "ka1", call_id, false, false, start, true,
+                (struct kstream[]){ { "a-1", a, true, 0, NULL, wrong_key, 0, 0, 0 } }, 1);
+}
+
+static void roc_done(struct fx *x, struct sender *a)
+{
+    fx_stop(x);
+    sender_fini(a);
+    fstore_free(&x->fs);
+}
+
+/* A call disclosed late with its ROC unknown after `wraps` wraps at 50
+ * packets a second: the first packets are held, the key comes, the engine
+ * searches the ROCs the call's age allows and records every packet. */
+static void roc_late(unsigned wraps, uint16_t seq0, size_t n_before, size_t n_after)
+{
+    static struct fx x; /* large: t_roc_search has one on the stack already */
+    struct sender a;
+    struct farch *ar;
+    struct rec_eng_stats st;
+    uint64_t age_s = (uint64_t)wraps * 65536u / 50u + 60u;
+    uint32_t hi = (uint32_t)((age_s * 50u + 65535u) / 65536u + 1u);
+    size_t n = n_before + n_after, last = n - 1;
+    uint64_t want_last = ((uint64_t)wraps << 16) + seq0 + last;
+    char id[32];
+
+    snprintf(id, sizeof(id), "call-roc-late-%u", wraps);
+    roc_call(&x, &a, age_s, 40, 0xC0DE0000u + wraps, wraps, seq0, id, 0, n_before);
+    send_n(&x, &a, n_after);
+    ar = arch_of(&x.fs, id);
+    st = fx_stats(&x);
+    tap_ok(ar && stream_exact(ar, "a-1", a.ssrc, seq0, n) && ar->pk[last].ext_seq == want_last,
+           "ROC unknown, %u wraps: every packet recorded bit-exact from the held ones on "
+           "(ext seq %llx)", wraps, ar ? (unsigned long long)ar->pk[last].ext_seq : 0ull);
+    /* Searched from the window's top (hi) down to the ROC the first
+     * packet had: hi - wraps + 1 attempts, once for the stream. */
+    tap_ok(st.roc_found == 1 && st.roc_failed == 0 && st.roc_tries == hi - wraps + 1 &&
+               st.auth_fail == 0,
+           "ROC unknown, %u wraps: found once, %llu attempts counted (window 0..%u)", wraps,
+           (unsigned long long)st.roc_tries, hi);
+    roc_done(&x, &a);
+}
+
+static void t_roc_search(void)
+{
+    struct fx x;
+    struct sender a;
+    struct rec_eng_stats st;
+    struct farch *ar;
+
+    roc_late(1, 1000, 5, 20);
+    roc_late(3, 65530, 3, 12); /* the fourth wrap comes during the test */
+
+    /* A wrong key of unknown ROC for the stream's SSRC: each packet searches
+     * the whole window (0..5 at 4,000 s: 6 attempts) until the stream's
+     * budget is spent; then the stream is given up (counted once) and costs
+     * nothing more. */
+    roc_call(&x, &a, 4000, 41, 0xBAD0, 3, 100, "call-roc-wrong", 77, 0);
+    send_n(&x, &a, 60);
+    st = fx_stats(&x);
+    tap_ok(st.roc_tries == 256 && st.roc_found == 0 && st.roc_failed == 1 && st.trial_bound == 0,
+           "ROC unknown, wrong key: the stream's budget (256 attempts) is spent and counted, "
+           "then given up (%llu attempts, %llu failed)",
+           (unsigned long long)st.roc_tries, (unsigned long long)st.roc_failed);
+    roc_done(&x, &a);
+
+    /* The bound: a dialog that claims to be 100 s old allows ROC 0..2; a
+     * stream at ROC 5 is not found there (3 attempts a packet). */
+    roc_call(&x, &a, 100, 42, 0xB0D0, 5, 100, "call-roc-bound", 0, 0);
+    send_n(&x, &a, 2);
+    st = fx_stats(&x);
+    tap_ok(st.roc_tries == 6 && st.roc_found == 0 && st.trial_bound == 0,
+           "ROC unknown: the search stays within the window the dialog's age allows (0..2)");
+    roc_done(&x, &a);
+
+    /* Bound first by SRTCP (its index is in the packet, the ROC does not
+     * matter) under a key of unknown ROC: the first RTP packet searches. */
+    roc_call(&x, &a, 2000, 43, 0x5C7C, 1, 500, "call-roc-rtcp", 0, 0);
+    send_rr(&x, &a, a.from);
+    send_n(&x, &a, 5);
+    ar = arch_of(&x.fs, "call-roc-rtcp");
+    st = fx_stats(&x);
+    tap_ok(ar && stream_exact(ar, "a-1", 0x5C7C, 500, 5) && st.rtcp == 1 && st.roc_found == 1 &&
+               st.auth_fail == 0,
+           "ROC unknown, bound by SRTCP first: the first RTP packet finds the ROC, all recorded");
+    roc_done(&x, &a);
 }
 
 static void t_pause(void)
@@ -1329,9 +1460,6 @@ static void t_shutdown_rtcp_sibling(void)
     struct fx x;
     struct sender a;
     struct farch *ar;
-    uint8_t rtcp[64];
-    size_t len;
-    struct rec_eng_pkt p = { 0 };
 
     /* RTCP without rtcp-mux, from port + 1, before the RTP: at shutdown it
      * must not become a second (encrypted) stream of the same SSRC. */
@@ -1342,21 +1470,7 @@ static void t_shutdown_rtcp_sibling(void)
              (struct kstream[]){ { "a-1", &a, true, 0, "10.0.0.20:4000", 0, 0, 0, 0 } }, 1);
     for (uint32_t k = 0; k < 3; k++) /* never keyed: held until shutdown */
         send_raw(&x, 0x700 + k, v4(10, 7, 7, (uint8_t)k, 7000));
-    memset(rtcp, 0, sizeof(rtcp));
-    rtcp[0] = 0x80;
-    rtcp[1] = 201; /* RR, no report blocks */
-    rtcp[3] = 1;
-    rtcp[4] = 0;
-    rtcp[5] = 0;
-    rtcp[6] = 0x43;
-    rtcp[7] = 0x21;
-    len = 8;
-    rec_srtp_protect_rtcp(a.tx, rtcp, &len, sizeof(rtcp));
-    p.data = rtcp;
-    p.len = len;
-    p.src = v4(10, 0, 0, 20, 4001);
-    p.arrival_wall_us = x.clk.wall;
-    rec_eng_packet(x.e, &p);
+    send_rr(&x, &a, v4(10, 0, 0, 20, 4001));
     send_n(&x, &a, 10);
     ar = arch_of(&x.fs, "call-sd");
     fx_stop(&x);
@@ -1394,6 +1508,7 @@ int main(void)
     t_capture_pair_duplicates();
     t_shared_dst_junk();
     t_rekey_ssrc_change_roc();
+    t_roc_search();
     t_pause();
     t_flood();
     t_restart_orphan();
