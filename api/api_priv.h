@@ -115,6 +115,8 @@ enum api_route {
     API_ROUTE_WEB,      /**< / and /ui/<file>: the auditor web page (public) */
     API_ROUTE_EXPORT_OGG, /**< /v1/recordings/{id}/export.ogg: the decrypted Ogg as recorded */
     API_ROUTE_LIVEZ,    /**< /livez: the process answers (liveness; /healthz is readiness) */
+    API_ROUTE_EXPORT_OPUS, /**< /v1/recordings/{id}/export.opus: one Opus stream as Ogg Opus */
+    API_ROUTE_WAVEFORM, /**< /v1/recordings/{id}/waveform: per-stream peaks (JSON) */
     API_ROUTE_COUNT
 };
 
@@ -155,7 +157,13 @@ struct api_list_query {
     char who[API_PARAM_MAX];           /**< /v1/audit: records of this identity; "" = any */
     bool csv;                          /**< /v1/audit: format=csv */
     bool newest_first;                 /**< /v1/recordings: sort=-start */
+    bool has_stream;                   /**< exports: stream=N given */
+    unsigned stream;                   /**< exports: that stream alone (0..1023) */
+    bool mixed;                        /**< export.wav: layout=mixed (one channel, all summed) */
+    unsigned points;                   /**< waveform: buckets, 1..STOR_WAVE_POINTS_MAX */
 };
+
+enum { API_WAVE_POINTS_DEFAULT = 800, API_WAVE_POINTS_MAX = 4000 /* STOR_WAVE_POINTS_MAX */ };
 
 /** What went wrong with a query string, for the JSON error body. */
 struct api_query_err {
@@ -167,7 +175,10 @@ struct api_query_err {
 /** Decode a raw (still percent-encoded) query string.  allowed selects the
  *  route's parameters: the listing takes from/to/party/call_id/after/limit/sort,
  *  the audit query after (a decimal seq), limit, from/to (the record's
- *  time), recording, who and format (json|csv), every other route none.  SR_OK or SR_EPARSE with *e filled. */
+ *  time), recording, who and format (json|csv); export.wav stream=N or
+ *  layout=stereo|mixed, export.ogg and export.opus stream=N (export.opus:
+ *  default the first Opus stream), waveform points (1..4000, default 800);
+ *  every other route none.  SR_OK or SR_EPARSE with *e filled. */
 enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,
                             struct api_query_err *e);
 

@@ -1,4 +1,4 @@
-/** @file export.c  Decrypted WAV or Ogg export, streamed through a pipe.
+/** @file export.c  Decrypted WAV, Ogg, Ogg Opus or waveform export, streamed through a pipe.
  *
  * Why a pipe and a worker thread rather than an O_TMPFILE: the decrypted
  * audio never touches a disk (temp files end up in backups and on
@@ -39,7 +39,8 @@ struct api_export {
     pthread_t th;
     bool th_started;
     char *path, *cert, *key;
-    enum api_export_fmt fmt;
+    struct api_export_opts o;
+    enum sr_err err;  /* written by the worker before done is set */
     _Atomic bool done, failed;
     _Atomic uint64_t bytes;
     char why[160]; /* written by the worker before done is set */
@@ -97,19 +98,83 @@ static bool export_sink(const void *data, size_t len, void *arg)
     return ok;
 }
 
+_Static_assert((int)API_WAVE_POINTS_MAX == (int)STOR_WAVE_POINTS_MAX, "the query's bound is storage's");
+
+/* {"duration_ms":N,"rate":R,"streams":[{"index":i,"label":..,"codec":..,
+ * "direction":..,"peaks":[..]}]}, peaks rounded to 1/10000. */
+static enum sr_err waveform_json(struct api_export *ex, const char **why)
+{
+    struct stor_waveform *wf = NULL;
+    json_t *o = NULL, *streams;
+    char *text = NULL;
+    enum sr_err err;
+
+    if ((err = stor_waveform(ex->path, ex->cert, ex->key, ex->o.points, &wf, why)))
+        return err;
+    err = SR_ENOMEM;
+    if (!(o = json_pack("{s:I,s:I,s:[]}", "duration_ms",
+                        (json_int_t)(wf->frames * 1000 / wf->rate), "rate", (json_int_t)wf->rate,
+                        "streams")))
+        goto out;
+    streams = json_object_get(o, "streams");
+    for (size_t i = 0; i < wf->n_streams; i++) {
+        const struct stor_wave_stream *ws = &wf->streams[i];
+        json_t *peaks = json_array(), *s;
+        s = json_pack("{s:I,s:o,s:o,s:s,s:o}", "index", (json_int_t)ws->index, "label",
+                      api_json_str(ws->info.label), "codec", api_json_str(ws->info.codec),
+                      "direction", ws->info.direction == STOR_DIR_RECV ? "recv" : "send", "peaks",
+                      peaks ? peaks : json_null());
+        if (!peaks || !s || json_array_append_new(streams, s) != 0)
+            goto out;
+        for (unsigned b = 0; b < wf->points; b++)
+            if (json_array_append_new(peaks, json_real(
+                    (double)(long)(ws->peaks[b] * 10000.0f + 0.5f) / 10000.0)) != 0)
+                goto out;
+    }
+    if (!(text = json_dumps(o, JSON_COMPACT)))
+        goto out;
+    err = export_sink(text, strlen(text), ex) ? SR_OK : SR_EIO;
+out:
+    free(text);
+    json_decref(o);
+    stor_waveform_free(wf);
+    if (err && !*why)
+        *why = sr_strerror(err);
+    return err;
+}
+
+static enum sr_err export_run(struct api_export *ex, const char **why)
+{
+    const struct api_export_opts *o = &ex->o;
+
+    switch (o->fmt) {
+    case API_EXPORT_OGG:
+        return o->has_stream
+                   ? stor_export_ogg_stream(ex->path, ex->cert, ex->key, o->stream, export_sink, ex, why)
+                   : stor_export_ogg(ex->path, ex->cert, ex->key, export_sink, ex, why);
+    case API_EXPORT_OPUS:
+        return stor_export_opus(ex->path, ex->cert, ex->key,
+                                o->has_stream ? o->stream : STOR_STREAM_FIRST_OPUS, export_sink, ex,
+                                why);
+    case API_EXPORT_WAVEFORM: return waveform_json(ex, why);
+    case API_EXPORT_WAV: break;
+    }
+    if (o->has_stream)
+        return stor_export_wav_stream(ex->path, ex->cert, ex->key, o->stream, export_sink, ex, why);
+    return o->mixed ? stor_export_wav_mixed(ex->path, ex->cert, ex->key, export_sink, ex, why)
+                    : stor_export_wav(ex->path, ex->cert, ex->key, export_sink, ex, why);
+}
+
 static void *export_worker(void *arg)
 {
     struct api_export *ex = arg;
     const char *why = NULL;
-    enum sr_err err;
+    enum sr_err err = export_run(ex, &why);
 
-    if (ex->fmt == API_EXPORT_OGG)
-        err = stor_export_ogg(ex->path, ex->cert, ex->key, export_sink, ex, &why);
-    else
-        err = stor_export_wav(ex->path, ex->cert, ex->key, export_sink, ex, &why);
     if (err) {
         snprintf(ex->why, sizeof(ex->why), "%s%s%s", sr_strerror(err), why ? ": " : "",
                  why ? why : "");
+        ex->err = err;
         atomic_store(&ex->failed, true);
     }
     /* done before close: a reader that sees EOF also sees the outcome */
@@ -184,12 +249,17 @@ uint64_t api_export_bytes(const struct api_export *ex)
     return ex ? atomic_load(&ex->bytes) : 0;
 }
 
+enum sr_err api_export_error(const struct api_export *ex)
+{
+    return ex && atomic_load(&ex->failed) ? ex->err : SR_OK;
+}
+
 bool api_export_failed(const struct api_export *ex)
 {
     return ex && atomic_load(&ex->failed);
 }
 
-enum sr_err api_export_begin(struct api_export **exp, enum api_export_fmt fmt, const char *path,
+enum sr_err api_export_begin(struct api_export **exp, const struct api_export_opts *o, const char *path,
                              const char *cert_file, const char *key_file,
                              struct MHD_Connection *c, _Atomic unsigned *parked)
 {
@@ -203,7 +273,7 @@ enum sr_err api_export_begin(struct api_export **exp, enum api_export_fmt fmt, c
         return SR_ENOMEM;
     atomic_init(&ex->refs, 1);
     ex->rfd = ex->wfd = -1;
-    ex->fmt = fmt;
+    ex->o = *o;
     ex->conn = c;
     ex->parked = parked;
     ex->path = strdup(path);

@@ -29,6 +29,8 @@ const char *api_route_name(enum api_route r)
     case API_ROUTE_WEB: return "web";
     case API_ROUTE_EXPORT_OGG: return "export_ogg";
     case API_ROUTE_LIVEZ: return "livez";
+    case API_ROUTE_EXPORT_OPUS: return "export_opus";
+    case API_ROUTE_WAVEFORM: return "waveform";
     case API_ROUTE_COUNT: break;
     }
     return "none";
@@ -47,7 +49,9 @@ unsigned api_route_role(enum api_route r)
     case API_ROUTE_META: return API_ROLE_LISTER;
     case API_ROUTE_ARCHIVE: return API_ROLE_ARCHIVIST;
     case API_ROUTE_EXPORT:
-    case API_ROUTE_EXPORT_OGG: return API_ROLE_AUDITOR;
+    case API_ROUTE_EXPORT_OGG:
+    case API_ROUTE_EXPORT_OPUS:
+    case API_ROUTE_WAVEFORM: return API_ROLE_AUDITOR; /* the waveform shows content too */
     case API_ROUTE_HOLD:
     case API_ROUTE_AUDIT: return API_ROLE_ADMIN;
     case API_ROUTE_COUNT: break;
@@ -144,6 +148,10 @@ void api_target_parse(struct slice target, struct api_target *t)
         t->route = API_ROUTE_EXPORT;
     else if (slice_eq(rest, SLICE_LIT("export.ogg")))
         t->route = API_ROUTE_EXPORT_OGG;
+    else if (slice_eq(rest, SLICE_LIT("export.opus")))
+        t->route = API_ROUTE_EXPORT_OPUS;
+    else if (slice_eq(rest, SLICE_LIT("waveform")))
+        t->route = API_ROUTE_WAVEFORM;
     else if (slice_eq(rest, SLICE_LIT("legal-hold")))
         t->route = API_ROUTE_HOLD;
 }
@@ -228,18 +236,26 @@ static bool is_credential_name(const char *name)
 
 enum param_id {
     P_FROM, P_TO, P_PARTY, P_CALL_ID, P_AFTER, P_LIMIT, P_RECORDING, P_WHO, P_FORMAT, P_SORT,
-    P_COUNT
+    P_STREAM, P_LAYOUT, P_POINTS, P_COUNT
 };
 
 static const char *const param_names[P_COUNT] = { "from", "to", "party", "call_id", "after",
-                                                  "limit", "recording", "who", "format", "sort" };
+                                                  "limit", "recording", "who", "format", "sort",
+                                                  "stream", "layout", "points" };
 
 /* Which route takes which parameter. */
 static bool param_allowed(enum api_route route, int id)
 {
     if (route == API_ROUTE_LIST)
         return id <= P_LIMIT || id == P_SORT;
-    return route == API_ROUTE_AUDIT && id != P_PARTY && id != P_CALL_ID && id != P_SORT;
+    if (route == API_ROUTE_EXPORT)
+        return id == P_STREAM || id == P_LAYOUT;
+    if (route == API_ROUTE_EXPORT_OGG || route == API_ROUTE_EXPORT_OPUS)
+        return id == P_STREAM;
+    if (route == API_ROUTE_WAVEFORM)
+        return id == P_POINTS;
+    return route == API_ROUTE_AUDIT && id <= P_SORT && id != P_PARTY && id != P_CALL_ID &&
+           id != P_SORT;
 }
 
 enum sr_err api_query_parse(struct slice query, enum api_route route, struct api_list_query *q,
@@ -251,6 +267,7 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
     memset(q, 0, sizeof(*q));
     memset(e, 0, sizeof(*e));
     q->limit = API_LIMIT_DEFAULT;
+    q->points = API_WAVE_POINTS_DEFAULT;
     if (query.len > API_URI_MAX)
         return query_fail(e, SLICE_NULL, "query string too long");
     /* Credentials first, whatever else is wrong: the client must learn that
@@ -341,9 +358,31 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
                 return query_fail(e, rname, "sort must be start or -start");
             q->newest_first = val[0] == '-';
             break;
+        case P_STREAM: {
+            uint64_t n;
+            if (!slice_to_u64(slice_of(val, vlen), 1023, &n))
+                return query_fail(e, rname, "stream must be 0..1023");
+            q->has_stream = true;
+            q->stream = (unsigned)n;
+            break;
+        }
+        case P_LAYOUT:
+            if (strcmp(val, "stereo") != 0 && strcmp(val, "mixed") != 0)
+                return query_fail(e, rname, "layout must be stereo or mixed");
+            q->mixed = val[0] == 'm';
+            break;
+        case P_POINTS: {
+            uint64_t n;
+            if (!slice_to_u64(slice_of(val, vlen), API_WAVE_POINTS_MAX, &n) || n < 1)
+                return query_fail(e, rname, "points must be 1..4000");
+            q->points = (unsigned)n;
+            break;
+        }
         case P_COUNT: break;
         }
     }
+    if (q->has_stream && q->mixed)
+        return query_fail(e, SLICE_LIT("layout"), "layout and stream exclude each other");
     if (q->from_wall_us && q->to_wall_us && q->from_wall_us > q->to_wall_us)
         return query_fail(e, SLICE_LIT("from"), "from is after to");
     return SR_OK;

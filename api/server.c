@@ -642,27 +642,45 @@ out:
  * again (on_request) when the worker resumes it. */
 static enum MHD_Result export_respond(struct MHD_Connection *c, struct api_req *rq)
 {
+    /* RFC 7845 section 9 registers audio/ogg; the archive holds audio streams only */
+    static const struct { const char *type, *ext; } kinds[] = {
+        [API_EXPORT_WAV] = { "audio/wav", "wav" },
+        [API_EXPORT_OGG] = { "audio/ogg", "ogg" },
+        [API_EXPORT_OPUS] = { "audio/ogg; codecs=opus", "opus" },
+        [API_EXPORT_WAVEFORM] = { "application/json", NULL },
+    };
     struct MHD_Response *resp;
     const char *why;
     char disp[96];
-    bool ogg = rq->export_fmt == API_EXPORT_OGG;
 
     if (!api_export_respond(rq->export, &resp, &why))
         return MHD_YES;
     if (!resp) {
+        enum sr_err err = api_export_error(rq->export);
         log_error("export %s: %s", rq->id, why);
+        /* the request named a stream the archive lacks, or of another codec */
+        if (err == SR_ENOTFOUND)
+            return respond_error(c, rq, MHD_HTTP_NOT_FOUND, "no_such_stream",
+                                 "the recording has no such stream", "stream");
+        if (err == SR_EUNSUPP)
+            return respond_error(c, rq, MHD_HTTP_UNPROCESSABLE_CONTENT, "unsupported_stream",
+                                 "that stream's codec cannot be exported this way", "stream");
         return respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "export_failed",
                              "the archive could not be decrypted or decoded", NULL);
     }
-    /* RFC 7845 section 9 registers audio/ogg; the archive holds audio streams only */
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ogg ? "audio/ogg" : "audio/wav");
-    snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", rq->id, ogg ? "ogg" : "wav");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, kinds[rq->export_fmt].type);
+    if (kinds[rq->export_fmt].ext) {
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", rq->id,
+                 kinds[rq->export_fmt].ext);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+    } else {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    }
     return queue(c, rq, MHD_HTTP_OK, resp, 0);
 }
 
 static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq,
-                                    enum api_export_fmt fmt)
+                                    const struct api_export_opts *opts)
 {
     struct stor_record *rec = malloc(sizeof(*rec));
     struct api_export *ex = NULL;
@@ -687,7 +705,7 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
                             "access audit unavailable", NULL);
         goto out;
     }
-    err = api_export_begin(&ex, fmt, path, rq->srv->cfg.archive_cert, rq->srv->cfg.archive_key,
+    err = api_export_begin(&ex, opts, path, rq->srv->cfg.archive_cert, rq->srv->cfg.archive_key,
                            c, &rq->srv->parked);
     if (err) {
         log_error("export %s: %s", rq->id, sr_strerror(err));
@@ -696,7 +714,7 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
         goto out;
     }
     rq->export = ex; /* the request's reference; released in on_completed */
-    rq->export_fmt = fmt;
+    rq->export_fmt = opts->fmt;
     ret = export_respond(c, rq);
 out:
     free(rec);
@@ -1223,6 +1241,8 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     case API_ROUTE_ARCHIVE:
     case API_ROUTE_EXPORT:
     case API_ROUTE_EXPORT_OGG:
+    case API_ROUTE_EXPORT_OPUS:
+    case API_ROUTE_WAVEFORM:
     case API_ROUTE_HOLD:
         if (!rq->id[0])
             return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_id",
@@ -1233,8 +1253,19 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
             return route_archive(c, rq);
         if (rq->t.route == API_ROUTE_HOLD)
             return route_hold(c, rq);
-        return route_export(c, rq,
-                            rq->t.route == API_ROUTE_EXPORT_OGG ? API_EXPORT_OGG : API_EXPORT_WAV);
+        {
+            struct api_export_opts eo = {
+                .fmt = rq->t.route == API_ROUTE_EXPORT_OGG    ? API_EXPORT_OGG
+                       : rq->t.route == API_ROUTE_EXPORT_OPUS ? API_EXPORT_OPUS
+                       : rq->t.route == API_ROUTE_WAVEFORM    ? API_EXPORT_WAVEFORM
+                                                              : API_EXPORT_WAV,
+                .has_stream = lq.has_stream,
+                .stream = lq.stream,
+                .mixed = lq.mixed,
+                .points = lq.points,
+            };
+            return route_export(c, rq, &eo);
+        }
     case API_ROUTE_NONE:
     case API_ROUTE_COUNT: break;
     }

@@ -138,12 +138,24 @@ char *api_audit_csv(json_t *body);
 /** --verify-audit: prints the verdict; 0 intact, 1 broken, 2 unreadable. */
 int api_audit_verify_main(const char *path, const char *anchor);
 
-/* export.c: decrypted WAV or Ogg streamed through a pipe from a worker thread. */
+/* export.c: decrypted WAV, Ogg, Ogg Opus or the waveform's JSON, streamed
+ * through a pipe from a worker thread. */
 struct api_export;
 
 enum api_export_fmt {
-    API_EXPORT_WAV, /**< stor_export_wav: G.711 decoded to stereo 16-bit PCM */
-    API_EXPORT_OGG, /**< stor_export_ogg: the archive's Ogg physical stream, decrypted */
+    API_EXPORT_WAV,      /**< stor_export_wav*: G.711 and Opus decoded to 16-bit PCM */
+    API_EXPORT_OGG,      /**< stor_export_ogg*: the archive's Ogg physical stream, decrypted */
+    API_EXPORT_OPUS,     /**< stor_export_opus: one Opus stream as Ogg Opus (RFC 7845) */
+    API_EXPORT_WAVEFORM, /**< stor_waveform as JSON (docs/api.md) */
+};
+
+/** What to export, from the route and its query. */
+struct api_export_opts {
+    enum api_export_fmt fmt;
+    bool has_stream;  /**< that stream alone; export.opus without it: the first Opus stream */
+    unsigned stream;
+    bool mixed;       /**< WAV: one channel, every stream summed */
+    unsigned points;  /**< waveform buckets */
 };
 struct MHD_Response;
 struct MHD_Connection;
@@ -157,7 +169,7 @@ struct MHD_Connection;
  *  waits for 0: MHD must not stop with one suspended).  SR_OK: *ex is set;
  *  call api_export_respond() from the access handler until it stops
  *  answering "not yet".  Call api_export_release(*ex) (NULL-safe) when done. */
-enum sr_err api_export_begin(struct api_export **ex, enum api_export_fmt fmt, const char *path,
+enum sr_err api_export_begin(struct api_export **ex, const struct api_export_opts *o, const char *path,
                              const char *cert_file, const char *key_file,
                              struct MHD_Connection *c, _Atomic unsigned *parked);
 /** From the access handler: false if the worker has neither produced its
@@ -167,6 +179,9 @@ enum sr_err api_export_begin(struct api_export **ex, enum api_export_fmt fmt, co
  *  first byte and *why says why (valid while ex lives), so header and key
  *  failures are still a clean 500 before any status line is sent. */
 bool api_export_respond(struct api_export *ex, struct MHD_Response **resp, const char **why);
+/** After a failed api_export_respond: storage's error (SR_ENOTFOUND: no such
+ *  stream; SR_EUNSUPP: not a stream of that codec; else a server fault). */
+enum sr_err api_export_error(const struct api_export *ex);
 uint64_t api_export_bytes(const struct api_export *ex);
 bool api_export_failed(const struct api_export *ex);
 void api_export_release(struct api_export *ex);

@@ -105,6 +105,7 @@ enum xcodec { XC_NONE, XC_PCMU, XC_PCMA, XC_OPUS };
 
 struct xstream {
     enum xcodec codec;
+    struct stor_stream_info info;
     unsigned clock;   /* RTP clock: 8000 (G.711) or 48000 (Opus) */
     bool have_first;
     uint64_t first_arrival, first_ts;
@@ -148,6 +149,7 @@ static enum sr_err xs_sync(struct wav *wv, const struct stor_reader *r)
     for (size_t i = wv->n_xs; i < n; i++) {
         const struct stor_stream_info *si = stor_reader_stream(r, i);
         memset(&nx[i], 0, sizeof(*nx));
+        nx[i].info = *si;
         nx[i].clock = si->clock_rate;
         if (si->clock_rate == G711_RATE && strcmp(si->codec, "PCMU") == 0)
             nx[i].codec = XC_PCMU;
@@ -661,6 +663,7 @@ enum sr_err stor_waveform(const char *path, const char *cert_file, const char *k
             continue; /* no audio we decode */
         s = &wf->streams[wf->n_streams];
         s->index = (unsigned)i;
+        s->info = wv->xs[i].info;
         s->peaks = wf->peaks + wf->n_streams * points;
         for (unsigned b = 0; b < points; b++)
             s->peaks[b] = (float)wv->peaks[i * points + b] / 32767.0f;
@@ -1028,6 +1031,9 @@ enum sr_err stor_export_opus(const char *path, const char *cert_file, const char
     while ((err = stor_reader_next(r, &idx, &p, &w)) == SR_OK) {
         unsigned n;
         int64_t g;
+        for (size_t i = 0; stream_idx == STOR_STREAM_FIRST_OPUS && i < stor_reader_n_streams(r); i++)
+            if (strcasecmp(stor_reader_stream(r, i)->codec, "opus") == 0)
+                stream_idx = (unsigned)i;
         if (!checked && stor_reader_n_streams(r) > stream_idx) {
             const struct stor_stream_info *si = stor_reader_stream(r, stream_idx);
             checked = true;
@@ -1069,7 +1075,7 @@ enum sr_err stor_export_opus(const char *path, const char *cert_file, const char
     err = SR_OK;
     if (!checked) {
         err = SR_ENOTFOUND;
-        w = "no such stream";
+        w = stream_idx == STOR_STREAM_FIRST_OPUS ? "no Opus stream" : "no such stream";
         goto out;
     }
     if (!o.started && (err = opus_headers(&o, 1)))

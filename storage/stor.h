@@ -13,6 +13,7 @@
 #ifndef STOR_H
 #define STOR_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -305,7 +306,9 @@ enum sr_err stor_export_ogg_stream(const char *path, const char *cert_file, cons
  *  the stream's first RTP timestamp (the RTP clock of Opus is 48 kHz, RFC
  *  7587).  Gaps stay gaps in the granule; ENCRYPTED packets are skipped.
  *  SR_ENOTFOUND: no stream stream_idx; SR_EUNSUPP: it is not Opus.  Streamed;
- *  a non-SR_OK return means the output is incomplete. */
+ *  a non-SR_OK return means the output is incomplete.  stream_idx
+ *  STOR_STREAM_FIRST_OPUS: the first stream whose codec is Opus. */
+#define STOR_STREAM_FIRST_OPUS UINT_MAX
 enum sr_err stor_export_opus(const char *path, const char *cert_file, const char *key_file,
                              unsigned stream_idx, stor_write_fn *out, void *arg,
                              const char **why);
@@ -315,6 +318,7 @@ enum { STOR_WAVE_POINTS_MAX = 4000 };
 /** One decoded stream's outline. */
 struct stor_wave_stream {
     unsigned index;  /**< the archive's stream number */
+    struct stor_stream_info info;
     float *peaks;    /**< points values in 0..1: the largest |sample| / 32767 per bucket */
 };
 

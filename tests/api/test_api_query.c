@@ -34,7 +34,9 @@ static void routes(void)
         { "/v1/recordings/" ID "/export.wav?x", API_ROUTE_EXPORT },
         { "/v1/recordings/" ID "/export.ogg", API_ROUTE_EXPORT_OGG },
         { "/v1/recordings/" ID "/export.ogg/", API_ROUTE_NONE },
-        { "/v1/recordings/" ID "/export.opus", API_ROUTE_NONE },
+        { "/v1/recordings/" ID "/export.opus", API_ROUTE_EXPORT_OPUS },
+        { "/v1/recordings/" ID "/waveform", API_ROUTE_WAVEFORM },
+        { "/v1/recordings/" ID "/waveform/", API_ROUTE_NONE },
         { "/v1/recordings/nothex", API_ROUTE_META }, /* id checked after auth: 400 */
         { "", API_ROUTE_NONE },
         { "/", API_ROUTE_WEB },
@@ -86,6 +88,9 @@ static void routes(void)
     tap_ok(api_route_role(API_ROUTE_ARCHIVE) == API_ROLE_ARCHIVIST, "archive needs archivist");
     tap_ok(api_route_role(API_ROUTE_EXPORT) == API_ROLE_AUDITOR, "export needs auditor");
     tap_ok(api_route_role(API_ROUTE_EXPORT_OGG) == API_ROLE_AUDITOR, "export.ogg needs auditor");
+    tap_ok(api_route_role(API_ROUTE_EXPORT_OPUS) == API_ROLE_AUDITOR &&
+               api_route_role(API_ROUTE_WAVEFORM) == API_ROLE_AUDITOR,
+           "export.opus and the waveform (it shows content) need auditor");
 }
 
 static enum sr_err q(const char *s, enum api_route r, struct api_list_query *lq,
@@ -137,6 +142,24 @@ static void queries(void)
     tap_ok(q("sort=party", API_ROUTE_LIST, &lq, &e) == SR_EPARSE && strcmp(e.param, "sort") == 0,
            "sort=party refused, named");
     tap_ok(q("sort=start", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE, "the audit has no sort");
+    tap_ok(q("", API_ROUTE_WAVEFORM, &lq, &e) == SR_OK && lq.points == API_WAVE_POINTS_DEFAULT,
+           "waveform: points default %d", API_WAVE_POINTS_DEFAULT);
+    tap_ok(q("points=4000", API_ROUTE_WAVEFORM, &lq, &e) == SR_OK && lq.points == 4000 &&
+               q("points=4001", API_ROUTE_WAVEFORM, &lq, &e) == SR_EPARSE &&
+               q("points=0", API_ROUTE_WAVEFORM, &lq, &e) == SR_EPARSE &&
+               strcmp(e.param, "points") == 0,
+           "waveform: points 1..4000, else refused, named");
+    tap_ok(q("stream=3", API_ROUTE_EXPORT_OPUS, &lq, &e) == SR_OK && lq.has_stream && lq.stream == 3 &&
+               q("stream=1024", API_ROUTE_EXPORT, &lq, &e) == SR_EPARSE &&
+               q("stream=1", API_ROUTE_EXPORT_OGG, &lq, &e) == SR_OK && lq.stream == 1,
+           "exports: stream=0..1023");
+    tap_ok(q("layout=mixed", API_ROUTE_EXPORT, &lq, &e) == SR_OK && lq.mixed &&
+               q("layout=stereo", API_ROUTE_EXPORT, &lq, &e) == SR_OK && !lq.mixed &&
+               q("layout=mono", API_ROUTE_EXPORT, &lq, &e) == SR_EPARSE &&
+               q("layout=mixed&stream=0", API_ROUTE_EXPORT, &lq, &e) == SR_EPARSE &&
+               q("layout=mixed", API_ROUTE_EXPORT_OPUS, &lq, &e) == SR_EPARSE &&
+               q("points=5", API_ROUTE_EXPORT, &lq, &e) == SR_EPARSE,
+           "export.wav: layout=stereo|mixed, not with stream; only its own parameters per route");
     tap_ok(q("who=x", API_ROUTE_LIST, &lq, &e) == SR_EPARSE && strcmp(e.param, "who") == 0,
            "who is the audit's, not the listing's");
     tap_ok(q("party=x", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE && strcmp(e.param, "party") == 0,
