@@ -1160,6 +1160,7 @@ void rd_arch_parties(struct rd_arch *a, const char *local_aor, const char *remot
     uint8_t pl[STOR_PARTIES_MAX];
     struct stor_pkt p = { 0 };
     enum sr_err err = SR_OK;
+    char id[STOR_ID_HEX];
 
     pthread_mutex_lock(&a->mu);
     cur_l = a->late_parties ? a->party_local : a->call.local_aor;
@@ -1196,13 +1197,14 @@ void rd_arch_parties(struct rd_arch *a, const char *local_aor, const char *remot
         t->late_parties = true;
         pthread_mutex_unlock(&t->mu);
     }
+    memcpy(id, a->id, sizeof(id)); /* the archive thread sets it, under mu */
     pthread_mutex_unlock(&a->mu);
     if (err)
         log_error("call %s: its new parties (%s, %s) could not be written into archive %s (%s): "
                   "the index row names them, the archive keeps the first ones", a->call.call_id,
-                  local_aor, remote_aor, a->id, sr_strerror(err));
+                  local_aor, remote_aor, id[0] ? id : "(opening)", sr_strerror(err));
     log_notice("call %s: parties now %s -> %s (recorded in archive %s)", a->call.call_id,
-               local_aor, remote_aor, a->id);
+               local_aor, remote_aor, id[0] ? id : "(opening)");
     pthread_mutex_lock(&r->mu);
     a->want_row = true;
     job_push(r, a);
