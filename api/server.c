@@ -226,19 +226,6 @@ static enum MHD_Result internal_error(struct MHD_Connection *c, struct api_req *
 
 /* ------------------------------------------------------------------ JSON */
 
-static const char *state_name(enum stor_state s)
-{
-    switch (s) {
-    case STOR_STATE_RECORDING: return "recording";
-    case STOR_STATE_COMPLETE: return "complete";
-    case STOR_STATE_DAMAGED: return "damaged";
-    case STOR_STATE_RECOVERED: return "recovered";
-    case STOR_STATE_SHUTDOWN: return "shutdown";
-    case STOR_STATE_COUNT: break;
-    }
-    return "unknown";
-}
-
 static json_t *time_json(uint64_t wall_us)
 {
     char t[40];
@@ -266,7 +253,7 @@ static json_t *record_json(const struct stor_record *r)
         json_object_set_new(o, "source", api_json_str(r->call.source)) ||
         json_object_set_new(o, "start", time_json(r->call.start_wall_us)) ||
         json_object_set_new(o, "end", time_json(r->end_wall_us)) ||
-        json_object_set_new(o, "state", json_string(state_name(r->state))) ||
+        json_object_set_new(o, "state", json_string(stor_state_name(r->state))) ||
         json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes)) ||
         json_object_set_new(o, "packets", json_integer((json_int_t)r->packets)) ||
         json_object_set_new(o, "streams", json_integer((json_int_t)r->n_streams)) ||

@@ -1,469 +1,142 @@
-/** @file index.c  The recording index: SQLite in WAL mode.
+/** @file index.c  The recording index: one contract, two backends.
  *
- * The recorder writes and the API process reads the same file; WAL lets the
- * reader go on while a writer commits, and the busy timeout absorbs the
- * short exclusive moments (checkpoints).  Everything goes through prepared
- * statements; nothing from a caller is ever pasted into SQL.
+ * The index spec picks the backend: a PostgreSQL connection string (a
+ * postgresql:// or postgres:// URI, or a libpq key=value conninfo) selects
+ * index_pg.c, anything else is the path of an SQLite file (index_sqlite.c).
+ * Arguments are checked here once, so each backend only does its job.
  */
-#include <errno.h>
-#include <stdlib.h>
+#include <ctype.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include <sqlite3.h>
+#include "index_priv.h"
 
-#include "log.h"
-#include "stor.h"
-#include "util.h"
-
-/* Version 2 added the legal hold column, version 3 the sealed file's
- * SHA-256 (both migrated in place; older rows read sha256 ""). */
-enum { SCHEMA_VERSION = 3, BUSY_MS = 5000, MAX_LIMIT = 10000 };
-
-struct stor_index {
-    sqlite3 *db;
-    sqlite3_stmt *put, *get, *search, *search_desc, *hold, *del;
-};
-
-static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS recordings ("
-    " id TEXT PRIMARY KEY, call_id TEXT NOT NULL, local_aor TEXT NOT NULL,"
-    " remote_aor TEXT NOT NULL, local_tag TEXT NOT NULL, remote_tag TEXT NOT NULL,"
-    " source TEXT NOT NULL, start_us INTEGER NOT NULL, end_us INTEGER NOT NULL,"
-    " state INTEGER NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,"
-    " n_streams INTEGER NOT NULL, path TEXT NOT NULL, hold INTEGER NOT NULL DEFAULT 0,"
-    " sha256 TEXT NOT NULL DEFAULT '');"
-    "CREATE INDEX IF NOT EXISTS rec_start ON recordings(start_us, id);"
-    "CREATE INDEX IF NOT EXISTS rec_call ON recordings(call_id);"
-    "CREATE INDEX IF NOT EXISTS rec_local ON recordings(local_aor);"
-    "CREATE INDEX IF NOT EXISTS rec_remote ON recordings(remote_aor);";
-
-#define PUT_COLS                                                                              \
-    "id, call_id, local_aor, remote_aor, local_tag, remote_tag, source, start_us, end_us, " \
-    "state, bytes, packets, n_streams, path, sha256"
-#define COLS PUT_COLS ", hold"
-
-/* An upsert that leaves hold alone: the recorder's end-of-call update must
- * never clear a hold an administrator set during the call. */
-static const char put_sql[] =
-    "INSERT INTO recordings (" PUT_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
-    " ON CONFLICT(id) DO UPDATE SET call_id=excluded.call_id, local_aor=excluded.local_aor,"
-    " remote_aor=excluded.remote_aor, local_tag=excluded.local_tag,"
-    " remote_tag=excluded.remote_tag, source=excluded.source, start_us=excluded.start_us,"
-    " end_us=excluded.end_us, state=excluded.state, bytes=excluded.bytes,"
-    " packets=excluded.packets, n_streams=excluded.n_streams, path=excluded.path,"
-    /* A row written without a hash (recovery, a retry) keeps the seal's. */
-    " sha256=CASE WHEN excluded.sha256 = '' THEN sha256 ELSE excluded.sha256 END";
-static const char hold_sql[] = "UPDATE recordings SET hold = ?2 WHERE id = ?1";
-static const char del_sql[] = "DELETE FROM recordings WHERE id = ?1";
-static const char get_sql[] = "SELECT " COLS " FROM recordings WHERE id = ?1";
-/* Cursor: rows after (start_us, id) of the after_id row, in (start_us, id) order.
- * An unknown after_id yields nothing rather than restarting from the top. */
-static const char search_sql[] =
-    "SELECT " COLS " FROM recordings WHERE"
-    " (?1 = 0 OR start_us >= ?1) AND (?2 = 0 OR start_us <= ?2)"
-    " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"
-    " AND (?4 IS NULL OR call_id = ?4)"
-    " AND (?5 IS NULL OR (start_us, id) > (SELECT start_us, id FROM recordings WHERE id = ?5))"
-    " AND (?7 IS NULL OR state = ?7)"
-    " ORDER BY start_us, id LIMIT ?6";
-/* Newest first: the same filters, the cursor and the order reversed. */
-static const char search_desc_sql[] =
-    "SELECT " COLS " FROM recordings WHERE"
-    " (?1 = 0 OR start_us >= ?1) AND (?2 = 0 OR start_us <= ?2)"
-    " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"
-    " AND (?4 IS NULL OR call_id = ?4)"
-    " AND (?5 IS NULL OR (start_us, id) < (SELECT start_us, id FROM recordings WHERE id = ?5))"
-    " AND (?7 IS NULL OR state = ?7)"
-    " ORDER BY start_us DESC, id DESC LIMIT ?6";
-
-static enum sr_err db_err(sqlite3 *db, const char *what)
+bool stor_index_is_file(const char *spec)
 {
-    int rc = sqlite3_errcode(db);
+    const char *p = spec;
 
-    log_debug("index: %s: %s", what, sqlite3_errmsg(db));
-    if (rc == SQLITE_NOMEM)
-        return SR_ENOMEM;
-    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
-        return SR_EPARSE;
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return SR_EAGAIN; /* locked past the busy timeout: worth a retry */
-    return SR_EIO;
+    if (!spec)
+        return false;
+    if (!strncmp(spec, "postgresql://", 13) || !strncmp(spec, "postgres://", 11))
+        return false;
+    /* key=value conninfo: a keyword (letters, '_') then '='.  A path
+     * starts with '/' or '.', or has a '/' or '.' before any '='. */
+    while (*p == ' ')
+        p++;
+    if (!isalpha((unsigned char)*p))
+        return true;
+    while (isalpha((unsigned char)*p) || *p == '_')
+        p++;
+    while (*p == ' ')
+        p++;
+    return *p != '=';
+}
+
+const char *stor_index_describe(const char *spec, char *buf, size_t cap)
+{
+    if (!buf || !cap)
+        return "";
+    if (!spec)
+        snprintf(buf, cap, "(none)");
+    else if (stor_index_is_file(spec))
+        snprintf(buf, cap, "%s", spec);
+    else
+        stor_index_pg_describe(spec, buf, cap);
+    return buf;
+}
+
+enum sr_err stor_index_open(struct stor_index **out, const char *spec)
+{
+    return stor_index_open_mode(out, spec, STOR_INDEX_CREATE);
+}
+
+enum sr_err stor_index_open_mode(struct stor_index **out, const char *spec,
+                                 enum stor_index_mode mode)
+{
+    if (!out || !spec || !spec[0])
+        return SR_EINVAL;
+    *out = NULL;
+    return stor_index_is_file(spec) ? stor_index_sqlite_open(out, spec, mode)
+                                    : stor_index_pg_open(out, spec, mode);
 }
 
 void stor_index_close(struct stor_index *ix)
 {
-    if (!ix)
-        return;
-    sqlite3_finalize(ix->put);
-    sqlite3_finalize(ix->get);
-    sqlite3_finalize(ix->search);
-    sqlite3_finalize(ix->search_desc);
-    sqlite3_finalize(ix->hold);
-    sqlite3_finalize(ix->del);
-    sqlite3_close(ix->db);
-    free(ix);
+    if (ix)
+        ix->ops->close(ix);
 }
 
-static enum sr_err check_version(struct stor_index *ix)
+enum sr_err stor_index_check_write(struct stor_index *ix)
 {
-    sqlite3_stmt *st;
-    enum sr_err err = SR_OK;
-    int rc;
-
-    if (sqlite3_prepare_v2(ix->db, "SELECT version FROM schema_version", -1, &st, NULL))
-        return db_err(ix->db, "schema");
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && (sqlite3_column_int(st, 0) == 1 || sqlite3_column_int(st, 0) == 2)) {
-        /* Inside the caller's BEGIN IMMEDIATE: all or nothing. */
-        if (sqlite3_column_int(st, 0) == 1 &&
-            sqlite3_exec(ix->db,
-                         "ALTER TABLE recordings ADD COLUMN hold INTEGER NOT NULL DEFAULT 0;",
-                         NULL, NULL, NULL))
-            err = db_err(ix->db, "migrate to schema 2");
-        if (!err && sqlite3_exec(ix->db,
-                                 "ALTER TABLE recordings ADD COLUMN sha256 TEXT NOT NULL"
-                                 " DEFAULT '';"
-                                 "UPDATE schema_version SET version = 3;",
-                                 NULL, NULL, NULL))
-            err = db_err(ix->db, "migrate to schema 3");
-    } else if (rc == SQLITE_ROW) {
-        if (sqlite3_column_int(st, 0) != SCHEMA_VERSION) {
-            log_debug("index: schema version %d, expected %d", sqlite3_column_int(st, 0),
-                      SCHEMA_VERSION);
-            err = SR_EUNSUPP;
-        }
-    } else if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
-        st = NULL;
-        if (sqlite3_exec(ix->db, "INSERT INTO schema_version VALUES (3)", NULL, NULL, NULL))
-            err = db_err(ix->db, "schema version");
-    } else {
-        err = db_err(ix->db, "schema");
-    }
-    sqlite3_finalize(st);
-    return err;
+    return ix ? ix->ops->check_write(ix) : SR_EINVAL;
 }
 
-/* Read-only: no schema to create or migrate, so only the version is checked. */
-static enum sr_err check_version_ro(struct stor_index *ix)
+void stor_index_set_busy_ms(struct stor_index *ix, unsigned ms)
 {
-    sqlite3_stmt *st;
-    enum sr_err err;
-
-    if (sqlite3_prepare_v2(ix->db, "SELECT version FROM schema_version", -1, &st, NULL))
-        return db_err(ix->db, "schema");
-    if (sqlite3_step(st) != SQLITE_ROW)
-        err = db_err(ix->db, "schema");
-    else
-        err = sqlite3_column_int(st, 0) == SCHEMA_VERSION ? SR_OK : SR_EUNSUPP;
-    sqlite3_finalize(st);
-    return err;
-}
-
-enum sr_err stor_index_open(struct stor_index **out, const char *db_path)
-{
-    return stor_index_open_mode(out, db_path, STOR_INDEX_CREATE);
-}
-
-static enum sr_err index_open_once(struct stor_index **out, const char *db_path,
-                                   enum stor_index_mode mode, bool *fresh)
-{
-    struct stor_index *ix;
-    enum sr_err err;
-    struct stat sb;
-    bool existed;
-    int flags = SQLITE_OPEN_NOMUTEX;
-
-    existed = stat(db_path, &sb) == 0;
-    *fresh = !existed || sb.st_size == 0;
-    if (!existed && mode != STOR_INDEX_CREATE)
-        return errno == ENOENT ? SR_ENOTFOUND : SR_EIO;
-    flags |= mode == STOR_INDEX_READ_ONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
-    if (mode == STOR_INDEX_CREATE)
-        flags |= SQLITE_OPEN_CREATE;
-    ix = calloc(1, sizeof(*ix));
-    if (!ix)
-        return SR_ENOMEM;
-    /* SQLite opens its files with O_CLOEXEC itself (unix VFS, since 3.8). */
-    if (sqlite3_open_v2(db_path, &ix->db, flags, NULL) != SQLITE_OK) {
-        err = ix->db ? db_err(ix->db, "open") : SR_ENOMEM;
-        goto fail;
-    }
-    sqlite3_busy_timeout(ix->db, BUSY_MS);
-    if (mode == STOR_INDEX_READ_ONLY) {
-        if ((err = check_version_ro(ix)))
-            goto fail;
-        goto prepare;
-    }
-    if (sqlite3_exec(ix->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-                     NULL) ||
-        sqlite3_exec(ix->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) {
-        err = db_err(ix->db, "setup");
-        goto fail;
-    }
-    if (sqlite3_exec(ix->db, schema_sql, NULL, NULL, NULL)) {
-        err = db_err(ix->db, "schema");
-        sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
-        goto fail;
-    }
-    if ((err = check_version(ix))) {
-        sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
-        goto fail;
-    }
-    if (sqlite3_exec(ix->db, "COMMIT", NULL, NULL, NULL)) {
-        err = db_err(ix->db, "commit");
-        goto fail;
-    }
-    /* The index names every call and party: a new one is 0640 or tighter
-     * whatever the caller's umask (the daemons set 027; the CLI may not).
-     * Its -wal and -shm files copy the database's mode. */
-    if (!existed && stat(db_path, &sb) == 0 && (sb.st_mode & 0137))
-        (void)chmod(db_path, sb.st_mode & 0640);
-prepare:
-    if (sqlite3_prepare_v2(ix->db, put_sql, -1, &ix->put, NULL) ||
-        sqlite3_prepare_v2(ix->db, get_sql, -1, &ix->get, NULL) ||
-        sqlite3_prepare_v2(ix->db, search_sql, -1, &ix->search, NULL) ||
-        sqlite3_prepare_v2(ix->db, search_desc_sql, -1, &ix->search_desc, NULL) ||
-        sqlite3_prepare_v2(ix->db, hold_sql, -1, &ix->hold, NULL) ||
-        sqlite3_prepare_v2(ix->db, del_sql, -1, &ix->del, NULL)) {
-        err = db_err(ix->db, "prepare");
-        goto fail;
-    }
-    *out = ix;
-    return SR_OK;
-fail:
-    stor_index_close(ix);
-    return err;
-}
-
-enum sr_err stor_index_open_mode(struct stor_index **out, const char *db_path,
-                                 enum stor_index_mode mode)
-{
-    enum sr_err err;
-    bool fresh;
-
-    if (!out || !db_path)
-        return SR_EINVAL;
-    /* Two daemons starting together (recorder and API) may both open an
-     * index that does not exist yet; the one that loses the race can read
-     * the file before its first page is written and see "not a database".
-     * Only for a file that was empty or absent: a real corrupt index fails
-     * at once.  Bounded: 20 tries, 50 ms apart. */
-    for (int i = 0;; i++) {
-        err = index_open_once(out, db_path, mode, &fresh);
-        if (!err || !fresh || (err != SR_EPARSE && err != SR_EAGAIN) || i == 19)
-            return err;
-        nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000000L }, NULL);
-    }
-}
-
-static int64_t u64_col(uint64_t v)
-{
-    /* SQLite integers are signed; times and sizes stay far below 2^63. */
-    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+    if (ix)
+        ix->ops->set_busy_ms(ix, ms > 600000 ? 600000 : ms);
 }
 
 enum sr_err stor_index_put(struct stor_index *ix, const struct stor_record *rec)
 {
-    sqlite3_stmt *st;
-    enum sr_err err = SR_OK;
-    const char *strs[] = { rec ? rec->id : NULL,
-                           rec ? rec->call.call_id : NULL,
-                           rec ? rec->call.local_aor : NULL,
-                           rec ? rec->call.remote_aor : NULL,
-                           rec ? rec->call.local_tag : NULL,
-                           rec ? rec->call.remote_tag : NULL,
-                           rec ? rec->call.source : NULL };
-
     if (!ix || !rec || !rec->id[0])
         return SR_EINVAL;
-    st = ix->put;
-    for (int i = 0; i < 7; i++)
-        sqlite3_bind_text(st, i + 1, strs[i], -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 8, u64_col(rec->call.start_wall_us));
-    sqlite3_bind_int64(st, 9, u64_col(rec->end_wall_us));
-    sqlite3_bind_int(st, 10, (int)rec->state);
-    sqlite3_bind_int64(st, 11, u64_col(rec->bytes));
-    sqlite3_bind_int64(st, 12, u64_col(rec->packets));
-    sqlite3_bind_int64(st, 13, rec->n_streams);
-    sqlite3_bind_text(st, 14, rec->path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 15, rec->sha256, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        err = db_err(ix->db, "put");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return err;
-}
-
-static void col_str(sqlite3_stmt *st, int col, char *dst, size_t cap)
-{
-    const unsigned char *s = sqlite3_column_text(st, col);
-    size_t n = s ? strnlen((const char *)s, cap - 1) : 0;
-
-    /* Over-long values (another writer's) are cut, never overrun. */
-    if (n)
-        memcpy(dst, s, n);
-    dst[n] = '\0';
-}
-
-static uint64_t col_u64(sqlite3_stmt *st, int col)
-{
-    int64_t v = sqlite3_column_int64(st, col);
-    return v < 0 ? 0 : (uint64_t)v;
-}
-
-static void row_to_record(sqlite3_stmt *st, struct stor_record *rec)
-{
-    int state;
-
-    memset(rec, 0, sizeof(*rec));
-    col_str(st, 0, rec->id, sizeof(rec->id));
-    col_str(st, 1, rec->call.call_id, sizeof(rec->call.call_id));
-    col_str(st, 2, rec->call.local_aor, sizeof(rec->call.local_aor));
-    col_str(st, 3, rec->call.remote_aor, sizeof(rec->call.remote_aor));
-    col_str(st, 4, rec->call.local_tag, sizeof(rec->call.local_tag));
-    col_str(st, 5, rec->call.remote_tag, sizeof(rec->call.remote_tag));
-    col_str(st, 6, rec->call.source, sizeof(rec->call.source));
-    rec->call.start_wall_us = col_u64(st, 7);
-    rec->end_wall_us = col_u64(st, 8);
-    state = sqlite3_column_int(st, 9);
-    rec->state = state == STOR_STATE_COMPLETE    ? STOR_STATE_COMPLETE
-                 : state == STOR_STATE_RECORDING ? STOR_STATE_RECORDING
-                 : state == STOR_STATE_RECOVERED ? STOR_STATE_RECOVERED
-                 : state == STOR_STATE_SHUTDOWN  ? STOR_STATE_SHUTDOWN
-                                                 : STOR_STATE_DAMAGED;
-    rec->bytes = col_u64(st, 10);
-    rec->packets = col_u64(st, 11);
-    rec->n_streams = (unsigned)col_u64(st, 12);
-    col_str(st, 13, rec->path, sizeof(rec->path));
-    col_str(st, 14, rec->sha256, sizeof(rec->sha256));
-    rec->hold = sqlite3_column_int(st, 15) != 0;
+    return ix->ops->put(ix, rec);
 }
 
 enum sr_err stor_index_get(struct stor_index *ix, const char *id, struct stor_record *rec)
 {
-    sqlite3_stmt *st;
-    enum sr_err err;
-    int rc;
-
     if (!ix || !id || !rec)
         return SR_EINVAL;
-    st = ix->get;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        row_to_record(st, rec);
-        err = SR_OK;
-    } else if (rc == SQLITE_DONE) {
-        err = SR_ENOTFOUND;
-    } else {
-        err = db_err(ix->db, "get");
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return err;
+    return ix->ops->get(ix, id, rec);
 }
 
 enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
                               stor_record_fn *fn, void *arg)
 {
-    struct stor_record *rec;
-    sqlite3_stmt *st;
-    enum sr_err err = SR_OK;
-    size_t limit;
-    int rc;
+    struct stor_query clamped;
 
     if (!ix || !q || !fn)
         return SR_EINVAL;
-    limit = q->limit ? q->limit : 100;
-    if (limit > MAX_LIMIT)
-        limit = MAX_LIMIT;
-    rec = malloc(sizeof(*rec)); /* ~5 KiB: keep it off small thread stacks */
-    if (!rec)
-        return SR_ENOMEM;
-    st = q->newest_first ? ix->search_desc : ix->search;
-    sqlite3_bind_int64(st, 1, u64_col(q->from_wall_us));
-    sqlite3_bind_int64(st, 2, u64_col(q->to_wall_us));
-    if (q->party)
-        sqlite3_bind_text(st, 3, q->party, -1, SQLITE_STATIC);
-    if (q->call_id)
-        sqlite3_bind_text(st, 4, q->call_id, -1, SQLITE_STATIC);
-    if (q->after_id)
-        sqlite3_bind_text(st, 5, q->after_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, (int64_t)limit);
-    if (q->by_state)
-        sqlite3_bind_int(st, 7, (int)q->state);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        row_to_record(st, rec);
-        if (!fn(rec, arg))
-            break;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = db_err(ix->db, "search");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    free(rec);
-    return err;
-}
-
-static enum sr_err change_one(struct stor_index *ix, sqlite3_stmt *st, const char *what)
-{
-    enum sr_err err = SR_OK;
-
-    if (sqlite3_step(st) != SQLITE_DONE)
-        err = db_err(ix->db, what);
-    else if (sqlite3_changes(ix->db) == 0)
-        err = SR_ENOTFOUND;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return err;
+    clamped = *q;
+    if (!clamped.limit)
+        clamped.limit = STOR_INDEX_DEFAULT_LIMIT;
+    if (clamped.limit > STOR_INDEX_MAX_LIMIT)
+        clamped.limit = STOR_INDEX_MAX_LIMIT;
+    return ix->ops->search(ix, &clamped, fn, arg);
 }
 
 enum sr_err stor_index_set_hold(struct stor_index *ix, const char *id, bool hold)
 {
     if (!ix || !id)
         return SR_EINVAL;
-    sqlite3_bind_text(ix->hold, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(ix->hold, 2, hold ? 1 : 0);
-    return change_one(ix, ix->hold, "hold");
+    return ix->ops->set_hold(ix, id, hold);
 }
 
 enum sr_err stor_index_delete(struct stor_index *ix, const char *id)
 {
     if (!ix || !id)
         return SR_EINVAL;
-    sqlite3_bind_text(ix->del, 1, id, -1, SQLITE_STATIC);
-    return change_one(ix, ix->del, "delete");
+    return ix->ops->del(ix, id);
 }
 
 enum sr_err stor_index_stats(struct stor_index *ix, struct stor_index_stats *st)
 {
-    static const char sql[] = "SELECT state, COUNT(*), COALESCE(SUM(bytes), 0),"
-                              " COALESCE(SUM(hold), 0) FROM recordings GROUP BY state";
-    sqlite3_stmt *stmt = NULL;
-    enum sr_err err = SR_OK;
-    int rc;
-
     if (!ix || !st)
         return SR_EINVAL;
     memset(st, 0, sizeof(*st));
-    /* Prepared per call: monitoring scrapes are rare next to lookups. */
-    if (sqlite3_prepare_v2(ix->db, sql, -1, &stmt, NULL) != SQLITE_OK)
-        return SR_EIO;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        sqlite3_int64 state = sqlite3_column_int64(stmt, 0);
-        if (state >= 0 && state < (sqlite3_int64)SR_ARRAY_LEN(st->recordings))
-            st->recordings[state] = (uint64_t)sqlite3_column_int64(stmt, 1);
-        st->bytes += (uint64_t)sqlite3_column_int64(stmt, 2);
-        st->held += (uint64_t)sqlite3_column_int64(stmt, 3);
+    return ix->ops->stats(ix, st);
+}
+
+enum stor_state stor_index_state_from_int(long long v)
+{
+    switch (v) {
+    case STOR_STATE_RECORDING: return STOR_STATE_RECORDING;
+    case STOR_STATE_COMPLETE: return STOR_STATE_COMPLETE;
+    case STOR_STATE_RECOVERED: return STOR_STATE_RECOVERED;
+    case STOR_STATE_SHUTDOWN: return STOR_STATE_SHUTDOWN;
+    default: return STOR_STATE_DAMAGED;
     }
-    if (rc != SQLITE_DONE)
-        err = SR_EIO;
-    sqlite3_finalize(stmt);
-    return err;
 }
 
 const char *stor_state_name(enum stor_state s)
@@ -477,29 +150,4 @@ const char *stor_state_name(enum stor_state s)
     case STOR_STATE_COUNT: break;
     }
     return "unknown";
-}
-
-void stor_index_set_busy_ms(struct stor_index *ix, unsigned ms)
-{
-    if (ix)
-        sqlite3_busy_timeout(ix->db, (int)(ms > 600000 ? 600000 : ms));
-}
-
-enum sr_err stor_index_check_write(struct stor_index *ix)
-{
-    enum sr_err err;
-
-    if (!ix)
-        return SR_EINVAL;
-    if (sqlite3_db_readonly(ix->db, "main") != 0)
-        return SR_EIO;
-    if (sqlite3_exec(ix->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return db_err(ix->db, "write check");
-    /* A write proper: only writing shows a directory where the journal
-     * cannot be created; rolled back, it leaves nothing. */
-    err = sqlite3_exec(ix->db, "UPDATE schema_version SET version = version", NULL, NULL, NULL)
-              ? db_err(ix->db, "write check")
-              : SR_OK;
-    sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
-    return err;
 }

@@ -391,18 +391,31 @@ struct stor_record {
     char path[4096];
 };
 
-/** Open (creating if needed) the SQLite index in WAL mode. */
-enum sr_err stor_index_open(struct stor_index **out, const char *db_path);
+/** Open (creating and migrating the schema if needed) the index named by
+ *  spec: a PostgreSQL connection string (a postgresql:// or postgres://
+ *  URI, or a libpq "key=value ..." conninfo) or else the path of an SQLite
+ *  file (WAL mode).  Both backends keep the same contract; docs/storage.md
+ *  says how each keeps concurrent writers from losing or duplicating rows.
+ *  SR_EAGAIN: the server cannot be reached or the schema is locked (retry);
+ *  SR_EUNSUPP: the stored schema is newer than this build. */
+enum sr_err stor_index_open(struct stor_index **out, const char *spec);
+/** Whether spec names an SQLite file (false: a PostgreSQL conninfo), so a
+ *  caller knows whether files may be derived from the index's directory. */
+bool stor_index_is_file(const char *spec);
+/** spec fit for a log line: the path, or the conninfo's host, port, dbname
+ *  and user without any password.  Returns buf. */
+const char *stor_index_describe(const char *spec, char *buf, size_t cap);
 
 enum stor_index_mode {
     STOR_INDEX_CREATE,    /**< stor_index_open: create and migrate as needed */
-    STOR_INDEX_EXISTING,  /**< read-write, but a missing file is SR_ENOTFOUND, not a new index */
+    STOR_INDEX_EXISTING,  /**< read-write, but a missing file (PostgreSQL: no schema) is
+                               SR_ENOTFOUND, not a new index */
     STOR_INDEX_READ_ONLY, /**< must exist, never written (no schema set-up or migration:
                                an older schema is SR_EUNSUPP) */
 };
 /** stor_index_open with a choice of mode: the CLI must not leave an empty
  *  database behind a misspelt path. */
-enum sr_err stor_index_open_mode(struct stor_index **out, const char *db_path,
+enum sr_err stor_index_open_mode(struct stor_index **out, const char *spec,
                                  enum stor_index_mode mode);
 void stor_index_close(struct stor_index *ix);
 /** Whether the index can be written now: not opened read-only, and the
@@ -410,7 +423,7 @@ void stor_index_close(struct stor_index *ix);
  *  or directory permissions); SR_EAGAIN: locked past the busy timeout. */
 enum sr_err stor_index_check_write(struct stor_index *ix);
 /** How long a write waits for another process's lock before it fails
- *  with SR_EAGAIN (default 5,000 ms).  The recorder sets it short and queues
+ *  with SR_EAGAIN (default 5,000 ms; PostgreSQL: lock_timeout).  The recorder sets it short and queues
  *  what fails, so a locked index never stalls its archive thread. */
 void stor_index_set_busy_ms(struct stor_index *ix, unsigned ms);
 /** Insert or replace by id.  SR_EAGAIN: the index stayed locked by another

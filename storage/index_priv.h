@@ -1,0 +1,50 @@
+/** @file index_priv.h  What an index backend provides (SQLite, PostgreSQL).
+ *
+ * stor_index_* in index.c checks arguments, then calls the backend through
+ * this table; a backend's handle embeds struct stor_index first.  Callers
+ * never see which backend they have (stor.h is the whole contract).
+ */
+#ifndef SR_INDEX_PRIV_H
+#define SR_INDEX_PRIV_H
+
+#include "stor.h"
+
+/* A search returns at most this many rows whatever the caller asks. */
+enum { STOR_INDEX_MAX_LIMIT = 10000, STOR_INDEX_DEFAULT_LIMIT = 100 };
+
+struct stor_index_ops {
+    void (*close)(struct stor_index *ix);
+    enum sr_err (*check_write)(struct stor_index *ix);
+    void (*set_busy_ms)(struct stor_index *ix, unsigned ms);
+    enum sr_err (*put)(struct stor_index *ix, const struct stor_record *rec);
+    enum sr_err (*get)(struct stor_index *ix, const char *id, struct stor_record *rec);
+    /* q->limit is already clamped to [1, STOR_INDEX_MAX_LIMIT]. */
+    enum sr_err (*search)(struct stor_index *ix, const struct stor_query *q, stor_record_fn *fn,
+                          void *arg);
+    enum sr_err (*set_hold)(struct stor_index *ix, const char *id, bool hold);
+    enum sr_err (*del)(struct stor_index *ix, const char *id);
+    enum sr_err (*stats)(struct stor_index *ix, struct stor_index_stats *st);
+};
+
+struct stor_index {
+    const struct stor_index_ops *ops;
+};
+
+/** One step of a schema: applied in a transaction when the stored version
+ *  is below .version; the tables are versioned in schema_version. */
+struct stor_index_migration {
+    int version;
+    const char *sql;
+};
+
+/** Clamp a stored integer state to enum stor_state (unknown: damaged). */
+enum stor_state stor_index_state_from_int(long long v);
+
+enum sr_err stor_index_sqlite_open(struct stor_index **out, const char *path,
+                                   enum stor_index_mode mode);
+enum sr_err stor_index_pg_open(struct stor_index **out, const char *conninfo,
+                               enum stor_index_mode mode);
+/** conninfo with any password (URI or key=value) left out, for logs. */
+void stor_index_pg_describe(const char *conninfo, char *buf, size_t cap);
+
+#endif
