@@ -42,7 +42,7 @@ enum {
 enum opt_id {
     O_CERT, O_KEY, O_FORMAT, O_STREAM, O_FORCE, O_INDEX, O_PARTY, O_CALL_ID, O_FROM, O_TO,
     O_LIMIT, O_LOG, O_OLDER, O_BEFORE, O_DRY_RUN, O_DIR, O_SIGNER, O_LEDGER, O_TAG, O_ANCHOR,
-    O_DELETIONS, O_COUNT
+    O_DELETIONS, O_LAYOUT, O_COUNT
 };
 #define BIT(o) (1u << (o))
 
@@ -53,11 +53,14 @@ static const struct opt_spec {
 } opt_specs[O_COUNT] = {
     [O_CERT] = { "cert", "FILE", "auditor certificate (PEM), a recipient of the archive" },
     [O_KEY] = { "key", "FILE", "its private key (PEM)" },
-    [O_FORMAT] = { "format", "wav|ogg|opus", "wav: G.711 decoded, stereo (send left, recv "
-                   "right), or mono with --stream;\n      ogg: the decrypted RTP-in-Ogg "
-                   "archive content; opus: one Opus stream as Ogg Opus" },
+    [O_FORMAT] = { "format", "wav|ogg|opus", "wav: G.711 and Opus decoded (8 kHz, or 48 kHz "
+                   "with Opus), stereo (send left,\n      recv right), mixed with --layout, or "
+                   "mono with --stream; ogg: the decrypted RTP-in-Ogg\n      archive content; "
+                   "opus: one Opus stream as Ogg Opus (RFC 7845)" },
     [O_STREAM] = { "stream", "N", "only stream N (0..1023, as `srtprec info` numbers them); "
-                   "opus: default 0" },
+                   "opus: default the first Opus stream" },
+    [O_LAYOUT] = { "layout", "stereo|mixed", "wav: a channel per direction (default), or one "
+                   "channel, every stream summed" },
     [O_FORCE] = { "force", NULL, "replace OUT if it exists (refused otherwise)" },
     [O_INDEX] = { "index", "DB", "the recording index (SQLite); must exist, except for recover" },
     [O_PARTY] = { "party", "AOR", "recordings with this local or remote AOR (exact)" },
@@ -168,6 +171,9 @@ static const char *opt_value(enum opt_id id, const char *v, struct opts *o)
         return strcmp(v, "wav") == 0 || strcmp(v, "ogg") == 0 || strcmp(v, "opus") == 0
                    ? NULL
                    : "expected wav, ogg or opus";
+    case O_LAYOUT:
+        return strcmp(v, "stereo") == 0 || strcmp(v, "mixed") == 0 ? NULL
+                                                                    : "expected stereo or mixed";
     default:
         return v[0] ? NULL : "empty value";
     }
@@ -679,14 +685,15 @@ static enum sr_err place_output(const char *tmp, const char *out, bool force, co
 static enum sr_err run_export(const struct opts *o, int *fd, const char **why)
 {
     const char *in = o->pos[0], *cert = o->v[O_CERT], *key = o->v[O_KEY], *fmt = o->v[O_FORMAT];
-    bool one = o->v[O_STREAM] != NULL;
+    bool one = o->v[O_STREAM] != NULL, mixed = o->v[O_LAYOUT] && o->v[O_LAYOUT][0] == 'm';
     unsigned idx = (unsigned)o->stream;
 
     if (strcmp(fmt, "wav") == 0)
-        return one ? stor_export_wav_stream(in, cert, key, idx, to_fd, fd, why)
-                   : stor_export_wav(in, cert, key, to_fd, fd, why);
+        return one     ? stor_export_wav_stream(in, cert, key, idx, to_fd, fd, why)
+               : mixed ? stor_export_wav_mixed(in, cert, key, to_fd, fd, why)
+                       : stor_export_wav(in, cert, key, to_fd, fd, why);
     if (strcmp(fmt, "opus") == 0)
-        return stor_export_opus(in, cert, key, idx, to_fd, fd, why);
+        return stor_export_opus(in, cert, key, one ? idx : STOR_STREAM_FIRST_OPUS, to_fd, fd, why);
     return one ? stor_export_ogg_stream(in, cert, key, idx, to_fd, fd, why)
                : stor_export_ogg(in, cert, key, to_fd, fd, why);
 }
@@ -700,6 +707,8 @@ static int cmd_export(const struct cmd *cmd, const struct opts *o)
     enum sr_err err;
     int fd, n;
 
+    if (o->v[O_LAYOUT] && (strcmp(o->v[O_FORMAT], "wav") != 0 || o->v[O_STREAM]))
+        return usage_error(cmd, "--layout: only for --format=wav without --stream");
     if (to_stdout) {
         fd = STDOUT_FILENO;
     } else {
@@ -913,7 +922,8 @@ static const struct cmd cmds[] = {
     { "info", "FILE", 1, 1, ARCHIVE_OPTS, ARCHIVE_OPTS,
       "Print an archive's call, streams and counts (exit codes as verify).", false, cmd_info },
     { "export", "FILE OUT", 2, 2,
-      ARCHIVE_OPTS | BIT(O_FORMAT) | BIT(O_STREAM) | BIT(O_FORCE), ARCHIVE_OPTS | BIT(O_FORMAT),
+      ARCHIVE_OPTS | BIT(O_FORMAT) | BIT(O_STREAM) | BIT(O_LAYOUT) | BIT(O_FORCE),
+      ARCHIVE_OPTS | BIT(O_FORMAT),
       "Decrypt an archive to OUT (\"-\" = stdout).  OUT appears only once the whole\n"
       "archive checked out, and never replaces a file without --force.", false, cmd_export },
     { "list", "", 0, 0,

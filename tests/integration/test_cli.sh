@@ -128,8 +128,18 @@ run "$cli" export "${keys[@]}" --format=ogg --stream=1 "$arc" "$tmp/s1.ogg"
 [ "$rc" = 0 ] && [ -s "$tmp/s1.ogg" ]; ok $? "ogg --stream=1 written"
 "$cli" export "${keys[@]}" --format=ogg "$arc" "$tmp/all.ogg" 2>/dev/null
 [ "$(stat -c %s "$tmp/s1.ogg")" -lt "$(stat -c %s "$tmp/all.ogg")" ]; ok $? "ogg --stream=1 is smaller than all streams"
-run "$cli" export "${keys[@]}" --format=opus "$arc" "$tmp/x.opus"
+run "$cli" export "${keys[@]}" --format=opus --stream=1 "$arc" "$tmp/x.opus"
 [ "$rc" = 1 ] && err_has "not Opus" && [ ! -e "$tmp/x.opus" ]; ok $? "opus of a PCMU stream refused: not Opus"
+run "$cli" export "${keys[@]}" --format=opus "$arc" "$tmp/x.opus"
+[ "$rc" = 1 ] && err_has "no Opus stream" && [ ! -e "$tmp/x.opus" ]; ok $? "opus of a call without Opus: no Opus stream"
+run "$cli" export "${keys[@]}" --format=wav --layout=mixed "$arc" "$tmp/mixed.wav"
+[ "$rc" = 0 ] && [ "$(stat -c %s "$tmp/mixed.wav")" = $(( 44 + 250 * 160 * 2 )) ] &&
+    [ "$(od -An -tu2 -j22 -N2 "$tmp/mixed.wav" | tr -d ' ')" = 1 ]
+ok $? "wav --layout=mixed: one channel, as long as the call"
+run "$cli" export "${keys[@]}" --format=wav --layout=mixed --stream=1 "$arc" "$tmp/bad.wav"
+[ "$rc" = 2 ] && err_has "layout" && [ ! -e "$tmp/bad.wav" ]; ok $? "--layout with --stream: usage error naming --layout"
+run "$cli" export "${keys[@]}" --format=wav --layout=mono "$arc" "$tmp/bad.wav"
+[ "$rc" = 2 ] && err_has "stereo or mixed"; ok $? "--layout=mono refused"
 run "$cli" export "${keys[@]}" --format=ogg "$arc" - 
 [ "$rc" = 0 ] && head -c 4 "$tmp/out" | grep -q OggS; ok $? "OUT '-' writes to stdout"
 
