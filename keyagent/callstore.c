@@ -110,7 +110,8 @@ static enum sr_err call_add(struct ka_callstore *cs, const struct ka_cmd *cmd, u
     memcpy(c->d.remote_tag, cmd->remote_tag, sizeof(c->d.remote_tag));
     memcpy(c->d.local_aor, cmd->local_aor, sizeof(c->d.local_aor));
     memcpy(c->d.remote_aor, cmd->remote_aor, sizeof(c->d.remote_aor));
-    c->d.start_wall_us = now;
+    /* A start the client gave (a late disclosure), never in the future. */
+    c->d.start_wall_us = cmd->start_wall_us && cmd->start_wall_us < now ? cmd->start_wall_us : now;
     c->d.state = SIPEV_DIALOG_ACTIVE;
     c->changed = true;
     cs->calls[cs->n++] = c;
@@ -159,6 +160,7 @@ enum sr_err ka_callstore_apply(struct ka_callstore *cs, const struct ka_cmd *cmd
         st->n_keys = cmd->stream.n_keys;
         if (cmd->rekey_has_position) {
             st->roc = cmd->stream.roc;
+            st->roc_unknown = cmd->stream.roc_unknown;
             st->seq = cmd->stream.seq;
         }
         break;

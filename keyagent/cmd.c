@@ -191,17 +191,24 @@ static enum sr_err position_parse(struct slice roc, struct slice seq, struct sip
 {
     uint64_t r, s;
 
-    if (!num(roc, UINT32_MAX, &r) || !num(seq, 65535, &s))
+    /* "-": the client does not know the ROC (an SBC that first saw the
+     * call mid-way); the recorder searches it (docs/engine.md). */
+    st->roc_unknown = slice_eq(roc, SLICE_LIT("-"));
+    if ((!st->roc_unknown && !num(roc, UINT32_MAX, &r)) || !num(seq, 65535, &s))
         return (*why = "bad roc or seq"), SR_EPARSE;
-    st->roc = (uint32_t)r;
+    st->roc = st->roc_unknown ? 0 : (uint32_t)r;
     st->seq = (uint16_t)s;
     return SR_OK;
 }
 
 static enum sr_err parse_call(struct slice *tok, size_t n, struct ka_cmd *cmd, const char **why)
 {
-    if (n != 6)
-        return (*why = "CALL takes 5 arguments"), SR_EPARSE;
+    if (n != 6 && n != 7)
+        return (*why = "CALL takes 5 arguments (6 with the start time)"), SR_EPARSE;
+    /* The dialog's start, when the client knows it and CALL comes later
+     * (a late disclosure): it bounds the recorder's ROC search. */
+    if (n == 7 && !sr_wall_parse(tok[6], SR_WALL_UTC_ONLY, &cmd->start_wall_us))
+        return (*why = "start must be an RFC 3339 UTC time"), SR_EPARSE;
     if (!copy_tok(tok[1], cmd->call_id, sizeof(cmd->call_id)) ||
         !tag_copy(tok[2], cmd->local_tag, sizeof(cmd->local_tag)) ||
         !tag_copy(tok[3], cmd->remote_tag, sizeof(cmd->remote_tag)))

@@ -40,6 +40,8 @@ struct ka_cmd {
     char call_id[SIPEV_STR];
     char local_tag[128], remote_tag[128];   /**< CALL; "" for "-" */
     char local_aor[SIPEV_STR], remote_aor[SIPEV_STR]; /**< CALL */
+    uint64_t start_wall_us;     /**< CALL: the dialog's start (Unix us); 0: not given, the
+                                     keyagent's clock */
     struct sipev_stream stream; /**< STREAM: all of it; REKEY: id, keys, roc/seq;
                                      PAUSE/RESUME: id */
     bool rekey_has_position;    /**< REKEY carried roc and seq */

@@ -292,6 +292,7 @@ static const char *const dialog_states[] = { "active", "ended" };
 static const char *const stream_states[] = { "active", "paused", "ended" };
 static const char *const directions[] = { "send", "recv" };
 static const char *const doc_states[] = { "full", "partial" };
+static const char *const known_values[] = { "true", "false" };
 
 static void start_root(struct kb_parse *ps, const char **atts)
 {
@@ -405,6 +406,14 @@ static void start_stream(struct kb_parse *ps, const char **atts)
     if (!attr_u64(ps, atts, "roc", false, UINT32_MAX, &v))
         return;
     s->roc = (uint32_t)v;
+    /* roc-known="false": the discloser does not know the ROC (whatever roc
+     * says; the printer writes 0 so that a recorder older than the
+     * attribute, which skips it, reads what disclosers sent before). */
+    if ((e = attr_enum(ps, atts, "roc-known", 0, known_values, 2)) < 0)
+        return;
+    s->roc_unknown = e == 1;
+    if (s->roc_unknown)
+        s->roc = 0;
     v = 0;
     if (!attr_u64(ps, atts, "seq", false, UINT16_MAX, &v))
         return;
@@ -775,8 +784,9 @@ static enum sr_err put_stream(struct buf *out, const struct sipev_stream *s)
     if (!err && s->codec[0])
         err = put_attr(out, "codec", s->codec);
     if (!err)
-        err = buf_printf(out, " clock-rate=\"%u\" roc=\"%u\" seq=\"%u\">\n", s->clock_rate,
-                         (unsigned)s->roc, (unsigned)s->seq);
+        err = buf_printf(out, " clock-rate=\"%u\" roc=\"%u\"%s seq=\"%u\">\n", s->clock_rate,
+                         s->roc_unknown ? 0u : (unsigned)s->roc,
+                         s->roc_unknown ? " roc-known=\"false\"" : "", (unsigned)s->seq);
     if (!err && s->src[0]) {
         err = buf_append(out, "      <source>", 14);
         if (!err)

@@ -31,6 +31,9 @@ static const char *const steps[] = {
     "PAUSE c1@pbx.example rx",
     "REKEY c1@pbx.example tx AES_CM_128_HMAC_SHA1_80 inline:" K30 " 7 8",
     "END c1@pbx.example",
+    /* A late disclosure: the dialog's start, a ROC the client does not know. */
+    "CALL c3@sbc.example - - sip:a@sbc.example sip:b@sbc.example 2025-11-24T10:00:00Z",
+    "STREAM c3@sbc.example a0-tx send - 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:" K30 " - 0",
 };
 
 static int write_body(const char *dir, unsigned step, bool full, const struct ka_callstore *cs)

@@ -104,6 +104,32 @@ static void test_filters_and_wipe(void)
     tap_ok(rel.calls == 3 && rel.dirty == 0, "destroy wipes every call (%zu released)", rel.calls);
 }
 
+/* A late disclosure: CALL with the dialog's start (never in the future), a
+ * stream whose ROC the client does not know, a REKEY that states one. */
+static void test_start_and_roc(void)
+{
+    struct ka_callstore *cs = NULL;
+    const struct sipev_dialog *d;
+    const char *why = NULL;
+
+    ka_callstore_create(&cs, 4);
+    tap_ok(run(cs, "CALL s1 l r sip:a@x sip:b@y 2023-11-14T21:00:00Z", &why) == SR_OK &&
+               (d = ka_callstore_find(cs, "s1")) && d->start_wall_us == 1699995600000000ull,
+           "CALL with a start: the dialog starts then");
+    tap_ok(run(cs, "CALL s2 l r sip:a@x sip:b@y 2030-01-01T00:00:00Z", &why) == SR_OK &&
+               (d = ka_callstore_find(cs, "s2")) && d->start_wall_us == 1700000000000000ull,
+           "CALL with a start in the future: the keyagent's clock");
+    tap_ok(run(cs, "STREAM s1 a send 1 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:" K30
+                   " - 0", &why) == SR_OK &&
+               (d = ka_callstore_find(cs, "s1")) && d->streams[0].roc_unknown,
+           "STREAM with roc -: ROC unknown");
+    tap_ok(run(cs, "REKEY s1 a AES_CM_128_HMAC_SHA1_80 inline:" K30B " 5 9", &why) == SR_OK &&
+               (d = ka_callstore_find(cs, "s1")) && !d->streams[0].roc_unknown &&
+               d->streams[0].roc == 5,
+           "REKEY with a ROC: known from then on");
+    ka_callstore_destroy(cs);
+}
+
 static void test_filter_parse(void)
 {
     static struct ka_filter f;
@@ -193,5 +219,6 @@ int main(void)
     ka_callstore_destroy(NULL);
     test_filters_and_wipe();
     test_filter_parse();
+    test_start_and_roc();
     return tap_done();
 }

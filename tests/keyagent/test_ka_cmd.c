@@ -63,6 +63,20 @@ static void valid_lines(void)
     tap_ok(parse("REKEY c1 a-1 AES_CM_128_HMAC_SHA1_80 inline:" K30B " 1 200", &why) == SR_OK &&
                cmd.rekey_has_position && cmd.stream.roc == 1 && cmd.stream.seq == 200,
            "REKEY with roc and seq");
+    tap_ok(parse("STREAM c1 u send 1 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:" K30 " - 0",
+                 &why) == SR_OK && cmd.stream.roc_unknown && cmd.stream.roc == 0,
+           "STREAM with roc - (unknown)");
+    tap_ok(parse("STREAM c1 k send 1 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:" K30 " 0 0",
+                 &why) == SR_OK && !cmd.stream.roc_unknown,
+           "STREAM with roc 0: known, as before");
+    tap_ok(parse("REKEY c1 a-1 AES_CM_128_HMAC_SHA1_80 inline:" K30B " - 7", &why) == SR_OK &&
+               cmd.rekey_has_position && cmd.stream.roc_unknown && cmd.stream.seq == 7,
+           "REKEY with roc -");
+    tap_ok(parse("CALL c1 a b sip:a@b sip:c@d 2026-12-02T18:00:00.5Z", &why) == SR_OK &&
+               cmd.start_wall_us == 1796234400500000ull,
+           "CALL with the dialog's start (%s)", why ? why : "");
+    tap_ok(parse("CALL c1 a b sip:a@b sip:c@d", &why) == SR_OK && cmd.start_wall_us == 0,
+           "CALL without a start: none given");
     tap_ok(parse("PAUSE c1 a-1", &why) == SR_OK && cmd.type == KA_CMD_PAUSE, "PAUSE");
     tap_ok(parse("RESUME c1 a-1", &why) == SR_OK && cmd.type == KA_CMD_RESUME, "RESUME");
     tap_ok(parse("END c1", &why) == SR_OK && cmd.type == KA_CMD_END, "END");
@@ -80,6 +94,9 @@ static void hostile_lines(void)
         "CALL c1\ta b sip:a@b sip:c@d",
         "CALL c1 a b sip:a@b",
         "CALL c1 a b sip:a@b sip:c@d extra",
+        "CALL c1 a b sip:a@b sip:c@d 2026-12-02T18:00:00+01:00",
+        "CALL c1 a b sip:a@b sip:c@d 2026-12-02T18:00:00Z x",
+        "STREAM c1 u send 1 0 PCMU 8000 - - AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd -- 0",
         "CALL c1 a b http://a sip:c@d",
         "CALL c\x01 a b sip:a@b sip:c@d",
         "CALL c\x80 a b sip:a@b sip:c@d",

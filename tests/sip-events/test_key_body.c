@@ -159,6 +159,10 @@ static void round_trips(void)
             s->payload_type = (unsigned)(j % 128);
             s->roc = UINT32_MAX - (uint32_t)j;
             s->seq = (uint16_t)j;
+            if (j == 4) { /* a discloser that does not know the ROC */
+                s->roc = 0;
+                s->roc_unknown = true;
+            }
             s->ssrc_known = j % 2 == 0;
             s->ssrc = s->ssrc_known ? (uint32_t)j : 0;
             if (j == 1) { /* whole fields, so memcmp sees no leftovers */
@@ -265,6 +269,29 @@ static void parse_details(void)
                kb.dialogs[0].streams[0].ssrc == 0xdeadbeef,
            "decimal ssrc");
     sipev_keybody_fini(&kb);
+
+    /* A body from before roc-known (roc alone) keeps its meaning; an
+     * unknown ROC is roc-known="false", whatever roc says. */
+    static const char roc_old[] =
+        ROOT DLG "<stream id=\"s\" direction=\"recv\" media=\"audio\" roc=\"5\" seq=\"9\">"
+                 "<key suite=\"AES_CM_128_HMAC_SHA1_32\">" K80 "</key></stream></dialog></srtp-keys>";
+    static const char roc_unknown[] =
+        ROOT DLG "<stream id=\"s\" direction=\"recv\" media=\"audio\" roc=\"5\" roc-known=\"false\">"
+                 "<key suite=\"AES_CM_128_HMAC_SHA1_32\">" K80 "</key></stream></dialog></srtp-keys>";
+    sipev_keybody_init(&kb);
+    tap_ok(sipev_keybody_parse(roc_old, sizeof(roc_old) - 1, &kb, &why) == SR_OK &&
+               kb.dialogs[0].streams[0].roc == 5 && !kb.dialogs[0].streams[0].roc_unknown,
+           "roc without roc-known: a known ROC, as before");
+    sipev_keybody_fini(&kb);
+    sipev_keybody_init(&kb);
+    tap_ok(sipev_keybody_parse(roc_unknown, sizeof(roc_unknown) - 1, &kb, &why) == SR_OK &&
+               kb.dialogs[0].streams[0].roc == 0 && kb.dialogs[0].streams[0].roc_unknown,
+           "roc-known=\"false\": ROC unknown (roc ignored)");
+    sipev_keybody_fini(&kb);
+    EXPECT("roc-known neither true nor false",
+           ROOT DLG "<stream id=\"s\" direction=\"recv\" media=\"audio\" roc-known=\"no\">"
+                    "<key suite=\"AES_CM_128_HMAC_SHA1_32\">" K80 "</key></stream></dialog></srtp-keys>",
+           SR_EPARSE, "unknown value");
 
     static const char ext[] =
         ROOT "<x:meta xmlns:x=\"urn:example:ext\"><x:deep><x:deeper/></x:deep></x:meta>" DLG
