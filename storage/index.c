@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "index_priv.h"
 
@@ -95,10 +96,16 @@ enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
                               stor_record_fn *fn, void *arg)
 {
     struct stor_query clamped;
+    char norm[STOR_PARTY_NORM_MAX];
 
     if (!ix || !q || !fn)
         return SR_EINVAL;
     clamped = *q;
+    if (q->party && q->party_match != STOR_PARTY_EXACT) {
+        if (!stor_party_norm(q->party, norm, sizeof(norm)))
+            return SR_EINVAL;
+        clamped.party = norm;
+    }
     if (!clamped.limit)
         clamped.limit = STOR_INDEX_DEFAULT_LIMIT;
     if (clamped.limit > STOR_INDEX_MAX_LIMIT)
@@ -108,9 +115,34 @@ enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
 
 enum sr_err stor_index_set_hold(struct stor_index *ix, const char *id, bool hold)
 {
+    static const struct stor_hold unnamed; /* the CLI's hold: no case, no reason */
+
+    return stor_index_hold(ix, id, hold ? &unnamed : NULL);
+}
+
+enum sr_err stor_index_hold(struct stor_index *ix, const char *id, const struct stor_hold *h)
+{
     if (!ix || !id)
         return SR_EINVAL;
-    return ix->ops->set_hold(ix, id, hold);
+    return ix->ops->hold(ix, id, h);
+}
+
+bool stor_party_norm(const char *party, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    if (strncasecmp(party, "sips:", 5) == 0)
+        party += 5;
+    else if (strncasecmp(party, "sip:", 4) == 0 || strncasecmp(party, "tel:", 4) == 0)
+        party += 4;
+    for (; *party; party++) {
+        char c = *party;
+        if (n + 1 >= cap)
+            return false;
+        out[n++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    out[n] = '\0';
+    return n > 0;
 }
 
 enum sr_err stor_index_delete(struct stor_index *ix, const char *id)

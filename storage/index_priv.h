@@ -18,10 +18,14 @@ struct stor_index_ops {
     void (*set_busy_ms)(struct stor_index *ix, unsigned ms);
     enum sr_err (*put)(struct stor_index *ix, const struct stor_record *rec);
     enum sr_err (*get)(struct stor_index *ix, const char *id, struct stor_record *rec);
-    /* q->limit is already clamped to [1, STOR_INDEX_MAX_LIMIT]. */
+    /* q->limit is already clamped to [1, STOR_INDEX_MAX_LIMIT].  With
+     * q->party_match PREFIX or SUBSTRING, q->party is already normalised by
+     * stor_party_norm (scheme dropped, lower-cased, not empty): the backend
+     * matches it against its AORs normalised the same way. */
     enum sr_err (*search)(struct stor_index *ix, const struct stor_query *q, stor_record_fn *fn,
                           void *arg);
-    enum sr_err (*set_hold)(struct stor_index *ix, const char *id, bool hold);
+    /* h NULL clears the hold and its record. */
+    enum sr_err (*hold)(struct stor_index *ix, const char *id, const struct stor_hold *h);
     enum sr_err (*del)(struct stor_index *ix, const char *id);
     enum sr_err (*stats)(struct stor_index *ix, struct stor_index_stats *st);
 };
@@ -36,6 +40,12 @@ struct stor_index_migration {
     int version;
     const char *sql;
 };
+
+enum { STOR_PARTY_NORM_MAX = STOR_STR };
+/** A party for prefix/substring search: without a leading sip:/sips:/tel:
+ *  scheme (any case), ASCII lower-cased.  false if nothing is left or it
+ *  does not fit cap.  Backends normalise their AORs the same way. */
+bool stor_party_norm(const char *party, char *out, size_t cap);
 
 /** Clamp a stored integer state to enum stor_state (unknown: damaged). */
 enum stor_state stor_index_state_from_int(long long v);

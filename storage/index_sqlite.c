@@ -23,8 +23,26 @@ enum { BUSY_MS = 5000 };
 struct sqlite_index {
     struct stor_index base; /* first: the handle callers hold */
     sqlite3 *db;
-    sqlite3_stmt *put, *get, *search, *search_desc, *hold, *del;
+    sqlite3_stmt *put, *get, *search, *search_desc, *search_party, *search_party_desc, *hold,
+        *del;
 };
+
+/* Party search (prefix and substring): party_ix is an FTS5 table with the
+ * trigram tokenizer holding each row's two AORs normalised like
+ * stor_party_norm (scheme dropped, lower-cased) under rowid
+ * 2 * recordings.rowid (+1 for the remote AOR).  A GLOB pattern with 3 or
+ * more literal characters is answered from the trigram index, not by
+ * scanning recordings; triggers keep it in step with every insert, AOR
+ * change and delete (retention included), so no writer knows it exists.
+ * Case-sensitive trigrams on lower-cased text: FTS5 uses its index for GLOB
+ * only then. */
+#define PARTY_NORM(x)                                                                          \
+    "lower(CASE WHEN lower(substr(" x ",1,5)) = 'sips:' THEN substr(" x ",6)"                  \
+    " WHEN lower(substr(" x ",1,4)) IN ('sip:','tel:') THEN substr(" x ",5) ELSE " x " END)"
+#define PARTY_ROWS_INSERT                                                                      \
+    " INSERT INTO party_ix(rowid, party) VALUES (new.rowid * 2, " PARTY_NORM("new.local_aor")  \
+    "), (new.rowid * 2 + 1, " PARTY_NORM("new.remote_aor") ");"
+#define PARTY_ROWS_DELETE " DELETE FROM party_ix WHERE rowid IN (old.rowid * 2, old.rowid * 2 + 1);"
 
 /* Each step runs inside the opener's BEGIN IMMEDIATE with the version
  * update, all or nothing.  Version 2 added the legal hold column, version 3
@@ -42,13 +60,27 @@ static const struct stor_index_migration migrations[] = {
          "CREATE INDEX rec_remote ON recordings(remote_aor);" },
     { 2, "ALTER TABLE recordings ADD COLUMN hold INTEGER NOT NULL DEFAULT 0;" },
     { 3, "ALTER TABLE recordings ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';" },
+    /* The hold's record, and the party search table filled from the rows. */
+    { 4, "ALTER TABLE recordings ADD COLUMN hold_case TEXT NOT NULL DEFAULT '';"
+         "ALTER TABLE recordings ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';"
+         "ALTER TABLE recordings ADD COLUMN hold_by TEXT NOT NULL DEFAULT '';"
+         "ALTER TABLE recordings ADD COLUMN hold_us INTEGER NOT NULL DEFAULT 0;"
+         "CREATE VIRTUAL TABLE party_ix USING fts5(party, tokenize='trigram case_sensitive 1');"
+         "CREATE TRIGGER party_ins AFTER INSERT ON recordings BEGIN" PARTY_ROWS_INSERT " END;"
+         "CREATE TRIGGER party_upd AFTER UPDATE OF local_aor, remote_aor ON recordings"
+         " WHEN old.local_aor IS NOT new.local_aor OR old.remote_aor IS NOT new.remote_aor"
+         " BEGIN" PARTY_ROWS_DELETE PARTY_ROWS_INSERT " END;"
+         "CREATE TRIGGER party_del AFTER DELETE ON recordings BEGIN" PARTY_ROWS_DELETE " END;"
+         "INSERT INTO party_ix(rowid, party) SELECT rowid * 2, " PARTY_NORM("local_aor")
+         " FROM recordings UNION ALL SELECT rowid * 2 + 1, " PARTY_NORM("remote_aor")
+         " FROM recordings;" },
 };
-enum { SCHEMA_VERSION = 3 };
+enum { SCHEMA_VERSION = 4 };
 
 #define PUT_COLS                                                                              \
     "id, call_id, local_aor, remote_aor, local_tag, remote_tag, source, start_us, end_us, " \
     "state, bytes, packets, n_streams, path, sha256"
-#define COLS PUT_COLS ", hold"
+#define COLS PUT_COLS ", hold, hold_case, hold_reason, hold_by, hold_us"
 
 /* An upsert that leaves hold alone: the recorder's end-of-call update must
  * never clear a hold an administrator set during the call. */
@@ -61,28 +93,34 @@ static const char put_sql[] =
     " packets=excluded.packets, n_streams=excluded.n_streams, path=excluded.path,"
     /* A row written without a hash (recovery, a retry) keeps the seal's. */
     " sha256=CASE WHEN excluded.sha256 = '' THEN sha256 ELSE excluded.sha256 END";
-static const char hold_sql[] = "UPDATE recordings SET hold = ?2 WHERE id = ?1";
+static const char hold_sql[] = "UPDATE recordings SET hold = ?2, hold_case = ?3,"
+                               " hold_reason = ?4, hold_by = ?5, hold_us = ?6 WHERE id = ?1";
 static const char del_sql[] = "DELETE FROM recordings WHERE id = ?1";
 static const char get_sql[] = "SELECT " COLS " FROM recordings WHERE id = ?1";
 /* Cursor: rows after (start_us, id) of the after_id row, in (start_us, id) order.
- * An unknown after_id yields nothing rather than restarting from the top. */
+ * An unknown after_id yields nothing rather than restarting from the top.
+ * cmp is the cursor's comparison: > oldest first, < newest first (the order
+ * reversed with it). */
+#define SEARCH_FILTERS(cmp)                                                                    \
+    " (?1 = 0 OR start_us >= ?1) AND (?2 = 0 OR start_us <= ?2)"                               \
+    " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"                                   \
+    " AND (?4 IS NULL OR call_id = ?4)"                                                        \
+    " AND (?5 IS NULL OR (start_us, id) " cmp                                                  \
+    " (SELECT start_us, id FROM recordings WHERE id = ?5))"                                    \
+    " AND (?7 IS NULL OR state = ?7)"
+#define ORDER_ASC " ORDER BY start_us, id LIMIT ?6"
+#define ORDER_DESC " ORDER BY start_us DESC, id DESC LIMIT ?6"
+/* A party pattern (?8) drives the query from party_ix: the matching rowids
+ * first, then the other filters and the sort on those rows only. */
+#define PARTY_ROWS " rowid IN (SELECT rowid >> 1 FROM party_ix WHERE party GLOB ?8) AND"
 static const char search_sql[] =
-    "SELECT " COLS " FROM recordings WHERE"
-    " (?1 = 0 OR start_us >= ?1) AND (?2 = 0 OR start_us <= ?2)"
-    " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"
-    " AND (?4 IS NULL OR call_id = ?4)"
-    " AND (?5 IS NULL OR (start_us, id) > (SELECT start_us, id FROM recordings WHERE id = ?5))"
-    " AND (?7 IS NULL OR state = ?7)"
-    " ORDER BY start_us, id LIMIT ?6";
-/* Newest first: the same filters, the cursor and the order reversed. */
+    "SELECT " COLS " FROM recordings WHERE" SEARCH_FILTERS(">") ORDER_ASC;
 static const char search_desc_sql[] =
-    "SELECT " COLS " FROM recordings WHERE"
-    " (?1 = 0 OR start_us >= ?1) AND (?2 = 0 OR start_us <= ?2)"
-    " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"
-    " AND (?4 IS NULL OR call_id = ?4)"
-    " AND (?5 IS NULL OR (start_us, id) < (SELECT start_us, id FROM recordings WHERE id = ?5))"
-    " AND (?7 IS NULL OR state = ?7)"
-    " ORDER BY start_us DESC, id DESC LIMIT ?6";
+    "SELECT " COLS " FROM recordings WHERE" SEARCH_FILTERS("<") ORDER_DESC;
+static const char search_party_sql[] =
+    "SELECT " COLS " FROM recordings WHERE" PARTY_ROWS SEARCH_FILTERS(">") ORDER_ASC;
+static const char search_party_desc_sql[] =
+    "SELECT " COLS " FROM recordings WHERE" PARTY_ROWS SEARCH_FILTERS("<") ORDER_DESC;
 
 static enum sr_err db_err(sqlite3 *db, const char *what)
 {
@@ -111,6 +149,8 @@ static void sq_close(struct stor_index *base)
     sqlite3_finalize(ix->get);
     sqlite3_finalize(ix->search);
     sqlite3_finalize(ix->search_desc);
+    sqlite3_finalize(ix->search_party);
+    sqlite3_finalize(ix->search_party_desc);
     sqlite3_finalize(ix->hold);
     sqlite3_finalize(ix->del);
     sqlite3_close(ix->db);
@@ -233,6 +273,8 @@ prepare:
         sqlite3_prepare_v2(ix->db, get_sql, -1, &ix->get, NULL) ||
         sqlite3_prepare_v2(ix->db, search_sql, -1, &ix->search, NULL) ||
         sqlite3_prepare_v2(ix->db, search_desc_sql, -1, &ix->search_desc, NULL) ||
+        sqlite3_prepare_v2(ix->db, search_party_sql, -1, &ix->search_party, NULL) ||
+        sqlite3_prepare_v2(ix->db, search_party_desc_sql, -1, &ix->search_party_desc, NULL) ||
         sqlite3_prepare_v2(ix->db, hold_sql, -1, &ix->hold, NULL) ||
         sqlite3_prepare_v2(ix->db, del_sql, -1, &ix->del, NULL)) {
         err = db_err(ix->db, "prepare");
@@ -336,6 +378,10 @@ static void row_to_record(sqlite3_stmt *st, struct stor_record *rec)
     col_str(st, 13, rec->path, sizeof(rec->path));
     col_str(st, 14, rec->sha256, sizeof(rec->sha256));
     rec->hold = sqlite3_column_int(st, 15) != 0;
+    col_str(st, 16, rec->hold_info.case_id, sizeof(rec->hold_info.case_id));
+    col_str(st, 17, rec->hold_info.reason, sizeof(rec->hold_info.reason));
+    col_str(st, 18, rec->hold_info.by, sizeof(rec->hold_info.by));
+    rec->hold_info.at_wall_us = col_u64(st, 19);
 }
 
 static enum sr_err sq_get(struct stor_index *base, const char *id, struct stor_record *rec)
@@ -360,6 +406,29 @@ static enum sr_err sq_get(struct stor_index *base, const char *id, struct stor_r
     return err;
 }
 
+/* The GLOB pattern of a normalised party: party* or *party*, GLOB's own
+ * * ? [ quoted as one-character classes (GLOB has no escape character). */
+static bool party_glob(const char *party, bool prefix, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    if (!prefix)
+        out[o++] = '*';
+    for (; *party; party++) {
+        bool special = *party == '*' || *party == '?' || *party == '[';
+        if (o + (special ? 3 : 1) + 2 > cap)
+            return false;
+        if (special)
+            out[o++] = '[';
+        out[o++] = *party;
+        if (special)
+            out[o++] = ']';
+    }
+    out[o++] = '*';
+    out[o] = '\0';
+    return true;
+}
+
 static enum sr_err sq_search(struct stor_index *base, const struct stor_query *q,
                              stor_record_fn *fn, void *arg)
 {
@@ -367,16 +436,26 @@ static enum sr_err sq_search(struct stor_index *base, const struct stor_query *q
     struct stor_record *rec;
     sqlite3_stmt *st;
     enum sr_err err = SR_OK;
+    char pat[3 * STOR_PARTY_NORM_MAX + 3];
     int rc;
 
+    if (q->party && q->party_match != STOR_PARTY_EXACT) {
+        if (!party_glob(q->party, q->party_match == STOR_PARTY_PREFIX, pat, sizeof(pat)))
+            return SR_EINVAL;
+        st = q->newest_first ? ix->search_party_desc : ix->search_party;
+        sqlite3_bind_text(st, 8, pat, -1, SQLITE_STATIC);
+    } else {
+        st = q->newest_first ? ix->search_desc : ix->search;
+        if (q->party)
+            sqlite3_bind_text(st, 3, q->party, -1, SQLITE_STATIC);
+    }
     rec = malloc(sizeof(*rec)); /* ~5 KiB: keep it off small thread stacks */
-    if (!rec)
+    if (!rec) {
+        sqlite3_clear_bindings(st);
         return SR_ENOMEM;
-    st = q->newest_first ? ix->search_desc : ix->search;
+    }
     sqlite3_bind_int64(st, 1, u64_col(q->from_wall_us));
     sqlite3_bind_int64(st, 2, u64_col(q->to_wall_us));
-    if (q->party)
-        sqlite3_bind_text(st, 3, q->party, -1, SQLITE_STATIC);
     if (q->call_id)
         sqlite3_bind_text(st, 4, q->call_id, -1, SQLITE_STATIC);
     if (q->after_id)
@@ -410,12 +489,16 @@ static enum sr_err change_one(struct sqlite_index *ix, sqlite3_stmt *st, const c
     return err;
 }
 
-static enum sr_err sq_set_hold(struct stor_index *base, const char *id, bool hold)
+static enum sr_err sq_hold(struct stor_index *base, const char *id, const struct stor_hold *h)
 {
     struct sqlite_index *ix = sq(base);
 
     sqlite3_bind_text(ix->hold, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(ix->hold, 2, hold ? 1 : 0);
+    sqlite3_bind_int(ix->hold, 2, h ? 1 : 0);
+    sqlite3_bind_text(ix->hold, 3, h ? h->case_id : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(ix->hold, 4, h ? h->reason : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(ix->hold, 5, h ? h->by : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ix->hold, 6, h ? u64_col(h->at_wall_us) : 0);
     return change_one(ix, ix->hold, "hold");
 }
 
@@ -482,7 +565,7 @@ static const struct stor_index_ops sqlite_ops = {
     .put = sq_put,
     .get = sq_get,
     .search = sq_search,
-    .set_hold = sq_set_hold,
+    .hold = sq_hold,
     .del = sq_delete,
     .stats = sq_stats,
 };

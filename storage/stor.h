@@ -378,6 +378,15 @@ enum stor_state {
 /** "recording", "complete", "damaged", "recovered", "shutdown". */
 const char *stor_state_name(enum stor_state s);
 
+/** Who put a legal hold on, when and why (all "" / 0 for a hold set
+ *  without them, e.g. by the CLI). */
+struct stor_hold {
+    char case_id[128];
+    char reason[STOR_STR];
+    char by[STOR_STR];          /**< the identity that set it */
+    uint64_t at_wall_us;        /**< when, Unix epoch us */
+};
+
 struct stor_record {
     char id[STOR_ID_HEX];
     struct stor_call_info call;
@@ -387,6 +396,7 @@ struct stor_record {
     uint64_t packets;
     unsigned n_streams;
     bool hold;                  /**< legal hold: retention never deletes it (stor_index_put keeps it) */
+    struct stor_hold hold_info; /**< valid when hold */
     char sha256[65];            /**< SHA-256 of the sealed file, hex; "" when unsigned or unknown */
     char path[4096];
 };
@@ -431,9 +441,19 @@ void stor_index_set_busy_ms(struct stor_index *ix, unsigned ms);
 enum sr_err stor_index_put(struct stor_index *ix, const struct stor_record *rec);
 enum sr_err stor_index_get(struct stor_index *ix, const char *id, struct stor_record *rec);
 
+/** How stor_query.party matches an AOR. */
+enum stor_party_match {
+    STOR_PARTY_EXACT = 0, /**< the whole AOR, byte for byte */
+    STOR_PARTY_PREFIX,    /**< the AOR without its sip:/sips:/tel: scheme begins with party
+                               (also without scheme), ASCII case-insensitive */
+    STOR_PARTY_SUBSTRING, /**< ... contains party */
+};
+
 struct stor_query {
     uint64_t from_wall_us, to_wall_us; /**< start time range; 0 = open */
     const char *party;                 /**< matches local or remote AOR; NULL = any */
+    enum stor_party_match party_match; /**< prefix and substring use a trigram index: fast
+                                            once party has 3 characters (docs/api.md) */
     const char *call_id;               /**< NULL = any */
     const char *after_id;              /**< cursor: ids after this one (start time order) */
     size_t limit;                      /**< 0 = 100 */
@@ -447,6 +467,9 @@ enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
                               stor_record_fn *fn, void *arg);
 /** Set or clear the legal hold.  SR_ENOTFOUND: no such id. */
 enum sr_err stor_index_set_hold(struct stor_index *ix, const char *id, bool hold);
+/** Set the legal hold with its record h, or clear it (h NULL: the record is
+ *  cleared too; the API's audit chain keeps who did what).  SR_ENOTFOUND. */
+enum sr_err stor_index_hold(struct stor_index *ix, const char *id, const struct stor_hold *h);
 /** Remove the row (retention only; the caller has recorded the deletion). */
 enum sr_err stor_index_delete(struct stor_index *ix, const char *id);
 

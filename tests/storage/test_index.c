@@ -89,6 +89,12 @@ static void test_migration(const char *dir, int version)
     tap_ok(ix && stor_index_put(ix, &got) == SR_OK && stor_index_get(ix, r.id, &r) == SR_OK &&
                strcmp(r.sha256, got.sha256) == 0,
            "schema %d: a hash is stored after migration", version);
+    {
+        struct stor_query pq = { .party = "B@Y", .party_match = STOR_PARTY_SUBSTRING };
+        struct collect pc;
+        tap_ok(ix && search(ix, &pq, &pc) == 1, "schema %d: the old row's parties are searchable",
+               version);
+    }
     r.sha256[0] = 0;
     r.packets = 51;
     tap_ok(ix && stor_index_put(ix, &r) == SR_OK && stor_index_get(ix, r.id, &got) == SR_OK &&
@@ -106,7 +112,7 @@ static void test_migration(const char *dir, int version)
         sqlite3_finalize(st);
     }
     sqlite3_close(s);
-    tap_ok(v == 3, "schema %d migrated to version 3 (got %d)", version, v);
+    tap_ok(v == 4, "schema %d migrated to version 4 (got %d)", version, v);
 }
 
 int main(void)
@@ -174,6 +180,63 @@ int main(void)
     memset(&q, 0, sizeof(q));
     q.call_id = "call-2@host";
     tap_ok(search(ix, &q, &c) == 4, "call-id: 4 (got %zu)", c.n);
+
+    /* Prefix and substring through the trigram table. */
+    memset(&q, 0, sizeof(q));
+    q.party_match = STOR_PARTY_PREFIX;
+    q.party = "agent1";
+    tap_ok(search(ix, &q, &c) == 7, "prefix 'agent1' (scheme dropped): 7 (got %zu)", c.n);
+    q.party = "SIP:Agent1@";
+    tap_ok(search(ix, &q, &c) == 7, "prefix with scheme, other case: 7 (got %zu)", c.n);
+    q.party = "cc.example";
+    tap_ok(search(ix, &q, &c) == 0, "a substring is no prefix (got %zu)", c.n);
+    q.party_match = STOR_PARTY_SUBSTRING;
+    tap_ok(search(ix, &q, &c) == N, "substring 'cc.example': all %d (got %zu)", N, c.n);
+    q.party = "ust13@";
+    tap_ok(search(ix, &q, &c) == 1 && strcmp(c.ids[0], "00000000000000000000000000abc00d") == 0,
+           "substring 'ust13@': the one call (got %zu)", c.n);
+    q.party = "cust1";
+    q.newest_first = true;
+    q.limit = 3;
+    tap_ok(search(ix, &q, &c) == 3 && strcmp(c.ids[0], "00000000000000000000000000abc013") == 0 &&
+               strcmp(c.ids[2], "00000000000000000000000000abc011") == 0,
+           "substring, newest first, limit 3: 19, 18, 17");
+    q.party = "t1'*";
+    q.newest_first = false;
+    q.limit = 0;
+    tap_ok(search(ix, &q, &c) == 0, "GLOB and SQL characters in a party are literal");
+    q.party = "";
+    tap_ok(stor_index_search(ix, &q, collect_fn, &c) == SR_EINVAL, "empty pattern: SR_EINVAL");
+    /* The table follows updates and deletes (triggers). */
+    mkrec(&rec, 13);
+    snprintf(rec.call.remote_aor, sizeof(rec.call.remote_aor), "sips:Moved99@example.org");
+    q.party = "moved99";
+    tap_ok(stor_index_put(ix, &rec) == SR_OK && search(ix, &q, &c) == 1,
+           "a changed AOR is found by its new name");
+    q.party = "ust13@";
+    tap_ok(search(ix, &q, &c) == 0, "and no longer by its old one");
+    mkrec(&rec, 13);
+    tap_ok(stor_index_put(ix, &rec) == SR_OK && search(ix, &q, &c) == 1, "changed back");
+
+    /* The legal hold's record. */
+    {
+        struct stor_hold h = { .case_id = "CASE-7", .reason = "litigation", .by = "lee",
+                               .at_wall_us = 1700000123000000ull };
+        mkrec(&rec, 5);
+        tap_ok(stor_index_hold(ix, rec.id, &h) == SR_OK && stor_index_get(ix, rec.id, &got) == SR_OK &&
+                   got.hold && strcmp(got.hold_info.case_id, "CASE-7") == 0 &&
+                   strcmp(got.hold_info.reason, "litigation") == 0 &&
+                   strcmp(got.hold_info.by, "lee") == 0 &&
+                   got.hold_info.at_wall_us == h.at_wall_us,
+               "a hold keeps case, reason, who and when");
+        tap_ok(stor_index_put(ix, &rec) == SR_OK && stor_index_get(ix, rec.id, &got) == SR_OK &&
+                   got.hold && strcmp(got.hold_info.case_id, "CASE-7") == 0,
+               "the recorder's put keeps the hold record");
+        tap_ok(stor_index_hold(ix, rec.id, NULL) == SR_OK && stor_index_get(ix, rec.id, &got) == SR_OK &&
+                   !got.hold && !got.hold_info.case_id[0] && got.hold_info.at_wall_us == 0,
+               "clearing the hold clears its record");
+        tap_ok(stor_index_hold(ix, "nope", &h) == SR_ENOTFOUND, "hold on an unknown id");
+    }
 
     /* Cursor pagination: pages of 3 cover everything once, in order. */
     {
