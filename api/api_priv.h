@@ -27,6 +27,7 @@ enum api_role {
     API_ROLE_ARCHIVIST = 1u << 1, /**< encrypted archive download */
     API_ROLE_AUDITOR = 1u << 2,   /**< decrypted export */
     API_ROLE_ADMIN = 1u << 3,     /**< everything */
+    API_ROLE_LEGAL = 1u << 4,     /**< "legal-hold": set and clear legal holds */
 };
 
 enum {
@@ -117,10 +118,12 @@ enum api_route {
     API_ROUTE_LIVEZ,    /**< /livez: the process answers (liveness; /healthz is readiness) */
     API_ROUTE_EXPORT_OPUS, /**< /v1/recordings/{id}/export.opus: one Opus stream as Ogg Opus */
     API_ROUTE_WAVEFORM, /**< /v1/recordings/{id}/waveform: per-stream peaks (JSON) */
+    API_ROUTE_ME,       /**< /v1/me: the caller's identity, roles and what they allow */
+    API_ROUTE_ACCESS,   /**< /v1/recordings/{id}/access: the recording's access history */
     API_ROUTE_COUNT
 };
 
-enum { API_ID_HEX = 32, API_URI_MAX = 4096 };
+enum { API_ID_HEX = 32, API_URI_MAX = 4096, API_DL_NAME_MAX = 96 };
 
 /** The result of splitting a request target.  Slices point into the target. */
 struct api_target {
@@ -145,6 +148,9 @@ bool api_id_valid(struct slice id);
 
 enum { API_PARAM_MAX = 256, API_PARAMS_MAX = 16, API_LIMIT_MAX = 1000, API_LIMIT_DEFAULT = 100 };
 
+/** party_match (the values of storage's enum stor_party_match). */
+enum api_party_match { API_PARTY_EXACT = 0, API_PARTY_PREFIX, API_PARTY_SUBSTRING };
+
 /** The listing's filters, decoded.  Strings are NUL-terminated copies. */
 struct api_list_query {
     uint64_t from_wall_us, to_wall_us; /**< 0 = open */
@@ -161,6 +167,10 @@ struct api_list_query {
     unsigned stream;                   /**< exports: that stream alone (0..1023) */
     bool mixed;                        /**< export.wav: layout=mixed (one channel, all summed) */
     unsigned points;                   /**< waveform: buckets, 1..STOR_WAVE_POINTS_MAX */
+    enum api_party_match party_match;  /**< /v1/recordings: party_match */
+    bool done_only;                    /**< access history: ev=done records only (not a parameter) */
+    char hold_case[128];               /**< PUT legal-hold: case */
+    char hold_reason[API_PARAM_MAX];   /**< PUT legal-hold: reason */
 };
 
 enum { API_WAVE_POINTS_DEFAULT = 800, API_WAVE_POINTS_MAX = 4000 /* STOR_WAVE_POINTS_MAX */ };
@@ -173,7 +183,8 @@ struct api_query_err {
 };
 
 /** Decode a raw (still percent-encoded) query string.  allowed selects the
- *  route's parameters: the listing takes from/to/party/call_id/after/limit/sort,
+ *  route's parameters: the listing takes from/to/party/party_match/call_id/after/limit/sort,
+ *  legal-hold case and reason, access after (a seq) and limit,
  *  the audit query after (a decimal seq), limit, from/to (the record's
  *  time), recording, who and format (json|csv); export.wav stream=N or
  *  layout=stereo|mixed, export.ogg and export.opus stream=N (export.opus:

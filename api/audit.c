@@ -180,6 +180,8 @@ static bool record_matches(const struct chainlog_record *r, const struct api_lis
         return false;
     if (q->who[0] && !field_is(r, "who", q->who))
         return false;
+    if (q->done_only && !field_is(r, "ev", "done"))
+        return false;
     if (q->from_wall_us || q->to_wall_us) {
         if (!sr_wall_parse(r->time, SR_WALL_UTC_ONLY, &t))
             return false;

@@ -51,6 +51,7 @@ struct api_cfg {
     char recorder_metrics_file[CONF_STR_MAX];
     char keyagent_metrics_file[CONF_STR_MAX];
     unsigned long daemon_metrics_max_age_ms;
+    unsigned long retention_days;
 };
 
 #define ITEM(n, t, f, d, lo, hi, h) { n, t, offsetof(struct api_cfg, f), d, lo, hi, h }
@@ -114,6 +115,9 @@ static const struct conf_item api_items[] = {
          86400000,
          "a daemon's metrics file unchanged for longer is stale: not served, its up 0, "
          "/healthz fails"),
+    ITEM("retention-days", CONF_UINT, retention_days, "0", 0, 36500,
+         "the --older-than of the retention job: each recording's expiry (start + this, none "
+         "while on legal hold) is shown by the API and the console; 0: no retention"),
 };
 
 enum { PEM_MAX = 1024 * 1024 };
@@ -217,7 +221,7 @@ static int hash_token(const char *spec)
     }
     tok[tlen] = '\0';
     if (!api_token_line(name, colon + 1, slice_of(tok, tlen), line, sizeof(line))) {
-        fprintf(stderr, "invalid name, role list (lister,archivist,auditor,admin) or token "
+        fprintf(stderr, "invalid name, role list (lister,archivist,auditor,admin,legal-hold) or token "
                         "(1-%d of A-Z a-z 0-9 - . _ ~ + / then '=' padding)\n",
                 API_TOKEN_MAX);
         sr_wipe(tok, sizeof(tok));
@@ -441,6 +445,7 @@ static int setup(struct app *a)
     sc.recorder_metrics = a->cfg.recorder_metrics_file[0] ? a->cfg.recorder_metrics_file : NULL;
     sc.keyagent_metrics = a->cfg.keyagent_metrics_file[0] ? a->cfg.keyagent_metrics_file : NULL;
     sc.daemon_max_age_ms = a->cfg.daemon_metrics_max_age_ms;
+    sc.retention_days = (unsigned)a->cfg.retention_days;
     if (api_server_create(&a->srv, &sc, why, sizeof(why)) != SR_OK) {
         log_error("%s", why);
         return 1;

@@ -31,6 +31,8 @@ const char *api_route_name(enum api_route r)
     case API_ROUTE_LIVEZ: return "livez";
     case API_ROUTE_EXPORT_OPUS: return "export_opus";
     case API_ROUTE_WAVEFORM: return "waveform";
+    case API_ROUTE_ME: return "me";
+    case API_ROUTE_ACCESS: return "access";
     case API_ROUTE_COUNT: break;
     }
     return "none";
@@ -44,7 +46,11 @@ unsigned api_route_role(enum api_route r)
     case API_ROUTE_HEALTHZ:
     case API_ROUTE_LIVEZ: return 0;
     case API_ROUTE_METRICS: /* any valid token: request counts are operational data */
-        return API_ROLE_LISTER | API_ROLE_ARCHIVIST | API_ROLE_AUDITOR | API_ROLE_ADMIN;
+        return API_ROLE_LISTER | API_ROLE_ARCHIVIST | API_ROLE_AUDITOR | API_ROLE_ADMIN |
+               API_ROLE_LEGAL;
+    case API_ROUTE_ME: /* any valid credential may learn what it may do */
+        return API_ROLE_LISTER | API_ROLE_ARCHIVIST | API_ROLE_AUDITOR | API_ROLE_ADMIN |
+               API_ROLE_LEGAL;
     case API_ROUTE_LIST:
     case API_ROUTE_META: return API_ROLE_LISTER;
     case API_ROUTE_ARCHIVE: return API_ROLE_ARCHIVIST;
@@ -52,7 +58,9 @@ unsigned api_route_role(enum api_route r)
     case API_ROUTE_EXPORT_OGG:
     case API_ROUTE_EXPORT_OPUS:
     case API_ROUTE_WAVEFORM: return API_ROLE_AUDITOR; /* the waveform shows content too */
-    case API_ROUTE_HOLD:
+    case API_ROUTE_ACCESS: /* who listened: the auditors' question */
+        return API_ROLE_AUDITOR;
+    case API_ROUTE_HOLD: return API_ROLE_LEGAL; /* or admin, which implies it */
     case API_ROUTE_AUDIT: return API_ROLE_ADMIN;
     case API_ROUTE_COUNT: break;
     }
@@ -98,6 +106,10 @@ void api_target_parse(struct slice target, struct api_target *t)
     }
     if (slice_eq(t->path, SLICE_LIT("/metrics"))) {
         t->route = API_ROUTE_METRICS;
+        return;
+    }
+    if (slice_eq(t->path, SLICE_LIT("/v1/me"))) {
+        t->route = API_ROUTE_ME;
         return;
     }
     if (slice_eq(t->path, SLICE_LIT("/v1/audit"))) {
@@ -154,6 +166,8 @@ void api_target_parse(struct slice target, struct api_target *t)
         t->route = API_ROUTE_WAVEFORM;
     else if (slice_eq(rest, SLICE_LIT("legal-hold")))
         t->route = API_ROUTE_HOLD;
+    else if (slice_eq(rest, SLICE_LIT("access")))
+        t->route = API_ROUTE_ACCESS;
 }
 
 /* ------------------------------------------------------------------- query */
@@ -236,24 +250,29 @@ static bool is_credential_name(const char *name)
 
 enum param_id {
     P_FROM, P_TO, P_PARTY, P_CALL_ID, P_AFTER, P_LIMIT, P_RECORDING, P_WHO, P_FORMAT, P_SORT,
-    P_STREAM, P_LAYOUT, P_POINTS, P_COUNT
+    P_STREAM, P_LAYOUT, P_POINTS, P_PARTY_MATCH, P_CASE, P_REASON, P_COUNT
 };
 
-static const char *const param_names[P_COUNT] = { "from", "to", "party", "call_id", "after",
-                                                  "limit", "recording", "who", "format", "sort",
-                                                  "stream", "layout", "points" };
+static const char *const param_names[P_COUNT] = {
+    "from", "to", "party", "call_id", "after", "limit", "recording", "who", "format", "sort",
+    "stream", "layout", "points", "party_match", "case", "reason",
+};
 
 /* Which route takes which parameter. */
 static bool param_allowed(enum api_route route, int id)
 {
     if (route == API_ROUTE_LIST)
-        return id <= P_LIMIT || id == P_SORT;
+        return id <= P_LIMIT || id == P_SORT || id == P_PARTY_MATCH;
     if (route == API_ROUTE_EXPORT)
         return id == P_STREAM || id == P_LAYOUT;
     if (route == API_ROUTE_EXPORT_OGG || route == API_ROUTE_EXPORT_OPUS)
         return id == P_STREAM;
     if (route == API_ROUTE_WAVEFORM)
         return id == P_POINTS;
+    if (route == API_ROUTE_HOLD)
+        return id == P_CASE || id == P_REASON;
+    if (route == API_ROUTE_ACCESS)
+        return id == P_AFTER || id == P_LIMIT;
     return route == API_ROUTE_AUDIT && id <= P_SORT && id != P_PARTY && id != P_CALL_ID &&
            id != P_SORT;
 }
@@ -326,7 +345,7 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
         case P_PARTY: memcpy(q->party, val, vlen + 1); break;
         case P_CALL_ID: memcpy(q->call_id, val, vlen + 1); break;
         case P_AFTER:
-            if (route == API_ROUTE_AUDIT) {
+            if (route == API_ROUTE_AUDIT || route == API_ROUTE_ACCESS) {
                 if (!slice_to_u64(slice_of(val, vlen), INT64_MAX, &q->after_seq))
                     return query_fail(e, rname, "cursor must be a record number");
                 break;
@@ -378,6 +397,22 @@ enum sr_err api_query_parse(struct slice query, enum api_route route, struct api
             q->points = (unsigned)n;
             break;
         }
+        case P_PARTY_MATCH:
+            if (strcmp(val, "exact") == 0)
+                q->party_match = API_PARTY_EXACT;
+            else if (strcmp(val, "prefix") == 0)
+                q->party_match = API_PARTY_PREFIX;
+            else if (strcmp(val, "substring") == 0)
+                q->party_match = API_PARTY_SUBSTRING;
+            else
+                return query_fail(e, rname, "party_match must be exact, prefix or substring");
+            break;
+        case P_CASE:
+            if (vlen >= sizeof(q->hold_case))
+                return query_fail(e, rname, "case id longer than 127 bytes");
+            memcpy(q->hold_case, val, vlen + 1);
+            break;
+        case P_REASON: memcpy(q->hold_reason, val, vlen + 1); break;
         case P_COUNT: break;
         }
     }

@@ -94,6 +94,7 @@ struct api_req {
     unsigned status;
     uint64_t body_bytes;     /* fixed-size bodies */
     struct api_export *export; /* streamed bodies count their own bytes */
+    char dl_base[API_DL_NAME_MAX]; /* download name without extension (download_name) */
     enum api_export_fmt export_fmt;
 };
 
@@ -236,11 +237,31 @@ static json_t *time_json(uint64_t wall_us)
     return json_string(t);
 }
 
+/* {"case_id", "reason", "by", "at"} of a hold; null when there is none. */
+static json_t *hold_json(const struct stor_record *r)
+{
+    if (!r->hold)
+        return json_null();
+    return json_pack("{s:o,s:o,s:o,s:o}", "case_id", api_json_str(r->hold_info.case_id),
+                     "reason", api_json_str(r->hold_info.reason), "by",
+                     api_json_str(r->hold_info.by), "at", time_json(r->hold_info.at_wall_us));
+}
+
+/* When retention may delete r: start + retention-days; null without
+ * retention, under hold, or while recording (retention skips both). */
+static json_t *expiry_json(const struct stor_record *r, unsigned days)
+{
+    if (!days || r->hold || r->state == STOR_STATE_RECORDING || !r->call.start_wall_us)
+        return json_null();
+    return time_json(r->call.start_wall_us + (uint64_t)days * 86400u * 1000000u);
+}
+
 /* The index path is deliberately absent: it says nothing useful to a client
  * and a lot about the server. */
-static json_t *record_json(const struct stor_record *r)
+static json_t *record_json(const struct stor_record *r, unsigned retention_days)
 {
     json_t *o = json_object();
+    bool ended = r->end_wall_us && r->end_wall_us >= r->call.start_wall_us;
 
     if (!o)
         return NULL;
@@ -257,7 +278,13 @@ static json_t *record_json(const struct stor_record *r)
         json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes)) ||
         json_object_set_new(o, "packets", json_integer((json_int_t)r->packets)) ||
         json_object_set_new(o, "streams", json_integer((json_int_t)r->n_streams)) ||
-        json_object_set_new(o, "legal_hold", json_boolean(r->hold))) {
+        json_object_set_new(o, "legal_hold", json_boolean(r->hold)) ||
+        json_object_set_new(o, "hold", hold_json(r)) ||
+        json_object_set_new(o, "duration_ms",
+                            ended ? json_integer((json_int_t)((r->end_wall_us -
+                                                               r->call.start_wall_us) / 1000u))
+                                  : json_null()) ||
+        json_object_set_new(o, "retention_expires", expiry_json(r, retention_days))) {
         json_decref(o);
         return NULL;
     }
@@ -266,10 +293,51 @@ static json_t *record_json(const struct stor_record *r)
 
 /* ---------------------------------------------------------------- routes */
 
+/* The user part of an AOR for a file name: scheme and host dropped, every
+ * byte outside [A-Za-z0-9.+-] a '-', at most 24 bytes. */
+static size_t party_part(const char *aor, char *out, size_t cap)
+{
+    const char *p = strchr(aor, ':');
+    size_t n = 0;
+
+    p = p ? p + 1 : aor;
+    for (; *p && *p != '@' && *p != ';' && *p != '>' && n < 24 && n + 1 < cap; p++) {
+        char ch = *p;
+        bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '.' || ch == '+' || ch == '-';
+        out[n++] = keep ? ch : '-';
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* "2026-12-02T101500Z_alice_bob_1a2b3c4d": the call's UTC start, its two
+ * parties and the id's first 8 hex digits, so a folder of downloads sorts by
+ * date and reads without opening the files.  Only [A-Za-z0-9.+_-]: safe in
+ * a quoted Content-Disposition filename (RFC 6266) on every platform. */
+static void download_name(const struct stor_record *rec, char *out, size_t outlen)
+{
+    char local[32], remote[32], when[32] = "undated";
+    time_t t = (time_t)(rec->call.start_wall_us / 1000000u);
+    struct tm tm;
+
+    if (rec->call.start_wall_us && gmtime_r(&t, &tm))
+        strftime(when, sizeof(when), "%Y-%m-%dT%H%M%SZ", &tm);
+    party_part(rec->call.local_aor, local, sizeof(local));
+    party_part(rec->call.remote_aor, remote, sizeof(remote));
+    snprintf(out, outlen, "%s_%s_%s_%.8s", when, local[0] ? local : "unknown",
+             remote[0] ? remote : "unknown", rec->id);
+}
+
 static bool audit_start(struct api_req *rq, unsigned status);
+
+_Static_assert((int)API_PARTY_PREFIX == (int)STOR_PARTY_PREFIX &&
+                   (int)API_PARTY_SUBSTRING == (int)STOR_PARTY_SUBSTRING,
+               "party_match values are storage's");
 
 struct list_ctx {
     json_t *arr;
+    unsigned retention_days;
     size_t limit, n;
     char last[STOR_ID_HEX];
     bool more, failed;
@@ -284,7 +352,7 @@ static bool list_one(const struct stor_record *rec, void *arg)
         lc->more = true; /* we asked for one extra row to learn this */
         return false;
     }
-    o = record_json(rec);
+    o = record_json(rec, lc->retention_days);
     if (!o || json_array_append_new(lc->arr, o) != 0) {
         lc->failed = true;
         return false;
@@ -298,7 +366,7 @@ static enum MHD_Result route_list(struct MHD_Connection *c, struct api_req *rq,
                                   const struct api_list_query *lq)
 {
     struct api_server *srv = rq->srv;
-    struct list_ctx lc = { .limit = lq->limit };
+    struct list_ctx lc = { .limit = lq->limit, .retention_days = srv->cfg.retention_days };
     struct stor_query q = {
         .from_wall_us = lq->from_wall_us,
         .to_wall_us = lq->to_wall_us,
@@ -307,6 +375,7 @@ static enum MHD_Result route_list(struct MHD_Connection *c, struct api_req *rq,
         .after_id = lq->after[0] ? lq->after : NULL,
         .limit = lq->limit + 1,
         .newest_first = lq->newest_first,
+        .party_match = (enum stor_party_match)lq->party_match,
     };
     json_t *body;
     enum sr_err err;
@@ -319,6 +388,11 @@ static enum MHD_Result route_list(struct MHD_Connection *c, struct api_req *rq,
     sl = ix_acquire(srv);
     err = stor_index_search(sl->ix, &q, list_one, &lc);
     ix_release(sl);
+    if (err == SR_EINVAL && q.party && q.party_match != STOR_PARTY_EXACT) {
+        json_decref(lc.arr);
+        return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_parameter",
+                             "party has nothing to match after its scheme", "party");
+    }
     if (err == SR_ENOTFOUND && q.after_id) {
         json_decref(lc.arr);
         return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_parameter", "unknown cursor",
@@ -472,7 +546,7 @@ static enum MHD_Result route_meta(struct MHD_Connection *c, struct api_req *rq)
             ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
                                 "access audit unavailable", NULL);
         else
-            ret = respond_json(c, rq, MHD_HTTP_OK, record_json(rec));
+            ret = respond_json(c, rq, MHD_HTTP_OK, record_json(rec, rq->srv->cfg.retention_days));
     }
     free(rec);
     return ret;
@@ -512,7 +586,7 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
     struct MHD_Response *resp;
     enum MHD_Result ret;
     struct stat st;
-    char etag[80], disp[96], crange[96], path[sizeof(rec->path)];
+    char etag[80], disp[API_DL_NAME_MAX + 48], crange[96], path[sizeof(rec->path)];
     const char *inm, *range, *ifr;
     uint64_t size, first = 0, len = 0;
     enum api_range rr = API_RANGE_IGNORE;
@@ -608,7 +682,8 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
     if (status != MHD_HTTP_NOT_MODIFIED) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
-        snprintf(disp, sizeof(disp), "attachment; filename=\"%s.srec\"", rq->id);
+        download_name(rec, rq->dl_base, sizeof(rq->dl_base));
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s.srec\"", rq->dl_base);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
     }
     if (status == MHD_HTTP_PARTIAL_CONTENT) {
@@ -638,7 +713,7 @@ static enum MHD_Result export_respond(struct MHD_Connection *c, struct api_req *
     };
     struct MHD_Response *resp;
     const char *why;
-    char disp[96];
+    char disp[API_DL_NAME_MAX + 48];
 
     if (!api_export_respond(rq->export, &resp, &why))
         return MHD_YES;
@@ -657,8 +732,8 @@ static enum MHD_Result export_respond(struct MHD_Connection *c, struct api_req *
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, kinds[rq->export_fmt].type);
     if (kinds[rq->export_fmt].ext) {
-        snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"", rq->id,
-                 kinds[rq->export_fmt].ext);
+        snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"",
+                 rq->dl_base[0] ? rq->dl_base : rq->id, kinds[rq->export_fmt].ext);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
     } else {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
@@ -700,6 +775,7 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
                             "the archive could not be decrypted or decoded", NULL);
         goto out;
     }
+    download_name(rec, rq->dl_base, sizeof(rq->dl_base));
     rq->export = ex; /* the request's reference; released in on_completed */
     rq->export_fmt = opts->fmt;
     ret = export_respond(c, rq);
@@ -708,9 +784,12 @@ out:
     return ret;
 }
 
-/* PUT turns the legal hold on, DELETE turns it off, GET reads it.  The change
- * is audited like any access (START is durable before the index changes). */
-static enum MHD_Result route_hold(struct MHD_Connection *c, struct api_req *rq)
+/* PUT turns the legal hold on (with case and reason from the query, who
+ * and when from the request), DELETE turns it off, GET reads it.  The
+ * change is audited like any access (START is durable before the index
+ * changes), so the audit chain keeps every hold's history. */
+static enum MHD_Result route_hold(struct MHD_Connection *c, struct api_req *rq,
+                                  const struct api_list_query *lq)
 {
     struct stor_record *rec = malloc(sizeof(*rec));
     enum MHD_Result ret;
@@ -728,19 +807,97 @@ static enum MHD_Result route_hold(struct MHD_Connection *c, struct api_req *rq)
         goto out;
     }
     if (change) {
-        struct api_ix_slot *sl = ix_acquire(rq->srv);
-        err = stor_index_set_hold(sl->ix, rq->id, on);
+        struct api_ix_slot *sl;
+        struct stor_hold h = { .at_wall_us = sr_wall_us() };
+
+        snprintf(h.case_id, sizeof(h.case_id), "%s", lq->hold_case);
+        snprintf(h.reason, sizeof(h.reason), "%s", lq->hold_reason);
+        snprintf(h.by, sizeof(h.by), "%s", rq->who);
+        sl = ix_acquire(rq->srv);
+        err = stor_index_hold(sl->ix, rq->id, on ? &h : NULL);
+        if (!err)
+            err = stor_index_get(sl->ix, rq->id, rec);
         ix_release(sl);
         if (err) {
             ret = internal_error(c, rq, "legal hold", err);
             goto out;
         }
         log_notice("legal hold %s for %s by %s", on ? "on" : "off", rq->id, rq->who_log);
-    } else {
-        on = rec->hold;
     }
     ret = respond_json(c, rq, MHD_HTTP_OK,
-                       json_pack("{s:s,s:b}", "id", rq->id, "legal_hold", (int)on));
+                       json_pack("{s:s,s:b,s:o}", "id", rq->id, "legal_hold", (int)rec->hold,
+                                 "hold", hold_json(rec)));
+out:
+    free(rec);
+    return ret;
+}
+
+/* GET /v1/me: who the credentials are and what their roles allow, so that a
+ * client (the console) shows only the actions that will work. */
+static enum MHD_Result route_me(struct MHD_Connection *c, struct api_req *rq, unsigned roles)
+{
+    static const struct {
+        const char *name;
+        enum api_route route;
+    } acts[] = {
+        { "list", API_ROUTE_LIST },      { "metadata", API_ROUTE_META },
+        { "archive", API_ROUTE_ARCHIVE }, { "export", API_ROUTE_EXPORT },
+        { "legal_hold", API_ROUTE_HOLD }, { "access_history", API_ROUTE_ACCESS },
+        { "audit", API_ROUTE_AUDIT },
+    };
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = { { "lister", API_ROLE_LISTER },     { "archivist", API_ROLE_ARCHIVIST },
+                  { "auditor", API_ROLE_AUDITOR },   { "admin", API_ROLE_ADMIN },
+                  { "legal-hold", API_ROLE_LEGAL } };
+    json_t *can = json_object(), *rl = json_array(), *o;
+
+    for (size_t i = 0; can && i < SR_ARRAY_LEN(acts); i++)
+        json_object_set_new(can, acts[i].name,
+                            json_boolean(api_roles_allow(roles, api_route_role(acts[i].route))));
+    for (size_t i = 0; rl && i < SR_ARRAY_LEN(names); i++)
+        if (roles & names[i].bit)
+            json_array_append_new(rl, json_string(names[i].name));
+    o = json_pack("{s:o,s:s,s:o*,s:o*,s:I}", "name", api_json_str(rq->who), "auth", rq->auth,
+                  "roles", rl, "can", can, "retention_days",
+                  (json_int_t)rq->srv->cfg.retention_days);
+    return respond_json(c, rq, MHD_HTTP_OK, o);
+}
+
+/* GET /v1/recordings/{id}/access: the audit chain's finished accesses to
+ * this recording (ev=done records), oldest first, paged by seq. */
+static enum MHD_Result route_access(struct MHD_Connection *c, struct api_req *rq,
+                                    const struct api_list_query *lq)
+{
+    struct api_list_query q = *lq;
+    struct stor_record *rec = malloc(sizeof(*rec));
+    enum MHD_Result ret;
+    json_t *body = NULL;
+    enum sr_err err;
+
+    if (!rec)
+        return MHD_NO;
+    if (!lookup(c, rq, rec, &ret))
+        goto out;
+    if (!rq->srv->cfg.audit_path) {
+        ret = respond_error(c, rq, MHD_HTTP_NOT_FOUND, "not_found", "no audit log configured",
+                            NULL);
+        goto out;
+    }
+    if (!audit_start(rq, MHD_HTTP_OK)) {
+        ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+                            "access audit unavailable", NULL);
+        goto out;
+    }
+    memcpy(q.recording, rq->id, sizeof(q.recording));
+    q.done_only = true;
+    err = api_audit_query(rq->srv->cfg.audit_path, &q, &body);
+    if (err) {
+        ret = internal_error(c, rq, "audit log read", err);
+        goto out;
+    }
+    ret = respond_json(c, rq, MHD_HTTP_OK, body);
 out:
     free(rec);
     return ret;
@@ -1135,7 +1292,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     struct api_principal who;
     struct slice token;
     bool query_ok;
-    unsigned need;
+    unsigned need, granted = 0;
 
     bool is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                   strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -1206,8 +1363,10 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
         }
         admit_event(srv, rq->slot, ADMIT_TRUST);
         /* metrics accept any role: need is then a set of alternatives */
-        if (rq->t.route == API_ROUTE_METRICS ? (roles & need) == 0
-                                             : !api_roles_allow(roles, need))
+        granted = roles;
+        if (rq->t.route == API_ROUTE_METRICS || rq->t.route == API_ROUTE_ME
+                ? (roles & need) == 0
+                : !api_roles_allow(roles, need))
             return respond_error(c, rq, MHD_HTTP_FORBIDDEN, "forbidden",
                                  "these credentials' roles do not allow that", NULL);
     }
@@ -1223,6 +1382,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     case API_ROUTE_METRICS: return route_metrics(c, rq);
     case API_ROUTE_LIST: return route_list(c, rq, &lq);
     case API_ROUTE_AUDIT: return route_audit(c, rq, &lq);
+    case API_ROUTE_ME: return route_me(c, rq, granted);
     case API_ROUTE_WEB: return route_web(c, rq);
     case API_ROUTE_META:
     case API_ROUTE_ARCHIVE:
@@ -1231,6 +1391,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     case API_ROUTE_EXPORT_OPUS:
     case API_ROUTE_WAVEFORM:
     case API_ROUTE_HOLD:
+    case API_ROUTE_ACCESS:
         if (!rq->id[0])
             return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_id",
                                  "recording id must be 32 lower-case hex digits", NULL);
@@ -1239,7 +1400,9 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
         if (rq->t.route == API_ROUTE_ARCHIVE)
             return route_archive(c, rq);
         if (rq->t.route == API_ROUTE_HOLD)
-            return route_hold(c, rq);
+            return route_hold(c, rq, &lq);
+        if (rq->t.route == API_ROUTE_ACCESS)
+            return route_access(c, rq, &lq);
         {
             struct api_export_opts eo = {
                 .fmt = rq->t.route == API_ROUTE_EXPORT_OGG    ? API_EXPORT_OGG

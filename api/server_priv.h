@@ -78,6 +78,8 @@ struct api_server_cfg {
     const char *keyagent_metrics;
     uint64_t daemon_max_age_ms;     /**< a daemon's file older than this is stale (/healthz,
                                          /metrics) */
+    unsigned retention_days;        /**< the retention job's --older-than; 0: none (expiry
+                                         shown as null) */
 };
 
 struct api_server;

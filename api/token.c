@@ -37,6 +37,7 @@ static const struct {
     { "archivist", API_ROLE_ARCHIVIST },
     { "auditor", API_ROLE_AUDITOR },
     { "admin", API_ROLE_ADMIN },
+    { "legal-hold", API_ROLE_LEGAL },
 };
 
 bool api_roles_parse(struct slice s, unsigned *roles)

@@ -49,12 +49,14 @@ tok_lister=lister-$RANDOM$RANDOM
 tok_auditor=auditor-$RANDOM$RANDOM
 tok_archivist=archivist-$RANDOM$RANDOM
 tok_admin=admin-$RANDOM$RANDOM
+tok_legal=legal-$RANDOM$RANDOM
 {
     echo "# test tokens"
     printf '%s' "$tok_lister" | "$api_bin" --hash-token=lena:lister
     printf '%s' "$tok_auditor" | "$api_bin" --hash-token=audrey:auditor
     printf '%s\n' "$tok_archivist" | "$api_bin" --hash-token=archie:archivist
     printf '%s' "$tok_admin" | "$api_bin" --hash-token=ada:admin
+    printf '%s' "$tok_legal" | "$api_bin" --hash-token=lex:lister,legal-hold
 } >"$tmp/tokens" || bail "--hash-token failed"
 gen=$("$api_bin" --hash-token=gen:admin 2>"$tmp/gen.err" </dev/null)
 ok $? "--hash-token generates a token when stdin is empty"
@@ -81,6 +83,7 @@ max-connections-per-ip = 4
 threads = 1
 connection-timeout = 5
 audit-log = $tmp/audit.log
+retention-days = 30
 recorder-metrics-file = $tmp/recorder.prom
 keyagent-metrics-file = $tmp/missing-keyagent.prom
 EOF
@@ -351,6 +354,77 @@ ok $? "DELETE legal-hold as admin: 200, off ($code)"
 code=$(req -H "$(auth "$tok_admin")" "$base/v1/recordings/$id/legal-hold")
 [ "$code" = 200 ] && grep -q '"legal_hold":false' "$tmp/body"
 ok $? "GET legal-hold: off ($code)"
+
+# ------------------------------------------- console support (issue 18 item 1)
+code=$(req -H "$(auth "$tok_legal")" "$base/v1/me")
+[ "$code" = 200 ] && python3 -c '
+import json, sys
+b = json.load(open(sys.argv[1]))
+c = b["can"]
+assert b["name"] == "lex" and b["auth"] == "token" and b["roles"] == ["lister", "legal-hold"], b
+assert c["list"] and c["legal_hold"] and not c["export"] and not c["archive"] and not c["audit"], c
+assert b["retention_days"] == 30, b' "$tmp/body"
+ok $? "GET /v1/me: name, roles and what they allow ($code)" || diag "$tmp/body"
+code=$(req -X PUT -H "$(auth "$tok_legal")" "$base/v1/recordings/$id/legal-hold?case=CASE-2026-7&reason=litigation+hold")
+[ "$code" = 200 ] && python3 -c '
+import json, sys
+h = json.load(open(sys.argv[1]))["hold"]
+assert h["case_id"] == "CASE-2026-7" and h["reason"] == "litigation hold" and h["by"] == "lex", h
+assert h["at"].endswith("Z"), h' "$tmp/body"
+ok $? "PUT legal-hold with case and reason as legal-hold: 200, who and when recorded ($code)" || diag "$tmp/body"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings/$id")
+[ "$code" = 200 ] && python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["hold"]["case_id"] == "CASE-2026-7" and r["retention_expires"] is None, r
+assert r["duration_ms"] > 0, r' "$tmp/body"
+ok $? "metadata: hold record, no expiry while held, duration_ms ($code)" || diag "$tmp/body"
+code=$(req -X DELETE -H "$(auth "$tok_legal")" "$base/v1/recordings/$id/legal-hold")
+c2=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings/$id")
+[ "$code" = 200 ] && [ "$c2" = 200 ] && python3 -c '
+import json, sys, datetime
+r = json.load(open(sys.argv[1]))
+p = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+assert r["hold"] is None and not r["legal_hold"], r
+assert (p(r["retention_expires"]) - p(r["start"])).total_seconds() == 30 * 86400, r' "$tmp/body"
+ok $? "hold cleared: expiry is start + retention-days ($code, $c2)" || diag "$tmp/body"
+code=$(req -X PUT -H "$(auth "$tok_lister")" "$base/v1/recordings/$id/legal-hold?case=x")
+[ "$code" = 403 ]
+ok $? "legal hold needs legal-hold or admin ($code)"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?party=gent2&party_match=substring")
+[ "$code" = 200 ] && grep -q "$id2" "$tmp/body" && ! grep -q "\"$id\"" "$tmp/body"
+ok $? "party substring 'gent2' finds the Agent2 call only ($code)" || diag "$tmp/body"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?party=sip:ALI&party_match=prefix")
+[ "$code" = 200 ] && grep -q "\"$id\"" "$tmp/body" && grep -q "$id2" "$tmp/body"
+ok $? "party prefix 'sip:ALI' finds both alice calls ($code)"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?party=lice&party_match=prefix")
+[ "$code" = 200 ] && ! grep -q '"id"' "$tmp/body"
+ok $? "'lice' is no prefix ($code)"
+# query, the parameter the 400 names
+for bad in "party=x&party_match=fuzzy party_match" "party=sip:&party_match=substring party"; do
+    code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?${bad% *}")
+    [ "$code" = 400 ] && grep -q "\"param\":\"${bad#* }\"" "$tmp/body"
+    ok $? "${bad% *}: 400 naming ${bad#* } ($code)"
+done
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?limit=1&sort=-start")
+n1=$(sed -n 's/.*"next":"\([0-9a-f]*\)".*/\1/p' "$tmp/body")
+c2=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings?limit=1&sort=-start&after=$n1")
+[ "$code" = 200 ] && [ "$c2" = 200 ] && [ "$n1" = "$id2" ] && grep -q "\"$id\"" "$tmp/body"
+ok $? "paging newest first: limit 1 then after=next ($code, $c2)"
+req -H "$(auth "$tok_auditor")" "$base/v1/recordings/$id/export.wav" >/dev/null
+grep -qi '^content-disposition: attachment; filename="2026-01-02T03[0-9]*Z_alice_bob_'"${id:0:8}"'.wav"' "$tmp/headers"
+ok $? "export.wav download name: date, parties, id" || diag "$tmp/headers"
+code=$(req -H "$(auth "$tok_auditor")" "$base/v1/recordings/$id/access")
+[ "$code" = 200 ] && python3 -c '
+import json, sys
+recs = json.load(open(sys.argv[1]))["records"]
+assert recs and all(r["id"] == sys.argv[2] and r["ev"] == "done" for r in recs), recs
+who = {(r["who"], r["route"]) for r in recs}
+assert ("audrey", "export") in who and ("lex", "legal_hold") in who, who' "$tmp/body" "$id"
+ok $? "access history: who exported and who held it, done records only ($code)" || diag "$tmp/body"
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings/$id/access")
+[ "$code" = 403 ]
+ok $? "access history needs auditor ($code)"
 code=$(req -X POST -H "$(auth "$tok_admin")" "$base/v1/recordings/$id/legal-hold")
 [ "$code" = 405 ] && grep -qi '^Allow: GET, HEAD, PUT, DELETE' "$tmp/headers"
 ok $? "POST legal-hold: 405 with Allow ($code)"

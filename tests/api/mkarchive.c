@@ -190,6 +190,7 @@ int main(int argc, char **argv)
         snprintf(rec.id, sizeof(rec.id), "ffffffffffffffffffffffffffffffff");
         rec.call.start_wall_us = start + 60000000;
         snprintf(rec.call.call_id, sizeof(rec.call.call_id), "e2e-call-2@example.net");
+        snprintf(rec.call.remote_aor, sizeof(rec.call.remote_aor), "sip:Agent2@cc.example");
         err = stor_index_put(ix, &rec);
     }
     stor_index_close(ix);

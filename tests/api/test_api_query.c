@@ -51,6 +51,10 @@ static void routes(void)
         { "/v1/audit/", API_ROUTE_NONE },
         { "/v1/recordings/" ID "/legal-hold", API_ROUTE_HOLD },
         { "/v1/recordings/" ID "/legal-hold/", API_ROUTE_NONE },
+        { "/v1/recordings/" ID "/access", API_ROUTE_ACCESS },
+        { "/v1/recordings/" ID "/access/", API_ROUTE_NONE },
+        { "/v1/me", API_ROUTE_ME },
+        { "/v1/me/", API_ROUTE_NONE },
         { "/healthz/", API_ROUTE_NONE },
         { "/HEALTHZ", API_ROUTE_NONE },
         { "/v1/recordings/", API_ROUTE_NONE },
@@ -91,6 +95,14 @@ static void routes(void)
     tap_ok(api_route_role(API_ROUTE_EXPORT_OPUS) == API_ROLE_AUDITOR &&
                api_route_role(API_ROUTE_WAVEFORM) == API_ROLE_AUDITOR,
            "export.opus and the waveform (it shows content) need auditor");
+    tap_ok(api_route_role(API_ROUTE_ACCESS) == API_ROLE_AUDITOR, "access history needs auditor");
+    tap_ok(api_route_role(API_ROUTE_HOLD) == API_ROLE_LEGAL &&
+               api_roles_allow(API_ROLE_ADMIN, API_ROLE_LEGAL) &&
+               !api_roles_allow(API_ROLE_LISTER | API_ROLE_AUDITOR, API_ROLE_LEGAL),
+           "legal hold needs legal-hold, which admin implies");
+    tap_ok((api_route_role(API_ROUTE_ME) & API_ROLE_LEGAL) &&
+               (api_route_role(API_ROUTE_ME) & API_ROLE_LISTER),
+           "/v1/me: any role is enough");
 }
 
 static enum sr_err q(const char *s, enum api_route r, struct api_list_query *lq,
@@ -164,7 +176,30 @@ static void queries(void)
            "who is the audit's, not the listing's");
     tap_ok(q("party=x", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE && strcmp(e.param, "party") == 0,
            "audit: listing filters are unknown parameters");
-    tap_ok(q("after=1", API_ROUTE_HOLD, &lq, &e) == SR_EPARSE, "legal-hold takes no parameters");
+    tap_ok(q("after=1", API_ROUTE_HOLD, &lq, &e) == SR_EPARSE, "legal-hold takes no cursor");
+    tap_ok(q("case=CASE-7&reason=litigation+hold", API_ROUTE_HOLD, &lq, &e) == SR_OK &&
+               strcmp(lq.hold_case, "CASE-7") == 0 && strcmp(lq.hold_reason, "litigation hold") == 0,
+           "legal-hold: case and reason");
+    {
+        char big[160];
+        memset(big, 'c', sizeof(big));
+        memcpy(big, "case=", 5);
+        big[sizeof(big) - 1] = '\0';
+        tap_ok(q(big, API_ROUTE_HOLD, &lq, &e) == SR_EPARSE && strcmp(e.param, "case") == 0,
+               "a case id over 127 bytes is refused");
+    }
+    tap_ok(q("party=x&party_match=substring", API_ROUTE_LIST, &lq, &e) == SR_OK &&
+               lq.party_match == API_PARTY_SUBSTRING, "party_match=substring");
+    tap_ok(q("party_match=prefix", API_ROUTE_LIST, &lq, &e) == SR_OK &&
+               lq.party_match == API_PARTY_PREFIX, "party_match=prefix");
+    tap_ok(q("party_match=glob", API_ROUTE_LIST, &lq, &e) == SR_EPARSE &&
+               strcmp(e.param, "party_match") == 0, "party_match=glob refused, named");
+    tap_ok(q("party_match=exact", API_ROUTE_AUDIT, &lq, &e) == SR_EPARSE,
+           "party_match is the listing's");
+    tap_ok(q("after=7&limit=5", API_ROUTE_ACCESS, &lq, &e) == SR_OK && lq.after_seq == 7 &&
+               lq.limit == 5, "access history: after (a seq) and limit");
+    tap_ok(q("who=x", API_ROUTE_ACCESS, &lq, &e) == SR_EPARSE, "access history: no other filter");
+    tap_ok(q("x=1", API_ROUTE_ME, &lq, &e) == SR_EPARSE, "/v1/me takes no parameters");
     tap_ok(q("access_token=x", API_ROUTE_WEB, &lq, &e) == SR_EPARSE && e.token_in_url,
            "a token in the page's URL is refused too");
 
