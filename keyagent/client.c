@@ -39,6 +39,7 @@ struct kept_stream {
 
 struct kept_call {
     char *call_id, *local_tag, *remote_tag, *local_aor, *remote_aor;
+    uint64_t start_wall_us;                /* the start it was disclosed with; 0: none */
     struct kept_stream *streams;           /* heap, grown as streams come (a call of
                                               two streams keeps two, not sixteen) */
     size_t n_streams, cap_streams;         /* at most KA_PIPELINE_STREAMS */
@@ -284,13 +285,22 @@ enum sr_err ka_client_command(struct ka_client *c, const char *line)
     return line_send(c, &b);
 }
 
-static enum sr_err call_line(struct buf *b, const struct ka_call_info *call)
+/* start_wall_us: the dialog's start, sent only when given (0: none), so a
+ * CALL without one is the line every keyagent takes. */
+static enum sr_err call_line(struct buf *b, const struct ka_call_info *call, uint64_t start_wall_us)
 {
+    char when[40] = "";
+
     if (!call || !tok_ok(call->call_id) || !tok_ok(call->local_tag) ||
         !tok_ok(call->remote_tag) || !tok_ok(call->local_aor) || !tok_ok(call->remote_aor))
         return SR_EINVAL;
-    return buf_printf(b, "CALL %s %s %s %s %s", call->call_id, call->local_tag, call->remote_tag,
-                      call->local_aor, call->remote_aor) == SR_OK ? SR_OK : SR_EINVAL;
+    if (start_wall_us) {
+        when[0] = ' ';
+        sr_wall_fmt(start_wall_us, when + 1, sizeof(when) - 1);
+    }
+    return buf_printf(b, "CALL %s %s %s %s %s%s", call->call_id, call->local_tag,
+                      call->remote_tag, call->local_aor, call->remote_aor, when) == SR_OK
+               ? SR_OK : SR_EINVAL;
 }
 
 static enum sr_err keys_append(struct buf *b, const char *suite, const struct ka_key *keys,
@@ -335,7 +345,9 @@ static enum sr_err stream_line(struct buf *b, const struct ka_stream_info *s)
                      s->codec, s->clock_rate, s->src ? s->src : "-", s->dst ? s->dst : "-");
     if (!err)
         err = keys_append(b, s->suite, s->keys, s->n_keys);
-    if (!err)
+    if (!err && s->roc == KA_ROC_UNKNOWN)
+        err = buf_printf(b, " - %u", (unsigned)s->seq);
+    else if (!err)
         err = buf_printf(b, " %lu %u", (unsigned long)s->roc, (unsigned)s->seq);
     return err ? SR_EINVAL : SR_OK;
 }
@@ -398,7 +410,8 @@ static bool kept_room(const struct ka_client *c, const char *call_id)
     return c->n_kept < KA_CLIENT_MAX_CALLS || kept_find(c, call_id);
 }
 
-static enum sr_err kept_call_add(struct ka_client *c, const struct ka_call_info *ci)
+static enum sr_err kept_call_add(struct ka_client *c, const struct ka_call_info *ci,
+                                 uint64_t start_wall_us)
 {
     struct kept_call *k;
 
@@ -422,6 +435,7 @@ static enum sr_err kept_call_add(struct ka_client *c, const struct ka_call_info 
     k->remote_tag = strdup(ci->remote_tag);
     k->local_aor = strdup(ci->local_aor);
     k->remote_aor = strdup(ci->remote_aor);
+    k->start_wall_us = start_wall_us;
     if (!k->call_id || !k->local_tag || !k->remote_tag || !k->local_aor || !k->remote_aor) {
         kept_call_free(k);
         return SR_ENOMEM;
@@ -553,7 +567,7 @@ static enum sr_err replay_lines(struct ka_client *c, const struct kept_call *k, 
 {
     struct ka_call_info ci = { k->call_id, k->local_tag, k->remote_tag, k->local_aor,
                                k->remote_aor };
-    enum sr_err err = call_line(b, &ci);
+    enum sr_err err = call_line(b, &ci, k->start_wall_us);
 
     if (!err)
         err = buf_append(b, "\n", 1);
@@ -709,6 +723,13 @@ enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info
                                   const struct ka_stream_info *streams, size_t n_streams,
                                   size_t *n_ok)
 {
+    return ka_call_begin_streams_at(c, call, 0, streams, n_streams, n_ok);
+}
+
+enum sr_err ka_call_begin_streams_at(struct ka_client *c, const struct ka_call_info *call,
+                                     uint64_t start_wall_us, const struct ka_stream_info *streams,
+                                     size_t n_streams, size_t *n_ok)
+{
     char first_error[sizeof(c->error)] = "";
     enum sr_err err = SR_OK, first = SR_OK;
     bool call_ok = false;
@@ -723,7 +744,7 @@ enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info
     buf_init(&b, (n_streams + 1) * KA_LINE_MAX);
     for (size_t i = 0; i <= n_streams && !err; i++) {
         size_t before = b.len;
-        err = i == 0 ? call_line(&b, call) : stream_line(&b, &streams[i - 1]);
+        err = i == 0 ? call_line(&b, call, start_wall_us) : stream_line(&b, &streams[i - 1]);
         if (!err && b.len - before + 1 > KA_LINE_MAX)
             err = SR_EINVAL;
         if (!err)
@@ -744,7 +765,7 @@ enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info
         if (err == SR_OK && n_ok)
             (*n_ok)++;
         if (err == SR_OK) {
-            enum sr_err kerr = i == 0 ? kept_call_add(c, call) : call_ok ?
+            enum sr_err kerr = i == 0 ? kept_call_add(c, call, start_wall_us) : call_ok ?
                                kept_stream_add(c, &streams[i - 1]) : SR_OK;
             if (i == 0)
                 call_ok = kerr == SR_OK;
@@ -763,7 +784,7 @@ enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info
     if (sock_failed(err)) {
         /* The keyagent went away during the command: what was not refused
          * is kept, and the new connection's replay discloses it. */
-        if (!first && kept_call_add(c, call) == SR_OK)
+        if (!first && kept_call_add(c, call, start_wall_us) == SR_OK)
             for (size_t i = 0; i < n_streams; i++)
                 kept_stream_add(c, &streams[i]);
         return recover(c, err);

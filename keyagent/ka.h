@@ -102,6 +102,13 @@ struct ka_key {
 
 enum ka_direction { KA_DIR_SEND = 0, KA_DIR_RECV };
 
+/** A ka_stream_info.roc the endpoint does not know (sent as "-"; the
+ *  recorder searches it, bounded by the dialog's age): an SBC that first
+ *  saw the call mid-way, a helper run at any time.  ROC 2^32-1 itself
+ *  cannot be disclosed through the library: a stream reaches it only after
+ *  2^48 - 2^16 packets, past every suite's key lifetime. */
+#define KA_ROC_UNKNOWN UINT32_MAX
+
 /** One RTP stream of a dialog, and its keys. */
 struct ka_stream_info {
     const char *call_id;
@@ -116,7 +123,7 @@ struct ka_stream_info {
     const char *suite;        /**< "AES_CM_128_HMAC_SHA1_80" */
     const struct ka_key *keys;
     size_t n_keys;            /**< 1..4 */
-    uint32_t roc;             /**< rollover counter now */
+    uint32_t roc;             /**< rollover counter now, or KA_ROC_UNKNOWN */
     uint16_t seq;             /**< highest (or next) sequence number now */
 };
 
@@ -138,6 +145,15 @@ enum { KA_PIPELINE_STREAMS = 16 }; /**< the keyagent's streams per call */
 enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info *call,
                                   const struct ka_stream_info *streams, size_t n_streams,
                                   size_t *n_ok);
+/** ka_call_begin_streams for a call disclosed later than it started:
+ *  start_wall_us (Unix epoch microseconds; 0: not known, which is
+ *  ka_call_begin_streams) goes with the CALL, and with it again when the
+ *  call is re-disclosed, as the dialog's start: it bounds the recorder's
+ *  search for a ROC the endpoint does not know.  A keyagent older than the
+ *  start argument refuses the CALL (docs/protocol.md, "Revisions"). */
+enum sr_err ka_call_begin_streams_at(struct ka_client *c, const struct ka_call_info *call,
+                                     uint64_t start_wall_us, const struct ka_stream_info *streams,
+                                     size_t n_streams, size_t *n_ok);
 /** REKEY: replace the stream's keys (libsrtp semantics: new key from now on). */
 enum sr_err ka_rekey(struct ka_client *c, const char *call_id, const char *stream_id,
                      const char *suite, const struct ka_key *keys, size_t n_keys);
@@ -232,6 +248,16 @@ void ka_sdp_wipe(struct ka_sdp *sdp);
 enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call,
                             const struct ka_sdp *local, const struct ka_sdp *remote,
                             size_t *n_streams, const char **why);
+
+/** ka_sdp_disclose for a pair whose media may have flowed for a while (a
+ *  helper that cannot tell when it runs, an SBC that first saw the dialog
+ *  in a re-INVITE): every stream's ROC is KA_ROC_UNKNOWN, and
+ *  start_wall_us (Unix epoch microseconds; 0: not known) is sent as the
+ *  dialog's start (ka_call_begin_streams_at). */
+enum sr_err ka_sdp_disclose_late(struct ka_client *c, const struct ka_call_info *call,
+                                 uint64_t start_wall_us, const struct ka_sdp *local,
+                                 const struct ka_sdp *remote, size_t *n_streams,
+                                 const char **why);
 
 /** A re-INVITE's offer/answer for a call disclosed with ka_sdp_disclose():
  *  REKEY every stream it names (same ids, the same local/remote sides as

@@ -294,7 +294,7 @@ static void plan_keys(struct plan *p, const struct ka_sdp_crypto *cr)
 /* Build every STREAM before the CALL goes out, so that a pair that cannot be
  * disclosed is refused without telling subscribers anything. */
 static enum sr_err plan_build(struct plan *p, const char *call_id, const struct ka_sdp *local,
-                              const struct ka_sdp *remote, const char **why)
+                              const struct ka_sdp *remote, uint32_t roc, const char **why)
 {
     if (local->n_media != remote->n_media)
         return (*why = "offer and answer have different numbers of m= lines"), SR_EINVAL;
@@ -339,7 +339,7 @@ static enum sr_err plan_build(struct plan *p, const char *call_id, const struct 
                 .ssrc_known = own->ssrc_known, .ssrc = own->ssrc,
                 .payload_type = pt, .codec = codec, .clock_rate = rate,
                 .src = p->addrs[i][dir], .dst = p->addrs[i][1 - dir],
-                .roc = 0, .seq = 0,
+                .roc = roc, .seq = 0,
             };
             plan_keys(p, dir == 0 ? lc : rc);
             p->n++;
@@ -348,9 +348,11 @@ static enum sr_err plan_build(struct plan *p, const char *call_id, const struct 
     return SR_OK;
 }
 
-enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call,
-                            const struct ka_sdp *local, const struct ka_sdp *remote,
-                            size_t *n_streams, const char **why)
+/* roc: 0 for a pair disclosed as the call starts, KA_ROC_UNKNOWN for one
+ * disclosed at any time (start_wall_us: the dialog's start, 0 unknown). */
+static enum sr_err sdp_disclose(struct ka_client *c, const struct ka_call_info *call,
+                                uint32_t roc, uint64_t start_wall_us, const struct ka_sdp *local,
+                                const struct ka_sdp *remote, size_t *n_streams, const char **why)
 {
     struct plan p = { .n = 0 };
     enum sr_err err;
@@ -364,7 +366,7 @@ enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call
         *n_streams = 0;
     if ((c && (!call || !call->call_id)) || !local || !remote)
         return (*why = "bad arguments"), SR_EINVAL;
-    err = plan_build(&p, c ? call->call_id : "-", local, remote, why);
+    err = plan_build(&p, c ? call->call_id : "-", local, remote, roc, why);
     if (!err && p.n == 0) {
         *why = "no audio m= line with a=crypto on both sides";
         err = SR_EINVAL;
@@ -377,7 +379,7 @@ enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call
         goto out;
     }
     /* One write: subscribers get the call with all its keys in one NOTIFY. */
-    err = ka_call_begin_streams(c, call, p.info, p.n, &ok);
+    err = ka_call_begin_streams_at(c, call, start_wall_us, p.info, p.n, &ok);
     if (err == SR_ESTATE)
         *why = ok == 0 ? "CALL refused" : "STREAM refused";
     else if (err)
@@ -387,6 +389,21 @@ enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call
 out:
     /* p holds only pointers into the caller's SDPs; nothing secret to wipe. */
     return err;
+}
+
+enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call,
+                            const struct ka_sdp *local, const struct ka_sdp *remote,
+                            size_t *n_streams, const char **why)
+{
+    return sdp_disclose(c, call, 0, 0, local, remote, n_streams, why);
+}
+
+enum sr_err ka_sdp_disclose_late(struct ka_client *c, const struct ka_call_info *call,
+                                 uint64_t start_wall_us, const struct ka_sdp *local,
+                                 const struct ka_sdp *remote, size_t *n_streams,
+                                 const char **why)
+{
+    return sdp_disclose(c, call, KA_ROC_UNKNOWN, start_wall_us, local, remote, n_streams, why);
 }
 
 enum sr_err ka_sdp_rekey(struct ka_client *c, const char *call_id, const struct ka_sdp *local,
@@ -403,7 +420,7 @@ enum sr_err ka_sdp_rekey(struct ka_client *c, const char *call_id, const struct 
         *n_streams = 0;
     if (!c || !call_id || !local || !remote)
         return (*why = "bad arguments"), SR_EINVAL;
-    err = plan_build(&p, call_id, local, remote, why);
+    err = plan_build(&p, call_id, local, remote, 0, why);
     if (!err && p.n == 0)
         return (*why = "no audio m= line with a=crypto on both sides"), SR_EINVAL;
     /* A re-INVITE that keeps its keys (hold, unhold) is sent too: the

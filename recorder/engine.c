@@ -47,6 +47,9 @@ enum {
                             (ingress and egress, capture and fork) comes within a few packets */
     ROC_PPS_MAX = 50,    /* packets a second the ROC search assumes at most (20 ms ptime,
                             the common audio framing): the window's top */
+    ROC_CEILING_MIN = 4, /* the window is at least 0..4, whatever the dialog's age: a
+                            discloser that knows no start (the keyagent's clock at CALL)
+                            still finds a call up to 4 wraps old (87 min at 50/s) */
     ROC_SEARCH_STREAM_BUDGET = 256, /* ROC attempts per stream: a day-long call's window
                                        (67) four times; then it is given up */
     ROC_SEARCH_BUDGET_PER_S = 100000, /* ROC attempts per engine and second (one HMAC
@@ -871,13 +874,16 @@ static void binding_cfg(const struct rd_binding *b, uint32_t ssrc, bool fresh,
 
 /* The highest ROC a stream of call c can carry now: ROC_PPS_MAX packets a
  * second since the dialog started, plus one for a random first sequence
- * number (RFC 3550 5.1).  The wall clock is the injected one. */
+ * number (RFC 3550 5.1), and at least ROC_CEILING_MIN.  The wall clock is
+ * the injected one. */
 static uint32_t roc_ceiling(const struct rec_eng *e, const struct rd_call *c)
 {
     uint64_t now = wall(e), age_s, hi;
 
     age_s = now > c->start_wall_us ? (now - c->start_wall_us + 999999u) / 1000000u : 0;
     hi = (age_s * ROC_PPS_MAX + 65535u) / 65536u + 1u;
+    if (hi < ROC_CEILING_MIN)
+        hi = ROC_CEILING_MIN;
     return hi > UINT32_MAX ? UINT32_MAX : (uint32_t)hi;
 }
 

@@ -17,9 +17,13 @@
  * the 200 of the first INVITE discloses the call (CALL and its streams),
  * the 200 of a re-INVITE re-keys them (REKEY), BYE and CANCEL end it, a
  * final failure before any answer forgets it.  A dialog first seen in a
- * re-INVITE (the daemon started mid-call) is disclosed from that pair, and
- * the answer says "roc-unknown": the control protocol carries roc 0, which
- * is wrong once the call's sequence numbers have wrapped.
+ * re-INVITE (the daemon started mid-call) is disclosed from that pair with
+ * its ROC unknown (the control protocol's "-") and no start (this daemon
+ * does not know when the dialog began): the recorder searches the ROC
+ * (docs/engine.md, "ROC search"; without a start it finds a call up to 4
+ * wraps old, 87 minutes at 50 packets a second).  A dialog seen from its
+ * first INVITE is disclosed at its answer, before its sequence numbers can
+ * have wrapped: ROC 0.
  *
  * A MESSAGE whose body is message/sip stands for the message it carries:
  * Kamailio's exec_msg() cannot run in reply routes, so the shipped
@@ -227,7 +231,8 @@ static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid,
         struct ka_call_info info = { .call_id = k->call_id, .local_tag = k->caller_tag,
                                      .remote_tag = k->callee_tag, .local_aor = k->caller_aor,
                                      .remote_aor = k->callee_aor };
-        err = ka_sdp_disclose(d->ka, &info, &d->local, &d->remote, &n, &why);
+        err = k->late ? ka_sdp_disclose_late(d->ka, &info, 0, &d->local, &d->remote, &n, &why)
+                      : ka_sdp_disclose(d->ka, &info, &d->local, &d->remote, &n, &why);
         if (err == SR_ESTATE && strcmp(why, "STREAM refused") == 0)
             (void)ka_call_end(d->ka, k->call_id);
         k->disclosed = err == SR_OK;
@@ -244,7 +249,7 @@ static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid,
         return;
     }
     snprintf(out, outlen, "OK %s %zu streams%s", first ? "disclosed" : "re-keyed", n,
-             k->late ? " roc-unknown (mid-call disclosure, sent as roc 0)" : "");
+             k->late ? " roc-unknown (mid-call disclosure)" : "");
 }
 
 static void on_end(struct kd *d, struct slice cid, const char *what, char *out, size_t outlen)

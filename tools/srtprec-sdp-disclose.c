@@ -2,11 +2,14 @@
  *
  *   srtprec-sdp-disclose --control=SOCK --call-id=ID --local-aor=URI --remote-aor=URI
  *                        --local-sdp=FILE --remote-sdp=FILE
- *                        [--local-tag=T] [--remote-tag=T] [--dry-run]
+ *                        [--local-tag=T] [--remote-tag=T] [--start=TIME] [--dry-run]
  *
  * For a PBX or script that has the SDP of a call but no C integration: the
  * local SDP is the one this endpoint sent (its a=crypto keys protect what it
- * sends), the remote SDP the one it received.  Exit 0 when every stream was
+ * sends), the remote SDP the one it received.  The tool cannot tell how
+ * long the media has flowed, so every stream's ROC is disclosed as unknown
+ * (the recorder searches it); --start (RFC 3339 or epoch seconds: when the
+ * dialog started) bounds that search for a call disclosed late.  Exit 0 when every stream was
  * disclosed, 1 when the SDP cannot be disclosed or the keyagent refused
  * (then the call is ENDed again), 2 on usage errors.  Keys are never printed.
  */
@@ -24,7 +27,7 @@
 static const char usage[] =
     "usage: srtprec-sdp-disclose --control=SOCK --call-id=ID --local-aor=URI --remote-aor=URI\n"
     "                            --local-sdp=FILE --remote-sdp=FILE\n"
-    "                            [--local-tag=T] [--remote-tag=T] [--dry-run]\n";
+    "                            [--local-tag=T] [--remote-tag=T] [--start=TIME] [--dry-run]\n";
 
 /* Read at most KA_SDP_MAX + 1 bytes, so an oversized file is refused by the
  * parser's own limit rather than truncated into something that parses. */
@@ -83,7 +86,8 @@ static int load(const char *what, const char *path, struct ka_sdp *out)
 int main(int argc, char **argv)
 {
     static struct ka_sdp local, remote;
-    const char *control = NULL, *local_sdp = NULL, *remote_sdp = NULL, *why = "";
+    const char *control = NULL, *local_sdp = NULL, *remote_sdp = NULL, *start = NULL, *why = "";
+    uint64_t start_us = 0;
     struct ka_call_info call = { .local_tag = "-", .remote_tag = "-" };
     struct ka_client *c = NULL;
     bool dry_run = false;
@@ -98,6 +102,7 @@ int main(int argc, char **argv)
         O("control", control) O("call-id", call.call_id) O("local-aor", call.local_aor)
         O("remote-aor", call.remote_aor) O("local-tag", call.local_tag)
         O("remote-tag", call.remote_tag) O("local-sdp", local_sdp) O("remote-sdp", remote_sdp)
+        O("start", start)
 #undef O
         if (strcmp(a, "--dry-run") == 0) {
             dry_run = true;
@@ -123,13 +128,18 @@ int main(int argc, char **argv)
                 !remote_sdp ? " --remote-sdp" : "", usage);
         return 2;
     }
+    if (start && !sr_time_parse(slice_cstr(start), SR_TIME_FIRST, &start_us)) {
+        fprintf(stderr, "srtprec-sdp-disclose: --start=%s: not an RFC 3339 time or epoch "
+                "seconds\n%s", start, usage);
+        return 2;
+    }
     if (load("local", local_sdp, &local) || load("remote", remote_sdp, &remote))
         goto out;
     if (!dry_run && (err = ka_client_connect(&c, control)) != SR_OK) {
         fprintf(stderr, "srtprec-sdp-disclose: connect %s: %s\n", control, sr_strerror(err));
         goto out;
     }
-    err = ka_sdp_disclose(c, &call, &local, &remote, &n, &why);
+    err = ka_sdp_disclose_late(c, &call, start_us, &local, &remote, &n, &why);
     if (err) {
         fprintf(stderr, "srtprec-sdp-disclose: %s: %s%s%s\n", sr_strerror(err), why,
                 err == SR_ESTATE ? ": " : "", err == SR_ESTATE ? ka_client_error(c) : "");

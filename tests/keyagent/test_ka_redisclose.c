@@ -169,8 +169,10 @@ int main(void)
            "call 1 with two streams, pipelined");
     ci = call("call-2@ep");
     st1[0] = stream("call-2@ep", "tx", KA_DIR_SEND, &k3, 1);
-    tap_ok(ka_call_begin(c, &ci) == SR_OK && ka_stream_add(c, &st1[0]) == SR_OK,
-           "call 2, then its stream");
+    st1[0].roc = KA_ROC_UNKNOWN; /* disclosed late: the ROC unknown, the start given */
+    tap_ok(ka_call_begin_streams_at(c, &ci, 1690000000000000ull, NULL, 0, NULL) == SR_OK &&
+               ka_stream_add(c, &st1[0]) == SR_OK,
+           "call 2 with its start, then its stream of unknown ROC");
     tap_ok(ka_rekey(c, "call-2@ep", "tx", "AES_CM_128_HMAC_SHA1_80", &k4, 1) == SR_OK,
            "call 2 re-keyed");
     tap_ok(ka_pause(c, "call-1@ep", "rx") == SR_OK, "call 1 rx paused");
@@ -213,6 +215,8 @@ int main(void)
            "call 1 rx: same key, lifetime and MKI, still paused");
     d = ka_callstore_find(s.calls, "call-2@ep");
     tap_ok(d && d->n_streams == 1 && has_key(&d->streams[0], K4), "call 2: the key after REKEY");
+    tap_ok(d && d->start_wall_us == 1690000000000000ull && d->streams[0].roc_unknown,
+           "call 2: its start and its unknown ROC disclosed again");
     tap_ok(ka_callstore_find(s.calls, "call-3@ep") == NULL, "call 3 (ended) not disclosed again");
     d = ka_callstore_find(s.calls, "call-5@ep");
     tap_ok(d && d->n_streams == 0, "call 5 (begun while down) disclosed");

@@ -260,8 +260,10 @@ static void fake_keyagent(int lfd, int out_fd, bool refuse_stream)
     _exit(0);
 }
 
-static enum sr_err disclose(const struct ka_sdp *l, const struct ka_sdp *r, bool refuse, char *lines,
-                            size_t cap, size_t *n_streams, const char **why)
+/* late: ka_sdp_disclose_late with start_us; else ka_sdp_disclose. */
+static enum sr_err disclose_as(const struct ka_sdp *l, const struct ka_sdp *r, bool refuse,
+                               bool late, uint64_t start_us, char *lines, size_t cap,
+                               size_t *n_streams, const char **why)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     struct ka_call_info call = { "c1@pbx", "lt", "rt", "sip:alice@example.com", "sip:bob@example.com" };
@@ -286,7 +288,8 @@ static enum sr_err disclose(const struct ka_sdp *l, const struct ka_sdp *r, bool
     }
     close(pfd[1]);
     if (pid > 0 && ka_client_connect(&c, sa.sun_path) == SR_OK) {
-        err = ka_sdp_disclose(c, &call, l, r, n_streams, why);
+        err = late ? ka_sdp_disclose_late(c, &call, start_us, l, r, n_streams, why)
+                   : ka_sdp_disclose(c, &call, l, r, n_streams, why);
         ka_client_close(c);
     }
     while (got + 1 < cap && (n = read(pfd[0], lines + got, cap - got - 1)) > 0)
@@ -298,6 +301,12 @@ static enum sr_err disclose(const struct ka_sdp *l, const struct ka_sdp *r, bool
     if (pid > 0)
         waitpid(pid, NULL, 0);
     return err;
+}
+
+static enum sr_err disclose(const struct ka_sdp *l, const struct ka_sdp *r, bool refuse, char *lines,
+                            size_t cap, size_t *n_streams, const char **why)
+{
+    return disclose_as(l, r, refuse, false, 0, lines, cap, n_streams, why);
 }
 
 static void disclosure(void)
@@ -323,6 +332,19 @@ static void disclosure(void)
                          "192.0.2.10:49170 AES_CM_128_HMAC_SHA1_32 inline:" K30 " 0 0\n") != NULL,
            "recv stream: remote key, remote -> local");
     tap_ok(strstr(lines, "video") == NULL, "rejected video section not disclosed");
+
+    /* Late: the ROC is not known, the dialog's start is when given. */
+    err = disclose_as(&a, &b, false, true, 1796234400000000ull, lines, sizeof(lines), &n, &why);
+    tap_ok(err == SR_OK && n == 2 &&
+               strstr(lines, "CALL c1@pbx lt rt sip:alice@example.com sip:bob@example.com "
+                             "2026-12-02T18:00:00") == lines &&
+               strstr(lines, "inline:" K30B " - 0\n") && strstr(lines, "inline:" K30 " - 0\n"),
+           "late disclosure: CALL with the dialog's start, every ROC unknown (-)");
+    err = disclose_as(&a, &b, false, true, 0, lines, sizeof(lines), &n, &why);
+    tap_ok(err == SR_OK &&
+               strstr(lines, "CALL c1@pbx lt rt sip:alice@example.com sip:bob@example.com\n") ==
+                   lines && strstr(lines, " - 0\n"),
+           "late disclosure without a start: CALL as before, ROC unknown");
 
     err = disclose(&b, &a, false, lines, sizeof(lines), &n, &why);
     tap_ok(err == SR_OK && strstr(lines, "audio0-tx send - 8 PCMA 8000 [2001:db8::20]:3456 "

@@ -1182,6 +1182,8 @@ static void roc_late(unsigned wraps, uint16_t seq0, size_t n_before, size_t n_af
     uint64_t want_last = ((uint64_t)wraps << 16) + seq0 + last;
     char id[32];
 
+    if (hi < 4)
+        hi = 4; /* the window's floor: a discloser that gave no start */
     snprintf(id, sizeof(id), "call-roc-late-%u", wraps);
     roc_call(&x, &a, age_s, 40, 0xC0DE0000u + wraps, wraps, seq0, id, 0, n_before);
     send_n(&x, &a, n_after);
@@ -1222,13 +1224,22 @@ static void t_roc_search(void)
            (unsigned long long)st.roc_tries, (unsigned long long)st.roc_failed);
     roc_done(&x, &a);
 
-    /* The bound: a dialog that claims to be 100 s old allows ROC 0..2; a
-     * stream at ROC 5 is not found there (3 attempts a packet). */
+    /* The bound: a dialog 100 s old allows ROC 0..2, raised to the floor
+     * 0..4; a stream at ROC 5 is not found there (5 attempts a packet). */
     roc_call(&x, &a, 100, 42, 0xB0D0, 5, 100, "call-roc-bound", 0, 0);
     send_n(&x, &a, 2);
     st = fx_stats(&x);
-    tap_ok(st.roc_tries == 6 && st.roc_found == 0 && st.trial_bound == 0,
-           "ROC unknown: the search stays within the window the dialog's age allows (0..2)");
+    tap_ok(st.roc_tries == 10 && st.roc_found == 0 && st.trial_bound == 0,
+           "ROC unknown: the search stays within the window (0..4 for a young dialog)");
+    roc_done(&x, &a);
+
+    /* The window grows with the dialog's age: 6 wraps in, at 50 a second,
+     * a call is found (0..8); with no start given it would not be. */
+    roc_call(&x, &a, 6u * 65536u / 50u + 60u, 44, 0xB0D1, 6, 100, "call-roc-old", 0, 0);
+    send_n(&x, &a, 2);
+    st = fx_stats(&x);
+    tap_ok(st.roc_found == 1 && st.roc_tries == 3 && st.trial_bound == 1,
+           "ROC unknown, 6 wraps: above the floor, found from the dialog's age (ROC 8, 7, 6)");
     roc_done(&x, &a);
 
     /* Bound first by SRTCP (its index is in the packet, the ROC does not
