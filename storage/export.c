@@ -99,8 +99,9 @@ static unsigned opus_samples(const uint8_t *p, size_t len)
  * The output rate: 8 kHz when every stream is G.711; 48 kHz as soon as one
  * Opus stream has audio (Opus is decoded at its full band; G.711 in such a
  * call is repeated sample by sample, which keeps every stream's timing
- * exact).  The waveform asks for 8 kHz: libopus then decodes at 8 kHz,
- * six times less work for a picture that cannot show more. */
+ * exact).  The waveform asks for 8 kHz: libopus then decodes at 8 kHz and
+ * the buckets see a sixth of the samples (the decoding itself costs nearly
+ * as much: docs/benchmarks.md, "Opus export and waveform"). */
 enum xcodec { XC_NONE, XC_PCMU, XC_PCMA, XC_OPUS };
 
 struct xstream {

@@ -293,19 +293,58 @@ static bool bench_export(const char *cert, const char *key, const char *dir)
     return true;
 }
 
+/* One export kind, three times, on an archive given (an Opus call made by
+ * tests/api's mkarchive opus=FILE): decoding, not the writer, is measured. */
+static bool bench_decode_one(const char *kind, const char *path, const char *cert,
+                             const char *key)
+{
+    for (int round = 0; round < 3; round++) {
+        struct stor_waveform *wf = NULL;
+        const char *why = NULL;
+        uint64_t bytes = 0;
+        double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), w1, c1;
+        enum sr_err err = strcmp(kind, "wav") == 0
+                              ? stor_export_wav(path, cert, key, count_sink, &bytes, &why)
+                          : strcmp(kind, "opus") == 0
+                              ? stor_export_opus(path, cert, key, STOR_STREAM_FIRST_OPUS,
+                                                 count_sink, &bytes, &why)
+                              : stor_waveform(path, cert, key, 800, &wf, &why);
+        c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+        w1 = clock_s(CLOCK_MONOTONIC);
+        if (wf)
+            bytes = wf->frames;
+        stor_waveform_free(wf);
+        if (err) {
+            fprintf(stderr, "%s failed: %s\n", kind, why ? why : sr_strerror(err));
+            return false;
+        }
+        printf("decode %s: %llu %s in %.3f s wall, %.3f s CPU\n", kind, (unsigned long long)bytes,
+               strcmp(kind, "waveform") == 0 ? "frames" : "bytes", w1 - w0, c1 - c0);
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     const char *cert = opt(argc, argv, "--cert"), *key = opt(argc, argv, "--key");
     const char *dir = opt(argc, argv, "--dir"), *only = opt(argc, argv, "--only");
-    const char *sync = opt(argc, argv, "--sync");
+    const char *sync = opt(argc, argv, "--sync"), *archive = opt(argc, argv, "--archive");
     size_t calls_list[3] = { 1, 500, 5000 };
     size_t n_calls = 3;
 
     if (!cert || !key || !dir) {
         fprintf(stderr, "usage: bench_storage --cert=C.crt --key=C.key --dir=SCRATCH "
-                        "[--only=write|export] [--sync=close|flush|none] [calls]\n");
+                        "[--only=write|export] [--sync=close|flush|none] [calls]\n"
+                        "       bench_storage --cert=C.crt --key=C.key --dir=SCRATCH "
+                        "--archive=OPUS.srec   (WAV, waveform, Ogg Opus)\n");
         return 2;
     }
+    if (archive)
+        return bench_decode_one("wav", archive, cert, key) &&
+                       bench_decode_one("waveform", archive, cert, key) &&
+                       bench_decode_one("opus", archive, cert, key)
+                   ? 0
+                   : 1;
     if (argc > 1 && argv[argc - 1][0] != '-') {
         calls_list[0] = (size_t)strtoul(argv[argc - 1], NULL, 10); /* bench CLI: a count */
         n_calls = 1;

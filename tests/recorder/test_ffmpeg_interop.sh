@@ -149,6 +149,11 @@ code=$(stack_curl -s -o "$run/e-api.wav" -w '%{http_code}' "$api/export.wav?stre
 code=$(stack_curl -s -o "$run/e-bad.json" -w '%{http_code}' "$api/export.opus?stream=0")
 [ "$s_e" = 0 ] || { [ "$code" = 422 ] && grep -q '"unsupported_stream"' "$run/e-bad.json"; }
 ok $? "E: export.opus of the SRTCP stream: 422 ($code)"
+code=$(curl --max-time 20 -s -o /dev/null -w '%{http_code}' --cacert "$pki/ca.crt" \
+    -H "Authorization: Bearer $STACK_LISTER_TOKEN" "$api/waveform")
+[ "$code" = 403 ]; ok $? "E: waveform with a lister token: 403, as an export ($code)"
+grep -P "route=waveform\t.*id=$id_e\t.*status=200" "$run/api-audit.log" | grep -q "who=auditor"
+ok $? "E: the waveform is in the audit log as an access (who, route, id, status)"
 code=$(stack_curl -s -o "$run/e-bad.json" -w '%{http_code}' "$api/export.opus?stream=7")
 [ "$code" = 404 ] && grep -q '"no_such_stream"' "$run/e-bad.json"; ok $? "E: export.opus of stream 7: 404 ($code)"
 stack_stop
