@@ -35,6 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* invariants the handlers rely on */
         if (q.limit < 1 || q.limit > API_LIMIT_MAX)
             abort();
+        if (q.points < 1 || q.points > API_WAVE_POINTS_MAX || q.stream > 1023 ||
+            (q.mixed && q.has_stream))
+            abort();
         if (q.after[0] && !api_id_valid(slice_cstr(q.after)))
             abort();
         if (q.from_wall_us && q.to_wall_us && q.from_wall_us > q.to_wall_us)
