@@ -19,6 +19,7 @@
 #include "harden.h"
 #include "log.h"
 #include "server_priv.h"
+#include "stor.h"
 #include "util.h"
 #include "tlscheck.h"
 #include "version.h"
@@ -60,7 +61,8 @@ static const struct conf_item api_items[] = {
          "ADDRESS:PORT or [IPv6]:PORT to listen on (port 0: any free port, logged)"),
     ITEM("tls-cert", CONF_STR, tls_cert, NULL, 0, 0, "server certificate chain, PEM"),
     ITEM("tls-key", CONF_STR, tls_key, NULL, 0, 0, "server private key, PEM"),
-    ITEM("index", CONF_STR, index, NULL, 0, 0, "SQLite recording index (storage)"),
+    ITEM("index", CONF_STR, index, NULL, 0, 0,
+         "recording index: an SQLite file, or a PostgreSQL postgresql:// URI or conninfo"),
     ITEM("archive-dir", CONF_STR, archive_dir, "", 0, 0,
          "the recorder's archive-dir: archives are served as <dir>/<id>.srec, never from a path "
          "in the index (default: 'archive' beside the index)"),
@@ -377,6 +379,12 @@ static int setup(struct app *a)
     if (access(a->cfg.archive_cert, R_OK) != 0 || access(a->cfg.archive_key, R_OK) != 0) {
         log_error("cannot read archive-cert %s or archive-key %s", a->cfg.archive_cert,
                   a->cfg.archive_key);
+        return 1;
+    }
+    /* A PostgreSQL index has no directory to put the defaults in. */
+    if (!stor_index_is_file(a->cfg.index) &&
+        (!a->cfg.audit_log[0] || !a->cfg.archive_dir[0] || !a->cfg.seal_ledger[0])) {
+        log_error("index is a PostgreSQL database: set audit-log, archive-dir and seal-ledger");
         return 1;
     }
     if (!a->cfg.audit_log[0]) {

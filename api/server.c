@@ -1625,7 +1625,9 @@ enum sr_err api_server_create(struct api_server **out, const struct api_server_c
         srv->ix[i].lock_init = true;
         err = stor_index_open(&srv->ix[i].ix, cfg->index_path);
         if (err) {
-            snprintf(why, whylen, "index %s: %s", cfg->index_path, sr_strerror(err));
+            char desc[256];
+            snprintf(why, whylen, "index %s: %s",
+                     stor_index_describe(cfg->index_path, desc, sizeof(desc)), sr_strerror(err));
             goto fail;
         }
     }

@@ -45,7 +45,8 @@ static const struct conf_item cfg_items[] = {
       "directory for encrypted archives" },
     { "archive-recipients", CONF_STR, F(archive_recipients), "", 0, 0,
       "comma-separated PEM certificates the archive data keys are wrapped to (public keys only)" },
-    { "index", CONF_STR, F(index), "/var/lib/srtprec/index.sqlite", 0, 0, "SQLite index" },
+    { "index", CONF_STR, F(index), "/var/lib/srtprec/index.sqlite", 0, 0,
+      "recording index: an SQLite file, or a PostgreSQL postgresql:// URI or conninfo" },
     { "signing-key", CONF_STR, F(signing_key), "", 0, 0,
       "PEM Ed25519 private key (mode 0600) every sealed archive is signed with (<id>.srec.sig); "
       "give its certificate to auditors; required unless lab-allow-plain-tcp" },
@@ -582,6 +583,7 @@ static int setup(struct recorder *r)
 {
     sigset_t mask;
     enum sr_err err;
+    char desc[256];
 
     /* Blocked first: a SIGHUP during a long recovery must not kill us
      * (its default action); the signalfd made below collects it. */
@@ -626,6 +628,10 @@ static int setup(struct recorder *r)
         }
         log_warn("LAB MODE: no signing-key; archives are not signed");
     }
+    if (!r->cfg.seal_ledger[0] && !stor_index_is_file(r->cfg.index)) {
+        log_error("index is a PostgreSQL database: set seal-ledger");
+        return -1;
+    }
     if (!r->cfg.seal_ledger[0] &&
         (size_t)snprintf(r->cfg.seal_ledger, sizeof(r->cfg.seal_ledger), "%s.seals",
                          r->cfg.index) >= sizeof(r->cfg.seal_ledger)) {
@@ -633,13 +639,14 @@ static int setup(struct recorder *r)
         return -1;
     }
     err = stor_index_open(&r->index, r->cfg.index);
+    stor_index_describe(r->cfg.index, desc, sizeof(desc)); /* never the password */
     if (!err && (err = stor_index_check_write(r->index)) != SR_OK) {
-        log_error("index %s: cannot be written: %s", r->cfg.index,
+        log_error("index %s: cannot be written: %s", desc,
                   err == SR_EAGAIN ? "locked by another process" : sr_strerror(err));
         return -1;
     }
     if (err) {
-        log_error("index %s: %s", r->cfg.index, sr_strerror(err));
+        log_error("index %s: %s", desc, sr_strerror(err));
         return -1;
     }
     /* Seal archives a crash left open, repair their index rows and index

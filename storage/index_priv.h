@@ -47,6 +47,22 @@ enum { STOR_PARTY_NORM_MAX = STOR_STR };
  *  does not fit cap.  Backends normalise their AORs the same way. */
 bool stor_party_norm(const char *party, char *out, size_t cap);
 
+/* SQL both backends speak.  The upsert leaves hold alone: the recorder's
+ * end-of-call update must never clear a hold an administrator set during
+ * the call; and a row written without a hash (recovery, a retry) keeps the
+ * seal's. */
+#define STOR_INDEX_PUT_COLS                                                                   \
+    "id, call_id, local_aor, remote_aor, local_tag, remote_tag, source, start_us, end_us, " \
+    "state, bytes, packets, n_streams, path, sha256"
+#define STOR_INDEX_COLS STOR_INDEX_PUT_COLS ", hold, hold_case, hold_reason, hold_by, hold_us"
+#define STOR_INDEX_UPSERT_SET                                                                  \
+    " ON CONFLICT (id) DO UPDATE SET call_id=excluded.call_id, local_aor=excluded.local_aor," \
+    " remote_aor=excluded.remote_aor, local_tag=excluded.local_tag,"                          \
+    " remote_tag=excluded.remote_tag, source=excluded.source, start_us=excluded.start_us,"    \
+    " end_us=excluded.end_us, state=excluded.state, bytes=excluded.bytes,"                    \
+    " packets=excluded.packets, n_streams=excluded.n_streams, path=excluded.path,"            \
+    " sha256=CASE WHEN excluded.sha256 = '' THEN recordings.sha256 ELSE excluded.sha256 END"
+
 /** Clamp a stored integer state to enum stor_state (unknown: damaged). */
 enum stor_state stor_index_state_from_int(long long v);
 

@@ -77,26 +77,14 @@ static const struct stor_index_migration migrations[] = {
 };
 enum { SCHEMA_VERSION = 4 };
 
-#define PUT_COLS                                                                              \
-    "id, call_id, local_aor, remote_aor, local_tag, remote_tag, source, start_us, end_us, " \
-    "state, bytes, packets, n_streams, path, sha256"
-#define COLS PUT_COLS ", hold, hold_case, hold_reason, hold_by, hold_us"
-
-/* An upsert that leaves hold alone: the recorder's end-of-call update must
- * never clear a hold an administrator set during the call. */
 static const char put_sql[] =
-    "INSERT INTO recordings (" PUT_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
-    " ON CONFLICT(id) DO UPDATE SET call_id=excluded.call_id, local_aor=excluded.local_aor,"
-    " remote_aor=excluded.remote_aor, local_tag=excluded.local_tag,"
-    " remote_tag=excluded.remote_tag, source=excluded.source, start_us=excluded.start_us,"
-    " end_us=excluded.end_us, state=excluded.state, bytes=excluded.bytes,"
-    " packets=excluded.packets, n_streams=excluded.n_streams, path=excluded.path,"
-    /* A row written without a hash (recovery, a retry) keeps the seal's. */
-    " sha256=CASE WHEN excluded.sha256 = '' THEN sha256 ELSE excluded.sha256 END";
+    "INSERT INTO recordings (" STOR_INDEX_PUT_COLS ")"
+    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+    STOR_INDEX_UPSERT_SET;
 static const char hold_sql[] = "UPDATE recordings SET hold = ?2, hold_case = ?3,"
                                " hold_reason = ?4, hold_by = ?5, hold_us = ?6 WHERE id = ?1";
 static const char del_sql[] = "DELETE FROM recordings WHERE id = ?1";
-static const char get_sql[] = "SELECT " COLS " FROM recordings WHERE id = ?1";
+static const char get_sql[] = "SELECT " STOR_INDEX_COLS " FROM recordings WHERE id = ?1";
 /* Cursor: rows after (start_us, id) of the after_id row, in (start_us, id) order.
  * An unknown after_id yields nothing rather than restarting from the top.
  * cmp is the cursor's comparison: > oldest first, < newest first (the order
@@ -114,13 +102,13 @@ static const char get_sql[] = "SELECT " COLS " FROM recordings WHERE id = ?1";
  * first, then the other filters and the sort on those rows only. */
 #define PARTY_ROWS " rowid IN (SELECT rowid >> 1 FROM party_ix WHERE party GLOB ?8) AND"
 static const char search_sql[] =
-    "SELECT " COLS " FROM recordings WHERE" SEARCH_FILTERS(">") ORDER_ASC;
+    "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" SEARCH_FILTERS(">") ORDER_ASC;
 static const char search_desc_sql[] =
-    "SELECT " COLS " FROM recordings WHERE" SEARCH_FILTERS("<") ORDER_DESC;
+    "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" SEARCH_FILTERS("<") ORDER_DESC;
 static const char search_party_sql[] =
-    "SELECT " COLS " FROM recordings WHERE" PARTY_ROWS SEARCH_FILTERS(">") ORDER_ASC;
+    "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" PARTY_ROWS SEARCH_FILTERS(">") ORDER_ASC;
 static const char search_party_desc_sql[] =
-    "SELECT " COLS " FROM recordings WHERE" PARTY_ROWS SEARCH_FILTERS("<") ORDER_DESC;
+    "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" PARTY_ROWS SEARCH_FILTERS("<") ORDER_DESC;
 
 static enum sr_err db_err(sqlite3 *db, const char *what)
 {

@@ -62,7 +62,7 @@ static const struct opt_spec {
     [O_LAYOUT] = { "layout", "stereo|mixed", "wav: a channel per direction (default), or one "
                    "channel, every stream summed" },
     [O_FORCE] = { "force", NULL, "replace OUT if it exists (refused otherwise)" },
-    [O_INDEX] = { "index", "DB", "the recording index (SQLite); must exist, except for recover" },
+    [O_INDEX] = { "index", "DB", "the recording index (SQLite file or PostgreSQL conninfo); must exist, except for recover" },
     [O_PARTY] = { "party", "AOR", "recordings with this local or remote AOR (exact)" },
     [O_CALL_ID] = { "call-id", "ID", "recordings of this SIP Call-ID" },
     [O_FROM] = { "from", "TIME", "started at or after TIME" },
@@ -320,12 +320,23 @@ static int read_tally(struct stor_reader *r, const char *file, struct tally *t, 
     return 0;
 }
 
+/* "<index>: FAILED: why" on stderr, the index without any password; 1. */
+static int index_failed(const struct opts *o, const char *why)
+{
+    char desc[256];
+
+    fprintf(stderr, "%s: FAILED: %s\n", stor_index_describe(o->v[O_INDEX], desc, sizeof(desc)),
+            why);
+    return 1;
+}
+
 /* The seal ledger beside the index unless --ledger names one. */
 static const char *ledger_of(const struct opts *o, char *buf, size_t len)
 {
     if (o->v[O_LEDGER])
         return o->v[O_LEDGER][0] ? o->v[O_LEDGER] : NULL;
-    if (!o->v[O_INDEX] || (size_t)snprintf(buf, len, "%s.seals", o->v[O_INDEX]) >= len)
+    if (!o->v[O_INDEX] || !stor_index_is_file(o->v[O_INDEX]) ||
+        (size_t)snprintf(buf, len, "%s.seals", o->v[O_INDEX]) >= len)
         return NULL;
     return buf;
 }
@@ -583,9 +594,8 @@ static int cmd_verify_seals(const struct cmd *cmd, const struct opts *o)
         return 1;
     }
     if (o->v[O_INDEX] && (err = stor_index_open(&sw.ix, o->v[O_INDEX]))) {
-        fprintf(stderr, "%s: FAILED: %s\n", o->v[O_INDEX], sr_strerror(err));
         free(sw.gone);
-        return 1;
+        return index_failed(o, sr_strerror(err));
     }
     sw.row = malloc(sizeof(*sw.row));
     if (!sw.row)
@@ -753,14 +763,10 @@ static int open_index(const struct opts *o, enum stor_index_mode mode, struct st
 {
     enum sr_err err = stor_index_open_mode(ix, o->v[O_INDEX], mode);
 
-    if (err == SR_ENOTFOUND) {
-        fprintf(stderr, "%s: FAILED: no such index file\n", o->v[O_INDEX]);
-        return 1;
-    }
-    if (err) {
-        fprintf(stderr, "%s: FAILED: %s\n", o->v[O_INDEX], sr_strerror(err));
-        return 1;
-    }
+    if (err == SR_ENOTFOUND)
+        return index_failed(o, "no such index");
+    if (err)
+        return index_failed(o, sr_strerror(err));
     return 0;
 }
 
@@ -811,8 +817,7 @@ static int cmd_list(const struct cmd *cmd, const struct opts *o)
     }
     stor_index_close(ix);
     if (err) {
-        fprintf(stderr, "%s: FAILED: %s\n", o->v[O_INDEX], sr_strerror(err));
-        return 1;
+        return index_failed(o, sr_strerror(err));
     }
     return 0;
 }
@@ -839,6 +844,9 @@ static int cmd_retention(const struct cmd *cmd, const struct opts *o)
      * archive-dir is the same: "archive" beside the index). */
     if (o->v[O_DIR]) {
         rc.archive_dir = o->v[O_DIR];
+    } else if (!stor_index_is_file(o->v[O_INDEX])) {
+        fprintf(stderr, "retention: the index is PostgreSQL: --dir is required\n");
+        return 2;
     } else {
         const char *index = o->v[O_INDEX], *slash = strrchr(index, '/');
         int n = slash ? (int)(slash - index) : 1;
@@ -886,8 +894,7 @@ static int cmd_recover(const struct cmd *cmd, const struct opts *o)
 
     /* Creating the index is right here: recovery rebuilds rows from the archives. */
     if ((err = stor_index_open(&ix, o->v[O_INDEX]))) {
-        fprintf(stderr, "%s: FAILED: %s\n", o->v[O_INDEX], sr_strerror(err));
-        return 1;
+        return index_failed(o, sr_strerror(err));
     }
     err = stor_recover(o->v[O_DIR], ix, &st);
     stor_index_close(ix);
