@@ -1072,6 +1072,11 @@ enum sr_err stor_export_opus(const char *path, const char *cert_file, const char
                 w = "stream is not Opus";
                 goto out;
             }
+            /* the serial names the stream, however it was chosen */
+            if (ogg_stream_reset_serialno(&o.os, (int)(0x5352 + stream_idx)) != 0) {
+                err = SR_ENOMEM;
+                goto out;
+            }
         }
         if (idx != stream_idx || (p.flags & STOR_PKT_ENCRYPTED) || !p.payload_len)
             continue;

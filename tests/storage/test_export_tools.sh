@@ -2,7 +2,8 @@
 # Every export kind opened by the stock tools (issue 18 item 6):
 # oggz-validate on every Ogg export (the RTP-in-Ogg export, all streams and
 # one, and Ogg Opus), opusinfo on Ogg Opus, ffmpeg decoding every audio
-# export (WAV stereo and mono, Ogg Opus), for plain archives and chained ones
+# export (WAV stereo and mono, of G.711 and of Opus, Ogg Opus), for plain
+# archives and chained ones
 # whose first link is tiny (an RTCP report before the audio: oggz-validate
 # 1.1.1 failed those until the Ogg export became one chain link).
 #   test_export_tools.sh BUILD_DIR
@@ -65,8 +66,15 @@ for kind in plain chained; do
         opusinfo_ok "$tmp/$kind.opus"
     ok $? "$kind Opus: export.opus passes oggz-validate and opusinfo"
     decodes "$tmp/$kind.opus" 90000 1; ok $? "$kind Opus: ffmpeg decodes export.opus (~2 s at 48 kHz)"
+    export_ok "$a" "$tmp/$kind-first.opus" --format=opus && cmp -s "$tmp/$kind.opus" "$tmp/$kind-first.opus"
+    ok $? "$kind Opus: without --stream, the first Opus stream"
     export_ok "$a" "$tmp/$kind-opus.ogg" --format=ogg && validate "$tmp/$kind-opus.ogg"
     ok $? "$kind Opus: export.ogg passes oggz-validate"
+    export_ok "$a" "$tmp/$kind-opus.wav" --format=wav && decodes "$tmp/$kind-opus.wav" 90000 2 &&
+        [ "$(ffprobe -v error -show_entries stream=sample_rate -of csv=p=0 "$tmp/$kind-opus.wav")" = 48000 ]
+    ok $? "$kind Opus: ffmpeg decodes the WAV (libopus, 48 kHz stereo, ~2 s)"
+    export_ok "$a" "$tmp/$kind-opus-s.wav" --format=wav --stream=$s0 && decodes "$tmp/$kind-opus-s.wav" 90000 1
+    ok $? "$kind Opus: ffmpeg decodes the one-stream WAV (mono)"
 done
 
 tap_end
