@@ -47,7 +47,8 @@ struct sim_cfg {
     char control[CONF_STR_MAX];
     char recorder[CONF_STR_MAX];
     char out_dir[CONF_STR_MAX];
-    unsigned long calls, duration_ms, seed;
+    unsigned long calls, duration_ms, seed, call_age_s;
+    bool roc_unknown;
     char log_level[CONF_STR_MAX];
 };
 
@@ -60,6 +61,11 @@ static const struct conf_item conf_items[] = {
     { "out-dir", CONF_STR, F(out_dir), NULL, 0, 0, "payload files and manifest.tsv go here" },
     { "seed", CONF_UINT, F(seed), "0", 0, UINT32_MAX,
       "non-zero: reproducible ids, SSRCs and sequence numbers (keys stay random)" },
+    { "call-age-s", CONF_UINT, F(call_age_s), "0", 0, 604800,
+      "the calls began this long ago (50 packets a second): streams start that many packets on, "
+      "past their wraps" },
+    { "roc-unknown", CONF_BOOL, F(roc_unknown), "no", 0, 0,
+      "disclose late as an SBC would: every ROC unknown, the call's start given (call-age-s ago)" },
     { "log-level", CONF_STR, F(log_level), "notice", 0, 0, "error|warn|notice|info|debug" },
 };
 #undef F
@@ -71,6 +77,7 @@ struct sim_stream {
     char src[64];
     uint32_t ssrc, ts;
     uint16_t seq, first_seq;
+    uint32_t roc;           /* rollover counter the stream starts at (call-age-s) */
     uint8_t master[MASTER_LEN];
     srtp_t srtp;
     double phase;
@@ -207,6 +214,12 @@ static enum sr_err stream_setup(struct sim *s, struct sim_call *c, struct sim_st
     snprintf(st->src, sizeof(st->src), "%s:%u", ip, (unsigned)ntohs(local.sin_port));
     st->ssrc = (uint32_t)rng_next(s);
     st->seq = st->first_seq = (uint16_t)(rng_next(s) % 65000);
+    {
+        /* A call that began call-age-s ago has sent that many packets. */
+        uint64_t ext = st->seq + (uint64_t)s->cfg.call_age_s * (1000u / PTIME_MS);
+        st->roc = (uint32_t)(ext >> 16);
+        st->seq = st->first_seq = (uint16_t)ext;
+    }
     st->ts = (uint32_t)rng_next(s);
     if (sr_random(st->master, sizeof(st->master)) != SR_OK)
         return SR_ECRYPTO;
@@ -220,6 +233,11 @@ static enum sr_err stream_setup(struct sim *s, struct sim_call *c, struct sim_st
     pol.window_size = 128;
     if (srtp_create(&st->srtp, &pol) != srtp_err_status_ok) {
         log_error("srtp_create failed");
+        return SR_ECRYPTO;
+    }
+    /* libsrtp's pending ROC: the first protect moves the index there. */
+    if (st->roc && srtp_set_stream_roc(st->srtp, st->ssrc, st->roc) != srtp_err_status_ok) {
+        log_error("srtp_set_stream_roc failed");
         return SR_ECRYPTO;
     }
     snprintf(st->file, sizeof(st->file), "%s.%s.ul", c->call_id, st->id);
@@ -239,7 +257,8 @@ static enum sr_err disclose(struct sim *s, struct sim_call *c)
 {
     char dst[64], ip[INET_ADDRSTRLEN];
     struct ka_call_info ci = { c->call_id, c->local_tag, c->remote_tag, c->local_aor, c->remote_aor };
-    enum sr_err err = ka_call_begin(s->ka, &ci);
+    uint64_t start = s->cfg.roc_unknown ? sr_wall_us() - s->cfg.call_age_s * 1000000u : 0;
+    enum sr_err err = ka_call_begin_streams_at(s->ka, &ci, start, NULL, 0, NULL);
 
     inet_ntop(AF_INET, &s->recorder.sin_addr, ip, sizeof(ip));
     snprintf(dst, sizeof(dst), "%s:%u", ip, (unsigned)ntohs(s->recorder.sin_port));
@@ -251,7 +270,7 @@ static enum sr_err disclose(struct sim *s, struct sim_call *c)
             .ssrc_known = true, .ssrc = st->ssrc, .payload_type = 0, .codec = "PCMU",
             .clock_rate = 8000, .src = st->src, .dst = dst,
             .suite = "AES_CM_128_HMAC_SHA1_80", .keys = &key, .n_keys = 1,
-            .roc = 0, .seq = st->seq,
+            .roc = s->cfg.roc_unknown ? KA_ROC_UNKNOWN : st->roc, .seq = st->seq,
         };
         err = ka_stream_add(s->ka, &si);
     }

@@ -26,6 +26,8 @@ stack_init "$build" "$run"
 # Two receive threads whatever the machine: a call's two streams come from two
 # sources, which SO_REUSEPORT may hash to two workers sharing one archive.
 sed -i "/^\[recorder\]/a workers = 2" "$run/srtprec.conf"
+sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom" "$run/srtprec.conf"
+sed -i "/^\[recorder\]/a metrics-interval-ms = 200" "$run/srtprec.conf"
 stack_start; ok $? "keyagent, recorder and api start; the recorder subscribes over mutual TLS"
 
 # A second recorder, same CA, identity not on the allow list.
@@ -35,7 +37,8 @@ start_rogue() { # name cert; sets rogue_port (no subshell: its pid must stay our
     mkdir -p "$run/$1-archive"
     "$build/recorder/srtprec-recorder" --config="$run/srtprec.conf" --tls-cert="$run/pki/$2.crt" \
         --tls-key="$run/pki/$2.key" --identity="sip:$2@example.net" --media-listen="127.0.0.1:$port" \
-        --archive-dir="$run/$1-archive" --index="$run/$1.sqlite" >"$run/$1.log" 2>&1 &
+        --archive-dir="$run/$1-archive" --index="$run/$1.sqlite" --metrics-file="$run/$1.prom" \
+        >"$run/$1.log" 2>&1 &
     extra_pids+=($!)
 }
 start_rogue intruder intruder
@@ -71,6 +74,31 @@ while read -r id call; do
     "$build/tests/integration/no_plaintext" "$run/archive/$id.srec" "${plain[@]}" 2>&1 | diag
     ok "${PIPESTATUS[0]}" "archive $id holds no 16-byte run of plaintext payload"
 done <<<"$ids"
+
+# A call disclosed by a party that does not know its ROC (an SBC that
+# first saw it mid-way): 4,000 s in at 50 packets a second each stream is
+# past its third wrap; the disclosure says ROC unknown and gives the call's
+# start, and the recorder searches the ROCs that age allows (docs/engine.md).
+"$build/tools/srtprec-endpoint-sim" --control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" \
+    --calls=1 --duration-ms=1000 --call-age-s=4000 --roc-unknown=yes --out-dir="$run/late" >"$run/late.log" 2>&1
+ok $? "endpoint simulator placed a call 4,000 s old, its ROC unknown"
+late_call=$(awk -F'\t' 'NR == 2 { print $1 }' "$run/late/manifest.tsv")
+stack_wait_recordings 3 20; ok $? "the API lists the late call's recording"
+late_id=$(sqlite3 "$run/index.sqlite" "select id from recordings where call_id = '$late_call'")
+stack_curl -s -f -o "$run/late.wav" "$(stack_api)/v1/recordings/$late_id/export.wav"
+while IFS=$'\t' read -r c sid dir ssrc pkts file; do
+    f="$run/late/$(basename "$file")"
+    ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$f" -f s16le -y "$f.s16" &&
+        ch=$([ "$dir" = send ] && echo 0 || echo 1) &&
+        "$build/tests/integration/pcm_match" "$run/late.wav" "$ch" "$f.s16" 2>&1 | diag
+    ok "${PIPESTATUS[0]}" "late call stream $sid ($dir, $pkts packets, past 3 wraps): exported audio equals what was sent"
+done < <(tail -n +2 "$run/late/manifest.tsv")
+metric() { awk -v n="$1" '$1 == n { print $2 }' "$run/recorder.prom"; }
+for _ in $(seq 1 30); do [ "$(metric srtprec_recorder_roc_search_found_total)" = 2 ] && break; sleep 0.1; done
+[ "$(metric srtprec_recorder_roc_search_found_total)" = 2 ] &&
+    [ "$(metric srtprec_recorder_roc_search_failed_total)" = 0 ] &&
+    [ "$(metric srtprec_recorder_roc_search_attempts_total)" -ge 2 ]
+ok $? "metrics: the ROC of both streams found ($(metric srtprec_recorder_roc_search_attempts_total) attempts), none given up"
 
 grep -q "refused the subscription: 403" "$run/intruder.log"; ok $? "unauthorised recorder is refused with 403"
 ! grep -q "subscription active" "$run/intruder.log"; ok $? "unauthorised recorder never gets a subscription"
