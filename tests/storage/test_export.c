@@ -135,6 +135,54 @@ static void long_call(const char *dir, const char *crt, const char *key)
     unlink(path);
 }
 
+/* A call with G.711 one way and Opus the other: 48 kHz, each G.711 sample
+ * six times, in place; the Opus side (TOC-only packets: RFC 6716 lets a
+ * decoder treat them as lost, so libopus conceals) no longer than its
+ * packets less the pre-skip. */
+static void mixed_codecs(const char *dir, const char *crt, const char *key)
+{
+    const char *recips[1] = { crt };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_NONE, NULL };
+    struct stor_call_info call = { .call_id = "export-mixed-codecs" };
+    struct stor_stream_info si[2] = {
+        { 0x100, 0, "PCMU", 8000, STOR_DIR_SEND, "s", false },
+        { 0x200, 111, "opus", 48000, STOR_DIR_RECV, "o", false },
+    };
+    const uint64_t t0 = 1700000000000000ull;
+    static const uint8_t toc[1] = { 0xf8 }; /* CELT fullband 20 ms, mono, one frame */
+    char path[8192], id[STOR_ID_HEX];
+    struct stor_writer *w;
+    struct sink out = { 0 };
+    const char *why = NULL;
+    unsigned idx[2];
+    uint8_t pay[10][160];
+    size_t bad = 0;
+
+    if (!tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK &&
+                    stor_writer_add_stream(w, &si[0], &idx[0]) == SR_OK &&
+                    stor_writer_add_stream(w, &si[1], &idx[1]) == SR_OK,
+                "G.711 and Opus: writer"))
+        return;
+    for (unsigned i = 0; i < 10; i++) {
+        struct stor_pkt p;
+        for (unsigned k = 0; k < 160; k++)
+            pay[i][k] = (uint8_t)(i * 29 + k * 11 + 5);
+        p = (struct stor_pkt){ (uint16_t)i, i, 500 + i * 160, t0 + i * 20000, 0, pay[i], 160 };
+        stor_writer_packet(w, idx[0], &p);
+        p = (struct stor_pkt){ (uint16_t)i, i, 9000 + i * 960, t0 + i * 20000, 0, toc, 1 };
+        stor_writer_packet(w, idx[1], &p);
+    }
+    tap_ok(stor_writer_close(w, NULL, path, sizeof(path)) == SR_OK, "G.711 and Opus: sealed");
+    enum sr_err err = stor_export_wav(path, crt, key, sink_fn, &out, &why);
+    tap_ok(err == SR_OK && out.len == 44 + 9600 * 4 && le32(out.p + 24) == 48000,
+           "G.711 and Opus: 48 kHz, 9600 frames (%zu bytes, %s)", out.len, why ? why : "ok");
+    for (size_t f = 0; out.len == 44 + 9600 * 4 && f < 9600; f++)
+        bad += sample(&out, f, 0) != ref_ulaw(pay[f / 960][f / 6 % 160]);
+    tap_ok(out.len == 44 + 9600 * 4 && bad == 0,
+           "G.711 and Opus: every G.711 sample six times, in place (%zu differ)", bad);
+    free(out.p);
+}
+
 int main(void)
 {
     char dir[4096], crt[4096], key[4096], path[8192], id[STOR_ID_HEX];
@@ -296,6 +344,7 @@ int main(void)
         free(o2.p);
     }
     long_call(dir, crt, key);
+    mixed_codecs(dir, crt, key);
 done:
     free(out.p);
     testcert_rmdir(dir);
