@@ -134,11 +134,11 @@ printf 'v=0\r\no=gw 2 2 IN IP4 127.0.0.2\r\ns=-\r\nt=0 0\r\nm=audio 50000 RTP/SA
     "$KSDP_R" > "$work/remote.sdp"
 SD=(--call-id=sdp-call-1@pbx --local-aor=sip:agent2@callcentre.example
     --remote-aor=sip:customer2@pstn.example --local-sdp="$work/local.sdp" --remote-sdp="$work/remote.sdp")
-timeout 20 "$SDPD" --control="$work/ka.sock" "${SD[@]}" 2>&1 | sed 's/^/# /'
+timeout 20 "$SDPD" --control="$work/ka.sock" "${SD[@]}" --start=2026-01-01T00:00:00Z 2>&1 | sed 's/^/# /'
 ok "${PIPESTATUS[0]}" "srtprec-sdp-disclose discloses an offer/answer pair"
 sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
-    --expect-call=sdp-call-1@pbx --expect-key=$KSDP_L
-ok $? "subscriber receives the SDP call with the local SDP's key on its send stream"
+    --expect-call=sdp-call-1@pbx --expect-key=$KSDP_L --expect-roc-unknown --expect-start=1767225600
+ok $? "subscriber receives the SDP call with the local SDP's key on its send stream, ROC unknown, the start given"
 timeout 20 "$SDPD" --control="$work/ka.sock" "${SD[@]}" > /dev/null 2>&1
 [ $? -eq 1 ]; ok $? "disclosing the same Call-ID again: refused (exit 1)"
 timeout 20 "$SDPD" --control="$work/ka.sock" "${SD[@]/sdp-call-1/sdp-call-2}" \

@@ -57,6 +57,8 @@ static struct {
     const char *ctl_line[8];
     size_t n_ctl_lines;
     long expect_calls;
+    bool expect_roc_unknown;   /* every stream of expect_call: ROC unknown */
+    const char *expect_start;  /* expect_call's start, epoch seconds */
     bool expect_no_notify;
     long hup_pid;
 } opt = { .event = "srtp", .expires = "600", .expect_calls = -1 };
@@ -197,6 +199,7 @@ static void opts(int argc, char **argv)
         O("expires", expires) O("expect-call", expect_call) O("expect-key", expect_key)
         O("ctl", ctl) O("end-call", end_call) O("filter-file", filter_file)
         O("expect-no-call", expect_no_call) O("expect-partial-call", expect_partial_call)
+        O("expect-start", expect_start)
 #undef O
         if (strncmp(a, "--ctl-line=", 11) == 0 && opt.n_ctl_lines < 8) {
             opt.ctl_line[opt.n_ctl_lines++] = v;
@@ -213,6 +216,10 @@ static void opts(int argc, char **argv)
                 exit(2);
             }
             opt.hup_pid = (long)pid;
+            continue;
+        }
+        if (strcmp(a, "--expect-roc-unknown") == 0) {
+            opt.expect_roc_unknown = true;
             continue;
         }
         if (strcmp(a, "--expect-no-notify") == 0) {
@@ -313,6 +320,12 @@ int main(int argc, char **argv)
             if (strcmp(b64, opt.expect_key) != 0)
                 return fail("key differs");
         }
+        for (size_t i = 0; opt.expect_roc_unknown && i < d->n_streams; i++)
+            if (!d->streams[i].roc_unknown)
+                return fail("a stream's ROC is not unknown");
+        if (opt.expect_start &&
+            d->start_wall_us / 1000000u != strtoull(opt.expect_start, NULL, 10))
+            return fail("call start differs");
         printf("call %s key ok\n", opt.expect_call);
     }
     if (opt.expect_calls >= 0 && st.kb.n_dialogs != (size_t)opt.expect_calls)
