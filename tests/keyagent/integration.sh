@@ -1,18 +1,19 @@
 #!/bin/bash
 # Integration test of srtprec-keyagent on 127.0.0.1 (TAP output).
-#   integration.sh KEYAGENT KA_CTL KA_SUB MKCERTS ENDPOINT_SIM SDP_DISCLOSE KA_HOLD
+#   integration.sh KEYAGENT KA_CTL KA_SUB MKCERTS ENDPOINT_SIM SDP_DISCLOSE KA_HOLD KAM_DISCLOSE
 # Starts the real daemon with throwaway certificates on an ephemeral port
 # (port-file), drives the control socket with ka_ctl, subscribes with ka_sub
 # (mutual TLS), then stops the daemon.  Every wait is bounded; the daemon is
 # killed on exit whatever happens.
 set -u
-KA=$1 CTL=$2 SUB=$3 MKCERTS=$4 SIM=$5 SDPD=$6 HOLD=$7
+KA=$1 CTL=$2 SUB=$3 MKCERTS=$4 SIM=$5 SDPD=$6 HOLD=$7 KAMD=$8
 K30=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd
 work=$(mktemp -d /tmp/ka-it.XXXXXX)
-pid=
+pid= kpid=
 n=0 failed=0
 
 cleanup() {
+    [ -n "$kpid" ] && kill "$kpid" 2>/dev/null && wait "$kpid" 2>/dev/null
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
@@ -151,6 +152,27 @@ printf 'END sdp-call-1@pbx\n' | timeout 20 "$CTL" "$work/ka.sock" > "$work/answe
 grep -q '^OK' "$work/answers3"; ok $? "SDP call ENDed"
 ! grep -q -e "$KSDP_L" -e "$KSDP_R" "$work/disclosure.log" "$work/ka.log"
 ok $? "no SDP key material in the disclosure log or the daemon log"
+
+# Kamailio's path for a dialog it first sees in a re-INVITE (its daemon
+# started mid-call): the tool does not know the ROC and says so; the
+# messages go in as Kamailio's exec_msg() hands them over (standard input).
+timeout 60 "$KAMD" --serve --listen="$work/kam.sock" --control="$work/ka.sock" 2>"$work/kam.log" &
+kpid=$!
+for _ in $(seq 1 100); do [ -S "$work/kam.sock" ] && break; sleep 0.05; done
+kam_msg() { # start-line to-tag cseq file
+    local body; body=$(cat "$4")
+    printf '%s\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK%s\r\nFrom: <sip:agent3@callcentre.example>;tag=ft1\r\nTo: <sip:customer3@pstn.example>;tag=%s\r\nCall-ID: kam-late@pbx\r\nCSeq: %s INVITE\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s' \
+        "$1" "$3" "$2" "$3" "${#body}" "$body" | timeout 10 "$KAMD" --listen="$work/kam.sock"
+}
+kam_msg "INVITE sip:customer3@pstn.example SIP/2.0" tt1 7 "$work/local.sdp" | sed 's/^/# /'
+kam_msg "SIP/2.0 200 OK" tt1 7 "$work/remote.sdp" > "$work/kam.answer"
+sed 's/^/# /' "$work/kam.answer"
+grep -q '^OK disclosed 2 streams roc-unknown' "$work/kam.answer"
+ok $? "srtprec-kamailio-disclose: a dialog first seen in a re-INVITE is disclosed, ROC unknown"
+sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
+    --expect-call=kam-late@pbx --expect-key=$KSDP_L --expect-roc-unknown
+ok $? "subscriber receives the mid-call dialog with every ROC unknown"
+printf 'END kam-late@pbx\n' | timeout 20 "$CTL" "$work/ka.sock" > /dev/null
 
 # The endpoint simulator discloses through the control socket, sends SRTP to
 # a UDP port nobody reads (loopback drops it), ends its calls, writes its files.
