@@ -444,7 +444,8 @@ static enum sr_err g711_packet(struct wav *wv, const struct stor_reader *r, unsi
 }
 
 /* Opus is decoded in timestamp order by a decoder with state: a gap up to
- * OPUS_PLC_MAX is concealed by libopus (PLC), a longer one stays silence;
+ * OPUS_PLC_MAX is concealed by libopus (the next packet's FEC for its last
+ * packet's worth, PLC before it), a longer one stays silence;
  * a packet behind what was decoded (duplicate, or late in file order) is
  * dropped, as the decoder cannot go back.  The first OPUS_PRESKIP samples
  * of the stream are the decoder's warm-up: the stream starts after them,
@@ -473,10 +474,19 @@ static enum sr_err opus_decode_packet(struct wav *wv, const struct stor_reader *
     }
     if (x->dec_live && p->ext_ts - x->next_ts <= OPUS_PLC_MAX) {
         uint64_t left = to_frames(wv, x, p->ext_ts - x->next_ts) / (unsigned)quantum * (unsigned)quantum,
-                 at = to_frames(wv, x, x->next_ts - x->first_ts);
+                 at = to_frames(wv, x, x->next_ts - x->first_ts),
+                 fec = left < to_frames(wv, x, n48) ? left : to_frames(wv, x, n48);
+        /* The last lost packet's worth from this packet's in-band FEC
+         * (LBRR, RFC 6716 section 4.2.4): libopus conceals instead when the
+         * packet carries none.  What is before it: PLC. */
         while (left > 0) {
+            bool from_fec = left <= fec;
             int m = left < (uint64_t)max ? (int)left : max;
-            if ((n = opus_decode(x->dec, NULL, 0, wv->pcm, m, 0)) <= 0)
+            if (!from_fec && (uint64_t)m > left - fec)
+                m = (int)(left - fec);
+            if ((n = from_fec ? opus_decode(x->dec, p->payload, (opus_int32)p->payload_len, wv->pcm,
+                                            m, 1)
+                              : opus_decode(x->dec, NULL, 0, wv->pcm, m, 0)) <= 0)
                 break;
             if ((err = emit(wv, r, idx, base + (int64_t)at,
                             (struct frames){ .pcm = wv->pcm, .n = (size_t)n })))

@@ -271,7 +271,8 @@ typedef bool stor_write_fn(const void *data, size_t len, void *arg);
  *  that, silence for gaps.  The rate is 8 kHz when every stream is G.711
  *  and 48 kHz when a stream is Opus (G.711 then repeats each sample six
  *  times).  Opus: decoded in timestamp order, gaps up to 100 ms concealed
- *  by libopus, longer ones silent; the first 312 samples (the Ogg Opus
+ *  by libopus (the next packet's in-band FEC for the last lost packet, PLC
+ *  before it), longer ones silent; the first 312 samples (the Ogg Opus
  *  export's pre-skip) dropped, so a stream here equals stor_export_opus
  *  decoded.  Streamed: memory does not grow with call length. */
 enum sr_err stor_export_wav(const char *path, const char *cert_file, const char *key_file,

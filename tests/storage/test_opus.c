@@ -83,6 +83,88 @@ static double corr(const unsigned char *a, unsigned na, unsigned ca, const unsig
     return xx > 0 && yy > 0 ? xy / sqrt(xx * yy) : 0;
 }
 
+/* The audio packets of an Ogg Opus file in memory as RTP payloads, 20 ms
+ * apart, of stream ia, and of stream ib except packets [lose, lose_end). */
+static size_t archive_ogg(struct stor_writer *w, const unsigned char *f, size_t flen, uint64_t t0,
+                          unsigned ia, unsigned ib, size_t lose, size_t lose_end)
+{
+    ogg_sync_state oy;
+    ogg_stream_state os;
+    ogg_page og;
+    ogg_packet op;
+    bool os_init = false;
+    size_t n = 0;
+
+    ogg_sync_init(&oy);
+    memcpy(ogg_sync_buffer(&oy, (long)flen), f, flen);
+    ogg_sync_wrote(&oy, (long)flen);
+    while (ogg_sync_pageout(&oy, &og) == 1) {
+        if (!os_init) {
+            ogg_stream_init(&os, ogg_page_serialno(&og));
+            os_init = true;
+        }
+        ogg_stream_pagein(&os, &og);
+        while (ogg_stream_packetout(&os, &op) == 1) {
+            if (op.packetno < 2 || op.bytes == 0)
+                continue; /* OpusHead, OpusTags */
+            struct stor_pkt p = { (uint16_t)n, n, n * 960, t0 + n * 20000, 0, op.packet,
+                                  (size_t)op.bytes };
+            stor_writer_packet(w, ia, &p);
+            if (n < lose || n >= lose_end)
+                stor_writer_packet(w, ib, &p);
+            n++;
+        }
+    }
+    if (os_init)
+        ogg_stream_clear(&os);
+    ogg_sync_clear(&oy);
+    return n;
+}
+
+/* In-band FEC: a voice-mode encoding with FEC on, one packet lost on the
+ * second stream; the lost 20 ms must come back from the next packet's LBRR
+ * data, close to the stream that lost nothing (PLC alone guesses). */
+static void fec_check(const char *dir, const char *crt, const char *key)
+{
+    char src[4096], cmd[8192], path[4096], wavf[4096], id[STOR_ID_HEX];
+    const char *recips[] = { crt };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 0, 0, STOR_SYNC_CLOSE, NULL };
+    struct stor_stream_info sa = { 0x1001, 111, "opus", 48000, STOR_DIR_SEND, "a", false };
+    struct stor_stream_info sb = { 0x1002, 111, "opus", 48000, STOR_DIR_RECV, "b", false };
+    struct stor_call_info call = { .call_id = "fec@x", .start_wall_us = 1700000000000000ull };
+    struct stor_writer *w;
+    unsigned char *f, *st;
+    size_t flen, frames = 0;
+    unsigned ia, ib, rate = 0, chans = 0;
+    double c;
+
+    snprintf(src, sizeof(src), "%s/fec.opus", dir);
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -loglevel error -f lavfi -i "
+             "'aevalsrc=0.5*sin(2*PI*(300+200*sin(2*PI*2*t))*t)+0.05*random(0):s=16000:d=2' "
+             "-ac 1 -c:a libopus -application voip -b:a 24k -fec 1 -packet_loss 30 "
+             "-frame_duration 20 -y %s", src);
+    if (!tap_ok(system(cmd) == 0 && (f = testcert_slurp(src, &flen)) != NULL,
+                "FEC: ffmpeg encodes voice with in-band FEC"))
+        return;
+    if (!tap_ok(stor_writer_open(&w, &cfg, &call, id) == SR_OK &&
+                    stor_writer_add_stream(w, &sa, &ia) == SR_OK &&
+                    stor_writer_add_stream(w, &sb, &ib) == SR_OK,
+                "FEC: archive")) {
+        free(f);
+        return;
+    }
+    archive_ogg(w, f, flen, call.start_wall_us, ia, ib, 50, 51);
+    free(f);
+    stor_writer_close(w, NULL, path, sizeof(path));
+    snprintf(wavf, sizeof(wavf), "%s/fec.wav", dir);
+    st = wav_of(path, crt, key, -1, wavf, &rate, &chans, &frames);
+    c = st && frames >= 52 * 960 ? corr(st + 44, 2, 0, st + 44, 2, 1, 50 * 960 - 312, 51 * 960 - 312)
+                                 : 0.0;
+    tap_ok(c > 0.9, "FEC: the lost packet recovered from the next one's FEC (corr %.3f)", c);
+    free(st);
+}
+
 int main(void)
 {
     char dir[4096], crt[4096], key[4096], src[4096], cmd[16384], out[4096], pcm1[4096],
@@ -93,18 +175,13 @@ int main(void)
     struct stor_stream_info si2 = { 0x0badcaff, 111, "opus", 48000, STOR_DIR_RECV, "b", false };
     struct stor_waveform *wf = NULL;
     unsigned char *wv = NULL, *st = NULL;
-    unsigned rate = 0, chans = 0, srate = 0, schans = 0, idx2;
+    unsigned rate = 0, chans = 0, srate = 0, schans = 0, idx2 = 0;
     size_t frames = 0, sframes = 0, worst = 0;
     struct stor_call_info call = { .call_id = "opus@x", .start_wall_us = 1700000000000000ull };
     struct stor_writer *w;
-    ogg_sync_state oy;
-    ogg_stream_state os;
-    ogg_page og;
-    ogg_packet op;
     unsigned char *f, *a, *b;
     size_t flen, alen, blen, n = 0, skip;
-    unsigned idx;
-    bool os_init = false;
+    unsigned idx = 0;
     FILE *fo;
 
     if (system("command -v ffmpeg >/dev/null && command -v opusinfo >/dev/null") != 0) {
@@ -124,29 +201,7 @@ int main(void)
                stor_writer_add_stream(w, &si, &idx) == SR_OK &&
                stor_writer_add_stream(w, &si2, &idx2) == SR_OK,
            "archive with two opus streams");
-    ogg_sync_init(&oy);
-    memcpy(ogg_sync_buffer(&oy, (long)flen), f, flen);
-    ogg_sync_wrote(&oy, (long)flen);
-    while (ogg_sync_pageout(&oy, &og) == 1) {
-        if (!os_init) {
-            ogg_stream_init(&os, ogg_page_serialno(&og));
-            os_init = true;
-        }
-        ogg_stream_pagein(&os, &og);
-        while (ogg_stream_packetout(&os, &op) == 1) {
-            if (op.packetno < 2 || op.bytes == 0)
-                continue; /* OpusHead, OpusTags */
-            struct stor_pkt p = { (uint16_t)n, n, n * 960, call.start_wall_us + n * 20000, 0,
-                                  op.packet, (size_t)op.bytes };
-            stor_writer_packet(w, idx, &p);
-            if (n < 40 || n >= 45) /* 100 ms lost on the second stream */
-                stor_writer_packet(w, idx2, &p);
-            n++;
-        }
-    }
-    if (os_init)
-        ogg_stream_clear(&os);
-    ogg_sync_clear(&oy);
+    n = archive_ogg(w, f, flen, call.start_wall_us, idx, idx2, 40, 45); /* 100 ms lost on the second */
     tap_ok(n >= 99, "%zu Opus packets recorded", n);
     tap_ok(stor_writer_close(w, NULL, path, sizeof(path)) == SR_OK, "archive sealed");
     snprintf(out, sizeof(out), "%s/export.opus", dir);
@@ -225,6 +280,7 @@ int main(void)
     stor_waveform_free(wf);
     tap_ok(stor_waveform(path, crt, key, STOR_WAVE_POINTS_MAX + 1, &wf, NULL) == SR_EINVAL &&
                !wf, "points above the bound refused");
+    fec_check(dir, crt, key);
     free(wv);
     free(st);
     free(a);
