@@ -32,6 +32,11 @@
  *   calls) is spread, not refused.
  * - A full state that omits a call whose media still flows does not end it
  *   (a restarted keyagent); the call ends once its media stops.
+ * - A key whose discloser did not know the ROC (sipev_stream.roc_unknown)
+ *   binds at the first RTP packet that authenticates at some ROC from the
+ *   top of a window the dialog's age allows (50 packets a second) down to
+ *   0; every attempt is counted, within a budget per stream and per
+ *   second.  Keys with a disclosed ROC never search.
  *
  * Threads: single-threaded; the caller serialises every call except
  * rec_eng_set_authorised (atomic).
