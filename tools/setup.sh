@@ -70,3 +70,32 @@ SRC
     mv "$src" "$srtp_dir"
     echo "setup: libsrtp2 source ready in subprojects/libsrtp2 ($(basename "$src"))"
 fi
+
+# srtprec links libsrtp2 statically and privately: a plain `meson install`
+# must install nothing of it (its libsrtp2.a, srtp2/ headers and
+# libsrtp2.pc would clash with Debian's libsrtp2-dev).  Its meson.build has
+# no switch for that (and meson none per subproject), so its three install
+# statements are turned off here, once; the first line marks the file.
+# tests/install/test_install.sh checks the installed file list.
+srtp_mark="# srtprec: nothing of this subproject is installed (tools/setup.sh)"
+if ! head -n 1 "$srtp_dir/meson.build" | grep -qxF "$srtp_mark"; then
+    python3 - "$srtp_dir/meson.build" "$srtp_mark" <<'PY' || { echo "setup: cannot turn off libsrtp2's install" >&2; exit 1; }
+import sys
+path, mark = sys.argv[1], sys.argv[2]
+s = open(path).read()
+edits = [
+    ("install: default_library != 'shared')", "install: false)"),
+    ("    vs_module_defs: 'srtp.def',\n    link_whole: libsrtp2_static,\n    install: true)",
+     "    vs_module_defs: 'srtp.def',\n    link_whole: libsrtp2_static,\n    install: false)"),
+    ("install_headers(public_headers, subdir : 'srtp2')", "# install_headers: not installed"),
+    ("pkgconfig.generate(libsrtp2,", "if false # the .pc: not installed\npkgconfig.generate(libsrtp2,"),
+]
+for old, new in edits:
+    if s.count(old) != 1:
+        sys.exit("setup: libsrtp2 meson.build: expected once: " + old.splitlines()[0])
+    s = s.replace(old, new)
+s = s.rstrip("\n") + "\nendif\n"
+open(path, "w").write(mark + "\n" + s)
+PY
+    echo "setup: libsrtp2 subproject set to install nothing"
+fi
