@@ -1,5 +1,5 @@
 /** @file srtprec.c  The archive CLI: verify, verify-log, info, export, list, retention, hold,
- *  recover.
+ *  recover; health of the daemons from their metrics files.
  *
  * The commands, their options and help are the table cmds[] (srtprec --help,
  * srtprec COMMAND --help); TIME options take sr_time_parse's grammar (RFC
@@ -23,14 +23,16 @@
 #include <unistd.h>
 
 #include "chainlog.h"
+#include "buf.h"
 #include "log.h"
+#include "prom.h"
 #include "slice.h"
 #include "stor.h"
 #include "util.h"
 #include "version.h"
 
 enum {
-    MAX_POS = 4,
+    MAX_POS = 8, /* health takes several files */
     EXIT_USAGE = 2,
     EXIT_RECOVERED = 3,
     EXIT_UNSIGNED = 4,
@@ -42,7 +44,7 @@ enum {
 enum opt_id {
     O_CERT, O_KEY, O_FORMAT, O_STREAM, O_FORCE, O_INDEX, O_PARTY, O_CALL_ID, O_FROM, O_TO,
     O_LIMIT, O_LOG, O_OLDER, O_BEFORE, O_DRY_RUN, O_DIR, O_SIGNER, O_LEDGER, O_TAG, O_ANCHOR,
-    O_DELETIONS, O_LAYOUT, O_COUNT
+    O_DELETIONS, O_LAYOUT, O_MAX_AGE, O_COUNT
 };
 #define BIT(o) (1u << (o))
 
@@ -81,6 +83,8 @@ static const struct opt_spec {
     [O_TAG] = { "tag", "DEL1|SEAL1|A1|D2", "the log's record tag (default: its first line's)" },
     [O_ANCHOR] = { "anchor", "HEAD", "a head logged earlier: also catches lines cut from the end" },
     [O_DELETIONS] = { "deletions", "FILE", "the retention deletion log (DEL1): deletions it records are not reported" },
+    [O_MAX_AGE] = { "max-age", "SECONDS", "a metrics file unchanged for longer is stale (1..86400, "
+                    "default 30: the API's daemon-metrics-max-age-ms)" },
 };
 
 static const char time_help[] =
@@ -89,7 +93,7 @@ static const char time_help[] =
 
 struct opts {
     const char *v[O_COUNT]; /* the value as given; "" for a flag */
-    uint64_t from, to, limit, stream, older_days, before;
+    uint64_t from, to, limit, stream, older_days, before, max_age;
     const char *pos[MAX_POS];
     size_t n_pos;
 };
@@ -161,6 +165,7 @@ static const char *opt_value(enum opt_id id, const char *v, struct opts *o)
     case O_STREAM: num = &o->stream, max = 1023; break;
     case O_OLDER: num = &o->older_days, max = 36500; break;
     case O_LIMIT: num = &o->limit, max = 1000000; break;
+    case O_MAX_AGE: num = &o->max_age, max = 86400; break;
     case O_FROM:
         return sr_time_parse(slice_cstr(v), SR_TIME_FIRST, &o->from) ? NULL : time_error;
     case O_TO:
@@ -177,10 +182,11 @@ static const char *opt_value(enum opt_id id, const char *v, struct opts *o)
     default:
         return v[0] ? NULL : "empty value";
     }
-    if (!slice_to_u64(slice_cstr(v), max, num) || (id == O_LIMIT && *num == 0)) {
+    if (!slice_to_u64(slice_cstr(v), max, num) ||
+        ((id == O_LIMIT || id == O_MAX_AGE) && *num == 0)) {
         static char why[64];
-        snprintf(why, sizeof(why), "expected a number %s..%" PRIu64, id == O_LIMIT ? "1" : "0",
-                 max);
+        snprintf(why, sizeof(why), "expected a number %s..%" PRIu64,
+                 id == O_LIMIT || id == O_MAX_AGE ? "1" : "0", max);
         return why;
     }
     return NULL;
@@ -907,6 +913,92 @@ static int cmd_recover(const struct cmd *cmd, const struct opts *o)
     return 0;
 }
 
+/* ------------------------------------------------------------------ health */
+
+/* Which daemon wrote a metrics file: the one whose srtprec_<daemon>_up it has. */
+static const char *daemon_of(const struct buf *text)
+{
+    static const char *const daemons[] = { "recorder", "keyagent", "api" };
+    char name[64];
+    uint64_t v;
+
+    for (size_t i = 0; i < SR_ARRAY_LEN(daemons); i++) {
+        snprintf(name, sizeof(name), "srtprec_%s_up", daemons[i]);
+        if (prom_text_value(text->p, text->len, name, &v))
+            return daemons[i];
+    }
+    return NULL;
+}
+
+/* The checks a file reports failing: srtprec_<daemon>_health_check{check="X"} 0. */
+static void print_failing(const struct buf *text, const char *daemon)
+{
+    char prefix[96];
+    size_t plen, n = 0;
+
+    plen = (size_t)snprintf(prefix, sizeof(prefix), "srtprec_%s_health_check{check=\"", daemon);
+    for (const char *l = text->p, *end = text->p + text->len; l < end;) {
+        const char *nl = memchr(l, '\n', (size_t)(end - l)), *q;
+        size_t len = nl ? (size_t)(nl - l) : (size_t)(end - l);
+
+        if (len > plen + 4 && memcmp(l, prefix, plen) == 0 &&
+            (q = memchr(l + plen, '"', len - plen)) && q + 4 <= l + len &&
+            memcmp(q, "\"} 0", 4) == 0 && (q + 4 == l + len || q[4] == ' '))
+            printf("%s%.*s", n++ ? ", " : ": failing ", (int)(q - l - plen), l + plen);
+        l += len + 1;
+    }
+}
+
+/* Each file as srtprec-api's /healthz judges it (docs/deploy.md, "Health"):
+ * present, fresh, up and ready; one line per file on stdout. */
+static int cmd_health(const struct cmd *cmd, const struct opts *o)
+{
+    uint64_t max_age_ms = (o->v[O_MAX_AGE] ? o->max_age : 30) * 1000u;
+    int rc = 0;
+
+    (void)cmd;
+    for (size_t i = 0; i < o->n_pos; i++) {
+        struct prom_file_health h;
+        struct buf text;
+        const char *daemon;
+        enum sr_err err;
+
+        buf_init(&text, 256 * 1024 + 1); /* the most prom_file_health reads */
+        err = prom_file_health(o->pos[i], "recorder", max_age_ms, sr_wall_us() / 1000u, &h, &text);
+        daemon = err ? NULL : daemon_of(&text);
+        if (daemon && strcmp(daemon, "recorder") != 0) {
+            buf_reset(&text);
+            err = prom_file_health(o->pos[i], daemon, max_age_ms, sr_wall_us() / 1000u, &h,
+                                   &text);
+        }
+        if (err) {
+            printf("%s: unreadable (%s)\n", o->pos[i],
+                   err == SR_EIO ? strerror(errno) : "not a metrics file");
+            rc = 1;
+        } else if (!daemon) {
+            printf("%s: not a srtprec metrics file (no srtprec_<daemon>_up)\n", o->pos[i]);
+            rc = 1;
+        } else if (!h.fresh) {
+            printf("%s %s: STALE (unchanged for %" PRIu64 " s, more than %" PRIu64
+                   " s: stopped or hung)\n",
+                   daemon, o->pos[i], h.age_ms / 1000u, max_age_ms / 1000u);
+            rc = 1;
+        } else if (!h.up) {
+            printf("%s %s: STOPPED (its last file says up 0)\n", daemon, o->pos[i]);
+            rc = 1;
+        } else if (!h.ready) {
+            printf("%s %s: NOT READY (age %" PRIu64 " s)", daemon, o->pos[i], h.age_ms / 1000u);
+            print_failing(&text, daemon);
+            putchar('\n');
+            rc = 1;
+        } else {
+            printf("%s %s: ready (age %" PRIu64 " s)\n", daemon, o->pos[i], h.age_ms / 1000u);
+        }
+        buf_fini(&text);
+    }
+    return rc;
+}
+
 #define ARCHIVE_OPTS (BIT(O_CERT) | BIT(O_KEY))
 static const struct cmd cmds[] = {
     { "verify", "FILE", 1, 1, ARCHIVE_OPTS | BIT(O_SIGNER) | BIT(O_INDEX) | BIT(O_LEDGER), 0,
@@ -949,6 +1041,12 @@ static const struct cmd cmds[] = {
     { "recover", "", 0, 0, BIT(O_INDEX) | BIT(O_DIR), BIT(O_INDEX) | BIT(O_DIR),
       "Seal archives a crashed recorder left partial and repair their index rows\n"
       "(the index is created if missing).", false, cmd_recover },
+    { "health", "METRICS-FILE...", 1, MAX_POS, BIT(O_MAX_AGE), 0,
+      "Judge each daemon by its metrics file (recorder's or keyagent's metrics-file),\n"
+      "as srtprec-api's /healthz does: ready when the file is fresh, says up and\n"
+      "ready; otherwise STALE, STOPPED or NOT READY with the failing checks.\n"
+      "One line per file.  Exit 0: every daemon ready; 1: one is not.", false,
+      cmd_health },
 };
 
 static const struct cmd *find_cmd(const char *name)

@@ -78,6 +78,15 @@ for c in listener control_socket; do
     [ "$(metric "$run/keyagent.prom" "srtprec_keyagent_health_check{check=\"$c\"}")" = 1 ]
     ok $? "keyagent check $c passes"
 done
+# srtprec health reads the same files (docs/deploy.md, "Health").
+cli=$build/tools/srtprec
+"$cli" health --max-age=2 "$run/recorder.prom" "$run/keyagent.prom" >"$run/health.out" 2>&1
+rc=$?
+[ "$rc" = 0 ] && [ "$(grep -c ': ready (age' "$run/health.out")" = 2 ] &&
+    grep -q "^recorder $run/recorder.prom: ready" "$run/health.out" &&
+    grep -q "^keyagent $run/keyagent.prom: ready" "$run/health.out"
+ok $? "srtprec health: both daemons ready, exit $rc"
+diag <"$run/health.out"
 
 scrape
 promtool check metrics <"$run/api.prom" >"$run/api.lint" 2>&1
@@ -127,6 +136,12 @@ ok $? "stale recorder: /healthz $code: $(cat "$run/healthz.json")"
 code=$(stack_curl -s -o /dev/null -w '%{http_code}' "$base/livez")
 [ "$code" = 200 ]
 ok $? "/livez $code while /healthz fails"
+"$cli" health --max-age=1 "$run/recorder.prom" "$run/keyagent.prom" >"$run/health.out" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q "^recorder $run/recorder.prom: STALE" "$run/health.out" &&
+    grep -q "^keyagent $run/keyagent.prom: ready" "$run/health.out"
+ok $? "srtprec health: the hung recorder STALE, the keyagent ready, exit $rc"
+diag <"$run/health.out"
 kill -CONT "$rec_pid"
 until_ok 10 ready_all
 ok $? "recorder running again: /healthz 200"
@@ -136,6 +151,11 @@ rm -f "$STACK_CONTROL"
 ka_bad() { [ "$(metric "$run/keyagent.prom" 'srtprec_keyagent_health_check{check="control_socket"}')" = 0 ]; }
 until_ok 10 ka_bad && [ "$(metric "$run/keyagent.prom" srtprec_keyagent_ready)" = 0 ]
 ok $? "keyagent without its control socket: check control_socket 0, not ready"
+"$cli" health "$run/keyagent.prom" >"$run/health.out" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q "^keyagent $run/keyagent.prom: NOT READY (age [0-9]* s): failing control_socket$" "$run/health.out"
+ok $? "srtprec health: keyagent NOT READY naming control_socket, exit $rc"
+diag <"$run/health.out"
 until_ok 10 eval '[ "$(healthz)" = 503 ] && grep -q "\"keyagent_ready\": *false" "$run/healthz.json"'
 ok $? "/healthz 503 with keyagent_ready false"
 
