@@ -56,12 +56,17 @@ cat <<TXT
 == recorded $(grep -c '"id"' <(tr '{' '\n' <"$run/recordings.json")) calls; archives (AES-256-GCM, data key wrapped to pki/auditor.crt) are in
    $run/archive/   index: $run/index.sqlite   logs: $run/*.log
 
-To fetch recordings while the API runs (tokens are in the config above, hashed in $run/tokens):
+Console (the auditor page; the browser must trust $run/pki/ca.crt, or accept
+the warning for this throwaway CA), sign in with the token below:
+   https://127.0.0.1:$STACK_API_PORT/
+
+To fetch recordings while the API runs (tokens hashed in $run/tokens), paste this line first:
+   TOKEN=$STACK_AUDITOR_TOKEN
    curl --cacert $run/pki/ca.crt -H "Authorization: Bearer \$TOKEN" https://127.0.0.1:$STACK_API_PORT/v1/recordings
    curl --cacert $run/pki/ca.crt -H "Authorization: Bearer \$TOKEN" https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id
    curl --cacert $run/pki/ca.crt -H "Authorization: Bearer \$TOKEN" -o call.wav https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id/export.wav
    curl --cacert $run/pki/ca.crt -H "Authorization: Bearer \$TOKEN" -o call.srec https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id/archive
-(the demo's auditor token is $STACK_AUDITOR_TOKEN; run tools/demo.sh --serve to keep the API up)
+(the auditor token may list, play and export; the API runs only while tools/demo.sh --serve does)
 Offline: build/tools/srtprec export --cert=$run/pki/auditor.crt --key=$run/pki/auditor.key --format=wav $run/archive/$id.srec call.wav
 TXT
 if [ "$serve" = 1 ]; then
