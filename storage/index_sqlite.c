@@ -24,7 +24,7 @@ struct sqlite_index {
     struct stor_index base; /* first: the handle callers hold */
     sqlite3 *db;
     sqlite3_stmt *put, *get, *search, *search_desc, *search_party, *search_party_desc, *hold,
-        *del;
+        *search_aor, *search_aor_desc, *del;
 };
 
 /* Party search (prefix and substring): party_ix is an FTS5 table with the
@@ -89,8 +89,11 @@ static const char get_sql[] = "SELECT " STOR_INDEX_COLS " FROM recordings WHERE 
  * An unknown after_id yields nothing rather than restarting from the top.
  * cmp is the cursor's comparison: > oldest first, < newest first (the order
  * reversed with it). */
+/* The range is always bound (an open end as 0 or INT64_MAX): "?1 = 0 OR"
+ * would keep SQLite from a range scan of rec_start, and a one-day query on
+ * 1,000,000 rows then scanned them all (docs/benchmarks.md, "Index"). */
 #define SEARCH_FILTERS(cmp)                                                                    \
-    " (?1 = 0 OR start_us >= ?1) AND (?2 = 0 OR start_us <= ?2)"                               \
+    " start_us >= ?1 AND start_us <= ?2"                                                       \
     " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"                                   \
     " AND (?4 IS NULL OR call_id = ?4)"                                                        \
     " AND (?5 IS NULL OR (start_us, id) " cmp                                                  \
@@ -101,10 +104,19 @@ static const char get_sql[] = "SELECT " STOR_INDEX_COLS " FROM recordings WHERE 
 /* A party pattern (?8) drives the query from party_ix: the matching rowids
  * first, then the other filters and the sort on those rows only. */
 #define PARTY_ROWS " rowid IN (SELECT rowid >> 1 FROM party_ix WHERE party GLOB ?8) AND"
+/* An exact party drives the query from the two AOR indexes the same way:
+ * that party's rows, not the time range's, are filtered and sorted. */
+#define AOR_ROWS                                                                               \
+    " rowid IN (SELECT rowid FROM recordings WHERE local_aor = ?3"                             \
+    " UNION ALL SELECT rowid FROM recordings WHERE remote_aor = ?3) AND"
 static const char search_sql[] =
     "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" SEARCH_FILTERS(">") ORDER_ASC;
 static const char search_desc_sql[] =
     "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" SEARCH_FILTERS("<") ORDER_DESC;
+static const char search_aor_sql[] =
+    "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" AOR_ROWS SEARCH_FILTERS(">") ORDER_ASC;
+static const char search_aor_desc_sql[] =
+    "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" AOR_ROWS SEARCH_FILTERS("<") ORDER_DESC;
 static const char search_party_sql[] =
     "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" PARTY_ROWS SEARCH_FILTERS(">") ORDER_ASC;
 static const char search_party_desc_sql[] =
@@ -139,6 +151,8 @@ static void sq_close(struct stor_index *base)
     sqlite3_finalize(ix->search_desc);
     sqlite3_finalize(ix->search_party);
     sqlite3_finalize(ix->search_party_desc);
+    sqlite3_finalize(ix->search_aor);
+    sqlite3_finalize(ix->search_aor_desc);
     sqlite3_finalize(ix->hold);
     sqlite3_finalize(ix->del);
     sqlite3_close(ix->db);
@@ -263,6 +277,8 @@ prepare:
         sqlite3_prepare_v2(ix->db, search_desc_sql, -1, &ix->search_desc, NULL) ||
         sqlite3_prepare_v2(ix->db, search_party_sql, -1, &ix->search_party, NULL) ||
         sqlite3_prepare_v2(ix->db, search_party_desc_sql, -1, &ix->search_party_desc, NULL) ||
+        sqlite3_prepare_v2(ix->db, search_aor_sql, -1, &ix->search_aor, NULL) ||
+        sqlite3_prepare_v2(ix->db, search_aor_desc_sql, -1, &ix->search_aor_desc, NULL) ||
         sqlite3_prepare_v2(ix->db, hold_sql, -1, &ix->hold, NULL) ||
         sqlite3_prepare_v2(ix->db, del_sql, -1, &ix->del, NULL)) {
         err = db_err(ix->db, "prepare");
@@ -432,10 +448,11 @@ static enum sr_err sq_search(struct stor_index *base, const struct stor_query *q
             return SR_EINVAL;
         st = q->newest_first ? ix->search_party_desc : ix->search_party;
         sqlite3_bind_text(st, 8, pat, -1, SQLITE_STATIC);
+    } else if (q->party) {
+        st = q->newest_first ? ix->search_aor_desc : ix->search_aor;
+        sqlite3_bind_text(st, 3, q->party, -1, SQLITE_STATIC);
     } else {
         st = q->newest_first ? ix->search_desc : ix->search;
-        if (q->party)
-            sqlite3_bind_text(st, 3, q->party, -1, SQLITE_STATIC);
     }
     rec = malloc(sizeof(*rec)); /* ~5 KiB: keep it off small thread stacks */
     if (!rec) {
@@ -443,7 +460,7 @@ static enum sr_err sq_search(struct stor_index *base, const struct stor_query *q
         return SR_ENOMEM;
     }
     sqlite3_bind_int64(st, 1, u64_col(q->from_wall_us));
-    sqlite3_bind_int64(st, 2, u64_col(q->to_wall_us));
+    sqlite3_bind_int64(st, 2, q->to_wall_us ? u64_col(q->to_wall_us) : INT64_MAX);
     if (q->call_id)
         sqlite3_bind_text(st, 4, q->call_id, -1, SQLITE_STATIC);
     if (q->after_id)

@@ -7,7 +7,7 @@
 #      by party through stor_index_search (the API's list path).
 # PostgreSQL is a throwaway cluster (tests/lib/pg.sh) with fsync on and
 # default settings otherwise; SQLite is a file in the same /tmp.
-#   tools/bench_index.sh BUILD_DIR [ROWS (1000000)] [WRITES (2000)]
+#   tools/bench_index.sh BUILD_DIR [ROWS (1000000)] [WRITES (2000; 0: skip part 1)]
 set -euo pipefail
 build=$(cd "$1" && pwd)
 rows=${2:-1000000}
@@ -21,6 +21,7 @@ PG_OPTS="-c fsync=on" pg_start "$tmp/pg"
 bench=$build/tools/bench_index
 
 for procs in 1 4; do
+    [ "$nw" -gt 0 ] || break
     for r in 1 2 3; do
         rm -f "$tmp/w.db"*
         printf 'sqlite     '; "$bench" --index="$tmp/w.db" --writes="$nw" --procs="$procs"
