@@ -2,7 +2,10 @@
 # Recorder and API on one PostgreSQL index, end to end (TAP): a throwaway
 # cluster (tests/lib/pg.sh), the stack of tests/lib/stack.sh with
 # index = a conninfo, two calls recorded, the API lists and serves them,
-# and the rows are in PostgreSQL (asserted with psql, not on logs).  A
+# and the rows are in PostgreSQL (asserted with psql, not on logs).  Then
+# PostgreSQL goes away during a call: the call is still recorded and
+# sealed, and once the server is back the recorder's queued rows reach it
+# and the API lists the call (both reconnect by themselves).  A
 # password in the conninfo (trust auth ignores it) never reaches a log.
 # usage: test_pg_stack.sh BUILD_DIR
 set -uo pipefail
@@ -46,6 +49,17 @@ echo "$body" | grep -q "\"$id\""; ok $? "listed by party through the API"
 stack_curl -s -f -o "$run/$id.wav" "$(stack_api)/v1/recordings/$id/export.wav" &&
     [ "$(stat -c %s "$run/$id.wav")" -gt 1000 ]
 ok $? "export.wav of $id served from the archive the PostgreSQL row names"
+
+# PostgreSQL down for a whole call (immediate stop: what a crash leaves).
+pg_stop; ok $? "PostgreSQL stopped"
+"$build/tools/srtprec-endpoint-sim" --control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" \
+    --calls=1 --duration-ms=1500 --out-dir="$run/sim2" >"$run/sim2.log" 2>&1
+ok $? "a third call placed while PostgreSQL is down"
+[ "$(stack_wait_sealed "$run/archive" 3 20)" -ge 3 ]; ok $? "its archive is sealed on local disk all the same"
+pg_restart; ok $? "PostgreSQL back"
+stack_wait_recordings 3 30; ok $? "the queued rows reached PostgreSQL: the API lists 3 complete recordings"
+rows=$(pg_psql srtprec "SELECT count(*) FROM recordings WHERE state = 1 AND sha256 <> ''")
+[ "$rows" = 3 ]; ok $? "3 complete, sealed rows in PostgreSQL (got $rows)"
 
 ! grep -q "never-logged-pw" "$run"/*.log; ok $? "the conninfo's password is in no log"
 tap_end

@@ -7,6 +7,7 @@
 #   pg_createdb NAME    create database NAME; prints its libpq conninfo
 #   pg_psql NAME SQL    run SQL in database NAME (unaligned, tuples only)
 #   pg_stop             stop the server (call it from the test's trap)
+#   pg_restart          start the stopped server again (same data)
 #
 # PG_OPTS adds server options; the tests default to fsync=off (their data is
 # thrown away), the benchmarks pass PG_OPTS="-c fsync=on" to measure honestly.
@@ -25,6 +26,10 @@ pg_start() {
     chmod 0700 "$pg_dir/data"
     pg_as "$PG_BIN/initdb" -D "$pg_dir/data" -U srtprec -A trust -E UTF8 --locale=C --no-sync \
         >"$pg_dir/initdb.log" 2>&1 || { cat "$pg_dir/initdb.log" >&2; return 1; }
+    pg_restart
+}
+
+pg_restart() {
     pg_as "$PG_BIN/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 \
         -o "-k $pg_dir/sock -c listen_addresses='' ${PG_OPTS:--c fsync=off}" start >/dev/null ||
         { cat "$pg_dir/server.log" >&2; return 1; }
