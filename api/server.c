@@ -87,6 +87,7 @@ struct api_req {
     uint64_t req;
     int slot; /* admission slot of the connection, -1 if unknown */
     char id[API_ID_HEX + 1];
+    bool copies; /* the call has copies: rq->id is the one served (serve_best_copy) */
     const char *authn; /* the archive's verdict (stor_authn_name) once checked; NULL before */
     bool needs_auth; /* an authenticated route: log and audit */
     bool headers_seen; /* the access handler has been called once */
@@ -272,6 +273,8 @@ static json_t *record_json(const struct stor_record *r, unsigned retention_days)
         json_object_set_new(o, "local_tag", api_json_str(r->call.local_tag)) ||
         json_object_set_new(o, "remote_tag", api_json_str(r->call.remote_tag)) ||
         json_object_set_new(o, "source", api_json_str(r->call.source)) ||
+        json_object_set_new(o, "recorder",
+                            r->recorder[0] ? api_json_str(r->recorder) : json_null()) ||
         json_object_set_new(o, "start", time_json(r->call.start_wall_us)) ||
         json_object_set_new(o, "end", time_json(r->end_wall_us)) ||
         json_object_set_new(o, "state", json_string(stor_state_name(r->state))) ||
@@ -534,6 +537,99 @@ static bool audit_start(struct api_req *rq, unsigned status)
     return !rq->srv->cfg.audit || rq->srv->cfg.audit(&a, rq->srv->cfg.audit_arg);
 }
 
+/* Dual recording: the other copies of a call, and the one to serve. */
+struct copies_ctx {
+    const struct stor_record *self;
+    struct stor_record best; /* starts as self */
+    json_t *arr;             /* NULL: only best is wanted */
+    size_t n;
+    bool failed;
+};
+
+static bool copy_one(const struct stor_record *rec, void *arg)
+{
+    struct copies_ctx *cc = arg;
+    json_t *o;
+
+    if (!stor_copy_of(cc->self, rec))
+        return true;
+    cc->n++;
+    if (stor_copy_better(&cc->best, rec))
+        cc->best = *rec;
+    if (!cc->arr)
+        return true;
+    o = json_object();
+    if (!o || json_object_set_new(o, "id", api_json_str(rec->id)) ||
+        json_object_set_new(o, "recorder", api_json_str(rec->recorder)) ||
+        json_object_set_new(o, "state", json_string(stor_state_name(rec->state))) ||
+        json_object_set_new(o, "packets", json_integer((json_int_t)rec->packets)) ||
+        json_object_set_new(o, "bytes", json_integer((json_int_t)rec->bytes)) ||
+        json_array_append_new(cc->arr, o) != 0) {
+        json_decref(o);
+        cc->failed = true;
+        return false;
+    }
+    return true;
+}
+
+/* The copies of rec's call (rows with its Call-ID from other recorders,
+ * overlapping in time: stor_copy_of) into cc; cc->best the one to serve.
+ * A row without a recorder-id has no copies (one query saved). */
+static enum sr_err find_copies(struct api_server *srv, const struct stor_record *rec,
+                               struct copies_ctx *cc)
+{
+    struct stor_query q = { .call_id = rec->call.call_id, .limit = 64 };
+    struct api_ix_slot *sl;
+    enum sr_err err;
+
+    cc->self = rec;
+    cc->best = *rec;
+    if (!rec->recorder[0])
+        return SR_OK;
+    sl = ix_acquire(srv);
+    err = stor_index_search(sl->ix, &q, copy_one, cc);
+    ix_release(sl);
+    return err ? err : cc->failed ? SR_ENOMEM : SR_OK;
+}
+
+/* record_json with the copies: "copies" (the others, [] if none) and
+ * "best_copy" (the id to serve: this one or a more complete copy). */
+static json_t *record_copies_json(struct api_server *srv, const struct stor_record *rec,
+                                  struct copies_ctx *cc)
+{
+    json_t *o = record_json(rec, srv->cfg.retention_days);
+
+    cc->arr = json_array();
+    if (!o || !cc->arr || find_copies(srv, rec, cc) != SR_OK) {
+        json_decref(o);
+        json_decref(cc->arr);
+        return NULL;
+    }
+    /* json_object_set_new takes the value even when it fails. */
+    if (json_object_set_new(o, "copies", cc->arr) ||
+        json_object_set_new(o, "best_copy", api_json_str(cc->best.id))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static enum MHD_Result respond_meta(struct MHD_Connection *c, struct api_req *rq,
+                                     const struct stor_record *rec)
+{
+    struct copies_ctx *cc = calloc(1, sizeof(*cc)); /* ~6 KiB: off the MHD thread stack */
+    enum MHD_Result ret;
+    json_t *o;
+
+    if (!cc)
+        return MHD_NO;
+    o = record_copies_json(rq->srv, rec, cc);
+    ret = o ? respond_json(c, rq, MHD_HTTP_OK, o)
+            : internal_error(c, rq, "index search for copies failed", SR_EIO);
+    free(cc);
+    return ret;
+}
+
 static enum MHD_Result route_meta(struct MHD_Connection *c, struct api_req *rq)
 {
     struct stor_record *rec = malloc(sizeof(*rec)); /* ~6 KiB: not on an MHD thread stack */
@@ -546,7 +642,7 @@ static enum MHD_Result route_meta(struct MHD_Connection *c, struct api_req *rq)
             ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
                                 "access audit unavailable", NULL);
         else
-            ret = respond_json(c, rq, MHD_HTTP_OK, record_json(rec, rq->srv->cfg.retention_days));
+            ret = respond_meta(c, rq, rec);
     }
     free(rec);
     return ret;
@@ -577,6 +673,39 @@ static struct MHD_Response *not_modified_response(void)
     return r;
 }
 
+/* Dual recording: the archive (or export) of a call recorded twice is the
+ * best copy's (stor_copy_better), whichever copy's id was asked for; from
+ * here on rq->id is the copy served (its file, ETag, download name and
+ * audit record), and the response names it in Srtprec-Copy. */
+static bool serve_best_copy(struct MHD_Connection *c, struct api_req *rq,
+                            struct stor_record *rec, enum MHD_Result *ret)
+{
+    struct copies_ctx *cc;
+    enum sr_err err;
+
+    if (!rec->recorder[0])
+        return true;
+    cc = calloc(1, sizeof(*cc));
+    if (!cc) {
+        *ret = MHD_NO;
+        return false;
+    }
+    err = find_copies(rq->srv, rec, cc);
+    if (err) {
+        *ret = internal_error(c, rq, "index search for copies failed", err);
+    } else if (cc->n) {
+        rq->copies = true;
+        if (strcmp(cc->best.id, rec->id) != 0) {
+            *rec = cc->best;
+            memcpy(rq->id, rec->id, sizeof(rq->id) < sizeof(rec->id) ? sizeof(rq->id)
+                                                                     : sizeof(rec->id));
+            rq->id[sizeof(rq->id) - 1] = '\0';
+        }
+    }
+    free(cc);
+    return !err;
+}
+
 /* Conditional and partial GET of the archive (RFC 9110 sections 13 and 14).
  * The ETag is "<id>-<size>": an archive never changes once complete, and a
  * recovered or rewritten one changes size, so this is a strong validator. */
@@ -595,7 +724,7 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
 
     if (!rec)
         return MHD_NO;
-    if (!lookup(c, rq, rec, &ret))
+    if (!lookup(c, rq, rec, &ret) || !serve_best_copy(c, rq, rec, &ret))
         goto out;
     if (rec->state == STOR_STATE_RECORDING) {
         ret = respond_error(c, rq, MHD_HTTP_CONFLICT, "recording", "call still recording", NULL);
@@ -680,6 +809,8 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
         fd = -1; /* MHD owns it now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    if (rq->copies)
+        MHD_add_response_header(resp, "Srtprec-Copy", rq->id);
     if (status != MHD_HTTP_NOT_MODIFIED) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
         download_name(rec, rq->dl_base, sizeof(rq->dl_base));
@@ -731,6 +862,8 @@ static enum MHD_Result export_respond(struct MHD_Connection *c, struct api_req *
                              "the archive could not be decrypted or decoded", NULL);
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, kinds[rq->export_fmt].type);
+    if (rq->copies)
+        MHD_add_response_header(resp, "Srtprec-Copy", rq->id);
     if (kinds[rq->export_fmt].ext) {
         snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"",
                  rq->dl_base[0] ? rq->dl_base : rq->id, kinds[rq->export_fmt].ext);
@@ -752,7 +885,7 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
 
     if (!rec)
         return MHD_NO;
-    if (!lookup(c, rq, rec, &ret))
+    if (!lookup(c, rq, rec, &ret) || !serve_best_copy(c, rq, rec, &ret))
         goto out;
     if (rec->state == STOR_STATE_RECORDING) {
         ret = respond_error(c, rq, MHD_HTTP_CONFLICT, "recording", "call still recording", NULL);

@@ -566,6 +566,9 @@ static struct stor_record *row_new(const struct rd_archives *r, const struct rd_
     if (!row)
         return NULL;
     memcpy(row->id, a->id, sizeof(row->id));
+    /* setup checked that recorder-id fits; calloc left the NUL. */
+    memcpy(row->recorder, r->cfg->recorder_id,
+           strnlen(r->cfg->recorder_id, sizeof(row->recorder) - 1));
     row->call = a->call;
     if (a->late_parties) {
         snprintf(row->call.local_aor, sizeof(row->call.local_aor), "%s", a->party_local);

@@ -76,6 +76,7 @@ struct rd_cfg {
     unsigned long siprec_min_se;
     bool siprec_plain_rtp;            /**< record RTP/AVP recording legs (no SRTP) */
     char key_log[CONF_STR_MAX];    /**< hash-chained log of every key received; "" = none */
+    char recorder_id[CONF_STR_MAX]; /**< this recorder's name in index rows (dual recording) */
     /** Not a key: the capture sources (capture.h) when capture or
      *  capture-file is set (main opens them before rd_media_create and
      *  closes them after rd_media_destroy); each engine attaches its share. */

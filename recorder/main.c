@@ -85,6 +85,10 @@ static const struct conf_item cfg_items[] = {
     { "key-wait-ms", CONF_UINT, F(key_wait_ms), "30000", 100, 3600000,
       "how long packets wait (held) for their key, so that a late key still gives one "
       "recording of the call; then they are archived still encrypted" },
+    { "recorder-id", CONF_STR, F(recorder_id), "", 0, 0,
+      "this recorder's name in the index (up to 63 bytes): two recorders with different names "
+      "subscribed to the same keyagents both record every call, and the API links the copies "
+      "and serves the complete one (docs/scale.md, dual recording); empty: no copies linked" },
     { "metrics-file", CONF_STR, F(metrics_file), "", 0, 0,
       "Prometheus text file of media counters (written atomically); empty: none" },
     { "metrics-interval-ms", CONF_UINT, F(metrics_interval_ms), "5000", 100, 3600000,
@@ -627,6 +631,10 @@ static int setup(struct recorder *r)
             return -1;
         }
         log_warn("LAB MODE: no signing-key; archives are not signed");
+    }
+    if (strlen(r->cfg.recorder_id) >= STOR_RECORDER_ID) {
+        log_error("recorder-id: at most %d bytes", STOR_RECORDER_ID - 1);
+        return -1;
     }
     if (!r->cfg.seal_ledger[0] && !stor_index_is_file(r->cfg.index)) {
         log_error("index is a PostgreSQL database: set seal-ledger");

@@ -171,6 +171,38 @@ enum stor_state stor_index_state_from_int(long long v)
     }
 }
 
+bool stor_copy_of(const struct stor_record *a, const struct stor_record *b)
+{
+    /* A row still recording has no end yet: it spans to now. */
+    uint64_t a_end = a->end_wall_us ? a->end_wall_us : UINT64_MAX;
+    uint64_t b_end = b->end_wall_us ? b->end_wall_us : UINT64_MAX;
+
+    return a->recorder[0] && b->recorder[0] && strcmp(a->recorder, b->recorder) != 0 &&
+           strcmp(a->call.call_id, b->call.call_id) == 0 &&
+           a->call.start_wall_us <= b_end && b->call.start_wall_us <= a_end;
+}
+
+/* Higher is better to serve. */
+static int copy_rank(enum stor_state s)
+{
+    switch (s) {
+    case STOR_STATE_COMPLETE: return 4;
+    case STOR_STATE_SHUTDOWN: return 3;
+    case STOR_STATE_RECOVERED: return 2;
+    case STOR_STATE_RECORDING: return 1;
+    default: return 0;
+    }
+}
+
+bool stor_copy_better(const struct stor_record *a, const struct stor_record *b)
+{
+    if (copy_rank(a->state) != copy_rank(b->state))
+        return copy_rank(b->state) > copy_rank(a->state);
+    if (a->packets != b->packets)
+        return b->packets > a->packets;
+    return b->bytes > a->bytes;
+}
+
 const char *stor_state_name(enum stor_state s)
 {
     switch (s) {

@@ -71,13 +71,15 @@ static const struct stor_index_migration migrations[] = {
          "CREATE INDEX rec_remote_norm ON recordings(remote_norm);"
          "CREATE INDEX rec_local_trgm ON recordings USING gin (local_norm gin_trgm_ops);"
          "CREATE INDEX rec_remote_trgm ON recordings USING gin (remote_norm gin_trgm_ops);" },
+    /* Dual recording: which recorder wrote the row (docs/storage.md). */
+    { 5, "ALTER TABLE recordings ADD COLUMN recorder text NOT NULL DEFAULT '';" },
 };
-enum { SCHEMA_VERSION = 4 };
+enum { SCHEMA_VERSION = 5 };
 
 static const char put_sql[] =
     "INSERT INTO recordings (" STOR_INDEX_PUT_COLS ")"
     " VALUES ($1,$2,$3,$4,$5,$6,$7,$8::bigint,$9::bigint,"
-    "$10::integer,$11::bigint,$12::bigint,$13::integer,$14,$15)"
+    "$10::integer,$11::bigint,$12::bigint,$13::integer,$14,$15,$16)"
     STOR_INDEX_UPSERT_SET;
 static const char hold_sql[] = "UPDATE recordings SET hold = $2::boolean, hold_case = $3,"
                                " hold_reason = $4, hold_by = $5, hold_us = $6::bigint"
@@ -353,11 +355,12 @@ static enum sr_err pg_put(struct stor_index *base, const struct stor_record *rec
 {
     struct pg_index *ix = pg(base);
     char start[24], end[24], state[16], bytes[24], packets[24], streams[16];
-    const char *vals[15] = { rec->id,           rec->call.call_id,    rec->call.local_aor,
+    const char *vals[16] = { rec->id,           rec->call.call_id,    rec->call.local_aor,
                              rec->call.remote_aor, rec->call.local_tag, rec->call.remote_tag,
                              rec->call.source,  start,                end,
                              state,             bytes,                packets,
-                             streams,           rec->path,            rec->sha256 };
+                             streams,           rec->path,            rec->sha256,
+                             rec->recorder };
     enum sr_err err;
     PGresult *res;
 
@@ -367,7 +370,7 @@ static enum sr_err pg_put(struct stor_index *base, const struct stor_record *rec
     u64_text(bytes, sizeof(bytes), rec->bytes);
     u64_text(packets, sizeof(packets), rec->packets);
     snprintf(streams, sizeof(streams), "%u", rec->n_streams);
-    res = run(ix, "put", 15, vals, PGRES_COMMAND_OK, &err);
+    res = run(ix, "put", 16, vals, PGRES_COMMAND_OK, &err);
     PQclear(res);
     return err;
 }
@@ -411,6 +414,7 @@ static void row_to_record(const PGresult *res, int row, struct stor_record *rec)
     col_str(res, row, 17, rec->hold_info.reason, sizeof(rec->hold_info.reason));
     col_str(res, row, 18, rec->hold_info.by, sizeof(rec->hold_info.by));
     rec->hold_info.at_wall_us = col_u64(res, row, 19);
+    col_str(res, row, 20, rec->recorder, sizeof(rec->recorder));
 }
 
 static enum sr_err pg_get(struct stor_index *base, const char *id, struct stor_record *rec)

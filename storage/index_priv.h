@@ -50,18 +50,25 @@ bool stor_party_norm(const char *party, char *out, size_t cap);
 /* SQL both backends speak.  The upsert leaves hold alone: the recorder's
  * end-of-call update must never clear a hold an administrator set during
  * the call; and a row written without a hash (recovery, a retry) keeps the
- * seal's. */
-#define STOR_INDEX_PUT_COLS                                                                   \
+ * seal's, one without a recorder identity (recovery from the header) the
+ * recorder's. */
+#define STOR_INDEX_BASE_COLS                                                                  \
     "id, call_id, local_aor, remote_aor, local_tag, remote_tag, source, start_us, end_us, " \
     "state, bytes, packets, n_streams, path, sha256"
-#define STOR_INDEX_COLS STOR_INDEX_PUT_COLS ", hold, hold_case, hold_reason, hold_by, hold_us"
+/* recorder (schema 5) is the 16th put parameter and the 21st selected
+ * column: the columns before it keep their numbers. */
+#define STOR_INDEX_PUT_COLS STOR_INDEX_BASE_COLS ", recorder"
+#define STOR_INDEX_COLS                                                                       \
+    STOR_INDEX_BASE_COLS ", hold, hold_case, hold_reason, hold_by, hold_us, recorder"
 #define STOR_INDEX_UPSERT_SET                                                                  \
     " ON CONFLICT (id) DO UPDATE SET call_id=excluded.call_id, local_aor=excluded.local_aor," \
     " remote_aor=excluded.remote_aor, local_tag=excluded.local_tag,"                          \
     " remote_tag=excluded.remote_tag, source=excluded.source, start_us=excluded.start_us,"    \
     " end_us=excluded.end_us, state=excluded.state, bytes=excluded.bytes,"                    \
     " packets=excluded.packets, n_streams=excluded.n_streams, path=excluded.path,"            \
-    " sha256=CASE WHEN excluded.sha256 = '' THEN recordings.sha256 ELSE excluded.sha256 END"
+    " sha256=CASE WHEN excluded.sha256 = '' THEN recordings.sha256 ELSE excluded.sha256 END,"  \
+    " recorder=CASE WHEN excluded.recorder = '' THEN recordings.recorder"                     \
+    " ELSE excluded.recorder END"
 
 /** Clamp a stored integer state to enum stor_state (unknown: damaged). */
 enum stor_state stor_index_state_from_int(long long v);

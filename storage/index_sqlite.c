@@ -74,12 +74,15 @@ static const struct stor_index_migration migrations[] = {
          "INSERT INTO party_ix(rowid, party) SELECT rowid * 2, " PARTY_NORM("local_aor")
          " FROM recordings UNION ALL SELECT rowid * 2 + 1, " PARTY_NORM("remote_aor")
          " FROM recordings;" },
+    /* Dual recording: which recorder wrote the row (its recorder-id), and
+     * the copies of a call found by Call-ID (docs/storage.md). */
+    { 5, "ALTER TABLE recordings ADD COLUMN recorder TEXT NOT NULL DEFAULT '';" },
 };
-enum { SCHEMA_VERSION = 4 };
+enum { SCHEMA_VERSION = 5 };
 
 static const char put_sql[] =
     "INSERT INTO recordings (" STOR_INDEX_PUT_COLS ")"
-    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"
+    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
     STOR_INDEX_UPSERT_SET;
 static const char hold_sql[] = "UPDATE recordings SET hold = ?2, hold_case = ?3,"
                                " hold_reason = ?4, hold_by = ?5, hold_us = ?6 WHERE id = ?1";
@@ -339,6 +342,7 @@ static enum sr_err sq_put(struct stor_index *base, const struct stor_record *rec
     sqlite3_bind_int64(st, 13, rec->n_streams);
     sqlite3_bind_text(st, 14, rec->path, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 15, rec->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 16, rec->recorder, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         err = db_err(ix->db, "put");
     sqlite3_reset(st);
@@ -386,6 +390,7 @@ static void row_to_record(sqlite3_stmt *st, struct stor_record *rec)
     col_str(st, 17, rec->hold_info.reason, sizeof(rec->hold_info.reason));
     col_str(st, 18, rec->hold_info.by, sizeof(rec->hold_info.by));
     rec->hold_info.at_wall_us = col_u64(st, 19);
+    col_str(st, 20, rec->recorder, sizeof(rec->recorder));
 }
 
 static enum sr_err sq_get(struct stor_index *base, const char *id, struct stor_record *rec)

@@ -20,7 +20,7 @@
 
 #include "err.h"
 
-enum { STOR_STR = 256, STOR_ID_HEX = 33 /* 16-byte id as hex + NUL */ };
+enum { STOR_STR = 256, STOR_ID_HEX = 33 /* 16-byte id as hex + NUL */, STOR_RECORDER_ID = 64 };
 
 /** What the index and the archive header record about a call. */
 struct stor_call_info {
@@ -399,8 +399,20 @@ struct stor_record {
     bool hold;                  /**< legal hold: retention never deletes it (stor_index_put keeps it) */
     struct stor_hold hold_info; /**< valid when hold */
     char sha256[65];            /**< SHA-256 of the sealed file, hex; "" when unsigned or unknown */
+    /** The recorder-id of the recorder that wrote it; "" when not set.  Two
+     *  rows with one call_id and different non-empty recorders are copies
+     *  of one call (dual recording, stor_copy_better). */
+    char recorder[STOR_RECORDER_ID];
     char path[4096];
 };
+
+/** Dual recording: whether b is a copy of a's call (same call_id, both
+ *  recorders named and different, time spans overlapping). */
+bool stor_copy_of(const struct stor_record *a, const struct stor_record *b);
+/** Of two copies of one call, whether b is the better one to serve: sealed
+ *  whole (complete, then shutdown) before recovered, damaged or still
+ *  recording; then more packets; then more bytes; a tie keeps a. */
+bool stor_copy_better(const struct stor_record *a, const struct stor_record *b);
 
 /** Open (creating and migrating the schema if needed) the index named by
  *  spec: a PostgreSQL connection string (a postgresql:// or postgres://

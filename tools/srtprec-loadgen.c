@@ -88,6 +88,7 @@ enum {
 struct lg_cfg {
     char control[CONF_STR_MAX];
     char recorder[CONF_STR_MAX];
+    char mirror[CONF_STR_MAX];
     char out[CONF_STR_MAX];
     char start_file[CONF_STR_MAX];
     char streams_file[CONF_STR_MAX];
@@ -102,6 +103,9 @@ struct lg_cfg {
 static const struct conf_item conf_items[] = {
     { "control", CONF_STR, F(control), NULL, 0, 0, "keyagent control socket" },
     { "recorder", CONF_STR, F(recorder), NULL, 0, 0, "where media is forked: IPv4 ip:port" },
+    { "mirror", CONF_STR, F(mirror), "", 0, 0,
+      "every packet also to this IPv4 ip:port, as a media fork or SPAN copy feeds a second "
+      "recorder (dual recording); its send errors are not fatal" },
     { "out", CONF_STR, F(out), NULL, 0, 0, "per-stream results (TSV) go to this file" },
     { "calls", CONF_UINT, F(calls), "100", 1, MAX_CALLS, "concurrent calls (2 streams each)" },
     { "duration-ms", CONF_UINT, F(duration_ms), "5000", 20, 3600000, "media per stream" },
@@ -148,6 +152,7 @@ struct lg {
     struct lg_cfg cfg;
     uint64_t rng;             /* splitmix64: ids and payloads, never keys */
     struct sockaddr_in recorder;
+    struct sockaddr_in mirror; /* --mirror; sin_port 0: none */
     struct ka_client *ka;
     struct ka_client *rogue;  /* --rogue-control */
     size_t n_rogue;           /* rogue calls disclosed */
@@ -162,7 +167,7 @@ struct lg {
     size_t per_stream, n_pkt;
     size_t n_seg;             /* SSRCs per stream, one after the other (--ssrc-every) */
     uint8_t *seg_sha;         /* n_st x n_seg SHA-256s of the segments' payloads */
-    uint64_t sent, send_errors, send_us;
+    uint64_t sent, send_errors, send_us, mirror_sent;
 };
 
 static uint64_t rng_next(uint64_t *state)
@@ -183,13 +188,33 @@ static void rng_hex(uint64_t *state, char *out, size_t digits)
     sr_hex_encode(b, digits / 2, out);
 }
 
+/* "a.b.c.d:port" (port not 0) into *out. */
+static bool ipv4_slice(struct slice addr, struct sockaddr_in *out)
+{
+    long colon = slice_find(addr, ':');
+    struct slice host = colon > 0 ? slice_of(addr.p, (size_t)colon) : SLICE_NULL;
+    struct slice port =
+        colon > 0 ? slice_of(addr.p + colon + 1, addr.len - (size_t)colon - 1) : SLICE_NULL;
+    char h[INET_ADDRSTRLEN];
+    uint64_t p;
+
+    if (colon <= 0 || !slice_copy_cstr(host, h, sizeof(h)) ||
+        inet_pton(AF_INET, h, &out->sin_addr) != 1 || !slice_to_u64(port, 65535, &p) || p == 0)
+        return false;
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)p);
+    return true;
+}
+
+static bool ipv4_addr(const char *s, struct sockaddr_in *out)
+{
+    return ipv4_slice(slice_cstr(s), out);
+}
+
 static int options(struct lg *g, int argc, char **argv)
 {
-    char why[512], h[64];
+    char why[512];
     int help = 0, lvl;
-    struct slice r, host, port;
-    uint64_t p;
-    long colon;
 
     if (conf_load(conf_items, SR_ARRAY_LEN(conf_items), &g->cfg, "loadgen", argc, argv, &help,
                   why, sizeof(why)) != SR_OK) {
@@ -214,18 +239,14 @@ static int options(struct lg *g, int argc, char **argv)
         fprintf(stderr, "srtprec-loadgen: --control, --recorder and --out are required\n");
         return 2;
     }
-    r = slice_cstr(g->cfg.recorder);
-    colon = slice_find(r, ':');
-    host = colon > 0 ? slice_of(r.p, (size_t)colon) : SLICE_NULL;
-    port = colon > 0 ? slice_of(r.p + colon + 1, r.len - (size_t)colon - 1) : SLICE_NULL;
-    g->recorder.sin_family = AF_INET;
-    if (colon <= 0 || !slice_copy_cstr(host, h, sizeof(h)) ||
-        inet_pton(AF_INET, h, &g->recorder.sin_addr) != 1 || !slice_to_u64(port, 65535, &p) ||
-        p == 0) {
+    if (!ipv4_addr(g->cfg.recorder, &g->recorder)) {
         fprintf(stderr, "srtprec-loadgen: --recorder must be IPv4 ip:port\n");
         return 2;
     }
-    g->recorder.sin_port = htons((uint16_t)p);
+    if (g->cfg.mirror[0] && !ipv4_addr(g->cfg.mirror, &g->mirror)) {
+        fprintf(stderr, "srtprec-loadgen: --mirror must be IPv4 ip:port\n");
+        return 2;
+    }
     g->n_calls = g->cfg.calls;
     g->n_st = 2 * g->n_calls;
     g->per_stream = (size_t)(g->cfg.duration_ms * g->cfg.pps / 1000);
@@ -462,6 +483,16 @@ static void send_range(struct lg *g, size_t from, size_t to, struct mmsghdr *msg
             n++;
         }
         rc = sendmmsg(g->fds[sock], msgs, n, 0);
+        if (rc > 0 && g->mirror.sin_port) {
+            /* The same packets to the second recorder: a failure there
+             * (it was killed) is its loss, counted apart. */
+            for (int k = 0; k < rc; k++) {
+                msgs[k].msg_hdr.msg_name = &g->mirror;
+                msgs[k].msg_hdr.msg_namelen = sizeof(g->mirror);
+            }
+            int mc = sendmmsg(g->fds[sock], msgs, (unsigned)rc, 0);
+            g->mirror_sent += mc > 0 ? (uint64_t)mc : 0;
+        }
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -532,29 +563,19 @@ static enum sr_err streams_read(struct lg *g)
         return SR_EIO;
     }
     while (err == SR_OK && fgets(line, sizeof(line), f)) {
-        struct slice cur = slice_trim(slice_cstr(line)), key, addr, host, port;
-        char h[INET_ADDRSTRLEN];
-        uint64_t p;
-        long colon;
+        struct slice cur = slice_trim(slice_cstr(line)), key, addr;
 
         if (slice_is_empty(cur))
             continue;
         key = slice_split(&cur, '\t');
         addr = slice_split(&cur, '\t');
-        colon = slice_find(addr, ':');
-        host = colon > 0 ? slice_of(addr.p, (size_t)colon) : SLICE_NULL;
-        port = colon > 0 ? slice_of(addr.p + colon + 1, addr.len - (size_t)colon - 1) : SLICE_NULL;
-        if (j >= g->n_st || !sr_hex_decode(key, g->st[j].master, MASTER_LEN) || colon <= 0 ||
-            !slice_copy_cstr(host, h, sizeof(h)) ||
-            inet_pton(AF_INET, h, &g->st[j].dst.sin_addr) != 1 ||
-            !slice_to_u64(port, 65535, &p) || p == 0) {
+        if (j >= g->n_st || !sr_hex_decode(key, g->st[j].master, MASTER_LEN) ||
+            !ipv4_slice(addr, &g->st[j].dst)) {
             log_error("%s: line %zu: want %zu lines of <60 hex digits>\t<IPv4 ip:port>",
                       g->cfg.streams_file, j + 1, g->n_st);
             err = SR_EPARSE;
             break;
         }
-        g->st[j].dst.sin_family = AF_INET;
-        g->st[j].dst.sin_port = htons((uint16_t)p);
         j++;
     }
     if (err == SR_OK && j != g->n_st) {
@@ -737,10 +758,11 @@ int main(int argc, char **argv)
             sleep_ms(g.cfg.end_delay_ms);
             rc = end_calls(&g) == SR_OK && results_write(&g) == SR_OK && g.send_errors == 0 ? 0 : 1;
             printf("calls=%zu streams=%zu packets=%zu sent=%" PRIu64 " send_errors=%" PRIu64
-                   " seconds=%.3f rate_pps=%.0f mode=%s rogue_calls=%zu polls_failed=%" PRIu64 "\n",
+                   " seconds=%.3f rate_pps=%.0f mode=%s rogue_calls=%zu polls_failed=%" PRIu64
+                   " mirror_sent=%" PRIu64 "\n",
                    g.n_calls, g.n_st, g.n_pkt, g.sent, g.send_errors, (double)g.send_us / 1e6,
                    g.send_us ? (double)g.sent * 1e6 / (double)g.send_us : 0.0,
-                   g.cfg.fast ? "fast" : "paced", g.n_rogue, g.polls_failed);
+                   g.cfg.fast ? "fast" : "paced", g.n_rogue, g.polls_failed, g.mirror_sent);
         }
     } else if (g.ka || g.rogue) {
         (void)end_calls(&g); /* END what was disclosed, so the keyagent forgets the keys */
