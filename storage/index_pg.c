@@ -283,6 +283,14 @@ static enum sr_err migrate(struct pg_index *ix, enum stor_index_mode mode)
 
 static const struct stor_index_ops pg_ops;
 
+/* Server notices (an extension that exists already, …) go to the debug
+ * log, not to the daemon's stderr as libpq's default would print them. */
+static void notice(void *arg, const char *message)
+{
+    (void)arg;
+    log_debug("index: %s", message);
+}
+
 enum sr_err stor_index_pg_open(struct stor_index **out, const char *conninfo,
                                enum stor_index_mode mode)
 {
@@ -314,6 +322,7 @@ enum sr_err stor_index_pg_open(struct stor_index **out, const char *conninfo,
         err = SR_EAGAIN;
         goto fail;
     }
+    PQsetNoticeProcessor(ix->conn, notice, NULL);
     if ((err = session_settings(ix)))
         goto fail;
     if (ix->read_only) {
