@@ -3,13 +3,16 @@
 # play (the audio element's duration equals the call's), download.  A real
 # archive and index, the real daemon on 127.0.0.1, and web_driver.py driving
 # Chromium over --remote-debugging-pipe.  TAP; skips only without chromium.
-#   web_e2e.sh SRTPREC_API MKARCHIVE MKCERTS_SH WEB_DRIVER_PY
+#   web_e2e.sh SRTPREC_API MKARCHIVE MKCERTS_SH WEB_DRIVER_PY [ARTEFACT_DIR]
+# Screenshots (console-1400.png, console-800.png, ...) are kept in
+# ARTEFACT_DIR (meson: <build>/tests/api/web-artefacts).
 set -uo pipefail
 
 api_bin=$1
 mkarchive=$2
 mkcerts=$3
 driver=$4
+artefacts=${5:-}
 packets=250 # 20 ms each: a 5 s call
 
 chromium=$(command -v chromium || true)
@@ -39,9 +42,13 @@ mkdir -p "$tmp/archives"
     bail "mkarchive failed"
 id=$(sed -n 1p "$tmp/ids")
 tok=web-$RANDOM$RANDOM$RANDOM
-# the page needs list+metadata, export (play, WAV) and archive download
-printf '%s' "$tok" | "$api_bin" --hash-token=walt:lister,auditor,archivist >"$tmp/tokens" ||
-    bail "--hash-token failed"
+tok_legal=legal-$RANDOM$RANDOM$RANDOM
+# walt: list+metadata, export (play, WAV), archive download, access history;
+# lex: list and legal hold only (the page must hide what lex may not do)
+{
+    printf '%s' "$tok" | "$api_bin" --hash-token=walt:lister,auditor,archivist
+    printf '%s' "$tok_legal" | "$api_bin" --hash-token=lex:lister,legal-hold
+} >"$tmp/tokens" || bail "--hash-token failed"
 
 cat >"$tmp/srtprec.conf" <<CONF
 [api]
@@ -54,6 +61,7 @@ archive-cert = $tmp/pki/auditor.crt
 archive-key = $tmp/pki/auditor.key
 tokens-file = $tmp/tokens
 audit-log = $tmp/audit.log
+retention-days = 30
 CONF
 "$api_bin" --config="$tmp/srtprec.conf" 2>"$tmp/api.log" &
 pid=$!
@@ -67,9 +75,13 @@ done
 [ -n "$port" ] || bail "srtprec-api did not start"
 
 mkdir -p "$tmp/work"
+[ -n "$artefacts" ] && mkdir -p "$artefacts"
 # 127.0.0.1 rather than localhost: Chromium then needs no resolver
-timeout 120 python3 "$driver" "$chromium" "https://127.0.0.1:$port" "$tok" "$id" \
-    "$(awk -v p="$packets" 'BEGIN { printf "%.3f", p * 0.02 }')" "$tmp/work" >"$tmp/tap"
+# The browser runs 5:30 east of UTC: local times on the page must differ from
+# the UTC the API is sent.
+TZ=Asia/Kolkata timeout 120 python3 "$driver" "$chromium" "https://127.0.0.1:$port" "$tok" "$id" \
+    "$(awk -v p="$packets" 'BEGIN { printf "%.3f", p * 0.02 }')" "$tmp/work" "$tok_legal" \
+    "$(sed -n 2p "$tmp/ids")" "${artefacts:-$tmp/work}" >"$tmp/tap"
 cat "$tmp/tap"
 n=$(grep -c -E '^(not )?ok ' "$tmp/tap")
 failed=$(grep -c '^not ok ' "$tmp/tap")
