@@ -47,6 +47,10 @@ enum {
      * goes on in continuation archives, each another file under the same
      * Call-ID; this bounds one call's archives. */
     MAX_PARTS = 32,
+    /* SIPREC metadata documents told before their call's archive exists
+     * (the SRS answers before a worker opens it): kept this long at most,
+     * the oldest dropped first (a call that never opens). */
+    META_PEND_MAX = 64,
     /* Stream indexes handed to the engines carry the part in their high bits. */
     PART_SHIFT = 16,
     PART_MASK = (1u << PART_SHIFT) - 1,
@@ -101,6 +105,8 @@ struct rd_arch {
     char party_remote[sizeof(((struct stor_call_info *)0)->remote_aor)];
     bool parties_stream;       /* the "parties" record stream was added */
     unsigned parties_idx, parties_seq;
+    bool meta_stream;          /* the "metadata" record stream was added */
+    unsigned meta_idx, meta_seq;
     bool want_row;             /* the archive thread rewrites the index row (registry mu) */
     char id[STOR_ID_HEX];
     unsigned n_streams;
@@ -122,6 +128,16 @@ struct rd_arch {
     uint64_t retry_at;         /* sr_now_us() of the next seal attempt */
     unsigned backoff_ms;
     struct rd_arch *rnext;     /* in the seal retry list (archive thread only) */
+};
+
+/* A metadata document waiting for its call's archive (rd_archives_metadata). */
+struct meta_pend {
+    struct meta_pend *next;
+    char peer[SIPEV_STR];
+    char call_id[sizeof(((struct stor_call_info *)0)->call_id)];
+    uint64_t wall_us;
+    size_t len;
+    uint8_t doc[];
 };
 
 struct rd_archives {
@@ -152,6 +168,9 @@ struct rd_archives {
     void *clock_arg;
     pthread_cond_t idle_cv;    /* the thread goes idle (rd_archives_settle) */
     uint64_t idle_gen;         /* times it went idle, under mu */
+    /* Under mu: metadata documents whose archive does not exist yet, oldest first. */
+    struct meta_pend *meta_head;
+    size_t n_meta;
 };
 
 /* The time retry deadlines are in (archive thread, or under mu). */
@@ -469,6 +488,13 @@ void rd_archives_destroy(struct rd_archives *r)
         free(q->row);
         free(q);
     }
+    while (r->meta_head) {
+        struct meta_pend *m = r->meta_head;
+        r->meta_head = m->next;
+        log_error("call %s from %s: its SIPREC metadata (%zu bytes) was never archived: the "
+                  "call's archive never opened", m->call_id, m->peer, m->len);
+        free(m);
+    }
     pthread_cond_destroy(&r->job_cv);
     pthread_cond_destroy(&r->idle_cv);
     rec_calltab_destroy(r->tab);
@@ -764,6 +790,124 @@ static void arch_do_row(struct rd_archives *r, struct rd_arch *a)
         ix_put(r, row, "parties");
 }
 
+static enum sr_err part_add_stream(struct rd_arch *a, const struct stor_stream_info *si,
+                                   unsigned *idx);
+static enum sr_err part_packet(struct rd_arch *a, unsigned idx, const struct stor_pkt *p,
+                               enum rd_pkt_kind kind);
+
+/* Under a->mu: the logical stream of a record kind (parties, metadata:
+ * codec and label the kind's name, docs/archive-format.md), added once. */
+static enum sr_err record_stream(struct rd_arch *a, const char *codec, bool *added, unsigned *idx)
+{
+    struct stor_stream_info si = { 0 };
+    enum sr_err err;
+
+    if (*added)
+        return SR_OK;
+    snprintf(si.codec, sizeof(si.codec), "%s", codec);
+    snprintf(si.label, sizeof(si.label), "%s", codec);
+    si.clock_rate = 1000000;
+    err = part_add_stream(a, &si, idx);
+    *added = err == SR_OK;
+    return err;
+}
+
+/* Under a->mu: one metadata record, through the path every packet takes
+ * (kept for the replay while the archive thread opens a). */
+static enum sr_err meta_write(struct rd_arch *a, uint64_t wall_us, const uint8_t *doc, size_t len)
+{
+    struct stor_pkt p = { 0 };
+    enum sr_err err = SR_OK;
+
+    if ((err = record_stream(a, STOR_METADATA_CODEC, &a->meta_stream, &a->meta_idx)))
+        return err;
+    p.seq = (uint16_t)a->meta_seq;
+    p.ext_seq = a->meta_seq++;
+    p.arrival_wall_us = wall_us;
+    p.payload = doc;
+    p.payload_len = len;
+    return part_packet(a, a->meta_idx, &p, RD_PKT_RTCP);
+}
+
+static void meta_failed(const struct rd_arch *a, size_t len, enum sr_err err)
+{
+    log_error("call %s: its SIPREC metadata (%zu bytes) could not be written into archive %s "
+              "(%s)", a->call.call_id, len, a->id[0] ? a->id : "(opening)", sr_strerror(err));
+}
+
+/* Under r->mu, a new and not yet on the archive thread's queue: the
+ * documents told before a existed go in first, in the order they came. */
+static void meta_take(struct rd_archives *r, struct rd_arch *a)
+{
+    struct meta_pend **pp = &r->meta_head;
+
+    while (*pp) {
+        struct meta_pend *m = *pp;
+        if (strcmp(m->peer, a->peer) != 0 || strcmp(m->call_id, a->call.call_id) != 0) {
+            pp = &m->next;
+            continue;
+        }
+        *pp = m->next;
+        r->n_meta--;
+        pthread_mutex_lock(&a->mu);
+        enum sr_err err = meta_write(a, m->wall_us, m->doc, m->len);
+        pthread_mutex_unlock(&a->mu);
+        if (err)
+            meta_failed(a, m->len, err);
+        free(m);
+    }
+}
+
+void rd_archives_metadata(struct rd_archives *r, const char *peer, const char *call_id,
+                          const uint8_t *doc, size_t len, uint64_t wall_us)
+{
+    struct rd_arch *a;
+    struct meta_pend *m, **tail;
+
+    if (!r || !len || len > STOR_METADATA_MAX)
+        return;
+    pthread_mutex_lock(&r->mu);
+    a = find(r, peer, call_id, false);
+    if (a) {
+        /* r->mu before a->mu, as rd_arch_release takes them; the record
+         * goes into the call's first archive, as the parties records do. */
+        pthread_mutex_lock(&a->mu);
+        enum sr_err err = meta_write(a, wall_us, doc, len);
+        pthread_mutex_unlock(&a->mu);
+        if (err)
+            meta_failed(a, len, err);
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
+    m = malloc(sizeof(*m) + len);
+    if (!m) {
+        pthread_mutex_unlock(&r->mu);
+        log_error("call %s from %s: its SIPREC metadata (%zu bytes) is lost: out of memory",
+                  call_id, peer, len);
+        return;
+    }
+    m->next = NULL;
+    snprintf(m->peer, sizeof(m->peer), "%s", peer);
+    snprintf(m->call_id, sizeof(m->call_id), "%s", call_id);
+    m->wall_us = wall_us;
+    m->len = len;
+    memcpy(m->doc, doc, len);
+    for (tail = &r->meta_head; *tail; tail = &(*tail)->next)
+        ;
+    *tail = m;
+    if (++r->n_meta > META_PEND_MAX) {
+        struct meta_pend *old = r->meta_head;
+        r->meta_head = old->next;
+        r->n_meta--;
+        r->st.metadata_dropped++;
+        log_error("call %s from %s: its SIPREC metadata (%zu bytes) is dropped: its archive "
+                  "did not open before %d later documents came", old->call_id, old->peer,
+                  old->len, (int)META_PEND_MAX);
+        free(old);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
 enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct stor_call_info *ci,
                         bool unmatched, struct rd_arch **out)
 {
@@ -783,6 +927,8 @@ enum sr_err rd_arch_get(struct rd_archives *r, const char *peer, const struct st
         if (!err) {
             if (unmatched)
                 r->unmatched = a;
+            else
+                meta_take(r, a);
             list_add(r, a);
         }
     }
@@ -1177,14 +1323,7 @@ void rd_arch_parties(struct rd_arch *a, const char *local_aor, const char *remot
     a->late_parties = true;
     /* The record goes into the call's first archive, whose row search
      * finds (continuations copy the parties for their own rows). */
-    if (!a->parties_stream) {
-        struct stor_stream_info si = { 0 };
-        snprintf(si.codec, sizeof(si.codec), STOR_PARTIES_CODEC);
-        snprintf(si.label, sizeof(si.label), STOR_PARTIES_CODEC);
-        si.clock_rate = 1000000;
-        err = part_add_stream(a, &si, &a->parties_idx);
-        a->parties_stream = err == SR_OK;
-    }
+    err = record_stream(a, STOR_PARTIES_CODEC, &a->parties_stream, &a->parties_idx);
     if (!err) {
         p.seq = (uint16_t)a->parties_seq;
         p.ext_seq = a->parties_seq++;
@@ -1278,6 +1417,9 @@ void rd_archives_metrics(struct rd_archives *r, struct prom *p)
     C("packets_lost_at_seal_total",
       "Packets an archive held in memory that no seal could write (given up at shutdown).",
       st.seal_lost_packets);
+    C("metadata_dropped_total",
+      "SIPREC metadata documents dropped before their call's archive opened (bound reached).",
+      st.metadata_dropped);
 #undef C
 #undef G
 }

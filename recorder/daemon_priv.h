@@ -165,6 +165,11 @@ struct rd_srs_cfg {
     struct rd_loop *loop;
     struct rd_media *media;    /**< where session media sockets go */
     rd_keybody_fn *on_keybody; /**< each session's keys (one dialog, partial state) */
+    /** Each request's RFC 7865 document, verbatim, once the request
+     *  succeeded and after its session's keys went out (on_keybody); NULL:
+     *  not kept (tests).  main hands it to rd_archives_metadata. */
+    void (*on_metadata)(const char *peer, const char *call_id, const uint8_t *doc, size_t len,
+                        uint64_t wall_us, void *arg);
     void *arg;
     uint64_t (*now_us)(void *arg); /**< monotonic clock; NULL: sr_now_us (tests inject one) */
     void *now_arg;
@@ -288,6 +293,15 @@ enum sr_err rd_arch_packet(struct rd_arch *a, unsigned idx, const struct stor_pk
  *  archive thread and at the seal, names them.  Parties a already holds are
  *  ignored (every engine reports the change).  Any thread. */
 void rd_arch_parties(struct rd_arch *a, const char *local_aor, const char *remote_aor);
+/** A SIPREC client's RFC 7865 metadata document (len <= STOR_METADATA_MAX)
+ *  for the call (peer, call_id): written verbatim as a "metadata" record
+ *  inside the call's encrypted archive (docs/archive-format.md), stamped
+ *  wall_us.  The SRS tells it before a worker has opened the archive (the
+ *  key body goes through the workers' mailboxes): until then it waits in
+ *  the registry (bounded, oldest dropped and counted) and goes in first
+ *  when the archive is made.  Any thread; r NULL: nothing. */
+void rd_archives_metadata(struct rd_archives *r, const char *peer, const char *call_id,
+                          const uint8_t *doc, size_t len, uint64_t wall_us);
 /** Flush every open archive (main's flush timer). */
 void rd_archives_flush(struct rd_archives *r);
 /** Durability counters (docs/recorder.md, "Index and disk failures"). */
@@ -301,6 +315,8 @@ struct rd_archives_stats {
     uint64_t seal_retries;       /**< seal attempts after a failed one */
     uint64_t seal_lost_packets;  /**< held in memory, never written (given up at drain);
                                       also in rd_archives_count's lost */
+    uint64_t metadata_dropped;   /**< SIPREC metadata documents whose archive never opened
+                                      (past the registry's bound of waiting ones) */
 };
 /** Any thread; NULL-safe (zeros). */
 void rd_archives_stats(struct rd_archives *r, struct rd_archives_stats *out);

@@ -496,6 +496,15 @@ static void keys_from_siprec(const char *peer, const struct sipev_keybody *kb, v
     rd_media_keybody(peer, kb, r->media);
 }
 
+/* Main's thread, as the registry pointer is (rd_cfg.archives_live). */
+static void metadata_from_siprec(const char *peer, const char *call_id, const uint8_t *doc,
+                                 size_t len, uint64_t wall_us, void *arg)
+{
+    struct recorder *r = arg;
+
+    rd_archives_metadata(r->cfg.archives_live, peer, call_id, doc, len, wall_us);
+}
+
 static int setup_srs(struct recorder *r)
 {
     struct rd_srs_cfg sc = { 0 };
@@ -523,6 +532,7 @@ static int setup_srs(struct recorder *r)
     sc.loop = r->loop;
     sc.media = r->media;
     sc.on_keybody = keys_from_siprec;
+    sc.on_metadata = metadata_from_siprec;
     sc.arg = r;
     return rd_srs_create(&r->srs, &sc) == SR_OK ? 0 : -1;
 }

@@ -629,6 +629,15 @@ static bool metadata_take(struct rd_srs *s, struct srs_session *ss, const char *
     return false;
 }
 
+/* The request's metadata document, as sent, to the archive (after
+ * session_keys: the call's archive is opened from that key body). */
+static void metadata_archive(struct rd_srs *s, const struct srs_session *ss)
+{
+    if (s->body.meta.len && s->c.on_metadata)
+        s->c.on_metadata(ss->peer, ss->call_id, (const uint8_t *)s->body.meta.p,
+                         s->body.meta.len, sr_wall_us(), s->c.arg);
+}
+
 static void answer_send(struct rd_srs *s, struct srs_conn *c, const struct sipev_msg *m,
                         struct srs_session *ss, bool with_sdp)
 {
@@ -868,6 +877,7 @@ static void on_invite_new(struct rd_srs *s, struct srs_conn *c, const struct sip
     }
     s->st.sessions++;
     session_keys(s, ss, false);
+    metadata_archive(s, ss);
     answer_send(s, c, m, ss, true);
     siprec_sdp_wipe(s->sdp);
     log_notice("SIPREC session %s from %s: %zu streams recorded", ss->call_id, ss->peer,
@@ -955,6 +965,7 @@ static void on_reoffer(struct rd_srs *s, struct srs_conn *c, const struct sipev_
     }
     ss->tm = tm; /* the refresh (RFC 4028 9): only a request that succeeded */
     session_keys(s, ss, false); /* new keys, streams or parties */
+    metadata_archive(s, ss);
     answer_send(s, c, m, ss, have_sdp);
     siprec_sdp_wipe(s->sdp);
 }

@@ -58,6 +58,15 @@ size_t stor_parties_encode(uint8_t *out, size_t cap, const char *local_aor, cons
 /** SR_OK, or SR_EPARSE (lengths that do not fit, a NUL, bytes left over). */
 enum sr_err stor_parties_parse(const uint8_t *p, size_t len, struct stor_call_info *out);
 
+/** A "metadata" record (docs/archive-format.md, "Metadata records"): one
+ *  RFC 7865 document a SIPREC client sent (an INVITE, re-INVITE or UPDATE
+ *  body part), verbatim, extension data included.  A logical stream of its
+ *  own with this codec and label, one packet per document, its arrival
+ *  time the request's; payload: the document's bytes, at most
+ *  STOR_METADATA_MAX (the SRS refuses larger ones with 413). */
+#define STOR_METADATA_CODEC "metadata"
+enum { STOR_METADATA_MAX = 65535 };
+
 enum stor_pkt_flags {
     STOR_PKT_MARKER = 1u << 0,    /**< RTP marker bit */
     STOR_PKT_ENCRYPTED = 1u << 1, /**< payload is the whole SRTP packet as received: its key never came */

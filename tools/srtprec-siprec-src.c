@@ -10,8 +10,8 @@
  * for --duration-ms; with --rekey, halfway through, a re-INVITE with new
  * keys (and a new label on stream 0 with --relabel) and the rest under the
  * new keys; then BYE.  --out-dir gets, per stream, the payload bytes sent
- * (<label>.ul) and manifest.tsv (label, participant AOR, direction, packets,
- * file).
+ * (<label>.ul), manifest.tsv (label, participant AOR, direction, packets,
+ * file), and each metadata document as sent (metadata-<n>.xml, n from 0).
  *
  * For refusal tests: --expect=STATUS makes the exit status 0 exactly when
  * the INVITE's final response has that status (its Warning is printed);
@@ -114,6 +114,7 @@ struct src {
     char answer[8192];
     size_t answer_len;
     bool got_final;
+    unsigned n_meta;        /* metadata documents sent (--out-dir: metadata-<n>.xml) */
     unsigned n_active;      /* m= lines offered now (streams, + transfer_streams after the
                                re-INVITE) */
     unsigned n_total;       /* streams + transfer_streams */
@@ -208,8 +209,27 @@ static bool stream_plain(const struct src *s, unsigned i)
     return i < s->cfg.streams && i + s->cfg.plain_streams >= s->cfg.streams;
 }
 
+/* --out-dir: the metadata document exactly as sent (the part's body: the
+ * CRLF before the next delimiter belongs to the delimiter, RFC 2046 5.1.1). */
+static void metadata_save(struct src *s, const char *doc, size_t len)
+{
+    char path[CONF_STR_MAX + 32];
+    FILE *f;
+
+    if (!s->cfg.out_dir[0])
+        return;
+    snprintf(path, sizeof(path), "%s/metadata-%u.xml", s->cfg.out_dir, s->n_meta);
+    f = fopen(path, "we");
+    if (!f || fwrite(doc, 1, len, f) != len)
+        log_error("%s: %s", path, strerror(errno));
+    if (f)
+        fclose(f);
+}
+
 static void body_print(struct src *s, struct buf *b, unsigned version, bool with_metadata)
 {
+    size_t doc_at;
+
     const char *v = s->cfg.variant;
     bool dtls = strcmp(v, "dtls") == 0;
 
@@ -242,6 +262,7 @@ static void body_print(struct src *s, struct buf *b, unsigned version, bool with
     buf_printf(b, "\r\n--srtprec-boundary-1\r\nContent-Type: application/rs-metadata%s\r\n"
                   "Content-Disposition: recording-session\r\n\r\n",
                strcmp(v, "meta-plain") == 0 ? "" : "+xml");
+    doc_at = b->len;
     buf_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"
                   "<recording xmlns=\"urn:ietf:params:xml:ns:recording:1\">\r\n"
                   "<datamode>complete</datamode>\r\n"
@@ -266,7 +287,11 @@ static void body_print(struct src *s, struct buf *b, unsigned version, bool with
             buf_printf(b, "<send>c3RyZWFt%u</send>", i);
         buf_printf(b, "</participantstreamassoc>\r\n");
     }
-    buf_printf(b, "</recording>\r\n--srtprec-boundary-1--\r\n");
+    buf_printf(b, "</recording>");
+    if (b->len > doc_at)
+        metadata_save(s, b->p + doc_at, b->len - doc_at);
+    s->n_meta++;
+    buf_printf(b, "\r\n--srtprec-boundary-1--\r\n");
 }
 
 static enum sr_err send_invite(struct src *s, bool initial)

@@ -275,7 +275,7 @@ struct tally {
     size_t cap;
 };
 
-/* A parties record (the call's parties told after the header, e.g. SIPREC
+/* A parties or metadata record (told after the header, e.g. SIPREC
  * metadata in a re-INVITE): printed as it is read. */
 static void parties_print(struct stor_reader *r, unsigned idx, const struct stor_pkt *p)
 {
@@ -283,6 +283,12 @@ static void parties_print(struct stor_reader *r, unsigned idx, const struct stor
     struct stor_call_info ci;
     char when[64];
 
+    if (si && strcmp(si->codec, STOR_METADATA_CODEC) == 0) {
+        sr_wall_fmt(p->arrival_wall_us, when, sizeof(when));
+        printf("metadata:   %zu bytes (from %s; srtprec metadata prints it)\n", p->payload_len,
+               when);
+        return;
+    }
     if (!si || strcmp(si->codec, STOR_PARTIES_CODEC) != 0)
         return;
     sr_wall_fmt(p->arrival_wall_us, when, sizeof(when));
@@ -674,6 +680,66 @@ static int cmd_info(const struct cmd *cmd, const struct opts *o)
     return rc;
 }
 
+/* srtprec metadata FILE [N]: the SIPREC metadata records (docs/archive-
+ * format.md, "Metadata records").  Record N is written only once the whole
+ * archive has checked out, so nothing unauthenticated reaches stdout. */
+static int cmd_metadata(const struct cmd *cmd, const struct opts *o)
+{
+    struct stor_reader *r;
+    const char *why = NULL;
+    struct stor_pkt p;
+    unsigned idx, want = 0, n = 0;
+    uint8_t *doc = NULL;
+    size_t doc_len = 0;
+    bool one = o->n_pos == 2;
+    enum sr_err err;
+    int rc;
+
+    if (one) {
+        char *end;
+        unsigned long v = strtoul(o->pos[1], &end, 10);
+        if (!o->pos[1][0] || *end || v > 1000000)
+            return usage_error(cmd, "'%s': expected a record number (0, 1, ...)", o->pos[1]);
+        want = (unsigned)v;
+    }
+    if ((rc = open_archive(o, &r)))
+        return rc;
+    while ((err = stor_reader_next(r, &idx, &p, &why)) == SR_OK) {
+        const struct stor_stream_info *si = stor_reader_stream(r, idx);
+        char when[64];
+        if (!si || strcmp(si->codec, STOR_METADATA_CODEC) != 0)
+            continue;
+        if (!one) {
+            sr_wall_fmt(p.arrival_wall_us, when, sizeof(when));
+            printf("%u\t%s\t%zu\n", n, when, p.payload_len);
+        } else if (n == want && !doc && p.payload_len) {
+            doc = malloc(p.payload_len);
+            if (!doc) {
+                fprintf(stderr, "srtprec: out of memory\n");
+                stor_reader_close(r);
+                return 1;
+            }
+            memcpy(doc, p.payload, p.payload_len);
+            doc_len = p.payload_len;
+        }
+        n++;
+    }
+    if (err != SR_ECLOSED) {
+        fprintf(stderr, "%s: FAILED: %s (%s)\n", o->pos[0], why ? why : sr_strerror(err),
+                sr_strerror(err));
+        rc = 1;
+    } else if (one && !doc) {
+        fprintf(stderr, "%s: no metadata record %u (it holds %u)\n", o->pos[0], want, n);
+        rc = 1;
+    } else if (one && sr_write_all(STDOUT_FILENO, doc, doc_len) != SR_OK) {
+        fprintf(stderr, "srtprec: stdout: %s\n", strerror(errno));
+        rc = 1;
+    }
+    free(doc);
+    stor_reader_close(r);
+    return rc;
+}
+
 static bool to_fd(const void *data, size_t len, void *arg)
 {
     return sr_write_all(*(int *)arg, data, len) == SR_OK;
@@ -1020,6 +1086,10 @@ static const struct cmd cmds[] = {
       cmd_verify_seals },
     { "info", "FILE", 1, 1, ARCHIVE_OPTS, ARCHIVE_OPTS,
       "Print an archive's call, streams and counts (exit codes as verify).", false, cmd_info },
+    { "metadata", "FILE [N]", 1, 2, ARCHIVE_OPTS, ARCHIVE_OPTS,
+      "List the SIPREC metadata records of an archive (number, time, bytes), or write\n"
+      "record N, the RFC 7865 document as the client sent it, to stdout once the whole\n"
+      "archive checked out.", false, cmd_metadata },
     { "export", "FILE OUT", 2, 2,
       ARCHIVE_OPTS | BIT(O_FORMAT) | BIT(O_STREAM) | BIT(O_LAYOUT) | BIT(O_FORCE),
       ARCHIVE_OPTS | BIT(O_FORMAT),

@@ -36,7 +36,7 @@ run "$cli"
 [ "$rc" = 2 ] && quiet_out && err_has "usage"; ok $? "srtprec without a command: usage on stderr, exit 2"
 run "$cli" frobnicate
 [ "$rc" = 2 ] && quiet_out && err_has "frobnicate"; ok $? "unknown command named, exit 2"
-for c in verify verify-log info export list retention hold recover; do
+for c in verify verify-log info metadata export list retention hold recover; do
     run "$cli" "$c" --help
     [ "$rc" = 0 ] && quiet_err && out_has "usage: srtprec $c"; ok $? "srtprec $c --help on stdout, exit 0"
     run "$cli" help "$c"
