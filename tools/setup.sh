@@ -16,6 +16,7 @@ build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libssl-dev openssl libogg
 test_pkgs=(clang libclang-rt-14-dev llvm sip-tester stunnel4 ffmpeg oggz-tools opus-tools
            valgrind sqlite3 chromium wrk libxml2-utils python3-scapy baresip prometheus
            rtpengine-daemon debhelper postgresql
+           swift swift-proxy swift-object swift-container swift-account python3-swift
            kamailio kamailio-tls-modules)
 
 case "$profile" in
