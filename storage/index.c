@@ -173,9 +173,16 @@ enum stor_state stor_index_state_from_int(long long v)
 
 bool stor_copy_of(const struct stor_record *a, const struct stor_record *b)
 {
-    /* A row still recording has no end yet: it spans to now. */
+    /* A row still recording has no end yet: it spans to now.  An end
+     * before the start (a copy recovered from a crash before its first
+     * data, ended at its last flush) spans the start alone. */
     uint64_t a_end = a->end_wall_us ? a->end_wall_us : UINT64_MAX;
     uint64_t b_end = b->end_wall_us ? b->end_wall_us : UINT64_MAX;
+
+    if (a_end < a->call.start_wall_us)
+        a_end = a->call.start_wall_us;
+    if (b_end < b->call.start_wall_us)
+        b_end = b->call.start_wall_us;
 
     return a->recorder[0] && b->recorder[0] && strcmp(a->recorder, b->recorder) != 0 &&
            strcmp(a->call.call_id, b->call.call_id) == 0 &&

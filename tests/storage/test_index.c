@@ -158,6 +158,9 @@ static void test_copies(struct stor_index *ix)
     b.recorder[0] = 0;
     tap_ok(!stor_copy_of(&a, &b), "copies: a row without a recorder links to nothing");
     b = got;
+    b.end_wall_us = b.call.start_wall_us - 1000; /* recovered before its first data */
+    tap_ok(stor_copy_of(&a, &b) && stor_copy_of(&b, &a),
+           "copies: a copy ended before its start still links (it spans its start)");
     b.call.start_wall_us = a.end_wall_us + 1;
     b.end_wall_us = b.call.start_wall_us + 1000;
     tap_ok(!stor_copy_of(&a, &b), "copies: the same Call-ID later (not overlapping) is another call");
