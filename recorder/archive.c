@@ -488,11 +488,13 @@ void rd_archives_destroy(struct rd_archives *r)
         free(q->row);
         free(q);
     }
+    if (r->meta_head)
+        log_error("%zu SIPREC metadata documents were never archived: their calls' archives "
+                  "never opened (the first: call %s from %s)", r->n_meta, r->meta_head->call_id,
+                  r->meta_head->peer);
     while (r->meta_head) {
         struct meta_pend *m = r->meta_head;
         r->meta_head = m->next;
-        log_error("call %s from %s: its SIPREC metadata (%zu bytes) was never archived: the "
-                  "call's archive never opened", m->call_id, m->peer, m->len);
         free(m);
     }
     pthread_cond_destroy(&r->job_cv);
