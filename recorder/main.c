@@ -54,7 +54,7 @@ static const struct conf_item cfg_items[] = {
       "hash-chained log of every seal (id, SHA-256, signer, time); empty: the index path "
       "followed by .seals" },
     { "log-level", CONF_STR, F(log_level), "notice", 0, 0, "error|warn|notice|info|debug" },
-    { "subscribe-expires", CONF_UINT, F(subscribe_expires), "3600", 60, 86400,
+    { "subscribe-expires", CONF_UINT, F(subscribe_expires), "3600", 10, 86400,
       "requested subscription duration in seconds" },
     { "max-streams", CONF_UINT, F(max_streams), "20000", 16, 10000000,
       "streams tracked at once (table capacity)" },
