@@ -91,10 +91,16 @@ CONF
         SWIFT_PIDS+=($!)
         SWIFT_TLS_URL=https://127.0.0.1:$tp
     fi
-    # Ready when the S3 API answers a signed ListBuckets (about 3.5 s here).
+    # Ready when every server listens and the S3 API answers a signed
+    # ListBuckets (about 3.5 s here).  The proxy alone is not enough: a PUT
+    # before the object server listens is 503 ("Please reduce your request
+    # rate", s3api's name for it).
+    local ports="$pp $op $cp $ap${SWIFT_TLS_URL:+ ${SWIFT_TLS_URL##*:}}" n
     for _ in $(seq 1 100); do
-        if swift_curl -fs -o /dev/null "$SWIFT_URL/" 2>/dev/null; then
-            [ -z "$SWIFT_TLS_URL" ] || [ -n "$(ss -Hlt "( sport = :${SWIFT_TLS_URL##*:} )")" ] && return 0
+        n=0
+        for p in $ports; do [ -n "$(ss -Hlt "( sport = :$p )")" ] && n=$((n + 1)); done
+        if [ "$n" = "$(echo "$ports" | wc -w)" ] && swift_curl -fs -o /dev/null "$SWIFT_URL/" 2>/dev/null; then
+            return 0
         fi
         sleep 0.1
     done
