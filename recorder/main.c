@@ -178,6 +178,7 @@ struct recorder {
     char **argv;
     uint64_t reloads;     /* SIGHUPs handled */
     uint64_t reload_failed[RELOAD_PARTS]; /* parts a reload could not apply (kept old) */
+    struct stor_recover_stats recovery; /* what start-up recovery found */
     time_t started;
 };
 
@@ -476,6 +477,17 @@ static void daemon_metrics(struct prom *p, void *arg)
         rd_srs_metrics(r->srs, p);
     prom_gauge(p, "srtprec_recorder_key_log_records", "Records in key-log.",
                rd_keylog_records(r->keylog));
+    /* A crash shows as recovered archives at the next start: alert on it. */
+    prom_family(p, "srtprec_recorder_startup_recovery", "gauge",
+                "What recovery at this start found in archive-dir: partial archives sealed "
+                "(a crash cut them), damaged ones, index rows repaired, sealed archives that "
+                "had no row.");
+    prom_sample1(p, "srtprec_recorder_startup_recovery", "kind", "recovered", r->recovery.recovered);
+    prom_sample1(p, "srtprec_recorder_startup_recovery", "kind", "damaged", r->recovery.damaged);
+    prom_sample1(p, "srtprec_recorder_startup_recovery", "kind", "index_fixed",
+                 r->recovery.index_fixed);
+    prom_sample1(p, "srtprec_recorder_startup_recovery", "kind", "reconciled",
+                 r->recovery.reconciled);
 }
 
 /* Every key body, from a keyagent or a SIPREC client, goes on the key log
@@ -670,13 +682,14 @@ static int setup(struct recorder *r)
     /* Seal archives a crash left open, repair their index rows and index
      * every sealed archive that has none (docs/storage.md, "Reconciliation"). */
     {
-        struct stor_recover_stats rs;
+        struct stor_recover_stats rs = { 0 };
         if ((err = stor_recover(r->cfg.archive_dir, r->index, &rs)))
             log_error("recovery in %s: %s", r->cfg.archive_dir, sr_strerror(err));
         if (rs.recovered || rs.damaged || rs.index_fixed || rs.reconciled)
             log_notice("recovery in %s: %zu partial archives sealed, %zu damaged, %zu index rows "
                        "repaired, %zu sealed archives indexed", r->cfg.archive_dir, rs.recovered,
                        rs.damaged, rs.index_fixed, rs.reconciled);
+        r->recovery = rs;
     }
     if (rd_loop_create(&r->loop) != SR_OK)
         return -1;

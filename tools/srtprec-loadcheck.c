@@ -11,6 +11,11 @@
  * archived (no stray or still-encrypted packets), and every archive was
  * sealed.  Archives of other calls (no expected stream) count as "foreign"
  * and are only reported.
+ *
+ * With --prefixes=PREFIXES.tsv (srtprec-loadgen --prefixes), an archive that
+ * recovery sealed after a crash (a recovery marker, no trailer) passes when
+ * each of its streams equals one prefix of the stream sent: the first n
+ * packets, payload for payload; it counts as "recovered", not "unsealed".
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,7 +39,7 @@ struct expect {
 };
 
 struct totals {
-    uint64_t archives, foreign, unsealed, streams_ok, streams_bad, extra_streams;
+    uint64_t archives, foreign, unsealed, recovered, streams_ok, streams_bad, extra_streams;
     uint64_t expected_pkts, archived_pkts, encrypted_pkts, auth_fail, replay, malformed, overload;
 };
 
@@ -95,6 +100,34 @@ static struct expect *expect_load(const char *path, size_t *n_out)
     return v;
 }
 
+/* A prefix line: (call, ssrc, packets) with its hash; nothing else read. */
+static int prefix_cmp(const void *a, const void *b)
+{
+    const struct expect *x = a, *y = b;
+    int c = expect_cmp(a, b);
+
+    return c ? c : (x->packets > y->packets) - (x->packets < y->packets);
+}
+
+struct prefixes {
+    struct expect *v;
+    size_t n;
+};
+
+static bool prefix_match(const struct prefixes *pf, const char *call, uint32_t ssrc,
+                         uint64_t packets, const char *sha)
+{
+    struct expect key, *e;
+
+    if (!pf->n)
+        return false;
+    snprintf(key.call_id, sizeof(key.call_id), "%s", call);
+    key.ssrc = ssrc;
+    key.packets = packets;
+    e = bsearch(&key, pf->v, pf->n, sizeof(*pf->v), prefix_cmp);
+    return e && strcmp(e->sha, sha) == 0;
+}
+
 static struct expect *expect_find(struct expect *v, size_t n, const char *call, uint32_t ssrc)
 {
     struct expect key;
@@ -105,7 +138,7 @@ static struct expect *expect_find(struct expect *v, size_t n, const char *call, 
 }
 
 static int check_archive(const char *path, const char *cert, const char *key, struct expect *v,
-                         size_t n, struct totals *t)
+                         size_t n, const struct prefixes *pf, struct totals *t)
 {
     EVP_MD_CTX *md[MAX_ARCH_STREAMS] = { 0 };
     uint64_t count[MAX_ARCH_STREAMS] = { 0 };
@@ -143,7 +176,10 @@ static int check_archive(const char *path, const char *cert, const char *key, st
         fprintf(stderr, "%s: %s (%s)\n", path, why ? why : "", sr_strerror(err));
         goto out;
     }
-    if (!stor_reader_counts(r)) {
+    bool cut = pf->n && stor_reader_recovery(r); /* judged as a prefix of what was sent */
+    if (cut) {
+        t->recovered++;
+    } else if (!stor_reader_counts(r)) {
         t->unsealed++;
     } else {
         const struct stor_counts *c = stor_reader_counts(r);
@@ -170,7 +206,8 @@ static int check_archive(const char *path, const char *cert, const char *key, st
             }
             any = true;
             e->seen = true;
-            if (count[i] == e->packets && strcmp(hex, e->sha) == 0) {
+            if ((count[i] == e->packets && strcmp(hex, e->sha) == 0) ||
+                (cut && prefix_match(pf, call, si->ssrc, count[i], hex))) {
                 t->streams_ok++;
             } else {
                 t->streams_bad++;
@@ -192,14 +229,16 @@ out:
 
 int main(int argc, char **argv)
 {
-    const char *cert = NULL, *key = NULL, *exp = NULL;
+    const char *cert = NULL, *key = NULL, *exp = NULL, *pre = NULL;
+    struct prefixes pf = { 0 };
     struct totals t = { 0 };
     struct expect *v;
     size_t n = 0, missing = 0;
     int i, bad = 0;
 
     static const char usage[] =
-        "usage: srtprec-loadcheck --cert=C --key=K --expect=RESULTS.tsv ARCHIVE...\n";
+        "usage: srtprec-loadcheck --cert=C --key=K --expect=RESULTS.tsv [--prefixes=PREFIXES.tsv] "
+        "ARCHIVE...\n";
 
     for (i = 1; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         if (strcmp(argv[i], "--help") == 0) {
@@ -216,6 +255,8 @@ int main(int argc, char **argv)
             key = argv[i] + 6;
         else if (strncmp(argv[i], "--expect=", 9) == 0)
             exp = argv[i] + 9;
+        else if (strncmp(argv[i], "--prefixes=", 11) == 0)
+            pre = argv[i] + 11;
         else {
             fprintf(stderr, "srtprec-loadcheck: unknown option %s\n%s", argv[i], usage);
             return 2;
@@ -229,8 +270,15 @@ int main(int argc, char **argv)
     v = expect_load(exp, &n);
     if (!v)
         return 2;
+    if (pre) {
+        if (!(pf.v = expect_load(pre, &pf.n))) {
+            free(v);
+            return 2;
+        }
+        qsort(pf.v, pf.n, sizeof(*pf.v), prefix_cmp);
+    }
     for (; i < argc; i++)
-        bad |= check_archive(argv[i], cert, key, v, n, &t);
+        bad |= check_archive(argv[i], cert, key, v, n, &pf, &t);
     for (size_t k = 0; k < n; k++) {
         t.expected_pkts += v[k].packets;
         if (!v[k].seen) {
@@ -239,15 +287,17 @@ int main(int argc, char **argv)
                 fprintf(stderr, "missing: call %s ssrc %08" PRIx32 "\n", v[k].call_id, v[k].ssrc);
         }
     }
-    printf("archives=%" PRIu64 " foreign=%" PRIu64 " unsealed=%" PRIu64 " streams_expected=%zu"
+    printf("archives=%" PRIu64 " foreign=%" PRIu64 " unsealed=%" PRIu64 " recovered=%" PRIu64
+           " streams_expected=%zu"
            " streams_ok=%" PRIu64 " streams_bad=%" PRIu64 " streams_missing=%zu extra_streams=%"
            PRIu64 " packets_expected=%" PRIu64 " packets_archived=%" PRIu64 " encrypted=%" PRIu64
            " auth_fail=%" PRIu64 " replay=%" PRIu64 " malformed=%" PRIu64 " overload=%" PRIu64
            "\n",
-           t.archives, t.foreign, t.unsealed, n, t.streams_ok, t.streams_bad, missing,
+           t.archives, t.foreign, t.unsealed, t.recovered, n, t.streams_ok, t.streams_bad, missing,
            t.extra_streams, t.expected_pkts, t.archived_pkts, t.encrypted_pkts, t.auth_fail,
            t.replay, t.malformed, t.overload);
     free(v);
+    free(pf.v);
     if (bad || missing || t.streams_bad || t.extra_streams || t.encrypted_pkts || t.unsealed ||
         t.streams_ok != n)
         return 1;

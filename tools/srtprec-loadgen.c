@@ -22,7 +22,10 @@
  * payloads of each stream are hashed in order (SHA-256).  --out receives one
  * line per stream: call_id, stream_id, ssrc, packets, sha256; a checker
  * (srtprec-loadcheck) compares that with what the recorder archived.  On
- * stdout, one summary line of key=value pairs.
+ * stdout, one summary line of key=value pairs.  --prefixes receives the same
+ * line for every prefix of every stream (its first n payloads, n = 1 ..
+ * packets): what an archive cut by a crash and recovered must equal
+ * (srtprec-loadcheck --prefixes).
  *
  * --ssrc-every=N changes every stream's SSRC after each N packets (as a
  * phone does on hold or transfer), same key, sequence numbers going on: the
@@ -90,6 +93,7 @@ struct lg_cfg {
     char recorder[CONF_STR_MAX];
     char mirror[CONF_STR_MAX];
     char out[CONF_STR_MAX];
+    char prefixes[CONF_STR_MAX];
     char start_file[CONF_STR_MAX];
     char streams_file[CONF_STR_MAX];
     char log_level[CONF_STR_MAX];
@@ -107,6 +111,9 @@ static const struct conf_item conf_items[] = {
       "every packet also to this IPv4 ip:port, as a media fork or SPAN copy feeds a second "
       "recorder (dual recording); its send errors are not fatal" },
     { "out", CONF_STR, F(out), NULL, 0, 0, "per-stream results (TSV) go to this file" },
+    { "prefixes", CONF_STR, F(prefixes), "", 0, 0,
+      "per stream and packet count n: the SHA-256 of its first n payloads (TSV as --out), so "
+      "that an archive cut by a crash can be checked as a bit-exact prefix" },
     { "calls", CONF_UINT, F(calls), "100", 1, MAX_CALLS, "concurrent calls (2 streams each)" },
     { "duration-ms", CONF_UINT, F(duration_ms), "5000", 20, 3600000, "media per stream" },
     { "pps", CONF_UINT, F(pps), "50", 1, 100000, "packets per second per stream" },
@@ -167,6 +174,7 @@ struct lg {
     size_t per_stream, n_pkt;
     size_t n_seg;             /* SSRCs per stream, one after the other (--ssrc-every) */
     uint8_t *seg_sha;         /* n_st x n_seg SHA-256s of the segments' payloads */
+    uint8_t *pre_sha;         /* --prefixes: n_st x per_stream SHA-256s of payloads [0, p] */
     uint64_t sent, send_errors, send_us, mirror_sent;
 };
 
@@ -259,6 +267,10 @@ static int options(struct lg *g, int argc, char **argv)
         return 2;
     }
     g->n_seg = g->cfg.ssrc_every ? (g->per_stream + g->cfg.ssrc_every - 1) / g->cfg.ssrc_every : 1;
+    if (g->cfg.prefixes[0] && g->cfg.ssrc_every) {
+        fprintf(stderr, "srtprec-loadgen: --prefixes needs one SSRC per stream (no --ssrc-every)\n");
+        return 2;
+    }
     if (g->cfg.sockets > g->n_st)
         g->cfg.sockets = g->n_st;
     if (g->cfg.seed)
@@ -387,6 +399,7 @@ static enum sr_err prepare(struct lg *g)
 {
     srtp_t *sess = calloc(g->n_st, sizeof(*sess));
     EVP_MD_CTX **md = calloc(g->n_st, sizeof(*md));
+    EVP_MD_CTX *pre = g->cfg.prefixes[0] ? EVP_MD_CTX_new() : NULL;
     uint32_t *ts = calloc(g->n_st, sizeof(*ts));
     uint64_t prng;
     enum sr_err err = SR_ENOMEM;
@@ -394,7 +407,10 @@ static enum sr_err prepare(struct lg *g)
     g->pkts = malloc(g->n_pkt * STRIDE);
     g->lens = malloc(g->n_pkt * sizeof(*g->lens));
     g->seg_sha = malloc(g->n_st * g->n_seg * 32);
-    if (!sess || !md || !ts || !g->pkts || !g->lens || !g->seg_sha)
+    if (pre)
+        g->pre_sha = malloc(g->n_st * g->per_stream * 32);
+    if (!sess || !md || !ts || !g->pkts || !g->lens || !g->seg_sha ||
+        (g->cfg.prefixes[0] && (!pre || !g->pre_sha)))
         goto out;
     err = SR_ECRYPTO;
     for (size_t j = 0; j < g->n_st; j++) {
@@ -437,6 +453,9 @@ static enum sr_err prepare(struct lg *g)
             if (EVP_DigestUpdate(md[j], pkt + RTP_HDR, SAMPLES) != 1 ||
                 srtp_protect(sess[j], pkt, &len) != srtp_err_status_ok || len > STRIDE)
                 goto out;
+            if (pre && (EVP_MD_CTX_copy_ex(pre, md[j]) != 1 ||
+                        EVP_DigestFinal_ex(pre, g->pre_sha + (j * g->per_stream + p) * 32, NULL) != 1))
+                goto out;
             g->lens[at] = (uint16_t)len;
         }
     }
@@ -454,6 +473,7 @@ out:
     }
     free(sess);
     free(md);
+    EVP_MD_CTX_free(pre);
     free(ts);
     return err;
 }
@@ -691,10 +711,35 @@ static enum sr_err end_calls(struct lg *g)
     return err;
 }
 
+/* --prefixes: one line per stream and count, the --out format. */
+static enum sr_err prefixes_write(const struct lg *g)
+{
+    FILE *f = fopen(g->cfg.prefixes, "we");
+
+    if (!f) {
+        log_error("%s: %s", g->cfg.prefixes, strerror(errno));
+        return SR_EIO;
+    }
+    fprintf(f, "call_id\tstream_id\tssrc\tpackets\tsha256\n");
+    for (size_t j = 0; j < g->n_st; j++)
+        for (size_t p = 0; p < g->per_stream; p++) {
+            char hex[65];
+
+            sr_hex_encode(g->pre_sha + (j * g->per_stream + p) * 32, 32, hex);
+            fprintf(f, "%s\t%s\t%08" PRIx32 "\t%zu\t%s\n", g->calls[j / 2].call_id, g->st[j].id,
+                    seg_ssrc(g, j, 0), p + 1, hex);
+        }
+    return fclose(f) == 0 ? SR_OK : SR_EIO;
+}
+
 static enum sr_err results_write(struct lg *g)
 {
     enum sr_err err = SR_OK;
-    FILE *f = fopen(g->cfg.out, "we");
+    FILE *f;
+
+    if (g->cfg.prefixes[0] && prefixes_write(g) != SR_OK)
+        return SR_EIO;
+    f = fopen(g->cfg.out, "we");
 
     if (!f) {
         log_error("%s: %s", g->cfg.out, strerror(errno));
@@ -727,6 +772,7 @@ static void cleanup(struct lg *g)
     free(g->pkts);
     free(g->lens);
     free(g->seg_sha);
+    free(g->pre_sha);
     ka_client_close(g->ka);
     ka_client_close(g->rogue);
     srtp_shutdown();
