@@ -592,6 +592,26 @@ static enum sr_err find_copies(struct api_server *srv, const struct stor_record 
     return err ? err : cc->failed ? SR_ENOMEM : SR_OK;
 }
 
+/* Every party the index holds for the call (schema 6), oldest first:
+ * {"aor","name","role"}, name null when not known. */
+static json_t *parties_json(const struct stor_record *rec)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; arr && i < rec->n_parties; i++) {
+        const struct stor_party *p = &rec->parties[i];
+        json_t *o = json_object();
+        if (!o || json_array_append_new(arr, o) ||
+            json_object_set_new(o, "aor", api_json_str(p->aor)) ||
+            json_object_set_new(o, "name", p->name[0] ? api_json_str(p->name) : json_null()) ||
+            json_object_set_new(o, "role", api_json_str(p->role))) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
 /* record_json with the copies: "copies" (the others, [] if none) and
  * "best_copy" (the id to serve: this one or a more complete copy). */
 static json_t *record_copies_json(struct api_server *srv, const struct stor_record *rec,
@@ -607,7 +627,8 @@ static json_t *record_copies_json(struct api_server *srv, const struct stor_reco
     }
     /* json_object_set_new takes the value even when it fails. */
     if (json_object_set_new(o, "copies", cc->arr) ||
-        json_object_set_new(o, "best_copy", api_json_str(cc->best.id))) {
+        json_object_set_new(o, "best_copy", api_json_str(cc->best.id)) ||
+        json_object_set_new(o, "parties", parties_json(rec))) {
         json_decref(o);
         return NULL;
     }

@@ -108,6 +108,11 @@ struct rd_arch {
     bool meta_stream;          /* the "metadata" record stream was added */
     unsigned meta_idx, meta_seq;
     bool want_row;             /* the archive thread rewrites the index row (registry mu) */
+    /* Participants SIPREC metadata named (rd_archives_metadata), under mu,
+     * first archive only: its index row adds them.  NULL until some came
+     * (STOR_MAX_PARTIES of them, 3 KiB: not for every call). */
+    struct stor_party *parties;
+    size_t n_parties;
     char id[STOR_ID_HEX];
     unsigned n_streams;
     struct stor_counts counts; /* summed from the engines' releases */
@@ -136,6 +141,8 @@ struct meta_pend {
     char peer[SIPEV_STR];
     char call_id[sizeof(((struct stor_call_info *)0)->call_id)];
     uint64_t wall_us;
+    struct stor_party *parties; /* the document's participants (NULL: none) */
+    size_t n_parties;
     size_t len;
     uint8_t doc[];
 };
@@ -189,6 +196,7 @@ static void arch_free(struct rd_arch *a)
     pthread_mutex_destroy(&a->mu);
     buf_fini(&a->pend);
     free(a->ops);
+    free(a->parties);
     free(a);
 }
 
@@ -495,6 +503,7 @@ void rd_archives_destroy(struct rd_archives *r)
     while (r->meta_head) {
         struct meta_pend *m = r->meta_head;
         r->meta_head = m->next;
+        free(m->parties);
         free(m);
     }
     pthread_cond_destroy(&r->job_cv);
@@ -601,6 +610,10 @@ static struct stor_record *row_new(const struct rd_archives *r, const struct rd_
     if (a->late_parties) {
         snprintf(row->call.local_aor, sizeof(row->call.local_aor), "%s", a->party_local);
         snprintf(row->call.remote_aor, sizeof(row->call.remote_aor), "%s", a->party_remote);
+    }
+    if (a->parties) {
+        memcpy(row->parties, a->parties, a->n_parties * sizeof(*a->parties));
+        row->n_parties = a->n_parties;
     }
     row->state = state;
     row->n_streams = a->n_streams;
@@ -814,6 +827,40 @@ static enum sr_err record_stream(struct rd_arch *a, const char *codec, bool *add
     return err;
 }
 
+/* Under a->mu: the participants of a metadata document added to a's (new
+ * AORs appended, up to STOR_MAX_PARTIES; a name fills or replaces one);
+ * true if the index row must say more than it did. */
+static bool parties_merge(struct rd_arch *a, const struct stor_party *in, size_t n)
+{
+    bool changed = false;
+
+    if (!n || a->unmatched)
+        return false;
+    if (!a->parties && !(a->parties = calloc(STOR_MAX_PARTIES, sizeof(*a->parties)))) {
+        log_error("call %s: its SIPREC participants are not indexed: out of memory",
+                  a->call.call_id);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct stor_party *p = NULL;
+        for (size_t j = 0; j < a->n_parties && !p; j++)
+            if (strcmp(a->parties[j].aor, in[i].aor) == 0)
+                p = &a->parties[j];
+        if (!p && a->n_parties < STOR_MAX_PARTIES) {
+            p = &a->parties[a->n_parties++];
+            *p = in[i];
+            changed = true;
+        } else if (p && in[i].name[0] && strcmp(p->name, in[i].name) != 0) {
+            memcpy(p->name, in[i].name, sizeof(p->name));
+            changed = true;
+        } else if (!p) {
+            log_debug("call %s: participant %s not indexed (%d already)", a->call.call_id,
+                      in[i].aor, (int)STOR_MAX_PARTIES);
+        }
+    }
+    return changed;
+}
+
 /* Under a->mu: one metadata record, through the path every packet takes
  * (kept for the replay while the archive thread opens a). */
 static enum sr_err meta_write(struct rd_arch *a, uint64_t wall_us, const uint8_t *doc, size_t len)
@@ -853,15 +900,18 @@ static void meta_take(struct rd_archives *r, struct rd_arch *a)
         r->n_meta--;
         pthread_mutex_lock(&a->mu);
         enum sr_err err = meta_write(a, m->wall_us, m->doc, m->len);
+        (void)parties_merge(a, m->parties, m->n_parties); /* its open writes the row */
         pthread_mutex_unlock(&a->mu);
         if (err)
             meta_failed(a, m->len, err);
+        free(m->parties);
         free(m);
     }
 }
 
 void rd_archives_metadata(struct rd_archives *r, const char *peer, const char *call_id,
-                          const uint8_t *doc, size_t len, uint64_t wall_us)
+                          const uint8_t *doc, size_t len, uint64_t wall_us,
+                          const struct stor_party *parties, size_t n_parties)
 {
     struct rd_arch *a;
     struct meta_pend *m, **tail;
@@ -875,13 +925,24 @@ void rd_archives_metadata(struct rd_archives *r, const char *peer, const char *c
          * goes into the call's first archive, as the parties records do. */
         pthread_mutex_lock(&a->mu);
         enum sr_err err = meta_write(a, wall_us, doc, len);
+        bool more = parties_merge(a, parties, n_parties);
         pthread_mutex_unlock(&a->mu);
         if (err)
             meta_failed(a, len, err);
+        if (more) {
+            a->want_row = true; /* the archive thread adds them (arch_do_row) */
+            job_push(r, a);
+        }
         pthread_mutex_unlock(&r->mu);
         return;
     }
+    if (n_parties > STOR_MAX_PARTIES)
+        n_parties = STOR_MAX_PARTIES;
     m = malloc(sizeof(*m) + len);
+    if (m && n_parties && !(m->parties = malloc(n_parties * sizeof(*parties)))) {
+        free(m);
+        m = NULL;
+    }
     if (!m) {
         pthread_mutex_unlock(&r->mu);
         log_error("call %s from %s: its SIPREC metadata (%zu bytes) is lost: out of memory",
@@ -889,6 +950,11 @@ void rd_archives_metadata(struct rd_archives *r, const char *peer, const char *c
         return;
     }
     m->next = NULL;
+    if (n_parties)
+        memcpy(m->parties, parties, n_parties * sizeof(*parties));
+    else
+        m->parties = NULL;
+    m->n_parties = n_parties;
     snprintf(m->peer, sizeof(m->peer), "%s", peer);
     snprintf(m->call_id, sizeof(m->call_id), "%s", call_id);
     m->wall_us = wall_us;
@@ -905,6 +971,7 @@ void rd_archives_metadata(struct rd_archives *r, const char *peer, const char *c
         log_error("call %s from %s: its SIPREC metadata (%zu bytes) is dropped: its archive "
                   "did not open before %d later documents came", old->call_id, old->peer,
                   old->len, (int)META_PEND_MAX);
+        free(old->parties);
         free(old);
     }
     pthread_mutex_unlock(&r->mu);

@@ -28,6 +28,7 @@ void rd_loop_del(struct rd_loop *l, struct rd_watch *w);
 /* --------------------------------------------------------------- config */
 
 struct stor_recipients;
+struct stor_party;
 struct rd_cfg {
     char keyagents[CONF_STR_MAX];  /**< comma list of host:port */
     char identity[CONF_STR_MAX];   /**< our SIP URI (matches our certificate SAN) */
@@ -167,9 +168,12 @@ struct rd_srs_cfg {
     rd_keybody_fn *on_keybody; /**< each session's keys (one dialog, partial state) */
     /** Each request's RFC 7865 document, verbatim, once the request
      *  succeeded and after its session's keys went out (on_keybody); NULL:
-     *  not kept (tests).  main hands it to rd_archives_metadata. */
+     *  not kept (tests).  parties: every participant of the session's merged
+ *  metadata (each nameID's AOR and name).  main hands it to
+ *  rd_archives_metadata. */
     void (*on_metadata)(const char *peer, const char *call_id, const uint8_t *doc, size_t len,
-                        uint64_t wall_us, void *arg);
+                        uint64_t wall_us, const struct stor_party *parties, size_t n_parties,
+                        void *arg);
     void *arg;
     uint64_t (*now_us)(void *arg); /**< monotonic clock; NULL: sr_now_us (tests inject one) */
     void *now_arg;
@@ -299,9 +303,13 @@ void rd_arch_parties(struct rd_arch *a, const char *local_aor, const char *remot
  *  wall_us.  The SRS tells it before a worker has opened the archive (the
  *  key body goes through the workers' mailboxes): until then it waits in
  *  the registry (bounded, oldest dropped and counted) and goes in first
- *  when the archive is made.  Any thread; r NULL: nothing. */
+ *  when the archive is made.  parties (n_parties of them, copied): the
+ *  participants the session's metadata names so far; the call's index row
+ *  adds those it did not have (stor_record.parties: search finds the call
+ *  by each), rewritten by the archive thread.  Any thread; r NULL: nothing. */
 void rd_archives_metadata(struct rd_archives *r, const char *peer, const char *call_id,
-                          const uint8_t *doc, size_t len, uint64_t wall_us);
+                          const uint8_t *doc, size_t len, uint64_t wall_us,
+                          const struct stor_party *parties, size_t n_parties);
 /** Flush every open archive (main's flush timer). */
 void rd_archives_flush(struct rd_archives *r);
 /** Durability counters (docs/recorder.md, "Index and disk failures"). */

@@ -510,11 +510,13 @@ static void keys_from_siprec(const char *peer, const struct sipev_keybody *kb, v
 
 /* Main's thread, as the registry pointer is (rd_cfg.archives_live). */
 static void metadata_from_siprec(const char *peer, const char *call_id, const uint8_t *doc,
-                                 size_t len, uint64_t wall_us, void *arg)
+                                 size_t len, uint64_t wall_us, const struct stor_party *parties,
+                                 size_t n_parties, void *arg)
 {
     struct recorder *r = arg;
 
-    rd_archives_metadata(r->cfg.archives_live, peer, call_id, doc, len, wall_us);
+    rd_archives_metadata(r->cfg.archives_live, peer, call_id, doc, len, wall_us, parties,
+                         n_parties);
 }
 
 static int setup_srs(struct recorder *r)

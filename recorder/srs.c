@@ -34,6 +34,7 @@
 #include "log.h"
 #include "prom.h"
 #include "siprec.h"
+#include "stor.h"
 #include "util.h"
 
 enum {
@@ -633,9 +634,28 @@ static bool metadata_take(struct rd_srs *s, struct srs_session *ss, const char *
  * session_keys: the call's archive is opened from that key body). */
 static void metadata_archive(struct rd_srs *s, const struct srs_session *ss)
 {
-    if (s->body.meta.len && s->c.on_metadata)
-        s->c.on_metadata(ss->peer, ss->call_id, (const uint8_t *)s->body.meta.p,
-                         s->body.meta.len, sr_wall_us(), s->c.arg);
+    struct stor_party pt[STOR_MAX_PARTIES];
+    size_t n = 0;
+
+    if (!s->body.meta.len || !s->c.on_metadata)
+        return;
+    /* Every participant of the merged model, each of its nameIDs: the
+     * index finds the call by any of them, not only the two the key body
+     * names (session_keys). */
+    for (size_t i = 0; ss->md && i < ss->md->n_participant; i++) {
+        const struct siprec_md_participant *p = &ss->md->participant[i];
+        for (size_t k = 0; k < p->n_nameid && n < STOR_MAX_PARTIES; k++) {
+            if (!p->nameid[k].aor[0])
+                continue;
+            memset(&pt[n], 0, sizeof(pt[n]));
+            snprintf(pt[n].aor, sizeof(pt[n].aor), "%s", p->nameid[k].aor);
+            snprintf(pt[n].name, sizeof(pt[n].name), "%s", p->nameid[k].name);
+            snprintf(pt[n].role, sizeof(pt[n].role), "participant");
+            n++;
+        }
+    }
+    s->c.on_metadata(ss->peer, ss->call_id, (const uint8_t *)s->body.meta.p, s->body.meta.len,
+                     sr_wall_us(), pt, n, s->c.arg);
 }
 
 static void answer_send(struct rd_srs *s, struct srs_conn *c, const struct sipev_msg *m,

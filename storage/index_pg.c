@@ -73,8 +73,34 @@ static const struct stor_index_migration migrations[] = {
          "CREATE INDEX rec_remote_trgm ON recordings USING gin (remote_norm gin_trgm_ops);" },
     /* Dual recording: which recorder wrote the row (docs/storage.md). */
     { 5, "ALTER TABLE recordings ADD COLUMN recorder text NOT NULL DEFAULT '';" },
+    /* Every party of a call (index_sqlite.c, schema 6): one row per
+     * (recording, AOR), the row's AORs added by a trigger on every insert
+     * and AOR change and never taken away by one, the put's participants
+     * added by put_party, deleted with the recording.  Searches go through
+     * its indexes; the row's own norm columns lose theirs. */
+    { 6, "CREATE TABLE parties (pid bigserial PRIMARY KEY,"
+         " rec_id text COLLATE \"C\" NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,"
+         " aor text NOT NULL,"
+         " norm text COLLATE \"C\" GENERATED ALWAYS AS"
+         "  (lower(regexp_replace(aor, '^(sips?|tel):', '', 'i') COLLATE \"C\")) STORED,"
+         " name text NOT NULL DEFAULT '', role text NOT NULL DEFAULT '',"
+         " UNIQUE (rec_id, aor));"
+         "CREATE INDEX parties_aor ON parties(aor);"
+         "CREATE INDEX parties_norm ON parties(norm);"
+         "CREATE INDEX parties_trgm ON parties USING gin (norm gin_trgm_ops);"
+         "CREATE OR REPLACE FUNCTION srtprec_row_parties() RETURNS trigger LANGUAGE plpgsql AS $f$"
+         " BEGIN INSERT INTO parties(rec_id, aor, role)"
+         "  SELECT NEW.id, a, r FROM (VALUES (NEW.local_aor, 'local'), (NEW.remote_aor, 'remote'))"
+         "  AS v(a, r) WHERE a <> '' ON CONFLICT DO NOTHING; RETURN NULL; END $f$;"
+         "CREATE TRIGGER row_parties AFTER INSERT OR UPDATE OF local_aor, remote_aor"
+         " ON recordings FOR EACH ROW EXECUTE FUNCTION srtprec_row_parties();"
+         "INSERT INTO parties(rec_id, aor, role)"
+         " SELECT id, local_aor, 'local' FROM recordings WHERE local_aor <> '' UNION ALL"
+         " SELECT id, remote_aor, 'remote' FROM recordings WHERE remote_aor <> ''"
+         " ON CONFLICT DO NOTHING;"
+         "DROP INDEX rec_local_norm, rec_remote_norm, rec_local_trgm, rec_remote_trgm;" },
 };
-enum { SCHEMA_VERSION = 5 };
+enum { SCHEMA_VERSION = 6 };
 
 static const char put_sql[] =
     "INSERT INTO recordings (" STOR_INDEX_PUT_COLS ")"
@@ -92,10 +118,10 @@ static const char get_sql[] = "SELECT " STOR_INDEX_COLS " FROM recordings WHERE 
 #define SEARCH_WHERE                                                                   \
     " FROM recordings WHERE ($1::bigint = 0 OR start_us >= $1::bigint)"                \
     " AND ($2::bigint = 0 OR start_us <= $2::bigint)"                                  \
-    " AND ($3::text IS NULL OR local_aor = $3::text OR remote_aor = $3::text)"         \
+    " AND ($3::text IS NULL OR id IN (SELECT rec_id FROM parties WHERE aor = $3::text))" \
     " AND ($4::text IS NULL OR call_id = $4::text)"                                    \
     " AND ($7::integer IS NULL OR state = $7::integer)"                                \
-    " AND ($8::text IS NULL OR local_norm LIKE $8::text OR remote_norm LIKE $8::text)" \
+    " AND ($8::text IS NULL OR id IN (SELECT rec_id FROM parties WHERE norm LIKE $8::text))" \
     " AND ($5::text IS NULL OR (start_us, id) "
 static const char search_sql[] =
     "SELECT " STOR_INDEX_COLS SEARCH_WHERE "> (SELECT start_us, id FROM recordings WHERE id = $5::text))"
@@ -103,6 +129,13 @@ static const char search_sql[] =
 static const char search_desc_sql[] =
     "SELECT " STOR_INDEX_COLS SEARCH_WHERE "< (SELECT start_us, id FROM recordings WHERE id = $5::text))"
     " ORDER BY start_us DESC, id DESC LIMIT $6::bigint";
+/* A party the put names: added once; a later name replaces the name. */
+static const char party_put_sql[] =
+    "INSERT INTO parties(rec_id, aor, name, role) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (rec_id, aor) DO UPDATE SET"
+    " name = CASE WHEN excluded.name = '' THEN parties.name ELSE excluded.name END";
+static const char party_get_sql[] =
+    "SELECT aor, name, role FROM parties WHERE rec_id = $1 ORDER BY pid LIMIT $2::integer";
 static const char stats_sql[] =
     "SELECT state, count(*), coalesce(sum(bytes), 0), count(*) FILTER (WHERE hold)"
     " FROM recordings GROUP BY state";
@@ -112,7 +145,7 @@ static const struct {
 } statements[] = {
     { "put", put_sql },         { "get", get_sql },   { "search", search_sql },
     { "search_desc", search_desc_sql }, { "hold", hold_sql }, { "del", del_sql },
-    { "stats", stats_sql },
+    { "stats", stats_sql }, { "party_put", party_put_sql }, { "party_get", party_get_sql },
 };
 
 static struct pg_index *pg(struct stor_index *ix)
@@ -381,6 +414,15 @@ static enum sr_err pg_put(struct stor_index *base, const struct stor_record *rec
     snprintf(streams, sizeof(streams), "%u", rec->n_streams);
     res = run(ix, "put", 16, vals, PGRES_COMMAND_OK, &err);
     PQclear(res);
+    /* Parties only add: a put that fails half way is put again whole. */
+    for (size_t i = 0; !err && i < rec->n_parties && i < STOR_MAX_PARTIES; i++) {
+        const struct stor_party *p = &rec->parties[i];
+        const char *pv[4] = { rec->id, p->aor, p->name, p->role[0] ? p->role : "participant" };
+        if (!p->aor[0])
+            continue;
+        res = run(ix, "party_put", 4, pv, PGRES_COMMAND_OK, &err);
+        PQclear(res);
+    }
     return err;
 }
 
@@ -431,10 +473,24 @@ static enum sr_err pg_get(struct stor_index *base, const char *id, struct stor_r
     enum sr_err err;
     PGresult *res = run(pg(base), "get", 1, &id, PGRES_TUPLES_OK, &err);
 
+    char max[16];
+    const char *pv[2] = { id, max };
+
     if (res && PQntuples(res) == 1)
         row_to_record(res, 0, rec);
     else if (res)
         err = SR_ENOTFOUND;
+    PQclear(res);
+    if (err)
+        return err;
+    snprintf(max, sizeof(max), "%d", (int)STOR_MAX_PARTIES);
+    res = run(pg(base), "party_get", 2, pv, PGRES_TUPLES_OK, &err);
+    for (int i = 0; res && i < PQntuples(res) && rec->n_parties < STOR_MAX_PARTIES; i++) {
+        struct stor_party *p = &rec->parties[rec->n_parties++];
+        col_str(res, i, 0, p->aor, sizeof(p->aor));
+        col_str(res, i, 1, p->name, sizeof(p->name));
+        col_str(res, i, 2, p->role, sizeof(p->role));
+    }
     PQclear(res);
     return err;
 }

@@ -24,18 +24,12 @@ struct sqlite_index {
     struct stor_index base; /* first: the handle callers hold */
     sqlite3 *db;
     sqlite3_stmt *put, *get, *search, *search_desc, *search_party, *search_party_desc, *hold,
-        *search_aor, *search_aor_desc, *del;
+        *search_aor, *search_aor_desc, *del, *party_put, *party_get;
 };
 
-/* Party search (prefix and substring): party_ix is an FTS5 table with the
- * trigram tokenizer holding each row's two AORs normalised like
- * stor_party_norm (scheme dropped, lower-cased) under rowid
- * 2 * recordings.rowid (+1 for the remote AOR).  A GLOB pattern with 3 or
- * more literal characters is answered from the trigram index, not by
- * scanning recordings; triggers keep it in step with every insert, AOR
- * change and delete (retention included), so no writer knows it exists.
- * Case-sensitive trigrams on lower-cased text: FTS5 uses its index for GLOB
- * only then. */
+/* Party search (prefix and substring), schema 4 and 5: party_ix was an
+ * FTS5 trigram table of each row's two AORs under rowid 2 * rowid (+1 for
+ * the remote AOR), kept by triggers.  Schema 6 replaces it (below). */
 #define PARTY_NORM(x)                                                                          \
     "lower(CASE WHEN lower(substr(" x ",1,5)) = 'sips:' THEN substr(" x ",6)"                  \
     " WHEN lower(substr(" x ",1,4)) IN ('sip:','tel:') THEN substr(" x ",5) ELSE " x " END)"
@@ -43,6 +37,23 @@ struct sqlite_index {
     " INSERT INTO party_ix(rowid, party) VALUES (new.rowid * 2, " PARTY_NORM("new.local_aor")  \
     "), (new.rowid * 2 + 1, " PARTY_NORM("new.remote_aor") ");"
 #define PARTY_ROWS_DELETE " DELETE FROM party_ix WHERE rowid IN (old.rowid * 2, old.rowid * 2 + 1);"
+
+/* Schema 6: every party a call ever had.  parties holds one row per (recording,
+ * AOR): the row's local and remote AORs, added by triggers on every insert and
+ * AOR change and never taken away by one (a transfer or late metadata adds
+ * to them), plus the participants a put names (rec->parties); deleting the
+ * recording deletes them.  party_ix is the FTS5 trigram index of their
+ * normalised AORs (stor_party_norm) under rowid = parties.pid, kept in step
+ * by triggers on parties, so a GLOB with 3 or more literal characters is
+ * answered from it.  Case-sensitive trigrams on lower-cased text: FTS5
+ * uses its index for GLOB only then. */
+/* NOT EXISTS, not OR IGNORE: inside a trigger fired by put's upsert the
+ * outer statement's conflict policy (abort) overrides the trigger's. */
+#define ROW_PARTY(who, role)                                                                   \
+    " INSERT INTO parties(rec_id, aor, norm, role) SELECT new.id, new." who ", "               \
+    PARTY_NORM("new." who) ", '" role "' WHERE new." who " <> '' AND NOT EXISTS"              \
+    " (SELECT 1 FROM parties WHERE rec_id = new.id AND aor = new." who ");"
+#define ROW_PARTIES ROW_PARTY("local_aor", "local") ROW_PARTY("remote_aor", "remote")
 
 /* Each step runs inside the opener's BEGIN IMMEDIATE with the version
  * update, all or nothing.  Version 2 added the legal hold column, version 3
@@ -77,8 +88,29 @@ static const struct stor_index_migration migrations[] = {
     /* Dual recording: which recorder wrote the row (its recorder-id), and
      * the copies of a call found by Call-ID (docs/storage.md). */
     { 5, "ALTER TABLE recordings ADD COLUMN recorder TEXT NOT NULL DEFAULT '';" },
+    /* Every party of a call, not only its row's two (see ROW_PARTIES). */
+    { 6, "DROP TRIGGER party_ins; DROP TRIGGER party_upd; DROP TRIGGER party_del;"
+         "DROP TABLE party_ix;"
+         "CREATE TABLE parties (pid INTEGER PRIMARY KEY, rec_id TEXT NOT NULL,"
+         " aor TEXT NOT NULL, norm TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',"
+         " role TEXT NOT NULL DEFAULT '', UNIQUE (rec_id, aor));"
+         "CREATE INDEX parties_aor ON parties(aor);"
+         "CREATE VIRTUAL TABLE party_ix USING fts5(party, tokenize='trigram case_sensitive 1');"
+         "CREATE TRIGGER party_ix_ins AFTER INSERT ON parties BEGIN"
+         " INSERT INTO party_ix(rowid, party) VALUES (new.pid, new.norm); END;"
+         "CREATE TRIGGER party_ix_del AFTER DELETE ON parties BEGIN"
+         " DELETE FROM party_ix WHERE rowid = old.pid; END;"
+         "CREATE TRIGGER parties_ins AFTER INSERT ON recordings BEGIN" ROW_PARTIES " END;"
+         "CREATE TRIGGER parties_upd AFTER UPDATE OF local_aor, remote_aor ON recordings"
+         " BEGIN" ROW_PARTIES " END;"
+         "CREATE TRIGGER parties_del AFTER DELETE ON recordings BEGIN"
+         " DELETE FROM parties WHERE rec_id = old.id; END;"
+         "INSERT OR IGNORE INTO parties(rec_id, aor, norm, role)"
+         " SELECT id, local_aor, " PARTY_NORM("local_aor") ", 'local' FROM recordings"
+         " WHERE local_aor <> '' UNION ALL SELECT id, remote_aor, " PARTY_NORM("remote_aor")
+         ", 'remote' FROM recordings WHERE remote_aor <> '';" },
 };
-enum { SCHEMA_VERSION = 5 };
+enum { SCHEMA_VERSION = 6 };
 
 static const char put_sql[] =
     "INSERT INTO recordings (" STOR_INDEX_PUT_COLS ")"
@@ -87,6 +119,13 @@ static const char put_sql[] =
 static const char hold_sql[] = "UPDATE recordings SET hold = ?2, hold_case = ?3,"
                                " hold_reason = ?4, hold_by = ?5, hold_us = ?6 WHERE id = ?1";
 static const char del_sql[] = "DELETE FROM recordings WHERE id = ?1";
+/* A party the put names: added once; a later name replaces the name. */
+static const char party_put_sql[] =
+    "INSERT INTO parties(rec_id, aor, norm, name, role) VALUES (?1, ?2, " PARTY_NORM("?2")
+    ", ?3, ?4) ON CONFLICT (rec_id, aor) DO UPDATE SET"
+    " name = CASE WHEN excluded.name = '' THEN name ELSE excluded.name END";
+static const char party_get_sql[] =
+    "SELECT aor, name, role FROM parties WHERE rec_id = ?1 ORDER BY pid LIMIT ?2";
 static const char get_sql[] = "SELECT " STOR_INDEX_COLS " FROM recordings WHERE id = ?1";
 /* Cursor: rows after (start_us, id) of the after_id row, in (start_us, id) order.
  * An unknown after_id yields nothing rather than restarting from the top.
@@ -97,21 +136,22 @@ static const char get_sql[] = "SELECT " STOR_INDEX_COLS " FROM recordings WHERE 
  * 1,000,000 rows then scanned them all (docs/benchmarks.md, "Index"). */
 #define SEARCH_FILTERS(cmp)                                                                    \
     " start_us >= ?1 AND start_us <= ?2"                                                       \
-    " AND (?3 IS NULL OR local_aor = ?3 OR remote_aor = ?3)"                                   \
+    " AND (?3 IS NULL OR id IN (SELECT rec_id FROM parties WHERE aor = ?3))"                   \
     " AND (?4 IS NULL OR call_id = ?4)"                                                        \
     " AND (?5 IS NULL OR (start_us, id) " cmp                                                  \
     " (SELECT start_us, id FROM recordings WHERE id = ?5))"                                    \
     " AND (?7 IS NULL OR state = ?7)"
 #define ORDER_ASC " ORDER BY start_us, id LIMIT ?6"
 #define ORDER_DESC " ORDER BY start_us DESC, id DESC LIMIT ?6"
-/* A party pattern (?8) drives the query from party_ix: the matching rowids
- * first, then the other filters and the sort on those rows only. */
-#define PARTY_ROWS " rowid IN (SELECT rowid >> 1 FROM party_ix WHERE party GLOB ?8) AND"
-/* An exact party drives the query from the two AOR indexes the same way:
- * that party's rows, not the time range's, are filtered and sorted. */
-#define AOR_ROWS                                                                               \
-    " rowid IN (SELECT rowid FROM recordings WHERE local_aor = ?3"                             \
-    " UNION ALL SELECT rowid FROM recordings WHERE remote_aor = ?3) AND"
+/* A party pattern (?8) drives the query from party_ix: the matching
+ * parties first, then their recordings by primary key, then the other
+ * filters and the sort on those rows only. */
+#define PARTY_ROWS                                                                             \
+    " id IN (SELECT rec_id FROM parties WHERE pid IN"                                          \
+    " (SELECT rowid FROM party_ix WHERE party GLOB ?8)) AND"
+/* An exact party drives the query from parties_aor the same way: that
+ * party's rows, not the time range's, are filtered and sorted. */
+#define AOR_ROWS " id IN (SELECT rec_id FROM parties WHERE aor = ?3) AND"
 static const char search_sql[] =
     "SELECT " STOR_INDEX_COLS " FROM recordings WHERE" SEARCH_FILTERS(">") ORDER_ASC;
 static const char search_desc_sql[] =
@@ -158,6 +198,8 @@ static void sq_close(struct stor_index *base)
     sqlite3_finalize(ix->search_aor_desc);
     sqlite3_finalize(ix->hold);
     sqlite3_finalize(ix->del);
+    sqlite3_finalize(ix->party_put);
+    sqlite3_finalize(ix->party_get);
     sqlite3_close(ix->db);
     free(ix);
 }
@@ -283,7 +325,9 @@ prepare:
         sqlite3_prepare_v2(ix->db, search_aor_sql, -1, &ix->search_aor, NULL) ||
         sqlite3_prepare_v2(ix->db, search_aor_desc_sql, -1, &ix->search_aor_desc, NULL) ||
         sqlite3_prepare_v2(ix->db, hold_sql, -1, &ix->hold, NULL) ||
-        sqlite3_prepare_v2(ix->db, del_sql, -1, &ix->del, NULL)) {
+        sqlite3_prepare_v2(ix->db, del_sql, -1, &ix->del, NULL) ||
+        sqlite3_prepare_v2(ix->db, party_put_sql, -1, &ix->party_put, NULL) ||
+        sqlite3_prepare_v2(ix->db, party_get_sql, -1, &ix->party_get, NULL)) {
         err = db_err(ix->db, "prepare");
         goto fail;
     }
@@ -347,6 +391,22 @@ static enum sr_err sq_put(struct stor_index *base, const struct stor_record *rec
         err = db_err(ix->db, "put");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    /* Parties only add: a put that fails half way is put again whole
+     * (the recorder retries), and adds nothing twice. */
+    for (size_t i = 0; !err && i < rec->n_parties && i < STOR_MAX_PARTIES; i++) {
+        const struct stor_party *p = &rec->parties[i];
+        if (!p->aor[0])
+            continue;
+        st = ix->party_put;
+        sqlite3_bind_text(st, 1, rec->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, p->aor, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, p->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, p->role[0] ? p->role : "participant", -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            err = db_err(ix->db, "put party");
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
     return err;
 }
 
@@ -410,6 +470,21 @@ static enum sr_err sq_get(struct stor_index *base, const char *id, struct stor_r
     } else {
         err = db_err(ix->db, "get");
     }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (err)
+        return err;
+    st = ix->party_get;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, STOR_MAX_PARTIES);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && rec->n_parties < STOR_MAX_PARTIES) {
+        struct stor_party *p = &rec->parties[rec->n_parties++];
+        col_str(st, 0, p->aor, sizeof(p->aor));
+        col_str(st, 1, p->name, sizeof(p->name));
+        col_str(st, 2, p->role, sizeof(p->role));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = db_err(ix->db, "get parties");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return err;

@@ -397,6 +397,20 @@ struct stor_hold {
     uint64_t at_wall_us;        /**< when, Unix epoch us */
 };
 
+/** One participant of a call as the index knows it (schema 6, the parties
+ *  table): every AOR a row of the recording ever named (role "local" or
+ *  "remote", as the row had it when first seen), and every participant
+ *  the recorder was told beyond them (SIPREC metadata: role
+ *  "participant", with its name).  Parties are only added while the row
+ *  exists: a later put naming others keeps the earlier ones, so a search
+ *  finds a call by anyone who was ever in it (a transfer, late metadata). */
+enum { STOR_MAX_PARTIES = 8, STOR_PARTY_NAME = 128, STOR_PARTY_ROLE = 16 };
+struct stor_party {
+    char aor[STOR_STR];
+    char name[STOR_PARTY_NAME];  /**< "" when not known */
+    char role[STOR_PARTY_ROLE];  /**< "local", "remote" or "participant" */
+};
+
 struct stor_record {
     char id[STOR_ID_HEX];
     struct stor_call_info call;
@@ -413,6 +427,11 @@ struct stor_record {
      *  of one call (dual recording, stor_copy_better). */
     char recorder[STOR_RECORDER_ID];
     char path[4096];
+    /** put: parties to add beyond call.local_aor and call.remote_aor (which
+     *  the index adds itself); get: the row's parties, oldest first (at
+     *  most STOR_MAX_PARTIES); search: not filled (n_parties 0). */
+    struct stor_party parties[STOR_MAX_PARTIES];
+    size_t n_parties;
 };
 
 /** Dual recording: whether b is a copy of a's call (same call_id, both
@@ -458,7 +477,8 @@ enum sr_err stor_index_check_write(struct stor_index *ix);
  *  with SR_EAGAIN (default 5,000 ms; PostgreSQL: lock_timeout).  The recorder sets it short and queues
  *  what fails, so a locked index never stalls its archive thread. */
 void stor_index_set_busy_ms(struct stor_index *ix, unsigned ms);
-/** Insert or replace by id.  SR_EAGAIN: the index stayed locked by another
+/** Insert or replace by id, and add rec->parties (a party already there
+ *  keeps its role; a non-empty name replaces its name).  SR_EAGAIN: the index stayed locked by another
  *  connection past the busy timeout; SR_EIO: another write failure. */
 enum sr_err stor_index_put(struct stor_index *ix, const struct stor_record *rec);
 enum sr_err stor_index_get(struct stor_index *ix, const char *id, struct stor_record *rec);
@@ -473,7 +493,8 @@ enum stor_party_match {
 
 struct stor_query {
     uint64_t from_wall_us, to_wall_us; /**< start time range; 0 = open */
-    const char *party;                 /**< matches local or remote AOR; NULL = any */
+    const char *party;                 /**< matches any party the row ever had (its local
+                                            and remote AORs, and rec->parties); NULL = any */
     enum stor_party_match party_match; /**< prefix and substring use a trigram index: fast
                                             once party has 3 characters (docs/api.md) */
     const char *call_id;               /**< NULL = any */

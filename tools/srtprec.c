@@ -44,7 +44,7 @@ enum {
 enum opt_id {
     O_CERT, O_KEY, O_FORMAT, O_STREAM, O_FORCE, O_INDEX, O_PARTY, O_CALL_ID, O_FROM, O_TO,
     O_LIMIT, O_LOG, O_OLDER, O_BEFORE, O_DRY_RUN, O_DIR, O_SIGNER, O_LEDGER, O_TAG, O_ANCHOR,
-    O_DELETIONS, O_LAYOUT, O_MAX_AGE, O_COUNT
+    O_DELETIONS, O_LAYOUT, O_MAX_AGE, O_MATCH, O_COUNT
 };
 #define BIT(o) (1u << (o))
 
@@ -65,7 +65,11 @@ static const struct opt_spec {
                    "channel, every stream summed" },
     [O_FORCE] = { "force", NULL, "replace OUT if it exists (refused otherwise)" },
     [O_INDEX] = { "index", "DB", "the recording index (SQLite file or PostgreSQL conninfo); must exist, except for recover" },
-    [O_PARTY] = { "party", "AOR", "recordings with this local or remote AOR (exact)" },
+    [O_PARTY] = { "party", "AOR", "recordings with this party (any the call ever had: its "
+                  "local and remote AORs,\n      SIPREC participants, earlier parties)" },
+    [O_MATCH] = { "party-match", "exact|prefix|substring", "how --party matches: the whole AOR "
+                  "(default), or the AOR without\n      sip:/sips:/tel: beginning with or "
+                  "containing it, case-insensitive" },
     [O_CALL_ID] = { "call-id", "ID", "recordings of this SIP Call-ID" },
     [O_FROM] = { "from", "TIME", "started at or after TIME" },
     [O_TO] = { "to", "TIME", "started at or before TIME (a bare date: the end of that day)" },
@@ -867,6 +871,16 @@ static int cmd_list(const struct cmd *cmd, const struct opts *o)
 
     if (o->v[O_FROM] && o->v[O_TO] && o->from > o->to)
         return usage_error(cmd, "--from '%s' is after --to '%s'", o->v[O_FROM], o->v[O_TO]);
+    if (o->v[O_MATCH]) {
+        if (!o->v[O_PARTY])
+            return usage_error(cmd, "--party-match needs --party");
+        if (!strcmp(o->v[O_MATCH], "prefix"))
+            q.party_match = STOR_PARTY_PREFIX;
+        else if (!strcmp(o->v[O_MATCH], "substring"))
+            q.party_match = STOR_PARTY_SUBSTRING;
+        else if (strcmp(o->v[O_MATCH], "exact") != 0)
+            return usage_error(cmd, "--party-match must be exact, prefix or substring");
+    }
     if (open_index(o, STOR_INDEX_READ_ONLY, &ix))
         return 1;
     /* 0 means "open" to storage: the epoch itself is 1 us later. */
@@ -1096,7 +1110,8 @@ static const struct cmd cmds[] = {
       "Decrypt an archive to OUT (\"-\" = stdout).  OUT appears only once the whole\n"
       "archive checked out, and never replaces a file without --force.", false, cmd_export },
     { "list", "", 0, 0,
-      BIT(O_INDEX) | BIT(O_PARTY) | BIT(O_CALL_ID) | BIT(O_FROM) | BIT(O_TO) | BIT(O_LIMIT),
+      BIT(O_INDEX) | BIT(O_PARTY) | BIT(O_MATCH) | BIT(O_CALL_ID) | BIT(O_FROM) | BIT(O_TO) |
+          BIT(O_LIMIT),
       BIT(O_INDEX), "List recordings from the index (opened read-only), oldest first.", true,
       cmd_list },
     { "retention", "", 0, 0,

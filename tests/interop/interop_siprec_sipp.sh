@@ -75,6 +75,22 @@ row transfer | diag
 # senders of the first streams with a sender are frank and grace.
 [ "$(row transfer)" = "sip:frank@pstn.example|sip:grace@callcentre.example|sip:sbc@example.net" ]
 ok $? "transfer: the index row names the parties of the late metadata, after the transfer"
+# Search goes through the parties table (index schema 6): erin was named
+# only by the re-INVITE's late metadata and left with the UPDATE, yet the
+# call is found by her, exactly and by prefix, and by the SRC's From it
+# opened with; the row itself names frank and grace.
+found() { # party match -> Call-IDs found
+    "$build/tools/srtprec" list --index="$run/index.sqlite" --party="$1" --party-match="$2" |
+        sed -n 's/.* call-id=\([^ ]*\) .*/\1/p' | sed 's/-[0-9]*@sbc.example$//' | sort -u | tr '\n' ' '
+}
+[ "$(found erin prefix)" = "sipp-transfer " ]; ok $? "transfer: search by prefix 'erin' finds the call ($(found erin prefix))"
+[ "$(found sip:erin@callcentre.example exact)" = "sipp-transfer " ]; ok $? "transfer: and by erin's exact AOR"
+[ "$(found 'rin@callcentre' substring)" = "sipp-transfer " ]; ok $? "transfer: and by a substring of it"
+[ "$(found callcentre.example substring)" = "sipp-boundary sipp-transfer " ]
+ok $? "search by domain finds both calls' participants ($(found callcentre.example substring))"
+sqlite3 "$run/index.sqlite" "select p.aor, p.role from parties p join recordings r on r.id = p.rec_id where r.call_id like 'sipp-transfer-%' order by p.pid" | diag
+[ "$(sqlite3 "$run/index.sqlite" "select count(distinct p.aor) from parties p join recordings r on r.id = p.rec_id where r.call_id like 'sipp-transfer-%' and p.aor in ('sip:erin@callcentre.example','sip:frank@pstn.example','sip:grace@callcentre.example')")" = 3 ]
+ok $? "transfer: the index keeps all three participants of the metadata"
 tr=$(grep 'call-id=sipp-transfer' "$run/keys.log")
 echo "$tr" | diag
 [ "$(echo "$tr" | grep -c .)" = 3 ]; ok $? "transfer: three key-log records (INVITE, re-INVITE, UPDATE)"

@@ -378,13 +378,13 @@ static void metadata_records(void)
         return;
     }
     snprintf(ci.call_id, sizeof(ci.call_id), "meta@x");
-    rd_archives_metadata(r, peer, "meta@x", (const uint8_t *)docs[0], strlen(docs[0]), 1000);
+    rd_archives_metadata(r, peer, "meta@x", (const uint8_t *)docs[0], strlen(docs[0]), 1000, NULL, 0);
     rd_arch_get(r, peer, &ci, false, &a);
-    rd_archives_metadata(r, peer, "meta@x", (const uint8_t *)docs[1], strlen(docs[1]), 2000);
+    rd_archives_metadata(r, peer, "meta@x", (const uint8_t *)docs[1], strlen(docs[1]), 2000, NULL, 0);
     rd_archives_settle(r); /* open */
-    rd_archives_metadata(r, peer, "meta@x", (const uint8_t *)docs[2], strlen(docs[2]), 3000);
+    rd_archives_metadata(r, peer, "meta@x", (const uint8_t *)docs[2], strlen(docs[2]), 3000, NULL, 0);
     for (unsigned i = 0; i < 65; i++)
-        rd_archives_metadata(r, peer, "never@x", (const uint8_t *)"<x/>", 4, 4000 + i);
+        rd_archives_metadata(r, peer, "never@x", (const uint8_t *)"<x/>", 4, 4000 + i, NULL, 0);
     rd_archives_stats(r, &st);
     tap_ok(st.metadata_dropped == 1, "metadata: 65 documents of a call that never opens: the "
                                      "oldest is dropped and counted (%llu)",

@@ -117,7 +117,96 @@ static void test_migration(const char *dir, int version)
         sqlite3_finalize(st);
     }
     sqlite3_close(s);
-    tap_ok(v == 5, "schema %d migrated to version 5 (got %d)", version, v);
+    tap_ok(v == 6, "schema %d migrated to version 6 (got %d)", version, v);
+}
+
+static size_t found_by(struct stor_index *ix, const char *party, enum stor_party_match m,
+                       const char *id)
+{
+    struct stor_query q = { .party = party, .party_match = m };
+    struct collect c;
+    size_t n = search(ix, &q, &c);
+
+    return n == 1 && strcmp(c.ids[0], id) == 0 ? 1 : n == (size_t)-1 ? (size_t)-1 : 0;
+}
+
+static const struct stor_party *party_of(const struct stor_record *r, const char *aor)
+{
+    for (size_t i = 0; i < r->n_parties; i++)
+        if (strcmp(r->parties[i].aor, aor) == 0)
+            return &r->parties[i];
+    return NULL;
+}
+
+/* A call whose parties change three times (a transfer, late SIPREC
+ * metadata naming a third participant, another transfer): every party it
+ * ever had stays findable, exactly, by prefix and by substring, and goes
+ * with the row. */
+static void test_parties(struct stor_index *ix)
+{
+    static const char *const all[] = { "sip:alice@cc.example", "sip:bob@example.org",
+                                       "sips:carol@example.org", "tel:+15550100",
+                                       "sip:erin@sbc.example", "sip:frank@example.net" };
+    struct stor_record r, got;
+    const struct stor_party *p;
+    bool ok = true;
+
+    mkrec(&r, 900);
+    snprintf(r.call.call_id, sizeof(r.call.call_id), "parties-call@host");
+    snprintf(r.call.local_aor, sizeof(r.call.local_aor), "%s", all[0]);
+    snprintf(r.call.remote_aor, sizeof(r.call.remote_aor), "%s", all[1]);
+    tap_ok(stor_index_put(ix, &r) == SR_OK, "parties: the call opens (alice, bob)");
+    snprintf(r.call.remote_aor, sizeof(r.call.remote_aor), "%s", all[2]);
+    tap_ok(stor_index_put(ix, &r) == SR_OK, "parties: change 1, transfer to carol");
+    snprintf(r.call.remote_aor, sizeof(r.call.remote_aor), "%s", all[3]);
+    r.n_parties = 2;
+    snprintf(r.parties[0].aor, sizeof(r.parties[0].aor), "%s", all[4]);
+    snprintf(r.parties[0].name, sizeof(r.parties[0].name), "Erin Example");
+    snprintf(r.parties[1].aor, sizeof(r.parties[1].aor), "%s", all[0]);
+    snprintf(r.parties[1].name, sizeof(r.parties[1].name), "Alice Agent");
+    tap_ok(stor_index_put(ix, &r) == SR_OK,
+           "parties: change 2, metadata names a tel: party and erin beside them");
+    r.n_parties = 0;
+    snprintf(r.call.local_aor, sizeof(r.call.local_aor), "%s", all[5]);
+    r.state = STOR_STATE_COMPLETE;
+    tap_ok(stor_index_put(ix, &r) == SR_OK, "parties: change 3, frank takes alice's place");
+
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        ok &= found_by(ix, all[i], STOR_PARTY_EXACT, r.id) == 1;
+    tap_ok(ok, "parties: each of the 6 found by its exact AOR");
+    tap_ok(found_by(ix, "bob", STOR_PARTY_PREFIX, r.id) == 1 &&
+               found_by(ix, "CAROL@", STOR_PARTY_PREFIX, r.id) == 1 &&
+               found_by(ix, "+1555", STOR_PARTY_PREFIX, r.id) == 1 &&
+               found_by(ix, "erin", STOR_PARTY_PREFIX, r.id) == 1,
+           "parties: by prefix (bob, carol, the tel: number, erin)");
+    tap_ok(found_by(ix, "rin@sbc", STOR_PARTY_SUBSTRING, r.id) == 1 &&
+               found_by(ix, "ank@example.n", STOR_PARTY_SUBSTRING, r.id) == 1 &&
+               found_by(ix, "lice@cc", STOR_PARTY_SUBSTRING, r.id) == 1,
+           "parties: by substring (erin, frank, alice)");
+    tap_ok(stor_index_get(ix, r.id, &got) == SR_OK && got.n_parties == 6 &&
+               strcmp(got.call.local_aor, all[5]) == 0 &&
+               strcmp(got.call.remote_aor, all[3]) == 0,
+           "parties: get lists all 6 (got %zu), the row names the latest two", got.n_parties);
+    tap_ok((p = party_of(&got, all[4])) && !strcmp(p->role, "participant") &&
+               !strcmp(p->name, "Erin Example"),
+           "parties: erin is a participant with her name");
+    tap_ok((p = party_of(&got, all[0])) && !strcmp(p->role, "local") &&
+               !strcmp(p->name, "Alice Agent"),
+           "parties: alice keeps her role, takes the name metadata gave");
+    tap_ok((p = party_of(&got, all[1])) && !strcmp(p->role, "remote") &&
+               strcmp(got.parties[0].aor, all[0]) == 0,
+           "parties: in the order first seen");
+    tap_ok(stor_index_put(ix, &r) == SR_OK && stor_index_get(ix, r.id, &got) == SR_OK &&
+               got.n_parties == 6,
+           "parties: the same put again adds nothing");
+    tap_ok(stor_index_delete(ix, r.id) == SR_OK &&
+               found_by(ix, "erin", STOR_PARTY_PREFIX, r.id) == 0 &&
+               found_by(ix, all[1], STOR_PARTY_EXACT, r.id) == 0,
+           "parties: deleting the row takes its parties");
+    tap_ok(stor_index_put(ix, &r) == SR_OK && stor_index_get(ix, r.id, &got) == SR_OK &&
+               got.n_parties == 2 && found_by(ix, "bob", STOR_PARTY_PREFIX, r.id) == 0,
+           "parties: a row put again after deletion starts over");
+    stor_index_delete(ix, r.id);
 }
 
 /* Dual recording: two recorders' rows of one call (docs/storage.md). */
@@ -190,12 +279,12 @@ static void test_pg_schema(const char *conninfo)
 
     tap_ok(pg_exec(conninfo, "UPDATE schema_version SET version = 99"), "pg: schema set to 99");
     tap_ok(stor_index_open(&ix, conninfo) == SR_EUNSUPP && !ix, "pg: a newer schema: SR_EUNSUPP");
-    tap_ok(pg_exec(conninfo, "UPDATE schema_version SET version = 5"), "pg: schema back to 5");
+    tap_ok(pg_exec(conninfo, "UPDATE schema_version SET version = 6"), "pg: schema back to 6");
     tap_ok(stor_index_open_mode(&ix, conninfo, STOR_INDEX_READ_ONLY) == SR_OK, "pg: read-only opens");
     tap_ok(ix && stor_index_check_write(ix) == SR_EIO, "pg: read-only is not writable");
     stor_index_close(ix);
     ix = NULL;
-    tap_ok(pg_exec(conninfo, "DROP TABLE schema_version; DROP TABLE recordings"), "pg: dropped");
+    tap_ok(pg_exec(conninfo, "DROP TABLE schema_version; DROP TABLE parties; DROP TABLE recordings"), "pg: dropped");
     tap_ok(stor_index_open_mode(&ix, conninfo, STOR_INDEX_EXISTING) == SR_ENOTFOUND && !ix,
            "pg: EXISTING on an empty database: SR_ENOTFOUND, nothing created");
     tap_ok(stor_index_open(&ix, conninfo) == SR_OK && stor_index_check_write(ix) == SR_OK,
@@ -247,8 +336,15 @@ int main(void)
     }
 
     mkrec(&rec, 4);
-    tap_ok(stor_index_get(ix, rec.id, &got) == SR_OK && memcmp(&rec, &got, sizeof(rec)) == 0,
-           "get returns the record field for field");
+    tap_ok(stor_index_get(ix, rec.id, &got) == SR_OK && got.n_parties == 2 &&
+               !strcmp(got.parties[0].aor, rec.call.local_aor) &&
+               !strcmp(got.parties[0].role, "local") &&
+               !strcmp(got.parties[1].aor, rec.call.remote_aor) &&
+               !strcmp(got.parties[1].role, "remote"),
+           "get lists the row's two parties");
+    memset(got.parties, 0, sizeof(got.parties));
+    got.n_parties = 0;
+    tap_ok(memcmp(&rec, &got, sizeof(rec)) == 0, "get returns the record field for field");
     tap_ok(stor_index_get(ix, "nope", &got) == SR_ENOTFOUND, "unknown id: SR_ENOTFOUND");
 
     rec.state = STOR_STATE_DAMAGED;
@@ -308,14 +404,15 @@ int main(void)
     tap_ok(search(ix, &q, &c) == 0, "GLOB and SQL characters in a party are literal");
     q.party = "";
     tap_ok(stor_index_search(ix, &q, collect_fn, &c) == SR_EINVAL, "empty pattern: SR_EINVAL");
-    /* The table follows updates and deletes (triggers). */
+    /* The parties follow updates (triggers): a new AOR is added, the old
+     * one stays (a call is found by everyone it ever had, schema 6). */
     mkrec(&rec, 13);
     snprintf(rec.call.remote_aor, sizeof(rec.call.remote_aor), "sips:Moved99@example.org");
     q.party = "moved99";
     tap_ok(stor_index_put(ix, &rec) == SR_OK && search(ix, &q, &c) == 1,
            "a changed AOR is found by its new name");
     q.party = "ust13@";
-    tap_ok(search(ix, &q, &c) == 0, "and no longer by its old one");
+    tap_ok(search(ix, &q, &c) == 1, "and still by its old one");
     mkrec(&rec, 13);
     tap_ok(stor_index_put(ix, &rec) == SR_OK && search(ix, &q, &c) == 1, "changed back");
 
@@ -407,6 +504,7 @@ int main(void)
     memset(&q, 0, sizeof(q));
     tap_ok(search(ix, &q, &c) == N + 1, "records survive reopen");
     test_copies(ix);
+    test_parties(ix);
     stor_index_close(ix);
     stor_index_close(NULL);
 
