@@ -129,7 +129,7 @@ enum sr_err ka_callstore_apply(struct ka_callstore *cs, const struct ka_cmd *cmd
         why = &dummy;
     if (!cs || !cmd)
         return (*why = "invalid argument"), SR_EINVAL;
-    if (cmd->type == KA_CMD_PING)
+    if (cmd->type == KA_CMD_PING || cmd->type == KA_CMD_VERSION)
         return SR_OK;
     if (cmd->type == KA_CMD_CALL) {
         enum sr_err err = call_add(cs, cmd, now_wall_us, why);
@@ -181,6 +181,7 @@ enum sr_err ka_callstore_apply(struct ka_callstore *cs, const struct ka_cmd *cmd
         break;
     case KA_CMD_CALL:
     case KA_CMD_PING:
+    case KA_CMD_VERSION:
         break;
     }
     c->changed = true;

@@ -48,9 +48,11 @@ struct kept_call {
 struct ka_client {
     int fd;                                /* -1 while disconnected */
     char path[108];                        /* sun_path: for reconnects */
-    char in[512];      /* answers: "OK" or "ERR <reason>" */
+    char in[512];      /* answers: "OK", "OK <data>" (VERSION) or "ERR <reason>" */
     size_t in_len;
     char error[512];
+    char data[32];                         /* the last answer's "OK <data>", "" if none */
+    unsigned protocol;                     /* the keyagent's revision; 0 while disconnected */
     struct kept_call **kept;               /* what a new connection re-discloses */
     size_t n_kept, cap_kept;
     ka_position_fn *position_fn;           /* replayed streams' ROC/SEQ now; may be NULL */
@@ -65,8 +67,39 @@ static void disconnect(struct ka_client *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    c->protocol = 0;
     sr_wipe(c->in, sizeof(c->in));
     c->in_len = 0;
+}
+
+static enum sr_err read_answer(struct ka_client *c);
+static enum sr_err send_all(struct ka_client *c, const char *p, size_t len);
+
+/* Ask the keyagent's revision.  "ERR ..." is a keyagent older than VERSION
+ * (revision 1); a number we do not speak is capped at ours: later revisions
+ * keep every earlier line's meaning. */
+static enum sr_err negotiate(struct ka_client *c)
+{
+    enum sr_err err = send_all(c, "VERSION\n", 8);
+    unsigned long v = 0;
+    char *end = NULL;
+
+    if (!err)
+        err = read_answer(c);
+    if (err == SR_ESTATE) {
+        c->protocol = 1;
+        return SR_OK;
+    }
+    if (err)
+        return err;
+    if (c->data[0])
+        v = strtoul(c->data, &end, 10);
+    if (!c->data[0] || *end || v == 0) {
+        snprintf(c->error, sizeof(c->error), "VERSION answered without a revision");
+        return SR_EPARSE;
+    }
+    c->protocol = v > KA_PROTOCOL ? KA_PROTOCOL : (unsigned)v;
+    return SR_OK;
 }
 
 static enum sr_err sock_open(struct ka_client *c)
@@ -77,8 +110,12 @@ static enum sr_err sock_open(struct ka_client *c)
     disconnect(c);
     memcpy(sa.sun_path, c->path, sizeof(c->path));
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd >= 0 && connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-        return SR_OK;
+    if (c->fd >= 0 && connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        err = negotiate(c);
+        if (err)
+            disconnect(c);
+        return err == SR_ECLOSED ? SR_EIO : err;
+    }
     err = sr_err_from_errno(errno);
     disconnect(c);
     return err == SR_EAGAIN || err == SR_OK ? SR_EIO : err;
@@ -172,6 +209,11 @@ const char *ka_client_error(const struct ka_client *c)
     return c ? c->error : "";
 }
 
+unsigned ka_client_protocol(const struct ka_client *c)
+{
+    return c ? c->protocol : 0;
+}
+
 static enum sr_err wait_fd(int fd, short events)
 {
     struct pollfd p = { .fd = fd, .events = events };
@@ -219,7 +261,11 @@ static enum sr_err read_answer(struct ka_client *c)
             if (len && a.p[len - 1] == '\r')
                 a.len--;
             c->error[0] = '\0';
+            c->data[0] = '\0';
             if (slice_eq(a, SLICE_LIT("OK"))) {
+                err = SR_OK;
+            } else if (a.len > 3 && memcmp(a.p, "OK ", 3) == 0) {
+                slice_copy_cstr(slice_of(a.p + 3, a.len - 3), c->data, sizeof(c->data));
                 err = SR_OK;
             } else if (a.len >= 4 && memcmp(a.p, "ERR ", 4) == 0) {
                 slice_copy_cstr(slice_of(a.p + 4, a.len - 4), c->error, sizeof(c->error));
@@ -287,14 +333,15 @@ enum sr_err ka_client_command(struct ka_client *c, const char *line)
 
 /* start_wall_us: the dialog's start, sent only when given (0: none), so a
  * CALL without one is the line every keyagent takes. */
-static enum sr_err call_line(struct buf *b, const struct ka_call_info *call, uint64_t start_wall_us)
+static enum sr_err call_line(struct buf *b, unsigned protocol, const struct ka_call_info *call,
+                             uint64_t start_wall_us)
 {
     char when[40] = "";
 
     if (!call || !tok_ok(call->call_id) || !tok_ok(call->local_tag) ||
         !tok_ok(call->remote_tag) || !tok_ok(call->local_aor) || !tok_ok(call->remote_aor))
         return SR_EINVAL;
-    if (start_wall_us) {
+    if (start_wall_us && protocol >= 2) {
         when[0] = ' ';
         sr_wall_fmt(start_wall_us, when + 1, sizeof(when) - 1);
     }
@@ -328,7 +375,7 @@ static enum sr_err keys_append(struct buf *b, const char *suite, const struct ka
     return err;
 }
 
-static enum sr_err stream_line(struct buf *b, const struct ka_stream_info *s)
+static enum sr_err stream_line(struct buf *b, unsigned protocol, const struct ka_stream_info *s)
 {
     char ssrc[12];
     enum sr_err err;
@@ -346,7 +393,8 @@ static enum sr_err stream_line(struct buf *b, const struct ka_stream_info *s)
     if (!err)
         err = keys_append(b, s->suite, s->keys, s->n_keys);
     if (!err && s->roc == KA_ROC_UNKNOWN)
-        err = buf_printf(b, " - %u", (unsigned)s->seq);
+        err = protocol >= 2 ? buf_printf(b, " - %u", (unsigned)s->seq)
+                            : buf_printf(b, " 0 %u", (unsigned)s->seq);
     else if (!err)
         err = buf_printf(b, " %lu %u", (unsigned long)s->roc, (unsigned)s->seq);
     return err ? SR_EINVAL : SR_OK;
@@ -567,7 +615,7 @@ static enum sr_err replay_lines(struct ka_client *c, const struct kept_call *k, 
 {
     struct ka_call_info ci = { k->call_id, k->local_tag, k->remote_tag, k->local_aor,
                                k->remote_aor };
-    enum sr_err err = call_line(b, &ci, k->start_wall_us);
+    enum sr_err err = call_line(b, c->protocol, &ci, k->start_wall_us);
 
     if (!err)
         err = buf_append(b, "\n", 1);
@@ -599,7 +647,7 @@ static enum sr_err replay_lines(struct ka_client *c, const struct kept_call *k, 
          * knows where it is now. */
         if (c->position_fn)
             c->position_fn(c->position_arg, k->call_id, st->id, &si.roc, &si.seq);
-        err = stream_line(b, &si);
+        err = stream_line(b, c->protocol, &si);
         sr_wipe(keys, sizeof(keys));
         if (!err)
             err = buf_append(b, "\n", 1);
@@ -702,11 +750,15 @@ enum sr_err ka_stream_add(struct ka_client *c, const struct ka_stream_info *s)
     if (!c)
         return SR_EINVAL;
     buf_init(&b, KA_LINE_MAX);
-    if (stream_line(&b, s) != SR_OK) {
+    if (stream_line(&b, KA_PROTOCOL, s) != SR_OK) {
         buf_fini(&b);
         return SR_EINVAL;
     }
     err = ready(c);
+    if (!err && c->protocol < KA_PROTOCOL) { /* an older keyagent: its form of the line */
+        buf_reset(&b);
+        err = stream_line(&b, c->protocol, s);
+    }
     if (!err)
         err = line_send(c, &b);
     else
@@ -717,6 +769,25 @@ enum sr_err ka_stream_add(struct ka_client *c, const struct ka_stream_info *s)
             return kerr;
     }
     return recover(c, err);
+}
+
+/* CALL and its STREAMs, one per line, in protocol's form. */
+static enum sr_err call_lines(struct buf *b, unsigned protocol, const struct ka_call_info *call,
+                              uint64_t start_wall_us, const struct ka_stream_info *streams,
+                              size_t n_streams)
+{
+    enum sr_err err = SR_OK;
+
+    for (size_t i = 0; i <= n_streams && !err; i++) {
+        size_t before = b->len;
+        err = i == 0 ? call_line(b, protocol, call, start_wall_us)
+                     : stream_line(b, protocol, &streams[i - 1]);
+        if (!err && b->len - before + 1 > KA_LINE_MAX)
+            err = SR_EINVAL;
+        if (!err)
+            err = buf_append(b, "\n", 1) == SR_OK ? SR_OK : SR_EINVAL;
+    }
+    return err;
 }
 
 enum sr_err ka_call_begin_streams(struct ka_client *c, const struct ka_call_info *call,
@@ -742,18 +813,15 @@ enum sr_err ka_call_begin_streams_at(struct ka_client *c, const struct ka_call_i
     /* Every line is built and checked before any is sent: a bad argument
      * sends nothing. */
     buf_init(&b, (n_streams + 1) * KA_LINE_MAX);
-    for (size_t i = 0; i <= n_streams && !err; i++) {
-        size_t before = b.len;
-        err = i == 0 ? call_line(&b, call, start_wall_us) : stream_line(&b, &streams[i - 1]);
-        if (!err && b.len - before + 1 > KA_LINE_MAX)
-            err = SR_EINVAL;
-        if (!err)
-            err = buf_append(&b, "\n", 1) == SR_OK ? SR_OK : SR_EINVAL;
-    }
+    err = call_lines(&b, KA_PROTOCOL, call, start_wall_us, streams, n_streams);
     if (!err && !kept_room(c, call->call_id))
         err = SR_ELIMIT; /* a call that could not be disclosed again is not disclosed */
     if (!err)
         err = ready(c);
+    if (!err && c->protocol < KA_PROTOCOL) { /* an older keyagent: its form of the lines */
+        buf_reset(&b);
+        err = call_lines(&b, c->protocol, call, start_wall_us, streams, n_streams);
+    }
     if (!err)
         err = send_all(c, b.p, b.len);
     buf_fini(&b);

@@ -343,6 +343,12 @@ enum sr_err ka_cmd_parse(struct slice line, struct ka_cmd *cmd, const char **why
             *why = "PING takes no argument";
             err = SR_EPARSE;
         }
+    } else if (slice_eq(tok[0], SLICE_LIT("VERSION"))) {
+        cmd->type = KA_CMD_VERSION;
+        if (n != 1) {
+            *why = "VERSION takes no argument";
+            err = SR_EPARSE;
+        }
     } else {
         *why = "unknown command";
         err = SR_EPARSE;

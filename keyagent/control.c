@@ -197,7 +197,8 @@ static void log_cmd(const struct ka_cmd *cmd)
     case KA_CMD_PAUSE: log_info("call %s stream %s paused", cmd->call_id, cmd->stream.id); break;
     case KA_CMD_RESUME: log_info("call %s stream %s resumed", cmd->call_id, cmd->stream.id); break;
     case KA_CMD_END: log_info("call %s ends", cmd->call_id); break;
-    case KA_CMD_PING: break;
+    case KA_CMD_PING:
+    case KA_CMD_VERSION: break;
     }
 }
 
@@ -206,9 +207,11 @@ static enum sr_err answer_line(struct ctl_client *cl, struct slice line)
     struct ka_cmd *cmd = malloc(sizeof(*cmd));
     const char *why = "out of memory";
     enum sr_err err = SR_ENOMEM;
+    bool version = false;
 
     if (cmd) {
         err = ka_cmd_parse(line, cmd, &why);
+        version = !err && cmd->type == KA_CMD_VERSION;
         if (!err)
             err = ka_callstore_apply(cl->ctl->calls, cmd, sr_wall_us(), &why);
         if (!err)
@@ -224,6 +227,8 @@ static enum sr_err answer_line(struct ctl_client *cl, struct slice line)
         else
             cl->ctl->metrics->commands++;
     }
+    if (version)
+        return buf_printf(&cl->out, "OK %u\n", (unsigned)KA_PROTOCOL);
     if (!err)
         return buf_append(&cl->out, "OK\n", 3);
     return buf_printf(&cl->out, "ERR %s\n", why);

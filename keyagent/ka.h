@@ -48,6 +48,11 @@ enum {
     KA_LINE_MAX = 2048,          /**< one control line, including "\n" */
     KA_CLIENT_TIMEOUT_MS = 5000, /**< per blocking read or write */
     KA_CLIENT_MAX_CALLS = 4096,  /**< calls kept for re-disclosure (the keyagent's max-calls ceiling) */
+    /** Control-protocol revision this library speaks (docs/protocol.md,
+     *  "Revisions"): 1 is the first form; 2 added the CALL start, the "-"
+     *  ROC and VERSION.  On every connect the client asks the keyagent's
+     *  revision (VERSION) and writes only lines that revision takes. */
+    KA_PROTOCOL = 2,
 };
 
 struct ka_client;
@@ -58,6 +63,13 @@ enum sr_err ka_client_connect(struct ka_client **out, const char *path);
 void ka_client_close(struct ka_client *c);
 /** The reason text of the last "ERR" answer ("" if none). Valid until the next call. */
 const char *ka_client_error(const struct ka_client *c);
+/** The control-protocol revision of the keyagent connected now (0 while
+ *  disconnected).  Below 2 (a keyagent older than VERSION) the client falls
+ *  back to what revision 1 could say: a CALL's start is left out and a
+ *  KA_ROC_UNKNOWN stream is disclosed with ROC 0, so the recorder will not
+ *  search its ROC (a call disclosed after its first wrap is then not
+ *  decrypted until the endpoint re-discloses with the real ROC). */
+unsigned ka_client_protocol(const struct ka_client *c);
 
 /** Connect again now and disclose every kept call anew.  SR_OK; SR_ESTATE
  *  when the keyagent refused some kept call (the first reason in

@@ -31,6 +31,7 @@ enum ka_cmd_type {
     KA_CMD_RESUME,
     KA_CMD_END,
     KA_CMD_PING,
+    KA_CMD_VERSION, /**< answered "OK <KA_PROTOCOL>" (docs/protocol.md, "Revisions") */
 };
 
 /** One parsed control line.  Strings are copied (NUL-terminated); keys live

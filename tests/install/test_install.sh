@@ -45,6 +45,7 @@ want=(
     "$datadir/doc/srtprec/monitoring/srtprec-alerts.yml"
     "$datadir/doc/srtprec/monitoring/grafana-dashboard.json"
     "$datadir/doc/srtprec/examples/srtprec-recorder-capture.conf"
+    "$datadir/doc/srtprec/examples/ka-endpoint.c"
     "$unitdir/srtprec-keyagent.service" "$unitdir/srtprec-recorder.service"
     "$unitdir/srtprec-api.service"
     "$prefix/lib/sysusers.d/srtprec.conf" "$prefix/lib/tmpfiles.d/srtprec.conf"
@@ -80,18 +81,11 @@ others=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRW]$/ { print $3 }' | gre
 ok $? "libka exports only ka_* and sr_strerror${others:+ (also: $others)}"
 ! nm -D "$lib" | grep -qi "srtp_" && ! objdump -p "$lib" | grep NEEDED | grep -qi srtp
 ok $? "libka neither contains nor needs libsrtp2"
-cat >"$run/endpoint.c" <<'C'
-#include <stdio.h>
-#include <ka.h>
-int main(void)
-{
-    struct ka_client *c = NULL;
-    enum sr_err err = ka_client_connect(&c, "/nonexistent/keyagent.sock");
-    printf("%s\n", sr_strerror(err));
-    ka_client_close(c);
-    return err == SR_OK;
-}
-C
+# The annotated example shipped for integrators, as installed, is the program
+# built here: it must compile with pkg-config alone (ka.h includes no
+# internal header) and fail cleanly on a socket that is not there.
+cp "$dest$datadir/doc/srtprec/examples/ka-endpoint.c" "$run/endpoint.c"
+out=
 # the build's own compiler and sanitizers: an instrumented libka needs an
 # instrumented program
 cc=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["command"].split()[0])' \
@@ -101,11 +95,14 @@ san=$(opt b_sanitize)
 export PKG_CONFIG_SYSROOT_DIR=$dest PKG_CONFIG_LIBDIR=$dest$libdir/pkgconfig
 # shellcheck disable=SC2046
 "${cc[@]}" -std=c11 -Wall -Werror -o "$run/endpoint" "$run/endpoint.c" $(pkg-config --cflags --libs srtprec-ka) \
-    >"$run/cc.log" 2>&1 && out=$(ASAN_OPTIONS=detect_leaks=0 LD_LIBRARY_PATH=$dest$libdir "$run/endpoint" 2>&1)
+    >"$run/cc.log" 2>&1 &&
+    out=$(printf '%s\n%s\n' AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd |
+          ASAN_OPTIONS=detect_leaks=0 LD_LIBRARY_PATH=$dest$libdir "$run/endpoint" /nonexistent/keyagent.sock \
+              c1@ep sip:a@cc.example sip:b@pstn.example 127.0.0.1:1 127.0.0.1:2 1 2>&1)
 rc=$?
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
-[ "$rc" = 0 ] && [ -n "$out" ]
-ok $? "an endpoint builds with pkg-config srtprec-ka and links libka (connect error: ${out:-none})"
+[ "$rc" = 1 ] && [ -n "$out" ]
+ok $? "the shipped example endpoint builds with pkg-config srtprec-ka, links libka and fails cleanly (status $rc: ${out:-none})"
 diag <"$run/cc.log"
 
 # --- systemd units --------------------------------------------------------------------

@@ -1,12 +1,13 @@
 #!/bin/bash
 # Integration test of srtprec-keyagent on 127.0.0.1 (TAP output).
 #   integration.sh KEYAGENT KA_CTL KA_SUB MKCERTS ENDPOINT_SIM SDP_DISCLOSE KA_HOLD KAM_DISCLOSE
+#                  KA_ENDPOINT
 # Starts the real daemon with throwaway certificates on an ephemeral port
 # (port-file), drives the control socket with ka_ctl, subscribes with ka_sub
 # (mutual TLS), then stops the daemon.  Every wait is bounded; the daemon is
 # killed on exit whatever happens.
 set -u
-KA=$1 CTL=$2 SUB=$3 MKCERTS=$4 SIM=$5 SDPD=$6 HOLD=$7 KAMD=$8
+KA=$1 CTL=$2 SUB=$3 MKCERTS=$4 SIM=$5 SDPD=$6 HOLD=$7 KAMD=$8 EXAMPLE=$9
 K30=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd
 work=$(mktemp -d /tmp/ka-it.XXXXXX)
 pid= kpid=
@@ -62,6 +63,7 @@ mode=$(stat -c %a "$work/ka.sock" 2>/dev/null)
 # Control protocol: each line, its expected answer.
 cat > "$work/lines" <<LINES
 PING
+VERSION
 CALL it-call-1@ep ltag rtag sip:agent1@callcentre.example sip:customer1@pstn.example
 CALL it-call-1@ep ltag rtag sip:agent1@callcentre.example sip:customer1@pstn.example
 STREAM it-call-1@ep tx send 0badf00d 0 PCMU 8000 127.0.0.1:4000 127.0.0.1:5000 AES_CM_128_HMAC_SHA1_80 inline:$K30 0 100
@@ -77,6 +79,7 @@ HELLO
 END
 LINES
 cat > "$work/expected" <<EXP
+OK
 OK
 OK
 ERR call exists
@@ -96,6 +99,9 @@ timeout 20 "$CTL" "$work/ka.sock" < "$work/lines" > "$work/answers" 2>"$work/ctl
 ok $? "ka_ctl ran"
 diff -u "$work/expected" "$work/answers" | sed 's/^/# /'
 cmp -s "$work/expected" "$work/answers"; ok $? "control answers OK/ERR as documented"
+ver=$(timeout 10 python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"VERSION\n"); print(s.recv(64).decode().strip())' "$work/ka.sock")
+[ "$ver" = "OK 2" ]; ok $? "VERSION answers the control protocol revision (got: $ver)"
 
 sub() { timeout 20 "$SUB" --port="$port" --ca="$c/ca.crt" "$@" 2>&1 | sed 's/^/# /'; return "${PIPESTATUS[0]}"; }
 
@@ -173,6 +179,26 @@ sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
     --expect-call=kam-late@pbx --expect-key=$KSDP_L --expect-roc-unknown
 ok $? "subscriber receives the mid-call dialog with every ROC unknown"
 printf 'END kam-late@pbx\n' | timeout 20 "$CTL" "$work/ka.sock" > /dev/null
+# The tool's client still keeps the call (the END went round it) and would
+# disclose it again to the keyagents started below: stop it here.
+kill "$kpid" 2>/dev/null; wait "$kpid" 2>/dev/null; kpid=
+
+# The annotated example for integrators (examples/ka-endpoint.c, built on
+# the shared libka): keys on standard input, a call held 2 s, then ended.
+K30C=AgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f
+printf '%s\n%s\n' "$K30C" "$K30" |
+    timeout 20 "$EXAMPLE" "$work/ka.sock" example-1@ep sip:agent9@callcentre.example \
+        sip:customer9@pstn.example 127.0.0.1:41000 127.0.0.1:51000 2 >"$work/example.out" 2>&1 &
+expid=$!
+for _ in $(seq 1 100); do grep -q '^disclosed' "$work/example.out" && break; sleep 0.05; done
+sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
+    --expect-call=example-1@ep --expect-key=$K30C
+ok $? "examples/ka-endpoint: its call and TX key reach a subscriber"
+wait "$expid"; rc=$?
+sed 's/^/# /' "$work/example.out"
+[ "$rc" = 0 ] && grep -q '^connected: control protocol revision 2$' "$work/example.out" &&
+    grep -q '^ended example-1@ep$' "$work/example.out"
+ok $? "examples/ka-endpoint: revision 2 negotiated, the call ended, exit 0 (status $rc)"
 
 # The endpoint simulator discloses through the control socket, sends SRTP to
 # a UDP port nobody reads (loopback drops it), ends its calls, writes its files.

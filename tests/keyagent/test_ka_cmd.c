@@ -81,6 +81,9 @@ static void valid_lines(void)
     tap_ok(parse("RESUME c1 a-1", &why) == SR_OK && cmd.type == KA_CMD_RESUME, "RESUME");
     tap_ok(parse("END c1", &why) == SR_OK && cmd.type == KA_CMD_END, "END");
     tap_ok(parse("PING", &why) == SR_OK && cmd.type == KA_CMD_PING, "PING");
+    tap_ok(parse("VERSION", &why) == SR_OK && cmd.type == KA_CMD_VERSION, "VERSION");
+    tap_ok(parse("VERSION 2", &why) == SR_EPARSE && strcmp(why, "VERSION takes no argument") == 0,
+           "VERSION with an argument: refused");
 }
 
 static void hostile_lines(void)

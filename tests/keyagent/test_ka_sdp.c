@@ -234,9 +234,17 @@ static void hostile(void)
 
 /* ---- disclosure against a fake keyagent --------------------------------- */
 
-/* The child answers "OK" to every line (or "ERR" to a STREAM when asked) and
- * copies the lines to out_fd; it exits when the client closes. */
-static void fake_keyagent(int lfd, int out_fd, bool refuse_stream)
+/* How the fake keyagent answers. */
+enum {
+    FAKE_REFUSE_STREAM = 1, /* "ERR no" to every STREAM */
+    FAKE_REVISION_1 = 2,    /* older than VERSION: "ERR unknown command" */
+    FAKE_BARE_OK = 4,       /* a broken peer: "OK" to VERSION, no revision */
+};
+
+/* The child answers "OK" to every line (VERSION as mode says, "ERR" to a
+ * STREAM when asked) and copies the lines but VERSION to out_fd; it exits
+ * when the client closes. */
+static void fake_keyagent(int lfd, int out_fd, int mode)
 {
     int fd = accept(lfd, NULL, NULL);
     char buf[4096];
@@ -248,8 +256,13 @@ static void fake_keyagent(int lfd, int out_fd, bool refuse_stream)
         have += (size_t)n;
         while ((nl = memchr(buf, '\n', have))) {
             size_t l = (size_t)(nl - buf) + 1;
-            const char *ans = refuse_stream && strncmp(buf, "STREAM", 6) == 0 ? "ERR no\n" : "OK\n";
-            if (write(out_fd, buf, l) != (ssize_t)l || write(fd, ans, strlen(ans)) < 0)
+            bool version = l == 8 && memcmp(buf, "VERSION\n", 8) == 0;
+            const char *ans = (mode & FAKE_REFUSE_STREAM) && strncmp(buf, "STREAM", 6) == 0
+                                  ? "ERR no\n" : "OK\n";
+            if (version)
+                ans = mode & FAKE_REVISION_1 ? "ERR unknown command\n"
+                      : mode & FAKE_BARE_OK  ? "OK\n" : "OK 2\n";
+            if ((!version && write(out_fd, buf, l) != (ssize_t)l) || write(fd, ans, strlen(ans)) < 0)
                 _exit(1);
             memmove(buf, nl + 1, have - l);
             have -= l;
@@ -261,7 +274,7 @@ static void fake_keyagent(int lfd, int out_fd, bool refuse_stream)
 }
 
 /* late: ka_sdp_disclose_late with start_us; else ka_sdp_disclose. */
-static enum sr_err disclose_as(const struct ka_sdp *l, const struct ka_sdp *r, bool refuse,
+static enum sr_err disclose_as(const struct ka_sdp *l, const struct ka_sdp *r, int mode,
                                bool late, uint64_t start_us, char *lines, size_t cap,
                                size_t *n_streams, const char **why)
 {
@@ -284,10 +297,10 @@ static enum sr_err disclose_as(const struct ka_sdp *l, const struct ka_sdp *r, b
     if (pid == 0) {
         close(pfd[0]);
         alarm(10); /* bounded whatever the parent does */
-        fake_keyagent(lfd, pfd[1], refuse);
+        fake_keyagent(lfd, pfd[1], mode);
     }
     close(pfd[1]);
-    if (pid > 0 && ka_client_connect(&c, sa.sun_path) == SR_OK) {
+    if (pid > 0 && (err = ka_client_connect(&c, sa.sun_path)) == SR_OK) {
         err = late ? ka_sdp_disclose_late(c, &call, start_us, l, r, n_streams, why)
                    : ka_sdp_disclose(c, &call, l, r, n_streams, why);
         ka_client_close(c);
@@ -306,7 +319,7 @@ static enum sr_err disclose_as(const struct ka_sdp *l, const struct ka_sdp *r, b
 static enum sr_err disclose(const struct ka_sdp *l, const struct ka_sdp *r, bool refuse, char *lines,
                             size_t cap, size_t *n_streams, const char **why)
 {
-    return disclose_as(l, r, refuse, false, 0, lines, cap, n_streams, why);
+    return disclose_as(l, r, refuse ? FAKE_REFUSE_STREAM : 0, false, 0, lines, cap, n_streams, why);
 }
 
 static void disclosure(void)
@@ -334,17 +347,30 @@ static void disclosure(void)
     tap_ok(strstr(lines, "video") == NULL, "rejected video section not disclosed");
 
     /* Late: the ROC is not known, the dialog's start is when given. */
-    err = disclose_as(&a, &b, false, true, 1796234400000000ull, lines, sizeof(lines), &n, &why);
+    err = disclose_as(&a, &b, 0, true, 1796234400000000ull, lines, sizeof(lines), &n, &why);
     tap_ok(err == SR_OK && n == 2 &&
                strstr(lines, "CALL c1@pbx lt rt sip:alice@example.com sip:bob@example.com "
                              "2026-12-02T18:00:00") == lines &&
                strstr(lines, "inline:" K30B " - 0\n") && strstr(lines, "inline:" K30 " - 0\n"),
            "late disclosure: CALL with the dialog's start, every ROC unknown (-)");
-    err = disclose_as(&a, &b, false, true, 0, lines, sizeof(lines), &n, &why);
+    err = disclose_as(&a, &b, 0, true, 0, lines, sizeof(lines), &n, &why);
     tap_ok(err == SR_OK &&
                strstr(lines, "CALL c1@pbx lt rt sip:alice@example.com sip:bob@example.com\n") ==
                    lines && strstr(lines, " - 0\n"),
            "late disclosure without a start: CALL as before, ROC unknown");
+    /* A keyagent of revision 1 takes neither the start nor "-": the
+     * client says what revision 1 could (docs/protocol.md, "Revisions"). */
+    err = disclose_as(&a, &b, FAKE_REVISION_1, true, 1796234400000000ull, lines, sizeof(lines),
+                      &n, &why);
+    tap_ok(err == SR_OK && n == 2 &&
+               strstr(lines, "CALL c1@pbx lt rt sip:alice@example.com sip:bob@example.com\n") ==
+                   lines && strstr(lines, "inline:" K30B " 0 0\n") &&
+               strstr(lines, "inline:" K30 " 0 0\n") && !strstr(lines, " - 0\n"),
+           "revision-1 keyagent: no start, ROC 0 for unknown (%s)", sr_strerror(err));
+    err = disclose_as(&a, &b, FAKE_BARE_OK, true, 0, lines, sizeof(lines), &n, &why);
+    tap_ok(err == SR_EPARSE && lines[0] == '\0',
+           "VERSION answered without a revision: the connection is refused, nothing sent (%s)",
+           sr_strerror(err));
 
     err = disclose(&b, &a, false, lines, sizeof(lines), &n, &why);
     tap_ok(err == SR_OK && strstr(lines, "audio0-tx send - 8 PCMA 8000 [2001:db8::20]:3456 "
