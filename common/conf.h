@@ -19,8 +19,8 @@ enum { CONF_STR_MAX = 512 };
 
 /** Every section of srtprec.conf: the daemons' and the test tools'. */
 #define CONF_SECTIONS \
-    "keyagent", "recorder", "api", "endpoint-sim", "loadgen", "siprec-src", "bench-siprec"
-#define CONF_SECTIONS_TEXT "keyagent, recorder, api, endpoint-sim, loadgen, siprec-src, bench-siprec"
+    "keyagent", "recorder", "api", "store", "endpoint-sim", "loadgen", "siprec-src", "bench-siprec"
+#define CONF_SECTIONS_TEXT "keyagent, recorder, api, store, endpoint-sim, loadgen, siprec-src, bench-siprec"
 
 /** What conf_load found instead of a configuration (*help_shown). */
 enum { CONF_SHOWN_NONE = 0, CONF_SHOWN_HELP = 1, CONF_SHOWN_VERSION = 2 };

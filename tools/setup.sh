@@ -12,7 +12,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 build_pkgs=(meson ninja-build pkg-config gcc libc6-dev libssl-dev openssl libogg-dev libopus-dev libisal-dev
             libmicrohttpd-dev libgnutls28-dev libinih-dev libjansson-dev libexpat1-dev libsqlite3-dev libpq-dev
-            libpcap-dev libcap-dev dpkg-dev ca-certificates curl procps iproute2)
+            libcurl4-openssl-dev libpcap-dev libcap-dev dpkg-dev ca-certificates curl procps iproute2)
 test_pkgs=(clang libclang-rt-14-dev llvm sip-tester stunnel4 ffmpeg oggz-tools opus-tools
            valgrind sqlite3 chromium wrk libxml2-utils python3-scapy baresip prometheus
            rtpengine-daemon debhelper postgresql

@@ -1,0 +1,347 @@
+/** @file test_objstore.c  objstore.c's logic above the HTTP edge, with a
+ * scripted fake transport and an injected sleep and random source: which
+ * answers are retried and how long each wait is, a ranged GET resumed
+ * after a broken answer, a multipart upload's part and ETag checks, and
+ * that every failed multipart upload is aborted.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "objstore_priv.h"
+#include "tap.h"
+
+enum { MAX_SCRIPT = 32, MAX_LOG = 64 };
+
+/* One scripted answer: status (0 = transport error), S3 code, bytes the
+ * sink gets before the answer breaks (GET), a body. */
+struct answer {
+    long http;
+    enum objstore_err terr;
+    const char *code;
+    const char *body;
+    size_t deliver; /* GET: bytes handed to the sink */
+    bool wrong_etag;
+};
+
+struct fake {
+    struct answer script[MAX_SCRIPT];
+    size_t n_script, next;
+    /* What was asked. */
+    char method[MAX_LOG][8];
+    char query[MAX_LOG][256];
+    uint64_t range_off[MAX_LOG], range_len[MAX_LOG];
+    bool range[MAX_LOG];
+    size_t n_log;
+    unsigned sleeps[MAX_LOG];
+    size_t n_sleeps;
+    uint32_t rnd;
+    const uint8_t *object; /* GET source */
+};
+
+static void md5_hex(const void *p, size_t n, char out[33])
+{
+    uint8_t d[16];
+    unsigned dl = 0;
+
+    EVP_Digest(p, n, d, &dl, EVP_md5(), NULL);
+    for (int i = 0; i < 16; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+static enum objstore_err fake_transport(void *arg, const struct objstore_req *rq,
+                                        struct objstore_resp *rs)
+{
+    struct fake *f = arg;
+    struct answer a = { .http = 200 };
+    size_t i = f->n_log < MAX_LOG ? f->n_log++ : MAX_LOG - 1;
+
+    snprintf(f->method[i], sizeof(f->method[i]), "%s", rq->method);
+    snprintf(f->query[i], sizeof(f->query[i]), "%s", rq->query ? rq->query : "");
+    f->range[i] = rq->range;
+    f->range_off[i] = rq->range_off;
+    f->range_len[i] = rq->range_len;
+    if (f->next < f->n_script)
+        a = f->script[f->next++];
+    if (a.deliver && rq->sink) {
+        rs->http = 206;
+        if (rq->sink(f->object + rq->range_off, a.deliver, rq->sink_arg))
+            rs->delivered = a.deliver;
+    }
+    if (a.terr != OBJSTORE_OK) {
+        rs->http = 0;
+        snprintf(rs->errtext, sizeof(rs->errtext), "fake transport error");
+        return a.terr;
+    }
+    rs->http = a.http;
+    if (strcmp(rq->method, "PUT") == 0 && a.http == 200) {
+        md5_hex(rq->body ? (const void *)rq->body : "", rq->body_len, rs->etag);
+        if (a.wrong_etag)
+            rs->etag[0] = rs->etag[0] == '0' ? '1' : '0';
+    }
+    if (a.code)
+        snprintf(rs->body, sizeof(rs->body),
+                 "<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>%s</Code>"
+                 "<Message>scripted</Message><RequestId>tx1</RequestId></Error>", a.code);
+    else if (a.body)
+        snprintf(rs->body, sizeof(rs->body), "%s", a.body);
+    rs->body_len = strlen(rs->body);
+    if (rq->sink && a.http == 206 && !a.deliver) { /* the rest of the range */
+        if (rq->sink(f->object + rq->range_off, (size_t)rq->range_len, rq->sink_arg))
+            rs->delivered = rq->range_len;
+    }
+    return OBJSTORE_OK;
+}
+
+static void fake_sleep(void *arg, unsigned ms)
+{
+    struct fake *f = arg;
+
+    if (f->n_sleeps < MAX_LOG)
+        f->sleeps[f->n_sleeps++] = ms;
+}
+
+static uint32_t fake_random(void *arg)
+{
+    return ((struct fake *)arg)->rnd;
+}
+
+static char keyfile[64];
+
+static struct objstore *store_for(struct fake *f, unsigned retries)
+{
+    struct objstore_cfg cfg = { .part_size = OBJSTORE_PART_MIN, .retries = retries,
+                                .backoff_min_ms = 100, .backoff_max_ms = 1000, .timeout_s = 5 };
+    struct objstore_hooks hooks = { fake_sleep, fake_random, f };
+    struct objstore *s = NULL;
+    char why[256];
+
+    snprintf(cfg.url, sizeof(cfg.url), "https://store.invalid");
+    snprintf(cfg.bucket, sizeof(cfg.bucket), "bucket");
+    snprintf(cfg.region, sizeof(cfg.region), "us-east-1");
+    snprintf(cfg.access_key_file, sizeof(cfg.access_key_file), "%s", keyfile);
+    if (objstore_create(&s, &cfg, &hooks, why, sizeof(why)) != OBJSTORE_OK) {
+        tap_diag("create: %s", why);
+        return NULL;
+    }
+    objstore_set_transport(s, fake_transport, f);
+    return s;
+}
+
+static void retries_503_then_ok(void)
+{
+    struct fake f = { .script = { { 503, 0, "SlowDown", NULL, 0, false },
+                                  { 503, 0, "SlowDown", NULL, 0, false },
+                                  { 200, 0, NULL, NULL, 0, false } },
+                      .n_script = 3, .rnd = 0 };
+    struct objstore *s = store_for(&f, 4);
+    struct objstore_status st;
+    struct objstore_info info;
+
+    tap_ok(objstore_head(s, "k", &info, &st) == OBJSTORE_OK && st.attempts == 3,
+           "503 SlowDown twice, then 200: OK after 3 attempts");
+    /* Random 0: each wait is half its step (100 ms, 200 ms steps). */
+    tap_ok(f.n_sleeps == 2 && f.sleeps[0] == 50 && f.sleeps[1] == 100,
+           "waits 50, 100 ms with the lowest jitter (got %u, %u)", f.sleeps[0], f.sleeps[1]);
+    objstore_destroy(s);
+}
+
+static void retries_exhausted(void)
+{
+    struct fake f = { .n_script = 8, .rnd = UINT32_MAX };
+    struct objstore_status st;
+    struct objstore_info info;
+    char txt[512];
+
+    for (size_t i = 0; i < 8; i++)
+        f.script[i] = (struct answer){ 503, 0, "ServiceUnavailable", NULL, 0, false };
+    struct objstore *s = store_for(&f, 5);
+    enum objstore_err e = objstore_head(s, "k", &info, &st);
+    tap_ok(e == OBJSTORE_EBUSY && st.attempts == 6 && st.http == 503 &&
+               strcmp(st.code, "ServiceUnavailable") == 0,
+           "always 503: EBUSY after 1 + 5 attempts, the store's code kept");
+    /* Steps 100, 200, 400, 800, 1000 (capped); highest jitter just under each. */
+    bool grow = f.n_sleeps == 5;
+    unsigned step[] = { 100, 200, 400, 800, 1000 };
+    for (size_t i = 0; grow && i < 5; i++)
+        grow = f.sleeps[i] < step[i] && f.sleeps[i] >= step[i] - 1;
+    tap_ok(grow, "exponential waits capped at backoff-max (%u %u %u %u %u)", f.sleeps[0],
+           f.sleeps[1], f.sleeps[2], f.sleeps[3], f.sleeps[4]);
+    objstore_status_text(&st, txt, sizeof(txt));
+    tap_ok(strstr(txt, "503 ServiceUnavailable") && strstr(txt, "6 attempts"),
+           "status text names the code and attempts: %s", txt);
+    objstore_destroy(s);
+}
+
+static void final_errors_not_retried(void)
+{
+    struct fake f = { .script = { { 403, 0, "AccessDenied", NULL, 0, false } }, .n_script = 1 };
+    struct objstore *s = store_for(&f, 4);
+    struct objstore_status st;
+    struct objstore_info info;
+
+    tap_ok(objstore_head(s, "k", &info, &st) == OBJSTORE_EAUTH && st.attempts == 1 && f.n_sleeps == 0,
+           "403 is final: one attempt, no wait");
+    f = (struct fake){ .script = { { 0, OBJSTORE_ETLS, NULL, NULL, 0, false } }, .n_script = 1 };
+    tap_ok(objstore_head(s, "k", &info, &st) == OBJSTORE_ETLS && st.attempts == 1,
+           "a TLS failure is final");
+    f = (struct fake){ .script = { { 0, OBJSTORE_ECONNECT, NULL, NULL, 0, false },
+                                   { 500, 0, "InternalError", NULL, 0, false },
+                                   { 200, 0, NULL, NULL, 0, false } },
+                       .n_script = 3 };
+    tap_ok(objstore_head(s, "k", &info, &st) == OBJSTORE_OK && st.attempts == 3 && f.n_sleeps == 2,
+           "a connection error and a 500 are retried");
+    f = (struct fake){ .script = { { 404, 0, "NoSuchKey", NULL, 0, false } }, .n_script = 1 };
+    tap_ok(objstore_delete(s, "k", &st) == OBJSTORE_OK, "DELETE of a missing key is OK");
+    objstore_destroy(s);
+}
+
+struct sink {
+    uint8_t buf[4096];
+    size_t len;
+};
+
+static bool collect(const void *p, size_t n, void *arg)
+{
+    struct sink *k = arg;
+
+    if (k->len + n > sizeof(k->buf))
+        return false;
+    memcpy(k->buf + k->len, p, n);
+    k->len += n;
+    return true;
+}
+
+static void get_resumes(void)
+{
+    static uint8_t obj[4096];
+    struct sink k = { .len = 0 };
+    struct objstore_status st;
+
+    for (size_t i = 0; i < sizeof(obj); i++)
+        obj[i] = (uint8_t)(i * 7);
+    struct fake f = { .script = { { 0, OBJSTORE_ECONNECT, NULL, NULL, 300, false },
+                                  { 206, 0, NULL, NULL, 0, false } },
+                      .n_script = 2, .object = obj };
+    struct objstore *s = store_for(&f, 3);
+    enum objstore_err e = objstore_get(s, "k", 1000, 1000, collect, &k, NULL, &st);
+    tap_ok(e == OBJSTORE_OK && k.len == 1000 && memcmp(k.buf, obj + 1000, 1000) == 0,
+           "a GET broken after 300 bytes resumes: 1000 bytes, each once, in order");
+    tap_ok(f.n_log == 2 && f.range_off[1] == 1300 && f.range_len[1] == 700,
+           "the retry asks for bytes 1300-1999 only");
+    objstore_destroy(s);
+}
+
+static void write_big(const char *path, size_t n)
+{
+    FILE *fp = fopen(path, "wb");
+
+    for (size_t i = 0; i < n; i++)
+        fputc((int)(i * 31 >> 3) & 0xff, fp);
+    fclose(fp);
+}
+
+static size_t count_method(const struct fake *f, const char *m, const char *qpfx)
+{
+    size_t c = 0;
+
+    for (size_t i = 0; i < f->n_log; i++)
+        if (strcmp(f->method[i], m) == 0 && strncmp(f->query[i], qpfx, strlen(qpfx)) == 0)
+            c++;
+    return c;
+}
+
+static const char initiate[] =
+    "<?xml version=\"1.0\"?><InitiateMultipartUploadResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+    "<Bucket>bucket</Bucket><Key>k</Key><UploadId>id/with+odd=chars</UploadId>"
+    "</InitiateMultipartUploadResult>";
+
+static void multipart(const char *path)
+{
+    struct objstore_status st;
+    struct objstore_info info;
+    enum objstore_err e;
+
+    /* A part refused for good: the upload is aborted. */
+    struct fake f = { .script = { { 200, 0, NULL, initiate, 0, false },
+                                  { 200, 0, NULL, NULL, 0, false },
+                                  { 400, 0, "EntityTooSmall", NULL, 0, false },
+                                  { 204, 0, NULL, NULL, 0, false } },
+                      .n_script = 4 };
+    struct objstore *s = store_for(&f, 2);
+    e = objstore_put_file(s, "k", path, NULL, &info, &st);
+    tap_ok(e == OBJSTORE_EREJECTED && strcmp(st.code, "EntityTooSmall") == 0,
+           "a refused part fails the upload (%s)", objstore_strerror(e));
+    tap_ok(count_method(&f, "DELETE", "uploadId=id%2Fwith%2Bodd%3Dchars") == 1,
+           "and it is aborted with its (escaped) upload id");
+    tap_ok(count_method(&f, "PUT", "partNumber=2&uploadId=id%2Fwith") == 1, "part 2 was tried");
+
+    /* A part whose ETag is not its MD5. */
+    f = (struct fake){ .script = { { 200, 0, NULL, initiate, 0, false },
+                                   { 200, 0, NULL, NULL, 0, true } },
+                       .n_script = 2 };
+    e = objstore_put_file(s, "k", path, NULL, &info, &st);
+    tap_ok(e == OBJSTORE_EINTEGRITY && count_method(&f, "DELETE", "uploadId=") == 1,
+           "a part ETag that is not its MD5: EINTEGRITY, aborted");
+
+    /* 503 on a part, retried; then a Complete answered 200 with an Error. */
+    f = (struct fake){ .script = { { 200, 0, NULL, initiate, 0, false },
+                                   { 503, 0, "SlowDown", NULL, 0, false },
+                                   { 200, 0, NULL, NULL, 0, false },
+                                   { 200, 0, NULL, NULL, 0, false },
+                                   { 200, 0, NULL, NULL, 0, false },
+                                   { 200, 0, NULL,
+                                     "<Error><Code>InternalError</Code><Message>x</Message></Error>",
+                                     0, false } },
+                       .n_script = 6 };
+    e = objstore_put_file(s, "k", path, NULL, &info, &st);
+    tap_ok(e == OBJSTORE_EBUSY && count_method(&f, "PUT", "partNumber=1&") == 2,
+           "part 1 retried after 503; an Error inside Complete's 200 is EBUSY");
+    tap_ok(count_method(&f, "DELETE", "uploadId=") == 1, "and the upload is aborted");
+
+    /* Complete's ETag not the parts' MD5s: the object is deleted. */
+    f = (struct fake){ .script = { { 200, 0, NULL, initiate, 0, false },
+                                   { 200, 0, NULL, NULL, 0, false },
+                                   { 200, 0, NULL, NULL, 0, false },
+                                   { 200, 0, NULL, NULL, 0, false },
+                                   { 200, 0, NULL,
+                                     "<CompleteMultipartUploadResult><ETag>&quot;0123-3&quot;</ETag>"
+                                     "</CompleteMultipartUploadResult>", 0, false } },
+                       .n_script = 5 };
+    e = objstore_put_file(s, "k", path, NULL, &info, &st);
+    tap_ok(e == OBJSTORE_EINTEGRITY && count_method(&f, "DELETE", "") == 1 &&
+               count_method(&f, "DELETE", "uploadId=") == 0,
+           "a Complete ETag that is not the MD5 of the parts' MD5s: the object is deleted");
+    objstore_destroy(s);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/test_objstore.XXXXXX", path[128];
+    FILE *kf;
+
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(keyfile, sizeof(keyfile), "%s/key", dir);
+    kf = fopen(keyfile, "w");
+    fputs("AKID\nSECRET\n", kf);
+    fclose(kf);
+    chmod(keyfile, 0600);
+    snprintf(path, sizeof(path), "%s/big", dir);
+    write_big(path, 3 * OBJSTORE_PART_MIN - 1000); /* 3 parts */
+
+    retries_503_then_ok();
+    retries_exhausted();
+    final_errors_not_retried();
+    get_resumes();
+    multipart(path);
+
+    unlink(path);
+    unlink(keyfile);
+    rmdir(dir);
+    return tap_done();
+}
