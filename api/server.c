@@ -972,6 +972,11 @@ static enum MHD_Result route_hold(struct MHD_Connection *c, struct api_req *rq,
         if (!err)
             err = stor_index_get(sl->ix, rq->id, rec);
         ix_release(sl);
+        if (err == SR_ESTATE) { /* retention claimed it first (stor_index_claim_delete) */
+            ret = respond_error(c, rq, MHD_HTTP_CONFLICT, "being_deleted",
+                                "retention is deleting this recording: it cannot be held", NULL);
+            goto out;
+        }
         if (err) {
             ret = internal_error(c, rq, "legal hold", err);
             goto out;
@@ -1143,7 +1148,6 @@ static void daemon_file(struct prom *p, const char *daemon, const char *path, ui
  * false when the index cannot be queried. */
 static bool storage_metrics(struct prom *p, struct api_server *srv)
 {
-    static const char *names[] = { "recording", "complete", "damaged", "recovered", "shutdown" };
     struct stor_index_stats st;
     struct api_ix_slot *sl = ix_acquire(srv);
     enum sr_err err = stor_index_stats(sl->ix, &st);
@@ -1156,8 +1160,9 @@ static bool storage_metrics(struct prom *p, struct api_server *srv)
         return false;
     }
     prom_family(p, "srtprec_storage_recordings", "gauge", "Recordings in the index by state.");
-    for (size_t i = 0; i < SR_ARRAY_LEN(names) && i < SR_ARRAY_LEN(st.recordings); i++)
-        prom_sample1(p, "srtprec_storage_recordings", "state", names[i], st.recordings[i]);
+    for (size_t i = 0; i < SR_ARRAY_LEN(st.recordings); i++)
+        prom_sample1(p, "srtprec_storage_recordings", "state", stor_state_name((enum stor_state)i),
+                     st.recordings[i]);
     prom_gauge(p, "srtprec_storage_bytes", "Archive bytes the index accounts for.", st.bytes);
     prom_gauge(p, "srtprec_storage_legal_holds", "Recordings under legal hold.", st.held);
     return true;

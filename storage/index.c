@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -120,11 +121,37 @@ enum sr_err stor_index_set_hold(struct stor_index *ix, const char *id, bool hold
     return stor_index_hold(ix, id, hold ? &unnamed : NULL);
 }
 
+/* A conditional update changed nothing: no row, or its state refused. */
+static enum sr_err refused_or_missing(struct stor_index *ix, const char *id)
+{
+    struct stor_record *rec = malloc(sizeof(*rec));
+    enum sr_err err;
+
+    if (!rec)
+        return SR_ENOMEM;
+    err = ix->ops->get(ix, id, rec);
+    free(rec);
+    return err == SR_OK ? SR_ESTATE : err;
+}
+
 enum sr_err stor_index_hold(struct stor_index *ix, const char *id, const struct stor_hold *h)
 {
+    enum sr_err err;
+
     if (!ix || !id)
         return SR_EINVAL;
-    return ix->ops->hold(ix, id, h);
+    err = ix->ops->hold(ix, id, h);
+    return err == SR_ENOTFOUND ? refused_or_missing(ix, id) : err;
+}
+
+enum sr_err stor_index_claim_delete(struct stor_index *ix, const char *id)
+{
+    enum sr_err err;
+
+    if (!ix || !id)
+        return SR_EINVAL;
+    err = ix->ops->claim(ix, id);
+    return err == SR_ENOTFOUND ? refused_or_missing(ix, id) : err;
 }
 
 bool stor_party_norm(const char *party, char *out, size_t cap)
@@ -167,6 +194,7 @@ enum stor_state stor_index_state_from_int(long long v)
     case STOR_STATE_COMPLETE: return STOR_STATE_COMPLETE;
     case STOR_STATE_RECOVERED: return STOR_STATE_RECOVERED;
     case STOR_STATE_SHUTDOWN: return STOR_STATE_SHUTDOWN;
+    case STOR_STATE_DELETING: return STOR_STATE_DELETING;
     default: return STOR_STATE_DAMAGED;
     }
 }
@@ -218,6 +246,7 @@ const char *stor_state_name(enum stor_state s)
     case STOR_STATE_DAMAGED: return "damaged";
     case STOR_STATE_RECOVERED: return "recovered";
     case STOR_STATE_SHUTDOWN: return "shutdown";
+    case STOR_STATE_DELETING: return "deleting";
     case STOR_STATE_COUNT: break;
     }
     return "unknown";

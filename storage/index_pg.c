@@ -109,7 +109,10 @@ static const char put_sql[] =
     STOR_INDEX_UPSERT_SET;
 static const char hold_sql[] = "UPDATE recordings SET hold = $2::boolean, hold_case = $3,"
                                " hold_reason = $4, hold_by = $5, hold_us = $6::bigint"
-                               " WHERE id = $1";
+                               " WHERE id = $1"
+                               " AND (NOT $2::boolean OR state <> " STOR_INDEX_DELETING ")";
+static const char claim_sql[] = "UPDATE recordings SET state = " STOR_INDEX_DELETING
+                                " WHERE id = $1" STOR_INDEX_CLAIM_WHERE;
 static const char del_sql[] = "DELETE FROM recordings WHERE id = $1";
 static const char get_sql[] = "SELECT " STOR_INDEX_COLS " FROM recordings WHERE id = $1";
 /* The session plans each search for its own parameters (plan_cache_mode,
@@ -146,6 +149,7 @@ static const struct {
     { "put", put_sql },         { "get", get_sql },   { "search", search_sql },
     { "search_desc", search_desc_sql }, { "hold", hold_sql }, { "del", del_sql },
     { "stats", stats_sql }, { "party_put", party_put_sql }, { "party_get", party_get_sql },
+    { "claim", claim_sql },
 };
 
 static struct pg_index *pg(struct stor_index *ix)
@@ -572,6 +576,11 @@ static enum sr_err pg_hold(struct stor_index *base, const char *id, const struct
     return change_one(pg(base), "hold", 6, vals);
 }
 
+static enum sr_err pg_claim(struct stor_index *base, const char *id)
+{
+    return change_one(pg(base), "claim", 1, &id);
+}
+
 static enum sr_err pg_delete(struct stor_index *base, const char *id)
 {
     return change_one(pg(base), "del", 1, &id);
@@ -645,6 +654,7 @@ static const struct stor_index_ops pg_ops = {
     .get = pg_get,
     .search = pg_search,
     .hold = pg_hold,
+    .claim = pg_claim,
     .del = pg_delete,
     .stats = pg_stats,
 };

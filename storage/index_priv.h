@@ -25,7 +25,10 @@ struct stor_index_ops {
     enum sr_err (*search)(struct stor_index *ix, const struct stor_query *q, stor_record_fn *fn,
                           void *arg);
     /* h NULL clears the hold and its record. */
+    /* Both: SR_ENOTFOUND when no row changed (index.c tells a missing row
+     * from one whose state or hold refused the change). */
     enum sr_err (*hold)(struct stor_index *ix, const char *id, const struct stor_hold *h);
+    enum sr_err (*claim)(struct stor_index *ix, const char *id);
     enum sr_err (*del)(struct stor_index *ix, const char *id);
     enum sr_err (*stats)(struct stor_index *ix, struct stor_index_stats *st);
 };
@@ -69,6 +72,12 @@ bool stor_party_norm(const char *party, char *out, size_t cap);
     " sha256=CASE WHEN excluded.sha256 = '' THEN recordings.sha256 ELSE excluded.sha256 END,"  \
     " recorder=CASE WHEN excluded.recorder = '' THEN recordings.recorder"                     \
     " ELSE excluded.recorder END"
+
+/* The conditions of a claim and of setting a hold, in both dialects'
+ * common SQL (state numbers are enum stor_state's). */
+#define STOR_INDEX_CLAIM_WHERE " AND NOT hold AND state <> 0"
+#define STOR_INDEX_DELETING "5"
+_Static_assert(STOR_STATE_DELETING == 5 && STOR_STATE_RECORDING == 0, "the SQL's state numbers");
 
 /** Clamp a stored integer state to enum stor_state (unknown: damaged). */
 enum stor_state stor_index_state_from_int(long long v);

@@ -24,7 +24,7 @@ struct sqlite_index {
     struct stor_index base; /* first: the handle callers hold */
     sqlite3 *db;
     sqlite3_stmt *put, *get, *search, *search_desc, *search_party, *search_party_desc, *hold,
-        *search_aor, *search_aor_desc, *del, *party_put, *party_get;
+        *search_aor, *search_aor_desc, *del, *party_put, *party_get, *claim;
 };
 
 /* Party search (prefix and substring), schema 4 and 5: party_ix was an
@@ -117,7 +117,10 @@ static const char put_sql[] =
     " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
     STOR_INDEX_UPSERT_SET;
 static const char hold_sql[] = "UPDATE recordings SET hold = ?2, hold_case = ?3,"
-                               " hold_reason = ?4, hold_by = ?5, hold_us = ?6 WHERE id = ?1";
+                               " hold_reason = ?4, hold_by = ?5, hold_us = ?6 WHERE id = ?1"
+                               " AND (?2 = 0 OR state <> " STOR_INDEX_DELETING ")";
+static const char claim_sql[] = "UPDATE recordings SET state = " STOR_INDEX_DELETING
+                                " WHERE id = ?1" STOR_INDEX_CLAIM_WHERE;
 static const char del_sql[] = "DELETE FROM recordings WHERE id = ?1";
 /* A party the put names: added once; a later name replaces the name. */
 static const char party_put_sql[] =
@@ -200,6 +203,7 @@ static void sq_close(struct stor_index *base)
     sqlite3_finalize(ix->del);
     sqlite3_finalize(ix->party_put);
     sqlite3_finalize(ix->party_get);
+    sqlite3_finalize(ix->claim);
     sqlite3_close(ix->db);
     free(ix);
 }
@@ -327,7 +331,8 @@ prepare:
         sqlite3_prepare_v2(ix->db, hold_sql, -1, &ix->hold, NULL) ||
         sqlite3_prepare_v2(ix->db, del_sql, -1, &ix->del, NULL) ||
         sqlite3_prepare_v2(ix->db, party_put_sql, -1, &ix->party_put, NULL) ||
-        sqlite3_prepare_v2(ix->db, party_get_sql, -1, &ix->party_get, NULL)) {
+        sqlite3_prepare_v2(ix->db, party_get_sql, -1, &ix->party_get, NULL) ||
+        sqlite3_prepare_v2(ix->db, claim_sql, -1, &ix->claim, NULL)) {
         err = db_err(ix->db, "prepare");
         goto fail;
     }
@@ -587,6 +592,14 @@ static enum sr_err sq_hold(struct stor_index *base, const char *id, const struct
     return change_one(ix, ix->hold, "hold");
 }
 
+static enum sr_err sq_claim(struct stor_index *base, const char *id)
+{
+    struct sqlite_index *ix = sq(base);
+
+    sqlite3_bind_text(ix->claim, 1, id, -1, SQLITE_STATIC);
+    return change_one(ix, ix->claim, "claim");
+}
+
 static enum sr_err sq_delete(struct stor_index *base, const char *id)
 {
     struct sqlite_index *ix = sq(base);
@@ -651,6 +664,7 @@ static const struct stor_index_ops sqlite_ops = {
     .get = sq_get,
     .search = sq_search,
     .hold = sq_hold,
+    .claim = sq_claim,
     .del = sq_delete,
     .stats = sq_stats,
 };

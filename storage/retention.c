@@ -1,10 +1,20 @@
 /** @file retention.c  Deleting expired recordings: legal hold respected, every deletion logged.
  *
- * Order per recording: the deletion record is appended to the hash-chained
- * log and fdatasynced, then the archive is unlinked, then the index row is
- * removed.  A crash in between leaves a record of a deletion that did not
- * (fully) happen, and the next run records it again: never a deletion
- * without its record.
+ * Order per recording: the row is claimed in the index (a conditional
+ * update to "deleting" that fails if a hold is on), then the deletion record
+ * is appended to the hash-chained log and fdatasynced, then the archive is
+ * unlinked, then the index row is removed.  A crash in between leaves a
+ * record of a deletion that did not (fully) happen and a row still
+ * "deleting", and the next run claims and records it again: never a
+ * deletion without its record.
+ *
+ * Why the claim: the search that finds expired rows and the unlink are
+ * apart in time, and a legal hold set in between (by the API, another
+ * process) was not seen by the row the search returned.  The claim puts
+ * the decision in one statement of the index, which orders it with the
+ * hold: whichever comes first wins, and a hold set after the claim is
+ * refused (SR_ESTATE), so the API says so instead of holding a recording
+ * that is about to go.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -78,9 +88,10 @@ static bool may_delete(const struct stor_retention_cfg *cfg, const struct stor_r
     return false;
 }
 
+/* *kept: the claim was refused (held since the search), nothing changed. */
 static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
                               const struct stor_record *r, const char *path, const char *authn,
-                              struct stor_retention_stats *st)
+                              struct stor_retention_stats *st, bool *kept)
 {
     char start[32], end[32], bytes[32], missing[8], sig[4200];
     bool present = access(path, F_OK) == 0;
@@ -99,8 +110,21 @@ static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
         { "path", path },              { "file_missing", missing },
         { "sha256", r->sha256 },       { "authn", authn },
     };
-    if ((err = chainlog_append(cl, 0, f, SR_ARRAY_LEN(f))))
-        return err; /* not recorded: not deleted */
+    if ((err = stor_index_claim_delete(ix, r->id))) {
+        if (err != SR_ESTATE)
+            return err;
+        st->held++; /* held since the search: kept */
+        st->claim_lost++;
+        *kept = true;
+        return SR_OK;
+    }
+    if ((err = chainlog_append(cl, 0, f, SR_ARRAY_LEN(f)))) {
+        /* Not recorded: not deleted.  The claim goes back (the row as it
+         * was; a put never touches the hold), so the row can be held. */
+        if (stor_index_put(ix, r) != SR_OK)
+            log_error("retention: recording %s stays 'deleting' until the next run", r->id);
+        return err;
+    }
     if (present && unlink(path) != 0 && errno != ENOENT)
         return sr_err_from_errno(errno);
     /* Its signature goes with it (the ledger and this record keep the seal). */
@@ -177,7 +201,10 @@ enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cf
                 progressed = true;
                 continue;
             }
-            err = delete_one(ix, cl, r, path, authn, st);
+            bool kept = false;
+            err = delete_one(ix, cl, r, path, authn, st, &kept);
+            if (kept)
+                snprintf(after, sizeof(after), "%s", r->id);
             progressed = true;
         }
         if (err || pg.n < PAGE || !progressed)

@@ -383,9 +383,11 @@ enum stor_state {
     STOR_STATE_DAMAGED,
     STOR_STATE_RECOVERED, /**< sealed by stor_recover after a crash: readable, maybe cut short */
     STOR_STATE_SHUTDOWN,  /**< cut by shutdown: sealed whole, but the call went on after it */
+    STOR_STATE_DELETING,  /**< claimed by retention (stor_index_claim_delete): its deletion is
+                               under way, its archive may be gone; no hold can be set */
     STOR_STATE_COUNT
 };
-/** "recording", "complete", "damaged", "recovered", "shutdown". */
+/** "recording", "complete", "damaged", "recovered", "shutdown", "deleting". */
 const char *stor_state_name(enum stor_state s);
 
 /** Who put a legal hold on, when and why (all "" / 0 for a hold set
@@ -511,8 +513,19 @@ enum sr_err stor_index_search(struct stor_index *ix, const struct stor_query *q,
 /** Set or clear the legal hold.  SR_ENOTFOUND: no such id. */
 enum sr_err stor_index_set_hold(struct stor_index *ix, const char *id, bool hold);
 /** Set the legal hold with its record h, or clear it (h NULL: the record is
- *  cleared too; the API's audit chain keeps who did what).  SR_ENOTFOUND. */
+ *  cleared too; the API's audit chain keeps who did what).  SR_ENOTFOUND;
+ *  SR_ESTATE: setting a hold on a row retention has claimed (deleting). */
 enum sr_err stor_index_hold(struct stor_index *ix, const char *id, const struct stor_hold *h);
+/** Retention's claim before it deletes anything: one conditional update
+ *  sets the row's state to STOR_STATE_DELETING only if it is not on hold
+ *  and not recording (a row already deleting is claimed again: a run that
+ *  crashed resumes).  So a hold and a deletion are ordered by the index:
+ *  a hold set before the claim makes it fail, a hold set after it fails
+ *  (SR_ESTATE), and a held recording is never deleted whatever the
+ *  search that found it said.  SR_ESTATE: on hold or recording, not
+ *  claimed; SR_ENOTFOUND.  To give a claim back, put the row as it was
+ *  (stor_index_put keeps the hold columns). */
+enum sr_err stor_index_claim_delete(struct stor_index *ix, const char *id);
 /** Remove the row (retention only; the caller has recorded the deletion). */
 enum sr_err stor_index_delete(struct stor_index *ix, const char *id);
 
@@ -541,10 +554,13 @@ struct stor_retention_stats {
     size_t deleted, held, missing_files;
     size_t refused;           /**< kept: forged, swapped or not checkable (evidence) */
     size_t path_mismatch;     /**< kept: the index row names another file (tampering) */
+    size_t claim_lost;        /**< kept: put on hold between the search and the claim
+                                   (also counted in held) */
 };
 /** Delete expired recordings: every recording that started before
  *  before_wall_us, is not on legal hold and is not still recording.  For
- *  each, first a record is appended (and fdatasynced) to the hash-chained
+ *  each, first the row is claimed (stor_index_claim_delete: a hold set
+ *  since the search keeps it), then a record is appended (and fdatasynced) to the hash-chained
  *  deletion log, then the archive is unlinked, then its row.  A crash can
  *  therefore leave a logged deletion that did not happen (the next run logs
  *  it again), never a deletion without a record.  With signer_pub, an

@@ -434,6 +434,30 @@ int main(void)
                    !got.hold && !got.hold_info.case_id[0] && got.hold_info.at_wall_us == 0,
                "clearing the hold clears its record");
         tap_ok(stor_index_hold(ix, "nope", &h) == SR_ENOTFOUND, "hold on an unknown id");
+
+        /* Retention's claim and the hold are ordered by the index. */
+        tap_ok(stor_index_hold(ix, rec.id, &h) == SR_OK &&
+                   stor_index_claim_delete(ix, rec.id) == SR_ESTATE &&
+                   stor_index_get(ix, rec.id, &got) == SR_OK && got.state == STOR_STATE_COMPLETE,
+               "a held row cannot be claimed for deletion (SR_ESTATE, state unchanged)");
+        tap_ok(stor_index_hold(ix, rec.id, NULL) == SR_OK &&
+                   stor_index_claim_delete(ix, rec.id) == SR_OK &&
+                   stor_index_get(ix, rec.id, &got) == SR_OK && got.state == STOR_STATE_DELETING &&
+                   strcmp(stor_state_name(got.state), "deleting") == 0,
+               "an unheld sealed row is claimed: state deleting");
+        tap_ok(stor_index_hold(ix, rec.id, &h) == SR_ESTATE && stor_index_get(ix, rec.id, &got) == SR_OK &&
+                   !got.hold,
+               "a hold on a claimed row is refused (SR_ESTATE), not silently lost");
+        tap_ok(stor_index_claim_delete(ix, rec.id) == SR_OK && stor_index_hold(ix, rec.id, NULL) == SR_OK,
+               "a claimed row is claimed again (a crashed run resumes); clearing no hold is fine");
+        tap_ok(stor_index_put(ix, &rec) == SR_OK && stor_index_get(ix, rec.id, &got) == SR_OK &&
+                   got.state == STOR_STATE_COMPLETE && stor_index_hold(ix, rec.id, &h) == SR_OK &&
+                   stor_index_hold(ix, rec.id, NULL) == SR_OK,
+               "the claim given back by a put: the row can be held again");
+        mkrec(&rec, 6);
+        tap_ok(rec.state == STOR_STATE_RECORDING && stor_index_claim_delete(ix, rec.id) == SR_ESTATE &&
+                   stor_index_claim_delete(ix, "nope") == SR_ENOTFOUND,
+               "a row still recording is not claimed; an unknown id is SR_ENOTFOUND");
     }
 
     /* Cursor pagination: pages of 3 cover everything once, in order. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "chainlog.h"
+#include "index_priv.h"
 #include "stor.h"
 #include "stor_priv.h"
 #include "tap.h"
@@ -287,6 +288,105 @@ static void retention(void)
     stor_index_close(ix);
 }
 
+/* An index whose search, like an API on another connection, puts a legal
+ * hold on one row right after the search has read it: the race between
+ * retention's search and its unlink.  Everything else goes to the real
+ * index. */
+struct racing_index {
+    struct stor_index base; /* first */
+    struct stor_index *real;
+    const char *victim;
+    bool held;
+};
+
+static struct stor_index *racing_real(struct stor_index *ix)
+{
+    return ((struct racing_index *)ix)->real;
+}
+static void race_close(struct stor_index *ix) { (void)ix; }
+static enum sr_err race_check_write(struct stor_index *ix) { return stor_index_check_write(racing_real(ix)); }
+static void race_busy(struct stor_index *ix, unsigned ms) { stor_index_set_busy_ms(racing_real(ix), ms); }
+static enum sr_err race_put(struct stor_index *ix, const struct stor_record *r) { return stor_index_put(racing_real(ix), r); }
+static enum sr_err race_get(struct stor_index *ix, const char *id, struct stor_record *r)
+{
+    return stor_index_get(racing_real(ix), id, r);
+}
+static enum sr_err race_search(struct stor_index *ix, const struct stor_query *q, stor_record_fn *fn,
+                               void *arg)
+{
+    struct racing_index *ri = (struct racing_index *)ix;
+    enum sr_err err = stor_index_search(ri->real, q, fn, arg);
+
+    if (!err && !ri->held) {
+        static const struct stor_hold h = { .case_id = "RACE-1", .by = "api" };
+        ri->held = stor_index_hold(ri->real, ri->victim, &h) == SR_OK;
+    }
+    return err;
+}
+static enum sr_err race_hold(struct stor_index *ix, const char *id, const struct stor_hold *h)
+{
+    return stor_index_hold(racing_real(ix), id, h);
+}
+static enum sr_err race_claim(struct stor_index *ix, const char *id)
+{
+    return stor_index_claim_delete(racing_real(ix), id);
+}
+static enum sr_err race_del(struct stor_index *ix, const char *id) { return stor_index_delete(racing_real(ix), id); }
+static enum sr_err race_stats(struct stor_index *ix, struct stor_index_stats *st)
+{
+    return stor_index_stats(racing_real(ix), st);
+}
+static const struct stor_index_ops racing_ops = {
+    .close = race_close, .check_write = race_check_write, .set_busy_ms = race_busy,
+    .put = race_put,     .get = race_get,                 .search = race_search,
+    .hold = race_hold,   .claim = race_claim,             .del = race_del,
+    .stats = race_stats,
+};
+
+/* A hold set between retention's search and its deletion keeps the
+ * recording (the claim fails): the known race, closed. */
+static void retention_race(void)
+{
+    struct racing_index ri = { .base = { &racing_ops } };
+    struct stor_retention_cfg rc = { 0 };
+    struct stor_retention_stats st;
+    struct stor_record rec;
+    struct chainlog_verdict v;
+    char db[4096], logp[4096], ids[2][STOR_ID_HEX], files[2][4200];
+    const uint64_t day = 86400ull * 1000000ull, now = 1800000000000000ull;
+
+    snprintf(db, sizeof(db), "%s/race.sqlite", dir);
+    snprintf(logp, sizeof(logp), "%s/race-deletions.log", dir);
+    tap_ok(stor_index_open(&ri.real, db) == SR_OK, "race: index opens");
+    for (unsigned i = 0; i < 2; i++) {
+        memset(&rec, 0, sizeof(rec));
+        snprintf(rec.id, sizeof(rec.id), "%032x", i + 300);
+        call_info(&rec.call, "race@x", now - (5 - i) * day);
+        rec.state = STOR_STATE_COMPLETE;
+        snprintf(rec.path, sizeof(rec.path), "%s/%s.srec", dir, rec.id);
+        testcert_spit(rec.path, "x", 1);
+        stor_index_put(ri.real, &rec);
+        snprintf(ids[i], sizeof(ids[i]), "%s", rec.id);
+        snprintf(files[i], sizeof(files[i]), "%s", rec.path);
+    }
+    ri.victim = ids[1];
+    rc.before_wall_us = now;
+    rc.log_path = logp;
+    rc.archive_dir = dir;
+    tap_ok(stor_retention(&ri.base, &rc, &st) == SR_OK && ri.held, "race: retention runs; the hold "
+           "came after its search");
+    tap_ok(st.deleted == 1 && st.held == 1 && st.claim_lost == 1,
+           "race: one deleted, the one held in between kept and counted (claim_lost)");
+    tap_ok(access(files[1], F_OK) == 0 && stor_index_get(ri.real, ids[1], &rec) == SR_OK && rec.hold &&
+               rec.state == STOR_STATE_COMPLETE,
+           "race: the held recording's file and row stay, held, state unchanged");
+    tap_ok(access(files[0], F_OK) != 0 && stor_index_get(ri.real, ids[0], &rec) == SR_ENOTFOUND,
+           "race: the other one is gone");
+    tap_ok(chainlog_verify(logp, "DEL1", NULL, &v) == SR_OK && v.records == 1,
+           "race: one deletion record, none for the held one");
+    stor_index_close(ri.real);
+}
+
 static bool to_buf(const void *data, size_t len, void *arg)
 {
     struct buf *b = arg;
@@ -352,6 +452,7 @@ int main(void)
     stor_index_close(ix);
     full_disk();
     retention();
+    retention_race();
     page_checks();
     testcert_rmdir(dir);
     return tap_done();
