@@ -31,6 +31,15 @@
  * route wraps it in such a carrier before exec_msg(); the queue keeps the
  * order of INVITE, 200, BYE.
  *
+ * With rtpengine re-keying each leg (the configuration's WITH_RTPENGINE
+ * shape) the carrier's Srtprec-Copy header says which copy it holds:
+ * "received" (as Kamailio got it) or "relayed" (after rtpengine rewrote its
+ * SDP); "-" or no header is the one copy of the plain shape.  A dialog is
+ * then two keyagent calls, "<Call-ID>;leg=caller" (caller <-> rtpengine)
+ * and "<Call-ID>;leg=callee" (rtpengine <-> callee), each paired, re-keyed
+ * and ended by the rules above from the copies on its leg: the received
+ * copy is on the sender's leg, the relayed copy on the other.
+ *
  * Each message gets one answer line: "OK <what>" or "ERR <why>"; the client
  * prints it and exits 0 on OK, 1 on ERR, 2 on usage errors.  Keys are never
  * printed.
@@ -267,12 +276,68 @@ static void on_end(struct kd *d, struct slice cid, const char *what, char *out, 
     say(out, outlen, "OK ", what, ": call ended");
 }
 
+/* Which copy of a message a carrier holds (its Srtprec-Copy header): with
+ * rtpengine on the media path Kamailio queues each message twice, as
+ * received and as relayed (after rtpengine rewrote its SDP and
+ * msg_apply_changes()); without, once ("-", or no header). */
+enum copy { COPY_ONLY, COPY_RECEIVED, COPY_RELAYED };
+
+static enum copy copy_of(const struct sipev_msg *carrier)
+{
+    for (size_t i = 0; i < carrier->n_hdr; i++)
+        if (slice_eq_nocase(carrier->hdr[i].name, SLICE_LIT("Srtprec-Copy"))) {
+            struct slice v = carrier->hdr[i].value;
+            if (slice_eq_nocase(v, SLICE_LIT("received")))
+                return COPY_RECEIVED;
+            if (slice_eq_nocase(v, SLICE_LIT("relayed")))
+                return COPY_RELAYED;
+        }
+    return COPY_ONLY;
+}
+
+/* The keyagent call a copy belongs to.  rtpengine re-keys each leg, so a
+ * dialog is two calls: "<Call-ID>;leg=caller" (caller <-> rtpengine) and
+ * "<Call-ID>;leg=callee" (rtpengine <-> callee); ';' is not a Call-ID
+ * character (RFC 3261 25.1), so no real Call-ID looks like either.  The copy
+ * as received is on the leg of the party that sent the message, the copy as
+ * relayed on the other one.  A request's sender is its From; a reply's is
+ * the other party.  The caller is the From of the first INVITE seen. */
+static bool leg_id(const struct kd *d, const struct sipev_msg *m, struct slice cid, enum copy c,
+                   char *id, size_t idlen)
+{
+    char base[256], key[256], ftag[128];
+    const char *caller_tag = NULL;
+    bool from_caller, sender_is_caller;
+
+    if (c == COPY_ONLY)
+        return slice_copy_cstr(cid, id, idlen);
+    if (!slice_copy_cstr(cid, base, sizeof(base)) ||
+        !party(m, SIPEV_HDR_FROM, ftag, sizeof(ftag), NULL, 0))
+        return false;
+    for (int leg = 0; leg < 2 && !caller_tag; leg++) {
+        size_t i;
+        if (snprintf(key, sizeof(key), "%.240s;leg=%s", base, leg ? "callee" : "caller") < 0)
+            return false;
+        if ((i = call_find(d, slice_cstr(key))) != SIZE_MAX && d->calls[i]->caller_tag[0])
+            caller_tag = d->calls[i]->caller_tag;
+    }
+    /* Unknown dialog: only its first INVITE starts one, and that is the caller's. */
+    from_caller = !caller_tag || strcmp(caller_tag, ftag) == 0;
+    sender_is_caller = m->status == 0 ? from_caller : !from_caller;
+    /* 240 + 11 fits the tool's 256-byte ids; the keyagent takes 255. */
+    return strlen(base) <= 240 &&
+           snprintf(id, idlen, "%.240s;leg=%s", base,
+                    sender_is_caller == (c == COPY_RECEIVED) ? "caller" : "callee") < (int)idlen;
+}
+
 static void handle(struct kd *d, const char *buf, size_t len, char *out, size_t outlen)
 {
     static struct sipev_msg m;
     const struct sipev_hdr *cid_h, *cseq_h;
-    struct slice cseq_method;
+    struct slice cseq_method, cid;
+    enum copy copy = COPY_ONLY;
     const char *why = "";
+    char id[256];
     size_t used = 0;
     uint32_t cseq;
 
@@ -287,6 +352,7 @@ static void handle(struct kd *d, const char *buf, size_t len, char *out, size_t 
 
         if (!ct || !slice_starts_nocase(ct->value, SLICE_LIT("message/sip")))
             { say(out, outlen, "ERR ", "MESSAGE without a message/sip body", ""); return; }
+        copy = copy_of(&m);
         if (sipev_msg_parse(inner.p, inner.len, false, &m, &used, &why) != SR_OK)
             { say(out, outlen, "ERR carried message unparsable: ", why, ""); return; }
     }
@@ -294,21 +360,24 @@ static void handle(struct kd *d, const char *buf, size_t len, char *out, size_t 
     cseq_h = sipev_msg_hdr(&m, SIPEV_HDR_CSEQ);
     if (!cid_h || !cseq_h || !sipev_cseq_parse(cseq_h->value, &cseq, &cseq_method))
         { say(out, outlen, "ERR ", "no Call-ID or CSeq", ""); return; }
+    if (!leg_id(d, &m, cid_h->value, copy, id, sizeof(id)))
+        { say(out, outlen, "ERR ", "Call-ID too long or From unusable", ""); return; }
+    cid = slice_cstr(id);
     if (m.status == 0) {
         if (slice_eq(m.method, SLICE_LIT("INVITE")))
-            { on_offer(d, &m, cid_h->value, out, outlen); return; }
+            { on_offer(d, &m, cid, out, outlen); return; }
         if (slice_eq(m.method, SLICE_LIT("BYE")))
-            { on_end(d, cid_h->value, "BYE", out, outlen); return; }
+            { on_end(d, cid, "BYE", out, outlen); return; }
         if (slice_eq(m.method, SLICE_LIT("CANCEL")))
-            { on_end(d, cid_h->value, "CANCEL", out, outlen); return; }
+            { on_end(d, cid, "CANCEL", out, outlen); return; }
         { say(out, outlen, "OK ", "not an INVITE, BYE or CANCEL: ignored", ""); return; }
     }
     if (!slice_eq(cseq_method, SLICE_LIT("INVITE")) || m.status < 200)
         { say(out, outlen, "OK ", "not a final reply to INVITE: ignored", ""); return; }
     if (m.status < 300)
-        { on_answer(d, &m, cid_h->value, out, outlen); return; }
+        { on_answer(d, &m, cid, out, outlen); return; }
     {
-        size_t i = call_find(d, cid_h->value);
+        size_t i = call_find(d, cid);
         if (i != SIZE_MAX && !d->calls[i]->disclosed)
             call_forget(d, i); /* the INVITE failed: nothing was disclosed */
         else if (i != SIZE_MAX)

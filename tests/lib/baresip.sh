@@ -51,3 +51,31 @@ PY
     sniff_pid=$!
     for _ in $(seq 1 50); do [ -e "$1.ready" ] && break; sleep 0.1; done
 }
+
+# tone_check DEC.ul SENT.ul [ABSENT]: the mu-law a softphone put on the
+# wire (decrypted from a capture) is the tone it sent, encoded by ffmpeg: in
+# order and whole, each sample within one mu-law level (baresip's G.711
+# encoder in libre and ffmpeg's round differently at level boundaries); at
+# most ABSENT (default 2) 20 ms frames of the tone may be absent at its ends
+# (a softphone sometimes puts its first or last frame on the wire late or
+# not at all; a media relay drops what arrives before it has the keys) and
+# only silence (0xff) may follow it.  Prints one line; exit 0 when it holds.
+tone_check() {
+    /usr/bin/python3 - "$1" "$2" "${3:-2}" <<'PY'
+import sys
+dec, sent = (open(f, "rb").read() for f in sys.argv[1:3])
+absent = int(sys.argv[3])
+tone = dec.rstrip(b"\xff")
+best = None
+for skip in range(0, 160 * absent + 1, 160):
+    s = sent[skip:skip + len(tone)]
+    if len(s) == len(tone) and len(sent) - len(tone) <= 160 * absent and \
+            all(abs(a - b) <= 1 or {a, b} == {0x7f, 0xff} for a, b in zip(tone, s)):
+        best = skip
+        break
+tail = dec[len(tone):]
+print("%s frames of the tone absent from the wire; %d trailing silence bytes"
+      % ("?" if best is None else (len(sent) - len(tone)) // 160, len(tail)))
+sys.exit(0 if best is not None and len(tail) <= 480 else 1)
+PY
+}

@@ -2,11 +2,11 @@
  *  capture file with libsrtp2's own API (its stock HMAC, none of the
  *  recorder's code), for comparison with what the recorder archived.
  *
- *   srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw
+ *   srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw [SUITE]
  *
  * Every UDP datagram from SRC (Ethernet or raw IPv4 frames, unfragmented)
- * that is RTP (not RTCP) is unprotected with AES_CM_128_HMAC_SHA1_80 and
- * master key||salt BASE64_KEY; the payloads of those that authenticate are
+ * that is RTP (not RTCP) is unprotected with SUITE (AES_CM_128_HMAC_SHA1_80,
+ * the default, or AES_CM_128_HMAC_SHA1_32) and master key||salt BASE64_KEY; the payloads of those that authenticate are
  * appended to OUT in capture order (libsrtp's replay check drops second
  * copies).  Prints "<decrypted> <failed>"; exit 0 if at least one decrypted.
  */
@@ -59,8 +59,13 @@ int main(int argc, char **argv)
     const u_char *bytes;
     unsigned long ok = 0, bad = 0;
 
-    if (argc != 5 || !(colon = strrchr(argv[2], ':'))) {
-        fprintf(stderr, "usage: srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw\n");
+    bool tag32 = argc == 6 && strcmp(argv[5], "AES_CM_128_HMAC_SHA1_32") == 0;
+
+    if ((argc != 5 && argc != 6) ||
+        (argc == 6 && !tag32 && strcmp(argv[5], "AES_CM_128_HMAC_SHA1_80") != 0) ||
+        !(colon = strrchr(argv[2], ':'))) {
+        fprintf(stderr, "usage: srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw"
+                        " [AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32]\n");
         return 2;
     }
     snprintf(host, sizeof(host), "%.*s", (int)(colon - argv[2]), argv[2]);
@@ -73,7 +78,10 @@ int main(int argc, char **argv)
     if (srtp_init() != srtp_err_status_ok)
         return 1;
     memset(&pol, 0, sizeof(pol));
-    srtp_crypto_policy_set_rtp_default(&pol.rtp);
+    if (tag32) /* RFC 4568: the 32-bit tag is on SRTP only, SRTCP keeps 80 */
+        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&pol.rtp);
+    else
+        srtp_crypto_policy_set_rtp_default(&pol.rtp);
     srtp_crypto_policy_set_rtcp_default(&pol.rtcp);
     pol.ssrc.type = ssrc_any_inbound;
     pol.key = key;

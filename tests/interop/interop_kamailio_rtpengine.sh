@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Kamailio with rtpengine re-keying each leg (issue 16 items 1 and 3), TAP:
+# two baresip 1.0 softphones (SDES SRTP, mediaenc srtp-mand, PCMU, a known
+# tone from aufile) register with Kamailio 5.6 over TLS on 127.0.0.1 and A
+# calls B through it; the shipped etc/kamailio/kamailio.cfg, started with
+# -A WITH_RTPENGINE, puts rtpengine 10.5 (userspace only) on the media path
+# with RTP/SAVP on both sides and the callee leg under a suite the caller
+# did not offer, so rtpengine decrypts each leg and re-encrypts it under
+# keys it generated.  Kamailio queues every INVITE, 200 and BYE twice, as
+# received and as relayed (rtpengine's SDP after msg_apply_changes()), and
+# srtprec-kamailio-disclose discloses two calls: "<Call-ID>;leg=caller"
+# (A <-> rtpengine) and "<Call-ID>;leg=callee" (rtpengine <-> B).  The
+# recorder captures on lo: two recordings, each with two streams; each of
+# the four streams equals a libsrtp2 decryption of an independent scapy
+# capture under the keys of that leg's SDP (as the softphones' SIP traces
+# show it), and its audio is the tone that side sent.  B's BYE seals both.
+# usage: interop_kamailio_rtpengine.sh BUILD_DIR
+set -uo pipefail
+build=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$here/../lib/stack.sh"
+. "$here/../lib/baresip.sh"
+. "$here/../lib/tap.sh"
+
+command -v kamailio >/dev/null || { echo "1..0 # SKIP kamailio not installed"; exit 0; }
+for m in tls rtpengine; do
+    [ -e "/usr/lib/x86_64-linux-gnu/kamailio/modules/$m.so" ] ||
+        { echo "1..0 # SKIP kamailio module $m.so not installed"; exit 0; }
+done
+command -v rtpengine >/dev/null || { echo "1..0 # SKIP rtpengine not installed"; exit 0; }
+command -v baresip >/dev/null || { echo "1..0 # SKIP baresip not installed"; exit 0; }
+[ -e /usr/lib/baresip/modules/srtp.so ] && [ -e /usr/lib/baresip/modules/aufile.so ] ||
+    { echo "1..0 # SKIP baresip srtp or aufile module missing"; exit 0; }
+command -v ffmpeg >/dev/null || { echo "1..0 # SKIP ffmpeg not installed"; exit 0; }
+/usr/bin/python3 -c "import scapy" 2>/dev/null || { echo "1..0 # SKIP python3-scapy not installed"; exit 0; }
+[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP capturing on lo needs root (CAP_NET_RAW)"; exit 0; }
+
+run=$(mktemp -d /tmp/srtprec-kamrtpe.XXXXXX)
+bg_pids=()
+cleanup() {
+    # TERM: Kamailio's main process then stops its children (KILL would orphan them).
+    if [ -n "${kam_pidfile:-}" ] && [ -s "$kam_pidfile" ]; then
+        kill -TERM "$(cat "$kam_pidfile")" 2>/dev/null
+        for i in $(seq 1 30); do kill -0 "$(cat "$kam_pidfile")" 2>/dev/null || break; sleep 0.1; done
+    fi
+    for p in "${bg_pids[@]}" ${disclose_pid:-}; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    [ -n "${rtpe_pid:-}" ] && { kill -TERM "$rtpe_pid" 2>/dev/null; wait "$rtpe_pid" 2>/dev/null; }
+    stack_stop
+    [ "$failed" = 0 ] && [ -z "${KEEP:-}" ] && rm -rf "$run"
+}
+trap cleanup EXIT
+
+stack_init "$build" "$run"
+kport=$(stack_free_port); sip_a=$(stack_free_port); sip_b=$(stack_free_port); ng=$(stack_free_port)
+ra=$(( ($(stack_free_port) & ~15) )); rb=$(( ra + 16 ))
+re=$(( ($(stack_free_port) & ~31) ))
+while [ $(( re + 31 )) -ge "$ra" ] && [ "$re" -le $(( rb + 15 )) ]; do re=$(( re + 64 )); done
+filter="udp and (portrange $ra-$((ra + 15)) or portrange $rb-$((rb + 15)) or portrange $re-$((re + 31)))"
+sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom\nkey-wait-ms = 10000\nmetrics-interval-ms = 200\ncapture = lo\ncapture-filter = $filter" \
+    "$run/srtprec.conf"
+stack_start; ok $? "keyagent, recorder (capturing on lo) and api start"
+pki=$run/pki
+
+kpki=$run/kpki; mkdir -p "$kpki"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=sip-ca \
+    -keyout "$kpki/ca.key" -out "$kpki/ca.crt" 2>/dev/null
+for who in kamailio a b; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$kpki/$who.key" -out "$kpki/$who.csr" 2>/dev/null &&
+    openssl x509 -req -in "$kpki/$who.csr" -CA "$kpki/ca.crt" -CAkey "$kpki/ca.key" -CAcreateserial \
+        -days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$kpki/$who.crt" 2>/dev/null
+    cat "$kpki/$who.crt" "$kpki/$who.key" >"$kpki/$who.pem"
+done
+[ -s "$kpki/kamailio.crt" ] && [ -s "$kpki/b.pem" ]; ok $? "a SIPS PKI separate from the keyagent's"
+
+# rtpengine as docs/integrations.md runs it: userspace only, ng on loopback.
+cat >"$run/rtpengine.conf" <<CONF
+[rtpengine]
+table = -1
+interface = 127.0.0.1
+listen-ng = 127.0.0.1:$ng
+port-min = $re
+port-max = $(( re + 31 ))
+log-level = 5
+CONF
+rtpengine --config-file="$run/rtpengine.conf" --foreground --log-stderr >"$run/rtpengine.log" 2>&1 &
+rtpe_pid=$!
+/usr/bin/python3 "$top/tools/rtpengine_ng.py" ping --ng "127.0.0.1:$ng" --wait 10
+ok $? "rtpengine (userspace, table = -1) answers on its ng port"
+
+dsock=$run/kamailio-disclose.sock
+"$build/tools/srtprec-kamailio-disclose" --serve --listen="$dsock" --control="$STACK_CONTROL" \
+    >"$run/disclose.out" 2>"$run/disclose.log" &
+disclose_pid=$!
+for i in $(seq 1 50); do [ -S "$dsock" ] && break; sleep 0.1; done
+sed -e "s|/etc/kamailio/tls/|$kpki/|" "$top/etc/kamailio/srtprec-tls.cfg" >"$run/tls.cfg"
+kam_pidfile=$run/kamailio.pid
+kamailio -f "$top/etc/kamailio/kamailio.cfg" -P "$kam_pidfile" -Y "$run" -w "$run" -m 64 -M 8 \
+    -A WITH_RTPENGINE -A "RTPENGINE_SOCK=\"udp:127.0.0.1:$ng\"" \
+    -A "LISTEN=tls:127.0.0.1:$kport" -A "TLS_CFG=\"$run/tls.cfg\"" \
+    -A "DISCLOSE_CMD=\"$build/tools/srtprec-kamailio-disclose --listen=$dsock\"" \
+    -E -e >"$run/kamailio.log" 2>&1
+ok $? "kamailio starts with etc/kamailio/kamailio.cfg -A WITH_RTPENGINE"
+for i in $(seq 1 50); do [ -n "$(ss -Hltn "( sport = :$kport )")" ] && break; sleep 0.1; done
+
+ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.4*sin(2*PI*440*t)+0.2*sin(2*PI*1234*t):s=8000:d=3" \
+    -ac 1 -y "$run/tone_a.wav" &&
+ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.3*sin(2*PI*620*t)+0.2*sin(2*PI*1500*t):s=8000:d=3" \
+    -ac 1 -y "$run/tone_b.wav"
+ok $? "tones generated"
+for x in a b; do
+    if [ $x = a ]; then sp=$sip_a rp=$ra; else sp=$sip_b rp=$rb; fi
+    baresip_config "$run/$x" $x "$sp" "$rp" "sip_transports tls" "sip_certificate $kpki/$x.pem" "sip_cafile $kpki/ca.crt"
+    echo "<sip:$x@127.0.0.1;transport=tls>;outbound=\"sip:127.0.0.1:$kport;transport=tls\";regint=600;mediaenc=srtp-mand;audio_codecs=PCMU;answermode=auto" \
+        >"$run/$x/accounts"
+    ffmpeg -nostdin -loglevel error -i "$run/tone_$x.wav" -f mulaw -y "$run/sent_$x.ul"
+done
+
+lo_sniff "$run/cap.pcap" "$filter" "$run/sniff.stop" 250
+bg_pids+=($sniff_pid)
+timeout 25 baresip -f "$run/b" -s -t 9 >"$run/b.log" 2>&1 </dev/null & b_pid=$!; bg_pids+=($b_pid)
+stack_wait_log "$run/b.log" "200 OK" 10; ok $? "B registered with Kamailio over TLS"
+timeout 25 baresip -f "$run/a" -s -t 14 -e "/dial sip:b@127.0.0.1;transport=tls" >"$run/a.log" 2>&1 </dev/null &
+a_pid=$!; bg_pids+=($a_pid)
+stack_wait_log "$run/a.log" "Call established" 15; ok $? "A called B through Kamailio and rtpengine: SRTP call established"
+wait "$a_pid"; wait "$b_pid"
+grep -q "^BYE sip:" "$run/a.log"; ok $? "B hung up: its BYE reached A through Kamailio"
+touch "$run/sniff.stop"; wait "$sniff_pid"
+ok $? "scapy wrote the capture file ($(tail -1 "$run/sniff.log") frames)"
+stack_wait_recordings 2 20; ok $? "the BYE sealed both legs' recordings"
+kill -TERM "$(cat "$kam_pidfile")" 2>/dev/null
+for i in $(seq 1 30); do kill -0 "$(cat "$kam_pidfile")" 2>/dev/null || break; sleep 0.1; done
+! grep -Eq 'inline:|a=crypto' "$run/kamailio.log" "$run/disclose.log" "$run/disclose.out"
+ok $? "no key in Kamailio's or the disclosure tool's output"
+bg_pids=()
+diag <"$run/disclose.log"
+
+# Each softphone's SIP trace: the INVITE's and the 200's bodies as that
+# softphone sent or received them, i.e. one leg's offer and answer.
+sdp_pair() { # LOG OFFER ANSWER
+    tr -d '\r' <"$1" | awk -v o="$2" -v a="$3" '
+        /^INVITE sip:/ { m = o; body = 0 } /^SIP\/2.0 200/ { m = a; body = 0 }
+        /\033\[/ { if (body) m = ""; body = 0; next }
+        m != "" && body { print > m }
+        m != "" && /^$/ { body = 1 }'
+}
+sdp_pair "$run/a.log" "$run/caller_offer.sdp" "$run/caller_answer.sdp"
+sdp_pair "$run/b.log" "$run/callee_offer.sdp" "$run/callee_answer.sdp"
+cid=$(tr -d '\r' <"$run/a.log" | awk '/^INVITE sip:/ {f = 1} f && /^Call-ID:/ {print $2; exit}')
+key_of() { awk '/a=crypto/ {sub(/.*inline:/, ""); sub(/[|[:space:]].*/, ""); print; exit}' "$1"; }
+suite_of() { awk '/a=crypto/ {print $2; exit}' "$1"; }
+port_of() { awk '/^m=audio/ {print $2; exit}' "$1"; }
+keys=$(for f in caller_offer caller_answer callee_offer callee_answer; do key_of "$run/$f.sdp"; done)
+[ -n "$cid" ] && [ "$(echo "$keys" | grep -c .)" = 4 ] && [ "$(echo "$keys" | sort -u | grep -c .)" = 4 ]
+ok $? "four different SDES keys: rtpengine re-keyed each leg (Call-ID $cid)"
+[ "$(port_of "$run/caller_answer.sdp")" -ge "$re" ] && [ "$(port_of "$run/callee_offer.sdp")" -ge "$re" ] &&
+    [ "$(port_of "$run/callee_offer.sdp")" -le $(( re + 31 )) ]
+ok $? "both softphones send their media to rtpengine's ports"
+stack_stop
+prom=$run/recorder.prom
+metric() { awk -v m="$1" '$1 == m {print $2}' "$prom"; }
+cli() { "$build/tools/srtprec" "$@" --cert="$pki/auditor.crt" --key="$pki/auditor.key"; }
+sqlite3 -separator '|' "$run/index.sqlite" \
+    "select call_id, local_aor, remote_aor, n_streams, packets from recordings" | diag
+[ "$(sqlite3 "$run/index.sqlite" "select count(*) from recordings where call_id not like 'unmatched-%'")" = 2 ]
+ok $? "two recordings of the call, one per leg"
+
+# leg, the SDP of the side that sends, the tone it carries
+for s in "caller caller_offer a" "caller caller_answer b" "callee callee_offer a" "callee callee_answer b"; do
+    set -- $s
+    leg=$1 sdp=$run/$2.sdp tone=$3
+    row=$(sqlite3 -separator '|' "$run/index.sqlite" \
+        "select id, local_aor, remote_aor, n_streams from recordings where call_id = '$cid;leg=$leg'")
+    IFS='|' read -r id laor raor nst <<<"$row"
+    if [ ! -e "$run/leg_$leg.wav" ]; then
+        cli info "$run/archive/$id.srec" >"$run/info_$leg.txt" 2>&1
+        # Two audio streams (and an RTCP stream when one was seen in time).
+        [ -n "$id" ] && [ "$laor" = "sip:a@127.0.0.1" ] && [ "$raor" = "sip:b@127.0.0.1" ] &&
+            [ "$(grep -cE 'codec=PCMU .*label=audio0-(tx|rx) ' "$run/info_$leg.txt")" = 2 ] &&
+            [ "$(grep -c '^stream' "$run/info_$leg.txt")" = "$nst" ]
+        ok $? "leg $leg: index row '$cid;leg=$leg' ($laor -> $raor), its archive with the leg's two audio streams ($nst streams in all)"
+        cli export --format=wav "$run/archive/$id.srec" "$run/leg_$leg.wav" 2>&1 | diag
+        used=""
+    fi
+    src=127.0.0.1:$(port_of "$sdp")
+    npk=$("$build/tests/recorder/srtp_pcap_dec" "$run/cap.pcap" "$src" "$(key_of "$sdp")" \
+        "$run/dec_$2.ul" "$(suite_of "$sdp")" | awk '{print $1}')
+    ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$run/dec_$2.ul" -f s16le -y "$run/dec_$2.s16"
+    ch=""
+    for c in 0 1; do
+        case " $used " in *" $c "*) continue ;; esac
+        "$build/tests/integration/pcm_match" "$run/leg_$leg.wav" "$c" "$run/dec_$2.s16" >"$run/m_$2$c.txt" 2>&1 && { ch=$c; break; }
+    done
+    diag <"$run/m_$2${ch:-1}.txt"
+    [ -n "$ch" ] && [ "${npk:-0}" -gt 100 ]
+    ok $? "leg $leg, from $src ($(suite_of "$sdp")): a stream (channel ${ch:-none}) equals libsrtp2's decryption of the capture (${npk:-0} packets)"
+    used="$used $ch"
+    # What rtpengine forwards lacks what it received before it had that
+    # side's keys (the callee's first frames arrive before its 200 does).
+    tone_check "$run/dec_$2.ul" "$run/sent_$tone.ul" 10 2>&1 | diag
+    ok "${PIPESTATUS[0]}" "leg $leg, from $src: the decrypted audio is the tone $tone sent, in order, whole"
+done
+for r in auth replay malformed kernel; do
+    v=$(metric "srtprec_recorder_packets_dropped_total{reason=\"$r\"}")
+    [ "${v:-x}" = 0 ]; ok $? "no packet dropped for reason $r (${v:-missing})"
+done
+[ "$(metric srtprec_recorder_packets_recorded_total)" -ge 560 ]
+ok $? "the recorder recorded all four streams ($(metric srtprec_recorder_packets_recorded_total) packets)"
+! grep -Eq "AddressSanitizer|LeakSanitizer|runtime error" "$run"/*.log; ok $? "no sanitizer report from the daemons"
+if [ "$failed" != 0 ]; then
+    for f in kamailio rtpengine disclose; do echo "--- $f"; tail -n 30 "$run/$f.log"; done | diag
+fi
+tap_end
