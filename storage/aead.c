@@ -1,8 +1,9 @@
 /** @file aead.c  AES-256-GCM for chunks and the header tag.
  *
  * The data key is fresh per archive, so a nonce built from the chunk index
- * never repeats under one key; the header tag uses a nonce (all 0xff) that
- * no chunk index can produce because indexes stay below 2^63.
+ * never repeats under one key; the header tag uses a nonce (all 0xff), and
+ * a version 2 header's sealed call information another (all 0xfe), that no
+ * chunk index can produce because indexes stay below 2^63.
  */
 #include <string.h>
 
@@ -118,4 +119,25 @@ enum sr_err stor_header_tag(const uint8_t key[STOR_KEY_LEN], const uint8_t *hdr,
 
     memset(nonce, 0xff, sizeof(nonce));
     return gcm(NULL, true, key, nonce, hdr, len, NULL, 0, NULL, tag);
+}
+
+enum sr_err stor_call_seal(const uint8_t key[STOR_KEY_LEN], const uint8_t *aad, size_t aadlen,
+                           uint8_t *buf, size_t len, uint8_t tag[STOR_TAG_LEN])
+{
+    uint8_t nonce[NONCE_LEN];
+
+    memset(nonce, 0xfe, sizeof(nonce));
+    return gcm(NULL, true, key, nonce, aad, aadlen, buf, len, buf, tag);
+}
+
+enum sr_err stor_call_open(const uint8_t key[STOR_KEY_LEN], const uint8_t *aad, size_t aadlen,
+                           const uint8_t *ct, size_t ctlen, uint8_t *out)
+{
+    uint8_t nonce[NONCE_LEN], tag[STOR_TAG_LEN];
+
+    if (ctlen < STOR_TAG_LEN)
+        return SR_EINVAL;
+    memset(nonce, 0xfe, sizeof(nonce));
+    memcpy(tag, ct + ctlen - STOR_TAG_LEN, STOR_TAG_LEN);
+    return gcm(NULL, false, key, nonce, aad, aadlen, ct, ctlen - STOR_TAG_LEN, out, tag);
 }

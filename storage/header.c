@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "stor_priv.h"
+#include "util.h"
 
 enum { N_STR = 6 };
 
@@ -18,25 +19,12 @@ static const struct str_field str_fields[N_STR] = {
     { offsetof(struct stor_call_info, source), STOR_STR },
 };
 
-enum sr_err stor_header_encode(struct buf *out, const uint8_t id[STOR_ID_LEN], uint32_t chunk_size,
-                               const struct stor_call_info *call, const struct buf *recip,
-                               size_t n_recip)
+/* The six strings, each u16 length + bytes (v1: in the clear header; v2:
+ * the plaintext of the sealed call information). */
+static enum sr_err strings_encode(struct buf *out, const struct stor_call_info *call)
 {
-    uint8_t tmp[STOR_PREFIX_LEN + STOR_ID_LEN + 4 + 8];
-    size_t start = out->len, total;
     enum sr_err err;
 
-    if (n_recip == 0 || n_recip > STOR_MAX_RECIPIENTS)
-        return SR_EINVAL;
-    memcpy(tmp, STOR_MAGIC, 8);
-    stor_put16(tmp + 8, STOR_VERSION);
-    stor_put16(tmp + 10, 0);
-    stor_put32(tmp + 12, 0); /* patched below */
-    memcpy(tmp + 16, id, STOR_ID_LEN);
-    stor_put32(tmp + 32, chunk_size);
-    stor_put64(tmp + 36, call->start_wall_us);
-    if ((err = buf_append(out, tmp, sizeof(tmp))))
-        return err;
     for (size_t i = 0; i < N_STR; i++) {
         const char *s = (const char *)call + str_fields[i].off;
         size_t len = strnlen(s, str_fields[i].cap);
@@ -47,42 +35,6 @@ enum sr_err stor_header_encode(struct buf *out, const uint8_t id[STOR_ID_LEN], u
         if ((err = buf_append(out, l, 2)) || (err = buf_append(out, s, len)))
             return err;
     }
-    stor_put16(tmp, (uint16_t)n_recip);
-    if ((err = buf_append(out, tmp, 2)))
-        return err;
-    for (size_t i = 0; i < n_recip; i++) {
-        if (recip[i].len == 0 || recip[i].len > STOR_MAX_RECIP_DER)
-            return SR_ELIMIT;
-        stor_put32(tmp, (uint32_t)recip[i].len);
-        if ((err = buf_append(out, tmp, 4)) || (err = buf_append(out, recip[i].p, recip[i].len)))
-            return err;
-    }
-    total = out->len - start + STOR_TAG_LEN;
-    if (total > STOR_MAX_HEADER)
-        return SR_ELIMIT;
-    stor_put32((uint8_t *)out->p + start + 12, (uint32_t)total);
-    return SR_OK;
-}
-
-enum sr_err stor_header_prefix(const uint8_t *p, size_t *total, const char **why)
-{
-    uint32_t len;
-
-    if (memcmp(p, STOR_MAGIC, 8) != 0) {
-        *why = "not an srtprec archive (bad magic)";
-        return SR_EPARSE;
-    }
-    if (stor_get16(p + 8) != STOR_VERSION) {
-        *why = "archive format version not supported";
-        return SR_EUNSUPP;
-    }
-    len = stor_get32(p + 12);
-    if (len < STOR_PREFIX_LEN + STOR_ID_LEN + 4 + 8 + N_STR * 2 + 2 + STOR_TAG_LEN ||
-        len > STOR_MAX_HEADER) {
-        *why = "header length out of range";
-        return SR_EPARSE;
-    }
-    *total = len;
     return SR_OK;
 }
 
@@ -93,6 +45,109 @@ static bool take(const uint8_t **cur, const uint8_t *end, size_t n, const uint8_
     *got = *cur;
     *cur += n;
     return true;
+}
+
+/* The six strings from [*cur, end) into call. */
+static enum sr_err strings_parse(const uint8_t **cur, const uint8_t *end,
+                                 struct stor_call_info *call, const char **why)
+{
+    const uint8_t *g;
+
+    for (size_t i = 0; i < N_STR; i++) {
+        char *dst = (char *)call + str_fields[i].off;
+        size_t n;
+        if (!take(cur, end, 2, &g))
+            return SR_EPARSE;
+        n = stor_get16(g);
+        if (n >= str_fields[i].cap || !take(cur, end, n, &g) || memchr(g, 0, n)) {
+            *why = "header: call info field malformed";
+            return SR_EPARSE;
+        }
+        memcpy(dst, g, n);
+        dst[n] = '\0';
+    }
+    return SR_OK;
+}
+
+enum sr_err stor_header_encode(struct buf *out, const uint8_t id[STOR_ID_LEN], uint32_t chunk_size,
+                               const struct stor_call_info *call, const struct buf *recip,
+                               size_t n_recip, const uint8_t key[STOR_KEY_LEN])
+{
+    uint8_t tmp[STOR_PREFIX_LEN + STOR_ID_LEN + 4 + 8];
+    size_t start = out->len, total, aad_len;
+    struct buf ci;
+    enum sr_err err;
+
+    if (n_recip == 0 || n_recip > STOR_MAX_RECIPIENTS || !key)
+        return SR_EINVAL;
+    buf_init(&ci, STOR_MAX_SEALED_CALL);
+    memcpy(tmp, STOR_MAGIC, 8);
+    stor_put16(tmp + 8, STOR_VERSION);
+    stor_put16(tmp + 10, 0);
+    stor_put32(tmp + 12, 0); /* patched below */
+    memcpy(tmp + 16, id, STOR_ID_LEN);
+    stor_put32(tmp + 32, chunk_size);
+    stor_put64(tmp + 36, call->start_wall_us);
+    if ((err = buf_append(out, tmp, sizeof(tmp))))
+        goto out;
+    stor_put16(tmp, (uint16_t)n_recip);
+    if ((err = buf_append(out, tmp, 2)))
+        goto out;
+    for (size_t i = 0; i < n_recip; i++) {
+        err = SR_ELIMIT;
+        if (recip[i].len == 0 || recip[i].len > STOR_MAX_RECIP_DER)
+            goto out;
+        stor_put32(tmp, (uint32_t)recip[i].len);
+        if ((err = buf_append(out, tmp, 4)) || (err = buf_append(out, recip[i].p, recip[i].len)))
+            goto out;
+    }
+    /* The call information, sealed: its AAD is every header byte before
+     * its length field, so the length field (H, at offset 12) must hold
+     * its final value first. */
+    if ((err = strings_encode(&ci, call)))
+        goto out;
+    aad_len = out->len - start;
+    total = aad_len + 4 + ci.len + STOR_TAG_LEN + STOR_TAG_LEN;
+    err = SR_ELIMIT;
+    if (total > STOR_MAX_HEADER || ci.len + STOR_TAG_LEN > STOR_MAX_SEALED_CALL)
+        goto out;
+    stor_put32((uint8_t *)out->p + start + 12, (uint32_t)total);
+    stor_put32(tmp, (uint32_t)(ci.len + STOR_TAG_LEN));
+    if ((err = stor_call_seal(key, (const uint8_t *)out->p + start, aad_len, (uint8_t *)ci.p,
+                              ci.len, tmp + 4)) ||
+        (err = buf_append(out, tmp, 4)) || (err = buf_append(out, ci.p, ci.len)) ||
+        (err = buf_append(out, tmp + 4, STOR_TAG_LEN)))
+        goto out;
+    err = SR_OK;
+out:
+    buf_fini(&ci); /* wiped: it held the call information in clear */
+    return err;
+}
+
+enum sr_err stor_header_prefix(const uint8_t *p, size_t *total, const char **why)
+{
+    uint32_t len;
+    unsigned version;
+    size_t min;
+
+    if (memcmp(p, STOR_MAGIC, 8) != 0) {
+        *why = "not an srtprec archive (bad magic)";
+        return SR_EPARSE;
+    }
+    version = stor_get16(p + 8);
+    if (version != STOR_VERSION_1 && version != STOR_VERSION) {
+        *why = "archive format version not supported";
+        return SR_EUNSUPP;
+    }
+    len = stor_get32(p + 12);
+    min = STOR_PREFIX_LEN + STOR_ID_LEN + 4 + 8 + 2 + STOR_TAG_LEN +
+          (version == STOR_VERSION_1 ? N_STR * 2 : 4 + N_STR * 2 + STOR_TAG_LEN);
+    if (len < min || len > STOR_MAX_HEADER) {
+        *why = "header length out of range";
+        return SR_EPARSE;
+    }
+    *total = len;
+    return SR_OK;
 }
 
 enum sr_err stor_header_parse(const uint8_t *p, size_t len, struct stor_header *h,
@@ -113,6 +168,7 @@ enum sr_err stor_header_parse(const uint8_t *p, size_t len, struct stor_header *
         *why = "header length mismatch";
         return SR_EPARSE;
     }
+    h->version = stor_get16(p + 8);
     *why = "header malformed";
     if (!take(&cur, end, STOR_PREFIX_LEN, &g) || !take(&cur, end, STOR_ID_LEN, &g))
         return SR_EPARSE;
@@ -125,19 +181,8 @@ enum sr_err stor_header_parse(const uint8_t *p, size_t len, struct stor_header *
         *why = "header: chunk size out of range";
         return SR_EPARSE;
     }
-    for (size_t i = 0; i < N_STR; i++) {
-        char *dst = (char *)&h->call + str_fields[i].off;
-        size_t n;
-        if (!take(&cur, end, 2, &g))
-            return SR_EPARSE;
-        n = stor_get16(g);
-        if (n >= str_fields[i].cap || !take(&cur, end, n, &g) || memchr(g, 0, n)) {
-            *why = "header: call info field malformed";
-            return SR_EPARSE;
-        }
-        memcpy(dst, g, n);
-        dst[n] = '\0';
-    }
+    if (h->version == STOR_VERSION_1 && (err = strings_parse(&cur, end, &h->call, why)))
+        return err;
     if (!take(&cur, end, 2, &g))
         return SR_EPARSE;
     h->n_recip = stor_get16(g);
@@ -157,6 +202,19 @@ enum sr_err stor_header_parse(const uint8_t *p, size_t len, struct stor_header *
         h->recip[i].der = g;
         h->recip[i].len = n;
     }
+    if (h->version != STOR_VERSION_1) {
+        size_t n;
+        h->sealed_call_aad = (size_t)(cur - p);
+        if (!take(&cur, end, 4, &g))
+            return SR_EPARSE;
+        n = stor_get32(g);
+        if (n < N_STR * 2 + STOR_TAG_LEN || n > STOR_MAX_SEALED_CALL || !take(&cur, end, n, &g)) {
+            *why = "header: sealed call information malformed";
+            return SR_EPARSE;
+        }
+        h->sealed_call = g;
+        h->sealed_call_len = n;
+    }
     if (cur != end) {
         *why = "header: trailing bytes before the tag";
         return SR_EPARSE;
@@ -164,6 +222,31 @@ enum sr_err stor_header_parse(const uint8_t *p, size_t len, struct stor_header *
     h->len = len;
     *why = NULL;
     return SR_OK;
+}
+
+enum sr_err stor_header_open_call(struct stor_header *h, const uint8_t *p,
+                                  const uint8_t key[STOR_KEY_LEN], const char **why)
+{
+    uint8_t pt[STOR_MAX_SEALED_CALL];
+    const uint8_t *cur = pt, *end;
+    size_t n = h->sealed_call_len - STOR_TAG_LEN;
+    enum sr_err err;
+
+    if (h->version == STOR_VERSION_1)
+        return SR_OK;
+    if (stor_call_open(key, p, h->sealed_call_aad, h->sealed_call, h->sealed_call_len, pt)) {
+        sr_wipe(pt, sizeof(pt));
+        *why = "header: sealed call information failed authentication";
+        return SR_EAUTH;
+    }
+    end = pt + n;
+    err = strings_parse(&cur, end, &h->call, why);
+    if (!err && cur != end) {
+        *why = "header: sealed call information malformed";
+        err = SR_EPARSE;
+    }
+    sr_wipe(pt, sizeof(pt));
+    return err;
 }
 
 void stor_trailer_encode(const struct stor_trailer *t, uint8_t out[STOR_TRAILER_LEN])

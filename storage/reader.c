@@ -191,6 +191,9 @@ static enum sr_err open_header(struct stor_reader *r, X509 *cert, EVP_PKEY *pkey
         err = SR_EAUTH;
         goto out;
     }
+    /* Version 2: the Call-ID and parties are sealed in the header. */
+    if ((err = stor_header_open_call(&h, raw, r->key, why)))
+        goto out;
     if (EVP_Digest(raw, total, r->hh, NULL, EVP_sha256(), NULL) != 1) {
         err = SR_ECRYPTO;
         goto out;

@@ -17,7 +17,9 @@
 #include "stor.h"
 
 enum {
-    STOR_VERSION = 1,
+    STOR_VERSION = 2,                  /* written; readers take 1 and 2 */
+    STOR_VERSION_1 = 1,                /* the call information in clear (docs/archive-format.md) */
+    STOR_MAX_SEALED_CALL = 4096,       /* v2: the sealed call information, tag included */
     STOR_KEY_LEN = 32,
     STOR_TAG_LEN = 16,
     STOR_ID_LEN = 16,
@@ -117,6 +119,13 @@ void stor_progress_parse(const uint8_t in[STOR_PROGRESS_LEN], struct stor_progre
 /** The header tag: GCM over no plaintext with nonce 0xff * 12 and AAD = hdr. */
 enum sr_err stor_header_tag(const uint8_t key[STOR_KEY_LEN], const uint8_t *hdr, size_t len,
                             uint8_t tag[STOR_TAG_LEN]);
+/** Version 2's sealed call information: GCM with nonce 0xfe * 12 (neither
+ *  a chunk's nor the header tag's), in place; tag appended by the caller. */
+enum sr_err stor_call_seal(const uint8_t key[STOR_KEY_LEN], const uint8_t *aad, size_t aadlen,
+                           uint8_t *buf, size_t len, uint8_t tag[STOR_TAG_LEN]);
+/** Opens ct (ciphertext || tag, ctlen >= STOR_TAG_LEN) into out. */
+enum sr_err stor_call_open(const uint8_t key[STOR_KEY_LEN], const uint8_t *aad, size_t aadlen,
+                           const uint8_t *ct, size_t ctlen, uint8_t *out);
 
 /* ---------------------------------------------------------- header.c */
 
@@ -126,25 +135,40 @@ struct stor_recip_ref {
 };
 
 struct stor_header {
+    unsigned version;           /* 1 or 2 */
     uint8_t id[STOR_ID_LEN];
     uint32_t chunk_size;
+    /* Version 1: all of it, from the clear header.  Version 2: only
+     * start_wall_us until stor_header_open_call (the rest is sealed). */
     struct stor_call_info call;
     struct stor_recip_ref recip[STOR_MAX_RECIPIENTS];
     size_t n_recip;
+    /* Version 2: the sealed call information (ciphertext || tag) and the
+     * header bytes before its length field (its AAD). */
+    const uint8_t *sealed_call;
+    size_t sealed_call_len, sealed_call_aad;
     size_t len; /* whole header including its tag */
 };
 
 /** Append the header without its tag to out (the length field already
- *  counts the tag); the caller appends stor_header_tag. */
+ *  counts the tag); the caller appends stor_header_tag.  Version 2: the
+ *  call information (Call-ID, AORs, tags, source) sealed under the data
+ *  key; only id, chunk size, start time and recipients stay in clear. */
 enum sr_err stor_header_encode(struct buf *out, const uint8_t id[STOR_ID_LEN], uint32_t chunk_size,
                                const struct stor_call_info *call, const struct buf *recip,
-                               size_t n_recip);
+                               size_t n_recip, const uint8_t key[STOR_KEY_LEN]);
 /** The total header length from its 16-byte prefix; SR_EPARSE/SR_EUNSUPP. */
 enum sr_err stor_header_prefix(const uint8_t *p, size_t *total, const char **why);
-/** Parse a whole header (p[0..len) as given by stor_header_prefix).
- *  Slices in h point into p. */
+/** Bounded parse of a whole header (len from stor_header_prefix).  No key:
+ *  a version 2 header's call information stays sealed (h->call holds only
+ *  the start time).  Pointers in h point into p. */
 enum sr_err stor_header_parse(const uint8_t *p, size_t len, struct stor_header *h,
                               const char **why);
+/** Version 2: open h's sealed call information with the data key (after
+ *  the header tag checked out) into h->call.  Version 1: nothing to do.
+ *  SR_EAUTH if it does not authenticate, SR_EPARSE if malformed. */
+enum sr_err stor_header_open_call(struct stor_header *h, const uint8_t *p,
+                                  const uint8_t key[STOR_KEY_LEN], const char **why);
 
 struct stor_trailer {
     struct stor_counts counts;

@@ -547,7 +547,7 @@ static enum sr_err build_header(struct stor_writer *w, const struct stor_writer_
         X509_free(cert);
     }
     if (!err)
-        err = stor_header_encode(hdr, w->id, (uint32_t)w->chunk_size, call, recip, n);
+        err = stor_header_encode(hdr, w->id, (uint32_t)w->chunk_size, call, recip, n, w->key);
     if (!err)
         err = stor_header_tag(w->key, (const uint8_t *)hdr->p, hdr->len, tag);
     if (!err)

@@ -123,9 +123,20 @@ static void recover_partial(struct stor_index *ix)
     tap_ok(stor_verify_msg(final_path, crt, key, msg, sizeof(msg)) == SR_ESTATE &&
                strstr(msg, "recovered") && strstr(msg, "13 torn bytes"),
            "verify: %s", msg);
+    /* No row was written at open: the clear header (format 2) gives only the
+     * start time; the Call-ID and parties are sealed in it (a reader with
+     * the key has them). */
     tap_ok(stor_index_get(ix, id, &rec) == SR_OK && rec.state == STOR_STATE_RECOVERED &&
-               strcmp(rec.call.call_id, "crash@x") == 0,
-           "index row created from the header, state recovered");
+               rec.call.call_id[0] == 0 && rec.call.local_aor[0] == 0 &&
+               rec.call.start_wall_us == 1700000000000000ull,
+           "index row created from the clear header: state recovered, start time, no Call-ID");
+    {
+        struct stor_reader *rd = NULL;
+        tap_ok(stor_reader_open(&rd, final_path, crt, key, NULL) == SR_OK &&
+                   strcmp(stor_reader_call(rd)->call_id, "crash@x") == 0,
+               "the reader opens the sealed Call-ID with the key");
+        stor_reader_close(rd);
+    }
     snprintf(msg, sizeof(msg), "%032x", 7);
     tap_ok(stor_index_get(ix, msg, &rec) == SR_OK && rec.state == STOR_STATE_DAMAGED,
            "stale row without a file: damaged");
@@ -151,6 +162,36 @@ static void recover_partial(struct stor_index *ix)
         unlink(bad);
         free(f);
     }
+}
+
+/* The recorder writes the row at open (Call-ID, parties): recovery, which
+ * cannot read them from a format 2 header without a key, keeps the row's. */
+static void recover_keeps_row(struct stor_index *ix)
+{
+    const char *recips[] = { crt };
+    struct stor_writer_cfg cfg = { dir, recips, 1, 1024, 0, STOR_SYNC_CLOSE, NULL };
+    struct stor_stream_info si = { 0x99, 0, "PCMU", 8000, STOR_DIR_SEND, "a", false };
+    struct stor_record *rec = calloc(1, sizeof(*rec));
+    struct stor_recover_stats st;
+    struct stor_writer *w;
+    uint64_t n = 0;
+    unsigned idx;
+
+    call_info(&rec->call, "opened@x", 1700000100000000ull);
+    tap_ok(rec && stor_writer_open(&w, &cfg, &rec->call, rec->id) == SR_OK, "writer opens (2)");
+    snprintf(rec->path, sizeof(rec->path), "%s/%s.srec", dir, rec->id);
+    rec->state = STOR_STATE_RECORDING;
+    tap_ok(stor_index_put(ix, rec) == SR_OK, "the row of the open, as the recorder writes it");
+    stor_writer_add_stream(w, &si, &idx);
+    put_pkts(w, idx, 0, 20, &n);
+    stor_writer_flush(w);
+    stor_writer_abandon(w);
+    tap_ok(stor_recover(dir, ix, &st) == SR_OK && st.recovered == 1, "recovery runs (2)");
+    tap_ok(stor_index_get(ix, rec->id, rec) == SR_OK && rec->state == STOR_STATE_RECOVERED &&
+               strcmp(rec->call.call_id, "opened@x") == 0 &&
+               strcmp(rec->call.local_aor, "sip:alice@example.net") == 0 && rec->n_parties == 2,
+           "the recovered row keeps the Call-ID and parties of the open's row");
+    free(rec);
 }
 
 /* Full disk: a small tmpfs (root only; skipped otherwise). */
@@ -449,6 +490,7 @@ int main(void)
     snprintf(db, sizeof(db), "%s/index.sqlite", dir);
     tap_ok(stor_index_open(&ix, db) == SR_OK, "index opens");
     recover_partial(ix);
+    recover_keeps_row(ix);
     stor_index_close(ix);
     full_disk();
     retention();
