@@ -30,6 +30,7 @@
 #include "log.h"
 #include "rec.h"
 #include "stor.h"
+#include "upload.h"
 #include "util.h"
 
 enum {
@@ -1135,6 +1136,10 @@ static bool arch_seal(struct rd_archives *r, struct rd_arch *a, bool last_try)
                  (unsigned long long)c->overload, (unsigned long long)c->malformed,
                  (unsigned long long)c->encrypted_kept);
     ix_put(r, row, "end");
+    /* After the row (with its hash) went in or was queued: the uploader
+     * locates it there once the store has it. */
+    if (!err)
+        rd_upl_enqueue(r->cfg->uploader, a->id, sha_hex);
     return true;
 }
 

@@ -93,6 +93,11 @@ struct rd_cfg {
      *  sets it, rd_archives_destroy clears it), so that main's metrics hook
      *  can print rd_archives_metrics; main's thread only. */
     struct rd_archives *archives_live;
+    /** Not a key: the uploader when [store] names an object store (main
+     *  creates it before rd_media_create and destroys it after
+     *  rd_media_destroy); the archive thread queues each sealed archive
+     *  (rd_upl_enqueue, upload.h).  NULL: archives stay local. */
+    struct rd_upl *uploader;
 };
 
 /* ---------------------------------------------------------- subscriber */

@@ -22,9 +22,11 @@
 #include "harden.h"
 #include "log.h"
 #include "loop_priv.h"
+#include "objstore.h"
 #include "prom.h"
 #include "rec.h"
 #include "stor.h"
+#include "upload.h"
 #include "util.h"
 #include "version.h"
 
@@ -424,7 +426,13 @@ static size_t health_checks(const struct recorder *r, struct prom_check *c, uint
     c[3] = (struct prom_check){ "disk_headroom",
                                 *free_bytes >= (uint64_t)r->cfg.min_free_disk_mb * 1024u * 1024u };
     c[4] = (struct prom_check){ "archives_sealed", ast.seals_waiting == 0 };
-    return 5;
+    if (!r->cfg.uploader)
+        return 5;
+    /* Uploads keep up: nothing has waited for the store past 15 minutes. */
+    struct rd_upl_stats us;
+    rd_upl_stats(r->cfg.uploader, &us);
+    c[5] = (struct prom_check){ "store_uploads_current", us.oldest_us < 900000000ull };
+    return 6;
 }
 
 /* What the metrics file carries beside the media's counters: the daemon's
@@ -435,7 +443,7 @@ static void daemon_metrics(struct prom *p, void *arg)
     const struct recorder *r = arg;
     uint64_t n = r->mismatches_gone, free_bytes;
     bool up = !atomic_load(&r->cfg.stopping);
-    struct prom_check checks[5];
+    struct prom_check checks[6];
     size_t n_checks = health_checks(r, checks, &free_bytes);
 
     prom_daemon(p, "recorder", up, r->started);
@@ -473,6 +481,7 @@ static void daemon_metrics(struct prom *p, void *arg)
      * "Index and disk failures"). */
     if (r->cfg.archives_live)
         rd_archives_metrics(r->cfg.archives_live, p);
+    rd_upl_metrics(r->cfg.uploader, p);
     if (r->srs)
         rd_srs_metrics(r->srs, p);
     prom_gauge(p, "srtprec_recorder_key_log_records", "Records in key-log.",
@@ -607,6 +616,45 @@ static int setup_subs(struct recorder *r)
     return 0;
 }
 
+/* The object store ([store] in the same file; docs/scale.md, "The
+ * archive store"): none configured, archives stay local. */
+static int setup_store(struct recorder *r)
+{
+    struct objstore_cfg sc;
+    struct stor_index *ix = NULL;
+    const char *conf = NULL;
+    char why[512] = "";
+    enum sr_err err;
+
+    for (int i = 1; i < r->argc; i++)
+        if (strncmp(r->argv[i], "--config=", 9) == 0)
+            conf = r->argv[i] + 9;
+    if (!conf)
+        return 0;
+    err = objstore_cfg_load(&sc, conf, why, sizeof(why));
+    if (err == SR_ENOTFOUND)
+        return 0;
+    if (err) {
+        log_error("[store]: %s", why[0] ? why : sr_strerror(err));
+        return -1;
+    }
+    /* The uploader's own index connection: the archive thread's is its alone. */
+    if ((err = stor_index_open(&ix, r->cfg.index)) != SR_OK) {
+        log_error("index for the uploader: %s", sr_strerror(err));
+        return -1;
+    }
+    struct rd_upl_cfg uc = { .archive_dir = r->cfg.archive_dir, .prefix = sc.prefix,
+                             .keep_local = sc.keep_local };
+    err = rd_upl_create(&r->cfg.uploader, &uc, &sc, ix, NULL, NULL, true, why, sizeof(why));
+    if (err) {
+        log_error("[store]: %s", why[0] ? why : sr_strerror(err));
+        return -1;
+    }
+    log_notice("sealed archives go to the object store %s, bucket %s%s", sc.url, sc.bucket,
+               sc.keep_local ? " (local copies kept)" : "; local copies removed once stored");
+    return 0;
+}
+
 static int setup(struct recorder *r)
 {
     sigset_t mask;
@@ -725,6 +773,8 @@ static int setup(struct recorder *r)
         if (rd_cap_drop_privileges(r->cfg.cap) != SR_OK)
             return -1;
     }
+    if (setup_store(r) != 0)
+        return -1;
     err = rd_media_create(&r->media, &r->cfg, r->loop, r->index);
     if (err) {
         log_error("media %s: %s", r->cfg.media_listen, sr_strerror(err));
@@ -798,6 +848,8 @@ static void cleanup(struct recorder *r)
     if (r->media)
         rd_media_log_stats(r->media);
     rd_media_destroy(r->media); /* seals every open archive */
+    rd_upl_destroy(r->cfg.uploader); /* what is still pending waits in the spool */
+    r->cfg.uploader = NULL;
     rd_cap_close(r->cfg.cap);
     stor_recipients_free(atomic_exchange(&r->cfg.recipients_reload, NULL));
     if (r->sigwatch.fd > 0)

@@ -179,6 +179,15 @@ enum sr_err stor_index_delete(struct stor_index *ix, const char *id)
     return ix->ops->del(ix, id);
 }
 
+enum sr_err stor_index_set_location(struct stor_index *ix, const char *id, const char *location)
+{
+    if (!ix || !id || !location)
+        return SR_EINVAL;
+    if (strlen(location) >= STOR_LOCATION_MAX)
+        return SR_ELIMIT;
+    return ix->ops->set_location(ix, id, location);
+}
+
 enum sr_err stor_index_stats(struct stor_index *ix, struct stor_index_stats *st)
 {
     if (!ix || !st)

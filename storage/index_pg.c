@@ -99,8 +99,10 @@ static const struct stor_index_migration migrations[] = {
          " SELECT id, remote_aor, 'remote' FROM recordings WHERE remote_aor <> ''"
          " ON CONFLICT DO NOTHING;"
          "DROP INDEX rec_local_norm, rec_remote_norm, rec_local_trgm, rec_remote_trgm;" },
+    /* Where the archive is kept in the object store (docs/scale.md). */
+    { 7, "ALTER TABLE recordings ADD COLUMN location text NOT NULL DEFAULT '';" },
 };
-enum { SCHEMA_VERSION = 6 };
+enum { SCHEMA_VERSION = 7 };
 
 static const char put_sql[] =
     "INSERT INTO recordings (" STOR_INDEX_PUT_COLS ")"
@@ -114,6 +116,7 @@ static const char hold_sql[] = "UPDATE recordings SET hold = $2::boolean, hold_c
 static const char claim_sql[] = "UPDATE recordings SET state = " STOR_INDEX_DELETING
                                 " WHERE id = $1" STOR_INDEX_CLAIM_WHERE;
 static const char del_sql[] = "DELETE FROM recordings WHERE id = $1";
+static const char loc_sql[] = "UPDATE recordings SET location = $2 WHERE id = $1";
 static const char get_sql[] = "SELECT " STOR_INDEX_COLS " FROM recordings WHERE id = $1";
 /* The session plans each search for its own parameters (plan_cache_mode,
  * set at connect), so the unused filters fold away and the party filter
@@ -147,7 +150,7 @@ static const struct {
     const char *name, *sql;
 } statements[] = {
     { "put", put_sql },         { "get", get_sql },   { "search", search_sql },
-    { "search_desc", search_desc_sql }, { "hold", hold_sql }, { "del", del_sql },
+    { "search_desc", search_desc_sql }, { "hold", hold_sql }, { "del", del_sql }, { "loc", loc_sql },
     { "stats", stats_sql }, { "party_put", party_put_sql }, { "party_get", party_get_sql },
     { "claim", claim_sql },
 };
@@ -470,6 +473,7 @@ static void row_to_record(const PGresult *res, int row, struct stor_record *rec)
     col_str(res, row, 18, rec->hold_info.by, sizeof(rec->hold_info.by));
     rec->hold_info.at_wall_us = col_u64(res, row, 19);
     col_str(res, row, 20, rec->recorder, sizeof(rec->recorder));
+    col_str(res, row, 21, rec->location, sizeof(rec->location));
 }
 
 static enum sr_err pg_get(struct stor_index *base, const char *id, struct stor_record *rec)
@@ -586,6 +590,13 @@ static enum sr_err pg_delete(struct stor_index *base, const char *id)
     return change_one(pg(base), "del", 1, &id);
 }
 
+static enum sr_err pg_set_location(struct stor_index *base, const char *id, const char *location)
+{
+    const char *vals[2] = { id, location };
+
+    return change_one(pg(base), "loc", 2, vals);
+}
+
 static enum sr_err pg_stats(struct stor_index *base, struct stor_index_stats *st)
 {
     enum sr_err err;
@@ -656,5 +667,6 @@ static const struct stor_index_ops pg_ops = {
     .hold = pg_hold,
     .claim = pg_claim,
     .del = pg_delete,
+    .set_location = pg_set_location,
     .stats = pg_stats,
 };

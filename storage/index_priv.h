@@ -30,6 +30,7 @@ struct stor_index_ops {
     enum sr_err (*hold)(struct stor_index *ix, const char *id, const struct stor_hold *h);
     enum sr_err (*claim)(struct stor_index *ix, const char *id);
     enum sr_err (*del)(struct stor_index *ix, const char *id);
+    enum sr_err (*set_location)(struct stor_index *ix, const char *id, const char *location);
     enum sr_err (*stats)(struct stor_index *ix, struct stor_index_stats *st);
 };
 
@@ -61,8 +62,10 @@ bool stor_party_norm(const char *party, char *out, size_t cap);
 /* recorder (schema 5) is the 16th put parameter and the 21st selected
  * column: the columns before it keep their numbers. */
 #define STOR_INDEX_PUT_COLS STOR_INDEX_BASE_COLS ", recorder"
+/* location (schema 7) is the 22nd selected column; put never writes it
+ * (stor_index_set_location does), so a rewritten row keeps its upload. */
 #define STOR_INDEX_COLS                                                                       \
-    STOR_INDEX_BASE_COLS ", hold, hold_case, hold_reason, hold_by, hold_us, recorder"
+    STOR_INDEX_BASE_COLS ", hold, hold_case, hold_reason, hold_by, hold_us, recorder, location"
 #define STOR_INDEX_UPSERT_SET                                                                  \
     " ON CONFLICT (id) DO UPDATE SET call_id=excluded.call_id, local_aor=excluded.local_aor," \
     " remote_aor=excluded.remote_aor, local_tag=excluded.local_tag,"                          \

@@ -24,7 +24,7 @@ struct sqlite_index {
     struct stor_index base; /* first: the handle callers hold */
     sqlite3 *db;
     sqlite3_stmt *put, *get, *search, *search_desc, *search_party, *search_party_desc, *hold,
-        *search_aor, *search_aor_desc, *del, *party_put, *party_get, *claim;
+        *search_aor, *search_aor_desc, *del, *party_put, *party_get, *claim, *loc;
 };
 
 /* Party search (prefix and substring), schema 4 and 5: party_ix was an
@@ -109,8 +109,11 @@ static const struct stor_index_migration migrations[] = {
          " SELECT id, local_aor, " PARTY_NORM("local_aor") ", 'local' FROM recordings"
          " WHERE local_aor <> '' UNION ALL SELECT id, remote_aor, " PARTY_NORM("remote_aor")
          ", 'remote' FROM recordings WHERE remote_aor <> '';" },
+    /* Where the archive is kept in the object store ("s3://bucket/key"),
+     * set once its upload is confirmed (docs/scale.md, "The archive store"). */
+    { 7, "ALTER TABLE recordings ADD COLUMN location TEXT NOT NULL DEFAULT '';" },
 };
-enum { SCHEMA_VERSION = 6 };
+enum { SCHEMA_VERSION = 7 };
 
 static const char put_sql[] =
     "INSERT INTO recordings (" STOR_INDEX_PUT_COLS ")"
@@ -122,6 +125,7 @@ static const char hold_sql[] = "UPDATE recordings SET hold = ?2, hold_case = ?3,
 static const char claim_sql[] = "UPDATE recordings SET state = " STOR_INDEX_DELETING
                                 " WHERE id = ?1" STOR_INDEX_CLAIM_WHERE;
 static const char del_sql[] = "DELETE FROM recordings WHERE id = ?1";
+static const char loc_sql[] = "UPDATE recordings SET location = ?2 WHERE id = ?1";
 /* A party the put names: added once; a later name replaces the name. */
 static const char party_put_sql[] =
     "INSERT INTO parties(rec_id, aor, norm, name, role) VALUES (?1, ?2, " PARTY_NORM("?2")
@@ -201,6 +205,7 @@ static void sq_close(struct stor_index *base)
     sqlite3_finalize(ix->search_aor_desc);
     sqlite3_finalize(ix->hold);
     sqlite3_finalize(ix->del);
+    sqlite3_finalize(ix->loc);
     sqlite3_finalize(ix->party_put);
     sqlite3_finalize(ix->party_get);
     sqlite3_finalize(ix->claim);
@@ -330,6 +335,7 @@ prepare:
         sqlite3_prepare_v2(ix->db, search_aor_desc_sql, -1, &ix->search_aor_desc, NULL) ||
         sqlite3_prepare_v2(ix->db, hold_sql, -1, &ix->hold, NULL) ||
         sqlite3_prepare_v2(ix->db, del_sql, -1, &ix->del, NULL) ||
+        sqlite3_prepare_v2(ix->db, loc_sql, -1, &ix->loc, NULL) ||
         sqlite3_prepare_v2(ix->db, party_put_sql, -1, &ix->party_put, NULL) ||
         sqlite3_prepare_v2(ix->db, party_get_sql, -1, &ix->party_get, NULL) ||
         sqlite3_prepare_v2(ix->db, claim_sql, -1, &ix->claim, NULL)) {
@@ -456,6 +462,7 @@ static void row_to_record(sqlite3_stmt *st, struct stor_record *rec)
     col_str(st, 18, rec->hold_info.by, sizeof(rec->hold_info.by));
     rec->hold_info.at_wall_us = col_u64(st, 19);
     col_str(st, 20, rec->recorder, sizeof(rec->recorder));
+    col_str(st, 21, rec->location, sizeof(rec->location));
 }
 
 static enum sr_err sq_get(struct stor_index *base, const char *id, struct stor_record *rec)
@@ -608,6 +615,15 @@ static enum sr_err sq_delete(struct stor_index *base, const char *id)
     return change_one(ix, ix->del, "delete");
 }
 
+static enum sr_err sq_set_location(struct stor_index *base, const char *id, const char *location)
+{
+    struct sqlite_index *ix = sq(base);
+
+    sqlite3_bind_text(ix->loc, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ix->loc, 2, location, -1, SQLITE_STATIC);
+    return change_one(ix, ix->loc, "location");
+}
+
 static enum sr_err sq_stats(struct stor_index *base, struct stor_index_stats *st)
 {
     static const char sql[] = "SELECT state, COUNT(*), COALESCE(SUM(bytes), 0),"
@@ -666,5 +682,6 @@ static const struct stor_index_ops sqlite_ops = {
     .hold = sq_hold,
     .claim = sq_claim,
     .del = sq_delete,
+    .set_location = sq_set_location,
     .stats = sq_stats,
 };

@@ -106,6 +106,8 @@ const struct conf_item objstore_conf_items[] = {
       "seconds a request may stall (connect, or no byte moving) before it fails" },
     { "lab-plain-http", CONF_BOOL, OFF(lab_plain_http), "no", 0, 0,
       "allow an http:// url (tests only: archives then travel in clear)" },
+    { "keep-local", CONF_BOOL, OFF(keep_local), "no", 0, 0,
+      "recorder: keep the local archive once the store confirmed its upload" },
 };
 #undef OFF
 const size_t objstore_conf_n_items = SR_ARRAY_LEN(objstore_conf_items);
@@ -332,6 +334,14 @@ static size_t on_upload(char *p, size_t size, size_t n, void *arg)
     return take;
 }
 
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    struct cb_ctx *c = arg;
+
+    (void)dt, (void)dn, (void)ut, (void)un;
+    return c->s->hooks.cancelled(c->s->hooks.arg) ? 1 : 0;
+}
+
 /* Rewinding for a redirect or an auth round: start the body again. */
 static int on_seek(void *arg, curl_off_t off, int origin)
 {
@@ -409,6 +419,11 @@ static enum objstore_err curl_transport(void *arg, const struct objstore_req *rq
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &c);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
+    if (s->hooks.cancelled) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &c);
+    }
     if (strcmp(rq->method, "HEAD") == 0) {
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (strcmp(rq->method, "PUT") == 0) {
@@ -647,7 +662,8 @@ static enum objstore_err request(struct objstore *s, struct objstore_req *rq,
         status_from(st, rs);
         if (err == OBJSTORE_OK)
             err = err_of_status(rs->http, st->code);
-        if (!objstore_err_transient(err) || attempt >= s->cfg.retries)
+        if (!objstore_err_transient(err) || attempt >= s->cfg.retries ||
+            (s->hooks.cancelled && s->hooks.cancelled(s->hooks.arg)))
             break;
         pause_ms(s, backoff_ms(s, attempt));
     }

@@ -99,6 +99,8 @@ struct objstore_cfg {
     unsigned long timeout_s;            /**< one request: connect and stall limit (s) */
     bool lab_plain_http;                /**< allow http:// (tests only; the secret is still
                                              never sent, but the archives go in clear) */
+    bool keep_local;                    /**< recorder: keep the local archive after its
+                                             upload is confirmed (default: remove it) */
 };
 
 /** The conf items of [store] (for conf_load with section "store") and
@@ -118,6 +120,10 @@ struct objstore_hooks {
     void (*sleep_ms)(void *arg, unsigned ms);
     uint32_t (*random)(void *arg); /**< uniform 32 bits, for jitter */
     void *arg;
+    /** Polled during a transfer and before each retry wait: true stops the
+     *  request (OBJSTORE_ECONNECT, "cancelled"), so a daemon's stop never
+     *  waits out a slow store.  NULL: never. */
+    bool (*cancelled)(void *arg);
 };
 
 struct objstore;

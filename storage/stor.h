@@ -20,7 +20,8 @@
 
 #include "err.h"
 
-enum { STOR_STR = 256, STOR_ID_HEX = 33 /* 16-byte id as hex + NUL */, STOR_RECORDER_ID = 64 };
+enum { STOR_STR = 256, STOR_ID_HEX = 33 /* 16-byte id as hex + NUL */, STOR_RECORDER_ID = 64,
+       STOR_LOCATION_MAX = 1100 /* "s3://" + 63-char bucket + "/" + 1024-char key */ };
 
 /** What the index and the archive header record about a call. */
 struct stor_call_info {
@@ -429,6 +430,10 @@ struct stor_record {
      *  of one call (dual recording, stor_copy_better). */
     char recorder[STOR_RECORDER_ID];
     char path[4096];
+    /** Where the object store holds the sealed archive ("s3://BUCKET/KEY",
+     *  objstore_location); "" while it is only local.  stor_index_put never
+     *  changes it: only stor_index_set_location does. */
+    char location[STOR_LOCATION_MAX];
     /** put: parties to add beyond call.local_aor and call.remote_aor (which
      *  the index adds itself); get: the row's parties, oldest first (at
      *  most STOR_MAX_PARTIES); search: not filled (n_parties 0). */
@@ -528,6 +533,10 @@ enum sr_err stor_index_hold(struct stor_index *ix, const char *id, const struct 
 enum sr_err stor_index_claim_delete(struct stor_index *ix, const char *id);
 /** Remove the row (retention only; the caller has recorded the deletion). */
 enum sr_err stor_index_delete(struct stor_index *ix, const char *id);
+/** Record that the store holds the archive (the uploader, once the store
+ *  confirmed it); "" clears it.  SR_ENOTFOUND: no such row; SR_ELIMIT:
+ *  location does not fit STOR_LOCATION_MAX. */
+enum sr_err stor_index_set_location(struct stor_index *ix, const char *id, const char *location);
 
 /** Totals for monitoring (the API's /metrics): recordings per state, their
  *  bytes, and how many are under legal hold.  One aggregate query. */

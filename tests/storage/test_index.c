@@ -117,7 +117,7 @@ static void test_migration(const char *dir, int version)
         sqlite3_finalize(st);
     }
     sqlite3_close(s);
-    tap_ok(v == 6, "schema %d migrated to version 6 (got %d)", version, v);
+    tap_ok(v == 7, "schema %d migrated to version 7 (got %d)", version, v);
 }
 
 static size_t found_by(struct stor_index *ix, const char *party, enum stor_party_match m,
@@ -279,7 +279,7 @@ static void test_pg_schema(const char *conninfo)
 
     tap_ok(pg_exec(conninfo, "UPDATE schema_version SET version = 99"), "pg: schema set to 99");
     tap_ok(stor_index_open(&ix, conninfo) == SR_EUNSUPP && !ix, "pg: a newer schema: SR_EUNSUPP");
-    tap_ok(pg_exec(conninfo, "UPDATE schema_version SET version = 6"), "pg: schema back to 6");
+    tap_ok(pg_exec(conninfo, "UPDATE schema_version SET version = 7"), "pg: schema back to 7");
     tap_ok(stor_index_open_mode(&ix, conninfo, STOR_INDEX_READ_ONLY) == SR_OK, "pg: read-only opens");
     tap_ok(ix && stor_index_check_write(ix) == SR_EIO, "pg: read-only is not writable");
     stor_index_close(ix);
@@ -458,6 +458,22 @@ int main(void)
         tap_ok(rec.state == STOR_STATE_RECORDING && stor_index_claim_delete(ix, rec.id) == SR_ESTATE &&
                    stor_index_claim_delete(ix, "nope") == SR_ENOTFOUND,
                "a row still recording is not claimed; an unknown id is SR_ENOTFOUND");
+    }
+
+    /* The object store's location: set by the uploader, kept by put. */
+    {
+        mkrec(&rec, 6);
+        tap_ok(stor_index_get(ix, rec.id, &got) == SR_OK && got.location[0] == '\0',
+               "a new row has no store location");
+        tap_ok(stor_index_set_location(ix, rec.id, "s3://srtprec/a/b.srec") == SR_OK &&
+                   stor_index_get(ix, rec.id, &got) == SR_OK &&
+                   strcmp(got.location, "s3://srtprec/a/b.srec") == 0,
+               "set_location stores s3://bucket/key");
+        tap_ok(stor_index_put(ix, &rec) == SR_OK && stor_index_get(ix, rec.id, &got) == SR_OK &&
+                   strcmp(got.location, "s3://srtprec/a/b.srec") == 0,
+               "the recorder's put keeps the location");
+        tap_ok(stor_index_set_location(ix, "nope", "s3://x/y") == SR_ENOTFOUND,
+               "set_location on an unknown id");
     }
 
     /* Cursor pagination: pages of 3 cover everything once, in order. */

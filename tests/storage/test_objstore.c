@@ -116,7 +116,7 @@ static struct objstore *store_for(struct fake *f, unsigned retries)
 {
     struct objstore_cfg cfg = { .part_size = OBJSTORE_PART_MIN, .retries = retries,
                                 .backoff_min_ms = 100, .backoff_max_ms = 1000, .timeout_s = 5 };
-    struct objstore_hooks hooks = { fake_sleep, fake_random, f };
+    struct objstore_hooks hooks = { .sleep_ms = fake_sleep, .random = fake_random, .arg = f };
     struct objstore *s = NULL;
     char why[256];
 

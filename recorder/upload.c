@@ -1,0 +1,522 @@
+/** @file upload.c  Sealed archives to the object store (upload.h). */
+#include "upload.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "objstore.h"
+#include "prom.h"
+#include "util.h"
+
+enum {
+    DEFAULT_QUEUE = 4096,
+    DEFAULT_RETRY_MIN_MS = 1000,
+    DEFAULT_RETRY_MAX_MS = 300000,
+    ID_HEX = 32,
+    /* Archives that need a person (not matching their row, unreadable):
+     * rescans skip them until the next start.  Past the bound a rescan
+     * tries one again, which costs a read and a log line. */
+    MAX_BAD = 256,
+};
+
+struct upl_item {
+    char id[STOR_ID_HEX];
+    char sha256[65];
+    uint64_t since_us; /* clock time it became pending */
+    unsigned tries;    /* failed tries so far */
+};
+
+/* What one try came to. */
+enum try_result {
+    TRY_DONE,  /* uploaded, located, local copy handled */
+    TRY_GONE,  /* nothing to do: removed meanwhile, or uploaded before a crash */
+    TRY_BAD,   /* the file itself is wrong: left in the spool until the next start */
+    TRY_AGAIN, /* the store or the index failed: back off and try it again */
+};
+
+struct rd_upl {
+    struct rd_upl_cfg cfg;
+    char dir[4096];
+    char prefix[CONF_STR_MAX];
+    struct objstore *store;
+    struct stor_index *ix;
+    struct stor_record *row; /* scratch for index reads (about 8 KB) */
+    rd_upl_clock_fn *clock;
+    void *clock_arg;
+    uint64_t prng;
+
+    pthread_mutex_t mu; /* everything below */
+    pthread_cond_t cv;  /* new work, or stop */
+    struct upl_item *q; /* ring of cfg.max_queue */
+    size_t head, n;
+    bool rescan;        /* some archives were left to a rescan (or none was made yet) */
+    uint64_t next_try;  /* clock time before which the head is not tried; 0: now */
+    unsigned backoff_ms;
+    struct rd_upl_stats st;
+    char bad[MAX_BAD][STOR_ID_HEX];
+    size_t n_bad;
+
+    atomic_bool stop;
+    pthread_t thread;
+    bool thread_started;
+};
+
+static uint64_t now_of(const struct rd_upl *u)
+{
+    return u->clock ? u->clock(u->clock_arg) : sr_now_us();
+}
+
+static bool is_cancelled(void *arg)
+{
+    return atomic_load(&((struct rd_upl *)arg)->stop);
+}
+
+/* Under mu. */
+static bool queued(const struct rd_upl *u, const char *id)
+{
+    for (size_t i = 0; i < u->n; i++)
+        if (strcmp(u->q[(u->head + i) % u->cfg.max_queue].id, id) == 0)
+            return true;
+    return false;
+}
+
+/* Under mu. */
+static bool is_bad(const struct rd_upl *u, const char *id)
+{
+    for (size_t i = 0; i < u->n_bad; i++)
+        if (strcmp(u->bad[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* Under mu.  False: full (left to a rescan). */
+static bool push(struct rd_upl *u, const char *id, const char *sha, uint64_t since)
+{
+    struct upl_item *it;
+
+    if (u->n == u->cfg.max_queue) {
+        u->rescan = true;
+        u->st.spooled++;
+        return false;
+    }
+    it = &u->q[(u->head + u->n) % u->cfg.max_queue];
+    memset(it, 0, sizeof(*it));
+    snprintf(it->id, sizeof(it->id), "%s", id);
+    snprintf(it->sha256, sizeof(it->sha256), "%s", sha ? sha : "");
+    it->since_us = since;
+    u->n++;
+    pthread_cond_signal(&u->cv);
+    return true;
+}
+
+void rd_upl_enqueue(struct rd_upl *u, const char *id, const char *sha256)
+{
+    if (!u || !id || strlen(id) != ID_HEX)
+        return;
+    uint64_t now = now_of(u);
+    pthread_mutex_lock(&u->mu);
+    push(u, id, sha256, now);
+    pthread_mutex_unlock(&u->mu);
+}
+
+static bool id_file(const char *name, char id[STOR_ID_HEX])
+{
+    size_t n = strlen(name);
+
+    if (n != ID_HEX + 5 || strcmp(name + ID_HEX, ".srec") != 0)
+        return false;
+    for (size_t i = 0; i < ID_HEX; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    memcpy(id, name, ID_HEX);
+    id[ID_HEX] = '\0';
+    return true;
+}
+
+/* .sig first: a crash between the two leaves the archive, which the next
+ * scan finds located and removes; never a signature-less archive that
+ * looks pending. */
+static void remove_local(struct rd_upl *u, const char *id)
+{
+    char path[4200];
+
+    snprintf(path, sizeof(path), "%s/%s.srec.sig", u->dir, id);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warn("upload: cannot remove %s: %s", path, strerror(errno));
+    snprintf(path, sizeof(path), "%s/%s.srec", u->dir, id);
+    if (unlink(path) != 0 && errno != ENOENT)
+        log_warn("upload: cannot remove %s: %s", path, strerror(errno));
+}
+
+size_t rd_upl_scan(struct rd_upl *u)
+{
+    DIR *d;
+    struct dirent *de;
+    size_t added = 0;
+    char id[STOR_ID_HEX], path[4200];
+    struct stat sb;
+
+    if (!u)
+        return 0;
+    pthread_mutex_lock(&u->mu);
+    u->rescan = false;
+    pthread_mutex_unlock(&u->mu);
+    d = opendir(u->dir);
+    if (!d) {
+        log_error("upload: cannot read the spool %s: %s", u->dir, strerror(errno));
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL && !atomic_load(&u->stop)) {
+        bool dup, has_row;
+        if (!id_file(de->d_name, id))
+            continue;
+        pthread_mutex_lock(&u->mu);
+        dup = queued(u, id) || is_bad(u, id);
+        pthread_mutex_unlock(&u->mu);
+        if (dup)
+            continue;
+        has_row = stor_index_get(u->ix, id, u->row) == SR_OK;
+        if (has_row && u->row->location[0]) {
+            if (!u->cfg.keep_local) /* located before a crash, not yet removed */
+                remove_local(u, id);
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", u->dir, de->d_name);
+        if (stat(path, &sb) != 0)
+            continue;
+        /* How long it has waited: since it was sealed (its mtime). */
+        uint64_t now = now_of(u), wall = sr_wall_us(), mt = (uint64_t)sb.st_mtime * 1000000u;
+        uint64_t age = wall > mt ? wall - mt : 0;
+        pthread_mutex_lock(&u->mu);
+        bool in = push(u, id, has_row ? u->row->sha256 : "", now > age ? now - age : 0);
+        pthread_mutex_unlock(&u->mu);
+        if (!in)
+            break;
+        added++;
+    }
+    closedir(d);
+    if (added)
+        log_notice("upload: %zu sealed archives in %s wait for the store", added, u->dir);
+    return added;
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+
+    return stat(path, &sb) == 0;
+}
+
+static enum try_result try_one(struct rd_upl *u, const struct upl_item *it, uint64_t *bytes)
+{
+    char path[4200], sig[4210], key[OBJSTORE_KEY_MAX + 1], loc[STOR_LOCATION_MAX], txt[512];
+    struct objstore_status st;
+    struct objstore_info info;
+    enum objstore_err e;
+    enum sr_err ie;
+    const char *sha = it->sha256;
+    bool has_row;
+
+    snprintf(path, sizeof(path), "%s/%s.srec", u->dir, it->id);
+    snprintf(sig, sizeof(sig), "%s.sig", path);
+    ie = stor_index_get(u->ix, it->id, u->row);
+    has_row = ie == SR_OK;
+    if (has_row && u->row->location[0]) {
+        if (!u->cfg.keep_local)
+            remove_local(u, it->id);
+        return TRY_GONE;
+    }
+    if (!exists(path)) {
+        log_notice("upload: archive %s left the spool before its upload (retention or an "
+                   "operator removed it)", it->id);
+        return TRY_GONE;
+    }
+    /* The index is the authority on what was sealed. */
+    if (has_row && u->row->sha256[0])
+        sha = u->row->sha256;
+    if ((size_t)snprintf(key, sizeof(key), "%s%s.srec", u->prefix, it->id) >= sizeof(key) - 4)
+        return TRY_BAD;
+    e = objstore_put_file(u->store, key, path, sha, &info, &st);
+    if (e == OBJSTORE_OK && exists(sig)) {
+        uint64_t n = info.size;
+        char sigkey[sizeof(key) + 4];
+        snprintf(sigkey, sizeof(sigkey), "%s.sig", key);
+        e = objstore_put_file(u->store, sigkey, sig, "", &info, &st);
+        info.size += n;
+    }
+    if (e != OBJSTORE_OK) {
+        objstore_status_text(&st, txt, sizeof(txt));
+        if (e == OBJSTORE_EINTEGRITY || e == OBJSTORE_EIO) {
+            log_error("upload: archive %s: %s (%s): left in %s; it does not match its index "
+                      "row or cannot be read (tried again at the next start)", it->id,
+                      objstore_strerror(e), txt, u->dir);
+            return TRY_BAD;
+        }
+        if (it->tries == 0 || it->tries % 10 == 0)
+            log_warn("upload: archive %s: %s (%s); kept in the spool, retrying", it->id,
+                     objstore_strerror(e), txt);
+        return TRY_AGAIN;
+    }
+    objstore_location(u->store, key, loc, sizeof(loc));
+    if ((ie = stor_index_set_location(u->ix, it->id, loc)) != SR_OK) {
+        /* No row yet (its write is queued behind a locked index) or the
+         * index unreachable: the upload is repeated, which costs bytes, not
+         * correctness. */
+        if (it->tries == 0 || it->tries % 10 == 0)
+            log_warn("upload: archive %s stored as %s, but the index: %s; retrying", it->id, loc,
+                     sr_strerror(ie));
+        return TRY_AGAIN;
+    }
+    *bytes = info.size;
+    log_info("upload: archive %s stored as %s (%llu bytes, ETag %s)", it->id, loc,
+             (unsigned long long)info.size, info.etag);
+    if (!u->cfg.keep_local)
+        remove_local(u, it->id);
+    return TRY_DONE;
+}
+
+static unsigned backoff_wait(struct rd_upl *u)
+{
+    uint64_t w;
+
+    u->backoff_ms = u->backoff_ms ? u->backoff_ms * 2 : u->cfg.retry_min_ms;
+    if (u->backoff_ms > u->cfg.retry_max_ms)
+        u->backoff_ms = u->cfg.retry_max_ms;
+    w = u->backoff_ms;
+    u->prng ^= u->prng << 13;
+    u->prng ^= u->prng >> 7;
+    u->prng ^= u->prng << 17;
+    /* [0.5, 1) of the step: recorders that lost the store together do not
+     * come back in step. */
+    return (unsigned)(w / 2 + (w - w / 2) * (u->prng >> 40) / (1ull << 24));
+}
+
+uint64_t rd_upl_step(struct rd_upl *u)
+{
+    struct upl_item it;
+    uint64_t now, bytes = 0;
+    enum try_result r;
+    bool rescan;
+
+    pthread_mutex_lock(&u->mu);
+    rescan = u->n == 0 && u->rescan;
+    pthread_mutex_unlock(&u->mu);
+    if (rescan)
+        rd_upl_scan(u);
+    now = now_of(u);
+    pthread_mutex_lock(&u->mu);
+    if (u->n == 0) {
+        pthread_mutex_unlock(&u->mu);
+        return 0;
+    }
+    if (now < u->next_try) {
+        uint64_t due = u->next_try;
+        pthread_mutex_unlock(&u->mu);
+        return due;
+    }
+    it = u->q[u->head]; /* only this thread pops: the head stays put */
+    pthread_mutex_unlock(&u->mu);
+
+    r = try_one(u, &it, &bytes);
+
+    now = now_of(u);
+    pthread_mutex_lock(&u->mu);
+    if (it.tries > 0 && r != TRY_GONE)
+        u->st.retried++;
+    if (r == TRY_AGAIN) {
+        u->st.failed++;
+        u->q[u->head].tries++;
+        u->next_try = now + backoff_wait(u) * 1000ull;
+    } else {
+        if (r == TRY_DONE) {
+            u->st.ok++;
+            u->st.bytes += bytes;
+        } else if (r == TRY_BAD) {
+            u->st.failed++;
+            if (u->n_bad < MAX_BAD && !is_bad(u, it.id))
+                memcpy(u->bad[u->n_bad++], it.id, STOR_ID_HEX);
+        }
+        u->head = (u->head + 1) % u->cfg.max_queue;
+        u->n--;
+        u->backoff_ms = 0;
+        u->next_try = 0;
+    }
+    /* Drained with archives left to a rescan: that is due now. */
+    uint64_t due = u->n ? (u->next_try ? u->next_try : now) : u->rescan ? now : 0;
+    pthread_mutex_unlock(&u->mu);
+    return due;
+}
+
+static void *upl_thread(void *arg)
+{
+    struct rd_upl *u = arg;
+
+    rd_upl_scan(u);
+    while (!atomic_load(&u->stop)) {
+        uint64_t due = rd_upl_step(u), now = now_of(u);
+        if (due && due <= now)
+            continue;
+        pthread_mutex_lock(&u->mu);
+        /* Sleep until the next try is due, new work comes, or stop. */
+        if (!atomic_load(&u->stop) && (u->n == 0 || due > now)) {
+            if (!due) {
+                pthread_cond_wait(&u->cv, &u->mu);
+            } else {
+                struct timespec ts = { (time_t)(due / 1000000u), (long)(due % 1000000u) * 1000 };
+                pthread_cond_timedwait(&u->cv, &u->mu, &ts);
+            }
+        }
+        pthread_mutex_unlock(&u->mu);
+    }
+    return NULL;
+}
+
+enum sr_err rd_upl_create(struct rd_upl **out, const struct rd_upl_cfg *cfg,
+                          const struct objstore_cfg *scfg, struct stor_index *ix,
+                          rd_upl_clock_fn *clock, void *clock_arg, bool start_thread, char *why,
+                          size_t whylen)
+{
+    struct rd_upl *u;
+    enum sr_err err = SR_ENOMEM;
+
+    if (!out || !cfg || !cfg->archive_dir || !scfg || !ix) {
+        stor_index_close(ix);
+        return SR_EINVAL;
+    }
+    u = calloc(1, sizeof(*u));
+    if (!u) {
+        stor_index_close(ix);
+        return SR_ENOMEM;
+    }
+    u->ix = ix;
+    u->cfg = *cfg;
+    if (!u->cfg.max_queue)
+        u->cfg.max_queue = DEFAULT_QUEUE;
+    if (!u->cfg.retry_min_ms)
+        u->cfg.retry_min_ms = DEFAULT_RETRY_MIN_MS;
+    if (!u->cfg.retry_max_ms)
+        u->cfg.retry_max_ms = DEFAULT_RETRY_MAX_MS;
+    if (u->cfg.retry_max_ms < u->cfg.retry_min_ms)
+        u->cfg.retry_max_ms = u->cfg.retry_min_ms;
+    snprintf(u->dir, sizeof(u->dir), "%s", cfg->archive_dir);
+    snprintf(u->prefix, sizeof(u->prefix), "%s", cfg->prefix ? cfg->prefix : "");
+    u->cfg.archive_dir = u->dir;
+    u->cfg.prefix = u->prefix;
+    u->clock = clock;
+    u->clock_arg = clock_arg;
+    u->prng = sr_now_us() | 1;
+    u->rescan = true;
+    pthread_mutex_init(&u->mu, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&u->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    u->q = calloc(u->cfg.max_queue, sizeof(*u->q));
+    u->row = malloc(sizeof(*u->row));
+    if (!u->q || !u->row)
+        goto fail;
+    {
+        struct objstore_hooks hooks = { .cancelled = is_cancelled, .arg = u };
+        enum objstore_err oe = objstore_create(&u->store, scfg, &hooks, why, whylen);
+        if (oe != OBJSTORE_OK) {
+            err = oe == OBJSTORE_ENOMEM ? SR_ENOMEM : SR_EINVAL;
+            goto fail;
+        }
+    }
+    /* The index write is the uploader's own: it may wait a little. */
+    stor_index_set_busy_ms(ix, 1000);
+    if (start_thread) {
+        if (pthread_create(&u->thread, NULL, upl_thread, u) != 0) {
+            err = SR_EIO;
+            goto fail;
+        }
+        u->thread_started = true;
+    }
+    *out = u;
+    return SR_OK;
+fail:
+    rd_upl_destroy(u);
+    return err;
+}
+
+struct objstore *rd_upl_store(struct rd_upl *u)
+{
+    return u ? u->store : NULL;
+}
+
+void rd_upl_destroy(struct rd_upl *u)
+{
+    if (!u)
+        return;
+    atomic_store(&u->stop, true);
+    if (u->thread_started) {
+        pthread_mutex_lock(&u->mu);
+        pthread_cond_broadcast(&u->cv);
+        pthread_mutex_unlock(&u->mu);
+        pthread_join(u->thread, NULL);
+    }
+    if (u->n)
+        log_notice("upload: %zu archives stay in the spool %s for the next start", u->n, u->dir);
+    objstore_destroy(u->store);
+    stor_index_close(u->ix);
+    pthread_cond_destroy(&u->cv);
+    pthread_mutex_destroy(&u->mu);
+    free(u->q);
+    free(u->row);
+    free(u);
+}
+
+void rd_upl_stats(struct rd_upl *u, struct rd_upl_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (!u)
+        return;
+    uint64_t now = now_of(u), oldest = now;
+    pthread_mutex_lock(&u->mu);
+    *st = u->st;
+    st->pending = u->n;
+    for (size_t i = 0; i < u->n; i++) {
+        uint64_t s = u->q[(u->head + i) % u->cfg.max_queue].since_us;
+        oldest = s < oldest ? s : oldest;
+    }
+    pthread_mutex_unlock(&u->mu);
+    st->oldest_us = u->n ? now - oldest : 0;
+}
+
+void rd_upl_metrics(struct rd_upl *u, struct prom *p)
+{
+    struct rd_upl_stats st;
+
+    if (!u)
+        return;
+    rd_upl_stats(u, &st);
+    prom_counter(p, "srtprec_recorder_upload_ok_total",
+                 "Sealed archives the object store confirmed (ETag and SHA-256) and the index locates.",
+                 st.ok);
+    prom_counter(p, "srtprec_recorder_upload_failed_total",
+                 "Upload tries that failed (store unreachable or refusing, index not written, file "
+                 "not matching its index row).", st.failed);
+    prom_counter(p, "srtprec_recorder_upload_retried_total",
+                 "Upload tries of an archive whose previous try failed.", st.retried);
+    prom_counter(p, "srtprec_recorder_upload_bytes_total", "Bytes the store confirmed.", st.bytes);
+    prom_counter(p, "srtprec_recorder_upload_spooled_total",
+                 "Archives past the upload queue's bound, left in the spool for a rescan.",
+                 st.spooled);
+    prom_gauge(p, "srtprec_recorder_upload_pending",
+               "Sealed archives in the spool waiting for the store (queued).", st.pending);
+    prom_gauge(p, "srtprec_recorder_upload_oldest_pending_seconds",
+               "How long the oldest archive waiting for the store has waited.",
+               st.oldest_us / 1000000u);
+}
