@@ -120,6 +120,7 @@ enum api_route {
     API_ROUTE_WAVEFORM, /**< /v1/recordings/{id}/waveform: per-stream peaks (JSON) */
     API_ROUTE_ME,       /**< /v1/me: the caller's identity, roles and what they allow */
     API_ROUTE_ACCESS,   /**< /v1/recordings/{id}/access: the recording's access history */
+    API_ROUTE_SIPREC_META, /**< /v1/recordings/{id}/metadata: RFC 7865 documents, streams */
     API_ROUTE_COUNT
 };
 

@@ -143,6 +143,105 @@ out:
     return err;
 }
 
+/* One record's time as RFC 3339 (UTC, ms). */
+static json_t *at_json(uint64_t wall_us)
+{
+    char when[64];
+
+    sr_wall_fmt(wall_us, when, sizeof(when));
+    return json_string(when);
+}
+
+/* {"call_id","parties":[{"at","local","remote"}],"streams":[{"index","kind",
+ * "label","codec","ssrc","direction","sender","plain"}],"documents":[{"index",
+ * "at","bytes","content"}]}: the sealed call information, each parties
+ * record, each stream with who sends it (the local party for "send", the
+ * remote for "recv", as the latest parties record or else the header names
+ * them: docs/siprec.md), and each RFC 7865 document verbatim.  Written only
+ * once the whole archive checked out, as `srtprec metadata` does. */
+static enum sr_err metadata_json(struct api_export *ex, const char **why)
+{
+    struct stor_reader *r = NULL;
+    struct stor_call_info cur;
+    struct stor_pkt p;
+    json_t *o = NULL, *docs, *streams, *parties;
+    char *text = NULL;
+    unsigned idx, n_doc = 0;
+    enum sr_err err;
+
+    if ((err = stor_reader_open(&r, ex->path, ex->cert, ex->key, why)))
+        return err;
+    cur = *stor_reader_call(r);
+    err = SR_ENOMEM;
+    if (!(o = json_pack("{s:o,s:[],s:[],s:[]}", "call_id", api_json_str(cur.call_id), "parties",
+                        "streams", "documents")))
+        goto out;
+    parties = json_object_get(o, "parties");
+    streams = json_object_get(o, "streams");
+    docs = json_object_get(o, "documents");
+    while ((err = stor_reader_next(r, &idx, &p, why)) == SR_OK) {
+        const struct stor_stream_info *si = stor_reader_stream(r, idx);
+        json_t *e = NULL;
+        if (!si)
+            continue;
+        if (!strcmp(si->codec, STOR_METADATA_CODEC)) {
+            json_t *content = NULL;
+            char *doc = malloc(p.payload_len + 1);
+            if (doc) {
+                memcpy(doc, p.payload, p.payload_len);
+                doc[p.payload_len] = '\0';
+                content = api_json_str(doc); /* bytes that are not UTF-8 shown as '?' */
+                sr_wipe(doc, p.payload_len);
+                free(doc);
+            }
+            e = json_pack("{s:I,s:o,s:I,s:o*}", "index", (json_int_t)n_doc++, "at",
+                          at_json(p.arrival_wall_us), "bytes", (json_int_t)p.payload_len,
+                          "content", content);
+            if (!e || json_array_append_new(docs, e))
+                goto nomem;
+        } else if (!strcmp(si->codec, STOR_PARTIES_CODEC) &&
+                   stor_parties_parse(p.payload, p.payload_len, &cur) == SR_OK) {
+            e = json_pack("{s:o,s:o,s:o}", "at", at_json(p.arrival_wall_us), "local",
+                          api_json_str(cur.local_aor), "remote", api_json_str(cur.remote_aor));
+            if (!e || json_array_append_new(parties, e))
+                goto nomem;
+        }
+    }
+    if (err != SR_ECLOSED)
+        goto out;
+    for (unsigned i = 0; i < stor_reader_n_streams(r); i++) {
+        const struct stor_stream_info *si = stor_reader_stream(r, i);
+        bool record = !strcmp(si->codec, STOR_METADATA_CODEC) ||
+                      !strcmp(si->codec, STOR_PARTIES_CODEC);
+        bool recv = si->direction == STOR_DIR_RECV;
+        const char *sender = recv ? cur.remote_aor : cur.local_aor;
+        json_t *e = json_pack("{s:I,s:s,s:o,s:o,s:I,s:s,s:o,s:b}", "index", (json_int_t)i, "kind",
+                              record ? si->codec : "rtp", "label", api_json_str(si->label),
+                              "codec", api_json_str(si->codec), "ssrc", (json_int_t)si->ssrc,
+                              "direction", recv ? "recv" : "send", "sender",
+                              record || !sender[0] ? json_null() : api_json_str(sender),
+                              "plain", si->plain);
+        if (!e || json_array_append_new(streams, e))
+            goto nomem;
+    }
+    if (!(text = json_dumps(o, JSON_COMPACT)))
+        goto nomem;
+    err = export_sink(text, strlen(text), ex) ? SR_OK : SR_EIO;
+    goto out;
+nomem:
+    err = SR_ENOMEM;
+out:
+    if (text) {
+        sr_wipe(text, strlen(text));
+        free(text);
+    }
+    json_decref(o);
+    stor_reader_close(r);
+    if (err && !*why)
+        *why = sr_strerror(err);
+    return err;
+}
+
 static enum sr_err export_run(struct api_export *ex, const char **why)
 {
     const struct api_export_opts *o = &ex->o;
@@ -157,6 +256,7 @@ static enum sr_err export_run(struct api_export *ex, const char **why)
                                 o->has_stream ? o->stream : STOR_STREAM_FIRST_OPUS, export_sink, ex,
                                 why);
     case API_EXPORT_WAVEFORM: return waveform_json(ex, why);
+    case API_EXPORT_METADATA: return metadata_json(ex, why);
     case API_EXPORT_WAV: break;
     }
     if (o->has_stream)

@@ -33,6 +33,7 @@ const char *api_route_name(enum api_route r)
     case API_ROUTE_WAVEFORM: return "waveform";
     case API_ROUTE_ME: return "me";
     case API_ROUTE_ACCESS: return "access";
+    case API_ROUTE_SIPREC_META: return "siprec_metadata";
     case API_ROUTE_COUNT: break;
     }
     return "none";
@@ -58,6 +59,8 @@ unsigned api_route_role(enum api_route r)
     case API_ROUTE_EXPORT_OGG:
     case API_ROUTE_EXPORT_OPUS:
     case API_ROUTE_WAVEFORM: return API_ROLE_AUDITOR; /* the waveform shows content too */
+    case API_ROUTE_SIPREC_META: /* decrypted from the archive, like an export */
+        return API_ROLE_AUDITOR;
     case API_ROUTE_ACCESS: /* who listened: the auditors' question */
         return API_ROLE_AUDITOR;
     case API_ROUTE_HOLD: return API_ROLE_LEGAL; /* or admin, which implies it */
@@ -168,6 +171,8 @@ void api_target_parse(struct slice target, struct api_target *t)
         t->route = API_ROUTE_HOLD;
     else if (slice_eq(rest, SLICE_LIT("access")))
         t->route = API_ROUTE_ACCESS;
+    else if (slice_eq(rest, SLICE_LIT("metadata")))
+        t->route = API_ROUTE_SIPREC_META;
 }
 
 /* ------------------------------------------------------------------- query */

@@ -862,6 +862,7 @@ static enum MHD_Result export_respond(struct MHD_Connection *c, struct api_req *
         [API_EXPORT_OGG] = { "audio/ogg", "ogg" },
         [API_EXPORT_OPUS] = { "audio/ogg; codecs=opus", "opus" },
         [API_EXPORT_WAVEFORM] = { "application/json", NULL },
+        [API_EXPORT_METADATA] = { "application/json", NULL },
     };
     struct MHD_Response *resp;
     const char *why;
@@ -1002,7 +1003,7 @@ static enum MHD_Result route_me(struct MHD_Connection *c, struct api_req *rq, un
         { "list", API_ROUTE_LIST },      { "metadata", API_ROUTE_META },
         { "archive", API_ROUTE_ARCHIVE }, { "export", API_ROUTE_EXPORT },
         { "legal_hold", API_ROUTE_HOLD }, { "access_history", API_ROUTE_ACCESS },
-        { "audit", API_ROUTE_AUDIT },
+        { "audit", API_ROUTE_AUDIT },     { "siprec_metadata", API_ROUTE_SIPREC_META },
     };
     static const struct {
         const char *name;
@@ -1551,6 +1552,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
     case API_ROUTE_WAVEFORM:
     case API_ROUTE_HOLD:
     case API_ROUTE_ACCESS:
+    case API_ROUTE_SIPREC_META:
         if (!rq->id[0])
             return respond_error(c, rq, MHD_HTTP_BAD_REQUEST, "bad_id",
                                  "recording id must be 32 lower-case hex digits", NULL);
@@ -1567,6 +1569,7 @@ static enum MHD_Result handle(struct MHD_Connection *c, struct api_req *rq, cons
                 .fmt = rq->t.route == API_ROUTE_EXPORT_OGG    ? API_EXPORT_OGG
                        : rq->t.route == API_ROUTE_EXPORT_OPUS ? API_EXPORT_OPUS
                        : rq->t.route == API_ROUTE_WAVEFORM    ? API_EXPORT_WAVEFORM
+                       : rq->t.route == API_ROUTE_SIPREC_META ? API_EXPORT_METADATA
                                                               : API_EXPORT_WAV,
                 .has_stream = lq.has_stream,
                 .stream = lq.stream,

@@ -149,6 +149,7 @@ enum api_export_fmt {
     API_EXPORT_OGG,      /**< stor_export_ogg*: the archive's Ogg physical stream, decrypted */
     API_EXPORT_OPUS,     /**< stor_export_opus: one Opus stream as Ogg Opus (RFC 7845) */
     API_EXPORT_WAVEFORM, /**< stor_waveform as JSON (docs/api.md) */
+    API_EXPORT_METADATA, /**< the SIPREC metadata records and the streams, as JSON */
 };
 
 /** What to export, from the route and its query. */

@@ -304,6 +304,8 @@ function renderDetail() {
     ['duration', 'Duration', duration(r.duration_ms)],
     ['local_aor', 'Local party', r.local_aor],
     ['remote_aor', 'Remote party', r.remote_aor],
+    ['parties', 'Every party', (r.parties || []).map(p =>
+      p.aor + (p.name ? ' (' + p.name + ')' : '') + (p.role === 'participant' ? '' : ' [' + p.role + ']')).join(', ')],
     ['call_id', 'Call-ID', r.call_id],
     ['state', 'State', r.state],
     ['streams', 'Streams', String(r.streams)],
@@ -325,6 +327,8 @@ function renderDetail() {
   for (const b of document.querySelectorAll('#downloads button'))
     b.hidden = !can[b.dataset.need];
   $('access-box').hidden = !can.access_history;
+  $('siprec-box').hidden = !(can.siprec_metadata && ended);
+  $('siprec-out').replaceChildren();
   $('hold-box').hidden = !can.legal_hold && !r.legal_hold;
   renderHold();
 }
@@ -370,6 +374,51 @@ async function changeHold(method, q) {
   status(method === 'PUT' ? 'legal hold placed' : 'legal hold released');
   await open(r.id);
   await search(state.page);
+}
+
+// ------------------------------------------------------- SIPREC metadata
+
+// On demand, not on open: it decrypts the archive and is an audited access.
+async function loadSiprec() {
+  const r = state.current, out = $('siprec-out');
+  let m;
+  status('decrypting…');
+  try {
+    m = await api('/v1/recordings/' + r.id + '/metadata');
+  } catch (e) {
+    status('metadata: ' + e.message, true);
+    return;
+  }
+  status('');
+  if (!state.current || state.current.id !== r.id) return;
+  out.replaceChildren();
+  const t = el('table'), head = el('tr');
+  for (const h of ['Stream', 'Kind', 'Direction', 'Sent by', 'Codec', 'Label'])
+    head.append(Object.assign(el('th', h), { scope: 'col' }));
+  t.append(el('thead'), el('tbody'));
+  t.tHead.append(head);
+  for (const s of m.streams) {
+    const tr = el('tr');
+    tr.dataset.index = String(s.index);
+    for (const v of [String(s.index), s.kind + (s.plain ? ' (plain)' : ''), s.direction,
+                     s.sender || '', s.codec, s.label])
+      tr.append(el('td', v));
+    t.tBodies[0].append(tr);
+  }
+  const wrap = el('div', null, 'table-wrap');
+  wrap.append(t);
+  out.append(wrap);
+  for (const p of m.parties)
+    out.append(el('p', localTime(p.at) + ': parties now ' + p.local + ' ⇄ ' + p.remote, 'muted'));
+  if (!m.documents.length) out.append(el('p', 'No RFC 7865 metadata documents in this archive.', 'muted'));
+  for (const d of m.documents) {
+    const det = el('details'), sum = el('summary', 'Document ' + d.index + ' · ' + localTime(d.at) +
+                                          ' · ' + bytes(d.bytes));
+    det.dataset.index = String(d.index);
+    det.append(sum, el('pre', d.content, 'mono'));
+    out.append(det);
+  }
+  if (state.me.can.access_history) loadAccess(true);
 }
 
 // -------------------------------------------------------------- playback
@@ -473,6 +522,7 @@ async function download(path, fallback, suffix) {
 const ROUTE_NAMES = {
   metadata: 'viewed details', export: 'played / downloaded WAV', export_ogg: 'downloaded Ogg',
   export_opus: 'downloaded Opus', archive: 'downloaded archive', waveform: 'viewed waveform',
+  siprec_metadata: 'viewed SIPREC metadata',
   legal_hold: 'legal hold', access: 'viewed access history',
 };
 
@@ -531,6 +581,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('prev').addEventListener('click', () => { if (state.page > 0) search(state.page - 1); });
   $('next').addEventListener('click', () => { if (state.next) search(state.page + 1); });
   $('play').addEventListener('click', play);
+  $('siprec-show').addEventListener('click', loadSiprec);
   $('layout').addEventListener('change', () => { if (state.audioKey) play(); });
   $('download-wav').addEventListener('click', () =>
     download('/v1/recordings/' + state.current.id + '/export.wav?layout=stereo', state.current.id + '.wav'));

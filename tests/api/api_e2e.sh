@@ -577,6 +577,44 @@ starts=$(grep -c "$(printf '\tev=start\t')" "$tmp/audit.log")
 [ "$starts" -ge 10 ]
 ok $? "start records are written before data leaves ($starts)"
 
+# GET /v1/recordings/{id}/metadata: a SIPREC call's RFC 7865 documents,
+# decrypted server-side, and each stream's direction and sender.
+cat >"$tmp/doc.xml" <<'XML'
+<?xml version="1.0" encoding="UTF-8"?>
+<recording xmlns="urn:ietf:params:xml:ns:recording:1"><datamode>complete</datamode>
+<participant participant_id="cGE="><nameID aor="sip:carol@example.net"><name>Carol Ünver</name></nameID></participant>
+<ext:x xmlns:ext="urn:example:ext">kept verbatim</ext:x></recording>
+XML
+mid=$("$mkarchive" "$tmp/archives" "$tmp/index.db" "$tmp/pki/auditor.crt" 5 "meta=$tmp/doc.xml" | head -1)
+code=$(req -H "$(auth "$tok_lister")" "$base/v1/recordings/$mid/metadata")
+[ "$code" = 403 ]; ok $? "SIPREC metadata with a lister token: 403, like an export ($code)"
+code=$(req -H "$(auth "$tok_auditor")" "$base/v1/recordings/$mid/metadata")
+[ "$code" = 200 ] && grep -qi '^Content-Type: application/json' "$tmp/headers" && python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1])); doc = open(sys.argv[2], encoding="utf-8").read()
+st = {s["index"]: s for s in m["streams"]}
+assert m["call_id"] == "e2e-call-1@example.net", m["call_id"]
+assert [d["content"] for d in m["documents"]] == [doc], m["documents"]
+assert m["documents"][0]["bytes"] == len(doc.encode()) and m["documents"][0]["index"] == 0
+assert [(p["local"], p["remote"]) for p in m["parties"]] == [("sip:carol@example.net", "sip:bob@example.net")]
+assert (st[0]["kind"], st[0]["direction"], st[0]["sender"]) == ("rtp", "send", "sip:carol@example.net"), st[0]
+assert (st[1]["kind"], st[1]["direction"], st[1]["sender"]) == ("rtp", "recv", "sip:bob@example.net"), st[1]
+assert st[2]["kind"] == "metadata" and st[2]["sender"] is None and st[3]["kind"] == "parties"
+' "$tmp/body" "$tmp/doc.xml"
+ok $? "SIPREC metadata with an auditor token: the document verbatim, the parties record, each stream's direction and sender ($code)" || diag <"$tmp/body"
+grep -q "$(printf '\tev=start\t.*\troute=siprec_metadata\tid=%s\t' "$mid")" "$tmp/audit.log" &&
+    grep -q "$(printf '\tev=done\t.*\troute=siprec_metadata\tid=%s\t' "$mid")" "$tmp/audit.log"
+ok $? "SIPREC metadata access audited (start, then done)" || grep siprec_metadata "$tmp/audit.log" | diag
+code=$(req -H "$(auth "$tok_auditor")" "$base/v1/recordings/$mid/metadata?points=3")
+[ "$code" = 400 ]; ok $? "SIPREC metadata takes no parameters: 400 ($code)"
+code=$(req -H "$(auth "$tok_auditor")" "$base/v1/recordings/$id/metadata")
+[ "$code" = 200 ] && python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["documents"] == [] and m["parties"] == [] and [s["sender"] for s in m["streams"]] == ["sip:alice@example.net", "sip:bob@example.net"]
+' "$tmp/body"
+ok $? "a call without SIPREC metadata: no documents, the senders from the sealed header ($code)" || diag <"$tmp/body"
+
 kill -TERM "$pid"
 wait "$pid"
 rc=$?

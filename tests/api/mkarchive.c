@@ -2,13 +2,16 @@
  *  through storage's API and index it (plus a second index row pointing at
  *  the same file, for pagination).
  *
- *   mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained] [opus=SRC.opus]
+ *   mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained] [opus=SRC.opus] [meta=DOC.xml]
  *
  * chained: as the recorder writes a call whose SRTCP report came before
  * its audio: a stream with one RTCP packet first, so the audio streams
  * start a second chain link after a tiny first one.
  * opus=SRC.opus: one Opus stream instead (48 kHz, send), its RTP payloads
  * the audio packets of SRC (an Ogg Opus file, from ffmpeg), at most PACKETS.
+ * meta=DOC.xml: as the recorder writes a SIPREC call: DOC as a metadata
+ * record, then a parties record naming sip:carol@example.net in alice's
+ * place (her late metadata).
  *
  * Prints the first id, then the second, one per line. */
 #include <stdio.h>
@@ -41,7 +44,7 @@ int main(int argc, char **argv)
     uint8_t payload[160];
     unsigned idx[2], rtcp_idx;
     bool chained = false;
-    const char *opus_src = NULL;
+    const char *opus_src = NULL, *meta_src = NULL;
     FILE *opus_f = NULL;
     ogg_sync_state oy;
     ogg_stream_state os;
@@ -56,12 +59,15 @@ int main(int argc, char **argv)
             chained = true;
         else if (strncmp(argv[i], "opus=", 5) == 0)
             opus_src = argv[i] + 5;
+        else if (strncmp(argv[i], "meta=", 5) == 0)
+            meta_src = argv[i] + 5;
         else
             argc = 0;
     }
     if (argc < 5 || !slice_to_u64(slice_cstr(argv[4]), 100000, &n)) {
         fprintf(stderr,
-                "usage: mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained] [opus=SRC.opus]\n");
+                "usage: mkarchive DIR INDEX.db RECIPIENT.crt PACKETS [chained] [opus=SRC.opus] "
+                "[meta=DOC.xml]\n");
         return 2;
     }
     if (opus_src) {
@@ -167,6 +173,32 @@ int main(int argc, char **argv)
         }
     }
     counts.packets += 2 * n;
+    if (meta_src) {
+        static uint8_t doc[65535];
+        uint8_t pl[STOR_PARTIES_MAX];
+        struct stor_stream_info ms = { .clock_rate = 1000000 }, ps = ms;
+        FILE *f = fopen(meta_src, "rb");
+        size_t len = f ? fread(doc, 1, sizeof(doc), f) : 0;
+        unsigned mi, pi;
+        if (f)
+            fclose(f);
+        snprintf(ms.codec, sizeof(ms.codec), STOR_METADATA_CODEC);
+        snprintf(ms.label, sizeof(ms.label), STOR_METADATA_CODEC);
+        snprintf(ps.codec, sizeof(ps.codec), STOR_PARTIES_CODEC);
+        snprintf(ps.label, sizeof(ps.label), STOR_PARTIES_CODEC);
+        struct stor_pkt mp = { .arrival_wall_us = start + 1000, .payload = doc, .payload_len = len };
+        struct stor_pkt pp = { .arrival_wall_us = start + 2000, .payload = pl,
+                               .payload_len = stor_parties_encode(pl, sizeof(pl),
+                                                                  "sip:carol@example.net",
+                                                                  "sip:bob@example.net") };
+        if (!len || (err = stor_writer_add_stream(w, &ms, &mi)) ||
+            (err = stor_writer_packet(w, mi, &mp)) || (err = stor_writer_add_stream(w, &ps, &pi)) ||
+            (err = stor_writer_packet(w, pi, &pp))) {
+            stor_writer_abandon(w);
+            return fail("metadata records", len ? err : SR_EIO);
+        }
+        counts.packets += 2;
+    }
     err = stor_writer_close(w, &counts, path, sizeof(path));
     if (err)
         return fail("writer close", err);

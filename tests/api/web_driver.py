@@ -361,6 +361,17 @@ def run(b):
         'auditor+archivist: play, both WAVs, archive and access history shown')
     tap(not visible(b, 'hold-form') and not visible(b, 'hold-box'),
         'no legal-hold role: no hold controls')
+    tap(meta.get('parties', '').startswith('sip:alice@example.net [local], sip:bob@example.net [remote]'),
+        'every party the index holds, with roles (%s)' % meta.get('parties'))
+
+    # Who sends each stream, from /metadata (on demand: an audited decryption).
+    click(b, 'siprec-show')
+    senders = b.wait_for("(() => { const r = document.querySelectorAll('#siprec-out tbody tr');"
+                         " if (r.length < 2) return null;"
+                         " return Array.from(r).map(t => t.children[2].textContent + ' ' +"
+                         " t.children[3].textContent); })()", 'the streams table')
+    tap(senders[:2] == ['send sip:alice@example.net', 'recv sip:bob@example.net'],
+        'streams with direction and sender (%s)' % senders)
 
     # Waveform from /waveform, drawn on the canvas.
     try:
