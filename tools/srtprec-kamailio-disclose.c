@@ -18,18 +18,21 @@
  * the 200 of a re-INVITE re-keys them (REKEY), BYE and CANCEL end it, a
  * final failure before any answer forgets it.  A dialog first seen in a
  * re-INVITE (the daemon started mid-call) is disclosed from that pair with
- * its ROC unknown (the control protocol's "-") and no start (this daemon
- * does not know when the dialog began): the recorder searches the ROC
- * (docs/engine.md, "ROC search"; without a start it finds a call up to 4
- * wraps old, 87 minutes at 50 packets a second).  A dialog seen from its
- * first INVITE is disclosed at its answer, before its sequence numbers can
- * have wrapped: ROC 0.
+ * its ROC unknown (the control protocol's "-") and the dialog's start when
+ * Kamailio gave one (the carrier's Srtprec-Dialog-Start, below): the
+ * recorder searches the ROC within a window from that start (docs/engine.md,
+ * "ROC search"; without a start it finds a call up to 4 wraps old, 87
+ * minutes at 50 packets a second).  A dialog seen from its first INVITE is
+ * disclosed at its answer, before its sequence numbers can have wrapped:
+ * ROC 0.
  *
  * A MESSAGE whose body is message/sip stands for the message it carries:
  * Kamailio's exec_msg() cannot run in reply routes, so the shipped
  * configuration queues each message (mqueue, shared memory) and a timer
  * route wraps it in such a carrier before exec_msg(); the queue keeps the
- * order of INVITE, 200, BYE.
+ * order of INVITE, 200, BYE.  The carrier's Srtprec-Dialog-Start (epoch
+ * seconds or RFC 3339; 0 or absent: not known) is when the dialog began by
+ * Kamailio's dialog module.
  *
  * With rtpengine re-keying each leg (the configuration's WITH_RTPENGINE
  * shape) the carrier's Srtprec-Copy header says which copy it holds:
@@ -78,6 +81,7 @@ struct kcall {
     char caller_aor[256], callee_aor[256];
     bool disclosed;
     bool late;               /* first seen in a re-INVITE: ROC unknown */
+    uint64_t start_wall_us;  /* the dialog's start from Kamailio; 0: not known */
     char *offer;             /* pending offer SDP (holds keys; wiped) */
     size_t offer_len;
     bool offer_by_caller;
@@ -167,8 +171,8 @@ static void say(char *out, size_t outlen, const char *a, const char *b, const ch
     snprintf(out, outlen, "%s%s%s", a, b, c);
 }
 
-static void on_offer(struct kd *d, const struct sipev_msg *m, struct slice cid, char *out,
-                     size_t outlen)
+static void on_offer(struct kd *d, const struct sipev_msg *m, struct slice cid,
+                     uint64_t start_us, char *out, size_t outlen)
 {
     char ftag[128], ttag[128], faor[256], taor[256];
     size_t i = call_find(d, cid);
@@ -182,6 +186,8 @@ static void on_offer(struct kd *d, const struct sipev_msg *m, struct slice cid, 
     if (i == SIZE_MAX && (i = call_new(d, cid)) == SIZE_MAX)
         { say(out, outlen, "ERR ", "too many calls or Call-ID too long", ""); return; }
     k = d->calls[i];
+    if (!k->start_wall_us)
+        k->start_wall_us = start_us;
     if (!k->caller_aor[0]) {
         /* A To tag on a dialog never seen: it began before this daemon did. */
         k->late = strcmp(ttag, "-") != 0;
@@ -205,8 +211,8 @@ static enum sr_err sdp_load(const char *text, size_t len, struct ka_sdp *out, co
     return ka_sdp_parse(text, len, out, why);
 }
 
-static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid, char *out,
-                      size_t outlen)
+static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid,
+                      uint64_t start_us, char *out, size_t outlen)
 {
     size_t i = call_find(d, cid), n = 0;
     struct kcall *k = i == SIZE_MAX ? NULL : d->calls[i];
@@ -217,6 +223,8 @@ static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid,
 
     if (!k || !k->offer)
         { say(out, outlen, "OK ", "no offer pending (retransmission?)", ""); return; }
+    if (!k->start_wall_us)
+        k->start_wall_us = start_us; /* a re-INVITE's 2xx confirms a dialog too */
     if (!has_sdp(m)) {
         offer_drop(k);
         { say(out, outlen, "ERR ", "2xx without SDP answer", ""); return; }
@@ -240,7 +248,8 @@ static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid,
         struct ka_call_info info = { .call_id = k->call_id, .local_tag = k->caller_tag,
                                      .remote_tag = k->callee_tag, .local_aor = k->caller_aor,
                                      .remote_aor = k->callee_aor };
-        err = k->late ? ka_sdp_disclose_late(d->ka, &info, 0, &d->local, &d->remote, &n, &why)
+        err = k->late ? ka_sdp_disclose_late(d->ka, &info, k->start_wall_us, &d->local,
+                                             &d->remote, &n, &why)
                       : ka_sdp_disclose(d->ka, &info, &d->local, &d->remote, &n, &why);
         if (err == SR_ESTATE && strcmp(why, "STREAM refused") == 0)
             (void)ka_call_end(d->ka, k->call_id);
@@ -257,8 +266,9 @@ static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid,
             call_forget(d, i);
         return;
     }
-    snprintf(out, outlen, "OK %s %zu streams%s", first ? "disclosed" : "re-keyed", n,
-             k->late ? " roc-unknown (mid-call disclosure)" : "");
+    snprintf(out, outlen, "OK %s %zu streams%s%s", first ? "disclosed" : "re-keyed", n,
+             k->late ? " roc-unknown (mid-call disclosure)" : "",
+             k->late ? (k->start_wall_us ? ", dialog start known" : ", dialog start unknown") : "");
 }
 
 static void on_end(struct kd *d, struct slice cid, const char *what, char *out, size_t outlen)
@@ -293,6 +303,19 @@ static enum copy copy_of(const struct sipev_msg *carrier)
                 return COPY_RELAYED;
         }
     return COPY_ONLY;
+}
+
+/* The carrier's Srtprec-Dialog-Start: epoch seconds or RFC 3339 (the CLI's
+ * TIME grammar); 0 when absent, "0" or unreadable (a bad start must not
+ * lose the message: the search then has its floor). */
+static uint64_t carrier_start(const struct sipev_msg *carrier)
+{
+    uint64_t us;
+
+    for (size_t i = 0; i < carrier->n_hdr; i++)
+        if (slice_eq_nocase(carrier->hdr[i].name, SLICE_LIT("Srtprec-Dialog-Start")))
+            return sr_time_parse(carrier->hdr[i].value, SR_TIME_FIRST, &us) ? us : 0;
+    return 0;
 }
 
 /* The keyagent call a copy belongs to.  rtpengine re-keys each leg, so a
@@ -336,6 +359,7 @@ static void handle(struct kd *d, const char *buf, size_t len, char *out, size_t 
     const struct sipev_hdr *cid_h, *cseq_h;
     struct slice cseq_method, cid;
     enum copy copy = COPY_ONLY;
+    uint64_t start_us = 0;
     const char *why = "";
     char id[256];
     size_t used = 0;
@@ -353,6 +377,7 @@ static void handle(struct kd *d, const char *buf, size_t len, char *out, size_t 
         if (!ct || !slice_starts_nocase(ct->value, SLICE_LIT("message/sip")))
             { say(out, outlen, "ERR ", "MESSAGE without a message/sip body", ""); return; }
         copy = copy_of(&m);
+        start_us = carrier_start(&m);
         if (sipev_msg_parse(inner.p, inner.len, false, &m, &used, &why) != SR_OK)
             { say(out, outlen, "ERR carried message unparsable: ", why, ""); return; }
     }
@@ -365,7 +390,7 @@ static void handle(struct kd *d, const char *buf, size_t len, char *out, size_t 
     cid = slice_cstr(id);
     if (m.status == 0) {
         if (slice_eq(m.method, SLICE_LIT("INVITE")))
-            { on_offer(d, &m, cid, out, outlen); return; }
+            { on_offer(d, &m, cid, start_us, out, outlen); return; }
         if (slice_eq(m.method, SLICE_LIT("BYE")))
             { on_end(d, cid, "BYE", out, outlen); return; }
         if (slice_eq(m.method, SLICE_LIT("CANCEL")))
@@ -375,7 +400,7 @@ static void handle(struct kd *d, const char *buf, size_t len, char *out, size_t 
     if (!slice_eq(cseq_method, SLICE_LIT("INVITE")) || m.status < 200)
         { say(out, outlen, "OK ", "not a final reply to INVITE: ignored", ""); return; }
     if (m.status < 300)
-        { on_answer(d, &m, cid, out, outlen); return; }
+        { on_answer(d, &m, cid, start_us, out, outlen); return; }
     {
         size_t i = call_find(d, cid);
         if (i != SIZE_MAX && !d->calls[i]->disclosed)

@@ -161,23 +161,27 @@ ok $? "no SDP key material in the disclosure log or the daemon log"
 
 # Kamailio's path for a dialog it first sees in a re-INVITE (its daemon
 # started mid-call): the tool does not know the ROC and says so; the
-# messages go in as Kamailio's exec_msg() hands them over (standard input).
+# messages go in as the shipped configuration hands them over (standard
+# input): in a message/sip carrier whose Srtprec-Dialog-Start is when
+# Kamailio's dialog module saw the dialog begin.
 timeout 60 "$KAMD" --serve --listen="$work/kam.sock" --control="$work/ka.sock" 2>"$work/kam.log" &
 kpid=$!
 for _ in $(seq 1 100); do [ -S "$work/kam.sock" ] && break; sleep 0.05; done
 kam_msg() { # start-line to-tag cseq file
-    local body; body=$(cat "$4")
-    printf '%s\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK%s\r\nFrom: <sip:agent3@callcentre.example>;tag=ft1\r\nTo: <sip:customer3@pstn.example>;tag=%s\r\nCall-ID: kam-late@pbx\r\nCSeq: %s INVITE\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s' \
-        "$1" "$3" "$2" "$3" "${#body}" "$body" | timeout 10 "$KAMD" --listen="$work/kam.sock"
+    local body inner; body=$(cat "$4")
+    inner=$(printf '%s\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK%s\r\nFrom: <sip:agent3@callcentre.example>;tag=ft1\r\nTo: <sip:customer3@pstn.example>;tag=%s\r\nCall-ID: kam-late@pbx\r\nCSeq: %s INVITE\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s' \
+        "$1" "$3" "$2" "$3" "${#body}" "$body")
+    printf 'MESSAGE sip:srtprec@localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKsrtprec\r\nFrom: <sip:kamailio@localhost>;tag=srtprec\r\nTo: <sip:srtprec@localhost>\r\nCall-ID: kam-late@pbx\r\nCSeq: 1 MESSAGE\r\nSrtprec-Dialog-Start: 1767225600\r\nContent-Type: message/sip\r\nContent-Length: %d\r\n\r\n%s' \
+        "${#inner}" "$inner" | timeout 10 "$KAMD" --listen="$work/kam.sock"
 }
 kam_msg "INVITE sip:customer3@pstn.example SIP/2.0" tt1 7 "$work/local.sdp" | sed 's/^/# /'
 kam_msg "SIP/2.0 200 OK" tt1 7 "$work/remote.sdp" > "$work/kam.answer"
 sed 's/^/# /' "$work/kam.answer"
-grep -q '^OK disclosed 2 streams roc-unknown' "$work/kam.answer"
-ok $? "srtprec-kamailio-disclose: a dialog first seen in a re-INVITE is disclosed, ROC unknown"
+grep -q '^OK disclosed 2 streams roc-unknown (mid-call disclosure), dialog start known' "$work/kam.answer"
+ok $? "srtprec-kamailio-disclose: a dialog first seen in a re-INVITE is disclosed, ROC unknown, its start known"
 sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
-    --expect-call=kam-late@pbx --expect-key=$KSDP_L --expect-roc-unknown
-ok $? "subscriber receives the mid-call dialog with every ROC unknown"
+    --expect-call=kam-late@pbx --expect-key=$KSDP_L --expect-roc-unknown --expect-start=1767225600
+ok $? "subscriber receives the mid-call dialog with every ROC unknown and the carrier's dialog start"
 printf 'END kam-late@pbx\n' | timeout 20 "$CTL" "$work/ka.sock" > /dev/null
 # The tool's client still keeps the call (the END went round it) and would
 # disclose it again to the keyagents started below: stop it here.

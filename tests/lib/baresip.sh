@@ -79,3 +79,63 @@ print("%s frames of the tone absent from the wire; %d trailing silence bytes"
 sys.exit(0 if best is not None and len(tail) <= 480 else 1)
 PY
 }
+
+# tone_in_order DEC.ul SENT.ul GAPS: as tone_check, for a call shorter than
+# its tone and with pauses (hold): every decrypted 20 ms frame is a frame of
+# the tone later in it than the one before (within one mu-law level), the
+# first at most two frames in, with at most GAPS jumps (where a softphone
+# stopped sending) and at most 6 silence (0xff) frames; over 100 frames.
+tone_in_order() {
+    /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import sys
+dec, sent = (open(f, "rb").read() for f in sys.argv[1:3])
+F = 160
+def same(a, b):
+    return all(abs(x - y) <= 1 or {x, y} == {0x7f, 0xff} for x, y in zip(a, b))
+frames = [dec[i:i + F] for i in range(0, len(dec) - F + 1, F)]
+sent_f = [sent[i:i + F] for i in range(0, len(sent) - F + 1, F)]
+pos, jumps, silent, bad = -1, 0, 0, 0
+for f in frames:
+    if f.count(0xff) == F:
+        silent += 1
+        continue
+    j = next((j for j in range(pos + 1, len(sent_f)) if same(f, sent_f[j])), None)
+    if j is None:
+        bad += 1
+        continue
+    if pos >= 0 and j != pos + 1:
+        jumps += 1
+    if pos < 0 and j > 2:
+        bad += 1
+    pos = j
+print("%d frames: %d of the tone in order, %d gaps, %d silent, %d not the tone"
+      % (len(frames), len(frames) - silent - bad, jumps, silent, bad))
+sys.exit(0 if bad == 0 and silent <= 6 and jumps <= int(sys.argv[3]) and len(frames) > 100 else 1)
+PY
+}
+
+# baresip_ctl PORT COMMAND [PARAMS]: one command to a softphone's ctrl_tcp
+# (module_app ctrl_tcp.so, ctrl_tcp_listen; JSON in netstrings, e.g. dial,
+# hold, resume, hangup, quit); exit 0 when its response says ok.
+baresip_ctl() {
+    /usr/bin/python3 - "$@" <<'PY'
+import json, socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+cmd = json.dumps({"command": sys.argv[2], "params": sys.argv[3] if len(sys.argv) > 3 else "",
+                  "token": "t"}).encode()
+s.sendall(b"%d:%s," % (len(cmd), cmd))
+buf = b""
+while True:
+    while b":" in buf:
+        n, rest = buf.split(b":", 1)
+        if len(rest) < int(n) + 1:
+            break
+        msg, buf = json.loads(rest[:int(n)]), rest[int(n) + 1:]
+        if msg.get("response"):
+            sys.exit(0 if msg.get("ok") else 1)
+    data = s.recv(4096)
+    if not data:
+        sys.exit(1)
+    buf += data
+PY
+}

@@ -2,17 +2,20 @@
  *  capture file with libsrtp2's own API (its stock HMAC, none of the
  *  recorder's code), for comparison with what the recorder archived.
  *
- *   srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw [SUITE]
+ *   srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw [SUITE] [timeline]
  *
  * Every UDP datagram from SRC (Ethernet or raw IPv4 frames, unfragmented)
  * that is RTP (not RTCP) is unprotected with SUITE (AES_CM_128_HMAC_SHA1_80,
  * the default, or AES_CM_128_HMAC_SHA1_32) and master key||salt BASE64_KEY; the payloads of those that authenticate are
  * appended to OUT in capture order (libsrtp's replay check drops second
- * copies).  Prints "<decrypted> <failed>"; exit 0 if at least one decrypted.
+ * copies).  With "timeline", each payload goes where its RTP timestamp puts
+ * it after the first one's, a gap (a hold) filled with mu-law silence
+ * (0xff), as the recorder's WAV export places G.711 at 8 kHz.  Prints "<decrypted> <failed>"; exit 0 if at least one decrypted.
  */
 #include <arpa/inet.h>
 #include <pcap/pcap.h>
 #include <srtp2/srtp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,14 +61,21 @@ int main(int argc, char **argv)
     struct pcap_pkthdr *h;
     const u_char *bytes;
     unsigned long ok = 0, bad = 0;
+    bool tag32 = false, timeline = false, usage = argc < 5 || argc > 7;
+    uint32_t first_ts = 0;
+    uint64_t written = 0;
 
-    bool tag32 = argc == 6 && strcmp(argv[5], "AES_CM_128_HMAC_SHA1_32") == 0;
-
-    if ((argc != 5 && argc != 6) ||
-        (argc == 6 && !tag32 && strcmp(argv[5], "AES_CM_128_HMAC_SHA1_80") != 0) ||
-        !(colon = strrchr(argv[2], ':'))) {
+    for (int i = 5; i < argc && !usage; i++) {
+        if (strcmp(argv[i], "timeline") == 0)
+            timeline = true;
+        else if (strcmp(argv[i], "AES_CM_128_HMAC_SHA1_32") == 0)
+            tag32 = true;
+        else if (strcmp(argv[i], "AES_CM_128_HMAC_SHA1_80") != 0)
+            usage = true;
+    }
+    if (usage || !(colon = strrchr(argv[2], ':'))) {
         fprintf(stderr, "usage: srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw"
-                        " [AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32]\n");
+                        " [AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32] [timeline]\n");
         return 2;
     }
     snprintf(host, sizeof(host), "%.*s", (int)(colon - argv[2]), argv[2]);
@@ -112,6 +122,15 @@ int main(int argc, char **argv)
             continue;
         }
         size_t hdr = 12 + (size_t)(buf[0] & 15) * 4;
+        uint32_t ts = (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 | (uint32_t)buf[6] << 8 | buf[7];
+        if (timeline && ok == 0)
+            first_ts = ts;
+        /* 32-bit subtraction: a timestamp wrap is no gap. */
+        for (uint64_t at = (uint32_t)(ts - first_ts); timeline && written < at; written++)
+            if (fputc(0xff, out) == EOF)
+                return 1;
+        if ((size_t)len > hdr)
+            written += (size_t)len - hdr;
         if ((size_t)len > hdr && fwrite(buf + hdr, 1, (size_t)len - hdr, out) != (size_t)len - hdr)
             return 1;
         ok++;

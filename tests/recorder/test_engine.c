@@ -1242,6 +1242,17 @@ static void t_roc_search(void)
            "ROC unknown, 6 wraps: above the floor, found from the dialog's age (ROC 8, 7, 6)");
     roc_done(&x, &a);
 
+    /* The same call disclosed without its start (the keyagent's clock, age
+     * 0: srtprec-kamailio-disclose when Kamailio's dialog module does not
+     * know the dialog): only the floor's 0..4 is searched, and it is missed.
+     * Kamailio's Srtprec-Dialog-Start is what finds it. */
+    roc_call(&x, &a, 0, 45, 0xB0D2, 6, 100, "call-roc-nostart", 0, 0);
+    send_n(&x, &a, 2);
+    st = fx_stats(&x);
+    tap_ok(st.roc_found == 0 && st.roc_tries == 10 && st.trial_bound == 0,
+           "ROC unknown, 6 wraps, no start: not found in the floor's window (0..4)");
+    roc_done(&x, &a);
+
     /* Bound first by SRTCP (its index is in the packet, the ROC does not
      * matter) under a key of unknown ROC: the first RTP packet searches. */
     roc_call(&x, &a, 2000, 43, 0x5C7C, 1, 500, "call-roc-rtcp", 0, 0);
