@@ -207,7 +207,7 @@ start2=$(row "$cid2" start_us)
 import sys
 start, est, late = int(sys.argv[1]) / 1e6, float(sys.argv[2]), float(sys.argv[3])
 print("# start %.3f, established %.3f, daemon restarted %.3f" % (start, est, late), file=sys.stderr)
-sys.exit(0 if est - 2.5 <= start <= est and start < late - 2 else 1)
+sys.exit(0 if est - 3 <= start <= est and start < late - 2 else 1)
 PY
 ok $? "the late-disclosed call's row starts at the dialog's start from Kamailio, before the disclosure"
 [ "$(metric srtprec_recorder_roc_search_found_total)" = 2 ] &&
