@@ -28,6 +28,7 @@
 
 #include "log.h"
 #include "server_priv.h"
+#include "siprec.h"
 #include "stor.h"
 #include "util.h"
 
@@ -152,19 +153,51 @@ static json_t *at_json(uint64_t wall_us)
     return json_string(when);
 }
 
+/* The documents merged in order into md (RFC 7866: a complete document
+ * replaces, a partial one updates); one that does not parse or merge is
+ * skipped (the recorder archived only documents its SRS took, but an
+ * archive may come from elsewhere).  false if none could be used. */
+static bool md_model(json_t *docs, struct siprec_md *md, struct siprec_md *scratch)
+{
+    size_t i, used = 0;
+    json_t *d;
+
+    json_array_foreach(docs, i, d) {
+        const char *xml = json_string_value(json_object_get(d, "content")), *why = NULL;
+        siprec_md_clear(scratch);
+        if (xml && siprec_md_parse(xml, strlen(xml), scratch, &why) == SIPREC_OK &&
+            siprec_md_merge(md, scratch, &why) == SIPREC_OK)
+            used++;
+    }
+    return used > 0;
+}
+
+/* The participant RFC 7865 says sends the stream labelled label (its
+ * participantstreamassoc), as the merged model has it; NULL if none. */
+static const struct siprec_md_nameid *md_sender(const struct siprec_md *md, const char *label)
+{
+    const struct siprec_md_stream *st = md ? siprec_md_stream_by_label(md, label) : NULL;
+    const struct siprec_md_participant *p = st ? siprec_md_stream_sender(md, st->id) : NULL;
+
+    return p && p->n_nameid ? &p->nameid[0] : NULL;
+}
+
 /* {"call_id","parties":[{"at","local","remote"}],"streams":[{"index","kind",
- * "label","codec","ssrc","direction","sender","plain"}],"documents":[{"index",
- * "at","bytes","content"}]}: the sealed call information, each parties
- * record, each stream with who sends it (the local party for "send", the
- * remote for "recv", as the latest parties record or else the header names
- * them: docs/siprec.md), and each RFC 7865 document verbatim.  Written only
- * once the whole archive checked out, as `srtprec metadata` does. */
+ * "label","codec","ssrc","direction","sender","sender_name","sender_from",
+ * "plain"}],"documents":[{"index","at","bytes","content"}]}: the sealed call
+ * information, each parties record, each stream with who sends it (the
+ * participant the metadata associates with its label, else the local party
+ * for "send" and the remote for "recv", as the latest parties record or the
+ * header names them: docs/api.md), and each RFC 7865 document verbatim.
+ * Written only once the whole archive checked out, as `srtprec metadata`
+ * does. */
 static enum sr_err metadata_json(struct api_export *ex, const char **why)
 {
     struct stor_reader *r = NULL;
     struct stor_call_info cur;
     struct stor_pkt p;
     json_t *o = NULL, *docs, *streams, *parties;
+    struct siprec_md *md = NULL, *scratch = NULL;
     char *text = NULL;
     unsigned idx, n_doc = 0;
     enum sr_err err;
@@ -209,18 +242,29 @@ static enum sr_err metadata_json(struct api_export *ex, const char **why)
     }
     if (err != SR_ECLOSED)
         goto out;
+    if (json_array_size(docs) && (!(md = siprec_md_create()) || !(scratch = siprec_md_create())))
+        goto nomem;
+    if (md && !md_model(docs, md, scratch)) {
+        siprec_md_destroy(md);
+        md = NULL;
+    }
     for (unsigned i = 0; i < stor_reader_n_streams(r); i++) {
         const struct stor_stream_info *si = stor_reader_stream(r, i);
         bool record = !strcmp(si->codec, STOR_METADATA_CODEC) ||
                       !strcmp(si->codec, STOR_PARTIES_CODEC);
         bool recv = si->direction == STOR_DIR_RECV;
-        const char *sender = recv ? cur.remote_aor : cur.local_aor;
-        json_t *e = json_pack("{s:I,s:s,s:o,s:o,s:I,s:s,s:o,s:b}", "index", (json_int_t)i, "kind",
-                              record ? si->codec : "rtp", "label", api_json_str(si->label),
-                              "codec", api_json_str(si->codec), "ssrc", (json_int_t)si->ssrc,
-                              "direction", recv ? "recv" : "send", "sender",
-                              record || !sender[0] ? json_null() : api_json_str(sender),
-                              "plain", si->plain);
+        const struct siprec_md_nameid *who = record ? NULL : md_sender(md, si->label);
+        const char *sender = who ? who->aor : recv ? cur.remote_aor : cur.local_aor;
+        const char *from = record || !sender[0] ? NULL : who ? "metadata" : "direction";
+        json_t *e = json_pack("{s:I,s:s,s:o,s:o,s:I,s:s,s:o,s:o,s:o,s:b}", "index",
+                              (json_int_t)i, "kind", record ? si->codec : "rtp", "label",
+                              api_json_str(si->label), "codec", api_json_str(si->codec), "ssrc",
+                              (json_int_t)si->ssrc, "direction", recv ? "recv" : "send",
+                              "sender", from ? api_json_str(sender) : json_null(),
+                              "sender_name",
+                              who && who->name[0] ? api_json_str(who->name) : json_null(),
+                              "sender_from", from ? json_string(from) : json_null(), "plain",
+                              si->plain);
         if (!e || json_array_append_new(streams, e))
             goto nomem;
     }
@@ -236,6 +280,8 @@ out:
         free(text);
     }
     json_decref(o);
+    siprec_md_destroy(md);
+    siprec_md_destroy(scratch);
     stor_reader_close(r);
     if (err && !*why)
         *why = sr_strerror(err);

@@ -401,7 +401,7 @@ async function loadSiprec() {
     const tr = el('tr');
     tr.dataset.index = String(s.index);
     for (const v of [String(s.index), s.kind + (s.plain ? ' (plain)' : ''), s.direction,
-                     s.sender || '', s.codec, s.label])
+                     (s.sender || '') + (s.sender_name ? ' (' + s.sender_name + ')' : ''), s.codec, s.label])
       tr.append(el('td', v));
     t.tBodies[0].append(tr);
   }

@@ -582,7 +582,11 @@ ok $? "start records are written before data leaves ($starts)"
 cat >"$tmp/doc.xml" <<'XML'
 <?xml version="1.0" encoding="UTF-8"?>
 <recording xmlns="urn:ietf:params:xml:ns:recording:1"><datamode>complete</datamode>
+<session session_id="c2Vzcw=="></session>
 <participant participant_id="cGE="><nameID aor="sip:carol@example.net"><name>Carol Ünver</name></nameID></participant>
+<participant participant_id="cGQ="><nameID aor="sip:dave@example.net"><name>Dave</name></nameID></participant>
+<stream stream_id="czE=" session_id="c2Vzcw=="><label>s1</label></stream>
+<participantstreamassoc participant_id="cGQ="><send>czE=</send></participantstreamassoc>
 <ext:x xmlns:ext="urn:example:ext">kept verbatim</ext:x></recording>
 XML
 mid=$("$mkarchive" "$tmp/archives" "$tmp/index.db" "$tmp/pki/auditor.crt" 5 "meta=$tmp/doc.xml" | head -1)
@@ -597,11 +601,11 @@ assert m["call_id"] == "e2e-call-1@example.net", m["call_id"]
 assert [d["content"] for d in m["documents"]] == [doc], m["documents"]
 assert m["documents"][0]["bytes"] == len(doc.encode()) and m["documents"][0]["index"] == 0
 assert [(p["local"], p["remote"]) for p in m["parties"]] == [("sip:carol@example.net", "sip:bob@example.net")]
-assert (st[0]["kind"], st[0]["direction"], st[0]["sender"]) == ("rtp", "send", "sip:carol@example.net"), st[0]
-assert (st[1]["kind"], st[1]["direction"], st[1]["sender"]) == ("rtp", "recv", "sip:bob@example.net"), st[1]
+assert (st[0]["kind"], st[0]["direction"], st[0]["sender"], st[0]["sender_from"]) == ("rtp", "send", "sip:carol@example.net", "direction"), st[0]
+assert (st[1]["kind"], st[1]["direction"], st[1]["sender"], st[1]["sender_name"], st[1]["sender_from"]) == ("rtp", "recv", "sip:dave@example.net", "Dave", "metadata"), st[1]
 assert st[2]["kind"] == "metadata" and st[2]["sender"] is None and st[3]["kind"] == "parties"
 ' "$tmp/body" "$tmp/doc.xml"
-ok $? "SIPREC metadata with an auditor token: the document verbatim, the parties record, each stream's direction and sender ($code)" || diag <"$tmp/body"
+ok $? "SIPREC metadata with an auditor token: the document verbatim, the parties record, each stream's direction and sender (by label from the metadata's participantstreamassoc, else by direction) ($code)" || diag <"$tmp/body"
 grep -q "$(printf '\tev=start\t.*\troute=siprec_metadata\tid=%s\t' "$mid")" "$tmp/audit.log" &&
     grep -q "$(printf '\tev=done\t.*\troute=siprec_metadata\tid=%s\t' "$mid")" "$tmp/audit.log"
 ok $? "SIPREC metadata access audited (start, then done)" || grep siprec_metadata "$tmp/audit.log" | diag
