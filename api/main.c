@@ -20,6 +20,7 @@
 #include "log.h"
 #include "server_priv.h"
 #include "stor.h"
+#include "store.h"
 #include "util.h"
 #include "tlscheck.h"
 #include "version.h"
@@ -53,6 +54,8 @@ struct api_cfg {
     char keyagent_metrics_file[CONF_STR_MAX];
     unsigned long daemon_metrics_max_age_ms;
     unsigned long retention_days;
+    char store_cache_dir[CONF_STR_MAX];
+    unsigned long store_cache_mb;
 };
 
 #define ITEM(n, t, f, d, lo, hi, h) { n, t, offsetof(struct api_cfg, f), d, lo, hi, h }
@@ -120,6 +123,11 @@ static const struct conf_item api_items[] = {
     ITEM("retention-days", CONF_UINT, retention_days, "0", 0, 36500,
          "the --older-than of the retention job: each recording's expiry (start + this, none "
          "while on legal hold) is shown by the API and the console; 0: no retention"),
+    ITEM("store-cache-dir", CONF_STR, store_cache_dir, "", 0, 0,
+         "with a [store] section: the private directory (0700, emptied at start) where exports "
+         "of archives held in the object store are fetched to; required then"),
+    ITEM("store-cache-mb", CONF_UINT, store_cache_mb, "1024", 16, 1048576,
+         "the cap on that cache, in MiB (least recently used archives are evicted first)"),
 };
 
 enum { PEM_MAX = 1024 * 1024 };
@@ -245,6 +253,9 @@ struct app {
     size_t tls_cert_len, tls_key_len, client_ca_len;
     struct api_server *srv;
     struct api_audit *audit;
+    bool has_store;             /* srtprec.conf has a [store] section with a url */
+    struct objstore_cfg store_cfg;
+    struct api_store *store;
 };
 
 static int options(struct app *a, int argc, char **argv)
@@ -277,6 +288,19 @@ static int options(struct app *a, int argc, char **argv)
         return 2;
     }
     log_setup((enum log_level)lvl, "srtprec-api", getenv("JOURNAL_STREAM") != NULL);
+    /* The [store] section is the recorder's too: the API reads archives
+     * where the uploader put them (api/store.h). */
+    for (int i = 1; i < argc; i++) {
+        enum sr_err err;
+        if (strncmp(argv[i], "--config=", 9) != 0)
+            continue;
+        err = objstore_cfg_load(&a->store_cfg, argv[i] + 9, why, sizeof(why));
+        if (err && err != SR_ENOTFOUND) {
+            log_error("[store]: %s", why);
+            return 2;
+        }
+        a->has_store = err == SR_OK;
+    }
     if (!a->cfg.index[0] || !a->cfg.archive_cert[0] || !a->cfg.archive_key[0] ||
         !a->cfg.tokens_file[0]) {
         log_error("index, archive-cert, archive-key and tokens-file are required");
@@ -425,6 +449,17 @@ static int setup(struct app *a)
         log_error("%s", why);
         return 1;
     }
+    if (a->has_store) {
+        struct api_store_cfg stc = { a->store_cfg, a->cfg.store_cache_dir,
+                                     (uint64_t)a->cfg.store_cache_mb << 20 };
+        if (api_store_create(&a->store, &stc, why, sizeof(why)) != SR_OK) {
+            log_error("object store: %s", why);
+            return 1;
+        }
+        log_notice("archives with a store location are read from %s bucket %s (export cache %s, "
+                   "%lu MiB)", a->store_cfg.url, a->store_cfg.bucket, a->cfg.store_cache_dir,
+                   a->cfg.store_cache_mb);
+    }
     memset(&sc, 0, sizeof(sc));
     sc.listen = a->cfg.listen;
     sc.plain_http = a->cfg.lab_plain_http;
@@ -454,6 +489,7 @@ static int setup(struct app *a)
     sc.keyagent_metrics = a->cfg.keyagent_metrics_file[0] ? a->cfg.keyagent_metrics_file : NULL;
     sc.daemon_max_age_ms = a->cfg.daemon_metrics_max_age_ms;
     sc.retention_days = (unsigned)a->cfg.retention_days;
+    sc.store = a->store;
     if (api_server_create(&a->srv, &sc, why, sizeof(why)) != SR_OK) {
         log_error("%s", why);
         return 1;
@@ -471,6 +507,7 @@ static int setup(struct app *a)
 static void cleanup(struct app *a)
 {
     api_server_destroy(a->srv); /* in-flight requests finish, and are audited, first */
+    api_store_destroy(a->store);
     api_audit_close(a->audit);
     pem_free(a->tls_key_pem, a->tls_key_len);
     pem_free(a->tls_cert_pem, a->tls_cert_len);

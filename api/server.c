@@ -30,6 +30,7 @@
 #include "prom.h"
 #include "server_priv.h"
 #include "stor.h"
+#include "store.h"
 #include "util.h"
 #include "www.h"
 
@@ -88,6 +89,7 @@ struct api_req {
     int slot; /* admission slot of the connection, -1 if unknown */
     char id[API_ID_HEX + 1];
     bool copies; /* the call has copies: rq->id is the one served (serve_best_copy) */
+    bool store;  /* served from the object store (from_store) */
     const char *authn; /* the archive's verdict (stor_authn_name) once checked; NULL before */
     bool needs_auth; /* an authenticated route: log and audit */
     bool headers_seen; /* the access handler has been called once */
@@ -475,11 +477,11 @@ static bool archive_path(struct MHD_Connection *c, struct api_req *rq,
  * forged or swapped archive is refused (500: an operator must look), a
  * deleted one is 410; an unsigned one (written before signing, or closed by
  * crash recovery) is served unless refuse-unsigned-archives.  Every verdict is in the audit record. */
-static bool authentic(struct MHD_Connection *c, struct api_req *rq, const struct stor_record *rec,
-                      const char *path, enum MHD_Result *ret)
+static bool authentic_ledger(struct MHD_Connection *c, struct api_req *rq,
+                             const struct stor_record *rec, const char *path, const char *ledger,
+                             enum MHD_Result *ret)
 {
-    struct stor_check_cfg cc = { rq->srv->cfg.archive_signer, rq->id, rec->sha256,
-                                 rq->srv->cfg.seal_ledger, NULL };
+    struct stor_check_cfg cc = { rq->srv->cfg.archive_signer, rq->id, rec->sha256, ledger, NULL };
     char msg[768], esc[1024];
     enum stor_authn a;
 
@@ -523,6 +525,61 @@ static bool authentic(struct MHD_Connection *c, struct api_req *rq, const struct
         break;
     }
     return false;
+}
+
+static bool authentic(struct MHD_Connection *c, struct api_req *rq, const struct stor_record *rec,
+                      const char *path, enum MHD_Result *ret)
+{
+    return authentic_ledger(c, rq, rec, path, rq->srv->cfg.seal_ledger, ret);
+}
+
+/* Whether rec is served from the object store: its row has a location in
+ * our store's bucket and archive-dir has no copy (a local copy is cheaper
+ * and is checked against this box's seal ledger). */
+static bool from_store(struct api_req *rq, const struct stor_record *rec)
+{
+    char local[4200];
+
+    if (!rq->srv->cfg.store || !api_store_key(rq->srv->cfg.store, rec))
+        return false;
+    return !api_archive_path(rq->srv->cfg.archive_dir, slice_cstr(rec->id), local, sizeof(local)) ||
+           access(local, F_OK) != 0;
+}
+
+/* The store's failure as the client's: unreachable or refusing is 503 with
+ * the reason (retry later), a missing object 404, an object that is not
+ * the sealed archive 500, a full cache 503. */
+static enum MHD_Result store_error(struct MHD_Connection *c, struct api_req *rq, enum sr_err err,
+                                   const char *why)
+{
+    log_error("%s %s: %s", api_route_name(rq->t.route), rq->id, why);
+    switch (err) {
+    case SR_EAGAIN:
+        return respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", why, NULL);
+    case SR_ENOSPC:
+        return respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "store_cache_full", why, NULL);
+    case SR_ENOTFOUND:
+        return respond_error(c, rq, MHD_HTTP_NOT_FOUND, "archive_missing",
+                             "the index names an object the store does not have", NULL);
+    case SR_EAUTH:
+        rq->authn = stor_authn_name(STOR_AUTHN_SWAPPED);
+        return respond_error(c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_integrity",
+                             "the store's object is not the archive the index records; refused",
+                             NULL);
+    default: return internal_error(c, rq, "object store cache", err);
+    }
+}
+
+static ssize_t store_body(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ssize_t n = api_store_stream_read(cls, pos, buf, max);
+
+    return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+}
+
+static void store_body_free(void *cls)
+{
+    api_store_stream_free(cls);
 }
 
 /* The audit hook's START phase: nothing leaves unless it agrees. */
@@ -741,6 +798,7 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
     uint64_t size, first = 0, len = 0;
     enum api_range rr = API_RANGE_IGNORE;
     unsigned status = MHD_HTTP_OK;
+    struct api_store_stream *ss = NULL;
     int fd = -1;
 
     if (!rec)
@@ -750,6 +808,19 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
     if (rec->state == STOR_STATE_RECORDING) {
         ret = respond_error(c, rq, MHD_HTTP_CONFLICT, "recording", "call still recording", NULL);
         goto out;
+    }
+    if (from_store(rq, rec)) {
+        /* The client's Range becomes the store's (api/store.h): HEAD has
+         * checked the object against the row; no bytes touch a disk. */
+        char why[768];
+        enum sr_err err = api_store_stream_open(rq->srv->cfg.store, rec, &ss, &size, why,
+                                                sizeof(why));
+        if (err) {
+            ret = store_error(c, rq, err, why);
+            goto out;
+        }
+        rq->store = true;
+        goto sized;
     }
     if (!archive_path(c, rq, rec, path, sizeof(path), &ret))
         goto out;
@@ -778,6 +849,7 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
         }
     }
     size = (uint64_t)st.st_size;
+sized:
     snprintf(etag, sizeof(etag), "\"%s-%" PRIu64 "\"", rq->id, size);
     inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
@@ -820,18 +892,28 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
     } else {
         if (status == MHD_HTTP_OK)
             len = size;
-        resp = MHD_create_response_from_fd_at_offset64(len, fd, first);
+        if (ss) {
+            api_store_stream_range(ss, first, len);
+            resp = MHD_create_response_from_callback(len, 64 * 1024, store_body, ss,
+                                                     store_body_free);
+        } else {
+            resp = MHD_create_response_from_fd_at_offset64(len, fd, first);
+        }
     }
     if (!resp) {
         ret = MHD_NO;
         goto out;
     }
-    if (status != MHD_HTTP_NOT_MODIFIED)
+    if (status != MHD_HTTP_NOT_MODIFIED) {
         fd = -1; /* MHD owns it now */
+        ss = NULL;
+    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, etag);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
     if (rq->copies)
         MHD_add_response_header(resp, "Srtprec-Copy", rq->id);
+    if (rq->store)
+        MHD_add_response_header(resp, "Srtprec-Source", "store");
     if (status != MHD_HTTP_NOT_MODIFIED) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
         download_name(rec, rq->dl_base, sizeof(rq->dl_base));
@@ -847,6 +929,7 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
 out:
     if (fd >= 0)
         close(fd);
+    api_store_stream_free(ss);
     free(rec);
     return ret;
 }
@@ -886,6 +969,8 @@ static enum MHD_Result export_respond(struct MHD_Connection *c, struct api_req *
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, kinds[rq->export_fmt].type);
     if (rq->copies)
         MHD_add_response_header(resp, "Srtprec-Copy", rq->id);
+    if (rq->store)
+        MHD_add_response_header(resp, "Srtprec-Source", "store");
     if (kinds[rq->export_fmt].ext) {
         snprintf(disp, sizeof(disp), "attachment; filename=\"%s.%s\"",
                  rq->dl_base[0] ? rq->dl_base : rq->id, kinds[rq->export_fmt].ext);
@@ -913,10 +998,26 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
         ret = respond_error(c, rq, MHD_HTTP_CONFLICT, "recording", "call still recording", NULL);
         goto out;
     }
-    if (!archive_path(c, rq, rec, path, sizeof(path), &ret))
-        goto out;
-    if (!authentic(c, rq, rec, path, &ret))
-        goto out;
+    if (from_store(rq, rec)) {
+        /* The whole archive into the private cache (size-capped, LRU), its
+         * hash checked against the row; then the same signature check as a
+         * local file's, without this box's seal ledger: the archive may be
+         * another recorder's (docs/scale.md, "The archive store"). */
+        char why[768];
+        if ((err = api_store_fetch(rq->srv->cfg.store, rec, path, sizeof(path), why,
+                                   sizeof(why)))) {
+            ret = store_error(c, rq, err, why);
+            goto out;
+        }
+        rq->store = true;
+        if (!authentic_ledger(c, rq, rec, path, NULL, &ret))
+            goto out;
+    } else {
+        if (!archive_path(c, rq, rec, path, sizeof(path), &ret))
+            goto out;
+        if (!authentic(c, rq, rec, path, &ret))
+            goto out;
+    }
     if (!audit_start(rq, MHD_HTTP_OK)) {
         ret = respond_error(c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
                             "access audit unavailable", NULL);
@@ -1239,6 +1340,35 @@ static enum MHD_Result route_healthz(struct MHD_Connection *c, struct api_req *r
     return respond_json(c, rq, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
 }
 
+/* The object store's read side (api/store.h): alert on unavailable. */
+static void store_metrics(struct prom *p, struct api_store *store)
+{
+    struct api_store_stats st;
+
+    api_store_stats(store, &st);
+    prom_counter(p, "srtprec_api_store_requests_total",
+                 "HEAD and GET requests to the object store (retries inside one count once).",
+                 st.requests);
+    prom_counter(p, "srtprec_api_store_bytes_total", "Object bytes received from the store.",
+                 st.bytes);
+    prom_family(p, "srtprec_api_store_failures_total", "counter",
+                "Store reads that failed: unavailable (unreachable or refusing: the client got "
+                "503), not_found (an object the index names is missing), integrity (the object "
+                "is not the archive the index records).");
+    prom_sample1(p, "srtprec_api_store_failures_total", "reason", "unavailable", st.unavailable);
+    prom_sample1(p, "srtprec_api_store_failures_total", "reason", "not_found", st.not_found);
+    prom_sample1(p, "srtprec_api_store_failures_total", "reason", "integrity", st.integrity);
+    prom_family(p, "srtprec_api_store_cache_total", "counter",
+                "The export cache: hits, misses (fetched), evictions (least recently used), full "
+                "(a fetch refused: no room under store-cache-mb).");
+    prom_sample1(p, "srtprec_api_store_cache_total", "event", "hit", st.cache_hits);
+    prom_sample1(p, "srtprec_api_store_cache_total", "event", "miss", st.cache_misses);
+    prom_sample1(p, "srtprec_api_store_cache_total", "event", "eviction", st.cache_evictions);
+    prom_sample1(p, "srtprec_api_store_cache_total", "event", "full", st.cache_full);
+    prom_gauge(p, "srtprec_api_store_cache_bytes", "Bytes of archives in the export cache.",
+               st.cache_bytes);
+}
+
 static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *rq)
 {
     struct prom_check checks[8];
@@ -1263,6 +1393,8 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *r
     prom_counter(&p, "srtprec_api_connections_evicted_total",
                  "Unauthenticated connections closed to keep reserved-connections free.",
                  atomic_load(&rq->srv->evictions));
+    if (rq->srv->cfg.store)
+        store_metrics(&p, rq->srv->cfg.store);
     api_health(&p, rq->srv, true, checks, &n);
     if (prom_end(&p) != SR_OK || buf_append(&b, "", 1) != SR_OK) {
         buf_fini(&b);

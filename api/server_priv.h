@@ -80,9 +80,13 @@ struct api_server_cfg {
                                          /metrics) */
     unsigned retention_days;        /**< the retention job's --older-than; 0: none (expiry
                                          shown as null) */
+    struct api_store *store;        /**< the object store's read side (api/store.h); NULL:
+                                         archives only from archive_dir.  Borrowed: outlives
+                                         the server */
 };
 
 struct api_server;
+struct api_store;
 
 /** Open the index and start listening.  why gets a one-line reason. */
 enum sr_err api_server_create(struct api_server **out, const struct api_server_cfg *cfg,

@@ -52,3 +52,67 @@ for r in 1 2 3; do
     printf 'sqlite     '; "$bench" --index="$tmp/big.db" --search=1000
     printf 'postgresql '; "$bench" --index="$big_pg" --search=1000
 done
+
+# 3. The same one-day party queries over HTTPS (what the console's list
+#    costs end to end): srtprec-api on each big index, one MHD thread,
+#    TLS 1.3, audit log on, a keep-alive client (Python's http.client, its
+#    own cost included), 3 rounds of HTTP_QUERIES.
+nq=${HTTP_QUERIES:-1000}
+"$top/tests/lib/mkcerts.sh" "$tmp/pki" >/dev/null 2>&1
+tok=bench-$RANDOM$RANDOM$RANDOM
+printf '%s' "$tok" | "$build/api/srtprec-api" --hash-token=bench:lister >"$tmp/tokens" 2>/dev/null
+mkdir -p "$tmp/archive"
+api_list() { # label index
+    local conf=$tmp/api-$1.conf port="" pid i
+    cat >"$conf" <<CONF
+[api]
+listen = 127.0.0.1:0
+tls-cert = $tmp/pki/api.crt
+tls-key = $tmp/pki/api.key
+index = $2
+archive-dir = $tmp/archive
+archive-cert = $tmp/pki/auditor.crt
+archive-key = $tmp/pki/auditor.key
+tokens-file = $tmp/tokens
+audit-log = $tmp/audit-$1.log
+seal-ledger = $tmp/seals
+threads = 1
+log-level = notice
+CONF
+    "$build/api/srtprec-api" --config="$conf" >"$tmp/api-$1.log" 2>&1 &
+    pid=$!
+    for i in $(seq 1 100); do
+        port=$(sed -n 's/.*listening on https:.* port \([0-9]*\).*/\1/p' "$tmp/api-$1.log")
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    for r in 1 2 3; do
+        printf '%-10s ' "$1"
+        /usr/bin/python3 - "$port" "$tmp/pki/ca.crt" "$tok" "$nq" <<'PY'
+import http.client, json, random, ssl, sys, time
+port, ca, tok, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.create_default_context(cafile=ca)
+ctx.check_hostname = False
+conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx)
+rng, lat, rows = random.Random(42), [], 0
+for _ in range(n):
+    day, agent = rng.randrange(30), rng.randrange(500)
+    t0 = 1700000000 + day * 86400
+    path = "/v1/recordings?party=sip:agent%d@cc.example&from=%d&to=%d&limit=100" % (agent, t0, t0 + 86399)
+    s = time.perf_counter()
+    conn.request("GET", path, headers={"Authorization": "Bearer " + tok})
+    r = conn.getresponse()
+    body = r.read()
+    lat.append(time.perf_counter() - s)
+    if r.status != 200:
+        sys.exit("HTTP %d: %s" % (r.status, body[:200]))
+    rows += len(json.loads(body)["recordings"])
+lat.sort()
+print("http: %d one-day party queries, %.1f rows each: p50 %.2f ms, p99 %.2f ms, max %.2f ms"
+      % (n, rows / n, lat[n // 2] * 1e3, lat[n * 99 // 100] * 1e3, lat[-1] * 1e3))
+PY
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+api_list sqlite "$tmp/big.db"
+api_list postgresql "$big_pg"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A fleet on loopback (TAP; issue 17 item 3): two keyagents, two recorders,
-# two APIs and one PostgreSQL index.  The shard is the keyagent: rec-1
+# A fleet on loopback (TAP; issue 17 items 2 and 3): two keyagents, two
+# recorders, two APIs, one PostgreSQL index and one object store (OpenStack
+# Swift's s3api behind stunnel TLS, tests/lib/swift.sh).  The shard is the keyagent: rec-1
 # subscribes to ka-1 only and rec-2 to ka-2 only (docs/scale.md,
 # "Sharding"), each with its own media port, archive directory and seal
 # ledger, both writing the one index.  Two calls go through each keyagent;
@@ -9,8 +10,15 @@
 # log wording): rec-1's archives are bit-exact and whole; rec-2's cut
 # archives, recovered at its restart into the shared index, are bit-exact
 # prefixes of what was sent and lost at most one flush interval before the
-# kill; each row's SHA-256 is its file's; both APIs list every recording of
-# the fleet; each serves its box's archives byte for byte.
+# kill; each row's SHA-256 is its file's; every archive, the recovered ones
+# too, reaches the store (the row's location, the object bit-exact, its
+# signature beside it); both APIs list every recording of the fleet and
+# serve every one, the other box's from the store: downloads byte for byte
+# (a Range as a ranged GET), exports identical to the owning box's through
+# the bounded cache; with the store stopped, a download is a 503 with a
+# reason, counted in metrics, and a cached export is still served.
+# Recorders keep their local copies (keep-local), so each API serves its
+# own box's archives from disk and the other's from the store.
 # usage: test_fleet.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -18,12 +26,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/stack.sh"
 . "$here/../lib/tap.sh"
 . "$here/../lib/pg.sh"
+. "$here/../lib/swift.sh"
 
 pids=()
 lg1='' lg2='' rec2=''
 test_cleanup() {
     for p in $lg1 $lg2 $rec2 "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    pg_stop; rm -rf "$pgdir"
+    pg_stop; rm -rf "$pgdir"; swift_stop
 }
 stack_test_run fleet
 # Its own directory: the server runs as nobody, who cannot enter $run (0700).
@@ -38,6 +47,25 @@ conninfo=$(pg_createdb srtprec); ok $? "database created"
 # and api-1; box 2 the same with its own ports, files and directories.
 stack_init "$build" "$run"
 base=$run/srtprec.conf
+swift_start "$run/swift" "$run/pki/api.crt" "$run/pki/api.key" &&
+    swift_curl -fs -o /dev/null -X PUT "$SWIFT_URL/srtprec"
+ok $? "Swift (s3api) starts behind TLS; bucket srtprec created"
+printf '%s\n%s\n' "$SWIFT_ACCESS" "$SWIFT_SECRET" >"$run/store.key"
+chmod 600 "$run/store.key"
+# Short retries: the test stops the store at the end.
+cat >>"$base" <<CONF
+
+[store]
+url = $SWIFT_TLS_URL
+bucket = srtprec
+access-key-file = $run/store.key
+ca = $run/pki/ca.crt
+keep-local = yes
+upload-retries = 1
+backoff-min-ms = 50
+backoff-max-ms = 200
+timeout = 5
+CONF
 ka2_port=$(stack_free_port) media2=$(stack_free_port) api2_port=$(stack_free_port)
 mkdir -p "$run/archive-2"
 sed -i -e "s|^index = .*|index = $conninfo|" \
@@ -51,7 +79,7 @@ box() { # n ka_port media_port api_port archive_dir
         -e "s|^archive-dir = .*|archive-dir = $5|" \
         -e "s|^listen = 127.0.0.1:$STACK_API_PORT|listen = 127.0.0.1:$4|" \
         -e "/^\[recorder\]/a recorder-id = rec-$1\nseal-ledger = $run/seals-$1.log\nkey-log = $run/keys-$1.log\nmetrics-file = $run/rec-$1.prom" \
-        -e "/^\[api\]/a seal-ledger = $run/seals-$1.log\naudit-log = $run/api-audit-$1.log\narchive-dir = $5" \
+        -e "/^\[api\]/a seal-ledger = $run/seals-$1.log\naudit-log = $run/api-audit-$1.log\narchive-dir = $5\nstore-cache-dir = $run/cache-$1\nstore-cache-mb = 16" \
         "$base" >"$run/box-$1.conf"
 }
 box 1 "$STACK_KA_PORT" "$STACK_MEDIA_PORT" "$STACK_API_PORT" "$run/archive"
@@ -175,16 +203,81 @@ for port in "$STACK_API_PORT" "$api2_port"; do
         python3 -c 'import json,sys; print(" ".join(sorted(r["id"] for r in json.load(sys.stdin)["recordings"])) + " ")')
     [ "$listed" = "$all" ]; ok $? "the API on port $port lists all $((calls * 2)) recordings of the fleet"
 done
+# The store: every archive uploaded, the recovered ones after the restart.
+for _ in $(seq 1 300); do
+    [ "$(q "SELECT count(*) FROM recordings WHERE location <> ''")" = $((calls * 2)) ] && break
+    sleep 0.1
+done
+[ "$(q "SELECT count(*) FROM recordings WHERE location LIKE 's3://srtprec/%'")" = $((calls * 2)) ]
+ok $? "index: all $((calls * 2)) rows have a location in the store (rec-2's recovered ones uploaded after its restart)"
+bad=0
+while IFS='|' read -r id rec loc; do
+    dir=$run/archive; [ "$rec" = rec-2 ] && dir=$run/archive-2
+    key=${loc#s3://srtprec/}
+    swift_curl -fs -o "$run/obj" "$SWIFT_URL/srtprec/$key" && cmp -s "$run/obj" "$dir/$id.srec" || { bad=1; diag "$id: object differs"; }
+    if [ -f "$dir/$id.srec.sig" ]; then
+        swift_curl -fs -o "$run/obj.sig" "$SWIFT_URL/srtprec/$key.sig" && cmp -s "$run/obj.sig" "$dir/$id.srec.sig" || { bad=1; diag "$id: signature object differs"; }
+    fi
+done < <(q "SELECT id, recorder, location FROM recordings")
+[ "$bad" = 0 ]; ok $? "every object is its archive bit for bit, with its signature beside it"
+up1=$(metric srtprec_recorder_upload_ok_total "$run/rec-1.prom")
+up2=$(metric srtprec_recorder_upload_ok_total "$run/rec-2.prom")
+[ "${up1:-0}" = $calls ] && [ "${up2:-0}" = $calls ]
+ok $? "metrics: each recorder counts its $calls uploads confirmed (rec-1 ${up1:-0}, rec-2 ${up2:-0} after its restart)"
+
+api_port() { if [ "$1" = 1 ]; then echo "$STACK_API_PORT"; else echo "$api2_port"; fi; }
+src() { tr -d '\r' <"$1" | awk -F': ' 'tolower($1) == "srtprec-source" { print $2 }'; }
 bad=0
 for b in 1 2; do
-    port=$STACK_API_PORT dir=$run/archive
-    [ $b = 2 ] && port=$api2_port dir=$run/archive-2
-    for id in $(q "SELECT id FROM recordings WHERE recorder = 'rec-$b'"); do
-        code=$(stack_curl -s -o "$run/dl.srec" -w '%{http_code}' "https://127.0.0.1:$port/v1/recordings/$id/archive")
-        [ "$code" = 200 ] && cmp -s "$run/dl.srec" "$dir/$id.srec" || { bad=1; diag "api-$b $id: $code"; }
-    done
+    port=$(api_port $b)
+    while IFS='|' read -r id rec; do
+        dir=$run/archive want=store; [ "$rec" = rec-2 ] && dir=$run/archive-2
+        [ "$rec" = "rec-$b" ] && want=
+        code=$(stack_curl -s -D "$run/dl.hdr" -o "$run/dl.srec" -w '%{http_code}' "https://127.0.0.1:$port/v1/recordings/$id/archive")
+        [ "$code" = 200 ] && cmp -s "$run/dl.srec" "$dir/$id.srec" && [ "$(src "$run/dl.hdr")" = "$want" ] ||
+            { bad=1; diag "api-$b $id ($rec): $code, source '$(src "$run/dl.hdr")'"; }
+    done < <(q "SELECT id, recorder FROM recordings")
 done
-[ "$bad" = 0 ]; ok $? "each API serves its box's archives byte for byte"
+[ "$bad" = 0 ]; ok $? "both APIs serve every recording byte for byte: their own box's from disk, the other's from the store"
+
+id2=$(q "SELECT id FROM recordings WHERE recorder = 'rec-2' ORDER BY id LIMIT 1")
+code=$(stack_curl -s -D "$run/rg.hdr" -o "$run/rg.bin" -w '%{http_code}' -H 'Range: bytes=100-1099' \
+    "https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id2/archive")
+crange=$(tr -d '\r' <"$run/rg.hdr" | awk -F': ' 'tolower($1) == "content-range" { print $2 }')
+[ "$code" = 206 ] && [ "$crange" = "bytes 100-1099/$(stat -c %s "$run/archive-2/$id2.srec")" ] &&
+    cmp -s "$run/rg.bin" <(tail -c +101 "$run/archive-2/$id2.srec" | head -c 1000)
+ok $? "a Range on a store-held archive is served from a ranged GET: 206, $crange, the same 1,000 bytes"
+
+bad=0
+for id in $(q "SELECT id FROM recordings ORDER BY id"); do
+    stack_curl -s -f -o "$run/e1.wav" "https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id/export.wav" &&
+        stack_curl -s -f -o "$run/e2.wav" "https://127.0.0.1:$api2_port/v1/recordings/$id/export.wav" &&
+        cmp -s "$run/e1.wav" "$run/e2.wav" && [ "$(stat -c %s "$run/e1.wav")" -gt 1000 ] || { bad=1; diag "export $id differs"; }
+done
+[ "$bad" = 0 ]; ok $? "export.wav of every recording is the same from both APIs (the other box's through the store cache)"
+cache_ok() { # dir: 0700, archives 0600, at least one
+    [ "$(stat -c %a "$1")" = 700 ] && [ -n "$(find "$1" -name '*.srec')" ] &&
+        [ -z "$(find "$1" -type f ! -perm 600)" ]
+}
+cache_ok "$run/cache-1" && cache_ok "$run/cache-2"
+ok $? "the export caches are private: directory 0700, files 0600"
+stack_curl -s -o "$run/m1.prom" "https://127.0.0.1:$STACK_API_PORT/metrics"
+misses=$(metric 'srtprec_api_store_cache_total{event="miss"}' "$run/m1.prom")
+[ "${misses:-0}" = "$calls" ] && [ "$(metric srtprec_api_store_cache_bytes "$run/m1.prom")" -gt 0 ]
+ok $? "metrics: api-1 fetched rec-2's $calls archives into its cache once each (misses ${misses:-0})"
+
+swift_stop
+code=$(stack_curl -s -o "$run/err.json" -w '%{http_code}' "https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id2/archive")
+reason=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["error"]["code"] if isinstance(d.get("error"), dict) else d.get("error"))' "$run/err.json" 2>/dev/null)
+[ "$code" = 503 ] && [ "$reason" = store_unavailable ]
+ok $? "store stopped: a download of a store-held archive is 503 store_unavailable ($code $reason)"
+diag <"$run/err.json"
+stack_curl -s -o "$run/m1.prom" "https://127.0.0.1:$STACK_API_PORT/metrics"
+[ "$(metric 'srtprec_api_store_failures_total{reason="unavailable"}' "$run/m1.prom")" -ge 1 ]
+ok $? "metrics: the store's unavailability is counted"
+stack_curl -s -f -o "$run/e3.wav" "https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id2/export.wav" &&
+    cmp -s "$run/e3.wav" <(stack_curl -s "https://127.0.0.1:$api2_port/v1/recordings/$id2/export.wav")
+ok $? "a cached export is still served with the store down"
 
 sent1=$(awk -F'\t' 'NR > 1 { n += $4 } END { print n }' "$run/sent-1.tsv")
 [ "$(metric srtprec_recorder_packets_recorded_total "$run/rec-1.prom")" = "$sent1" ] &&
