@@ -215,6 +215,12 @@ static int options(struct recorder *r, int argc, char **argv)
     char why[512];
     int help = 0, lvl;
 
+    /* The [store] section's keys (read from the file only, setup_store):
+     * tools/gen-config.sh prints them into etc/srtprec.conf from here. */
+    if (argc == 2 && strcmp(argv[1], "--help-store") == 0) {
+        conf_usage(stdout, "[store] of srtprec.conf", objstore_conf_items, objstore_conf_n_items);
+        return 1;
+    }
     if (conf_load(cfg_items, SR_ARRAY_LEN(cfg_items), &r->cfg, "recorder", argc, argv, &help, why,
                   sizeof(why)) != SR_OK) {
         fprintf(stderr, "srtprec-recorder: %s\n", why);
@@ -644,7 +650,9 @@ static int setup_store(struct recorder *r)
         return -1;
     }
     struct rd_upl_cfg uc = { .archive_dir = r->cfg.archive_dir, .prefix = sc.prefix,
-                             .keep_local = sc.keep_local };
+                             .keep_local = sc.keep_local,
+                             .retry_min_ms = (unsigned)sc.upload_retry_min_ms,
+                             .retry_max_ms = (unsigned)sc.upload_retry_max_ms };
     err = rd_upl_create(&r->cfg.uploader, &uc, &sc, ix, NULL, NULL, true, why, sizeof(why));
     if (err) {
         log_error("[store]: %s", why[0] ? why : sr_strerror(err));

@@ -108,6 +108,10 @@ const struct conf_item objstore_conf_items[] = {
       "allow an http:// url (tests only: archives then travel in clear)" },
     { "keep-local", CONF_BOOL, OFF(keep_local), "no", 0, 0,
       "recorder: keep the local archive once the store confirmed its upload" },
+    { "upload-retry-min-ms", CONF_UINT, OFF(upload_retry_min_ms), "1000", 10, 3600000,
+      "recorder: first wait after a failed upload (doubles per failure)" },
+    { "upload-retry-max-ms", CONF_UINT, OFF(upload_retry_max_ms), "300000", 10, 3600000,
+      "recorder: longest wait between upload tries while the store fails" },
 };
 #undef OFF
 const size_t objstore_conf_n_items = SR_ARRAY_LEN(objstore_conf_items);

@@ -101,6 +101,8 @@ struct objstore_cfg {
                                              never sent, but the archives go in clear) */
     bool keep_local;                    /**< recorder: keep the local archive after its
                                              upload is confirmed (default: remove it) */
+    unsigned long upload_retry_min_ms;  /**< recorder: first wait after a failed upload */
+    unsigned long upload_retry_max_ms;  /**< recorder: longest wait between upload tries */
 };
 
 /** The conf items of [store] (for conf_load with section "store") and

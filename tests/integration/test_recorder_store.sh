@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The recorder's uploader against a real OpenStack Swift (s3api behind
+# stunnel, so TLS is verified for real) (TAP): calls recorded land in the
+# store bit for bit (SHA-256 of each object against its index row), each row
+# gets its location and the local copy goes; with the store unreachable the
+# archives wait in the spool, the recorder is killed -9 and restarted, and
+# the upload resumes once the store is back, nothing lost; with Swift's
+# object server down the proxy answers 503 and the uploader retries until it
+# is back.  Asserts on metrics, index rows and the objects only.
+# usage: test_recorder_store.sh BUILD_DIR
+set -uo pipefail
+build=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/stack.sh"
+. "$here/../lib/tap.sh"
+. "$here/../lib/swift.sh"
+
+stack_test_run store
+test_cleanup() { swift_stop; }
+
+"$here/../lib/mkcerts.sh" "$run/pki" >/dev/null 2>&1
+swift_start "$run/swift" "$run/pki/api.crt" "$run/pki/api.key"; ok $? "swift with s3api behind stunnel starts"
+swift_curl -fsS -o /dev/null -X PUT "$SWIFT_URL/srtprec"; ok $? "bucket srtprec created"
+printf '%s\n%s\n' "$SWIFT_ACCESS" "$SWIFT_SECRET" >"$run/store.key"
+chmod 600 "$run/store.key"
+
+stack_init "$build" "$run" >/dev/null 2>&1
+sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom" "$run/srtprec.conf"
+sed -i "/^\[recorder\]/a metrics-interval-ms = 200" "$run/srtprec.conf"
+cat >>"$run/srtprec.conf" <<CONF
+
+[store]
+url = $SWIFT_TLS_URL
+bucket = srtprec
+region = $SWIFT_REGION
+access-key-file = $run/store.key
+ca = $run/pki/ca.crt
+prefix = rec-a/
+upload-retries = 1
+backoff-min-ms = 100
+backoff-max-ms = 200
+timeout = 5
+upload-retry-min-ms = 200
+upload-retry-max-ms = 1000
+CONF
+stack_start; ok $? "keyagent, recorder and api start"
+
+metric() { awk -v n="srtprec_recorder_$1" '$1 == n { print $2 }' "$run/recorder.prom" 2>/dev/null; }
+wait_metric() { # name min seconds
+    local v
+    for _ in $(seq 1 $(( $3 * 10 ))); do
+        v=$(metric "$1")
+        [ "${v:-0}" -ge "$2" ] && return 0
+        sleep 0.1
+    done
+    echo "# $1 = ${v:-none}, wanted >= $2" >&2
+    return 1
+}
+loadgen() { # calls out
+    "$build/tools/srtprec-loadgen" --control="$STACK_CONTROL" --recorder="127.0.0.1:$STACK_MEDIA_PORT" \
+        --calls="$1" --duration-ms=1000 --settle-ms=300 --out="$run/$2.tsv" >"$run/$2.out" 2>"$run/$2.log"
+}
+rows() { sqlite3 "$run/index.sqlite" "SELECT id || ' ' || sha256 || ' ' || location FROM recordings ORDER BY id"; }
+# Every row: located in the bucket under the prefix, the object's SHA-256
+# is the row's, its signature is stored too, and no local copy is left.
+check_rows() { # count
+    local n=0 bad=0 id sha loc got
+    while read -r id sha loc; do
+        n=$((n + 1))
+        if [ "$loc" != "s3://srtprec/rec-a/$id.srec" ] || [ -z "$sha" ]; then
+            echo "# row $id: location '$loc' sha '$sha'" >&2; bad=$((bad + 1)); continue
+        fi
+        got=$(swift_curl -fsS "$SWIFT_URL/srtprec/rec-a/$id.srec" | sha256sum | cut -d' ' -f1)
+        [ "$got" = "$sha" ] || { echo "# $id: stored sha $got, row $sha" >&2; bad=$((bad + 1)); }
+        swift_curl -fsS -o /dev/null "$SWIFT_URL/srtprec/rec-a/$id.srec.sig" ||
+            { echo "# $id: no signature in the store" >&2; bad=$((bad + 1)); }
+        [ ! -e "$run/archive/$id.srec" ] || { echo "# $id: still local" >&2; bad=$((bad + 1)); }
+    done < <(rows)
+    [ "$n" = "$1" ] && [ "$bad" = 0 ]
+}
+
+# 1. Calls land in the store.
+loadgen 3 first; ok $? "3 calls recorded"
+wait_metric upload_ok_total 3 30; ok $? "3 archives uploaded (upload_ok_total $(metric upload_ok_total))"
+check_rows 3; ok $? "each row located s3://srtprec/rec-a/<id>.srec, the object bit-exact (SHA-256), .sig stored, local copy gone"
+[ "$(metric upload_pending)" = 0 ]; ok $? "nothing pending"
+
+# 2. Store unreachable, the recorder killed -9 with archives in the spool.
+stunnel_pid=${SWIFT_PIDS[4]}
+kill "$stunnel_pid"; wait "$stunnel_pid" 2>/dev/null
+loadgen 2 outage; ok $? "2 calls recorded while the store is unreachable"
+wait_metric upload_failed_total 1 30; ok $? "the uploads fail (upload_failed_total $(metric upload_failed_total))"
+wait_metric upload_pending 2 20; ok $? "both wait in the spool (upload_pending $(metric upload_pending))"
+[ "$(find "$run/archive" -name '*.srec' | wc -l)" = 2 ]; ok $? "their sealed archives are on local disk"
+rec=${STACK_PIDS[1]}
+kill -KILL "$rec"; wait "$rec" 2>/dev/null
+rm -f "$run/recorder.prom"
+stack_start_one recorder2 recorder/srtprec-recorder
+STACK_PIDS[1]=${STACK_PIDS[-1]}; unset 'STACK_PIDS[-1]'
+stack_wait_log "$run/recorder2.log" "subscription active" 15; ok $? "the recorder restarts"
+wait_metric upload_pending 2 20; ok $? "the restart finds both in the spool (upload_pending $(metric upload_pending))"
+stunnel "$run/swift/stunnel.conf" >>"$run/swift/stunnel.log" 2>&1 &
+SWIFT_PIDS[4]=$!
+wait_metric upload_ok_total 2 30; ok $? "the store is back: both uploaded (upload_ok_total $(metric upload_ok_total))"
+check_rows 5; ok $? "all 5 rows located and bit-exact in the store, no local copy left"
+
+# 3. 503: the proxy without its object server.
+obj_pid=${SWIFT_PIDS[0]}
+kill "$obj_pid"; wait "$obj_pid" 2>/dev/null
+failed0=$(metric upload_failed_total)
+loadgen 1 busy; ok $? "1 call recorded while the object server is down"
+wait_metric upload_failed_total $(( ${failed0:-0} + 1 )) 30; ok $? "its upload fails"
+grep -o 'HTTP 50[0-9][^(]*' "$run/recorder2.log" | sort | uniq -c | diag
+swift-object-server "$run/swift/object.conf" >>"$run/swift/object.log" 2>&1 &
+SWIFT_PIDS[0]=$!
+wait_metric upload_ok_total 3 40; ok $? "once it is back the retry uploads it (upload_ok_total $(metric upload_ok_total))"
+check_rows 6; ok $? "6 rows, all in the store"
+[ "$(metric upload_retried_total)" -ge 1 ]; ok $? "retries counted ($(metric upload_retried_total))"
+
+stack_stop
+reports=$(grep -l -E 'Sanitizer|runtime error' "$run"/*.log 2>/dev/null)
+echo "$reports" | diag
+[ -z "$reports" ]; ok $? "no sanitizer report from the daemons"
+tap_end
