@@ -1532,6 +1532,13 @@ static void bind_waiting(struct rec_eng *e, struct rd_binding *b)
         nx = s->next;
         if (b->desc.ssrc_known && s->flow.ssrc != b->desc.ssrc)
             continue; /* reached by the wide trial of its next packet */
+        /* As for a packet after the disclosure (trial_exact, trial_wide):
+         * a key names its fork source and destination.  Two disclosed calls
+         * can share a key, SSRC and sequence (a media relay passing SRTP
+         * through keeps them on both legs): only the addresses tell them
+         * apart, and the held packets of one leg must not bind the other. */
+        if (!binding_admits(b, s))
+            continue;
         s->trial_countdown = 0;
         if (rec_held_peek(e->held, &s->held, &p, &l, &fl) != SR_OK)
             continue;

@@ -800,6 +800,40 @@ static void t_dest_scope(void)
     fstore_free(&x.fs);
 }
 
+/* The same with every packet held before the keys come, as a media relay
+ * passing SRTP through shows it (rtpengine copies the caller's key into its
+ * offer: both legs carry one SSRC under one key, each disclosed as its own
+ * call): a disclosure binds only the held streams sent to its destination,
+ * not every held stream its key authenticates. */
+static void t_dest_scope_held(void)
+{
+    struct fx x;
+    struct sender a, b;
+    struct farch *ar1, *ar2;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 9, 0x9999, 1, v4(10, 0, 0, 9, 5000));
+    a.to = v4(127, 0, 0, 1, 41000);
+    sender_init(&b, 9, 0x9999, 1, v4(10, 0, 0, 9, 5002)); /* same SSRC, key and sequence */
+    b.to = v4(127, 0, 0, 1, 41002);
+    send_n(&x, &b, 10);
+    send_n(&x, &a, 12);
+    tap_ok(fx_stats(&x).held == 22 && x.fs.n == 0, "held fork destinations: 22 packets held before the keys");
+    disclose_to(&x, "leg-1", "s1", &a, "127.0.0.1:41000", false);
+    disclose_to(&x, "leg-2", "s2", &b, "127.0.0.1:41002", false);
+    ar1 = arch_of(&x.fs, "leg-1");
+    ar2 = arch_of(&x.fs, "leg-2");
+    tap_ok(ar1 && stream_exact(ar1, "s1", 0x9999, 1, 12) && ar1->n_st == 1,
+           "held fork destinations: the first disclosure binds only its leg's 12 held packets");
+    tap_ok(ar2 && stream_exact(ar2, "s2", 0x9999, 1, 10) && ar2->n_st == 1,
+           "held fork destinations: the other leg's 10 held packets land in its own call");
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&b);
+    fstore_free(&x.fs);
+}
+
 /* A plain RTCP sender report of ssrc from `from` to `to`. */
 static void send_plain_sr(struct fx *x, uint32_t ssrc, struct rec_flow from, struct rec_flow to)
 {
@@ -1525,6 +1559,7 @@ int main(void)
     t_rogue();
     t_false_ssrc_and_scope();
     t_dest_scope();
+    t_dest_scope_held();
     t_plain();
     t_late_parties();
     t_capture_pair_duplicates();
