@@ -67,6 +67,21 @@ static bool archive_path(const struct stor_retention_cfg *cfg, const struct stor
     return realpath(dirname(row), a) && realpath(cfg->archive_dir, b) && strcmp(a, b) == 0;
 }
 
+/* Whether the row's location names this recording's object: its key ends
+ * in /<id>.srec or is <id>.srec.  Whoever can write the index could
+ * otherwise aim retention's DELETE at any object of the bucket. */
+static bool location_ok(const struct stor_record *r)
+{
+    char name[STOR_ID_HEX + 8];
+    size_t n, ln = strlen(r->location);
+
+    n = (size_t)snprintf(name, sizeof(name), "%s.srec", r->id);
+    if (strncmp(r->location, "s3://", 5) != 0 || ln < n + 6 ||
+        strcmp(r->location + ln - n, name) != 0)
+        return false;
+    return r->location[ln - n - 1] == '/';
+}
+
 /* Whether r may go: an archive that is not what the recorder sealed is
  * evidence of tampering, and deleting it would destroy it. */
 static bool may_delete(const struct stor_retention_cfg *cfg, const struct stor_record *r,
@@ -90,7 +105,8 @@ static bool may_delete(const struct stor_retention_cfg *cfg, const struct stor_r
 
 /* *kept: the claim was refused (held since the search), nothing changed. */
 static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
-                              const struct stor_record *r, const char *path, const char *authn,
+                              const struct stor_retention_cfg *cfg, const struct stor_record *r,
+                              const char *path, const char *authn,
                               struct stor_retention_stats *st, bool *kept)
 {
     char start[32], end[32], bytes[32], missing[8], sig[4200];
@@ -109,6 +125,7 @@ static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
         { "state", stor_state_name(r->state) }, { "bytes", bytes },
         { "path", path },              { "file_missing", missing },
         { "sha256", r->sha256 },       { "authn", authn },
+        { "location", r->location },
     };
     if ((err = stor_index_claim_delete(ix, r->id))) {
         if (err != SR_ESTATE)
@@ -124,6 +141,19 @@ static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
         if (stor_index_put(ix, r) != SR_OK)
             log_error("retention: recording %s stays 'deleting' until the next run", r->id);
         return err;
+    }
+    /* The store's copy before the local one: a crash in between leaves a
+     * claimed row whose next run deletes what is left (DELETE of a missing
+     * object is success). */
+    if (r->location[0]) {
+        char why[512] = "";
+        if ((err = cfg->store_delete(cfg->store_arg, r->location, why, sizeof(why)))) {
+            log_error("retention: recording %s: its store copy %s was not deleted: %s; the row "
+                      "stays 'deleting' for the next run", r->id, r->location,
+                      why[0] ? why : sr_strerror(err));
+            return err;
+        }
+        st->store_deleted++;
     }
     if (present && unlink(path) != 0 && errno != ENOENT)
         return sr_err_from_errno(errno);
@@ -179,6 +209,11 @@ enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cf
             break;
         for (size_t i = 0; i < pg.n && !err; i++) {
             const struct stor_record *r = &pg.recs[i];
+            if (cfg->recorder && strcmp(r->recorder, cfg->recorder) != 0) {
+                snprintf(after, sizeof(after), "%s", r->id); /* another box's row */
+                progressed = true;
+                continue;
+            }
             bool keep = r->hold || r->state == STOR_STATE_RECORDING;
             if (r->hold)
                 st->held++;
@@ -190,7 +225,20 @@ enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cf
                 st->path_mismatch++;
                 keep = true;
             }
-            if (!keep && !may_delete(cfg, r, path, &authn, st))
+            if (!keep && r->location[0] && !location_ok(r)) {
+                log_error("retention: recording %s kept: its index row's location %s is not its "
+                          "object (<id>.srec; index tampered with?)", r->id, r->location);
+                st->path_mismatch++;
+                keep = true;
+            }
+            if (!keep && r->location[0] && !cfg->store_delete) {
+                st->store_kept++; /* deleting the row would orphan the store's copy */
+                keep = true;
+            }
+            /* A store-only archive has no local file to check: the store's
+             * copy was checked against the index hash when it was uploaded. */
+            if (!keep && !(r->location[0] && access(path, F_OK) != 0) &&
+                !may_delete(cfg, r, path, &authn, st))
                 keep = true;
             if (!keep && cfg->dry_run) {
                 st->deleted++; /* a dry run reports the same checks, changes nothing */
@@ -202,7 +250,7 @@ enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cf
                 continue;
             }
             bool kept = false;
-            err = delete_one(ix, cl, r, path, authn, st, &kept);
+            err = delete_one(ix, cl, cfg, r, path, authn, st, &kept);
             if (kept)
                 snprintf(after, sizeof(after), "%s", r->id);
             progressed = true;

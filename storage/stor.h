@@ -549,6 +549,15 @@ enum sr_err stor_index_stats(struct stor_index *ix, struct stor_index_stats *st)
 
 /* -------------------------------------------------------------- retention */
 
+/** Deletes the object store's copy of a recording for retention: the
+ *  archive at location ("s3://BUCKET/KEY", the row's) and its signature
+ *  (KEY.sig).  libstor never talks to a store: the caller brings this (the
+ *  CLI's is on storage/objstore.h).  SR_OK also when the objects are
+ *  already gone (a resumed run); SR_EAGAIN the store is unreachable;
+ *  anything else final.  why gets a reason without credentials. */
+typedef enum sr_err stor_store_delete_fn(void *arg, const char *location, char *why,
+                                         size_t whylen);
+
 struct stor_retention_cfg {
     uint64_t before_wall_us;  /**< delete recordings that started before this */
     const char *log_path;     /**< the deletion log: a chainlog (tag "DEL1"); required */
@@ -558,6 +567,11 @@ struct stor_retention_cfg {
     const char *ledger;       /**< the seal ledger checked with it; NULL: not */
     const char *archive_dir;  /**< required: archives are <archive_dir>/<id>.srec; the
                                    index's path is only compared, never opened */
+    stor_store_delete_fn *store_delete; /**< deletes store copies (rows with a location);
+                                             NULL: such rows are kept (store_kept) */
+    void *store_arg;
+    const char *recorder;     /**< only rows of this recorder-id (a box's own in a shared
+                                   index; others are not looked at); NULL: every row */
 };
 struct stor_retention_stats {
     size_t deleted, held, missing_files;
@@ -565,6 +579,8 @@ struct stor_retention_stats {
     size_t path_mismatch;     /**< kept: the index row names another file (tampering) */
     size_t claim_lost;        /**< kept: put on hold between the search and the claim
                                    (also counted in held) */
+    size_t store_deleted;     /**< of deleted: their store copy deleted too */
+    size_t store_kept;        /**< kept: a store copy and no store_delete given */
 };
 /** Delete expired recordings: every recording that started before
  *  before_wall_us, is not on legal hold and is not still recording.  For
@@ -578,7 +594,15 @@ struct stor_retention_stats {
  *  one is in its record (field authn).  The file of a recording is
  *  <archive_dir>/<id>.srec, never the path the index holds: a row naming
  *  another file is kept, logged and counted in path_mismatch, and nothing
- *  is unlinked for it (whoever can write the index cannot delete files). */
+ *  is unlinked for it (whoever can write the index cannot delete files).
+ *  A row with a location (its archive in the object store): the store copy
+ *  is deleted with store_delete after the record and before the local
+ *  files; its location must name <id>.srec (else path_mismatch: the index
+ *  cannot aim a deletion at another object).  Rows whose path is in
+ *  another box's archive_dir stay path_mismatch: in a fleet each recorder
+ *  box runs retention for its own rows (and their store copies), with
+ *  recorder set to its recorder-id so that the others' rows are passed
+ *  over rather than reported. */
 enum sr_err stor_retention(struct stor_index *ix, const struct stor_retention_cfg *cfg,
                            struct stor_retention_stats *st);
 

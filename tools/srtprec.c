@@ -27,6 +27,7 @@
 #include "log.h"
 #include "prom.h"
 #include "slice.h"
+#include "objstore.h"
 #include "stor.h"
 #include "util.h"
 #include "version.h"
@@ -44,7 +45,7 @@ enum {
 enum opt_id {
     O_CERT, O_KEY, O_FORMAT, O_STREAM, O_FORCE, O_INDEX, O_PARTY, O_CALL_ID, O_FROM, O_TO,
     O_LIMIT, O_LOG, O_OLDER, O_BEFORE, O_DRY_RUN, O_DIR, O_SIGNER, O_LEDGER, O_TAG, O_ANCHOR,
-    O_DELETIONS, O_LAYOUT, O_MAX_AGE, O_MATCH, O_COUNT
+    O_DELETIONS, O_LAYOUT, O_MAX_AGE, O_MATCH, O_STORE, O_RECORDER, O_COUNT
 };
 #define BIT(o) (1u << (o))
 
@@ -87,6 +88,11 @@ static const struct opt_spec {
     [O_TAG] = { "tag", "DEL1|SEAL1|A1|D2", "the log's record tag (default: its first line's)" },
     [O_ANCHOR] = { "anchor", "HEAD", "a head logged earlier: also catches lines cut from the end" },
     [O_DELETIONS] = { "deletions", "FILE", "the retention deletion log (DEL1): deletions it records are not reported" },
+    [O_STORE] = { "store", "CONF", "srtprec.conf whose [store] section names the object store "
+                  "(the recorder's):\n      store copies of expired recordings are deleted too; "
+                  "without it rows with one are kept" },
+    [O_RECORDER] = { "recorder", "ID", "only rows of this recorder-id (a box's own, in an "
+                     "index the fleet shares)" },
     [O_MAX_AGE] = { "max-age", "SECONDS", "a metrics file unchanged for longer is stale (1..86400, "
                     "default 30: the API's daemon-metrics-max-age-ms)" },
 };
@@ -908,12 +914,39 @@ static int cmd_list(const struct cmd *cmd, const struct opts *o)
     return 0;
 }
 
+/* Retention's store deleter (stor_store_delete_fn) on storage/objstore.h:
+ * the archive's object, then its signature's. */
+static enum sr_err store_delete(void *arg, const char *location, char *why, size_t whylen)
+{
+    struct objstore *s = arg;
+    const char *key = objstore_location_key(s, location);
+    struct objstore_status st = { 0 };
+    char sig[OBJSTORE_KEY_MAX + 8], detail[512];
+    enum objstore_err e;
+
+    if (!key) {
+        snprintf(why, whylen, "%s is not in the configured bucket", location);
+        return SR_EINVAL;
+    }
+    e = objstore_delete(s, key, &st);
+    if (e == OBJSTORE_OK) {
+        snprintf(sig, sizeof(sig), "%s.sig", key);
+        e = objstore_delete(s, sig, &st);
+    }
+    if (e == OBJSTORE_OK)
+        return SR_OK;
+    snprintf(why, whylen, "%s: %s", objstore_strerror(e),
+             objstore_status_text(&st, detail, sizeof(detail)));
+    return objstore_err_transient(e) ? SR_EAGAIN : SR_EIO;
+}
+
 static int cmd_retention(const struct cmd *cmd, const struct opts *o)
 {
     struct stor_retention_cfg rc = { 0 };
     struct stor_retention_stats st;
     char lbuf[4200], dbuf[4200];
     struct stor_index *ix;
+    struct objstore *store = NULL;
     enum sr_err err;
 
     if (!o->v[O_OLDER] == !o->v[O_BEFORE])
@@ -922,6 +955,7 @@ static int cmd_retention(const struct cmd *cmd, const struct opts *o)
                                        : sr_wall_us() - o->older_days * 86400ull * 1000000ull;
     rc.log_path = o->v[O_LOG];
     rc.dry_run = o->v[O_DRY_RUN] != NULL;
+    rc.recorder = o->v[O_RECORDER];
     if (o->v[O_LEDGER] && !o->v[O_SIGNER])
         return usage_error(cmd, "--ledger is only used with --signer");
     rc.signer_pub = o->v[O_SIGNER];
@@ -939,14 +973,31 @@ static int cmd_retention(const struct cmd *cmd, const struct opts *o)
         snprintf(dbuf, sizeof(dbuf), "%.*s/archive", n, slash ? index : ".");
         rc.archive_dir = dbuf;
     }
-    if (open_index(o, STOR_INDEX_EXISTING, &ix))
+    if (o->v[O_STORE]) {
+        struct objstore_cfg sc;
+        char why[512] = "";
+        err = objstore_cfg_load(&sc, o->v[O_STORE], why, sizeof(why));
+        if (err == SR_ENOTFOUND)
+            snprintf(why, sizeof(why), "no [store] url in %s", o->v[O_STORE]);
+        if (err || objstore_create(&store, &sc, NULL, why, sizeof(why)) != OBJSTORE_OK) {
+            fprintf(stderr, "retention: --store: %s\n", why);
+            return 1;
+        }
+        rc.store_delete = store_delete;
+        rc.store_arg = store;
+    }
+    if (open_index(o, STOR_INDEX_EXISTING, &ix)) {
+        objstore_destroy(store);
         return 1;
+    }
     err = stor_retention(ix, &rc, &st);
     stor_index_close(ix);
+    objstore_destroy(store);
     printf("%s %zu recordings, %zu on legal hold kept, %zu archive files already missing, "
-           "%zu not authentic kept, %zu naming another file kept\n",
+           "%zu not authentic kept, %zu naming another file kept; %zu store copies deleted, %zu "
+           "with a store copy kept (no --store)\n",
            rc.dry_run ? "would delete" : "deleted", st.deleted, st.held, st.missing_files,
-           st.refused, st.path_mismatch);
+           st.refused, st.path_mismatch, st.store_deleted, st.store_kept);
     if (err) {
         fprintf(stderr, "retention: FAILED: %s (deletion log %s)\n", sr_strerror(err), rc.log_path);
         return 1;
@@ -1116,7 +1167,7 @@ static const struct cmd cmds[] = {
       cmd_list },
     { "retention", "", 0, 0,
       BIT(O_INDEX) | BIT(O_LOG) | BIT(O_OLDER) | BIT(O_BEFORE) | BIT(O_DRY_RUN) | BIT(O_SIGNER) |
-          BIT(O_LEDGER) | BIT(O_DIR),
+          BIT(O_LEDGER) | BIT(O_DIR) | BIT(O_STORE) | BIT(O_RECORDER),
       BIT(O_INDEX) | BIT(O_LOG),
       "Delete recordings older than --older-than or --before (one of them), except those\n"
       "on legal hold, logging each deletion; with --signer, archives that are not\n"

@@ -266,6 +266,30 @@ misses=$(metric 'srtprec_api_store_cache_total{event="miss"}' "$run/m1.prom")
 [ "${misses:-0}" = "$calls" ] && [ "$(metric srtprec_api_store_cache_bytes "$run/m1.prom")" -gt 0 ]
 ok $? "metrics: api-1 fetched rec-2's $calls archives into its cache once each (misses ${misses:-0})"
 
+# Retention on box 2 with the store: the held recording stays (its object
+# too), the other goes from the store, the disk and the index.
+gone=$(q "SELECT id FROM recordings WHERE recorder = 'rec-2' AND id <> '$id2'")
+"$build/tools/srtprec" hold --index="$conninfo" "$id2" on >/dev/null &&
+    "$build/tools/srtprec" retention --index="$conninfo" --log="$run/deletions-2.log" \
+        --before="$(date -u -d tomorrow +%Y-%m-%d)" --dir="$run/archive-2" --store="$run/box-2.conf" \
+        --recorder=rec-2 --signer="$run/pki/signer.crt" >"$run/ret.out" 2>"$run/ret.err" &&
+    grep -q "^deleted 1 recordings, 1 on legal hold kept, .* 0 naming another file kept; 1 store copies deleted" "$run/ret.out"
+ok $? "retention on box 2 (--recorder=rec-2 --store) deletes 1 with its store copy, keeps the held one, passes box 1's rows over"
+diag <"$run/ret.out"
+gkey=srtprec/$gone.srec
+hkey=srtprec/$id2.srec
+swift_curl -s -o /dev/null -w '%{http_code}' -I "$SWIFT_URL/$gkey" >"$run/h1"
+swift_curl -s -o /dev/null -w '%{http_code}' -I "$SWIFT_URL/$hkey" >"$run/h2"
+[ "$(cat "$run/h1")" = 404 ] && [ "$(cat "$run/h2")" = 200 ] &&
+    [ "$(q "SELECT count(*) FROM recordings WHERE id = '$gone'")" = 0 ] &&
+    [ "$(q "SELECT count(*) || ' ' || bool_and(hold) FROM recordings WHERE id = '$id2'")" = "1 true" ] &&
+    [ ! -e "$run/archive-2/$gone.srec" ] && [ -e "$run/archive-2/$id2.srec" ] &&
+    [ "$(q "SELECT count(*) FROM recordings WHERE recorder = 'rec-1'")" = $calls ]
+ok $? "the expired one is gone from the store ($(cat "$run/h1")), the disk and the index; the held one and box 1's rows stay (store $(cat "$run/h2"))"
+"$build/tools/srtprec" verify-log --log="$run/deletions-2.log" >"$run/vl.out" 2>&1 &&
+    grep -q "location=s3://srtprec/$gone.srec" "$run/deletions-2.log"
+ok $? "the deletion log is intact and records the store location"
+
 swift_stop
 code=$(stack_curl -s -o "$run/err.json" -w '%{http_code}' "https://127.0.0.1:$STACK_API_PORT/v1/recordings/$id2/archive")
 reason=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["error"]["code"] if isinstance(d.get("error"), dict) else d.get("error"))' "$run/err.json" 2>/dev/null)

@@ -428,6 +428,84 @@ static void retention_race(void)
     stor_index_close(ri.real);
 }
 
+/* A store at the edge: records what retention asked it to delete. */
+struct fake_store {
+    char deleted[8][STOR_LOCATION_MAX];
+    size_t n;
+    enum sr_err fail; /* answer this once, then succeed */
+};
+
+static enum sr_err fake_delete(void *arg, const char *location, char *why, size_t whylen)
+{
+    struct fake_store *fs = arg;
+
+    if (fs->fail) {
+        enum sr_err e = fs->fail;
+        fs->fail = SR_OK;
+        snprintf(why, whylen, "store unreachable (fake)");
+        return e;
+    }
+    if (fs->n < 8)
+        snprintf(fs->deleted[fs->n++], sizeof(fs->deleted[0]), "%s", location);
+    return SR_OK;
+}
+
+/* Rows whose archive is in the object store: the store copy goes with the
+ * row; a location naming another object is refused; without a deleter the
+ * row is kept; a store that fails leaves the row claimed for the next run. */
+static void retention_store(void)
+{
+    struct stor_index *ix;
+    struct stor_retention_cfg rc = { 0 };
+    struct stor_retention_stats st;
+    struct stor_record rec;
+    struct fake_store fs = { .n = 0 };
+    char db[4096], logp[4096], ids[3][STOR_ID_HEX], loc[STOR_LOCATION_MAX];
+    const uint64_t day = 86400ull * 1000000ull, now = 1800000000000000ull;
+
+    snprintf(db, sizeof(db), "%s/store.sqlite", dir);
+    snprintf(logp, sizeof(logp), "%s/store-deletions.log", dir);
+    tap_ok(stor_index_open(&ix, db) == SR_OK, "store: index opens");
+    for (unsigned i = 0; i < 3; i++) {
+        memset(&rec, 0, sizeof(rec));
+        snprintf(rec.id, sizeof(rec.id), "%032x", i + 400);
+        call_info(&rec.call, "store@x", now - (5 - i) * day);
+        rec.state = STOR_STATE_COMPLETE;
+        snprintf(rec.path, sizeof(rec.path), "%s/%s.srec", dir, rec.id);
+        if (i == 0)
+            testcert_spit(rec.path, "x", 1); /* a local copy kept (keep-local) */
+        stor_index_put(ix, &rec);
+        snprintf(ids[i], sizeof(ids[i]), "%s", rec.id);
+        /* Row 2 names row 0's object: an index write aiming a deletion. */
+        snprintf(loc, sizeof(loc), "s3://srtprec/site-a/%s.srec", i == 2 ? ids[0] : rec.id);
+        stor_index_set_location(ix, rec.id, loc);
+    }
+    rc.before_wall_us = now;
+    rc.log_path = logp;
+    rc.archive_dir = dir;
+    tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.deleted == 0 && st.store_kept == 2 &&
+               st.path_mismatch == 1,
+           "store: without a store deleter rows with a store copy are kept (2), the foreign "
+           "location refused (1)");
+    rc.store_delete = fake_delete;
+    rc.store_arg = &fs;
+    fs.fail = SR_EAGAIN;
+    tap_ok(stor_retention(ix, &rc, &st) == SR_EAGAIN && fs.n == 0 &&
+               stor_index_get(ix, ids[0], &rec) == SR_OK && rec.state == STOR_STATE_DELETING,
+           "store: the store unreachable stops the run; the row stays claimed (deleting)");
+    tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.deleted == 2 && st.store_deleted == 2 &&
+               st.path_mismatch == 1 && fs.n == 2,
+           "store: the next run deletes both store copies and their rows");
+    snprintf(loc, sizeof(loc), "s3://srtprec/site-a/%s.srec", ids[0]);
+    tap_ok(strcmp(fs.deleted[0], loc) == 0 && stor_index_get(ix, ids[0], &rec) == SR_ENOTFOUND &&
+               access(rec.path, F_OK) != 0,
+           "store: the object asked for is the row's own; the local copy and the row are gone");
+    snprintf(rec.path, sizeof(rec.path), "%s/%s.srec", dir, ids[0]);
+    tap_ok(access(rec.path, F_OK) != 0 && stor_index_get(ix, ids[2], &rec) == SR_OK,
+           "store: the local copy is unlinked; the row naming another object stays");
+    stor_index_close(ix);
+}
+
 static bool to_buf(const void *data, size_t len, void *arg)
 {
     struct buf *b = arg;
@@ -495,6 +573,7 @@ int main(void)
     full_disk();
     retention();
     retention_race();
+    retention_store();
     page_checks();
     testcert_rmdir(dir);
     return tap_done();
