@@ -190,8 +190,9 @@ size_t rd_upl_scan(struct rd_upl *u)
                 remove_local(u, id);
             continue;
         }
-        snprintf(path, sizeof(path), "%s/%s", u->dir, de->d_name);
-        if (stat(path, &sb) != 0)
+        /* A name that does not fit is not one of ours (ids are short). */
+        if (snprintf(path, sizeof(path), "%s/%s", u->dir, de->d_name) >= (int)sizeof(path) ||
+            stat(path, &sb) != 0)
             continue;
         /* How long it has waited: since it was sealed (its mtime). */
         uint64_t now = now_of(u), wall = sr_wall_us(), mt = (uint64_t)sb.st_mtime * 1000000u;
