@@ -6,7 +6,9 @@
 # archives wait in the spool, the recorder is killed -9 and restarted, and
 # the upload resumes once the store is back, nothing lost; with Swift's
 # object server down the proxy answers 503 and the uploader retries until it
-# is back.  Asserts on metrics, index rows and the objects only.
+# is back; retention deletes uploaded recordings in the store (and keeps
+# them without the store's configuration), a held one stays.  Asserts on
+# metrics, index rows, the CLI's counts and the objects only.
 # usage: test_recorder_store.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -27,6 +29,7 @@ chmod 600 "$run/store.key"
 stack_init "$build" "$run" >/dev/null 2>&1
 sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom" "$run/srtprec.conf"
 sed -i "/^\[recorder\]/a metrics-interval-ms = 200" "$run/srtprec.conf"
+sed -i "/^\[api\]/a store-cache-dir = $run/cache" "$run/srtprec.conf"
 cat >>"$run/srtprec.conf" <<CONF
 
 [store]
@@ -118,6 +121,35 @@ check_rows 6; ok $? "6 rows, all in the store"
 [ "$(metric upload_retried_total)" -ge 1 ]; ok $? "retries counted ($(metric upload_retried_total))"
 
 stack_stop
+# 4. Retention acts on the store (srtprec retention --store): without it an
+# uploaded recording is kept (deleting its row alone would orphan the
+# object); with it, object and signature go; a held one stays.
+cli=$build/tools/srtprec
+held=$(sqlite3 "$run/index.sqlite" "SELECT id FROM recordings ORDER BY id LIMIT 1")
+"$cli" hold "$held" on --index="$run/index.sqlite"; ok $? "one recording put on legal hold"
+before=$(( $(date +%s) + 60 ))
+"$cli" retention --index="$run/index.sqlite" --before="$before" --log="$run/deletions.log" >"$run/ret0.out" 2>&1
+grep -q "deleted 0 recordings, 1 on legal hold kept.*; 0 store copies deleted, 5 with a store copy kept" "$run/ret0.out" &&
+    [ "$(sqlite3 "$run/index.sqlite" "SELECT COUNT(*) FROM recordings")" = 6 ]
+ok $? "retention without --store keeps the uploaded recordings: $(cat "$run/ret0.out")"
+gone=$(rows | awk -v h="$held" '$1 != h { print $1 }')
+"$cli" retention --index="$run/index.sqlite" --before="$before" --log="$run/deletions.log" \
+    --store="$run/srtprec.conf" >"$run/ret.out" 2>&1
+ok $? "retention with the store's configuration runs: $(cat "$run/ret.out")"
+grep -q "deleted 5 recordings, 1 on legal hold kept.*; 5 store copies deleted, 0 with a store copy kept" "$run/ret.out"
+ok $? "5 deleted, in the store too; the held one kept"
+still=0
+for id in $gone; do
+    for k in "$id.srec" "$id.srec.sig"; do
+        code=$(swift_curl -s -o /dev/null -w '%{http_code}' -I "$SWIFT_URL/srtprec/rec-a/$k")
+        [ "$code" = 404 ] || { still=$((still + 1)); echo "# $k: $code" >&2; }
+    done
+done
+[ "$still" = 0 ]; ok $? "their objects and signatures are gone from the store"
+swift_curl -fsS -o /dev/null -I "$SWIFT_URL/srtprec/rec-a/$held.srec" &&
+    [ "$(sqlite3 "$run/index.sqlite" "SELECT COUNT(*) FROM recordings")" = 1 ]
+ok $? "the held recording's object and row stay"
+
 reports=$(grep -l -E 'Sanitizer|runtime error' "$run"/*.log 2>/dev/null)
 echo "$reports" | diag
 [ -z "$reports" ]; ok $? "no sanitizer report from the daemons"
