@@ -226,7 +226,9 @@ static bool make_room(struct api_store *st, uint64_t need)
         if (len != STOR_ID_HEX - 1 + 5 || strcmp(de->d_name + len - 5, ".srec") != 0 ||
             fstatat(dirfd(d), de->d_name, &sb, 0) != 0 || sb.st_mtime + API_STORE_CACHE_GRACE_S > now)
             continue;
-        snprintf(v[n].name, sizeof(v[n].name), "%s", de->d_name);
+        if (len >= sizeof(v[n].name)) /* cannot be: the length was checked */
+            continue;
+        memcpy(v[n].name, de->d_name, len + 1);
         v[n].mtime = sb.st_mtime;
         v[n].size = (uint64_t)sb.st_size;
         n++;
