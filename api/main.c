@@ -450,8 +450,8 @@ static int setup(struct app *a)
         return 1;
     }
     if (a->has_store) {
-        struct api_store_cfg stc = { a->store_cfg, a->cfg.store_cache_dir,
-                                     (uint64_t)a->cfg.store_cache_mb << 20 };
+        struct api_store_cfg stc = { .os = a->store_cfg, .cache_dir = a->cfg.store_cache_dir,
+                                     .cache_max_bytes = (uint64_t)a->cfg.store_cache_mb << 20 };
         if (api_store_create(&a->store, &stc, why, sizeof(why)) != SR_OK) {
             log_error("object store: %s", why);
             return 1;

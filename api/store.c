@@ -25,6 +25,8 @@ struct api_store {
     char dir[CONF_STR_MAX];
     uint64_t max_bytes;
     struct objstore *probe; /* only for the location helpers (no request is made with it) */
+    void (*client_hook)(struct objstore *os, void *arg);
+    void *hook_arg;
     pthread_mutex_t lock;   /* guards bytes, reserved and eviction */
     uint64_t bytes, reserved;
     _Atomic uint64_t requests, got, unavailable, not_found, integrity;
@@ -75,8 +77,11 @@ static enum sr_err open_store(struct api_store *st, struct objstore **os, char *
 {
     enum objstore_err e = objstore_create(os, &st->os, NULL, why, whylen);
 
-    if (e == OBJSTORE_OK)
+    if (e == OBJSTORE_OK) {
+        if (st->client_hook)
+            st->client_hook(*os, st->hook_arg);
         return SR_OK;
+    }
     atomic_fetch_add(&st->unavailable, 1);
     return e == OBJSTORE_ENOMEM ? SR_ENOMEM : SR_EAGAIN;
 }
@@ -112,6 +117,8 @@ enum sr_err api_store_create(struct api_store **out, const struct api_store_cfg 
         return SR_ENOMEM;
     st->os = cfg->os;
     st->max_bytes = cfg->cache_max_bytes;
+    st->client_hook = cfg->client_hook;
+    st->hook_arg = cfg->hook_arg;
     snprintf(st->dir, sizeof(st->dir), "%s", cfg->cache_dir);
     if (objstore_create(&st->probe, &st->os, NULL, why, whylen) != OBJSTORE_OK) {
         free(st);

@@ -50,6 +50,10 @@ struct api_store_cfg {
     struct objstore_cfg os;   /**< the [store] section (the recorder's uploader reads the same) */
     const char *cache_dir;    /**< created 0700 if missing; emptied at create */
     uint64_t cache_max_bytes; /**< the cap on the cached archives' bytes */
+    /** Tests: called with every store client made (the fake HTTP edge goes
+     *  under it, objstore_priv.h); NULL in the daemon. */
+    void (*client_hook)(struct objstore *os, void *arg);
+    void *hook_arg;
 };
 
 struct api_store;
