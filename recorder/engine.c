@@ -639,9 +639,13 @@ static struct rd_call *enc_home(struct rec_eng *e, struct rd_stream *s, uint8_t 
         si.direction = STOR_DIR_RECV;
         flow_addr_str(&s->flow, si.label, sizeof(si.label));
         err = e->cfg.ops->add_stream(e->cfg.ops_arg, s->call->arch, &si, &s->stor_idx);
-        if (err == SR_ELIMIT && s->call->unmatched) {
-            /* Unknown sources filled it: the next one starts a new
-             * unmatched archive; this one seals once idle. */
+        /* Unknown sources filled it: the next one starts a new unmatched
+         * archive; this one seals once idle.  The archive is shared by
+         * every worker, so the one opened next may have been filled by
+         * the others meanwhile (a flood on several workers): a few tries,
+         * not one (recorder_flood counted such a stream as a storage drop). */
+        for (int tries = 0; err == SR_ELIMIT && s->call && s->call->unmatched && tries < 4;
+             tries++) {
             log_warn("unmatched archive %s is full (%s): opening another", s->call->call_id,
                      sr_strerror(err));
             e->cfg.ops->retire(e->cfg.ops_arg, s->call->arch);

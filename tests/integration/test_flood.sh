@@ -123,15 +123,17 @@ lg_sent=$(awk -F'\t' 'NR > 1 { n += $4 } END { print n }' "$run/sent.tsv")
 metric() { awk -v n="$1" '$1 == n { print $2 }' "$run/recorder.prom" 2>/dev/null; }
 drop() { awk -v r="reason=\"$1\"" 'index($1, r) { print $2 }' "$run/recorder.prom" 2>/dev/null; }
 # Back to no unbound stream: key-wait-ms + call-linger-ms after the flood's
-# last packet, plus the engine's scan (a tick) and a metrics interval.
+# last packet, plus the engine's scan (a tick), a metrics interval and the
+# scheduling of a loaded 2-core CI machine (3003 ms against a 3000 ms bound
+# seen at load 6; the rule itself is timed with a fake clock in test_engine).
 back=''
 for _ in $(seq 1 100); do
     u=$(metric srtprec_recorder_streams_unbound)
     if [ "$u" = 0 ]; then back=$(( ($(date +%s%N) - t1) / 1000000 )); break; fi
     sleep 0.05
 done
-[ -n "$back" ] && [ "$back" -le $((key_wait_ms + linger_ms + 1500)) ]
-ok $? "unbound streams back to 0 ${back:-never} ms after the flood (key-wait $key_wait_ms + linger $linger_ms + tick and metrics slack 1500)"
+[ -n "$back" ] && [ "$back" -le $((key_wait_ms + linger_ms + 2500)) ]
+ok $? "unbound streams back to 0 ${back:-never} ms after the flood (key-wait $key_wait_ms + linger $linger_ms + tick, metrics and scheduling slack 2500)"
 peak=$(cat "$run/rss.peak" 2>/dev/null || echo 0)
 grow=$((peak - base))
 echo "VmRSS: baseline $base KiB, peak $peak KiB, growth $grow KiB, bound $bound KiB" | diag

@@ -58,6 +58,8 @@ struct fstore {
     struct farch a[MAX_ARCH];
     size_t n;
     size_t unmatched_max_st; /* add_stream refuses past this in unmatched archives */
+    size_t unmatched_full_opens; /* the next so many unmatched archives open already full,
+                                    as other workers sharing them would leave them */
     bool fail_open;
 };
 
@@ -85,6 +87,10 @@ static enum sr_err fa_open(void *arg, const char *source, const struct stor_call
     a->unmatched = unmatched;
     a->refs = 1;
     a->max_st = unmatched ? fs->unmatched_max_st : MAX_ST;
+    if (unmatched && fs->unmatched_full_opens) {
+        fs->unmatched_full_opens--;
+        a->n_st = a->max_st;
+    }
     a->pk = calloc(MAX_PK, sizeof(*a->pk));
     *arch = a;
     return SR_OK;
@@ -1491,6 +1497,25 @@ static void t_unmatched_rotation_and_storage(void)
     st = fx_stats(&x);
     tap_ok(st.encrypted_kept == 10 && n_unmatched(&x.fs) == 3 && x.fs.a[0].retired,
            "unmatched rotation: 10 streams in archives of 4 (3 opened, full ones retired)");
+    fx_stop(&x);
+    fstore_free(&x.fs);
+
+    /* The shared unmatched archive opened next was filled by other
+     * workers meanwhile, twice: the stream still finds room. */
+    fx_cfg(&x);
+    x.fs.unmatched_max_st = 4;
+    fx_start(&x);
+    for (uint32_t k = 0; k < 4; k++)
+        send_raw(&x, 0x600 + k, v4(10, 3, 4, (uint8_t)k, 6000));
+    fx_advance(&x, 2100);
+    x.fs.unmatched_full_opens = 2;
+    send_raw(&x, 0x700, v4(10, 3, 5, 1, 6000));
+    fx_advance(&x, 2100);
+    st = fx_stats(&x);
+    tap_ok(st.encrypted_kept == 5 && st.storage_err == 0 && n_unmatched(&x.fs) == 4,
+           "unmatched rotation past archives others filled: 5 kept, no storage drop (%llu kept, "
+           "%llu storage, %zu archives)", (unsigned long long)st.encrypted_kept,
+           (unsigned long long)st.storage_err, n_unmatched(&x.fs));
     fx_stop(&x);
     fstore_free(&x.fs);
 
