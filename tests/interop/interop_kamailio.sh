@@ -24,26 +24,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$here/../lib/stack.sh"
 . "$here/../lib/baresip.sh"
+. "$here/../lib/kamailio.sh"
 . "$here/../lib/tap.sh"
 
-command -v kamailio >/dev/null || { echo "1..0 # SKIP kamailio not installed"; exit 0; }
-[ -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so ] ||
-    { echo "1..0 # SKIP kamailio-tls-modules not installed"; exit 0; }
-command -v baresip >/dev/null || { echo "1..0 # SKIP baresip not installed"; exit 0; }
-[ -e /usr/lib/baresip/modules/srtp.so ] && [ -e /usr/lib/baresip/modules/aufile.so ] ||
-    { echo "1..0 # SKIP baresip srtp or aufile module missing"; exit 0; }
-command -v ffmpeg >/dev/null || { echo "1..0 # SKIP ffmpeg not installed"; exit 0; }
-/usr/bin/python3 -c "import scapy" 2>/dev/null || { echo "1..0 # SKIP python3-scapy not installed"; exit 0; }
-[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP capturing on lo needs root (CAP_NET_RAW)"; exit 0; }
+kamailio_skip
 
 run=$(mktemp -d /tmp/srtprec-kamailio.XXXXXX)
 bg_pids=()
 cleanup() {
-    # TERM: Kamailio's main process then stops its children (KILL would orphan them).
-    if [ -n "${kam_pidfile:-}" ] && [ -s "$kam_pidfile" ]; then
-        kill -TERM "$(cat "$kam_pidfile")" 2>/dev/null
-        for i in $(seq 1 30); do kill -0 "$(cat "$kam_pidfile")" 2>/dev/null || break; sleep 0.1; done
-    fi
+    kamailio_stop
     for p in "${bg_pids[@]}" ${disclose_pid:-}; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     stack_stop
     [ "$failed" = 0 ] && [ -z "${KEEP:-}" ] && rm -rf "$run"
@@ -60,18 +49,8 @@ sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom\nkey-wait-ms = 10000\
 stack_start; ok $? "keyagent, recorder (capturing on lo) and api start"
 pki=$run/pki
 
-# Kamailio's and the softphones' SIPS identities: a CA of their own.
-kpki=$run/kpki; mkdir -p "$kpki"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=sip-ca \
-    -keyout "$kpki/ca.key" -out "$kpki/ca.crt" 2>/dev/null
-for who in kamailio a b; do
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
-        -keyout "$kpki/$who.key" -out "$kpki/$who.csr" 2>/dev/null &&
-    openssl x509 -req -in "$kpki/$who.csr" -CA "$kpki/ca.crt" -CAkey "$kpki/ca.key" -CAcreateserial \
-        -days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$kpki/$who.crt" 2>/dev/null
-    cat "$kpki/$who.crt" "$kpki/$who.key" >"$kpki/$who.pem"
-done
-[ -s "$kpki/kamailio.crt" ] && [ -s "$kpki/b.pem" ]; ok $? "a SIPS PKI separate from the keyagent's"
+kpki=$run/kpki
+kamailio_pki "$kpki"; ok $? "a SIPS PKI separate from the keyagent's"
 
 # The disclosure daemon, then Kamailio with the shipped configuration.
 dsock=$run/kamailio-disclose.sock
@@ -83,14 +62,7 @@ disclose_start() {
 }
 disclose_start
 [ "$(stat -c %a "$dsock" 2>/dev/null)" = 600 ]; ok $? "srtprec-kamailio-disclose listens on a 0600 socket"
-sed -e "s|/etc/kamailio/tls/|$kpki/|" "$top/etc/kamailio/srtprec-tls.cfg" >"$run/tls.cfg"
-kam_pidfile=$run/kamailio.pid
-kamailio -f "$top/etc/kamailio/kamailio.cfg" -P "$kam_pidfile" -Y "$run" -w "$run" -m 64 -M 8 \
-    -A "LISTEN=tls:127.0.0.1:$kport" -A "TLS_CFG=\"$run/tls.cfg\"" \
-    -A "DISCLOSE_CMD=\"$build/tools/srtprec-kamailio-disclose --listen=$dsock\"" \
-    -E -e >"$run/kamailio.log" 2>&1
-ok $? "kamailio starts with etc/kamailio/kamailio.cfg"
-for i in $(seq 1 50); do [ -n "$(ss -Hltn "( sport = :$kport )")" ] && break; sleep 0.1; done
+kamailio_start "$kport" "$kpki" "$dsock"; ok $? "kamailio starts with etc/kamailio/kamailio.cfg"
 
 # Known audio: two tones, 12 s each (longer than a call: each call plays its
 # side's file from the start).
@@ -105,8 +77,7 @@ for x in a b; do
     if [ $x = a ]; then sp=$sip_a rp=$ra cp=$ctl_a; else sp=$sip_b rp=$rb cp=$ctl_b; fi
     baresip_config "$run/$x" $x "$sp" "$rp" "sip_transports tls" "sip_certificate $kpki/$x.pem" "sip_cafile $kpki/ca.crt" \
         "module_app ctrl_tcp.so" "ctrl_tcp_listen 127.0.0.1:$cp"
-    echo "<sip:$x@127.0.0.1;transport=tls>;outbound=\"sip:127.0.0.1:$kport;transport=tls\";regint=600;mediaenc=srtp-mand;audio_codecs=PCMU;answermode=auto" \
-        >"$run/$x/accounts"
+    kamailio_account "$run/$x" $x "$kport"
 done
 
 lo_sniff "$run/cap.pcap" "$filter" "$run/sniff.stop" 450
@@ -175,8 +146,7 @@ baresip_ctl "$ctl_a" quit; baresip_ctl "$ctl_b" quit
 wait "$a_pid"; wait "$b_pid"
 touch "$run/sniff.stop"; wait "$sniff_pid"
 ok $? "scapy wrote the capture file ($(tail -1 "$run/sniff.log") frames)"
-kill -TERM "$(cat "$kam_pidfile")" 2>/dev/null
-for i in $(seq 1 30); do kill -0 "$(cat "$kam_pidfile" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+kamailio_stop
 ! grep -Eq 'inline:|a=crypto' "$run/kamailio.log" "$run/disclose.log" "$run/disclose.out"
 ok $? "no key in Kamailio's or the disclosure tool's output"
 bg_pids=()

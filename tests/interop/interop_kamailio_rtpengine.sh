@@ -21,29 +21,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$here/../lib/stack.sh"
 . "$here/../lib/baresip.sh"
+. "$here/../lib/kamailio.sh"
 . "$here/../lib/tap.sh"
 
-command -v kamailio >/dev/null || { echo "1..0 # SKIP kamailio not installed"; exit 0; }
-for m in tls rtpengine; do
-    [ -e "/usr/lib/x86_64-linux-gnu/kamailio/modules/$m.so" ] ||
-        { echo "1..0 # SKIP kamailio module $m.so not installed"; exit 0; }
-done
+kamailio_skip rtpengine
 command -v rtpengine >/dev/null || { echo "1..0 # SKIP rtpengine not installed"; exit 0; }
-command -v baresip >/dev/null || { echo "1..0 # SKIP baresip not installed"; exit 0; }
-[ -e /usr/lib/baresip/modules/srtp.so ] && [ -e /usr/lib/baresip/modules/aufile.so ] ||
-    { echo "1..0 # SKIP baresip srtp or aufile module missing"; exit 0; }
-command -v ffmpeg >/dev/null || { echo "1..0 # SKIP ffmpeg not installed"; exit 0; }
-/usr/bin/python3 -c "import scapy" 2>/dev/null || { echo "1..0 # SKIP python3-scapy not installed"; exit 0; }
-[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP capturing on lo needs root (CAP_NET_RAW)"; exit 0; }
 
 run=$(mktemp -d /tmp/srtprec-kamrtpe.XXXXXX)
 bg_pids=()
 cleanup() {
-    # TERM: Kamailio's main process then stops its children (KILL would orphan them).
-    if [ -n "${kam_pidfile:-}" ] && [ -s "$kam_pidfile" ]; then
-        kill -TERM "$(cat "$kam_pidfile")" 2>/dev/null
-        for i in $(seq 1 30); do kill -0 "$(cat "$kam_pidfile")" 2>/dev/null || break; sleep 0.1; done
-    fi
+    kamailio_stop
     for p in "${bg_pids[@]}" ${disclose_pid:-}; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     [ -n "${rtpe_pid:-}" ] && { kill -TERM "$rtpe_pid" 2>/dev/null; wait "$rtpe_pid" 2>/dev/null; }
     stack_stop
@@ -62,17 +49,8 @@ sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom\nkey-wait-ms = 10000\
 stack_start; ok $? "keyagent, recorder (capturing on lo) and api start"
 pki=$run/pki
 
-kpki=$run/kpki; mkdir -p "$kpki"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=sip-ca \
-    -keyout "$kpki/ca.key" -out "$kpki/ca.crt" 2>/dev/null
-for who in kamailio a b; do
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
-        -keyout "$kpki/$who.key" -out "$kpki/$who.csr" 2>/dev/null &&
-    openssl x509 -req -in "$kpki/$who.csr" -CA "$kpki/ca.crt" -CAkey "$kpki/ca.key" -CAcreateserial \
-        -days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$kpki/$who.crt" 2>/dev/null
-    cat "$kpki/$who.crt" "$kpki/$who.key" >"$kpki/$who.pem"
-done
-[ -s "$kpki/kamailio.crt" ] && [ -s "$kpki/b.pem" ]; ok $? "a SIPS PKI separate from the keyagent's"
+kpki=$run/kpki
+kamailio_pki "$kpki"; ok $? "a SIPS PKI separate from the keyagent's"
 
 # rtpengine as docs/integrations.md runs it: userspace only, ng on loopback.
 cat >"$run/rtpengine.conf" <<CONF
@@ -94,15 +72,8 @@ dsock=$run/kamailio-disclose.sock
     >"$run/disclose.out" 2>"$run/disclose.log" &
 disclose_pid=$!
 for i in $(seq 1 50); do [ -S "$dsock" ] && break; sleep 0.1; done
-sed -e "s|/etc/kamailio/tls/|$kpki/|" "$top/etc/kamailio/srtprec-tls.cfg" >"$run/tls.cfg"
-kam_pidfile=$run/kamailio.pid
-kamailio -f "$top/etc/kamailio/kamailio.cfg" -P "$kam_pidfile" -Y "$run" -w "$run" -m 64 -M 8 \
-    -A WITH_RTPENGINE -A "RTPENGINE_SOCK=\"udp:127.0.0.1:$ng\"" \
-    -A "LISTEN=tls:127.0.0.1:$kport" -A "TLS_CFG=\"$run/tls.cfg\"" \
-    -A "DISCLOSE_CMD=\"$build/tools/srtprec-kamailio-disclose --listen=$dsock\"" \
-    -E -e >"$run/kamailio.log" 2>&1
+kamailio_start "$kport" "$kpki" "$dsock" -A WITH_RTPENGINE -A "RTPENGINE_SOCK=\"udp:127.0.0.1:$ng\""
 ok $? "kamailio starts with etc/kamailio/kamailio.cfg -A WITH_RTPENGINE"
-for i in $(seq 1 50); do [ -n "$(ss -Hltn "( sport = :$kport )")" ] && break; sleep 0.1; done
 
 ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.4*sin(2*PI*440*t)+0.2*sin(2*PI*1234*t):s=8000:d=3" \
     -ac 1 -y "$run/tone_a.wav" &&
@@ -112,8 +83,7 @@ ok $? "tones generated"
 for x in a b; do
     if [ $x = a ]; then sp=$sip_a rp=$ra; else sp=$sip_b rp=$rb; fi
     baresip_config "$run/$x" $x "$sp" "$rp" "sip_transports tls" "sip_certificate $kpki/$x.pem" "sip_cafile $kpki/ca.crt"
-    echo "<sip:$x@127.0.0.1;transport=tls>;outbound=\"sip:127.0.0.1:$kport;transport=tls\";regint=600;mediaenc=srtp-mand;audio_codecs=PCMU;answermode=auto" \
-        >"$run/$x/accounts"
+    kamailio_account "$run/$x" $x "$kport"
     ffmpeg -nostdin -loglevel error -i "$run/tone_$x.wav" -f mulaw -y "$run/sent_$x.ul"
 done
 
@@ -129,8 +99,7 @@ grep -q "^BYE sip:" "$run/a.log"; ok $? "B hung up: its BYE reached A through Ka
 touch "$run/sniff.stop"; wait "$sniff_pid"
 ok $? "scapy wrote the capture file ($(tail -1 "$run/sniff.log") frames)"
 stack_wait_recordings 2 20; ok $? "the BYE sealed both legs' recordings"
-kill -TERM "$(cat "$kam_pidfile")" 2>/dev/null
-for i in $(seq 1 30); do kill -0 "$(cat "$kam_pidfile")" 2>/dev/null || break; sleep 0.1; done
+kamailio_stop
 ! grep -Eq 'inline:|a=crypto' "$run/kamailio.log" "$run/disclose.log" "$run/disclose.out"
 ok $? "no key in Kamailio's or the disclosure tool's output"
 bg_pids=()

@@ -1,5 +1,5 @@
 # Shared by the tests that run baresip softphones and sniff lo with scapy
-# (interop_baresip_capture, interop_kamailio).  Source after stack.sh.
+# (interop_baresip_capture, interop_kamailio, interop_kamailio_rtpengine).  Source after stack.sh.
 
 # baresip_config DIR NAME SIP_PORT RTP_PORT TRANSPORT_LINES...
 # A softphone in DIR sending tone_NAME.wav from $run and writing what it

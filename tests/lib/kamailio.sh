@@ -1,0 +1,76 @@
+# Shared by the tests that run Kamailio 5.6 with the shipped
+# etc/kamailio/kamailio.cfg between baresip softphones (interop_kamailio,
+# interop_kamailio_rtpengine).  Source after stack.sh and baresip.sh; the
+# caller sets run, top and build.
+#
+#   kamailio_skip [MODULE...]   exit 0 with a TAP SKIP when a peer is missing
+#   kamailio_pki DIR            a SIPS CA and kamailio/a/b identities (.crt .key .pem)
+#   kamailio_start PORT KPKI DSOCK [-A ...]   Kamailio on tls:127.0.0.1:PORT
+#   kamailio_stop               TERM, bounded wait (its children stop with it)
+#   kamailio_account DIR NAME PORT   a baresip account through Kamailio
+
+kamailio_skip() {
+    local m
+    command -v kamailio >/dev/null || { echo "1..0 # SKIP kamailio not installed"; exit 0; }
+    for m in tls "$@"; do
+        [ -e "/usr/lib/x86_64-linux-gnu/kamailio/modules/$m.so" ] ||
+            { echo "1..0 # SKIP kamailio module $m.so not installed"; exit 0; }
+    done
+    command -v baresip >/dev/null || { echo "1..0 # SKIP baresip not installed"; exit 0; }
+    [ -e /usr/lib/baresip/modules/srtp.so ] && [ -e /usr/lib/baresip/modules/aufile.so ] ||
+        { echo "1..0 # SKIP baresip srtp or aufile module missing"; exit 0; }
+    command -v ffmpeg >/dev/null || { echo "1..0 # SKIP ffmpeg not installed"; exit 0; }
+    /usr/bin/python3 -c "import scapy" 2>/dev/null || { echo "1..0 # SKIP python3-scapy not installed"; exit 0; }
+    [ "$(id -u)" = 0 ] || { echo "1..0 # SKIP capturing on lo needs root (CAP_NET_RAW)"; exit 0; }
+}
+
+# Kamailio's and the softphones' SIPS identities: a CA of their own, not
+# the keyagent's.
+kamailio_pki() {
+    local d=$1 who
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=sip-ca \
+        -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+    for who in kamailio a b; do
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+            -keyout "$d/$who.key" -out "$d/$who.csr" 2>/dev/null &&
+        openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+            -days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$d/$who.crt" 2>/dev/null
+        cat "$d/$who.crt" "$d/$who.key" >"$d/$who.pem"
+    done
+    [ -s "$d/kamailio.crt" ] && [ -s "$d/b.pem" ]
+}
+
+# The shipped configuration with its TLS files from KPKI, exec_msg() to the
+# disclosure tool's client on DSOCK, more defines after; sets kam_pidfile,
+# logs to $run/kamailio.log; returns Kamailio's status, then waits (bounded)
+# until it listens.
+kamailio_start() {
+    local port=$1 kpki=$2 dsock=$3 rc i
+    shift 3
+    sed -e "s|/etc/kamailio/tls/|$kpki/|" "$top/etc/kamailio/srtprec-tls.cfg" >"$run/tls.cfg"
+    kam_pidfile=$run/kamailio.pid
+    kamailio -f "$top/etc/kamailio/kamailio.cfg" -P "$kam_pidfile" -Y "$run" -w "$run" -m 64 -M 8 \
+        "$@" -A "LISTEN=tls:127.0.0.1:$port" -A "TLS_CFG=\"$run/tls.cfg\"" \
+        -A "DISCLOSE_CMD=\"$build/tools/srtprec-kamailio-disclose --listen=$dsock\"" \
+        -E -e >"$run/kamailio.log" 2>&1
+    rc=$?
+    for i in $(seq 1 50); do [ -n "$(ss -Hltn "( sport = :$port )")" ] && break; sleep 0.1; done
+    return $rc
+}
+
+# TERM: Kamailio's main process then stops its children (KILL would orphan them).
+kamailio_stop() {
+    local i pid
+    [ -n "${kam_pidfile:-}" ] && [ -s "$kam_pidfile" ] || return 0
+    pid=$(cat "$kam_pidfile" 2>/dev/null)
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+}
+
+# A softphone account registering with and calling through Kamailio on PORT:
+# SDES SRTP mandatory, PCMU, calls answered at once.
+kamailio_account() {
+    echo "<sip:$2@127.0.0.1;transport=tls>;outbound=\"sip:127.0.0.1:$3;transport=tls\";regint=600;mediaenc=srtp-mand;audio_codecs=PCMU;answermode=auto" \
+        >"$1/accounts"
+}
