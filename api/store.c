@@ -154,9 +154,20 @@ void api_store_destroy(struct api_store *st)
 
 const char *api_store_key(const struct api_store *st, const struct stor_record *rec)
 {
-    if (!st || !rec->location[0])
+    char name[STOR_ID_HEX + 8];
+    const char *key;
+    size_t kl, nl;
+
+    if (!st || !rec->location[0] || !(key = objstore_location_key(st->probe, rec->location)))
         return NULL;
-    return objstore_location_key(st->probe, rec->location);
+    /* The key must name this recording (PREFIX<id>.srec), as a local path
+     * is derived from the id: whoever can write the index must not make
+     * the API serve another recording's object under this id. */
+    nl = (size_t)snprintf(name, sizeof(name), "%s.srec", rec->id);
+    kl = strlen(key);
+    if (kl < nl || strcmp(key + kl - nl, name) != 0)
+        return NULL;
+    return key;
 }
 
 /* Ids come from the index: only 32 hex digits make a cache file name. */

@@ -66,8 +66,9 @@ enum sr_err api_store_create(struct api_store **out, const struct api_store_cfg 
 void api_store_destroy(struct api_store *st);
 
 /** The object key of rec's archive, or NULL when its row has no location in
- *  this store's bucket (not uploaded, or uploaded elsewhere).  Points into
- *  rec. */
+ *  this store's bucket (not uploaded, or uploaded elsewhere) or the key does
+ *  not end in <id>.srec (the uploader's PREFIX<id>.srec), so that an index
+ *  row cannot point the API at another recording's object.  Points into rec. */
 const char *api_store_key(const struct api_store *st, const struct stor_record *rec);
 
 /** The archive of rec in the cache: a hit is touched, a miss fetched with

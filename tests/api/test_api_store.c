@@ -175,6 +175,8 @@ int main(void)
     bad = r[0];
     snprintf(bad.location, sizeof(bad.location), "s3://other/%s", f.keys[0]);
     tap_ok(!api_store_key(st, &bad), "a location in another bucket is not ours");
+    snprintf(bad.location, sizeof(bad.location), "s3://bucket/%s", f.keys[1]);
+    tap_ok(!api_store_key(st, &bad), "a location naming another recording's object is refused");
 
     /* Fetch: a miss, then a hit without a GET. */
     tap_ok(api_store_fetch(st, &r[0], path, sizeof(path), why, sizeof(why)) == SR_OK &&
@@ -254,7 +256,8 @@ int main(void)
                "a cached one is still served");
         f.down = false;
         bad = r[3];
-        snprintf(bad.location, sizeof(bad.location), "s3://bucket/site/missing.srec");
+        snprintf(bad.id, sizeof(bad.id), "%032x", 0xff);
+        snprintf(bad.location, sizeof(bad.location), "s3://bucket/site/%s.srec", bad.id);
         tap_ok(api_store_stream_open(st, &bad, &s, &size, why, sizeof(why)) == SR_ENOTFOUND,
                "an object the store lacks: SR_ENOTFOUND");
         api_store_stats(st, &ss);
