@@ -13,7 +13,10 @@
 # recorder captures on lo: two recordings, each with two streams; each of
 # the four streams equals a libsrtp2 decryption of an independent scapy
 # capture under the keys of that leg's SDP (as the softphones' SIP traces
-# show it), and its audio is the tone that side sent.  B's BYE seals both.
+# show it), and its audio is the tone that side sent, in order.  A holds
+# and resumes the call (two re-INVITEs through rtpengine, each re-keying
+# both legs: still two recordings); B's BYE seals both.  The softphones
+# are driven through baresip's ctrl_tcp.
 # usage: interop_kamailio_rtpengine.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -44,6 +47,7 @@ ra=$(( ($(stack_free_port) & ~15) )); rb=$(( ra + 16 ))
 re=$(( ($(stack_free_port) & ~31) ))
 while [ $(( re + 31 )) -ge "$ra" ] && [ "$re" -le $(( rb + 15 )) ]; do re=$(( re + 64 )); done
 filter="udp and (portrange $ra-$((ra + 15)) or portrange $rb-$((rb + 15)) or portrange $re-$((re + 31)))"
+sed -i "/^\[keyagent\]/a metrics-file = $run/keyagent.prom\nmetrics-interval-ms = 200" "$run/srtprec.conf"
 sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom\nkey-wait-ms = 10000\nmetrics-interval-ms = 200\ncapture = lo\ncapture-filter = $filter" \
     "$run/srtprec.conf"
 stack_start; ok $? "keyagent, recorder (capturing on lo) and api start"
@@ -75,30 +79,56 @@ for i in $(seq 1 50); do [ -S "$dsock" ] && break; sleep 0.1; done
 kamailio_start "$kport" "$kpki" "$dsock" -A WITH_RTPENGINE -A "RTPENGINE_SOCK=\"udp:127.0.0.1:$ng\""
 ok $? "kamailio starts with etc/kamailio/kamailio.cfg -A WITH_RTPENGINE"
 
-ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.4*sin(2*PI*440*t)+0.2*sin(2*PI*1234*t):s=8000:d=3" \
+# Known audio, 12 s: longer than the call, so each side sends throughout.
+ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.4*sin(2*PI*440*t)+0.2*sin(2*PI*1234*t):s=8000:d=12" \
     -ac 1 -y "$run/tone_a.wav" &&
-ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.3*sin(2*PI*620*t)+0.2*sin(2*PI*1500*t):s=8000:d=3" \
+ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.3*sin(2*PI*620*t)+0.2*sin(2*PI*1500*t):s=8000:d=12" \
     -ac 1 -y "$run/tone_b.wav"
 ok $? "tones generated"
+ctl_a=$(stack_free_port); ctl_b=$(stack_free_port)
 for x in a b; do
-    if [ $x = a ]; then sp=$sip_a rp=$ra; else sp=$sip_b rp=$rb; fi
-    baresip_config "$run/$x" $x "$sp" "$rp" "sip_transports tls" "sip_certificate $kpki/$x.pem" "sip_cafile $kpki/ca.crt"
+    if [ $x = a ]; then sp=$sip_a rp=$ra cp=$ctl_a; else sp=$sip_b rp=$rb cp=$ctl_b; fi
+    baresip_config "$run/$x" $x "$sp" "$rp" "sip_transports tls" "sip_certificate $kpki/$x.pem" "sip_cafile $kpki/ca.crt" \
+        "module_app ctrl_tcp.so" "ctrl_tcp_listen 127.0.0.1:$cp"
     kamailio_account "$run/$x" $x "$kport"
     ffmpeg -nostdin -loglevel error -i "$run/tone_$x.wav" -f mulaw -y "$run/sent_$x.ul"
 done
 
-lo_sniff "$run/cap.pcap" "$filter" "$run/sniff.stop" 250
+lo_sniff "$run/cap.pcap" "$filter" "$run/sniff.stop" 350
 bg_pids+=($sniff_pid)
-timeout 25 baresip -f "$run/b" -s -t 9 >"$run/b.log" 2>&1 </dev/null & b_pid=$!; bg_pids+=($b_pid)
+timeout 40 baresip -f "$run/b" -s -t 30 >"$run/b.log" 2>&1 </dev/null & b_pid=$!; bg_pids+=($b_pid)
 stack_wait_log "$run/b.log" "200 OK" 10; ok $? "B registered with Kamailio over TLS"
-timeout 25 baresip -f "$run/a" -s -t 14 -e "/dial sip:b@127.0.0.1;transport=tls" >"$run/a.log" 2>&1 </dev/null &
-a_pid=$!; bg_pids+=($a_pid)
-stack_wait_log "$run/a.log" "Call established" 15; ok $? "A called B through Kamailio and rtpengine: SRTP call established"
+timeout 40 baresip -f "$run/a" -s -t 30 >"$run/a.log" 2>&1 </dev/null & a_pid=$!; bg_pids+=($a_pid)
+stack_wait_log "$run/a.log" "200 OK" 10
+# Dialled through ctrl_tcp: its hold and resume act on the call it made.
+baresip_ctl "$ctl_a" dial "sip:b@127.0.0.1;transport=tls" && stack_wait_log "$run/a.log" "Call established" 15; ok $? "A called B through Kamailio and rtpengine: SRTP call established"
+# The keyagent's counters: NOTIFYs carrying keys to the recorder, commands refused.
+kmetric() { awk -v m="srtprec_keyagent_$1" '$1 == m {print $2}' "$run/keyagent.prom" 2>/dev/null; }
+wait_kmetric() { # name at-least secs
+    local i
+    for i in $(seq 1 $(( $3 * 10 ))); do
+        [ "$(kmetric "$1")" -ge "$2" ] 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# A holds and resumes the call: each re-INVITE goes through rtpengine (its
+# offer rewritten, the copied lines taken out) and re-keys both legs (REKEY,
+# keys unchanged): one control command per stream, 4 per re-INVITE.
+wait_kmetric disclosures_total 1 5; sleep 1.5
+d=$(kmetric control_commands_total)
+baresip_ctl "$ctl_a" hold && wait_kmetric control_commands_total $((d + 4)) 10
+ok $? "A held the call: its re-INVITE through Kamailio and rtpengine re-keyed both legs ($(( $(kmetric control_commands_total) - d )) commands)"
+d=$(kmetric control_commands_total)
+baresip_ctl "$ctl_a" resume && wait_kmetric control_commands_total $((d + 4)) 10
+ok $? "A resumed the call: the second re-INVITE re-keyed both legs too ($(( $(kmetric control_commands_total) - d )) commands)"
+sleep 2
+baresip_ctl "$ctl_b" hangup && stack_wait_recordings 2 20
+ok $? "B hung up: its BYE through Kamailio sealed both legs' recordings"
+baresip_ctl "$ctl_a" quit; baresip_ctl "$ctl_b" quit
 wait "$a_pid"; wait "$b_pid"
-grep -q "^BYE sip:" "$run/a.log"; ok $? "B hung up: its BYE reached A through Kamailio"
 touch "$run/sniff.stop"; wait "$sniff_pid"
 ok $? "scapy wrote the capture file ($(tail -1 "$run/sniff.log") frames)"
-stack_wait_recordings 2 20; ok $? "the BYE sealed both legs' recordings"
 kamailio_stop
 ! grep -Eq 'inline:|a=crypto' "$run/kamailio.log" "$run/disclose.log" "$run/disclose.out"
 ok $? "no key in Kamailio's or the disclosure tool's output"
@@ -117,7 +147,11 @@ sdp_pair() { # LOG OFFER ANSWER
 sdp_pair "$run/a.log" "$run/caller_offer.sdp" "$run/caller_answer.sdp"
 sdp_pair "$run/b.log" "$run/callee_offer.sdp" "$run/callee_answer.sdp"
 cid=$(tr -d '\r' <"$run/a.log" | awk '/^INVITE sip:/ {f = 1} f && /^Call-ID:/ {print $2; exit}')
-key_of() { awk '/a=crypto/ {sub(/.*inline:/, ""); sub(/[|[:space:]].*/, ""); print; exit}' "$1"; }
+# rtpengine writes its keys without base64 padding (RFC 4568 is ambiguous).
+key_of() {
+    awk '/a=crypto/ {sub(/.*inline:/, ""); sub(/[|[:space:]].*/, "");
+                     while (length($0) % 4) $0 = $0 "="; print; exit}' "$1"
+}
 suite_of() { awk '/a=crypto/ {print $2; exit}' "$1"; }
 port_of() { awk '/^m=audio/ {print $2; exit}' "$1"; }
 keys=$(for f in caller_offer caller_answer callee_offer callee_answer; do key_of "$run/$f.sdp"; done)
@@ -153,9 +187,13 @@ for s in "caller caller_offer a" "caller caller_answer b" "callee callee_offer a
         used=""
     fi
     src=127.0.0.1:$(port_of "$sdp")
-    npk=$("$build/tests/recorder/srtp_pcap_dec" "$run/cap.pcap" "$src" "$(key_of "$sdp")" \
-        "$run/dec_$2.ul" "$(suite_of "$sdp")" | awk '{print $1}')
-    ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$run/dec_$2.ul" -f s16le -y "$run/dec_$2.s16"
+    # In capture order (the audio check) and on the RTP timeline, the hold's
+    # gap as silence (as the WAV export places it: the bit-exact check).
+    for t in "" timeline; do
+        npk=$("$build/tests/recorder/srtp_pcap_dec" "$run/cap.pcap" "$src" "$(key_of "$sdp")" \
+            "$run/dec_$2$t.ul" "$(suite_of "$sdp")" $t | awk '{print $1}')
+    done
+    ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$run/dec_${2}timeline.ul" -f s16le -y "$run/dec_$2.s16"
     ch=""
     for c in 0 1; do
         case " $used " in *" $c "*) continue ;; esac
@@ -165,15 +203,24 @@ for s in "caller caller_offer a" "caller caller_answer b" "callee callee_offer a
     [ -n "$ch" ] && [ "${npk:-0}" -gt 100 ]
     ok $? "leg $leg, from $src ($(suite_of "$sdp")): a stream (channel ${ch:-none}) equals libsrtp2's decryption of the capture (${npk:-0} packets)"
     used="$used $ch"
-    # What rtpengine forwards lacks what it received before it had that
-    # side's keys (the callee's first frames arrive before its 200 does).
-    tone_check "$run/dec_$2.ul" "$run/sent_$tone.ul" 10 2>&1 | diag
-    ok "${PIPESTATUS[0]}" "leg $leg, from $src: the decrypted audio is the tone $tone sent, in order, whole"
+    # Two gaps at most (hold, resume); what rtpengine forwards lacks what
+    # it received before it had that side's keys (the callee's first frames
+    # arrive before its 200 does): the first frame up to 10 frames in.
+    tone_in_order "$run/dec_$2.ul" "$run/sent_$tone.ul" 2 10 2>&1 | diag
+    ok "${PIPESTATUS[0]}" "leg $leg, from $src: the decrypted audio is the tone $tone sent, in order"
 done
-for r in auth replay malformed kernel; do
+[ "$(kmetric control_errors_total)" = 0 ]
+ok $? "the keyagent refused none of the tool's commands ($(kmetric control_commands_total) applied)"
+for r in replay kernel; do
     v=$(metric "srtprec_recorder_packets_dropped_total{reason=\"$r\"}")
     [ "${v:-x}" = 0 ]; ok $? "no packet dropped for reason $r (${v:-missing})"
 done
+# baresip sends one plaintext 16-byte RTCP APP packet per side at call start
+# (seen twice each on lo), which no key authenticates: malformed, or an
+# authentication failure once that side's SRTCP stream is bound.
+v=$(( $(metric 'srtprec_recorder_packets_dropped_total{reason="auth"}') +
+      $(metric 'srtprec_recorder_packets_dropped_total{reason="malformed"}') ))
+[ "$v" -le 4 ]; ok $? "no packet dropped for authentication or as malformed but baresip's plaintext RTCP APP ($v)"
 [ "$(metric srtprec_recorder_packets_recorded_total)" -ge 560 ]
 ok $? "the recorder recorded all four streams ($(metric srtprec_recorder_packets_recorded_total) packets)"
 ! grep -Eq "AddressSanitizer|LeakSanitizer|runtime error" "$run"/*.log; ok $? "no sanitizer report from the daemons"

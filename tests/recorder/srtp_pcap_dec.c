@@ -6,7 +6,7 @@
  *
  * Every UDP datagram from SRC (Ethernet or raw IPv4 frames, unfragmented)
  * that is RTP (not RTCP) is unprotected with SUITE (AES_CM_128_HMAC_SHA1_80,
- * the default, or AES_CM_128_HMAC_SHA1_32) and master key||salt BASE64_KEY; the payloads of those that authenticate are
+ * the default, AES_CM_128_HMAC_SHA1_32 or AEAD_AES_256_GCM) and master key||salt BASE64_KEY; the payloads of those that authenticate are
  * appended to OUT in capture order (libsrtp's replay check drops second
  * copies).  With "timeline", each payload goes where its RTP timestamp puts
  * it after the first one's, a gap (a hold) filled with mu-law silence
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
     struct pcap_pkthdr *h;
     const u_char *bytes;
     unsigned long ok = 0, bad = 0;
-    bool tag32 = false, timeline = false, usage = argc < 5 || argc > 7;
+    bool tag32 = false, gcm = false, timeline = false, usage = argc < 5 || argc > 7;
     uint32_t first_ts = 0;
     uint64_t written = 0;
 
@@ -70,29 +70,37 @@ int main(int argc, char **argv)
             timeline = true;
         else if (strcmp(argv[i], "AES_CM_128_HMAC_SHA1_32") == 0)
             tag32 = true;
+        else if (strcmp(argv[i], "AEAD_AES_256_GCM") == 0)
+            gcm = true;
         else if (strcmp(argv[i], "AES_CM_128_HMAC_SHA1_80") != 0)
             usage = true;
     }
     if (usage || !(colon = strrchr(argv[2], ':'))) {
         fprintf(stderr, "usage: srtp_pcap_dec FILE.pcap SRC_IPV4:PORT BASE64_KEY OUT.raw"
-                        " [AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32] [timeline]\n");
+                        " [AES_CM_128_HMAC_SHA1_80|AES_CM_128_HMAC_SHA1_32|AEAD_AES_256_GCM]"
+                        " [timeline]\n");
         return 2;
     }
     snprintf(host, sizeof(host), "%.*s", (int)(colon - argv[2]), argv[2]);
     port = strtoul(colon + 1, NULL, 10);
     if (inet_pton(AF_INET, host, &want) != 1 ||
-        !sr_b64_decode(slice_cstr(argv[3]), key, sizeof(key), &klen) || klen != 30) {
+        !sr_b64_decode(slice_cstr(argv[3]), key, sizeof(key), &klen) || klen != (gcm ? 44u : 30u)) {
         fprintf(stderr, "srtp_pcap_dec: bad address or key\n");
         return 2;
     }
     if (srtp_init() != srtp_err_status_ok)
         return 1;
     memset(&pol, 0, sizeof(pol));
-    if (tag32) /* RFC 4568: the 32-bit tag is on SRTP only, SRTCP keeps 80 */
-        srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&pol.rtp);
-    else
-        srtp_crypto_policy_set_rtp_default(&pol.rtp);
-    srtp_crypto_policy_set_rtcp_default(&pol.rtcp);
+    if (gcm) { /* RFC 7714: 32-byte key, 12-byte salt, 16-byte tag on both */
+        srtp_crypto_policy_set_aes_gcm_256_16_auth(&pol.rtp);
+        srtp_crypto_policy_set_aes_gcm_256_16_auth(&pol.rtcp);
+    } else {
+        if (tag32) /* RFC 4568: the 32-bit tag is on SRTP only, SRTCP keeps 80 */
+            srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&pol.rtp);
+        else
+            srtp_crypto_policy_set_rtp_default(&pol.rtp);
+        srtp_crypto_policy_set_rtcp_default(&pol.rtcp);
+    }
     pol.ssrc.type = ssrc_any_inbound;
     pol.key = key;
     pol.window_size = 128;
