@@ -64,21 +64,7 @@ disclose_start
 [ "$(stat -c %a "$dsock" 2>/dev/null)" = 600 ]; ok $? "srtprec-kamailio-disclose listens on a 0600 socket"
 kamailio_start "$kport" "$kpki" "$dsock"; ok $? "kamailio starts with etc/kamailio/kamailio.cfg"
 
-# Known audio: two tones, 12 s each (longer than a call: each call plays its
-# side's file from the start).
-ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.4*sin(2*PI*440*t)+0.2*sin(2*PI*1234*t):s=8000:d=12" \
-    -ac 1 -y "$run/tone_a.wav" &&
-ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.3*sin(2*PI*620*t)+0.2*sin(2*PI*1500*t):s=8000:d=12" \
-    -ac 1 -y "$run/tone_b.wav"
-ok $? "tones generated"
-
-ctl_a=$(stack_free_port); ctl_b=$(stack_free_port)
-for x in a b; do
-    if [ $x = a ]; then sp=$sip_a rp=$ra cp=$ctl_a; else sp=$sip_b rp=$rb cp=$ctl_b; fi
-    baresip_config "$run/$x" $x "$sp" "$rp" "sip_transports tls" "sip_certificate $kpki/$x.pem" "sip_cafile $kpki/ca.crt" \
-        "module_app ctrl_tcp.so" "ctrl_tcp_listen 127.0.0.1:$cp"
-    kamailio_account "$run/$x" $x "$kport"
-done
+kamailio_phones "$kport" "$sip_a" "$sip_b" "$ra" "$rb"; ok $? "tones generated, softphones configured"
 
 lo_sniff "$run/cap.pcap" "$filter" "$run/sniff.stop" 450
 bg_pids+=($sniff_pid)
@@ -97,17 +83,9 @@ wait_count() { # file pattern count secs
     return 1
 }
 stamp() { date +%s.%N >"$run/t_$1"; }
-# The keyagent's counters: NOTIFYs carrying a call's keys to the recorder
-# (disclosures_total) and control commands refused.
-kmetric() { awk -v m="srtprec_keyagent_$1" '$1 == m {print $2}' "$run/keyagent.prom" 2>/dev/null; }
-wait_kmetric() { # name at-least secs
-    local i
-    for i in $(seq 1 $(( $3 * 10 ))); do
-        [ "$(kmetric "$1")" -ge "$2" ] 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
+# The keyagent's counters (kmetric, wait_kmetric: tests/lib/kamailio.sh):
+# NOTIFYs carrying a call's keys to the recorder (disclosures_total) and
+# control commands refused.
 
 # Call 1: A calls B, holds it, resumes it; B hangs up.
 baresip_ctl "$ctl_a" dial "sip:b@127.0.0.1;transport=tls" &&
@@ -202,9 +180,6 @@ ok $? "ROC search: the late call's two streams found ($(metric srtprec_recorder_
 
 key_of() { awk '/a=crypto/ {sub(/.*inline:/, ""); sub(/[|[:space:]].*/, ""); print; exit}' "$1"; }
 port_of() { awk '/^m=audio/ {print $2; exit}' "$1"; }
-for x in a b; do
-    ffmpeg -nostdin -loglevel error -i "$run/tone_$x.wav" -f mulaw -y "$run/sent_$x.ul"
-done
 for c in 1 2; do
     if [ $c = 1 ]; then cid=$cid1 o=1; else cid=$cid2 o=4; fi
     id=$(row "$cid" id)

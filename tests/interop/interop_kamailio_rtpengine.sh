@@ -79,20 +79,7 @@ for i in $(seq 1 50); do [ -S "$dsock" ] && break; sleep 0.1; done
 kamailio_start "$kport" "$kpki" "$dsock" -A WITH_RTPENGINE -A "RTPENGINE_SOCK=\"udp:127.0.0.1:$ng\""
 ok $? "kamailio starts with etc/kamailio/kamailio.cfg -A WITH_RTPENGINE"
 
-# Known audio, 12 s: longer than the call, so each side sends throughout.
-ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.4*sin(2*PI*440*t)+0.2*sin(2*PI*1234*t):s=8000:d=12" \
-    -ac 1 -y "$run/tone_a.wav" &&
-ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.3*sin(2*PI*620*t)+0.2*sin(2*PI*1500*t):s=8000:d=12" \
-    -ac 1 -y "$run/tone_b.wav"
-ok $? "tones generated"
-ctl_a=$(stack_free_port); ctl_b=$(stack_free_port)
-for x in a b; do
-    if [ $x = a ]; then sp=$sip_a rp=$ra cp=$ctl_a; else sp=$sip_b rp=$rb cp=$ctl_b; fi
-    baresip_config "$run/$x" $x "$sp" "$rp" "sip_transports tls" "sip_certificate $kpki/$x.pem" "sip_cafile $kpki/ca.crt" \
-        "module_app ctrl_tcp.so" "ctrl_tcp_listen 127.0.0.1:$cp"
-    kamailio_account "$run/$x" $x "$kport"
-    ffmpeg -nostdin -loglevel error -i "$run/tone_$x.wav" -f mulaw -y "$run/sent_$x.ul"
-done
+kamailio_phones "$kport" "$sip_a" "$sip_b" "$ra" "$rb"; ok $? "tones generated, softphones configured"
 
 lo_sniff "$run/cap.pcap" "$filter" "$run/sniff.stop" 350
 bg_pids+=($sniff_pid)
@@ -102,16 +89,6 @@ timeout 40 baresip -f "$run/a" -s -t 30 >"$run/a.log" 2>&1 </dev/null & a_pid=$!
 stack_wait_log "$run/a.log" "200 OK" 10
 # Dialled through ctrl_tcp: its hold and resume act on the call it made.
 baresip_ctl "$ctl_a" dial "sip:b@127.0.0.1;transport=tls" && stack_wait_log "$run/a.log" "Call established" 15; ok $? "A called B through Kamailio and rtpengine: SRTP call established"
-# The keyagent's counters: NOTIFYs carrying keys to the recorder, commands refused.
-kmetric() { awk -v m="srtprec_keyagent_$1" '$1 == m {print $2}' "$run/keyagent.prom" 2>/dev/null; }
-wait_kmetric() { # name at-least secs
-    local i
-    for i in $(seq 1 $(( $3 * 10 ))); do
-        [ "$(kmetric "$1")" -ge "$2" ] 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # A holds and resumes the call: each re-INVITE goes through rtpengine (its
 # offer rewritten, the copied lines taken out) and re-keys both legs (REKEY,
 # keys unchanged): one control command per stream, 4 per re-INVITE.
@@ -169,6 +146,7 @@ sqlite3 -separator '|' "$run/index.sqlite" \
 [ "$(sqlite3 "$run/index.sqlite" "select count(*) from recordings where call_id not like 'unmatched-%'")" = 2 ]
 ok $? "two recordings of the call, one per leg"
 
+rejected=0
 # leg, the SDP of the side that sends, the tone it carries
 for s in "caller caller_offer a" "caller caller_answer b" "callee callee_offer a" "callee callee_answer b"; do
     set -- $s
@@ -189,10 +167,13 @@ for s in "caller caller_offer a" "caller caller_answer b" "callee callee_offer a
     src=127.0.0.1:$(port_of "$sdp")
     # In capture order (the audio check) and on the RTP timeline, the hold's
     # gap as silence (as the WAV export places it: the bit-exact check).
+    # lo shows every frame twice: what fails beyond the second copies is
+    # what libsrtp2 itself rejects (rejected, in frames).
     for t in "" timeline; do
-        npk=$("$build/tests/recorder/srtp_pcap_dec" "$run/cap.pcap" "$src" "$(key_of "$sdp")" \
-            "$run/dec_$2$t.ul" "$(suite_of "$sdp")" $t | awk '{print $1}')
+        read -r npk nbad < <("$build/tests/recorder/srtp_pcap_dec" "$run/cap.pcap" "$src" \
+            "$(key_of "$sdp")" "$run/dec_$2$t.ul" "$(suite_of "$sdp")" $t)
     done
+    [ "${nbad:-0}" -gt "${npk:-0}" ] && rejected=$(( rejected + nbad - npk ))
     ffmpeg -nostdin -loglevel error -f mulaw -ar 8000 -ac 1 -i "$run/dec_${2}timeline.ul" -f s16le -y "$run/dec_$2.s16"
     ch=""
     for c in 0 1; do
@@ -215,12 +196,22 @@ for r in replay kernel; do
     v=$(metric "srtprec_recorder_packets_dropped_total{reason=\"$r\"}")
     [ "${v:-x}" = 0 ]; ok $? "no packet dropped for reason $r (${v:-missing})"
 done
-# baresip sends one plaintext 16-byte RTCP APP packet per side at call start
-# (seen twice each on lo), which no key authenticates: malformed, or an
-# authentication failure once that side's SRTCP stream is bound.
+# baresip sends plaintext 16-byte RTCP APP packets (PEERS), which no key
+# authenticates: malformed, or an authentication failure once that side's
+# SRTCP stream is bound; and rtpengine now and then sends the callee an RTP
+# packet that libsrtp2 does not authenticate either.  No more of those
+# drops than such frames captured.
+app=$(/usr/bin/python3 - "$run/cap.pcap" <<'PY'
+import sys
+from scapy.all import UDP, rdpcap
+print(sum(1 for p in rdpcap(sys.argv[1]) if UDP in p and len(p[UDP].payload) == 16
+          and bytes(p[UDP].payload)[1] == 204))
+PY
+)
 v=$(( $(metric 'srtprec_recorder_packets_dropped_total{reason="auth"}') +
       $(metric 'srtprec_recorder_packets_dropped_total{reason="malformed"}') ))
-[ "$v" -le 4 ]; ok $? "no packet dropped for authentication or as malformed but baresip's plaintext RTCP APP ($v)"
+[ "$v" -le $(( ${app:-0} + rejected )) ]
+ok $? "no packet dropped for authentication or as malformed but baresip's plaintext RTCP APP ($app frames) and what libsrtp2 rejects too ($rejected frames): $v"
 [ "$(metric srtprec_recorder_packets_recorded_total)" -ge 560 ]
 ok $? "the recorder recorded all four streams ($(metric srtprec_recorder_packets_recorded_total) packets)"
 ! grep -Eq "AddressSanitizer|LeakSanitizer|runtime error" "$run"/*.log; ok $? "no sanitizer report from the daemons"

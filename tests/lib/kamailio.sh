@@ -8,6 +8,8 @@
 #   kamailio_start PORT KPKI DSOCK [-A ...]   Kamailio on tls:127.0.0.1:PORT
 #   kamailio_stop               TERM, bounded wait (its children stop with it)
 #   kamailio_account DIR NAME PORT   a baresip account through Kamailio
+#   kamailio_phones PORT SIP_A SIP_B RTP_A RTP_B   softphones a and b with tones
+#   kmetric NAME, wait_kmetric NAME N SECS         the keyagent's counters
 
 kamailio_skip() {
     local m
@@ -73,4 +75,38 @@ kamailio_stop() {
 kamailio_account() {
     echo "<sip:$2@127.0.0.1;transport=tls>;outbound=\"sip:127.0.0.1:$3;transport=tls\";regint=600;mediaenc=srtp-mand;audio_codecs=PCMU;answermode=auto" \
         >"$1/accounts"
+}
+
+# kamailio_phones PORT SIP_A SIP_B RTP_A RTP_B: softphones a and b in
+# $run/a and $run/b calling through Kamailio on PORT, each driven through
+# ctrl_tcp (sets ctl_a, ctl_b) and sending its known tone, 12 s long
+# (longer than a call: each call plays its side's file from the start);
+# the tones' mu-law encoding by ffmpeg in $run/sent_a.ul and sent_b.ul.
+kamailio_phones() {
+    local x sp rp cp
+    ctl_a=$(stack_free_port); ctl_b=$(stack_free_port)
+    ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.4*sin(2*PI*440*t)+0.2*sin(2*PI*1234*t):s=8000:d=12" \
+        -ac 1 -y "$run/tone_a.wav" &&
+    ffmpeg -nostdin -loglevel error -f lavfi -i "aevalsrc=0.3*sin(2*PI*620*t)+0.2*sin(2*PI*1500*t):s=8000:d=12" \
+        -ac 1 -y "$run/tone_b.wav" || return 1
+    for x in a b; do
+        if [ $x = a ]; then sp=$2 rp=$4 cp=$ctl_a; else sp=$3 rp=$5 cp=$ctl_b; fi
+        baresip_config "$run/$x" $x "$sp" "$rp" "sip_transports tls" "sip_certificate $kpki/$x.pem" \
+            "sip_cafile $kpki/ca.crt" "module_app ctrl_tcp.so" "ctrl_tcp_listen 127.0.0.1:$cp"
+        kamailio_account "$run/$x" $x "$1"
+        ffmpeg -nostdin -loglevel error -i "$run/tone_$x.wav" -f mulaw -y "$run/sent_$x.ul" || return 1
+    done
+}
+
+# The keyagent's counters ($run/keyagent.prom: the test sets metrics-file):
+# kmetric NAME prints srtprec_keyagent_NAME; wait_kmetric NAME N SECS waits
+# (bounded) until it is at least N.
+kmetric() { awk -v m="srtprec_keyagent_$1" '$1 == m {print $2}' "$run/keyagent.prom" 2>/dev/null; }
+wait_kmetric() {
+    local i
+    for i in $(seq 1 $(( $3 * 10 ))); do
+        [ "$(kmetric "$1")" -ge "$2" ] 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
 }
