@@ -173,7 +173,7 @@ static void recover_keeps_row(struct stor_index *ix)
     struct stor_stream_info si = { 0x99, 0, "PCMU", 8000, STOR_DIR_SEND, "a", false };
     struct stor_record *rec = calloc(1, sizeof(*rec));
     struct stor_recover_stats st;
-    struct stor_writer *w;
+    struct stor_writer *w = NULL;
     uint64_t n = 0;
     unsigned idx;
 
