@@ -43,10 +43,7 @@ stack_init "$build" "$run"
 kport=$(stack_free_port); sip_a=$(stack_free_port); sip_b=$(stack_free_port)
 ra=$(( ($(stack_free_port) & ~15) )); rb=$(( ra + 16 ))
 filter="udp and (portrange $ra-$((ra + 15)) or portrange $rb-$((rb + 15)))"
-sed -i "/^\[keyagent\]/a metrics-file = $run/keyagent.prom\nmetrics-interval-ms = 200" "$run/srtprec.conf"
-sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom\nkey-wait-ms = 10000\nmetrics-interval-ms = 200\ncapture = lo\ncapture-filter = $filter" \
-    "$run/srtprec.conf"
-stack_start; ok $? "keyagent, recorder (capturing on lo) and api start"
+kamailio_stack "$filter"; ok $? "keyagent, recorder (capturing on lo) and api start"
 pki=$run/pki
 
 kpki=$run/kpki

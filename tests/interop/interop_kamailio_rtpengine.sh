@@ -25,6 +25,7 @@ top=$(cd "$here/../.." && pwd)
 . "$here/../lib/stack.sh"
 . "$here/../lib/baresip.sh"
 . "$here/../lib/kamailio.sh"
+. "$here/../lib/rtpengine.sh"
 . "$here/../lib/tap.sh"
 
 kamailio_skip rtpengine
@@ -35,7 +36,7 @@ bg_pids=()
 cleanup() {
     kamailio_stop
     for p in "${bg_pids[@]}" ${disclose_pid:-}; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    [ -n "${rtpe_pid:-}" ] && { kill -TERM "$rtpe_pid" 2>/dev/null; wait "$rtpe_pid" 2>/dev/null; }
+    rtpengine_stop
     stack_stop
     [ "$failed" = 0 ] && [ -z "${KEEP:-}" ] && rm -rf "$run"
 }
@@ -47,28 +48,14 @@ ra=$(( ($(stack_free_port) & ~15) )); rb=$(( ra + 16 ))
 re=$(( ($(stack_free_port) & ~31) ))
 while [ $(( re + 31 )) -ge "$ra" ] && [ "$re" -le $(( rb + 15 )) ]; do re=$(( re + 64 )); done
 filter="udp and (portrange $ra-$((ra + 15)) or portrange $rb-$((rb + 15)) or portrange $re-$((re + 31)))"
-sed -i "/^\[keyagent\]/a metrics-file = $run/keyagent.prom\nmetrics-interval-ms = 200" "$run/srtprec.conf"
-sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom\nkey-wait-ms = 10000\nmetrics-interval-ms = 200\ncapture = lo\ncapture-filter = $filter" \
-    "$run/srtprec.conf"
-stack_start; ok $? "keyagent, recorder (capturing on lo) and api start"
+kamailio_stack "$filter"; ok $? "keyagent, recorder (capturing on lo) and api start"
 pki=$run/pki
 
 kpki=$run/kpki
 kamailio_pki "$kpki"; ok $? "a SIPS PKI separate from the keyagent's"
 
 # rtpengine as docs/integrations.md runs it: userspace only, ng on loopback.
-cat >"$run/rtpengine.conf" <<CONF
-[rtpengine]
-table = -1
-interface = 127.0.0.1
-listen-ng = 127.0.0.1:$ng
-port-min = $re
-port-max = $(( re + 31 ))
-log-level = 5
-CONF
-rtpengine --config-file="$run/rtpengine.conf" --foreground --log-stderr >"$run/rtpengine.log" 2>&1 &
-rtpe_pid=$!
-/usr/bin/python3 "$top/tools/rtpengine_ng.py" ping --ng "127.0.0.1:$ng" --wait 10
+rtpengine_start "$ng" "$re" $(( re + 31 ))
 ok $? "rtpengine (userspace, table = -1) answers on its ng port"
 
 dsock=$run/kamailio-disclose.sock

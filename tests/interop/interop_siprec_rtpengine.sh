@@ -17,6 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$top/tests/lib/stack.sh"
 . "$top/tests/lib/siprec.sh"
+. "$top/tests/lib/rtpengine.sh"
 . "$top/tests/lib/tap.sh"
 
 for tool in rtpengine ffmpeg sqlite3 python3; do
@@ -24,7 +25,7 @@ for tool in rtpengine ffmpeg sqlite3 python3; do
 done
 stack_test_run siprec-rtpe
 rtpe_pid=
-test_cleanup() { [ -n "$rtpe_pid" ] && { kill -TERM "$rtpe_pid" 2>/dev/null; wait "$rtpe_pid" 2>/dev/null; }; }
+test_cleanup() { rtpengine_stop; }
 
 "$top/tests/lib/mkcerts.sh" "$run/pki" || exit 1
 pki=$run/pki
@@ -35,18 +36,7 @@ lo=$(( ($(stack_free_port) / 2) * 2 ))
 rlo=$(( ($(stack_free_port) / 2) * 2 ))
 siprec_recorder_start 20 "call-linger-ms = 300"; ok $? "srtprec-recorder listens for SIPREC"
 
-cat >"$run/rtpengine.conf" <<CONF
-[rtpengine]
-table = -1
-interface = 127.0.0.1
-listen-ng = 127.0.0.1:$ng_port
-port-min = $rlo
-port-max = $(( rlo + 99 ))
-log-level = 6
-CONF
-rtpengine --config-file="$run/rtpengine.conf" --foreground --log-stderr >"$run/rtpengine.log" 2>&1 &
-rtpe_pid=$!
-python3 "$top/tools/rtpengine_ng.py" ping --ng "127.0.0.1:$ng_port" --wait 10
+rtpengine_start "$ng_port" "$rlo" $(( rlo + 99 ))
 ok $? "rtpengine (userspace, table = -1) answers on its ng port"
 
 timeout 90 python3 "$top/tools/siprec_rtpengine.py" --ng "127.0.0.1:$ng_port" --srs "127.0.0.1:$sip_port" \

@@ -10,6 +10,7 @@
 #   kamailio_account DIR NAME PORT   a baresip account through Kamailio
 #   kamailio_phones PORT SIP_A SIP_B RTP_A RTP_B   softphones a and b with tones
 #   kmetric NAME, wait_kmetric NAME N SECS         the keyagent's counters
+#   kamailio_stack FILTER       stack_start with metrics files and capture on lo
 
 kamailio_skip() {
     local m
@@ -109,4 +110,15 @@ wait_kmetric() {
         sleep 0.1
     done
     return 1
+}
+
+# kamailio_stack FILTER: the srtprec stack (stack_init done) with the
+# keyagent's and the recorder's metrics files ($run/keyagent.prom,
+# $run/recorder.prom), the recorder capturing on lo with FILTER and waiting
+# up to 10 s for keys; then stack_start.
+kamailio_stack() {
+    sed -i "/^\[keyagent\]/a metrics-file = $run/keyagent.prom\nmetrics-interval-ms = 200" "$run/srtprec.conf"
+    sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom\nkey-wait-ms = 10000\nmetrics-interval-ms = 200\ncapture = lo\ncapture-filter = $1" \
+        "$run/srtprec.conf"
+    stack_start
 }
