@@ -652,7 +652,9 @@ static int setup_store(struct recorder *r)
     struct rd_upl_cfg uc = { .archive_dir = r->cfg.archive_dir, .prefix = sc.prefix,
                              .keep_local = sc.keep_local,
                              .retry_min_ms = (unsigned)sc.upload_retry_min_ms,
-                             .retry_max_ms = (unsigned)sc.upload_retry_max_ms };
+                             .retry_max_ms = (unsigned)sc.upload_retry_max_ms,
+                             .threads = (unsigned)sc.upload_threads,
+                             .index_spec = r->cfg.index };
     err = rd_upl_create(&r->cfg.uploader, &uc, &sc, ix, NULL, NULL, true, why, sizeof(why));
     if (err) {
         log_error("[store]: %s", why[0] ? why : sr_strerror(err));

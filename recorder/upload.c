@@ -26,6 +26,7 @@ enum {
      * rescans skip them until the next start.  Past the bound a rescan
      * tries one again, which costs a read and a log line. */
     MAX_BAD = 256,
+    MAX_THREADS = 8,
 };
 
 struct upl_item {
@@ -33,6 +34,19 @@ struct upl_item {
     char sha256[65];
     uint64_t since_us; /* clock time it became pending */
     unsigned tries;    /* failed tries so far */
+    bool busy;         /* a worker is trying it */
+    bool done;         /* finished; its slot is freed once the head passes it */
+};
+
+/* One upload thread: its own store client and index connection (neither
+ * is shared between threads). */
+struct upl_worker {
+    struct rd_upl *u;
+    struct objstore *store;
+    struct stor_index *ix;
+    struct stor_record *row; /* scratch for index reads (about 8 KB) */
+    pthread_t thread;
+    bool started;
 };
 
 /* What one try came to. */
@@ -47,18 +61,19 @@ struct rd_upl {
     struct rd_upl_cfg cfg;
     char dir[4096];
     char prefix[CONF_STR_MAX];
-    struct objstore *store;
-    struct stor_index *ix;
-    struct stor_record *row; /* scratch for index reads (about 8 KB) */
+    struct upl_worker w[MAX_THREADS];
+    size_t n_w;
     rd_upl_clock_fn *clock;
     void *clock_arg;
     uint64_t prng;
 
     pthread_mutex_t mu; /* everything below */
     pthread_cond_t cv;  /* new work, or stop */
-    struct upl_item *q; /* ring of cfg.max_queue */
+    struct upl_item *q; /* ring of cfg.max_queue slots, head..head+n */
     size_t head, n;
+    size_t live;        /* slots not done: the pending archives */
     bool rescan;        /* some archives were left to a rescan (or none was made yet) */
+    bool scanning;      /* a worker is scanning the spool */
     uint64_t next_try;  /* clock time before which the head is not tried; 0: now */
     unsigned backoff_ms;
     struct rd_upl_stats st;
@@ -66,8 +81,6 @@ struct rd_upl {
     size_t n_bad;
 
     atomic_bool stop;
-    pthread_t thread;
-    bool thread_started;
 };
 
 static uint64_t now_of(const struct rd_upl *u)
@@ -83,9 +96,11 @@ static bool is_cancelled(void *arg)
 /* Under mu. */
 static bool queued(const struct rd_upl *u, const char *id)
 {
-    for (size_t i = 0; i < u->n; i++)
-        if (strcmp(u->q[(u->head + i) % u->cfg.max_queue].id, id) == 0)
+    for (size_t i = 0; i < u->n; i++) {
+        const struct upl_item *it = &u->q[(u->head + i) % u->cfg.max_queue];
+        if (!it->done && strcmp(it->id, id) == 0)
             return true;
+    }
     return false;
 }
 
@@ -114,6 +129,7 @@ static bool push(struct rd_upl *u, const char *id, const char *sha, uint64_t sin
     snprintf(it->sha256, sizeof(it->sha256), "%s", sha ? sha : "");
     it->since_us = since;
     u->n++;
+    u->live++;
     pthread_cond_signal(&u->cv);
     return true;
 }
@@ -157,16 +173,15 @@ static void remove_local(struct rd_upl *u, const char *id)
         log_warn("upload: cannot remove %s: %s", path, strerror(errno));
 }
 
-size_t rd_upl_scan(struct rd_upl *u)
+static size_t scan(struct upl_worker *w)
 {
+    struct rd_upl *u = w->u;
     DIR *d;
     struct dirent *de;
     size_t added = 0;
     char id[STOR_ID_HEX], path[4200];
     struct stat sb;
 
-    if (!u)
-        return 0;
     pthread_mutex_lock(&u->mu);
     u->rescan = false;
     pthread_mutex_unlock(&u->mu);
@@ -184,8 +199,8 @@ size_t rd_upl_scan(struct rd_upl *u)
         pthread_mutex_unlock(&u->mu);
         if (dup)
             continue;
-        has_row = stor_index_get(u->ix, id, u->row) == SR_OK;
-        if (has_row && u->row->location[0]) {
+        has_row = stor_index_get(w->ix, id, w->row) == SR_OK;
+        if (has_row && w->row->location[0]) {
             if (!u->cfg.keep_local) /* located before a crash, not yet removed */
                 remove_local(u, id);
             continue;
@@ -198,7 +213,7 @@ size_t rd_upl_scan(struct rd_upl *u)
         uint64_t now = now_of(u), wall = sr_wall_us(), mt = (uint64_t)sb.st_mtime * 1000000u;
         uint64_t age = wall > mt ? wall - mt : 0;
         pthread_mutex_lock(&u->mu);
-        bool in = push(u, id, has_row ? u->row->sha256 : "", now > age ? now - age : 0);
+        bool in = push(u, id, has_row ? w->row->sha256 : "", now > age ? now - age : 0);
         pthread_mutex_unlock(&u->mu);
         if (!in)
             break;
@@ -210,6 +225,11 @@ size_t rd_upl_scan(struct rd_upl *u)
     return added;
 }
 
+size_t rd_upl_scan(struct rd_upl *u)
+{
+    return u ? scan(&u->w[0]) : 0;
+}
+
 static bool exists(const char *path)
 {
     struct stat sb;
@@ -217,8 +237,9 @@ static bool exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
-static enum try_result try_one(struct rd_upl *u, const struct upl_item *it, uint64_t *bytes)
+static enum try_result try_one(struct upl_worker *w, const struct upl_item *it, uint64_t *bytes)
 {
+    struct rd_upl *u = w->u;
     char path[4200], sig[4210], key[OBJSTORE_KEY_MAX + 1], loc[STOR_LOCATION_MAX], txt[512];
     struct objstore_status st;
     struct objstore_info info;
@@ -229,9 +250,9 @@ static enum try_result try_one(struct rd_upl *u, const struct upl_item *it, uint
 
     snprintf(path, sizeof(path), "%s/%s.srec", u->dir, it->id);
     snprintf(sig, sizeof(sig), "%s.sig", path);
-    ie = stor_index_get(u->ix, it->id, u->row);
+    ie = stor_index_get(w->ix, it->id, w->row);
     has_row = ie == SR_OK;
-    if (has_row && u->row->location[0]) {
+    if (has_row && w->row->location[0]) {
         if (!u->cfg.keep_local)
             remove_local(u, it->id);
         return TRY_GONE;
@@ -242,16 +263,16 @@ static enum try_result try_one(struct rd_upl *u, const struct upl_item *it, uint
         return TRY_GONE;
     }
     /* The index is the authority on what was sealed. */
-    if (has_row && u->row->sha256[0])
-        sha = u->row->sha256;
+    if (has_row && w->row->sha256[0])
+        sha = w->row->sha256;
     if ((size_t)snprintf(key, sizeof(key), "%s%s.srec", u->prefix, it->id) >= sizeof(key) - 4)
         return TRY_BAD;
-    e = objstore_put_file(u->store, key, path, sha, &info, &st);
+    e = objstore_put_file(w->store, key, path, sha, &info, &st);
     if (e == OBJSTORE_OK && exists(sig)) {
         uint64_t n = info.size;
         char sigkey[sizeof(key) + 4];
         snprintf(sigkey, sizeof(sigkey), "%s.sig", key);
-        e = objstore_put_file(u->store, sigkey, sig, "", &info, &st);
+        e = objstore_put_file(w->store, sigkey, sig, "", &info, &st);
         info.size += n;
     }
     if (e != OBJSTORE_OK) {
@@ -267,8 +288,8 @@ static enum try_result try_one(struct rd_upl *u, const struct upl_item *it, uint
                      objstore_strerror(e), txt);
         return TRY_AGAIN;
     }
-    objstore_location(u->store, key, loc, sizeof(loc));
-    if ((ie = stor_index_set_location(u->ix, it->id, loc)) != SR_OK) {
+    objstore_location(w->store, key, loc, sizeof(loc));
+    if ((ie = stor_index_set_location(w->ix, it->id, loc)) != SR_OK) {
         /* No row yet (its write is queued behind a locked index) or the
          * index unreachable: the upload is repeated, which costs bytes, not
          * correctness. */
@@ -301,41 +322,65 @@ static unsigned backoff_wait(struct rd_upl *u)
     return (unsigned)(w / 2 + (w - w / 2) * (u->prng >> 40) / (1ull << 24));
 }
 
-uint64_t rd_upl_step(struct rd_upl *u)
+/* Under mu: the oldest archive no worker is trying, or -1. */
+static long pick(const struct rd_upl *u)
 {
+    for (size_t i = 0; i < u->n; i++) {
+        size_t k = (u->head + i) % u->cfg.max_queue;
+        if (!u->q[k].busy && !u->q[k].done)
+            return (long)k;
+    }
+    return -1;
+}
+
+/* Under mu: when this worker has something to do next (0: nothing until
+ * another worker or the archive thread signals). */
+static uint64_t due_of(const struct rd_upl *u, uint64_t now)
+{
+    if (u->live == 0)
+        return u->rescan && !u->scanning ? now : 0;
+    if (pick(u) < 0)
+        return 0;
+    return u->next_try > now ? u->next_try : now;
+}
+
+static uint64_t step(struct upl_worker *w)
+{
+    struct rd_upl *u = w->u;
     struct upl_item it;
-    uint64_t now, bytes = 0;
+    uint64_t now, bytes = 0, due;
     enum try_result r;
-    bool rescan;
+    long k;
 
     pthread_mutex_lock(&u->mu);
-    rescan = u->n == 0 && u->rescan;
-    pthread_mutex_unlock(&u->mu);
-    if (rescan)
-        rd_upl_scan(u);
-    now = now_of(u);
-    pthread_mutex_lock(&u->mu);
-    if (u->n == 0) {
+    if (u->live == 0 && u->rescan && !u->scanning) {
+        u->scanning = true;
         pthread_mutex_unlock(&u->mu);
-        return 0;
+        scan(w);
+        pthread_mutex_lock(&u->mu);
+        u->scanning = false;
+        pthread_cond_broadcast(&u->cv);
     }
-    if (now < u->next_try) {
-        uint64_t due = u->next_try;
+    now = now_of(u);
+    if (u->live == 0 || now < u->next_try || (k = pick(u)) < 0) {
+        due = due_of(u, now);
         pthread_mutex_unlock(&u->mu);
         return due;
     }
-    it = u->q[u->head]; /* only this thread pops: the head stays put */
+    u->q[k].busy = true; /* the slot stays put until it is done */
+    it = u->q[k];
     pthread_mutex_unlock(&u->mu);
 
-    r = try_one(u, &it, &bytes);
+    r = try_one(w, &it, &bytes);
 
     now = now_of(u);
     pthread_mutex_lock(&u->mu);
+    u->q[k].busy = false;
     if (it.tries > 0 && r != TRY_GONE)
         u->st.retried++;
     if (r == TRY_AGAIN) {
         u->st.failed++;
-        u->q[u->head].tries++;
+        u->q[k].tries++;
         u->next_try = now + backoff_wait(u) * 1000ull;
     } else {
         if (r == TRY_DONE) {
@@ -346,29 +391,40 @@ uint64_t rd_upl_step(struct rd_upl *u)
             if (u->n_bad < MAX_BAD && !is_bad(u, it.id))
                 memcpy(u->bad[u->n_bad++], it.id, STOR_ID_HEX);
         }
-        u->head = (u->head + 1) % u->cfg.max_queue;
-        u->n--;
+        u->q[k].done = true;
+        u->live--;
+        while (u->n && u->q[u->head].done) {
+            u->head = (u->head + 1) % u->cfg.max_queue;
+            u->n--;
+        }
         u->backoff_ms = 0;
         u->next_try = 0;
     }
-    /* Drained with archives left to a rescan: that is due now. */
-    uint64_t due = u->n ? (u->next_try ? u->next_try : now) : u->rescan ? now : 0;
+    pthread_cond_broadcast(&u->cv); /* a slot or the back-off changed */
+    due = due_of(u, now);
     pthread_mutex_unlock(&u->mu);
     return due;
 }
 
+uint64_t rd_upl_step(struct rd_upl *u)
+{
+    return step(&u->w[0]);
+}
+
 static void *upl_thread(void *arg)
 {
-    struct rd_upl *u = arg;
+    struct upl_worker *w = arg;
+    struct rd_upl *u = w->u;
 
-    rd_upl_scan(u);
     while (!atomic_load(&u->stop)) {
-        uint64_t due = rd_upl_step(u), now = now_of(u);
+        uint64_t due = step(w), now = now_of(u);
         if (due && due <= now)
             continue;
         pthread_mutex_lock(&u->mu);
         /* Sleep until the next try is due, new work comes, or stop. */
-        if (!atomic_load(&u->stop) && (u->n == 0 || due > now)) {
+        now = now_of(u);
+        due = due_of(u, now);
+        if (!atomic_load(&u->stop) && (!due || due > now)) {
             if (!due) {
                 pthread_cond_wait(&u->cv, &u->mu);
             } else {
@@ -381,6 +437,23 @@ static void *upl_thread(void *arg)
     return NULL;
 }
 
+static enum sr_err worker_init(struct upl_worker *w, struct rd_upl *u,
+                               const struct objstore_cfg *scfg, char *why, size_t whylen)
+{
+    struct objstore_hooks hooks = { .cancelled = is_cancelled, .arg = u };
+    enum objstore_err oe;
+
+    w->u = u;
+    if (!(w->row = malloc(sizeof(*w->row))))
+        return SR_ENOMEM;
+    oe = objstore_create(&w->store, scfg, &hooks, why, whylen);
+    if (oe != OBJSTORE_OK)
+        return oe == OBJSTORE_ENOMEM ? SR_ENOMEM : SR_EINVAL;
+    /* The index write is the uploader's own: it may wait a little. */
+    stor_index_set_busy_ms(w->ix, 1000);
+    return SR_OK;
+}
+
 enum sr_err rd_upl_create(struct rd_upl **out, const struct rd_upl_cfg *cfg,
                           const struct objstore_cfg *scfg, struct stor_index *ix,
                           rd_upl_clock_fn *clock, void *clock_arg, bool start_thread, char *why,
@@ -388,8 +461,15 @@ enum sr_err rd_upl_create(struct rd_upl **out, const struct rd_upl_cfg *cfg,
 {
     struct rd_upl *u;
     enum sr_err err = SR_ENOMEM;
+    char dummy[8];
 
-    if (!out || !cfg || !cfg->archive_dir || !scfg || !ix) {
+    if (!why) {
+        why = dummy;
+        whylen = sizeof(dummy);
+    }
+    why[0] = '\0';
+    if (!out || !cfg || !cfg->archive_dir || !scfg || !ix ||
+        cfg->threads > MAX_THREADS || (cfg->threads > 1 && !cfg->index_spec)) {
         stor_index_close(ix);
         return SR_EINVAL;
     }
@@ -398,7 +478,6 @@ enum sr_err rd_upl_create(struct rd_upl **out, const struct rd_upl_cfg *cfg,
         stor_index_close(ix);
         return SR_ENOMEM;
     }
-    u->ix = ix;
     u->cfg = *cfg;
     if (!u->cfg.max_queue)
         u->cfg.max_queue = DEFAULT_QUEUE;
@@ -408,10 +487,13 @@ enum sr_err rd_upl_create(struct rd_upl **out, const struct rd_upl_cfg *cfg,
         u->cfg.retry_max_ms = DEFAULT_RETRY_MAX_MS;
     if (u->cfg.retry_max_ms < u->cfg.retry_min_ms)
         u->cfg.retry_max_ms = u->cfg.retry_min_ms;
+    u->n_w = u->cfg.threads ? u->cfg.threads : 1;
+    u->w[0].ix = ix;
     snprintf(u->dir, sizeof(u->dir), "%s", cfg->archive_dir);
     snprintf(u->prefix, sizeof(u->prefix), "%s", cfg->prefix ? cfg->prefix : "");
     u->cfg.archive_dir = u->dir;
     u->cfg.prefix = u->prefix;
+    u->cfg.index_spec = NULL; /* only used here */
     u->clock = clock;
     u->clock_arg = clock_arg;
     u->prng = sr_now_us() | 1;
@@ -425,36 +507,42 @@ enum sr_err rd_upl_create(struct rd_upl **out, const struct rd_upl_cfg *cfg,
         pthread_condattr_destroy(&ca);
     }
     u->q = calloc(u->cfg.max_queue, sizeof(*u->q));
-    u->row = malloc(sizeof(*u->row));
-    if (!u->q || !u->row)
+    if (!u->q)
         goto fail;
-    {
-        struct objstore_hooks hooks = { .cancelled = is_cancelled, .arg = u };
-        enum objstore_err oe = objstore_create(&u->store, scfg, &hooks, why, whylen);
-        if (oe != OBJSTORE_OK) {
-            err = oe == OBJSTORE_ENOMEM ? SR_ENOMEM : SR_EINVAL;
+    for (size_t i = 0; i < u->n_w; i++) {
+        if (i > 0 && (err = stor_index_open(&u->w[i].ix, cfg->index_spec)) != SR_OK) {
+            snprintf(why, whylen, "index for upload thread %zu: %s", i, sr_strerror(err));
             goto fail;
         }
-    }
-    /* The index write is the uploader's own: it may wait a little. */
-    stor_index_set_busy_ms(ix, 1000);
-    if (start_thread) {
-        if (pthread_create(&u->thread, NULL, upl_thread, u) != 0) {
-            err = SR_EIO;
+        if ((err = worker_init(&u->w[i], u, scfg, why, whylen)) != SR_OK)
             goto fail;
-        }
-        u->thread_started = true;
     }
+    if (start_thread && (err = rd_upl_start(u)) != SR_OK)
+        goto fail;
     *out = u;
     return SR_OK;
 fail:
+    if (!u->w[0].ix)
+        stor_index_close(ix);
     rd_upl_destroy(u);
     return err;
 }
 
-struct objstore *rd_upl_store(struct rd_upl *u)
+enum sr_err rd_upl_start(struct rd_upl *u)
 {
-    return u ? u->store : NULL;
+    for (size_t i = 0; i < u->n_w; i++) {
+        if (u->w[i].started)
+            continue;
+        if (pthread_create(&u->w[i].thread, NULL, upl_thread, &u->w[i]) != 0)
+            return SR_EIO;
+        u->w[i].started = true;
+    }
+    return SR_OK;
+}
+
+struct objstore *rd_upl_store(struct rd_upl *u, size_t i)
+{
+    return u && i < u->n_w ? u->w[i].store : NULL;
 }
 
 void rd_upl_destroy(struct rd_upl *u)
@@ -462,20 +550,22 @@ void rd_upl_destroy(struct rd_upl *u)
     if (!u)
         return;
     atomic_store(&u->stop, true);
-    if (u->thread_started) {
-        pthread_mutex_lock(&u->mu);
-        pthread_cond_broadcast(&u->cv);
-        pthread_mutex_unlock(&u->mu);
-        pthread_join(u->thread, NULL);
+    pthread_mutex_lock(&u->mu);
+    pthread_cond_broadcast(&u->cv);
+    pthread_mutex_unlock(&u->mu);
+    for (size_t i = 0; i < u->n_w; i++)
+        if (u->w[i].started)
+            pthread_join(u->w[i].thread, NULL);
+    if (u->live)
+        log_notice("upload: %zu archives stay in the spool %s for the next start", u->live, u->dir);
+    for (size_t i = 0; i < u->n_w; i++) {
+        objstore_destroy(u->w[i].store);
+        stor_index_close(u->w[i].ix);
+        free(u->w[i].row);
     }
-    if (u->n)
-        log_notice("upload: %zu archives stay in the spool %s for the next start", u->n, u->dir);
-    objstore_destroy(u->store);
-    stor_index_close(u->ix);
     pthread_cond_destroy(&u->cv);
     pthread_mutex_destroy(&u->mu);
     free(u->q);
-    free(u->row);
     free(u);
 }
 
@@ -487,13 +577,16 @@ void rd_upl_stats(struct rd_upl *u, struct rd_upl_stats *st)
     uint64_t now = now_of(u), oldest = now;
     pthread_mutex_lock(&u->mu);
     *st = u->st;
-    st->pending = u->n;
+    st->pending = u->live;
+    st->oldest_us = 0;
     for (size_t i = 0; i < u->n; i++) {
-        uint64_t s = u->q[(u->head + i) % u->cfg.max_queue].since_us;
-        oldest = s < oldest ? s : oldest;
+        const struct upl_item *it = &u->q[(u->head + i) % u->cfg.max_queue];
+        if (!it->done && it->since_us < oldest)
+            oldest = it->since_us;
     }
+    if (u->live)
+        st->oldest_us = now - oldest;
     pthread_mutex_unlock(&u->mu);
-    st->oldest_us = u->n ? now - oldest : 0;
 }
 
 void rd_upl_metrics(struct rd_upl *u, struct prom *p)

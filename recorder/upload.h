@@ -45,6 +45,10 @@ struct rd_upl_cfg {
     size_t max_queue;        /**< 0: 4096 */
     unsigned retry_min_ms;   /**< 0: 1,000 */
     unsigned retry_max_ms;   /**< 0: 300,000 */
+    unsigned threads;        /**< upload threads (0: 1, at most 8): each has its own store
+                                  client and index connection; the oldest archive no
+                                  thread is trying goes next */
+    const char *index_spec;  /**< the index, for the connections of threads 2..N */
 };
 
 /** A monotonic clock in microseconds (tests inject one); NULL: sr_now_us. */
@@ -56,13 +60,18 @@ struct rd_upl;
  *  scfg) and takes ownership of ix (an index connection of its own: the
  *  archive thread's is not shared; NULL on failure is fine, it is closed).
  *  With start_thread false nothing runs until the caller calls rd_upl_scan
- *  and rd_upl_step (unit tests); with it, the thread scans first. */
+ *  and rd_upl_step (unit tests: the first thread's work); with it, the
+ *  first thread to find the queue empty scans. */
 enum sr_err rd_upl_create(struct rd_upl **out, const struct rd_upl_cfg *cfg,
                           const struct objstore_cfg *scfg, struct stor_index *ix,
                           rd_upl_clock_fn *clock, void *clock_arg, bool start_thread, char *why,
                           size_t whylen);
-/** The store client (tests put a fake HTTP edge under it). */
-struct objstore *rd_upl_store(struct rd_upl *u);
+/** Start the threads of an uploader made with start_thread false (tests
+ *  that first put a fake HTTP edge under each store client). */
+enum sr_err rd_upl_start(struct rd_upl *u);
+/** Thread i's store client, NULL past the last (tests put a fake HTTP edge
+ *  under it). */
+struct objstore *rd_upl_store(struct rd_upl *u, size_t i);
 /** Stops the thread (an upload in flight is cancelled), frees everything;
  *  what was pending stays in the spool for the next start.  NULL-safe. */
 void rd_upl_destroy(struct rd_upl *u);

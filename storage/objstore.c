@@ -112,6 +112,8 @@ const struct conf_item objstore_conf_items[] = {
       "recorder: first wait after a failed upload (doubles per failure)" },
     { "upload-retry-max-ms", CONF_UINT, OFF(upload_retry_max_ms), "300000", 10, 3600000,
       "recorder: longest wait between upload tries while the store fails" },
+    { "upload-threads", CONF_UINT, OFF(upload_threads), "2", 1, 8,
+      "recorder: archives uploaded in parallel (a store's cost per object bounds one stream)" },
 };
 #undef OFF
 const size_t objstore_conf_n_items = SR_ARRAY_LEN(objstore_conf_items);

@@ -103,6 +103,7 @@ struct objstore_cfg {
                                              upload is confirmed (default: remove it) */
     unsigned long upload_retry_min_ms;  /**< recorder: first wait after a failed upload */
     unsigned long upload_retry_max_ms;  /**< recorder: longest wait between upload tries */
+    unsigned long upload_threads;       /**< recorder: uploads in parallel (1-8) */
 };
 
 /** The conf items of [store] (for conf_load with section "store") and

@@ -99,7 +99,11 @@ int main(int argc, char **argv)
     sc.timeout_s = 30;
     if (stor_index_open(&ix2, db) != SR_OK)
         return 1;
-    struct rd_upl_cfg uc = { .archive_dir = spool, .prefix = "bench/" };
+    /* BENCH_THREADS: upload threads (default 1). */
+    struct rd_upl_cfg uc = { .archive_dir = spool, .prefix = "bench/", .index_spec = db,
+                             .threads = getenv("BENCH_THREADS")
+                                            ? (unsigned)strtoul(getenv("BENCH_THREADS"), NULL, 10)
+                                            : 1 };
     t0 = now_s();
     if (rd_upl_create(&u, &uc, &sc, ix2, NULL, NULL, true, why, sizeof(why)) != SR_OK) {
         fprintf(stderr, "uploader: %s\n", why);

@@ -8,6 +8,7 @@
 #   tools/bench_upload.sh BUILD_DIR [COUNT SIZE_MB]...   (default: 40 x 3, 8 x 32)
 #   BENCH_PLAIN=1: to Swift's plain HTTP port, not through stunnel (TLS's share)
 #   BENCH_PART_MB=N: multipart part size (default 8; 64: 32 MB files in one PUT)
+#   BENCH_THREADS=N: upload threads (default 1; the recorder's upload-threads)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:?usage: bench_upload.sh BUILD_DIR [COUNT SIZE_MB]...}" && pwd); shift

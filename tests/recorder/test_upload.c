@@ -7,6 +7,7 @@
  * destroyed with work pending), the queue bound and its rescan.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,13 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 
-enum { MAX_OBJ = 32 };
+enum { MAX_OBJ = 128 };
 
 enum fake_mode { UP, DOWN, BUSY };
 
 struct fake_s3 {
+    pthread_mutex_t mu; /* the threaded test's workers share it */
+    unsigned puts[64];  /* PUTs per archive number (threaded test) */
     enum fake_mode mode;
     unsigned calls;
     struct {
@@ -46,9 +49,23 @@ static uint64_t test_clock(void *arg)
     return clock_us;
 }
 
+static enum objstore_err fake_http_locked(struct fake_s3 *f, const struct objstore_req *rq,
+                                          struct objstore_resp *rs);
+
 static enum objstore_err fake_http(void *arg, const struct objstore_req *rq, struct objstore_resp *rs)
 {
     struct fake_s3 *f = arg;
+    enum objstore_err e;
+
+    pthread_mutex_lock(&f->mu);
+    e = fake_http_locked(f, rq, rs);
+    pthread_mutex_unlock(&f->mu);
+    return e;
+}
+
+static enum objstore_err fake_http_locked(struct fake_s3 *f, const struct objstore_req *rq,
+                                          struct objstore_resp *rs)
+{
     uint8_t d[16];
     unsigned dl = 0;
 
@@ -79,6 +96,13 @@ static enum objstore_err fake_http(void *arg, const struct objstore_req *rq, str
         f->n++;
     }
     snprintf(f->obj[i].key, sizeof(f->obj[i].key), "%s", rq->key);
+    {
+        size_t kl = strlen(rq->key);
+        unsigned num;
+        if (kl > 5 && strcmp(rq->key + kl - 5, ".srec") == 0 &&
+            sscanf(rq->key + kl - 10, "%5x", &num) == 1 && (num & 0xffu) < 64)
+            f->puts[num & 0xffu]++;
+    }
     free(f->obj[i].data);
     f->obj[i].data = malloc(rq->body_len + 1);
     memcpy(f->obj[i].data, rq->body, rq->body_len);
@@ -209,7 +233,7 @@ static struct rd_upl *uploader(struct fake_s3 *f, bool keep_local, size_t max_qu
         tap_diag("uploader: %s", why);
         return NULL;
     }
-    objstore_set_transport(rd_upl_store(u), fake_http, f);
+    objstore_set_transport(rd_upl_store(u, 0), fake_http, f);
     return u;
 }
 
@@ -392,10 +416,53 @@ static void queue_bound(struct stor_index *ix, struct fake_s3 *f)
     rd_upl_destroy(u);
 }
 
+/* Three threads on the real clock: every archive uploaded exactly once. */
+static void threads(struct stor_index *ix, struct fake_s3 *f)
+{
+    struct objstore_cfg sc = { .part_size = OBJSTORE_PART_MIN, .retries = 0, .backoff_min_ms = 1,
+                               .backoff_max_ms = 1, .timeout_s = 5 };
+    struct rd_upl_cfg uc = { .archive_dir = spool, .prefix = "site/", .retry_min_ms = 10,
+                             .retry_max_ms = 20, .threads = 3, .index_spec = db };
+    struct stor_index *uix = NULL;
+    struct rd_upl *u = NULL;
+    struct rd_upl_stats st;
+    char why[256];
+    bool all = true;
+
+    snprintf(sc.url, sizeof(sc.url), "https://store.invalid");
+    snprintf(sc.bucket, sizeof(sc.bucket), "bucket");
+    snprintf(sc.region, sizeof(sc.region), "us-east-1");
+    snprintf(sc.access_key_file, sizeof(sc.access_key_file), "%s", keyfile);
+    for (unsigned i = 20; i < 44; i++)
+        seal(ix, i, 2000 + i, true);
+    memset(f->puts, 0, sizeof(f->puts));
+    if (stor_index_open(&uix, db) != SR_OK ||
+        rd_upl_create(&u, &uc, &sc, uix, NULL, NULL, false, why, sizeof(why)) != SR_OK) {
+        tap_ok(false, "threaded uploader: %s", why);
+        return;
+    }
+    for (size_t i = 0; rd_upl_store(u, i); i++)
+        objstore_set_transport(rd_upl_store(u, i), fake_http, f);
+    tap_ok(rd_upl_store(u, 2) && !rd_upl_store(u, 3) && rd_upl_start(u) == SR_OK,
+           "3 upload threads, each with its own store client");
+    for (int i = 0; i < 1000; i++) { /* 10 s at most */
+        rd_upl_stats(u, &st);
+        if (st.ok >= 24)
+            break;
+        usleep(10000);
+    }
+    rd_upl_destroy(u);
+    for (unsigned i = 20; i < 44; i++)
+        all = all && f->puts[i] == 1 && located(ix, i) && !local_exists(i, "") &&
+              stored_bit_exact(f, i, 2000 + i);
+    tap_ok(st.ok == 24 && all, "24 archives, each uploaded once, located and bit-exact (ok %llu)",
+           (unsigned long long)st.ok);
+}
+
 int main(void)
 {
     struct stor_index *ix = NULL;
-    struct fake_s3 f = { .mode = UP };
+    static struct fake_s3 f = { .mu = PTHREAD_MUTEX_INITIALIZER, .mode = UP };
     FILE *kf;
 
     snprintf(dir, sizeof(dir), "/tmp/test_upload.XXXXXX");
@@ -416,6 +483,7 @@ int main(void)
     bad_file_and_missing_row(ix, &f);
     keep_local_and_resume(ix, &f);
     queue_bound(ix, &f);
+    threads(ix, &f);
 
     stor_index_close(ix);
     for (size_t i = 0; i < f.n; i++)
