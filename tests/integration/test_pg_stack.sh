@@ -40,7 +40,7 @@ stack_wait_recordings 2 20; ok $? "the API lists 2 complete recordings"
 
 rows=$(pg_psql srtprec "SELECT count(*) FROM recordings WHERE state = 1 AND sha256 <> ''")
 [ "$rows" = 2 ]; ok $? "PostgreSQL holds 2 complete, sealed rows (got $rows)"
-[ "$(pg_psql srtprec "SELECT version FROM schema_version")" = 7 ]; ok $? "schema version 7"
+[ "$(pg_psql srtprec "SELECT version FROM schema_version")" = 8 ]; ok $? "schema version 8"
 
 id=$(pg_psql srtprec "SELECT id FROM recordings ORDER BY start_us LIMIT 1")
 party=$(pg_psql srtprec "SELECT local_aor FROM recordings WHERE id = '$id'")

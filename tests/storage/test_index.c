@@ -117,7 +117,7 @@ static void test_migration(const char *dir, int version)
         sqlite3_finalize(st);
     }
     sqlite3_close(s);
-    tap_ok(v == 7, "schema %d migrated to version 7 (got %d)", version, v);
+    tap_ok(v == 8, "schema %d migrated to version 8 (got %d)", version, v);
 }
 
 static size_t found_by(struct stor_index *ix, const char *party, enum stor_party_match m,
@@ -199,6 +199,24 @@ static void test_parties(struct stor_index *ix)
     tap_ok(stor_index_put(ix, &r) == SR_OK && stor_index_get(ix, r.id, &got) == SR_OK &&
                got.n_parties == 6,
            "parties: the same put again adds nothing");
+    {
+        /* An exact party's day is a range of (aor, start_us): the range
+         * applies to every party, and follows a start that changes. */
+        uint64_t day = 86400000000ull, s0 = r.call.start_wall_us;
+        struct stor_query q = { .party = all[4], .from_wall_us = s0 - 1, .to_wall_us = s0 + 1 };
+        struct collect c;
+        tap_ok(search(ix, &q, &c) == 1, "parties: erin's day finds the call");
+        q.from_wall_us = s0 + day;
+        q.to_wall_us = s0 + 2 * day;
+        tap_ok(search(ix, &q, &c) == 0, "parties: the next day does not");
+        r.call.start_wall_us = s0 + day + 5;
+        tap_ok(stor_index_put(ix, &r) == SR_OK && search(ix, &q, &c) == 1,
+               "parties: a start moved to the next day moves erin's (and bob's) with it");
+        q.party = all[1];
+        tap_ok(search(ix, &q, &c) == 1, "parties: bob too");
+        r.call.start_wall_us = s0;
+        stor_index_put(ix, &r);
+    }
     tap_ok(stor_index_delete(ix, r.id) == SR_OK &&
                found_by(ix, "erin", STOR_PARTY_PREFIX, r.id) == 0 &&
                found_by(ix, all[1], STOR_PARTY_EXACT, r.id) == 0,
@@ -279,7 +297,7 @@ static void test_pg_schema(const char *conninfo)
 
     tap_ok(pg_exec(conninfo, "UPDATE schema_version SET version = 99"), "pg: schema set to 99");
     tap_ok(stor_index_open(&ix, conninfo) == SR_EUNSUPP && !ix, "pg: a newer schema: SR_EUNSUPP");
-    tap_ok(pg_exec(conninfo, "UPDATE schema_version SET version = 7"), "pg: schema back to 7");
+    tap_ok(pg_exec(conninfo, "UPDATE schema_version SET version = 8"), "pg: schema back to 8");
     tap_ok(stor_index_open_mode(&ix, conninfo, STOR_INDEX_READ_ONLY) == SR_OK, "pg: read-only opens");
     tap_ok(ix && stor_index_check_write(ix) == SR_EIO, "pg: read-only is not writable");
     stor_index_close(ix);
