@@ -14,10 +14,16 @@ STACK_PIDS=()
 stack_log() { printf '[stack] %s\n' "$*" >&2; }
 
 # A free TCP and UDP port on 127.0.0.1 (checked with ss from iproute2).
+# A port below the kernel's ephemeral range (ip_local_port_range, 32768 and
+# up here): a port in that range can be taken by any outgoing connection
+# (curl, a daemon's TLS client) between this check and the daemon's bind,
+# which made a listen fail now and then.
 stack_free_port() {
-    local p i
+    local p i lo
+    lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$lo" -gt 12000 ] 2>/dev/null || lo=32768
     for i in $(seq 1 200); do
-        p=$(( (RANDOM << 1 | RANDOM & 1) % 30000 + 20000 ))
+        p=$(( (RANDOM << 1 | RANDOM & 1) % (lo - 11000) + 10000 ))
         if [ -z "$(ss -Hltun "( sport = :$p )" 2>/dev/null)" ]; then
             echo "$p"
             return 0
