@@ -1044,6 +1044,78 @@ static int cmd_recover(const struct cmd *cmd, const struct opts *o)
     return 0;
 }
 
+/* srtprec reindex: rows without a Call-ID (recovery or reconciliation
+ * filled them from a format 2 header, whose call information is sealed)
+ * get it from the archive, read with a recipient key: Call-ID, parties,
+ * tags and source.  The rest of the row (state, counts, hash, hold) stays. */
+static bool collect_id(const struct stor_record *rec, void *arg)
+{
+    struct buf *ids = arg;
+
+    return buf_append(ids, rec->id, STOR_ID_HEX) == SR_OK;
+}
+
+static int cmd_reindex(const struct cmd *cmd, const struct opts *o)
+{
+    struct stor_query q = { .call_id = "" };
+    struct stor_record *rec = malloc(sizeof(*rec));
+    struct stor_index *ix = NULL;
+    struct buf ids;
+    size_t filled = 0, failed = 0, n;
+    enum sr_err err = SR_ENOMEM;
+
+    (void)cmd;
+    buf_init(&ids, (size_t)1 << 30);
+    if (!rec)
+        goto out;
+    if (open_index(o, STOR_INDEX_EXISTING, &ix)) {
+        free(rec);
+        buf_fini(&ids);
+        return 1;
+    }
+    /* Ids first, then the writes: a row filled leaves the query's set. */
+    q.limit = 10000;
+    if ((err = stor_index_search(ix, &q, collect_id, &ids)))
+        goto out;
+    n = ids.len / STOR_ID_HEX;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = (const char *)ids.p + i * STOR_ID_HEX;
+        struct stor_reader *r = NULL;
+        const char *why = NULL;
+        char path[PATH_MAX];
+        uint64_t start;
+        snprintf(path, sizeof(path), "%s/%s.srec", o->v[O_DIR], id);
+        if (stor_index_get(ix, id, rec) != SR_OK || rec->call.call_id[0])
+            continue;
+        if ((err = stor_reader_open(&r, path, o->v[O_CERT], o->v[O_KEY], &why))) {
+            fprintf(stderr, "%s: %s (%s)\n", path, why ? why : sr_strerror(err), sr_strerror(err));
+            failed++;
+            continue;
+        }
+        start = rec->call.start_wall_us;
+        rec->call = *stor_reader_call(r);
+        rec->call.start_wall_us = start;
+        stor_reader_close(r);
+        if ((err = stor_index_put(ix, rec))) {
+            fprintf(stderr, "%s: index update failed: %s\n", id, sr_strerror(err));
+            failed++;
+            continue;
+        }
+        printf("%s call-id=%s local=%s remote=%s\n", id, rec->call.call_id, rec->call.local_aor,
+               rec->call.remote_aor);
+        filled++;
+    }
+    err = SR_OK;
+    printf("rows filled %zu, failed %zu\n", filled, failed);
+out:
+    stor_index_close(ix);
+    free(rec);
+    buf_fini(&ids);
+    if (err)
+        return index_failed(o, sr_strerror(err));
+    return failed ? 1 : 0;
+}
+
 /* ------------------------------------------------------------------ health */
 
 /* Which daemon wrote a metrics file: the one whose srtprec_<daemon>_up it has. */
@@ -1177,6 +1249,12 @@ static const struct cmd cmds[] = {
     { "recover", "", 0, 0, BIT(O_INDEX) | BIT(O_DIR), BIT(O_INDEX) | BIT(O_DIR),
       "Seal archives a crashed recorder left partial and repair their index rows\n"
       "(the index is created if missing).", false, cmd_recover },
+    { "reindex", "", 0, 0, BIT(O_INDEX) | BIT(O_DIR) | ARCHIVE_OPTS,
+      BIT(O_INDEX) | BIT(O_DIR) | ARCHIVE_OPTS,
+      "Fill index rows that have no Call-ID (recovered or reconciled from a format 2\n"
+      "archive, whose header seals it) from DIR/<id>.srec, read with a recipient key:\n"
+      "Call-ID, parties, tags, source.  Exit 1 if an archive cannot be read.", false,
+      cmd_reindex },
     { "health", "METRICS-FILE...", 1, MAX_POS, BIT(O_MAX_AGE), 0,
       "Judge each daemon by its metrics file (recorder's or keyagent's metrics-file),\n"
       "as srtprec-api's /healthz does: ready when the file is fresh, says up and\n"
