@@ -14,8 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "digest.h"
 #include "objstore_priv.h"
 #include "stor.h"
 #include "tap.h"
@@ -66,9 +65,6 @@ static enum objstore_err fake_http(void *arg, const struct objstore_req *rq, str
 static enum objstore_err fake_http_locked(struct fake_s3 *f, const struct objstore_req *rq,
                                           struct objstore_resp *rs)
 {
-    uint8_t d[16];
-    unsigned dl = 0;
-
     f->calls++;
     if (f->mode == DOWN) {
         snprintf(rs->errtext, sizeof(rs->errtext), "Connection refused");
@@ -107,9 +103,7 @@ static enum objstore_err fake_http_locked(struct fake_s3 *f, const struct objsto
     f->obj[i].data = malloc(rq->body_len + 1);
     memcpy(f->obj[i].data, rq->body, rq->body_len);
     f->obj[i].len = rq->body_len;
-    EVP_Digest(rq->body, rq->body_len, d, &dl, EVP_md5(), NULL);
-    for (int k = 0; k < 16; k++)
-        sprintf(rs->etag + 2 * k, "%02x", d[k]);
+    test_md5_hex(rq->body, rq->body_len, rs->etag);
     rs->http = 200;
     return OBJSTORE_OK;
 }
@@ -125,16 +119,6 @@ static const uint8_t *fake_get(const struct fake_s3 *f, const char *key, size_t 
 }
 
 static char dir[256], spool[300], db[300], keyfile[300];
-
-static void sha_hex(const uint8_t *p, size_t n, char out[65])
-{
-    uint8_t d[32];
-    unsigned dl = 0;
-
-    EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
-}
 
 static void mkid(char id[STOR_ID_HEX], unsigned i)
 {
@@ -165,7 +149,7 @@ static void seal(struct stor_index *ix, unsigned i, size_t n, bool row)
         snprintf(r->call.call_id, sizeof(r->call.call_id), "call-%u", i);
         r->state = STOR_STATE_COMPLETE;
         r->bytes = n;
-        sha_hex(b, n, r->sha256);
+        test_sha256_hex(b, n, r->sha256);
         snprintf(r->path, sizeof(r->path), "%s/%s.srec", spool, id);
         stor_index_put(ix, r);
     }

@@ -13,8 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "digest.h"
 #include "objstore.h"
 #include "tap.h"
 
@@ -47,16 +46,6 @@ static void cfg_for(struct objstore_cfg *c, const char *url, const char *ca, con
     c->backoff_min_ms = 50;
     c->backoff_max_ms = 200;
     c->timeout_s = 20;
-}
-
-static void file_sha256(const uint8_t *p, size_t n, char out[65])
-{
-    uint8_t d[32];
-    unsigned dl = 0;
-
-    EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", d[i]);
 }
 
 static bool write_file(const char *path, const uint8_t *p, size_t n)
@@ -103,7 +92,7 @@ int main(int argc, char **argv)
     e = objstore_put_mem(s, "small/one.bin", big, 100000, &info, &st);
     tap_ok(e == OBJSTORE_OK, "single PUT of 100 KB: %s", objstore_status_text(&st, txt, sizeof(txt)));
     e = objstore_head(s, "small/one.bin", &info, &st);
-    file_sha256(big, 100000, hash);
+    test_sha256_hex(big, 100000, hash);
     tap_ok(e == OBJSTORE_OK && info.size == 100000 && strcmp(info.sha256, hash) == 0 &&
                strlen(info.etag) == 32 && info.mtime > 0,
            "HEAD: size %llu, x-amz-meta-sha256 kept, ETag %s", (unsigned long long)info.size,
@@ -119,7 +108,7 @@ int main(int argc, char **argv)
 
     snprintf(path, sizeof(path), "%s/big.bin", argv[5]);
     write_file(path, big, big_n);
-    file_sha256(big, big_n, hash);
+    test_sha256_hex(big, big_n, hash);
     e = objstore_put_file(s, "big/three-parts.bin", path, hash, &info, &st);
     tap_ok(e == OBJSTORE_OK && strstr(info.etag, "-3") != NULL,
            "multipart PUT of 12 MiB in 3 parts: ETag %s, %s", info.etag,
@@ -143,7 +132,7 @@ int main(int argc, char **argv)
            objstore_strerror(e));
     tap_ok(objstore_head(s, "small/file.bin", &info, &st) == OBJSTORE_ENOTFOUND,
            "and nothing of it is in the store");
-    file_sha256(big, 4096, hash);
+    test_sha256_hex(big, 4096, hash);
     e = objstore_put_file(s, "small/file.bin", path, hash, &info, &st);
     tap_ok(e == OBJSTORE_OK && info.size == 4096 && strcmp(info.sha256, hash) == 0,
            "single-PUT file upload with its expected SHA-256");
