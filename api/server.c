@@ -1052,6 +1052,7 @@ static enum MHD_Result route_hold(struct MHD_Connection *c, struct api_req *rq,
     enum sr_err err = SR_OK;
     bool on = strcmp(rq->method, MHD_HTTP_METHOD_PUT) == 0;
     bool change = on || strcmp(rq->method, MHD_HTTP_METHOD_DELETE) == 0; /* not GET/HEAD */
+    const char *store_hold = NULL; /* the store's Object Lock hold: on, off, failed; NULL none */
 
     if (!rec)
         return MHD_NO;
@@ -1084,10 +1085,21 @@ static enum MHD_Result route_hold(struct MHD_Connection *c, struct api_req *rq,
             goto out;
         }
         log_notice("legal hold %s for %s by %s", on ? "on" : "off", rq->id, rq->who_log);
+        if (rq->srv->cfg.store) {
+            /* On a store with Object Lock the object is held too (the
+             * index's hold stays authoritative: retention claims by it). */
+            char why[768];
+            enum sr_err se = api_store_legal_hold(rq->srv->cfg.store, rec, on, why, sizeof(why));
+            store_hold = se == SR_EUNSUPP ? NULL : se ? "failed" : on ? "on" : "off";
+            if (se && se != SR_EUNSUPP)
+                log_error("legal hold %s for %s: the store's Object Lock hold failed: %s",
+                          on ? "on" : "off", rq->id, why);
+        }
     }
     ret = respond_json(c, rq, MHD_HTTP_OK,
-                       json_pack("{s:s,s:b,s:o}", "id", rq->id, "legal_hold", (int)rec->hold,
-                                 "hold", hold_json(rec)));
+                       json_pack("{s:s,s:b,s:o,s:o}", "id", rq->id, "legal_hold", (int)rec->hold,
+                                 "hold", hold_json(rec), "store_hold",
+                                 store_hold ? json_string(store_hold) : json_null()));
 out:
     free(rec);
     return ret;
@@ -1367,6 +1379,14 @@ static void store_metrics(struct prom *p, struct api_store *store)
     prom_sample1(p, "srtprec_api_store_cache_total", "event", "full", st.cache_full);
     prom_gauge(p, "srtprec_api_store_cache_bytes", "Bytes of archives in the export cache.",
                st.cache_bytes);
+    prom_gauge(p, "srtprec_api_store_object_lock",
+               "1 when the bucket has S3 Object Lock: legal holds are put on the objects too.",
+               api_store_has_lock(store));
+    prom_family(p, "srtprec_api_store_legal_holds_total", "counter",
+                "Object Lock legal holds put on or taken off store objects, and failures (the "
+                "index's hold was set; the store's was not).");
+    prom_sample1(p, "srtprec_api_store_legal_holds_total", "result", "ok", st.holds);
+    prom_sample1(p, "srtprec_api_store_legal_holds_total", "result", "failed", st.hold_failed);
 }
 
 static enum MHD_Result route_metrics(struct MHD_Connection *c, struct api_req *rq)

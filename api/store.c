@@ -27,10 +27,11 @@ struct api_store {
     struct objstore *probe; /* only for the location helpers (no request is made with it) */
     void (*client_hook)(struct objstore *os, void *arg);
     void *hook_arg;
+    bool object_lock;       /* the bucket has S3 Object Lock (probed at create) */
     pthread_mutex_t lock;   /* guards bytes, reserved and eviction */
     uint64_t bytes, reserved;
     _Atomic uint64_t requests, got, unavailable, not_found, integrity;
-    _Atomic uint64_t hits, misses, evictions, full;
+    _Atomic uint64_t hits, misses, evictions, full, holds, hold_failed;
 };
 
 struct api_store_stream {
@@ -139,8 +140,48 @@ enum sr_err api_store_create(struct api_store **out, const struct api_store_cfg 
         return SR_EIO;
     }
     cache_empty(st->dir);
+    {
+        /* Whether holds go to the store too: Swift answers no (its listing). */
+        struct objstore *os = NULL;
+        struct objstore_lock lk = { 0 };
+        struct objstore_status s = { 0 };
+        char w[256];
+        if (open_store(st, &os, w, sizeof(w)) == SR_OK &&
+            objstore_lock_probe(os, &lk, &s) == OBJSTORE_OK)
+            st->object_lock = lk.enabled;
+        else
+            log_warn("object store: Object Lock not probed (%s): legal holds stay the index's "
+                     "only", objstore_status_text(&s, w, sizeof(w)));
+        objstore_destroy(os);
+    }
     *out = st;
     return SR_OK;
+}
+
+bool api_store_has_lock(const struct api_store *st)
+{
+    return st && st->object_lock;
+}
+
+enum sr_err api_store_legal_hold(struct api_store *st, const struct stor_record *rec, bool on,
+                                 char *why, size_t whylen)
+{
+    const char *key = api_store_key(st, rec);
+    struct objstore *os = NULL;
+    struct objstore_status s = { 0 };
+    enum sr_err err;
+
+    why[0] = '\0';
+    if (!st || !st->object_lock || !key)
+        return SR_EUNSUPP;
+    if (!(err = open_store(st, &os, why, whylen))) {
+        atomic_fetch_add(&st->requests, 1);
+        err = store_err(st, objstore_legal_hold(os, key, on, &s), "PUT ?legal-hold", &s, why,
+                        whylen);
+    }
+    objstore_destroy(os);
+    atomic_fetch_add(err ? &st->hold_failed : &st->holds, 1);
+    return err;
 }
 
 void api_store_destroy(struct api_store *st)
@@ -539,6 +580,8 @@ void api_store_stats(struct api_store *st, struct api_store_stats *out)
     out->cache_misses = atomic_load(&st->misses);
     out->cache_evictions = atomic_load(&st->evictions);
     out->cache_full = atomic_load(&st->full);
+    out->holds = atomic_load(&st->holds);
+    out->hold_failed = atomic_load(&st->hold_failed);
     pthread_mutex_lock(&st->lock);
     out->cache_bytes = st->bytes;
     pthread_mutex_unlock(&st->lock);

@@ -95,6 +95,17 @@ ssize_t api_store_stream_read(struct api_store_stream *s, uint64_t pos, char *bu
 /** NULL-safe. */
 void api_store_stream_free(struct api_store_stream *s);
 
+/** Whether the bucket has S3 Object Lock (objstore_lock_probe at create;
+ *  false when the probe failed, e.g. the store was down at start). */
+bool api_store_has_lock(const struct api_store *st);
+/** Put rec's object under the store's legal hold (on) or release it, as
+ *  the index's hold changes: SR_OK done; SR_EUNSUPP the bucket has no
+ *  Object Lock (Swift) or rec is not in the store: nothing to do, the
+ *  index's hold is the only one; other errors as above (counted in
+ *  hold_failed).  The index's hold is authoritative either way. */
+enum sr_err api_store_legal_hold(struct api_store *st, const struct stor_record *rec, bool on,
+                                 char *why, size_t whylen);
+
 /** Counters for /metrics. */
 struct api_store_stats {
     uint64_t requests;     /**< HEAD and GET requests made to the store (retries inside one
@@ -105,6 +116,7 @@ struct api_store_stats {
     uint64_t integrity;    /**< objects that were not what the index records */
     uint64_t cache_hits, cache_misses, cache_evictions, cache_full;
     uint64_t cache_bytes;  /**< bytes in the cache now */
+    uint64_t holds, hold_failed; /**< Object Lock legal holds set or cleared, and failures */
 };
 void api_store_stats(struct api_store *st, struct api_store_stats *out);
 

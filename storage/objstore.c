@@ -394,6 +394,7 @@ static enum objstore_err curl_transport(void *arg, const struct objstore_req *rq
     s->hdrs = NULL;
     if (!add_hdr(s, "x-amz-content-sha256", rq->body_sha256 ? rq->body_sha256 : empty_sha256) ||
         (rq->meta_sha256 && !add_hdr(s, "x-amz-meta-sha256", rq->meta_sha256)) ||
+        (rq->content_md5 && !add_hdr(s, "Content-MD5", rq->content_md5)) ||
         (strcmp(rq->method, "POST") == 0 && !add_hdr(s, "Content-Type", "application/xml")))
         return OBJSTORE_ENOMEM;
     if (rq->range) {
@@ -786,6 +787,30 @@ enum objstore_err objstore_lock_probe(struct objstore *s, struct objstore_lock *
     snprintf(lock->mode, sizeof(lock->mode), "%s", x.mode);
     lock->days = x.days;
     return OBJSTORE_OK;
+}
+
+enum objstore_err objstore_legal_hold(struct objstore *s, const char *key, bool on,
+                                      struct objstore_status *st)
+{
+    struct objstore_status tmp;
+    char body[160], body_hash[65], md5b64[32];
+    uint8_t md5[16];
+    unsigned dl = 0;
+    int n;
+    struct objstore_req rq = { .method = "PUT", .key = key, .query = "legal-hold=",
+                               .body_sha256 = body_hash, .content_md5 = md5b64 };
+
+    if (!s || !key_ok(key))
+        return OBJSTORE_EINVAL;
+    n = snprintf(body, sizeof(body),
+                 "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>%s</Status>"
+                 "</LegalHold>", on ? "ON" : "OFF");
+    rq.body = (const uint8_t *)body;
+    rq.body_len = (size_t)n;
+    sha256_hex(body, rq.body_len, body_hash);
+    EVP_Digest(body, rq.body_len, md5, &dl, EVP_md5(), NULL);
+    EVP_EncodeBlock((unsigned char *)md5b64, md5, sizeof(md5));
+    return request(s, &rq, st_or(st, &tmp), NULL);
 }
 
 /* One body: its SHA-256 for the signature, its MD5 for the ETag check. */

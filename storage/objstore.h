@@ -203,6 +203,13 @@ struct objstore_lock {
 enum objstore_err objstore_lock_probe(struct objstore *s, struct objstore_lock *lock,
                                       struct objstore_status *st);
 
+/** PUT BUCKET/KEY?legal-hold: the object's S3 Object Lock legal hold ON or
+ *  OFF (with Content-MD5, which S3 requires there).  Only on a bucket whose
+ *  objstore_lock_probe said enabled: Swift and other stores without Object
+ *  Lock refuse or ignore it. */
+enum objstore_err objstore_legal_hold(struct objstore *s, const char *key, bool on,
+                                      struct objstore_status *st);
+
 /** Where an object is, as the index records it: "s3://BUCKET/KEY". */
 const char *objstore_location(const struct objstore *s, const char *key, char *buf, size_t cap);
 /** The key of location if it names this store's bucket, else NULL (a row

@@ -16,6 +16,8 @@ struct objstore_req {
     size_t body_len;
     const char *body_sha256; /**< hex, what x-amz-content-sha256 says */
     const char *meta_sha256; /**< x-amz-meta-sha256 to set (PUT, initiate); NULL */
+    const char *content_md5; /**< Content-MD5 (base64) to send: S3 requires it on
+                                  PUT ?legal-hold; NULL */
     bool range;              /**< send Range: bytes=range_off-(range_off+range_len-1) */
     uint64_t range_off, range_len; /**< range_len UINT64_MAX: open-ended */
     objstore_data_fn *sink;  /**< a 2xx body goes here (GET); else into resp.body */

@@ -24,8 +24,9 @@ struct fake {
     char keys[N_OBJ][64];
     uint8_t data[N_OBJ][OBJ_SIZE];
     char sha[N_OBJ][65];
-    bool down;
+    bool down, lock;     /* lock: the bucket answers with an Object Lock configuration */
     unsigned gets, heads;
+    char hold_key[64], hold_body[256]; /* the last PUT ?legal-hold */
 };
 
 static int find(const struct fake *f, const char *key)
@@ -45,6 +46,23 @@ static enum objstore_err fake_transport(void *arg, const struct objstore_req *rq
     if (f->down) {
         snprintf(rs->errtext, sizeof(rs->errtext), "connection refused (fake)");
         return OBJSTORE_ECONNECT;
+    }
+    if (!rq->key && rq->query && strcmp(rq->query, "object-lock=") == 0) {
+        rs->http = 200;
+        snprintf(rs->body, sizeof(rs->body), f->lock ?
+                 "<?xml version='1.0'?><ObjectLockConfiguration><ObjectLockEnabled>Enabled"
+                 "</ObjectLockEnabled></ObjectLockConfiguration>" :
+                 "<?xml version='1.0'?><ListBucketResult><Name>bucket</Name></ListBucketResult>");
+        rs->body_len = strlen(rs->body);
+        return OBJSTORE_OK;
+    }
+    if (i >= 0 && strcmp(rq->method, "PUT") == 0 && rq->query &&
+        strcmp(rq->query, "legal-hold=") == 0) {
+        snprintf(f->hold_key, sizeof(f->hold_key), "%s", rq->key);
+        snprintf(f->hold_body, sizeof(f->hold_body), "%.*s", (int)rq->body_len,
+                 (const char *)rq->body);
+        rs->http = 200;
+        return OBJSTORE_OK;
     }
     if (i < 0) {
         rs->http = 404;
@@ -263,6 +281,26 @@ int main(void)
         api_store_stats(st, &ss);
         tap_ok(ss.unavailable == 3 && ss.not_found == 1, "counters: 3 unavailable, 1 not found");
     }
+    tap_ok(!api_store_has_lock(st) &&
+               api_store_legal_hold(st, &r[1], true, why, sizeof(why)) == SR_EUNSUPP &&
+               !f.hold_key[0],
+           "no Object Lock (a listing, as Swift answers): no store hold, SR_EUNSUPP");
+    api_store_destroy(st);
+    f.lock = true;
+    tap_ok(api_store_create(&st, &cfg, why, sizeof(why)) == SR_OK && api_store_has_lock(st),
+           "a bucket with Object Lock is probed as such");
+    tap_ok(api_store_legal_hold(st, &r[1], true, why, sizeof(why)) == SR_OK &&
+               strcmp(f.hold_key, f.keys[1]) == 0 && strstr(f.hold_body, "<Status>ON</Status>"),
+           "a hold puts the object's legal hold ON");
+    tap_ok(api_store_legal_hold(st, &r[1], false, why, sizeof(why)) == SR_OK &&
+               strstr(f.hold_body, "<Status>OFF</Status>"),
+           "clearing it puts OFF");
+    f.down = true;
+    api_store_stats(st, &ss);
+    tap_ok(api_store_legal_hold(st, &r[1], true, why, sizeof(why)) == SR_EAGAIN &&
+               (api_store_stats(st, &ss), ss.holds == 2 && ss.hold_failed == 1),
+           "the store down: SR_EAGAIN, counted (2 ok, 1 failed)");
+    f.down = false;
     api_store_destroy(st);
     {
         char cmd[4300];

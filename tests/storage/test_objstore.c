@@ -40,6 +40,7 @@ struct fake {
     size_t n_sleeps;
     uint32_t rnd;
     const uint8_t *object; /* GET source */
+    char body[256], content_md5[32]; /* the last PUT's body (if small) and Content-MD5 */
 };
 
 static enum objstore_err fake_transport(void *arg, const struct objstore_req *rq,
@@ -52,6 +53,9 @@ static enum objstore_err fake_transport(void *arg, const struct objstore_req *rq
     snprintf(f->method[i], sizeof(f->method[i]), "%s", rq->method);
     snprintf(f->query[i], sizeof(f->query[i]), "%s", rq->query ? rq->query : "");
     f->range[i] = rq->range;
+    if (rq->body && rq->body_len < sizeof(f->body))
+        snprintf(f->body, sizeof(f->body), "%.*s", (int)rq->body_len, (const char *)rq->body);
+    snprintf(f->content_md5, sizeof(f->content_md5), "%s", rq->content_md5 ? rq->content_md5 : "");
     f->range_off[i] = rq->range_off;
     f->range_len[i] = rq->range_len;
     if (f->next < f->n_script)
@@ -308,6 +312,30 @@ static void multipart(const char *path)
     objstore_destroy(s);
 }
 
+/* The Object Lock legal hold: PUT ?legal-hold with the XML S3 wants and
+ * the Content-MD5 it requires. */
+static void legal_hold(void)
+{
+    struct fake f = { .n_script = 2, .script = { { .http = 200 }, { .http = 200 } } };
+    struct objstore *s = store_for(&f, 0);
+    unsigned char md5[16], b64[32];
+    unsigned dl = 0;
+
+    tap_ok(s && objstore_legal_hold(s, "a/b.srec", true, NULL) == OBJSTORE_OK &&
+               strcmp(f.method[0], "PUT") == 0 && strcmp(f.query[0], "legal-hold=") == 0 &&
+               strstr(f.body, "<LegalHold xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                              "<Status>ON</Status></LegalHold>"),
+           "legal hold ON: PUT ?legal-hold with the LegalHold document");
+    EVP_Digest(f.body, strlen(f.body), md5, &dl, EVP_md5(), NULL);
+    EVP_EncodeBlock(b64, md5, sizeof(md5));
+    tap_ok(strcmp(f.content_md5, (const char *)b64) == 0, "with Content-MD5 of the body (%s)",
+           f.content_md5);
+    tap_ok(objstore_legal_hold(s, "a/b.srec", false, NULL) == OBJSTORE_OK &&
+               strstr(f.body, "<Status>OFF</Status>"),
+           "legal hold OFF");
+    objstore_destroy(s);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/test_objstore.XXXXXX", path[128];
@@ -328,6 +356,7 @@ int main(void)
     final_errors_not_retried();
     get_resumes();
     multipart(path);
+    legal_hold();
 
     unlink(path);
     unlink(keyfile);
