@@ -11,8 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "digest.h"
 #include "objstore_priv.h"
 #include "store.h"
 #include "tap.h"
@@ -100,15 +99,6 @@ static void hook(struct objstore *os, void *arg)
     objstore_set_transport(os, fake_transport, arg);
 }
 
-static void hex_sha(const uint8_t *p, size_t n, char out[65])
-{
-    uint8_t d[32];
-    unsigned dl = 0;
-
-    EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL);
-    sr_hex_encode(d, 32, out);
-}
-
 static void row(struct stor_record *r, const struct fake *f, int i)
 {
     memset(r, 0, sizeof(*r));
@@ -163,7 +153,7 @@ int main(void)
         snprintf(f.keys[i], sizeof(f.keys[i]), "site/%032x.srec", 0xa0 + i);
         for (int b = 0; b < OBJ_SIZE; b++)
             f.data[i][b] = (uint8_t)(b * 7 + i * 13);
-        hex_sha(f.data[i], OBJ_SIZE, f.sha[i]);
+        test_sha256_hex(f.data[i], OBJ_SIZE, f.sha[i]);
         row(&r[i], &f, i);
     }
     snprintf(keyfile, sizeof(keyfile), "%s/store.key", dir);

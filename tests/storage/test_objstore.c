@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "digest.h"
 #include "objstore_priv.h"
 #include "tap.h"
