@@ -383,7 +383,7 @@ enum sr_err api_store_fetch(struct api_store *st, const struct stor_record *rec,
     struct sink k = { .fd = -1 };
     char tmp[4200], hex[65];
     uint8_t sha[32];
-    bool reserved = false;
+    bool reserved = false, dup = false;
     enum sr_err err;
     struct stat sb;
 
@@ -453,14 +453,26 @@ enum sr_err api_store_fetch(struct api_store *st, const struct stor_record *rec,
     }
     if ((err = fetch_sig(st, os, key, path, why, whylen)))
         goto out;
-    if (fsync(k.fd) != 0 || close(k.fd) != 0 || rename(tmp, path) != 0) {
+    if (fsync(k.fd) != 0 || close(k.fd) != 0) {
         k.fd = -1;
         snprintf(why, whylen, "store cache: cannot write %s", path);
         err = SR_EIO;
         goto out;
     }
     k.fd = -1;
-    tmp[0] = '\0';
+    /* Two requests may have fetched the same archive at once: the first to
+     * finish puts it in place and is accounted; the other drops its copy. */
+    pthread_mutex_lock(&st->lock);
+    if (stat(path, &sb) == 0) {
+        unlink(tmp);
+        dup = true;
+    } else if (rename(tmp, path) != 0) {
+        err = SR_EIO;
+        snprintf(why, whylen, "store cache: cannot write %s", path);
+    }
+    pthread_mutex_unlock(&st->lock);
+    if (!err)
+        tmp[0] = '\0';
 out:
     if (k.fd >= 0)
         close(k.fd);
@@ -470,7 +482,7 @@ out:
     if (reserved) {
         pthread_mutex_lock(&st->lock);
         st->reserved -= info.size;
-        if (!err)
+        if (!err && !dup)
             st->bytes += info.size;
         pthread_mutex_unlock(&st->lock);
     }
