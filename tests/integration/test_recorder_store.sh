@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The recorder's uploader against a real OpenStack Swift (s3api behind
-# stunnel, so TLS is verified for real) (TAP): calls recorded land in the
+# The object store against a real OpenStack Swift (s3api behind stunnel, so
+# TLS is verified for real) (TAP): first the S3 client's own checks
+# (test_objstore_swift), then the recorder's uploader: calls recorded land in the
 # store bit for bit (SHA-256 of each object against its index row), each row
 # gets its location and the local copy goes; with the store unreachable the
 # archives wait in the spool, the recorder is killed -9 and restarted, and
@@ -25,6 +26,14 @@ swift_start "$run/swift" "$run/pki/api.crt" "$run/pki/api.key"; ok $? "swift wit
 swift_curl -fsS -o /dev/null -X PUT "$SWIFT_URL/srtprec"; ok $? "bucket srtprec created"
 printf '%s\n%s\n' "$SWIFT_ACCESS" "$SWIFT_SECRET" >"$run/store.key"
 chmod 600 "$run/store.key"
+
+# 0. The client itself (storage/objstore.h) on this Swift, in its own
+# bucket: one Swift start serves both tests (about 4 s of suite time).
+"$build/tests/storage/test_objstore_swift" "$SWIFT_TLS_URL" "$run/pki/ca.crt" "$run/store.key" \
+    "$run/pki/foreign-ca.crt" "$run" >"$run/client.tap" 2>"$run/client.err"
+ok $? "the S3 client against Swift: $(grep -c '^ok' "$run/client.tap") checks passed"
+grep -E '^not ok' "$run/client.tap" | diag
+rm -f "$run/big.bin" "$run/small.bin"
 
 stack_init "$build" "$run" >/dev/null 2>&1
 sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom" "$run/srtprec.conf"
@@ -102,6 +111,8 @@ stack_start_one recorder2 recorder/srtprec-recorder
 STACK_PIDS[1]=${STACK_PIDS[-1]}; unset 'STACK_PIDS[-1]'
 stack_wait_log "$run/recorder2.log" "subscription active" 15; ok $? "the recorder restarts"
 wait_metric upload_pending 2 20; ok $? "the restart finds both in the spool (upload_pending $(metric upload_pending))"
+tls_port=${SWIFT_TLS_URL##*:}
+for _ in $(seq 1 100); do [ -z "$(ss -Hlt "( sport = :$tls_port )")" ] && break; sleep 0.1; done
 stunnel "$run/swift/stunnel.conf" >>"$run/swift/stunnel.log" 2>&1 &
 SWIFT_PIDS[4]=$!
 wait_metric upload_ok_total 2 30; ok $? "the store is back: both uploaded (upload_ok_total $(metric upload_ok_total))"
@@ -114,8 +125,18 @@ failed0=$(metric upload_failed_total)
 loadgen 1 busy; ok $? "1 call recorded while the object server is down"
 wait_metric upload_failed_total $(( ${failed0:-0} + 1 )) 30; ok $? "its upload fails"
 grep -o 'HTTP 50[0-9][^(]*' "$run/recorder2.log" | sort | uniq -c | diag
-swift-object-server "$run/swift/object.conf" >>"$run/swift/object.log" 2>&1 &
-SWIFT_PIDS[0]=$!
+# Started again on the same port once the old one let it go, and ready
+# once it listens (bounded).
+obj_port=$(awk '$1 == "bind_port" { print $3 }' "$run/swift/object.conf")
+for _ in $(seq 1 100); do [ -z "$(ss -Hlt "( sport = :$obj_port )")" ] && break; sleep 0.1; done
+for _ in 1 2 3; do
+    swift-object-server "$run/swift/object.conf" >>"$run/swift/object.log" 2>&1 &
+    SWIFT_PIDS[0]=$!
+    for _ in $(seq 1 50); do [ -n "$(ss -Hlt "( sport = :$obj_port )")" ] && break; sleep 0.1; done
+    kill -0 "${SWIFT_PIDS[0]}" 2>/dev/null && break
+    sleep 0.5
+done
+[ -n "$(ss -Hlt "( sport = :$obj_port )")" ]; ok $? "the object server is back on port $obj_port"
 wait_metric upload_ok_total 3 40; ok $? "once it is back the retry uploads it (upload_ok_total $(metric upload_ok_total))"
 check_rows 6; ok $? "6 rows, all in the store"
 [ "$(metric upload_retried_total)" -ge 1 ]; ok $? "retries counted ($(metric upload_retried_total))"
