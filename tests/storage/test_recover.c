@@ -483,6 +483,11 @@ static void retention_store(void)
     rc.before_wall_us = now;
     rc.log_path = logp;
     rc.archive_dir = dir;
+    rc.recorder = "rec-b"; /* the rows are another recorder's (""): passed over */
+    tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.deleted == 0 && st.store_kept == 0 &&
+               st.path_mismatch == 0 && st.held == 0,
+           "store: --recorder passes other recorders' rows over without a word");
+    rc.recorder = NULL;
     tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.deleted == 0 && st.store_kept == 2 &&
                st.path_mismatch == 1,
            "store: without a store deleter rows with a store copy are kept (2), the foreign "
