@@ -42,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "sr_err.h"
 
 enum {
     KA_LINE_MAX = 2048,          /**< one control line, including "\n" */

@@ -3,7 +3,7 @@
 # throwaway DESTDIR, then
 #  - daemons in sbin, the CLI in bin, srtprec.conf in sysconfdir/srtprec
 #    (0640), docs, generated man pages (groff-clean), systemd units,
-#    sysusers.d and tmpfiles.d files, ka.h + err.h, libka and srtprec-ka.pc;
+#    sysusers.d and tmpfiles.d files, ka.h + sr_err.h, libka and srtprec-ka.pc;
 #  - nothing of the bundled libsrtp2 (a plain meson install: tools/setup.sh
 #    turns its install off);
 #  - libka exports only ka.h's calls and sr_strerror, links no libsrtp2,
@@ -37,7 +37,7 @@ want=(
     "$sbindir/srtprec-keyagent" "$sbindir/srtprec-recorder" "$sbindir/srtprec-api"
     "$bindir/srtprec" "$bindir/srtprec-sdp-disclose"
     "$sysconfdir/srtprec/srtprec.conf"
-    "$includedir/srtprec/ka.h" "$includedir/srtprec/err.h"
+    "$includedir/srtprec/ka.h" "$includedir/srtprec/sr_err.h"
     "$libdir/libka.so.0" "$libdir/pkgconfig/srtprec-ka.pc"
     "$mandir/man8/srtprec-keyagent.8" "$mandir/man8/srtprec-recorder.8"
     "$mandir/man8/srtprec-api.8" "$mandir/man1/srtprec.1"
@@ -79,12 +79,27 @@ lib=$dest$libdir/libka.so.0
 others=$(nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRW]$/ { print $3 }' | grep -Ev '^(ka_|sr_strerror)' | tr '\n' ' ')
 [ -z "$others" ]
 ok $? "libka exports only ka_* and sr_strerror${others:+ (also: $others)}"
+# The installed headers are ka.h and sr_err.h alone, and every function they
+# declare is one libka exports (an err.h there, on pkg-config's include path,
+# hid the C library's <err.h> and declared sr_err_from_errno, which libka
+# does not export).
+hdrs=$(cd "$dest$includedir/srtprec" && ls | tr '\n' ' ')
+declared=$(grep -ohE '^[^ ].*\b(ka|sr)_[a-z_]+\(' "$dest$includedir"/srtprec/*.h | grep -v typedef |
+    grep -oE '\b(ka|sr)_[a-z_]+\(' | tr -d '(' | sort -u)
+unexported=$(comm -23 <(printf '%s\n' $declared) \
+    <(nm -D --defined-only "$lib" | awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }' | sort -u) | tr '\n' ' ')
+[ "$hdrs" = "ka.h sr_err.h " ] && [ -n "$declared" ] && [ -z "$unexported" ]
+ok $? "headers ka.h and sr_err.h only ($hdrs), each declared function exported${unexported:+ (not: $unexported)}"
 ! nm -D "$lib" | grep -qi "srtp_" && ! objdump -p "$lib" | grep NEEDED | grep -qi srtp
 ok $? "libka neither contains nor needs libsrtp2"
 # The annotated example shipped for integrators, as installed, is the program
 # built here: it must compile with pkg-config alone (ka.h includes no
 # internal header) and fail cleanly on a socket that is not there.
 cp "$dest$datadir/doc/srtprec/examples/ka-endpoint.c" "$run/endpoint.c"
+# ...and with the C library's <err.h> included first: pkg-config's include
+# path must not hide a system header.
+sed -i '0,/^#include <ka.h>/s//#include <err.h>\n#include <ka.h>/' "$run/endpoint.c"
+grep -q '^#include <err.h>' "$run/endpoint.c" && printf 'void srtprec_uses_err(void) { warnx("%%s", "x"); }\n' >>"$run/endpoint.c"
 out=
 # the build's own compiler and sanitizers: an instrumented libka needs an
 # instrumented program
@@ -102,7 +117,7 @@ export PKG_CONFIG_SYSROOT_DIR=$dest PKG_CONFIG_LIBDIR=$dest$libdir/pkgconfig
 rc=$?
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
 [ "$rc" = 1 ] && [ -n "$out" ]
-ok $? "the shipped example endpoint builds with pkg-config srtprec-ka, links libka and fails cleanly (status $rc: ${out:-none})"
+ok $? "the shipped example endpoint (with the C library's <err.h> beside ka.h) builds with pkg-config srtprec-ka, links libka and fails cleanly (status $rc: ${out:-none})"
 diag <"$run/cc.log"
 
 # --- systemd units --------------------------------------------------------------------
