@@ -90,6 +90,7 @@ struct api_req {
     char id[API_ID_HEX + 1];
     bool copies; /* the call has copies: rq->id is the one served (serve_best_copy) */
     bool store;  /* served from the object store (from_store) */
+    struct api_fetch *fetch; /* an export's store fetch on its own thread (fetch_start) */
     const char *authn; /* the archive's verdict (stor_authn_name) once checked; NULL before */
     bool needs_auth; /* an authenticated route: log and audit */
     bool headers_seen; /* the access handler has been called once */
@@ -570,6 +571,93 @@ static enum MHD_Result store_error(struct MHD_Connection *c, struct api_req *rq,
     }
 }
 
+/* An export's archive fetched from the store on a thread of its own, so
+ * that a slow store holds no MHD thread (MHD's threads serve every
+ * connection assigned to them): the connection is suspended meanwhile and,
+ * resumed, handled again from the top; the archive is then in the cache.
+ * The lock makes "not done, so suspend" and "done, so resume" exclusive,
+ * as the export worker's does (export.c). */
+struct api_fetch {
+    struct api_server *srv;
+    struct MHD_Connection *c;
+    struct stor_record rec;
+    pthread_t th;
+    pthread_mutex_t lock;
+    bool done, suspended;
+    enum sr_err err;   /* written before done */
+    char why[768];
+};
+
+static void *fetch_worker(void *arg)
+{
+    struct api_fetch *f = arg;
+    char path[4300];
+    enum sr_err err = api_store_fetch(f->srv->cfg.store, &f->rec, path, sizeof(path), f->why,
+                                      sizeof(f->why));
+
+    pthread_mutex_lock(&f->lock);
+    f->err = err;
+    f->done = true;
+    if (f->suspended) {
+        f->suspended = false;
+        MHD_resume_connection(f->c);
+        atomic_fetch_sub(&f->srv->parked, 1);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+/* true: the fetch is done (its outcome in rq->fetch); false: the
+ * connection has been suspended until it is. */
+static bool fetch_wait(struct api_req *rq)
+{
+    struct api_fetch *f = rq->fetch;
+    bool done;
+
+    pthread_mutex_lock(&f->lock);
+    done = f->done;
+    if (!done) {
+        f->suspended = true;
+        atomic_fetch_add(&rq->srv->parked, 1);
+        MHD_suspend_connection(f->c);
+    }
+    pthread_mutex_unlock(&f->lock);
+    return done;
+}
+
+/* SR_OK: the fetch runs (wait with fetch_wait); else do it here. */
+static enum sr_err fetch_start(struct MHD_Connection *c, struct api_req *rq,
+                               const struct stor_record *rec)
+{
+    struct api_fetch *f = calloc(1, sizeof(*f));
+
+    if (!f)
+        return SR_ENOMEM;
+    f->srv = rq->srv;
+    f->c = c;
+    f->rec = *rec;
+    if (pthread_mutex_init(&f->lock, NULL) != 0) {
+        free(f);
+        return SR_ENOMEM;
+    }
+    if (pthread_create(&f->th, NULL, fetch_worker, f) != 0) {
+        pthread_mutex_destroy(&f->lock);
+        free(f);
+        return SR_EIO;
+    }
+    rq->fetch = f;
+    return SR_OK;
+}
+
+static void fetch_free(struct api_fetch *f)
+{
+    if (!f)
+        return;
+    pthread_join(f->th, NULL);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
 static ssize_t store_body(void *cls, uint64_t pos, char *buf, size_t max)
 {
     ssize_t n = api_store_stream_read(cls, pos, buf, max);
@@ -1003,9 +1091,20 @@ static enum MHD_Result route_export(struct MHD_Connection *c, struct api_req *rq
          * hash checked against the row; then the same signature check as a
          * local file's, without this box's seal ledger: the archive may be
          * another recorder's (docs/scale.md, "The archive store"). */
-        char why[768];
-        if ((err = api_store_fetch(rq->srv->cfg.store, rec, path, sizeof(path), why,
-                                   sizeof(why)))) {
+        char why[768] = "";
+        /* A miss is fetched on its own thread (if one cannot start, here). */
+        if (!rq->fetch && !api_store_cached(rq->srv->cfg.store, rec))
+            fetch_start(c, rq, rec);
+        if (rq->fetch && !fetch_wait(rq)) {
+            ret = MHD_YES; /* suspended: MHD calls again once the fetch resumes us */
+            goto out;
+        }
+        err = rq->fetch ? rq->fetch->err : SR_OK;
+        if (err)
+            snprintf(why, sizeof(why), "%s", rq->fetch->why);
+        else /* a hit now (or fetched here, had it been evicted meanwhile) */
+            err = api_store_fetch(rq->srv->cfg.store, rec, path, sizeof(path), why, sizeof(why));
+        if (err) {
             ret = store_error(c, rq, err, why);
             goto out;
         }
@@ -1841,6 +1940,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
             srv->cfg.audit(&a, srv->cfg.audit_arg);
     }
     api_export_release(rq->export);
+    fetch_free(rq->fetch);
     free(rq);
 }
 

@@ -490,6 +490,17 @@ out:
     return err;
 }
 
+bool api_store_cached(const struct api_store *st, const struct stor_record *rec)
+{
+    char path[4300];
+    struct stat sb;
+
+    if (!st || !id_ok(rec->id))
+        return false;
+    snprintf(path, sizeof(path), "%s/%s.srec", st->dir, rec->id);
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
 enum sr_err api_store_stream_open(struct api_store *st, const struct stor_record *rec,
                                   struct api_store_stream **out, uint64_t *size, char *why,
                                   size_t whylen)

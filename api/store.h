@@ -78,6 +78,9 @@ const char *api_store_key(const struct api_store *st, const struct stor_record *
 enum sr_err api_store_fetch(struct api_store *st, const struct stor_record *rec, char *path,
                             size_t cap, char *why, size_t whylen);
 
+/** Whether rec's archive is in the cache now (a fetch would be a hit). */
+bool api_store_cached(const struct api_store *st, const struct stor_record *rec);
+
 /** A raw download of bytes [first, first + len) of rec's object. */
 struct api_store_stream;
 /** HEAD the object and check it against rec; *size gets the object's size.
