@@ -15,7 +15,12 @@
 # placed while the disclosure daemon is down and disclosed only at A's hold
 # re-INVITE, with its ROC unknown and the dialog's start from Kamailio's
 # dialog module: recorded whole (held packets, ROC search), its index row
-# starting when the dialog did, not at the late disclosure.
+# starting when the dialog did, not at the late disclosure.  The third
+# rings unanswered and A hangs up: its CANCEL through Kamailio leaves
+# nothing disclosed and no recording.  At the end no key exchanged (base64,
+# hex or raw) is in any file but the phones' own traces: Kamailio's log at
+# the shipped debug level, the tool's, the daemons', index and archives, and
+# the command lines and environments the tool and Kamailio ran with.
 # The softphones are driven through baresip's ctrl_tcp (JSON netstrings).
 # usage: interop_kamailio.sh BUILD_DIR
 set -uo pipefail
@@ -59,7 +64,22 @@ disclose_start() {
 }
 disclose_start
 [ "$(stat -c %a "$dsock" 2>/dev/null)" = 600 ]; ok $? "srtprec-kamailio-disclose listens on a 0600 socket"
+# exec_msg() runs the tool through a wrapper that keeps the command line
+# and the environment Kamailio gave it (searched for keys at the end).
+kam_disclose=$run/disclose-wrap
+printf '%s\n' '#!/bin/sh' \
+    "{ tr '\\0' ' ' </proc/\$\$/cmdline; echo; } >>'$run/exec_cmdline'" \
+    "tr '\\0' '\\n' </proc/\$\$/environ >>'$run/exec_environ'" \
+    "exec '$build/tools/srtprec-kamailio-disclose' \"\$@\"" >"$kam_disclose"
+chmod +x "$kam_disclose"
 kamailio_start "$kport" "$kpki" "$dsock"; ok $? "kamailio starts with etc/kamailio/kamailio.cfg"
+# Kamailio's TLS names only its own PKI, and neither CA signed the other
+# side's identity.
+! grep -q "$pki" "$run/tls.cfg" "$top/etc/kamailio/kamailio.cfg" &&
+    ! openssl verify -CAfile "$kpki/ca.crt" "$pki/keyagent.crt" >/dev/null 2>&1 &&
+    ! openssl verify -CAfile "$pki/ca.crt" "$kpki/kamailio.crt" >/dev/null 2>&1 &&
+    openssl verify -CAfile "$kpki/ca.crt" "$kpki/kamailio.crt" >/dev/null 2>&1
+ok $? "Kamailio's TLS files and the keyagent's are separate (neither CA accepts the other's certificate)"
 
 kamailio_phones "$kport" "$sip_a" "$sip_b" "$ra" "$rb"; ok $? "tones generated, softphones configured"
 
@@ -115,6 +135,26 @@ ok $? "the restarted daemon disclosed the call at its hold re-INVITE"
 sleep 1.5; stamp bye2
 baresip_ctl "$ctl_b" hangup && stack_wait_recordings 2 20
 ok $? "B hung up: the BYE sealed the second call's recording"
+# The tool's command line and environment, and Kamailio's, while it runs.
+for p in "$disclose_pid" "$(cat "$kam_pidfile")"; do
+    tr '\0' '\n' <"/proc/$p/cmdline" >>"$run/proc_cmdline"; tr '\0' '\n' <"/proc/$p/environ" >>"$run/proc_environ"
+done
+
+# Call 3: B rings without answering and A hangs up: its CANCEL through
+# Kamailio ends the attempt (487); the offer the tool kept is never
+# disclosed (no command reaches the keyagent, no recording).
+c=$(kmetric control_commands_total); d=$(kmetric disclosures_total)
+r=$(grep -c "^SIP/2.0 180" "$run/a.log")
+baresip_ctl "$ctl_b" answermode manual &&
+    baresip_ctl "$ctl_a" dial "sip:b@127.0.0.1;transport=tls" &&
+    wait_count "$run/a.log" "^SIP/2.0 180" $((r + 1)) 10 && sleep 0.5 &&
+    baresip_ctl "$ctl_a" hangup && wait_count "$run/a.log" "^SIP/2.0 487" 1 10
+ok $? "A called B, B rang, A hung up: its CANCEL through Kamailio ended the call unanswered (487)"
+sleep 0.5 # the keyagent's metrics file: every 200 ms
+[ "$(kmetric control_commands_total)" = "$c" ] && [ "$(kmetric disclosures_total)" = "$d" ] &&
+    [ "$(kmetric calls)" = 0 ]
+ok $? "the cancelled call was never disclosed (keyagent commands $c -> $(kmetric control_commands_total), calls held $(kmetric calls))"
+tail -3 "$run/disclose.log" | diag
 [ "$(kmetric control_errors_total)" = 0 ]
 ok $? "the keyagent refused none of the tool's commands ($(kmetric control_commands_total) applied)"
 baresip_ctl "$ctl_a" quit; baresip_ctl "$ctl_b" quit
@@ -138,6 +178,7 @@ tr -d '\r' <"$run/a.log" | awk -v d="$run" '
     hd && /^$/ { hd = 0; body = 1; next }
     body && m != "" { print > (m ".sdp") }'
 cid1=$(cat "$run/sdp_1_offer.cid" 2>/dev/null); cid2=$(cat "$run/sdp_4_offer.cid" 2>/dev/null)
+cid3=$(cat "$run/sdp_6_offer.cid" 2>/dev/null) # the cancelled call
 for k in 1 2 3 4 5; do
     grep -q "a=crypto" "$run/sdp_${k}_offer.sdp" && grep -q "a=crypto" "$run/sdp_${k}_answer.sdp" || break
 done
@@ -145,6 +186,35 @@ done
     [ "$(cat "$run/sdp_3_offer.cid")" = "$cid1" ] && [ "$(cat "$run/sdp_5_offer.cid")" = "$cid2" ]
 ok $? "five offers and answers with a=crypto from A's SIP trace (Call-IDs $cid1, $cid2)"
 stack_stop
+# Every SRTP master key and salt the phones exchanged (their own SIP traces:
+# a.log, b.log), as base64, hex or raw bytes, is in no other file under the
+# run directory: Kamailio's log (at the shipped debug level 2: Kamailio's
+# core logs whole messages at 3), the tool's, the daemons', the index, the
+# archives, the metrics, and the command lines and environments the tool and
+# Kamailio ran with (exec_*, proc_*).  Skipped: the traces, what this test
+# cut out of them (sdp_*) and the capture (media only).
+/usr/bin/python3 - "$run" <<'PY' 2>&1 | diag
+import base64, os, re, sys
+run = sys.argv[1]
+keys = set()
+for f in ("a.log", "b.log"):
+    keys.update(re.findall(rb"inline:([A-Za-z0-9+/=]{40})", open(os.path.join(run, f), "rb").read()))
+forms = [k for b in keys for k in (b, base64.b64decode(b), base64.b64decode(b).hex().encode())]
+seen, bad = 0, []
+for d, _, names in os.walk(run):
+    for n in names:
+        p = os.path.join(d, n)
+        r = os.path.relpath(p, run)
+        if r in ("a.log", "b.log", "cap.pcap") or r.startswith("sdp_") or not os.path.isfile(p):
+            continue
+        data = open(p, "rb").read()
+        seen += 1
+        bad += [r for k in forms if k in data][:1]
+print("%d keys, %d files searched, keys found in: %s" % (len(keys), seen, bad or "none"))
+sys.exit(0 if len(keys) >= 4 and seen > 10 and not bad and
+         os.path.getsize(os.path.join(run, "exec_environ")) > 0 else 1)
+PY
+ok "${PIPESTATUS[0]}" "no key in any file: logs, index, archives, the tool's and Kamailio's command lines and environments"
 prom=$run/recorder.prom
 sed 's/^/# /' "$prom" | grep -v '^# #' | grep -E "capture|dropped|recorded|held|roc_search|rekeys" >&2
 metric() { awk -v m="$1" '$1 == m {print $2}' "$prom"; }
@@ -154,8 +224,9 @@ row() { sqlite3 "$run/index.sqlite" "select $2 from recordings where call_id = '
 # the BYE); they land, still encrypted, in an unmatched archive: nothing
 # in it was decrypted, nothing is lost.
 [ "$(sqlite3 "$run/index.sqlite" "select count(*) from recordings where call_id not like 'unmatched-%'")" = 2 ] &&
-    [ "$(row "$cid1" 'count(*)')" = 1 ] && [ "$(row "$cid2" 'count(*)')" = 1 ]
-ok $? "one recording per call: the first held and resumed (two re-disclosures) is still one row"
+    [ "$(row "$cid1" 'count(*)')" = 1 ] && [ "$(row "$cid2" 'count(*)')" = 1 ] &&
+    [ -n "$cid3" ] && [ "$(row "$cid3" 'count(*)')" = 0 ]
+ok $? "one recording per call: the first held and resumed (two re-disclosures) is still one row; none for the cancelled one"
 # state 1: complete (sealed by the call's END, not by shutdown or recovery)
 [ "$(row "$cid1" state)" = 1 ] && [ "$(row "$cid2" state)" = 1 ]
 ok $? "both rows sealed complete by the BYE (state $(row "$cid1" state), $(row "$cid2" state))"

@@ -6,6 +6,7 @@
 #   kamailio_skip [MODULE...]   exit 0 with a TAP SKIP when a peer is missing
 #   kamailio_pki DIR            a SIPS CA and kamailio/a/b identities (.crt .key .pem)
 #   kamailio_start PORT KPKI DSOCK [-A ...]   Kamailio on tls:127.0.0.1:PORT
+#                               (exec_msg runs $kam_disclose, default the tool)
 #   kamailio_stop               TERM, bounded wait (its children stop with it)
 #   kamailio_account DIR NAME PORT   a baresip account through Kamailio
 #   kamailio_phones PORT SIP_A SIP_B RTP_A RTP_B   softphones a and b with tones
@@ -55,7 +56,7 @@ kamailio_start() {
     kam_pidfile=$run/kamailio.pid
     kamailio -f "$top/etc/kamailio/kamailio.cfg" -P "$kam_pidfile" -Y "$run" -w "$run" -m 64 -M 8 \
         "$@" -A "LISTEN=tls:127.0.0.1:$port" -A "TLS_CFG=\"$run/tls.cfg\"" \
-        -A "DISCLOSE_CMD=\"$build/tools/srtprec-kamailio-disclose --listen=$dsock\"" \
+        -A "DISCLOSE_CMD=\"${kam_disclose:-$build/tools/srtprec-kamailio-disclose} --listen=$dsock\"" \
         -E -e >"$run/kamailio.log" 2>&1
     rc=$?
     for i in $(seq 1 50); do [ -n "$(ss -Hltn "( sport = :$port )")" ] && break; sleep 0.1; done
