@@ -90,15 +90,6 @@ timeout 60 baresip -f "$run/b" -s -t 45 >"$run/b.log" 2>&1 </dev/null & b_pid=$!
 stack_wait_log "$run/b.log" "200 OK" 10; ok $? "B registered with Kamailio over TLS"
 timeout 60 baresip -f "$run/a" -s -t 45 >"$run/a.log" 2>&1 </dev/null & a_pid=$!; bg_pids+=($a_pid)
 stack_wait_log "$run/a.log" "200 OK" 10
-# until COUNT lines of FILE match PATTERN (bounded: SECS)
-wait_count() { # file pattern count secs
-    local i
-    for i in $(seq 1 $(( $4 * 10 ))); do
-        [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 stamp() { date +%s.%N >"$run/t_$1"; }
 # The keyagent's counters (kmetric, wait_kmetric: tests/lib/kamailio.sh):
 # NOTIFYs carrying a call's keys to the recorder (disclosures_total) and

@@ -12,6 +12,7 @@
 #   kamailio_phones PORT SIP_A SIP_B RTP_A RTP_B   softphones a and b with tones
 #   kmetric NAME, wait_kmetric NAME N SECS         the keyagent's counters
 #   kamailio_stack FILTER       stack_start with metrics files and capture on lo
+#   wait_count FILE PATTERN N SECS  until N lines of FILE match (a phone's trace)
 
 kamailio_skip() {
     local m
@@ -122,4 +123,15 @@ kamailio_stack() {
     sed -i "/^\[recorder\]/a metrics-file = $run/recorder.prom\nkey-wait-ms = 10000\nmetrics-interval-ms = 200\ncapture = lo\ncapture-filter = $1" \
         "$run/srtprec.conf"
     stack_start
+}
+
+# wait_count FILE PATTERN COUNT SECS: until COUNT lines of FILE match
+# PATTERN (bounded: SECS), e.g. a softphone's SIP trace.
+wait_count() {
+    local i
+    for i in $(seq 1 $(( $4 * 10 ))); do
+        [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+        sleep 0.1
+    done
+    return 1
 }
