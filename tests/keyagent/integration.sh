@@ -182,6 +182,16 @@ ok $? "srtprec-kamailio-disclose: a dialog first seen in a re-INVITE is disclose
 sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
     --expect-call=kam-late@pbx --expect-key=$KSDP_L --expect-roc-unknown --expect-start=1767225600
 ok $? "subscriber receives the mid-call dialog with every ROC unknown and the carrier's dialog start"
+# A re-INVITE that re-keys (new a=crypto key in the offer) and its 200: the
+# tool's REKEY reaches the keyagent, whose NOTIFY carries the new key
+# (baresip re-sends its keys on hold: interop_kamailio never re-keys).
+KREKEY=BQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICEi
+sed "s|$KSDP_L|$KREKEY|" "$work/local.sdp" >"$work/rekey.sdp"
+kam_msg "INVITE sip:customer3@pstn.example SIP/2.0" tt1 8 "$work/rekey.sdp" | sed 's/^/# /'
+kam_msg "SIP/2.0 200 OK" tt1 8 "$work/remote.sdp" | sed 's/^/# /'
+sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
+    --expect-call=kam-late@pbx --expect-key=$KREKEY
+ok $? "srtprec-kamailio-disclose: a re-INVITE with a new key re-keys the dialog (the subscriber gets the new key)"
 printf 'END kam-late@pbx\n' | timeout 20 "$CTL" "$work/ka.sock" > /dev/null
 # The tool's client still keeps the call (the END went round it) and would
 # disclose it again to the keyagents started below: stop it here.
