@@ -411,11 +411,34 @@ uint64_t rd_upl_step(struct rd_upl *u)
     return step(&u->w[0]);
 }
 
+/* Once, on the first thread: say whether the bucket answers and whether it
+ * has Object Lock, so an operator learns at start, not at the first call
+ * (Swift has none: holds and retention are then the index's alone). */
+static void probe_store(struct upl_worker *w)
+{
+    struct objstore_lock lock;
+    struct objstore_status st;
+    char txt[512];
+    enum objstore_err e = objstore_lock_probe(w->store, &lock, &st);
+
+    if (e != OBJSTORE_OK)
+        log_warn("upload: the object store does not answer yet (%s: %s); archives wait in the "
+                 "spool", objstore_strerror(e), objstore_status_text(&st, txt, sizeof(txt)));
+    else if (lock.enabled)
+        log_notice("upload: the bucket has Object Lock (default retention %s %u days)",
+                   lock.mode[0] ? lock.mode : "none", lock.days);
+    else
+        log_notice("upload: the bucket answers; it has no Object Lock (legal hold and retention "
+                   "are the index's)");
+}
+
 static void *upl_thread(void *arg)
 {
     struct upl_worker *w = arg;
     struct rd_upl *u = w->u;
 
+    if (w == &u->w[0])
+        probe_store(w);
     while (!atomic_load(&u->stop)) {
         uint64_t due = step(w), now = now_of(u);
         if (due && due <= now)
