@@ -478,12 +478,15 @@ static bool archive_path(struct MHD_Connection *c, struct api_req *rq,
  * forged or swapped archive is refused (500: an operator must look), a
  * deleted one is 410; an unsigned one (written before signing, or closed by
  * crash recovery) is served unless refuse-unsigned-archives.  Every verdict is in the audit record. */
+static bool verdict_ok(struct MHD_Connection *c, struct api_req *rq, enum stor_authn a,
+                       const char *msg, enum MHD_Result *ret);
+
 static bool authentic_ledger(struct MHD_Connection *c, struct api_req *rq,
                              const struct stor_record *rec, const char *path, const char *ledger,
                              enum MHD_Result *ret)
 {
     struct stor_check_cfg cc = { rq->srv->cfg.archive_signer, rq->id, rec->sha256, ledger, NULL };
-    char msg[768], esc[1024];
+    char msg[768];
     enum stor_authn a;
 
     if (!cc.signer_pub)
@@ -491,6 +494,16 @@ static bool authentic_ledger(struct MHD_Connection *c, struct api_req *rq,
     a = stor_archive_check(path, &cc, msg, sizeof(msg));
     if (a == STOR_AUTHN_ERROR && access(path, F_OK) != 0 && errno == ENOENT)
         return true; /* missing and never sealed: the caller's archive_missing */
+    return verdict_ok(c, rq, a, msg, ret);
+}
+
+/* A verdict as the answer: authentic (or unsigned, unless refused) goes
+ * on, anything else is refused with its code.  Logged and audited. */
+static bool verdict_ok(struct MHD_Connection *c, struct api_req *rq, enum stor_authn a,
+                       const char *msg, enum MHD_Result *ret)
+{
+    char esc[1024];
+
     rq->authn = stor_authn_name(a);
     if (a == STOR_AUTHN_OK)
         return true;
@@ -908,6 +921,23 @@ static enum MHD_Result route_archive(struct MHD_Connection *c, struct api_req *r
             goto out;
         }
         rq->store = true;
+        if (rq->srv->cfg.archive_signer) {
+            /* The signature beside the object, over the id and the index's
+             * hash (the bytes' own hash needs all of them: exports check it). */
+            uint8_t sig[8192];
+            size_t sl = 0;
+            char msg[768];
+            err = api_store_sig(rq->srv->cfg.store, rec, sig, sizeof(sig), &sl, why, sizeof(why));
+            if (err && err != SR_ENOTFOUND) {
+                ret = store_error(c, rq, err, why);
+                goto out;
+            }
+            if (!verdict_ok(c, rq,
+                            stor_sig_check(err ? NULL : sig, sl, rq->srv->cfg.archive_signer,
+                                           rq->id, rec->sha256, msg, sizeof(msg)),
+                            msg, &ret))
+                goto out;
+        }
         goto sized;
     }
     if (!archive_path(c, rq, rec, path, sizeof(path), &ret))

@@ -490,6 +490,36 @@ out:
     return err;
 }
 
+enum sr_err api_store_sig(struct api_store *st, const struct stor_record *rec, uint8_t *buf,
+                          size_t cap, size_t *len, char *why, size_t whylen)
+{
+    const char *key = api_store_key(st, rec);
+    struct membuf m = { buf, 0, cap };
+    struct objstore *os = NULL;
+    struct objstore_status s = { 0 };
+    char skey[OBJSTORE_KEY_MAX + 8];
+    enum sr_err err;
+
+    why[0] = '\0';
+    *len = 0;
+    if (!key)
+        return SR_ENOTFOUND;
+    snprintf(skey, sizeof(skey), "%s.sig", key);
+    if ((err = open_store(st, &os, why, whylen)))
+        return err;
+    atomic_fetch_add(&st->requests, 1);
+    err = store_err(st, objstore_get(os, skey, 0, UINT64_MAX, to_mem, &m, NULL, &s), "GET .sig",
+                    &s, why, whylen);
+    objstore_destroy(os);
+    if (err == SR_ENOTFOUND)
+        atomic_fetch_sub(&st->not_found, 1); /* an unsigned archive has none: not a loss */
+    if (!err) {
+        atomic_fetch_add(&st->got, m.len);
+        *len = m.len;
+    }
+    return err;
+}
+
 bool api_store_cached(const struct api_store *st, const struct stor_record *rec)
 {
     char path[4300];

@@ -78,6 +78,11 @@ const char *api_store_key(const struct api_store *st, const struct stor_record *
 enum sr_err api_store_fetch(struct api_store *st, const struct stor_record *rec, char *path,
                             size_t cap, char *why, size_t whylen);
 
+/** rec's signature object (<key>.sig) into buf[0..cap): SR_OK with *len,
+ *  SR_ENOTFOUND when the store has none, else as above. */
+enum sr_err api_store_sig(struct api_store *st, const struct stor_record *rec, uint8_t *buf,
+                          size_t cap, size_t *len, char *why, size_t whylen);
+
 /** Whether rec's archive is in the cache now (a fetch would be a hit). */
 bool api_store_cached(const struct api_store *st, const struct stor_record *rec);
 

@@ -501,6 +501,49 @@ static bool signed_beside(const char *path, const char *id, const char *file_hex
 /* The order matters: whether the recorder signed these bytes at all comes
  * first (forged), then whether they are the recording asked for (swapped),
  * so that a forgery is never reported as a mere swap. */
+enum stor_authn stor_sig_check(const uint8_t *sig, size_t len, const char *signer_pub,
+                               const char *id, const char *sha256_hex, char *msg, size_t msglen)
+{
+    char sig_hex[65], sid[STOR_ID_HEX];
+    uint8_t tpub[PUB_LEN];
+    struct stor_sig sg;
+    EVP_PKEY *pub;
+    bool ok;
+
+    if (!sig)
+        return sha256_hex && *sha256_hex
+                   ? say(msg, msglen, STOR_AUTHN_FORGED,
+                         "signature stripped: no signature beside the archive, but the index "
+                         "records the seal of %s", id)
+                   : say(msg, msglen, STOR_AUTHN_UNSIGNED, "no signature and no recorded seal");
+    if (!stor_sig_parse(sig, len, &sg))
+        return say(msg, msglen, STOR_AUTHN_FORGED, "the signature is malformed");
+    if (!signer_pub || !trusted_pub(signer_pub, tpub))
+        return say(msg, msglen, STOR_AUTHN_ERROR,
+                   "cannot load the recorder's signing certificate %s (Ed25519)",
+                   signer_pub ? signer_pub : "(none given)");
+    if (memcmp(tpub, sg.pub, PUB_LEN) != 0)
+        return say(msg, msglen, STOR_AUTHN_FORGED, "signed by key %s, not by the recorder's",
+                   sg.key_id);
+    pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, tpub, PUB_LEN);
+    ok = pub && sig_valid(&sg, pub);
+    EVP_PKEY_free(pub);
+    ERR_clear_error();
+    if (!ok)
+        return say(msg, msglen, STOR_AUTHN_FORGED,
+                   "the signature does not verify with the recorder's key");
+    sr_hex_encode(sg.sha, 32, sig_hex);
+    sr_hex_encode(sg.id, STOR_ID_LEN, sid);
+    if (strcmp(sid, id) != 0)
+        return say(msg, msglen, STOR_AUTHN_SWAPPED,
+                   "a genuine signature of recording %s, under the name of %s", sid, id);
+    if (!sha256_hex || strcmp(sig_hex, sha256_hex) != 0)
+        return say(msg, msglen, STOR_AUTHN_FORGED,
+                   "the recorder signed SHA-256 %s, the index records %s", sig_hex,
+                   sha256_hex && *sha256_hex ? sha256_hex : "none");
+    return say(msg, msglen, STOR_AUTHN_OK, "signed by %s, sha256 %s", sg.key_id, sig_hex);
+}
+
 enum stor_authn stor_archive_check(const char *path, const struct stor_check_cfg *c,
                                    char *msg, size_t msglen)
 {

@@ -662,5 +662,16 @@ struct stor_check_cfg {
  *  and the ledger's record.  msg gets "VERDICT: reason". */
 enum stor_authn stor_archive_check(const char *path, const struct stor_check_cfg *c, char *msg,
                                    size_t msglen);
+/** The signature check of an archive whose bytes are elsewhere (a ranged
+ *  download from the object store): sig[0..len) is its signature file
+ *  (NULL: none), checked against the trusted key, the recording id asked
+ *  for and the SHA-256 the index row records (hex; "" none).  The bytes'
+ *  own hash is not known here: OK means the index's hash is the one the
+ *  recorder signed for this id.  UNSIGNED (no signature, no hash recorded),
+ *  FORGED (stripped while a hash is recorded, malformed, foreign or
+ *  invalid, or over another hash), SWAPPED (another recording's), ERROR (no
+ *  key); msg as stor_archive_check's. */
+enum stor_authn stor_sig_check(const uint8_t *sig, size_t len, const char *signer_pub,
+                               const char *id, const char *sha256_hex, char *msg, size_t msglen);
 
 #endif

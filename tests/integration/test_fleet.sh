@@ -255,6 +255,17 @@ for id in $(q "SELECT id FROM recordings ORDER BY id"); do
         cmp -s "$run/e1.wav" "$run/e2.wav" && [ "$(stat -c %s "$run/e1.wav")" -gt 1000 ] || { bad=1; diag "export $id differs"; }
 done
 [ "$bad" = 0 ]; ok $? "export.wav of every recording is the same from both APIs (the other box's through the store cache)"
+# A store copy's signature swapped for another recording's (what someone
+# with the store's credentials could do): the ranged download is refused.
+set -- $(q "SELECT id FROM recordings WHERE recorder = 'rec-1' ORDER BY id")
+ida=$1 idb=$2
+swift_curl -fs -o /dev/null -X PUT --data-binary "@$run/archive/$idb.srec.sig" "$SWIFT_URL/srtprec/$ida.srec.sig"
+code=$(stack_curl -s -o "$run/sw.json" -w '%{http_code}' "https://127.0.0.1:$api2_port/v1/recordings/$ida/archive")
+swift_curl -fs -o /dev/null -X PUT --data-binary "@$run/archive/$ida.srec.sig" "$SWIFT_URL/srtprec/$ida.srec.sig"
+[ "$code" = 500 ] && grep -q '"archive_swapped"' "$run/sw.json" &&
+    [ "$(stack_curl -s -o /dev/null -w '%{http_code}' "https://127.0.0.1:$api2_port/v1/recordings/$ida/archive")" = 200 ]
+ok $? "a store copy whose signature is another recording's is refused (500 archive_swapped), served again once restored"
+
 cache_ok() { # dir: 0700, archives 0600, at least one
     [ "$(stat -c %a "$1")" = 700 ] && [ -n "$(find "$1" -name '*.srec')" ] &&
         [ -z "$(find "$1" -type f ! -perm 600)" ]

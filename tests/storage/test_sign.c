@@ -315,6 +315,34 @@ int main(void)
                    strstr(msg, "seal ledger"),
                "an edited ledger: error naming the ledger");
     }
+    {
+        /* stor_sig_check: a signature without its archive's bytes (a ranged
+         * download from the object store), against the id and index hash. */
+        char sp[4200], ida[STOR_ID_HEX], idb[STOR_ID_HEX];
+        size_t n;
+        uint8_t *sg;
+        snprintf(sp, sizeof(sp), "%s.sig", a);
+        sg = testcert_slurp(sp, &n);
+        id_of(a, ida);
+        id_of(b, idb);
+        tap_ok(sg && stor_sig_check(sg, n, fx.sk_pub, ida, sha_a, msg, sizeof(msg)) ==
+                         STOR_AUTHN_OK,
+               "sig_check: A's signature, A's id and hash: authentic (%s)", msg);
+        tap_ok(stor_sig_check(sg, n, fx.sk_pub, idb, sha_b, msg, sizeof(msg)) == STOR_AUTHN_SWAPPED,
+               "sig_check: A's signature offered for B: swapped (%s)", msg);
+        tap_ok(stor_sig_check(sg, n, fx.sk_pub, ida, sha_b, msg, sizeof(msg)) == STOR_AUTHN_FORGED,
+               "sig_check: over another hash than the index's: forged (%s)", msg);
+        tap_ok(stor_sig_check(sg, n, fx.sk2_pub, ida, sha_a, msg, sizeof(msg)) == STOR_AUTHN_FORGED,
+               "sig_check: not the trusted key: forged (%s)", msg);
+        tap_ok(stor_sig_check(sg, n - 1, fx.sk_pub, ida, sha_a, msg, sizeof(msg)) ==
+                   STOR_AUTHN_FORGED,
+               "sig_check: truncated: forged");
+        tap_ok(stor_sig_check(NULL, 0, fx.sk_pub, ida, sha_a, msg, sizeof(msg)) == STOR_AUTHN_FORGED &&
+                   stor_sig_check(NULL, 0, fx.sk_pub, ida, "", msg, sizeof(msg)) ==
+                       STOR_AUTHN_UNSIGNED,
+               "sig_check: none while a hash is recorded: forged (stripped); none and none: unsigned");
+        free(sg);
+    }
     tap_ok(strcmp(stor_authn_name(STOR_AUTHN_SWAPPED), "swapped") == 0 &&
                strcmp(stor_authn_name(STOR_AUTHN_OK), "authentic") == 0,
            "verdict names");
