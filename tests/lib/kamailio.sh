@@ -13,6 +13,7 @@
 #   kmetric NAME, wait_kmetric NAME N SECS         the keyagent's counters
 #   kamailio_stack FILTER       stack_start with metrics files and capture on lo
 #   wait_count FILE PATTERN N SECS  until N lines of FILE match (a phone's trace)
+#   kamailio_cancelled_call     A calls B, B rings, A hangs up: a CANCEL
 
 kamailio_skip() {
     local m
@@ -134,4 +135,16 @@ wait_count() {
         sleep 0.1
     done
     return 1
+}
+
+# kamailio_cancelled_call: B stops answering (answermode manual), A calls
+# it and, once B rings (a new 180 in A's trace), hangs up: baresip's CANCEL
+# goes through Kamailio; 0 once A's trace shows the INVITE's 487.
+kamailio_cancelled_call() {
+    local r
+    r=$(grep -c "^SIP/2.0 180" "$run/a.log")
+    baresip_ctl "$ctl_b" answermode manual &&
+        baresip_ctl "$ctl_a" dial "sip:b@127.0.0.1;transport=tls" &&
+        wait_count "$run/a.log" "^SIP/2.0 180" $((r + 1)) 10 && sleep 0.5 &&
+        baresip_ctl "$ctl_a" hangup && wait_count "$run/a.log" "^SIP/2.0 487" 1 10
 }
