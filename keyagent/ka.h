@@ -34,6 +34,17 @@
  * repeated (ka_call_end() forgets the call whatever happens).  Lines sent
  * with ka_client_command() are not kept.  A re-disclosed call the keyagent
  * already has ("call exists": only the connection broke) is left as it is.
+ *
+ * Stability (the shared libka.so.0, srtprec-ka.pc): the functions below, the
+ * layout of the structs an endpoint fills or allocates (struct ka_call_info,
+ * ka_key, ka_stream_info, ka_sdp and its members, hence the KA_SDP_MAX_*
+ * bounds) and the values of the enums here and in sr_err.h are the ABI of
+ * soname 0, exported under the symbol version LIBKA_0 (libka.map) and
+ * nothing else.  Within soname 0 they only grow: a new function gets a new
+ * symbol version, a new error code is appended; a change to an existing
+ * signature, layout or value takes soname 1.  The library's own protocol
+ * revision (KA_PROTOCOL) may rise within soname 0: it falls back to what an
+ * older keyagent takes (docs/protocol.md, "Revisions").
  */
 #ifndef KA_H
 #define KA_H
