@@ -17,6 +17,7 @@
 #include "log.h"
 #include "objstore_priv.h"
 #include "objstore_xml.h"
+#include "objstore_list.h"
 #include "slice.h"
 #include "util.h"
 
@@ -1058,6 +1059,55 @@ out:
 }
 
 /* ------------------------------------------------------------------ locations */
+
+enum objstore_err objstore_list(struct objstore *s, const char *prefix, objstore_list_fn *fn,
+                                void *arg, struct objstore_status *st)
+{
+    struct objstore_status tmp, *sp = st_or(st, &tmp);
+    struct objstore_list_page *pg = NULL;
+    char eprefix[3 * OBJSTORE_KEY_MAX + 1], etoken[3 * OBJSTORE_LIST_TOKEN_MAX + 1] = "";
+    char q[sizeof(eprefix) + sizeof(etoken) + 96];
+    enum objstore_err err = OBJSTORE_EINVAL;
+
+    if (!s || !fn || !url_escape(prefix ? prefix : "", false, eprefix, sizeof(eprefix)))
+        return OBJSTORE_EINVAL;
+    if (!(pg = malloc(sizeof(*pg))))
+        return OBJSTORE_ENOMEM;
+    for (unsigned page = 0; page < 1000000; page++) {
+        /* Parameters in SigV4's canonical (sorted) order. */
+        struct objstore_req rq = { .method = "GET", .query = q };
+        int n = snprintf(q, sizeof(q), "%s%s%slist-type=2&max-keys=%d&prefix=%s",
+                         etoken[0] ? "continuation-token=" : "", etoken, etoken[0] ? "&" : "",
+                         OBJSTORE_LIST_PAGE_MAX, eprefix);
+        if (n < 0 || (size_t)n >= sizeof(q))
+            goto out;
+        if ((err = request(s, &rq, sp, NULL)))
+            goto out;
+        err = OBJSTORE_EPROTO;
+        if (objstore_list_parse(s->rs->body, s->rs->body_len, pg) != SR_OK) {
+            snprintf(sp->message, sizeof(sp->message), "the listing's page %u is not a "
+                     "ListBucketResult this client reads (malformed or over its bounds)", page + 1);
+            goto out;
+        }
+        for (size_t i = 0; i < pg->n; i++)
+            if (!fn(pg->entries[i].key, pg->entries[i].size, arg)) {
+                err = OBJSTORE_EIO;
+                goto out;
+            }
+        err = OBJSTORE_OK;
+        if (!pg->truncated)
+            goto out;
+        if (!url_escape(pg->next_token, false, etoken, sizeof(etoken))) {
+            err = OBJSTORE_EPROTO;
+            goto out;
+        }
+    }
+    err = OBJSTORE_EPROTO;
+    snprintf(sp->message, sizeof(sp->message), "the listing did not end after 1000000 pages");
+out:
+    free(pg);
+    return err;
+}
 
 const char *objstore_location(const struct objstore *s, const char *key, char *buf, size_t cap)
 {

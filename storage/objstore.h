@@ -210,6 +210,19 @@ enum objstore_err objstore_lock_probe(struct objstore *s, struct objstore_lock *
 enum objstore_err objstore_legal_hold(struct objstore *s, const char *key, bool on,
                                       struct objstore_status *st);
 
+/** Receives one listed object; return false to stop (the listing then
+ *  fails with OBJSTORE_EIO). */
+typedef bool objstore_list_fn(const char *key, uint64_t size, void *arg);
+
+/** ListObjectsV2 of the keys that start with prefix ("" or NULL: all), in
+ *  the store's order (UTF-8 binary), paging by continuation token until the
+ *  store says the listing is complete; each key reaches fn once.
+ *  OBJSTORE_EPROTO: a page that objstore_list_parse refuses (malformed,
+ *  over its bounds, a truncated page without a token), or more than
+ *  1,000,000 pages (a store that never says it is done). */
+enum objstore_err objstore_list(struct objstore *s, const char *prefix, objstore_list_fn *fn,
+                                void *arg, struct objstore_status *st);
+
 /** Where an object is, as the index records it: "s3://BUCKET/KEY". */
 const char *objstore_location(const struct objstore *s, const char *key, char *buf, size_t cap);
 /** The key of location if it names this store's bucket, else NULL (a row

@@ -395,45 +395,67 @@ static const char sealed_sfx[] = ".srec";
 static enum sr_err reconcile_one(const char *dir, const char *name, struct stor_index *ix,
                                  struct stor_recover_stats *st)
 {
-    char path[PATH_MAX], id[STOR_ID_HEX], hid[STOR_ID_HEX];
-    struct stor_record *rec;
-    struct scan sc = { 0 };
-    uint64_t mtime_us = 0;
+    char path[PATH_MAX], id[STOR_ID_HEX];
     size_t idlen = strlen(name) - (sizeof(sealed_sfx) - 1);
     enum sr_err err;
+    bool indexed;
     int n;
 
     if (idlen != STOR_ID_HEX - 1)
         return SR_OK;
     memcpy(id, name, idlen);
     id[idlen] = '\0';
+    n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return SR_ELIMIT;
+    err = stor_reconcile_file(ix, path, id, path, &indexed, st);
+    if (err == SR_ESTATE) {
+        log_warn("recovery: %s holds another archive: not indexed under another name", path);
+        err = SR_OK;
+    }
+    return err;
+}
+
+enum sr_err stor_reconcile_file(struct stor_index *ix, const char *path, const char *id,
+                                const char *row_path, bool *indexed,
+                                struct stor_recover_stats *st)
+{
+    char hid[STOR_ID_HEX];
+    struct stor_record *rec;
+    struct scan sc = { 0 };
+    uint64_t mtime_us = 0;
+    size_t fixed;
+    enum sr_err err;
+
+    *indexed = false;
+    if (!ix || !path || !id || !row_path || !st)
+        return SR_EINVAL;
     rec = calloc(1, sizeof(*rec));
     if (!rec)
         return SR_ENOMEM;
     err = stor_index_get(ix, id, rec);
     if (err != SR_ENOTFOUND)
         goto out; /* it has its row (or the lookup failed: logged by the caller) */
-    n = snprintf(path, sizeof(path), "%s/%s", dir, name);
-    err = SR_ELIMIT;
-    if (n < 0 || (size_t)n >= sizeof(path))
-        goto out;
     if ((err = scan_path(path, &sc, &mtime_us)))
         goto out;
     err = SR_EPARSE;
     if (!sc.has_header)
         goto out;
     sr_hex_encode(sc.h.id, sizeof(sc.h.id), hid);
-    err = SR_OK;
-    if (strcmp(hid, id) != 0) {
-        log_warn("recovery: %s holds archive %s: not indexed under another name", path, hid);
+    err = SR_ESTATE;
+    if (strcmp(hid, id) != 0)
         goto out;
-    }
-    log_notice("recovery: %s had no index row: added (%s, %llu packets, %u streams)", path,
+    log_notice("recovery: %s had no index row: added (%s, %llu packets, %u streams)", row_path,
                sc.sealed ? "sealed" : "no final chunk",
                (unsigned long long)sc.pg.packets, sc.pg.streams);
+    fixed = st->index_fixed;
     index_fix(ix, id, &sc, sc.sealed ? sealed_state(&sc) : STOR_STATE_DAMAGED, mtime_us,
-              sc.size, path, st);
+              sc.size, row_path, st);
+    err = SR_EIO; /* index_fix logged why */
+    if (st->index_fixed == fixed)
+        goto out;
     st->reconciled++;
+    *indexed = true;
     err = SR_OK;
 out:
     free(sc.raw);

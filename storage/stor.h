@@ -376,6 +376,18 @@ struct stor_recover_stats {
  *  learn about it.  st may be NULL. */
 enum sr_err stor_recover(const char *dir, struct stor_index *ix, struct stor_recover_stats *st);
 
+/** The per-file step of stor_recover for a sealed archive: when the index
+ *  has no row for id, index the file at path from its plaintext header and
+ *  final frame (complete or shutdown; damaged without a final chunk), the
+ *  row recording row_path as its path (path may be a temporary copy, as
+ *  `srtprec recover --store` fetches).  *indexed: a row was created (then
+ *  st->reconciled and st->index_fixed count it).  SR_OK without a row
+ *  created: the row exists.  SR_EPARSE: no whole header; SR_ESTATE: the
+ *  header names another archive; SR_EIO: the index refused the row. */
+enum sr_err stor_reconcile_file(struct stor_index *ix, const char *path, const char *id,
+                                const char *row_path, bool *indexed,
+                                struct stor_recover_stats *st);
+
 /* ------------------------------------------------------------------ index */
 
 enum stor_state {

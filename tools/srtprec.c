@@ -28,6 +28,7 @@
 #include "prom.h"
 #include "slice.h"
 #include "objstore.h"
+#include "store_recover.h"
 #include "stor.h"
 #include "util.h"
 #include "version.h"
@@ -940,6 +941,44 @@ static enum sr_err store_delete(void *arg, const char *location, char *why, size
     return objstore_err_transient(e) ? SR_EAGAIN : SR_EIO;
 }
 
+/* Files are <dir>/<id>.srec, never the index's path (the API's default
+ * archive-dir is the same: "archive" beside the index).  NULL (after a
+ * message): a PostgreSQL index and no --dir. */
+static const char *archive_dir_of(const struct cmd *cmd, const struct opts *o, char *buf,
+                                  size_t cap)
+{
+    const char *index = o->v[O_INDEX], *slash;
+    int n;
+
+    if (o->v[O_DIR])
+        return o->v[O_DIR];
+    if (!stor_index_is_file(index)) {
+        fprintf(stderr, "%s: the index is PostgreSQL: --dir is required\n", cmd->name);
+        return NULL;
+    }
+    slash = strrchr(index, '/');
+    n = slash ? (int)(slash - index) : 1;
+    snprintf(buf, cap, "%.*s/archive", n, slash ? index : ".");
+    return buf;
+}
+
+/* --store CONF: a client on the [store] section; NULL after a message. */
+static struct objstore *store_of(const struct cmd *cmd, const struct opts *o,
+                                 struct objstore_cfg *sc)
+{
+    struct objstore *store = NULL;
+    char why[512] = "";
+    enum sr_err err = objstore_cfg_load(sc, o->v[O_STORE], why, sizeof(why));
+
+    if (err == SR_ENOTFOUND)
+        snprintf(why, sizeof(why), "no [store] url in %s", o->v[O_STORE]);
+    if (err || objstore_create(&store, sc, NULL, why, sizeof(why)) != OBJSTORE_OK) {
+        fprintf(stderr, "%s: --store: %s\n", cmd->name, why);
+        return NULL;
+    }
+    return store;
+}
+
 static int cmd_retention(const struct cmd *cmd, const struct opts *o)
 {
     struct stor_retention_cfg rc = { 0 };
@@ -960,29 +999,12 @@ static int cmd_retention(const struct cmd *cmd, const struct opts *o)
         return usage_error(cmd, "--ledger is only used with --signer");
     rc.signer_pub = o->v[O_SIGNER];
     rc.ledger = o->v[O_SIGNER] ? ledger_of(o, lbuf, sizeof(lbuf)) : NULL;
-    /* Files are <dir>/<id>.srec, never the index's path (the API's default
-     * archive-dir is the same: "archive" beside the index). */
-    if (o->v[O_DIR]) {
-        rc.archive_dir = o->v[O_DIR];
-    } else if (!stor_index_is_file(o->v[O_INDEX])) {
-        fprintf(stderr, "retention: the index is PostgreSQL: --dir is required\n");
+    if (!(rc.archive_dir = archive_dir_of(cmd, o, dbuf, sizeof(dbuf))))
         return 2;
-    } else {
-        const char *index = o->v[O_INDEX], *slash = strrchr(index, '/');
-        int n = slash ? (int)(slash - index) : 1;
-        snprintf(dbuf, sizeof(dbuf), "%.*s/archive", n, slash ? index : ".");
-        rc.archive_dir = dbuf;
-    }
     if (o->v[O_STORE]) {
         struct objstore_cfg sc;
-        char why[512] = "";
-        err = objstore_cfg_load(&sc, o->v[O_STORE], why, sizeof(why));
-        if (err == SR_ENOTFOUND)
-            snprintf(why, sizeof(why), "no [store] url in %s", o->v[O_STORE]);
-        if (err || objstore_create(&store, &sc, NULL, why, sizeof(why)) != OBJSTORE_OK) {
-            fprintf(stderr, "retention: --store: %s\n", why);
+        if (!(store = store_of(cmd, o, &sc)))
             return 1;
-        }
         rc.store_delete = store_delete;
         rc.store_arg = store;
     }
@@ -1023,25 +1045,67 @@ static int cmd_hold(const struct cmd *cmd, const struct opts *o)
     return 0;
 }
 
+/* recover --store: rows from the store's PREFIX<id>.srec objects, naming
+ * DIR/<id>.srec (store_recover.h). */
+static int recover_store(const struct cmd *cmd, const struct opts *o, struct stor_index *ix)
+{
+    struct store_recover_cfg rc = { .recorder = o->v[O_RECORDER] };
+    struct store_recover_stats st;
+    struct objstore_cfg sc;
+    struct objstore *store;
+    char dbuf[4200];
+    enum sr_err err;
+
+    if (!(rc.archive_dir = archive_dir_of(cmd, o, dbuf, sizeof(dbuf))))
+        return 2;
+    if (!(store = store_of(cmd, o, &sc)))
+        return 1;
+    rc.prefix = sc.prefix;
+    err = store_recover(store, ix, &rc, &st);
+    objstore_destroy(store);
+    printf("store: %zu archives listed: rows created %zu, located %zu, skipped (located "
+           "already) %zu, failed %zu; without a .sig object %zu\n",
+           st.listed, st.created, st.located, st.skipped, st.failed, st.unsigned_);
+    if (err || st.failed) {
+        fprintf(stderr, "recover: store: FAILED: %s\n",
+                err ? sr_strerror(err) : "archives left without a located row (above)");
+        return 1;
+    }
+    return 0;
+}
+
 static int cmd_recover(const struct cmd *cmd, const struct opts *o)
 {
     struct stor_recover_stats st;
     struct stor_index *ix;
     enum sr_err err;
+    int rc = 0;
 
+    if (!o->v[O_DIR] && !o->v[O_STORE])
+        return usage_error(cmd, "--dir is required (without --store)");
+    if (o->v[O_RECORDER] && !o->v[O_STORE])
+        return usage_error(cmd, "--recorder is only used with --store");
     /* Creating the index is right here: recovery rebuilds rows from the archives. */
     if ((err = stor_index_open(&ix, o->v[O_INDEX]))) {
         return index_failed(o, sr_strerror(err));
     }
-    err = stor_recover(o->v[O_DIR], ix, &st);
-    stor_index_close(ix);
-    printf("recovered %zu, damaged %zu, index rows repaired %zu, sealed archives indexed %zu\n",
-           st.recovered, st.damaged, st.index_fixed, st.reconciled);
-    if (err) {
-        fprintf(stderr, "recover: FAILED: %s\n", sr_strerror(err));
-        return 1;
+    /* The local archives first (a partial one is sealed there), unless only
+     * the store is asked for. */
+    if (o->v[O_DIR] && (!o->v[O_STORE] || access(o->v[O_DIR], F_OK) == 0)) {
+        err = stor_recover(o->v[O_DIR], ix, &st);
+        printf("recovered %zu, damaged %zu, index rows repaired %zu, sealed archives indexed "
+               "%zu\n", st.recovered, st.damaged, st.index_fixed, st.reconciled);
+        if (err) {
+            fprintf(stderr, "recover: FAILED: %s\n", sr_strerror(err));
+            rc = 1;
+        }
     }
-    return 0;
+    if (o->v[O_STORE]) {
+        int r = recover_store(cmd, o, ix);
+        rc = rc ? rc : r;
+    }
+    stor_index_close(ix);
+    return rc;
 }
 
 /* srtprec reindex: rows without a Call-ID (recovery or reconciliation
@@ -1246,9 +1310,15 @@ static const struct cmd cmds[] = {
       "authentic are kept as evidence.", true, cmd_retention },
     { "hold", "ID on|off", 2, 2, BIT(O_INDEX), BIT(O_INDEX),
       "Set or clear a recording's legal hold.", false, cmd_hold },
-    { "recover", "", 0, 0, BIT(O_INDEX) | BIT(O_DIR), BIT(O_INDEX) | BIT(O_DIR),
-      "Seal archives a crashed recorder left partial and repair their index rows\n"
-      "(the index is created if missing).", false, cmd_recover },
+    { "recover", "", 0, 0, BIT(O_INDEX) | BIT(O_DIR) | BIT(O_STORE) | BIT(O_RECORDER),
+      BIT(O_INDEX),
+      "Seal archives a crashed recorder left partial in --dir and repair their index\n"
+      "rows (the index is created if missing).  With --store, also rebuild the rows of\n"
+      "the store's PREFIX<id>.srec objects that have none (fetched, indexed like a\n"
+      "local archive, located; rows name DIR/<id>.srec, DIR by default \"archive\"\n"
+      "beside an SQLite index) and locate rows that lack it; --recorder sets the\n"
+      "recorder-id of rows created.  Exit 1 if any archive failed (reasons on stderr).",
+      false, cmd_recover },
     { "reindex", "", 0, 0, BIT(O_INDEX) | BIT(O_DIR) | ARCHIVE_OPTS,
       BIT(O_INDEX) | BIT(O_DIR) | ARCHIVE_OPTS,
       "Fill index rows that have no Call-ID (recovered or reconciled from a format 2\n"

@@ -7,9 +7,11 @@
 # archives wait in the spool, the recorder is killed -9 and restarted, and
 # the upload resumes once the store is back, nothing lost; with Swift's
 # object server down the proxy answers 503 and the uploader retries until it
-# is back; retention deletes uploaded recordings in the store (and keeps
-# them without the store's configuration), a held one stays.  Asserts on
-# metrics, index rows, the CLI's counts and the objects only.
+# is back; the index deleted is rebuilt from the store (srtprec recover
+# --store: rows located, served by the API); retention deletes uploaded
+# recordings in the store (and keeps them without the store's
+# configuration), a held one stays.  Asserts on metrics, index rows, the
+# CLI's counts and the objects only.
 # usage: test_recorder_store.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -142,10 +144,43 @@ check_rows 6; ok $? "6 rows, all in the store"
 [ "$(metric upload_retried_total)" -ge 1 ]; ok $? "retries counted ($(metric upload_retried_total))"
 
 stack_stop
-# 4. Retention acts on the store (srtprec retention --store): without it an
+# 4. The index lost, rebuilt from the store (srtprec recover --store): the
+# rows come back located, with their hashes, and the API serves them from
+# the store; a row that lost only its location gets it again.
+cli=$build/tools/srtprec
+cols="id, state, bytes, packets, n_streams, sha256, location, path, start_us"
+sqlite3 "$run/index.sqlite" "SELECT $cols FROM recordings ORDER BY id" >"$run/rows.before"
+rm -f "$run/index.sqlite" "$run/index.sqlite-wal" "$run/index.sqlite-shm"
+"$cli" recover --index="$run/index.sqlite" --store="$run/srtprec.conf" --recorder=rec-a \
+    >"$run/rs.out" 2>"$run/rs.err"
+ok $? "recover --store runs: $(cat "$run/rs.out" "$run/rs.err")"
+grep -q "store: 6 archives listed: rows created 6, located 0, skipped (located already) 0, failed 0; without a .sig object 0" "$run/rs.out"
+ok $? "6 rows created from the store, none failed"
+sqlite3 "$run/index.sqlite" "SELECT $cols FROM recordings ORDER BY id" >"$run/rows.after"
+diff "$run/rows.before" "$run/rows.after" | diag
+cmp -s "$run/rows.before" "$run/rows.after"; ok $? "each row as before: state, size, packets, streams, SHA-256, location, path, start"
+[ "$(sqlite3 "$run/index.sqlite" "SELECT COUNT(*) FROM recordings WHERE recorder = 'rec-a' AND end_us > 0")" = 6 ]
+ok $? "rows carry the recorder-id given and an end time"
+[ "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'srtprec-recover-*' -user "$(id -u)" 2>/dev/null | wc -l)" = 0 ]
+ok $? "no fetched copy left behind"
+[ "$("$cli" list --index="$run/index.sqlite" | grep -c -E '^[0-9a-f]{32}')" = 6 ]; ok $? "srtprec list finds the 6"
+one=$(head -1 "$run/rows.before" | cut -d'|' -f1)
+sqlite3 "$run/index.sqlite" "UPDATE recordings SET location = '' WHERE id = '$one'"
+"$cli" recover --index="$run/index.sqlite" --store="$run/srtprec.conf" >"$run/rs2.out" 2>&1
+grep -q "rows created 0, located 1, skipped (located already) 5, failed 0" "$run/rs2.out" &&
+    [ "$(sqlite3 "$run/index.sqlite" "SELECT location FROM recordings WHERE id = '$one'")" = "s3://srtprec/rec-a/$one.srec" ]
+ok $? "run again: the row without a location located, the rest skipped: $(cat "$run/rs2.out")"
+stack_start_one api api/srtprec-api
+for _ in $(seq 1 100); do stack_curl -s -o /dev/null "$(stack_api)/livez" && break; sleep 0.1; done
+listed=$(stack_curl -s "$(stack_api)/v1/recordings?limit=1000" | grep -o '"id": *"[0-9a-f]*"' | wc -l)
+sha=$(stack_curl -fsS "$(stack_api)/v1/recordings/$one/archive" | sha256sum | cut -d' ' -f1)
+[ "$listed" = 6 ] && [ "$sha" = "$(cut -d'|' -f6 <<<"$(head -1 "$run/rows.before")")" ]
+ok $? "the API lists the 6 and serves $one from the store bit for bit ($listed listed)"
+stack_stop
+
+# 5. Retention acts on the store (srtprec retention --store): without it an
 # uploaded recording is kept (deleting its row alone would orphan the
 # object); with it, object and signature go; a held one stays.
-cli=$build/tools/srtprec
 held=$(sqlite3 "$run/index.sqlite" "SELECT id FROM recordings ORDER BY id LIMIT 1")
 "$cli" hold "$held" on --index="$run/index.sqlite"; ok $? "one recording put on legal hold"
 before=$(( $(date +%s) + 60 ))
