@@ -282,6 +282,23 @@ enum sr_err ka_sdp_disclose_late(struct ka_client *c, const struct ka_call_info 
                                  const struct ka_sdp *remote, size_t *n_streams,
                                  const char **why);
 
+/** How ka_sdp_disclose_with() discloses a pair (flags, OR-ed). */
+enum ka_sdp_flags {
+    KA_SDP_LATE = 1u << 0,         /**< as ka_sdp_disclose_late(): every ROC unknown */
+    KA_SDP_NO_ADDRESSES = 1u << 1, /**< every stream's src and dst unknown ("-"), not the
+                                        SDP's c=/m=: for endpoints behind a NAT, whose SDP
+                                        names an address the packets do not come from.  The
+                                        recorder then binds each key to the packets it
+                                        authenticates (docs/engine.md, "trial binding") */
+};
+
+/** ka_sdp_disclose() / ka_sdp_disclose_late() with flags (enum ka_sdp_flags;
+ *  unknown bits: SR_EINVAL).  start_wall_us counts only with KA_SDP_LATE. */
+enum sr_err ka_sdp_disclose_with(struct ka_client *c, const struct ka_call_info *call,
+                                 unsigned flags, uint64_t start_wall_us,
+                                 const struct ka_sdp *local, const struct ka_sdp *remote,
+                                 size_t *n_streams, const char **why);
+
 /** A re-INVITE's offer/answer for a call disclosed with ka_sdp_disclose():
  *  REKEY every stream it names (same ids, the same local/remote sides as
  *  then) with the keys of this pair.  Streams the first pair did not have

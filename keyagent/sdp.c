@@ -294,7 +294,8 @@ static void plan_keys(struct plan *p, const struct ka_sdp_crypto *cr)
 /* Build every STREAM before the CALL goes out, so that a pair that cannot be
  * disclosed is refused without telling subscribers anything. */
 static enum sr_err plan_build(struct plan *p, const char *call_id, const struct ka_sdp *local,
-                              const struct ka_sdp *remote, uint32_t roc, const char **why)
+                              const struct ka_sdp *remote, uint32_t roc, bool addresses,
+                              const char **why)
 {
     if (local->n_media != remote->n_media)
         return (*why = "offer and answer have different numbers of m= lines"), SR_EINVAL;
@@ -338,7 +339,9 @@ static enum sr_err plan_build(struct plan *p, const char *call_id, const struct 
                 .direction = dir == 0 ? KA_DIR_SEND : KA_DIR_RECV,
                 .ssrc_known = own->ssrc_known, .ssrc = own->ssrc,
                 .payload_type = pt, .codec = codec, .clock_rate = rate,
-                .src = p->addrs[i][dir], .dst = p->addrs[i][1 - dir],
+                /* NULL: "-" on the wire, the recorder binds by authentication. */
+                .src = addresses ? p->addrs[i][dir] : NULL,
+                .dst = addresses ? p->addrs[i][1 - dir] : NULL,
                 .roc = roc, .seq = 0,
             };
             plan_keys(p, dir == 0 ? lc : rc);
@@ -351,7 +354,8 @@ static enum sr_err plan_build(struct plan *p, const char *call_id, const struct 
 /* roc: 0 for a pair disclosed as the call starts, KA_ROC_UNKNOWN for one
  * disclosed at any time (start_wall_us: the dialog's start, 0 unknown). */
 static enum sr_err sdp_disclose(struct ka_client *c, const struct ka_call_info *call,
-                                uint32_t roc, uint64_t start_wall_us, const struct ka_sdp *local,
+                                uint32_t roc, bool addresses, uint64_t start_wall_us,
+                                const struct ka_sdp *local,
                                 const struct ka_sdp *remote, size_t *n_streams, const char **why)
 {
     struct plan p = { .n = 0 };
@@ -366,7 +370,7 @@ static enum sr_err sdp_disclose(struct ka_client *c, const struct ka_call_info *
         *n_streams = 0;
     if ((c && (!call || !call->call_id)) || !local || !remote)
         return (*why = "bad arguments"), SR_EINVAL;
-    err = plan_build(&p, c ? call->call_id : "-", local, remote, roc, why);
+    err = plan_build(&p, c ? call->call_id : "-", local, remote, roc, addresses, why);
     if (!err && p.n == 0) {
         *why = "no audio m= line with a=crypto on both sides";
         err = SR_EINVAL;
@@ -395,7 +399,7 @@ enum sr_err ka_sdp_disclose(struct ka_client *c, const struct ka_call_info *call
                             const struct ka_sdp *local, const struct ka_sdp *remote,
                             size_t *n_streams, const char **why)
 {
-    return sdp_disclose(c, call, 0, 0, local, remote, n_streams, why);
+    return sdp_disclose(c, call, 0, true, 0, local, remote, n_streams, why);
 }
 
 enum sr_err ka_sdp_disclose_late(struct ka_client *c, const struct ka_call_info *call,
@@ -403,7 +407,24 @@ enum sr_err ka_sdp_disclose_late(struct ka_client *c, const struct ka_call_info 
                                  const struct ka_sdp *remote, size_t *n_streams,
                                  const char **why)
 {
-    return sdp_disclose(c, call, KA_ROC_UNKNOWN, start_wall_us, local, remote, n_streams, why);
+    return sdp_disclose(c, call, KA_ROC_UNKNOWN, true, start_wall_us, local, remote, n_streams,
+                        why);
+}
+
+enum sr_err ka_sdp_disclose_with(struct ka_client *c, const struct ka_call_info *call,
+                                 unsigned flags, uint64_t start_wall_us,
+                                 const struct ka_sdp *local, const struct ka_sdp *remote,
+                                 size_t *n_streams, const char **why)
+{
+    bool late = flags & KA_SDP_LATE;
+
+    if (flags & ~(unsigned)(KA_SDP_LATE | KA_SDP_NO_ADDRESSES)) {
+        if (why)
+            *why = "unknown flags";
+        return SR_EINVAL;
+    }
+    return sdp_disclose(c, call, late ? KA_ROC_UNKNOWN : 0, !(flags & KA_SDP_NO_ADDRESSES),
+                        late ? start_wall_us : 0, local, remote, n_streams, why);
 }
 
 enum sr_err ka_sdp_rekey(struct ka_client *c, const char *call_id, const struct ka_sdp *local,
@@ -420,7 +441,7 @@ enum sr_err ka_sdp_rekey(struct ka_client *c, const char *call_id, const struct 
         *n_streams = 0;
     if (!c || !call_id || !local || !remote)
         return (*why = "bad arguments"), SR_EINVAL;
-    err = plan_build(&p, call_id, local, remote, 0, why);
+    err = plan_build(&p, call_id, local, remote, 0, true, why);
     if (!err && p.n == 0)
         return (*why = "no audio m= line with a=crypto on both sides"), SR_EINVAL;
     /* A re-INVITE that keeps its keys (hold, unhold) is sent too: the

@@ -1,8 +1,8 @@
 /** @file srtprec-kamailio-disclose.c  Kamailio's SDES keys to srtprec-keyagent.
  *
  *   srtprec-kamailio-disclose --serve --listen=SOCK --control=KA_SOCK
- *                             [--max-calls=N] [--offer-ttl-s=S]
- *   srtprec-kamailio-disclose --listen=SOCK          (the message on stdin)
+ *                             [--max-calls=N] [--offer-ttl-s=S] [--no-addresses]
+ *   srtprec-kamailio-disclose --listen=SOCK [--no-addresses]  (message on stdin)
  *
  * Kamailio's exec_msg() runs the second form for each INVITE, its replies,
  * BYE and CANCEL (etc/kamailio/kamailio.cfg): the whole SIP message goes
@@ -43,6 +43,16 @@
  * and ended by the rules above from the copies on its leg: the received
  * copy is on the sender's leg, the relayed copy on the other.
  *
+ * --no-addresses discloses every stream with its src and dst unknown ("-")
+ * instead of the SDP's c=/m= addresses: a phone behind a NAT names its
+ * private address in its SDP, while its packets come from the NAT's public
+ * one, so a key scoped to the SDP's address never binds.  Unscoped, the
+ * recorder binds each key to the packets it authenticates (docs/engine.md,
+ * "trial binding").  Given to the daemon it holds for every dialog; given
+ * to the client (the shipped configuration's SRTPREC_NO_ADDRESSES define)
+ * it holds for the dialogs whose answer comes with it: the client sends
+ * the line "NO-ADDRESSES" before the message (no SIP message begins so).
+ *
  * Each message gets one answer line: "OK <what>" or "ERR <why>"; the client
  * prints it and exits 0 on OK, 1 on ERR, 2 on usage errors.  Keys are never
  * printed.
@@ -65,8 +75,11 @@
 
 static const char usage[] =
     "usage: srtprec-kamailio-disclose --serve --listen=SOCK --control=KA_SOCK\n"
-    "                                 [--max-calls=N] [--offer-ttl-s=S]\n"
-    "       srtprec-kamailio-disclose --listen=SOCK   < sip-message\n";
+    "                                 [--max-calls=N] [--offer-ttl-s=S] [--no-addresses]\n"
+    "       srtprec-kamailio-disclose --listen=SOCK [--no-addresses]   < sip-message\n";
+
+/* What a client given --no-addresses sends before the message. */
+static const char no_addr_line[] = "NO-ADDRESSES\n";
 
 enum {
     MSG_MAX = 131072,        /* one SIP message from Kamailio (its own BUF_SIZE is 64 KB) */
@@ -81,6 +94,7 @@ struct kcall {
     char caller_aor[256], callee_aor[256];
     bool disclosed;
     bool late;               /* first seen in a re-INVITE: ROC unknown */
+    bool unscoped;           /* disclosed with src/dst unknown (--no-addresses) */
     uint64_t start_wall_us;  /* the dialog's start from Kamailio; 0: not known */
     char *offer;             /* pending offer SDP (holds keys; wiped) */
     size_t offer_len;
@@ -93,6 +107,7 @@ struct kd {
     struct kcall **calls;
     size_t max_calls;
     uint64_t ttl_us;
+    bool no_addresses;           /* --no-addresses on the daemon: every dialog */
     struct ka_sdp local, remote; /* scratch, 2 x ~34 KB: off the stack */
 };
 
@@ -212,7 +227,7 @@ static enum sr_err sdp_load(const char *text, size_t len, struct ka_sdp *out, co
 }
 
 static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid,
-                      uint64_t start_us, char *out, size_t outlen)
+                      uint64_t start_us, bool no_addresses, char *out, size_t outlen)
 {
     size_t i = call_find(d, cid), n = 0;
     struct kcall *k = i == SIZE_MAX ? NULL : d->calls[i];
@@ -248,9 +263,12 @@ static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid,
         struct ka_call_info info = { .call_id = k->call_id, .local_tag = k->caller_tag,
                                      .remote_tag = k->callee_tag, .local_aor = k->caller_aor,
                                      .remote_aor = k->callee_aor };
-        err = k->late ? ka_sdp_disclose_late(d->ka, &info, k->start_wall_us, &d->local,
-                                             &d->remote, &n, &why)
-                      : ka_sdp_disclose(d->ka, &info, &d->local, &d->remote, &n, &why);
+        unsigned flags = (k->late ? KA_SDP_LATE : 0u) |
+                         (no_addresses || d->no_addresses ? KA_SDP_NO_ADDRESSES : 0u);
+
+        err = ka_sdp_disclose_with(d->ka, &info, flags, k->start_wall_us, &d->local, &d->remote,
+                                   &n, &why);
+        k->unscoped = flags & KA_SDP_NO_ADDRESSES;
         if (err == SR_ESTATE && strcmp(why, "STREAM refused") == 0)
             (void)ka_call_end(d->ka, k->call_id);
         k->disclosed = err == SR_OK;
@@ -266,7 +284,8 @@ static void on_answer(struct kd *d, const struct sipev_msg *m, struct slice cid,
             call_forget(d, i);
         return;
     }
-    snprintf(out, outlen, "OK %s %zu streams%s%s", first ? "disclosed" : "re-keyed", n,
+    snprintf(out, outlen, "OK %s %zu streams%s%s%s", first ? "disclosed" : "re-keyed", n,
+             k->unscoped ? " addresses-unknown" : "",
              k->late ? " roc-unknown (mid-call disclosure)" : "",
              k->late ? (k->start_wall_us ? ", dialog start known" : ", dialog start unknown") : "");
 }
@@ -365,6 +384,13 @@ static void handle(struct kd *d, const char *buf, size_t len, char *out, size_t 
     size_t used = 0;
     uint32_t cseq;
 
+    bool no_addresses = len >= sizeof(no_addr_line) - 1 &&
+                        memcmp(buf, no_addr_line, sizeof(no_addr_line) - 1) == 0;
+
+    if (no_addresses) {
+        buf += sizeof(no_addr_line) - 1;
+        len -= sizeof(no_addr_line) - 1;
+    }
     if (sipev_msg_parse(buf, len, false, &m, &used, &why) != SR_OK)
         { say(out, outlen, "ERR not a SIP message: ", why, ""); return; }
     if (slice_eq(m.method, SLICE_LIT("MESSAGE"))) {
@@ -400,7 +426,7 @@ static void handle(struct kd *d, const char *buf, size_t len, char *out, size_t 
     if (!slice_eq(cseq_method, SLICE_LIT("INVITE")) || m.status < 200)
         { say(out, outlen, "OK ", "not a final reply to INVITE: ignored", ""); return; }
     if (m.status < 300)
-        { on_answer(d, &m, cid, start_us, out, outlen); return; }
+        { on_answer(d, &m, cid, start_us, no_addresses, out, outlen); return; }
     {
         size_t i = call_find(d, cid);
         if (i != SIZE_MAX && !d->calls[i]->disclosed)
@@ -473,10 +499,12 @@ static int sock_addr(struct sockaddr_un *sa, const char *path)
     return 0;
 }
 
-static int serve(const char *listen_path, const char *control, size_t max_calls, uint64_t ttl_s)
+static int serve(const char *listen_path, const char *control, size_t max_calls, uint64_t ttl_s,
+                 bool no_addresses)
 {
     static char buf[MSG_MAX];
-    struct kd d = { .max_calls = max_calls, .ttl_us = ttl_s * 1000000u };
+    struct kd d = { .max_calls = max_calls, .ttl_us = ttl_s * 1000000u,
+                    .no_addresses = no_addresses };
     struct sockaddr_un sa;
     struct stat st;
     enum sr_err err;
@@ -545,7 +573,7 @@ out:
     return rc;
 }
 
-static int client(const char *listen_path)
+static int client(const char *listen_path, bool no_addresses)
 {
     static char buf[MSG_MAX];
     struct sockaddr_un sa;
@@ -566,7 +594,8 @@ static int client(const char *listen_path)
         fprintf(stderr, "srtprec-kamailio-disclose: connect %s: %s\n", listen_path, strerror(errno));
         goto out;
     }
-    if (!write_all(fd, buf, (size_t)len) || shutdown(fd, SHUT_WR) != 0) {
+    if ((no_addresses && !write_all(fd, no_addr_line, sizeof(no_addr_line) - 1)) ||
+        !write_all(fd, buf, (size_t)len) || shutdown(fd, SHUT_WR) != 0) {
         fprintf(stderr, "srtprec-kamailio-disclose: send: %s\n", strerror(errno));
         goto out;
     }
@@ -588,7 +617,7 @@ out:
 int main(int argc, char **argv)
 {
     const char *listen_path = NULL, *control = NULL, *max_s = NULL, *ttl_s = NULL;
-    bool serve_mode = false;
+    bool serve_mode = false, no_addresses = false;
     unsigned long max_calls = DEFAULT_MAX_CALLS, ttl = DEFAULT_OFFER_TTL_S;
 
     for (int i = 1; i < argc; i++) {
@@ -600,6 +629,10 @@ int main(int argc, char **argv)
 #undef O
         if (strcmp(a, "--serve") == 0) {
             serve_mode = true;
+            continue;
+        }
+        if (strcmp(a, "--no-addresses") == 0) {
+            no_addresses = true;
             continue;
         }
         fprintf(stderr, "srtprec-kamailio-disclose: unknown argument %s\n%s", a, usage);
@@ -614,5 +647,6 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    return serve_mode ? serve(listen_path, control, max_calls, ttl) : client(listen_path);
+    return serve_mode ? serve(listen_path, control, max_calls, ttl, no_addresses)
+                      : client(listen_path, no_addresses);
 }

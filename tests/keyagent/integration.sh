@@ -193,6 +193,36 @@ sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
     --expect-call=kam-late@pbx --expect-key=$KREKEY
 ok $? "srtprec-kamailio-disclose: a re-INVITE with a new key re-keys the dialog (the subscriber gets the new key)"
 printf 'END kam-late@pbx\n' | timeout 20 "$CTL" "$work/ka.sock" > /dev/null
+# A phone behind a NAT (issue 16): its SDP names a private address its
+# packets never come from.  By default the tool scopes each key to the
+# SDP's c=/m= (the recorder would then never bind it); with --no-addresses
+# (the configuration's SRTPREC_NO_ADDRESSES) src and dst go out as "-",
+# and the recorder binds by authentication (tests/recorder/test_engine.c
+# t_unscoped).
+sed 's/127\.0\.0\.1/192.168.1.20/g' "$work/local.sdp" >"$work/nat.sdp"
+nat_call() { # call-id [client flag]
+    local cid=$1; shift
+    kam_one() {
+        local body inner; body=$(cat "$3")
+        inner=$(printf '%s\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKn%s\r\nFrom: <sip:agent4@callcentre.example>;tag=fn1\r\nTo: <sip:customer4@pstn.example>%s\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s' \
+            "$1" "$cid" "$2" "$cid" "${#body}" "$body")
+        printf 'MESSAGE sip:srtprec@localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKsrtprec\r\nFrom: <sip:kamailio@localhost>;tag=srtprec\r\nTo: <sip:srtprec@localhost>\r\nCall-ID: srtprec\r\nCSeq: 1 MESSAGE\r\nSrtprec-Copy: -\r\nSrtprec-Dialog-Start: 0\r\nContent-Type: message/sip\r\nContent-Length: %d\r\n\r\n%s' \
+            "${#inner}" "$inner" | timeout 10 "$KAMD" --listen="$work/kam.sock" "${@:4}"
+    }
+    kam_one "INVITE sip:customer4@pstn.example SIP/2.0" "" "$work/nat.sdp" "$@" | sed 's/^/# /'
+    kam_one "SIP/2.0 200 OK" ";tag=tn1" "$work/remote.sdp" "$@"
+}
+nat_call nat-1@pbx > "$work/nat.answer"; sed 's/^/# /' "$work/nat.answer"
+grep -q '^OK disclosed 2 streams$' "$work/nat.answer" &&
+    sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
+        --expect-call=nat-1@pbx --expect-addresses='192.168.1.20:40000>127.0.0.2:50000'
+ok $? "srtprec-kamailio-disclose: by default a stream's src/dst are the SDP's (a NATed phone's private address)"
+nat_call nat-2@pbx --no-addresses > "$work/nat.answer"; sed 's/^/# /' "$work/nat.answer"
+grep -q '^OK disclosed 2 streams addresses-unknown$' "$work/nat.answer" &&
+    sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
+        --expect-call=nat-2@pbx --expect-addresses='->-'
+ok $? "srtprec-kamailio-disclose --no-addresses: src and dst unknown ('-'), the recorder binds by authentication"
+printf 'END nat-1@pbx\nEND nat-2@pbx\n' | timeout 20 "$CTL" "$work/ka.sock" > /dev/null
 # The tool's client still keeps the call (the END went round it) and would
 # disclose it again to the keyagents started below: stop it here.
 kill "$kpid" 2>/dev/null; wait "$kpid" 2>/dev/null; kpid=

@@ -59,6 +59,7 @@ static struct {
     long expect_calls;
     bool expect_roc_unknown;   /* every stream of expect_call: ROC unknown */
     const char *expect_start;  /* expect_call's start, epoch seconds */
+    const char *expect_addr;   /* expect_call's first stream "SRC>DST" ("-" each: unknown) */
     bool expect_no_notify;
     long hup_pid;
 } opt = { .event = "srtp", .expires = "600", .expect_calls = -1 };
@@ -199,7 +200,7 @@ static void opts(int argc, char **argv)
         O("expires", expires) O("expect-call", expect_call) O("expect-key", expect_key)
         O("ctl", ctl) O("end-call", end_call) O("filter-file", filter_file)
         O("expect-no-call", expect_no_call) O("expect-partial-call", expect_partial_call)
-        O("expect-start", expect_start)
+        O("expect-start", expect_start) O("expect-addresses", expect_addr)
 #undef O
         if (strncmp(a, "--ctl-line=", 11) == 0 && opt.n_ctl_lines < 8) {
             opt.ctl_line[opt.n_ctl_lines++] = v;
@@ -326,6 +327,16 @@ int main(int argc, char **argv)
         if (opt.expect_start &&
             d->start_wall_us / 1000000u != strtoull(opt.expect_start, NULL, 10))
             return fail("call start differs");
+        if (opt.expect_addr) {
+            const struct sipev_stream *s0 = &d->streams[0];
+            char got[2 * SIPEV_STR + 2];
+            snprintf(got, sizeof(got), "%s>%s", s0->src[0] ? s0->src : "-",
+                     s0->dst[0] ? s0->dst : "-");
+            if (strcmp(got, opt.expect_addr) != 0) {
+                printf("# addresses %s, expected %s\n", got, opt.expect_addr);
+                return fail("stream addresses differ");
+            }
+        }
         printf("call %s key ok\n", opt.expect_call);
     }
     if (opt.expect_calls >= 0 && st.kb.n_dialogs != (size_t)opt.expect_calls)

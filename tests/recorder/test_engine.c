@@ -1053,6 +1053,59 @@ static void t_shared_dst_junk(void)
     fstore_free(&x.fs);
 }
 
+/* A NATed phone disclosed with --no-addresses (issue 16): every key with
+ * src and dst unknown and no SSRC.  Its packets come from the NAT's public
+ * address, which no disclosure names; each key binds the stream it
+ * authenticates, another unscoped call's keys keep to that call's packets,
+ * and a stranger with a key nobody disclosed, sending to the same
+ * destination, stays out of both (kept encrypted, unmatched). */
+static void t_unscoped(void)
+{
+    struct fx x;
+    struct sender a, b, c, stranger;
+    struct farch *ar, *other;
+    struct rec_eng_stats st;
+
+    fx_cfg(&x);
+    fx_start(&x);
+    sender_init(&a, 41, 0x4101, 1, v4(203, 0, 113, 7, 31000)); /* the NAT's side */
+    a.to = v4(10, 0, 0, 2, 5000);
+    sender_init(&b, 42, 0x4202, 1, v4(10, 0, 0, 2, 5000));
+    b.to = v4(203, 0, 113, 7, 31000);
+    sender_init(&c, 43, 0x4303, 1, v4(198, 51, 100, 9, 32000));
+    c.to = v4(10, 0, 0, 3, 5000);
+    sender_init(&stranger, 44, 0x4404, 1, v4(203, 0, 113, 7, 31002));
+    stranger.to = v4(10, 0, 0, 2, 5000);
+    disclose(&x, "ka1", "nat@x", false, false,
+             (struct kstream[]){ { "audio0-tx", &a, false, 0, NULL, 0, 0, 0, 0 },
+                                 { "audio0-rx", &b, false, 0, NULL, 0, 0, 0, 0 } }, 2);
+    disclose(&x, "ka1", "other@x", false, false,
+             (struct kstream[]){ { "audio0-tx", &c, false, 0, NULL, 0, 0, 0, 0 } }, 1);
+    send_n(&x, &stranger, 6);
+    send_n(&x, &a, 10);
+    send_n(&x, &c, 10);
+    send_n(&x, &b, 10);
+    send_n(&x, &stranger, 6);
+    fx_advance(&x, 2100); /* key-wait over for the stranger */
+    ar = arch_of(&x.fs, "nat@x");
+    other = arch_of(&x.fs, "other@x");
+    st = fx_stats(&x);
+    tap_ok(ar && ar->n_st == 2 && stream_exact(ar, "audio0-tx", 0x4101, 1, 10) &&
+               stream_exact(ar, "audio0-rx", 0x4202, 1, 10),
+           "unscoped keys: both streams of the NATed leg bound by authentication, bit-exact");
+    tap_ok(other && other->n_st == 1 && stream_exact(other, "audio0-tx", 0x4303, 1, 10),
+           "unscoped keys: another unscoped call keeps its own stream only");
+    tap_ok(st.trial_bound == 3 && st.encrypted_kept == 12 && n_unmatched(&x.fs) == 1,
+           "unscoped keys: a stranger's 12 packets are kept apart (trial_bound %llu, kept %llu)",
+           (unsigned long long)st.trial_bound, (unsigned long long)st.encrypted_kept);
+    fx_stop(&x);
+    sender_fini(&a);
+    sender_fini(&b);
+    sender_fini(&c);
+    sender_fini(&stranger);
+    fstore_free(&x.fs);
+}
+
 static void t_capture_pair_duplicates(void)
 {
     struct fx x;
@@ -1589,6 +1642,7 @@ int main(void)
     t_late_parties();
     t_capture_pair_duplicates();
     t_shared_dst_junk();
+    t_unscoped();
     t_rekey_ssrc_change_roc();
     t_roc_search();
     t_pause();
