@@ -90,10 +90,12 @@ static const struct opt_spec {
     [O_ANCHOR] = { "anchor", "HEAD", "a head logged earlier: also catches lines cut from the end" },
     [O_DELETIONS] = { "deletions", "FILE", "the retention deletion log (DEL1): deletions it records are not reported" },
     [O_STORE] = { "store", "CONF", "srtprec.conf whose [store] section names the object store "
-                  "(the recorder's):\n      store copies of expired recordings are deleted too; "
-                  "without it rows with one are kept" },
-    [O_RECORDER] = { "recorder", "ID", "only rows of this recorder-id (a box's own, in an "
-                     "index the fleet shares)" },
+                  "(the recorder's):\n      retention deletes store copies of expired recordings "
+                  "too (without it rows with one are kept);\n      recover rebuilds rows from "
+                  "the store's archives" },
+    [O_RECORDER] = { "recorder", "ID", "retention: only rows of this recorder-id (a box's own, in "
+                     "an index the fleet shares);\n      recover: the recorder-id of rows it "
+                     "creates from the store" },
     [O_MAX_AGE] = { "max-age", "SECONDS", "a metrics file unchanged for longer is stale (1..86400, "
                     "default 30: the API's daemon-metrics-max-age-ms)" },
 };
