@@ -3,11 +3,8 @@
 
 #include <string.h>
 
-#include <expat.h>
-
 #include "objstore_xml.h"
 #include "slice.h"
-#include "xmlmem.h"
 
 /* S3's largest object (5 TiB). */
 #define SIZE_MAX_OBJECT 5497558138880ull
@@ -15,10 +12,8 @@
 enum field { F_NONE, F_KEY, F_SIZE, F_TRUNCATED, F_TOKEN };
 
 struct ol_parse {
-    struct sr_xml_refusal dtd; /* first: xmlmem.h's DTD handlers find it here */
-    XML_Parser xp;
+    struct objstore_xml_pass pass; /* first */
     struct objstore_list_page *out;
-    enum sr_err err;
     unsigned depth;
     bool in_contents;       /* inside a depth-2 Contents */
     bool have_key, have_size, have_truncated;
@@ -29,27 +24,13 @@ struct ol_parse {
 
 static void ol_fail(struct ol_parse *ps, enum sr_err err)
 {
-    if (ps->err == SR_OK)
-        ps->err = err;
-    XML_StopParser(ps->xp, XML_FALSE);
-}
-
-static void XMLCALL ol_refuse(void *ud, const char *why)
-{
-    (void)why;
-    ol_fail(ud, SR_EPARSE);
-}
-
-static const char *local_name(const char *name)
-{
-    const char *c = strrchr(name, ':');
-    return c ? c + 1 : name;
+    objstore_xml_fail(&ps->pass, err);
 }
 
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
     struct ol_parse *ps = ud;
-    const char *n = local_name(name);
+    const char *n = objstore_xml_local(name);
 
     (void)atts;
     ps->field = F_NONE;
@@ -187,24 +168,14 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 
 enum sr_err objstore_list_parse(const char *doc, size_t len, struct objstore_list_page *out)
 {
-    struct ol_parse ps = { .dtd = { ol_refuse }, .out = out };
+    struct ol_parse ps = { .out = out };
+    enum sr_err err;
 
     memset(out, 0, sizeof(*out));
-    if (len > OBJSTORE_XML_MAX)
-        return SR_ELIMIT;
-    ps.xp = XML_ParserCreate_MM(NULL, &sr_xml_wiped_mem, NULL);
-    if (!ps.xp)
-        return SR_ENOMEM;
-    XML_SetUserData(ps.xp, &ps);
-    XML_SetElementHandler(ps.xp, on_start, on_end);
-    XML_SetCharacterDataHandler(ps.xp, on_text);
-    sr_xml_refuse_dtd(ps.xp);
-    if (XML_Parse(ps.xp, doc, (int)len, XML_TRUE) != XML_STATUS_OK && ps.err == SR_OK)
-        ps.err = XML_GetErrorCode(ps.xp) == XML_ERROR_NO_MEMORY ? SR_ENOMEM : SR_EPARSE;
-    XML_ParserFree(ps.xp);
-    if (ps.err == SR_OK && (!ps.have_truncated || (out->truncated && !out->next_token[0])))
-        ps.err = SR_EPARSE;
-    if (ps.err != SR_OK)
+    err = objstore_xml_run(&ps.pass, doc, len, on_start, on_end, on_text);
+    if (err == SR_OK && (!ps.have_truncated || (out->truncated && !out->next_token[0])))
+        err = SR_EPARSE;
+    if (err != SR_OK)
         memset(out, 0, sizeof(*out));
-    return ps.err;
+    return err;
 }

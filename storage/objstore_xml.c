@@ -4,19 +4,14 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include <expat.h>
-
 #include "slice.h"
 #include "util.h"
-#include "xmlmem.h"
 
 enum { TEXT_MAX = 1024 };
 
 struct ox_parse {
-    struct sr_xml_refusal dtd; /* first: xmlmem.h's DTD handlers find it here */
-    XML_Parser xp;
+    struct objstore_xml_pass pass; /* first */
     struct objstore_xml *out;
-    enum sr_err err;
     unsigned depth;
     char *field;      /* the field the open element's text goes to; NULL: none */
     size_t field_cap;
@@ -27,30 +22,57 @@ struct ox_parse {
     size_t text_len;
 };
 
-static void ox_fail(struct ox_parse *ps, enum sr_err err)
+void objstore_xml_fail(struct objstore_xml_pass *p, enum sr_err err)
 {
-    if (ps->err == SR_OK)
-        ps->err = err;
-    XML_StopParser(ps->xp, XML_FALSE);
+    if (p->err == SR_OK)
+        p->err = err;
+    XML_StopParser(p->xp, XML_FALSE);
 }
 
-static void XMLCALL ox_refuse(void *ud, const char *why)
+static void XMLCALL pass_refuse(void *ud, const char *why)
 {
     (void)why;
-    ox_fail(ud, SR_EPARSE);
+    objstore_xml_fail(ud, SR_EPARSE);
 }
 
-static const char *local_name(const char *name)
+const char *objstore_xml_local(const char *name)
 {
     const char *c = strrchr(name, ':');
     return c ? c + 1 : name;
+}
+
+enum sr_err objstore_xml_run(struct objstore_xml_pass *p, const char *doc, size_t len,
+                             XML_StartElementHandler start, XML_EndElementHandler end,
+                             XML_CharacterDataHandler text)
+{
+    p->dtd.refuse = pass_refuse;
+    p->err = SR_OK;
+    if (len > OBJSTORE_XML_MAX)
+        return SR_ELIMIT;
+    p->xp = XML_ParserCreate_MM(NULL, &sr_xml_wiped_mem, NULL);
+    if (!p->xp)
+        return SR_ENOMEM;
+    XML_SetUserData(p->xp, p);
+    XML_SetElementHandler(p->xp, start, end);
+    XML_SetCharacterDataHandler(p->xp, text);
+    sr_xml_refuse_dtd(p->xp);
+    if (XML_Parse(p->xp, doc, (int)len, XML_TRUE) != XML_STATUS_OK && p->err == SR_OK)
+        p->err = XML_GetErrorCode(p->xp) == XML_ERROR_NO_MEMORY ? SR_ENOMEM : SR_EPARSE;
+    XML_ParserFree(p->xp);
+    p->xp = NULL;
+    return p->err;
+}
+
+static void ox_fail(struct ox_parse *ps, enum sr_err err)
+{
+    objstore_xml_fail(&ps->pass, err);
 }
 
 static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
     struct ox_parse *ps = ud;
     struct objstore_xml *o = ps->out;
-    const char *n = local_name(name);
+    const char *n = objstore_xml_local(name);
     static const struct {
         const char *name;
         size_t off, cap;
@@ -157,24 +179,14 @@ static void XMLCALL on_end(void *ud, const XML_Char *name)
 
 enum sr_err objstore_xml_parse(const char *doc, size_t len, struct objstore_xml *out)
 {
-    struct ox_parse ps = { .dtd = { ox_refuse }, .out = out };
+    struct ox_parse ps = { .out = out };
+    enum sr_err err;
 
     memset(out, 0, sizeof(*out));
-    if (len > OBJSTORE_XML_MAX)
-        return SR_ELIMIT;
-    ps.xp = XML_ParserCreate_MM(NULL, &sr_xml_wiped_mem, NULL);
-    if (!ps.xp)
-        return SR_ENOMEM;
-    XML_SetUserData(ps.xp, &ps);
-    XML_SetElementHandler(ps.xp, on_start, on_end);
-    XML_SetCharacterDataHandler(ps.xp, on_text);
-    sr_xml_refuse_dtd(ps.xp);
-    if (XML_Parse(ps.xp, doc, (int)len, XML_TRUE) != XML_STATUS_OK && ps.err == SR_OK)
-        ps.err = XML_GetErrorCode(ps.xp) == XML_ERROR_NO_MEMORY ? SR_ENOMEM : SR_EPARSE;
-    XML_ParserFree(ps.xp);
-    if (ps.err == SR_OK && !out->root[0])
-        ps.err = SR_EPARSE;
-    if (ps.err != SR_OK)
+    err = objstore_xml_run(&ps.pass, doc, len, on_start, on_end, on_text);
+    if (err == SR_OK && !out->root[0])
+        err = SR_EPARSE;
+    if (err != SR_OK)
         memset(out, 0, sizeof(*out));
-    return ps.err;
+    return err;
 }

@@ -13,7 +13,10 @@
 
 #include <stddef.h>
 
+#include <expat.h>
+
 #include "err.h"
+#include "xmlmem.h"
 
 enum { OBJSTORE_XML_MAX = 65536, OBJSTORE_XML_DEPTH = 16 };
 
@@ -33,5 +36,26 @@ struct objstore_xml {
  *  that is not one; SR_ELIMIT: over OBJSTORE_XML_MAX, deeper than
  *  OBJSTORE_XML_DEPTH, or a captured value too long for its field. */
 enum sr_err objstore_xml_parse(const char *doc, size_t len, struct objstore_xml *out);
+
+/* The expat pass every S3 answer parser shares (this one and
+ * objstore_list.c): a bounded document, wiped memory, DTDs refused. */
+
+/** The first member of such a parser's state (which XML_SetUserData gets). */
+struct objstore_xml_pass {
+    struct sr_xml_refusal dtd; /* first: xmlmem.h's DTD handlers find it here */
+    XML_Parser xp;
+    enum sr_err err;           /* the first failure; SR_OK */
+};
+
+/** Record err (the first one counts) and stop the parser. */
+void objstore_xml_fail(struct objstore_xml_pass *p, enum sr_err err);
+/** "s3:Key" -> "Key": elements match whatever their namespace prefix. */
+const char *objstore_xml_local(const char *name);
+/** Parse doc[0..len) with the handlers, ud's state starting with p.
+ *  Returns p->err, else SR_ELIMIT over OBJSTORE_XML_MAX, SR_ENOMEM, or
+ *  SR_EPARSE for XML that is not well-formed or declares a DTD. */
+enum sr_err objstore_xml_run(struct objstore_xml_pass *p, const char *doc, size_t len,
+                             XML_StartElementHandler start, XML_EndElementHandler end,
+                             XML_CharacterDataHandler text);
 
 #endif
