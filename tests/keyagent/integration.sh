@@ -167,12 +167,12 @@ ok $? "no SDP key material in the disclosure log or the daemon log"
 timeout 60 "$KAMD" --serve --listen="$work/kam.sock" --control="$work/ka.sock" 2>"$work/kam.log" &
 kpid=$!
 for _ in $(seq 1 100); do [ -S "$work/kam.sock" ] && break; sleep 0.05; done
-kam_msg() { # start-line to-tag cseq file
+kam_msg() { # start-line to-tag cseq file [tool flag...]; Call-ID $KM_CID
     local body inner; body=$(cat "$4")
-    inner=$(printf '%s\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK%s\r\nFrom: <sip:agent3@callcentre.example>;tag=ft1\r\nTo: <sip:customer3@pstn.example>;tag=%s\r\nCall-ID: kam-late@pbx\r\nCSeq: %s INVITE\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s' \
-        "$1" "$3" "$2" "$3" "${#body}" "$body")
+    inner=$(printf '%s\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK%s\r\nFrom: <sip:agent3@callcentre.example>;tag=ft1\r\nTo: <sip:customer3@pstn.example>;tag=%s\r\nCall-ID: %s\r\nCSeq: %s INVITE\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s' \
+        "$1" "$3" "$2" "${KM_CID:-kam-late@pbx}" "$3" "${#body}" "$body")
     printf 'MESSAGE sip:srtprec@localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKsrtprec\r\nFrom: <sip:kamailio@localhost>;tag=srtprec\r\nTo: <sip:srtprec@localhost>\r\nCall-ID: kam-late@pbx\r\nCSeq: 1 MESSAGE\r\nSrtprec-Dialog-Start: 1767225600\r\nContent-Type: message/sip\r\nContent-Length: %d\r\n\r\n%s' \
-        "${#inner}" "$inner" | timeout 10 "$KAMD" --listen="$work/kam.sock"
+        "${#inner}" "$inner" | timeout 10 "$KAMD" --listen="$work/kam.sock" "${@:5}"
 }
 kam_msg "INVITE sip:customer3@pstn.example SIP/2.0" tt1 7 "$work/local.sdp" | sed 's/^/# /'
 kam_msg "SIP/2.0 200 OK" tt1 7 "$work/remote.sdp" > "$work/kam.answer"
@@ -201,24 +201,17 @@ printf 'END kam-late@pbx\n' | timeout 20 "$CTL" "$work/ka.sock" > /dev/null
 # t_unscoped).
 sed 's/127\.0\.0\.1/192.168.1.20/g' "$work/local.sdp" >"$work/nat.sdp"
 nat_call() { # call-id [client flag]
-    local cid=$1; shift
-    kam_one() {
-        local body inner; body=$(cat "$3")
-        inner=$(printf '%s\r\nVia: SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKn%s\r\nFrom: <sip:agent4@callcentre.example>;tag=fn1\r\nTo: <sip:customer4@pstn.example>%s\r\nCall-ID: %s\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s' \
-            "$1" "$cid" "$2" "$cid" "${#body}" "$body")
-        printf 'MESSAGE sip:srtprec@localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKsrtprec\r\nFrom: <sip:kamailio@localhost>;tag=srtprec\r\nTo: <sip:srtprec@localhost>\r\nCall-ID: srtprec\r\nCSeq: 1 MESSAGE\r\nSrtprec-Copy: -\r\nSrtprec-Dialog-Start: 0\r\nContent-Type: message/sip\r\nContent-Length: %d\r\n\r\n%s' \
-            "${#inner}" "$inner" | timeout 10 "$KAMD" --listen="$work/kam.sock" "${@:4}"
-    }
-    kam_one "INVITE sip:customer4@pstn.example SIP/2.0" "" "$work/nat.sdp" "$@" | sed 's/^/# /'
-    kam_one "SIP/2.0 200 OK" ";tag=tn1" "$work/remote.sdp" "$@"
+    KM_CID=$1 kam_msg "INVITE sip:customer4@pstn.example SIP/2.0" tn1 1 "$work/nat.sdp" "${@:2}" |
+        sed 's/^/# /'
+    KM_CID=$1 kam_msg "SIP/2.0 200 OK" tn1 1 "$work/remote.sdp" "${@:2}"
 }
 nat_call nat-1@pbx > "$work/nat.answer"; sed 's/^/# /' "$work/nat.answer"
-grep -q '^OK disclosed 2 streams$' "$work/nat.answer" &&
+grep -q '^OK disclosed 2 streams roc-unknown' "$work/nat.answer" &&
     sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
         --expect-call=nat-1@pbx --expect-addresses='192.168.1.20:40000>127.0.0.2:50000'
 ok $? "srtprec-kamailio-disclose: by default a stream's src/dst are the SDP's (a NATed phone's private address)"
 nat_call nat-2@pbx --no-addresses > "$work/nat.answer"; sed 's/^/# /' "$work/nat.answer"
-grep -q '^OK disclosed 2 streams addresses-unknown$' "$work/nat.answer" &&
+grep -q '^OK disclosed 2 streams addresses-unknown roc-unknown' "$work/nat.answer" &&
     sub --cert="$c/recorder.crt" --key="$c/recorder.key" --expect-status=200 \
         --expect-call=nat-2@pbx --expect-addresses='->-'
 ok $? "srtprec-kamailio-disclose --no-addresses: src and dst unknown ('-'), the recorder binds by authentication"
