@@ -273,9 +273,12 @@ static void fake_keyagent(int lfd, int out_fd, int mode)
     _exit(0);
 }
 
-/* late: ka_sdp_disclose_late with start_us; else ka_sdp_disclose. */
+/* Which call discloses: ka_sdp_disclose, ka_sdp_disclose_late (start_us),
+ * or ka_sdp_disclose_with(KA_SDP_NO_ADDRESSES). */
+enum as { AS_PLAIN, AS_LATE, AS_NO_ADDRESSES };
+
 static enum sr_err disclose_as(const struct ka_sdp *l, const struct ka_sdp *r, int mode,
-                               bool late, uint64_t start_us, char *lines, size_t cap,
+                               enum as as, uint64_t start_us, char *lines, size_t cap,
                                size_t *n_streams, const char **why)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -301,8 +304,10 @@ static enum sr_err disclose_as(const struct ka_sdp *l, const struct ka_sdp *r, i
     }
     close(pfd[1]);
     if (pid > 0 && (err = ka_client_connect(&c, sa.sun_path)) == SR_OK) {
-        err = late ? ka_sdp_disclose_late(c, &call, start_us, l, r, n_streams, why)
-                   : ka_sdp_disclose(c, &call, l, r, n_streams, why);
+        err = as == AS_LATE ? ka_sdp_disclose_late(c, &call, start_us, l, r, n_streams, why)
+              : as == AS_NO_ADDRESSES
+                  ? ka_sdp_disclose_with(c, &call, KA_SDP_NO_ADDRESSES, 0, l, r, n_streams, why)
+                  : ka_sdp_disclose(c, &call, l, r, n_streams, why);
         ka_client_close(c);
     }
     while (got + 1 < cap && (n = read(pfd[0], lines + got, cap - got - 1)) > 0)
@@ -319,7 +324,8 @@ static enum sr_err disclose_as(const struct ka_sdp *l, const struct ka_sdp *r, i
 static enum sr_err disclose(const struct ka_sdp *l, const struct ka_sdp *r, bool refuse, char *lines,
                             size_t cap, size_t *n_streams, const char **why)
 {
-    return disclose_as(l, r, refuse ? FAKE_REFUSE_STREAM : 0, false, 0, lines, cap, n_streams, why);
+    return disclose_as(l, r, refuse ? FAKE_REFUSE_STREAM : 0, AS_PLAIN, 0, lines, cap, n_streams,
+                       why);
 }
 
 static void disclosure(void)
@@ -347,30 +353,43 @@ static void disclosure(void)
     tap_ok(strstr(lines, "video") == NULL, "rejected video section not disclosed");
 
     /* Late: the ROC is not known, the dialog's start is when given. */
-    err = disclose_as(&a, &b, 0, true, 1796234400000000ull, lines, sizeof(lines), &n, &why);
+    err = disclose_as(&a, &b, 0, AS_LATE, 1796234400000000ull, lines, sizeof(lines), &n, &why);
     tap_ok(err == SR_OK && n == 2 &&
                strstr(lines, "CALL c1@pbx lt rt sip:alice@example.com sip:bob@example.com "
                              "2026-12-02T18:00:00") == lines &&
                strstr(lines, "inline:" K30B " - 0\n") && strstr(lines, "inline:" K30 " - 0\n"),
            "late disclosure: CALL with the dialog's start, every ROC unknown (-)");
-    err = disclose_as(&a, &b, 0, true, 0, lines, sizeof(lines), &n, &why);
+    err = disclose_as(&a, &b, 0, AS_LATE, 0, lines, sizeof(lines), &n, &why);
     tap_ok(err == SR_OK &&
                strstr(lines, "CALL c1@pbx lt rt sip:alice@example.com sip:bob@example.com\n") ==
                    lines && strstr(lines, " - 0\n"),
            "late disclosure without a start: CALL as before, ROC unknown");
     /* A keyagent of revision 1 takes neither the start nor "-": the
      * client says what revision 1 could (docs/protocol.md, "Revisions"). */
-    err = disclose_as(&a, &b, FAKE_REVISION_1, true, 1796234400000000ull, lines, sizeof(lines),
+    err = disclose_as(&a, &b, FAKE_REVISION_1, AS_LATE, 1796234400000000ull, lines, sizeof(lines),
                       &n, &why);
     tap_ok(err == SR_OK && n == 2 &&
                strstr(lines, "CALL c1@pbx lt rt sip:alice@example.com sip:bob@example.com\n") ==
                    lines && strstr(lines, "inline:" K30B " 0 0\n") &&
                strstr(lines, "inline:" K30 " 0 0\n") && !strstr(lines, " - 0\n"),
            "revision-1 keyagent: no start, ROC 0 for unknown (%s)", sr_strerror(err));
-    err = disclose_as(&a, &b, FAKE_BARE_OK, true, 0, lines, sizeof(lines), &n, &why);
+    err = disclose_as(&a, &b, FAKE_BARE_OK, AS_LATE, 0, lines, sizeof(lines), &n, &why);
     tap_ok(err == SR_EPARSE && lines[0] == '\0',
            "VERSION answered without a revision: the connection is refused, nothing sent (%s)",
            sr_strerror(err));
+
+    /* A NATed endpoint (issue 16): src and dst unknown, the rest as before. */
+    err = disclose_as(&a, &b, 0, AS_NO_ADDRESSES, 0, lines, sizeof(lines), &n, &why);
+    tap_ok(err == SR_OK && n == 2 &&
+               strstr(lines, "STREAM c1@pbx audio0-tx send deadbeef 8 PCMA 8000 - - "
+                             "AES_CM_128_HMAC_SHA1_32 inline:" K30B " 0 0\n") &&
+               strstr(lines, "STREAM c1@pbx audio0-rx recv - 8 PCMA 8000 - - "
+                             "AES_CM_128_HMAC_SHA1_32 inline:" K30 " 0 0\n"),
+           "KA_SDP_NO_ADDRESSES: every stream's src and dst '-' (%s)", sr_strerror(err));
+    err = ka_sdp_disclose_with(NULL, NULL, 1u << 7, 0, &a, &b, &n, &why);
+    tap_ok(err == SR_EINVAL, "ka_sdp_disclose_with: unknown flags refused (%s)", why);
+    err = ka_sdp_disclose_with(NULL, NULL, KA_SDP_LATE | KA_SDP_NO_ADDRESSES, 0, &a, &b, &n, &why);
+    tap_ok(err == SR_OK && n == 2, "ka_sdp_disclose_with: dry run counts 2 streams (%s)", why);
 
     err = disclose(&b, &a, false, lines, sizeof(lines), &n, &why);
     tap_ok(err == SR_OK && strstr(lines, "audio0-tx send - 8 PCMA 8000 [2001:db8::20]:3456 "
