@@ -194,8 +194,9 @@ static void create_row(struct run *r)
     unlink(tmp);
     if (err || !indexed) {
         fail(r, r->key, "not indexed: %s",
-             err == SR_ESTATE ? "its header names another archive"
-             : err            ? sr_strerror(err)
+             err == SR_ESTATE   ? "its header names another archive"
+             : err == SR_EPARSE ? "no whole archive header (not an srtprec archive)"
+             : err              ? sr_strerror(err)
                               : "a row appeared meanwhile");
         return;
     }

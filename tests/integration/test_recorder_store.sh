@@ -170,6 +170,16 @@ sqlite3 "$run/index.sqlite" "UPDATE recordings SET location = '' WHERE id = '$on
 grep -q "rows created 0, located 1, skipped (located already) 5, failed 0" "$run/rs2.out" &&
     [ "$(sqlite3 "$run/index.sqlite" "SELECT location FROM recordings WHERE id = '$one'")" = "s3://srtprec/rec-a/$one.srec" ]
 ok $? "run again: the row without a location located, the rest skipped: $(cat "$run/rs2.out")"
+junk=rec-a/ffffffffffffffffffffffffffffffff.srec
+printf 'not an archive' | swift_curl -fsS -o /dev/null -X PUT --data-binary @- "$SWIFT_URL/srtprec/$junk"
+"$cli" recover --index="$run/index.sqlite" --store="$run/srtprec.conf" >"$run/rs3.out" 2>"$run/rs3.err"
+rc=$?
+[ "$rc" = 1 ] && grep -q "rows created 0, located 0, skipped (located already) 6, failed 1" "$run/rs3.out" &&
+    grep -q "$junk: not indexed: no whole archive header" "$run/rs3.err" &&
+    [ "$(sqlite3 "$run/index.sqlite" "SELECT COUNT(*) FROM recordings")" = 6 ] &&
+    [ "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'srtprec-recover-*' -user "$(id -u)" 2>/dev/null | wc -l)" = 0 ]
+ok $? "an object that is no archive: failed 1 with its reason, exit 1, no row, no copy left: $(cat "$run/rs3.err")"
+swift_curl -fsS -o /dev/null -X DELETE "$SWIFT_URL/srtprec/$junk"
 stack_start_one api api/srtprec-api
 for _ in $(seq 1 100); do stack_curl -s -o /dev/null "$(stack_api)/livez" && break; sleep 0.1; done
 listed=$(stack_curl -s "$(stack_api)/v1/recordings?limit=1000" | grep -o '"id": *"[0-9a-f]*"' | wc -l)
