@@ -501,14 +501,41 @@ static bool signed_beside(const char *path, const char *id, const char *file_hex
 /* The order matters: whether the recorder signed these bytes at all comes
  * first (forged), then whether they are the recording asked for (swapped),
  * so that a forgery is never reported as a mere swap. */
+/* Whether sg is a valid signature by the key in signer_pub (whose raw key
+ * goes to tpub): STOR_AUTHN_OK, else ERROR (no key) or FORGED, said in msg. */
+static enum stor_authn by_trusted_key(const struct stor_sig *sg, const char *signer_pub,
+                                      uint8_t tpub[PUB_LEN], char *msg, size_t msglen)
+{
+    EVP_PKEY *pub;
+    bool ok;
+
+    if (!signer_pub || !trusted_pub(signer_pub, tpub))
+        return say(msg, msglen, STOR_AUTHN_ERROR,
+                   "cannot load the recorder's signing certificate %s (Ed25519)",
+                   signer_pub ? signer_pub : "(none given)");
+    if (memcmp(tpub, sg->pub, PUB_LEN) != 0) {
+        char tid[STOR_KEY_ID_HEX];
+        key_id_of(tpub, tid);
+        return say(msg, msglen, STOR_AUTHN_FORGED,
+                   "signed by key %s, not by the recorder's key %s", sg->key_id, tid);
+    }
+    pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, tpub, PUB_LEN);
+    ok = pub && sig_valid(sg, pub);
+    EVP_PKEY_free(pub);
+    ERR_clear_error();
+    if (!ok)
+        return say(msg, msglen, STOR_AUTHN_FORGED,
+                   "the signature does not verify with the recorder's key");
+    return STOR_AUTHN_OK;
+}
+
 enum stor_authn stor_sig_check(const uint8_t *sig, size_t len, const char *signer_pub,
                                const char *id, const char *sha256_hex, char *msg, size_t msglen)
 {
     char sig_hex[65], sid[STOR_ID_HEX];
     uint8_t tpub[PUB_LEN];
     struct stor_sig sg;
-    EVP_PKEY *pub;
-    bool ok;
+    enum stor_authn a;
 
     if (!sig)
         return sha256_hex && *sha256_hex
@@ -518,20 +545,8 @@ enum stor_authn stor_sig_check(const uint8_t *sig, size_t len, const char *signe
                    : say(msg, msglen, STOR_AUTHN_UNSIGNED, "no signature and no recorded seal");
     if (!stor_sig_parse(sig, len, &sg))
         return say(msg, msglen, STOR_AUTHN_FORGED, "the signature is malformed");
-    if (!signer_pub || !trusted_pub(signer_pub, tpub))
-        return say(msg, msglen, STOR_AUTHN_ERROR,
-                   "cannot load the recorder's signing certificate %s (Ed25519)",
-                   signer_pub ? signer_pub : "(none given)");
-    if (memcmp(tpub, sg.pub, PUB_LEN) != 0)
-        return say(msg, msglen, STOR_AUTHN_FORGED, "signed by key %s, not by the recorder's",
-                   sg.key_id);
-    pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, tpub, PUB_LEN);
-    ok = pub && sig_valid(&sg, pub);
-    EVP_PKEY_free(pub);
-    ERR_clear_error();
-    if (!ok)
-        return say(msg, msglen, STOR_AUTHN_FORGED,
-                   "the signature does not verify with the recorder's key");
+    if ((a = by_trusted_key(&sg, signer_pub, tpub, msg, msglen)) != STOR_AUTHN_OK)
+        return a;
     sr_hex_encode(sg.sha, 32, sig_hex);
     sr_hex_encode(sg.id, STOR_ID_LEN, sid);
     if (strcmp(sid, id) != 0)
@@ -553,10 +568,8 @@ enum stor_authn stor_archive_check(const char *path, const struct stor_check_cfg
     struct stor_ledger_hit led = { 0 };
     struct stor_sig sg;
     bool recorded, absent, gone;
-    EVP_PKEY *pub;
     enum stor_authn a;
     enum sr_err err;
-    bool ok;
 
     /* What the file name says the recording is. */
     base = strrchr(path, '/');
@@ -603,23 +616,8 @@ enum stor_authn stor_archive_check(const char *path, const struct stor_check_cfg
                               "signed, closed by crash recovery, or not by a signing recorder)");
     if (a == STOR_AUTHN_FORGED)
         return say(msg, msglen, a, "signature file %s.sig is malformed", path);
-    if (!c->signer_pub || !trusted_pub(c->signer_pub, tpub))
-        return say(msg, msglen, STOR_AUTHN_ERROR,
-                   "cannot load the recorder's signing certificate %s (Ed25519)",
-                   c->signer_pub ? c->signer_pub : "(none given)");
-    if (memcmp(tpub, sg.pub, PUB_LEN) != 0) {
-        char tid[STOR_KEY_ID_HEX];
-        key_id_of(tpub, tid);
-        return say(msg, msglen, STOR_AUTHN_FORGED,
-                   "signed by key %s, not by the recorder's key %s", sg.key_id, tid);
-    }
-    pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, tpub, PUB_LEN);
-    ok = pub && sig_valid(&sg, pub);
-    EVP_PKEY_free(pub);
-    ERR_clear_error();
-    if (!ok)
-        return say(msg, msglen, STOR_AUTHN_FORGED,
-                   "the signature does not verify with the recorder's key");
+    if ((a = by_trusted_key(&sg, c->signer_pub, tpub, msg, msglen)) != STOR_AUTHN_OK)
+        return a;
     sr_hex_encode(sg.sha, 32, sig_hex);
     sr_hex_encode(sg.id, STOR_ID_LEN, sid);
     if (strcmp(sig_hex, file_hex) != 0) {
