@@ -92,7 +92,7 @@ static const struct opt_spec {
     [O_STORE] = { "store", "CONF", "srtprec.conf whose [store] section names the object store "
                   "(the recorder's):\n      retention deletes store copies of expired recordings "
                   "too (without it rows with one are kept);\n      recover rebuilds rows from "
-                  "the store's archives" },
+                  "the store's archives; reindex reads archives not in --dir from it" },
     [O_RECORDER] = { "recorder", "ID", "retention: only rows of this recorder-id (a box's own, in "
                      "an index the fleet shares);\n      recover: the recorder-id of rows it "
                      "creates from the store" },
@@ -1126,15 +1126,18 @@ static int cmd_reindex(const struct cmd *cmd, const struct opts *o)
     struct stor_query q = { .call_id = "" };
     struct stor_record *rec = malloc(sizeof(*rec));
     struct stor_index *ix = NULL;
+    struct objstore *store = NULL;
+    struct objstore_cfg sc;
     struct buf ids;
     size_t filled = 0, failed = 0, n;
     enum sr_err err = SR_ENOMEM;
 
-    (void)cmd;
     buf_init(&ids, (size_t)1 << 30);
     if (!rec)
         goto out;
-    if (open_index(o, STOR_INDEX_EXISTING, &ix)) {
+    if ((o->v[O_STORE] && !(store = store_of(cmd, o, &sc))) ||
+        open_index(o, STOR_INDEX_EXISTING, &ix)) {
+        objstore_destroy(store);
         free(rec);
         buf_fini(&ids);
         return 1;
@@ -1147,14 +1150,33 @@ static int cmd_reindex(const struct cmd *cmd, const struct opts *o)
     for (size_t i = 0; i < n; i++) {
         const char *id = (const char *)ids.p + i * STOR_ID_HEX;
         struct stor_reader *r = NULL;
-        const char *why = NULL;
-        char path[PATH_MAX];
+        const char *why = NULL, *src, *key;
+        char path[PATH_MAX], tmp[PATH_MAX] = "", fwhy[sizeof(rec->location) + 512], hash[65];
         uint64_t start;
         snprintf(path, sizeof(path), "%s/%s.srec", o->v[O_DIR], id);
         if (stor_index_get(ix, id, rec) != SR_OK || rec->call.call_id[0])
             continue;
-        if ((err = stor_reader_open(&r, path, o->v[O_CERT], o->v[O_KEY], &why))) {
-            fprintf(stderr, "%s: %s (%s)\n", path, why ? why : sr_strerror(err), sr_strerror(err));
+        src = path;
+        /* Not on local disk but in the store: read a fetched copy. */
+        if (store && rec->location[0] && access(path, F_OK) != 0) {
+            if (!(key = objstore_location_key(store, rec->location)))
+                snprintf(fwhy, sizeof(fwhy), "%s is not in the configured bucket", rec->location);
+            if (!key || !store_recover_fetch(store, key, NULL, tmp, sizeof(tmp), hash, fwhy,
+                                             sizeof(fwhy))) {
+                fprintf(stderr, "%s: %s\n", rec->location, fwhy);
+                if (tmp[0])
+                    unlink(tmp);
+                failed++;
+                continue;
+            }
+            src = tmp;
+        }
+        err = stor_reader_open(&r, src, o->v[O_CERT], o->v[O_KEY], &why);
+        if (err) {
+            fprintf(stderr, "%s: %s (%s)\n", src == tmp ? rec->location : path,
+                    why ? why : sr_strerror(err), sr_strerror(err));
+            if (tmp[0])
+                unlink(tmp);
             failed++;
             continue;
         }
@@ -1162,6 +1184,8 @@ static int cmd_reindex(const struct cmd *cmd, const struct opts *o)
         rec->call = *stor_reader_call(r);
         rec->call.start_wall_us = start;
         stor_reader_close(r);
+        if (tmp[0])
+            unlink(tmp);
         if ((err = stor_index_put(ix, rec))) {
             fprintf(stderr, "%s: index update failed: %s\n", id, sr_strerror(err));
             failed++;
@@ -1175,6 +1199,7 @@ static int cmd_reindex(const struct cmd *cmd, const struct opts *o)
     printf("rows filled %zu, failed %zu\n", filled, failed);
 out:
     stor_index_close(ix);
+    objstore_destroy(store);
     free(rec);
     buf_fini(&ids);
     if (err)
@@ -1321,11 +1346,13 @@ static const struct cmd cmds[] = {
       "beside an SQLite index) and locate rows that lack it; --recorder sets the\n"
       "recorder-id of rows created.  Exit 1 if any archive failed (reasons on stderr).",
       false, cmd_recover },
-    { "reindex", "", 0, 0, BIT(O_INDEX) | BIT(O_DIR) | ARCHIVE_OPTS,
+    { "reindex", "", 0, 0, BIT(O_INDEX) | BIT(O_DIR) | ARCHIVE_OPTS | BIT(O_STORE),
       BIT(O_INDEX) | BIT(O_DIR) | ARCHIVE_OPTS,
       "Fill index rows that have no Call-ID (recovered or reconciled from a format 2\n"
       "archive, whose header seals it) from DIR/<id>.srec, read with a recipient key:\n"
-      "Call-ID, parties, tags, source.  Exit 1 if an archive cannot be read.", false,
+      "Call-ID, parties, tags, source.  With --store, a row whose file is not in DIR\n"
+      "but has a location is read from a copy fetched from the store (0600, removed\n"
+      "after).  Exit 1 if an archive cannot be read.", false,
       cmd_reindex },
     { "health", "METRICS-FILE...", 1, MAX_POS, BIT(O_MAX_AGE), 0,
       "Judge each daemon by its metrics file (recorder's or keyagent's metrics-file),\n"

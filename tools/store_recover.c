@@ -89,10 +89,10 @@ static bool to_file(const void *data, size_t len, void *arg)
     return true;
 }
 
-/* GET the archive into a fresh 0600 file; its path in tmp, hash in hash. */
-static bool fetch(struct run *r, char *tmp, size_t cap, char hash[65])
+bool store_recover_fetch(struct objstore *s, const char *key, const char *tmp_dir, char *tmp,
+                         size_t cap, char hash[65], char *why, size_t wl)
 {
-    const char *dir = r->cfg->tmp_dir ? r->cfg->tmp_dir : getenv("TMPDIR");
+    const char *dir = tmp_dir ? tmp_dir : getenv("TMPDIR");
     struct sink k = { .fd = -1 };
     struct objstore_status ost;
     struct objstore_info info;
@@ -102,30 +102,32 @@ static bool fetch(struct run *r, char *tmp, size_t cap, char hash[65])
     unsigned dl = 0;
     bool ok = false;
 
+    tmp[0] = '\0';
     if (!dir || !dir[0])
         dir = "/tmp";
-    if ((size_t)snprintf(tmp, cap, "%s/srtprec-recover-XXXXXX", dir) >= cap) {
-        fail(r, r->key, "%s", "temporary path too long");
+    if ((e = objstore_head(s, key, &info, &ost)) != OBJSTORE_OK) {
+        snprintf(why, wl, "HEAD: %s", objstore_status_text(&ost, txt, sizeof(txt)));
         return false;
     }
-    if ((e = objstore_head(r->s, r->key, &info, &ost)) != OBJSTORE_OK) {
-        fail(r, r->key, "HEAD: %s", objstore_status_text(&ost, txt, sizeof(txt)));
+    if ((size_t)snprintf(tmp, cap, "%s/srtprec-recover-XXXXXX", dir) >= cap) {
+        tmp[0] = '\0';
+        snprintf(why, wl, "temporary path too long");
         return false;
     }
     if ((k.fd = mkstemp(tmp)) < 0) {
-        fail(r, r->key, "cannot create a temporary file: %s", strerror(errno));
+        snprintf(why, wl, "cannot create a temporary file in %s: %s", dir, strerror(errno));
         tmp[0] = '\0';
         return false;
     }
     if (fchmod(k.fd, 0600) != 0 || !(k.md = EVP_MD_CTX_new()) ||
         EVP_DigestInit_ex(k.md, EVP_sha256(), NULL) != 1) {
-        fail(r, r->key, "%s", "cannot set up the temporary file or its hash");
+        snprintf(why, wl, "cannot set up the temporary file or its hash");
         goto out;
     }
-    e = objstore_get(r->s, r->key, 0, UINT64_MAX, to_file, &k, NULL, &ost);
+    e = objstore_get(s, key, 0, UINT64_MAX, to_file, &k, NULL, &ost);
     if (e != OBJSTORE_OK || k.failed) {
-        fail(r, r->key, "GET: %s", k.failed ? "writing the temporary file failed"
-                                           : objstore_status_text(&ost, txt, sizeof(txt)));
+        snprintf(why, wl, "GET: %s", k.failed ? "writing the temporary file failed"
+                                             : objstore_status_text(&ost, txt, sizeof(txt)));
         goto out;
     }
     /* The row's end time is the file's mtime (stor_reconcile_file): the
@@ -134,18 +136,18 @@ static bool fetch(struct run *r, char *tmp, size_t cap, char hash[65])
     if (info.mtime > 0) {
         struct timespec ts[2] = { { .tv_sec = info.mtime }, { .tv_sec = info.mtime } };
         if (futimens(k.fd, ts) != 0) {
-            fail(r, r->key, "cannot set the fetched copy's time: %s", strerror(errno));
+            snprintf(why, wl, "cannot set the fetched copy's time: %s", strerror(errno));
             goto out;
         }
     }
     if (EVP_DigestFinal_ex(k.md, d, &dl) != 1 || fsync(k.fd) != 0) {
-        fail(r, r->key, "%s", "hashing or syncing the fetched copy failed");
+        snprintf(why, wl, "hashing or syncing the fetched copy failed");
         goto out;
     }
     sr_hex_encode(d, sizeof(d), hash);
     if (info.sha256[0] && strcmp(info.sha256, hash) != 0) {
-        fail(r, r->key, "the object's SHA-256 is not the x-amz-meta-sha256 it was stored "
-             "with (%s)", info.sha256);
+        snprintf(why, wl, "the object's SHA-256 is not the x-amz-meta-sha256 it was stored "
+                 "with (%s)", info.sha256);
         goto out;
     }
     ok = true;
@@ -175,7 +177,7 @@ static void set_location(struct run *r, bool created)
  * carry: recorder-id and (signed) hash. */
 static void create_row(struct run *r)
 {
-    char tmp[4200], hash[65], row_path[4200];
+    char tmp[4200], hash[65], row_path[4200], why[512];
     struct stor_recover_stats rst = { 0 };
     enum sr_err err;
     bool indexed = false;
@@ -185,7 +187,9 @@ static void create_row(struct run *r)
         fail(r, r->key, "%s", "archive directory path too long");
         return;
     }
-    if (!fetch(r, tmp, sizeof(tmp), hash)) {
+    if (!store_recover_fetch(r->s, r->key, r->cfg->tmp_dir, tmp, sizeof(tmp), hash, why,
+                             sizeof(why))) {
+        fail(r, r->key, "%s", why);
         if (tmp[0])
             unlink(tmp);
         return;

@@ -21,6 +21,7 @@
 #ifndef SR_STORE_RECOVER_H
 #define SR_STORE_RECOVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "objstore.h"
@@ -47,5 +48,13 @@ struct store_recover_stats {
  *  otherwise (reason on stderr). */
 enum sr_err store_recover(struct objstore *s, struct stor_index *ix,
                           const struct store_recover_cfg *cfg, struct store_recover_stats *st);
+
+/** GET key into a fresh 0600 file in tmp_dir (NULL: $TMPDIR or /tmp),
+ *  its path in tmp[0..cap) ("" when none was made; the caller removes it),
+ *  its SHA-256 in hash, checked against the object's x-amz-meta-sha256 when
+ *  the store has one; the file's mtime is the object's Last-Modified.
+ *  false with a one-line reason in why. */
+bool store_recover_fetch(struct objstore *s, const char *key, const char *tmp_dir, char *tmp,
+                         size_t cap, char hash[65], char *why, size_t wl);
 
 #endif

@@ -144,11 +144,12 @@ check_rows 6; ok $? "6 rows, all in the store"
 [ "$(metric upload_retried_total)" -ge 1 ]; ok $? "retries counted ($(metric upload_retried_total))"
 
 stack_stop
-# 4. The index lost, rebuilt from the store (srtprec recover --store): the
-# rows come back located, with their hashes, and the API serves them from
-# the store; a row that lost only its location gets it again.
+# 4. The index lost, rebuilt from the store (srtprec recover --store, then
+# reindex --store for what the headers seal): the rows come back located,
+# with their hashes, and the API serves them from the store; a row that
+# lost only its location gets it again.
 cli=$build/tools/srtprec
-cols="id, state, bytes, packets, n_streams, sha256, location, path, start_us"
+cols="id, state, bytes, packets, n_streams, sha256, location, path, start_us, call_id, local_aor, remote_aor"
 sqlite3 "$run/index.sqlite" "SELECT $cols FROM recordings ORDER BY id" >"$run/rows.before"
 rm -f "$run/index.sqlite" "$run/index.sqlite-wal" "$run/index.sqlite-shm"
 "$cli" recover --index="$run/index.sqlite" --store="$run/srtprec.conf" --recorder=rec-a \
@@ -156,9 +157,14 @@ rm -f "$run/index.sqlite" "$run/index.sqlite-wal" "$run/index.sqlite-shm"
 ok $? "recover --store runs: $(cat "$run/rs.out" "$run/rs.err")"
 grep -q "store: 6 archives listed: rows created 6, located 0, skipped (located already) 0, failed 0; without a .sig object 0" "$run/rs.out"
 ok $? "6 rows created from the store, none failed"
+# A format 2 header seals Call-ID and parties: reindex reads them from the
+# archives, here fetched from the store (--dir holds none of them).
+"$cli" reindex --index="$run/index.sqlite" --dir="$run/archive" --store="$run/srtprec.conf" \
+    --cert="$run/pki/auditor.crt" --key="$run/pki/auditor.key" >"$run/ri.out" 2>&1
+ok $? "reindex --store fills the rows from the store's archives: $(tail -1 "$run/ri.out")"
 sqlite3 "$run/index.sqlite" "SELECT $cols FROM recordings ORDER BY id" >"$run/rows.after"
 diff "$run/rows.before" "$run/rows.after" | diag
-cmp -s "$run/rows.before" "$run/rows.after"; ok $? "each row as before: state, size, packets, streams, SHA-256, location, path, start"
+cmp -s "$run/rows.before" "$run/rows.after"; ok $? "each row as before: state, size, packets, streams, SHA-256, location, path, start, Call-ID, parties"
 [ "$(sqlite3 "$run/index.sqlite" "SELECT COUNT(*) FROM recordings WHERE recorder = 'rec-a' AND end_us > 0")" = 6 ]
 ok $? "rows carry the recorder-id given and an end time"
 [ "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'srtprec-recover-*' -user "$(id -u)" 2>/dev/null | wc -l)" = 0 ]
