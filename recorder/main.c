@@ -254,6 +254,9 @@ static void reload(struct recorder *r)
     size_t restart = 0;
 
     r->reloads++;
+    /* The bucket's Object Lock may have been enabled since: asked again
+     * before the next upload. */
+    rd_upl_reprobe(r->cfg.uploader);
     if (!n) {
         log_error("reload: out of memory; nothing changed");
         r->reload_failed[RELOAD_CONFIG]++;

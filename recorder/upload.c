@@ -57,6 +57,10 @@ enum try_result {
     TRY_AGAIN, /* the store or the index failed: back off and try it again */
 };
 
+/* What the bucket's Object Lock probe said; UNKNOWN until a probe got an
+ * answer (at the first thread's start, again after rd_upl_reprobe). */
+enum lock_state { LOCK_UNKNOWN, LOCK_NONE, LOCK_ON };
+
 struct rd_upl {
     struct rd_upl_cfg cfg;
     char dir[4096];
@@ -79,6 +83,9 @@ struct rd_upl {
     struct rd_upl_stats st;
     char bad[MAX_BAD][STOR_ID_HEX];
     size_t n_bad;
+    enum lock_state lock;   /* the bucket's Object Lock as last probed */
+    const char *lock_mode;  /* [store] object-lock-mode in S3's words; NULL: off (set once) */
+    unsigned long retention_days; /* [store] retention-days (set once) */
 
     atomic_bool stop;
 };
@@ -237,6 +244,56 @@ static bool exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
+/* The bucket's Object Lock, probed when not known yet.  A probe the store
+ * refuses for good (a store that has no such call) counts as no lock; one
+ * that gets no answer leaves it unknown (LOCK_UNKNOWN): nothing is uploaded
+ * until it is known, since a locked bucket must get every object's
+ * retention and the store is not answering anyway. */
+static enum lock_state lock_of(struct upl_worker *w, bool log_it)
+{
+    struct rd_upl *u = w->u;
+    struct objstore_lock lock;
+    struct objstore_status st;
+    char txt[512];
+    enum lock_state ls;
+    enum objstore_err e;
+
+    pthread_mutex_lock(&u->mu);
+    ls = u->lock;
+    pthread_mutex_unlock(&u->mu);
+    if (ls != LOCK_UNKNOWN)
+        return ls;
+    e = objstore_lock_probe(w->store, &lock, &st);
+    if (objstore_err_transient(e)) {
+        if (log_it)
+            log_warn("upload: the object store does not answer yet (%s: %s); archives wait in "
+                     "the spool", objstore_strerror(e), objstore_status_text(&st, txt, sizeof(txt)));
+        return LOCK_UNKNOWN;
+    }
+    ls = e == OBJSTORE_OK && lock.enabled ? LOCK_ON : LOCK_NONE;
+    if (log_it && ls == LOCK_ON)
+        log_notice("upload: the bucket has Object Lock (default retention %s %u days); uploads "
+                   "are retained %s for %lu days from their recording's start",
+                   lock.mode[0] ? lock.mode : "none", lock.days,
+                   u->lock_mode ? u->lock_mode : "(off)", u->lock_mode ? u->retention_days : 0);
+    else if (log_it)
+        log_notice("upload: the bucket answers; it has no Object Lock (legal hold and retention "
+                   "are the index's)");
+    pthread_mutex_lock(&u->mu);
+    u->lock = ls;
+    pthread_mutex_unlock(&u->mu);
+    return ls;
+}
+
+void rd_upl_reprobe(struct rd_upl *u)
+{
+    if (!u)
+        return;
+    pthread_mutex_lock(&u->mu);
+    u->lock = LOCK_UNKNOWN;
+    pthread_mutex_unlock(&u->mu);
+}
+
 static enum try_result try_one(struct upl_worker *w, const struct upl_item *it, uint64_t *bytes)
 {
     struct rd_upl *u = w->u;
@@ -246,6 +303,8 @@ static enum try_result try_one(struct upl_worker *w, const struct upl_item *it, 
     enum objstore_err e;
     enum sr_err ie;
     const char *sha = it->sha256;
+    struct objstore_retain rt = { .mode = u->lock_mode };
+    enum lock_state ls;
     bool has_row;
 
     snprintf(path, sizeof(path), "%s/%s.srec", u->dir, it->id);
@@ -267,12 +326,23 @@ static enum try_result try_one(struct upl_worker *w, const struct upl_item *it, 
         sha = w->row->sha256;
     if ((size_t)snprintf(key, sizeof(key), "%s%s.srec", u->prefix, it->id) >= sizeof(key) - 4)
         return TRY_BAD;
-    e = objstore_put_file(w->store, key, path, sha, &info, &st);
+    if ((ls = lock_of(w, false)) == LOCK_UNKNOWN)
+        return TRY_AGAIN;
+    if (ls == LOCK_ON && u->lock_mode && u->retention_days) {
+        /* A retention can be lengthened, never shortened (compliance): no
+         * row, no start, no upload yet. */
+        if (!has_row)
+            return TRY_AGAIN;
+        uint64_t start = w->row->call.start_wall_us ? w->row->call.start_wall_us : sr_wall_us();
+        rt.until = (int64_t)(start / 1000000u) + (int64_t)u->retention_days * 86400;
+    }
+    e = objstore_put_file_retained(w->store, key, path, sha, rt.until ? &rt : NULL, &info, &st);
     if (e == OBJSTORE_OK && exists(sig)) {
         uint64_t n = info.size;
         char sigkey[sizeof(key) + 4];
         snprintf(sigkey, sizeof(sigkey), "%s.sig", key);
-        e = objstore_put_file(w->store, sigkey, sig, "", &info, &st);
+        e = objstore_put_file_retained(w->store, sigkey, sig, "", rt.until ? &rt : NULL, &info,
+                                       &st);
         info.size += n;
     }
     if (e != OBJSTORE_OK) {
@@ -416,20 +486,7 @@ uint64_t rd_upl_step(struct rd_upl *u)
  * (Swift has none: holds and retention are then the index's alone). */
 static void probe_store(struct upl_worker *w)
 {
-    struct objstore_lock lock;
-    struct objstore_status st;
-    char txt[512];
-    enum objstore_err e = objstore_lock_probe(w->store, &lock, &st);
-
-    if (e != OBJSTORE_OK)
-        log_warn("upload: the object store does not answer yet (%s: %s); archives wait in the "
-                 "spool", objstore_strerror(e), objstore_status_text(&st, txt, sizeof(txt)));
-    else if (lock.enabled)
-        log_notice("upload: the bucket has Object Lock (default retention %s %u days)",
-                   lock.mode[0] ? lock.mode : "none", lock.days);
-    else
-        log_notice("upload: the bucket answers; it has no Object Lock (legal hold and retention "
-                   "are the index's)");
+    lock_of(w, true);
 }
 
 static void *upl_thread(void *arg)
@@ -519,6 +576,8 @@ enum sr_err rd_upl_create(struct rd_upl **out, const struct rd_upl_cfg *cfg,
     u->cfg.index_spec = NULL; /* only used here */
     u->clock = clock;
     u->clock_arg = clock_arg;
+    u->lock_mode = objstore_lock_mode_of(scfg);
+    u->retention_days = scfg->retention_days;
     u->prng = sr_now_us() | 1;
     u->rescan = true;
     pthread_mutex_init(&u->mu, NULL);

@@ -66,6 +66,13 @@ enum sr_err rd_upl_create(struct rd_upl **out, const struct rd_upl_cfg *cfg,
                           const struct objstore_cfg *scfg, struct stor_index *ix,
                           rd_upl_clock_fn *clock, void *clock_arg, bool start_thread, char *why,
                           size_t whylen);
+/** Forget what the bucket's Object Lock probe said (SIGHUP): the next
+ *  upload probes again.  Until a probe gets an answer nothing is uploaded.
+ *  When the bucket has Object Lock and [store] retention-days is set, each
+ *  object (.srec and .sig) is uploaded with object-lock-mode retention until
+ *  its recording's start + retention-days (an archive without its index
+ *  row waits for it).  NULL-safe. */
+void rd_upl_reprobe(struct rd_upl *u);
 /** Start the threads of an uploader made with start_thread false (tests
  *  that first put a fake HTTP edge under each store client). */
 enum sr_err rd_upl_start(struct rd_upl *u);

@@ -115,6 +115,12 @@ const struct conf_item objstore_conf_items[] = {
       "recorder: longest wait between upload tries while the store fails" },
     { "upload-threads", CONF_UINT, OFF(upload_threads), "2", 1, 8,
       "recorder: archives uploaded in parallel (a store's cost per object bounds one stream)" },
+    { "object-lock-mode", CONF_STR, OFF(object_lock_mode), "governance", 0, 0,
+      "recorder: with a bucket that has Object Lock, each upload's retention mode: governance, "
+      "compliance (no one, not even the root account, can shorten it) or off" },
+    { "retention-days", CONF_UINT, OFF(retention_days), "0", 0, 36500,
+      "recorder: Object Lock: each upload retained until its recording's start + this many "
+      "days (keep it equal to the retention job's --older-than); 0: none of its own" },
 };
 #undef OFF
 const size_t objstore_conf_n_items = SR_ARRAY_LEN(objstore_conf_items);
@@ -271,6 +277,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         rs->have_length = false;
         rs->range_total = 0;
         rs->mtime = 0;
+        rs->lock_mode[0] = rs->lock_until[0] = '\0';
         return len;
     }
     val = line;
@@ -284,6 +291,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         slice_copy_cstr(val, rs->etag, sizeof(rs->etag));
     } else if (slice_eq_nocase(name, SLICE_LIT("x-amz-meta-sha256"))) {
         slice_copy_cstr(val, rs->meta_sha256, sizeof(rs->meta_sha256));
+    } else if (slice_eq_nocase(name, SLICE_LIT("x-amz-object-lock-mode"))) {
+        slice_copy_cstr(val, rs->lock_mode, sizeof(rs->lock_mode));
+    } else if (slice_eq_nocase(name, SLICE_LIT("x-amz-object-lock-retain-until-date"))) {
+        slice_copy_cstr(val, rs->lock_until, sizeof(rs->lock_until));
     } else if (slice_eq_nocase(name, SLICE_LIT("x-amz-request-id"))) {
         slice_copy_cstr(val, rs->request_id, sizeof(rs->request_id));
     } else if (slice_eq_nocase(name, SLICE_LIT("Content-Length"))) {
@@ -396,6 +407,8 @@ static enum objstore_err curl_transport(void *arg, const struct objstore_req *rq
     if (!add_hdr(s, "x-amz-content-sha256", rq->body_sha256 ? rq->body_sha256 : empty_sha256) ||
         (rq->meta_sha256 && !add_hdr(s, "x-amz-meta-sha256", rq->meta_sha256)) ||
         (rq->content_md5 && !add_hdr(s, "Content-MD5", rq->content_md5)) ||
+        (rq->lock_mode && !add_hdr(s, "x-amz-object-lock-mode", rq->lock_mode)) ||
+        (rq->lock_until && !add_hdr(s, "x-amz-object-lock-retain-until-date", rq->lock_until)) ||
         (strcmp(rq->method, "POST") == 0 && !add_hdr(s, "Content-Type", "application/xml")))
         return OBJSTORE_ENOMEM;
     if (rq->range) {
@@ -509,6 +522,11 @@ enum objstore_err objstore_create(struct objstore **out, const struct objstore_c
         cfg->backoff_min_ms == 0 || cfg->backoff_max_ms < cfg->backoff_min_ms ||
         cfg->timeout_s == 0) {
         snprintf(why, whylen, "[store] part-size, backoff or timeout out of range");
+        return OBJSTORE_EINVAL;
+    }
+    if (!objstore_lock_mode_of(cfg) && strcasecmp(cfg->object_lock_mode, "off") != 0) {
+        snprintf(why, whylen, "[store] object-lock-mode '%.32s': governance, compliance or off",
+                 cfg->object_lock_mode);
         return OBJSTORE_EINVAL;
     }
     s = calloc(1, sizeof(*s));
@@ -703,6 +721,8 @@ enum objstore_err objstore_head(struct objstore *s, const char *key, struct objs
         snprintf(info->etag, sizeof(info->etag), "%s", s->rs->etag);
         snprintf(info->sha256, sizeof(info->sha256), "%s", s->rs->meta_sha256);
         info->mtime = s->rs->mtime;
+        snprintf(info->lock_mode, sizeof(info->lock_mode), "%s", s->rs->lock_mode);
+        snprintf(info->lock_until, sizeof(info->lock_until), "%s", s->rs->lock_until);
     }
     return err;
 }
@@ -790,13 +810,63 @@ enum objstore_err objstore_lock_probe(struct objstore *s, struct objstore_lock *
     return OBJSTORE_OK;
 }
 
+/* Content-MD5's value: base64 of the MD5 (25 bytes with the terminator). */
+static void md5_b64(const void *p, size_t n, char out[32])
+{
+    uint8_t md5[16];
+    unsigned dl = 0;
+
+    EVP_Digest(p, n, md5, &dl, EVP_md5(), NULL);
+    EVP_EncodeBlock((unsigned char *)out, md5, sizeof(md5));
+}
+
+const char *objstore_lock_mode_of(const struct objstore_cfg *cfg)
+{
+    const char *m = cfg ? cfg->object_lock_mode : "off";
+
+    if (!m[0] || strcasecmp(m, "governance") == 0)
+        return "GOVERNANCE";
+    if (strcasecmp(m, "compliance") == 0)
+        return "COMPLIANCE";
+    return NULL;
+}
+
+const char *objstore_lock_date(int64_t until, char *buf, size_t cap)
+{
+    time_t t = (time_t)until;
+    struct tm tm;
+
+    if (!cap)
+        return buf;
+    buf[0] = '\0';
+    if (gmtime_r(&t, &tm))
+        strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+int64_t objstore_lock_date_parse(const char *text)
+{
+    struct tm tm;
+    const char *e;
+    time_t t;
+
+    memset(&tm, 0, sizeof(tm));
+    if (!text || !(e = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm)))
+        return 0;
+    if (*e == '.') /* fractional seconds: the lock is to the second */
+        for (e++; *e >= '0' && *e <= '9'; e++) {
+        }
+    if (strcmp(e, "Z") != 0 && strcmp(e, "+00:00") != 0)
+        return 0;
+    t = timegm(&tm);
+    return t > 0 ? (int64_t)t : 0;
+}
+
 enum objstore_err objstore_legal_hold(struct objstore *s, const char *key, bool on,
                                       struct objstore_status *st)
 {
     struct objstore_status tmp;
     char body[160], body_hash[65], md5b64[32];
-    uint8_t md5[16];
-    unsigned dl = 0;
     int n;
     struct objstore_req rq = { .method = "PUT", .key = key, .query = "legal-hold=",
                                .body_sha256 = body_hash, .content_md5 = md5b64 };
@@ -809,24 +879,34 @@ enum objstore_err objstore_legal_hold(struct objstore *s, const char *key, bool 
     rq.body = (const uint8_t *)body;
     rq.body_len = (size_t)n;
     sha256_hex(body, rq.body_len, body_hash);
-    EVP_Digest(body, rq.body_len, md5, &dl, EVP_md5(), NULL);
-    EVP_EncodeBlock((unsigned char *)md5b64, md5, sizeof(md5));
+    md5_b64(body, rq.body_len, md5b64);
     return request(s, &rq, st_or(st, &tmp), NULL);
 }
 
-/* One body: its SHA-256 for the signature, its MD5 for the ETag check. */
+/* One body: its SHA-256 for the signature, its MD5 for the ETag check.
+ * lk: the lock headers of a single PUT (their date already formatted), or
+ * a part of a locked multipart upload (mode and date NULL): both send
+ * Content-MD5. */
+struct put_lock {
+    const char *mode, *until;
+};
 static enum objstore_err put_body(struct objstore *s, const char *key, const char *query,
                                   const uint8_t *p, size_t n, const char *meta,
-                                  struct objstore_status *st)
+                                  const struct put_lock *lk, struct objstore_status *st)
 {
-    char body_hash[65], md5hex[33];
+    char body_hash[65], md5hex[33], md5b64[32];
     uint8_t md5[16];
     unsigned dl = 0;
     struct objstore_req rq = { .method = "PUT", .key = key, .query = query, .body = p,
-                               .body_len = n, .body_sha256 = body_hash, .meta_sha256 = meta };
+                               .body_len = n, .body_sha256 = body_hash, .meta_sha256 = meta,
+                               .content_md5 = lk ? md5b64 : NULL,
+                               .lock_mode = lk ? lk->mode : NULL,
+                               .lock_until = lk ? lk->until : NULL };
     enum objstore_err err;
 
     sha256_hex(p, n, body_hash);
+    if (lk)
+        md5_b64(p, n, md5b64);
     EVP_Digest(p, n, md5, &dl, EVP_md5(), NULL);
     bin_hex(md5, sizeof(md5), md5hex);
     err = request(s, &rq, st, NULL);
@@ -852,7 +932,7 @@ enum objstore_err objstore_put_mem(struct objstore *s, const char *key, const vo
     if (!s || !key_ok(key) || (!data && len))
         return OBJSTORE_EINVAL;
     sha256_hex(data ? data : "", len, hash);
-    err = put_body(s, key, NULL, data ? data : (const void *)"", len, hash, st_or(st, &tmp));
+    err = put_body(s, key, NULL, data ? data : (const void *)"", len, hash, NULL, st_or(st, &tmp));
     if (err == OBJSTORE_OK && info) {
         memset(info, 0, sizeof(*info));
         info->size = len;
@@ -888,6 +968,17 @@ enum objstore_err objstore_put_file(struct objstore *s, const char *key, const c
                                     const char *sha256_hex_want, struct objstore_info *info,
                                     struct objstore_status *st)
 {
+    return objstore_put_file_retained(s, key, path, sha256_hex_want, NULL, info, st);
+}
+
+enum objstore_err objstore_put_file_retained(struct objstore *s, const char *key, const char *path,
+                                             const char *sha256_hex_want,
+                                             const struct objstore_retain *rt,
+                                             struct objstore_info *info,
+                                             struct objstore_status *st)
+{
+    char until[40];
+    const struct put_lock lock = { rt ? rt->mode : NULL, until }, part_lock = { NULL, NULL };
     struct objstore_status tmp, *sp = st_or(st, &tmp);
     char hash[65], q[1024], eid[3 * sizeof(((struct objstore_xml *)0)->upload_id)];
     char *complete = NULL;
@@ -901,8 +992,10 @@ enum objstore_err objstore_put_file(struct objstore *s, const char *key, const c
     bool initiated = false;
     int fd;
 
-    if (!s || !key_ok(key) || !path)
+    if (!s || !key_ok(key) || !path || (rt && (!rt->mode || rt->until <= 0)))
         return OBJSTORE_EINVAL;
+    if (rt)
+        objstore_lock_date(rt->until, until, sizeof(until));
     memset(sp, 0, sizeof(*sp));
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -934,7 +1027,7 @@ enum objstore_err objstore_put_file(struct objstore *s, const char *key, const c
             err = OBJSTORE_EINTEGRITY;
             goto out;
         }
-        err = put_body(s, key, NULL, s->part, (size_t)size, hash, sp);
+        err = put_body(s, key, NULL, s->part, (size_t)size, hash, rt ? &lock : NULL, sp);
         goto done;
     }
 
@@ -957,7 +1050,9 @@ enum objstore_err objstore_put_file(struct objstore *s, const char *key, const c
     {
         struct objstore_req rq = { .method = "POST", .key = key, .query = "uploads=",
                                    .meta_sha256 = sha256_hex_want && sha256_hex_want[0]
-                                                      ? sha256_hex_want : NULL };
+                                                      ? sha256_hex_want : NULL,
+                                   .lock_mode = rt ? lock.mode : NULL,
+                                   .lock_until = rt ? lock.until : NULL };
         struct objstore_xml x;
         if ((err = request(s, &rq, sp, NULL)))
             goto out;
@@ -985,7 +1080,7 @@ enum objstore_err objstore_put_file(struct objstore *s, const char *key, const c
             EVP_DigestUpdate(whole, s->part, n);
             EVP_Digest(s->part, n, md5s[i], &dl, EVP_md5(), NULL);
             snprintf(q, sizeof(q), "partNumber=%" PRIu64 "&uploadId=%s", i + 1, eid);
-            if ((err = put_body(s, key, q, s->part, n, NULL, sp)))
+            if ((err = put_body(s, key, q, s->part, n, NULL, rt ? &part_lock : NULL, sp)))
                 goto out;
             bin_hex(md5s[i], 16, md5hex);
             cl += (size_t)sprintf(complete + cl, "<Part><PartNumber>%" PRIu64

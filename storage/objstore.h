@@ -104,6 +104,13 @@ struct objstore_cfg {
     unsigned long upload_retry_min_ms;  /**< recorder: first wait after a failed upload */
     unsigned long upload_retry_max_ms;  /**< recorder: longest wait between upload tries */
     unsigned long upload_threads;       /**< recorder: uploads in parallel (1-8) */
+    char object_lock_mode[CONF_STR_MAX];/**< recorder: "governance" ("" too), "compliance" or
+                                             "off": the mode of each upload's Object Lock
+                                             retention when the bucket has Object Lock */
+    unsigned long retention_days;       /**< recorder: an upload is locked until its
+                                             recording's start + this many days (0: no
+                                             per-object retention; the bucket's default,
+                                             if any, applies) */
 };
 
 /** The conf items of [store] (for conf_load with section "store") and
@@ -146,6 +153,9 @@ struct objstore_info {
     char etag[80];        /**< without quotes: the MD5 hex, or "MD5-N" for a multipart upload */
     char sha256[65];      /**< x-amz-meta-sha256 as the uploader set it (hex); "" when absent */
     int64_t mtime;        /**< Last-Modified, Unix seconds; 0 when absent */
+    char lock_mode[16];   /**< HEAD: x-amz-object-lock-mode ("GOVERNANCE"...); "" none */
+    char lock_until[40];  /**< HEAD: x-amz-object-lock-retain-until-date as the store says it;
+                               "" none */
 };
 
 /** HEAD BUCKET/KEY.  OBJSTORE_ENOTFOUND: no such object.  st may be NULL. */
@@ -180,6 +190,35 @@ enum objstore_err objstore_delete(struct objstore *s, const char *key, struct ob
 enum objstore_err objstore_put_file(struct objstore *s, const char *key, const char *path,
                                     const char *sha256_hex, struct objstore_info *info,
                                     struct objstore_status *st);
+
+/** S3 Object Lock retention for one upload. */
+struct objstore_retain {
+    const char *mode; /**< "GOVERNANCE" or "COMPLIANCE" (objstore_lock_mode_of) */
+    int64_t until;    /**< retain until, Unix seconds (UTC) */
+};
+/** The S3 mode cfg.object_lock_mode names ("GOVERNANCE" for "" or
+ *  "governance", "COMPLIANCE"), NULL for "off" or anything else. */
+const char *objstore_lock_mode_of(const struct objstore_cfg *cfg);
+/** until as S3 writes a retain-until date, "2027-01-31T12:00:00Z", in buf
+ *  (at least 21 bytes; always terminated).  Returns buf. */
+const char *objstore_lock_date(int64_t until, char *buf, size_t cap);
+
+/** A retain-until date as S3 writes it ("2027-01-31T12:00:00Z", also with
+ *  fractional seconds ".000Z") as Unix seconds; 0 when it is not one. */
+int64_t objstore_lock_date_parse(const char *text);
+
+/** objstore_put_file with Object Lock retention (rt NULL: none, the same
+ *  as objstore_put_file): the PUT (or the multipart upload's initiation)
+ *  carries x-amz-object-lock-mode and x-amz-object-lock-retain-until-date,
+ *  which SigV4 signs like every header sent, and each body goes with
+ *  Content-MD5, which S3 requires on an upload with a retention period.
+ *  Only on a bucket whose objstore_lock_probe said enabled (a store without
+ *  Object Lock refuses the headers: InvalidRequest). */
+enum objstore_err objstore_put_file_retained(struct objstore *s, const char *key, const char *path,
+                                             const char *sha256_hex,
+                                             const struct objstore_retain *rt,
+                                             struct objstore_info *info,
+                                             struct objstore_status *st);
 
 /** PUT BUCKET/KEY from memory (small objects, tests). */
 enum objstore_err objstore_put_mem(struct objstore *s, const char *key, const void *data,

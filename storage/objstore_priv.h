@@ -17,7 +17,9 @@ struct objstore_req {
     const char *body_sha256; /**< hex, what x-amz-content-sha256 says */
     const char *meta_sha256; /**< x-amz-meta-sha256 to set (PUT, initiate); NULL */
     const char *content_md5; /**< Content-MD5 (base64) to send: S3 requires it on
-                                  PUT ?legal-hold; NULL */
+                                  PUT ?legal-hold and on an upload with a retention; NULL */
+    const char *lock_mode;   /**< x-amz-object-lock-mode to send (PUT, initiate); NULL */
+    const char *lock_until;  /**< x-amz-object-lock-retain-until-date to send; NULL */
     bool range;              /**< send Range: bytes=range_off-(range_off+range_len-1) */
     uint64_t range_off, range_len; /**< range_len UINT64_MAX: open-ended */
     objstore_data_fn *sink;  /**< a 2xx body goes here (GET); else into resp.body */
@@ -33,6 +35,8 @@ struct objstore_resp {
     bool have_length;
     uint64_t range_total;     /**< from Content-Range ".../TOTAL"; 0 unknown */
     int64_t mtime;
+    char lock_mode[16];       /**< x-amz-object-lock-mode of a HEAD */
+    char lock_until[40];      /**< x-amz-object-lock-retain-until-date of a HEAD */
     char body[OBJSTORE_XML_MAX + 1]; /**< a non-sink body, cut at the size; terminated */
     size_t body_len;
     uint64_t delivered;       /**< bytes given to the sink */

@@ -103,7 +103,33 @@ static bool may_delete(const struct stor_retention_cfg *cfg, const struct stor_r
     return false;
 }
 
-/* *kept: the claim was refused (held since the search), nothing changed. */
+/* The store refused to delete r's copy because S3 Object Lock retains it
+ * (why: until when): nothing was deleted.  The record appended before says
+ * "delete", so a second one says it was not done, the claim goes back and
+ * the run goes on (a locked object is kept by design, not a failure). */
+static enum sr_err keep_locked(struct stor_index *ix, struct chainlog *cl,
+                               const struct stor_record *r, const char *why,
+                               struct stor_retention_stats *st, bool *kept)
+{
+    const struct chainlog_field f[] = {
+        { "action", "keep" }, { "reason", "object-lock" }, { "id", r->id },
+        { "location", r->location }, { "detail", why },
+    };
+    enum sr_err err;
+
+    if ((err = chainlog_append(cl, 0, f, SR_ARRAY_LEN(f))))
+        return err;
+    if ((err = stor_index_put(ix, r)))
+        return err;
+    log_notice("retention: recording %s kept: its store copy %s is %s", r->id, r->location,
+               why[0] ? why : "locked (Object Lock)");
+    st->store_locked++;
+    *kept = true;
+    return SR_OK;
+}
+
+/* *kept: the claim was refused (held since the search), or the store's
+ * Object Lock refused the deletion; nothing changed. */
 static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
                               const struct stor_retention_cfg *cfg, const struct stor_record *r,
                               const char *path, const char *authn,
@@ -147,7 +173,10 @@ static enum sr_err delete_one(struct stor_index *ix, struct chainlog *cl,
      * object is success). */
     if (r->location[0]) {
         char why[512] = "";
-        if ((err = cfg->store_delete(cfg->store_arg, r->location, why, sizeof(why)))) {
+        err = cfg->store_delete(cfg->store_arg, r->location, why, sizeof(why));
+        if (err == SR_ESTATE) /* Object Lock: the store keeps it; so does the index */
+            return keep_locked(ix, cl, r, why, st, kept);
+        if (err) {
             log_error("retention: recording %s: its store copy %s was not deleted: %s; the row "
                       "stays 'deleting' for the next run", r->id, r->location,
                       why[0] ? why : sr_strerror(err));

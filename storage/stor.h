@@ -566,7 +566,9 @@ enum sr_err stor_index_stats(struct stor_index *ix, struct stor_index_stats *st)
  *  (KEY.sig).  libstor never talks to a store: the caller brings this (the
  *  CLI's is on storage/objstore.h).  SR_OK also when the objects are
  *  already gone (a resumed run); SR_EAGAIN the store is unreachable;
- *  anything else final.  why gets a reason without credentials. */
+ *  SR_ESTATE the store keeps it under S3 Object Lock (why: "locked until
+ *  DATE"; retention counts it in store_locked and goes on); anything else
+ *  final.  why gets a reason without credentials. */
 typedef enum sr_err stor_store_delete_fn(void *arg, const char *location, char *why,
                                          size_t whylen);
 
@@ -593,6 +595,8 @@ struct stor_retention_stats {
                                    (also counted in held) */
     size_t store_deleted;     /**< of deleted: their store copy deleted too */
     size_t store_kept;        /**< kept: a store copy and no store_delete given */
+    size_t store_locked;      /**< kept: the store refused to delete it, S3 Object Lock
+                                   retains it (store_delete said SR_ESTATE); the run goes on */
 };
 /** Delete expired recordings: every recording that started before
  *  before_wall_us, is not on legal hold and is not still recording.  For

@@ -917,8 +917,31 @@ static int cmd_list(const struct cmd *cmd, const struct opts *o)
     return 0;
 }
 
+/* Whether S3 Object Lock still retains key (its HEAD names a retain-until
+ * date in the future): then why says until when. */
+static bool store_locked(struct objstore *s, const char *key, char *why, size_t whylen)
+{
+    struct objstore_info info;
+    struct objstore_status st;
+    int64_t until;
+
+    if (objstore_head(s, key, &info, &st) != OBJSTORE_OK || !info.lock_until[0])
+        return false;
+    until = objstore_lock_date_parse(info.lock_until);
+    if (until <= (int64_t)(sr_wall_us() / 1000000u))
+        return false;
+    snprintf(why, whylen, "locked until %s (Object Lock %s)", info.lock_until,
+             info.lock_mode[0] ? info.lock_mode : "retention");
+    return true;
+}
+
 /* Retention's store deleter (stor_store_delete_fn) on storage/objstore.h:
- * the archive's object, then its signature's. */
+ * the archive's object, then its signature's.  An object Object Lock still
+ * retains is kept (SR_ESTATE), asked before the DELETE: on a versioned
+ * bucket S3 answers a plain DELETE of a locked object with a delete marker,
+ * which would hide the retained version rather than fail; and a DELETE
+ * refused (AccessDenied) is asked again, since that is how a store with
+ * the lock on the current version says it. */
 static enum sr_err store_delete(void *arg, const char *location, char *why, size_t whylen)
 {
     struct objstore *s = arg;
@@ -931,6 +954,8 @@ static enum sr_err store_delete(void *arg, const char *location, char *why, size
         snprintf(why, whylen, "%s is not in the configured bucket", location);
         return SR_EINVAL;
     }
+    if (store_locked(s, key, why, whylen))
+        return SR_ESTATE;
     e = objstore_delete(s, key, &st);
     if (e == OBJSTORE_OK) {
         snprintf(sig, sizeof(sig), "%s.sig", key);
@@ -938,6 +963,8 @@ static enum sr_err store_delete(void *arg, const char *location, char *why, size
     }
     if (e == OBJSTORE_OK)
         return SR_OK;
+    if (e == OBJSTORE_EAUTH && store_locked(s, key, why, whylen))
+        return SR_ESTATE;
     snprintf(why, whylen, "%s: %s", objstore_strerror(e),
              objstore_status_text(&st, detail, sizeof(detail)));
     return objstore_err_transient(e) ? SR_EAGAIN : SR_EIO;
@@ -1019,9 +1046,9 @@ static int cmd_retention(const struct cmd *cmd, const struct opts *o)
     objstore_destroy(store);
     printf("%s %zu recordings, %zu on legal hold kept, %zu archive files already missing, "
            "%zu not authentic kept, %zu naming another file kept; %zu store copies deleted, %zu "
-           "with a store copy kept (no --store)\n",
+           "with a store copy kept (no --store), %zu kept by the store's Object Lock\n",
            rc.dry_run ? "would delete" : "deleted", st.deleted, st.held, st.missing_files,
-           st.refused, st.path_mismatch, st.store_deleted, st.store_kept);
+           st.refused, st.path_mismatch, st.store_deleted, st.store_kept, st.store_locked);
     if (err) {
         fprintf(stderr, "retention: FAILED: %s (deletion log %s)\n", sr_strerror(err), rc.log_path);
         return 1;

@@ -43,6 +43,7 @@ struct fake {
     uint32_t rnd;
     const uint8_t *object; /* GET source */
     char body[256], content_md5[32]; /* the last PUT's body (if small) and Content-MD5 */
+    char md5[MAX_LOG][32], lock_mode[MAX_LOG][16], lock_until[MAX_LOG][40]; /* per request */
 };
 
 static enum objstore_err fake_transport(void *arg, const struct objstore_req *rq,
@@ -55,6 +56,9 @@ static enum objstore_err fake_transport(void *arg, const struct objstore_req *rq
     snprintf(f->method[i], sizeof(f->method[i]), "%s", rq->method);
     snprintf(f->query[i], sizeof(f->query[i]), "%s", rq->query ? rq->query : "");
     f->range[i] = rq->range;
+    snprintf(f->md5[i], sizeof(f->md5[i]), "%s", rq->content_md5 ? rq->content_md5 : "");
+    snprintf(f->lock_mode[i], sizeof(f->lock_mode[i]), "%s", rq->lock_mode ? rq->lock_mode : "");
+    snprintf(f->lock_until[i], sizeof(f->lock_until[i]), "%s", rq->lock_until ? rq->lock_until : "");
     if (rq->body && rq->body_len < sizeof(f->body))
         snprintf(f->body, sizeof(f->body), "%.*s", (int)rq->body_len, (const char *)rq->body);
     snprintf(f->content_md5, sizeof(f->content_md5), "%s", rq->content_md5 ? rq->content_md5 : "");
@@ -338,9 +342,62 @@ static void legal_hold(void)
     objstore_destroy(s);
 }
 
+/* Object Lock retention on upload: the mode and date headers on the PUT
+ * (or a multipart upload's initiation) and Content-MD5 on every body; none
+ * of it without a retention. */
+static void retained(const char *big, const char *small)
+{
+    struct fake f = { .n_script = 0 };
+    struct objstore *s = store_for(&f, 0);
+    const struct objstore_retain rt = { .mode = "COMPLIANCE", .until = 1800000000 };
+    unsigned char md5[16], b64[32];
+    unsigned dl = 0;
+
+    tap_ok(s && objstore_put_file_retained(s, "a.srec", small, NULL, &rt, NULL, NULL) == OBJSTORE_OK &&
+               f.n_log == 1 && strcmp(f.lock_mode[0], "COMPLIANCE") == 0 &&
+               strcmp(f.lock_until[0], "2027-01-15T08:00:00Z") == 0,
+           "a retained PUT sends the lock mode and the retain-until date (%s)", f.lock_until[0]);
+    EVP_Digest("small object", 12, md5, &dl, EVP_md5(), NULL);
+    EVP_EncodeBlock(b64, md5, sizeof(md5));
+    tap_ok(strcmp(f.md5[0], (const char *)b64) == 0, "with the body's Content-MD5 (%s)", f.md5[0]);
+    f = (struct fake){ .n_script = 0 };
+    tap_ok(objstore_put_file(s, "a.srec", small, NULL, NULL, NULL) == OBJSTORE_OK && f.n_log == 1 &&
+               !f.lock_mode[0][0] && !f.lock_until[0][0] && !f.md5[0][0],
+           "a PUT without a retention: no lock headers, no Content-MD5");
+
+    f = (struct fake){ .script = { { 200, 0, NULL, initiate, 0, false } }, .n_script = 1 };
+    objstore_put_file_retained(s, "k", big, NULL, &rt, NULL, NULL);
+    bool parts_md5 = f.n_log >= 4;
+    for (size_t i = 1; i < 4 && i < f.n_log; i++)
+        parts_md5 = parts_md5 && strcmp(f.method[i], "PUT") == 0 && f.md5[i][0] && !f.lock_mode[i][0];
+    tap_ok(strcmp(f.method[0], "POST") == 0 && strcmp(f.query[0], "uploads=") == 0 &&
+               strcmp(f.lock_mode[0], "COMPLIANCE") == 0 &&
+               strcmp(f.lock_until[0], "2027-01-15T08:00:00Z") == 0 && parts_md5,
+           "multipart: the initiation carries the lock, each part its Content-MD5");
+    tap_ok(objstore_put_file_retained(s, "k", small, NULL,
+                                      &(struct objstore_retain){ .mode = NULL, .until = 1 }, NULL,
+                                      NULL) == OBJSTORE_EINVAL,
+           "a retention without a mode is refused");
+
+    tap_ok(objstore_lock_date_parse("2027-01-15T08:00:00.000Z") == 1800000000 &&
+               objstore_lock_date_parse("2027-01-15T08:00:00Z") == 1800000000 &&
+               objstore_lock_date_parse("2027-01-15 08:00") == 0 &&
+               objstore_lock_date_parse("2027-01-15T08:00:00+02:00") == 0,
+           "retain-until dates as S3 writes them parse; others are not dates");
+    struct objstore_cfg c = { .object_lock_mode = "" };
+    const char *g = objstore_lock_mode_of(&c);
+    snprintf(c.object_lock_mode, sizeof(c.object_lock_mode), "compliance");
+    const char *k = objstore_lock_mode_of(&c);
+    snprintf(c.object_lock_mode, sizeof(c.object_lock_mode), "off");
+    tap_ok(g && strcmp(g, "GOVERNANCE") == 0 && k && strcmp(k, "COMPLIANCE") == 0 &&
+               !objstore_lock_mode_of(&c),
+           "object-lock-mode: governance by default, compliance, off");
+    objstore_destroy(s);
+}
+
 int main(void)
 {
-    char dir[] = "/tmp/test_objstore.XXXXXX", path[128];
+    char dir[] = "/tmp/test_objstore.XXXXXX", path[128], small[128];
     FILE *kf;
 
     if (!mkdtemp(dir))
@@ -352,6 +409,10 @@ int main(void)
     chmod(keyfile, 0600);
     snprintf(path, sizeof(path), "%s/big", dir);
     write_big(path, 3 * OBJSTORE_PART_MIN - 1000); /* 3 parts */
+    snprintf(small, sizeof(small), "%s/small", dir);
+    kf = fopen(small, "w");
+    fputs("small object", kf);
+    fclose(kf);
 
     retries_503_then_ok();
     retries_exhausted();
@@ -359,8 +420,10 @@ int main(void)
     get_resumes();
     multipart(path);
     legal_hold();
+    retained(path, small);
 
     unlink(path);
+    unlink(small);
     unlink(keyfile);
     rmdir(dir);
     return tap_done();
