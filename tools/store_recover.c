@@ -28,7 +28,6 @@ struct run {
     bool pending;
     char id[STOR_ID_HEX];
     char key[OBJSTORE_KEY_MAX + 1];
-    uint64_t size;
     bool has_sig;
 };
 
@@ -219,6 +218,27 @@ static void create_row(struct run *r)
     set_location(r, true);
 }
 
+/* A row without its location: the object must be the archive the row
+ * describes (size, and the hash the uploader stored against the row's). */
+static void locate_row(struct run *r)
+{
+    struct objstore_status ost;
+    struct objstore_info info;
+    char txt[512];
+
+    if (objstore_head(r->s, r->key, &info, &ost) != OBJSTORE_OK) {
+        fail(r, r->key, "HEAD: %s", objstore_status_text(&ost, txt, sizeof(txt)));
+    } else if (r->row->bytes != info.size) {
+        fail(r, r->key, "the row says %llu bytes, the object has %llu: not located",
+             (unsigned long long)r->row->bytes, (unsigned long long)info.size);
+    } else if (r->row->sha256[0] && info.sha256[0] && strcmp(r->row->sha256, info.sha256) != 0) {
+        fail(r, r->key, "the object's x-amz-meta-sha256 %s is not the row's: not located",
+             info.sha256);
+    } else {
+        set_location(r, false);
+    }
+}
+
 static void handle(struct run *r)
 {
     enum sr_err err;
@@ -231,11 +251,7 @@ static void handle(struct run *r)
     if (err == SR_OK && r->row->location[0]) {
         r->st->skipped++;
     } else if (err == SR_OK) {
-        if (r->row->bytes != r->size)
-            fail(r, r->key, "the row says %llu bytes, the object has %llu: not located",
-                 (unsigned long long)r->row->bytes, (unsigned long long)r->size);
-        else
-            set_location(r, false);
+        locate_row(r);
     } else if (err == SR_ENOTFOUND) {
         create_row(r);
     } else {
@@ -248,6 +264,7 @@ static bool on_key(const char *key, uint64_t size, void *arg)
     struct run *r = arg;
     char id[STOR_ID_HEX];
 
+    (void)size; /* HEAD says it where it matters */
     if (r->pending && key_id(r->cfg->prefix, key, sig_sfx, id) && strcmp(id, r->id) == 0) {
         r->has_sig = true;
         handle(r);
@@ -259,7 +276,6 @@ static bool on_key(const char *key, uint64_t size, void *arg)
         return true; /* a signature, or not an archive of ours */
     memcpy(r->id, id, sizeof(r->id));
     snprintf(r->key, sizeof(r->key), "%s", key);
-    r->size = size;
     r->has_sig = false;
     r->pending = true;
     return true;

@@ -4,8 +4,9 @@
  *
  * Lists PREFIX<id>.srec objects (objstore_list) and, for each:
  * - a row with a location: skipped;
- * - a row without one (the uploader's location write was lost): the row's
- *   size must be the object's; the location is set;
+ * - a row without one (the uploader's location write was lost): the
+ *   object's size (HEAD) must be the row's, and its x-amz-meta-sha256 the
+ *   row's SHA-256 when both are known; the location is set;
  * - no row: the object is fetched into a private temporary file (0600 in
  *   $TMPDIR or /tmp, removed after), its SHA-256 checked against the
  *   x-amz-meta-sha256 the uploader stored, and indexed by

@@ -170,21 +170,29 @@ ok $? "rows carry the recorder-id given and an end time"
 [ "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'srtprec-recover-*' -user "$(id -u)" 2>/dev/null | wc -l)" = 0 ]
 ok $? "no fetched copy left behind"
 [ "$("$cli" list --index="$run/index.sqlite" | grep -c -E '^[0-9a-f]{32}')" = 6 ]; ok $? "srtprec list finds the 6"
-one=$(head -1 "$run/rows.before" | cut -d'|' -f1)
-sqlite3 "$run/index.sqlite" "UPDATE recordings SET location = '' WHERE id = '$one'"
-"$cli" recover --index="$run/index.sqlite" --store="$run/srtprec.conf" >"$run/rs2.out" 2>&1
-grep -q "rows created 0, located 1, skipped (located already) 5, failed 0" "$run/rs2.out" &&
-    [ "$(sqlite3 "$run/index.sqlite" "SELECT location FROM recordings WHERE id = '$one'")" = "s3://srtprec/rec-a/$one.srec" ]
-ok $? "run again: the row without a location located, the rest skipped: $(cat "$run/rs2.out")"
+one=$(sed -n 1p "$run/rows.before" | cut -d'|' -f1)
+two=$(sed -n 2p "$run/rows.before" | cut -d'|' -f1)
+two_sha=$(sqlite3 "$run/index.sqlite" "SELECT sha256 FROM recordings WHERE id = '$two'")
+zeros=0000000000000000000000000000000000000000000000000000000000000000
+sqlite3 "$run/index.sqlite" "UPDATE recordings SET location = '' WHERE id IN ('$one', '$two');
+    UPDATE recordings SET sha256 = '$zeros' WHERE id = '$two'"
+"$cli" recover --index="$run/index.sqlite" --store="$run/srtprec.conf" >"$run/rs2.out" 2>"$run/rs2.err"
+rc=$?
+[ "$rc" = 1 ] && grep -q "rows created 0, located 1, skipped (located already) 4, failed 1" "$run/rs2.out" &&
+    grep -q "$two.srec: the object's x-amz-meta-sha256 .* is not the row's" "$run/rs2.err" &&
+    [ "$(sqlite3 "$run/index.sqlite" "SELECT location FROM recordings WHERE id = '$one'")" = "s3://srtprec/rec-a/$one.srec" ] &&
+    [ -z "$(sqlite3 "$run/index.sqlite" "SELECT location FROM recordings WHERE id = '$two'")" ]
+ok $? "run again: a row without a location located, one whose hash is not the object's not, the rest skipped: $(cat "$run/rs2.out" "$run/rs2.err" | tr "\n" " ")"
+sqlite3 "$run/index.sqlite" "UPDATE recordings SET sha256 = '$two_sha' WHERE id = '$two'"
 junk=rec-a/ffffffffffffffffffffffffffffffff.srec
 printf 'not an archive' | swift_curl -fsS -o /dev/null -X PUT --data-binary @- "$SWIFT_URL/srtprec/$junk"
 "$cli" recover --index="$run/index.sqlite" --store="$run/srtprec.conf" >"$run/rs3.out" 2>"$run/rs3.err"
 rc=$?
-[ "$rc" = 1 ] && grep -q "rows created 0, located 0, skipped (located already) 6, failed 1" "$run/rs3.out" &&
+[ "$rc" = 1 ] && grep -q "rows created 0, located 1, skipped (located already) 5, failed 1" "$run/rs3.out" &&
     grep -q "$junk: not indexed: no whole archive header" "$run/rs3.err" &&
     [ "$(sqlite3 "$run/index.sqlite" "SELECT COUNT(*) FROM recordings")" = 6 ] &&
     [ "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'srtprec-recover-*' -user "$(id -u)" 2>/dev/null | wc -l)" = 0 ]
-ok $? "an object that is no archive: failed 1 with its reason, exit 1, no row, no copy left: $(cat "$run/rs3.err")"
+ok $? "its hash put back, it is located; an object that is no archive: failed 1 with its reason, exit 1, no row, no copy left: $(head -1 "$run/rs3.err")"
 swift_curl -fsS -o /dev/null -X DELETE "$SWIFT_URL/srtprec/$junk"
 stack_start_one api api/srtprec-api
 for _ in $(seq 1 100); do stack_curl -s -o /dev/null "$(stack_api)/livez" && break; sleep 0.1; done
