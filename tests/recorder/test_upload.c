@@ -32,9 +32,11 @@ struct fake_s3 {
     pthread_mutex_t mu; /* the threaded test's workers share it */
     unsigned puts[64];  /* PUTs per archive number (threaded test) */
     enum fake_mode mode;
+    bool locked;        /* the bucket has Object Lock (GET ?object-lock says so) */
     unsigned calls;
     struct {
         char key[256];
+        char lock_mode[16], lock_until[40]; /* the PUT's Object Lock headers ("" none) */
         uint8_t *data;
         size_t len;
     } obj[MAX_OBJ];
@@ -77,6 +79,16 @@ static enum objstore_err fake_http_locked(struct fake_s3 *f, const struct objsto
                                         "request rate.</Message></Error>");
         return OBJSTORE_OK;
     }
+    if (strcmp(rq->method, "GET") == 0 && !rq->key && rq->query &&
+        strcmp(rq->query, "object-lock=") == 0) {
+        rs->http = f->locked ? 200 : 404;
+        rs->body_len = (size_t)snprintf(
+            rs->body, sizeof(rs->body), "%s",
+            f->locked ? "<?xml version='1.0'?><ObjectLockConfiguration><ObjectLockEnabled>Enabled"
+                        "</ObjectLockEnabled></ObjectLockConfiguration>"
+                      : "<Error><Code>ObjectLockConfigurationNotFoundError</Code></Error>");
+        return OBJSTORE_OK;
+    }
     if (strcmp(rq->method, "PUT") != 0 || !rq->key || rq->query) {
         rs->http = 400;
         return OBJSTORE_OK;
@@ -92,6 +104,10 @@ static enum objstore_err fake_http_locked(struct fake_s3 *f, const struct objsto
         f->n++;
     }
     snprintf(f->obj[i].key, sizeof(f->obj[i].key), "%s", rq->key);
+    snprintf(f->obj[i].lock_mode, sizeof(f->obj[i].lock_mode), "%s",
+             rq->lock_mode ? rq->lock_mode : "");
+    snprintf(f->obj[i].lock_until, sizeof(f->obj[i].lock_until), "%s",
+             rq->lock_until && rq->content_md5 ? rq->lock_until : "");
     {
         size_t kl = strlen(rq->key);
         unsigned num;
@@ -119,6 +135,7 @@ static const uint8_t *fake_get(const struct fake_s3 *f, const char *key, size_t 
 }
 
 static char dir[256], spool[300], db[300], keyfile[300];
+static unsigned long retention_days; /* [store] retention-days of the next uploader() */
 
 static void mkid(char id[STOR_ID_HEX], unsigned i)
 {
@@ -201,7 +218,8 @@ static bool located(struct stor_index *ix, unsigned i)
 static struct rd_upl *uploader(struct fake_s3 *f, bool keep_local, size_t max_queue)
 {
     struct objstore_cfg sc = { .part_size = OBJSTORE_PART_MIN, .retries = 0, .backoff_min_ms = 1,
-                               .backoff_max_ms = 1, .timeout_s = 5 };
+                               .backoff_max_ms = 1, .timeout_s = 5,
+                               .retention_days = retention_days };
     struct rd_upl_cfg uc = { .archive_dir = spool, .prefix = "site/", .keep_local = keep_local,
                              .max_queue = max_queue, .retry_min_ms = 1000, .retry_max_ms = 8000 };
     struct stor_index *ix = NULL;
@@ -400,6 +418,87 @@ static void queue_bound(struct stor_index *ix, struct fake_s3 *f)
     rd_upl_destroy(u);
 }
 
+/* The object's Object Lock headers as the fake got them: mode, date. */
+static bool lock_of(const struct fake_s3 *f, unsigned i, const char *suffix, const char *mode,
+                    const char *until)
+{
+    char id[STOR_ID_HEX], key[128];
+
+    mkid(id, i);
+    snprintf(key, sizeof(key), "site/%s.srec%s", id, suffix);
+    for (size_t k = 0; k < f->n; k++)
+        if (strcmp(f->obj[k].key, key) == 0)
+            return strcmp(f->obj[k].lock_mode, mode) == 0 &&
+                   strcmp(f->obj[k].lock_until, until) == 0;
+    return false;
+}
+
+/* Archive i's row starts 30 days before 1800000000 (2027-01-15T08:00:00Z). */
+static void set_start(struct stor_index *ix, unsigned i, struct stor_record *r)
+{
+    char id[STOR_ID_HEX];
+
+    mkid(id, i);
+    stor_index_get(ix, id, r);
+    r->call.start_wall_us = (1800000000ull - 30 * 86400ull) * 1000000ull + 999999u;
+    stor_index_put(ix, r);
+}
+
+/* A bucket with Object Lock: both objects retained until the recording's
+ * start + retention-days (governance by default); an archive without its
+ * row waits; no lock, no headers; a re-probe (SIGHUP) sees a new lock. */
+static void object_lock(struct stor_index *ix, struct fake_s3 *f)
+{
+    struct stor_record *r = calloc(1, sizeof(*r));
+    struct rd_upl_stats st;
+    struct rd_upl *u;
+    char id[STOR_ID_HEX];
+
+    retention_days = 30;
+    f->locked = true;
+    seal(ix, 50, 64, false); /* no row (yet) */
+    u = uploader(f, false, 16);
+    rd_upl_scan(u);
+    run_due(u);
+    rd_upl_stats(u, &st);
+    tap_ok(st.pending == 1 && f->calls > 0 && !lock_of(f, 50, "", "", "") &&
+               !lock_of(f, 50, "", "GOVERNANCE", "2027-01-15T08:00:00Z"),
+           "Object Lock: an archive without its row (no start) is not uploaded yet");
+    seal(ix, 50, 64, true);
+    set_start(ix, 50, r);
+    for (int i = 0; i < 4 && !located(ix, 50); i++) {
+        clock_us += 10000000u;
+        run_due(u);
+    }
+    tap_ok(located(ix, 50) && lock_of(f, 50, "", "GOVERNANCE", "2027-01-15T08:00:00Z") &&
+               lock_of(f, 50, ".sig", "GOVERNANCE", "2027-01-15T08:00:00Z"),
+           "Object Lock: .srec and .sig retained (governance, with Content-MD5) until start + "
+           "30 days");
+    rd_upl_destroy(u);
+
+    f->locked = false;
+    seal(ix, 52, 64, true);
+    mkid(id, 52);
+    u = uploader(f, false, 16);
+    rd_upl_enqueue(u, id, "");
+    run_due(u);
+    tap_ok(located(ix, 52) && lock_of(f, 52, "", "", "") && lock_of(f, 52, ".sig", "", ""),
+           "no Object Lock: no lock headers");
+    f->locked = true; /* enabled meanwhile: the cached probe says none until a re-probe */
+    seal(ix, 53, 64, true);
+    set_start(ix, 53, r);
+    mkid(id, 53);
+    rd_upl_reprobe(u); /* SIGHUP */
+    rd_upl_enqueue(u, id, "");
+    run_due(u);
+    tap_ok(located(ix, 53) && lock_of(f, 53, "", "GOVERNANCE", "2027-01-15T08:00:00Z"),
+           "after a re-probe (SIGHUP) the new lock applies");
+    rd_upl_destroy(u);
+    f->locked = false;
+    retention_days = 0;
+    free(r);
+}
+
 /* Three threads on the real clock: every archive uploaded exactly once. */
 static void threads(struct stor_index *ix, struct fake_s3 *f)
 {
@@ -467,6 +566,7 @@ int main(void)
     bad_file_and_missing_row(ix, &f);
     keep_local_and_resume(ix, &f);
     queue_bound(ix, &f);
+    object_lock(ix, &f);
     threads(ix, &f);
 
     stor_index_close(ix);

@@ -511,6 +511,58 @@ static void retention_store(void)
     stor_index_close(ix);
 }
 
+/* A store copy S3 Object Lock still retains: the store refuses (SR_ESTATE,
+ * "locked until DATE"); the row is kept as it was, counted in
+ * store_locked, the deletion log says it was kept, and the run goes on to
+ * the next row.  Once the lock has run out the next run deletes it. */
+static void retention_locked(void)
+{
+    struct stor_index *ix;
+    struct stor_retention_cfg rc = { 0 };
+    struct stor_retention_stats st;
+    struct stor_record rec;
+    struct fake_store fs = { .fail = SR_ESTATE };
+    char db[4096], logp[4096], ids[2][STOR_ID_HEX], loc[STOR_LOCATION_MAX], log[8192] = "";
+    const uint64_t day = 86400ull * 1000000ull, now = 1800000000000000ull;
+    FILE *fp;
+
+    snprintf(db, sizeof(db), "%s/locked.sqlite", dir);
+    snprintf(logp, sizeof(logp), "%s/locked-deletions.log", dir);
+    tap_ok(stor_index_open(&ix, db) == SR_OK, "locked: index opens");
+    for (unsigned i = 0; i < 2; i++) {
+        memset(&rec, 0, sizeof(rec));
+        snprintf(rec.id, sizeof(rec.id), "%032x", i + 500);
+        call_info(&rec.call, "locked@x", now - (5 - i) * day);
+        rec.state = STOR_STATE_COMPLETE;
+        snprintf(rec.path, sizeof(rec.path), "%s/%s.srec", dir, rec.id);
+        stor_index_put(ix, &rec);
+        snprintf(ids[i], sizeof(ids[i]), "%s", rec.id);
+        snprintf(loc, sizeof(loc), "s3://srtprec/%s.srec", rec.id);
+        stor_index_set_location(ix, rec.id, loc);
+    }
+    rc.before_wall_us = now;
+    rc.log_path = logp;
+    rc.archive_dir = dir;
+    rc.store_delete = fake_delete;
+    rc.store_arg = &fs;
+    tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.store_locked == 1 && st.deleted == 1 &&
+               st.store_deleted == 1,
+           "locked: the locked copy is kept and counted, the run goes on to delete the other");
+    tap_ok(stor_index_get(ix, ids[0], &rec) == SR_OK && rec.state == STOR_STATE_COMPLETE &&
+               strstr(rec.location, ids[0]) && stor_index_get(ix, ids[1], &rec) == SR_ENOTFOUND,
+           "locked: its row is as it was (not left 'deleting'), location kept");
+    if ((fp = fopen(logp, "r"))) {
+        size_t n = fread(log, 1, sizeof(log) - 1, fp);
+        log[n] = '\0';
+        fclose(fp);
+    }
+    tap_ok(strstr(log, "object-lock") != NULL, "locked: the deletion log records it was kept");
+    tap_ok(stor_retention(ix, &rc, &st) == SR_OK && st.store_locked == 0 && st.deleted == 1 &&
+               stor_index_get(ix, ids[0], &rec) == SR_ENOTFOUND,
+           "locked: once the lock has run out, the next run deletes it");
+    stor_index_close(ix);
+}
+
 static bool to_buf(const void *data, size_t len, void *arg)
 {
     struct buf *b = arg;
@@ -579,6 +631,7 @@ int main(void)
     retention();
     retention_race();
     retention_store();
+    retention_locked();
     page_checks();
     testcert_rmdir(dir);
     return tap_done();
