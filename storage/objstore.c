@@ -862,6 +862,16 @@ int64_t objstore_lock_date_parse(const char *text)
     return t > 0 ? (int64_t)t : 0;
 }
 
+bool objstore_retained(struct objstore *s, const char *key, int64_t now,
+                       struct objstore_info *info)
+{
+    struct objstore_status st;
+
+    if (objstore_head(s, key, info, &st) != OBJSTORE_OK || !info->lock_until[0])
+        return false;
+    return objstore_lock_date_parse(info->lock_until) > now;
+}
+
 enum objstore_err objstore_legal_hold(struct objstore *s, const char *key, bool on,
                                       struct objstore_status *st)
 {

@@ -207,6 +207,12 @@ const char *objstore_lock_date(int64_t until, char *buf, size_t cap);
  *  fractional seconds ".000Z") as Unix seconds; 0 when it is not one. */
 int64_t objstore_lock_date_parse(const char *text);
 
+/** Whether S3 Object Lock still retains key at now (Unix s): its HEAD names
+ *  a retain-until date after now.  info (not NULL) receives the HEAD's
+ *  answer (lock_mode, lock_until).  False also when the HEAD fails. */
+bool objstore_retained(struct objstore *s, const char *key, int64_t now,
+                       struct objstore_info *info);
+
 /** objstore_put_file with Object Lock retention (rt NULL: none, the same
  *  as objstore_put_file): the PUT (or the multipart upload's initiation)
  *  carries x-amz-object-lock-mode and x-amz-object-lock-retain-until-date,

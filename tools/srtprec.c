@@ -917,18 +917,12 @@ static int cmd_list(const struct cmd *cmd, const struct opts *o)
     return 0;
 }
 
-/* Whether S3 Object Lock still retains key (its HEAD names a retain-until
- * date in the future): then why says until when. */
+/* Whether S3 Object Lock still retains key: then why says until when. */
 static bool store_locked(struct objstore *s, const char *key, char *why, size_t whylen)
 {
     struct objstore_info info;
-    struct objstore_status st;
-    int64_t until;
 
-    if (objstore_head(s, key, &info, &st) != OBJSTORE_OK || !info.lock_until[0])
-        return false;
-    until = objstore_lock_date_parse(info.lock_until);
-    if (until <= (int64_t)(sr_wall_us() / 1000000u))
+    if (!objstore_retained(s, key, (int64_t)(sr_wall_us() / 1000000u), &info))
         return false;
     snprintf(why, whylen, "locked until %s (Object Lock %s)", info.lock_until,
              info.lock_mode[0] ? info.lock_mode : "retention");

@@ -43,6 +43,7 @@ struct fake {
     uint32_t rnd;
     const uint8_t *object; /* GET source */
     char body[256], content_md5[32]; /* the last PUT's body (if small) and Content-MD5 */
+    const char *head_until; /* every answer's x-amz-object-lock-retain-until-date; NULL none */
     char md5[MAX_LOG][32], lock_mode[MAX_LOG][16], lock_until[MAX_LOG][40]; /* per request */
 };
 
@@ -77,6 +78,10 @@ static enum objstore_err fake_transport(void *arg, const struct objstore_req *rq
         return a.terr;
     }
     rs->http = a.http;
+    if (f->head_until) {
+        snprintf(rs->lock_until, sizeof(rs->lock_until), "%s", f->head_until);
+        snprintf(rs->lock_mode, sizeof(rs->lock_mode), "GOVERNANCE");
+    }
     if (strcmp(rq->method, "PUT") == 0 && a.http == 200) {
         test_md5_hex(rq->body ? (const void *)rq->body : "", rq->body_len, rs->etag);
         if (a.wrong_etag)
@@ -384,6 +389,14 @@ static void retained(const char *big, const char *small)
                objstore_lock_date_parse("2027-01-15 08:00") == 0 &&
                objstore_lock_date_parse("2027-01-15T08:00:00+02:00") == 0,
            "retain-until dates as S3 writes them parse; others are not dates");
+    struct objstore_info info;
+    f = (struct fake){ .n_script = 3, .head_until = "2027-01-15T08:00:00.000Z",
+                       .script = { { .http = 200 }, { .http = 200 }, { .http = 404 } } };
+    bool before = objstore_retained(s, "a.srec", 1800000000 - 1, &info);
+    tap_ok(before && strcmp(f.method[0], "HEAD") == 0 && strcmp(info.lock_mode, "GOVERNANCE") == 0 &&
+               !objstore_retained(s, "a.srec", 1800000000, &info) &&
+               !objstore_retained(s, "a.srec", 0, &info),
+           "retained: a retain-until after now; not at or past it, nor without the object");
     struct objstore_cfg c = { .object_lock_mode = "" };
     const char *g = objstore_lock_mode_of(&c);
     snprintf(c.object_lock_mode, sizeof(c.object_lock_mode), "compliance");
