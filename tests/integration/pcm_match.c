@@ -2,8 +2,11 @@
  *  exactly the samples of a raw s16le file, contiguous, with only silence
  *  (zeros) around them?  Exit 0 if so; otherwise print why and exit 1.
  *
- *   pcm_match export.wav CHANNEL expected.s16le
- */
+ *   pcm_match export.wav CHANNEL expected.s16le [lead.s16le]
+ *
+ * With lead: the samples just before the match may be a tail of lead (a
+ * sender's preamble whose first packets a peer may not have forwarded);
+ * only silence before that. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,16 +27,22 @@ static int16_t s16(const unsigned char *p)
 int main(int argc, char **argv)
 {
     size_t wlen = 0, elen = 0, off = 12, nsamp = 0, nexp, ch;
-    unsigned char *wav = NULL, *exp = NULL, *data = NULL;
+    unsigned char *wav = NULL, *exp = NULL, *lead = NULL, *data = NULL;
+    size_t llen = 0, nlead = 0;
     unsigned channels = 0, bits = 0;
     int16_t *chan = NULL;
     int rc = 1;
 
-    if (argc != 4)
-        return fprintf(stderr, "usage: pcm_match WAV CHANNEL EXPECTED.s16le\n"), 2;
+    if (argc != 4 && argc != 5)
+        return fprintf(stderr, "usage: pcm_match WAV CHANNEL EXPECTED.s16le [LEAD.s16le]\n"), 2;
     ch = (size_t)strtoul(argv[2], NULL, 10);
     wav = slurp(argv[1], &wlen);
     exp = slurp(argv[3], &elen);
+    if (argc == 5 && !(lead = slurp(argv[4], &llen))) {
+        fprintf(stderr, "pcm_match: cannot read %s\n", argv[4]);
+        goto out;
+    }
+    nlead = llen / 2;
     if (!wav || !exp || wlen < 12 || memcmp(wav, "RIFF", 4) || memcmp(wav + 8, "WAVE", 4)) {
         fprintf(stderr, "pcm_match: cannot read a RIFF/WAVE file and the expected file\n");
         goto out;
@@ -73,15 +82,23 @@ int main(int argc, char **argv)
         size_t i = 0;
         while (i < nexp && chan[at + i] == s16(exp + 2 * i))
             i++;
+        size_t from = at, k = 0;
         if (i < nexp)
             continue;
+        while (k < nlead && from > 0 && chan[from - 1] == s16(lead + 2 * (nlead - 1 - k))) {
+            from--;
+            k++;
+        }
         for (size_t j = 0; j < nsamp; j++)
-            if ((j < at || j >= at + nexp) && chan[j] != 0) {
+            if ((j < from || j >= at + nexp) && chan[j] != 0) {
                 fprintf(stderr, "pcm_match: non-silent sample %d at %zu outside the match [%zu, %zu)\n",
                         chan[j], j, at, at + nexp);
                 goto out;
             }
-        printf("pcm_match: all %zu samples match at offset %zu of %zu\n", nexp, at, nsamp);
+        printf("pcm_match: all %zu samples match at offset %zu of %zu", nexp, at, nsamp);
+        if (lead)
+            printf(" (after %zu of the %zu lead samples)", k, nlead);
+        printf("\n");
         rc = 0;
         goto out;
     }
@@ -91,5 +108,6 @@ out:
     free(chan);
     free(wav);
     free(exp);
+    free(lead);
     return rc;
 }
