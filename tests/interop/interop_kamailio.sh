@@ -56,13 +56,7 @@ kamailio_pki "$kpki"; ok $? "a SIPS PKI separate from the keyagent's"
 
 # The disclosure daemon, then Kamailio with the shipped configuration.
 dsock=$run/kamailio-disclose.sock
-disclose_start() {
-    "$build/tools/srtprec-kamailio-disclose" --serve --listen="$dsock" --control="$STACK_CONTROL" \
-        >>"$run/disclose.out" 2>>"$run/disclose.log" &
-    disclose_pid=$!
-    for i in $(seq 1 50); do [ -S "$dsock" ] && break; sleep 0.1; done
-}
-disclose_start
+kamailio_disclose_start "$dsock"
 [ "$(stat -c %a "$dsock" 2>/dev/null)" = 600 ]; ok $? "srtprec-kamailio-disclose listens on a 0600 socket"
 # exec_msg() runs the tool through a wrapper that keeps the command line
 # and the environment Kamailio gave it (searched for keys at the end).
@@ -86,10 +80,7 @@ kamailio_phones "$kport" "$sip_a" "$sip_b" "$ra" "$rb"; ok $? "tones generated, 
 lo_sniff "$run/cap.pcap" "$filter" "$run/sniff.stop" 450
 bg_pids+=($sniff_pid)
 
-timeout 60 baresip -f "$run/b" -s -t 45 >"$run/b.log" 2>&1 </dev/null & b_pid=$!; bg_pids+=($b_pid)
-stack_wait_log "$run/b.log" "200 OK" 10; ok $? "B registered with Kamailio over TLS"
-timeout 60 baresip -f "$run/a" -s -t 45 >"$run/a.log" 2>&1 </dev/null & a_pid=$!; bg_pids+=($a_pid)
-stack_wait_log "$run/a.log" "200 OK" 10
+kamailio_phones_up 45
 stamp() { date +%s.%N >"$run/t_$1"; }
 # The keyagent's counters (kmetric, wait_kmetric: tests/lib/kamailio.sh):
 # NOTIFYs carrying a call's keys to the recorder (disclosures_total) and
@@ -119,7 +110,7 @@ baresip_ctl "$ctl_a" dial "sip:b@127.0.0.1;transport=tls" &&
     wait_count "$run/a.log" "Call established" 2 15
 ok $? "A called B again, the disclosure daemon stopped"
 stamp est2; sleep 3; stamp late2
-disclose_start
+kamailio_disclose_start "$dsock"
 d=$(kmetric disclosures_total)
 baresip_ctl "$ctl_a" hold && wait_kmetric disclosures_total $((d + 1)) 10
 ok $? "the restarted daemon disclosed the call at its hold re-INVITE"

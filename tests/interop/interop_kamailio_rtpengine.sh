@@ -59,10 +59,7 @@ rtpengine_start "$ng" "$re" $(( re + 31 ))
 ok $? "rtpengine (userspace, table = -1) answers on its ng port"
 
 dsock=$run/kamailio-disclose.sock
-"$build/tools/srtprec-kamailio-disclose" --serve --listen="$dsock" --control="$STACK_CONTROL" \
-    >"$run/disclose.out" 2>"$run/disclose.log" &
-disclose_pid=$!
-for i in $(seq 1 50); do [ -S "$dsock" ] && break; sleep 0.1; done
+kamailio_disclose_start "$dsock"
 kamailio_start "$kport" "$kpki" "$dsock" -A WITH_RTPENGINE -A "RTPENGINE_SOCK=\"udp:127.0.0.1:$ng\""
 ok $? "kamailio starts with etc/kamailio/kamailio.cfg -A WITH_RTPENGINE"
 
@@ -70,10 +67,7 @@ kamailio_phones "$kport" "$sip_a" "$sip_b" "$ra" "$rb"; ok $? "tones generated, 
 
 lo_sniff "$run/cap.pcap" "$filter" "$run/sniff.stop" 350
 bg_pids+=($sniff_pid)
-timeout 40 baresip -f "$run/b" -s -t 30 >"$run/b.log" 2>&1 </dev/null & b_pid=$!; bg_pids+=($b_pid)
-stack_wait_log "$run/b.log" "200 OK" 10; ok $? "B registered with Kamailio over TLS"
-timeout 40 baresip -f "$run/a" -s -t 30 >"$run/a.log" 2>&1 </dev/null & a_pid=$!; bg_pids+=($a_pid)
-stack_wait_log "$run/a.log" "200 OK" 10
+kamailio_phones_up 30
 # Dialled through ctrl_tcp: its hold and resume act on the call it made.
 baresip_ctl "$ctl_a" dial "sip:b@127.0.0.1;transport=tls" && stack_wait_log "$run/a.log" "Call established" 15; ok $? "A called B through Kamailio and rtpengine: SRTP call established"
 # A holds and resumes the call: each re-INVITE goes through rtpengine (its

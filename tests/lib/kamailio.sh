@@ -102,6 +102,28 @@ kamailio_phones() {
     done
 }
 
+# kamailio_disclose_start SOCKET: srtprec-kamailio-disclose --serve on SOCKET
+# feeding the stack's keyagent (sets disclose_pid; output appended to
+# $run/disclose.out and .log, so a restart keeps the earlier lines).
+kamailio_disclose_start() {
+    local i
+    "$build/tools/srtprec-kamailio-disclose" --serve --listen="$1" --control="$STACK_CONTROL" \
+        >>"$run/disclose.out" 2>>"$run/disclose.log" &
+    disclose_pid=$!
+    for i in $(seq 1 50); do [ -S "$1" ] && break; sleep 0.1; done
+}
+
+# kamailio_phones_up SECS: B, then A (configured by kamailio_phones) run
+# for at most SECS (baresip -t) and register with Kamailio; B's
+# registration is a check (ok), A's is waited for.  Sets b_pid, a_pid and
+# adds both to bg_pids.
+kamailio_phones_up() {
+    timeout $(( $1 + 15 )) baresip -f "$run/b" -s -t "$1" >"$run/b.log" 2>&1 </dev/null & b_pid=$!; bg_pids+=($b_pid)
+    stack_wait_log "$run/b.log" "200 OK" 10; ok $? "B registered with Kamailio over TLS"
+    timeout $(( $1 + 15 )) baresip -f "$run/a" -s -t "$1" >"$run/a.log" 2>&1 </dev/null & a_pid=$!; bg_pids+=($a_pid)
+    stack_wait_log "$run/a.log" "200 OK" 10
+}
+
 # The keyagent's counters ($run/keyagent.prom: the test sets metrics-file):
 # kmetric NAME prints srtprec_keyagent_NAME; wait_kmetric NAME N SECS waits
 # (bounded) until it is at least N.
